@@ -1,0 +1,76 @@
+"""The JSON API at /api/v1/: token authentication and one renderer for every error."""
+
+from django.db import transaction
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from siyu.corps.api import router as corps_router
+from siyu.corps.selectors import actor_for_token
+from siyu.customers.api import router as customers_router
+from siyu.kit.errors import DomainError
+from siyu.tags.api import router as tags_router
+
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer siyu_…`; the request then acts as the token's membership."""
+
+    def authenticate(self, request, token):
+        return actor_for_token(token)
+
+
+api = NinjaAPI(
+    title="Siyu API",
+    version="1",
+    description="Private-domain operations on WeCom. Every object belongs to the token's corp; another corp's id answers 404.",
+    auth=TokenAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+def _error(request, status: int, code: str, message: str, field: str | None = None):
+    # Requests run in one transaction (ATOMIC_REQUESTS); ninja turns exceptions into responses
+    # inside it, so the rollback has to be asked for or a half-done write would commit.
+    if not transaction.get_autocommit():
+        transaction.set_rollback(True)
+    return api.create_response(request, {"error": {"code": code, "message": message, "field": field}}, status=status)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request, exc: DomainError):
+    return _error(request, exc.status, exc.code, exc.message, exc.field)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    first = exc.errors[0] if exc.errors else {}
+    # loc is like ("query", "limit") or ("body", "payload", "name"); the field is what the client sent.
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "payload", "filters")]
+    field = ".".join(loc) or None
+    message = first.get("msg", "Invalid input.")
+    if field:
+        message = f"{field}: {message}"
+    return _error(request, 422, "invalid_input", message, field)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    return _error(request, 401, "unauthorized", "A valid API token is required: Authorization: Bearer <token>.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    code = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}"
+    return _error(request, exc.status_code, code, str(exc.message))
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return _error(request, 404, "not_found", "Not found.")
+
+
+api.add_router("/v1/", corps_router)
+api.add_router("/v1/", customers_router)
+api.add_router("/v1/", tags_router)

@@ -1,0 +1,34 @@
+"""How a console request becomes an Actor: the logged-in user in the corp chosen in the switcher."""
+
+import functools
+
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.shortcuts import render
+from django.utils import timezone
+
+from siyu.corps.selectors import actor_for
+from siyu.kit.errors import DomainError
+
+SESSION_CORP_KEY = "siyu_corp_id"
+
+
+def console_view(view):
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        actor = actor_for(request.user, request.session.get(SESSION_CORP_KEY))
+        if actor is None:
+            return render(request, "console/no_corp.html", status=403)
+        request.actor = actor
+        try:
+            # Operators read times in their corp's timezone, whatever the server's.
+            with timezone.override(actor.corp.tzinfo):
+                return view(request, *args, **kwargs)
+        except DomainError as exc:
+            # Same contract as the API: a refused action writes nothing and says why.
+            if not transaction.get_autocommit():
+                transaction.set_rollback(True)
+            return render(request, "console/error.html", {"error": exc}, status=exc.status)
+
+    return wrapper

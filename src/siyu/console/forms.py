@@ -1,0 +1,44 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from siyu.corps.selectors import staff_list
+from siyu.customers.selectors import CustomerFilters
+from siyu.tags.models import NAME_MAX
+from siyu.tags.selectors import live_tags
+
+
+class CustomerFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=64)
+    staff = forms.TypedMultipleChoiceField(label=_("Staff"), required=False, coerce=int)
+    state = forms.CharField(label=_("Channel state"), required=False, max_length=30)
+    added_from = forms.DateField(label=_("Added from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    added_to = forms.DateField(label=_("Added to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    tags = forms.TypedMultipleChoiceField(label=_("Tags"), required=False, coerce=int, widget=forms.CheckboxSelectMultiple)
+    tag_mode = forms.ChoiceField(label=_("Match"), choices=[("all", _("All of these tags")), ("any", _("Any of these tags"))], initial="all", required=False)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor)]
+        self.fields["tags"].choices = [(t.id, t.name) for t in live_tags(actor).order_by("group__order", "order", "id")]
+
+    def to_filters(self) -> CustomerFilters:
+        data = self.cleaned_data
+        tags = data.get("tags") or []
+        return CustomerFilters(
+            q=data.get("q") or "", staff_ids=data.get("staff") or [], state=data.get("state") or "",
+            added_from=data.get("added_from"), added_to=data.get("added_to"),
+            tags_all=tags if data.get("tag_mode") != "any" else [], tags_any=tags if data.get("tag_mode") == "any" else [],
+        )
+
+
+class TagGroupForm(forms.Form):
+    name = forms.CharField(label=_("Group name"), max_length=NAME_MAX)
+    tags = forms.CharField(label=_("Tags (comma separated)"), required=False, max_length=2000)
+
+    def tag_names(self) -> list[str]:
+        raw = self.cleaned_data.get("tags", "").replace("，", ",")
+        return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+class TagForm(forms.Form):
+    name = forms.CharField(label=_("Tag name"), max_length=NAME_MAX)

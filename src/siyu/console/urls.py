@@ -1,0 +1,21 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.dashboard, name="dashboard"),
+    path("switch-corp/", views.switch_corp, name="switch_corp"),
+    path("customers/", views.customer_list, name="customers"),
+    path("customers/<int:customer_id>/", views.customer_profile, name="customer"),
+    path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),
+    path("tags/", views.tag_library, name="tags"),
+    path("tags/groups/", views.tag_group_create, name="tag_group_create"),
+    path("tags/groups/<int:group_id>/tags/", views.tag_create, name="tag_create"),
+    path("tags/groups/<int:group_id>/delete/", views.tag_group_delete, name="tag_group_delete"),
+    path("tags/<int:tag_id>/delete/", views.tag_delete, name="tag_delete"),
+]

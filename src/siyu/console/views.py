@@ -1,0 +1,197 @@
+"""Operator pages. Thin like the API: parse, call a selector or service, render."""
+
+from django.contrib import messages
+from django.db import connection
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from siyu.corps.selectors import memberships_of, staff_resolve
+from siyu.customers import selectors as customer_selectors
+from siyu.customers import services as customer_services
+from siyu.customers.models import ADD_WAY_LABELS
+from siyu.kit.errors import InvalidInput
+from siyu.kit.pagination import keyset_page
+from siyu.tags import selectors as tag_selectors
+from siyu.tags import services as tag_services
+
+from .access import SESSION_CORP_KEY, console_view
+from .forms import CustomerFilterForm, TagForm, TagGroupForm
+
+PAGE_SIZE = 50
+
+
+@require_GET
+def healthz(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok", "database": connection.vendor})
+
+
+@console_view
+def dashboard(request):
+    actor = request.actor
+    daily = customer_selectors.daily_new_follows(actor, days=14)
+    peak = max((n for _, n in daily), default=0) or 1
+    return render(
+        request,
+        "console/dashboard.html",
+        {
+            "counts": customer_selectors.dashboard_counts(actor),
+            "daily": [(day, n, round(100 * n / peak)) for day, n in daily],
+            "nav": "dashboard",
+        },
+    )
+
+
+@require_POST
+@console_view
+def switch_corp(request):
+    corp_id = request.POST.get("corp")
+    if corp_id and corp_id.isdigit() and memberships_of(request.user).filter(corp_id=int(corp_id)).exists():
+        request.session[SESSION_CORP_KEY] = int(corp_id)
+    return redirect("console:dashboard")
+
+
+@console_view
+def customer_list(request):
+    actor = request.actor
+    form = CustomerFilterForm(request.GET or None, actor=actor)
+    rows, next_cursor, total = [], None, 0
+    if form.is_bound and not form.is_valid():
+        filters = None
+    else:
+        if form.is_bound:
+            filters = form.to_filters()
+        else:
+            form = CustomerFilterForm({"tag_mode": "all"}, actor=actor)
+            form.is_valid()
+            filters = form.to_filters()
+        qs = customer_selectors.customer_list(actor, filters)
+        total = qs.count()
+        rows, next_cursor = keyset_page(qs, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
+    row_info = customer_selectors.customer_rows(actor, rows)
+    context = {
+        "form": form,
+        "rows": [(c, row_info[c.id]) for c in rows],
+        "total": total,
+        "next_query": _query_with(request, cursor=next_cursor) if next_cursor else None,
+        "first_query": _query_with(request, cursor=None) if request.GET.get("cursor") else None,
+        "nav": "customers",
+        "tag_groups": tag_selectors.tag_library(actor),
+    }
+    template = "console/_customer_results.html" if request.htmx else "console/customers.html"
+    return render(request, template, context)
+
+
+def _query_with(request, **changes) -> str:
+    query = request.GET.copy()
+    for key, value in changes.items():
+        query.pop(key, None)
+        if value is not None:
+            query[key] = value
+    return query.urlencode()
+
+
+@console_view
+def customer_profile(request, customer_id: int):
+    actor = request.actor
+    customer = customer_selectors.customer_get(actor, customer_id)
+    follows = customer_selectors.customer_follows(actor, customer)
+    for f in follows:
+        f.add_way_label = ADD_WAY_LABELS.get(f.add_way, f.add_way)
+    current = {ft.tag_id for f in follows if f.is_active for ft in f.live_follow_tags}
+    return render(
+        request,
+        "console/customer.html",
+        {
+            "customer": customer,
+            "phones": customer.phones.order_by("phone"),
+            "follows": follows,
+            "tags": customer_selectors.customer_tag_summary(follows),
+            "current_tag_ids": current,
+            "timeline": customer_selectors.customer_timeline(actor, customer),
+            "tag_groups": tag_selectors.tag_library(actor),
+            "staff_choices": [f.staff for f in follows if f.is_active],
+            "nav": "customers",
+        },
+    )
+
+
+@require_POST
+@console_view
+def customer_tags(request, customer_id: int):
+    """The profile's tag editor: the checked set becomes the customer's tags on the chosen follow(s)."""
+    actor = request.actor
+    customer = customer_selectors.customer_get(actor, customer_id)
+    try:
+        checked = {int(v) for v in request.POST.getlist("tags")}
+        staff_id = int(request.POST["staff"]) if request.POST.get("staff") else None
+    except ValueError:
+        raise InvalidInput(_("Tag and staff ids must be numbers."), field="tags") from None
+    staff = staff_resolve(actor, staff_id, "staff") if staff_id else None
+    follows = [f for f in customer_selectors.customer_follows(actor, customer) if f.is_active and (staff is None or f.staff_id == staff.id)]
+    current = {ft.tag_id for f in follows for ft in f.live_follow_tags}
+    # "Checked" means every chosen follow should carry the tag, so re-adding is harmless.
+    add = tag_selectors.resolve_tags(actor, sorted(checked), "tags")
+    remove = tag_selectors.resolve_tags(actor, sorted(current - checked), "tags")
+    result = customer_services.customer_tags_change(actor=actor, customer=customer, add=add, remove=remove, staff=staff)
+    messages.success(request, _("Tags saved: %(added)d added, %(removed)d removed.") % {"added": len(result["added"]), "removed": len(result["removed"])})
+    return HttpResponseRedirect(reverse("console:customer", args=[customer.id]))
+
+
+@console_view
+def tag_library(request):
+    actor = request.actor
+    return render(
+        request,
+        "console/tags.html",
+        {"groups": tag_selectors.tag_library(actor), "group_form": TagGroupForm(), "tag_form": TagForm(), "nav": "tags"},
+    )
+
+
+@require_POST
+@console_view
+def tag_group_create(request):
+    actor = request.actor
+    form = TagGroupForm(request.POST)
+    if not form.is_valid():
+        return render(request, "console/tags.html", {"groups": tag_selectors.tag_library(actor), "group_form": form, "tag_form": TagForm(), "nav": "tags"}, status=400)
+    group = tag_services.tag_group_create(actor=actor, name=form.cleaned_data["name"], tag_names=form.tag_names())
+    messages.success(request, _("Tag group “%(name)s” created.") % {"name": group.name})
+    return redirect("console:tags")
+
+
+@require_POST
+@console_view
+def tag_create(request, group_id: int):
+    actor = request.actor
+    group = tag_selectors.tag_group_get(actor, group_id)
+    form = TagForm(request.POST)
+    if not form.is_valid():
+        raise InvalidInput(form.errors.as_text(), field="name")
+    tag = tag_services.tag_create(actor=actor, group=group, name=form.cleaned_data["name"], order=len(group.tags.all()))
+    messages.success(request, _("Tag “%(name)s” added.") % {"name": tag.name})
+    return redirect("console:tags")
+
+
+@require_POST
+@console_view
+def tag_group_delete(request, group_id: int):
+    actor = request.actor
+    tag_services.tag_group_delete(actor=actor, group=tag_selectors.tag_group_get(actor, group_id))
+    messages.success(request, _("Tag group deleted."))
+    return redirect("console:tags")
+
+
+@require_POST
+@console_view
+def tag_delete(request, tag_id: int):
+    actor = request.actor
+    tag_services.tag_delete(actor=actor, tag=tag_selectors.tag_get(actor, tag_id))
+    messages.success(request, _("Tag deleted."))
+    return redirect("console:tags")
+
+

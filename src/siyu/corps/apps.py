@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CorpsConfig(AppConfig):
+    name = "siyu.corps"
+    label = "corps"

@@ -1,0 +1,29 @@
+from django.contrib import admin
+
+from .models import Customer, Follow, TimelineEvent
+
+
+class FollowInline(admin.TabularInline):
+    model = Follow
+    extra = 0
+    fields = ("staff", "remark", "added_at", "add_way", "state", "deleted_by_staff_at", "deleted_by_customer_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("name", "external_userid", "corp", "gender", "type", "created_at")
+    list_filter = ("corp", "type")
+    search_fields = ("name", "external_userid", "unionid")
+    inlines = [FollowInline]
+
+
+@admin.register(TimelineEvent)
+class TimelineEventAdmin(admin.ModelAdmin):
+    list_display = ("customer", "kind", "staff", "occurred_at")
+    list_filter = ("kind",)
+    raw_id_fields = ("customer", "staff")

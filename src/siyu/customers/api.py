@@ -1,0 +1,160 @@
+from datetime import date, datetime
+
+from ninja import Field, Query, Router, Schema
+
+from siyu.corps.selectors import staff_resolve
+from siyu.kit.pagination import MAX_LIMIT, keyset_page
+from siyu.tags.selectors import resolve_tags
+
+from . import selectors, services
+from .models import Follow
+
+router = Router(tags=["customers"])
+
+
+class TagRef(Schema):
+    id: int
+    name: str
+    group_id: int
+
+
+class CustomerOut(Schema):
+    id: int
+    external_userid: str
+    unionid: str
+    name: str
+    avatar: str
+    gender: int
+    type: int
+    corp_name: str
+    tags: list[TagRef]
+    staff_ids: list[int]
+    created_at: datetime
+
+
+class CustomerPage(Schema):
+    items: list[CustomerOut]
+    next_cursor: str | None
+
+
+class CustomerListQuery(Schema):
+    tags_all: list[int] = Field(default_factory=list, description="customers having every one of these tags")
+    tags_any: list[int] = Field(default_factory=list, description="customers having at least one of these tags")
+    staff_id: list[int] = Field(default_factory=list, description="followed by any of these staff")
+    state: str = Field("", max_length=30, description="channel state of the follow")
+    added_from: date | None = Field(None, description="follow added on or after this day (corp timezone)")
+    added_to: date | None = Field(None, description="follow added on or before this day (corp timezone)")
+    q: str = Field("", max_length=64, description="name, remark, or phone prefix")
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+
+
+class FollowOut(Schema):
+    staff_id: int
+    staff_userid: str
+    staff_name: str
+    remark: str
+    description: str
+    added_at: datetime
+    add_way: int
+    state: str
+    active: bool
+    deleted_by_staff_at: datetime | None
+    deleted_by_customer_at: datetime | None
+    tags: list[TagRef]
+
+
+class TimelineOut(Schema):
+    id: int
+    kind: str
+    occurred_at: datetime
+    staff_id: int | None
+    data: dict
+
+
+class CustomerDetailOut(CustomerOut):
+    phones: list[str]
+    follows: list[FollowOut]
+    timeline: list[TimelineOut]
+
+
+class TagChangeIn(Schema):
+    add: list[int] = Field(default_factory=list, max_length=100)
+    remove: list[int] = Field(default_factory=list, max_length=100)
+    staff_id: int | None = Field(None, description="only this staff member's follow (managers); guides always tag their own")
+
+
+class TagChangeItem(Schema):
+    staff_id: int
+    tag_id: int
+
+
+class TagChangeOut(Schema):
+    added: list[TagChangeItem]
+    removed: list[TagChangeItem]
+
+
+def _tag_ref(tag) -> TagRef:
+    return TagRef(id=tag.id, name=tag.name, group_id=tag.group_id)
+
+
+def _customers_out(actor, customers) -> list[CustomerOut]:
+    rows = selectors.customer_rows(actor, customers)
+    return [
+        CustomerOut(
+            id=c.id, external_userid=c.external_userid, unionid=c.unionid, name=c.name, avatar=c.avatar, gender=c.gender, type=c.type,
+            corp_name=c.corp_name, created_at=c.created_at,
+            tags=[_tag_ref(t) for t in rows[c.id].tags], staff_ids=sorted({s.id for s in rows[c.id].staff}),
+        )
+        for c in customers
+    ]
+
+
+@router.get("/customers", response=CustomerPage)
+def customer_list(request, filters: Query[CustomerListQuery]):
+    actor = request.auth
+    qs = selectors.customer_list(
+        actor,
+        selectors.CustomerFilters(
+            tags_all=filters.tags_all, tags_any=filters.tags_any, staff_ids=filters.staff_id, state=filters.state,
+            added_from=filters.added_from, added_to=filters.added_to, q=filters.q,
+        ),
+    )
+    rows, next_cursor = keyset_page(qs, cursor=filters.cursor, limit=filters.limit)
+    return CustomerPage(items=_customers_out(actor, rows), next_cursor=next_cursor)
+
+
+def _follow_out(f: Follow) -> FollowOut:
+    return FollowOut(
+        staff_id=f.staff_id, staff_userid=f.staff.userid, staff_name=f.staff.name, remark=f.remark, description=f.description,
+        added_at=f.added_at, add_way=f.add_way, state=f.state, active=f.is_active,
+        deleted_by_staff_at=f.deleted_by_staff_at, deleted_by_customer_at=f.deleted_by_customer_at,
+        tags=[_tag_ref(ft.tag) for ft in f.live_follow_tags],
+    )
+
+
+@router.get("/customers/{customer_id}", response=CustomerDetailOut)
+def customer_detail(request, customer_id: int):
+    actor = request.auth
+    customer = selectors.customer_get(actor, customer_id)
+    (base,) = _customers_out(actor, [customer])
+    return CustomerDetailOut(
+        **base.dict(),
+        phones=sorted(customer.phones.values_list("phone", flat=True)),
+        follows=[_follow_out(f) for f in selectors.customer_follows(actor, customer)],
+        timeline=[
+            TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data)
+            for e in selectors.customer_timeline(actor, customer)
+        ],
+    )
+
+
+@router.post("/customers/{customer_id}/tags", response=TagChangeOut)
+def customer_tags_change(request, customer_id: int, payload: TagChangeIn):
+    actor = request.auth
+    customer = selectors.customer_get(actor, customer_id)
+    staff = staff_resolve(actor, payload.staff_id, "staff_id") if payload.staff_id is not None else None
+    result = services.customer_tags_change(
+        actor=actor, customer=customer, add=resolve_tags(actor, payload.add, "add"), remove=resolve_tags(actor, payload.remove, "remove"), staff=staff
+    )
+    return result

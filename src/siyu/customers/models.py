@@ -1,0 +1,123 @@
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from siyu.kit.tenancy import CorpOwned
+
+
+class Customer(CorpOwned):
+    """An external contact (外部联系人). One person, possibly followed by several staff."""
+
+    class Gender(models.IntegerChoices):
+        UNKNOWN = 0, _("Unknown")
+        MALE = 1, _("Male")
+        FEMALE = 2, _("Female")
+
+    class Type(models.IntegerChoices):
+        WECHAT = 1, _("WeChat")
+        WECOM = 2, _("WeCom")
+
+    external_userid = models.CharField(max_length=64)
+    unionid = models.CharField(max_length=64, blank=True, default="")
+    name = models.CharField(max_length=64)
+    avatar = models.URLField(max_length=500, blank=True, default="")
+    gender = models.PositiveSmallIntegerField(choices=Gender.choices, default=Gender.UNKNOWN)
+    type = models.PositiveSmallIntegerField(choices=Type.choices, default=Type.WECHAT)
+    corp_name = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "external_userid"], name="customer_unique_external_userid")]
+        indexes = [models.Index(fields=["corp", "unionid"]), models.Index(fields=["corp", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerPhone(CorpOwned):
+    """A phone number known for a customer (remark mobiles, lead forms, orders), searchable exactly."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="phones")
+    phone = models.CharField(max_length=20)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "phone"], name="customerphone_unique")]
+        indexes = [models.Index(fields=["corp", "phone"])]
+
+
+class Follow(CorpOwned):
+    """The staff↔customer edge (跟进关系): who added whom, how, through which channel `state`."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="follows")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="follows")
+    remark = models.CharField(max_length=64, blank=True, default="")
+    description = models.CharField(max_length=300, blank=True, default="")
+    added_at = models.DateTimeField()
+    add_way = models.IntegerField(default=0)
+    state = models.CharField(max_length=30, blank=True, default="", help_text="channel code from the live code")
+    oper_userid = models.CharField(max_length=64, blank=True, default="")
+    # Either side may end the relationship; both are kept because churn is measured by who left.
+    deleted_by_staff_at = models.DateTimeField(null=True, blank=True)
+    deleted_by_customer_at = models.DateTimeField(null=True, blank=True)
+    tags = models.ManyToManyField("tags.Tag", through="FollowTag", related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "staff"], name="follow_unique_customer_staff")]
+        indexes = [
+            models.Index(fields=["staff", "added_at"]),
+            models.Index(fields=["corp", "added_at"]),
+            models.Index(fields=["corp", "state"]),
+        ]
+
+    @property
+    def is_active(self) -> bool:
+        return self.deleted_by_staff_at is None and self.deleted_by_customer_at is None
+
+
+class FollowTag(CorpOwned):
+    follow = models.ForeignKey(Follow, on_delete=models.CASCADE, related_name="follow_tags")
+    tag = models.ForeignKey("tags.Tag", on_delete=models.CASCADE, related_name="follow_tags")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["follow", "tag"], name="followtag_unique")]
+        indexes = [models.Index(fields=["tag", "follow"])]
+
+
+class TimelineEvent(CorpOwned):
+    """One thing that happened to a customer. Written by services only, never edited."""
+
+    class Kind(models.TextChoices):
+        ADDED = "added", _("Added")
+        DELETED_BY_STAFF = "deleted_by_staff", _("Removed by staff")
+        DELETED_BY_CUSTOMER = "deleted_by_customer", _("Deleted the staff")
+        TAGGED = "tagged", _("Tagged")
+        UNTAGGED = "untagged", _("Untagged")
+        PROFILE_UPDATED = "profile_updated", _("Profile updated")
+        MESSAGE_SENT = "message_sent", _("Message sent")
+        ORDER = "order", _("Order")
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="timeline")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    occurred_at = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+    # Set by event sources that can repeat (WeCom callbacks, imports) so a replay writes nothing.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corp", "dedupe_key"], condition=Q(dedupe_key__isnull=False), name="timeline_unique_dedupe_key")
+        ]
+        indexes = [models.Index(fields=["customer", "-occurred_at"])]
+
+
+# WeCom's add_way codes (how the customer was added), for display.
+ADD_WAY_LABELS = {
+    0: _("Unknown"), 1: _("Scanned QR code"), 2: _("Phone number search"), 3: _("Shared contact card"), 4: _("Group chat"),
+    5: _("Phone contacts"), 6: _("WeChat contacts"), 7: _("WeChat friend request"), 8: _("Third-party customer service"),
+    9: _("Email search"), 10: _("Channels"), 11: _("Calendar"), 12: _("Meeting"), 13: _("WeChat friend's WeCom"),
+    14: _("Smart hardware"), 15: _("On-site service"), 16: _("Acquisition link"), 17: _("Custom development"),
+    18: _("Demand reply"), 201: _("Internal share"), 202: _("Assigned by admin"),
+}

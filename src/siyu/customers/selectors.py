@@ -1,0 +1,179 @@
+"""Reads of customers. Every read starts from `visible_customers`: the corp, and for a guide only
+the customers they follow — the single place where data scope is decided."""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from siyu.kit.tenancy import Actor, get_for
+from siyu.tags.selectors import resolve_tags
+
+from .models import Customer, Follow, FollowTag, TimelineEvent
+
+PHONE_QUERY = re.compile(r"^\+?\d{3,20}$")
+
+
+def visible_follows(actor: Actor) -> QuerySet[Follow]:
+    follows = Follow.objects.for_corp(actor.corp)
+    if actor.is_guide:
+        follows = follows.filter(staff_id=actor.staff_id)
+    return follows
+
+
+def visible_customers(actor: Actor) -> QuerySet[Customer]:
+    customers = Customer.objects.for_corp(actor.corp)
+    if actor.is_guide:
+        customers = customers.filter(Exists(Follow.objects.filter(customer=OuterRef("pk"), staff_id=actor.staff_id)))
+    return customers
+
+
+@dataclass
+class CustomerFilters:
+    """Filters on the customer list. Staff, channel state and added dates describe one follow
+    together: "added by Wang through store-12 in March" is one relationship, not three."""
+
+    tags_all: list[int] = field(default_factory=list)
+    tags_any: list[int] = field(default_factory=list)
+    staff_ids: list[int] = field(default_factory=list)
+    state: str = ""
+    added_from: date | None = None
+    added_to: date | None = None
+    q: str = ""
+
+
+def _day_start(d: date, tz) -> datetime:
+    return datetime.combine(d, time.min, tzinfo=tz)
+
+
+def customer_list(actor: Actor, filters: CustomerFilters) -> QuerySet[Customer]:
+    customers = visible_customers(actor)
+    follows = visible_follows(actor).filter(customer=OuterRef("pk"))
+    follow_conditions = Q()
+    if filters.staff_ids:
+        follow_conditions &= Q(staff_id__in=filters.staff_ids)
+    if filters.state:
+        follow_conditions &= Q(state=filters.state)
+    # Dates are the corp's calendar days, not UTC ones: "added today" means today in Shanghai.
+    tz = actor.corp.tzinfo
+    if filters.added_from:
+        follow_conditions &= Q(added_at__gte=_day_start(filters.added_from, tz))
+    if filters.added_to:
+        follow_conditions &= Q(added_at__lt=_day_start(filters.added_to + timedelta(days=1), tz))
+    if follow_conditions:
+        customers = customers.filter(Exists(follows.filter(follow_conditions)))
+
+    follow_tags = FollowTag.objects.filter(follow__customer=OuterRef("pk"))
+    if actor.is_guide:
+        follow_tags = follow_tags.filter(follow__staff_id=actor.staff_id)
+    if filters.tags_all:
+        for tag in resolve_tags(actor, filters.tags_all, "tags_all"):
+            customers = customers.filter(Exists(follow_tags.filter(tag_id=tag.id)))
+    if filters.tags_any:
+        ids = [t.id for t in resolve_tags(actor, filters.tags_any, "tags_any")]
+        customers = customers.filter(Exists(follow_tags.filter(tag_id__in=ids)))
+
+    q = filters.q.strip()
+    if q:
+        match = Q(name__icontains=q) | Q(Exists(follows.filter(remark__icontains=q)))
+        if PHONE_QUERY.match(q):
+            match |= Q(phones__phone__startswith=q)
+        customers = customers.filter(match).distinct()
+    return customers
+
+
+def customer_get(actor: Actor, customer_id: int) -> Customer:
+    return get_for(actor, visible_customers(actor), "customer", pk=customer_id)
+
+
+def customer_follows(actor: Actor, customer: Customer) -> list[Follow]:
+    live_tags = FollowTag.objects.filter(tag__deleted_at__isnull=True).select_related("tag__group").order_by("tag__group__order", "tag__order")
+    return list(
+        visible_follows(actor)
+        .filter(customer=customer)
+        .select_related("staff")
+        .prefetch_related(Prefetch("follow_tags", queryset=live_tags, to_attr="live_follow_tags"))
+        .order_by("added_at")
+    )
+
+
+def customer_timeline(actor: Actor, customer: Customer, limit: int = 100) -> list[TimelineEvent]:
+    events = TimelineEvent.objects.filter(customer=customer).select_related("staff")
+    if actor.is_guide:
+        # Another guide's dealings with the same customer are theirs.
+        events = events.filter(Q(staff__isnull=True) | Q(staff_id=actor.staff_id))
+    return list(events.order_by("-occurred_at", "-id")[:limit])
+
+
+def customer_tag_summary(follows: list[Follow]) -> list:
+    """The distinct live tags over the given follows, for list and profile badges."""
+    seen = {}
+    for follow in follows:
+        for ft in follow.live_follow_tags:
+            seen.setdefault(ft.tag_id, ft.tag)
+    return list(seen.values())
+
+
+def dashboard_counts(actor: Actor) -> dict:
+    from siyu.corps.selectors import staff_list
+    from siyu.tags.selectors import live_tags
+
+    tz = actor.corp.tzinfo
+    today = datetime.now(tz).date()
+    return {
+        "customers": visible_customers(actor).count(),
+        "new_today": visible_follows(actor).filter(added_at__gte=_day_start(today, tz)).values("customer_id").distinct().count(),
+        "staff": staff_list(actor).filter(status="active").count(),
+        "tags": live_tags(actor).count(),
+    }
+
+
+def daily_new_follows(actor: Actor, days: int = 14) -> list[tuple[date, int]]:
+    """New follows per corp-calendar day over the last `days` days, oldest first, zero days included."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    tz = actor.corp.tzinfo
+    today = datetime.now(tz).date()
+    start = today - timedelta(days=days - 1)
+    rows = (
+        visible_follows(actor)
+        .filter(added_at__gte=_day_start(start, tz))
+        .annotate(day=TruncDate("added_at", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("id"))
+    )
+    counts = {r["day"]: r["n"] for r in rows}
+    return [(start + timedelta(days=i), counts.get(start + timedelta(days=i), 0)) for i in range(days)]
+
+
+@dataclass
+class CustomerRow:
+    """What a list shows beside a customer: its visible follows' staff and tags, and the first add."""
+
+    staff: list = field(default_factory=list)
+    tags: list = field(default_factory=list)
+    first_added_at: datetime | None = None
+    first_state: str = ""
+
+
+def customer_rows(actor: Actor, customers) -> dict[int, CustomerRow]:
+    """CustomerRow per customer id for one page, in two queries whatever the page size."""
+    ids = [c.id for c in customers]
+    follows = list(visible_follows(actor).filter(customer_id__in=ids).select_related("staff").order_by("added_at", "id"))
+    rows = {i: CustomerRow() for i in ids}
+    for f in follows:
+        row = rows[f.customer_id]
+        row.staff.append(f.staff)
+        if row.first_added_at is None:
+            row.first_added_at, row.first_state = f.added_at, f.state
+    follow_customer = {f.id: f.customer_id for f in follows}
+    seen = set()
+    tag_rows = FollowTag.objects.filter(follow_id__in=follow_customer, tag__deleted_at__isnull=True).select_related("tag").order_by("tag__order", "tag_id")
+    for ft in tag_rows:
+        key = (follow_customer[ft.follow_id], ft.tag_id)
+        if key not in seen:
+            seen.add(key)
+            rows[key[0]].tags.append(ft.tag)
+    return rows

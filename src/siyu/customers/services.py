@@ -1,0 +1,140 @@
+"""Writes for customers, follows, follow tags and the timeline. The caller owns the transaction."""
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from siyu.corps.models import Corp, Staff
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
+from siyu.kit.tenancy import Actor
+from siyu.tags.models import Tag
+
+from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
+
+Kind = TimelineEvent.Kind
+
+
+def timeline_record(*, customer: Customer, kind: str, occurred_at: datetime | None = None, staff: Staff | None = None, data: dict | None = None, dedupe_key: str | None = None) -> TimelineEvent | None:
+    """Append one event; with a dedupe_key, a second call with the same key writes nothing and returns None."""
+    event = TimelineEvent(
+        corp_id=customer.corp_id, customer=customer, kind=kind, staff=staff, occurred_at=occurred_at or now(), data=data or {}, dedupe_key=dedupe_key
+    )
+    if dedupe_key is None:
+        event.save()
+        return event
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError:
+        return None
+    return event
+
+
+def customer_upsert(*, corp: Corp, external_userid: str, name: str, unionid: str = "", avatar: str = "", gender: int = 0, type: int = 1, corp_name: str = "", phones: list[str] | tuple = ()) -> Customer:
+    if not external_userid:
+        raise InvalidInput("external_userid is required.", field="external_userid")
+    fields = {"name": name[:64], "unionid": unionid, "avatar": avatar, "gender": gender, "type": type, "corp_name": corp_name}
+    customer, created = Customer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults=fields)
+    if not created:
+        changed = [k for k, v in fields.items() if getattr(customer, k) != v]
+        if changed:
+            for k in changed:
+                setattr(customer, k, fields[k])
+            customer.save(update_fields=[*changed, "updated_at"])
+    customer_add_phones(customer=customer, phones=phones)
+    return customer
+
+
+def customer_add_phones(*, customer: Customer, phones) -> None:
+    existing = set(customer.phones.values_list("phone", flat=True)) if customer.pk else set()
+    new = [p.strip() for p in phones if p and p.strip() and p.strip() not in existing]
+    CustomerPhone.objects.bulk_create(
+        [CustomerPhone(corp_id=customer.corp_id, customer=customer, phone=p) for p in dict.fromkeys(new)], ignore_conflicts=True
+    )
+
+
+def follow_add(*, customer: Customer, staff: Staff, added_at: datetime, remark: str = "", description: str = "", add_way: int = 0, state: str = "", oper_userid: str = "", dedupe_key: str | None = None) -> Follow:
+    """Record that `staff` now follows `customer`; re-adding after a deletion reactivates the follow."""
+    if staff.corp_id != customer.corp_id:
+        raise InvalidInput("The staff member belongs to another corp.", field="staff")
+    follow, created = Follow.objects.get_or_create(
+        customer=customer,
+        staff=staff,
+        defaults={
+            "corp_id": customer.corp_id, "added_at": added_at, "remark": remark, "description": description,
+            "add_way": add_way, "state": state, "oper_userid": oper_userid,
+        },
+    )
+    if not created:
+        if follow.is_active:
+            return follow
+        follow.deleted_by_staff_at = follow.deleted_by_customer_at = None
+        follow.added_at, follow.add_way, follow.state = added_at, add_way, state
+        follow.save(update_fields=["deleted_by_staff_at", "deleted_by_customer_at", "added_at", "add_way", "state"])
+    timeline_record(customer=customer, kind=Kind.ADDED, occurred_at=added_at, staff=staff, data={"add_way": add_way, "state": state}, dedupe_key=dedupe_key)
+    return follow
+
+
+def follow_end(*, follow: Follow, by: str, at: datetime | None = None, dedupe_key: str | None = None) -> Follow:
+    """Either side ended the relationship (`by` is "staff" or "customer")."""
+    at = at or now()
+    if by == "staff":
+        field, kind = "deleted_by_staff_at", Kind.DELETED_BY_STAFF
+    elif by == "customer":
+        field, kind = "deleted_by_customer_at", Kind.DELETED_BY_CUSTOMER
+    else:
+        raise ValueError(f"by must be 'staff' or 'customer', not {by!r}")
+    if getattr(follow, field) is None:
+        setattr(follow, field, at)
+        follow.save(update_fields=[field])
+        timeline_record(customer=follow.customer, kind=kind, occurred_at=at, staff=follow.staff, dedupe_key=dedupe_key)
+    return follow
+
+
+def _target_follows(*, actor: Actor, customer: Customer, staff: Staff | None) -> list[Follow]:
+    follows = Follow.objects.filter(customer=customer, deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True).select_related("staff")
+    if actor.is_guide:
+        # A guide tags only through their own relationship, whatever staff they name.
+        follows = follows.filter(staff_id=actor.staff_id)
+    elif staff is not None:
+        follows = follows.filter(staff=staff)
+    found = list(follows)
+    if not found:
+        raise InvalidInput("No active follow to tag: the staff member does not follow this customer.", code="not_following", field="staff_id")
+    return found
+
+
+def customer_tags_change(*, actor: Actor, customer: Customer, add: list[Tag] = (), remove: list[Tag] = (), staff: Staff | None = None) -> dict:
+    """Mark and unmark corp tags on the customer's follows; returns what actually changed.
+
+    Without `staff`, a manager's change applies to every active follow (the customer's tags as
+    the corp sees them); a guide's change always applies to their own follow only.
+    """
+    overlap = {t.id for t in add} & {t.id for t in remove}
+    if overlap:
+        raise InvalidInput("The same tag cannot be added and removed at once.", code="tag_conflict", field="remove")
+    follows = _target_follows(actor=actor, customer=customer, staff=staff)
+    stamp = now()
+    added, removed = [], []
+    existing = set(FollowTag.objects.filter(follow__in=follows).values_list("follow_id", "tag_id"))
+    to_create = [FollowTag(corp_id=customer.corp_id, follow=f, tag=t) for f in follows for t in add if (f.id, t.id) not in existing]
+    FollowTag.objects.bulk_create(to_create, ignore_conflicts=True)
+    for ft in to_create:
+        added.append((ft.follow, ft.tag))
+    for tag in remove:
+        for follow in follows:
+            if (follow.id, tag.id) in existing:
+                FollowTag.objects.filter(follow=follow, tag=tag).delete()
+                removed.append((follow, tag))
+    for kind, pairs in ((Kind.TAGGED, added), (Kind.UNTAGGED, removed)):
+        for follow in {f.id: f for f, _ in pairs}.values():
+            names = [t.name for f, t in pairs if f.id == follow.id]
+            timeline_record(
+                customer=customer, kind=kind, occurred_at=stamp, staff=follow.staff,
+                data={"tags": names, "by": actor.user.get_username()},
+            )
+    return {
+        "added": [{"staff_id": f.staff_id, "tag_id": t.id} for f, t in added],
+        "removed": [{"staff_id": f.staff_id, "tag_id": t.id} for f, t in removed],
+    }

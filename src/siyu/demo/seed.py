@@ -1,0 +1,128 @@
+"""The demo corp: departments, staff, a tag library and a few thousand customers with history.
+
+Re-runnable: an existing demo corp is left as it is. Bulk inserts keep it to a second or two.
+"""
+
+import random
+from datetime import timedelta
+
+from django.db import transaction
+
+from siyu.corps.models import Corp, Membership, Staff, User
+from siyu.corps.services import corp_create, department_upsert, membership_grant, staff_upsert, user_create
+from siyu.customers.models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
+from siyu.kit.clock import now
+from siyu.kit.tenancy import Actor, Role
+from siyu.tags.services import tag_group_create
+
+from .names import customer_name, mobile, person_name
+
+DEMO_CORP_ID = "wwdemo0000000001"
+DEMO_PASSWORD = "siyu-demo-2026"
+DEMO_USERS = (("admin", Role.OWNER), ("operator", Role.OPERATOR), ("guide", Role.GUIDE))
+
+DEPARTMENTS = [(1, "总部"), (2, "上海门店"), (3, "北京门店"), (4, "广州门店"), (5, "深圳门店"), (6, "杭州门店"), (7, "成都门店"), (8, "客服中心")]
+TAG_LIBRARY = [
+    ("客户来源", ["官网", "门店", "地推", "包裹卡", "小红书", "抖音", "视频号", "广告投放"]),
+    ("宝宝月龄", ["孕期", "0-6月", "6-12月", "1-3岁", "3岁以上"]),
+    ("客户等级", ["新客", "复购客", "VIP", "超级用户"]),
+    ("城市", ["上海", "北京", "广州", "深圳", "杭州", "成都"]),
+    ("兴趣", ["奶粉", "辅食", "纸尿裤", "早教", "玩具"]),
+    ("职业", ["白领", "全职妈妈", "教师", "医护", "自由职业"]),
+]
+# Channel states as live codes will set them, with how often each brings a customer.
+CHANNELS = [("store", 30, "门店"), ("web", 15, "官网"), ("ground", 12, "地推"), ("parcel", 15, "包裹卡"), ("xhs", 10, "小红书"), ("douyin", 8, "抖音"), ("ads", 10, "广告投放")]
+
+
+def demo_corp() -> Corp | None:
+    return Corp.objects.filter(corp_id=DEMO_CORP_ID).first()
+
+
+@transaction.atomic
+def seed_demo(*, customers: int = 3000, seed: int = 20261124) -> tuple[Corp, bool]:
+    """Create the demo corp unless it exists; returns (corp, created)."""
+    existing = demo_corp()
+    if existing is not None:
+        _ensure_users(existing)
+        return existing, False
+    rng = random.Random(seed)
+    corp = corp_create(corp_id=DEMO_CORP_ID, name="示例母婴品牌", timezone="Asia/Shanghai")
+    depts = {wid: department_upsert(corp=corp, wecom_id=wid, name=name, order=wid) for wid, name in DEPARTMENTS}
+    staff = []
+    for wid, dept in depts.items():
+        for i in range(1 if wid == 1 else 6):
+            staff.append(staff_upsert(corp=corp, userid=f"guide{wid:02d}{i + 1:02d}", name=person_name(rng), department=dept, position="导购" if wid not in (1, 8) else "运营"))
+    owner = _ensure_users(corp, guide_staff=staff[1])
+    actor = Actor(user=owner, corp=corp, role=Role.OWNER)
+    tags_by_group = {}
+    for order, (group_name, tag_names) in enumerate(TAG_LIBRARY):
+        group = tag_group_create(actor=actor, name=group_name, order=order, tag_names=tag_names)
+        tags_by_group[group_name] = {t.name: t for t in group.tags.all()}
+    _seed_customers(corp, staff, tags_by_group, customers, rng)
+    return corp, True
+
+
+def _ensure_users(corp: Corp, guide_staff: Staff | None = None) -> User:
+    owner = None
+    for username, role in DEMO_USERS:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = user_create(username=username, password=DEMO_PASSWORD, is_superuser=(role == Role.OWNER))
+        if not Membership.objects.filter(user=user, corp=corp).exists():
+            staff = None
+            if role == Role.GUIDE:
+                staff = guide_staff or Staff.objects.for_corp(corp).order_by("id")[1]
+            membership_grant(user=user, corp=corp, role=role, staff=staff)
+        if role == Role.OWNER:
+            owner = user
+    return owner
+
+
+def _seed_customers(corp, staff, tags_by_group, count, rng):
+    stamp = now()
+    guides = [s for s in staff if s.position == "导购"]
+    channel_codes = [c for c, _, _ in CHANNELS]
+    channel_weights = [w for _, w, _ in CHANNELS]
+    source_tag = {code: tags_by_group["客户来源"][label] for code, _, label in CHANNELS}
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(
+                corp=corp, external_userid=f"wmDEMO{i:08d}", unionid=f"oDEMO{i:010d}" if rng.random() < 0.7 else "",
+                name=customer_name(rng), gender=rng.choices((0, 1, 2), (10, 25, 65))[0], type=1 if rng.random() < 0.97 else 2,
+            )
+            for i in range(count)
+        ]
+    )
+    CustomerPhone.objects.bulk_create([CustomerPhone(corp=corp, customer=c, phone=mobile(rng)) for c in customers if rng.random() < 0.6])
+    follows, plans = [], []
+    for c in customers:
+        # Recent days are busier: the demo's "new today" and 14-day chart should not be empty.
+        age = timedelta(days=min(rng.expovariate(1 / 40), 365), seconds=rng.randint(0, 86399))
+        primary = rng.choice(guides)
+        owners = [primary] + ([rng.choice([g for g in guides if g is not primary])] if rng.random() < 0.1 else [])
+        channel = rng.choices(channel_codes, channel_weights)[0]
+        for n, s in enumerate(owners):
+            added_at = stamp - age + timedelta(days=3 * n)
+            if added_at > stamp:
+                added_at = stamp - timedelta(minutes=rng.randint(1, 600))
+            state = f"{channel}-{s.userid[-4:]}" if channel == "store" else channel
+            follows.append(Follow(corp=corp, customer=c, staff=s, added_at=added_at, add_way=1 if n == 0 else rng.choice((1, 2, 3)), state=state if n == 0 else "",
+                                  remark=c.name if rng.random() < 0.3 else ""))
+            plans.append(channel if n == 0 else None)
+    Follow.objects.bulk_create(follows)
+    follow_tags, events = [], []
+    group_names = [g for g in tags_by_group if g != "客户来源"]
+    for follow, channel in zip(follows, plans):
+        picked = [source_tag[channel]] if channel else []
+        for group in rng.sample(group_names, rng.randint(0, 3)):
+            picked.append(rng.choice(list(tags_by_group[group].values())))
+        follow_tags += [FollowTag(corp=corp, follow=follow, tag=t) for t in picked]
+        events.append(TimelineEvent(corp=corp, customer=follow.customer, kind=TimelineEvent.Kind.ADDED, staff=follow.staff, occurred_at=follow.added_at, data={"add_way": follow.add_way, "state": follow.state}))
+        if picked:
+            events.append(TimelineEvent(corp=corp, customer=follow.customer, kind=TimelineEvent.Kind.TAGGED, staff=follow.staff, occurred_at=min(follow.added_at + timedelta(minutes=rng.randint(1, 240)), stamp), data={"tags": [t.name for t in picked], "by": follow.staff.name}))
+        if rng.random() < 0.04:
+            events.append(TimelineEvent(corp=corp, customer=follow.customer, kind=TimelineEvent.Kind.DELETED_BY_CUSTOMER, staff=follow.staff, occurred_at=min(follow.added_at + timedelta(days=rng.randint(1, 7)), stamp)))
+            follow.deleted_by_customer_at = events[-1].occurred_at
+    FollowTag.objects.bulk_create(follow_tags)
+    TimelineEvent.objects.bulk_create(events)
+    Follow.objects.bulk_update([f for f in follows if f.deleted_by_customer_at], ["deleted_by_customer_at"])

@@ -1,0 +1,47 @@
+"""Domain errors: a stable machine code, an HTTP status, and the field at fault when there is one.
+
+Services raise these; the API renders them as {"error": {"code", "message", "field"}} and the
+console shows the message. Nothing else turns business failures into responses.
+"""
+
+
+class DomainError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.field = field
+
+    def as_dict(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    status = 400
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    status = 401

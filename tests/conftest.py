@@ -1,0 +1,65 @@
+import pytest
+from django.test import Client
+
+from siyu.kit.tenancy import Role
+
+from . import factories as f
+
+
+class ApiClient:
+    """Django's test client speaking JSON with a bearer token."""
+
+    def __init__(self, raw_token: str | None):
+        self.client = Client()
+        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw_token}"} if raw_token else {}
+
+    def call(self, method: str, path: str, body=None, **params):
+        kwargs = dict(self.headers)
+        if body is not None:
+            import json
+
+            kwargs["data"] = json.dumps(body) if not isinstance(body, str) else body
+            kwargs["content_type"] = "application/json"
+        elif params:
+            kwargs["data"] = params
+        return getattr(self.client, method.lower())(path, **kwargs)
+
+    def get(self, path, **params):
+        return self.call("get", path, **params)
+
+    def post(self, path, body=None):
+        return self.call("post", path, body if body is not None else {})
+
+    def patch(self, path, body=None):
+        return self.call("patch", path, body if body is not None else {})
+
+    def delete(self, path):
+        return self.call("delete", path)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def corp(db):
+    return f.corp("Alpha 母婴")
+
+
+@pytest.fixture
+def admin_user(corp):
+    return f.user(corp, role=Role.ADMIN)
+
+
+@pytest.fixture
+def api(admin_user, corp):
+    return ApiClient(f.token(admin_user, corp))
+
+
+@pytest.fixture
+def make_api():
+    def make(user, corp):
+        return ApiClient(f.token(user, corp))
+
+    return make
