@@ -21,14 +21,14 @@ def console_view(view):
         if actor is None:
             return render(request, "console/no_corp.html", status=403)
         request.actor = actor
-        try:
-            # Operators read times in their corp's timezone, whatever the server's.
-            with timezone.override(actor.corp.tzinfo):
-                return view(request, *args, **kwargs)
-        except DomainError as exc:
-            # Same contract as the API: a refused action writes nothing and says why.
-            if not transaction.get_autocommit():
-                transaction.set_rollback(True)
-            return render(request, "console/error.html", {"error": exc}, status=exc.status)
+        # Operators read times in their corp's timezone, whatever the server's.
+        with timezone.override(actor.corp.tzinfo):
+            try:
+                # A savepoint per view: a refused action writes nothing, and the error page
+                # can still read (the membership switcher) in the request's transaction.
+                with transaction.atomic():
+                    return view(request, *args, **kwargs)
+            except DomainError as exc:
+                return render(request, "console/error.html", {"error": exc}, status=exc.status)
 
     return wrapper

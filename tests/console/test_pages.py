@@ -1,0 +1,134 @@
+"""Console pages through Django's test client: login, language, dashboard, lists, tag library."""
+
+import pytest
+from django.test import Client
+
+from siyu.customers.models import FollowTag
+from siyu.kit.tenancy import Role
+from siyu.tags.models import TagGroup
+
+from .. import factories as f
+
+
+@pytest.fixture
+def site(db):
+    corp = f.corp("阿尔法")
+    owner = f.user(corp, Role.OWNER, username="owner")
+    admin = f.actor(corp, Role.ADMIN)
+    group = f.tag_group(admin, name="等级", tags=["VIP", "新客"])
+    vip = group.tags.get(name="VIP")
+    s = f.staff(corp, "李导购")
+    customer = f.customer(corp, "王小丫", phones=["13812345678"])
+    f.follow(customer, s, tags=[vip], state="store-01")
+    client = Client()
+    client.force_login(owner)
+    return {"client": client, "corp": corp, "owner": owner, "vip": vip, "group": group, "customer": customer, "staff": s}
+
+
+def test_login_required_and_login_works(db):
+    corp = f.corp()
+    f.user(corp, username="wang")
+    client = Client()
+    assert client.get("/customers/")["Location"].startswith("/login/")
+    response = client.post("/login/", {"username": "wang", "password": "wrong-password"})
+    assert response.status_code == 200 and "用户名或密码错误" in response.content.decode()
+    response = client.post("/login/", {"username": "wang", "password": f.PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_chinese_first_even_for_english_browsers(site):
+    page = site["client"].get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "今日新增" in page and "客户" in page
+    site["client"].post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = site["client"].get("/").content.decode()
+    assert "New today" in page
+
+
+def test_dashboard_counts(site):
+    page = site["client"].get("/").content.decode()
+    assert 'id="stat-customers">1<' in page
+    assert 'id="stat-new-today">1<' in page
+
+
+def test_customer_list_filters_and_htmx_partial(site):
+    c = site["client"]
+    other = f.customer(site["corp"], "赵无标签")
+    f.follow(other, site["staff"])
+    page = c.get("/customers/", {"tags": [site["vip"].id], "tag_mode": "all"}).content.decode()
+    assert "王小丫" in page and "赵无标签" not in page
+    partial = c.get("/customers/", {"q": "138123"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "王小丫" in partial and "<html" not in partial
+    bad = c.get("/customers/", {"added_from": "not-a-date"}).content.decode()
+    assert 'id="filter-errors"' in bad
+
+
+def test_profile_shows_follows_timeline_and_saves_tags(site):
+    c = site["client"]
+    customer = site["customer"]
+    page = c.get(f"/customers/{customer.id}/").content.decode()
+    assert "李导购" in page and "store-01" in page and "VIP" in page
+    new = site["group"].tags.get(name="新客")
+    response = c.post(f"/customers/{customer.id}/tags/", {"tags": [new.id]})
+    assert response.status_code == 302
+    assert set(FollowTag.objects.filter(follow__customer=customer).values_list("tag__name", flat=True)) == {"新客"}
+    page = c.get(f"/customers/{customer.id}/").content.decode()
+    assert "打标签" in page and "移除标签" in page
+
+
+def test_profile_tag_post_rejects_foreign_tags(site):
+    other_group = f.tag_group(f.actor(f.corp()), tags=["别家"])
+    response = site["client"].post(f"/customers/{site['customer'].id}/tags/", {"tags": [other_group.tags.get().id]})
+    assert response.status_code == 400
+    assert set(FollowTag.objects.filter(follow__customer=site["customer"]).values_list("tag__name", flat=True)) == {"VIP"}
+
+
+def test_tag_library_create_and_delete(site):
+    c = site["client"]
+    c.post("/tags/groups/", {"name": "城市", "tags": "上海，北京, 广州"})
+    group = TagGroup.objects.get(name="城市")
+    assert list(group.tags.order_by("order").values_list("name", flat=True)) == ["上海", "北京", "广州"]
+    c.post(f"/tags/groups/{group.id}/tags/", {"name": "深圳"})
+    assert group.tags.filter(name="深圳").exists()
+    response = c.post("/tags/groups/", {"name": "城市"})
+    assert response.status_code == 409
+    assert TagGroup.objects.filter(name="城市").count() == 1
+    c.post(f"/tags/groups/{group.id}/delete/")
+    assert "城市" not in c.get("/tags/").content.decode()
+
+
+def test_guide_has_no_library_controls(site):
+    guide = f.user(site["corp"], Role.GUIDE, staff=site["staff"])
+    client = Client()
+    client.force_login(guide)
+    page = client.get("/tags/").content.decode()
+    assert "新建标签组" not in page and "VIP" in page
+    assert client.post("/tags/groups/", {"name": "越权"}).status_code == 403
+    assert not TagGroup.objects.filter(name="越权").exists()
+
+
+def test_corp_switcher_only_to_own_corps(site):
+    mine, foreign = f.corp("贝塔"), f.corp("外人")
+    from siyu.corps.services import membership_grant
+
+    membership_grant(user=site["owner"], corp=mine, role=Role.ADMIN)
+    c = site["client"]
+    c.post("/switch-corp/", {"corp": site["corp"].id})
+    c.post("/switch-corp/", {"corp": foreign.id})
+    assert "阿尔法" in c.get("/").content.decode().split("<h1>")[1][:20]
+    c.post("/switch-corp/", {"corp": mine.id})
+    assert "贝塔" in c.get("/").content.decode().split("<h1>")[1][:20]
+
+
+def test_user_without_corp_sees_explanation(db):
+    from siyu.corps.services import user_create
+
+    client = Client()
+    client.force_login(user_create(username="lonely", password="long-enough-1"))
+    response = client.get("/")
+    assert response.status_code == 403 and "尚无企业权限" in response.content.decode()
+
+
+def test_healthz(db):
+    response = Client().get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"

@@ -1,0 +1,102 @@
+"""Bad input: a 4xx that names the field and a stable code, and nothing written."""
+
+import pytest
+
+from siyu.customers.models import FollowTag, TimelineEvent
+from siyu.kit.tenancy import Role
+from siyu.tags.models import Tag, TagGroup
+
+from . import factories as f
+
+
+@pytest.fixture
+def setup(corp, admin_user):
+    actor = f.actor(corp, Role.ADMIN)
+    group = f.tag_group(actor, name="等级", tags=["新客"])
+    s = f.staff(corp)
+    c = f.customer(corp)
+    f.follow(c, s)
+    return {"group": group, "tag": group.tags.get(), "customer": c, "staff": s}
+
+
+def counts():
+    return (TagGroup.objects.count(), Tag.objects.count(), FollowTag.objects.count(), TimelineEvent.objects.count())
+
+
+def assert_error(response, status, code, field):
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == (code, field), error
+    assert error["message"]
+
+
+@pytest.mark.parametrize(
+    "params,code,field",
+    [
+        ({"tags_all": [999999]}, "unknown_tag", "tags_all"),
+        ({"tags_any": [999999]}, "unknown_tag", "tags_any"),
+        ({"cursor": "not-a-cursor!"}, "invalid_cursor", "cursor"),
+        ({"cursor": "eyJ2IjoyfQ"}, "invalid_cursor", "cursor"),
+        ({"limit": "abc"}, "invalid_input", "limit"),
+        ({"limit": 0}, "invalid_input", "limit"),
+        ({"limit": 5000}, "invalid_input", "limit"),
+        ({"tags_all": ["x"]}, "invalid_input", "tags_all.0"),
+        ({"added_from": "2026-13-45"}, "invalid_input", "added_from"),
+        ({"q": "x" * 65}, "invalid_input", "q"),
+    ],
+)
+def test_customer_list_rejects(api, setup, params, code, field):
+    status = 400 if code in ("unknown_tag", "invalid_cursor") else 422
+    assert_error(api.get("/api/v1/customers", **params), status, code, field)
+
+
+def test_other_corps_tag_is_unknown(api, setup, db):
+    other = f.corp()
+    foreign = f.tag_group(f.actor(other), tags=["别家"]).tags.get()
+    assert_error(api.get("/api/v1/customers", tags_all=[foreign.id]), 400, "unknown_tag", "tags_all")
+
+
+def test_over_long_and_empty_names(api, setup):
+    before = counts()
+    assert_error(api.post("/api/v1/tag-groups", {"name": "长" * 31}), 422, "invalid_input", "name")
+    assert_error(api.post("/api/v1/tag-groups", {"name": ""}), 422, "invalid_input", "name")
+    assert_error(api.post("/api/v1/tag-groups", {"name": "好组", "tags": ["ok", "长" * 31]}), 422, "invalid_input", "tags.1")
+    assert_error(api.post(f"/api/v1/tag-groups/{setup['group'].id}/tags", {"name": "长" * 31}), 422, "invalid_input", "name")
+    assert_error(api.patch(f"/api/v1/tags/{setup['tag'].id}", {"name": "长" * 31}), 422, "invalid_input", "name")
+    assert counts() == before
+    assert Tag.objects.get(pk=setup["tag"].id).name == "新客"
+
+
+def test_duplicate_tag_in_one_request_writes_nothing(api, setup):
+    before = counts()
+    # The second "a" collides with the first inside one request: the group must not be left behind.
+    assert_error(api.post("/api/v1/tag-groups", {"name": "新组", "tags": ["a", "a"]}), 409, "duplicate_name", "name")
+    assert counts() == before
+    assert not TagGroup.objects.filter(name="新组").exists()
+
+
+def test_wrong_types_and_malformed_json(api, setup):
+    before = counts()
+    assert_error(api.post("/api/v1/tag-groups", {"name": 42}), 422, "invalid_input", "name")
+    assert_error(api.post("/api/v1/tag-groups", {"name": "ok", "order": "first"}), 422, "invalid_input", "order")
+    response = api.call("post", "/api/v1/tag-groups", "{not json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request"
+    assert_error(api.get("/api/v1/customers/abc"), 422, "invalid_input", "customer_id")
+    assert counts() == before
+
+
+def test_tag_change_with_unknown_ids(api, setup):
+    c = setup["customer"]
+    before = counts()
+    assert_error(api.post(f"/api/v1/customers/{c.id}/tags", {"add": [setup["tag"].id, 999999]}), 400, "unknown_tag", "add")
+    assert_error(api.post(f"/api/v1/customers/{c.id}/tags", {"remove": [999999]}), 400, "unknown_tag", "remove")
+    assert_error(api.post(f"/api/v1/customers/{c.id}/tags", {"add": [setup["tag"].id], "staff_id": 999999}), 400, "unknown_staff", "staff_id")
+    assert_error(api.post(f"/api/v1/customers/{c.id}/tags", {"add": [setup["tag"].id], "remove": [setup["tag"].id]}), 400, "tag_conflict", "remove")
+    assert_error(api.post(f"/api/v1/customers/{c.id}/tags", {"add": ["VIP"]}), 422, "invalid_input", "add.0")
+    assert counts() == before
+
+
+def test_duplicate_group_name_is_a_conflict(api, setup):
+    before = counts()
+    assert_error(api.post("/api/v1/tag-groups", {"name": "等级"}), 409, "duplicate_name", "name")
+    assert counts() == before
