@@ -31,6 +31,8 @@ def ensure_env() -> None:
         run([sys.executable, "-m", "venv", VENV])
     uv = BIN / "uv"
     if not uv.exists():
+        if subprocess.run([str(BIN / "python"), "-m", "pip", "--version"], capture_output=True).returncode != 0:
+            run([BIN / "python", "-m", "ensurepip", "--upgrade"])  # a venv made without pip
         run([BIN / "python", "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"])
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV), "UV_PYTHON_DOWNLOADS": "never"}
     run([uv, "sync", "--locked", "--quiet", "--python", BIN / "python"], cwd=ROOT, env=env)

@@ -7,13 +7,23 @@ from siyu.tags.models import NAME_MAX
 from siyu.tags.selectors import live_tags
 
 
+class IdChoiceField(forms.TypedMultipleChoiceField):
+    """Ids from checkboxes or a select whose "all" option submits an empty value."""
+
+    def __init__(self, **kwargs):
+        super().__init__(coerce=int, **kwargs)
+
+    def to_python(self, value):
+        return [v for v in super().to_python(value) if v != ""]
+
+
 class CustomerFilterForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=64)
-    staff = forms.TypedMultipleChoiceField(label=_("Staff"), required=False, coerce=int)
+    staff = IdChoiceField(label=_("Staff"), required=False)
     state = forms.CharField(label=_("Channel state"), required=False, max_length=30)
     added_from = forms.DateField(label=_("Added from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     added_to = forms.DateField(label=_("Added to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    tags = forms.TypedMultipleChoiceField(label=_("Tags"), required=False, coerce=int, widget=forms.CheckboxSelectMultiple)
+    tags = IdChoiceField(label=_("Tags"), required=False, widget=forms.CheckboxSelectMultiple)
     tag_mode = forms.ChoiceField(label=_("Match"), choices=[("all", _("All of these tags")), ("any", _("Any of these tags"))], initial="all", required=False)
 
     def __init__(self, *args, actor, **kwargs):

@@ -1,0 +1,81 @@
+"""The console in a real browser: log in, list customers, filter by a tag, open a profile.
+
+Screenshots go to test-artifacts/ for a person to look at.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from siyu.kit.tenancy import Role
+
+from .. import factories as f
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser_page():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("SIYU_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required here (SIYU_REQUIRE_BROWSER) but is not installed")
+        pytest.skip("Chromium is not installed")
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        yield page
+        browser.close()
+
+
+def test_login_filter_by_tag_and_open_profile(live_server, browser_page, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    corp = f.corp("示例母婴品牌")
+    f.user(corp, Role.OPERATOR, username="yunying")
+    admin = f.actor(corp, Role.ADMIN)
+    group = f.tag_group(admin, name="宝宝月龄", tags=["孕期", "0-6月"])
+    pregnant = group.tags.get(name="孕期")
+    s = f.staff(corp, "刘导购")
+    for i in range(6):
+        c = f.customer(corp, f"孕妈{i}号" if i % 2 == 0 else f"普通{i}号")
+        f.follow(c, s, tags=[pregnant] if i % 2 == 0 else [], state="store-01")
+
+    page = browser_page
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "yunying")
+    page.fill("input[name=password]", f.PASSWORD)
+    page.screenshot(path=str(ARTIFACTS / "01-login.png"))
+    page.click("button[type=submit]")
+    page.wait_for_selector("#stat-customers")
+    assert page.inner_text("#stat-customers") == "6"
+    page.screenshot(path=str(ARTIFACTS / "02-dashboard.png"))
+
+    page.click("#nav-customers")
+    page.wait_for_selector("#customer-table")
+    assert page.locator("#customer-table tbody tr").count() == 6
+    page.screenshot(path=str(ARTIFACTS / "03-customers.png"))
+
+    page.click("label.chip:has-text('孕期')")
+    with page.expect_response(lambda r: "/customers/" in r.url and r.request.headers.get("hx-request") == "true"):
+        page.click("#customer-filters button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#customer-table tbody tr').length === 3")
+    names = page.locator("#customer-table .cname").all_inner_texts()
+    assert sorted(names) == ["孕妈0号", "孕妈2号", "孕妈4号"]
+    assert "tags=" in page.url  # the filter is in the address bar, so it can be shared
+    page.screenshot(path=str(ARTIFACTS / "04-filtered-by-tag.png"))
+
+    page.click("#customer-table a.customer-link >> nth=0")
+    page.wait_for_selector("#customer-name")
+    assert page.inner_text("#customer-name").startswith("孕妈")
+    assert "孕期" in page.inner_text("#profile-tags")
+    assert "刘导购" in page.inner_text("#timeline")
+    page.screenshot(path=str(ARTIFACTS / "05-profile.png"), full_page=True)

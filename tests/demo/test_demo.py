@@ -1,0 +1,65 @@
+"""`siyu demo` as a user runs it: a real subprocess, a fresh data directory, a real port."""
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def demo_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIYU_") and k != "DJANGO_SETTINGS_MODULE"}
+    # The demo is SQLite in its own data directory, even when the suite itself runs on PostgreSQL.
+    env["SIYU_DATA_DIR"] = str(tmp_path)
+    return env
+
+
+def _siyu(*args):
+    return [sys.executable, "-m", "siyu.cli", *args]
+
+
+def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
+    first = subprocess.run(_siyu("demo", "--no-serve", "--customers", "150"), env=demo_env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "150 customers" in first.stdout and "admin / siyu-demo-2026" in first.stdout
+    second = subprocess.run(_siyu("demo", "--no-serve", "--customers", "150"), env=demo_env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0 and "already here" in second.stdout
+    with sqlite3.connect(tmp_path / "siyu.sqlite3") as db:
+        assert db.execute("select count(*) from customers_customer").fetchone()[0] == 150
+        assert db.execute("select count(*) from corps_corp").fetchone()[0] == 1
+
+    port = _free_port()
+    proc = subprocess.Popen(_siyu("demo", "--port", str(port)), env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    body = json.load(response)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "the demo did not answer /healthz within 60 s"
+                time.sleep(0.3)
+        assert body == {"status": "ok", "database": "sqlite"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5) as response:
+            assert "私域" in response.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    # The server and the worker went down with it.
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
