@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from siyu.kit.tenancy import Role
 
@@ -35,10 +36,13 @@ def browser_page():
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         yield page
         browser.close()
+        # ORM calls made while Playwright's loop runs get a connection of their own context.
+        connections.close_all()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-def test_login_filter_by_tag_and_open_profile(live_server, browser_page, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture
+def shop(live_server):
     corp = f.corp("示例母婴品牌")
     f.user(corp, Role.OPERATOR, username="yunying")
     admin = f.actor(corp, Role.ADMIN)
@@ -49,6 +53,9 @@ def test_login_filter_by_tag_and_open_profile(live_server, browser_page, setting
         c = f.customer(corp, f"孕妈{i}号" if i % 2 == 0 else f"普通{i}号")
         f.follow(c, s, tags=[pregnant] if i % 2 == 0 else [], state="store-01")
 
+
+def test_login_filter_by_tag_and_open_profile(live_server, shop, browser_page):
+    # `shop` is listed before `browser_page`: the data exists before Playwright's loop starts.
     page = browser_page
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", "yunying")
