@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.http import Http404
 from ninja import NinjaAPI
+from ninja.renderers import JSONRenderer
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
@@ -11,6 +12,11 @@ from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
 from siyu.kit.errors import DomainError
 from siyu.tags.api import router as tags_router
+
+
+class Utf8JSONRenderer(JSONRenderer):
+    # Customer names and tags are Chinese: send them readable, not as \u escapes.
+    json_dumps_params = {"ensure_ascii": False}
 
 
 class TokenAuth(HttpBearer):
@@ -25,6 +31,7 @@ api = NinjaAPI(
     version="1",
     description="Private-domain operations on WeCom. Every object belongs to the token's corp; another corp's id answers 404.",
     auth=TokenAuth(),
+    renderer=Utf8JSONRenderer(),
     urls_namespace="api",
     docs_url="/docs",
 )

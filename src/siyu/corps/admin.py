@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from siyu.kit.admin import HTTPS_URLS
+
 from .models import ApiToken, Corp, Department, Membership, Staff, User
 
 admin.site.register(User, UserAdmin)
@@ -8,6 +10,7 @@ admin.site.register(User, UserAdmin)
 
 @admin.register(Corp)
 class CorpAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URLS
     list_display = ("name", "corp_id", "timezone", "created_at")
     # Ciphertexts are useless to read and dangerous to edit by hand.
     exclude = ("secret_encrypted", "token_encrypted", "aes_key_encrypted")

@@ -1,21 +1,18 @@
 from django.contrib import admin
 
+from siyu.kit.admin import HTTPS_URLS, ReadOnlyInline
+
 from .models import Customer, Follow, TimelineEvent
 
 
-class FollowInline(admin.TabularInline):
+class FollowInline(ReadOnlyInline):
     model = Follow
-    extra = 0
     fields = ("staff", "remark", "added_at", "add_way", "state", "deleted_by_staff_at", "deleted_by_customer_at")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URLS
     list_display = ("name", "external_userid", "corp", "gender", "type", "created_at")
     list_filter = ("corp", "type")
     search_fields = ("name", "external_userid", "unionid")

@@ -1,18 +1,13 @@
 from django.contrib import admin
 
+from siyu.kit.admin import ReadOnlyInline
+
 from .models import Tag, TagGroup
 
 
-class TagInline(admin.TabularInline):
+class TagInline(ReadOnlyInline):
     model = Tag
-    extra = 0
     fields = ("name", "order", "wecom_tag_id", "deleted_at")
-    # Tags are created through services (corp scoping, WeCom mirroring), not here.
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TagGroup)

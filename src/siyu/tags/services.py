@@ -36,13 +36,17 @@ def tag_group_create(*, actor: Actor, name: str, order: int = 0, tag_names: list
     return group
 
 
+def _rename_or_reorder(obj, *, name: str | None, order: int | None, conflict: str):
+    if name is not None:
+        obj.name = _clean_name(name)
+    if order is not None:
+        obj.order = order
+    return _save_unique(obj, conflict)
+
+
 def tag_group_update(*, actor: Actor, group: TagGroup, name: str | None = None, order: int | None = None) -> TagGroup:
     actor.require_manager()
-    if name is not None:
-        group.name = _clean_name(name)
-    if order is not None:
-        group.order = order
-    return _save_unique(group, f"A tag group named {name!r} already exists.")
+    return _rename_or_reorder(group, name=name, order=order, conflict=f"A tag group named {name!r} already exists.")
 
 
 def tag_group_delete(*, actor: Actor, group: TagGroup) -> None:
@@ -60,11 +64,7 @@ def tag_create(*, actor: Actor, group: TagGroup, name: str, order: int = 0) -> T
 
 def tag_update(*, actor: Actor, tag: Tag, name: str | None = None, order: int | None = None) -> Tag:
     actor.require_manager()
-    if name is not None:
-        tag.name = _clean_name(name)
-    if order is not None:
-        tag.order = order
-    return _save_unique(tag, f"The group already has a tag named {name!r}.")
+    return _rename_or_reorder(tag, name=name, order=order, conflict=f"The group already has a tag named {name!r}.")
 
 
 def tag_delete(*, actor: Actor, tag: Tag) -> None:

@@ -1,0 +1,38 @@
+"""Django admin stays usable for superusers over every registered model."""
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+
+from siyu.corps.services import user_create
+from siyu.kit.tenancy import Role
+
+from . import factories as f
+
+
+@pytest.fixture
+def superuser_client(db):
+    corp = f.corp()
+    actor = f.actor(corp, Role.ADMIN)
+    group = f.tag_group(actor, tags=["VIP"])
+    f.follow(f.customer(corp, "管理员可见"), f.staff(corp), tags=[group.tags.get()])
+    client = Client()
+    client.force_login(user_create(username="root", password="long-enough-1", is_superuser=True))
+    return client
+
+
+def test_every_admin_changelist_and_change_page_opens(superuser_client):
+    for model in admin.site._registry:
+        meta = model._meta
+        assert superuser_client.get(f"/admin/{meta.app_label}/{meta.model_name}/").status_code == 200, meta.label
+        obj = model.objects.first()
+        if obj is not None:
+            assert superuser_client.get(f"/admin/{meta.app_label}/{meta.model_name}/{obj.pk}/change/").status_code == 200, meta.label
+
+
+def test_corp_admin_never_shows_ciphertext(superuser_client):
+    from siyu.corps.services import corp_create
+
+    corp = corp_create(corp_id="wwsecret", name="加密", secret="top-secret-value")
+    page = superuser_client.get(f"/admin/corps/corp/{corp.pk}/change/").content.decode()
+    assert corp.secret_encrypted not in page and "top-secret-value" not in page
