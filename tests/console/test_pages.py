@@ -133,3 +133,13 @@ def test_user_without_corp_sees_explanation(db):
 def test_healthz(db):
     response = Client().get("/healthz")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_api_docs_load_nothing_from_outside(db):
+    import re
+
+    page = Client().get("/api/docs").content.decode()
+    assert "swagger-ui-bundle.js" in page
+    external = [u for u in re.findall(r'(?:src|href)="([^"]+)"', page) if u.startswith(("http:", "https:", "//"))]
+    assert external == []
+    assert Client().get("/api/openapi.json").json()["info"]["title"] == "Siyu API"

@@ -57,6 +57,9 @@ def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
         assert body == {"status": "ok", "database": "sqlite"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5) as response:
             assert "私域" in response.read().decode()
+        # The supervisor stops everything when a child dies: still running means the worker is up.
+        time.sleep(2)
+        assert proc.poll() is None, proc.stdout.read()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
