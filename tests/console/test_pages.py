@@ -143,3 +143,14 @@ def test_api_docs_load_nothing_from_outside(db):
     external = [u for u in re.findall(r'(?:src|href)="([^"]+)"', page) if u.startswith(("http:", "https:", "//"))]
     assert external == []
     assert Client().get("/api/openapi.json").json()["info"]["title"] == "Siyu API"
+
+
+def test_tag_library_counts_customers_per_tag(site):
+    import re
+
+    second = f.customer(site["corp"], "第二位")
+    f.follow(second, site["staff"], tags=[site["vip"]])
+    f.follow(second, f.staff(site["corp"]), tags=[site["vip"]])  # two follows, still one customer
+    page = site["client"].get("/tags/").content.decode()
+    counts = dict(re.findall(r'data-tag="([^"]+)">[^<]*<span class="count"[^>]*>(\d+)<', page))
+    assert counts == {"VIP": "2", "新客": "0"}

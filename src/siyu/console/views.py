@@ -148,8 +148,20 @@ def tag_library(request):
     return render(
         request,
         "console/tags.html",
-        {"groups": tag_selectors.tag_library(actor), "group_form": TagGroupForm(), "tag_form": TagForm(), "nav": "tags"},
+        {
+            "groups": _with_counts(actor, tag_selectors.tag_library(actor)),
+            "group_form": TagGroupForm(), "tag_form": TagForm(), "nav": "tags",
+        },
     )
+
+
+def _with_counts(actor, groups):
+    counts = customer_selectors.tag_customer_counts(actor)
+    groups = list(groups)
+    for group in groups:
+        for tag in group.live_tags:
+            tag.customer_count = counts.get(tag.id, 0)
+    return groups
 
 
 @require_POST
@@ -158,7 +170,8 @@ def tag_group_create(request):
     actor = request.actor
     form = TagGroupForm(request.POST)
     if not form.is_valid():
-        return render(request, "console/tags.html", {"groups": tag_selectors.tag_library(actor), "group_form": form, "tag_form": TagForm(), "nav": "tags"}, status=400)
+        context = {"groups": _with_counts(actor, tag_selectors.tag_library(actor)), "group_form": form, "tag_form": TagForm(), "nav": "tags"}
+        return render(request, "console/tags.html", context, status=400)
     group = tag_services.tag_group_create(actor=actor, name=form.cleaned_data["name"], tag_names=form.tag_names())
     messages.success(request, _("Tag group “%(name)s” created.") % {"name": group.name})
     return redirect("console:tags")

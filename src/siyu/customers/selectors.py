@@ -177,3 +177,15 @@ def customer_rows(actor: Actor, customers) -> dict[int, CustomerRow]:
             seen.add(key)
             rows[key[0]].tags.append(ft.tag)
     return rows
+
+
+def tag_customer_counts(actor: Actor) -> dict[int, int]:
+    """Customers carrying each tag (through a visible follow), in one grouped query."""
+    from django.db.models import Count
+
+    rows = (
+        FollowTag.objects.filter(follow__in=visible_follows(actor))
+        .values("tag_id")
+        .annotate(n=Count("follow__customer_id", distinct=True))
+    )
+    return {r["tag_id"]: r["n"] for r in rows}
