@@ -111,7 +111,7 @@ def test_route_hides_other_corps(path, method, op, two_corps):
         assert MARKER not in response.content.decode(), f"{method.upper()} {url} leaked corp Alpha's data"
     # Beta may create rows of its own; every row of Alpha's must be exactly as it was.
     after = _alpha_snapshot()
-    for rows_before, rows_after in zip(before, after):
+    for rows_before, rows_after in zip(before, after, strict=True):
         assert [r for r in rows_after if r in rows_before or r[0] in {b[0] for b in rows_before}] == rows_before
 
 

@@ -132,7 +132,7 @@ def customer_tags_change(*, actor: Actor, customer: Customer, add: list[Tag] = (
             names = [t.name for f, t in pairs if f.id == follow.id]
             timeline_record(
                 customer=customer, kind=kind, occurred_at=stamp, staff=follow.staff,
-                data={"tags": names, "by": actor.user.get_username()},
+                data={"tags": names, "by": actor.user.get_username() if actor.user else "system"},
             )
     return {
         "added": [{"staff_id": f.staff_id, "tag_id": t.id} for f, t in added],

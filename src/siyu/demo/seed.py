@@ -45,25 +45,30 @@ def seed_demo(*, customers: int = 3000, seed: int = 20261124) -> tuple[Corp, boo
     if existing is not None:
         _ensure_users(existing)
         return existing, False
+    corp = build_corp(corp_id=DEMO_CORP_ID, name="示例母婴品牌", customers=customers, seed=seed)
+    _ensure_users(corp)
+    return corp, True
+
+
+def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Corp:
+    """A corp with departments, staff, the tag library and `customers` customers with history."""
     rng = random.Random(seed)
-    corp = corp_create(corp_id=DEMO_CORP_ID, name="示例母婴品牌", timezone="Asia/Shanghai")
+    corp = corp_create(corp_id=corp_id, name=name, timezone="Asia/Shanghai")
     depts = {wid: department_upsert(corp=corp, wecom_id=wid, name=name, order=wid) for wid, name in DEPARTMENTS}
     staff = []
     for wid, dept in depts.items():
         for i in range(1 if wid == 1 else 6):
             staff.append(staff_upsert(corp=corp, userid=f"guide{wid:02d}{i + 1:02d}", name=person_name(rng), department=dept, position="导购" if wid not in (1, 8) else "运营"))
-    owner = _ensure_users(corp, guide_staff=staff[1])
-    actor = Actor(user=owner, corp=corp, role=Role.OWNER)
+    actor = Actor(user=None, corp=corp, role=Role.OWNER)  # the system, not a person
     tags_by_group = {}
     for order, (group_name, tag_names) in enumerate(TAG_LIBRARY):
         group = tag_group_create(actor=actor, name=group_name, order=order, tag_names=tag_names)
         tags_by_group[group_name] = {t.name: t for t in group.tags.all()}
     _seed_customers(corp, staff, tags_by_group, customers, rng)
-    return corp, True
+    return corp
 
 
-def _ensure_users(corp: Corp, guide_staff: Staff | None = None) -> User:
-    owner = None
+def _ensure_users(corp: Corp) -> None:
     for username, role in DEMO_USERS:
         user = User.objects.filter(username=username).first()
         if user is None:
@@ -71,11 +76,8 @@ def _ensure_users(corp: Corp, guide_staff: Staff | None = None) -> User:
         if not Membership.objects.filter(user=user, corp=corp).exists():
             staff = None
             if role == Role.GUIDE:
-                staff = guide_staff or Staff.objects.for_corp(corp).order_by("id")[1]
+                staff = Staff.objects.for_corp(corp).filter(position="导购").order_by("id").first()
             membership_grant(user=user, corp=corp, role=role, staff=staff)
-        if role == Role.OWNER:
-            owner = user
-    return owner
 
 
 def _seed_customers(corp, staff, tags_by_group, count, rng):
@@ -85,7 +87,8 @@ def _seed_customers(corp, staff, tags_by_group, count, rng):
     channel_weights = [w for _, w, _ in CHANNELS]
     source_tag = {code: tags_by_group["客户来源"][label] for code, _, label in CHANNELS}
     customers = Customer.objects.bulk_create(
-        [
+        batch_size=5000,
+        objs=[
             Customer(
                 corp=corp, external_userid=f"wmDEMO{i:08d}", unionid=f"oDEMO{i:010d}" if rng.random() < 0.7 else "",
                 name=customer_name(rng), gender=rng.choices((0, 1, 2), (10, 25, 65))[0], type=1 if rng.random() < 0.97 else 2,
@@ -93,7 +96,7 @@ def _seed_customers(corp, staff, tags_by_group, count, rng):
             for i in range(count)
         ]
     )
-    CustomerPhone.objects.bulk_create([CustomerPhone(corp=corp, customer=c, phone=mobile(rng)) for c in customers if rng.random() < 0.6])
+    CustomerPhone.objects.bulk_create([CustomerPhone(corp=corp, customer=c, phone=mobile(rng)) for c in customers if rng.random() < 0.6], batch_size=5000)
     follows, plans = [], []
     for c in customers:
         # Recent days are busier: the demo's "new today" and 14-day chart should not be empty.
@@ -109,10 +112,10 @@ def _seed_customers(corp, staff, tags_by_group, count, rng):
             follows.append(Follow(corp=corp, customer=c, staff=s, added_at=added_at, add_way=1 if n == 0 else rng.choice((1, 2, 3)), state=state if n == 0 else "",
                                   remark=c.name if rng.random() < 0.3 else ""))
             plans.append(channel if n == 0 else None)
-    Follow.objects.bulk_create(follows)
+    Follow.objects.bulk_create(follows, batch_size=5000)
     follow_tags, events = [], []
     group_names = [g for g in tags_by_group if g != "客户来源"]
-    for follow, channel in zip(follows, plans):
+    for follow, channel in zip(follows, plans, strict=True):
         picked = [source_tag[channel]] if channel else []
         for group in rng.sample(group_names, rng.randint(0, 3)):
             picked.append(rng.choice(list(tags_by_group[group].values())))
@@ -123,6 +126,6 @@ def _seed_customers(corp, staff, tags_by_group, count, rng):
         if rng.random() < 0.04:
             events.append(TimelineEvent(corp=corp, customer=follow.customer, kind=TimelineEvent.Kind.DELETED_BY_CUSTOMER, staff=follow.staff, occurred_at=min(follow.added_at + timedelta(days=rng.randint(1, 7)), stamp)))
             follow.deleted_by_customer_at = events[-1].occurred_at
-    FollowTag.objects.bulk_create(follow_tags)
-    TimelineEvent.objects.bulk_create(events)
-    Follow.objects.bulk_update([f for f in follows if f.deleted_by_customer_at], ["deleted_by_customer_at"])
+    FollowTag.objects.bulk_create(follow_tags, batch_size=5000)
+    TimelineEvent.objects.bulk_create(events, batch_size=5000)
+    Follow.objects.bulk_update([f for f in follows if f.deleted_by_customer_at], ["deleted_by_customer_at"], batch_size=2000)

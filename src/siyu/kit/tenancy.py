@@ -33,7 +33,7 @@ ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 @dataclass(frozen=True)
 class Actor:
-    user: User
+    user: User | None  # None: the system acting (seeding, sync), not a person
     corp: Corp
     role: str
     staff_id: int | None = None
