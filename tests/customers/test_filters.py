@@ -120,3 +120,14 @@ def test_api_filters_match_selector(world, make_api):
     assert {t["name"] for t in body["items"][0]["tags"]} == {"T1", "T2"}
     body = api.get("/api/v1/customers", staff_id=[s1.id], added_from="2026-03-01", added_to="2026-03-01").json()
     assert {i["id"] for i in body["items"]} == {world["c"][1].id, world["c"][5].id}
+
+
+def test_phone_prefix_ending_in_nine(db):
+    corp = f.corp()
+    admin = f.actor(corp)
+    near = f.customer(corp, "甲", phones=["13899999999"])
+    f.customer(corp, "乙", phones=["13900000000"])
+    f.customer(corp, "丙", phones=["1389"])
+    found = customer_list(admin, CustomerFilters(q="1389"))
+    assert sorted(c.name for c in found) == ["丙", "甲"]
+    assert [c.id for c in customer_list(admin, CustomerFilters(q="13899999999"))] == [near.id]

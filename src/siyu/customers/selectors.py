@@ -5,12 +5,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from siyu.kit.tenancy import Actor, get_for
 from siyu.tags.selectors import resolve_tags
 
-from .models import Customer, Follow, FollowTag, TimelineEvent
+from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
 
 PHONE_QUERY = re.compile(r"^\+?\d{3,20}$")
 
@@ -25,7 +25,7 @@ def visible_follows(actor: Actor) -> QuerySet[Follow]:
 def visible_customers(actor: Actor) -> QuerySet[Customer]:
     customers = Customer.objects.for_corp(actor.corp)
     if actor.is_guide:
-        customers = customers.filter(Exists(Follow.objects.filter(customer=OuterRef("pk"), staff_id=actor.staff_id)))
+        customers = customers.filter(id__in=Follow.objects.filter(staff_id=actor.staff_id).values("customer_id"))
     return customers
 
 
@@ -48,8 +48,11 @@ def _day_start(d: date, tz) -> datetime:
 
 
 def customer_list(actor: Actor, filters: CustomerFilters) -> QuerySet[Customer]:
+    # Each condition is a non-correlated `id IN (subquery)`: the database builds each set once
+    # from its own index. A correlated EXISTS per customer made SQLite probe every tagged row
+    # for every customer (21 s at 100k customers, benchmarks/customer_list.py).
     customers = visible_customers(actor)
-    follows = visible_follows(actor).filter(customer=OuterRef("pk"))
+    follows = visible_follows(actor)
     follow_conditions = Q()
     if filters.staff_ids:
         follow_conditions &= Q(staff_id__in=filters.staff_ids)
@@ -62,24 +65,28 @@ def customer_list(actor: Actor, filters: CustomerFilters) -> QuerySet[Customer]:
     if filters.added_to:
         follow_conditions &= Q(added_at__lt=_day_start(filters.added_to + timedelta(days=1), tz))
     if follow_conditions:
-        customers = customers.filter(Exists(follows.filter(follow_conditions)))
+        customers = customers.filter(id__in=follows.filter(follow_conditions).values("customer_id"))
 
-    follow_tags = FollowTag.objects.filter(follow__customer=OuterRef("pk"))
+    # Tag ids are resolved within the actor's corp, so the tag index alone finds the rows.
+    follow_tags = FollowTag.objects.all()
     if actor.is_guide:
         follow_tags = follow_tags.filter(follow__staff_id=actor.staff_id)
     if filters.tags_all:
         for tag in resolve_tags(actor, filters.tags_all, "tags_all"):
-            customers = customers.filter(Exists(follow_tags.filter(tag_id=tag.id)))
+            customers = customers.filter(id__in=follow_tags.filter(tag_id=tag.id).values("follow__customer_id"))
     if filters.tags_any:
         ids = [t.id for t in resolve_tags(actor, filters.tags_any, "tags_any")]
-        customers = customers.filter(Exists(follow_tags.filter(tag_id__in=ids)))
+        customers = customers.filter(id__in=follow_tags.filter(tag_id__in=ids).values("follow__customer_id"))
 
     q = filters.q.strip()
     if q:
-        match = Q(name__icontains=q) | Q(Exists(follows.filter(remark__icontains=q)))
+        match = Q(name__icontains=q) | Q(id__in=follows.filter(remark__icontains=q).values("customer_id"))
         if PHONE_QUERY.match(q):
-            match |= Q(phones__phone__startswith=q)
-        customers = customers.filter(match).distinct()
+            # A range, not LIKE 'q%': only a range can walk the (corp, phone) index on SQLite.
+            prefix_end = q[:-1] + chr(ord(q[-1]) + 1)
+            phones = CustomerPhone.objects.filter(corp=actor.corp, phone__gte=q, phone__lt=prefix_end)
+            match |= Q(id__in=phones.values("customer_id"))
+        customers = customers.filter(match)
     return customers
 
 

@@ -6,7 +6,7 @@ Re-runnable: an existing demo corp is left as it is. Bulk inserts keep it to a s
 import random
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from siyu.corps.models import Corp, Membership, Staff, User
 from siyu.corps.services import corp_create, department_upsert, membership_grant, staff_upsert, user_create
@@ -65,6 +65,9 @@ def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Cor
         group = tag_group_create(actor=actor, name=group_name, order=order, tag_names=tag_names)
         tags_by_group[group_name] = {t.name: t for t in group.tags.all()}
     _seed_customers(corp, staff, tags_by_group, customers, rng)
+    # Fresh statistics after a bulk load, or the planner guesses at index choice.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     return corp
 
 
