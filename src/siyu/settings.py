@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "siyu.corps",
     "siyu.tags",
     "siyu.customers",
+    "siyu.wecom",
     "siyu.console",
     "siyu.demo",
 ]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WecomConfig(AppConfig):
+    name = "siyu.wecom"
+    label = "wecom"
