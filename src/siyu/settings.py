@@ -37,6 +37,8 @@ SECRET_KEY = _secret_key()
 # Credentials at rest are encrypted with this; defaults to a key derived from SECRET_KEY.
 SIYU_ENCRYPTION_KEY = os.environ.get("SIYU_ENCRYPTION_KEY", "")
 DEBUG = _env_bool("SIYU_DEBUG", False)
+# The fake WeCom under /sandbox/ (demo and tests); a production deployment turns it off.
+SIYU_SANDBOX = _env_bool("SIYU_SANDBOX", True)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("SIYU_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
@@ -56,6 +58,7 @@ INSTALLED_APPS = [
     "siyu.tags",
     "siyu.customers",
     "siyu.wecom",
+    "siyu.sandbox",
     "siyu.console",
     "siyu.demo",
 ]

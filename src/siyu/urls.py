@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -11,3 +12,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("siyu.console.urls")),
 ]
+
+if settings.SIYU_SANDBOX:
+    urlpatterns.insert(0, path("sandbox/", include("siyu.sandbox.urls")))

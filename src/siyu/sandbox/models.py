@@ -1,0 +1,103 @@
+"""The sandbox's own state: a simulated WeCom, kept apart from the product's tables.
+
+Nothing here is tenant data of Siyu; it is what "WeCom" knows. The product reaches it only over
+HTTP, through the same client it uses for the real thing.
+"""
+
+from django.db import models
+
+
+class SbCorp(models.Model):
+    corpid = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    secret = models.CharField(max_length=128)
+    token_ttl = models.PositiveIntegerField(default=7200, help_text="seconds an access_token lives")
+    # Per (corp, api) windows, as WeCom documents them (path/90454).
+    limit_per_minute = models.PositiveIntegerField(default=10_000)
+    limit_per_hour = models.PositiveIntegerField(default=150_000)
+    callback_url = models.URLField(max_length=500, blank=True, default="")
+    callback_token = models.CharField(max_length=64, blank=True, default="")
+    callback_aes_key = models.CharField(max_length=43, blank=True, default="")
+
+
+class SbToken(models.Model):
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="tokens")
+    token = models.CharField(max_length=128, unique=True)
+    expires_at = models.DateTimeField()
+    revoked = models.BooleanField(default=False)
+
+
+class SbRateWindow(models.Model):
+    """Calls counted per (corp, api, window); a row per minute and per hour."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    api = models.CharField(max_length=100)
+    span = models.CharField(max_length=6)  # "minute" | "hour"
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "api", "span", "window_start"], name="sb_rate_window_unique")]
+
+
+class SbFault(models.Model):
+    """An injected failure: the next `remaining` calls to `api` ("*" = any) answer `errcode`
+    (0 = answer normally) after `delay_ms`."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="faults")
+    api = models.CharField(max_length=100, default="*")
+    errcode = models.IntegerField(default=0)
+    delay_ms = models.PositiveIntegerField(default=0)
+    remaining = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class SbCallLog(models.Model):
+    """Every API call the sandbox answered, for tests and benchmarks to read back."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, null=True)
+    api = models.CharField(max_length=100)
+    errcode = models.IntegerField()
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+
+class SbStaff(models.Model):
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="staff")
+    userid = models.CharField(max_length=64)
+    name = models.CharField(max_length=64)
+    department = models.IntegerField(default=1)
+    external_enabled = models.BooleanField(default=True, help_text="has the customer-contact feature")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "userid"], name="sb_staff_unique")]
+
+
+class SbCustomer(models.Model):
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="customers")
+    external_userid = models.CharField(max_length=64)
+    name = models.CharField(max_length=64)
+    unionid = models.CharField(max_length=64, blank=True, default="")
+    avatar = models.CharField(max_length=300, blank=True, default="")
+    gender = models.IntegerField(default=0)
+    type = models.IntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "external_userid"], name="sb_customer_unique")]
+
+
+class SbFollow(models.Model):
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    customer = models.ForeignKey(SbCustomer, on_delete=models.CASCADE, related_name="follows")
+    staff = models.ForeignKey(SbStaff, on_delete=models.CASCADE, related_name="follows")
+    remark = models.CharField(max_length=64, blank=True, default="")
+    description = models.CharField(max_length=300, blank=True, default="")
+    createtime = models.BigIntegerField()
+    add_way = models.IntegerField(default=1)
+    state = models.CharField(max_length=30, blank=True, default="")
+    oper_userid = models.CharField(max_length=64, blank=True, default="")
+    remark_mobiles = models.JSONField(default=list, blank=True)
+    tag_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "staff"], name="sb_follow_unique")]

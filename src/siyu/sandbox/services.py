@@ -1,0 +1,53 @@
+"""Controls for the simulated WeCom: set up its world and make it misbehave on purpose."""
+
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+
+from siyu.kit.clock import now
+
+from .models import SbCorp, SbCustomer, SbFault, SbFollow, SbStaff, SbToken
+
+
+def corp_create(*, corpid: str, name: str, secret: str | None = None, **settings) -> SbCorp:
+    return SbCorp.objects.create(corpid=corpid, name=name, secret=secret or secrets.token_urlsafe(32), **settings)
+
+
+def staff_add(*, corp: SbCorp, userid: str, name: str, department: int = 1) -> SbStaff:
+    return SbStaff.objects.create(corp=corp, userid=userid, name=name, department=department)
+
+
+def customer_add(*, corp: SbCorp, staff: SbStaff, external_userid: str, name: str, createtime: int | None = None, state: str = "", add_way: int = 1, **fields) -> SbFollow:
+    customer, _ = SbCustomer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults={"name": name, **fields})
+    follow, _ = SbFollow.objects.get_or_create(
+        corp=corp, customer=customer, staff=staff,
+        defaults={"createtime": createtime or int(now().timestamp()), "state": state, "add_way": add_way},
+    )
+    return follow
+
+
+def fault_inject(*, corp: SbCorp, errcode: int = 0, api: str = "*", times: int = 1, delay_ms: int = 0) -> SbFault:
+    return SbFault.objects.create(corp=corp, api=api, errcode=errcode, remaining=times, delay_ms=delay_ms)
+
+
+def tokens_revoke(*, corp: SbCorp) -> int:
+    """WeCom may invalidate a token before its expiry; clients then see 40014."""
+    return SbToken.objects.filter(corp=corp, revoked=False).update(revoked=True)
+
+
+def tokens_expire(*, corp: SbCorp) -> int:
+    return SbToken.objects.filter(corp=corp).update(expires_at=now() - timedelta(seconds=1))
+
+
+def fault_take(*, corp: SbCorp, api: str) -> SbFault | None:
+    """Consume one injected fault for this call, oldest first; None when there is none."""
+    with transaction.atomic():
+        # "*" means every API call, not gettoken: a fault meant for gettoken names it.
+        apis = [api] if api == "gettoken" else [api, "*"]
+        fault = SbFault.objects.select_for_update().filter(corp=corp, api__in=apis, remaining__gt=0).order_by("id").first()
+        if fault is None:
+            return None
+        SbFault.objects.filter(pk=fault.pk).update(remaining=F("remaining") - 1)
+        return fault

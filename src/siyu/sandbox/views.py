@@ -1,0 +1,226 @@
+"""The sandbox's WeCom API under /sandbox/cgi-bin/: same paths, shapes and errcodes as WeCom.
+
+HTTP status is always 200 and errcode carries the outcome, as WeCom does.
+"""
+
+import base64
+import binascii
+import functools
+import json
+import secrets
+import time
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from siyu.kit.clock import now
+
+from . import services
+from .models import SbCallLog, SbCorp, SbCustomer, SbFollow, SbRateWindow, SbStaff, SbToken
+
+ERRMSG = {
+    -1: "system busy", 40001: "invalid credential", 40013: "invalid corpid", 40014: "invalid access_token",
+    41001: "access_token missing", 42001: "access_token expired", 45009: "api freq out of limit",
+    45033: "api concurrent out of limit", 47001: "data format error, Warning: wrong json format.",
+    48002: "api forbidden", 60011: "no privilege to access/modify contact/party/agent", 60111: "userid not found",
+    84061: "not external contact", 40058: "invalid parameter", 40096: "invalid external userid",
+}
+
+
+def error(errcode: int, detail: str = "") -> JsonResponse:
+    msg = ERRMSG.get(errcode, "error")
+    if detail:
+        msg = f"{msg}: {detail}"
+    # Real errmsg values carry a hint suffix; clients must branch on errcode only.
+    return JsonResponse({"errcode": errcode, "errmsg": f"{msg}, hint: [{secrets.token_hex(6)}], more info at https://open.work.weixin.qq.com/devtool/query?e={errcode}"})
+
+
+def ok(payload: dict) -> JsonResponse:
+    return JsonResponse({"errcode": 0, "errmsg": "ok", **payload})
+
+
+def _rate_check(corp: SbCorp, api: str) -> bool:
+    """Count this call in the minute and hour windows; False when a window is over its limit."""
+    stamp = now()
+    spans = (("minute", stamp.replace(second=0, microsecond=0), corp.limit_per_minute, 60), ("hour", stamp.replace(minute=0, second=0, microsecond=0), corp.limit_per_hour, 3600))
+    allowed = True
+    for span, start, limit, seconds in spans:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    SbRateWindow.objects.create(corp=corp, api=api, span=span, window_start=start, count=1)
+                    continue
+            except IntegrityError:
+                pass
+            window = SbRateWindow.objects.select_for_update().get(corp=corp, api=api, span=span, window_start=start)
+            if window.blocked_until and window.blocked_until > stamp:
+                allowed = False
+                continue
+            if window.count >= limit:
+                # Over the limit: blocked for the whole span from now, as WeCom documents.
+                window.blocked_until = stamp + timedelta(seconds=seconds)
+                window.save(update_fields=["blocked_until"])
+                allowed = False
+                continue
+            SbRateWindow.objects.filter(pk=window.pk).update(count=F("count") + 1)
+    return allowed
+
+
+def wecom_api(api: str):
+    """Everything WeCom does before an endpoint runs: token, injected faults, rate limit, log."""
+
+    def decorate(handler):
+        @csrf_exempt
+        @functools.wraps(handler)
+        def view(request):
+            raw = request.GET.get("access_token")
+            if not raw:
+                return _log(None, api, error(41001))
+            token = SbToken.objects.select_related("corp").filter(token=raw).first()
+            if token is None or token.revoked:
+                return _log(None if token is None else token.corp, api, error(40014))
+            corp = token.corp
+            if token.expires_at <= now():
+                return _log(corp, api, error(42001))
+            fault = services.fault_take(corp=corp, api=api)
+            if fault is not None:
+                if fault.delay_ms:
+                    time.sleep(fault.delay_ms / 1000)
+                if fault.errcode:
+                    return _log(corp, api, error(fault.errcode, "injected"))
+            if not _rate_check(corp, api):
+                return _log(corp, api, error(45009))
+            body = {}
+            if request.method == "POST":
+                try:
+                    body = json.loads(request.body or b"{}")
+                    if not isinstance(body, dict):
+                        raise ValueError
+                except ValueError:
+                    return _log(corp, api, error(47001))
+            result = handler(request, corp, body)
+            return _log(corp, api, result if isinstance(result, JsonResponse) else ok(result))
+
+        return view
+
+    return decorate
+
+
+def _log(corp, api: str, response: JsonResponse) -> JsonResponse:
+    SbCallLog.objects.create(corp=corp, api=api, errcode=json.loads(response.content)["errcode"])
+    return response
+
+
+def gettoken(request):
+    corp = SbCorp.objects.filter(corpid=request.GET.get("corpid", "")).first()
+    if corp is None:
+        return _log(None, "gettoken", error(40013))
+    if not secrets.compare_digest(request.GET.get("corpsecret", ""), corp.secret):
+        return _log(corp, "gettoken", error(40001))
+    fault = services.fault_take(corp=corp, api="gettoken")
+    if fault is not None:
+        time.sleep(fault.delay_ms / 1000)
+        if fault.errcode:
+            return _log(corp, "gettoken", error(fault.errcode, "injected"))
+    stamp = now()
+    # Within its validity the same token is returned, as WeCom does.
+    token = SbToken.objects.filter(corp=corp, revoked=False, expires_at__gt=stamp).order_by("-expires_at").first()
+    if token is None:
+        token = SbToken.objects.create(corp=corp, token=secrets.token_urlsafe(64), expires_at=stamp + timedelta(seconds=corp.token_ttl))
+    return _log(corp, "gettoken", ok({"access_token": token.token, "expires_in": max(0, int((token.expires_at - stamp).total_seconds()))}))
+
+
+# -- cursors --------------------------------------------------------------------------------------
+def _encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(f"sb:{value}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        return int(text.removeprefix("sb:")) if text.startswith("sb:") else None
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+# -- external contact -----------------------------------------------------------------------------
+def _contact(customer: SbCustomer) -> dict:
+    return {
+        "external_userid": customer.external_userid, "name": customer.name, "avatar": customer.avatar, "type": customer.type,
+        "gender": customer.gender, "unionid": customer.unionid,
+    }
+
+
+def _follow_info(follow: SbFollow, tags_as_ids: bool) -> dict:
+    info = {
+        "userid": follow.staff.userid, "remark": follow.remark, "description": follow.description, "createtime": follow.createtime,
+        "remark_corp_name": "", "remark_mobiles": follow.remark_mobiles, "oper_userid": follow.oper_userid, "add_way": follow.add_way,
+    }
+    if follow.state:
+        info["state"] = follow.state
+    if tags_as_ids:
+        info["tag_id"] = follow.tag_ids
+    else:
+        info["tags"] = [{"tag_id": t, "type": 1} for t in follow.tag_ids]
+    return info
+
+
+@wecom_api("externalcontact/get_follow_user_list")
+def get_follow_user_list(request, corp, body):
+    return {"follow_user": list(SbStaff.objects.filter(corp=corp, external_enabled=True).order_by("id").values_list("userid", flat=True))}
+
+
+@wecom_api("externalcontact/list")
+def external_list(request, corp, body):
+    staff = SbStaff.objects.filter(corp=corp, userid=request.GET.get("userid", "")).first()
+    if staff is None:
+        return error(60111)
+    return {"external_userid": list(SbFollow.objects.filter(staff=staff).order_by("id").values_list("customer__external_userid", flat=True))}
+
+
+FOLLOW_PAGE = 500
+
+
+@wecom_api("externalcontact/get")
+def external_get(request, corp, body):
+    customer = SbCustomer.objects.filter(corp=corp, external_userid=request.GET.get("external_userid", "")).first()
+    if customer is None:
+        return error(84061)
+    after = _decode_cursor(request.GET.get("cursor", ""))
+    if after is None:
+        return error(40058, "cursor")
+    follows = list(SbFollow.objects.filter(customer=customer, id__gt=after).select_related("staff").order_by("id")[: FOLLOW_PAGE + 1])
+    more = len(follows) > FOLLOW_PAGE
+    follows = follows[:FOLLOW_PAGE]
+    return {
+        "external_contact": _contact(customer),
+        "follow_user": [_follow_info(f, tags_as_ids=False) for f in follows],
+        "next_cursor": _encode_cursor(follows[-1].id) if more else "",
+    }
+
+
+@wecom_api("externalcontact/batch/get_by_user")
+def batch_get_by_user(request, corp, body):
+    userids = body.get("userid_list") or ([body["userid"]] if body.get("userid") else [])
+    if not isinstance(userids, list) or not userids or len(userids) > 100:
+        return error(40058, "userid_list must hold 1 to 100 userids")
+    limit = body.get("limit", 50)
+    if not isinstance(limit, int) or not 1 <= limit <= 100:
+        return error(40058, "limit must be 1 to 100")
+    after = _decode_cursor(body.get("cursor", ""))
+    if after is None:
+        return error(40058, "cursor")
+    follows = list(
+        SbFollow.objects.filter(corp=corp, staff__userid__in=userids, id__gt=after).select_related("staff", "customer").order_by("id")[: limit + 1]
+    )
+    more = len(follows) > limit
+    follows = follows[:limit]
+    return {
+        "external_contact_list": [{"external_contact": _contact(f.customer), "follow_info": _follow_info(f, tags_as_ids=True)} for f in follows],
+        "next_cursor": _encode_cursor(follows[-1].id) if more else "",
+    }

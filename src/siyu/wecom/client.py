@@ -1,0 +1,181 @@
+"""A thin WeCom API client on httpx: one corp, its base URL, its shared token, bounded retries.
+
+Policy (shared/wecom-protocol.md §1):
+- 40014 / 42001 / 40001: the token is refreshed and the call retried once, never more
+  (wechatpy recurses without bound here).
+- -1 (system busy): retried at most 3 times with backoff.
+- 45009 / 45033 (rate limits): the whole corp pauses — recorded in the database so every worker
+  waits — with growing backoff, a bounded number of times.
+- any other errcode: WeComError carrying errcode and errmsg.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import httpx
+from django.db import transaction
+
+from siyu.corps.models import Corp
+from siyu.kit.clock import now
+from siyu.kit.crypto import decrypt_secret, encrypt_secret
+
+from .models import ApiState
+
+log = logging.getLogger(__name__)
+
+TOKEN_ERRORS = {40014, 42001, 40001}
+BUSY = -1
+RATE_LIMITED = {45009, 45033}
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+class WeComError(Exception):
+    def __init__(self, errcode: int, errmsg: str, api: str = ""):
+        super().__init__(f"WeCom {api} errcode {errcode}: {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+        self.api = api
+
+
+class WeComUnavailable(WeComError):
+    """Retries used up on a transient condition (busy, rate limited, network)."""
+
+
+class WeComClient:
+    def __init__(
+        self,
+        corp: Corp,
+        *,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        busy_retries: int = 3,
+        busy_backoff: float = 0.2,
+        rate_retries: int = 6,
+        rate_backoff: float = 1.0,
+        rate_backoff_max: float = 60.0,
+        timeout: float = 10.0,
+    ):
+        self.corp = corp
+        self.base = corp.api_base.rstrip("/") + "/"
+        self.http = http or httpx.Client(timeout=timeout)
+        self.sleep = sleep
+        self.busy_retries = busy_retries
+        self.busy_backoff = busy_backoff
+        self.rate_retries = rate_retries
+        self.rate_backoff = rate_backoff
+        self.rate_backoff_max = rate_backoff_max
+        self.calls = 0  # HTTP requests made, gettoken included: for sync reports and benchmarks
+
+    # -- token ---------------------------------------------------------------------------------
+    def _state(self) -> ApiState:
+        state, _ = ApiState.objects.get_or_create(corp=self.corp)
+        return state
+
+    def access_token(self, force_refresh: bool = False) -> str:
+        state = self._state()
+        if not force_refresh and state.token_encrypted and state.token_expires_at and state.token_expires_at - REFRESH_MARGIN > now():
+            return decrypt_secret(state.token_encrypted)
+        params = {"corpid": self.corp.corp_id, "corpsecret": decrypt_secret(self.corp.secret_encrypted)}
+        data = self.call("GET", "gettoken", params=params, authenticated=False)
+        token = data["access_token"]
+        expires_at = now() + timedelta(seconds=int(data.get("expires_in", 7200)))
+        # Written outside the caller's transaction would be nicer, but a rollback only costs one
+        # extra gettoken; the token is valid either way.
+        ApiState.objects.filter(pk=state.pk).update(token_encrypted=encrypt_secret(token), token_expires_at=expires_at)
+        return token
+
+    # -- transport ------------------------------------------------------------------------------
+    def _send(self, method: str, api: str, *, params: dict, json_body: dict | None) -> dict:
+        self._wait_for_pause()
+        self.calls += 1
+        try:
+            response = self.http.request(method, self.base + api, params=params, json=json_body)
+            return response.json()
+        except (httpx.TransportError, ValueError) as exc:
+            # A dropped connection or a non-JSON answer is treated like "system busy".
+            log.warning("WeCom %s transport failure: %s", api, exc)
+            return {"errcode": BUSY, "errmsg": f"transport: {exc}"}
+
+    def _wait_for_pause(self) -> None:
+        paused_until = ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first()
+        if paused_until:
+            wait = (paused_until - now()).total_seconds()
+            if wait > 0:
+                self.sleep(min(wait, self.rate_backoff_max))
+
+    def _pause_corp(self, seconds: float) -> None:
+        with transaction.atomic():
+            ApiState.objects.filter(corp=self.corp).update(paused_until=now() + timedelta(seconds=seconds))
+
+    def call(self, method: str, api: str, *, params: dict | None = None, json_body: dict | None = None, authenticated: bool = True) -> dict:
+        """One API call with the retry policy above; returns the JSON body (errcode 0)."""
+        # gettoken itself is not authenticated: a token error there is final, not a refresh.
+        refreshed = not authenticated
+        busy = rate = 0
+        token = self.access_token() if authenticated else None
+        while True:
+            query = {**(params or {}), "access_token": token} if authenticated else dict(params or {})
+            data = self._send(method, api, params=query, json_body=json_body)
+            errcode = data.get("errcode", 0)
+            if errcode == 0:
+                return data
+            errmsg = data.get("errmsg", "")
+            if errcode in TOKEN_ERRORS and not refreshed:
+                refreshed = True
+                token = self.access_token(force_refresh=True)
+                continue
+            if errcode == BUSY and busy < self.busy_retries:
+                busy += 1
+                self.sleep(self.busy_backoff * 2 ** (busy - 1))
+                continue
+            if errcode in RATE_LIMITED and rate < self.rate_retries:
+                rate += 1
+                delay = min(self.rate_backoff * 2 ** (rate - 1), self.rate_backoff_max)
+                log.info("WeCom %s rate limited (%s); corp %s pauses %.1fs", api, errcode, self.corp.corp_id, delay)
+                self._pause_corp(delay)
+                continue
+            if errcode == BUSY or errcode in RATE_LIMITED:
+                raise WeComUnavailable(errcode, errmsg, api)
+            raise WeComError(errcode, errmsg, api)
+
+    def get(self, api: str, **params) -> dict:
+        return self.call("GET", api, params=params)
+
+    def post(self, api: str, body: dict) -> dict:
+        return self.call("POST", api, json_body=body)
+
+    # -- external contacts ----------------------------------------------------------------------
+    def get_follow_user_list(self) -> list[str]:
+        return self.get("externalcontact/get_follow_user_list").get("follow_user", [])
+
+    def list_external_contacts(self, userid: str) -> list[str]:
+        return self.get("externalcontact/list", userid=userid).get("external_userid", [])
+
+    def get_external_contact(self, external_userid: str) -> dict:
+        """The contact with every follow_user, walking follow_user's cursor."""
+        data = self.get("externalcontact/get", external_userid=external_userid)
+        follows = list(data.get("follow_user", []))
+        cursor = data.get("next_cursor")
+        while cursor:
+            page = self.get("externalcontact/get", external_userid=external_userid, cursor=cursor)
+            follows += page.get("follow_user", [])
+            cursor = page.get("next_cursor")
+        return {"external_contact": data["external_contact"], "follow_user": follows}
+
+    def batch_get_by_user(self, userids: list[str], *, cursor: str = "", limit: int = 100) -> dict:
+        if not 1 <= len(userids) <= 100:
+            raise ValueError("batch/get_by_user takes 1 to 100 userids")
+        return self.post("externalcontact/batch/get_by_user", {"userid_list": userids, "cursor": cursor, "limit": limit})
+
+    def iter_contacts_by_user(self, userids: list[str], *, cursor: str = "", limit: int = 100) -> Iterator[tuple[list[dict], str]]:
+        """Pages of (external_contact_list, cursor to resume after this page); '' after the last."""
+        while True:
+            page = self.batch_get_by_user(userids, cursor=cursor, limit=limit)
+            cursor = page.get("next_cursor", "")
+            yield page.get("external_contact_list", []), cursor
+            if not cursor:
+                return
