@@ -39,6 +39,10 @@ SIYU_ENCRYPTION_KEY = os.environ.get("SIYU_ENCRYPTION_KEY", "")
 DEBUG = _env_bool("SIYU_DEBUG", False)
 # The fake WeCom under /sandbox/ (demo and tests); a production deployment turns it off.
 SIYU_SANDBOX = _env_bool("SIYU_SANDBOX", True)
+# Callbacks whose timestamp is further than this from now are refused (replays).
+SIYU_CALLBACK_MAX_AGE = int(os.environ.get("SIYU_CALLBACK_MAX_AGE", "3600"))
+# A worker holds a claimed callback this long before another may take it over (crash recovery).
+SIYU_CALLBACK_LEASE = int(os.environ.get("SIYU_CALLBACK_LEASE", "300"))
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("SIYU_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
@@ -113,6 +117,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
+    # A file, not memory: tests start `siyu worker` subprocesses that must see the same database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-siyu.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "corps.User"
 LOGIN_URL = "console:login"

@@ -4,10 +4,12 @@ from django.urls import include, path
 
 from siyu.api import api
 from siyu.console.views import healthz
+from siyu.wecom.callbacks import callback
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", api.urls),
+    path("wecom/callback/<str:corp_id>/", callback, name="wecom_callback"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("siyu.console.urls")),

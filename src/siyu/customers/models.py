@@ -95,6 +95,7 @@ class TimelineEvent(CorpOwned):
         TAGGED = "tagged", _("Tagged")
         UNTAGGED = "untagged", _("Untagged")
         PROFILE_UPDATED = "profile_updated", _("Profile updated")
+        TRANSFER_FAILED = "transfer_failed", _("Transfer failed")
         MESSAGE_SENT = "message_sent", _("Message sent")
         ORDER = "order", _("Order")
 

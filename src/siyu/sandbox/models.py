@@ -101,3 +101,25 @@ class SbFollow(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "staff"], name="sb_follow_unique")]
+
+
+class SbWelcomeCode(models.Model):
+    """Issued with an add event: usable once, for 20 seconds, by send_welcome_msg."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    code = models.CharField(max_length=64, unique=True)
+    follow = models.ForeignKey(SbFollow, on_delete=models.SET_NULL, null=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class SbCallbackLog(models.Model):
+    """Every callback the sandbox sent and what the receiver answered."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    event = models.CharField(max_length=64)
+    change_type = models.CharField(max_length=64, blank=True, default="")
+    body = models.TextField()
+    query = models.JSONField()
+    status_code = models.IntegerField(null=True)
+    sent_at = models.DateTimeField(auto_now_add=True)

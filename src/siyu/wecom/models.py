@@ -10,3 +10,35 @@ class ApiState(models.Model):
     # After a 45009/45033 no worker calls this corp's API before this time.
     paused_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class CallbackEvent(models.Model):
+    """One callback from WeCom, stored before anything is done with it (house rule 3).
+
+    Unique per (corp, dedupe_key): WeCom's retries and replays land on the same row.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
+        IGNORED = "ignored"
+
+    corp = models.ForeignKey("corps.Corp", on_delete=models.CASCADE, related_name="+")
+    dedupe_key = models.CharField(max_length=300)
+    event = models.CharField(max_length=64)
+    change_type = models.CharField(max_length=64, blank=True, default="")
+    payload = models.JSONField()
+    created_at_wecom = models.DateTimeField(null=True, blank=True, help_text="CreateTime in the event")
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    handled_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="when a worker took it; a lease")
+    deliveries = models.PositiveIntegerField(default=1, help_text="how often WeCom sent it")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "dedupe_key"], name="callback_unique_dedupe_key")]
+        indexes = [models.Index(fields=["status", "received_at"]), models.Index(fields=["corp", "-received_at"])]

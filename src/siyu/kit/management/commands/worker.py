@@ -1,5 +1,32 @@
+import logging
+import threading
+from datetime import timedelta
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+log = logging.getLogger(__name__)
+
+
+def _sweep(after: float) -> None:
+    from siyu.wecom.services import callbacks_requeue_stale
+
+    try:
+        n = callbacks_requeue_stale(older_than=timedelta(seconds=after))
+        if n:
+            log.info("re-enqueued %d callback event(s) left unhandled", n)
+    except Exception:  # noqa: BLE001 — a sweep failure must not stop the worker
+        log.exception("requeue sweep failed")
+    finally:
+        close_old_connections()
+
+
+def _requeue_loop(stop: threading.Event, after: float, every: float) -> None:
+    while True:
+        _sweep(after)
+        if stop.wait(every):
+            return
 
 
 class Command(BaseCommand):
@@ -8,6 +35,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=float, default=0.5, help="seconds between polls when idle")
         parser.add_argument("--batch", action="store_true", help="run what is queued, then exit")
+        parser.add_argument("--requeue-after", type=float, default=60.0, help="re-enqueue inbox events unhandled this many seconds (a crashed worker's)")
+        parser.add_argument("--requeue-every", type=float, default=60.0)
 
-    def handle(self, *args, interval, batch, **options):
-        call_command("db_worker", queue_name="*", interval=interval, batch=batch, reload=False)
+    def handle(self, *args, interval, batch, requeue_after, requeue_every, **options):
+        stop = threading.Event()
+        if batch:
+            _sweep(requeue_after)
+        else:
+            threading.Thread(target=_requeue_loop, args=(stop, requeue_after, requeue_every), daemon=True).start()
+        try:
+            call_command("db_worker", queue_name="*", interval=interval, batch=batch, reload=False)
+        finally:
+            stop.set()
+

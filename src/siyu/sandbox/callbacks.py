@@ -1,0 +1,90 @@
+"""The sandbox sending callbacks the way WeCom does: encrypted XML POSTed to the registered URL."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+from xml.sax.saxutils import escape
+
+import httpx
+
+from siyu.kit.clock import now
+from siyu.wecom.crypto import WXBizMsgCrypt
+
+from .models import SbCallbackLog, SbCorp, SbCustomer, SbFollow, SbStaff, SbWelcomeCode
+
+WELCOME_CODE_TTL = timedelta(seconds=20)
+
+
+def event_xml(fields: dict) -> str:
+    parts = []
+    for key, value in fields.items():
+        if isinstance(value, list):
+            parts.append(f"<{key}>" + "".join(f"<Item><![CDATA[{escape(str(v))}]]></Item>" for v in value) + f"</{key}>")
+        elif isinstance(value, int):
+            parts.append(f"<{key}>{value}</{key}>")
+        else:
+            parts.append(f"<{key}><![CDATA[{escape(str(value))}]]></{key}>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+def send(corp: SbCorp, event: str, change_type: str, create_time: int | None = None, *, http: httpx.Client | None = None, **fields) -> SbCallbackLog:
+    """Encrypt and POST one event; the log keeps the exact body so a test can deliver it again."""
+    body_fields = {
+        "ToUserName": corp.corpid, "FromUserName": "sys", "CreateTime": create_time or int(time.time()), "MsgType": "event",
+        "Event": event, "ChangeType": change_type, **fields,
+    }
+    crypt = WXBizMsgCrypt(corp.callback_token, corp.callback_aes_key, corp.corpid)
+    xml, query = crypt.encrypt_message(event_xml(body_fields))
+    entry = SbCallbackLog.objects.create(corp=corp, event=event, change_type=change_type, body=xml, query=query)
+    entry.status_code = deliver(corp, entry, http=http)
+    entry.save(update_fields=["status_code"])
+    return entry
+
+
+def deliver(corp: SbCorp, entry: SbCallbackLog, *, http: httpx.Client | None = None) -> int | None:
+    """POST a logged callback (again): WeCom's retry is the very same request."""
+    if not corp.callback_url:
+        return None
+    try:
+        response = (http or httpx).post(corp.callback_url, params=entry.query, content=entry.body.encode(), headers={"Content-Type": "text/xml"}, timeout=5)
+        return response.status_code
+    except httpx.HTTPError:
+        return None
+
+
+def customer_adds_staff(corp: SbCorp, staff: SbStaff, *, external_userid: str | None = None, name: str = "客户", state: str = "", half: bool = False, **customer_fields) -> tuple[SbFollow, SbCallbackLog]:
+    """A simulated WeChat user adds a member (by scanning a contact way with `state`)."""
+    external_userid = external_userid or "wm" + secrets.token_hex(14)
+    customer, _ = SbCustomer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults={"name": name, **customer_fields})
+    follow, _ = SbFollow.objects.update_or_create(
+        corp=corp, customer=customer, staff=staff, defaults={"createtime": int(time.time()), "state": state, "add_way": 1}
+    )
+    code = SbWelcomeCode.objects.create(corp=corp, code=secrets.token_urlsafe(24), follow=follow, expires_at=now() + WELCOME_CODE_TTL)
+    fields = {"UserID": staff.userid, "ExternalUserID": external_userid, "WelcomeCode": code.code}
+    if state:
+        fields["State"] = state
+    entry = send(corp, "change_external_contact", "add_half_external_contact" if half else "add_external_contact", **fields)
+    return follow, entry
+
+
+def staff_edits_customer(follow: SbFollow, *, remark: str | None = None, tag_ids: list[str] | None = None) -> SbCallbackLog:
+    if remark is not None:
+        follow.remark = remark
+    if tag_ids is not None:
+        follow.tag_ids = tag_ids
+    follow.save()
+    return send(follow.corp, "change_external_contact", "edit_external_contact", UserID=follow.staff.userid, ExternalUserID=follow.customer.external_userid)
+
+
+def staff_deletes_customer(follow: SbFollow) -> SbCallbackLog:
+    corp, userid, external_userid = follow.corp, follow.staff.userid, follow.customer.external_userid
+    follow.delete()
+    return send(corp, "change_external_contact", "del_external_contact", UserID=userid, ExternalUserID=external_userid)
+
+
+def customer_deletes_staff(follow: SbFollow) -> SbCallbackLog:
+    corp, userid, external_userid = follow.corp, follow.staff.userid, follow.customer.external_userid
+    follow.delete()
+    return send(corp, "change_external_contact", "del_follow_user", UserID=userid, ExternalUserID=external_userid)

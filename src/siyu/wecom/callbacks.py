@@ -1,0 +1,110 @@
+"""The callback inbox: verify, decrypt, store once, acknowledge; a task does the work later.
+
+WeCom drops the connection after 5 s and retries, so the request does nothing slow: no WeCom API
+call, no business logic. Handlers live in handlers.py and run from tasks.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone as dt_timezone
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from siyu.corps.models import Corp
+from siyu.kit.clock import now
+from siyu.kit.crypto import decrypt_secret
+
+from .crypto import PARSE_XML_ERROR, SIGNATURE_INVALID, WeComCryptoError, WXBizMsgCrypt, parse_xml
+from .models import CallbackEvent
+
+log = logging.getLogger(__name__)
+
+# Fields whose values identify the object an event is about, for the dedupe key.
+OBJECT_FIELDS = ("UserID", "ExternalUserID", "ChatId", "Id", "TagType", "UpdateDetail", "StrategyId")
+
+
+def event_to_dict(xml: str) -> dict:
+    """Flatten the inner event XML: text fields as strings, <MemChangeList><Item> as a list."""
+    root = parse_xml(xml)
+    data: dict = {}
+    for child in root:
+        items = list(child)
+        data[child.tag] = [i.text or "" for i in items] if items else (child.text or "")
+    return data
+
+
+def dedupe_key(data: dict) -> str:
+    if data.get("MsgId"):
+        return f"msg:{data['MsgId']}"
+    # FromUserName is always "sys" for customer-contact events, so it is the event's own fields
+    # that tell two events apart (shared/wecom-protocol.md §3).
+    parts = [data.get("CreateTime", ""), data.get("Event", ""), data.get("ChangeType", "")]
+    parts += [f"{k}={data[k]}" for k in OBJECT_FIELDS if data.get(k)]
+    if data.get("MemChangeList"):
+        parts.append("mem=" + ",".join(sorted(data["MemChangeList"])))
+    return "|".join(parts)[:300]
+
+
+def crypt_for(corp: Corp) -> WXBizMsgCrypt:
+    return WXBizMsgCrypt(decrypt_secret(corp.token_encrypted), decrypt_secret(corp.aes_key_encrypted), corp.corp_id)
+
+
+def _reject(status: int, code: str, message: str, corp_id: str) -> JsonResponse:
+    log.warning("callback for %s rejected: %s (%s)", corp_id, code, message)
+    return JsonResponse({"error": {"code": code, "message": message, "field": None}}, status=status)
+
+
+def record(corp: Corp, data: dict) -> tuple[CallbackEvent, bool]:
+    """Store the event once; a repeat only counts the delivery. Returns (event, created)."""
+    key = dedupe_key(data)
+    created_at = None
+    if str(data.get("CreateTime", "")).isdigit():
+        created_at = datetime.fromtimestamp(int(data["CreateTime"]), tz=dt_timezone.utc)
+    try:
+        with transaction.atomic():
+            event = CallbackEvent.objects.create(
+                corp=corp, dedupe_key=key, event=data.get("Event", data.get("MsgType", "")), change_type=data.get("ChangeType", ""),
+                payload=data, created_at_wecom=created_at,
+            )
+        return event, True
+    except IntegrityError:
+        CallbackEvent.objects.filter(corp=corp, dedupe_key=key).update(deliveries=F("deliveries") + 1)
+        return CallbackEvent.objects.get(corp=corp, dedupe_key=key), False
+
+
+@csrf_exempt
+def callback(request, corp_id: str):
+    corp = Corp.objects.filter(corp_id=corp_id).first()
+    if corp is None or not corp.token_encrypted or not corp.aes_key_encrypted:
+        return _reject(404, "unknown_corp", "No corp with callback credentials at this URL.", corp_id)
+    params = request.GET
+    try:
+        crypt = crypt_for(corp)
+        if request.method == "GET":
+            plain = crypt.verify_url(params.get("msg_signature", ""), params.get("timestamp", ""), params.get("nonce", ""), params.get("echostr", ""))
+            # The bare plaintext: no quotes, no newline (WeCom compares it byte for byte).
+            return HttpResponse(plain, content_type="text/plain; charset=utf-8")
+        if request.method != "POST":
+            return _reject(405, "method_not_allowed", "GET or POST only.", corp_id)
+        timestamp = params.get("timestamp", "")
+        if not timestamp.isdigit() or abs(now().timestamp() - int(timestamp)) > settings.SIYU_CALLBACK_MAX_AGE:
+            return _reject(400, "stale_callback", "timestamp missing or too far from now", corp_id)
+        xml = crypt.decrypt_message(params.get("msg_signature", ""), timestamp, params.get("nonce", ""), request.body)
+        data = event_to_dict(xml)
+    except WeComCryptoError as exc:
+        status = 403 if exc.code == SIGNATURE_INVALID else 400
+        code = {SIGNATURE_INVALID: "bad_signature", PARSE_XML_ERROR: "bad_xml"}.get(exc.code, "bad_ciphertext")
+        return _reject(status, code, exc.message, corp_id)
+    if data.get("ToUserName") not in ("", None, corp.corp_id):
+        return _reject(400, "wrong_corp", "ToUserName is another corp", corp_id)
+    event, created = record(corp, data)
+    if created:
+        from .tasks import handle_callback_event
+
+        transaction.on_commit(lambda: handle_callback_event.enqueue(event.pk))
+    return HttpResponse("")

@@ -1,0 +1,94 @@
+"""What each callback means for Siyu's data. Every handler is safe to run twice.
+
+A handler does its WeCom reads first, with no transaction open, and returns the function that
+writes; services.callback_handle runs that in one short transaction. Holding a database lock
+across an HTTP call would stall every other writer (and deadlock SQLite outright).
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from siyu.corps.models import Corp, Staff
+from siyu.customers.models import Customer, Follow, TimelineEvent
+from siyu.customers.services import follow_end, timeline_record
+
+from .client import WeComClient, WeComError
+from .models import CallbackEvent
+from .sync import apply_contact
+
+# WeCom's answer when the relationship no longer exists (deleted before we asked).
+NOT_A_CONTACT = {84061}
+
+
+def _when(event: CallbackEvent):
+    return event.created_at_wecom or timezone.now()
+
+
+def _follow(corp: Corp, userid: str, external_userid: str) -> Follow | None:
+    return Follow.objects.select_related("customer", "staff").filter(corp=corp, staff__userid=userid, customer__external_userid=external_userid).first()
+
+
+def contact_added_or_edited(event: CallbackEvent, client: WeComClient) -> str:
+    data = event.payload
+    try:
+        contact = client.get_external_contact(data["ExternalUserID"])
+    except WeComError as exc:
+        if exc.errcode in NOT_A_CONTACT:
+            return lambda: "contact no longer exists in WeCom"
+        raise
+
+    def write():
+        # The event names one member; WeCom's answer is the truth for all of them.
+        apply_contact(event.corp, contact["external_contact"], contact["follow_user"])
+        return "applied"
+
+    return write
+
+
+def contact_deleted(event: CallbackEvent, client: WeComClient, by: str):
+    return lambda: _end_follow(event, by)
+
+
+def _end_follow(event: CallbackEvent, by: str) -> str:
+    data = event.payload
+    follow = _follow(event.corp, data.get("UserID", ""), data.get("ExternalUserID", ""))
+    if follow is None:
+        return "unknown follow"
+    follow_end(follow=follow, by=by, at=_when(event), dedupe_key=f"cb:{event.dedupe_key}")
+    if data.get("Source") == "DELETE_BY_TRANSFER":
+        TimelineEvent.objects.filter(corp=event.corp, dedupe_key=f"cb:{event.dedupe_key}").update(data={"source": "transfer"})
+    return "ended"
+
+
+def transfer_failed(event: CallbackEvent, client: WeComClient):
+    return lambda: _record_transfer_failure(event)
+
+
+def _record_transfer_failure(event: CallbackEvent) -> str:
+    data = event.payload
+    customer = Customer.objects.filter(corp=event.corp, external_userid=data.get("ExternalUserID", "")).first()
+    if customer is None:
+        return "unknown customer"
+    staff = Staff.objects.filter(corp=event.corp, userid=data.get("UserID", "")).first()
+    timeline_record(
+        customer=customer, kind=TimelineEvent.Kind.TRANSFER_FAILED, occurred_at=_when(event), staff=staff,
+        data={"reason": data.get("FailReason", "")}, dedupe_key=f"cb:{event.dedupe_key}",
+    )
+    return "recorded"
+
+
+CONTACT_HANDLERS = {
+    "add_external_contact": contact_added_or_edited,
+    "add_half_external_contact": contact_added_or_edited,
+    "edit_external_contact": contact_added_or_edited,
+    "del_external_contact": lambda e, c: contact_deleted(e, c, by="staff"),
+    "del_follow_user": lambda e, c: contact_deleted(e, c, by="customer"),
+    "transfer_fail": transfer_failed,
+}
+
+
+def handler_for(event: CallbackEvent):
+    if event.event == "change_external_contact":
+        return CONTACT_HANDLERS.get(event.change_type)
+    return None

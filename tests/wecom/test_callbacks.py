@@ -1,0 +1,173 @@
+"""Callbacks end to end: the sandbox sends real encrypted events to the live server; the worker
+handles them. Retries, replays, out-of-order delivery and racing workers change nothing twice."""
+
+import threading
+import time
+
+import httpx
+import pytest
+from django.db import connections
+
+from siyu.customers.models import Customer, Follow, TimelineEvent
+from siyu.sandbox import callbacks as wecom_sim
+from siyu.sandbox import services as sandbox
+from siyu.sandbox.models import SbCallbackLog
+from siyu.wecom.crypto import WXBizMsgCrypt, signature
+from siyu.wecom.models import CallbackEvent
+from siyu.wecom.services import callback_handle, callbacks_requeue_stale
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def counts():
+    return (Customer.objects.count(), Follow.objects.count(), TimelineEvent.objects.filter(kind="added").count())
+
+
+def test_add_becomes_customer_follow_and_timeline(hub):
+    follow, entry = wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="王小丫", state="store-01")
+    assert entry.status_code == 200
+    event = CallbackEvent.objects.get()
+    assert (event.status, event.change_type) == ("received", "add_external_contact")
+    hub.run_worker()
+    event.refresh_from_db()
+    assert event.status == "done", event.last_error
+    customer = Customer.objects.get(external_userid=follow.customer.external_userid)
+    assert customer.name == "王小丫" and customer.corp_id == hub.corp.id
+    f = Follow.objects.get(customer=customer)
+    assert (f.staff.userid, f.state, f.add_way) == ("guide0", "store-01", 1)
+    assert counts() == (1, 1, 1)
+
+
+def test_retried_and_replayed_callbacks_change_nothing_twice(hub):
+    _, entry = wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="重复")
+    for _ in range(2):
+        assert wecom_sim.deliver(hub.sb, entry) == 200
+    event = CallbackEvent.objects.get()
+    assert event.deliveries == 3
+    hub.run_worker()
+    assert wecom_sim.deliver(hub.sb, entry) == 200  # a replay after handling
+    hub.run_worker()
+    assert counts() == (1, 1, 1)
+    assert CallbackEvent.objects.count() == 1
+
+
+def test_edit_arriving_before_add(hub):
+    now = int(time.time())
+    follow = sandbox.customer_add(corp=hub.sb, staff=hub.staff[1], external_userid="wmEARLY", name="先编辑", createtime=now - 5, state="web")
+    follow.remark = "VIP 张姐"
+    follow.save()
+    wecom_sim.send(hub.sb, "change_external_contact", "edit_external_contact", create_time=now, UserID="guide1", ExternalUserID="wmEARLY")
+    wecom_sim.send(hub.sb, "change_external_contact", "add_external_contact", create_time=now - 5, UserID="guide1", ExternalUserID="wmEARLY", State="web")
+    hub.run_worker()
+    assert counts() == (1, 1, 1)
+    assert Follow.objects.get().remark == "VIP 张姐"
+    assert set(CallbackEvent.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_two_workers_racing_on_one_event(hub):
+    wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="并发")
+    event = CallbackEvent.objects.get()
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def work():
+        barrier.wait()
+        try:
+            outcomes.append(callback_handle(event_id=event.pk))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["applied", "skipped"]
+    assert counts() == (1, 1, 1)
+
+
+def test_deletions_by_either_side(hub):
+    by_staff, _ = wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="被删")
+    by_customer, _ = wecom_sim.customer_adds_staff(hub.sb, hub.staff[1], name="删人")
+    hub.run_worker()
+    wecom_sim.staff_deletes_customer(by_staff)
+    wecom_sim.customer_deletes_staff(by_customer)
+    hub.run_worker()
+    deleted = {f.customer.name: (f.deleted_by_staff_at is not None, f.deleted_by_customer_at is not None) for f in Follow.objects.select_related("customer")}
+    assert deleted == {"被删": (True, False), "删人": (False, True)}
+    assert TimelineEvent.objects.filter(kind__in=["deleted_by_staff", "deleted_by_customer"]).count() == 2
+
+
+def test_handler_failure_is_recorded_then_retried(hub):
+    sandbox.fault_inject(corp=hub.sb, api="externalcontact/get", errcode=60011, times=1)
+    wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="重试")
+    hub.run_worker()
+    event = CallbackEvent.objects.get()
+    assert event.status == "failed" and "60011" in event.last_error and event.attempts == 1
+    assert counts() == (0, 0, 0)
+    assert callbacks_requeue_stale(older_than=__import__("datetime").timedelta(0)) == 1
+    hub.run_worker()
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("done", 2)
+    assert counts() == (1, 1, 1)
+
+
+def test_unknown_events_are_kept_and_ignored(hub):
+    wecom_sim.send(hub.sb, "change_external_chat", "create", ChatId="wrCHAT")
+    hub.run_worker()
+    assert CallbackEvent.objects.get().status == "ignored"
+
+
+def _post(live_server, corp_id, body, query):
+    return httpx.post(f"{live_server.url}/wecom/callback/{corp_id}/", params=query, content=body.encode())
+
+
+def test_bad_signature_is_403_and_stores_nothing(hub, live_server):
+    crypt = WXBizMsgCrypt(hub.sb.callback_token, hub.sb.callback_aes_key, hub.sb.corpid)
+    body, query = crypt.encrypt_message(wecom_sim.event_xml({"Event": "change_external_contact", "ChangeType": "add_external_contact", "CreateTime": 1}))
+    response = _post(live_server, hub.sb.corpid, body, {**query, "msg_signature": "0" * 40})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "bad_signature"
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_stale_timestamp_is_refused(hub, live_server):
+    crypt = WXBizMsgCrypt(hub.sb.callback_token, hub.sb.callback_aes_key, hub.sb.corpid)
+    body, query = crypt.encrypt_message(wecom_sim.event_xml({"Event": "x", "CreateTime": 1}), timestamp=str(int(time.time()) - 7200))
+    response = _post(live_server, hub.sb.corpid, body, query)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "stale_callback"
+    assert CallbackEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml><Encrypt>&b;</Encrypt></xml>',
+        '<?xml version="1.0"?><!DOCTYPE f [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><Encrypt>&x;</Encrypt></xml>',
+        "<xml><Encrypt>truncated",
+    ],
+)
+def test_xml_bombs_and_broken_bodies_are_refused(hub, live_server, body):
+    ts, nonce = str(int(time.time())), "123"
+    query = {"msg_signature": signature(hub.sb.callback_token, ts, nonce, "aaaa"), "timestamp": ts, "nonce": nonce}
+    response = _post(live_server, hub.sb.corpid, body, query)
+    assert response.status_code in (400, 403) and response.json()["error"]["code"] in ("bad_xml", "bad_signature")
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_url_verification_answers_the_bare_plaintext(live_server, db):
+    from siyu.corps.services import corp_create
+
+    corp_create(corp_id="ww1436e0e65a779aee", name="官方样例", token="hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", aes_key="6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt")
+    response = httpx.get(
+        f"{live_server.url}/wecom/callback/ww1436e0e65a779aee/",
+        params={
+            "msg_signature": "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb", "timestamp": "1476416373", "nonce": "47744683",
+            "echostr": "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==",
+        },
+    )
+    assert response.status_code == 200 and response.content == b"1288432023552776189"
+    assert httpx.get(f"{live_server.url}/wecom/callback/wwnobody/").status_code == 404
+
+
+def test_sandbox_kept_every_callback_it_sent(hub):
+    wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="日志")
+    assert list(SbCallbackLog.objects.values_list("change_type", "status_code")) == [("add_external_contact", 200)]
