@@ -1,0 +1,71 @@
+"""A worker killed (SIGKILL) in the middle of handling a callback: after a restart the event is
+handled exactly once. Real `siyu worker` processes on the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.db import connection
+
+from siyu.customers.models import Customer, Follow, TimelineEvent
+from siyu.sandbox import callbacks as wecom_sim
+from siyu.sandbox import services as sandbox
+from siyu.wecom.models import CallbackEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _start_worker():
+    env = {**os.environ, "SIYU_DATABASE_URL": _database_url(), "SIYU_CALLBACK_LEASE": "2", "SIYU_LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "siyu.cli", "worker", "--interval", "0.2", "--requeue-after", "0", "--requeue-every", "0.5"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def status():
+    return CallbackEvent.objects.values_list("status", flat=True).first()
+
+
+def test_killed_worker_leaves_the_event_to_be_handled_once(hub):
+    # The WeCom read the handler makes will hang for 5 s: long enough to kill the worker inside it.
+    sandbox.fault_inject(corp=hub.sb, api="externalcontact/get", delay_ms=5000, times=1)
+    wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="宕机")
+    first = _start_worker()
+    try:
+        _wait_for(lambda: status() == "processing", 30, "the first worker to claim the event")
+        time.sleep(0.5)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert status() == "processing"
+    assert (Customer.objects.count(), Follow.objects.count()) == (0, 0)
+
+    second = _start_worker()
+    try:
+        _wait_for(lambda: status() == "done", 60, f"the restarted worker to handle the event ({second.stdout})")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            second.kill()
+    assert (Customer.objects.count(), Follow.objects.count(), TimelineEvent.objects.filter(kind="added").count()) == (1, 1, 1)
+    assert CallbackEvent.objects.get().attempts == 1
