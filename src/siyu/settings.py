@@ -39,6 +39,8 @@ SIYU_ENCRYPTION_KEY = os.environ.get("SIYU_ENCRYPTION_KEY", "")
 DEBUG = _env_bool("SIYU_DEBUG", False)
 # The fake WeCom under /sandbox/ (demo and tests); a production deployment turns it off.
 SIYU_SANDBOX = _env_bool("SIYU_SANDBOX", True)
+# Where WeCom reaches this server: the callback URL shown to operators is built on it.
+SIYU_PUBLIC_URL = os.environ.get("SIYU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Callbacks whose timestamp is further than this from now are refused (replays).
 SIYU_CALLBACK_MAX_AGE = int(os.environ.get("SIYU_CALLBACK_MAX_AGE", "3600"))
 # A worker holds a claimed callback this long before another may take it over (crash recovery).

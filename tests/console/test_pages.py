@@ -154,3 +154,53 @@ def test_tag_library_counts_customers_per_tag(site):
     page = site["client"].get("/tags/").content.decode()
     counts = dict(re.findall(r'data-tag="([^"]+)">[^<]*<span class="count"[^>]*>(\d+)<', page))
     assert counts == {"VIP": "2", "新客": "0"}
+
+
+def test_corp_settings_shows_callback_url_and_masks_secrets(site, settings):
+    settings.SIYU_PUBLIC_URL = "https://scrm.example.com"
+    c = site["client"]
+    page = c.get("/corp/").content.decode()
+    assert f"https://scrm.example.com/wecom/callback/{site['corp'].corp_id}/" in page
+    response = c.post("/corp/", {"secret": "brand-new-secret-9876", "token": "tok", "aes_key": "short"})
+    assert response.status_code == 400
+    c.post("/corp/", {"secret": "brand-new-secret-9876"})
+    page = c.get("/corp/").content.decode()
+    assert "••••••••9876" in page and "brand-new-secret" not in page
+
+
+def test_guides_and_operators_cannot_open_admin_pages(site):
+    for role in (Role.GUIDE, Role.OPERATOR):
+        user = f.user(site["corp"], role, staff=site["staff"] if role == Role.GUIDE else None)
+        client = Client()
+        client.force_login(user)
+        assert client.get("/corp/").status_code == 403
+        assert client.get("/inbox/").status_code == 403
+
+
+def test_register_corp_is_for_superusers(site):
+    from siyu.corps.models import Corp, Membership
+
+    assert site["client"].post("/corp/register/", {"name": "x"}).status_code == 403
+    site["owner"].is_superuser = True
+    site["owner"].save()
+    data = {"name": "新品牌", "corp_id": "wwnewbrand", "secret": "s", "token": "t", "aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", "timezone": "Asia/Shanghai"}
+    response = site["client"].post("/corp/register/", data)
+    assert response.status_code == 302
+    corp = Corp.objects.get(corp_id="wwnewbrand")
+    assert Membership.objects.get(corp=corp, user=site["owner"]).role == "owner"
+    assert "wwnewbrand" in site["client"].get("/corp/").content.decode()
+    assert site["client"].post("/corp/register/", data).status_code == 409
+
+
+def test_inbox_lists_events_and_retries_failed(site):
+    from siyu.wecom.models import CallbackEvent
+
+    corp = site["corp"]
+    failed = CallbackEvent.objects.create(corp=corp, dedupe_key="k1", event="change_external_contact", change_type="add_external_contact",
+                                          payload={"UserID": "guide0", "ExternalUserID": "wmX"}, status="failed", last_error="WeComError 60011")
+    CallbackEvent.objects.create(corp=f.corp(), dedupe_key="k2", event="change_external_contact", change_type="del_follow_user", payload={"UserID": "外企"})
+    page = site["client"].get("/inbox/?status=failed").content.decode()
+    assert "wmX" in page and "60011" in page and "外企" not in page
+    assert site["client"].post(f"/inbox/{failed.id}/retry/").status_code == 302
+    other = CallbackEvent.objects.get(dedupe_key="k2")
+    assert site["client"].post(f"/inbox/{other.id}/retry/").status_code == 404

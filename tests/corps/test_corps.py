@@ -78,3 +78,28 @@ def test_createuser_errors_are_clear_and_write_nothing(db, args, kwargs, message
     with pytest.raises(CommandError, match=message):
         call_command("createuser", *args, **kwargs)
     assert not User.objects.filter(username="x").exists()
+
+
+def test_corp_add_command_prints_the_callback_url(db, capsys, settings):
+    settings.SIYU_PUBLIC_URL = "https://scrm.example.com"
+    call_command("corp", "add", name="品牌", corp_id="wwcmd", secret="s3cret-secret-xyz", token="tok", aes_key=AES_KEY, api_base="http://127.0.0.1:9/cgi-bin/")
+    out = capsys.readouterr().out
+    assert "https://scrm.example.com/wecom/callback/wwcmd/" in out
+    corp = Corp.objects.get(corp_id="wwcmd")
+    assert corp.api_base == "http://127.0.0.1:9/cgi-bin/" and corp.has_callback_credentials
+    call_command("corp", "list")
+    assert "••••••••-xyz" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"aes_key": "short"}, "--aes-key"),
+        ({"timezone": "Nowhere/City"}, "--timezone"),
+    ],
+)
+def test_corp_add_command_errors(db, kwargs, message):
+    base = dict(name="品牌", corp_id="wwbad", secret="s", token="t", aes_key=AES_KEY)
+    with pytest.raises(CommandError, match=message):
+        call_command("corp", "add", **{**base, **kwargs})
+    assert not Corp.objects.filter(corp_id="wwbad").exists()

@@ -52,3 +52,19 @@ class TagGroupForm(forms.Form):
 
 class TagForm(forms.Form):
     name = forms.CharField(label=_("Tag name"), max_length=NAME_MAX)
+
+
+class CorpCredentialsForm(forms.Form):
+    secret = forms.CharField(label=_("Customer-contact secret"), required=False, max_length=200, widget=forms.PasswordInput)
+    token = forms.CharField(label=_("Callback token"), required=False, max_length=100)
+    aes_key = forms.CharField(label=_("Callback EncodingAESKey"), required=False, min_length=43, max_length=43)
+
+
+class CorpRegisterForm(forms.Form):
+    name = forms.CharField(label=_("Corp name"), max_length=100)
+    corp_id = forms.CharField(label=_("WeCom corp ID"), max_length=64)
+    secret = forms.CharField(label=_("Customer-contact secret"), max_length=200, widget=forms.PasswordInput)
+    token = forms.CharField(label=_("Callback token"), max_length=100)
+    aes_key = forms.CharField(label=_("Callback EncodingAESKey"), min_length=43, max_length=43)
+    api_base = forms.URLField(label=_("API base URL"), required=False, assume_scheme="https", help_text=_("Leave empty for WeCom; a sandbox URL for testing."))
+    timezone = forms.CharField(label=_("Timezone"), initial="Asia/Shanghai", max_length=64)

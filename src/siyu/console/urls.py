@@ -18,4 +18,8 @@ urlpatterns = [
     path("tags/groups/<int:group_id>/tags/", views.tag_create, name="tag_create"),
     path("tags/groups/<int:group_id>/delete/", views.tag_group_delete, name="tag_group_delete"),
     path("tags/<int:tag_id>/delete/", views.tag_delete, name="tag_delete"),
+    path("corp/", views.corp_settings, name="corp_settings"),
+    path("corp/register/", views.corp_register, name="corp_register"),
+    path("inbox/", views.callback_inbox, name="inbox"),
+    path("inbox/<int:event_id>/retry/", views.callback_retry, name="inbox_retry"),
 ]

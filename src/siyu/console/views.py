@@ -18,7 +18,7 @@ from siyu.tags import selectors as tag_selectors
 from siyu.tags import services as tag_services
 
 from .access import SESSION_CORP_KEY, console_view
-from .forms import CustomerFilterForm, TagForm, TagGroupForm
+from .forms import CorpCredentialsForm, CorpRegisterForm, CustomerFilterForm, TagForm, TagGroupForm
 
 PAGE_SIZE = 50
 
@@ -208,3 +208,75 @@ def tag_delete(request, tag_id: int):
     return redirect("console:tags")
 
 
+
+
+def _require_admin(actor) -> None:
+    from siyu.kit.errors import Forbidden
+    from siyu.kit.tenancy import ADMIN_ROLES
+
+    if actor.role not in ADMIN_ROLES:
+        raise Forbidden(_("Only owners and admins may do this."), code="role_forbidden")
+
+
+@console_view
+def corp_settings(request):
+    from siyu.corps.services import corp_set_credentials
+
+    actor = request.actor
+    _require_admin(actor)
+    form = CorpCredentialsForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        corp_set_credentials(corp=actor.corp, **form.cleaned_data)
+        messages.success(request, _("Credentials saved."))
+        return redirect("console:corp_settings")
+    return render(request, "console/corp_settings.html", {"corp": actor.corp, "form": form, "nav": "corp"}, status=400 if form.errors else 200)
+
+
+@console_view
+def corp_register(request):
+    from siyu.corps.services import corp_create, membership_grant
+    from siyu.kit.errors import Forbidden
+
+    if not request.user.is_superuser:
+        raise Forbidden(_("Only a superuser may register corps."), code="role_forbidden")
+    form = CorpRegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        corp = corp_create(**{**data, "api_base": data["api_base"] or None})
+        membership_grant(user=request.user, corp=corp, role="owner")
+        request.session[SESSION_CORP_KEY] = corp.id
+        messages.success(request, _("Corp “%(name)s” registered. Paste the callback URL into WeCom.") % {"name": corp.name})
+        return redirect("console:corp_settings")
+    return render(request, "console/corp_register.html", {"form": form, "nav": "corp"}, status=400 if form.errors else 200)
+
+
+@console_view
+def callback_inbox(request):
+    from siyu.wecom import selectors as inbox_selectors
+    from siyu.wecom.models import CallbackEvent
+
+    actor = request.actor
+    _require_admin(actor)
+    status = request.GET.get("status", "")
+    if status not in CallbackEvent.Status.values:
+        status = ""
+    counts = inbox_selectors.inbox_counts(actor)
+    return render(
+        request,
+        "console/inbox.html",
+        {"events": inbox_selectors.inbox(actor, status), "status": status, "nav": "inbox",
+         "statuses": [(s, counts.get(s, 0)) for s in CallbackEvent.Status.values]},
+    )
+
+
+@require_POST
+@console_view
+def callback_retry(request, event_id: int):
+    from siyu.wecom import selectors as inbox_selectors
+    from siyu.wecom.services import callback_retry as retry
+
+    actor = request.actor
+    _require_admin(actor)
+    retry(event=inbox_selectors.inbox_event(actor, event_id))
+    messages.success(request, _("Queued for another try."))
+    return redirect(reverse("console:inbox") + "?status=failed")

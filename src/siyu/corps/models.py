@@ -42,6 +42,17 @@ class Corp(models.Model):
         return mask(decrypt_secret(self.secret_encrypted))
 
     @property
+    def callback_url(self) -> str:
+        from django.conf import settings
+        from django.urls import reverse
+
+        return settings.SIYU_PUBLIC_URL + reverse("wecom_callback", args=[self.corp_id])
+
+    @property
+    def has_callback_credentials(self) -> bool:
+        return bool(self.token_encrypted and self.aes_key_encrypted)
+
+    @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 

@@ -1,5 +1,7 @@
 from django.db import models
 
+from siyu.kit.tenancy import CorpOwned
+
 
 class ApiState(models.Model):
     """Per corp, what every worker's client shares: the access token and a rate-limit pause."""
@@ -12,7 +14,7 @@ class ApiState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
 
-class CallbackEvent(models.Model):
+class CallbackEvent(CorpOwned):
     """One callback from WeCom, stored before anything is done with it (house rule 3).
 
     Unique per (corp, dedupe_key): WeCom's retries and replays land on the same row.
@@ -25,7 +27,6 @@ class CallbackEvent(models.Model):
         FAILED = "failed"
         IGNORED = "ignored"
 
-    corp = models.ForeignKey("corps.Corp", on_delete=models.CASCADE, related_name="+")
     dedupe_key = models.CharField(max_length=300)
     event = models.CharField(max_length=64)
     change_type = models.CharField(max_length=64, blank=True, default="")

@@ -74,3 +74,14 @@ def callbacks_requeue_stale(*, older_than: timedelta = timedelta(seconds=60)) ->
     for event_id in ids:
         handle_callback_event.enqueue(event_id)
     return len(ids)
+
+
+def callback_retry(*, event: CallbackEvent) -> None:
+    """An operator's retry of a failed event: handled again by the worker, after this commits."""
+    from siyu.kit.errors import Conflict
+
+    from .tasks import handle_callback_event
+
+    if event.status != Status.FAILED:
+        raise Conflict("Only failed events can be retried.", code="not_failed")
+    transaction.on_commit(lambda: handle_callback_event.enqueue(event.pk))
