@@ -50,6 +50,7 @@ class SbFault(models.Model):
     errcode = models.IntegerField(default=0)
     delay_ms = models.PositiveIntegerField(default=0)
     remaining = models.PositiveIntegerField(default=1)
+    after = models.PositiveIntegerField(default=0, help_text="matching calls answered normally before the fault strikes")
     created_at = models.DateTimeField(auto_now_add=True)
 
 
@@ -123,3 +124,32 @@ class SbCallbackLog(models.Model):
     query = models.JSONField()
     status_code = models.IntegerField(null=True)
     sent_at = models.DateTimeField(auto_now_add=True)
+
+
+class SbDepartment(models.Model):
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="departments")
+    dept_id = models.IntegerField()
+    name = models.CharField(max_length=64)
+    parent_id = models.IntegerField(default=0)
+    order = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "dept_id"], name="sb_department_unique")]
+
+
+class SbTagGroup(models.Model):
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="tag_groups")
+    group_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=30)
+    order = models.IntegerField(default=0)
+    create_time = models.BigIntegerField()
+    deleted = models.BooleanField(default=False)
+
+
+class SbTag(models.Model):
+    group = models.ForeignKey(SbTagGroup, on_delete=models.CASCADE, related_name="tags")
+    tag_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=30)
+    order = models.IntegerField(default=0)
+    create_time = models.BigIntegerField()
+    deleted = models.BooleanField(default=False)

@@ -28,8 +28,8 @@ def customer_add(*, corp: SbCorp, staff: SbStaff, external_userid: str, name: st
     return follow
 
 
-def fault_inject(*, corp: SbCorp, errcode: int = 0, api: str = "*", times: int = 1, delay_ms: int = 0) -> SbFault:
-    return SbFault.objects.create(corp=corp, api=api, errcode=errcode, remaining=times, delay_ms=delay_ms)
+def fault_inject(*, corp: SbCorp, errcode: int = 0, api: str = "*", times: int = 1, delay_ms: int = 0, after: int = 0) -> SbFault:
+    return SbFault.objects.create(corp=corp, api=api, errcode=errcode, remaining=times, delay_ms=delay_ms, after=after)
 
 
 def tokens_revoke(*, corp: SbCorp) -> int:
@@ -49,5 +49,27 @@ def fault_take(*, corp: SbCorp, api: str) -> SbFault | None:
         fault = SbFault.objects.select_for_update().filter(corp=corp, api__in=apis, remaining__gt=0).order_by("id").first()
         if fault is None:
             return None
+        if fault.after:
+            SbFault.objects.filter(pk=fault.pk).update(after=F("after") - 1)
+            return None
         SbFault.objects.filter(pk=fault.pk).update(remaining=F("remaining") - 1)
         return fault
+
+
+def department_add(*, corp: SbCorp, dept_id: int, name: str, parent_id: int = 0):
+    from .models import SbDepartment
+
+    return SbDepartment.objects.create(corp=corp, dept_id=dept_id, name=name, parent_id=parent_id, order=dept_id)
+
+
+def tag_group_add(*, corp: SbCorp, name: str, tags: list[str], order: int = 0):
+    """Create a tag group with tags the way add_corp_tag does; ids look like WeCom's (et…)."""
+    import time
+
+    from .models import SbTag, SbTagGroup
+
+    stamp = int(time.time())
+    group = SbTagGroup.objects.create(corp=corp, group_id="et" + secrets.token_hex(11), name=name, order=order, create_time=stamp)
+    for i, tag in enumerate(tags):
+        SbTag.objects.create(group=group, tag_id="et" + secrets.token_hex(11), name=tag, order=i, create_time=stamp)
+    return group

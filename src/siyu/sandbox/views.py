@@ -26,7 +26,7 @@ ERRMSG = {
     41001: "access_token missing", 42001: "access_token expired", 45009: "api freq out of limit",
     45033: "api concurrent out of limit", 47001: "data format error, Warning: wrong json format.",
     48002: "api forbidden", 60011: "no privilege to access/modify contact/party/agent", 60111: "userid not found",
-    84061: "not external contact", 40058: "invalid parameter", 40096: "invalid external userid",
+    84061: "not external contact", 40058: "invalid parameter", 40096: "invalid external userid", 40068: "invalid tagid",
 }
 
 
@@ -224,3 +224,122 @@ def batch_get_by_user(request, corp, body):
         "external_contact_list": [{"external_contact": _contact(f.customer), "follow_info": _follow_info(f, tags_as_ids=True)} for f in follows],
         "next_cursor": _encode_cursor(follows[-1].id) if more else "",
     }
+
+
+# -- contacts (departments and members) ---------------------------------------------------------
+@wecom_api("department/list")
+def department_list(request, corp, body):
+    from .models import SbDepartment
+
+    return {"department": [{"id": d.dept_id, "name": d.name, "parentid": d.parent_id, "order": d.order} for d in SbDepartment.objects.filter(corp=corp).order_by("dept_id")]}
+
+
+@wecom_api("user/list")
+def user_list(request, corp, body):
+    dept = request.GET.get("department_id", "")
+    if not dept.lstrip("-").isdigit():
+        return error(40058, "department_id")
+    staff = SbStaff.objects.filter(corp=corp).order_by("id")
+    if request.GET.get("fetch_child") != "1":
+        staff = staff.filter(department=int(dept))
+    return {"userlist": [{"userid": s.userid, "name": s.name, "department": [s.department], "position": "", "status": 1} for s in staff]}
+
+
+# -- corp tags ------------------------------------------------------------------------------------
+def _tag_group_json(group) -> dict:
+    tags = [t for t in group.tags.all() if not t.deleted]
+    return {
+        "group_id": group.group_id, "group_name": group.name, "create_time": group.create_time, "order": group.order, "deleted": False,
+        "tag": [{"id": t.tag_id, "name": t.name, "create_time": t.create_time, "order": t.order, "deleted": False} for t in sorted(tags, key=lambda t: t.order)],
+    }
+
+
+@wecom_api("externalcontact/get_corp_tag_list")
+def get_corp_tag_list(request, corp, body):
+    from .models import SbTagGroup
+
+    groups = SbTagGroup.objects.filter(corp=corp, deleted=False).prefetch_related("tags").order_by("order", "id")
+    if body.get("group_id"):
+        groups = groups.filter(group_id__in=body["group_id"])
+    result = [_tag_group_json(g) for g in groups]
+    if body.get("tag_id"):
+        wanted = set(body["tag_id"])
+        result = [{**g, "tag": [t for t in g["tag"] if t["id"] in wanted]} for g in result]
+        result = [g for g in result if g["tag"]]
+    return {"tag_group": result}
+
+
+@wecom_api("externalcontact/add_corp_tag")
+def add_corp_tag(request, corp, body):
+    from .models import SbTag, SbTagGroup
+
+    tags = body.get("tag") or []
+    if not tags or any(not isinstance(t, dict) or not 0 < len(t.get("name", "")) <= 30 for t in tags):
+        return error(40058, "tag names must be 1 to 30 characters")
+    stamp = int(time.time())
+    if body.get("group_id"):
+        group = SbTagGroup.objects.filter(corp=corp, group_id=body["group_id"], deleted=False).first()
+        if group is None:
+            return error(40068, "invalid tagid")
+    else:
+        name = body.get("group_name", "")
+        if not 0 < len(name) <= 30:
+            return error(40058, "group_name")
+        group = SbTagGroup.objects.filter(corp=corp, name=name, deleted=False).first() or SbTagGroup.objects.create(
+            corp=corp, group_id="et" + secrets.token_hex(11), name=name, order=body.get("order", 0), create_time=stamp
+        )
+    for t in tags:
+        if not group.tags.filter(name=t["name"], deleted=False).exists():
+            SbTag.objects.create(group=group, tag_id="et" + secrets.token_hex(11), name=t["name"], order=t.get("order", 0), create_time=stamp)
+    return {"tag_group": _tag_group_json(group)}
+
+
+@wecom_api("externalcontact/edit_corp_tag")
+def edit_corp_tag(request, corp, body):
+    from .models import SbTag, SbTagGroup
+
+    target = SbTag.objects.filter(group__corp=corp, tag_id=body.get("id", ""), deleted=False).first() or SbTagGroup.objects.filter(corp=corp, group_id=body.get("id", ""), deleted=False).first()
+    if target is None:
+        return error(40068, "invalid tagid")
+    if "name" in body:
+        if not 0 < len(body["name"]) <= 30:
+            return error(40058, "name")
+        target.name = body["name"]
+    if "order" in body:
+        target.order = body["order"]
+    target.save()
+    return {}
+
+
+@wecom_api("externalcontact/del_corp_tag")
+def del_corp_tag(request, corp, body):
+    from .models import SbTag, SbTagGroup
+
+    tag_ids, group_ids = body.get("tag_id") or [], body.get("group_id") or []
+    if not tag_ids and not group_ids:
+        return error(40058, "tag_id or group_id")
+    SbTag.objects.filter(group__corp=corp, tag_id__in=tag_ids).update(deleted=True)
+    SbTagGroup.objects.filter(corp=corp, group_id__in=group_ids).update(deleted=True)
+    SbTag.objects.filter(group__corp=corp, group__group_id__in=group_ids).update(deleted=True)
+    # WeCom deletes a group with its last tag.
+    for group in SbTagGroup.objects.filter(corp=corp, deleted=False):
+        if not group.tags.filter(deleted=False).exists():
+            group.deleted = True
+            group.save(update_fields=["deleted"])
+    return {}
+
+
+@wecom_api("externalcontact/mark_tag")
+def mark_tag(request, corp, body):
+    from .models import SbTag
+
+    follow = SbFollow.objects.filter(corp=corp, staff__userid=body.get("userid", ""), customer__external_userid=body.get("external_userid", "")).first()
+    if follow is None:
+        return error(84061)
+    add, remove = body.get("add_tag") or [], body.get("remove_tag") or []
+    known = set(SbTag.objects.filter(group__corp=corp, deleted=False, tag_id__in=[*add, *remove]).values_list("tag_id", flat=True))
+    if set(add) - known or set(remove) - known:
+        return error(40068, "invalid tagid")
+    follow.tag_ids = [t for t in dict.fromkeys([*follow.tag_ids, *add]) if t not in remove]
+    follow.save(update_fields=["tag_ids"])
+    return {}

@@ -179,3 +179,28 @@ class WeComClient:
             yield page.get("external_contact_list", []), cursor
             if not cursor:
                 return
+
+    # -- contacts -------------------------------------------------------------------------------
+    def department_list(self) -> list[dict]:
+        return self.get("department/list").get("department", [])
+
+    def user_list(self, department_id: int = 1, fetch_child: bool = True) -> list[dict]:
+        return self.get("user/list", department_id=department_id, fetch_child=int(fetch_child)).get("userlist", [])
+
+    # -- corp tags ------------------------------------------------------------------------------
+    def get_corp_tag_list(self, tag_ids: list[str] | None = None, group_ids: list[str] | None = None) -> list[dict]:
+        body = {k: v for k, v in (("tag_id", tag_ids), ("group_id", group_ids)) if v}
+        return self.post("externalcontact/get_corp_tag_list", body).get("tag_group", [])
+
+    def add_corp_tag(self, *, tags: list[dict], group_id: str = "", group_name: str = "", order: int = 0) -> dict:
+        body = {"tag": tags, "order": order, **({"group_id": group_id} if group_id else {"group_name": group_name})}
+        return self.post("externalcontact/add_corp_tag", body)["tag_group"]
+
+    def edit_corp_tag(self, *, id: str, name: str | None = None, order: int | None = None) -> None:
+        self.post("externalcontact/edit_corp_tag", {"id": id, **({"name": name} if name is not None else {}), **({"order": order} if order is not None else {})})
+
+    def del_corp_tag(self, *, tag_ids: list[str] = (), group_ids: list[str] = ()) -> None:
+        self.post("externalcontact/del_corp_tag", {"tag_id": list(tag_ids), "group_id": list(group_ids)})
+
+    def mark_tag(self, *, userid: str, external_userid: str, add: list[str] = (), remove: list[str] = ()) -> None:
+        self.post("externalcontact/mark_tag", {"userid": userid, "external_userid": external_userid, "add_tag": list(add), "remove_tag": list(remove)})

@@ -43,3 +43,24 @@ class CallbackEvent(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "dedupe_key"], name="callback_unique_dedupe_key")]
         indexes = [models.Index(fields=["status", "received_at"]), models.Index(fields=["corp", "-received_at"])]
+
+
+class SyncRun(CorpOwned):
+    """One full sync. Its state is saved after every committed page, so an interrupted run resumes."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    phase = models.CharField(max_length=20, default="staff")
+    state = models.JSONField(default=dict, help_text="where to resume: member chunk and cursor")
+    counts = models.JSONField(default=dict)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    api_calls = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)

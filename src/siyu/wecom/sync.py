@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone as dt_timezone
 
-from siyu.corps.models import Corp, Staff
-from siyu.corps.services import staff_upsert
+from django.db import transaction
+from django.utils import timezone
+
+from siyu.corps.models import Corp, Department, Staff
+from siyu.corps.services import department_upsert, staff_upsert
 from siyu.customers.models import Customer, Follow, FollowTag
 from siyu.customers.services import customer_add_phones, customer_upsert, follow_add
-from siyu.tags.models import Tag
+from siyu.tags.models import Tag, TagGroup
+
+from .client import WeComClient
+from .models import SyncRun
 
 
 def _staff(corp: Corp, userid: str, cache: dict) -> Staff:
@@ -74,3 +80,123 @@ def _mirror_tags(corp: Corp, follow: Follow, wecom_ids: set[str], tag_cache: dic
     FollowTag.objects.bulk_create([FollowTag(corp=corp, follow=follow, tag_id=t) for t in wanted - current], ignore_conflicts=True)
     if current - wanted:
         FollowTag.objects.filter(follow=follow, tag_id__in=current - wanted).delete()
+
+
+# -- full sync ----------------------------------------------------------------------------------
+PHASES = ("staff", "tags", "customers")
+MEMBERS_PER_CALL = 100  # batch/get_by_user takes at most 100 userids
+
+
+def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = False, on_progress=None) -> SyncRun:
+    """Staff, corp tags, then every customer with its follows. Resumes the last unfinished run.
+
+    Each page of customers is committed with the run's resume point, so an interruption (crash,
+    Ctrl-C, WeCom refusing) loses at most the page in flight, and running again continues there.
+    Applying a contact is idempotent, so a page done twice changes nothing.
+    """
+    client = client or WeComClient(corp)
+    run = None if restart else SyncRun.objects.filter(corp=corp).exclude(status=SyncRun.Status.DONE).order_by("-id").first()
+    if run is None:
+        run = SyncRun.objects.create(corp=corp)
+    run.status, run.error = SyncRun.Status.RUNNING, ""
+    run.save(update_fields=["status", "error"])
+    calls_before = client.calls
+    try:
+        for phase in PHASES[PHASES.index(run.phase):]:
+            run.phase = phase
+            run.save(update_fields=["phase"])
+            {"staff": _sync_staff, "tags": _sync_tags, "customers": _sync_customers}[phase](run, client, on_progress)
+        run.status, run.finished_at = SyncRun.Status.DONE, timezone.now()
+    except BaseException as exc:
+        run.status, run.error = SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    finally:
+        run.api_calls += client.calls - calls_before
+        run.save(update_fields=["status", "error", "finished_at", "api_calls"])
+    return run
+
+
+def _count(run, key: str, n: int = 1) -> None:
+    run.counts[key] = run.counts.get(key, 0) + n
+
+
+def _sync_staff(run, client, on_progress) -> None:
+    departments = client.department_list()
+    users = client.user_list(1, fetch_child=True)
+    corp = run.corp
+    with transaction.atomic():
+        by_id = {d["id"]: department_upsert(corp=corp, wecom_id=d["id"], name=d["name"], order=d.get("order", 0)) for d in departments}
+        for d in departments:
+            parent = by_id.get(d.get("parentid"))
+            if parent and by_id[d["id"]].parent_id != parent.id:
+                Department.objects.filter(pk=by_id[d["id"]].pk).update(parent=parent)
+        existing = {s.userid: s for s in Staff.objects.filter(corp=corp)}
+        seen = set()
+        for u in users:
+            seen.add(u["userid"])
+            dept = by_id.get((u.get("department") or [None])[0])
+            before = existing.get(u["userid"])
+            if before is None:
+                _count(run, "staff_created")
+            elif (before.name, before.department_id, before.status) != (u["name"], dept.id if dept else None, Staff.Status.ACTIVE):
+                _count(run, "staff_updated")
+            staff_upsert(corp=corp, userid=u["userid"], name=u["name"], department=dept, position=u.get("position", ""))
+        left = Staff.objects.filter(corp=corp, status=Staff.Status.ACTIVE).exclude(userid__in=seen).update(status=Staff.Status.LEFT)
+        _count(run, "staff_left", left)
+        run.save(update_fields=["counts"])
+
+
+def _sync_tags(run, client, on_progress) -> None:
+    groups = client.get_corp_tag_list()
+    corp = run.corp
+    stamp = timezone.now()
+    with transaction.atomic():
+        seen_groups, seen_tags = set(), set()
+        for g in groups:
+            seen_groups.add(g["group_id"])
+            group = TagGroup.objects.filter(corp=corp, wecom_group_id=g["group_id"]).first()
+            if group is None:
+                # A group made in Siyu under the same name is the same group: adopt it.
+                group = TagGroup.objects.filter(corp=corp, name=g["group_name"], deleted_at__isnull=True, wecom_group_id__isnull=True).first() or TagGroup(corp=corp)
+                _count(run, "tag_groups_created" if group.pk is None else "tag_groups_linked")
+            group.wecom_group_id, group.name, group.order, group.deleted_at = g["group_id"], g["group_name"][:30], g.get("order", 0), None
+            group.save()
+            for t in g.get("tag", []):
+                seen_tags.add(t["id"])
+                tag = Tag.objects.filter(corp=corp, wecom_tag_id=t["id"]).first()
+                if tag is None:
+                    tag = Tag.objects.filter(group=group, name=t["name"], deleted_at__isnull=True, wecom_tag_id__isnull=True).first() or Tag(corp=corp, group=group)
+                    _count(run, "tags_created" if tag.pk is None else "tags_linked")
+                tag.group, tag.wecom_tag_id, tag.name, tag.order, tag.deleted_at = group, t["id"], t["name"][:30], t.get("order", 0), None
+                tag.save()
+        gone_tags = Tag.objects.filter(corp=corp, wecom_tag_id__isnull=False, deleted_at__isnull=True).exclude(wecom_tag_id__in=seen_tags)
+        _count(run, "tags_deleted", gone_tags.update(deleted_at=stamp))
+        TagGroup.objects.filter(corp=corp, wecom_group_id__isnull=False, deleted_at__isnull=True).exclude(wecom_group_id__in=seen_groups).update(deleted_at=stamp)
+        run.save(update_fields=["counts"])
+
+
+def _sync_customers(run, client, on_progress) -> None:
+    corp = run.corp
+    members = client.get_follow_user_list()
+    chunks = [members[i : i + MEMBERS_PER_CALL] for i in range(0, len(members), MEMBERS_PER_CALL)]
+    run.progress_total = len(members)
+    if "customers_before" not in run.state:
+        run.state.update(chunk=0, cursor="", customers_before=Customer.objects.filter(corp=corp).count(), follows_before=Follow.objects.filter(corp=corp).count())
+    run.save(update_fields=["progress_total", "state"])
+    staff_cache, tag_cache = {}, {}
+    for index in range(run.state["chunk"], len(chunks)):
+        cursor = run.state["cursor"] if index == run.state["chunk"] else ""
+        for items, next_cursor in client.iter_contacts_by_user(chunks[index], cursor=cursor, limit=100):
+            with transaction.atomic():
+                for item in items:
+                    apply_contact(corp, item["external_contact"], [item["follow_info"]], staff_cache=staff_cache, tag_cache=tag_cache)
+                run.state.update(chunk=index + 1 if not next_cursor else index, cursor=next_cursor)
+                _count(run, "contacts_seen", len(items))
+                run.progress_done = sum(len(c) for c in chunks[: run.state["chunk"]])
+                run.save(update_fields=["state", "counts", "progress_done"])
+            if on_progress:
+                on_progress(run)
+    run.counts["customers_created"] = Customer.objects.filter(corp=corp).count() - run.state["customers_before"]
+    run.counts["follows_created"] = Follow.objects.filter(corp=corp).count() - run.state["follows_before"]
+    run.progress_done = run.progress_total
+    run.save(update_fields=["counts", "progress_done"])

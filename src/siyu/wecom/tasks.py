@@ -7,3 +7,13 @@ from . import services
 @task(queue_name="priority")
 def handle_callback_event(event_id: int) -> str:
     return services.callback_handle(event_id=event_id)
+
+
+@task()
+def sync_corp(corp_pk: int) -> dict:
+    from siyu.corps.models import Corp
+
+    from .sync import full_sync
+
+    run = full_sync(corp=Corp.objects.get(pk=corp_pk))
+    return run.counts
