@@ -171,3 +171,23 @@ def test_url_verification_answers_the_bare_plaintext(live_server, db):
 def test_sandbox_kept_every_callback_it_sent(hub):
     wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="日志")
     assert list(SbCallbackLog.objects.values_list("change_type", "status_code")) == [("add_external_contact", 200)]
+
+
+def test_tag_library_events_mirror_the_library(hub):
+    from siyu.sandbox.models import SbTag
+    from siyu.tags.models import Tag
+
+    group = sandbox.tag_group_add(corp=hub.sb, name="兴趣", tags=["奶粉", "辅食"])
+    wecom_sim.tag_library_changes(hub.sb, "create", tag_id=group.group_id, tag_type="tag_group")
+    hub.run_worker()
+    assert sorted(Tag.objects.filter(deleted_at__isnull=True).values_list("name", flat=True)) == ["奶粉", "辅食"]
+    milk = SbTag.objects.get(name="奶粉")
+    milk.name = "奶粉段位"
+    milk.save()
+    wecom_sim.tag_library_changes(hub.sb, "update", tag_id=milk.tag_id)
+    SbTag.objects.filter(name="辅食").update(deleted=True)
+    wecom_sim.tag_library_changes(hub.sb, "delete", tag_id=SbTag.objects.get(name="辅食").tag_id)
+    wecom_sim.tag_library_changes(hub.sb, "shuffle")
+    hub.run_worker()
+    assert list(Tag.objects.filter(deleted_at__isnull=True).values_list("name", flat=True)) == ["奶粉段位"]
+    assert set(CallbackEvent.objects.values_list("status", flat=True)) == {"done"}

@@ -88,3 +88,11 @@ def customer_deletes_staff(follow: SbFollow) -> SbCallbackLog:
     corp, userid, external_userid = follow.corp, follow.staff.userid, follow.customer.external_userid
     follow.delete()
     return send(corp, "change_external_contact", "del_follow_user", UserID=userid, ExternalUserID=external_userid)
+
+
+def tag_library_changes(corp: SbCorp, change_type: str, *, tag_id: str = "", tag_type: str = "tag") -> SbCallbackLog:
+    """An admin edited the corp tag library in WeCom's console (create/update/delete/shuffle)."""
+    fields = {"Id": tag_id} if tag_id else {}
+    if change_type != "shuffle":
+        fields["TagType"] = tag_type
+    return send(corp, "change_external_tag", change_type, **fields)

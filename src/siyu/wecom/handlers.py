@@ -15,7 +15,7 @@ from siyu.customers.services import follow_end, timeline_record
 
 from .client import WeComClient, WeComError
 from .models import CallbackEvent
-from .sync import apply_contact
+from .sync import apply_contact, mirror_tag_library
 
 # WeCom's answer when the relationship no longer exists (deleted before we asked).
 NOT_A_CONTACT = {84061}
@@ -88,7 +88,16 @@ CONTACT_HANDLERS = {
 }
 
 
+def tag_library_changed(event: CallbackEvent, client: WeComClient):
+    # Create, update, delete or shuffle: the event says what moved, the library says where it is
+    # now. Re-reading the whole library is one call and can never apply changes out of order.
+    groups = client.get_corp_tag_list()
+    return lambda: f"tags mirrored: {mirror_tag_library(event.corp, groups)}"
+
+
 def handler_for(event: CallbackEvent):
     if event.event == "change_external_contact":
         return CONTACT_HANDLERS.get(event.change_type)
+    if event.event == "change_external_tag" and event.change_type in ("create", "update", "delete", "shuffle"):
+        return tag_library_changed
     return None

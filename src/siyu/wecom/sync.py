@@ -148,31 +148,40 @@ def _sync_staff(run, client, on_progress) -> None:
 
 def _sync_tags(run, client, on_progress) -> None:
     groups = client.get_corp_tag_list()
-    corp = run.corp
-    stamp = timezone.now()
     with transaction.atomic():
-        seen_groups, seen_tags = set(), set()
-        for g in groups:
-            seen_groups.add(g["group_id"])
-            group = TagGroup.objects.filter(corp=corp, wecom_group_id=g["group_id"]).first()
-            if group is None:
-                # A group made in Siyu under the same name is the same group: adopt it.
-                group = TagGroup.objects.filter(corp=corp, name=g["group_name"], deleted_at__isnull=True, wecom_group_id__isnull=True).first() or TagGroup(corp=corp)
-                _count(run, "tag_groups_created" if group.pk is None else "tag_groups_linked")
-            group.wecom_group_id, group.name, group.order, group.deleted_at = g["group_id"], g["group_name"][:30], g.get("order", 0), None
-            group.save()
-            for t in g.get("tag", []):
-                seen_tags.add(t["id"])
-                tag = Tag.objects.filter(corp=corp, wecom_tag_id=t["id"]).first()
-                if tag is None:
-                    tag = Tag.objects.filter(group=group, name=t["name"], deleted_at__isnull=True, wecom_tag_id__isnull=True).first() or Tag(corp=corp, group=group)
-                    _count(run, "tags_created" if tag.pk is None else "tags_linked")
-                tag.group, tag.wecom_tag_id, tag.name, tag.order, tag.deleted_at = group, t["id"], t["name"][:30], t.get("order", 0), None
-                tag.save()
-        gone_tags = Tag.objects.filter(corp=corp, wecom_tag_id__isnull=False, deleted_at__isnull=True).exclude(wecom_tag_id__in=seen_tags)
-        _count(run, "tags_deleted", gone_tags.update(deleted_at=stamp))
-        TagGroup.objects.filter(corp=corp, wecom_group_id__isnull=False, deleted_at__isnull=True).exclude(wecom_group_id__in=seen_groups).update(deleted_at=stamp)
+        for key, n in mirror_tag_library(run.corp, groups).items():
+            _count(run, key, n)
         run.save(update_fields=["counts"])
+
+
+def mirror_tag_library(corp: Corp, groups: list[dict]) -> dict:
+    """Make Siyu's WeCom-linked tag library equal get_corp_tag_list's answer; returns counts."""
+    counts: dict[str, int] = {}
+    stamp = timezone.now()
+    seen_groups, seen_tags = set(), set()
+    for g in groups:
+        seen_groups.add(g["group_id"])
+        group = TagGroup.objects.filter(corp=corp, wecom_group_id=g["group_id"]).first()
+        if group is None:
+            # A group made in Siyu under the same name is the same group: adopt it.
+            group = TagGroup.objects.filter(corp=corp, name=g["group_name"], deleted_at__isnull=True, wecom_group_id__isnull=True).first() or TagGroup(corp=corp)
+            key = "tag_groups_created" if group.pk is None else "tag_groups_linked"
+            counts[key] = counts.get(key, 0) + 1
+        group.wecom_group_id, group.name, group.order, group.deleted_at = g["group_id"], g["group_name"][:30], g.get("order", 0), None
+        group.save()
+        for t in g.get("tag", []):
+            seen_tags.add(t["id"])
+            tag = Tag.objects.filter(corp=corp, wecom_tag_id=t["id"]).first()
+            if tag is None:
+                tag = Tag.objects.filter(group=group, name=t["name"], deleted_at__isnull=True, wecom_tag_id__isnull=True).first() or Tag(corp=corp, group=group)
+                key = "tags_created" if tag.pk is None else "tags_linked"
+                counts[key] = counts.get(key, 0) + 1
+            tag.group, tag.wecom_tag_id, tag.name, tag.order, tag.deleted_at = group, t["id"], t["name"][:30], t.get("order", 0), None
+            tag.save()
+    gone_tags = Tag.objects.filter(corp=corp, wecom_tag_id__isnull=False, deleted_at__isnull=True).exclude(wecom_tag_id__in=seen_tags)
+    counts["tags_deleted"] = gone_tags.update(deleted_at=stamp)
+    TagGroup.objects.filter(corp=corp, wecom_group_id__isnull=False, deleted_at__isnull=True).exclude(wecom_group_id__in=seen_groups).update(deleted_at=stamp)
+    return counts
 
 
 def _sync_customers(run, client, on_progress) -> None:
