@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.test import Client
 
 from siyu.corps.services import user_create
+from siyu.groups.services import group_apply
 from siyu.kit.tenancy import Role
 
 from . import factories as f
@@ -15,7 +16,9 @@ def superuser_client(db):
     corp = f.corp()
     actor = f.actor(corp, Role.ADMIN)
     group = f.tag_group(actor, tags=["VIP"])
-    f.follow(f.customer(corp, "管理员可见"), f.staff(corp), tags=[group.tags.get()])
+    customer = f.customer(corp, "管理员可见")
+    f.follow(customer, f.staff(corp), tags=[group.tags.get()])
+    group_apply(corp=corp, data={"chat_id": "wrADMIN", "name": "管理群", "member_list": [{"userid": customer.external_userid, "type": 2}]})
     client = Client()
     client.force_login(user_create(username="root", password="long-enough-1", is_superuser=True))
     return client

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "siyu.corps",
     "siyu.tags",
     "siyu.customers",
+    "siyu.groups",
     "siyu.wecom",
     "siyu.sandbox",
     "siyu.console",

@@ -47,7 +47,7 @@ def client_for(hub):
 def test_full_sync_brings_everything(populated):
     hub, vip = populated
     run = full_sync(corp=hub.corp, client=client_for(hub))
-    assert run.status == "done" and run.phase == "customers"
+    assert run.status == "done" and run.phase == "groups"
     assert snapshot() == (250, 251, 50, 3, 2)
     assert Staff.objects.get(userid="guide2").department.name == "上海门店"
     assert Department.objects.get(wecom_id=2).parent.wecom_id == 1

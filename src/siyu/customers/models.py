@@ -96,6 +96,8 @@ class TimelineEvent(CorpOwned):
         UNTAGGED = "untagged", _("Untagged")
         PROFILE_UPDATED = "profile_updated", _("Profile updated")
         TRANSFER_FAILED = "transfer_failed", _("Transfer failed")
+        JOINED_GROUP = "joined_group", _("Joined a group")
+        LEFT_GROUP = "left_group", _("Left a group")
         MESSAGE_SENT = "message_sent", _("Message sent")
         ORDER = "order", _("Order")
 

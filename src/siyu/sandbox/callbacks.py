@@ -12,7 +12,8 @@ import httpx
 from siyu.kit.clock import now
 from siyu.wecom.crypto import WXBizMsgCrypt
 
-from .models import SbCallbackLog, SbCorp, SbCustomer, SbFollow, SbStaff, SbWelcomeCode
+from . import services
+from .models import SbCallbackLog, SbCorp, SbCustomer, SbFollow, SbGroup, SbGroupMember, SbStaff, SbWelcomeCode
 
 WELCOME_CODE_TTL = timedelta(seconds=20)
 
@@ -96,3 +97,34 @@ def tag_library_changes(corp: SbCorp, change_type: str, *, tag_id: str = "", tag
     if change_type != "shuffle":
         fields["TagType"] = tag_type
     return send(corp, "change_external_tag", change_type, **fields)
+
+
+# -- customer groups ------------------------------------------------------------------------------
+def group_created(corp: SbCorp, owner: SbStaff, name: str, members: list[SbCustomer] = ()) -> tuple[SbGroup, SbCallbackLog]:
+    group = services.group_add(corp=corp, owner=owner, name=name, members=members)
+    return group, send(corp, "change_external_chat", "create", ChatId=group.chat_id)
+
+
+def customers_join_group(group, customers: list[SbCustomer], *, scene: int = 3, state: str = "", invitor: str = "") -> SbCallbackLog:
+    """Customers join (scene 3: the group QR code); JoinScene in the event uses the event's own codes."""
+    stamp = int(time.time())
+    for c in customers:
+        SbGroupMember.objects.update_or_create(group=group, userid=c.external_userid, defaults={"type": 2, "name": c.name, "join_time": stamp, "join_scene": scene, "state": state, "invitor": invitor})
+    group.member_version += 1
+    group.save(update_fields=["member_version"])
+    return send(group.corp, "change_external_chat", "update", ChatId=group.chat_id, UpdateDetail="add_member", JoinScene=3 if scene == 3 else 0,
+                MemChangeCnt=len(customers), MemChangeList=[c.external_userid for c in customers], LastMemVer=str(group.member_version - 1), CurMemVer=str(group.member_version))
+
+
+def members_leave_group(group, userids: list[str], *, removed: bool = False) -> SbCallbackLog:
+    group.members.filter(userid__in=userids).delete()
+    group.member_version += 1
+    group.save(update_fields=["member_version"])
+    return send(group.corp, "change_external_chat", "update", ChatId=group.chat_id, UpdateDetail="del_member", QuitScene=1 if removed else 0,
+                MemChangeCnt=len(userids), MemChangeList=userids, LastMemVer=str(group.member_version - 1), CurMemVer=str(group.member_version))
+
+
+def group_dismissed(group) -> SbCallbackLog:
+    group.dismissed = True
+    group.save(update_fields=["dismissed"])
+    return send(group.corp, "change_external_chat", "dismiss", ChatId=group.chat_id)

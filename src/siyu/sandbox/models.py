@@ -153,3 +153,28 @@ class SbTag(models.Model):
     order = models.IntegerField(default=0)
     create_time = models.BigIntegerField()
     deleted = models.BooleanField(default=False)
+
+
+class SbGroup(models.Model):
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="groups")
+    chat_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, blank=True, default="")
+    owner = models.ForeignKey(SbStaff, on_delete=models.CASCADE, related_name="owned_groups")
+    notice = models.TextField(blank=True, default="")
+    create_time = models.BigIntegerField()
+    dismissed = models.BooleanField(default=False)
+    member_version = models.PositiveIntegerField(default=1)
+
+
+class SbGroupMember(models.Model):
+    group = models.ForeignKey(SbGroup, on_delete=models.CASCADE, related_name="members")
+    userid = models.CharField(max_length=64)
+    type = models.IntegerField(default=2)
+    name = models.CharField(max_length=64, blank=True, default="")
+    join_time = models.BigIntegerField()
+    join_scene = models.IntegerField(default=1)
+    invitor = models.CharField(max_length=64, blank=True, default="")
+    state = models.CharField(max_length=30, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "userid"], name="sb_group_member_unique")]

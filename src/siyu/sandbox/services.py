@@ -1,6 +1,7 @@
 """Controls for the simulated WeCom: set up its world and make it misbehave on purpose."""
 
 import secrets
+import time
 from datetime import timedelta
 
 from django.db import transaction
@@ -8,7 +9,7 @@ from django.db.models import F
 
 from siyu.kit.clock import now
 
-from .models import SbCorp, SbCustomer, SbFault, SbFollow, SbStaff, SbToken
+from .models import SbCorp, SbCustomer, SbDepartment, SbFault, SbFollow, SbGroup, SbGroupMember, SbStaff, SbTag, SbTagGroup, SbToken
 
 
 def corp_create(*, corpid: str, name: str, secret: str | None = None, **settings) -> SbCorp:
@@ -57,19 +58,24 @@ def fault_take(*, corp: SbCorp, api: str) -> SbFault | None:
 
 
 def department_add(*, corp: SbCorp, dept_id: int, name: str, parent_id: int = 0):
-    from .models import SbDepartment
-
     return SbDepartment.objects.create(corp=corp, dept_id=dept_id, name=name, parent_id=parent_id, order=dept_id)
 
 
 def tag_group_add(*, corp: SbCorp, name: str, tags: list[str], order: int = 0):
     """Create a tag group with tags the way add_corp_tag does; ids look like WeCom's (et…)."""
-    import time
-
-    from .models import SbTag, SbTagGroup
-
     stamp = int(time.time())
     group = SbTagGroup.objects.create(corp=corp, group_id="et" + secrets.token_hex(11), name=name, order=order, create_time=stamp)
     for i, tag in enumerate(tags):
         SbTag.objects.create(group=group, tag_id="et" + secrets.token_hex(11), name=tag, order=i, create_time=stamp)
+    return group
+
+
+def group_add(*, corp: SbCorp, owner: SbStaff, name: str, members: list[SbCustomer] = (), state: str = ""):
+    """A customer group owned by a member, with customers invited directly (join_scene 1)."""
+    stamp = int(time.time())
+    group = SbGroup.objects.create(corp=corp, chat_id="wr" + secrets.token_hex(14), name=name, owner=owner, create_time=stamp)
+    SbGroupMember.objects.create(group=group, userid=owner.userid, type=1, name=owner.name, join_time=stamp, join_scene=1)
+    SbGroupMember.objects.bulk_create(
+        [SbGroupMember(group=group, userid=c.external_userid, type=2, name=c.name, join_time=stamp, join_scene=1, invitor=owner.userid, state=state) for c in members]
+    )
     return group

@@ -15,4 +15,6 @@ urlpatterns = [
     path("cgi-bin/externalcontact/edit_corp_tag", views.edit_corp_tag),
     path("cgi-bin/externalcontact/del_corp_tag", views.del_corp_tag),
     path("cgi-bin/externalcontact/mark_tag", views.mark_tag),
+    path("cgi-bin/externalcontact/groupchat/list", views.groupchat_list),
+    path("cgi-bin/externalcontact/groupchat/get", views.groupchat_get),
 ]

@@ -19,14 +19,14 @@ from django.views.decorators.csrf import csrf_exempt
 from siyu.kit.clock import now
 
 from . import services
-from .models import SbCallLog, SbCorp, SbCustomer, SbFollow, SbRateWindow, SbStaff, SbToken
+from .models import SbCallLog, SbCorp, SbCustomer, SbDepartment, SbFollow, SbGroup, SbRateWindow, SbStaff, SbTag, SbTagGroup, SbToken
 
 ERRMSG = {
     -1: "system busy", 40001: "invalid credential", 40013: "invalid corpid", 40014: "invalid access_token",
     41001: "access_token missing", 42001: "access_token expired", 45009: "api freq out of limit",
     45033: "api concurrent out of limit", 47001: "data format error, Warning: wrong json format.",
     48002: "api forbidden", 60011: "no privilege to access/modify contact/party/agent", 60111: "userid not found",
-    84061: "not external contact", 40058: "invalid parameter", 40096: "invalid external userid", 40068: "invalid tagid",
+    84061: "not external contact", 40058: "invalid parameter", 40096: "invalid external userid", 40068: "invalid tagid", 81017: "too many results, use a filter", 86003: "chat not found",
 }
 
 
@@ -229,8 +229,6 @@ def batch_get_by_user(request, corp, body):
 # -- contacts (departments and members) ---------------------------------------------------------
 @wecom_api("department/list")
 def department_list(request, corp, body):
-    from .models import SbDepartment
-
     return {"department": [{"id": d.dept_id, "name": d.name, "parentid": d.parent_id, "order": d.order} for d in SbDepartment.objects.filter(corp=corp).order_by("dept_id")]}
 
 
@@ -256,8 +254,6 @@ def _tag_group_json(group) -> dict:
 
 @wecom_api("externalcontact/get_corp_tag_list")
 def get_corp_tag_list(request, corp, body):
-    from .models import SbTagGroup
-
     groups = SbTagGroup.objects.filter(corp=corp, deleted=False).prefetch_related("tags").order_by("order", "id")
     if body.get("group_id"):
         groups = groups.filter(group_id__in=body["group_id"])
@@ -271,8 +267,6 @@ def get_corp_tag_list(request, corp, body):
 
 @wecom_api("externalcontact/add_corp_tag")
 def add_corp_tag(request, corp, body):
-    from .models import SbTag, SbTagGroup
-
     tags = body.get("tag") or []
     if not tags or any(not isinstance(t, dict) or not 0 < len(t.get("name", "")) <= 30 for t in tags):
         return error(40058, "tag names must be 1 to 30 characters")
@@ -296,8 +290,6 @@ def add_corp_tag(request, corp, body):
 
 @wecom_api("externalcontact/edit_corp_tag")
 def edit_corp_tag(request, corp, body):
-    from .models import SbTag, SbTagGroup
-
     target = SbTag.objects.filter(group__corp=corp, tag_id=body.get("id", ""), deleted=False).first() or SbTagGroup.objects.filter(corp=corp, group_id=body.get("id", ""), deleted=False).first()
     if target is None:
         return error(40068, "invalid tagid")
@@ -313,8 +305,6 @@ def edit_corp_tag(request, corp, body):
 
 @wecom_api("externalcontact/del_corp_tag")
 def del_corp_tag(request, corp, body):
-    from .models import SbTag, SbTagGroup
-
     tag_ids, group_ids = body.get("tag_id") or [], body.get("group_id") or []
     if not tag_ids and not group_ids:
         return error(40058, "tag_id or group_id")
@@ -331,8 +321,6 @@ def del_corp_tag(request, corp, body):
 
 @wecom_api("externalcontact/mark_tag")
 def mark_tag(request, corp, body):
-    from .models import SbTag
-
     follow = SbFollow.objects.filter(corp=corp, staff__userid=body.get("userid", ""), customer__external_userid=body.get("external_userid", "")).first()
     if follow is None:
         return error(84061)
@@ -343,3 +331,45 @@ def mark_tag(request, corp, body):
     follow.tag_ids = [t for t in dict.fromkeys([*follow.tag_ids, *add]) if t not in remove]
     follow.save(update_fields=["tag_ids"])
     return {}
+
+
+# -- customer groups ------------------------------------------------------------------------------
+GROUP_LIST_UNFILTERED_MAX = 1000
+
+
+@wecom_api("externalcontact/groupchat/list")
+def groupchat_list(request, corp, body):
+    limit = body.get("limit", 100)
+    if not isinstance(limit, int) or not 1 <= limit <= 1000:
+        return error(40058, "limit must be 1 to 1000")
+    groups = SbGroup.objects.filter(corp=corp, dismissed=False)
+    owners = (body.get("owner_filter") or {}).get("userid_list") or []
+    if owners:
+        groups = groups.filter(owner__userid__in=owners)
+    elif groups.count() > GROUP_LIST_UNFILTERED_MAX:
+        return error(81017, "too many groups without an owner filter")
+    after = _decode_cursor(body.get("cursor", ""))
+    if after is None:
+        return error(40058, "cursor")
+    page = list(groups.filter(id__gt=after).order_by("id")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return {"group_chat_list": [{"chat_id": g.chat_id, "status": 0} for g in page], "next_cursor": _encode_cursor(page[-1].id) if more else ""}
+
+
+@wecom_api("externalcontact/groupchat/get")
+def groupchat_get(request, corp, body):
+    group = SbGroup.objects.filter(corp=corp, chat_id=body.get("chat_id", "")).select_related("owner").first()
+    if group is None or group.dismissed:
+        return error(86003, "chat not found")
+    return {
+        "group_chat": {
+            "chat_id": group.chat_id, "name": group.name, "owner": group.owner.userid, "create_time": group.create_time, "notice": group.notice,
+            "member_list": [
+                {"userid": m.userid, "type": m.type, "join_time": m.join_time, "join_scene": m.join_scene, "invitor": {"userid": m.invitor} if m.invitor else {},
+                 "group_nickname": "", "name": m.name, **({"state": m.state} if m.state else {})}
+                for m in group.members.order_by("id")
+            ],
+            "admin_list": [], "member_version": str(group.member_version),
+        }
+    }

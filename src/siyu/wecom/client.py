@@ -173,10 +173,14 @@ class WeComClient:
 
     def iter_contacts_by_user(self, userids: list[str], *, cursor: str = "", limit: int = 100) -> Iterator[tuple[list[dict], str]]:
         """Pages of (external_contact_list, cursor to resume after this page); '' after the last."""
+        return self._pages(lambda c: self.batch_get_by_user(userids, cursor=c, limit=limit), "external_contact_list", cursor)
+
+    @staticmethod
+    def _pages(fetch: Callable[[str], dict], key: str, cursor: str) -> Iterator[tuple[list[dict], str]]:
         while True:
-            page = self.batch_get_by_user(userids, cursor=cursor, limit=limit)
+            page = fetch(cursor)
             cursor = page.get("next_cursor", "")
-            yield page.get("external_contact_list", []), cursor
+            yield page.get(key, []), cursor
             if not cursor:
                 return
 
@@ -204,3 +208,18 @@ class WeComClient:
 
     def mark_tag(self, *, userid: str, external_userid: str, add: list[str] = (), remove: list[str] = ()) -> None:
         self.post("externalcontact/mark_tag", {"userid": userid, "external_userid": external_userid, "add_tag": list(add), "remove_tag": list(remove)})
+
+    # -- customer groups ------------------------------------------------------------------------
+    def groupchat_list(self, *, owners: list[str] = (), status_filter: int = 0, cursor: str = "", limit: int = 1000) -> dict:
+        # Without an owner filter WeCom refuses (81017) once the visible range passes 1,000 groups,
+        # so callers that walk everything pass owners in chunks.
+        body = {"status_filter": status_filter, "cursor": cursor, "limit": limit}
+        if owners:
+            body["owner_filter"] = {"userid_list": list(owners)}
+        return self.post("externalcontact/groupchat/list", body)
+
+    def iter_groupchats(self, *, owners: list[str] = (), cursor: str = "", limit: int = 1000) -> Iterator[tuple[list[dict], str]]:
+        return self._pages(lambda c: self.groupchat_list(owners=owners, cursor=c, limit=limit), "group_chat_list", cursor)
+
+    def groupchat_get(self, chat_id: str, *, need_name: bool = True) -> dict:
+        return self.post("externalcontact/groupchat/get", {"chat_id": chat_id, "need_name": int(need_name)})["group_chat"]

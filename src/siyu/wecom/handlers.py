@@ -12,6 +12,7 @@ from django.utils import timezone
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, Follow, TimelineEvent
 from siyu.customers.services import follow_end, timeline_record
+from siyu.groups.services import group_apply, group_dismissed
 
 from .client import WeComClient, WeComError
 from .models import CallbackEvent
@@ -19,6 +20,8 @@ from .sync import apply_contact, mirror_tag_library
 
 # WeCom's answer when the relationship no longer exists (deleted before we asked).
 NOT_A_CONTACT = {84061}
+# groupchat/get for a group that was dismissed (or never visible to this app).
+CHAT_GONE = {86003}
 
 
 def _when(event: CallbackEvent):
@@ -95,7 +98,36 @@ def tag_library_changed(event: CallbackEvent, client: WeComClient):
     return lambda: f"tags mirrored: {mirror_tag_library(event.corp, groups)}"
 
 
+def group_changed(event: CallbackEvent, client: WeComClient):
+    # Create and every kind of update (members, owner, name, notice): the event says what moved,
+    # groupchat/get says what the group is now; applying "now" is idempotent and order-proof.
+    data = event.payload
+    fetched_at = timezone.now()
+    try:
+        chat = client.groupchat_get(data.get("ChatId", ""))
+    except WeComError as exc:
+        if exc.errcode in CHAT_GONE:
+            return lambda: "dismissed" if group_dismissed(corp=event.corp, chat_id=data.get("ChatId", ""), at=_when(event)) else "unknown group"
+        raise
+    removed = set(data.get("MemChangeList") or []) if data.get("UpdateDetail") == "del_member" and str(data.get("QuitScene")) == "1" else set()
+
+    def write():
+        group, counts = group_apply(corp=event.corp, data=chat, removed=removed, fetched_at=fetched_at)
+        if counts.get("stale"):
+            return "skipped: a newer answer was already applied"
+        return f"group applied: {counts['joined']} joined, {counts['left']} left"
+
+    return write
+
+
+def group_gone(event: CallbackEvent, client: WeComClient):
+    chat_id = event.payload.get("ChatId", "")
+    return lambda: "dismissed" if group_dismissed(corp=event.corp, chat_id=chat_id, at=_when(event)) else "unknown group"
+
+
 def handler_for(event: CallbackEvent):
+    if event.event == "change_external_chat":
+        return {"create": group_changed, "update": group_changed, "dismiss": group_gone}.get(event.change_type)
     if event.event == "change_external_contact":
         return CONTACT_HANDLERS.get(event.change_type)
     if event.event == "change_external_tag" and event.change_type in ("create", "update", "delete", "shuffle"):

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timezone as dt_timezone
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
 from siyu.customers.models import Customer, Follow, FollowTag
 from siyu.customers.services import customer_add_phones, customer_upsert, follow_add
+from siyu.groups.models import CustomerGroup
+from siyu.groups.services import customer_link_memberships, group_apply, group_dismissed
 from siyu.tags.models import Tag, TagGroup
 
-from .client import WeComClient
+from .client import WeComClient, WeComError
 from .models import SyncRun
 
 
@@ -42,6 +45,7 @@ def apply_contact(corp: Corp, contact: dict, follow_infos: list[dict], *, tag_ca
         avatar=contact.get("avatar", ""), gender=int(contact.get("gender", 0) or 0), type=int(contact.get("type", 1) or 1),
         corp_name=contact.get("corp_name", ""), phones=[],
     )
+    customer_link_memberships(customer=customer)
     follows = []
     for info in follow_infos:
         staff = _staff(corp, info["userid"], staff_cache)
@@ -83,12 +87,13 @@ def _mirror_tags(corp: Corp, follow: Follow, wecom_ids: set[str], tag_cache: dic
 
 
 # -- full sync ----------------------------------------------------------------------------------
-PHASES = ("staff", "tags", "customers")
+PHASES = ("staff", "tags", "customers", "groups")
 MEMBERS_PER_CALL = 100  # batch/get_by_user takes at most 100 userids
+OWNERS_PER_CALL = 100  # groupchat/list's owner filter, kept at the same size
 
 
 def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = False, on_progress=None) -> SyncRun:
-    """Staff, corp tags, then every customer with its follows. Resumes the last unfinished run.
+    """Staff, corp tags, every customer with its follows, then groups. Resumes the last unfinished run.
 
     Each page of customers is committed with the run's resume point, so an interruption (crash,
     Ctrl-C, WeCom refusing) loses at most the page in flight, and running again continues there.
@@ -105,7 +110,7 @@ def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = 
         for phase in PHASES[PHASES.index(run.phase):]:
             run.phase = phase
             run.save(update_fields=["phase"])
-            {"staff": _sync_staff, "tags": _sync_tags, "customers": _sync_customers}[phase](run, client, on_progress)
+            {"staff": _sync_staff, "tags": _sync_tags, "customers": _sync_customers, "groups": _sync_groups}[phase](run, client, on_progress)
         run.status, run.finished_at = SyncRun.Status.DONE, timezone.now()
     except BaseException as exc:
         run.status, run.error = SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
@@ -209,3 +214,46 @@ def _sync_customers(run, client, on_progress) -> None:
     run.counts["follows_created"] = Follow.objects.filter(corp=corp).count() - run.state["follows_before"]
     run.progress_done = run.progress_total
     run.save(update_fields=["counts", "progress_done"])
+
+
+def _sync_groups(run, client, on_progress) -> None:
+    """Every group of every staff member (owner filter in chunks: unfiltered lists stop at 1,000).
+
+    Details are read page by page with no transaction open, then the page is applied and the
+    resume point saved together. A group not seen by this run is gone from WeCom: dismissed.
+    """
+    corp = run.corp
+    owners = sorted(Staff.objects.filter(corp=corp).values_list("userid", flat=True))
+    chunks = [owners[i : i + OWNERS_PER_CALL] for i in range(0, len(owners), OWNERS_PER_CALL)]
+    if "group_chunk" not in run.state:
+        run.state.update(group_chunk=0, group_cursor="", groups_since=timezone.now().isoformat())
+        run.save(update_fields=["state"])
+    since = datetime.fromisoformat(run.state["groups_since"])
+    for index in range(run.state["group_chunk"], len(chunks)):
+        cursor = run.state["group_cursor"] if index == run.state["group_chunk"] else ""
+        for items, next_cursor in client.iter_groupchats(owners=chunks[index], cursor=cursor):
+            details = []
+            for item in items:
+                fetched_at = timezone.now()
+                try:
+                    details.append((client.groupchat_get(item["chat_id"]), fetched_at))
+                except WeComError as exc:
+                    if exc.errcode != 86003:  # dismissed between list and get: the end of the run catches it
+                        raise
+            with transaction.atomic():
+                for chat, fetched_at in details:
+                    _, counts = group_apply(corp=corp, data=chat, fetched_at=fetched_at)
+                    _count(run, "group_members_joined", counts["joined"])
+                    _count(run, "group_members_left", counts["left"])
+                _count(run, "groups_seen", len(details))
+                run.state.update(group_chunk=index + 1 if not next_cursor else index, group_cursor=next_cursor)
+                run.save(update_fields=["state", "counts"])
+            if on_progress:
+                on_progress(run)
+    with transaction.atomic():
+        gone = CustomerGroup.objects.filter(corp=corp, status=CustomerGroup.Status.ACTIVE).filter(Q(fetched_at__lt=since) | Q(fetched_at__isnull=True))
+        chat_ids = list(gone.values_list("chat_id", flat=True))
+        for chat_id in chat_ids:
+            group_dismissed(corp=corp, chat_id=chat_id)
+        _count(run, "groups_dismissed", len(chat_ids))
+        run.save(update_fields=["counts"])
