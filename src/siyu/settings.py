@@ -45,6 +45,10 @@ SIYU_PUBLIC_URL = os.environ.get("SIYU_PUBLIC_URL", "http://127.0.0.1:8000").rst
 SIYU_CALLBACK_MAX_AGE = int(os.environ.get("SIYU_CALLBACK_MAX_AGE", "3600"))
 # A worker holds a claimed callback this long before another may take it over (crash recovery).
 SIYU_CALLBACK_LEASE = int(os.environ.get("SIYU_CALLBACK_LEASE", "300"))
+# A full sync per corp at least this often (hours; 0 = only on demand), started by the worker.
+SIYU_SYNC_EVERY_HOURS = float(os.environ.get("SIYU_SYNC_EVERY_HOURS", "24"))
+# A running sync that saved no progress for this long belongs to a dead worker and may be resumed.
+SIYU_SYNC_STALE_SECONDS = int(os.environ.get("SIYU_SYNC_STALE_SECONDS", "600"))
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("SIYU_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 

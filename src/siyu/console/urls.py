@@ -20,6 +20,8 @@ urlpatterns = [
     path("tags/<int:tag_id>/delete/", views.tag_delete, name="tag_delete"),
     path("corp/", views.corp_settings, name="corp_settings"),
     path("corp/register/", views.corp_register, name="corp_register"),
+    path("sync/", views.sync_page, name="sync"),
+    path("sync/start/", views.sync_start, name="sync_start"),
     path("inbox/", views.callback_inbox, name="inbox"),
     path("inbox/<int:event_id>/retry/", views.callback_retry, name="inbox_retry"),
 ]

@@ -211,11 +211,7 @@ def tag_delete(request, tag_id: int):
 
 
 def _require_admin(actor) -> None:
-    from siyu.kit.errors import Forbidden
-    from siyu.kit.tenancy import ADMIN_ROLES
-
-    if actor.role not in ADMIN_ROLES:
-        raise Forbidden(_("Only owners and admins may do this."), code="role_forbidden")
+    actor.require_admin()
 
 
 @console_view
@@ -267,6 +263,35 @@ def callback_inbox(request):
         {"events": inbox_selectors.inbox(actor, status), "status": status, "nav": "inbox",
          "statuses": [(s, counts.get(s, 0)) for s in CallbackEvent.Status.values]},
     )
+
+
+@console_view
+def sync_page(request):
+    from siyu.wecom import selectors as wecom_selectors
+    from siyu.wecom.sync import run_is_busy
+
+    actor = request.actor
+    _require_admin(actor)
+    runs = list(wecom_selectors.sync_runs(actor))
+    context = {"runs": runs, "busy": bool(runs) and run_is_busy(runs[0]), "nav": "sync", "corp": actor.corp}
+    template = "console/_sync_runs.html" if request.htmx else "console/sync.html"
+    return render(request, template, context)
+
+
+@require_POST
+@console_view
+def sync_start(request):
+    from siyu.kit.errors import DomainError
+    from siyu.wecom.sync import sync_request
+
+    actor = request.actor
+    _require_admin(actor)
+    try:
+        sync_request(corp=actor.corp, user=request.user)
+        messages.success(request, _("Sync queued. Progress shows below."))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("console:sync")
 
 
 @require_POST

@@ -54,6 +54,11 @@ class Actor:
         if not self.can_manage:
             raise Forbidden("Your role may not change this.", code="role_forbidden")
 
+    def require_admin(self) -> None:
+        # Corp plumbing (credentials, sync, the callback inbox) is for owners and admins only.
+        if self.role not in ADMIN_ROLES:
+            raise Forbidden(_("Only owners and admins may do this."), code="role_forbidden")
+
 
 class CorpQuerySet(models.QuerySet):
     def for_corp(self, corp) -> CorpQuerySet:

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from siyu.kit.tenancy import CorpOwned
 
@@ -49,11 +50,12 @@ class SyncRun(CorpOwned):
     """One full sync. Its state is saved after every committed page, so an interrupted run resumes."""
 
     class Status(models.TextChoices):
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     phase = models.CharField(max_length=20, default="staff")
     state = models.JSONField(default=dict, help_text="where to resume: member chunk and cursor")
     counts = models.JSONField(default=dict)
@@ -61,6 +63,7 @@ class SyncRun(CorpOwned):
     progress_total = models.PositiveIntegerField(default=0)
     api_calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    requested_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, help_text="empty: the CLI or the schedule")
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -19,3 +19,9 @@ def inbox_counts(actor: Actor) -> dict[str, int]:
 
 def inbox_event(actor: Actor, event_id: int) -> CallbackEvent:
     return get_for(actor, CallbackEvent.objects, "callback event", pk=event_id)
+
+
+def sync_runs(actor: Actor, limit: int = 10):
+    from .models import SyncRun
+
+    return SyncRun.objects.filter(corp=actor.corp).select_related("requested_by").order_by("-id")[:limit]

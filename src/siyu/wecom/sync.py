@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime, timedelta, timezone as dt_timezone
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
@@ -14,6 +16,7 @@ from siyu.customers.models import Customer, Follow, FollowTag
 from siyu.customers.services import customer_add_phones, customer_upsert, follow_add
 from siyu.groups.models import CustomerGroup
 from siyu.groups.services import customer_link_memberships, group_apply, group_dismissed
+from siyu.kit.errors import Conflict, InvalidInput
 from siyu.tags.models import Tag, TagGroup
 
 from .client import WeComClient, WeComError
@@ -92,19 +95,52 @@ MEMBERS_PER_CALL = 100  # batch/get_by_user takes at most 100 userids
 OWNERS_PER_CALL = 100  # groupchat/list's owner filter, kept at the same size
 
 
+class SyncBusy(Conflict):
+    code = "sync_running"
+
+
+def _stale_before():
+    return timezone.now() - timedelta(seconds=settings.SIYU_SYNC_STALE_SECONDS)
+
+
+def active_run(corp: Corp) -> SyncRun | None:
+    """The corp's unfinished run (queued, running or failed), the one a new sync resumes."""
+    return SyncRun.objects.filter(corp=corp).exclude(status=SyncRun.Status.DONE).order_by("-id").first()
+
+
+def run_is_busy(run: SyncRun | None, *, queued_counts: bool = True) -> bool:
+    # A run that saved nothing for a while belongs to a dead worker: it is resumable, not busy.
+    if run is None or run.updated_at <= _stale_before():
+        return False
+    return run.status == SyncRun.Status.RUNNING or (queued_counts and run.status == SyncRun.Status.QUEUED)
+
+
+def _claim_run(corp: Corp, restart: bool) -> SyncRun:
+    with transaction.atomic():
+        run = active_run(corp)
+        if run_is_busy(run, queued_counts=False):
+            raise SyncBusy(f"A sync of {corp.name} is already running (phase {run.phase}).")
+        if restart and run is not None:
+            run.status, run.error = SyncRun.Status.FAILED, "abandoned: a restart was asked for"
+            run.save(update_fields=["status", "error"])
+            run = None
+        if run is None:
+            run = SyncRun.objects.create(corp=corp)
+        run.status, run.error = SyncRun.Status.RUNNING, ""
+        run.save(update_fields=["status", "error", "updated_at"])
+    return run
+
+
 def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = False, on_progress=None) -> SyncRun:
     """Staff, corp tags, every customer with its follows, then groups. Resumes the last unfinished run.
 
     Each page of customers is committed with the run's resume point, so an interruption (crash,
     Ctrl-C, WeCom refusing) loses at most the page in flight, and running again continues there.
-    Applying a contact is idempotent, so a page done twice changes nothing.
+    Applying a contact is idempotent, so a page done twice changes nothing. One run per corp at a
+    time: a second caller gets SyncBusy.
     """
     client = client or WeComClient(corp)
-    run = None if restart else SyncRun.objects.filter(corp=corp).exclude(status=SyncRun.Status.DONE).order_by("-id").first()
-    if run is None:
-        run = SyncRun.objects.create(corp=corp)
-    run.status, run.error = SyncRun.Status.RUNNING, ""
-    run.save(update_fields=["status", "error"])
+    run = _claim_run(corp, restart)
     calls_before = client.calls
     try:
         for phase in PHASES[PHASES.index(run.phase):]:
@@ -119,6 +155,47 @@ def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = 
         run.api_calls += client.calls - calls_before
         run.save(update_fields=["status", "error", "finished_at", "api_calls"])
     return run
+
+
+def sync_request(*, corp: Corp, user=None) -> SyncRun:
+    """Queue a full sync for the worker (the console's button, the API, the schedule)."""
+    from .tasks import sync_corp
+
+    if not corp.secret_encrypted:
+        raise InvalidInput("The corp has no customer-contact secret yet; save it in the corp settings first.", field="secret", code="no_secret")
+    with transaction.atomic():
+        run = active_run(corp)
+        if run_is_busy(run):
+            raise SyncBusy(_("A sync is already queued or running."))
+        if run is None:
+            run = SyncRun.objects.create(corp=corp, requested_by=user)
+        else:
+            run.status, run.requested_by = SyncRun.Status.QUEUED, user
+            run.save(update_fields=["status", "requested_by", "updated_at"])
+        transaction.on_commit(lambda: sync_corp.enqueue(corp.pk))
+    return run
+
+
+def syncs_due() -> int:
+    """Queue the periodic sync of every corp whose last complete sync is older than the setting."""
+    hours = settings.SIYU_SYNC_EVERY_HOURS
+    if hours <= 0:
+        return 0
+    cutoff = timezone.now() - timedelta(hours=hours)
+    queued = 0
+    for corp in Corp.objects.exclude(secret_encrypted=""):
+        last = SyncRun.objects.filter(corp=corp, status=SyncRun.Status.DONE).order_by("-finished_at").values_list("finished_at", flat=True).first()
+        if last and last > cutoff:
+            continue
+        run = active_run(corp)
+        if run_is_busy(run) or (run and run.status == SyncRun.Status.FAILED and run.updated_at > cutoff):
+            continue  # a failed run waits for a person or the next period, not a retry every sweep
+        try:
+            sync_request(corp=corp)
+            queued += 1
+        except SyncBusy:
+            pass
+    return queued
 
 
 def _count(run, key: str, n: int = 1) -> None:
@@ -227,7 +304,8 @@ def _sync_groups(run, client, on_progress) -> None:
     chunks = [owners[i : i + OWNERS_PER_CALL] for i in range(0, len(owners), OWNERS_PER_CALL)]
     if "group_chunk" not in run.state:
         run.state.update(group_chunk=0, group_cursor="", groups_since=timezone.now().isoformat())
-        run.save(update_fields=["state"])
+    run.progress_total, run.progress_done = len(owners), min(run.state["group_chunk"] * OWNERS_PER_CALL, len(owners))
+    run.save(update_fields=["state", "progress_total", "progress_done"])
     since = datetime.fromisoformat(run.state["groups_since"])
     for index in range(run.state["group_chunk"], len(chunks)):
         cursor = run.state["group_cursor"] if index == run.state["group_chunk"] else ""
@@ -247,7 +325,8 @@ def _sync_groups(run, client, on_progress) -> None:
                     _count(run, "group_members_left", counts["left"])
                 _count(run, "groups_seen", len(details))
                 run.state.update(group_chunk=index + 1 if not next_cursor else index, group_cursor=next_cursor)
-                run.save(update_fields=["state", "counts"])
+                run.progress_done = min(run.state["group_chunk"] * OWNERS_PER_CALL, len(owners))
+                run.save(update_fields=["state", "counts", "progress_done"])
             if on_progress:
                 on_progress(run)
     with transaction.atomic():

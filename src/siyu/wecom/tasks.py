@@ -13,7 +13,10 @@ def handle_callback_event(event_id: int) -> str:
 def sync_corp(corp_pk: int) -> dict:
     from siyu.corps.models import Corp
 
-    from .sync import full_sync
+    from .sync import SyncBusy, full_sync
 
-    run = full_sync(corp=Corp.objects.get(pk=corp_pk))
+    try:
+        run = full_sync(corp=Corp.objects.get(pk=corp_pk))
+    except SyncBusy:
+        return {"skipped": "another worker is running this corp's sync"}
     return run.counts

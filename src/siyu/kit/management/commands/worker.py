@@ -22,9 +22,24 @@ def _sweep(after: float) -> None:
         close_old_connections()
 
 
+def _schedule() -> None:
+    from siyu.wecom.sync import syncs_due
+
+    try:
+        n = syncs_due()
+        if n:
+            log.info("queued the periodic sync of %d corp(s)", n)
+    except Exception:  # noqa: BLE001
+        log.exception("sync schedule failed")
+    finally:
+        close_old_connections()
+
+
 def _requeue_loop(stop: threading.Event, after: float, every: float) -> None:
+    # Periodic work lives in the long-running worker only; --batch runs just what is queued.
     while True:
         _sweep(after)
+        _schedule()
         if stop.wait(every):
             return
 

@@ -5,11 +5,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from siyu.corps.models import Corp
 from siyu.wecom.client import WeComError
-from siyu.wecom.sync import full_sync
+from siyu.wecom.sync import SyncBusy, full_sync
 
 
 class Command(BaseCommand):
-    help = "Full sync of a corp from WeCom: staff, corp tags, customers with follows. Resumes an interrupted run."
+    help = "Full sync of a corp from WeCom: staff, corp tags, customers with follows, groups. Resumes an interrupted run."
 
     def add_arguments(self, parser):
         parser.add_argument("--corp", required=True, help="the corp's WeCom corp id")
@@ -23,13 +23,16 @@ class Command(BaseCommand):
             raise CommandError(f"{corp_obj.name} has no secret: siyu corp credentials --corp-id {corp} --secret …")
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[contacts]} contacts"), TimeElapsedColumn())
         with Progress(*columns, console=None, transient=False, disable=not self.stdout.isatty()) as progress:
-            bar = progress.add_task(f"Syncing {corp_obj.name} members", total=None, contacts=0)
+            bar = progress.add_task(f"{corp_obj.name}: staff", total=None, contacts=0)
 
             def on_progress(run):
-                progress.update(bar, total=run.progress_total or None, completed=run.progress_done, contacts=run.counts.get("contacts_seen", 0))
+                progress.update(bar, description=f"{corp_obj.name}: {run.phase}", total=run.progress_total or None, completed=run.progress_done,
+                                contacts=run.counts.get("contacts_seen", 0))
 
             try:
                 run = full_sync(corp=corp_obj, restart=restart, on_progress=on_progress)
+            except SyncBusy as exc:
+                raise CommandError(str(exc)) from None
             except WeComError as exc:
                 raise CommandError(f"WeCom refused ({exc.errcode}): {exc.errmsg}. Run again to resume from where it stopped.") from None
             except KeyboardInterrupt:
