@@ -42,7 +42,7 @@ def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
         assert db.execute("select count(*) from corps_corp").fetchone()[0] == 1
 
     port = _free_port()
-    proc = subprocess.Popen(_siyu("demo", "--port", str(port)), env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(_siyu("demo", "--port", str(port), "--per-minute", "240"), env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -57,8 +57,24 @@ def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
         assert body == {"status": "ok", "database": "sqlite"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5) as response:
             assert "私域" in response.read().decode()
-        # The supervisor stops everything when a child dies: still running means the worker is up.
-        time.sleep(2)
+        # The worker's schedule syncs the corp from the sandbox: nothing new (the sandbox mirrors the
+        # seed) except the groups, which exist only in "WeCom"; meanwhile simulated customers arrive.
+        deadline = time.monotonic() + 90
+        while True:
+            with sqlite3.connect(tmp_path / "siyu.sqlite3", timeout=10) as db:
+                sync = db.execute("select status, counts from wecom_syncrun order by id desc").fetchone()
+                customers = db.execute("select count(*) from customers_customer").fetchone()[0]
+                handled = db.execute("select count(*) from wecom_callbackevent where status = 'done'").fetchone()[0]
+                failed = db.execute("select count(*) from wecom_callbackevent where status = 'failed'").fetchone()[0]
+            if sync and sync[0] == "done" and customers > 150 and handled >= 5:
+                break
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, f"sync {sync}, {customers} customers, {handled} callbacks handled after 90 s"
+            time.sleep(1)
+        # (That the sync changes nothing else is tests/demo/test_backing.py's business.)
+        assert json.loads(sync[1])["groups_seen"] > 0
+        assert failed == 0
+        # The supervisor stops everything when a child dies: still running means all are up.
         assert proc.poll() is None, proc.stdout.read()
     finally:
         proc.send_signal(signal.SIGTERM)

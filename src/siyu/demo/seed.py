@@ -15,7 +15,7 @@ from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
 from siyu.tags.services import tag_group_create
 
-from .names import customer_name, mobile, person_name
+from siyu.sandbox.names import customer_name, mobile, person_name
 
 DEMO_CORP_ID = "wwdemo0000000001"
 DEMO_PASSWORD = "siyu-demo-2026"

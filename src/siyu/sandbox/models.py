@@ -68,6 +68,7 @@ class SbStaff(models.Model):
     userid = models.CharField(max_length=64)
     name = models.CharField(max_length=64)
     department = models.IntegerField(default=1)
+    position = models.CharField(max_length=64, blank=True, default="")
     external_enabled = models.BooleanField(default=True, help_text="has the customer-contact feature")
 
     class Meta:
@@ -178,3 +179,21 @@ class SbGroupMember(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "userid"], name="sb_group_member_unique")]
+
+
+class SbBehavior(models.Model):
+    """Per member and day, the counters get_user_behavior_data reports (the simulator feeds them)."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    staff = models.ForeignKey(SbStaff, on_delete=models.CASCADE, related_name="behavior")
+    day = models.DateField()
+    chat_cnt = models.PositiveIntegerField(default=0)
+    message_cnt = models.PositiveIntegerField(default=0)
+    replied_chat_cnt = models.PositiveIntegerField(default=0, help_text="chats the member answered, for reply_percentage")
+    reply_minutes_total = models.PositiveIntegerField(default=0, help_text="for avg_reply_time")
+    negative_feedback_cnt = models.PositiveIntegerField(default=0)
+    new_apply_cnt = models.PositiveIntegerField(default=0)
+    new_contact_cnt = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["staff", "day"], name="sb_behavior_unique")]

@@ -16,8 +16,8 @@ def corp_create(*, corpid: str, name: str, secret: str | None = None, **settings
     return SbCorp.objects.create(corpid=corpid, name=name, secret=secret or secrets.token_urlsafe(32), **settings)
 
 
-def staff_add(*, corp: SbCorp, userid: str, name: str, department: int = 1) -> SbStaff:
-    return SbStaff.objects.create(corp=corp, userid=userid, name=name, department=department)
+def staff_add(*, corp: SbCorp, userid: str, name: str, department: int = 1, position: str = "") -> SbStaff:
+    return SbStaff.objects.create(corp=corp, userid=userid, name=name, department=department, position=position)
 
 
 def customer_add(*, corp: SbCorp, staff: SbStaff, external_userid: str, name: str, createtime: int | None = None, state: str = "", add_way: int = 1, **fields) -> SbFollow:

@@ -240,7 +240,7 @@ def user_list(request, corp, body):
     staff = SbStaff.objects.filter(corp=corp).order_by("id")
     if request.GET.get("fetch_child") != "1":
         staff = staff.filter(department=int(dept))
-    return {"userlist": [{"userid": s.userid, "name": s.name, "department": [s.department], "position": "", "status": 1} for s in staff]}
+    return {"userlist": [{"userid": s.userid, "name": s.name, "department": [s.department], "position": s.position, "status": 1} for s in staff]}
 
 
 # -- corp tags ------------------------------------------------------------------------------------

@@ -1,0 +1,141 @@
+"""A population of simulated WeChat users doing what customers do, at a given rate.
+
+Each step picks one behaviour and makes it happen in the sandbox, which sends the callbacks a
+real WeCom would send: new customers scan a channel's contact way and add a guide, join and leave
+groups, chat with their guide, delete the guide, and guides edit remarks and tags.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import date
+
+from django.db import close_old_connections
+from django.db.models import F
+
+from . import callbacks
+from .models import SbBehavior, SbCorp, SbCustomer, SbFollow, SbGroup, SbStaff, SbTag
+from .names import customer_name
+
+log = logging.getLogger(__name__)
+
+# Channel states a brand's live codes would carry, weighted by how many customers each brings.
+CHANNELS = (("store", 30), ("web", 15), ("ground", 12), ("parcel", 15), ("xhs", 10), ("douyin", 8), ("ads", 10))
+BEHAVIOURS = (("scan", 50), ("chat", 16), ("join_group", 12), ("edit", 8), ("leave_group", 5), ("delete_staff", 6), ("new_group", 3))
+
+
+class Simulator:
+    def __init__(self, corp: SbCorp, *, seed: int | None = None):
+        self.corp = corp
+        self.rng = random.Random(seed)
+        self.done: dict[str, int] = {}
+
+    def step(self) -> str:
+        """One behaviour; returns its name (a behaviour with nothing to act on falls back to a scan)."""
+        kind = self.rng.choices([b for b, _ in BEHAVIOURS], [w for _, w in BEHAVIOURS])[0]
+        if not getattr(self, f"_{kind}")():
+            kind = "scan"
+            self._scan()
+        self.done[kind] = self.done.get(kind, 0) + 1
+        return kind
+
+    # -- behaviours: each returns False when there is nothing to do it with ------------------------
+    def _staff(self) -> SbStaff | None:
+        staff = list(SbStaff.objects.filter(corp=self.corp, external_enabled=True).values_list("id", flat=True))
+        return SbStaff.objects.get(pk=self.rng.choice(staff)) if staff else None
+
+    def _follow(self) -> SbFollow | None:
+        last = SbFollow.objects.filter(corp=self.corp).order_by("-id").values_list("id", flat=True).first()
+        if not last:
+            return None
+        return SbFollow.objects.filter(corp=self.corp, id__gte=self.rng.randint(1, last)).select_related("customer", "staff", "corp").order_by("id").first()
+
+    def _group(self) -> SbGroup | None:
+        ids = list(SbGroup.objects.filter(corp=self.corp, dismissed=False).values_list("id", flat=True))
+        return SbGroup.objects.select_related("corp").get(pk=self.rng.choice(ids)) if ids else None
+
+    def _scan(self) -> bool:
+        staff = self._staff()
+        if staff is None:
+            return False
+        channel = self.rng.choices([c for c, _ in CHANNELS], [w for _, w in CHANNELS])[0]
+        state = f"store-{staff.userid[-4:]}" if channel == "store" else channel
+        callbacks.customer_adds_staff(self.corp, staff, name=customer_name(self.rng), state=state, gender=self.rng.choice((1, 2, 2)))
+        self._count(staff, new_apply_cnt=1, new_contact_cnt=1)
+        return True
+
+    def _chat(self) -> bool:
+        follow = self._follow()
+        if follow is None:
+            return False
+        replied = self.rng.random() < 0.85
+        self._count(follow.staff, chat_cnt=1, message_cnt=self.rng.randint(1, 12), replied_chat_cnt=int(replied),
+                    reply_minutes_total=self.rng.randint(1, 30) if replied else 0, negative_feedback_cnt=int(self.rng.random() < 0.01))
+        return True
+
+    def _edit(self) -> bool:
+        follow = self._follow()
+        tags = list(SbTag.objects.filter(group__corp=self.corp, deleted=False).values_list("tag_id", flat=True))
+        if follow is None or not tags:
+            return False
+        wanted = list(dict.fromkeys([*follow.tag_ids, self.rng.choice(tags)]))
+        callbacks.staff_edits_customer(follow, remark=follow.remark or follow.customer.name, tag_ids=wanted)
+        return True
+
+    def _join_group(self) -> bool:
+        group = self._group()
+        follow = self._follow()
+        if group is None or follow is None or group.members.filter(userid=follow.customer.external_userid).exists():
+            return False
+        callbacks.customers_join_group(group, [follow.customer], state=self.rng.choice(("", "group-qr", "poster")))
+        return True
+
+    def _leave_group(self) -> bool:
+        group = self._group()
+        member = group and group.members.filter(type=2).order_by("?").first()
+        if not member:
+            return False
+        callbacks.members_leave_group(group, [member.userid], removed=self.rng.random() < 0.2)
+        return True
+
+    def _delete_staff(self) -> bool:
+        follow = self._follow()
+        if follow is None:
+            return False
+        callbacks.customer_deletes_staff(follow)
+        return True
+
+    def _new_group(self) -> bool:
+        staff = self._staff()
+        if staff is None:
+            return False
+        n = SbGroup.objects.filter(corp=self.corp).count() + 1
+        members = list(SbCustomer.objects.filter(corp=self.corp, follows__staff=staff).order_by("-id")[: self.rng.randint(2, 8)])
+        callbacks.group_created(self.corp, staff, f"{staff.name}的宝妈群 {n}", members)
+        return True
+
+    def _count(self, staff: SbStaff, **counters) -> None:
+        row, _ = SbBehavior.objects.get_or_create(corp=self.corp, staff=staff, day=date.today())
+        SbBehavior.objects.filter(pk=row.pk).update(**{k: F(k) + v for k, v in counters.items()})
+
+    # -- running -----------------------------------------------------------------------------------
+    def run(self, *, per_minute: float, steps: int | None = None, stop: threading.Event | None = None, on_step=None) -> dict[str, int]:
+        """Steps at `per_minute` on average (exponential gaps, like real arrivals) until `steps` or `stop`."""
+        stop = stop or threading.Event()
+        taken = 0
+        while not stop.is_set() and (steps is None or taken < steps):
+            try:
+                kind = self.step()
+                if on_step:
+                    on_step(kind)
+            except Exception:  # noqa: BLE001 — one failed behaviour must not end the population
+                log.exception("simulated behaviour failed")
+            finally:
+                close_old_connections()
+            taken += 1
+            stop.wait(self.rng.expovariate(per_minute / 60.0) if per_minute > 0 else 0)
+        return self.done
+
+
