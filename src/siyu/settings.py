@@ -173,5 +173,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("SIYU_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # A line per outgoing HTTP request would drown the rest; SIYU_LOG_LEVEL=DEBUG brings them back.
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING" if os.environ.get("SIYU_LOG_LEVEL", "INFO") != "DEBUG" else "DEBUG"},
+    },
 }

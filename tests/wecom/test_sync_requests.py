@@ -33,6 +33,7 @@ def test_a_queued_sync_runs_in_the_worker_and_blocks_a_second_request(world):
     hub.run_worker()
     run.refresh_from_db()
     assert run.status == "done" and run.counts["customers_created"] == 30
+    assert run.updated_at >= run.finished_at  # the heartbeat moved with the last save
     assert Customer.objects.count() == 30
     again = sync_request(corp=hub.corp)
     assert again.pk != run.pk
@@ -77,7 +78,7 @@ def test_console_button_and_progress(world):
     assert "已有同步" in client.post("/sync/start/", follow=True).content.decode()
     hub.run_worker()
     done = client.get("/sync/", HTTP_HX_REQUEST="true").content.decode()
-    assert "every 2s" not in done and "customers_created 30" in done
+    assert "every 2s" not in done and "新增客户 30" in done
     guide = f.user(hub.corp, role=Role.GUIDE, staff=f.staff(hub.corp))
     client.force_login(guide)
     assert client.get("/sync/").status_code == 403 and client.post("/sync/start/").status_code == 403

@@ -67,3 +67,10 @@ class SyncRun(CorpOwned):
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    def save(self, *args, **kwargs):
+        # updated_at is the run's heartbeat (a run silent for long is a dead worker's), so every
+        # partial save moves it too; auto_now alone skips fields missing from update_fields.
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)

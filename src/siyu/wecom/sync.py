@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
@@ -166,7 +166,7 @@ def sync_request(*, corp: Corp, user=None) -> SyncRun:
     with transaction.atomic():
         run = active_run(corp)
         if run_is_busy(run):
-            raise SyncBusy(_("A sync is already queued or running."))
+            raise SyncBusy(gettext("A sync is already queued or running."))
         if run is None:
             run = SyncRun.objects.create(corp=corp, requested_by=user)
         else:
@@ -196,6 +196,17 @@ def syncs_due() -> int:
         except SyncBusy:
             pass
     return queued
+
+
+PHASE_LABELS = {"staff": _("Staff"), "tags": _("Tags"), "customers": _("Customers"), "groups": _("Customer groups")}
+# What a run's counts mean, for people reading them in the console.
+COUNT_LABELS = {
+    "staff_created": _("staff added"), "staff_updated": _("staff updated"), "staff_left": _("staff left"),
+    "tag_groups_created": _("tag groups added"), "tag_groups_linked": _("tag groups linked"), "tags_created": _("tags added"),
+    "tags_linked": _("tags linked"), "tags_deleted": _("tags deleted"), "contacts_seen": _("contacts read"),
+    "customers_created": _("customers added"), "follows_created": _("follows added"), "groups_seen": _("groups read"),
+    "group_members_joined": _("group joins"), "group_members_left": _("group leaves"), "groups_dismissed": _("groups dismissed"),
+}
 
 
 def _count(run, key: str, n: int = 1) -> None:
@@ -309,7 +320,8 @@ def _sync_groups(run, client, on_progress) -> None:
     since = datetime.fromisoformat(run.state["groups_since"])
     for index in range(run.state["group_chunk"], len(chunks)):
         cursor = run.state["group_cursor"] if index == run.state["group_chunk"] else ""
-        for items, next_cursor in client.iter_groupchats(owners=chunks[index], cursor=cursor):
+        # Pages of 100 groups keep the run's heartbeat (its saves) frequent: each group is one more call.
+        for items, next_cursor in client.iter_groupchats(owners=chunks[index], cursor=cursor, limit=100):
             details = []
             for item in items:
                 fetched_at = timezone.now()
