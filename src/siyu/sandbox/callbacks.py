@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape
 import httpx
 
 from siyu.kit.clock import now
+from siyu.wecom.client import shared_http
 from siyu.wecom.crypto import WXBizMsgCrypt
 
 from . import services
@@ -49,7 +50,7 @@ def deliver(corp: SbCorp, entry: SbCallbackLog, *, http: httpx.Client | None = N
     if not corp.callback_url:
         return None
     try:
-        response = (http or httpx).post(corp.callback_url, params=entry.query, content=entry.body.encode(), headers={"Content-Type": "text/xml"}, timeout=5)
+        response = (http or shared_http()).post(corp.callback_url, params=entry.query, content=entry.body.encode(), headers={"Content-Type": "text/xml"}, timeout=5)
         return response.status_code
     except httpx.HTTPError:
         return None

@@ -45,6 +45,18 @@ class WeComUnavailable(WeComError):
     """Retries used up on a transient condition (busy, rate limited, network)."""
 
 
+_shared: httpx.Client | None = None
+
+
+def shared_http(timeout: float = 10.0) -> httpx.Client:
+    """One pooled httpx client per process. Building a client loads the CA bundle (~40 ms) and
+    opens fresh connections, which would cost more than most WeCom calls themselves."""
+    global _shared
+    if _shared is None:
+        _shared = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+    return _shared
+
+
 class WeComClient:
     def __init__(
         self,
@@ -61,7 +73,7 @@ class WeComClient:
     ):
         self.corp = corp
         self.base = corp.api_base.rstrip("/") + "/"
-        self.http = http or httpx.Client(timeout=timeout)
+        self.http = http or shared_http(timeout)
         self.sleep = sleep
         self.busy_retries = busy_retries
         self.busy_backoff = busy_backoff

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Callback ingest: WeCom-style encrypted add_external_contact events POSTed at a steady rate to a
+real `siyu serve`, handled by real `siyu worker` processes that call the sandbox's
+externalcontact/get over HTTP, exactly as in production.
+
+    .venv/bin/python benchmarks/callback_ingest.py [--rate 200] [--seconds 60] [--workers 2]
+    SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python benchmarks/callback_ingest.py
+
+Prints: events/s accepted, the POST answer time (p50/p99), the time from POST to handled (p50/p99/max,
+from the inbox's handled_at), handling throughput and how long the queue took to drain. Asserts nothing.
+"""
+
+import argparse
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from _stack import Stack, pct, setup_django
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=200, help="events per second")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2, help="siyu worker processes")
+    parser.add_argument("--drain-timeout", type=float, default=900)
+    args = parser.parse_args()
+    setup_django()
+    import base64
+
+    import httpx
+    from django.db import connection
+
+    from siyu.corps.services import corp_create
+    from siyu.sandbox import services as sandbox
+    from siyu.sandbox.callbacks import event_xml
+    from siyu.sandbox.models import SbCustomer, SbFollow
+    from siyu.wecom.crypto import WXBizMsgCrypt
+    from siyu.wecom.models import CallbackEvent
+
+    total = int(args.rate * args.seconds)
+    corpid = f"wwingest{secrets.token_hex(4)}"
+    aes, token = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="), secrets.token_hex(16)
+    # The limit is raised: this measures Siyu's ingest, not WeCom's quota (see full_sync.py for that).
+    sb = sandbox.corp_create(corpid=corpid, name="ingest", secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9)
+    staff = [sandbox.staff_add(corp=sb, userid=f"g{i:03d}", name=f"导购{i}") for i in range(50)]
+    stamp = int(time.time())
+    customers = SbCustomer.objects.bulk_create([SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:07d}", name=f"客户{i}") for i in range(total)], batch_size=5000)
+    SbFollow.objects.bulk_create([SbFollow(corp=sb, customer=c, staff=staff[i % 50], createtime=stamp, state="bench") for i, c in enumerate(customers)], batch_size=5000)
+
+    stack = Stack(workers=args.workers, threads=16)
+    try:
+        corp_create(corp_id=corpid, name="ingest", secret="s", token=token, aes_key=aes, api_base=f"{stack.url}/sandbox/cgi-bin/")
+        crypt = WXBizMsgCrypt(token, aes, corpid)
+        bodies = []
+        for i, c in enumerate(customers):
+            xml = event_xml({"ToUserName": corpid, "FromUserName": "sys", "CreateTime": stamp, "MsgType": "event", "Event": "change_external_contact",
+                             "ChangeType": "add_external_contact", "UserID": staff[i % 50].userid, "ExternalUserID": c.external_userid, "State": "bench"})
+            bodies.append(crypt.encrypt_message(xml))
+        url = f"{stack.url}/wecom/callback/{corpid}/"
+        posted, answers, codes = {}, [], []
+        lock = threading.Lock()
+        http = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
+
+        def post(i: int) -> None:
+            body, query = bodies[i]
+            started = time.time()
+            response = http.post(url, params=query, content=body.encode())
+            with lock:
+                posted[customers[i].external_userid] = started
+                answers.append(time.time() - started)
+                codes.append(response.status_code)
+
+        print(f"{connection.vendor}: {total} events at {args.rate:g}/s for {args.seconds:g}s, {args.workers} worker process(es)")
+        t0 = time.time()
+        with ThreadPoolExecutor(max_workers=48) as pool:
+            for i in range(total):
+                delay = t0 + i / args.rate - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(post, i)
+        send_seconds = time.time() - t0
+        ok = sum(1 for c in codes if c == 200)
+        print(f"accepted          {ok}/{total} in {send_seconds:.1f}s = {ok / send_seconds:.1f} events/s (other answers: {sorted(set(codes) - {200})})")
+        print(f"POST answer       p50 {pct(answers, .5) * 1000:.1f} ms   p99 {pct(answers, .99) * 1000:.1f} ms")
+
+        deadline = time.time() + args.drain_timeout
+        while time.time() < deadline:
+            left = CallbackEvent.objects.filter(corp__corp_id=corpid).exclude(status__in=["done", "failed", "ignored"]).count()
+            if left == 0:
+                break
+            time.sleep(1)
+        drained = time.time() - t0
+        rows = list(CallbackEvent.objects.filter(corp__corp_id=corpid).values_list("payload", "status", "handled_at"))
+        lags = [handled.timestamp() - posted[p["ExternalUserID"]] for p, status, handled in rows if status == "done" and handled]
+        statuses = {s: sum(1 for _, st, _ in rows if st == s) for s in {st for _, st, _ in rows}}
+        print(f"handled           {statuses}; all settled {drained:.1f}s after the first POST ({len(lags) / drained:.1f} events/s)")
+        print(f"POST -> handled   p50 {pct(lags, .5) * 1000:.0f} ms   p99 {pct(lags, .99) * 1000:.0f} ms   max {max(lags) * 1000:.0f} ms")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
