@@ -78,7 +78,10 @@ def record(corp: Corp, data: dict) -> tuple[CallbackEvent, bool]:
 
 
 @csrf_exempt
+@transaction.non_atomic_requests
 def callback(request, corp_id: str):
+    # Not one transaction per request: on SQLite that would take the write lock before the
+    # decrypting and parsing; only storing the event needs it, briefly.
     corp = Corp.objects.filter(corp_id=corp_id).first()
     if corp is None or not corp.token_encrypted or not corp.aes_key_encrypted:
         return _reject(404, "unknown_corp", "No corp with callback credentials at this URL.", corp_id)
@@ -102,9 +105,10 @@ def callback(request, corp_id: str):
         return _reject(status, code, exc.message, corp_id)
     if data.get("ToUserName") not in ("", None, corp.corp_id):
         return _reject(400, "wrong_corp", "ToUserName is another corp", corp_id)
-    event, created = record(corp, data)
-    if created:
-        from .tasks import handle_callback_event
+    from .tasks import handle_callback_event
 
-        transaction.on_commit(lambda: handle_callback_event.enqueue(event.pk))
+    with transaction.atomic():
+        event, created = record(corp, data)
+        if created:
+            transaction.on_commit(lambda: handle_callback_event.enqueue(event.pk))
     return HttpResponse("")
