@@ -37,6 +37,9 @@ def send(corp: SbCorp, event: str, change_type: str, create_time: int | None = N
         "ToUserName": corp.corpid, "FromUserName": "sys", "CreateTime": create_time or int(time.time()), "MsgType": "event",
         "Event": event, "ChangeType": change_type, **fields,
     }
+    if not (corp.callback_token and corp.callback_aes_key):
+        # No receiver configured in "WeCom's admin": the event happens, nobody is told.
+        return SbCallbackLog.objects.create(corp=corp, event=event, change_type=change_type, body="", query={}, status_code=None)
     crypt = WXBizMsgCrypt(corp.callback_token, corp.callback_aes_key, corp.corpid)
     xml, query = crypt.encrypt_message(event_xml(body_fields))
     entry = SbCallbackLog.objects.create(corp=corp, event=event, change_type=change_type, body=xml, query=query)

@@ -197,3 +197,98 @@ class SbBehavior(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["staff", "day"], name="sb_behavior_unique")]
+
+
+class SbContactWay(models.Model):
+    """A contact way (联系我): a QR code or mini-program button that adds one of `users`."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="contact_ways")
+    config_id = models.CharField(max_length=64, unique=True)
+    type = models.IntegerField(help_text="1 single, 2 multi")
+    scene = models.IntegerField(help_text="1 mini-program, 2 QR")
+    style = models.IntegerField(default=1)
+    remark = models.CharField(max_length=30, blank=True, default="")
+    skip_verify = models.BooleanField(default=True)
+    state = models.CharField(max_length=30, blank=True, default="")
+    users = models.JSONField(default=list)
+    parties = models.JSONField(default=list)
+    is_temp = models.BooleanField(default=False)
+    expires_in = models.IntegerField(default=0)
+    chat_expires_in = models.IntegerField(default=0)
+    unionid = models.CharField(max_length=64, blank=True, default="")
+    conclusions = models.JSONField(default=dict, blank=True)
+    create_time = models.BigIntegerField()
+    deleted = models.BooleanField(default=False)
+
+
+class SbWelcomeSent(models.Model):
+    """What send_welcome_msg delivered, so tests can check the customer got exactly one."""
+
+    code = models.OneToOneField(SbWelcomeCode, on_delete=models.CASCADE, related_name="sent")
+    text = models.TextField(blank=True, default="")
+    attachments = models.JSONField(default=list)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+
+class SbJoinWay(models.Model):
+    """A group join way (加入群聊): a QR over up to 5 groups."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="join_ways")
+    config_id = models.CharField(max_length=64, unique=True)
+    scene = models.IntegerField()
+    remark = models.CharField(max_length=30, blank=True, default="")
+    auto_create_room = models.BooleanField(default=True)
+    room_base_name = models.CharField(max_length=40, blank=True, default="")
+    room_base_id = models.IntegerField(default=1)
+    chat_id_list = models.JSONField(default=list)
+    state = models.CharField(max_length=30, blank=True, default="")
+    mark_source = models.BooleanField(default=True)
+    deleted = models.BooleanField(default=False)
+
+
+class SbMsgTemplate(models.Model):
+    """A mass-send task from add_msg_template: nothing is sent until each sender confirms."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE, related_name="msg_templates")
+    msgid = models.CharField(max_length=64, unique=True)
+    chat_type = models.CharField(max_length=10, default="single")
+    creator = models.CharField(max_length=64, blank=True, default="")
+    create_type = models.IntegerField(default=0, help_text="0 corp, 1 personal")
+    text = models.TextField(blank=True, default="")
+    attachments = models.JSONField(default=list)
+    create_time = models.BigIntegerField()
+
+
+class SbMsgSend(models.Model):
+    """One recipient of a mass send: status 0 not sent, 1 sent, 2 not a friend, 3 already received one."""
+
+    template = models.ForeignKey(SbMsgTemplate, on_delete=models.CASCADE, related_name="sends")
+    userid = models.CharField(max_length=64)
+    external_userid = models.CharField(max_length=64, blank=True, default="")
+    chat_id = models.CharField(max_length=64, blank=True, default="")
+    status = models.IntegerField(default=0)
+    send_time = models.BigIntegerField(default=0)
+
+
+class SbTransfer(models.Model):
+    """A customer handed from one member to another (on-job or resigned)."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    resigned = models.BooleanField(default=False)
+    handover_userid = models.CharField(max_length=64)
+    takeover_userid = models.CharField(max_length=64)
+    external_userid = models.CharField(max_length=64)
+    status = models.IntegerField(default=2, help_text="1 done, 2 waiting, 3 refused, 4 taker at limit")
+    takeover_time = models.BigIntegerField(default=0)
+    created = models.BigIntegerField()
+
+
+class SbMoment(models.Model):
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    jobid = models.CharField(max_length=64, unique=True)
+    moment_id = models.CharField(max_length=64, unique=True)
+    creator = models.CharField(max_length=64, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    attachments = models.JSONField(default=list)
+    visible_range = models.JSONField(default=dict)
+    create_time = models.BigIntegerField()

@@ -2,6 +2,7 @@
 
 import secrets
 import time
+from calendar import monthrange
 from datetime import timedelta
 
 from django.db import transaction
@@ -9,7 +10,7 @@ from django.db.models import F
 
 from siyu.kit.clock import now
 
-from .models import SbCorp, SbCustomer, SbDepartment, SbFault, SbFollow, SbGroup, SbGroupMember, SbStaff, SbTag, SbTagGroup, SbToken
+from .models import SbCorp, SbCustomer, SbDepartment, SbFault, SbFollow, SbGroup, SbGroupMember, SbMsgSend, SbStaff, SbTag, SbTagGroup, SbToken, SbTransfer
 
 
 def corp_create(*, corpid: str, name: str, secret: str | None = None, **settings) -> SbCorp:
@@ -79,3 +80,59 @@ def group_add(*, corp: SbCorp, owner: SbStaff, name: str, members: list[SbCustom
         [SbGroupMember(group=group, userid=c.external_userid, type=2, name=c.name, join_time=stamp, join_scene=1, invitor=owner.userid, state=state) for c in members]
     )
     return group
+
+
+def msg_template_confirm(*, template, userid: str) -> dict:
+    """The member confirms a mass send in their WeCom app: each recipient is sent, or fails as WeCom says.
+
+    2: the customer is no longer the member's contact; 3: the customer already received as many mass
+    messages this month as the month has days.
+    """
+    stamp = int(time.time())
+    today = now().date()
+    month_start = int(now().replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp())
+    counts = {0: 0, 1: 0, 2: 0, 3: 0}
+    for send in template.sends.filter(userid=userid, status=0):
+        if send.external_userid:
+            if not SbFollow.objects.filter(corp=template.corp, staff__userid=userid, customer__external_userid=send.external_userid).exists():
+                send.status = 2
+            elif SbMsgSend.objects.filter(template__corp=template.corp, external_userid=send.external_userid, status=1, send_time__gte=month_start).count() >= monthrange(today.year, today.month)[1]:
+                send.status = 3
+            else:
+                send.status = 1
+        else:
+            send.status = 1
+        send.send_time = stamp if send.status == 1 else 0
+        send.save(update_fields=["status", "send_time"])
+        counts[send.status] += 1
+    return counts
+
+
+def transfers_complete(*, corp: SbCorp, accept: bool = True) -> int:
+    """Waiting transfers end (WeCom waits 24 h for the customer): the follow moves to the taker, or is refused."""
+    from . import callbacks  # callbacks uses this module; imported late to break the cycle
+
+    done = 0
+    for transfer in SbTransfer.objects.filter(corp=corp, status=2):
+        if not accept:
+            transfer.status = 3
+            transfer.save(update_fields=["status"])
+            callbacks.send(corp, "change_external_contact", "transfer_fail", UserID=transfer.takeover_userid, ExternalUserID=transfer.external_userid, FailReason="customer_refused")
+            continue
+        follow = SbFollow.objects.filter(corp=corp, staff__userid=transfer.handover_userid, customer__external_userid=transfer.external_userid).first()
+        taker = SbStaff.objects.get(corp=corp, userid=transfer.takeover_userid)
+        if follow is not None:
+            SbFollow.objects.get_or_create(corp=corp, customer=follow.customer, staff=taker, defaults={"createtime": int(time.time()), "add_way": 202, "remark": follow.remark, "tag_ids": follow.tag_ids})
+            follow.delete()
+            callbacks.send(corp, "change_external_contact", "del_external_contact", UserID=transfer.handover_userid, ExternalUserID=transfer.external_userid, Source="DELETE_BY_TRANSFER")
+            callbacks.send(corp, "change_external_contact", "add_external_contact", UserID=taker.userid, ExternalUserID=transfer.external_userid)
+        transfer.status, transfer.takeover_time = 1, int(time.time())
+        transfer.save(update_fields=["status", "takeover_time"])
+        done += 1
+    return done
+
+
+def staff_resign(*, staff: SbStaff) -> None:
+    """The member leaves the company: their customers become "unassigned" until handed over."""
+    staff.external_enabled = False
+    staff.save(update_fields=["external_enabled"])

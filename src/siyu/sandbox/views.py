@@ -73,6 +73,9 @@ def _rate_check(corp: SbCorp, api: str) -> bool:
     return allowed
 
 
+ROUTES: dict[str, object] = {}  # api path under cgi-bin/ -> view; urls.py serves them all
+
+
 def wecom_api(api: str):
     """Everything WeCom does before an endpoint runs: token, injected faults, rate limit, log."""
 
@@ -111,6 +114,7 @@ def wecom_api(api: str):
             result = handler(request, corp, body)
             return _log(corp, api, result if isinstance(result, JsonResponse) else ok(result))
 
+        ROUTES[api] = view
         return view
 
     return decorate
@@ -142,11 +146,11 @@ def gettoken(request):
 
 
 # -- cursors --------------------------------------------------------------------------------------
-def _encode_cursor(value: int) -> str:
+def encode_cursor(value: int) -> str:
     return base64.urlsafe_b64encode(f"sb:{value}".encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> int | None:
+def decode_cursor(cursor: str) -> int | None:
     if not cursor:
         return 0
     try:
@@ -199,7 +203,7 @@ def external_get(request, corp, body):
     customer = SbCustomer.objects.filter(corp=corp, external_userid=request.GET.get("external_userid", "")).first()
     if customer is None:
         return error(84061)
-    after = _decode_cursor(request.GET.get("cursor", ""))
+    after = decode_cursor(request.GET.get("cursor", ""))
     if after is None:
         return error(40058, "cursor")
     follows = list(SbFollow.objects.filter(customer=customer, id__gt=after).select_related("staff").order_by("id")[: FOLLOW_PAGE + 1])
@@ -208,7 +212,7 @@ def external_get(request, corp, body):
     return {
         "external_contact": _contact(customer),
         "follow_user": [_follow_info(f, tags_as_ids=False) for f in follows],
-        "next_cursor": _encode_cursor(follows[-1].id) if more else "",
+        "next_cursor": encode_cursor(follows[-1].id) if more else "",
     }
 
 
@@ -220,7 +224,7 @@ def batch_get_by_user(request, corp, body):
     limit = body.get("limit", 50)
     if not isinstance(limit, int) or not 1 <= limit <= 100:
         return error(40058, "limit must be 1 to 100")
-    after = _decode_cursor(body.get("cursor", ""))
+    after = decode_cursor(body.get("cursor", ""))
     if after is None:
         return error(40058, "cursor")
     follows = list(
@@ -230,7 +234,7 @@ def batch_get_by_user(request, corp, body):
     follows = follows[:limit]
     return {
         "external_contact_list": [{"external_contact": _contact(f.customer), "follow_info": _follow_info(f, tags_as_ids=True)} for f in follows],
-        "next_cursor": _encode_cursor(follows[-1].id) if more else "",
+        "next_cursor": encode_cursor(follows[-1].id) if more else "",
     }
 
 
@@ -356,13 +360,13 @@ def groupchat_list(request, corp, body):
         groups = groups.filter(owner__userid__in=owners)
     elif groups.count() > GROUP_LIST_UNFILTERED_MAX:
         return error(81017, "too many groups without an owner filter")
-    after = _decode_cursor(body.get("cursor", ""))
+    after = decode_cursor(body.get("cursor", ""))
     if after is None:
         return error(40058, "cursor")
     page = list(groups.filter(id__gt=after).order_by("id")[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
-    return {"group_chat_list": [{"chat_id": g.chat_id, "status": 0} for g in page], "next_cursor": _encode_cursor(page[-1].id) if more else ""}
+    return {"group_chat_list": [{"chat_id": g.chat_id, "status": 0} for g in page], "next_cursor": encode_cursor(page[-1].id) if more else ""}
 
 
 @wecom_api("externalcontact/groupchat/get")

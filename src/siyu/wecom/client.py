@@ -235,3 +235,131 @@ class WeComClient:
 
     def groupchat_get(self, chat_id: str, *, need_name: bool = True) -> dict:
         return self.post("externalcontact/groupchat/get", {"chat_id": chat_id, "need_name": int(need_name)})["group_chat"]
+
+    def groupchat_statistic(self, *, day_begin: int, day_end: int | None = None, owners: list[str], order_by: int = 1, order_asc: bool = False, offset: int = 0, limit: int = 500) -> dict:
+        body = {"day_begin_time": day_begin, "owner_filter": {"userid_list": list(owners)}, "order_by": order_by, "order_asc": int(order_asc), "offset": offset, "limit": limit}
+        if day_end is not None:
+            body["day_end_time"] = day_end
+        return self.post("externalcontact/groupchat/statistic", body)
+
+    # -- group join ways ------------------------------------------------------------------------
+    def add_join_way(self, *, chat_ids: list[str], scene: int = 2, remark: str = "", state: str = "", auto_create_room: bool = True,
+                     room_base_name: str = "", room_base_id: int = 1, mark_source: bool = True) -> str:
+        body = {"scene": scene, "remark": remark, "auto_create_room": int(auto_create_room), "room_base_name": room_base_name, "room_base_id": room_base_id,
+                "chat_id_list": list(chat_ids), "state": state, "mark_source": mark_source}
+        return self.post("externalcontact/groupchat/add_join_way", body)["config_id"]
+
+    def get_join_way(self, config_id: str) -> dict:
+        return self.post("externalcontact/groupchat/get_join_way", {"config_id": config_id})["join_way"]
+
+    def update_join_way(self, config_id: str, **fields) -> None:
+        self.post("externalcontact/groupchat/update_join_way", {"config_id": config_id, **fields})
+
+    def del_join_way(self, config_id: str) -> None:
+        self.post("externalcontact/groupchat/del_join_way", {"config_id": config_id})
+
+    # -- contact ways and welcome ---------------------------------------------------------------
+    def add_contact_way(self, *, type: int, scene: int = 2, users: list[str] = (), parties: list[int] = (), state: str = "", remark: str = "",
+                        skip_verify: bool = True, style: int = 1, is_temp: bool = False, expires_in: int | None = None, chat_expires_in: int | None = None,
+                        unionid: str = "", conclusions: dict | None = None) -> dict:
+        """Returns {"config_id", "qr_code"?}. `state` (≤30) comes back in the add callback."""
+        body = {"type": type, "scene": scene, "style": style, "remark": remark, "skip_verify": skip_verify, "state": state, "user": list(users), "party": list(parties), "is_temp": is_temp}
+        optional = {"expires_in": expires_in, "chat_expires_in": chat_expires_in, "unionid": unionid or None, "conclusions": conclusions}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        data = self.post("externalcontact/add_contact_way", body)
+        return {k: data[k] for k in ("config_id", "qr_code") if k in data}
+
+    def get_contact_way(self, config_id: str) -> dict:
+        return self.post("externalcontact/get_contact_way", {"config_id": config_id})["contact_way"]
+
+    def update_contact_way(self, config_id: str, **fields) -> None:
+        """Fields as WeCom names them: user, party, state, remark, skip_verify, style, expires_in, …"""
+        self.post("externalcontact/update_contact_way", {"config_id": config_id, **fields})
+
+    def del_contact_way(self, config_id: str) -> None:
+        self.post("externalcontact/del_contact_way", {"config_id": config_id})
+
+    def iter_contact_ways(self, *, start_time: int | None = None, end_time: int | None = None, limit: int = 100) -> Iterator[tuple[list[dict], str]]:
+        span = {k: v for k, v in (("start_time", start_time), ("end_time", end_time)) if v is not None}
+        return self._pages(lambda c: self.post("externalcontact/list_contact_way", {**span, "cursor": c, "limit": limit}), "contact_way", "")
+
+    def send_welcome_msg(self, welcome_code: str, *, text: str = "", attachments: list[dict] = ()) -> None:
+        """Usable once, within 20 s of the add event; WeCom refuses anything later."""
+        body = {"welcome_code": welcome_code, "attachments": list(attachments)}
+        if text:
+            body["text"] = {"content": text}
+        self.post("externalcontact/send_welcome_msg", body)
+
+    def remark(self, *, userid: str, external_userid: str, remark: str | None = None, description: str | None = None, remark_mobiles: list[str] | None = None) -> None:
+        body = {"userid": userid, "external_userid": external_userid}
+        body.update({k: v for k, v in (("remark", remark), ("description", description), ("remark_mobiles", remark_mobiles)) if v is not None})
+        self.post("externalcontact/remark", body)
+
+    # -- mass sends -----------------------------------------------------------------------------
+    def add_msg_template(self, *, chat_type: str = "single", external_userids: list[str] = (), chat_ids: list[str] = (), sender: str = "",
+                         tag_filter: list[list[str]] = (), text: str = "", attachments: list[dict] = (), allow_select: bool = False) -> dict:
+        """Creates a mass-send task (members still confirm it); returns {"msgid", "fail_list"}."""
+        body = {"chat_type": chat_type, "allow_select": allow_select, "attachments": list(attachments)}
+        if external_userids:
+            body["external_userid"] = list(external_userids)
+        if chat_ids:
+            body["chat_id_list"] = list(chat_ids)
+        if sender:
+            body["sender"] = sender
+        if tag_filter:
+            body["tag_filter"] = {"group_list": [{"tag_list": list(g)} for g in tag_filter]}
+        if text:
+            body["text"] = {"content": text}
+        data = self.post("externalcontact/add_msg_template", body)
+        return {"msgid": data["msgid"], "fail_list": data.get("fail_list", [])}
+
+    def iter_groupmsg_list(self, *, start_time: int, end_time: int, chat_type: str = "single", creator: str = "", filter_type: int = 2, limit: int = 50) -> Iterator[tuple[list[dict], str]]:
+        body = {"chat_type": chat_type, "start_time": start_time, "end_time": end_time, "filter_type": filter_type, "limit": limit, **({"creator": creator} if creator else {})}
+        return self._pages(lambda c: self.post("externalcontact/get_groupmsg_list_v2", {**body, "cursor": c}), "group_msg_list", "")
+
+    def groupmsg_tasks(self, msgid: str) -> list[dict]:
+        tasks = []
+        for page, _ in self._pages(lambda c: self.post("externalcontact/get_groupmsg_task", {"msgid": msgid, "limit": 1000, "cursor": c}), "task_list", ""):
+            tasks += page
+        return tasks
+
+    def iter_groupmsg_send_result(self, msgid: str, userid: str, *, limit: int = 1000) -> Iterator[tuple[list[dict], str]]:
+        return self._pages(lambda c: self.post("externalcontact/get_groupmsg_send_result", {"msgid": msgid, "userid": userid, "limit": limit, "cursor": c}), "send_list", "")
+
+    # -- transfers ------------------------------------------------------------------------------
+    def transfer_customer(self, *, handover: str, takeover: str, external_userids: list[str], message: str = "", resigned: bool = False) -> list[dict]:
+        """Per customer {"external_userid", "errcode"}; at most 100 per call, twice per customer in 90 days."""
+        if not 1 <= len(external_userids) <= 100:
+            raise ValueError("transfer_customer takes 1 to 100 customers")
+        body = {"handover_userid": handover, "takeover_userid": takeover, "external_userid": list(external_userids)}
+        if message and not resigned:
+            body["transfer_success_msg"] = message
+        return self.post("externalcontact/resigned/transfer_customer" if resigned else "externalcontact/transfer_customer", body)["customer"]
+
+    def transfer_results(self, *, handover: str, takeover: str, resigned: bool = False) -> list[dict]:
+        api = "externalcontact/resigned/transfer_result" if resigned else "externalcontact/transfer_result"
+        out = []
+        for page, _ in self._pages(lambda c: self.post(api, {"handover_userid": handover, "takeover_userid": takeover, "cursor": c}), "customer", ""):
+            out += page
+        return out
+
+    def iter_unassigned(self, *, page_size: int = 1000) -> Iterator[tuple[list[dict], str]]:
+        return self._pages(lambda c: self.post("externalcontact/get_unassigned_list", {"cursor": c, "page_size": page_size}), "info", "")
+
+    # -- statistics and moments -----------------------------------------------------------------
+    def user_behavior_data(self, *, start_time: int, end_time: int, userids: list[str] = (), party_ids: list[int] = ()) -> list[dict]:
+        """One row per day (several members aggregated); at most 30 days, within the last 180."""
+        body = {"userid": list(userids), "partyid": list(party_ids), "start_time": start_time, "end_time": end_time}
+        return self.post("externalcontact/get_user_behavior_data", body)["behavior_data"]
+
+    def add_moment_task(self, *, text: str = "", attachments: list[dict] = (), senders: list[str] = (), departments: list[int] = (), tags: list[str] = ()) -> str:
+        visible = {"sender_list": {"user_list": list(senders), "department_list": list(departments)}, "external_contact_list": {"tag_list": list(tags)}}
+        body = {"attachments": list(attachments), "visible_range": visible, **({"text": {"content": text}} if text else {})}
+        return self.post("externalcontact/add_moment_task", body)["jobid"]
+
+    def moment_task_result(self, jobid: str) -> dict:
+        return self.get("externalcontact/get_moment_task_result", jobid=jobid)
+
+    def iter_moments(self, *, start_time: int, end_time: int, creator: str = "", limit: int = 20) -> Iterator[tuple[list[dict], str]]:
+        body = {"start_time": start_time, "end_time": end_time, "limit": limit, **({"creator": creator} if creator else {})}
+        return self._pages(lambda c: self.post("externalcontact/get_moment_list", {**body, "cursor": c}), "moment_list", "")

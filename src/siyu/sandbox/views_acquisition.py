@@ -1,0 +1,249 @@
+"""Sandbox endpoints for acquisition: contact ways (联系我), welcome messages, remarks, group join ways."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from django.http import HttpResponse
+from django.utils.html import escape
+
+from siyu.kit.clock import now
+
+from .models import SbContactWay, SbFollow, SbGroup, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
+from .views import decode_cursor, encode_cursor, error, wecom_api
+
+CONTACT_WAY_FIELDS = ("style", "remark", "skip_verify", "state", "user", "party", "expires_in", "chat_expires_in", "unionid", "conclusions")
+MAX_TEMP_EXPIRES = 14 * 86400
+DEFAULT_TEMP_EXPIRES = 7 * 86400
+WELCOME_CODE_INVALID = 41051  # the sandbox's answer for an unknown, expired or used welcome_code
+WELCOME_MAX_ATTACHMENTS = 9
+
+
+def _qr_url(request, kind: str, config_id: str) -> str:
+    return request.build_absolute_uri(f"/sandbox/qr/{kind}/{config_id}.svg")
+
+
+def _check_contact_way(corp, body: dict, *, type_: int, is_temp: bool):
+    """Validate the fields add/update share; returns an error response or None."""
+    remark, state = body.get("remark", ""), body.get("state", "")
+    if not isinstance(remark, str) or len(remark) > 30:
+        return error(40058, "remark is at most 30 characters")
+    if not isinstance(state, str) or len(state) > 30:
+        return error(40058, "state is at most 30 characters")
+    users, parties = body.get("user", []), body.get("party", [])
+    if not isinstance(users, list) or not isinstance(parties, list):
+        return error(40058, "user and party are lists")
+    if type_ == 1 and (len(users) != 1 or parties):
+        return error(40058, "a single contact way has exactly one user")
+    if type_ == 2 and not (users or parties):
+        return error(40058, "user or party is required")
+    if is_temp and (type_ != 1):
+        return error(40058, "a temporary contact way is single-user")
+    known = set(SbStaff.objects.filter(corp=corp, userid__in=users, external_enabled=True).values_list("userid", flat=True))
+    missing = [u for u in users if u not in known]
+    if missing:
+        return error(60111, f"{missing[0]} has no customer-contact permission")
+    expires = body.get("expires_in", DEFAULT_TEMP_EXPIRES if is_temp else 0)
+    if not isinstance(expires, int) or expires < 0 or expires > MAX_TEMP_EXPIRES:
+        return error(40058, "expires_in is at most 14 days")
+    return None
+
+
+def _contact_way_json(request, way: SbContactWay) -> dict:
+    data = {
+        "config_id": way.config_id, "type": way.type, "scene": way.scene, "style": way.style, "remark": way.remark, "skip_verify": way.skip_verify,
+        "state": way.state, "user": way.users, "party": way.parties, "is_temp": way.is_temp, "expires_in": way.expires_in,
+        "chat_expires_in": way.chat_expires_in, "unionid": way.unionid, "conclusions": way.conclusions,
+    }
+    if way.scene == 2:
+        data["qr_code"] = _qr_url(request, "contact", way.config_id)
+    return data
+
+
+@wecom_api("externalcontact/add_contact_way")
+def add_contact_way(request, corp, body):
+    type_, scene = body.get("type"), body.get("scene")
+    if type_ not in (1, 2) or scene not in (1, 2):
+        return error(40058, "type and scene must be 1 or 2")
+    is_temp = bool(body.get("is_temp", False))
+    problem = _check_contact_way(corp, body, type_=type_, is_temp=is_temp)
+    if problem:
+        return problem
+    way = SbContactWay.objects.create(
+        corp=corp, config_id=secrets.token_hex(16), type=type_, scene=scene, style=body.get("style", 1), remark=body.get("remark", ""),
+        skip_verify=bool(body.get("skip_verify", True)), state=body.get("state", ""), users=body.get("user", []), parties=body.get("party", []),
+        is_temp=is_temp, expires_in=body.get("expires_in", DEFAULT_TEMP_EXPIRES if is_temp else 0), chat_expires_in=body.get("chat_expires_in", 86400 if is_temp else 0),
+        unionid=body.get("unionid", ""), conclusions=body.get("conclusions", {}) if is_temp else {}, create_time=int(time.time()),
+    )
+    answer = {"config_id": way.config_id}
+    if scene == 2:
+        answer["qr_code"] = _qr_url(request, "contact", way.config_id)
+    return answer
+
+
+def _way(corp, body) -> SbContactWay | None:
+    return SbContactWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).first()
+
+
+@wecom_api("externalcontact/get_contact_way")
+def get_contact_way(request, corp, body):
+    way = _way(corp, body)
+    if way is None:
+        return error(41044, "config_id not found")
+    return {"contact_way": _contact_way_json(request, way)}
+
+
+@wecom_api("externalcontact/update_contact_way")
+def update_contact_way(request, corp, body):
+    way = _way(corp, body)
+    if way is None:
+        return error(41044, "config_id not found")
+    merged = {"user": way.users, "party": way.parties, "remark": way.remark, "state": way.state, "expires_in": way.expires_in, **body}
+    problem = _check_contact_way(corp, merged, type_=way.type, is_temp=way.is_temp)
+    if problem:
+        return problem
+    for field in CONTACT_WAY_FIELDS:
+        if field in body:
+            setattr(way, {"user": "users", "party": "parties"}.get(field, field), body[field])
+    way.save()
+    return {}
+
+
+@wecom_api("externalcontact/del_contact_way")
+def del_contact_way(request, corp, body):
+    if not SbContactWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).update(deleted=True):
+        return error(41044, "config_id not found")
+    return {}
+
+
+@wecom_api("externalcontact/list_contact_way")
+def list_contact_way(request, corp, body):
+    limit = body.get("limit", 100)
+    if not isinstance(limit, int) or not 1 <= limit <= 1000:
+        return error(40058, "limit must be 1 to 1000")
+    after = decode_cursor(body.get("cursor", ""))
+    if after is None:
+        return error(40058, "cursor")
+    ways = SbContactWay.objects.filter(corp=corp, deleted=False, id__gt=after)
+    if body.get("start_time"):
+        ways = ways.filter(create_time__gte=body["start_time"])
+    if body.get("end_time"):
+        ways = ways.filter(create_time__lte=body["end_time"])
+    page = list(ways.order_by("id")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return {"contact_way": [{"config_id": w.config_id} for w in page], "next_cursor": encode_cursor(page[-1].id) if more else ""}
+
+
+@wecom_api("externalcontact/send_welcome_msg")
+def send_welcome_msg(request, corp, body):
+    attachments = body.get("attachments", [])
+    if not isinstance(attachments, list) or len(attachments) > WELCOME_MAX_ATTACHMENTS:
+        return error(40058, "at most 9 attachments")
+    if not (body.get("text") or {}).get("content") and not attachments:
+        return error(40058, "text or attachments required")
+    # Usable once, within 20 seconds: the conditional update is the single use.
+    code = SbWelcomeCode.objects.filter(corp=corp, code=body.get("welcome_code", "")).first()
+    if code is None or not SbWelcomeCode.objects.filter(pk=code.pk, used_at__isnull=True, expires_at__gt=now()).update(used_at=now()):
+        return error(WELCOME_CODE_INVALID, "welcome_code is invalid, expired or used")
+    SbWelcomeSent.objects.create(code=code, text=(body.get("text") or {}).get("content", ""), attachments=attachments)
+    return {}
+
+
+@wecom_api("externalcontact/remark")
+def remark(request, corp, body):
+    follow = SbFollow.objects.filter(corp=corp, staff__userid=body.get("userid", ""), customer__external_userid=body.get("external_userid", "")).first()
+    if follow is None:
+        return error(84061)
+    mobiles = body.get("remark_mobiles")
+    if mobiles is not None and (not isinstance(mobiles, list) or len(mobiles) > 5):
+        return error(40058, "at most 5 remark_mobiles")
+    for field in ("remark", "description"):
+        if field in body:
+            setattr(follow, field, str(body[field])[: SbFollow._meta.get_field(field).max_length])
+    if mobiles is not None:
+        follow.remark_mobiles = mobiles
+    follow.save()
+    return {}
+
+
+# -- group join ways --------------------------------------------------------------------------------
+MAX_JOIN_WAY_CHATS = 5
+
+
+def _check_join_way(corp, body: dict):
+    chats = body.get("chat_id_list", [])
+    if not isinstance(chats, list) or not 1 <= len(chats) <= MAX_JOIN_WAY_CHATS:
+        return error(40058, "chat_id_list holds 1 to 5 groups")
+    if SbGroup.objects.filter(corp=corp, chat_id__in=chats, dismissed=False).count() != len(set(chats)):
+        return error(86003, "a chat_id is unknown or dismissed")
+    if len(body.get("state", "")) > 30 or len(body.get("room_base_name", "")) > 40:
+        return error(40058, "state is at most 30 characters, room_base_name 40")
+    return None
+
+
+def _join_way_json(request, way: SbJoinWay) -> dict:
+    return {
+        "config_id": way.config_id, "scene": way.scene, "remark": way.remark, "auto_create_room": int(way.auto_create_room),
+        "room_base_name": way.room_base_name, "room_base_id": way.room_base_id, "chat_id_list": way.chat_id_list, "state": way.state,
+        "mark_source": way.mark_source, "qr_code": _qr_url(request, "join", way.config_id),
+    }
+
+
+@wecom_api("externalcontact/groupchat/add_join_way")
+def add_join_way(request, corp, body):
+    if body.get("scene") not in (1, 2):
+        return error(40058, "scene must be 1 or 2")
+    problem = _check_join_way(corp, body)
+    if problem:
+        return problem
+    way = SbJoinWay.objects.create(
+        corp=corp, config_id=secrets.token_hex(16), scene=body["scene"], remark=str(body.get("remark", ""))[:30],
+        auto_create_room=bool(body.get("auto_create_room", 1)), room_base_name=body.get("room_base_name", ""), room_base_id=body.get("room_base_id", 1),
+        chat_id_list=body["chat_id_list"], state=body.get("state", ""), mark_source=bool(body.get("mark_source", True)),
+    )
+    return {"config_id": way.config_id}
+
+
+@wecom_api("externalcontact/groupchat/get_join_way")
+def get_join_way(request, corp, body):
+    way = SbJoinWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).first()
+    if way is None:
+        return error(41044, "config_id not found")
+    return {"join_way": _join_way_json(request, way)}
+
+
+@wecom_api("externalcontact/groupchat/update_join_way")
+def update_join_way(request, corp, body):
+    way = SbJoinWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).first()
+    if way is None:
+        return error(41044, "config_id not found")
+    merged = {"chat_id_list": way.chat_id_list, "state": way.state, "room_base_name": way.room_base_name, **body}
+    problem = _check_join_way(corp, merged)
+    if problem:
+        return problem
+    for field in ("scene", "remark", "auto_create_room", "room_base_name", "room_base_id", "chat_id_list", "state", "mark_source"):
+        if field in body:
+            setattr(way, field, str(body[field])[:30] if field == "remark" else body[field])
+    way.save()
+    return {}
+
+
+@wecom_api("externalcontact/groupchat/del_join_way")
+def del_join_way(request, corp, body):
+    if not SbJoinWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).update(deleted=True):
+        return error(41044, "config_id not found")
+    return {}
+
+
+def qr_code(request, kind: str, config_id: str):
+    """What the qr_code URL shows: a placeholder image naming the contact or join way (no token needed, like WeCom's)."""
+    model = {"contact": SbContactWay, "join": SbJoinWay}.get(kind)
+    if model is None or not model.objects.filter(config_id=config_id, deleted=False).exists():
+        return HttpResponse(status=404)
+    label = escape(f"sandbox {kind} way {config_id[:8]}")
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="240"><rect width="240" height="240" fill="#fff" stroke="#000"/><text x="12" y="124" font-size="14">{label}</text></svg>'
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+

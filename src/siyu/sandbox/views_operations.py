@@ -1,0 +1,296 @@
+"""Sandbox endpoints for operations: mass sends (add_msg_template and its results), customer
+transfer (on-job and resigned), staff behaviour data, group statistics and moments."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import date, datetime, timedelta, timezone as dt_timezone
+
+from django.db.models import Count, Q, Sum
+
+from .models import (
+    SbBehavior, SbFollow, SbGroup, SbGroupMember, SbMoment, SbMsgSend, SbMsgTemplate, SbStaff, SbTransfer,
+)
+from .views import decode_cursor, encode_cursor, error, wecom_api
+
+MAX_SINGLE_RECIPIENTS = 10_000
+MAX_GROUP_CHATS = 2000
+MAX_ATTACHMENTS = 9
+TRANSFERS_PER_90_DAYS = 2
+CHINA = dt_timezone(timedelta(hours=8))
+
+
+def _page(queryset, body: dict, *, default: int = 100, most: int = 1000):
+    """(rows, next_cursor) or an error response: WeCom's cursor paging over ids."""
+    limit = body.get("limit", default)
+    if not isinstance(limit, int) or not 1 <= limit <= most:
+        return error(40058, f"limit must be 1 to {most}"), None
+    after = decode_cursor(body.get("cursor", ""))
+    if after is None:
+        return error(40058, "cursor"), None
+    rows = list(queryset.filter(id__gt=after).order_by("id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].id) if more else ""
+
+
+# -- mass sends -------------------------------------------------------------------------------------
+@wecom_api("externalcontact/add_msg_template")
+def add_msg_template(request, corp, body):
+    chat_type = body.get("chat_type", "single")
+    attachments = body.get("attachments", [])
+    if chat_type not in ("single", "group"):
+        return error(40058, "chat_type is single or group")
+    if not isinstance(attachments, list) or len(attachments) > MAX_ATTACHMENTS:
+        return error(40058, "at most 9 attachments")
+    if not (body.get("text") or {}).get("content") and not attachments:
+        return error(40058, "text or attachments required")
+    sender = body.get("sender", "")
+    if chat_type == "group" and not sender:
+        return error(40058, "a group mass send needs a sender")
+    if sender and not SbStaff.objects.filter(corp=corp, userid=sender).exists():
+        return error(60111)
+    stamp = int(time.time())
+    template = SbMsgTemplate(corp=corp, msgid="msg" + secrets.token_hex(12), chat_type=chat_type, creator=sender, create_type=1 if sender else 0,
+                             text=(body.get("text") or {}).get("content", ""), attachments=attachments, create_time=stamp)
+    sends, fail_list = [], []
+    if chat_type == "single":
+        externals = body.get("external_userid", [])
+        if not isinstance(externals, list) or len(externals) > MAX_SINGLE_RECIPIENTS:
+            return error(40058, "at most 10000 external_userid")
+        follows = SbFollow.objects.filter(corp=corp).select_related("staff", "customer")
+        if sender:
+            follows = follows.filter(staff__userid=sender)
+        if externals:
+            follows = follows.filter(customer__external_userid__in=externals)
+        for group in ((body.get("tag_filter") or {}).get("group_list") or []):
+            wanted = set(group.get("tag_list") or [])
+            follows = [f for f in follows if wanted & set(f.tag_ids)] if wanted else follows
+        # One sender per customer: the first member who follows them.
+        seen = set()
+        for f in follows:
+            if f.customer.external_userid not in seen:
+                seen.add(f.customer.external_userid)
+                sends.append(SbMsgSend(userid=f.staff.userid, external_userid=f.customer.external_userid))
+        fail_list = [e for e in externals if e not in seen]
+    else:
+        chats = body.get("chat_id_list") or list(SbGroup.objects.filter(corp=corp, owner__userid=sender, dismissed=False).values_list("chat_id", flat=True))
+        if len(chats) > MAX_GROUP_CHATS:
+            return error(40058, "at most 2000 chat_id_list")
+        owned = set(SbGroup.objects.filter(corp=corp, owner__userid=sender, chat_id__in=chats, dismissed=False).values_list("chat_id", flat=True))
+        sends = [SbMsgSend(userid=sender, chat_id=c) for c in chats if c in owned]
+        fail_list = [c for c in chats if c not in owned]
+    template.save()
+    for s in sends:
+        s.template = template
+    SbMsgSend.objects.bulk_create(sends)
+    return {"fail_list": fail_list, "msgid": template.msgid}
+
+
+@wecom_api("externalcontact/get_groupmsg_list_v2")
+def get_groupmsg_list_v2(request, corp, body):
+    start, end = body.get("start_time"), body.get("end_time")
+    if not isinstance(start, int) or not isinstance(end, int) or end < start:
+        return error(40058, "start_time and end_time are required")
+    templates = SbMsgTemplate.objects.filter(corp=corp, chat_type=body.get("chat_type", "single"), create_time__gte=start, create_time__lte=end)
+    if body.get("creator"):
+        templates = templates.filter(creator=body["creator"])
+    if body.get("filter_type", 2) in (0, 1):
+        templates = templates.filter(create_type=body["filter_type"])
+    rows, cursor = _page(templates, body, default=50, most=100)
+    if cursor is None:
+        return rows
+    return {"group_msg_list": [{"msgid": t.msgid, "creator": t.creator, "create_time": str(t.create_time), "create_type": t.create_type,
+                                "text": {"content": t.text}, "attachments": t.attachments} for t in rows], "next_cursor": cursor}
+
+
+@wecom_api("externalcontact/get_groupmsg_task")
+def get_groupmsg_task(request, corp, body):
+    template = SbMsgTemplate.objects.filter(corp=corp, msgid=body.get("msgid", "")).first()
+    if template is None:
+        return error(41063, "msgid not found")
+    tasks = template.sends.values("userid").annotate(sent=Count("id", filter=Q(status__gt=0)), total=Count("id"), at=Sum("send_time")).order_by("userid")
+    return {"task_list": [{"userid": t["userid"], "status": 1 if t["sent"] == t["total"] else 0, "send_time": t["at"] or 0} for t in tasks], "next_cursor": ""}
+
+
+@wecom_api("externalcontact/get_groupmsg_send_result")
+def get_groupmsg_send_result(request, corp, body):
+    template = SbMsgTemplate.objects.filter(corp=corp, msgid=body.get("msgid", "")).first()
+    if template is None:
+        return error(41063, "msgid not found")
+    rows, cursor = _page(template.sends.filter(userid=body.get("userid", "")), body, default=500, most=1000)
+    if cursor is None:
+        return rows
+    return {"send_list": [{"external_userid": s.external_userid, "chat_id": s.chat_id, "userid": s.userid, "status": s.status, "send_time": s.send_time}
+                          for s in rows], "next_cursor": cursor}
+
+
+# -- transfers ----------------------------------------------------------------------------------------
+def _transfer(request, corp, body, *, resigned: bool):
+    handover, takeover = body.get("handover_userid", ""), body.get("takeover_userid", "")
+    externals = body.get("external_userid", [])
+    if not isinstance(externals, list) or not 1 <= len(externals) <= 100:
+        return error(40058, "external_userid holds 1 to 100 customers")
+    if not resigned and len(body.get("transfer_success_msg", "")) > 200:
+        return error(40058, "transfer_success_msg is at most 200 characters")
+    staff = {s.userid: s for s in SbStaff.objects.filter(corp=corp, userid__in=[handover, takeover])}
+    if takeover not in staff or (not resigned and handover not in staff):
+        return error(60111)
+    stamp = int(time.time())
+    answers = []
+    for external in externals:
+        follow = SbFollow.objects.filter(corp=corp, staff__userid=handover, customer__external_userid=external).first()
+        recent = SbTransfer.objects.filter(corp=corp, external_userid=external, created__gt=stamp - 90 * 86400).count()
+        if follow is None:
+            answers.append({"external_userid": external, "errcode": 84061})
+        elif recent >= TRANSFERS_PER_90_DAYS:
+            answers.append({"external_userid": external, "errcode": 40129})  # transferred twice in 90 days already
+        else:
+            SbTransfer.objects.create(corp=corp, resigned=resigned, handover_userid=handover, takeover_userid=takeover, external_userid=external, created=stamp)
+            answers.append({"external_userid": external, "errcode": 0})
+    return {"customer": answers}
+
+
+def _transfer_result(request, corp, body, *, resigned: bool):
+    transfers = SbTransfer.objects.filter(corp=corp, resigned=resigned, handover_userid=body.get("handover_userid", ""), takeover_userid=body.get("takeover_userid", ""))
+    rows, cursor = _page(transfers, body, default=1000, most=1000)
+    if cursor is None:
+        return rows
+    return {"customer": [{"external_userid": t.external_userid, "status": t.status, "takeover_time": t.takeover_time} for t in rows], "next_cursor": cursor}
+
+
+@wecom_api("externalcontact/transfer_customer")
+def transfer_customer(request, corp, body):
+    return _transfer(request, corp, body, resigned=False)
+
+
+@wecom_api("externalcontact/transfer_result")
+def transfer_result(request, corp, body):
+    return _transfer_result(request, corp, body, resigned=False)
+
+
+@wecom_api("externalcontact/resigned/transfer_customer")
+def resigned_transfer_customer(request, corp, body):
+    return _transfer(request, corp, body, resigned=True)
+
+
+@wecom_api("externalcontact/resigned/transfer_result")
+def resigned_transfer_result(request, corp, body):
+    return _transfer_result(request, corp, body, resigned=True)
+
+
+@wecom_api("externalcontact/get_unassigned_list")
+def get_unassigned_list(request, corp, body):
+    """Customers of members who left (external_enabled off), not yet handed over."""
+    size = body.get("page_size", 1000)
+    if not isinstance(size, int) or not 1 <= size <= 1000:
+        return error(40058, "page_size must be 1 to 1000")
+    after = decode_cursor(body.get("cursor", ""))
+    if after is None:
+        return error(40058, "cursor")
+    follows = list(SbFollow.objects.filter(corp=corp, staff__external_enabled=False, id__gt=after).select_related("staff", "customer").order_by("id")[: size + 1])
+    last = len(follows) <= size
+    follows = follows[:size]
+    return {"info": [{"handover_userid": f.staff.userid, "external_userid": f.customer.external_userid, "dimission_time": f.createtime} for f in follows],
+            "is_last": last, "next_cursor": "" if last else encode_cursor(follows[-1].id)}
+
+
+# -- statistics ---------------------------------------------------------------------------------------
+def _day(ts) -> date:
+    return datetime.fromtimestamp(int(ts), tz=CHINA).date()
+
+
+@wecom_api("externalcontact/get_user_behavior_data")
+def get_user_behavior_data(request, corp, body):
+    users, parties = body.get("userid") or [], body.get("partyid") or []
+    if not users and not parties or len(users) > 100 or len(parties) > 100:
+        return error(40058, "userid or partyid: 1 to 100 each")
+    start, end = body.get("start_time"), body.get("end_time")
+    if not isinstance(start, int) or not isinstance(end, int) or end < start:
+        return error(40058, "start_time and end_time are required")
+    first, last = _day(start), _day(end)
+    if (last - first).days > 29 or first < date.today() - timedelta(days=180):
+        return error(40058, "at most 30 days, within the last 180 days")
+    staff = SbStaff.objects.filter(corp=corp).filter(Q(userid__in=users) | Q(department__in=parties))
+    rows = {r["day"]: r for r in SbBehavior.objects.filter(corp=corp, staff__in=staff, day__gte=first, day__lte=last).values("day").annotate(
+        chat=Sum("chat_cnt"), msg=Sum("message_cnt"), replied=Sum("replied_chat_cnt"), minutes=Sum("reply_minutes_total"),
+        negative=Sum("negative_feedback_cnt"), apply=Sum("new_apply_cnt"), contact=Sum("new_contact_cnt"))}
+    out = []
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        r = rows.get(day) or {}
+        chats, replied = r.get("chat") or 0, r.get("replied") or 0
+        out.append({
+            "stat_time": int(datetime(day.year, day.month, day.day, tzinfo=CHINA).timestamp()), "chat_cnt": chats, "message_cnt": r.get("msg") or 0,
+            "reply_percentage": round(100.0 * replied / chats, 2) if chats else 0.0, "avg_reply_time": round((r.get("minutes") or 0) / replied) if replied else 0,
+            "negative_feedback_cnt": r.get("negative") or 0, "new_apply_cnt": r.get("apply") or 0, "new_contact_cnt": r.get("contact") or 0,
+        })
+    return {"behavior_data": out}
+
+
+@wecom_api("externalcontact/groupchat/statistic")
+def groupchat_statistic(request, corp, body):
+    """Per owner: groups and members now, and what is new within the days asked."""
+    begin, end = body.get("day_begin_time"), body.get("day_end_time", body.get("day_begin_time"))
+    owners = (body.get("owner_filter") or {}).get("userid_list") or []
+    if not isinstance(begin, int) or not owners:
+        return error(40058, "day_begin_time and owner_filter are required")
+    offset, limit = body.get("offset", 0), body.get("limit", 500)
+    end_ts = int(end) + 86400
+    items = []
+    for owner in sorted(set(owners)):
+        groups = SbGroup.objects.filter(corp=corp, owner__userid=owner, dismissed=False)
+        members = SbGroupMember.objects.filter(group__in=groups)
+        items.append({"owner": owner, "data": {
+            "new_chat_cnt": groups.filter(create_time__gte=begin, create_time__lt=end_ts).count(), "chat_total": groups.count(), "chat_has_msg": 0,
+            "new_member_cnt": members.filter(join_time__gte=begin, join_time__lt=end_ts).count(), "member_total": members.count(), "member_has_msg": 0,
+            "msg_total": 0, "migrate_trainee_chat_cnt": 0,
+        }})
+    order_by = {1: "new_chat_cnt", 2: "chat_total", 3: "chat_has_msg", 4: "new_member_cnt", 5: "member_total", 6: "member_has_msg", 7: "msg_total"}.get(body.get("order_by", 1), "new_chat_cnt")
+    items.sort(key=lambda i: i["data"][order_by], reverse=not body.get("order_asc", 0))
+    page = items[offset : offset + limit]
+    return {"total": len(items), "next_offset": offset + len(page) if offset + len(page) < len(items) else 0, "items": page}
+
+
+# -- moments ------------------------------------------------------------------------------------------
+@wecom_api("externalcontact/add_moment_task")
+def add_moment_task(request, corp, body):
+    attachments = body.get("attachments", [])
+    if not (body.get("text") or {}).get("content") and not attachments:
+        return error(40058, "text or attachments required")
+    if not isinstance(attachments, list) or len(attachments) > MAX_ATTACHMENTS:
+        return error(40058, "at most 9 attachments")
+    senders = ((body.get("visible_range") or {}).get("sender_list") or {}).get("user_list") or []
+    moment = SbMoment.objects.create(corp=corp, jobid="job" + secrets.token_hex(12), moment_id="mom" + secrets.token_hex(12), creator=senders[0] if len(senders) == 1 else "",
+                                     text=(body.get("text") or {}).get("content", ""), attachments=attachments, visible_range=body.get("visible_range") or {}, create_time=int(time.time()))
+    return {"jobid": moment.jobid}
+
+
+@wecom_api("externalcontact/get_moment_task_result")
+def get_moment_task_result(request, corp, body):
+    moment = SbMoment.objects.filter(corp=corp, jobid=request.GET.get("jobid", "") or body.get("jobid", "")).first()
+    if moment is None:
+        return error(40058, "jobid")
+    senders = ((moment.visible_range.get("sender_list") or {}).get("user_list")) or []
+    known = set(SbStaff.objects.filter(corp=corp, userid__in=senders).values_list("userid", flat=True))
+    return {"status": 3, "type": "add_moment_task", "result": {"errcode": 0, "errmsg": "ok", "moment_id": moment.moment_id,
+                                                             "invalid_sender_list": {"user_list": [u for u in senders if u not in known]},
+                                                             "invalid_external_contact_list": {"tag_list": []}}}
+
+
+@wecom_api("externalcontact/get_moment_list")
+def get_moment_list(request, corp, body):
+    start, end = body.get("start_time"), body.get("end_time")
+    if not isinstance(start, int) or not isinstance(end, int) or end < start or end - start > 30 * 86400:
+        return error(40058, "start_time and end_time, at most 30 days apart")
+    moments = SbMoment.objects.filter(corp=corp, create_time__gte=start, create_time__lte=end)
+    if body.get("creator"):
+        moments = moments.filter(creator=body["creator"])
+    rows, cursor = _page(moments, body, default=20, most=20)
+    if cursor is None:
+        return rows
+    return {"moment_list": [{"moment_id": m.moment_id, "creator": m.creator, "create_time": m.create_time, "create_type": 0, "visible_type": 1,
+                             "text": {"content": m.text}} for m in rows], "next_cursor": cursor}
+
+

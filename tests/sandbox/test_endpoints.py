@@ -1,0 +1,182 @@
+"""The client's remaining endpoints against the sandbox over real HTTP: contact ways, welcome
+messages, remarks, join ways, mass sends, transfers, behaviour data, group statistics, moments.
+Each checks what a caller relies on: shapes, limits, errcodes and the sandbox's resulting state."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from siyu.corps.services import corp_create
+from siyu.sandbox import callbacks as wecom_sim
+from siyu.sandbox import services as sandbox
+from siyu.sandbox.models import SbContactWay, SbFollow, SbMsgSend, SbMsgTemplate, SbWelcomeCode, SbWelcomeSent
+from siyu.sandbox.simulator import Simulator
+from siyu.wecom.client import WeComClient, WeComError
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def world(live_server):
+    sb = sandbox.corp_create(corpid="wwendpoints01", name="接口企业", secret="s3cret")
+    staff = [sandbox.staff_add(corp=sb, userid=f"guide{i}", name=f"导购{i}") for i in range(3)]
+    corp = corp_create(corp_id="wwendpoints01", name="接口企业", secret="s3cret", api_base=f"{live_server.url}/sandbox/cgi-bin/")
+    return sb, staff, WeComClient(corp, sleep=lambda s: None)
+
+
+def errcode(call):
+    with pytest.raises(WeComError) as caught:
+        call()
+    return caught.value.errcode
+
+
+def test_contact_way_lifecycle(world):
+    sb, staff, client = world
+    way = client.add_contact_way(type=2, users=["guide0", "guide1"], state="store-01", remark="门店海报")
+    assert set(way) == {"config_id", "qr_code"} and httpx.get(way["qr_code"]).status_code == 200
+    got = client.get_contact_way(way["config_id"])
+    assert (got["user"], got["state"], got["skip_verify"], got["type"]) == (["guide0", "guide1"], "store-01", True, 2)
+    client.update_contact_way(way["config_id"], user=["guide2"], state="store-02")
+    assert SbContactWay.objects.get().users == ["guide2"] and client.get_contact_way(way["config_id"])["state"] == "store-02"
+    assert [w["config_id"] for page, _ in client.iter_contact_ways() for w in page] == [way["config_id"]]
+    client.del_contact_way(way["config_id"])
+    assert errcode(lambda: client.get_contact_way(way["config_id"])) == 41044
+    # What WeCom refuses: a single way with two users, a state over 30, an unknown member.
+    assert errcode(lambda: client.add_contact_way(type=1, users=["guide0", "guide1"])) == 40058
+    assert errcode(lambda: client.add_contact_way(type=1, users=["guide0"], state="x" * 31)) == 40058
+    assert errcode(lambda: client.add_contact_way(type=1, users=["nobody"])) == 60111
+    assert "qr_code" not in client.add_contact_way(type=1, scene=1, users=["guide0"])
+
+
+def test_welcome_code_works_once_within_20_seconds(world):
+    sb, staff, client = world
+    wecom_sim.customer_adds_staff(sb, staff[0], name="新客")
+    code = SbWelcomeCode.objects.get()
+    client.send_welcome_msg(code.code, text="欢迎！", attachments=[{"msgtype": "link", "link": {"title": "新人礼", "url": "https://example.com"}}])
+    assert SbWelcomeSent.objects.get().text == "欢迎！"
+    assert errcode(lambda: client.send_welcome_msg(code.code, text="again")) == 41051
+    wecom_sim.customer_adds_staff(sb, staff[1], name="迟到")
+    late = SbWelcomeCode.objects.order_by("-id").first()
+    SbWelcomeCode.objects.filter(pk=late.pk).update(expires_at=late.expires_at - timedelta(seconds=21))
+    assert errcode(lambda: client.send_welcome_msg(late.code, text="too late")) == 41051
+    assert SbWelcomeSent.objects.count() == 1
+    assert errcode(lambda: client.send_welcome_msg("unknown", text="x")) == 41051
+    assert errcode(lambda: client.send_welcome_msg(code.code)) == 40058  # nothing to send
+
+
+def test_remark(world):
+    sb, staff, client = world
+    follow = sandbox.customer_add(corp=sb, staff=staff[0], external_userid="wmR1", name="备注客户")
+    client.remark(userid="guide0", external_userid="wmR1", remark="张姐", description="二胎", remark_mobiles=["13800000000"])
+    follow.refresh_from_db()
+    assert (follow.remark, follow.description, follow.remark_mobiles) == ("张姐", "二胎", ["13800000000"])
+    assert errcode(lambda: client.remark(userid="guide1", external_userid="wmR1", remark="x")) == 84061
+
+
+def test_join_ways_hold_at_most_five_groups(world):
+    sb, staff, client = world
+    groups = [sandbox.group_add(corp=sb, owner=staff[0], name=f"群{i}") for i in range(6)]
+    ids = [g.chat_id for g in groups]
+    config_id = client.add_join_way(chat_ids=ids[:5], state="group-code-1", room_base_name="宝妈群")
+    way = client.get_join_way(config_id)
+    assert (way["chat_id_list"], way["state"]) == (ids[:5], "group-code-1") and way["qr_code"]
+    assert errcode(lambda: client.add_join_way(chat_ids=ids)) == 40058
+    assert errcode(lambda: client.update_join_way(config_id, chat_id_list=ids)) == 40058
+    client.update_join_way(config_id, chat_id_list=ids[1:])
+    assert client.get_join_way(config_id)["chat_id_list"] == ids[1:]
+    client.del_join_way(config_id)
+    assert errcode(lambda: client.get_join_way(config_id)) == 41044
+
+
+def test_mass_send_task_then_results_after_members_confirm(world):
+    sb, staff, client = world
+    group = sandbox.tag_group_add(corp=sb, name="等级", tags=["VIP"])
+    vip = group.tags.get().tag_id
+    for i in range(4):
+        f = sandbox.customer_add(corp=sb, staff=staff[i % 2], external_userid=f"wmM{i}", name=f"客{i}")
+        if i < 3:
+            f.tag_ids = [vip]
+            f.save()
+    task = client.add_msg_template(external_userids=["wmM0", "wmM1", "wmM2", "wmGONE"], tag_filter=[[vip]], text="双十一")
+    assert task["fail_list"] == ["wmGONE"]
+    template = SbMsgTemplate.objects.get(msgid=task["msgid"])
+    assert sorted(template.sends.values_list("external_userid", flat=True)) == ["wmM0", "wmM1", "wmM2"]
+    assert {t["userid"]: t["status"] for t in client.groupmsg_tasks(task["msgid"])} == {"guide0": 0, "guide1": 0}
+    SbFollow.objects.filter(customer__external_userid="wmM2").delete()  # deleted before guide0 confirmed
+    assert sandbox.msg_template_confirm(template=template, userid="guide0") == {0: 0, 1: 1, 2: 1, 3: 0}
+    results = {r["external_userid"]: r["status"] for page, _ in client.iter_groupmsg_send_result(task["msgid"], "guide0") for r in page}
+    assert results == {"wmM0": 1, "wmM2": 2}
+    listed = [m["msgid"] for page, _ in client.iter_groupmsg_list(start_time=int(time.time()) - 60, end_time=int(time.time()) + 60) for m in page]
+    assert listed == [task["msgid"]]
+    assert errcode(lambda: client.add_msg_template(chat_type="group", text="x")) == 40058  # a group send needs a sender
+
+
+def test_transfer_twice_in_90_days_at_most(world):
+    sb, staff, client = world
+    sandbox.customer_add(corp=sb, staff=staff[0], external_userid="wmT", name="转接")
+    assert client.transfer_customer(handover="guide0", takeover="guide1", external_userids=["wmT", "wmNONE"]) == [
+        {"external_userid": "wmT", "errcode": 0}, {"external_userid": "wmNONE", "errcode": 84061}]
+    assert [r["status"] for r in client.transfer_results(handover="guide0", takeover="guide1")] == [2]
+    assert sandbox.transfers_complete(corp=sb) == 1
+    assert SbFollow.objects.get(customer__external_userid="wmT").staff.userid == "guide1"
+    assert client.transfer_results(handover="guide0", takeover="guide1")[0]["status"] == 1
+    client.transfer_customer(handover="guide1", takeover="guide2", external_userids=["wmT"])
+    sandbox.transfers_complete(corp=sb)
+    assert client.transfer_customer(handover="guide2", takeover="guide0", external_userids=["wmT"])[0]["errcode"] == 40129
+    with pytest.raises(ValueError):
+        client.transfer_customer(handover="guide0", takeover="guide1", external_userids=[])
+
+
+def test_resigned_members_customers_are_unassigned_until_handed_over(world):
+    sb, staff, client = world
+    for i in range(3):
+        sandbox.customer_add(corp=sb, staff=staff[2], external_userid=f"wmU{i}", name=f"离职客户{i}")
+    sandbox.staff_resign(staff=staff[2])
+    pages = list(client.iter_unassigned(page_size=2))
+    assert [len(p) for p, _ in pages] == [2, 1] and {r["handover_userid"] for p, _ in pages for r in p} == {"guide2"}
+    answers = client.transfer_customer(handover="guide2", takeover="guide0", external_userids=["wmU0", "wmU1", "wmU2"], resigned=True)
+    assert {a["errcode"] for a in answers} == {0}
+    sandbox.transfers_complete(corp=sb)
+    assert not [r for p, _ in client.iter_unassigned() for r in p]
+
+
+def test_behaviour_data_and_group_statistics_follow_the_simulation(world):
+    sb, staff, client = world
+    done = Simulator(sb, seed=4).run(per_minute=0, steps=40)
+    today = datetime.now(timezone(timedelta(hours=8))).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = client.user_behavior_data(start_time=int((today - timedelta(days=2)).timestamp()), end_time=int(today.timestamp()), userids=[s.userid for s in staff])
+    assert len(rows) == 3 and [r["chat_cnt"] for r in rows[:2]] == [0, 0]
+    assert (rows[-1]["new_contact_cnt"], rows[-1]["chat_cnt"]) == (done["scan"], done.get("chat", 0))
+    assert all(0 <= r["reply_percentage"] <= 100 for r in rows)
+    assert errcode(lambda: client.user_behavior_data(start_time=int(today.timestamp()), end_time=int(today.timestamp()))) == 40058
+    assert errcode(lambda: client.user_behavior_data(start_time=int((today - timedelta(days=40)).timestamp()), end_time=int(today.timestamp()), userids=["guide0"])) == 40058
+    owner_groups = sandbox.group_add(corp=sb, owner=staff[0], name="统计群")
+    stats = client.groupchat_statistic(day_begin=int(today.timestamp()), owners=["guide0", "guide1"])
+    by_owner = {i["owner"]: i["data"] for i in stats["items"]}
+    assert stats["total"] == 2 and by_owner["guide0"]["chat_total"] >= 1 and owner_groups.chat_id
+
+
+def test_moments(world):
+    sb, staff, client = world
+    jobid = client.add_moment_task(text="新品上市", senders=["guide0", "ghost"])
+    result = client.moment_task_result(jobid)
+    assert result["status"] == 3 and result["result"]["invalid_sender_list"]["user_list"] == ["ghost"]
+    now = int(time.time())
+    moments = [m for page, _ in client.iter_moments(start_time=now - 60, end_time=now + 60) for m in page]
+    assert [m["moment_id"] for m in moments] == [result["result"]["moment_id"]]
+    assert errcode(lambda: client.iter_moments(start_time=now - 40 * 86400, end_time=now).__next__()) == 40058
+
+
+def test_every_sandbox_endpoint_is_a_client_method(world):
+    """No endpoint without a typed client method, no client method without an endpoint."""
+    import inspect
+    import re
+
+    from siyu.sandbox.views import ROUTES
+    from siyu.wecom import client as client_module
+
+    used = set(re.findall(r'"((?:externalcontact|department|user)/[a-z0-9_/]+)"', inspect.getsource(client_module)))
+    assert used == set(ROUTES), (used ^ set(ROUTES))
+    assert SbMsgSend.objects.count() == 0
