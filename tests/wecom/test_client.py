@@ -44,6 +44,19 @@ def test_token_is_fetched_once_and_shared_by_clients(world):
     assert ApiState.objects.get(corp=corp).token_encrypted  # stored encrypted, shared through the database
 
 
+def test_a_replaced_secret_gets_its_own_token(world):
+    sb, _, corp = world
+    client, _ = make_client(corp)
+    client.get_follow_user_list()
+    sb.secret = "rotated-secret"
+    sb.save()
+    from siyu.corps.services import corp_set_credentials
+
+    corp_set_credentials(corp=corp, secret="rotated-secret")
+    make_client(corp)[0].get_follow_user_list()
+    assert calls("gettoken") == [0, 0]  # not the old secret's token until it expires
+
+
 def test_token_invalidated_mid_sync_is_refreshed_once(world):
     sb, _, corp = world
     client, _ = make_client(corp)

@@ -11,6 +11,7 @@ Policy (shared/wecom-protocol.md §1):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -88,16 +89,19 @@ class WeComClient:
         return state
 
     def access_token(self, force_refresh: bool = False) -> str:
+        """The shared token for (corp, secret): reused until 5 minutes before expiry."""
         state = self._state()
-        if not force_refresh and state.token_encrypted and state.token_expires_at and state.token_expires_at - REFRESH_MARGIN > now():
+        secret = decrypt_secret(self.corp.secret_encrypted)
+        fingerprint = hashlib.sha256(f"{self.corp.corp_id}:{secret}".encode()).hexdigest()
+        fresh = state.token_encrypted and state.token_expires_at and state.token_expires_at - REFRESH_MARGIN > now()
+        if not force_refresh and fresh and state.secret_fingerprint == fingerprint:
             return decrypt_secret(state.token_encrypted)
-        params = {"corpid": self.corp.corp_id, "corpsecret": decrypt_secret(self.corp.secret_encrypted)}
-        data = self.call("GET", "gettoken", params=params, authenticated=False)
+        data = self.call("GET", "gettoken", params={"corpid": self.corp.corp_id, "corpsecret": secret}, authenticated=False)
         token = data["access_token"]
         expires_at = now() + timedelta(seconds=int(data.get("expires_in", 7200)))
         # Written outside the caller's transaction would be nicer, but a rollback only costs one
         # extra gettoken; the token is valid either way.
-        ApiState.objects.filter(pk=state.pk).update(token_encrypted=encrypt_secret(token), token_expires_at=expires_at)
+        ApiState.objects.filter(pk=state.pk).update(token_encrypted=encrypt_secret(token), token_expires_at=expires_at, secret_fingerprint=fingerprint)
         return token
 
     # -- transport ------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ class ApiState(models.Model):
     corp = models.OneToOneField("corps.Corp", on_delete=models.CASCADE, related_name="wecom_state")
     token_encrypted = models.TextField(blank=True, default="")
     token_expires_at = models.DateTimeField(null=True, blank=True)
+    # Which secret the token was issued for: a replaced secret must not keep using the old token.
+    secret_fingerprint = models.CharField(max_length=64, blank=True, default="")
     # After a 45009/45033 no worker calls this corp's API before this time.
     paused_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
