@@ -111,6 +111,25 @@ def test_handler_failure_is_recorded_then_retried(hub):
     assert counts() == (1, 1, 1)
 
 
+def test_sweep_leaves_events_waiting_in_a_backlog_alone(hub):
+    from datetime import timedelta
+
+    from django_tasks_db.models import DBTaskResult
+
+    wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="排队")
+    event = CallbackEvent.objects.get()
+    assert event.task_id and DBTaskResult.objects.filter(id=event.task_id, status="READY").exists()
+    # Received long ago but its task is still queued behind others: no second task.
+    assert callbacks_requeue_stale(older_than=timedelta(0)) == 0
+    assert DBTaskResult.objects.count() == 1
+    # The task is gone (a crashed worker took it and died): now it is enqueued again, once.
+    DBTaskResult.objects.filter(id=event.task_id).update(status="RUNNING")
+    assert callbacks_requeue_stale(older_than=timedelta(0)) == 1
+    assert callbacks_requeue_stale(older_than=timedelta(0)) == 0
+    hub.run_worker()
+    assert CallbackEvent.objects.get().status == "done" and counts() == (1, 1, 1)
+
+
 def test_unknown_events_are_kept_and_ignored(hub):
     # Address-book events (change_contact) are not Siyu's business yet.
     wecom_sim.send(hub.sb, "change_contact", "update_user", UserID="guide0")

@@ -105,10 +105,10 @@ def callback(request, corp_id: str):
         return _reject(status, code, exc.message, corp_id)
     if data.get("ToUserName") not in ("", None, corp.corp_id):
         return _reject(400, "wrong_corp", "ToUserName is another corp", corp_id)
-    from .tasks import handle_callback_event
+    from .services import callback_enqueue
 
     with transaction.atomic():
         event, created = record(corp, data)
         if created:
-            transaction.on_commit(lambda: handle_callback_event.enqueue(event.pk))
+            transaction.on_commit(lambda: callback_enqueue(event.pk))
     return HttpResponse("")

@@ -42,6 +42,7 @@ class CallbackEvent(CorpOwned):
     handled_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="when a worker took it; a lease")
     deliveries = models.PositiveIntegerField(default=1, help_text="how often WeCom sent it")
+    task_id = models.CharField(max_length=64, blank=True, default="", help_text="the last task enqueued to handle it")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "dedupe_key"], name="callback_unique_dedupe_key")]

@@ -61,18 +61,37 @@ def callback_handle(*, event_id: int, client: WeComClient | None = None, lease: 
         return "failed"
 
 
-def callbacks_requeue_stale(*, older_than: timedelta = timedelta(seconds=60)) -> int:
-    """Enqueue again what a crashed worker left behind, and failures still worth retrying."""
+def callback_enqueue(event_id: int) -> None:
+    """Queue the handling task and remember it, so the sweep can tell "waiting in the queue" from "lost"."""
     from .tasks import handle_callback_event
 
+    result = handle_callback_event.enqueue(event_id)
+    CallbackEvent.objects.filter(pk=event_id).update(task_id=str(result.id))
+
+
+def callbacks_requeue_stale(*, older_than: timedelta = timedelta(seconds=60)) -> int:
+    """Enqueue again what a crashed worker left behind, and failures still worth retrying.
+
+    An event whose task is still waiting in the queue is left alone: under a backlog, enqueueing
+    it again would only grow the queue it is waiting in.
+    """
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
     lease = timedelta(seconds=settings.SIYU_CALLBACK_LEASE)
-    ids = list(
+    candidates = list(
         CallbackEvent.objects.filter(_claimable(lease), received_at__lt=now() - older_than, attempts__lt=MAX_ATTEMPTS)
         .order_by("id")
-        .values_list("id", flat=True)[:10_000]
+        .values_list("id", "task_id")[:10_000]
     )
+    waiting = set()
+    task_ids = [t for _, t in candidates if t]
+    for i in range(0, len(task_ids), 500):
+        chunk = task_ids[i : i + 500]
+        waiting |= {str(t) for t in DBTaskResult.objects.filter(id__in=chunk, status=TaskResultStatus.READY).values_list("id", flat=True)}
+    ids = [event_id for event_id, task_id in candidates if task_id not in waiting]
     for event_id in ids:
-        handle_callback_event.enqueue(event_id)
+        callback_enqueue(event_id)
     return len(ids)
 
 
@@ -80,8 +99,6 @@ def callback_retry(*, event: CallbackEvent) -> None:
     """An operator's retry of a failed event: handled again by the worker, after this commits."""
     from siyu.kit.errors import Conflict
 
-    from .tasks import handle_callback_event
-
     if event.status != Status.FAILED:
         raise Conflict("Only failed events can be retried.", code="not_failed")
-    transaction.on_commit(lambda: handle_callback_event.enqueue(event.pk))
+    transaction.on_commit(lambda: callback_enqueue(event.pk))
