@@ -158,7 +158,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 TASKS = {
     "default": {
-        "BACKEND": os.environ.get("SIYU_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+        # The queue is a table in the same database: a task enqueued inside a transaction commits
+        # or vanishes with the rows it is about (callbacks rely on this).
+        "BACKEND": "django_tasks_db.DatabaseBackend",
         "QUEUES": ["default", "priority"],
     }
 }

@@ -180,3 +180,38 @@ def test_every_sandbox_endpoint_is_a_client_method(world):
     used = set(re.findall(r'"((?:externalcontact|department|user)/[a-z0-9_/]+)"', inspect.getsource(client_module)))
     assert used == set(ROUTES), (used ^ set(ROUTES))
     assert SbMsgSend.objects.count() == 0
+
+
+def test_scanning_a_contact_way_hands_customers_out_in_turn_with_its_state(world):
+    sb, staff, client = world
+    multi = client.add_contact_way(type=2, users=["guide0", "guide2"], state="poster-9")
+    way = SbContactWay.objects.get(config_id=multi["config_id"])
+    follows = [wecom_sim.customer_scans_contact_way(way, name=f"扫码{i}")[0] for i in range(4)]
+    assert [f.staff.userid for f in follows] == ["guide0", "guide2", "guide0", "guide2"]
+    assert {f.state for f in follows} == {"poster-9"}
+    temp = SbContactWay.objects.get(config_id=client.add_contact_way(type=1, users=["guide1"], is_temp=True)["config_id"])
+    wecom_sim.customer_scans_contact_way(temp, name="一次性")
+    with pytest.raises(wecom_sim.CodeRefused):
+        wecom_sim.customer_scans_contact_way(temp, name="第二个人")
+
+
+def test_a_full_group_sends_the_next_scan_to_the_next_group_or_a_new_one(world, monkeypatch):
+    sb, staff, client = world
+    monkeypatch.setattr(wecom_sim, "GROUP_QR_LIMIT", 3)  # owner + 2 customers
+    first = sandbox.group_add(corp=sb, owner=staff[0], name="宝妈群1")
+    config_id = client.add_join_way(chat_ids=[first.chat_id], state="gq-1", room_base_name="宝妈群", room_base_id=2)
+    from siyu.sandbox.models import SbGroup, SbJoinWay
+
+    way = SbJoinWay.objects.get(config_id=config_id)
+    people = [sandbox.customer_add(corp=sb, staff=staff[0], external_userid=f"wmJ{i}", name=f"入群{i}").customer for i in range(4)]
+    for p in people:
+        wecom_sim.customer_scans_join_way(way, p)
+    groups = list(SbGroup.objects.filter(corp=sb).order_by("id"))
+    assert [g.name for g in groups] == ["宝妈群1", "宝妈群2"]
+    assert [g.members.count() for g in groups] == [3, 3]
+    assert {m.state for m in groups[1].members.filter(type=2)} == {"gq-1"}
+    assert client.get_join_way(config_id)["chat_id_list"] == [first.chat_id, groups[1].chat_id]
+    client.update_join_way(config_id, auto_create_room=0)
+    extra = sandbox.customer_add(corp=sb, staff=staff[0], external_userid="wmJX", name="满员").customer
+    with pytest.raises(wecom_sim.CodeRefused):
+        wecom_sim.customer_scans_join_way(way, extra)

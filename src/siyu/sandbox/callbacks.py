@@ -8,13 +8,14 @@ from datetime import timedelta
 from xml.sax.saxutils import escape
 
 import httpx
+from django.db.models import F, Q
 
 from siyu.kit.clock import now
 from siyu.wecom.client import shared_http
 from siyu.wecom.crypto import WXBizMsgCrypt
 
 from . import services
-from .models import SbCallbackLog, SbCorp, SbCustomer, SbFollow, SbGroup, SbGroupMember, SbStaff, SbWelcomeCode
+from .models import SbCallbackLog, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbStaff, SbWelcomeCode
 
 WELCOME_CODE_TTL = timedelta(seconds=20)
 
@@ -132,3 +133,45 @@ def group_dismissed(group) -> SbCallbackLog:
     group.dismissed = True
     group.save(update_fields=["dismissed"])
     return send(group.corp, "change_external_chat", "dismiss", ChatId=group.chat_id)
+
+
+# -- scanning codes -----------------------------------------------------------------------------------
+GROUP_QR_LIMIT = 200  # a group QR code stops admitting people at 200 members
+
+
+class CodeRefused(Exception):
+    """The code cannot be used (deleted, a used temporary code, no member behind it)."""
+
+
+def customer_scans_contact_way(way: SbContactWay, *, name: str = "客户", external_userid: str | None = None, **customer_fields) -> tuple[SbFollow, SbCallbackLog]:
+    """A WeChat user scans a contact way: its members (named, or in its departments) get customers in turn."""
+    way.refresh_from_db()
+    if way.deleted or (way.is_temp and way.scans):
+        raise CodeRefused("this code no longer works")
+    members = list(SbStaff.objects.filter(corp=way.corp, external_enabled=True).filter(Q(userid__in=way.users) | Q(department__in=way.parties)).order_by("id"))
+    if not members:
+        raise CodeRefused("no member with customer contact behind this code")
+    SbContactWay.objects.filter(pk=way.pk).update(scans=F("scans") + 1)
+    turn = SbContactWay.objects.values_list("scans", flat=True).get(pk=way.pk) - 1
+    return customer_adds_staff(way.corp, members[turn % len(members)], external_userid=external_userid, name=name, state=way.state, **customer_fields)
+
+
+def customer_scans_join_way(way: SbJoinWay, customer: SbCustomer) -> SbCallbackLog:
+    """A customer scans a group join way: the first of its groups with room, or a new one when allowed."""
+    way.refresh_from_db()
+    if way.deleted:
+        raise CodeRefused("this code no longer works")
+    groups = {g.chat_id: g for g in SbGroup.objects.filter(corp=way.corp, chat_id__in=way.chat_id_list, dismissed=False).select_related("owner")}
+    ordered = [groups[c] for c in way.chat_id_list if c in groups]
+    for group in ordered:
+        if group.members.count() < GROUP_QR_LIMIT:
+            return customers_join_group(group, [customer], scene=3, state=way.state)
+    if not (way.auto_create_room and ordered):
+        raise CodeRefused("every group behind this code is full")
+    # WeCom opens a new group named base name + number, owned like the last one, and puts it on the code.
+    owner = ordered[-1].owner
+    group, created = group_created(way.corp, owner, f"{way.room_base_name or ordered[-1].name}{way.room_base_id}")
+    way.room_base_id += 1
+    way.chat_id_list = [*way.chat_id_list[-4:], group.chat_id]
+    way.save(update_fields=["room_base_id", "chat_id_list"])
+    return customers_join_group(group, [customer], scene=3, state=way.state)

@@ -219,6 +219,7 @@ class SbContactWay(models.Model):
     conclusions = models.JSONField(default=dict, blank=True)
     create_time = models.BigIntegerField()
     deleted = models.BooleanField(default=False)
+    scans = models.PositiveIntegerField(default=0, help_text="adds so far; a multi-person way hands them out in turn")
 
 
 class SbWelcomeSent(models.Model):

@@ -16,7 +16,7 @@ from django.db import close_old_connections
 from django.db.models import F
 
 from . import callbacks
-from .models import SbBehavior, SbCorp, SbCustomer, SbFollow, SbGroup, SbStaff, SbTag
+from .models import SbBehavior, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbStaff, SbTag
 from .names import customer_name
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,15 @@ class Simulator:
         return SbGroup.objects.select_related("corp").get(pk=self.rng.choice(ids)) if ids else None
 
     def _scan(self) -> bool:
+        # Most customers arrive through the brand's contact ways (live codes) when it has some.
+        ways = list(SbContactWay.objects.filter(corp=self.corp, deleted=False, is_temp=False).values_list("id", flat=True))
+        if ways and self.rng.random() < 0.8:
+            try:
+                follow, _ = callbacks.customer_scans_contact_way(SbContactWay.objects.get(pk=self.rng.choice(ways)), name=customer_name(self.rng), gender=self.rng.choice((1, 2, 2)))
+                self._count(follow.staff, new_apply_cnt=1, new_contact_cnt=1)
+                return True
+            except callbacks.CodeRefused:
+                pass
         staff = self._staff()
         if staff is None:
             return False
@@ -85,8 +94,15 @@ class Simulator:
         return True
 
     def _join_group(self) -> bool:
-        group = self._group()
         follow = self._follow()
+        ways = list(SbJoinWay.objects.filter(corp=self.corp, deleted=False).values_list("id", flat=True))
+        if follow is not None and ways and self.rng.random() < 0.8:
+            try:
+                callbacks.customer_scans_join_way(SbJoinWay.objects.get(pk=self.rng.choice(ways)), follow.customer)
+                return True
+            except callbacks.CodeRefused:
+                pass
+        group = self._group()
         if group is None or follow is None or group.members.filter(userid=follow.customer.external_userid).exists():
             return False
         callbacks.customers_join_group(group, [follow.customer], state=self.rng.choice(("", "group-qr", "poster")))

@@ -107,8 +107,9 @@ def callback(request, corp_id: str):
         return _reject(400, "wrong_corp", "ToUserName is another corp", corp_id)
     from .services import callback_enqueue
 
+    # Event, task and the task's id on the event: one short transaction, one commit.
     with transaction.atomic():
         event, created = record(corp, data)
         if created:
-            transaction.on_commit(lambda: callback_enqueue(event.pk))
+            callback_enqueue(event.pk)
     return HttpResponse("")
