@@ -20,6 +20,8 @@ def setup_django() -> None:
         os.environ["SIYU_DATA_DIR"] = tempfile.mkdtemp(prefix="siyu-bench-")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
     os.environ.setdefault("SIYU_LOG_LEVEL", "WARNING")
+    # Benchmark corps left in a reused PostgreSQL database must not start periodic syncs mid-run.
+    os.environ.setdefault("SIYU_SYNC_EVERY_HOURS", "0")
     import django
 
     django.setup()
