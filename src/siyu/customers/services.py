@@ -36,6 +36,7 @@ def customer_upsert(*, corp: Corp, external_userid: str, name: str, unionid: str
         raise InvalidInput("external_userid is required.", field="external_userid")
     fields = {"name": name[:64], "unionid": unionid, "avatar": avatar, "gender": gender, "type": type, "corp_name": corp_name}
     customer, created = Customer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults=fields)
+    customer.just_created = created  # callers with follow-up work for new customers only read this
     if not created:
         changed = [k for k, v in fields.items() if getattr(customer, k) != v]
         if changed:
@@ -47,6 +48,8 @@ def customer_upsert(*, corp: Corp, external_userid: str, name: str, unionid: str
 
 
 def customer_add_phones(*, customer: Customer, phones) -> None:
+    if not phones:
+        return  # the usual case in syncs and callbacks; no query
     existing = set(customer.phones.values_list("phone", flat=True)) if customer.pk else set()
     new = [p.strip() for p in phones if p and p.strip() and p.strip() not in existing]
     CustomerPhone.objects.bulk_create(

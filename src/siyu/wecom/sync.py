@@ -48,7 +48,8 @@ def apply_contact(corp: Corp, contact: dict, follow_infos: list[dict], *, tag_ca
         avatar=contact.get("avatar", ""), gender=int(contact.get("gender", 0) or 0), type=int(contact.get("type", 1) or 1),
         corp_name=contact.get("corp_name", ""), phones=[],
     )
-    customer_link_memberships(customer=customer)
+    if customer.just_created:
+        customer_link_memberships(customer=customer)
     follows = []
     for info in follow_infos:
         staff = _staff(corp, info["userid"], staff_cache)
