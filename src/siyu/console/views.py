@@ -208,18 +208,12 @@ def tag_delete(request, tag_id: int):
     return redirect("console:tags")
 
 
-
-
-def _require_admin(actor) -> None:
-    actor.require_admin()
-
-
 @console_view
 def corp_settings(request):
     from siyu.corps.services import corp_set_credentials
 
     actor = request.actor
-    _require_admin(actor)
+    actor.require_admin()
     form = CorpCredentialsForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         corp_set_credentials(corp=actor.corp, **form.cleaned_data)
@@ -252,7 +246,7 @@ def callback_inbox(request):
     from siyu.wecom.models import CallbackEvent
 
     actor = request.actor
-    _require_admin(actor)
+    actor.require_admin()
     status = request.GET.get("status", "")
     if status not in CallbackEvent.Status.values:
         status = ""
@@ -271,7 +265,7 @@ def sync_page(request):
     from siyu.wecom.sync import COUNT_LABELS, PHASE_LABELS, run_is_busy
 
     actor = request.actor
-    _require_admin(actor)
+    actor.require_admin()
     runs = list(wecom_selectors.sync_runs(actor))
     for run in runs:
         run.count_items = [(COUNT_LABELS.get(k, k), n) for k, n in run.counts.items() if n]
@@ -288,7 +282,7 @@ def sync_start(request):
     from siyu.wecom.sync import sync_request
 
     actor = request.actor
-    _require_admin(actor)
+    actor.require_admin()
     try:
         sync_request(corp=actor.corp, user=request.user)
         messages.success(request, _("Sync queued. Progress shows below."))
@@ -304,7 +298,7 @@ def callback_retry(request, event_id: int):
     from siyu.wecom.services import callback_retry as retry
 
     actor = request.actor
-    _require_admin(actor)
+    actor.require_admin()
     retry(event=inbox_selectors.inbox_event(actor, event_id))
     messages.success(request, _("Queued for another try."))
     return redirect(reverse("console:inbox") + "?status=failed")

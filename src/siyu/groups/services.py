@@ -45,20 +45,24 @@ def group_apply(*, corp: Corp, data: dict, removed: set[str] = frozenset(), fetc
             "type": int(m.get("type", 1)), "name": m.get("name", "")[:64], "group_nickname": m.get("group_nickname", "")[:64],
             "join_time": _ts(m.get("join_time")), "join_scene": int(m.get("join_scene", 0) or 0),
             "invitor_userid": (m.get("invitor") or {}).get("userid", ""), "state": m.get("state", "")[:30],
-            "customer": customers.get(m["userid"]), "left_at": None,
+            # By id: comparing the related object would fetch each member's customer.
+            "customer_id": getattr(customers.get(m["userid"]), "id", None), "left_at": None,
         }
         member = existing.get(m["userid"])
         joined = member is None or member.left_at is not None
         if member is None:
             member = GroupMember.objects.create(corp=corp, group=group, userid=m["userid"], **fields)
         else:
-            for k, v in fields.items():
-                setattr(member, k, v)
-            member.save()
+            # Every event re-reads the whole group: write only the members whose row differs.
+            changed = [k for k, v in fields.items() if getattr(member, k) != v]
+            for k in changed:
+                setattr(member, k, fields[k])
+            if changed:
+                member.save(update_fields=changed)
         if joined:
             counts["joined"] += 1
-            if member.customer:
-                timeline_record(customer=member.customer, kind=TimelineEvent.Kind.JOINED_GROUP, occurred_at=member.join_time or now(),
+            if member.customer_id:
+                timeline_record(customer=customers[member.userid], kind=TimelineEvent.Kind.JOINED_GROUP, occurred_at=member.join_time or now(),
                                 data={"group": group.name or group.chat_id, "state": member.state},
                                 dedupe_key=f"group-joined:{group.id}:{member.userid}:{int(member.join_time.timestamp()) if member.join_time else 0}")
     for userid, member in existing.items():

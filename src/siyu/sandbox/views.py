@@ -160,6 +160,17 @@ def decode_cursor(cursor: str) -> int | None:
         return None
 
 
+def cursor_page(queryset, cursor: str, limit, *, most: int, name: str = "limit"):
+    """WeCom's cursor paging over ids: (rows, next_cursor, None), or (None, None, the error to answer)."""
+    if not isinstance(limit, int) or not 1 <= limit <= most:
+        return None, None, error(40058, f"{name} must be 1 to {most}")
+    after = decode_cursor(cursor)
+    if after is None:
+        return None, None, error(40058, "cursor")
+    rows = list(queryset.filter(id__gt=after).order_by("id")[: limit + 1])
+    return rows[:limit], encode_cursor(rows[limit - 1].id) if len(rows) > limit else "", None
+
+
 # -- external contact -----------------------------------------------------------------------------
 def _contact(customer: SbCustomer) -> dict:
     return {
@@ -203,16 +214,13 @@ def external_get(request, corp, body):
     customer = SbCustomer.objects.filter(corp=corp, external_userid=request.GET.get("external_userid", "")).first()
     if customer is None:
         return error(84061)
-    after = decode_cursor(request.GET.get("cursor", ""))
-    if after is None:
-        return error(40058, "cursor")
-    follows = list(SbFollow.objects.filter(customer=customer, id__gt=after).select_related("staff").order_by("id")[: FOLLOW_PAGE + 1])
-    more = len(follows) > FOLLOW_PAGE
-    follows = follows[:FOLLOW_PAGE]
+    follows, cursor, problem = cursor_page(SbFollow.objects.filter(customer=customer).select_related("staff"), request.GET.get("cursor", ""), FOLLOW_PAGE, most=FOLLOW_PAGE)
+    if problem:
+        return problem
     return {
         "external_contact": _contact(customer),
         "follow_user": [_follow_info(f, tags_as_ids=False) for f in follows],
-        "next_cursor": encode_cursor(follows[-1].id) if more else "",
+        "next_cursor": cursor,
     }
 
 
@@ -221,20 +229,14 @@ def batch_get_by_user(request, corp, body):
     userids = body.get("userid_list") or ([body["userid"]] if body.get("userid") else [])
     if not isinstance(userids, list) or not userids or len(userids) > 100:
         return error(40058, "userid_list must hold 1 to 100 userids")
-    limit = body.get("limit", 50)
-    if not isinstance(limit, int) or not 1 <= limit <= 100:
-        return error(40058, "limit must be 1 to 100")
-    after = decode_cursor(body.get("cursor", ""))
-    if after is None:
-        return error(40058, "cursor")
-    follows = list(
-        SbFollow.objects.filter(corp=corp, staff__userid__in=userids, id__gt=after).select_related("staff", "customer").order_by("id")[: limit + 1]
+    follows, cursor, problem = cursor_page(
+        SbFollow.objects.filter(corp=corp, staff__userid__in=userids).select_related("staff", "customer"), body.get("cursor", ""), body.get("limit", 50), most=100
     )
-    more = len(follows) > limit
-    follows = follows[:limit]
+    if problem:
+        return problem
     return {
         "external_contact_list": [{"external_contact": _contact(f.customer), "follow_info": _follow_info(f, tags_as_ids=True)} for f in follows],
-        "next_cursor": encode_cursor(follows[-1].id) if more else "",
+        "next_cursor": cursor,
     }
 
 
@@ -351,22 +353,16 @@ GROUP_LIST_UNFILTERED_MAX = 1000
 
 @wecom_api("externalcontact/groupchat/list")
 def groupchat_list(request, corp, body):
-    limit = body.get("limit", 100)
-    if not isinstance(limit, int) or not 1 <= limit <= 1000:
-        return error(40058, "limit must be 1 to 1000")
     groups = SbGroup.objects.filter(corp=corp, dismissed=False)
     owners = (body.get("owner_filter") or {}).get("userid_list") or []
     if owners:
         groups = groups.filter(owner__userid__in=owners)
     elif groups.count() > GROUP_LIST_UNFILTERED_MAX:
         return error(81017, "too many groups without an owner filter")
-    after = decode_cursor(body.get("cursor", ""))
-    if after is None:
-        return error(40058, "cursor")
-    page = list(groups.filter(id__gt=after).order_by("id")[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
-    return {"group_chat_list": [{"chat_id": g.chat_id, "status": 0} for g in page], "next_cursor": encode_cursor(page[-1].id) if more else ""}
+    page, cursor, problem = cursor_page(groups, body.get("cursor", ""), body.get("limit", 100), most=1000)
+    if problem:
+        return problem
+    return {"group_chat_list": [{"chat_id": g.chat_id, "status": 0} for g in page], "next_cursor": cursor}
 
 
 @wecom_api("externalcontact/groupchat/get")

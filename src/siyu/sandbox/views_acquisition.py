@@ -11,7 +11,7 @@ from django.utils.html import escape
 from siyu.kit.clock import now
 
 from .models import SbContactWay, SbFollow, SbGroup, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
-from .views import decode_cursor, encode_cursor, error, wecom_api
+from .views import cursor_page, error, wecom_api
 
 CONTACT_WAY_FIELDS = ("style", "remark", "skip_verify", "state", "user", "party", "expires_in", "chat_expires_in", "unionid", "conclusions")
 MAX_TEMP_EXPIRES = 14 * 86400
@@ -82,8 +82,13 @@ def add_contact_way(request, corp, body):
     return answer
 
 
+def _live(model, corp, body):
+    """The contact or join way named by body["config_id"], not deleted (a queryset)."""
+    return model.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False)
+
+
 def _way(corp, body) -> SbContactWay | None:
-    return SbContactWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).first()
+    return _live(SbContactWay, corp, body).first()
 
 
 @wecom_api("externalcontact/get_contact_way")
@@ -112,28 +117,22 @@ def update_contact_way(request, corp, body):
 
 @wecom_api("externalcontact/del_contact_way")
 def del_contact_way(request, corp, body):
-    if not SbContactWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).update(deleted=True):
+    if not _live(SbContactWay, corp, body).update(deleted=True):
         return error(41044, "config_id not found")
     return {}
 
 
 @wecom_api("externalcontact/list_contact_way")
 def list_contact_way(request, corp, body):
-    limit = body.get("limit", 100)
-    if not isinstance(limit, int) or not 1 <= limit <= 1000:
-        return error(40058, "limit must be 1 to 1000")
-    after = decode_cursor(body.get("cursor", ""))
-    if after is None:
-        return error(40058, "cursor")
-    ways = SbContactWay.objects.filter(corp=corp, deleted=False, id__gt=after)
+    ways = SbContactWay.objects.filter(corp=corp, deleted=False)
     if body.get("start_time"):
         ways = ways.filter(create_time__gte=body["start_time"])
     if body.get("end_time"):
         ways = ways.filter(create_time__lte=body["end_time"])
-    page = list(ways.order_by("id")[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
-    return {"contact_way": [{"config_id": w.config_id} for w in page], "next_cursor": encode_cursor(page[-1].id) if more else ""}
+    page, cursor, problem = cursor_page(ways, body.get("cursor", ""), body.get("limit", 100), most=1000)
+    if problem:
+        return problem
+    return {"contact_way": [{"config_id": w.config_id} for w in page], "next_cursor": cursor}
 
 
 @wecom_api("externalcontact/send_welcome_msg")
@@ -208,7 +207,7 @@ def add_join_way(request, corp, body):
 
 @wecom_api("externalcontact/groupchat/get_join_way")
 def get_join_way(request, corp, body):
-    way = SbJoinWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).first()
+    way = _live(SbJoinWay, corp, body).first()
     if way is None:
         return error(41044, "config_id not found")
     return {"join_way": _join_way_json(request, way)}
@@ -216,7 +215,7 @@ def get_join_way(request, corp, body):
 
 @wecom_api("externalcontact/groupchat/update_join_way")
 def update_join_way(request, corp, body):
-    way = SbJoinWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).first()
+    way = _live(SbJoinWay, corp, body).first()
     if way is None:
         return error(41044, "config_id not found")
     merged = {"chat_id_list": way.chat_id_list, "state": way.state, "room_base_name": way.room_base_name, **body}
@@ -232,7 +231,7 @@ def update_join_way(request, corp, body):
 
 @wecom_api("externalcontact/groupchat/del_join_way")
 def del_join_way(request, corp, body):
-    if not SbJoinWay.objects.filter(corp=corp, config_id=body.get("config_id", ""), deleted=False).update(deleted=True):
+    if not _live(SbJoinWay, corp, body).update(deleted=True):
         return error(41044, "config_id not found")
     return {}
 

@@ -12,27 +12,13 @@ from django.db.models import Count, Q, Sum
 from .models import (
     SbBehavior, SbFollow, SbGroup, SbGroupMember, SbMoment, SbMsgSend, SbMsgTemplate, SbStaff, SbTransfer,
 )
-from .views import decode_cursor, encode_cursor, error, wecom_api
+from .views import cursor_page, error, wecom_api
 
 MAX_SINGLE_RECIPIENTS = 10_000
 MAX_GROUP_CHATS = 2000
 MAX_ATTACHMENTS = 9
 TRANSFERS_PER_90_DAYS = 2
 CHINA = dt_timezone(timedelta(hours=8))
-
-
-def _page(queryset, body: dict, *, default: int = 100, most: int = 1000):
-    """(rows, next_cursor) or an error response: WeCom's cursor paging over ids."""
-    limit = body.get("limit", default)
-    if not isinstance(limit, int) or not 1 <= limit <= most:
-        return error(40058, f"limit must be 1 to {most}"), None
-    after = decode_cursor(body.get("cursor", ""))
-    if after is None:
-        return error(40058, "cursor"), None
-    rows = list(queryset.filter(id__gt=after).order_by("id")[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].id) if more else ""
 
 
 # -- mass sends -------------------------------------------------------------------------------------
@@ -98,9 +84,9 @@ def get_groupmsg_list_v2(request, corp, body):
         templates = templates.filter(creator=body["creator"])
     if body.get("filter_type", 2) in (0, 1):
         templates = templates.filter(create_type=body["filter_type"])
-    rows, cursor = _page(templates, body, default=50, most=100)
-    if cursor is None:
-        return rows
+    rows, cursor, problem = cursor_page(templates, body.get("cursor", ""), body.get("limit", 50), most=100)
+    if problem:
+        return problem
     return {"group_msg_list": [{"msgid": t.msgid, "creator": t.creator, "create_time": str(t.create_time), "create_type": t.create_type,
                                 "text": {"content": t.text}, "attachments": t.attachments} for t in rows], "next_cursor": cursor}
 
@@ -119,9 +105,9 @@ def get_groupmsg_send_result(request, corp, body):
     template = SbMsgTemplate.objects.filter(corp=corp, msgid=body.get("msgid", "")).first()
     if template is None:
         return error(41063, "msgid not found")
-    rows, cursor = _page(template.sends.filter(userid=body.get("userid", "")), body, default=500, most=1000)
-    if cursor is None:
-        return rows
+    rows, cursor, problem = cursor_page(template.sends.filter(userid=body.get("userid", "")), body.get("cursor", ""), body.get("limit", 500), most=1000)
+    if problem:
+        return problem
     return {"send_list": [{"external_userid": s.external_userid, "chat_id": s.chat_id, "userid": s.userid, "status": s.status, "send_time": s.send_time}
                           for s in rows], "next_cursor": cursor}
 
@@ -154,9 +140,9 @@ def _transfer(request, corp, body, *, resigned: bool):
 
 def _transfer_result(request, corp, body, *, resigned: bool):
     transfers = SbTransfer.objects.filter(corp=corp, resigned=resigned, handover_userid=body.get("handover_userid", ""), takeover_userid=body.get("takeover_userid", ""))
-    rows, cursor = _page(transfers, body, default=1000, most=1000)
-    if cursor is None:
-        return rows
+    rows, cursor, problem = cursor_page(transfers, body.get("cursor", ""), body.get("limit", 1000), most=1000)
+    if problem:
+        return problem
     return {"customer": [{"external_userid": t.external_userid, "status": t.status, "takeover_time": t.takeover_time} for t in rows], "next_cursor": cursor}
 
 
@@ -183,17 +169,14 @@ def resigned_transfer_result(request, corp, body):
 @wecom_api("externalcontact/get_unassigned_list")
 def get_unassigned_list(request, corp, body):
     """Customers of members who left (external_enabled off), not yet handed over."""
-    size = body.get("page_size", 1000)
-    if not isinstance(size, int) or not 1 <= size <= 1000:
-        return error(40058, "page_size must be 1 to 1000")
-    after = decode_cursor(body.get("cursor", ""))
-    if after is None:
-        return error(40058, "cursor")
-    follows = list(SbFollow.objects.filter(corp=corp, staff__external_enabled=False, id__gt=after).select_related("staff", "customer").order_by("id")[: size + 1])
-    last = len(follows) <= size
-    follows = follows[:size]
+    follows, cursor, problem = cursor_page(
+        SbFollow.objects.filter(corp=corp, staff__external_enabled=False).select_related("staff", "customer"), body.get("cursor", ""), body.get("page_size", 1000),
+        most=1000, name="page_size",
+    )
+    if problem:
+        return problem
     return {"info": [{"handover_userid": f.staff.userid, "external_userid": f.customer.external_userid, "dimission_time": f.createtime} for f in follows],
-            "is_last": last, "next_cursor": "" if last else encode_cursor(follows[-1].id)}
+            "is_last": not cursor, "next_cursor": cursor}
 
 
 # -- statistics ---------------------------------------------------------------------------------------
@@ -287,9 +270,9 @@ def get_moment_list(request, corp, body):
     moments = SbMoment.objects.filter(corp=corp, create_time__gte=start, create_time__lte=end)
     if body.get("creator"):
         moments = moments.filter(creator=body["creator"])
-    rows, cursor = _page(moments, body, default=20, most=20)
-    if cursor is None:
-        return rows
+    rows, cursor, problem = cursor_page(moments, body.get("cursor", ""), body.get("limit", 20), most=20)
+    if problem:
+        return problem
     return {"moment_list": [{"moment_id": m.moment_id, "creator": m.creator, "create_time": m.create_time, "create_type": 0, "visible_type": 1,
                              "text": {"content": m.text}} for m in rows], "next_cursor": cursor}
 

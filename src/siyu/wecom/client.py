@@ -322,10 +322,8 @@ class WeComClient:
         return self._pages(lambda c: self.post("externalcontact/get_groupmsg_list_v2", {**body, "cursor": c}), "group_msg_list", "")
 
     def groupmsg_tasks(self, msgid: str) -> list[dict]:
-        tasks = []
-        for page, _ in self._pages(lambda c: self.post("externalcontact/get_groupmsg_task", {"msgid": msgid, "limit": 1000, "cursor": c}), "task_list", ""):
-            tasks += page
-        return tasks
+        pages = self._pages(lambda c: self.post("externalcontact/get_groupmsg_task", {"msgid": msgid, "limit": 1000, "cursor": c}), "task_list", "")
+        return [row for page, _ in pages for row in page]
 
     def iter_groupmsg_send_result(self, msgid: str, userid: str, *, limit: int = 1000) -> Iterator[tuple[list[dict], str]]:
         return self._pages(lambda c: self.post("externalcontact/get_groupmsg_send_result", {"msgid": msgid, "userid": userid, "limit": limit, "cursor": c}), "send_list", "")
@@ -342,10 +340,8 @@ class WeComClient:
 
     def transfer_results(self, *, handover: str, takeover: str, resigned: bool = False) -> list[dict]:
         api = "externalcontact/resigned/transfer_result" if resigned else "externalcontact/transfer_result"
-        out = []
-        for page, _ in self._pages(lambda c: self.post(api, {"handover_userid": handover, "takeover_userid": takeover, "cursor": c}), "customer", ""):
-            out += page
-        return out
+        pages = self._pages(lambda c: self.post(api, {"handover_userid": handover, "takeover_userid": takeover, "cursor": c}), "customer", "")
+        return [row for page, _ in pages for row in page]
 
     def iter_unassigned(self, *, page_size: int = 1000) -> Iterator[tuple[list[dict], str]]:
         return self._pages(lambda c: self.post("externalcontact/get_unassigned_list", {"cursor": c, "page_size": page_size}), "info", "")

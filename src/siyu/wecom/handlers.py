@@ -107,7 +107,7 @@ def group_changed(event: CallbackEvent, client: WeComClient):
         chat = client.groupchat_get(data.get("ChatId", ""))
     except WeComError as exc:
         if exc.errcode in CHAT_GONE:
-            return lambda: "dismissed" if group_dismissed(corp=event.corp, chat_id=data.get("ChatId", ""), at=_when(event)) else "unknown group"
+            return group_gone(event, client)
         raise
     removed = set(data.get("MemChangeList") or []) if data.get("UpdateDetail") == "del_member" and str(data.get("QuitScene")) == "1" else set()
 
