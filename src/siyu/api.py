@@ -7,6 +7,7 @@ from ninja.renderers import JSONRenderer
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
+from siyu.acquisition.api import router as acquisition_router
 from siyu.corps.api import router as corps_router
 from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
@@ -83,3 +84,4 @@ api.add_router("/v1/", corps_router)
 api.add_router("/v1/", customers_router)
 api.add_router("/v1/", tags_router)
 api.add_router("/v1/", wecom_router)
+api.add_router("/v1/", acquisition_router)

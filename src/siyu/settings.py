@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "siyu.tags",
     "siyu.customers",
     "siyu.groups",
+    "siyu.acquisition",
     "siyu.wecom",
     "siyu.sandbox",
     "siyu.console",

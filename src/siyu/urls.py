@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from siyu.acquisition.views import landing
 from siyu.api import api
 from siyu.console.views import healthz
 from siyu.wecom.callbacks import callback
@@ -10,6 +11,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", api.urls),
     path("wecom/callback/<str:corp_id>/", callback, name="wecom_callback"),
+    path("l/<str:corp_id>/<str:state>/", landing, name="live_code_landing"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("siyu.console.urls")),

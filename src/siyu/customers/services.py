@@ -69,8 +69,11 @@ def follow_add(*, customer: Customer, staff: Staff, added_at: datetime, remark: 
             "add_way": add_way, "state": state, "oper_userid": oper_userid,
         },
     )
+    # Callers with follow-up work for a new relationship (attribution, welcome) read this.
+    follow.just_added = True
     if not created:
         if follow.is_active:
+            follow.just_added = False
             return follow
         follow.deleted_by_staff_at = follow.deleted_by_customer_at = None
         follow.added_at, follow.add_way, follow.state = added_at, add_way, state

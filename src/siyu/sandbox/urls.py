@@ -4,6 +4,7 @@ from . import views, views_acquisition, views_operations  # noqa: F401 — impor
 
 urlpatterns = [
     path("cgi-bin/gettoken", views.gettoken),
-    path("qr/<str:kind>/<str:config_id>.svg", views_acquisition.qr_code),
+    path("qr/<str:kind>/<str:config_id>.png", views_acquisition.qr_code),
+    path("scan/<str:kind>/<str:config_id>/", views_acquisition.scan),
     *(path(f"cgi-bin/{api}", view) for api, view in views.ROUTES.items()),
 ]

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import random
 import secrets
 import time
 
+import segno
+
 from django.http import HttpResponse
 from django.utils.html import escape
+from django.views.decorators.csrf import csrf_exempt
 
 from siyu.kit.clock import now
 
-from .models import SbContactWay, SbFollow, SbGroup, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
+from . import callbacks
+from .models import SbContactWay, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
+from .names import customer_name
 from .views import cursor_page, error, wecom_api
 
 CONTACT_WAY_FIELDS = ("style", "remark", "skip_verify", "state", "user", "party", "expires_in", "chat_expires_in", "unionid", "conclusions")
@@ -21,7 +28,7 @@ WELCOME_MAX_ATTACHMENTS = 9
 
 
 def _qr_url(request, kind: str, config_id: str) -> str:
-    return request.build_absolute_uri(f"/sandbox/qr/{kind}/{config_id}.svg")
+    return request.build_absolute_uri(f"/sandbox/qr/{kind}/{config_id}.png")
 
 
 def _check_contact_way(corp, body: dict, *, type_: int, is_temp: bool):
@@ -236,13 +243,44 @@ def del_join_way(request, corp, body):
     return {}
 
 
-def qr_code(request, kind: str, config_id: str):
-    """What the qr_code URL shows: a placeholder image naming the contact or join way (no token needed, like WeCom's)."""
+def _way(kind: str, config_id: str):
     model = {"contact": SbContactWay, "join": SbJoinWay}.get(kind)
-    if model is None or not model.objects.filter(config_id=config_id, deleted=False).exists():
+    return model.objects.select_related("corp").filter(config_id=config_id, deleted=False).first() if model else None
+
+
+def qr_code(request, kind: str, config_id: str):
+    """What the qr_code URL shows: a real QR (no token needed, like WeCom's image URLs).
+
+    It encodes the sandbox's scan page for the way, so pointing a "phone" (a browser, a test) at
+    what the QR says is how a simulated WeChat user scans it.
+    """
+    if _way(kind, config_id) is None:
         return HttpResponse(status=404)
-    label = escape(f"sandbox {kind} way {config_id[:8]}")
-    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="240"><rect width="240" height="240" fill="#fff" stroke="#000"/><text x="12" y="124" font-size="14">{label}</text></svg>'
-    return HttpResponse(svg, content_type="image/svg+xml")
+    out = io.BytesIO()
+    segno.make(request.build_absolute_uri(f"/sandbox/scan/{kind}/{config_id}/"), error="m").save(out, kind="png", scale=6, border=4)
+    return HttpResponse(out.getvalue(), content_type="image/png")
 
 
+@csrf_exempt
+def scan(request, kind: str, config_id: str):
+    """The phone's side of a scan: GET shows who is scanning, POST adds the staff or joins the group."""
+    way = _way(kind, config_id)
+    if way is None:
+        return HttpResponse("<h1>二维码已失效</h1>", status=404)
+    name = (request.POST.get("name") or "").strip()[:64] or customer_name(random.Random())
+    if request.method != "POST":
+        return HttpResponse(
+            f'<!doctype html><meta charset="utf-8"><title>扫码</title><form method="post"><p>模拟微信用户扫码</p>'
+            f'<input name="name" value="{escape(name)}"><button type="submit">添加</button></form>'
+        )
+    try:
+        if kind == "contact":
+            follow, _ = callbacks.customer_scans_contact_way(way, name=name)
+            done = f"已添加 {escape(follow.staff.name)}"
+        else:
+            customer = SbCustomer.objects.create(corp=way.corp, external_userid="wm" + secrets.token_hex(14), name=name)
+            callbacks.customer_scans_join_way(way, customer)
+            done = "已加入群聊"
+    except callbacks.CodeRefused as exc:
+        return HttpResponse(f"<p>{escape(str(exc))}</p>", status=409)
+    return HttpResponse(f'<!doctype html><meta charset="utf-8"><p id="done">{done}</p>')

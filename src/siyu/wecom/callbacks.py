@@ -105,11 +105,15 @@ def callback(request, corp_id: str):
         return _reject(status, code, exc.message, corp_id)
     if data.get("ToUserName") not in ("", None, corp.corp_id):
         return _reject(400, "wrong_corp", "ToUserName is another corp", corp_id)
+    from siyu.acquisition.services import welcome_enqueue
+
     from .services import callback_enqueue
 
-    # Event, task and the task's id on the event: one short transaction, one commit.
+    # Event, task and the task's id on the event: one short transaction, one commit. An add's
+    # welcome is queued here too, not after handling: WeCom's 20-second window is already running.
     with transaction.atomic():
         event, created = record(corp, data)
         if created:
             callback_enqueue(event.pk)
+            welcome_enqueue(corp, data)
     return HttpResponse("")

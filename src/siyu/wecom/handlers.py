@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from siyu.acquisition.services import live_code_tags_for_add
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, Follow, TimelineEvent
 from siyu.customers.services import follow_end, timeline_record
@@ -18,6 +19,7 @@ from .client import WeComClient, WeComError
 from .models import CallbackEvent
 from .sync import apply_contact, mirror_tag_library
 
+ADD_EVENTS = ("add_external_contact", "add_half_external_contact")
 # WeCom's answer when the relationship no longer exists (deleted before we asked).
 NOT_A_CONTACT = {84061}
 # groupchat/get for a group that was dismissed (or never visible to this app).
@@ -35,6 +37,12 @@ def _follow(corp: Corp, userid: str, external_userid: str) -> Follow | None:
 def contact_added_or_edited(event: CallbackEvent, client: WeComClient) -> str:
     data = event.payload
     try:
+        if event.change_type in ADD_EVENTS:
+            # The live code's tags go to WeCom first, so the contact read next already carries
+            # them and one apply mirrors everything; marking twice on a retry changes nothing.
+            tag_ids = live_code_tags_for_add(event.corp, data.get("State", ""))
+            if tag_ids:
+                client.mark_tag(userid=data.get("UserID", ""), external_userid=data["ExternalUserID"], add=tag_ids)
         contact = client.get_external_contact(data["ExternalUserID"])
     except WeComError as exc:
         if exc.errcode in NOT_A_CONTACT:

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy as _
 
+from siyu.acquisition.services import acquisition_record
 from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
 from siyu.customers.models import Customer, Follow, FollowTag
@@ -67,6 +68,8 @@ def apply_contact(corp: Corp, contact: dict, follow_infos: list[dict], *, tag_ca
             follow.save(update_fields=changed)
         customer_add_phones(customer=customer, phones=info.get("remark_mobiles") or [])
         _mirror_tags(corp, follow, _wecom_tag_ids(info), tag_cache)
+        if follow.just_added:
+            acquisition_record(corp=corp, follow=follow, code_cache=staff_cache.setdefault("live_codes", {}))
         follows.append(follow)
     return customer, follows
 

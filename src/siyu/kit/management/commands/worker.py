@@ -23,16 +23,18 @@ def _sweep(after: float) -> None:
 
 
 def _schedule() -> None:
+    from siyu.acquisition.services import live_codes_refresh_due, welcomes_sweep
     from siyu.wecom.sync import syncs_due
 
-    try:
-        n = syncs_due()
-        if n:
-            log.info("queued the periodic sync of %d corp(s)", n)
-    except Exception:  # noqa: BLE001
-        log.exception("sync schedule failed")
-    finally:
-        close_old_connections()
+    for name, job in (("sync", syncs_due), ("live code", live_codes_refresh_due), ("welcome", welcomes_sweep)):
+        try:
+            n = job()
+            if n:
+                log.info("%s schedule: %d queued or settled", name, n)
+        except Exception:  # noqa: BLE001 — one failing job must not stop the others or the worker
+            log.exception("%s schedule failed", name)
+        finally:
+            close_old_connections()
 
 
 def _requeue_loop(stop: threading.Event, after: float, every: float) -> None:

@@ -1,0 +1,296 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from django.http import HttpResponse
+from ninja import Field, Router, Schema, Status
+
+from siyu.corps.selectors import staff_resolve
+from siyu.kit.clock import now
+from siyu.kit.errors import Conflict
+from siyu.kit.pagination import keyset_page
+
+from . import qr, selectors, services
+from .models import Channel, LiveCode, WelcomeSend
+
+router = Router(tags=["acquisition"])
+
+
+class ChannelIn(Schema):
+    name: str = Field(..., min_length=1, max_length=64)
+    group: Literal[tuple(Channel.Group.values)] = Channel.Group.OTHER  # type: ignore[valid-type]
+
+
+class ChannelPatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=64)
+    group: Literal[tuple(Channel.Group.values)] | None = None  # type: ignore[valid-type]
+
+
+class ChannelOut(Schema):
+    id: int
+    name: str
+    group: str
+
+
+class CostIn(Schema):
+    amount_fen: int = Field(..., ge=0)
+
+
+class MemberIn(Schema):
+    staff_id: int | None = None
+    department_id: int | None = None
+    weight: int = Field(1, ge=1, le=1000)
+    daily_cap: int | None = Field(None, ge=0)
+    backup: bool = False
+    schedule: dict = Field(default_factory=dict)
+
+
+class Attachment(Schema):
+    msgtype: Literal["image", "link", "miniprogram"]
+    image: dict | None = None
+    link: dict | None = None
+    miniprogram: dict | None = None
+
+
+class WelcomeIn(Schema):
+    text: str = Field("", max_length=4000)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=9)
+
+
+class LiveCodeIn(Schema):
+    channel_id: int
+    name: str = Field(..., min_length=1, max_length=64)
+    mode: Literal[tuple(LiveCode.Mode.values)] = LiveCode.Mode.WECOM_LIST  # type: ignore[valid-type]
+    routing: Literal[tuple(LiveCode.Routing.values)] = LiveCode.Routing.ROTATE  # type: ignore[valid-type]
+    members: list[MemberIn] = Field(..., min_length=1, max_length=500)
+    total_cap: int | None = Field(None, ge=0)
+    schedule: dict = Field(default_factory=dict)
+    expires_at: datetime | None = None
+    skip_verify: bool = True
+    tag_ids: list[int] = Field(default_factory=list, max_length=50)
+    welcome: WelcomeIn | None = None
+
+
+class MemberOut(Schema):
+    staff_id: int | None
+    department_id: int | None
+    weight: int
+    daily_cap: int | None
+    backup: bool
+    schedule: dict
+
+
+class LiveCodeOut(Schema):
+    id: int
+    channel_id: int
+    name: str
+    state: str
+    mode: str
+    routing: str
+    status: str
+    total_cap: int | None
+    schedule: dict
+    expires_at: datetime | None
+    skip_verify: bool
+    tag_ids: list[int]
+    members: list[MemberOut]
+    config_id: str
+    qr_url: str
+    landing_url: str | None
+    wecom_users: list[str]
+    overflowing: bool
+    push_error: str
+
+
+class SeatToday(Schema):
+    staff_id: int
+    userid: str
+    count: int
+    daily_cap: int | None
+    backup: bool
+    available: bool
+
+
+class StatusIn(Schema):
+    status: Literal["active", "paused"]
+
+
+class WelcomeOut(Schema):
+    id: int
+    live_code_id: int | None
+    staff_id: int | None
+    text: str
+    attachments: list[dict]
+
+
+class WelcomeSendOut(Schema):
+    id: int
+    welcome_code: str
+    userid: str
+    external_userid: str
+    state: str
+    status: str
+    received_at: datetime
+    deadline: datetime
+    sent_at: datetime | None
+    error: str
+
+
+class WelcomeSendPage(Schema):
+    items: list[WelcomeSendOut]
+    next_cursor: str | None
+
+
+def _code_out(code: LiveCode) -> LiveCodeOut:
+    return LiveCodeOut(
+        id=code.id, channel_id=code.channel_id, name=code.name, state=code.state, mode=code.mode, routing=code.routing, status=code.status,
+        total_cap=code.total_cap, schedule=code.schedule, expires_at=code.expires_at, skip_verify=code.skip_verify,
+        tag_ids=sorted(t.id for t in code.tags.all()),
+        members=[MemberOut(staff_id=m.staff_id, department_id=m.department_id, weight=m.weight, daily_cap=m.daily_cap, backup=m.backup, schedule=m.schedule) for m in code.members.all()],
+        config_id=code.config_id, qr_url=code.qr_url, landing_url=services.landing_url(code) if code.mode == LiveCode.Mode.EXACT else None,
+        wecom_users=code.pushed_users, overflowing=code.overflowing, push_error=code.push_error,
+    )
+
+
+def _welcome_out(m) -> WelcomeOut:
+    return WelcomeOut(id=m.id, live_code_id=m.live_code_id, staff_id=m.staff_id, text=m.text, attachments=m.attachments)
+
+
+# -- channels --------------------------------------------------------------------------------------
+@router.get("/channels", response=list[ChannelOut])
+def channel_list(request):
+    return list(selectors.channels(request.auth))
+
+
+@router.post("/channels", response={201: ChannelOut})
+def channel_create(request, payload: ChannelIn):
+    return Status(201, services.channel_create(actor=request.auth, name=payload.name, group=payload.group))
+
+
+@router.patch("/channels/{channel_id}", response=ChannelOut)
+def channel_update(request, channel_id: int, payload: ChannelPatch):
+    channel = selectors.channel_get(request.auth, channel_id)
+    return services.channel_update(actor=request.auth, channel=channel, name=payload.name, group=payload.group)
+
+
+@router.put("/channels/{channel_id}/costs/{day}", response=dict)
+def channel_cost_set(request, channel_id: int, day: date, payload: CostIn):
+    cost = services.channel_cost_set(actor=request.auth, channel=selectors.channel_get(request.auth, channel_id), day=day, amount_fen=payload.amount_fen)
+    return {"channel_id": channel_id, "day": cost.day.isoformat(), "amount_fen": cost.amount_fen}
+
+
+# -- live codes ------------------------------------------------------------------------------------
+def _save(request, payload: LiveCodeIn, live_code: LiveCode | None = None) -> LiveCode:
+    return services.live_code_save(
+        actor=request.auth, live_code=live_code, channel=selectors.channel_get(request.auth, payload.channel_id), name=payload.name,
+        members=[m.dict() for m in payload.members], mode=payload.mode, routing_mode=payload.routing, total_cap=payload.total_cap,
+        schedule=payload.schedule, expires_at=payload.expires_at, skip_verify=payload.skip_verify, tag_ids=payload.tag_ids,
+        welcome=payload.welcome.dict(exclude_none=True) if payload.welcome else None,
+    )
+
+
+@router.get("/live-codes", response=list[LiveCodeOut])
+def live_code_list(request):
+    return [_code_out(c) for c in selectors.live_codes(request.auth)]
+
+
+@router.post("/live-codes", response={201: LiveCodeOut})
+def live_code_create(request, payload: LiveCodeIn):
+    code = _save(request, payload)
+    # WeCom is brought in step after the commit; the answer shows the code as saved.
+    return Status(201, _code_out(selectors.live_code_get(request.auth, code.id)))
+
+
+@router.get("/live-codes/{live_code_id}", response=LiveCodeOut)
+def live_code_get(request, live_code_id: int):
+    return _code_out(selectors.live_code_get(request.auth, live_code_id))
+
+
+@router.put("/live-codes/{live_code_id}", response=LiveCodeOut)
+def live_code_update(request, live_code_id: int, payload: LiveCodeIn):
+    code = _save(request, payload, selectors.live_code_get(request.auth, live_code_id))
+    return _code_out(selectors.live_code_get(request.auth, code.id))
+
+
+@router.post("/live-codes/{live_code_id}/status", response=LiveCodeOut)
+def live_code_status(request, live_code_id: int, payload: StatusIn):
+    code = services.live_code_set_status(actor=request.auth, live_code=selectors.live_code_get(request.auth, live_code_id), status=payload.status)
+    return _code_out(selectors.live_code_get(request.auth, code.id))
+
+
+@router.delete("/live-codes/{live_code_id}", response={204: None})
+def live_code_delete(request, live_code_id: int):
+    services.live_code_set_status(actor=request.auth, live_code=selectors.live_code_get(request.auth, live_code_id), status=LiveCode.Status.DELETED)
+    return Status(204, None)
+
+
+@router.get("/live-codes/{live_code_id}/today", response=list[SeatToday])
+def live_code_today(request, live_code_id: int):
+    return selectors.live_code_today(selectors.live_code_get(request.auth, live_code_id), now())
+
+
+def _qr_content(code: LiveCode) -> str:
+    if code.mode == LiveCode.Mode.EXACT:
+        return services.landing_url(code)
+    if not code.qr_content:
+        raise Conflict("The code is not in WeCom yet (or its QR could not be read); try again shortly.", code="qr_not_ready")
+    return code.qr_content
+
+
+@router.get("/live-codes/{live_code_id}/qr.png", response={200: None})
+def live_code_qr_png(request, live_code_id: int, scale: int = 10):
+    code = selectors.live_code_get(request.auth, live_code_id)
+    body = qr.qr_png(_qr_content(code), scale=max(2, min(scale, 40)))
+    return _download(body, "image/png", f"{code.state}.png")
+
+
+@router.get("/live-codes/{live_code_id}/qr.svg", response={200: None})
+def live_code_qr_svg(request, live_code_id: int):
+    code = selectors.live_code_get(request.auth, live_code_id)
+    return _download(qr.qr_svg(_qr_content(code)), "image/svg+xml", f"{code.state}.svg")
+
+
+@router.get("/live-codes/{live_code_id}/poster.png", response={200: None})
+def live_code_poster(request, live_code_id: int, title: str = "", subtitle: str = "", footer: str = ""):
+    code = selectors.live_code_get(request.auth, live_code_id)
+    body = qr.poster_png(qr_image=qr.qr_image(_qr_content(code)), title=title[:60] or code.corp.name, subtitle=subtitle[:120] or code.name, footer=footer[:40])
+    return _download(body, "image/png", f"{code.state}-poster.png")
+
+
+def _download(body: bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# -- welcome messages ------------------------------------------------------------------------------
+@router.get("/welcome-messages", response=list[WelcomeOut])
+def welcome_list(request):
+    return [_welcome_out(m) for m in selectors.welcome_messages(request.auth)]
+
+
+def _set_welcome(request, payload: WelcomeIn, **scope):
+    message = services.welcome_message_set(actor=request.auth, text=payload.text, attachments=[a.dict(exclude_none=True) for a in payload.attachments], **scope)
+    return _welcome_out(message) if message else Status(204, None)
+
+
+@router.put("/welcome-messages/default", response={200: WelcomeOut, 204: None})
+def welcome_set_default(request, payload: WelcomeIn):
+    return _set_welcome(request, payload)
+
+
+@router.put("/live-codes/{live_code_id}/welcome", response={200: WelcomeOut, 204: None})
+def welcome_set_for_code(request, live_code_id: int, payload: WelcomeIn):
+    return _set_welcome(request, payload, live_code=selectors.live_code_get(request.auth, live_code_id))
+
+
+@router.put("/staff/{staff_id}/welcome", response={200: WelcomeOut, 204: None})
+def welcome_set_for_staff(request, staff_id: int, payload: WelcomeIn):
+    return _set_welcome(request, payload, staff=staff_resolve(request.auth, staff_id, field="staff_id"))
+
+
+@router.get("/welcome-sends", response=WelcomeSendPage)
+def welcome_send_list(request, status: Literal[tuple(WelcomeSend.Status.values)] | None = None, cursor: str | None = None, limit: int = 50):  # type: ignore[valid-type]
+    rows, next_cursor = keyset_page(selectors.welcome_sends(request.auth, status=status), cursor=cursor, limit=limit)
+    return WelcomeSendPage(items=rows, next_cursor=next_cursor)

@@ -1,0 +1,210 @@
+"""Acquisition: channels, live codes and how each scan is routed, welcome messages, attribution."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from siyu.kit.tenancy import CorpOwned
+
+
+class Channel(CorpOwned):
+    """Where customers come from (渠道): one or more live codes belong to it."""
+
+    class Group(models.TextChoices):
+        WEBSITE = "website", _("Website")
+        STORE = "store", _("Store")
+        GROUND_PUSH = "ground_push", _("Ground push")
+        PARCEL_CARD = "parcel_card", _("Parcel card")
+        CONTENT = "content", _("Content platform")
+        ADS = "ads", _("Ads")
+        EVENT = "event", _("Event")
+        OTHER = "other", _("Other")
+
+    name = models.CharField(max_length=64)
+    group = models.CharField(max_length=16, choices=Group.choices, default=Group.OTHER)
+    created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "name"], condition=Q(archived_at__isnull=True), name="channel_unique_live_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChannelCost(CorpOwned):
+    """Money spent on a channel on one day (fen), for cost per add."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="costs")
+    day = models.DateField()
+    amount_fen = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "day"], name="channelcost_unique_day")]
+
+
+class LiveCode(CorpOwned):
+    """A channel live code (渠道活码): one QR code whose scans Siyu routes to staff by rules.
+
+    `state` is the short code WeCom hands back with every add through this code; it is how a new
+    follow is attributed to the code and its channel.
+    """
+
+    class Mode(models.TextChoices):
+        # WeCom's contact way lists the staff; WeCom rotates among them and Siyu edits the list.
+        WECOM_LIST = "wecom_list", _("WeCom list")
+        # A Siyu page behind the QR picks the staff at scan time and shows that staff's own code.
+        EXACT = "exact", _("Exact (landing page)")
+
+    class Routing(models.TextChoices):
+        ROTATE = "rotate", _("In turn")
+        WEIGHTED = "weighted", _("Weighted random")
+        LEAST_LOADED = "least_loaded", _("Least loaded today")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        DELETED = "deleted", _("Deleted")
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="live_codes")
+    name = models.CharField(max_length=64)
+    state = models.CharField(max_length=30)
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.WECOM_LIST)
+    routing = models.CharField(max_length=14, choices=Routing.choices, default=Routing.ROTATE)
+    total_cap = models.PositiveIntegerField(null=True, blank=True)
+    # Weekly slots, date ranges and holidays in the corp's timezone (schedule.py); {} = always on.
+    schedule = models.JSONField(default=dict, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    skip_verify = models.BooleanField(default=True)
+    tags = models.ManyToManyField("tags.Tag", blank=True, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    turn = models.PositiveBigIntegerField(default=0, help_text="scans routed so far, for in-turn routing")
+    # The WeCom side (list mode): the contact way and the user list last pushed to it.
+    config_id = models.CharField(max_length=64, blank=True, default="")
+    qr_url = models.URLField(max_length=500, blank=True, default="")
+    qr_content = models.CharField(max_length=500, blank=True, default="", help_text="what WeCom's QR image encodes")
+    pushed_users = models.JSONField(default=list, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    push_error = models.CharField(max_length=300, blank=True, default="")
+    # Nobody may take customers right now (all capped/offline, no backup): the code still works
+    # in WeCom with its last list, and the console warns.
+    overflowing = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "state"], name="livecode_unique_state")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LiveCodeMember(CorpOwned):
+    """A staff member, or a whole department, in a live code's pool."""
+
+    live_code = models.ForeignKey(LiveCode, on_delete=models.CASCADE, related_name="members")
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    department = models.ForeignKey("corps.Department", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    weight = models.PositiveIntegerField(default=1)
+    daily_cap = models.PositiveIntegerField(null=True, blank=True, help_text="per staff member, per day")
+    backup = models.BooleanField(default=False, help_text="used only when every primary member is capped or offline")
+    schedule = models.JSONField(default=dict, blank=True, help_text="overrides the live code's schedule for this member")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(staff__isnull=False) | Q(department__isnull=False), name="livecodemember_staff_or_department"),
+            models.CheckConstraint(condition=Q(weight__gte=1), name="livecodemember_weight_positive"),
+        ]
+
+
+class LiveCodeStaffWay(CorpOwned):
+    """Exact mode: the single-person contact way shown for one staff member of a live code."""
+
+    live_code = models.ForeignKey(LiveCode, on_delete=models.CASCADE, related_name="staff_ways")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    config_id = models.CharField(max_length=64)
+    qr_url = models.URLField(max_length=500)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["live_code", "staff"], name="livecodestaffway_unique")]
+
+
+class LiveCodeDay(CorpOwned):
+    """Per live code, staff and day (corp timezone): landing-page picks and attributed adds.
+
+    Caps are checked against these counters: picks in exact mode (the decision is Siyu's), adds in
+    WeCom-list mode (WeCom decides, Siyu learns from the callback).
+    """
+
+    live_code = models.ForeignKey(LiveCode, on_delete=models.CASCADE, related_name="days")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    picks = models.PositiveIntegerField(default=0)
+    adds = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["live_code", "staff", "day"], name="livecodeday_unique")]
+
+
+class WelcomeMessage(CorpOwned):
+    """A welcome message (欢迎语): for a live code, for a staff member, or the corp default (neither)."""
+
+    live_code = models.OneToOneField(LiveCode, null=True, blank=True, on_delete=models.CASCADE, related_name="welcome")
+    staff = models.OneToOneField("corps.Staff", null=True, blank=True, on_delete=models.CASCADE, related_name="welcome")
+    text = models.TextField(blank=True, default="")
+    # WeCom's attachment objects: image (pic_url), link, miniprogram; at most 9.
+    attachments = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(live_code__isnull=True) | Q(staff__isnull=True), name="welcome_one_scope"),
+            models.UniqueConstraint(fields=["corp"], condition=Q(live_code__isnull=True, staff__isnull=True), name="welcome_one_corp_default"),
+        ]
+
+
+class WelcomeSend(CorpOwned):
+    """One welcome_code WeCom handed us, and what became of it. At most one send per code."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        MISSED = "missed", _("Missed (window passed)")
+        FAILED = "failed", _("Failed")
+        NONE = "none", _("No welcome configured")
+
+    welcome_code = models.CharField(max_length=128)
+    userid = models.CharField(max_length=64)
+    external_userid = models.CharField(max_length=64)
+    state = models.CharField(max_length=30, blank=True, default="")
+    received_at = models.DateTimeField()
+    deadline = models.DateTimeField(help_text="WeCom's 20-second window, from the add")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message = models.ForeignKey(WelcomeMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField(blank=True, default="")
+    error = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "welcome_code"], name="welcomesend_unique_code")]
+        indexes = [models.Index(fields=["corp", "status", "received_at"])]
+
+
+class Acquisition(CorpOwned):
+    """A new follow and where it came from: the fact table of channel statistics."""
+
+    follow = models.ForeignKey("customers.Follow", on_delete=models.CASCADE, related_name="acquisitions")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    live_code = models.ForeignKey(LiveCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="acquisitions")
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="acquisitions")
+    state = models.CharField(max_length=30, blank=True, default="")
+    campaign_id = models.CharField(max_length=64, blank=True, default="")
+    added_at = models.DateTimeField()
+    day = models.DateField(help_text="added_at's date in the corp's timezone")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["follow", "added_at"], name="acquisition_unique_follow_add")]
+        indexes = [models.Index(fields=["corp", "day"]), models.Index(fields=["channel", "day"]), models.Index(fields=["live_code", "day"])]

@@ -1,0 +1,135 @@
+"""Who may take the next customer of a live code, and who gets them.
+
+The pool is expanded from the code's members (staff, and departments with their sub-departments,
+active staff only, first listing wins). A seat is *available* when it is online by its schedule
+and under its daily cap; backups are used only when no primary seat is available. Counters are
+the code's LiveCodeDay rows for today in the corp's timezone: picks in exact mode (Siyu decides
+at scan time), adds in WeCom-list mode (WeCom decides, the add callback tells us).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db.models import Sum
+
+from siyu.corps.models import Department, Staff
+
+from .models import LiveCode, LiveCodeDay, LiveCodeMember
+from .schedule import is_online
+
+# WeCom accepts at most 100 users on one contact way.
+WECOM_LIST_MAX = 100
+
+
+@dataclass(frozen=True)
+class Seat:
+    staff_id: int
+    userid: str
+    weight: int
+    daily_cap: int | None
+    backup: bool
+    schedule: dict | None  # None: the live code's schedule
+    order: int
+
+
+def _descendants(corp_id: int, roots: set[int]) -> dict[int, set[int]]:
+    children: dict[int, list[int]] = {}
+    for dept_id, parent_id in Department.objects.filter(corp_id=corp_id).values_list("id", "parent_id"):
+        children.setdefault(parent_id, []).append(dept_id)
+    out = {}
+    for root in roots:
+        seen, stack = set(), [root]
+        while stack:
+            d = stack.pop()
+            if d not in seen:
+                seen.add(d)
+                stack.extend(children.get(d, ()))
+        out[root] = seen
+    return out
+
+
+def pool(live_code: LiveCode) -> list[Seat]:
+    members = list(LiveCodeMember.objects.filter(live_code=live_code).order_by("backup", "id"))
+    dept_roots = {m.department_id for m in members if m.department_id and not m.staff_id}
+    trees = _descendants(live_code.corp_id, dept_roots) if dept_roots else {}
+    wanted_depts = set().union(*trees.values()) if trees else set()
+    staff_q = Staff.objects.filter(corp_id=live_code.corp_id, status=Staff.Status.ACTIVE)
+    direct = {m.staff_id for m in members if m.staff_id}
+    rows = staff_q.filter(id__in=direct) if not wanted_depts else staff_q.filter(id__in=direct) | staff_q.filter(department_id__in=wanted_depts)
+    by_id, by_dept = {}, {}
+    for staff_id, userid, dept_id in rows.order_by("id").values_list("id", "userid", "department_id"):
+        by_id[staff_id] = userid
+        by_dept.setdefault(dept_id, []).append(staff_id)
+    seats, seen = [], set()
+    for m in members:
+        ids = [m.staff_id] if m.staff_id else [s for d in sorted(trees.get(m.department_id, ())) for s in by_dept.get(d, ())]
+        for staff_id in ids:
+            if staff_id in seen or staff_id not in by_id:
+                continue
+            seen.add(staff_id)
+            seats.append(Seat(staff_id, by_id[staff_id], m.weight, m.daily_cap, m.backup, m.schedule or None, len(seats)))
+    return seats
+
+
+def local_now(live_code: LiveCode, at: datetime) -> datetime:
+    return at.astimezone(live_code.corp.tzinfo)
+
+
+def counter_field(live_code: LiveCode) -> str:
+    return "picks" if live_code.mode == LiveCode.Mode.EXACT else "adds"
+
+
+def today_counts(live_code: LiveCode, day: date) -> dict[int, int]:
+    field = counter_field(live_code)
+    return dict(LiveCodeDay.objects.filter(live_code=live_code, day=day).values_list("staff_id", field))
+
+
+def total_used(live_code: LiveCode) -> int:
+    return LiveCodeDay.objects.filter(live_code=live_code).aggregate(n=Sum(counter_field(live_code)))["n"] or 0
+
+
+def is_open(live_code: LiveCode, at: datetime) -> bool:
+    """The code as a whole takes customers: active, not expired, under its total cap."""
+    if live_code.status != LiveCode.Status.ACTIVE:
+        return False
+    if live_code.expires_at and at >= live_code.expires_at:
+        return False
+    return not (live_code.total_cap is not None and total_used(live_code) >= live_code.total_cap)
+
+
+def available(live_code: LiveCode, seats: list[Seat], at: datetime, counts: dict[int, int]) -> list[Seat]:
+    """The seats that may take the next customer: primaries if any is available, else backups."""
+    if not is_open(live_code, at):
+        return []
+    local = local_now(live_code, at)
+    code_online = is_online(live_code.schedule, local)
+
+    def ok(seat: Seat) -> bool:
+        online = is_online(seat.schedule, local) if seat.schedule is not None else code_online
+        return online and (seat.daily_cap is None or counts.get(seat.staff_id, 0) < seat.daily_cap)
+
+    primaries = [s for s in seats if not s.backup and ok(s)]
+    return primaries or [s for s in seats if s.backup and ok(s)]
+
+
+def choose(live_code: LiveCode, candidates: list[Seat], counts: dict[int, int], rng: random.Random | None = None) -> Seat:
+    """Exact mode: the one seat this scan goes to."""
+    if live_code.routing == LiveCode.Routing.WEIGHTED:
+        return (rng or random).choices(candidates, weights=[s.weight for s in candidates])[0]
+    if live_code.routing == LiveCode.Routing.LEAST_LOADED:
+        return min(candidates, key=lambda s: (counts.get(s.staff_id, 0) / s.weight, s.order))
+    return candidates[live_code.turn % len(candidates)]
+
+
+def wecom_list(candidates: list[Seat], counts: dict[int, int]) -> list[str]:
+    """List mode: the userids to put on the contact way (WeCom rotates among them).
+
+    Past WeCom's 100, the least-loaded seats go first, so a large pool still shares the day.
+    """
+    if len(candidates) > WECOM_LIST_MAX:
+        candidates = sorted(candidates, key=lambda s: (counts.get(s.staff_id, 0) / s.weight, s.order))[:WECOM_LIST_MAX]
+        candidates.sort(key=lambda s: s.order)
+    return [s.userid for s in candidates]

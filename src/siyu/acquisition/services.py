@@ -1,0 +1,546 @@
+"""Writes for acquisition: channels, live codes (and keeping WeCom in step), scans, adds, welcomes.
+
+Functions that talk to WeCom (`live_code_push`, `welcome_send`, `tags_ensure_in_wecom`) never run
+inside a database transaction: they read, call WeCom, then write in a short transaction of their
+own. Request code reaches them through `transaction.on_commit` or a task.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+
+from siyu.corps.models import Corp, Department, Staff
+from siyu.kit.clock import now
+from siyu.kit.errors import Conflict, InvalidInput, NotFound
+from siyu.kit.tenancy import Actor
+from siyu.tags.models import Tag
+from siyu.tags.selectors import resolve_tags
+
+from . import routing
+from .models import Acquisition, Channel, ChannelCost, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay, WelcomeMessage, WelcomeSend
+from .schedule import schedule_clean
+
+log = logging.getLogger(__name__)
+
+# WeCom's welcome_code lives 20 seconds from the add; a call this close to the end is not started.
+WELCOME_WINDOW = timedelta(seconds=20)
+WELCOME_MARGIN = timedelta(milliseconds=500)
+WELCOME_MAX_ATTACHMENTS = 9
+STATE_PREFIX = "lc"
+PRIORITY_WELCOME = 100  # django-tasks' highest: ahead of every callback in a backlog
+PRIORITY_REFRESH = 50
+
+
+class NoStaffAvailable(Conflict):
+    code = "no_staff_available"
+
+
+# -- channels --------------------------------------------------------------------------------------
+def channel_create(*, actor: Actor, name: str, group: str = Channel.Group.OTHER) -> Channel:
+    actor.require_manager()
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("A channel needs a name.", field="name")
+    if group not in Channel.Group.values:
+        raise InvalidInput(f"Unknown channel group {group!r}.", code="bad_channel_group", field="group")
+    try:
+        with transaction.atomic():
+            return Channel.objects.create(corp=actor.corp, name=name[:64], group=group)
+    except IntegrityError:
+        raise Conflict(f"A channel named {name!r} already exists.", code="channel_name_taken", field="name") from None
+
+
+def channel_update(*, actor: Actor, channel: Channel, name: str | None = None, group: str | None = None) -> Channel:
+    actor.require_manager()
+    if group is not None and group not in Channel.Group.values:
+        raise InvalidInput(f"Unknown channel group {group!r}.", code="bad_channel_group", field="group")
+    if name is not None:
+        channel.name = name.strip()[:64]
+        if not channel.name:
+            raise InvalidInput("A channel needs a name.", field="name")
+    if group is not None:
+        channel.group = group
+    try:
+        with transaction.atomic():
+            channel.save()
+    except IntegrityError:
+        raise Conflict(f"A channel named {name!r} already exists.", code="channel_name_taken", field="name") from None
+    return channel
+
+
+def channel_cost_set(*, actor: Actor, channel: Channel, day, amount_fen: int) -> ChannelCost:
+    actor.require_manager()
+    if amount_fen < 0:
+        raise InvalidInput("A cost cannot be negative.", field="amount_fen")
+    cost, _ = ChannelCost.objects.update_or_create(corp=actor.corp, channel=channel, day=day, defaults={"amount_fen": amount_fen})
+    return cost
+
+
+# -- live codes ------------------------------------------------------------------------------------
+def _new_state(corp: Corp) -> str:
+    while True:
+        state = STATE_PREFIX + secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+        if not LiveCode.objects.filter(corp=corp, state=state).exists():
+            return state
+
+
+def _clean_members(corp: Corp, members: list[dict]) -> list[LiveCodeMember]:
+    if not members:
+        raise InvalidInput("A live code needs at least one staff member or department.", code="empty_pool", field="members")
+    staff_ids = {m["staff_id"] for m in members if m.get("staff_id")}
+    dept_ids = {m["department_id"] for m in members if m.get("department_id")}
+    staff = set(Staff.objects.filter(corp=corp, id__in=staff_ids).values_list("id", flat=True))
+    depts = set(Department.objects.filter(corp=corp, id__in=dept_ids).values_list("id", flat=True))
+    out, seen = [], set()
+    for i, m in enumerate(members):
+        where = f"members.{i}"
+        staff_id, dept_id = m.get("staff_id"), m.get("department_id")
+        if bool(staff_id) == bool(dept_id):
+            raise InvalidInput(f"{where}: give either staff_id or department_id.", field=where)
+        if staff_id and staff_id not in staff:
+            raise InvalidInput(f"{where}: no staff member {staff_id} in this corp.", code="unknown_staff", field=f"{where}.staff_id")
+        if dept_id and dept_id not in depts:
+            raise InvalidInput(f"{where}: no department {dept_id} in this corp.", code="unknown_department", field=f"{where}.department_id")
+        key = ("s", staff_id) if staff_id else ("d", dept_id)
+        if key in seen:
+            raise InvalidInput(f"{where}: listed twice.", code="duplicate_member", field=where)
+        seen.add(key)
+        weight, cap = m.get("weight", 1), m.get("daily_cap")
+        if not isinstance(weight, int) or weight < 1 or weight > 1000:
+            raise InvalidInput(f"{where}.weight: a whole number from 1 to 1000.", field=f"{where}.weight")
+        if cap is not None and (not isinstance(cap, int) or cap < 0):
+            raise InvalidInput(f"{where}.daily_cap: a whole number ≥ 0, or empty for no cap.", field=f"{where}.daily_cap")
+        out.append(LiveCodeMember(
+            corp=corp, staff_id=staff_id, department_id=dept_id, weight=weight, daily_cap=cap, backup=bool(m.get("backup")),
+            schedule=schedule_clean(m.get("schedule"), f"{where}.schedule"),
+        ))
+    if all(m.backup for m in out):
+        raise InvalidInput("A live code needs at least one member who is not a backup.", code="only_backups", field="members")
+    return out
+
+
+def _check_mode(mode: str, routing_mode: str) -> None:
+    if mode not in LiveCode.Mode.values:
+        raise InvalidInput(f"Unknown mode {mode!r}.", field="mode")
+    if routing_mode not in LiveCode.Routing.values:
+        raise InvalidInput(f"Unknown routing {routing_mode!r}.", field="routing")
+    # In list mode WeCom itself takes turns among the listed staff; weights and load balancing
+    # need Siyu to decide each scan, which only the landing page (exact mode) can.
+    if mode == LiveCode.Mode.WECOM_LIST and routing_mode != LiveCode.Routing.ROTATE:
+        raise InvalidInput("Weighted and least-loaded routing need exact mode.", code="routing_needs_exact_mode", field="routing")
+
+
+def live_code_save(
+    *, actor: Actor, live_code: LiveCode | None = None, channel: Channel, name: str, members: list[dict], mode: str = LiveCode.Mode.WECOM_LIST,
+    routing_mode: str = LiveCode.Routing.ROTATE, total_cap: int | None = None, schedule: dict | None = None, expires_at: datetime | None = None,
+    skip_verify: bool = True, tag_ids: list[int] = (), welcome: dict | None = None,
+) -> LiveCode:
+    """Create a live code, or replace an existing one's rules; WeCom is brought in step after commit."""
+    actor.require_manager()
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("A live code needs a name.", field="name")
+    if channel.corp_id != actor.corp.id:
+        raise NotFound("No such channel.", field="channel_id")
+    _check_mode(mode, routing_mode)
+    if total_cap is not None and total_cap < 0:
+        raise InvalidInput("total_cap must be ≥ 0.", field="total_cap")
+    if live_code is not None and live_code.mode != mode and live_code.config_id:
+        raise InvalidInput("The mode of a live code cannot change once it is in WeCom; create a new code.", code="mode_locked", field="mode")
+    cleaned = _clean_members(actor.corp, members)
+    tags = resolve_tags(actor, list(tag_ids), "tag_ids")
+    schedule = schedule_clean(schedule)
+    code = live_code or LiveCode(corp=actor.corp, state=_new_state(actor.corp))
+    code.channel, code.name, code.mode, code.routing = channel, name[:64], mode, routing_mode
+    code.total_cap, code.schedule, code.expires_at, code.skip_verify = total_cap, schedule, expires_at, skip_verify
+    code.save()
+    code.tags.set(tags)
+    LiveCodeMember.objects.filter(live_code=code).delete()
+    for m in cleaned:
+        m.live_code = code
+    LiveCodeMember.objects.bulk_create(cleaned)
+    if welcome is not None:
+        welcome_message_set(actor=actor, live_code=code, text=welcome.get("text", ""), attachments=welcome.get("attachments", []))
+    code_id = code.pk
+    transaction.on_commit(lambda: live_code_push_or_queue(code_id))
+    return code
+
+
+def live_code_set_status(*, actor: Actor, live_code: LiveCode, status: str) -> LiveCode:
+    actor.require_manager()
+    if status not in LiveCode.Status.values:
+        raise InvalidInput(f"Unknown status {status!r}.", field="status")
+    live_code.status = status
+    live_code.save(update_fields=["status", "updated_at"])
+    code_id = live_code.pk
+    transaction.on_commit(lambda: live_code_push_or_queue(code_id))
+    return live_code
+
+
+def landing_url(live_code: LiveCode) -> str:
+    return settings.SIYU_PUBLIC_URL + reverse("live_code_landing", args=[live_code.corp.corp_id, live_code.state])
+
+
+def live_code_push_or_queue(live_code_id: int) -> None:
+    """After commit: bring WeCom in step now; if WeCom fails, a task tries again."""
+    try:
+        live_code_push(live_code_id)
+    except Exception as exc:  # noqa: BLE001 — recorded on the code; the task retries
+        log.warning("live code %s push failed: %s", live_code_id, exc)
+        from .tasks import refresh_live_code
+
+        refresh_live_code.using(priority=PRIORITY_REFRESH, run_after=now() + timedelta(seconds=30)).enqueue(live_code_id)
+
+
+def tags_ensure_in_wecom(corp: Corp, tags: list[Tag], client) -> None:
+    """Create in WeCom the corp tags that exist only in Siyu, so mark_tag can use them."""
+    for tag in tags:
+        if tag.wecom_tag_id:
+            continue
+        group = tag.group
+        answer = client.add_corp_tag(tags=[{"name": tag.name}], **({"group_id": group.wecom_group_id} if group.wecom_group_id else {"group_name": group.name}))
+        created = {t["name"]: t["id"] for t in answer.get("tag", [])}
+        with transaction.atomic():
+            if not group.wecom_group_id:
+                group.wecom_group_id = answer["group_id"]
+                group.save(update_fields=["wecom_group_id"])
+            tag.wecom_tag_id = created.get(tag.name)
+            tag.save(update_fields=["wecom_tag_id"])
+
+
+def _wanted_users(code: LiveCode, at: datetime) -> tuple[list[str], bool]:
+    """List mode: the contact way's user list now, and whether the code is overflowing."""
+    seats = routing.pool(code)
+    counts = routing.today_counts(code, routing.local_now(code, at).date())
+    candidates = routing.available(code, seats, at, counts)
+    if candidates:
+        return routing.wecom_list(candidates, counts), False
+    # Nobody may take customers, but a contact way cannot be empty and a printed code must not
+    # die: keep what WeCom has (or the primaries), and flag it.
+    return (list(code.pushed_users) or [s.userid for s in seats if not s.backup][: routing.WECOM_LIST_MAX]), True
+
+
+def live_code_push(live_code_id: int, *, client=None, at: datetime | None = None) -> LiveCode:
+    """Make WeCom match the live code: its contact way (list mode) or its staff's own codes (exact)."""
+    from siyu.wecom.client import WeComClient, WeComError
+
+    code = LiveCode.objects.select_related("corp").get(pk=live_code_id)
+    client = client or WeComClient(code.corp)
+    try:
+        tags_ensure_in_wecom(code.corp, list(code.tags.select_related("group")), client)
+        if code.status == LiveCode.Status.DELETED:
+            _push_deleted(code, client)
+        elif code.mode == LiveCode.Mode.EXACT:
+            _push_exact(code, client)
+        else:
+            _push_list(code, client, at)
+    except WeComError as exc:
+        LiveCode.objects.filter(pk=code.pk).update(push_error=str(exc)[:300])
+        raise
+    return LiveCode.objects.get(pk=code.pk)
+
+
+def _push_list(code: LiveCode, client, at: datetime | None) -> None:
+    for _ in range(3):
+        stamp = at or now()
+        users, overflowing = _wanted_users(code, stamp)
+        if not code.config_id:
+            answer = client.add_contact_way(type=2, scene=2, users=users, state=code.state, remark=code.name[:30], skip_verify=code.skip_verify)
+            content = qr_content_from_url(answer.get("qr_code", ""))
+            with transaction.atomic():
+                LiveCode.objects.filter(pk=code.pk).update(
+                    config_id=answer["config_id"], qr_url=answer.get("qr_code", ""), qr_content=content, pushed_users=users, pushed_at=now(),
+                    push_error="", overflowing=overflowing,
+                )
+        elif users != code.pushed_users:
+            client.update_contact_way(code.config_id, user=users, skip_verify=code.skip_verify, remark=code.name[:30])
+            LiveCode.objects.filter(pk=code.pk).update(pushed_users=users, pushed_at=now(), push_error="", overflowing=overflowing)
+        else:
+            if code.overflowing != overflowing or code.push_error:
+                LiveCode.objects.filter(pk=code.pk).update(overflowing=overflowing, push_error="")
+            return
+        # Another worker may have pushed meanwhile: loop until what we pushed is still wanted.
+        code.refresh_from_db()
+
+
+def _push_exact(code: LiveCode, client) -> None:
+    have = set(LiveCodeStaffWay.objects.filter(live_code=code).values_list("staff_id", flat=True))
+    for seat in routing.pool(code):
+        if seat.staff_id not in have:
+            staff_way_create(code, seat, client)
+    if code.push_error:
+        LiveCode.objects.filter(pk=code.pk).update(push_error="")
+
+
+def staff_way_create(code: LiveCode, seat: routing.Seat, client) -> LiveCodeStaffWay:
+    answer = client.add_contact_way(type=1, scene=2, users=[seat.userid], state=code.state, remark=code.name[:30], skip_verify=code.skip_verify)
+    try:
+        with transaction.atomic():
+            return LiveCodeStaffWay.objects.create(corp=code.corp, live_code=code, staff_id=seat.staff_id, config_id=answer["config_id"], qr_url=answer.get("qr_code", ""))
+    except IntegrityError:
+        # Two scans raced to create it: keep the first, drop ours in WeCom.
+        client.del_contact_way(answer["config_id"])
+        return LiveCodeStaffWay.objects.get(live_code=code, staff_id=seat.staff_id)
+
+
+def _push_deleted(code: LiveCode, client) -> None:
+    from siyu.wecom.client import WeComError
+
+    ways = [code.config_id] if code.config_id else []
+    ways += list(LiveCodeStaffWay.objects.filter(live_code=code).values_list("config_id", flat=True))
+    for config_id in ways:
+        try:
+            client.del_contact_way(config_id)
+        except WeComError as exc:
+            if exc.errcode != 41044:  # already gone
+                raise
+    LiveCodeStaffWay.objects.filter(live_code=code).delete()
+    LiveCode.objects.filter(pk=code.pk).update(config_id="", pushed_users=[], push_error="")
+
+
+def live_codes_refresh_due(*, at: datetime | None = None) -> int:
+    """The worker's minute tick: queue a refresh for list-mode codes whose WeCom list is out of date
+    (a schedule slot began or ended, a new day reset the caps, the code expired)."""
+    from .tasks import refresh_live_code
+
+    at = at or now()
+    queued = 0
+    for code in LiveCode.objects.filter(mode=LiveCode.Mode.WECOM_LIST, status=LiveCode.Status.ACTIVE).exclude(config_id="").select_related("corp"):
+        users, overflowing = _wanted_users(code, at)
+        if users != code.pushed_users or overflowing != code.overflowing:
+            refresh_live_code.using(priority=PRIORITY_REFRESH).enqueue(code.pk)
+            queued += 1
+    return queued
+
+
+# -- scans and adds --------------------------------------------------------------------------------
+def assign_staff_for_scan(*, live_code: LiveCode, at: datetime | None = None, rng: random.Random | None = None) -> routing.Seat:
+    """Exact mode: pick the staff member for one scan and count it against their cap.
+
+    The live code row is locked for the decision, so concurrent scans are decided one after
+    another and a cap can never be passed.
+    """
+    at = at or now()
+    with transaction.atomic():
+        code = LiveCode.objects.select_for_update().select_related("corp").get(pk=live_code.pk)
+        if code.mode != LiveCode.Mode.EXACT:
+            raise InvalidInput("Only exact-mode live codes route at scan time.", code="not_exact_mode")
+        day = routing.local_now(code, at).date()
+        counts = routing.today_counts(code, day)
+        candidates = routing.available(code, routing.pool(code), at, counts)
+        if not candidates:
+            raise NoStaffAvailable("Nobody can take new customers on this code right now.")
+        seat = routing.choose(code, candidates, counts, rng)
+        row, _ = LiveCodeDay.objects.get_or_create(corp=code.corp, live_code=code, staff_id=seat.staff_id, day=day)
+        LiveCodeDay.objects.filter(pk=row.pk).update(picks=F("picks") + 1)
+        LiveCode.objects.filter(pk=code.pk).update(turn=F("turn") + 1)
+    return seat
+
+
+def staff_way_for(live_code: LiveCode, seat: routing.Seat, *, client=None) -> LiveCodeStaffWay:
+    way = LiveCodeStaffWay.objects.filter(live_code=live_code, staff_id=seat.staff_id).first()
+    if way is None:
+        from siyu.wecom.client import WeComClient
+
+        way = staff_way_create(live_code, seat, client or WeComClient(live_code.corp))
+    return way
+
+
+def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache: dict | None = None) -> Acquisition | None:
+    """Attribute a new follow to its live code and channel (by `state`), once per add.
+
+    Returns None when this add was recorded before (a replayed callback, a second sync).
+    """
+    code = None
+    if follow.state:
+        if code_cache is None or follow.state not in code_cache:
+            found = LiveCode.objects.filter(corp=corp, state=follow.state).first()
+            if code_cache is None:
+                code = found
+            else:
+                code_cache[follow.state] = found
+        code = code if code_cache is None else code_cache[follow.state]
+    day = follow.added_at.astimezone(corp.tzinfo).date()
+    try:
+        with transaction.atomic():
+            acq = Acquisition.objects.create(
+                corp=corp, follow=follow, customer_id=follow.customer_id, staff_id=follow.staff_id, live_code=code,
+                channel_id=code.channel_id if code else None, state=follow.state, campaign_id=campaign_id, added_at=follow.added_at, day=day,
+            )
+    except IntegrityError:
+        return None
+    if code is not None:
+        row, _ = LiveCodeDay.objects.get_or_create(corp=corp, live_code=code, staff_id=follow.staff_id, day=day)
+        LiveCodeDay.objects.filter(pk=row.pk).update(adds=F("adds") + 1)
+        if code.mode == LiveCode.Mode.WECOM_LIST and code.status == LiveCode.Status.ACTIVE and _may_have_crossed_a_cap(code, follow.staff_id, row.adds + 1):
+            from .tasks import refresh_live_code
+
+            code_id = code.pk
+            transaction.on_commit(lambda: refresh_live_code.using(priority=PRIORITY_REFRESH).enqueue(code_id))
+    return acq
+
+
+def _may_have_crossed_a_cap(code: LiveCode, staff_id: int, adds_today: int) -> bool:
+    if code.total_cap is not None:
+        return True
+    caps = LiveCodeMember.objects.filter(live_code=code, daily_cap__isnull=False).values_list("staff_id", "daily_cap")
+    # Department members' caps apply to each of their staff; checking "any cap reached" is enough.
+    return any((sid == staff_id or sid is None) and adds_today >= cap for sid, cap in caps)
+
+
+def live_code_tags_for_add(corp: Corp, state: str) -> list[str]:
+    """The WeCom tag ids a new customer of this `state` gets (marked before the contact is read)."""
+    if not state:
+        return []
+    code = LiveCode.objects.filter(corp=corp, state=state).first()
+    if code is None:
+        return []
+    return [t for t in code.tags.filter(deleted_at__isnull=True).values_list("wecom_tag_id", flat=True) if t]
+
+
+# -- welcome messages ------------------------------------------------------------------------------
+ATTACHMENT_TYPES = {"image": ("pic_url",), "link": ("title", "url"), "miniprogram": ("title", "appid", "page", "pic_media_id")}
+
+
+def _clean_attachments(attachments: list[dict]) -> list[dict]:
+    if not isinstance(attachments, list) or len(attachments) > WELCOME_MAX_ATTACHMENTS:
+        raise InvalidInput(f"At most {WELCOME_MAX_ATTACHMENTS} attachments.", code="too_many_attachments", field="attachments")
+    out = []
+    for i, a in enumerate(attachments):
+        kind = a.get("msgtype") if isinstance(a, dict) else None
+        if kind not in ATTACHMENT_TYPES:
+            raise InvalidInput(f"attachments.{i}: msgtype is image, link or miniprogram.", code="bad_attachment", field=f"attachments.{i}.msgtype")
+        body = a.get(kind) or {}
+        missing = [k for k in ATTACHMENT_TYPES[kind] if not body.get(k)]
+        if missing:
+            raise InvalidInput(f"attachments.{i}.{kind}: {', '.join(missing)} required.", code="bad_attachment", field=f"attachments.{i}.{kind}")
+        out.append({"msgtype": kind, kind: body})
+    return out
+
+
+def welcome_message_set(*, actor: Actor, live_code: LiveCode | None = None, staff: Staff | None = None, text: str = "", attachments: list[dict] = ()) -> WelcomeMessage | None:
+    """Set (or with no text and no attachments, remove) a welcome for a code, a staff member or the corp."""
+    actor.require_manager()
+    if live_code is not None and staff is not None:
+        raise InvalidInput("A welcome belongs to a live code, a staff member or the corp, not two at once.", field="staff_id")
+    text = (text or "").strip()
+    if len(text) > 4000:
+        raise InvalidInput("Welcome text is at most 4000 characters.", field="text")
+    attachments = _clean_attachments(list(attachments))
+    scope = {"corp": actor.corp, "live_code": live_code, "staff": staff}
+    if not text and not attachments:
+        WelcomeMessage.objects.filter(**scope).delete()
+        return None
+    message, _ = WelcomeMessage.objects.update_or_create(**scope, defaults={"text": text, "attachments": attachments})
+    return message
+
+
+def welcome_for(corp: Corp, *, state: str, userid: str) -> WelcomeMessage | None:
+    """The live code's welcome, else the staff member's, else the corp default."""
+    if state:
+        found = WelcomeMessage.objects.filter(corp=corp, live_code__state=state, live_code__corp=corp).first()
+        if found:
+            return found
+    return (
+        WelcomeMessage.objects.filter(corp=corp, staff__userid=userid, staff__corp=corp).first()
+        or WelcomeMessage.objects.filter(corp=corp, live_code__isnull=True, staff__isnull=True).first()
+    )
+
+
+def welcome_render(text: str, *, customer_name: str, staff_name: str) -> str:
+    return text.replace("{customer_name}", customer_name).replace("{staff_name}", staff_name)
+
+
+def welcome_enqueue(corp: Corp, data: dict, *, received_at: datetime | None = None) -> WelcomeSend | None:
+    """Called with the add event as it is stored: one WelcomeSend per welcome_code, and its task.
+
+    The task goes ahead of every queued callback; the caller's transaction commits both together.
+    """
+    code = data.get("WelcomeCode")
+    if data.get("ChangeType") not in ("add_external_contact", "add_half_external_contact") or not code:
+        return None
+    received_at = received_at or now()
+    created = int(data["CreateTime"]) if str(data.get("CreateTime", "")).isdigit() else None
+    added_at = datetime.fromtimestamp(created, tz=dt_timezone.utc) if created else received_at
+    try:
+        with transaction.atomic():
+            send = WelcomeSend.objects.create(
+                corp=corp, welcome_code=code[:128], userid=data.get("UserID", "")[:64], external_userid=data.get("ExternalUserID", "")[:64],
+                state=data.get("State", "")[:30], received_at=received_at, deadline=min(added_at, received_at) + WELCOME_WINDOW,
+            )
+    except IntegrityError:
+        return None
+    from .tasks import send_welcome
+
+    send_welcome.using(priority=PRIORITY_WELCOME).enqueue(send.pk)
+    return send
+
+
+def welcome_send(welcome_send_id: int, *, client=None) -> str:
+    """Send one welcome, at most once, and only inside WeCom's window.
+
+    Claim (pending → sending) is one UPDATE, so of two workers one sends. A send found "sending"
+    is never retried by us: WeCom may have taken it. Past the deadline it is recorded as missed.
+    """
+    from siyu.customers.models import Customer
+    from siyu.wecom.client import WeComClient, WeComError
+
+    stamp = now()
+    with transaction.atomic():
+        claimed = WelcomeSend.objects.filter(pk=welcome_send_id, status=WelcomeSend.Status.PENDING).update(status=WelcomeSend.Status.SENDING, claimed_at=stamp)
+    if not claimed:
+        return "skipped"
+    send = WelcomeSend.objects.select_related("corp").get(pk=welcome_send_id)
+    if stamp > send.deadline - WELCOME_MARGIN:
+        WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.MISSED, error=f"picked up {(stamp - send.deadline).total_seconds():+.1f}s after the window")
+        return "missed"
+    message = welcome_for(send.corp, state=send.state, userid=send.userid)
+    if message is None:
+        WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.NONE)
+        return "none"
+    client = client or WeComClient(send.corp, busy_retries=1, rate_retries=0)
+    try:
+        text = message.text
+        if "{customer_name}" in text or "{staff_name}" in text:
+            staff_name = Staff.objects.filter(corp=send.corp, userid=send.userid).values_list("name", flat=True).first() or ""
+            customer_name = Customer.objects.filter(corp=send.corp, external_userid=send.external_userid).values_list("name", flat=True).first()
+            if customer_name is None and "{customer_name}" in text:
+                customer_name = client.get_external_contact(send.external_userid)["external_contact"].get("name", "")
+            text = welcome_render(text, customer_name=customer_name or "", staff_name=staff_name)
+        if now() > send.deadline - WELCOME_MARGIN:
+            WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.MISSED, error="window passed while preparing")
+            return "missed"
+        client.send_welcome_msg(send.welcome_code, text=text, attachments=message.attachments)
+    except WeComError as exc:
+        WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.FAILED, error=str(exc)[:300], message=message, text=message.text)
+        return "failed"
+    WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.SENT, sent_at=now(), message=message, text=text)
+    return "sent"
+
+
+def welcomes_sweep(*, at: datetime | None = None) -> int:
+    """Settle sends a worker died in the middle of: past the window, they are over either way."""
+    at = at or now()
+    return WelcomeSend.objects.filter(status=WelcomeSend.Status.SENDING, deadline__lt=at - timedelta(seconds=5)).update(
+        status=WelcomeSend.Status.FAILED, error="the worker stopped during the send; WeCom may or may not have delivered it"
+    )
+
+
+# -- QR content ------------------------------------------------------------------------------------
+def qr_content_from_url(url: str) -> str:
+    """What WeCom's QR image encodes, so Siyu can draw it crisp at any size (empty if unreadable)."""
+    from .qr import decode_image_url
+
+    try:
+        return decode_image_url(url) if url else ""
+    except Exception as exc:  # noqa: BLE001 — the original image still works; we only lose re-drawing
+        log.warning("could not read the QR at %s: %s", url, exc)
+        return ""

@@ -1,0 +1,51 @@
+"""Public pages behind QR codes: the exact-mode landing page (no login; a phone opens it)."""
+
+from __future__ import annotations
+
+from django.core import signing
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from siyu.corps.models import Corp, Staff
+from siyu.kit.clock import now
+
+from . import routing, services
+from .models import LiveCode
+
+# One visitor reloading the page keeps their guide for the day instead of using up caps.
+STICKY_MAX_AGE = 86400
+
+
+def _sticky_key(code: LiveCode) -> str:
+    return f"siyu_lc_{code.state}"
+
+
+@never_cache
+@transaction.non_atomic_requests
+def landing(request, corp_id: str, state: str):
+    # Not one transaction per request: routing locks the code briefly, and showing a guide the
+    # first time may call WeCom to create their code, which must not hold the database.
+    corp = Corp.objects.filter(corp_id=corp_id).first()
+    code = LiveCode.objects.select_related("corp").filter(corp=corp, state=state).exclude(status=LiveCode.Status.DELETED).first() if corp else None
+    if code is None or code.mode != LiveCode.Mode.EXACT:
+        raise Http404("no such live code")
+    at = now()
+    day = routing.local_now(code, at).date().isoformat()
+    seat = None
+    remembered = request.get_signed_cookie(_sticky_key(code), default=None, salt="live-code", max_age=STICKY_MAX_AGE)
+    if remembered and remembered.split(":")[0] == day and routing.is_open(code, at):
+        seat = next((s for s in routing.pool(code) if str(s.staff_id) == remembered.split(":")[1]), None)
+    fresh = seat is None
+    if fresh:
+        try:
+            seat = services.assign_staff_for_scan(live_code=code, at=at)
+        except services.NoStaffAvailable:
+            return render(request, "acquisition/landing_full.html", {"code": code}, status=409)
+    way = services.staff_way_for(code, seat)
+    staff_name = Staff.objects.filter(pk=seat.staff_id).values_list("name", flat=True).first() or seat.userid
+    response = render(request, "acquisition/landing.html", {"code": code, "way": way, "staff_name": staff_name})
+    if fresh:
+        response.set_signed_cookie(_sticky_key(code), f"{day}:{seat.staff_id}", salt="live-code", max_age=STICKY_MAX_AGE, httponly=True, samesite="Lax")
+    return response

@@ -1,0 +1,75 @@
+"""An in-process WeCom: the sandbox and Siyu in one Django, httpx talking to both over WSGI.
+
+Everything goes through the real client, the real sandbox endpoints and the real callback view
+(encrypted XML and all), but without a server or threads, so thousands of scans stay fast and
+the test's own transaction holds every row.
+"""
+
+import base64
+import secrets
+
+import httpx
+import pytest
+from django.core import signals
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
+
+from siyu.acquisition.models import WelcomeSend
+from siyu.acquisition.services import welcome_send
+from siyu.corps.services import corp_create, staff_upsert
+from siyu.kit.tenancy import Actor, Role
+from siyu.sandbox import services as sandbox
+from siyu.sandbox.models import SbCallbackLog
+from siyu.wecom import client as client_module
+from siyu.wecom.models import CallbackEvent
+from siyu.wecom.services import callback_handle
+
+from .. import factories as f
+
+BASE = "http://testserver"
+
+
+class InProcessHub:
+    def __init__(self, corpid: str = "wwacq0001", staff: int = 3):
+        aes = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        token = secrets.token_hex(16)
+        self.sb = sandbox.corp_create(
+            corpid=corpid, name="渠道测试", secret="acq-secret", callback_token=token, callback_aes_key=aes, callback_url=f"{BASE}/wecom/callback/{corpid}/"
+        )
+        self.corp = corp_create(corp_id=corpid, name="渠道测试", secret="acq-secret", token=token, aes_key=aes, api_base=f"{BASE}/sandbox/cgi-bin/")
+        self.sb_staff, self.staff = [], []
+        for i in range(staff):
+            self.add_staff(f"guide{i}", f"导购{i}")
+        self.actor = Actor(user=f.user(self.corp, role=Role.ADMIN), corp=self.corp, role=Role.ADMIN)
+
+    def add_staff(self, userid: str, name: str):
+        self.sb_staff.append(sandbox.staff_add(corp=self.sb, userid=userid, name=name))
+        self.staff.append(staff_upsert(corp=self.corp, userid=userid, name=name))
+        return self.staff[-1]
+
+    def handle_callbacks(self) -> list[str]:
+        """What the worker does with the inbox, in its order: welcomes first, then events."""
+        outcomes = [welcome_send(pk) for pk in WelcomeSend.objects.filter(corp=self.corp, status="pending").order_by("id").values_list("pk", flat=True)]
+        for pk in CallbackEvent.objects.filter(corp=self.corp, status="received").order_by("id").values_list("pk", flat=True):
+            outcomes.append(callback_handle(event_id=pk))
+        return outcomes
+
+    def redeliver(self, entry: SbCallbackLog) -> int | None:
+        from siyu.sandbox.callbacks import deliver
+
+        return deliver(self.sb, entry)
+
+
+@pytest.fixture
+def hub(db, monkeypatch):
+    # As Django's test client does: a finished request must not close the test's connection.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    http = httpx.Client(transport=httpx.WSGITransport(app=WSGIHandler()), base_url=BASE)
+    monkeypatch.setattr(client_module, "_shared", http)
+    try:
+        yield InProcessHub()
+    finally:
+        http.close()
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
