@@ -30,6 +30,9 @@ class ApiClient:
     def post(self, path, body=None):
         return self.call("post", path, body if body is not None else {})
 
+    def put(self, path, body=None):
+        return self.call("put", path, body if body is not None else {})
+
     def patch(self, path, body=None):
         return self.call("patch", path, body if body is not None else {})
 

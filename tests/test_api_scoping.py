@@ -7,6 +7,8 @@ fill, which fails loudly below.
 
 import pytest
 
+from siyu.acquisition.models import Channel, LiveCode, LiveCodeMember, WelcomeMessage
+from siyu.acquisition.services import channel_create, live_code_save
 from siyu.api import api as ninja_api
 from siyu.customers.models import Customer, FollowTag
 from siyu.kit.tenancy import Role
@@ -36,6 +38,8 @@ def _sample(schema):
     schema = _resolve(schema)
     if "anyOf" in schema:
         return _sample(next(s for s in schema["anyOf"] if s.get("type") != "null"))
+    if "enum" in schema:
+        return schema["enum"][0]
     kind = schema.get("type")
     if kind == "object":
         return {name: _sample(schema["properties"][name]) for name in schema.get("required", [])}
@@ -65,8 +69,11 @@ def two_corps(db):
     tag = group.tags.get()
     c = f.customer(alpha, name=f"C {MARKER}", phones=["13900000001"])
     f.follow(c, s, tags=[tag], state=MARKER, remark=MARKER)
+    channel = channel_create(actor=a_admin, name=f"Ch {MARKER}", group="store")
+    code = live_code_save(actor=a_admin, channel=channel, name=f"LC {MARKER}", mode="exact", members=[{"staff_id": s.id}], welcome={"text": MARKER})
     beta_owner = f.user(beta, role=Role.OWNER)
-    return {"customer_id": c.id, "group_id": group.id, "tag_id": tag.id}, ApiClient(f.token(beta_owner, beta))
+    objects = {"customer_id": c.id, "group_id": group.id, "tag_id": tag.id, "channel_id": channel.id, "live_code_id": code.id, "staff_id": s.id, "day": "2026-11-25"}
+    return objects, ApiClient(f.token(beta_owner, beta))
 
 
 def _fill(path, objects):
@@ -84,6 +91,10 @@ def _alpha_snapshot():
         list(TagGroup.objects.values_list("id", "name", "deleted_at")),
         list(Tag.objects.values_list("id", "name", "deleted_at")),
         list(FollowTag.objects.values_list("follow_id", "tag_id")),
+        list(Channel.objects.values_list("id", "name", "group")),
+        list(LiveCode.objects.values_list("id", "name", "status", "state")),
+        list(LiveCodeMember.objects.values_list("id", "staff_id", "weight")),
+        list(WelcomeMessage.objects.values_list("id", "text")),
     )
 
 
@@ -118,5 +129,5 @@ def test_route_hides_other_corps(path, method, op, two_corps):
 def test_every_path_parameter_is_an_object_id():
     # Guards the walk above: a route must be covered, not silently skipped.
     params = {p.strip("{}") for path in SCHEMA["paths"] for p in path.split("/") if p.startswith("{")}
-    assert params <= {"customer_id", "group_id", "tag_id"}, params
+    assert params <= {"customer_id", "group_id", "tag_id", "channel_id", "live_code_id", "staff_id", "day"}, params
     assert len(SCHEMA["paths"]) >= 8

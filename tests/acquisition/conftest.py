@@ -15,7 +15,10 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 
 from siyu.acquisition.models import WelcomeSend
-from siyu.acquisition.services import welcome_send
+from django.test import TestCase
+from django_tasks_db.models import DBTaskResult
+
+from siyu.acquisition.services import live_code_push, welcome_send
 from siyu.corps.services import corp_create, staff_upsert
 from siyu.kit.tenancy import Actor, Role
 from siyu.sandbox import services as sandbox
@@ -40,6 +43,7 @@ class InProcessHub:
         self.sb_staff, self.staff = [], []
         for i in range(staff):
             self.add_staff(f"guide{i}", f"导购{i}")
+        self.at = None  # the time refreshes run at (None: now)
         self.actor = Actor(user=f.user(self.corp, role=Role.ADMIN), corp=self.corp, role=Role.ADMIN)
 
     def add_staff(self, userid: str, name: str):
@@ -48,10 +52,15 @@ class InProcessHub:
         return self.staff[-1]
 
     def handle_callbacks(self) -> list[str]:
-        """What the worker does with the inbox, in its order: welcomes first, then events."""
+        """What the worker does with the inbox, in its order: welcomes, then events, then the
+        live-code refreshes the events queued (after their commit, as in production)."""
         outcomes = [welcome_send(pk) for pk in WelcomeSend.objects.filter(corp=self.corp, status="pending").order_by("id").values_list("pk", flat=True)]
         for pk in CallbackEvent.objects.filter(corp=self.corp, status="received").order_by("id").values_list("pk", flat=True):
-            outcomes.append(callback_handle(event_id=pk))
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                outcomes.append(callback_handle(event_id=pk))
+        for task in DBTaskResult.objects.filter(status="READY", task_path__endswith="refresh_live_code").order_by("id"):
+            live_code_push(task.args_kwargs["args"][0], at=self.at)
+            task.delete()
         return outcomes
 
     def redeliver(self, entry: SbCallbackLog) -> int | None:
@@ -60,16 +69,34 @@ class InProcessHub:
         return deliver(self.sb, entry)
 
 
+def in_process_app():
+    """Django as a WSGI app for httpx, keeping the test's connection open as Django's test client
+    does (a finished request would otherwise close it); nested calls (a sandbox endpoint sending a
+    callback to Siyu) leave the signals to the outermost one."""
+    handler = WSGIHandler()
+
+    def app(environ, start_response):
+        started = signals.request_started.disconnect(close_old_connections)
+        finished = signals.request_finished.disconnect(close_old_connections)
+        try:
+            result = handler(environ, start_response)
+            body = b"".join(result)
+            result.close()
+            return [body]
+        finally:
+            if started:
+                signals.request_started.connect(close_old_connections)
+            if finished:
+                signals.request_finished.connect(close_old_connections)
+
+    return app
+
+
 @pytest.fixture
 def hub(db, monkeypatch):
-    # As Django's test client does: a finished request must not close the test's connection.
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    http = httpx.Client(transport=httpx.WSGITransport(app=WSGIHandler()), base_url=BASE)
+    http = httpx.Client(transport=httpx.WSGITransport(app=in_process_app()), base_url=BASE)
     monkeypatch.setattr(client_module, "_shared", http)
     try:
         yield InProcessHub()
     finally:
         http.close()
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)

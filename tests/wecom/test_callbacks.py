@@ -121,7 +121,7 @@ def test_sweep_leaves_events_waiting_in_a_backlog_alone(hub):
     assert event.task_id and DBTaskResult.objects.filter(id=event.task_id, status="READY").exists()
     # Received long ago but its task is still queued behind others: no second task.
     assert callbacks_requeue_stale(older_than=timedelta(0)) == 0
-    assert DBTaskResult.objects.count() == 1
+    assert DBTaskResult.objects.filter(task_path__endswith="handle_callback_event").count() == 1
     # The task is gone (a crashed worker took it and died): now it is enqueued again, once.
     DBTaskResult.objects.filter(id=event.task_id).update(status="RUNNING")
     assert callbacks_requeue_stale(older_than=timedelta(0)) == 1

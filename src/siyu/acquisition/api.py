@@ -6,7 +6,7 @@ from typing import Literal
 from django.http import HttpResponse
 from ninja import Field, Router, Schema, Status
 
-from siyu.corps.selectors import staff_resolve
+from siyu.corps.selectors import staff_get
 from siyu.kit.clock import now
 from siyu.kit.errors import Conflict
 from siyu.kit.pagination import keyset_page
@@ -63,7 +63,7 @@ class LiveCodeIn(Schema):
     name: str = Field(..., min_length=1, max_length=64)
     mode: Literal[tuple(LiveCode.Mode.values)] = LiveCode.Mode.WECOM_LIST  # type: ignore[valid-type]
     routing: Literal[tuple(LiveCode.Routing.values)] = LiveCode.Routing.ROTATE  # type: ignore[valid-type]
-    members: list[MemberIn] = Field(..., min_length=1, max_length=500)
+    members: list[MemberIn] = Field(..., max_length=500)
     total_cap: int | None = Field(None, ge=0)
     schedule: dict = Field(default_factory=dict)
     expires_at: datetime | None = None
@@ -287,7 +287,7 @@ def welcome_set_for_code(request, live_code_id: int, payload: WelcomeIn):
 
 @router.put("/staff/{staff_id}/welcome", response={200: WelcomeOut, 204: None})
 def welcome_set_for_staff(request, staff_id: int, payload: WelcomeIn):
-    return _set_welcome(request, payload, staff=staff_resolve(request.auth, staff_id, field="staff_id"))
+    return _set_welcome(request, payload, staff=staff_get(request.auth, staff_id))
 
 
 @router.get("/welcome-sends", response=WelcomeSendPage)

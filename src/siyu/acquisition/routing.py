@@ -2,7 +2,8 @@
 
 The pool is expanded from the code's members (staff, and departments with their sub-departments,
 active staff only, first listing wins). A seat is *available* when it is online by its schedule
-and under its daily cap; backups are used only when no primary seat is available. Counters are
+and under its daily cap; backups are used only when no primary seat is available, and without
+hours of their own they are always online (they cover the off hours). Counters are
 the code's LiveCodeDay rows for today in the corp's timezone: picks in exact mode (Siyu decides
 at scan time), adds in WeCom-list mode (WeCom decides, the add callback tells us).
 """
@@ -28,6 +29,7 @@ WECOM_LIST_MAX = 100
 class Seat:
     staff_id: int
     userid: str
+    name: str
     weight: int
     daily_cap: int | None
     backup: bool
@@ -60,8 +62,8 @@ def pool(live_code: LiveCode) -> list[Seat]:
     direct = {m.staff_id for m in members if m.staff_id}
     rows = staff_q.filter(id__in=direct) if not wanted_depts else staff_q.filter(id__in=direct) | staff_q.filter(department_id__in=wanted_depts)
     by_id, by_dept = {}, {}
-    for staff_id, userid, dept_id in rows.order_by("id").values_list("id", "userid", "department_id"):
-        by_id[staff_id] = userid
+    for staff_id, userid, name, dept_id in rows.order_by("id").values_list("id", "userid", "name", "department_id"):
+        by_id[staff_id] = (userid, name)
         by_dept.setdefault(dept_id, []).append(staff_id)
     seats, seen = [], set()
     for m in members:
@@ -70,7 +72,7 @@ def pool(live_code: LiveCode) -> list[Seat]:
             if staff_id in seen or staff_id not in by_id:
                 continue
             seen.add(staff_id)
-            seats.append(Seat(staff_id, by_id[staff_id], m.weight, m.daily_cap, m.backup, m.schedule or None, len(seats)))
+            seats.append(Seat(staff_id, *by_id[staff_id], m.weight, m.daily_cap, m.backup, m.schedule or None, len(seats)))
     return seats
 
 
@@ -108,7 +110,11 @@ def available(live_code: LiveCode, seats: list[Seat], at: datetime, counts: dict
     code_online = is_online(live_code.schedule, local)
 
     def ok(seat: Seat) -> bool:
-        online = is_online(seat.schedule, local) if seat.schedule is not None else code_online
+        # Backups cover when the pool cannot (off hours included): always on unless given hours.
+        if seat.schedule is not None:
+            online = is_online(seat.schedule, local)
+        else:
+            online = seat.backup or code_online
         return online and (seat.daily_cap is None or counts.get(seat.staff_id, 0) < seat.daily_cap)
 
     primaries = [s for s in seats if not s.backup and ok(s)]

@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from siyu.corps.models import Corp, Staff
+from siyu.corps.models import Corp
 from siyu.kit.clock import now
 
 from . import routing, services
@@ -44,8 +44,7 @@ def landing(request, corp_id: str, state: str):
         except services.NoStaffAvailable:
             return render(request, "acquisition/landing_full.html", {"code": code}, status=409)
     way = services.staff_way_for(code, seat)
-    staff_name = Staff.objects.filter(pk=seat.staff_id).values_list("name", flat=True).first() or seat.userid
-    response = render(request, "acquisition/landing.html", {"code": code, "way": way, "staff_name": staff_name})
+    response = render(request, "acquisition/landing.html", {"code": code, "way": way, "staff_name": seat.name or seat.userid})
     if fresh:
         response.set_signed_cookie(_sticky_key(code), f"{day}:{seat.staff_id}", salt="live-code", max_age=STICKY_MAX_AGE, httponly=True, samesite="Lax")
     return response

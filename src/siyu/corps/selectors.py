@@ -2,7 +2,7 @@
 
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
-from siyu.kit.tenancy import Actor
+from siyu.kit.tenancy import get_for, Actor
 
 from .models import ApiToken, Membership, Staff, User, hash_token
 
@@ -53,3 +53,8 @@ def staff_resolve(actor: Actor, staff_id: int, field: str) -> Staff:
     if staff is None:
         raise InvalidInput(f"Unknown staff id: {staff_id}.", code="unknown_staff", field=field)
     return staff
+
+
+def staff_get(actor: Actor, staff_id: int) -> Staff:
+    """A staff member named in the path: another corp's answers 404 like a missing one."""
+    return get_for(actor, Staff.objects.all(), "staff member", pk=staff_id)

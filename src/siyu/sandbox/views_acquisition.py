@@ -243,7 +243,7 @@ def del_join_way(request, corp, body):
     return {}
 
 
-def _way(kind: str, config_id: str):
+def _scannable(kind: str, config_id: str):
     model = {"contact": SbContactWay, "join": SbJoinWay}.get(kind)
     return model.objects.select_related("corp").filter(config_id=config_id, deleted=False).first() if model else None
 
@@ -254,7 +254,7 @@ def qr_code(request, kind: str, config_id: str):
     It encodes the sandbox's scan page for the way, so pointing a "phone" (a browser, a test) at
     what the QR says is how a simulated WeChat user scans it.
     """
-    if _way(kind, config_id) is None:
+    if _scannable(kind, config_id) is None:
         return HttpResponse(status=404)
     out = io.BytesIO()
     segno.make(request.build_absolute_uri(f"/sandbox/scan/{kind}/{config_id}/"), error="m").save(out, kind="png", scale=6, border=4)
@@ -264,7 +264,7 @@ def qr_code(request, kind: str, config_id: str):
 @csrf_exempt
 def scan(request, kind: str, config_id: str):
     """The phone's side of a scan: GET shows who is scanning, POST adds the staff or joins the group."""
-    way = _way(kind, config_id)
+    way = _scannable(kind, config_id)
     if way is None:
         return HttpResponse("<h1>二维码已失效</h1>", status=404)
     name = (request.POST.get("name") or "").strip()[:64] or customer_name(random.Random())

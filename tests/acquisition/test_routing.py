@@ -1,0 +1,163 @@
+"""Routing: scans through the landing page and the sandbox land where the rules promise.
+
+Exact mode: Siyu decides each scan, so caps are never passed and the split follows the rules.
+WeCom-list mode: WeCom rotates among the listed staff and Siyu edits the list after each add's
+callback; a staff member can be over their cap by at most the scans that arrive during that lag
+(docs/acquisition.md): ceil(scans during the lag / staff listed).
+"""
+
+import math
+import random
+import re
+from collections import Counter
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.test import Client
+
+from siyu.acquisition import routing, services, views
+from siyu.acquisition.models import LiveCode, LiveCodeDay
+from siyu.sandbox import callbacks as sb
+from siyu.sandbox.models import SbContactWay, SbCorp, SbFollow
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONDAY = datetime(2026, 11, 23, tzinfo=SHANGHAI)  # a Monday
+PHONE = Client()
+
+
+def _exact_code(hub, members, **kw):
+    channel = services.channel_create(actor=hub.actor, name="官网", group="website")
+    code = services.live_code_save(actor=hub.actor, channel=channel, name="官网活码", mode="exact", members=members, **kw)
+    return services.live_code_push(code.pk)
+
+
+def _scan_through_landing(hub, code, at, monkeypatch) -> str | None:
+    """A phone opens the code's landing page at `at`, then scans the guide's code it shows."""
+    monkeypatch.setattr(views, "now", lambda: at)
+    PHONE.cookies.clear()  # a new visitor each time (one client: building one costs 20 ms)
+    page = PHONE.get(f"/l/{hub.corp.corp_id}/{code.state}/")
+    if page.status_code == 409:
+        return None
+    assert page.status_code == 200
+    config_id = re.search(r"/sandbox/qr/contact/([^/]+)\.png", page.content.decode()).group(1)
+    follow, _ = sb.customer_scans_contact_way(SbContactWay.objects.get(config_id=config_id))
+    return follow.staff.userid
+
+
+@pytest.fixture
+def quiet(hub):
+    # 10,000 adds: the callbacks are not what these tests look at, so WeCom is told no receiver.
+    SbCorp.objects.filter(pk=hub.sb.pk).update(callback_token="", callback_aes_key="")
+    hub.sb.refresh_from_db()
+    return hub
+
+
+def test_weighted_split_over_6000_scans(quiet, monkeypatch):
+    hub = quiet
+    a, b, c = hub.staff
+    code = _exact_code(hub, [{"staff_id": a.id, "weight": 3}, {"staff_id": b.id, "weight": 2}, {"staff_id": c.id, "weight": 1}], routing_mode="weighted")
+    rng = random.Random(7)
+    monkeypatch.setattr(routing.random, "choices", rng.choices)
+    landed = Counter(_scan_through_landing(hub, code, MONDAY + timedelta(hours=10, seconds=i), monkeypatch) for i in range(6000))
+    assert sum(landed.values()) == 6000
+    for staff, share in ((a, 3 / 6), (b, 2 / 6), (c, 1 / 6)):
+        sigma = math.sqrt(6000 * share * (1 - share))
+        assert abs(landed[staff.userid] - 6000 * share) < 4 * sigma, (staff.userid, landed)
+    # The sandbox's own record agrees with Siyu's counters.
+    assert Counter(SbFollow.objects.filter(corp=hub.sb).values_list("staff__userid", flat=True)) == landed
+    assert {d.staff.userid: d.picks for d in LiveCodeDay.objects.select_related("staff")} == dict(landed)
+
+
+def test_caps_schedule_and_backup_over_4000_scans(quiet, monkeypatch):
+    hub = quiet
+    a, b, c = hub.staff
+    backup = hub.add_staff("guide_backup", "值班导购")
+    code = _exact_code(
+        hub,
+        [{"staff_id": a.id, "daily_cap": 1000}, {"staff_id": b.id, "daily_cap": 1000}, {"staff_id": c.id, "daily_cap": 600,
+         "schedule": {"weekly": {"1": [["12:00", "13:00"]]}}}, {"staff_id": backup.id, "backup": True}],
+        routing_mode="least_loaded", schedule={"weekly": {"1": [["09:00", "18:00"]]}},
+    )
+    # 4,000 scans spread evenly over Monday 08:00–20:00: 3,000 inside the code's 09:00–18:00,
+    # 333 of them inside guide2's own 12:00–13:00 lunch slot.
+    start, span = MONDAY + timedelta(hours=8), timedelta(hours=12)
+    landed = Counter()
+    inside_lunch = 0
+    for i in range(4000):
+        at = start + span * i / 4000
+        inside_lunch += 12 <= at.hour < 13
+        landed[_scan_through_landing(hub, code, at, monkeypatch)] += 1
+    assert None not in landed  # the backup always had room
+    assert landed[a.userid] == 1000 and landed[b.userid] == 1000  # capped, not one more
+    # guide2 only in their slot; least-loaded gives them every scan there until the others catch up.
+    assert landed[c.userid] <= min(600, inside_lunch) and landed[c.userid] > 0
+    assert landed[backup.userid] == 4000 - 2000 - landed[c.userid]
+    assert Counter(SbFollow.objects.filter(corp=hub.sb).values_list("staff__userid", flat=True)) == landed
+
+
+def test_exact_mode_never_passes_a_cap_and_then_says_full(quiet, monkeypatch):
+    hub = quiet
+    code = _exact_code(hub, [{"staff_id": s.id, "daily_cap": 5} for s in hub.staff], total_cap=12)
+    at = MONDAY + timedelta(hours=10)
+    landed = Counter(_scan_through_landing(hub, code, at, monkeypatch) for _ in range(20))
+    assert landed[None] == 8 and sum(n for k, n in landed.items() if k) == 12
+    assert max(n for k, n in landed.items() if k) <= 5
+    assert Client().get(f"/l/{hub.corp.corp_id}/{code.state}/").status_code == 409
+
+
+def test_reloading_the_landing_page_keeps_the_guide_and_the_count(hub, monkeypatch):
+    code = _exact_code(hub, [{"staff_id": s.id} for s in hub.staff])
+    phone = Client()
+    first = phone.get(f"/l/{hub.corp.corp_id}/{code.state}/").content
+    for _ in range(3):
+        assert phone.get(f"/l/{hub.corp.corp_id}/{code.state}/").content == first
+    assert sum(LiveCodeDay.objects.values_list("picks", flat=True)) == 1
+    assert Client().get(f"/l/{hub.corp.corp_id}/nosuchcode/").status_code == 404
+
+
+def test_list_mode_overshoot_stays_within_the_bound(hub):
+    """Two capped guides and a backup; callbacks are handled every `lag` scans."""
+    a, b, backup = hub.staff
+    channel = services.channel_create(actor=hub.actor, name="快递卡", group="parcel_card")
+    code = services.live_code_save(
+        actor=hub.actor, channel=channel, name="包裹卡", members=[{"staff_id": a.id, "daily_cap": 40}, {"staff_id": b.id, "daily_cap": 40}, {"staff_id": backup.id, "backup": True}]
+    )
+    code = services.live_code_push(code.pk)
+    way = SbContactWay.objects.get(config_id=code.config_id)
+    assert way.users == [a.userid, b.userid]
+    lag, listed = 10, 2
+    bound = math.ceil(lag / listed)
+    landed = Counter()
+    for i in range(200):
+        follow, _ = sb.customer_scans_contact_way(way)
+        landed[follow.staff.userid] += 1
+        if (i + 1) % lag == 0:
+            hub.handle_callbacks()
+    hub.handle_callbacks()
+    for guide in (a, b):
+        assert 40 <= landed[guide.userid] <= 40 + bound, landed
+    assert landed[backup.userid] == 200 - landed[a.userid] - landed[b.userid]
+    way.refresh_from_db()
+    code.refresh_from_db()
+    assert way.users == [backup.userid] == code.pushed_users
+    counted = {d.staff.userid: d.adds for d in LiveCodeDay.objects.select_related("staff")}
+    assert counted == dict(landed)  # every add attributed, once
+
+
+def test_list_mode_follows_the_schedule_on_the_minute_tick(hub):
+    a, b, c = hub.staff
+    channel = services.channel_create(actor=hub.actor, name="地推", group="ground_push")
+    code = services.live_code_save(
+        actor=hub.actor, channel=channel, name="商场地推",
+        members=[{"staff_id": a.id}, {"staff_id": b.id, "schedule": {"weekly": {"1": [["09:00", "12:00"]]}}}, {"staff_id": c.id, "backup": True}],
+    )
+    morning = MONDAY + timedelta(hours=10)
+    services.live_code_push(code.pk, at=morning)
+    assert SbContactWay.objects.get(config_id=LiveCode.objects.get().config_id).users == [a.userid, b.userid]
+    afternoon = MONDAY + timedelta(hours=13)
+    assert services.live_codes_refresh_due(at=afternoon) == 1
+    hub.at = afternoon
+    hub.handle_callbacks()
+    assert SbContactWay.objects.get(config_id=LiveCode.objects.get().config_id).users == [a.userid]
+    assert services.live_codes_refresh_due(at=afternoon) == 0  # nothing more to do
