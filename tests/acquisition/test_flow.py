@@ -1,12 +1,10 @@
 """A list-mode live code end to end: WeCom contact way, a scan, attribution, tags, welcome."""
 
-from django.db import transaction
-
 from siyu.acquisition import services
-from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay, WelcomeSend
+from siyu.acquisition.models import Acquisition, LiveCodeDay, WelcomeSend
 from siyu.customers.models import Follow
 from siyu.sandbox import callbacks as sb
-from siyu.sandbox.models import SbContactWay, SbFollow, SbWelcomeSent
+from siyu.sandbox.models import SbContactWay, SbWelcomeSent
 
 from .. import factories as f
 

@@ -54,10 +54,6 @@ def _font(size: int):
     return ImageFont.load_default(size)
 
 
-def has_cjk_font() -> bool:
-    return bool(os.environ.get("SIYU_POSTER_FONT") or any(os.path.exists(p) for p in FONT_CANDIDATES))
-
-
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
     # Chinese has no spaces: wrap by character, breaking at spaces when there are some.
     lines, line = [], ""

@@ -12,7 +12,7 @@ time; "24:00" ends at midnight.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from siyu.kit.errors import InvalidInput
 
@@ -93,24 +93,3 @@ def is_online(schedule: dict | None, local: datetime) -> bool:
         if time.fromisoformat(start) <= now_t and (end == "24:00" or now_t < time.fromisoformat(end)):
             return True
     return False
-
-
-def next_change(schedule: dict | None, local: datetime, *, horizon_days: int = 8) -> datetime | None:
-    """The next local minute at which is_online flips, or None if it never does within the horizon."""
-    if not schedule:
-        return None
-    state = is_online(schedule, local)
-    # Candidate instants: slot edges and midnights; checking them is exact and cheap.
-    day0 = local.date()
-    for offset in range(horizon_days + 1):
-        day = day0 + timedelta(days=offset)
-        edges = {time(0, 0)}
-        for start, end in (schedule.get("weekly") or {}).get(str(day.isoweekday()), ()):
-            edges.add(time.fromisoformat(start))
-            if end != "24:00":
-                edges.add(time.fromisoformat(end))
-        for edge in sorted(edges):
-            at = datetime.combine(day, edge, tzinfo=local.tzinfo)
-            if at > local and is_online(schedule, at) != state:
-                return at
-    return None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Sum
+from django.db.models import Prefetch
 
 from siyu.kit.tenancy import Actor, get_for
 
 from . import routing
-from .models import Channel, LiveCode, LiveCodeDay, LiveCodeMember, WelcomeMessage, WelcomeSend
+from .models import Channel, LiveCode, LiveCodeMember, WelcomeMessage, WelcomeSend
 
 
 def channels(actor: Actor):
@@ -39,10 +39,6 @@ def live_code_today(live_code: LiveCode, at) -> list[dict]:
         {"staff_id": s.staff_id, "userid": s.userid, "count": counts.get(s.staff_id, 0), "daily_cap": s.daily_cap, "backup": s.backup, "available": s.staff_id in open_ids}
         for s in seats
     ]
-
-
-def live_code_totals(live_code: LiveCode) -> dict:
-    return LiveCodeDay.objects.filter(live_code=live_code).aggregate(picks=Sum("picks"), adds=Sum("adds"))
 
 
 def welcome_messages(actor: Actor):

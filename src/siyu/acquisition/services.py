@@ -339,8 +339,7 @@ def assign_staff_for_scan(*, live_code: LiveCode, at: datetime | None = None, rn
         if not candidates:
             raise NoStaffAvailable("Nobody can take new customers on this code right now.")
         seat = routing.choose(code, candidates, counts, rng)
-        row, _ = LiveCodeDay.objects.get_or_create(corp=code.corp, live_code=code, staff_id=seat.staff_id, day=day)
-        LiveCodeDay.objects.filter(pk=row.pk).update(picks=F("picks") + 1)
+        _count(code, seat.staff_id, day, "picks")
         LiveCode.objects.filter(pk=code.pk).update(turn=F("turn") + 1)
     return seat
 
@@ -354,6 +353,13 @@ def staff_way_for(live_code: LiveCode, seat: routing.Seat, *, client=None) -> Li
     return way
 
 
+def _count(code: LiveCode, staff_id: int, day, field: str) -> int:
+    """Add one to a staff member's picks or adds on a live code for a day; returns the new count."""
+    row, _ = LiveCodeDay.objects.get_or_create(corp_id=code.corp_id, live_code=code, staff_id=staff_id, day=day)
+    LiveCodeDay.objects.filter(pk=row.pk).update(**{field: F(field) + 1})
+    return getattr(row, field) + 1
+
+
 def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache: dict | None = None) -> Acquisition | None:
     """Attribute a new follow to its live code and channel (by `state`), once per add.
 
@@ -361,13 +367,10 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
     """
     code = None
     if follow.state:
-        if code_cache is None or follow.state not in code_cache:
-            found = LiveCode.objects.filter(corp=corp, state=follow.state).first()
-            if code_cache is None:
-                code = found
-            else:
-                code_cache[follow.state] = found
-        code = code if code_cache is None else code_cache[follow.state]
+        cache = {} if code_cache is None else code_cache
+        if follow.state not in cache:
+            cache[follow.state] = LiveCode.objects.filter(corp=corp, state=follow.state).first()
+        code = cache[follow.state]
     day = follow.added_at.astimezone(corp.tzinfo).date()
     try:
         with transaction.atomic():
@@ -378,9 +381,10 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
     except IntegrityError:
         return None
     if code is not None:
-        row, _ = LiveCodeDay.objects.get_or_create(corp=corp, live_code=code, staff_id=follow.staff_id, day=day)
-        LiveCodeDay.objects.filter(pk=row.pk).update(adds=F("adds") + 1)
-        if code.mode == LiveCode.Mode.WECOM_LIST and code.status == LiveCode.Status.ACTIVE and _may_have_crossed_a_cap(code, follow.staff_id, row.adds + 1):
+        adds = _count(code, follow.staff_id, day, "adds")
+        # Only today's adds move today's list; a sync bringing in past days' follows queues nothing.
+        today = now().astimezone(corp.tzinfo).date()
+        if code.mode == LiveCode.Mode.WECOM_LIST and code.status == LiveCode.Status.ACTIVE and day == today and _may_have_crossed_a_cap(code, follow.staff_id, adds):
             from .tasks import refresh_live_code
 
             code_id = code.pk
@@ -389,7 +393,7 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
 
 
 def _may_have_crossed_a_cap(code: LiveCode, staff_id: int, adds_today: int) -> bool:
-    if code.total_cap is not None:
+    if code.total_cap is not None and routing.total_used(code) >= code.total_cap:
         return True
     caps = LiveCodeMember.objects.filter(live_code=code, daily_cap__isnull=False).values_list("staff_id", "daily_cap")
     # Department members' caps apply to each of their staff; checking "any cap reached" is enough.
@@ -446,11 +450,11 @@ def welcome_message_set(*, actor: Actor, live_code: LiveCode | None = None, staf
 def welcome_for(corp: Corp, *, state: str, userid: str) -> WelcomeMessage | None:
     """The live code's welcome, else the staff member's, else the corp default."""
     if state:
-        found = WelcomeMessage.objects.filter(corp=corp, live_code__state=state, live_code__corp=corp).first()
+        found = WelcomeMessage.objects.filter(corp=corp, live_code__state=state).first()
         if found:
             return found
     return (
-        WelcomeMessage.objects.filter(corp=corp, staff__userid=userid, staff__corp=corp).first()
+        WelcomeMessage.objects.filter(corp=corp, staff__userid=userid).first()
         or WelcomeMessage.objects.filter(corp=corp, live_code__isnull=True, staff__isnull=True).first()
     )
 

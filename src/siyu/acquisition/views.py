@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core import signing
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import render
@@ -34,9 +33,9 @@ def landing(request, corp_id: str, state: str):
     at = now()
     day = routing.local_now(code, at).date().isoformat()
     seat = None
-    remembered = request.get_signed_cookie(_sticky_key(code), default=None, salt="live-code", max_age=STICKY_MAX_AGE)
-    if remembered and remembered.split(":")[0] == day and routing.is_open(code, at):
-        seat = next((s for s in routing.pool(code) if str(s.staff_id) == remembered.split(":")[1]), None)
+    remembered_day, _, remembered_staff = (request.get_signed_cookie(_sticky_key(code), default="", salt="live-code", max_age=STICKY_MAX_AGE)).partition(":")
+    if remembered_day == day and routing.is_open(code, at):
+        seat = next((s for s in routing.pool(code) if str(s.staff_id) == remembered_staff), None)
     fresh = seat is None
     if fresh:
         try:
