@@ -4,19 +4,31 @@
     python3 dev.py demo [--port 8000]   # install, then run the demo (console, API, worker)
     python3 dev.py test [pytest args]   # install, then run the test suite
 
-It makes .venv, puts the pinned uv in it, and installs exactly the lock file (uv.lock).
+It makes .venv, puts the pinned uv in it, and installs exactly the lock file (uv.lock); the
+console's browser libraries come from the npm registry as package-lock.json pins them.
 """
 
+import base64
+import hashlib
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("SIYU_VENV", ROOT / ".venv"))
 UV_VERSION = "0.13.8"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+# Browser libraries the console serves: package -> files taken from its npm tarball. Versions and
+# checksums come from package-lock.json; the files land in a git-ignored static folder.
+ASSETS = {"echarts": ["dist/echarts.min.js", "LICENSE"]}
+ASSET_DIR = ROOT / "src" / "siyu" / "console" / "static" / "vendor"
+NPM_REGISTRY = os.environ.get("SIYU_NPM_REGISTRY", "https://registry.npmjs.org").rstrip("/")
 
 
 def run(cmd, **kwargs):
@@ -38,6 +50,30 @@ def ensure_env() -> None:
     run([uv, "sync", "--locked", "--quiet", "--python", BIN / "python"], cwd=ROOT, env=env)
 
 
+def ensure_assets() -> None:
+    """Fetch the console's browser libraries from the npm registry (no Node.js needed), verified
+    against the lock file's sha512; done once per locked version."""
+    lock = json.loads((ROOT / "package-lock.json").read_text())["packages"]
+    for name, files in ASSETS.items():
+        entry = lock[f"node_modules/{name}"]
+        target = ASSET_DIR / name
+        stamp = target / ".integrity"
+        if stamp.exists() and stamp.read_text() == entry["integrity"] and all((target / Path(f).name).exists() for f in files):
+            continue
+        url = f"{NPM_REGISTRY}/{name}/-/{name.split('/')[-1]}-{entry['version']}.tgz"
+        print(f"+ fetch {url}", flush=True)
+        with urllib.request.urlopen(url, timeout=120) as response:
+            body = response.read()
+        algorithm, _, expected = entry["integrity"].partition("-")
+        if base64.b64encode(hashlib.new(algorithm, body).digest()).decode() != expected:
+            sys.exit(f"{url} does not match the integrity in package-lock.json; refusing to use it.")
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+            for f in files:
+                (target / Path(f).name).write_bytes(tar.extractfile(f"package/{f}").read())
+        stamp.write_text(entry["integrity"])
+
+
 def ensure_browser() -> None:
     """The browser tests drive Debian's Chromium; CJK fonts make Chinese screenshots legible."""
     have_fonts = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc").exists()
@@ -56,6 +92,7 @@ def main() -> None:
         sys.exit(__doc__)
     command, rest = sys.argv[1], sys.argv[2:]
     ensure_env()
+    ensure_assets()
     os.chdir(ROOT)
     if command == "demo":
         os.execv(BIN / "siyu", [str(BIN / "siyu"), "demo", *rest])

@@ -43,3 +43,23 @@ def test_scan_lands_with_guide_tags_welcome_and_channel(hub):
     assert (acq.live_code_id, acq.channel_id, acq.staff_id) == (code.id, code.channel_id, follow.staff_id)
     assert LiveCodeDay.objects.get().adds == 1
     assert WelcomeSend.objects.get().status == "sent"
+
+
+def test_a_code_wecom_refused_is_pushed_again_by_the_minute_tick(hub, django_capture_on_commit_callbacks):
+    from siyu.acquisition.models import LiveCode
+    from siyu.sandbox.services import fault_inject
+
+    channel = services.channel_create(actor=hub.actor, name="官网", group="website")
+    fault_inject(corp=hub.sb, errcode=60111, api="externalcontact/add_contact_way", times=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        code = services.live_code_save(actor=hub.actor, channel=channel, name="官网弹窗", members=[{"staff_id": hub.staff[0].id}])
+    code.refresh_from_db()
+    assert not code.config_id and "60111" in code.push_error
+    # The tick (not only the one retry queued at save time) brings it into WeCom once WeCom answers.
+    assert services.live_codes_refresh_due() >= 1
+    hub.handle_callbacks()
+    code.refresh_from_db()
+    assert code.config_id and not code.push_error
+    assert SbContactWay.objects.get(config_id=code.config_id).users == ["guide0"]
+    assert services.live_codes_refresh_due() == 0
+    assert LiveCode.objects.get(pk=code.pk).pushed_users == ["guide0"]

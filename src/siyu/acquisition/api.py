@@ -3,15 +3,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from django.http import HttpResponse
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from siyu.corps.selectors import staff_get
 from siyu.kit.clock import now
-from siyu.kit.errors import Conflict
+from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import keyset_page
 
-from . import qr, selectors, services
+from . import export, qr, selectors, services
 from .models import Channel, LiveCode, WelcomeSend
 
 router = Router(tags=["acquisition"])
@@ -142,6 +141,39 @@ class WelcomeSendPage(Schema):
     next_cursor: str | None
 
 
+class StatsRowOut(Schema):
+    key: int | None
+    name: str
+    adds: int
+    scans: int
+    lost_1d: int
+    lost_7d: int
+    lost: int
+    net: int
+    churn_1d: float | None
+    churn_7d: float | None
+    cost_fen: int | None
+    cost_per_add_fen: int | None
+
+
+class StatsOut(Schema):
+    start: date
+    end: date
+    by: str
+    totals: StatsRowOut
+    rows: list[StatsRowOut]
+    days: list[StatsRowOut]
+
+
+class StatsQuery(Schema):
+    start: date
+    end: date
+    by: Literal[selectors.STATS_BY] = "channel"  # type: ignore[valid-type]
+    channel_id: int | None = None
+    live_code_id: int | None = None
+    staff_id: int | None = None
+
+
 def _code_out(code: LiveCode) -> LiveCodeOut:
     return LiveCodeOut(
         id=code.id, channel_id=code.channel_id, name=code.name, state=code.state, mode=code.mode, routing=code.routing, status=code.status,
@@ -230,38 +262,55 @@ def live_code_today(request, live_code_id: int):
     return selectors.live_code_today(selectors.live_code_get(request.auth, live_code_id), now())
 
 
-def _qr_content(code: LiveCode) -> str:
-    if code.mode == LiveCode.Mode.EXACT:
-        return services.landing_url(code)
-    if not code.qr_content:
-        raise Conflict("The code is not in WeCom yet (or its QR could not be read); try again shortly.", code="qr_not_ready")
-    return code.qr_content
-
-
 @router.get("/live-codes/{live_code_id}/qr.png", response={200: None})
 def live_code_qr_png(request, live_code_id: int, scale: int = 10):
     code = selectors.live_code_get(request.auth, live_code_id)
-    body = qr.qr_png(_qr_content(code), scale=max(2, min(scale, 40)))
-    return _download(body, "image/png", f"{code.state}.png")
+    body = qr.qr_png(services.qr_content_for(code), scale=max(2, min(scale, 40)))
+    return attachment(body, "image/png", f"{code.state}.png")
 
 
 @router.get("/live-codes/{live_code_id}/qr.svg", response={200: None})
 def live_code_qr_svg(request, live_code_id: int):
     code = selectors.live_code_get(request.auth, live_code_id)
-    return _download(qr.qr_svg(_qr_content(code)), "image/svg+xml", f"{code.state}.svg")
+    return attachment(qr.qr_svg(services.qr_content_for(code)), "image/svg+xml", f"{code.state}.svg")
 
 
 @router.get("/live-codes/{live_code_id}/poster.png", response={200: None})
 def live_code_poster(request, live_code_id: int, title: str = "", subtitle: str = "", footer: str = ""):
     code = selectors.live_code_get(request.auth, live_code_id)
-    body = qr.poster_png(qr_image=qr.qr_image(_qr_content(code)), title=title[:60] or code.corp.name, subtitle=subtitle[:120] or code.name, footer=footer[:40])
-    return _download(body, "image/png", f"{code.state}-poster.png")
+    return attachment(services.poster_for(code, title=title, subtitle=subtitle, footer=footer), "image/png", f"{code.state}-poster.png")
 
 
-def _download(body: bytes, content_type: str, filename: str) -> HttpResponse:
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+# -- statistics ------------------------------------------------------------------------------------
+def _stats(request, q: StatsQuery) -> selectors.AcquisitionStats:
+    actor = request.auth
+    # Named filters must exist in this corp: another corp's id is a 404, not an empty report.
+    if q.channel_id is not None:
+        selectors.channel_get(actor, q.channel_id)
+    if q.live_code_id is not None:
+        selectors.live_code_get(actor, q.live_code_id)
+    if q.staff_id is not None:
+        staff_get(actor, q.staff_id)
+    return selectors.acquisition_stats(actor, start=q.start, end=q.end, by=q.by, channel_id=q.channel_id, live_code_id=q.live_code_id, staff_id=q.staff_id)
+
+
+def _row_out(r) -> StatsRowOut:
+    return StatsRowOut(
+        key=r.key, name=r.name, adds=r.adds, scans=r.scans, lost_1d=r.lost_1d, lost_7d=r.lost_7d, lost=r.lost, net=r.net,
+        churn_1d=r.churn_1d, churn_7d=r.churn_7d, cost_fen=r.cost_fen, cost_per_add_fen=r.cost_per_add_fen,
+    )
+
+
+@router.get("/acquisition-stats", response=StatsOut)
+def acquisition_stats(request, filters: Query[StatsQuery]):
+    stats = _stats(request, filters)
+    return StatsOut(start=stats.start, end=stats.end, by=stats.by, totals=_row_out(stats.totals), rows=[_row_out(r) for r in stats.rows], days=[_row_out(r) for r in stats.days])
+
+
+@router.get("/acquisition-stats.xlsx", response={200: None})
+def acquisition_stats_xlsx(request, filters: Query[StatsQuery]):
+    stats = _stats(request, filters)
+    return attachment(export.stats_workbook(stats), XLSX, f"acquisition-{stats.by}-{stats.start}-{stats.end}.xlsx")
 
 
 # -- welcome messages ------------------------------------------------------------------------------

@@ -204,6 +204,11 @@ class Acquisition(CorpOwned):
     campaign_id = models.CharField(max_length=64, blank=True, default="")
     added_at = models.DateTimeField()
     day = models.DateField(help_text="added_at's date in the corp's timezone")
+    # The relationship this add began ended (either side deleted): churn within 1 or 7 days is
+    # counted from `lost_after_s` so the statistics need no date arithmetic in SQL.
+    lost_at = models.DateTimeField(null=True, blank=True)
+    lost_by = models.CharField(max_length=8, blank=True, default="", help_text="staff or customer")
+    lost_after_s = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["follow", "added_at"], name="acquisition_unique_follow_add")]

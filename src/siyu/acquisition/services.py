@@ -24,7 +24,7 @@ from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
 from siyu.tags.selectors import resolve_tags
 
-from . import routing
+from . import qr, routing
 from .models import Acquisition, Channel, ChannelCost, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay, WelcomeMessage, WelcomeSend
 from .schedule import schedule_clean
 
@@ -189,6 +189,22 @@ def landing_url(live_code: LiveCode) -> str:
     return settings.SIYU_PUBLIC_URL + reverse("live_code_landing", args=[live_code.corp.corp_id, live_code.state])
 
 
+def qr_content_for(live_code: LiveCode) -> str:
+    """What the code's QR image must encode: WeCom's contact-way content, or the landing page."""
+    if live_code.mode == LiveCode.Mode.EXACT:
+        return landing_url(live_code)
+    if not live_code.qr_content:
+        raise Conflict("The code is not in WeCom yet (or its QR could not be read); try again shortly.", code="qr_not_ready")
+    return live_code.qr_content
+
+
+def poster_for(live_code: LiveCode, *, title: str = "", subtitle: str = "", footer: str = "") -> bytes:
+    """The printable poster: the brand's text around the code's QR (defaults: corp and code names)."""
+    return qr.poster_png(
+        qr_image=qr.qr_image(qr_content_for(live_code)), title=title[:60] or live_code.corp.name, subtitle=subtitle[:120] or live_code.name, footer=footer[:40],
+    )
+
+
 def live_code_push_or_queue(live_code_id: int) -> None:
     """After commit: bring WeCom in step now; if WeCom fails, a task tries again."""
     try:
@@ -308,14 +324,22 @@ def _push_deleted(code: LiveCode, client) -> None:
 
 def live_codes_refresh_due(*, at: datetime | None = None) -> int:
     """The worker's minute tick: queue a refresh for list-mode codes whose WeCom list is out of date
-    (a schedule slot began or ended, a new day reset the caps, the code expired)."""
+    (a schedule slot began or ended, a new day reset the caps, the code expired), and for codes
+    WeCom has not taken yet (never pushed, or the last push failed)."""
     from .tasks import refresh_live_code
 
     at = at or now()
     queued = 0
-    for code in LiveCode.objects.filter(mode=LiveCode.Mode.WECOM_LIST, status=LiveCode.Status.ACTIVE).exclude(config_id="").select_related("corp"):
-        users, overflowing = _wanted_users(code, at)
-        if users != code.pushed_users or overflowing != code.overflowing:
+    for code in LiveCode.objects.filter(status=LiveCode.Status.ACTIVE).select_related("corp"):
+        is_list = code.mode == LiveCode.Mode.WECOM_LIST
+        if code.push_error or (is_list and not code.config_id):
+            due = True
+        elif is_list:
+            users, overflowing = _wanted_users(code, at)
+            due = users != code.pushed_users or overflowing != code.overflowing
+        else:
+            due = False
+        if due:
             refresh_live_code.using(priority=PRIORITY_REFRESH).enqueue(code.pk)
             queued += 1
     return queued
@@ -390,6 +414,15 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
             code_id = code.pk
             transaction.on_commit(lambda: refresh_live_code.using(priority=PRIORITY_REFRESH).enqueue(code_id))
     return acq
+
+
+def acquisition_lost(*, follow, at: datetime, by: str) -> int:
+    """The relationship ended: mark the add it began as lost, for churn statistics. Idempotent."""
+    acq = Acquisition.objects.filter(follow=follow, added_at__lte=at, lost_at__isnull=True).order_by("-added_at").first()
+    if acq is None:
+        return 0
+    after = max(0, int((at - acq.added_at).total_seconds()))
+    return Acquisition.objects.filter(pk=acq.pk, lost_at__isnull=True).update(lost_at=at, lost_by=by, lost_after_s=after)
 
 
 def _may_have_crossed_a_cap(code: LiveCode, staff_id: int, adds_today: int) -> bool:
@@ -541,10 +574,8 @@ def welcomes_sweep(*, at: datetime | None = None) -> int:
 # -- QR content ------------------------------------------------------------------------------------
 def qr_content_from_url(url: str) -> str:
     """What WeCom's QR image encodes, so Siyu can draw it crisp at any size (empty if unreadable)."""
-    from .qr import decode_image_url
-
     try:
-        return decode_image_url(url) if url else ""
+        return qr.decode_image_url(url) if url else ""
     except Exception as exc:  # noqa: BLE001 — the original image still works; we only lose re-drawing
         log.warning("could not read the QR at %s: %s", url, exc)
         return ""

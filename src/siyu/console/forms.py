@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from siyu.acquisition.models import Channel, LiveCode
+from siyu.acquisition.selectors import channels
 from siyu.corps.selectors import staff_list
 from siyu.customers.selectors import CustomerFilters
 from siyu.tags.models import NAME_MAX
@@ -68,3 +70,138 @@ class CorpRegisterForm(forms.Form):
     aes_key = forms.CharField(label=_("Callback EncodingAESKey"), min_length=43, max_length=43)
     api_base = forms.URLField(label=_("API base URL"), required=False, assume_scheme="https", help_text=_("Leave empty for WeCom; a sandbox URL for testing."))
     timezone = forms.CharField(label=_("Timezone"), initial="Asia/Shanghai", max_length=64)
+
+
+# -- acquisition -----------------------------------------------------------------------------------
+WEEKDAYS = [("1", _("Mon")), ("2", _("Tue")), ("3", _("Wed")), ("4", _("Thu")), ("5", _("Fri")), ("6", _("Sat")), ("7", _("Sun"))]
+
+
+class ChannelForm(forms.Form):
+    name = forms.CharField(label=_("Channel name"), max_length=64)
+    group = forms.ChoiceField(label=_("Channel group"), choices=Channel.Group.choices, initial=Channel.Group.STORE)
+
+
+class ChannelCostForm(forms.Form):
+    day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
+    amount = forms.DecimalField(label=_("Cost (yuan)"), min_value=0, max_digits=14, decimal_places=2)
+
+    def amount_fen(self) -> int:
+        return int(self.cleaned_data["amount"] * 100)
+
+
+class LiveCodeForm(forms.Form):
+    """The live code editor. The weekly schedule is the same slots on each chosen weekday (a
+    morning and an optional afternoon slot); finer schedules are the API's."""
+
+    name = forms.CharField(label=_("Name"), max_length=64)
+    channel = forms.TypedChoiceField(label=_("Channel"), coerce=int)
+    mode = forms.ChoiceField(label=_("Mode"), choices=LiveCode.Mode.choices, initial=LiveCode.Mode.WECOM_LIST)
+    routing = forms.ChoiceField(label=_("Routing"), choices=LiveCode.Routing.choices, initial=LiveCode.Routing.ROTATE)
+    total_cap = forms.IntegerField(label=_("Total cap"), required=False, min_value=0, help_text=_("Empty: no total cap."))
+    expires_at = forms.DateTimeField(label=_("Expires at"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    skip_verify = forms.BooleanField(label=_("Add without the staff confirming"), required=False, initial=True)
+    tags = IdChoiceField(label=_("Tags on add"), required=False, widget=forms.CheckboxSelectMultiple)
+    welcome_text = forms.CharField(
+        label=_("Welcome message"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Placeholders: {customer_name}, {staff_name}. Empty: the staff's or the corp's default welcome."),
+    )
+    weekdays = forms.MultipleChoiceField(label=_("Online on"), required=False, choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple)
+    slot1_start = forms.TimeField(label=_("From"), required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    slot1_end = forms.TimeField(label=_("To"), required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    slot2_start = forms.TimeField(label=_("And from"), required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    slot2_end = forms.TimeField(label=_("To"), required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    holidays = forms.CharField(label=_("Holidays (offline all day)"), required=False, max_length=2000, help_text=_("Dates like 2026-12-25, comma separated."))
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = [(c.id, c.name) for c in channels(actor)]
+        self.fields["tags"].choices = [(t.id, t.name) for t in live_tags(actor).order_by("group__order", "order", "id")]
+
+    def clean(self):
+        data = super().clean()
+        for i in (1, 2):
+            start, end = data.get(f"slot{i}_start"), data.get(f"slot{i}_end")
+            if bool(start) != bool(end):
+                self.add_error(f"slot{i}_end", _("Give both ends of the slot."))
+            elif start and end and end <= start:
+                self.add_error(f"slot{i}_end", _("The slot must end after it starts."))
+        if data.get("weekdays") and not data.get("slot1_start"):
+            self.add_error("slot1_start", _("Chosen weekdays need a time slot."))
+        return data
+
+    def schedule(self) -> dict:
+        data = self.cleaned_data
+        schedule: dict = {}
+        if data.get("weekdays"):
+            slots = [[data[f"slot{i}_start"].strftime("%H:%M"), data[f"slot{i}_end"].strftime("%H:%M")] for i in (1, 2) if data.get(f"slot{i}_start")]
+            schedule["weekly"] = {day: slots for day in data["weekdays"]}
+        holidays = [d.strip() for d in (data.get("holidays") or "").replace("，", ",").split(",") if d.strip()]
+        if holidays:
+            schedule["holidays"] = holidays
+        return schedule
+
+    @staticmethod
+    def initial_for(code: LiveCode) -> dict:
+        weekly = code.schedule.get("weekly") or {}
+        slots = next(iter(weekly.values()), [])
+        initial = {
+            "name": code.name, "channel": code.channel_id, "mode": code.mode, "routing": code.routing, "total_cap": code.total_cap,
+            "expires_at": code.expires_at, "skip_verify": code.skip_verify, "tags": [t.id for t in code.tags.all()],
+            "welcome_text": getattr(getattr(code, "welcome", None), "text", ""), "weekdays": list(weekly),
+            "holidays": ", ".join(code.schedule.get("holidays", [])),
+        }
+        for i, (start, end) in enumerate(slots[:2], start=1):
+            initial[f"slot{i}_start"], initial[f"slot{i}_end"] = start, end
+        return initial
+
+
+class MemberForm(forms.Form):
+    who = forms.ChoiceField(label=_("Staff or department"), required=False)
+    weight = forms.IntegerField(label=_("Weight"), min_value=1, max_value=1000, initial=1)
+    daily_cap = forms.IntegerField(label=_("Daily cap"), required=False, min_value=0)
+    backup = forms.BooleanField(label=_("Backup"), required=False)
+
+    def __init__(self, *args, who_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["who"].choices = who_choices
+
+    def member(self) -> dict | None:
+        data = self.cleaned_data
+        if not data.get("who"):
+            return None
+        kind, _sep, pk = data["who"].partition(":")
+        return {
+            "staff_id": int(pk) if kind == "s" else None, "department_id": int(pk) if kind == "d" else None,
+            "weight": data.get("weight") or 1, "daily_cap": data.get("daily_cap"), "backup": bool(data.get("backup")),
+        }
+
+
+def member_choices(actor) -> list:
+    from siyu.corps.selectors import department_list
+
+    return [
+        ("", "—"),
+        (_("Staff"), [(f"s:{s.id}", f"{s.name} ({s.userid})") for s in staff_list(actor)]),
+        (_("Departments"), [(f"d:{d.id}", d.name) for d in department_list(actor)]),
+    ]
+
+
+MemberFormSet = forms.formset_factory(MemberForm, extra=3)
+
+
+def member_initial(code: LiveCode) -> list[dict]:
+    return [
+        {"who": f"s:{m.staff_id}" if m.staff_id else f"d:{m.department_id}", "weight": m.weight, "daily_cap": m.daily_cap, "backup": m.backup}
+        for m in code.members.all()
+    ]
+
+
+class StatsFilterForm(forms.Form):
+    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    by = forms.ChoiceField(label=_("Group by"), choices=[("channel", _("Channel")), ("live_code", _("Live code")), ("staff", _("Staff"))], initial="channel")
+    channel = forms.TypedChoiceField(label=_("Channel"), coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = [("", _("All channels")), *((c.id, c.name) for c in channels(actor))]

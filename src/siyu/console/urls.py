@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import acquisition, views
 
 app_name = "console"
 
@@ -18,6 +18,18 @@ urlpatterns = [
     path("tags/groups/<int:group_id>/tags/", views.tag_create, name="tag_create"),
     path("tags/groups/<int:group_id>/delete/", views.tag_group_delete, name="tag_group_delete"),
     path("tags/<int:tag_id>/delete/", views.tag_delete, name="tag_delete"),
+    path("channels/", acquisition.channel_list, name="channels"),
+    path("channels/<int:channel_id>/costs/", acquisition.channel_cost, name="channel_cost"),
+    path("channels/stats/", acquisition.acquisition_stats, name="acquisition_stats"),
+    path("channels/stats.xlsx", acquisition.acquisition_stats_xlsx, name="acquisition_stats_xlsx"),
+    path("live-codes/", acquisition.live_code_list, name="live_codes"),
+    path("live-codes/new/", acquisition.live_code_edit, name="live_code_new"),
+    path("live-codes/<int:live_code_id>/", acquisition.live_code_detail, name="live_code"),
+    path("live-codes/<int:live_code_id>/edit/", acquisition.live_code_edit, name="live_code_edit"),
+    path("live-codes/<int:live_code_id>/status/", acquisition.live_code_status, name="live_code_status"),
+    path("live-codes/<int:live_code_id>/qr.png", acquisition.live_code_qr, {"fmt": "png"}, name="live_code_qr_png"),
+    path("live-codes/<int:live_code_id>/qr.svg", acquisition.live_code_qr, {"fmt": "svg"}, name="live_code_qr_svg"),
+    path("live-codes/<int:live_code_id>/poster.png", acquisition.live_code_poster, name="live_code_poster"),
     path("corp/", views.corp_settings, name="corp_settings"),
     path("corp/register/", views.corp_register, name="corp_register"),
     path("sync/", views.sync_page, name="sync"),

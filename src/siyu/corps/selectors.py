@@ -4,7 +4,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import get_for, Actor
 
-from .models import ApiToken, Membership, Staff, User, hash_token
+from .models import ApiToken, Department, Membership, Staff, User, hash_token
 
 
 def memberships_of(user: User):
@@ -58,3 +58,7 @@ def staff_resolve(actor: Actor, staff_id: int, field: str) -> Staff:
 def staff_get(actor: Actor, staff_id: int) -> Staff:
     """A staff member named in the path: another corp's answers 404 like a missing one."""
     return get_for(actor, Staff.objects.all(), "staff member", pk=staff_id)
+
+
+def department_list(actor: Actor):
+    return Department.objects.for_corp(actor.corp).order_by("order", "name", "id")

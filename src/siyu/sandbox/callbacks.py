@@ -84,16 +84,16 @@ def staff_edits_customer(follow: SbFollow, *, remark: str | None = None, tag_ids
     return send(follow.corp, "change_external_contact", "edit_external_contact", UserID=follow.staff.userid, ExternalUserID=follow.customer.external_userid)
 
 
-def staff_deletes_customer(follow: SbFollow) -> SbCallbackLog:
+def staff_deletes_customer(follow: SbFollow, *, at: int | None = None) -> SbCallbackLog:
     corp, userid, external_userid = follow.corp, follow.staff.userid, follow.customer.external_userid
     follow.delete()
-    return send(corp, "change_external_contact", "del_external_contact", UserID=userid, ExternalUserID=external_userid)
+    return send(corp, "change_external_contact", "del_external_contact", at, UserID=userid, ExternalUserID=external_userid)
 
 
-def customer_deletes_staff(follow: SbFollow) -> SbCallbackLog:
+def customer_deletes_staff(follow: SbFollow, *, at: int | None = None) -> SbCallbackLog:
     corp, userid, external_userid = follow.corp, follow.staff.userid, follow.customer.external_userid
     follow.delete()
-    return send(corp, "change_external_contact", "del_follow_user", UserID=userid, ExternalUserID=external_userid)
+    return send(corp, "change_external_contact", "del_follow_user", at, UserID=userid, ExternalUserID=external_userid)
 
 
 def tag_library_changes(corp: SbCorp, change_type: str, *, tag_id: str = "", tag_type: str = "tag") -> SbCallbackLog:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from siyu.acquisition.services import live_code_tags_for_add
+from siyu.acquisition.services import acquisition_lost, live_code_tags_for_add
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, Follow, TimelineEvent
 from siyu.customers.services import follow_end, timeline_record
@@ -67,6 +67,7 @@ def _end_follow(event: CallbackEvent, by: str) -> str:
     if follow is None:
         return "unknown follow"
     follow_end(follow=follow, by=by, at=_when(event), dedupe_key=f"cb:{event.dedupe_key}")
+    acquisition_lost(follow=follow, at=_when(event), by=by)
     if data.get("Source") == "DELETE_BY_TRANSFER":
         TimelineEvent.objects.filter(corp=event.corp, dedupe_key=f"cb:{event.dedupe_key}").update(data={"source": "transfer"})
     return "ended"

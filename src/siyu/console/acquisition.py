@@ -1,0 +1,201 @@
+"""Console pages for acquisition: channels and costs, the live code editor, QR downloads and
+posters, and channel statistics with charts and an Excel export."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.acquisition import export, qr, selectors, services
+from siyu.acquisition.models import LiveCode
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
+from siyu.kit.http import XLSX, attachment
+
+from .access import console_view
+from .forms import ChannelCostForm, ChannelForm, LiveCodeForm, MemberFormSet, StatsFilterForm, member_choices, member_initial
+
+
+def _today(actor):
+    return now().astimezone(actor.corp.tzinfo).date()
+
+
+@console_view
+def channel_list(request):
+    actor = request.actor
+    form = ChannelForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            channel = services.channel_create(actor=actor, name=form.cleaned_data["name"], group=form.cleaned_data["group"])
+            messages.success(request, _("Channel “%(name)s” created.") % {"name": channel.name})
+            return redirect("console:channels")
+    today = _today(actor)
+    stats = selectors.acquisition_stats(actor, start=today - timedelta(days=6), end=today, by="channel")
+    week = {r.key: r for r in stats.rows}
+    rows = [(c, week.get(c.id)) for c in selectors.channels(actor)]
+    return render(
+        request, "console/channels.html",
+        {"form": form, "rows": rows, "cost_form": ChannelCostForm(initial={"day": today}), "nav": "channels"},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@console_view
+def channel_cost(request, channel_id: int):
+    actor = request.actor
+    channel = selectors.channel_get(actor, channel_id)
+    form = ChannelCostForm(request.POST)
+    if not form.is_valid():
+        raise InvalidInput(form.errors.as_text(), field="amount")
+    services.channel_cost_set(actor=actor, channel=channel, day=form.cleaned_data["day"], amount_fen=form.amount_fen())
+    messages.success(request, _("Cost saved for %(channel)s on %(day)s.") % {"channel": channel.name, "day": form.cleaned_data["day"]})
+    return redirect("console:channels")
+
+
+@console_view
+def live_code_list(request):
+    actor = request.actor
+    codes = list(selectors.live_codes(actor))
+    today = _today(actor)
+    adds = {r.key: r.adds for r in selectors.acquisition_stats(actor, start=today, end=today, by="live_code").rows}
+    for code in codes:
+        code.adds_today = adds.get(code.id, 0)
+    return render(request, "console/live_codes.html", {"codes": codes, "nav": "live_codes"})
+
+
+@console_view
+def live_code_edit(request, live_code_id: int | None = None):
+    actor = request.actor
+    actor.require_manager()
+    code = selectors.live_code_get(actor, live_code_id) if live_code_id else None
+    if not selectors.channels(actor).exists():
+        messages.error(request, _("Create a channel first: every live code belongs to one."))
+        return redirect("console:channels")
+    choices = member_choices(actor)
+    if request.method == "POST":
+        form = LiveCodeForm(request.POST, actor=actor)
+        members = MemberFormSet(request.POST, prefix="m", form_kwargs={"who_choices": choices})
+        if form.is_valid() and members.is_valid():
+            data = form.cleaned_data
+            try:
+                # The service's own checks (an empty pool, a backup-only pool, a locked mode) show on
+                # the form; the savepoint keeps a refused save from writing anything.
+                with transaction.atomic():
+                    saved = services.live_code_save(
+                        actor=actor, live_code=code, channel=selectors.channel_get(actor, data["channel"]), name=data["name"],
+                        members=[m for m in (f.member() for f in members.forms) if m], mode=data["mode"], routing_mode=data["routing"],
+                        total_cap=data["total_cap"], schedule=form.schedule(), expires_at=data["expires_at"], skip_verify=data["skip_verify"],
+                        tag_ids=data["tags"], welcome={"text": data["welcome_text"]},
+                    )
+            except InvalidInput as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, _("Live code “%(name)s” saved.") % {"name": saved.name})
+                return redirect("console:live_code", saved.id)
+    else:
+        form = LiveCodeForm(initial=LiveCodeForm.initial_for(code) if code else {"skip_verify": True}, actor=actor)
+        members = MemberFormSet(initial=member_initial(code) if code else [], prefix="m", form_kwargs={"who_choices": choices})
+    return render(
+        request, "console/live_code_edit.html",
+        {"form": form, "members": members, "code": code, "nav": "live_codes"},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@console_view
+def live_code_detail(request, live_code_id: int):
+    actor = request.actor
+    code = selectors.live_code_get(actor, live_code_id)
+    seats = selectors.live_code_today(code, now())
+    names = {m.staff_id: m.staff.name for m in code.members.all() if m.staff_id}
+    for seat in seats:
+        seat["name"] = names.get(seat["staff_id"], seat["userid"])
+    today = _today(actor)
+    week = selectors.acquisition_stats(actor, start=today - timedelta(days=6), end=today, by="live_code", live_code_id=code.id)
+    return render(
+        request, "console/live_code.html",
+        {
+            "code": code, "seats": seats, "week": week, "nav": "live_codes",
+            "landing_url": services.landing_url(code) if code.mode == LiveCode.Mode.EXACT else "",
+            "qr_ready": code.mode == LiveCode.Mode.EXACT or bool(code.qr_content),
+        },
+    )
+
+
+@require_POST
+@console_view
+def live_code_status(request, live_code_id: int):
+    actor = request.actor
+    code = selectors.live_code_get(actor, live_code_id)
+    status = request.POST.get("status", "")
+    if status not in LiveCode.Status.values:
+        raise InvalidInput(_("Unknown status."), field="status")
+    services.live_code_set_status(actor=actor, live_code=code, status=status)
+    messages.success(request, _("Live code “%(name)s”: %(status)s.") % {"name": code.name, "status": LiveCode.Status(status).label})
+    return redirect("console:live_codes" if status == LiveCode.Status.DELETED else reverse("console:live_code", args=[code.id]))
+
+
+@console_view
+def live_code_qr(request, live_code_id: int, fmt: str):
+    code = selectors.live_code_get(request.actor, live_code_id)
+    content = services.qr_content_for(code)
+    if fmt == "svg":
+        return attachment(qr.qr_svg(content), "image/svg+xml", f"{code.state}.svg")
+    try:
+        scale = max(2, min(int(request.GET.get("scale", 10)), 40))
+    except ValueError:
+        raise InvalidInput(_("scale must be a whole number."), field="scale") from None
+    response = attachment(qr.qr_png(content, scale=scale), "image/png", f"{code.state}.png")
+    if request.GET.get("inline"):
+        response["Content-Disposition"] = "inline"
+    return response
+
+
+@console_view
+def live_code_poster(request, live_code_id: int):
+    code = selectors.live_code_get(request.actor, live_code_id)
+    body = services.poster_for(code, title=request.GET.get("title", ""), subtitle=request.GET.get("subtitle", ""), footer=request.GET.get("footer", ""))
+    return attachment(body, "image/png", f"{code.state}-poster.png")
+
+
+def _stats_query(request):
+    actor = request.actor
+    today = _today(actor)
+    form = StatsFilterForm(request.GET or {"start": today - timedelta(days=13), "end": today, "by": "channel"}, actor=actor)
+    if not form.is_valid():
+        raise InvalidInput(form.errors.as_text(), code="bad_range", field=next(iter(form.errors), None))
+    data = form.cleaned_data
+    stats = selectors.acquisition_stats(actor, start=data["start"], end=data["end"], by=data["by"], channel_id=data.get("channel"))
+    return form, stats
+
+
+@console_view
+def acquisition_stats(request):
+    form, stats = _stats_query(request)
+    chart = {
+        "days": [d.name for d in stats.days],
+        "adds": [d.adds for d in stats.days],
+        "net": [d.net for d in stats.days],
+        "lost_7d": [d.lost_7d for d in stats.days],
+        "keys": [r.name for r in stats.rows[:20]],
+        "key_adds": [r.adds for r in stats.rows[:20]],
+        "key_net": [r.net for r in stats.rows[:20]],
+        "labels": {"adds": _("Adds"), "net": _("Net adds"), "lost_7d": _("Lost within 7 days")},
+    }
+    return render(
+        request, "console/acquisition_stats.html",
+        {"form": form, "stats": stats, "chart": chart, "export_query": request.GET.urlencode(), "nav": "stats"},
+    )
+
+
+@console_view
+def acquisition_stats_xlsx(request):
+    _form, stats = _stats_query(request)
+    return attachment(export.stats_workbook(stats), XLSX, f"acquisition-{stats.by}-{stats.start}-{stats.end}.xlsx")
