@@ -47,6 +47,14 @@ def live_code_today(live_code: LiveCode, at) -> list[dict]:
     ]
 
 
+def landing_pages(corp_id: str) -> list[str]:
+    """The public landing pages of a corp's active exact-mode codes (what their posters encode)."""
+    from .services import landing_url
+
+    codes = LiveCode.objects.filter(corp__corp_id=corp_id, mode=LiveCode.Mode.EXACT, status=LiveCode.Status.ACTIVE).select_related("corp")
+    return [landing_url(c) for c in codes]
+
+
 def welcome_messages(actor: Actor):
     return WelcomeMessage.objects.for_corp(actor.corp).select_related("live_code", "staff").order_by("id")
 

@@ -90,9 +90,10 @@ def live_code_edit(request, live_code_id: int | None = None):
                 with transaction.atomic():
                     saved = services.live_code_save(
                         actor=actor, live_code=code, channel=selectors.channel_get(actor, data["channel"]), name=data["name"],
-                        members=[m for m in (f.member() for f in members.forms) if m], mode=data["mode"], routing_mode=data["routing"],
-                        total_cap=data["total_cap"], schedule=form.schedule(), expires_at=data["expires_at"], skip_verify=data["skip_verify"],
-                        tag_ids=data["tags"], welcome={"text": data["welcome_text"]},
+                        members=_keep_member_schedules(code, [m for m in (f.member() for f in members.forms) if m]), mode=data["mode"],
+                        routing_mode=data["routing"], total_cap=data["total_cap"], schedule=form.schedule(kept=code.schedule if code else None),
+                        expires_at=data["expires_at"], skip_verify=data["skip_verify"], tag_ids=data["tags"],
+                        welcome={"text": data["welcome_text"], "attachments": _welcome_attachments(code)},
                     )
             except InvalidInput as exc:
                 form.add_error(None, exc.message)
@@ -104,9 +105,23 @@ def live_code_edit(request, live_code_id: int | None = None):
         members = MemberFormSet(initial=member_initial(code) if code else [], prefix="m", form_kwargs={"who_choices": choices})
     return render(
         request, "console/live_code_edit.html",
-        {"form": form, "members": members, "code": code, "nav": "live_codes"},
+        {"form": form, "members": members, "code": code, "nav": "live_codes", "flattened": bool(code) and LiveCodeForm.is_flattened(code)},
         status=400 if request.method == "POST" else 200,
     )
+
+
+def _keep_member_schedules(code: LiveCode | None, members: list[dict]) -> list[dict]:
+    # Per-member schedules are set through the API; editing the pool here keeps them.
+    if code is None:
+        return members
+    kept = {(m.staff_id, m.department_id): m.schedule for m in code.members.all()}
+    return [{**m, "schedule": kept.get((m["staff_id"], m["department_id"]), {})} for m in members]
+
+
+def _welcome_attachments(code: LiveCode | None) -> list:
+    # The editor changes the text; attachments (set through the API) stay.
+    welcome = getattr(code, "welcome", None) if code else None
+    return list(welcome.attachments) if welcome else []
 
 
 @console_view
@@ -172,7 +187,7 @@ def _stats_query(request):
     if not form.is_valid():
         raise InvalidInput(form.errors.as_text(), code="bad_range", field=next(iter(form.errors), None))
     data = form.cleaned_data
-    stats = selectors.acquisition_stats(actor, start=data["start"], end=data["end"], by=data["by"], channel_id=data.get("channel"))
+    stats = selectors.acquisition_stats(actor, start=data["start"], end=data["end"], by=data.get("by") or "channel", channel_id=data.get("channel"))
     return form, stats
 
 

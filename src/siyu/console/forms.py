@@ -82,7 +82,7 @@ class ChannelForm(forms.Form):
 
 
 class ChannelCostForm(forms.Form):
-    day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     amount = forms.DecimalField(label=_("Cost (yuan)"), min_value=0, max_digits=14, decimal_places=2)
 
     def amount_fen(self) -> int:
@@ -129,9 +129,10 @@ class LiveCodeForm(forms.Form):
             self.add_error("slot1_start", _("Chosen weekdays need a time slot."))
         return data
 
-    def schedule(self) -> dict:
+    def schedule(self, kept: dict | None = None) -> dict:
+        """The schedule the form describes; date ranges (an API-only part) of `kept` stay."""
         data = self.cleaned_data
-        schedule: dict = {}
+        schedule: dict = {"dates": kept["dates"]} if kept and kept.get("dates") else {}
         if data.get("weekdays"):
             slots = [[data[f"slot{i}_start"].strftime("%H:%M"), data[f"slot{i}_end"].strftime("%H:%M")] for i in (1, 2) if data.get(f"slot{i}_start")]
             schedule["weekly"] = {day: slots for day in data["weekdays"]}
@@ -139,6 +140,13 @@ class LiveCodeForm(forms.Form):
         if holidays:
             schedule["holidays"] = holidays
         return schedule
+
+    @staticmethod
+    def is_flattened(code: LiveCode) -> bool:
+        """Whether the editor cannot show this code's weekly schedule exactly (different slots per day)."""
+        weekly = code.schedule.get("weekly") or {}
+        slots = list(weekly.values())
+        return any(s != slots[0] for s in slots) or any(len(s) > 2 for s in slots)
 
     @staticmethod
     def initial_for(code: LiveCode) -> dict:
@@ -197,9 +205,9 @@ def member_initial(code: LiveCode) -> list[dict]:
 
 
 class StatsFilterForm(forms.Form):
-    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
-    by = forms.ChoiceField(label=_("Group by"), choices=[("channel", _("Channel")), ("live_code", _("Live code")), ("staff", _("Staff"))], initial="channel")
+    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    by = forms.ChoiceField(label=_("Group by"), choices=[("channel", _("Channel")), ("live_code", _("Live code")), ("staff", _("Staff"))], initial="channel", required=False)
     channel = forms.TypedChoiceField(label=_("Channel"), coerce=int, required=False, empty_value=None)
 
     def __init__(self, *args, actor, **kwargs):

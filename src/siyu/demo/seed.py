@@ -17,6 +17,8 @@ from siyu.tags.services import tag_group_create
 
 from siyu.sandbox.names import customer_name, mobile, person_name
 
+from .acquisition import attribute, code_for, seed_acquisition
+
 DEMO_CORP_ID = "wwdemo0000000001"
 DEMO_PASSWORD = "siyu-demo-2026"
 DEMO_USERS = (("admin", Role.OWNER), ("operator", Role.OPERATOR), ("guide", Role.GUIDE))
@@ -30,7 +32,7 @@ TAG_LIBRARY = [
     ("兴趣", ["奶粉", "辅食", "纸尿裤", "早教", "玩具"]),
     ("职业", ["白领", "全职妈妈", "教师", "医护", "自由职业"]),
 ]
-# Channel states as live codes will set them, with how often each brings a customer.
+# Channels (demo/acquisition.py has their live codes), with how often each brings a customer.
 CHANNELS = [("store", 30, "门店"), ("web", 15, "官网"), ("ground", 12, "地推"), ("parcel", 15, "包裹卡"), ("xhs", 10, "小红书"), ("douyin", 8, "抖音"), ("ads", 10, "广告投放")]
 
 
@@ -64,7 +66,8 @@ def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Cor
     for order, (group_name, tag_names) in enumerate(TAG_LIBRARY):
         group = tag_group_create(actor=actor, name=group_name, order=order, tag_names=tag_names)
         tags_by_group[group_name] = {t.name: t for t in group.tags.all()}
-    _seed_customers(corp, staff, tags_by_group, customers, rng)
+    codes = seed_acquisition(corp, rng)
+    _seed_customers(corp, staff, tags_by_group, customers, rng, codes)
     # Fresh statistics after a bulk load, or the planner guesses at index choice.
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -83,7 +86,7 @@ def _ensure_users(corp: Corp) -> None:
             membership_grant(user=user, corp=corp, role=role, staff=staff)
 
 
-def _seed_customers(corp, staff, tags_by_group, count, rng):
+def _seed_customers(corp, staff, tags_by_group, count, rng, codes):
     stamp = now()
     guides = [s for s in staff if s.position == "导购"]
     channel_codes = [c for c, _, _ in CHANNELS]
@@ -111,7 +114,7 @@ def _seed_customers(corp, staff, tags_by_group, count, rng):
             added_at = stamp - age + timedelta(days=3 * n)
             if added_at > stamp:
                 added_at = stamp - timedelta(minutes=rng.randint(1, 600))
-            state = f"{channel}-{s.userid[-4:]}" if channel == "store" else channel
+            state = code_for(codes, channel, s).state
             follows.append(Follow(corp=corp, customer=c, staff=s, added_at=added_at, add_way=1 if n == 0 else rng.choice((1, 2, 3)), state=state if n == 0 else "",
                                   remark=c.name if rng.random() < 0.3 else ""))
             plans.append(channel if n == 0 else None)
@@ -132,3 +135,4 @@ def _seed_customers(corp, staff, tags_by_group, count, rng):
     FollowTag.objects.bulk_create(follow_tags, batch_size=5000)
     TimelineEvent.objects.bulk_create(events, batch_size=5000)
     Follow.objects.bulk_update([f for f in follows if f.deleted_by_customer_at], ["deleted_by_customer_at"], batch_size=2000)
+    attribute(corp, follows)

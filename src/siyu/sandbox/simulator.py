@@ -7,10 +7,17 @@ groups, chat with their guide, delete the guide, and guides edit remarks and tag
 
 from __future__ import annotations
 
+import html
+import io
 import logging
 import random
+import re
 import threading
 from datetime import date
+
+import httpx
+import zxingcpp
+from PIL import Image
 
 from django.db import close_old_connections
 from django.db.models import F
@@ -23,13 +30,18 @@ log = logging.getLogger(__name__)
 
 # Channel states a brand's live codes would carry, weighted by how many customers each brings.
 CHANNELS = (("store", 30), ("web", 15), ("ground", 12), ("parcel", 15), ("xhs", 10), ("douyin", 8), ("ads", 10))
+QR_IMG = re.compile(r'<img[^>]+src="([^"]+)"')
+SCAN_URL = re.compile(r"/sandbox/scan/contact/([^/]+)/")
 BEHAVIOURS = (("scan", 50), ("chat", 16), ("join_group", 12), ("edit", 8), ("leave_group", 5), ("delete_staff", 6), ("new_group", 3))
 
 
 class Simulator:
-    def __init__(self, corp: SbCorp, *, seed: int | None = None):
+    def __init__(self, corp: SbCorp, *, seed: int | None = None, printed=None):
+        """`printed`: a callable giving the URLs behind QR codes the brand printed that WeCom does
+        not know (landing pages); the crowd scans those too, as phones do."""
         self.corp = corp
         self.rng = random.Random(seed)
+        self.printed = printed
         self.done: dict[str, int] = {}
 
     def step(self) -> str:
@@ -57,6 +69,9 @@ class Simulator:
         return SbGroup.objects.select_related("corp").get(pk=self.rng.choice(ids)) if ids else None
 
     def _scan(self) -> bool:
+        pages = self.printed() if self.printed else []
+        if pages and self.rng.random() < 0.4 and self._scan_page(self.rng.choice(pages)):
+            return True
         # Most customers arrive through the brand's contact ways (live codes) when it has some.
         ways = list(SbContactWay.objects.filter(corp=self.corp, deleted=False, is_temp=False).values_list("id", flat=True))
         if ways and self.rng.random() < 0.8:
@@ -73,6 +88,29 @@ class Simulator:
         state = f"store-{staff.userid[-4:]}" if channel == "store" else channel
         callbacks.customer_adds_staff(self.corp, staff, name=customer_name(self.rng), state=state, gender=self.rng.choice((1, 2, 2)))
         self._count(staff, new_apply_cnt=1, new_contact_cnt=1)
+        return True
+
+    def _scan_page(self, url: str) -> bool:
+        """A phone opens the page behind a printed QR, then long-presses the staff code it shows."""
+        try:
+            with httpx.Client(timeout=10, follow_redirects=True) as phone:  # a new phone: no cookies
+                page = phone.get(url)
+                found = QR_IMG.search(page.text) if page.status_code == 200 else None
+                if found is None:
+                    return False
+                image = phone.get(html.unescape(found.group(1)))
+            decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(image.content)).convert("L"))
+        except (httpx.HTTPError, OSError):
+            return False
+        scan = SCAN_URL.search(decoded[0].text) if decoded else None
+        way = SbContactWay.objects.filter(corp=self.corp, config_id=scan.group(1)).first() if scan else None
+        if way is None:
+            return False
+        try:
+            follow, _ = callbacks.customer_scans_contact_way(way, name=customer_name(self.rng), gender=self.rng.choice((1, 2, 2)))
+        except callbacks.CodeRefused:
+            return False
+        self._count(follow.staff, new_apply_cnt=1, new_contact_cnt=1)
         return True
 
     def _chat(self) -> bool:

@@ -46,16 +46,18 @@ class Command(BaseCommand):
             self.stdout.write(f"Log in:   {username} / {DEMO_PASSWORD}   ({role})")
         if no_serve:
             return
-        simulate = None if no_simulate else ["--corp", sandbox_corp.corpid, "--per-minute", str(per_minute), "--wait-for", f"{base_url}/healthz"]
+        simulate = None if no_simulate else ["--corp", sandbox_corp.corpid, "--per-minute", str(per_minute), "--wait-for", f"{base_url}/healthz", "--scan-landing-pages"]
         if simulate:
             self.stdout.write(f"Simulated customers: about {per_minute:g} things happen per minute; watch {base_url}/customers/ and {base_url}/inbox/")
-        self._run_children(host, port, simulate)
+        self._run_children(host, port, simulate, base_url)
 
-    def _run_children(self, host, port, simulate):
+    def _run_children(self, host, port, simulate, base_url):
         # The server and the worker are separate processes, as in production; this one only
         # supervises them, and stops both when either dies or when it is told to stop.
         siyu = [sys.executable, "-m", "siyu.cli"]
-        env = {**os.environ, "SIYU_DATA_DIR": str(settings.DATA_DIR)}
+        # Landing pages and callback URLs are built from the public URL: the demo's own address,
+        # unless the operator set one (a tunnel, a proxy).
+        env = {"SIYU_PUBLIC_URL": base_url, **os.environ, "SIYU_DATA_DIR": str(settings.DATA_DIR)}
         children = [
             subprocess.Popen([*siyu, "serve", "--host", host, "--port", str(port)], env=env),
             subprocess.Popen([*siyu, "worker"], env=env),

@@ -18,8 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--steps", type=int, default=None, help="stop after this many behaviours (default: until stopped)")
         parser.add_argument("--seed", type=int, default=None)
         parser.add_argument("--wait-for", default="", help="a URL to wait for before starting (the server receiving callbacks)")
+        parser.add_argument("--scan-landing-pages", action="store_true", help="also scan the Siyu corp's exact-mode live codes through their landing pages")
 
-    def handle(self, *args, corp, per_minute, steps, seed, wait_for, **options):
+    def handle(self, *args, corp, per_minute, steps, seed, wait_for, scan_landing_pages, **options):
         sb = SbCorp.objects.filter(corpid=corp).first()
         if sb is None:
             raise CommandError(f"No sandbox corp {corp!r}. Sandbox corps: {', '.join(SbCorp.objects.values_list('corpid', flat=True)) or 'none'}.")
@@ -33,7 +34,12 @@ class Command(BaseCommand):
         if wait_for and not self._wait(wait_for, stop):
             raise CommandError(f"{wait_for} did not answer within 60 s.")
         self.stdout.write(f"Simulating customers of {sb.name} ({sb.corpid}) at {per_minute:g} behaviours/minute.")
-        done = Simulator(sb, seed=seed).run(per_minute=per_minute, steps=steps, stop=stop, on_step=lambda kind: self.stdout.write(f"  {kind}"))
+        printed = None
+        if scan_landing_pages:
+            from siyu.acquisition.selectors import landing_pages
+
+            printed = lambda: landing_pages(sb.corpid)  # noqa: E731 — read afresh: operators add codes while it runs
+        done = Simulator(sb, seed=seed, printed=printed).run(per_minute=per_minute, steps=steps, stop=stop, on_step=lambda kind: self.stdout.write(f"  {kind}"))
         self.stdout.write("Simulated: " + ", ".join(f"{k} {v}" for k, v in sorted(done.items())))
 
     @staticmethod

@@ -1,0 +1,116 @@
+"""Acquisition console pages through Django's test client, against the in-process sandbox."""
+
+import io
+
+import openpyxl
+import pytest
+import zxingcpp
+from django.test import Client
+from PIL import Image
+
+from siyu.acquisition.models import Channel, ChannelCost, LiveCode, WelcomeMessage
+from siyu.kit.tenancy import Role
+from siyu.sandbox import callbacks as sb
+from siyu.sandbox.models import SbContactWay
+
+from .. import factories as f
+
+
+@pytest.fixture
+def console(hub):
+    client = Client()
+    client.force_login(hub.actor.user)
+    client.cookies["django_language"] = "en"
+    return client
+
+
+def _editor_post(hub, channel, **overrides) -> dict:
+    data = {
+        "name": "南京西路店", "channel": channel.id, "mode": "wecom_list", "routing": "rotate", "total_cap": "", "expires_at": "",
+        "skip_verify": "on", "welcome_text": "你好{customer_name}，我是{staff_name}", "weekdays": ["1", "2", "3", "4", "5", "6", "7"],
+        "slot1_start": "00:00", "slot1_end": "23:59", "slot2_start": "", "slot2_end": "", "holidays": "2026-12-25",
+        "m-TOTAL_FORMS": "4", "m-INITIAL_FORMS": "0", "m-MIN_NUM_FORMS": "0", "m-MAX_NUM_FORMS": "1000",
+    }
+    for i, s in enumerate(hub.staff):
+        data.update({f"m-{i}-who": f"s:{s.id}", f"m-{i}-weight": "1", f"m-{i}-daily_cap": "2"})
+    data.update({"m-3-who": "", "m-3-weight": "1", "m-3-daily_cap": ""})
+    data.update(overrides)
+    return data
+
+
+def test_operator_sets_up_a_channel_and_live_code_and_a_scan_lands(hub, console, django_capture_on_commit_callbacks):
+    response = console.post("/channels/", {"name": "门店", "group": "store"})
+    assert response.status_code == 302
+    channel = Channel.objects.get(corp=hub.corp)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = console.post("/live-codes/new/", _editor_post(hub, channel))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    code = LiveCode.objects.get(corp=hub.corp)
+    assert response["Location"] == f"/live-codes/{code.id}/"
+    assert code.schedule == {"weekly": {str(d): [["00:00", "23:59"]] for d in range(1, 8)}, "holidays": ["2026-12-25"]}
+    assert sorted((m.staff_id, m.daily_cap) for m in code.members.all()) == sorted((s.id, 2) for s in hub.staff)
+    assert WelcomeMessage.objects.get(live_code=code).text == "你好{customer_name}，我是{staff_name}"
+    way = SbContactWay.objects.get(config_id=code.config_id)
+    assert way.users == ["guide0", "guide1", "guide2"]
+
+    page = console.get(f"/live-codes/{code.id}/").content.decode()
+    assert "南京西路店" in page and 'id="download-png"' in page
+    png = console.get(f"/live-codes/{code.id}/qr.png")
+    assert png["Content-Type"] == "image/png" and png["Content-Disposition"].startswith("attachment")
+    content = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)).convert("L"))[0].text
+    assert content.endswith(f"/sandbox/scan/contact/{code.config_id}/")
+    assert console.get(f"/live-codes/{code.id}/qr.svg").content.startswith(b"<?xml")
+    poster = Image.open(io.BytesIO(console.get(f"/live-codes/{code.id}/poster.png", {"title": "示例母婴", "footer": "扫码加导购"}).content))
+    assert poster.size == (750, 1334)
+
+    sb.customer_scans_contact_way(way, name="王小丫")
+    hub.handle_callbacks()
+    page = console.get("/channels/stats/", {"start": "2026-01-01", "end": "2026-12-31", "by": "channel"}).content.decode()
+    assert 'id="total-adds">1<' in page and 'data-key="门店"' in page
+    book = openpyxl.load_workbook(io.BytesIO(console.get("/channels/stats.xlsx", {"start": "2026-01-01", "end": "2026-12-31"}).content))
+    assert [row[:2] for row in book["Summary"].values][1] == ("门店", 1)
+
+    # Pause and edit: the rules change, the code stays the same one in WeCom.
+    with django_capture_on_commit_callbacks(execute=True):
+        console.post(f"/live-codes/{code.id}/status/", {"status": "paused"})
+    assert LiveCode.objects.get(pk=code.pk).status == "paused"
+    edit = _editor_post(hub, channel, name="南京西路店（新）", **{"m-2-who": ""})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert console.post(f"/live-codes/{code.id}/edit/", edit).status_code == 302
+    code.refresh_from_db()
+    assert code.name == "南京西路店（新）" and code.members.count() == 2 and code.config_id == way.config_id
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"m-0-who": "", "m-1-who": "", "m-2-who": ""}, "at least one staff member"),
+        ({"slot1_end": "08:00", "slot1_start": "09:00"}, "must end after it starts"),
+        ({"slot1_start": "", "slot1_end": ""}, "need a time slot"),
+        ({"routing": "weighted"}, "exact"),
+        ({"holidays": "next friday"}, "not a valid time or date"),
+    ],
+)
+def test_editor_names_the_problem_and_writes_nothing(hub, console, change, message):
+    channel = Channel.objects.create(corp=hub.corp, name="门店", group="store")
+    response = console.post("/live-codes/new/", _editor_post(hub, channel, **change))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not LiveCode.objects.filter(corp=hub.corp).exists()
+
+
+def test_guides_cannot_edit_and_other_corps_codes_are_not_found(hub, console):
+    channel = Channel.objects.create(corp=hub.corp, name="门店", group="store")
+    guide = Client()
+    guide.force_login(f.user(hub.corp, role=Role.GUIDE, staff=hub.staff[0]))
+    assert guide.get("/live-codes/new/").status_code == 403
+    assert guide.post(f"/channels/{channel.id}/costs/", {"day": "2026-11-01", "amount": "100"}).status_code == 403
+    assert not ChannelCost.objects.exists()
+    assert console.post(f"/channels/{channel.id}/costs/", {"day": "2026-11-01", "amount": "123.45"}).status_code == 302
+    assert ChannelCost.objects.get().amount_fen == 12345
+
+    other = f.corp("别家")
+    theirs = LiveCode.objects.create(corp=other, channel=Channel.objects.create(corp=other, name="x"), name="别家的码", state="lcother")
+    for path in (f"/live-codes/{theirs.id}/", f"/live-codes/{theirs.id}/qr.png", f"/live-codes/{theirs.id}/edit/"):
+        assert console.get(path).status_code == 404, path
