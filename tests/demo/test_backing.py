@@ -52,3 +52,43 @@ def test_sandbox_backed_demo_stays_equal_to_its_wecom(live_server):
     call_command("worker", batch=True, requeue_after=3600)
     assert set(CallbackEvent.objects.values_list("status", flat=True)) == {"done"}
     assert siyu_world(corp) == sandbox_world(sb)
+
+
+def test_demo_live_codes_reach_wecom_and_the_crowd_scans_them(live_server, settings):
+    from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay, WelcomeSend
+    from siyu.acquisition.selectors import landing_pages
+    from siyu.acquisition.services import live_codes_refresh_due
+    from siyu.sandbox.models import SbContactWay, SbWelcomeSent
+
+    settings.SIYU_PUBLIC_URL = live_server.url
+    corp = build_corp(corp_id="wwcrowd", name="人群企业", customers=100, seed=3)
+    seeded = Acquisition.objects.filter(corp=corp).count()
+    assert seeded == Follow.objects.filter(corp=corp).count()
+    sb, _ = back_with_sandbox(corp, base_url=live_server.url)
+    # Seeded codes are not in WeCom yet: the worker's minute tick brings the list-mode ones in.
+    listed = LiveCode.objects.filter(corp=corp, mode="wecom_list")
+    assert live_codes_refresh_due() == listed.count() == 4
+    call_command("worker", batch=True, requeue_after=3600)
+    assert all(c.config_id for c in listed.all())
+    assert SbContactWay.objects.filter(corp=sb, state__in=[c.state for c in listed]).count() == 4
+
+    pages = landing_pages("wwcrowd")
+    assert len(pages) == LiveCode.objects.filter(corp=corp, mode="exact").count() == 8
+    done = Simulator(sb, seed=4, printed=lambda: pages).run(per_minute=0, steps=60)
+    call_command("worker", batch=True, requeue_after=3600)
+    assert set(CallbackEvent.objects.values_list("status", flat=True)) == {"done"}
+
+    new = Acquisition.objects.filter(corp=corp).order_by("id")[seeded:]
+    through_pages = [a for a in new if a.live_code and a.live_code.mode == "exact"]
+    through_list = [a for a in new if a.live_code and a.live_code.mode == "wecom_list"]
+    assert through_pages and through_list, done
+    # Landing-page picks became adds (the phone goes on to scan the staff's code); the crowd also
+    # scans staff codes it saw before (the sandbox knows them as contact ways), which adds more.
+    exact_days = LiveCodeDay.objects.filter(corp=corp, live_code__mode="exact")
+    picks = sum(d.picks for d in exact_days)
+    seeded_picks = sum(d.adds for d in exact_days) - len(through_pages)
+    assert 0 < picks - seeded_picks <= len(through_pages)
+    assert all(a.channel_id == a.live_code.channel_id for a in through_pages + through_list)
+    assert WelcomeSend.objects.filter(corp=corp, status="sent").count() == SbWelcomeSent.objects.filter(code__corp=sb).count() >= len(through_pages) + len(through_list)
+    # Follows and their tags agree (groups come with a sync, which this test does not run).
+    assert siyu_world(corp)[:2] == sandbox_world(sb)[:2]

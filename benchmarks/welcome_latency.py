@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Welcome latency: from the sandbox's add callback (an encrypted add_external_contact with a
+WelcomeCode, POSTed to a real `siyu serve`) to send_welcome_msg received by the sandbox, with real
+`siyu worker` processes that also handle the same events (contact read, attribution) behind the
+welcomes, as in production.
+
+    .venv/bin/python benchmarks/welcome_latency.py [--rate 200] [--seconds 60] [--workers 2]
+    SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python benchmarks/welcome_latency.py
+
+Prints: adds/s accepted, callback -> welcome received p50/p99/max, how many welcomes were sent,
+missed (past WeCom's 20-second window) or failed, and how long the events behind them took to
+drain. Asserts nothing.
+"""
+
+import argparse
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from _stack import Stack, pct, setup_django
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=200, help="adds per second")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2, help="siyu worker processes")
+    parser.add_argument("--drain-timeout", type=float, default=900)
+    args = parser.parse_args()
+    setup_django()
+    import base64
+
+    import httpx
+    from django.db import connection
+    from django.utils import timezone
+
+    from siyu.acquisition.models import WelcomeMessage, WelcomeSend
+    from siyu.corps.services import corp_create, staff_upsert
+    from siyu.sandbox import services as sandbox
+    from siyu.sandbox.callbacks import event_xml
+    from siyu.sandbox.models import SbCustomer, SbFollow, SbWelcomeCode, SbWelcomeSent
+    from siyu.wecom.crypto import WXBizMsgCrypt
+    from siyu.wecom.models import CallbackEvent
+
+    total = int(args.rate * args.seconds)
+    corpid = f"wwwelcome{secrets.token_hex(4)}"
+    aes, token = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="), secrets.token_hex(16)
+    # The API limit is raised: this measures Siyu, not WeCom's quota.
+    sb = sandbox.corp_create(corpid=corpid, name="welcome", secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9)
+    staff = [sandbox.staff_add(corp=sb, userid=f"g{i:03d}", name=f"导购{i}") for i in range(50)]
+    stamp = int(time.time())
+    customers = SbCustomer.objects.bulk_create([SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:07d}", name=f"客户{i}") for i in range(total)], batch_size=5000)
+    follows = SbFollow.objects.bulk_create([SbFollow(corp=sb, customer=c, staff=staff[i % 50], createtime=stamp) for i, c in enumerate(customers)], batch_size=5000)
+    # Codes issued ahead; the sandbox keeps them valid for the whole run, so a late send shows as
+    # latency here and as "missed" on Siyu's side (Siyu's own 20-second deadline, from CreateTime).
+    valid_until = timezone.now() + timedelta(seconds=args.seconds + args.drain_timeout)
+    codes = SbWelcomeCode.objects.bulk_create(
+        [SbWelcomeCode(corp=sb, code=secrets.token_urlsafe(24), follow=f, expires_at=valid_until) for f in follows], batch_size=5000
+    )
+
+    stack = Stack(workers=args.workers, threads=16)
+    try:
+        corp = corp_create(corp_id=corpid, name="welcome", secret="s", token=token, aes_key=aes, api_base=f"{stack.url}/sandbox/cgi-bin/")
+        for s in staff:
+            staff_upsert(corp=corp, userid=s.userid, name=s.name)
+        WelcomeMessage.objects.create(corp=corp, text="{customer_name}您好，我是{staff_name}，欢迎！")
+        crypt = WXBizMsgCrypt(token, aes, corpid)
+        url = f"{stack.url}/wecom/callback/{corpid}/"
+        posted, statuses = {}, []
+        lock = threading.Lock()
+        http = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
+
+        def post(i: int) -> None:
+            c = customers[i]
+            xml = event_xml({
+                "ToUserName": corpid, "FromUserName": "sys", "CreateTime": int(time.time()), "MsgType": "event", "Event": "change_external_contact",
+                "ChangeType": "add_external_contact", "UserID": staff[i % 50].userid, "ExternalUserID": c.external_userid, "WelcomeCode": codes[i].code,
+            })
+            body, query = crypt.encrypt_message(xml)
+            started = time.time()
+            response = http.post(url, params=query, content=body.encode())
+            with lock:
+                posted[codes[i].pk] = started
+                statuses.append(response.status_code)
+
+        print(f"{connection.vendor}: {total} adds at {args.rate:g}/s for {args.seconds:g}s, {args.workers} worker process(es)")
+        t0 = time.time()
+        with ThreadPoolExecutor(max_workers=48) as pool:
+            for i in range(total):
+                delay = t0 + i / args.rate - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(post, i)
+        send_seconds = time.time() - t0
+        ok = sum(1 for s in statuses if s == 200)
+        print(f"accepted            {ok}/{total} in {send_seconds:.1f}s = {ok / send_seconds:.1f} adds/s (other answers: {sorted(set(statuses) - {200})})")
+
+        deadline = time.time() + args.drain_timeout
+        welcomes_settled = None
+        while time.time() < deadline:
+            open_sends = WelcomeSend.objects.filter(corp=corp, status__in=["pending", "sending"]).count()
+            if open_sends == 0 and welcomes_settled is None and WelcomeSend.objects.filter(corp=corp).count() >= ok:
+                welcomes_settled = time.time() - t0
+            left = CallbackEvent.objects.filter(corp=corp).exclude(status__in=["done", "failed", "ignored"]).count()
+            if left == 0 and welcomes_settled is not None:
+                break
+            time.sleep(0.5)
+        drained = time.time() - t0
+        sent = list(SbWelcomeSent.objects.filter(code__corp=sb).values_list("code_id", "sent_at"))
+        lags = [at.timestamp() - posted[code_id] for code_id, at in sent if code_id in posted]
+        outcome = {s: n for s, n in ((s, WelcomeSend.objects.filter(corp=corp, status=s).count()) for s in WelcomeSend.Status.values) if n}
+        print(f"welcome outcomes    {outcome}; sandbox received {len(sent)} (each code at most once: {len(sent) == len({c for c, _ in sent})})")
+        if lags:
+            within = sum(1 for lag in lags if lag <= 20)
+            print(f"callback -> welcome p50 {pct(lags, .5) * 1000:.0f} ms   p99 {pct(lags, .99) * 1000:.0f} ms   max {max(lags) * 1000:.0f} ms   "
+                  f"within 20 s: {within}/{total}")
+        print(f"welcomes settled    {welcomes_settled if welcomes_settled is None else round(welcomes_settled, 1)} s after the first add; "
+              f"events behind them drained after {drained:.1f} s")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
