@@ -39,27 +39,63 @@ def free_port() -> int:
 class Stack:
     """`siyu serve` on a free port and `workers` × `siyu worker`, sharing this process's database."""
 
-    def __init__(self, *, workers: int = 0, threads: int = 8):
-        import httpx
-
+    def __init__(self, *, workers: int = 0, threads: int = 8, separate_sandbox: bool = False, worker_nice: int = 0, processes: int = 1):
+        """`separate_sandbox`: the sandbox (WeCom) gets a server process of its own at
+        `sandbox_url`, as WeCom is not inside Siyu's process in production. `worker_nice` starts
+        the workers at a lower CPU priority."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": import_path}
         siyu = [sys.executable, "-m", "siyu.cli"]
         quiet = {"stdout": subprocess.DEVNULL}
-        self.procs = [subprocess.Popen([*siyu, "serve", "--port", str(self.port), "--threads", str(threads)], env=env, **quiet)]
-        self.procs += [subprocess.Popen([*siyu, "worker", "--interval", "0.05"], env=env, **quiet) for _ in range(workers)]
+        self.procs = [subprocess.Popen([*siyu, "serve", "--port", str(self.port), "--threads", str(threads), "--processes", str(processes)], env=env, **quiet)]
+        self.sandbox_url = self.url
+        if separate_sandbox:
+            sandbox_port = free_port()
+            self.sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+            self.procs.append(subprocess.Popen([*siyu, "serve", "--port", str(sandbox_port), "--threads", str(threads)], env=env, **quiet))
+        # worker_nice: background work yields the CPU to the processes answering WeCom.
+        lower = (lambda: os.nice(worker_nice)) if worker_nice else None
+        self.procs += [subprocess.Popen([*siyu, "worker", "--interval", "0.05"], env=env, preexec_fn=lower, **quiet) for _ in range(workers)]
+        for url in {self.url, self.sandbox_url}:
+            self._wait(url)
+
+    def _wait(self, url: str) -> None:
+        import httpx
+
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline or self.procs[0].poll() is not None:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
                 self.stop()
-                raise SystemExit("the server did not start")
+                raise SystemExit("a server did not start")
             time.sleep(0.2)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by Siyu's server(s), the sandbox's server and the workers, forked
+        children included (Linux /proc)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        parents, used = {}, {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                parents[int(entry)] = int(fields[1])
+                used[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+
+        def tree(pid: int) -> float:
+            return used.get(pid, 0.0) + sum(tree(child) for child, parent in parents.items() if parent == pid)
+
+        roles = {"siyu server": [self.procs[0]], "workers": [p for p in self.procs[1:] if p.args[3] == "worker"]}
+        if self.sandbox_url != self.url:
+            roles["sandbox server"] = [self.procs[1]]
+        return {role: sum(tree(p.pid) for p in procs) for role, procs in roles.items()}
 
     def stop(self) -> None:
         for p in self.procs:

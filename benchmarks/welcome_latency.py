@@ -13,6 +13,7 @@ drain. Asserts nothing.
 """
 
 import argparse
+import os
 import secrets
 import threading
 import time
@@ -27,6 +28,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="adds per second")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=2, help="siyu worker processes")
+    parser.add_argument("--processes", type=int, default=1, help="siyu serve processes receiving the callbacks")
+    parser.add_argument("--worker-nice", type=int, default=0, help="start the workers this much nicer (lower CPU priority)")
     parser.add_argument("--drain-timeout", type=float, default=900)
     args = parser.parse_args()
     setup_django()
@@ -48,7 +51,7 @@ def main() -> None:
     corpid = f"wwwelcome{secrets.token_hex(4)}"
     aes, token = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="), secrets.token_hex(16)
     # The API limit is raised: this measures Siyu, not WeCom's quota.
-    sb = sandbox.corp_create(corpid=corpid, name="welcome", secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9)
+    sb = sandbox.corp_create(corpid=corpid, name="welcome", secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9, metered=False)
     staff = [sandbox.staff_add(corp=sb, userid=f"g{i:03d}", name=f"导购{i}") for i in range(50)]
     stamp = int(time.time())
     customers = SbCustomer.objects.bulk_create([SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:07d}", name=f"客户{i}") for i in range(total)], batch_size=5000)
@@ -60,9 +63,9 @@ def main() -> None:
         [SbWelcomeCode(corp=sb, code=secrets.token_urlsafe(24), follow=f, expires_at=valid_until) for f in follows], batch_size=5000
     )
 
-    stack = Stack(workers=args.workers, threads=16)
+    stack = Stack(workers=args.workers, threads=16, separate_sandbox=True, worker_nice=args.worker_nice, processes=args.processes)
     try:
-        corp = corp_create(corp_id=corpid, name="welcome", secret="s", token=token, aes_key=aes, api_base=f"{stack.url}/sandbox/cgi-bin/")
+        corp = corp_create(corp_id=corpid, name="welcome", secret="s", token=token, aes_key=aes, api_base=f"{stack.sandbox_url}/sandbox/cgi-bin/")
         for s in staff:
             staff_upsert(corp=corp, userid=s.userid, name=s.name)
         WelcomeMessage.objects.create(corp=corp, text="{customer_name}您好，我是{staff_name}，欢迎！")
@@ -85,7 +88,8 @@ def main() -> None:
                 posted[codes[i].pk] = started
                 statuses.append(response.status_code)
 
-        print(f"{connection.vendor}: {total} adds at {args.rate:g}/s for {args.seconds:g}s, {args.workers} worker process(es)")
+        print(f"{connection.vendor}: {total} adds at {args.rate:g}/s for {args.seconds:g}s, {args.processes} server process(es), "
+              f"{args.workers} worker process(es){f' (nice {args.worker_nice})' if args.worker_nice else ''}, sandbox in its own process")
         t0 = time.time()
         with ThreadPoolExecutor(max_workers=48) as pool:
             for i in range(total):
@@ -108,6 +112,7 @@ def main() -> None:
                 break
             time.sleep(0.5)
         drained = time.time() - t0
+        cpu = stack.cpu_seconds()
         sent = list(SbWelcomeSent.objects.filter(code__corp=sb).values_list("code_id", "sent_at"))
         lags = [at.timestamp() - posted[code_id] for code_id, at in sent if code_id in posted]
         outcome = {s: n for s, n in ((s, WelcomeSend.objects.filter(corp=corp, status=s).count()) for s in WelcomeSend.Status.values) if n}
@@ -118,6 +123,8 @@ def main() -> None:
                   f"within 20 s: {within}/{total}")
         print(f"welcomes settled    {welcomes_settled if welcomes_settled is None else round(welcomes_settled, 1)} s after the first add; "
               f"events behind them drained after {drained:.1f} s")
+        print("CPU per add         " + "   ".join(f"{role} {seconds / total * 1000:.1f} ms" for role, seconds in cpu.items())
+              + f"   ({os.cpu_count()} cores give {os.cpu_count() * 1000 / max(sum(cpu.values()) / total * 1000, 0.001):.0f} adds/s at most)")
     finally:
         stack.stop()
 

@@ -45,6 +45,13 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _welcomes_through_the_worker(settings):
+    # The receiving process's own welcome threads would race a test's transaction for the
+    # database; tests of that fast path turn it on (tests/acquisition/test_welcome.py).
+    settings.SIYU_WELCOME_THREADS = 0
+
+
 @pytest.fixture
 def corp(db):
     return f.corp("Alpha 母婴")

@@ -10,6 +10,8 @@ import pytest
 from siyu.acquisition.models import Channel, LiveCode, LiveCodeMember, WelcomeMessage
 from siyu.acquisition.services import channel_create, live_code_save
 from siyu.api import api as ninja_api
+from siyu.autotag.models import TagRule
+from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.customers.models import Customer, FollowTag
 from siyu.kit.tenancy import Role
 from siyu.tags.models import Tag, TagGroup
@@ -71,8 +73,16 @@ def two_corps(db):
     f.follow(c, s, tags=[tag], state=MARKER, remark=MARKER)
     channel = channel_create(actor=a_admin, name=f"Ch {MARKER}", group="store")
     code = live_code_save(actor=a_admin, channel=channel, name=f"LC {MARKER}", mode="exact", members=[{"staff_id": s.id}], welcome={"text": MARKER})
+    rule = TagRule.objects.create(corp=alpha, name=f"R {MARKER}", conditions=[{"kind": "staff", "in": [s.id]}])
+    rule.add_tags.set([tag])
+    chat = CustomerGroup.objects.create(corp=alpha, chat_id=f"wr{MARKER}", name=f"Chat {MARKER}")
+    group_code = GroupCode.objects.create(corp=alpha, name=f"GC {MARKER}", state="gcalpha")
+    GroupCodeGroup.objects.create(corp=alpha, group_code=group_code, group=chat)
     beta_owner = f.user(beta, role=Role.OWNER)
-    objects = {"customer_id": c.id, "group_id": group.id, "tag_id": tag.id, "channel_id": channel.id, "live_code_id": code.id, "staff_id": s.id, "day": "2026-11-25"}
+    objects = {
+        "customer_id": c.id, "group_id": group.id, "tag_id": tag.id, "channel_id": channel.id, "live_code_id": code.id, "staff_id": s.id, "day": "2026-11-25",
+        "rule_id": rule.id, "group_code_id": group_code.id,
+    }
     return objects, ApiClient(f.token(beta_owner, beta))
 
 
@@ -95,6 +105,9 @@ def _alpha_snapshot():
         list(LiveCode.objects.values_list("id", "name", "status", "state")),
         list(LiveCodeMember.objects.values_list("id", "staff_id", "weight")),
         list(WelcomeMessage.objects.values_list("id", "text")),
+        list(TagRule.objects.values_list("id", "name", "enabled", "backfill_status")),
+        list(GroupCode.objects.values_list("id", "name", "status", "member_limit")),
+        list(GroupCodeGroup.objects.values_list("id", "group_id")),
     )
 
 
@@ -129,5 +142,5 @@ def test_route_hides_other_corps(path, method, op, two_corps):
 def test_every_path_parameter_is_an_object_id():
     # Guards the walk above: a route must be covered, not silently skipped.
     params = {p.strip("{}") for path in SCHEMA["paths"] for p in path.split("/") if p.startswith("{")}
-    assert params <= {"customer_id", "group_id", "tag_id", "channel_id", "live_code_id", "staff_id", "day"}, params
+    assert params <= {"customer_id", "group_id", "tag_id", "channel_id", "live_code_id", "staff_id", "day", "rule_id", "group_code_id"}, params
     assert len(SCHEMA["paths"]) >= 8

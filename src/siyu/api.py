@@ -8,9 +8,11 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from siyu.acquisition.api import router as acquisition_router
+from siyu.autotag.api import router as autotag_router
 from siyu.corps.api import router as corps_router
 from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
+from siyu.groups.api import router as groups_router
 from siyu.kit.errors import DomainError
 from siyu.tags.api import router as tags_router
 from siyu.wecom.api import router as wecom_router
@@ -85,3 +87,5 @@ api.add_router("/v1/", customers_router)
 api.add_router("/v1/", tags_router)
 api.add_router("/v1/", wecom_router)
 api.add_router("/v1/", acquisition_router)
+api.add_router("/v1/", autotag_router)
+api.add_router("/v1/", groups_router)

@@ -40,6 +40,9 @@ DEBUG = _env_bool("SIYU_DEBUG", False)
 # The fake WeCom under /sandbox/ (demo and tests); a production deployment turns it off.
 SIYU_SANDBOX = _env_bool("SIYU_SANDBOX", True)
 # Where WeCom reaches this server: the callback URL shown to operators is built on it.
+# Threads per web process that send welcome messages right after the add callback commits
+# (0: leave every send to the task worker).
+SIYU_WELCOME_THREADS = int(os.environ.get("SIYU_WELCOME_THREADS", "4"))
 SIYU_PUBLIC_URL = os.environ.get("SIYU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Callbacks whose timestamp is further than this from now are refused (replays).
 SIYU_CALLBACK_MAX_AGE = int(os.environ.get("SIYU_CALLBACK_MAX_AGE", "3600"))
@@ -69,6 +72,7 @@ INSTALLED_APPS = [
     "siyu.customers",
     "siyu.groups",
     "siyu.acquisition",
+    "siyu.autotag",
     "siyu.wecom",
     "siyu.sandbox",
     "siyu.console",
@@ -112,7 +116,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("SIYU_DATABASE_URL", f"sqlite:///{DATA_DIR / 'siyu.sqlite3'}"),
-        conn_max_age=int(os.environ.get("SIYU_DB_CONN_MAX_AGE", "0")),
+        # Kept connections: opening one (and SQLite's pragmas) per request was a fifth of a
+        # callback's cost (benchmarks/welcome_latency.py); health checks drop broken ones.
+        conn_max_age=int(os.environ.get("SIYU_DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
     )
 }
 # House rule 1: one request is one transaction.

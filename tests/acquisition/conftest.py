@@ -13,6 +13,7 @@ import pytest
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
+from django.utils.module_loading import import_string
 
 from siyu.acquisition.models import WelcomeSend
 from django.test import TestCase
@@ -60,6 +61,11 @@ class InProcessHub:
                 outcomes.append(callback_handle(event_id=pk))
         for task in DBTaskResult.objects.filter(status="READY", task_path__endswith="refresh_live_code").order_by("id"):
             live_code_push(task.args_kwargs["args"][0], at=self.at)
+            task.delete()
+        # The other follow-up work events queue (group code refreshes, tag pushes), in order.
+        for task in DBTaskResult.objects.filter(status="READY").exclude(task_path__endswith="handle_callback_event").exclude(task_path__endswith="send_welcome").order_by("id"):
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                outcomes.append(import_string(task.task_path).call(*task.args_kwargs["args"], **task.args_kwargs["kwargs"]))
             task.delete()
         return outcomes
 

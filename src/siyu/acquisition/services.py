@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.conf import settings
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 # WeCom's welcome_code lives 20 seconds from the add; a call this close to the end is not started.
 WELCOME_WINDOW = timedelta(seconds=20)
 WELCOME_MARGIN = timedelta(milliseconds=500)
+# How long the worker leaves a pending welcome to the process that received its callback.
+WELCOME_FAST_GRACE = timedelta(seconds=2)
 WELCOME_MAX_ATTACHMENTS = 9
 STATE_PREFIX = "lc"
 PRIORITY_WELCOME = 100  # django-tasks' highest: ahead of every callback in a backlog
@@ -216,22 +220,6 @@ def live_code_push_or_queue(live_code_id: int) -> None:
         refresh_live_code.using(priority=PRIORITY_REFRESH, run_after=now() + timedelta(seconds=30)).enqueue(live_code_id)
 
 
-def tags_ensure_in_wecom(corp: Corp, tags: list[Tag], client) -> None:
-    """Create in WeCom the corp tags that exist only in Siyu, so mark_tag can use them."""
-    for tag in tags:
-        if tag.wecom_tag_id:
-            continue
-        group = tag.group
-        answer = client.add_corp_tag(tags=[{"name": tag.name}], **({"group_id": group.wecom_group_id} if group.wecom_group_id else {"group_name": group.name}))
-        created = {t["name"]: t["id"] for t in answer.get("tag", [])}
-        with transaction.atomic():
-            if not group.wecom_group_id:
-                group.wecom_group_id = answer["group_id"]
-                group.save(update_fields=["wecom_group_id"])
-            tag.wecom_tag_id = created.get(tag.name)
-            tag.save(update_fields=["wecom_tag_id"])
-
-
 def _wanted_users(code: LiveCode, at: datetime) -> tuple[list[str], bool]:
     """List mode: the contact way's user list now, and whether the code is overflowing."""
     seats = routing.pool(code)
@@ -247,6 +235,7 @@ def _wanted_users(code: LiveCode, at: datetime) -> tuple[list[str], bool]:
 def live_code_push(live_code_id: int, *, client=None, at: datetime | None = None) -> LiveCode:
     """Make WeCom match the live code: its contact way (list mode) or its staff's own codes (exact)."""
     from siyu.wecom.client import WeComClient, WeComError
+    from siyu.wecom.outbound import tags_ensure_in_wecom
 
     code = LiveCode.objects.select_related("corp").get(pk=live_code_id)
     client = client or WeComClient(code.corp)
@@ -517,8 +506,39 @@ def welcome_enqueue(corp: Corp, data: dict, *, received_at: datetime | None = No
         return None
     from .tasks import send_welcome
 
-    send_welcome.using(priority=PRIORITY_WELCOME).enqueue(send.pk)
+    send_pk = send.pk
+    if settings.SIYU_WELCOME_THREADS:
+        # The process that took the callback sends at once, after the commit, with no queue in
+        # between; the worker takes over what it has not started within the grace (it died, or
+        # its threads are all busy): welcomes_take_over.
+        transaction.on_commit(lambda: _welcome_pool().submit(_welcome_send_fast, send_pk))
+    else:
+        send_welcome.using(priority=PRIORITY_WELCOME).enqueue(send_pk)
     return send
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _welcome_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.SIYU_WELCOME_THREADS, thread_name_prefix="welcome")
+        return _pool
+
+
+def _welcome_send_fast(welcome_send_id: int) -> str:
+    from django.db import close_old_connections
+
+    try:
+        return welcome_send(welcome_send_id)
+    except Exception:  # noqa: BLE001 — the queued task is the fallback; a stuck "sending" is settled by the sweep
+        log.exception("welcome %s: fast send failed", welcome_send_id)
+        return "error"
+    finally:
+        close_old_connections()
 
 
 def welcome_send(welcome_send_id: int, *, client=None) -> str:
@@ -561,6 +581,19 @@ def welcome_send(welcome_send_id: int, *, client=None) -> str:
         return "failed"
     WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.SENT, sent_at=now(), message=message, text=text)
     return "sent"
+
+
+def welcomes_take_over(*, at: datetime | None = None, limit: int = 500) -> int:
+    """The worker's side of the fast path, every second: send what the receiving process has not
+    started within WELCOME_FAST_GRACE, soonest deadline first; record as missed what can no longer
+    be sent. Returns how many it settled."""
+    at = at or now()
+    missed = WelcomeSend.objects.filter(status=WelcomeSend.Status.PENDING, deadline__lte=at + WELCOME_MARGIN).update(
+        status=WelcomeSend.Status.MISSED, error="not started within the window",
+    )
+    waiting = WelcomeSend.objects.filter(status=WelcomeSend.Status.PENDING, received_at__lte=at - WELCOME_FAST_GRACE).order_by("deadline")
+    done = [welcome_send(pk) for pk in waiting.values_list("pk", flat=True)[:limit]]
+    return missed + sum(1 for outcome in done if outcome != "skipped")
 
 
 def welcomes_sweep(*, at: datetime | None = None) -> int:

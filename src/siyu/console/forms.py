@@ -213,3 +213,65 @@ class StatsFilterForm(forms.Form):
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["channel"].choices = [("", _("All channels")), *((c.id, c.name) for c in channels(actor))]
+
+
+class TagRuleForm(forms.Form):
+    """The rule editor: each filled part is one condition."""
+
+    name = forms.CharField(label=_("Rule name"), max_length=64)
+    match = forms.ChoiceField(label=_("Match"), choices=[("all", _("All conditions")), ("any", _("Any condition"))], initial="all")
+    channels = IdChoiceField(label=_("Channels"), required=False, widget=forms.CheckboxSelectMultiple)
+    staff = IdChoiceField(label=_("Staff"), required=False, widget=forms.SelectMultiple(attrs={"size": 6}))
+    weekdays = forms.TypedMultipleChoiceField(label=_("Added on"), required=False, choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple)
+    hour_from = forms.IntegerField(label=_("Added from hour"), required=False, min_value=0, max_value=23)
+    hour_to = forms.IntegerField(label=_("to hour"), required=False, min_value=1, max_value=24)
+    added_from = forms.DateField(label=_("Added from"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    added_to = forms.DateField(label=_("Added to"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    groups = IdChoiceField(label=_("Joined one of these groups"), required=False, widget=forms.SelectMultiple(attrs={"size": 6}))
+    add_tags = IdChoiceField(label=_("Add tags"), required=False, widget=forms.CheckboxSelectMultiple)
+    remove_tags = IdChoiceField(label=_("Remove tags"), required=False, widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, actor, **kwargs):
+        from siyu.groups.models import CustomerGroup
+
+        super().__init__(*args, **kwargs)
+        self.fields["channels"].choices = [(c.id, c.name) for c in channels(actor)]
+        self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor)]
+        self.fields["groups"].choices = [(g.id, g.name or g.chat_id) for g in CustomerGroup.objects.for_corp(actor.corp).order_by("name", "id")[:500]]
+        tag_choices = [(t.id, t.name) for t in live_tags(actor).order_by("group__order", "order", "id")]
+        self.fields["add_tags"].choices = self.fields["remove_tags"].choices = tag_choices
+
+    def conditions(self) -> list[dict]:
+        d = self.cleaned_data
+        out = []
+        if d.get("channels"):
+            out.append({"kind": "channel", "in": d["channels"]})
+        if d.get("staff"):
+            out.append({"kind": "staff", "in": d["staff"]})
+        if d.get("weekdays"):
+            out.append({"kind": "added_weekday", "in": d["weekdays"]})
+        if d.get("hour_from") is not None or d.get("hour_to") is not None:
+            out.append({"kind": "added_hour", "from": d.get("hour_from") or 0, "to": d.get("hour_to") or 24})
+        if d.get("added_from") or d.get("added_to"):
+            out.append({"kind": "added_between", "from": (d.get("added_from") or d.get("added_to")).isoformat(), "to": (d.get("added_to") or d.get("added_from")).isoformat()})
+        if d.get("groups"):
+            out.append({"kind": "group_joined", "in": d["groups"]})
+        return out
+
+
+class GroupCodeForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=64)
+    groups = IdChoiceField(label=_("Groups, in fill order"), widget=forms.SelectMultiple(attrs={"size": 8}))
+    member_limit = forms.IntegerField(label=_("Members per group"), min_value=1, max_value=500, initial=200)
+    auto_create = forms.BooleanField(label=_("Let WeCom open a new group when all are full"), required=False)
+    room_base_name = forms.CharField(label=_("New groups' base name"), required=False, max_length=40)
+    room_base_id = forms.IntegerField(label=_("Next group number"), min_value=1, initial=1)
+    low_pool_alert = forms.IntegerField(label=_("Warn when this few groups have room"), min_value=0, initial=1)
+    welcome_text = forms.CharField(label=_("Group welcome"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, actor, **kwargs):
+        from siyu.groups.models import CustomerGroup
+
+        super().__init__(*args, **kwargs)
+        active = CustomerGroup.objects.for_corp(actor.corp).filter(status=CustomerGroup.Status.ACTIVE).order_by("name", "id")[:1000]
+        self.fields["groups"].choices = [(g.id, f"{g.name or g.chat_id} ({g.member_count})") for g in active]

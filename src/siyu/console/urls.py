@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, views
+from . import acquisition, autotag, group_codes, views
 
 app_name = "console"
 
@@ -18,6 +18,11 @@ urlpatterns = [
     path("tags/groups/<int:group_id>/tags/", views.tag_create, name="tag_create"),
     path("tags/groups/<int:group_id>/delete/", views.tag_group_delete, name="tag_group_delete"),
     path("tags/<int:tag_id>/delete/", views.tag_delete, name="tag_delete"),
+    path("group-codes/", group_codes.group_code_list, name="group_codes"),
+    path("group-codes/<int:group_code_id>/status/", group_codes.group_code_status, name="group_code_status"),
+    path("tag-rules/", autotag.rule_list, name="tag_rules"),
+    path("tag-rules/<int:rule_id>/backfill/", autotag.rule_backfill, name="tag_rule_backfill"),
+    path("tag-rules/<int:rule_id>/delete/", autotag.rule_delete, name="tag_rule_delete"),
     path("channels/", acquisition.channel_list, name="channels"),
     path("channels/<int:channel_id>/costs/", acquisition.channel_cost, name="channel_cost"),
     path("channels/stats/", acquisition.acquisition_stats, name="acquisition_stats"),

@@ -54,3 +54,56 @@ class GroupMember(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "userid"], name="groupmember_unique")]
         indexes = [models.Index(fields=["corp", "userid"]), models.Index(fields=["group"], condition=Q(left_at__isnull=True), name="groupmember_current")]
+
+
+class GroupCode(CorpOwned):
+    """A group live code (群活码): one QR over any number of groups, filled one after another.
+
+    WeCom's join way (加入群聊) holds at most 5 groups; Siyu keeps in it the first groups of the
+    pool that are below `member_limit`, so a group that reaches the limit gives way to the next.
+    With `auto_create`, WeCom opens a new group (`room_base_name` + number) when every group on
+    the code is full, and Siyu adds it to the pool when it learns of it.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        DELETED = "deleted", _("Deleted")
+
+    name = models.CharField(max_length=64)
+    state = models.CharField(max_length=30)
+    member_limit = models.PositiveIntegerField(default=200)
+    auto_create = models.BooleanField(default=False)
+    room_base_name = models.CharField(max_length=40, blank=True, default="")
+    room_base_id = models.PositiveIntegerField(default=1)
+    # Warn when this few groups (or fewer) still have room, and no auto-create will add more.
+    low_pool_alert = models.PositiveIntegerField(default=1)
+    welcome_text = models.TextField(blank=True, default="", help_text="group welcome (入群欢迎语)")
+    welcome_template_id = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    config_id = models.CharField(max_length=64, blank=True, default="")
+    qr_url = models.URLField(max_length=500, blank=True, default="")
+    pushed_chat_ids = models.JSONField(default=list, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    push_error = models.CharField(max_length=300, blank=True, default="")
+    alert = models.CharField(max_length=200, blank=True, default="", help_text="the low-pool warning, while it holds")
+    alert_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "state"], name="groupcode_unique_state")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupCodeGroup(CorpOwned):
+    """A group in a group code's pool, in fill order."""
+
+    group_code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="pool")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="+")
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group_code", "group"], name="groupcodegroup_unique")]
+        ordering = ["order", "id"]

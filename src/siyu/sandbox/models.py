@@ -15,6 +15,9 @@ class SbCorp(models.Model):
     # Per (corp, api) windows, as WeCom documents them (path/90454).
     limit_per_minute = models.PositiveIntegerField(default=10_000)
     limit_per_hour = models.PositiveIntegerField(default=150_000)
+    # Off for benchmarks that measure Siyu, not the fake: no rate windows, no call log (the
+    # sandbox's own bookkeeping would otherwise be most of the database writes).
+    metered = models.BooleanField(default=True)
     callback_url = models.URLField(max_length=500, blank=True, default="")
     callback_token = models.CharField(max_length=64, blank=True, default="")
     callback_aes_key = models.CharField(max_length=43, blank=True, default="")
@@ -293,3 +296,13 @@ class SbMoment(models.Model):
     attachments = models.JSONField(default=list)
     visible_range = models.JSONField(default=dict)
     create_time = models.BigIntegerField()
+
+
+class SbGroupWelcomeTemplate(models.Model):
+    """A group welcome (入群欢迎语素材): what WeCom says when a customer joins a group."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    template_id = models.CharField(max_length=64, unique=True)
+    text = models.TextField(blank=True, default="")
+    attachments = models.JSONField(default=dict, blank=True)
+    deleted = models.BooleanField(default=False)

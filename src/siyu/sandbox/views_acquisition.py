@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from siyu.kit.clock import now
 
 from . import callbacks
-from .models import SbContactWay, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
+from .models import SbContactWay, SbCustomer, SbFollow, SbGroup, SbGroupWelcomeTemplate, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
 from .names import customer_name
 from .views import cursor_page, error, wecom_api
 
@@ -284,3 +284,51 @@ def scan(request, kind: str, config_id: str):
     except callbacks.CodeRefused as exc:
         return HttpResponse(f"<p>{escape(str(exc))}</p>", status=409)
     return HttpResponse(f'<!doctype html><meta charset="utf-8"><p id="done">{done}</p>')
+
+
+# -- group welcome templates (入群欢迎语素材) --------------------------------------------------------
+def _template_fields(body: dict) -> tuple[str, dict] | None:
+    text = (body.get("text") or {}).get("content", "")
+    attachments = {k: body[k] for k in ("image", "link", "miniprogram", "file", "video") if k in body}
+    if not text and not attachments:
+        return None
+    if len(text) > 4000:
+        return None
+    return text, attachments
+
+
+@wecom_api("externalcontact/group_welcome_template/add")
+def group_welcome_add(request, corp, body):
+    fields = _template_fields(body)
+    if fields is None:
+        return error(41048, "the template needs text (≤ 4000 characters) or an attachment")
+    template = SbGroupWelcomeTemplate.objects.create(corp=corp, template_id="msg" + secrets.token_hex(12), text=fields[0], attachments=fields[1])
+    return {"template_id": template.template_id}
+
+
+@wecom_api("externalcontact/group_welcome_template/edit")
+def group_welcome_edit(request, corp, body):
+    template = SbGroupWelcomeTemplate.objects.filter(corp=corp, template_id=body.get("template_id", ""), deleted=False).first()
+    if template is None:
+        return error(41050, "template_id not found")
+    fields = _template_fields(body)
+    if fields is None:
+        return error(41048, "the template needs text (≤ 4000 characters) or an attachment")
+    template.text, template.attachments = fields
+    template.save(update_fields=["text", "attachments"])
+    return {}
+
+
+@wecom_api("externalcontact/group_welcome_template/get")
+def group_welcome_get(request, corp, body):
+    template = SbGroupWelcomeTemplate.objects.filter(corp=corp, template_id=body.get("template_id", ""), deleted=False).first()
+    if template is None:
+        return error(41050, "template_id not found")
+    return {"text": {"content": template.text}, **template.attachments}
+
+
+@wecom_api("externalcontact/group_welcome_template/del")
+def group_welcome_del(request, corp, body):
+    if not SbGroupWelcomeTemplate.objects.filter(corp=corp, template_id=body.get("template_id", ""), deleted=False).update(deleted=True):
+        return error(41050, "template_id not found")
+    return {}

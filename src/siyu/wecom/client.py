@@ -262,6 +262,19 @@ class WeComClient:
     def del_join_way(self, config_id: str) -> None:
         self.post("externalcontact/groupchat/del_join_way", {"config_id": config_id})
 
+    # -- group welcome templates (入群欢迎语素材) -------------------------------------------------
+    def add_group_welcome_template(self, *, text: str, attachments: dict | None = None) -> str:
+        return self.post("externalcontact/group_welcome_template/add", {"text": {"content": text}, **(attachments or {})})["template_id"]
+
+    def edit_group_welcome_template(self, template_id: str, *, text: str, attachments: dict | None = None) -> None:
+        self.post("externalcontact/group_welcome_template/edit", {"template_id": template_id, "text": {"content": text}, **(attachments or {})})
+
+    def get_group_welcome_template(self, template_id: str) -> dict:
+        return self.post("externalcontact/group_welcome_template/get", {"template_id": template_id})
+
+    def del_group_welcome_template(self, template_id: str) -> None:
+        self.post("externalcontact/group_welcome_template/del", {"template_id": template_id})
+
     # -- contact ways and welcome ---------------------------------------------------------------
     def add_contact_way(self, *, type: int, scene: int = 2, users: list[str] = (), parties: list[int] = (), state: str = "", remark: str = "",
                         skip_verify: bool = True, style: int = 1, is_temp: bool = False, expires_in: int | None = None, chat_expires_in: int | None = None,

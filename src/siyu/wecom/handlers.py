@@ -10,9 +10,12 @@ from __future__ import annotations
 from django.utils import timezone
 
 from siyu.acquisition.services import acquisition_lost, live_code_tags_for_add
+from siyu.autotag.services import rules_apply
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, Follow, TimelineEvent
 from siyu.customers.services import follow_end, timeline_record
+from siyu.groups.codes import group_codes_after_change
+from siyu.groups.models import GroupMember
 from siyu.groups.services import group_apply, group_dismissed
 
 from .client import WeComClient, WeComError
@@ -51,8 +54,10 @@ def contact_added_or_edited(event: CallbackEvent, client: WeComClient) -> str:
 
     def write():
         # The event names one member; WeCom's answer is the truth for all of them.
-        apply_contact(event.corp, contact["external_contact"], contact["follow_user"])
-        return "applied"
+        _customer, follows = apply_contact(event.corp, contact["external_contact"], contact["follow_user"])
+        # Auto-tag rules for new relationships (not for a sync's: backfilling is the rules' tool there).
+        tagged = rules_apply(corp=event.corp, follows=[f for f in follows if getattr(f, "just_added", False)])
+        return "applied" + (f", {tagged} rule change(s)" if tagged else "")
 
     return write
 
@@ -121,12 +126,20 @@ def group_changed(event: CallbackEvent, client: WeComClient):
     removed = set(data.get("MemChangeList") or []) if data.get("UpdateDetail") == "del_member" and str(data.get("QuitScene")) == "1" else set()
 
     def write():
+        before = _group_customers(event.corp, chat["chat_id"])
         group, counts = group_apply(corp=event.corp, data=chat, removed=removed, fetched_at=fetched_at)
         if counts.get("stale"):
             return "skipped: a newer answer was already applied"
-        return f"group applied: {counts['joined']} joined, {counts['left']} left"
+        group_codes_after_change(corp=event.corp, group=group)
+        joined = _group_customers(event.corp, chat["chat_id"]) - before
+        tagged = rules_apply(corp=event.corp, follows=list(Follow.objects.filter(corp=event.corp, customer_id__in=joined))) if joined else 0
+        return f"group applied: {counts['joined']} joined, {counts['left']} left" + (f", {tagged} rule change(s)" if tagged else "")
 
     return write
+
+
+def _group_customers(corp: Corp, chat_id: str) -> set[int]:
+    return set(GroupMember.objects.filter(corp=corp, group__chat_id=chat_id, left_at__isnull=True, customer__isnull=False).values_list("customer_id", flat=True))
 
 
 def group_gone(event: CallbackEvent, client: WeComClient):

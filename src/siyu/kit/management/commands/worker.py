@@ -24,9 +24,11 @@ def _sweep(after: float) -> None:
 
 def _schedule() -> None:
     from siyu.acquisition.services import live_codes_refresh_due, welcomes_sweep
+    from siyu.groups.codes import group_codes_refresh_due
     from siyu.wecom.sync import syncs_due
 
-    for name, job in (("sync", syncs_due), ("live code", live_codes_refresh_due), ("welcome", welcomes_sweep)):
+    jobs = (("sync", syncs_due), ("live code", live_codes_refresh_due), ("group code", group_codes_refresh_due), ("welcome", welcomes_sweep))
+    for name, job in jobs:
         try:
             n = job()
             if n:
@@ -46,6 +48,21 @@ def _requeue_loop(stop: threading.Event, after: float, every: float) -> None:
             return
 
 
+def _welcome_loop(stop: threading.Event, every: float) -> None:
+    # Welcomes have 20 seconds: this cannot wait for the minute schedule.
+    from siyu.acquisition.services import welcomes_take_over
+
+    while not stop.wait(every):
+        try:
+            n = welcomes_take_over()
+            if n:
+                log.info("welcome take-over: %d settled", n)
+        except Exception:  # noqa: BLE001 — keep looping; the next round tries again
+            log.exception("welcome take-over failed")
+        finally:
+            close_old_connections()
+
+
 class Command(BaseCommand):
     help = "Run the background task worker over every queue (django-tasks-db's db_worker)."
 
@@ -61,6 +78,7 @@ class Command(BaseCommand):
             _sweep(requeue_after)
         else:
             threading.Thread(target=_requeue_loop, args=(stop, requeue_after, requeue_every), daemon=True).start()
+            threading.Thread(target=_welcome_loop, args=(stop, 1.0), daemon=True).start()
         try:
             call_command("db_worker", queue_name="*", interval=interval, batch=batch, reload=False)
         finally:

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AutotagConfig(AppConfig):
+    name = "siyu.autotag"
+    label = "autotag"
+    verbose_name = "Auto-tag rules"

@@ -1,0 +1,13 @@
+"""Reads for auto-tag rules, within the actor's corp."""
+
+from siyu.kit.tenancy import Actor, get_for
+
+from .models import TagRule
+
+
+def rules(actor: Actor):
+    return TagRule.objects.for_corp(actor.corp).prefetch_related("add_tags", "remove_tags").order_by("id")
+
+
+def rule_get(actor: Actor, rule_id: int) -> TagRule:
+    return get_for(actor, rules(actor), "rule", pk=rule_id)

@@ -1,0 +1,186 @@
+"""Group live codes (群活码): writes, and keeping WeCom's join way in step with the pool.
+
+Like every WeCom call in Siyu, `group_code_push` runs outside a database transaction; saves
+reach it through `transaction.on_commit`, group changes through a task.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from django.db import transaction
+
+from siyu.corps.models import Corp
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
+from siyu.kit.tenancy import Actor
+
+from .models import CustomerGroup, GroupCode, GroupCodeGroup, GroupMember
+
+log = logging.getLogger(__name__)
+JOIN_WAY_MAX = 5
+POOL_MAX = 1000
+STATE_PREFIX = "gc"
+
+
+def _new_state(corp: Corp) -> str:
+    while True:
+        state = STATE_PREFIX + secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+        if not GroupCode.objects.filter(corp=corp, state=state).exists():
+            return state
+
+
+def group_code_save(
+    *, actor: Actor, code: GroupCode | None = None, name: str, group_ids: list[int], member_limit: int = 200, auto_create: bool = False,
+    room_base_name: str = "", room_base_id: int = 1, low_pool_alert: int = 1, welcome_text: str = "",
+) -> GroupCode:
+    """Create a group code or replace its rules and pool (in the order given)."""
+    actor.require_manager()
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("A group code needs a name.", field="name")
+    if not 1 <= member_limit <= 500:
+        raise InvalidInput("member_limit is 1 to 500 (WeCom's group size).", field="member_limit")
+    if not group_ids or len(group_ids) > POOL_MAX:
+        raise InvalidInput(f"Give 1 to {POOL_MAX} groups.", code="empty_pool", field="group_ids")
+    if len(set(group_ids)) != len(group_ids):
+        raise InvalidInput("A group is listed twice.", code="duplicate_group", field="group_ids")
+    groups = {g.pk: g for g in CustomerGroup.objects.filter(corp=actor.corp, pk__in=group_ids)}
+    missing = [g for g in group_ids if g not in groups]
+    if missing:
+        raise InvalidInput(f"No group {missing[0]} in this corp.", code="unknown_group", field="group_ids")
+    if any(groups[g].status != CustomerGroup.Status.ACTIVE for g in group_ids):
+        raise InvalidInput("A dismissed group cannot take new members.", code="dismissed_group", field="group_ids")
+    if auto_create and not room_base_name.strip():
+        raise InvalidInput("Auto-create needs a base name for the new groups.", field="room_base_name")
+    code = code or GroupCode(corp=actor.corp, state=_new_state(actor.corp))
+    code.name, code.member_limit, code.auto_create = name[:64], member_limit, auto_create
+    code.room_base_name, code.room_base_id, code.low_pool_alert = room_base_name.strip()[:40], max(1, room_base_id), max(0, low_pool_alert)
+    code.welcome_text = welcome_text[:4000]
+    code.save()
+    GroupCodeGroup.objects.filter(group_code=code).delete()
+    GroupCodeGroup.objects.bulk_create([GroupCodeGroup(corp=actor.corp, group_code=code, group_id=g, order=i) for i, g in enumerate(group_ids)])
+    code_id = code.pk
+    transaction.on_commit(lambda: group_code_push_or_queue(code_id))
+    return code
+
+
+def group_code_set_status(*, actor: Actor, code: GroupCode, status: str) -> GroupCode:
+    actor.require_manager()
+    if status not in GroupCode.Status.values:
+        raise InvalidInput(f"Unknown status {status!r}.", field="status")
+    code.status = status
+    code.save(update_fields=["status"])
+    code_id = code.pk
+    transaction.on_commit(lambda: group_code_push_or_queue(code_id))
+    return code
+
+
+def window(code: GroupCode) -> tuple[list[str], int]:
+    """The groups the join way should hold now (≤ 5, pool order, below the limit) and how many
+    groups in the pool still have room."""
+    pool = list(GroupCodeGroup.objects.filter(group_code=code).select_related("group").order_by("order", "id"))
+    open_groups = [p.group for p in pool if p.group.status == CustomerGroup.Status.ACTIVE and p.group.member_count < code.member_limit]
+    chats = [g.chat_id for g in open_groups[:JOIN_WAY_MAX]]
+    if not chats:
+        live = [p.group.chat_id for p in pool if p.group.status == CustomerGroup.Status.ACTIVE]
+        # Every group is at Siyu's limit. With auto-create, WeCom opens the next group once the
+        # last is full by its own count; without, keep the code working on what it had.
+        chats = live[-1:] if code.auto_create else (list(code.pushed_chat_ids) or live[-1:])
+    return chats, len(open_groups)
+
+
+def group_code_push_or_queue(code_id: int) -> None:
+    try:
+        group_code_push(code_id)
+    except Exception as exc:  # noqa: BLE001 — recorded on the code; the minute tick retries
+        log.warning("group code %s push failed: %s", code_id, exc)
+
+
+def group_code_push(code_id: int, *, client=None) -> GroupCode:
+    """Make WeCom's join way and group welcome match the code."""
+    from siyu.wecom.client import WeComClient, WeComError
+
+    code = GroupCode.objects.select_related("corp").get(pk=code_id)
+    client = client or WeComClient(code.corp)
+    try:
+        if code.status == GroupCode.Status.DELETED:
+            if code.config_id:
+                try:
+                    client.del_join_way(code.config_id)
+                except WeComError as exc:
+                    if exc.errcode != 41044:
+                        raise
+            GroupCode.objects.filter(pk=code.pk).update(config_id="", pushed_chat_ids=[], push_error="")
+            return GroupCode.objects.get(pk=code.pk)
+        _push_welcome(code, client)
+        chats, with_room = window(code)
+        if not chats:
+            raise InvalidInput("The group code has no active group.", code="empty_pool", field="group_ids")
+        fields = {"auto_create_room": int(code.auto_create), "room_base_name": code.room_base_name, "room_base_id": code.room_base_id}
+        if not code.config_id:
+            config_id = client.add_join_way(
+                chat_ids=chats, scene=2, remark=code.name[:30], state=code.state, auto_create_room=code.auto_create,
+                room_base_name=code.room_base_name, room_base_id=code.room_base_id,
+            )
+            qr_url = client.get_join_way(config_id).get("qr_code", "")
+            GroupCode.objects.filter(pk=code.pk).update(config_id=config_id, qr_url=qr_url)
+        elif chats != code.pushed_chat_ids:
+            client.update_join_way(code.config_id, chat_id_list=chats, **fields)
+        low = with_room <= code.low_pool_alert and not code.auto_create
+        alert = f"{with_room} group(s) with room left of {GroupCodeGroup.objects.filter(group_code=code).count()}" if low else ""
+        GroupCode.objects.filter(pk=code.pk).update(
+            pushed_chat_ids=chats, pushed_at=now(), push_error="", alert=alert, **({"alert_at": now()} if low and not code.alert else {}),
+        )
+        if low and not code.alert:
+            log.warning("group code %s (%s) is running low: %s", code.pk, code.name, alert)
+    except WeComError as exc:
+        GroupCode.objects.filter(pk=code.pk).update(push_error=str(exc)[:300])
+        raise
+    return GroupCode.objects.get(pk=code.pk)
+
+
+def _push_welcome(code: GroupCode, client) -> None:
+    if code.welcome_text and not code.welcome_template_id:
+        template_id = client.add_group_welcome_template(text=code.welcome_text)
+        GroupCode.objects.filter(pk=code.pk).update(welcome_template_id=template_id)
+        code.welcome_template_id = template_id
+    elif code.welcome_text:
+        client.edit_group_welcome_template(code.welcome_template_id, text=code.welcome_text)
+    elif code.welcome_template_id:
+        client.del_group_welcome_template(code.welcome_template_id)
+        GroupCode.objects.filter(pk=code.pk).update(welcome_template_id="")
+
+
+def group_codes_after_change(*, corp: Corp, group: CustomerGroup) -> int:
+    """After a group's members changed: adopt a group WeCom opened for a code (its members came
+    with the code's state), and queue a refresh for each code whose join way should now differ."""
+    states = set(GroupMember.objects.filter(group=group, state__startswith=STATE_PREFIX).values_list("state", flat=True))
+    for code in GroupCode.objects.filter(corp=corp, state__in=states).exclude(status=GroupCode.Status.DELETED):
+        if not GroupCodeGroup.objects.filter(group_code=code, group=group).exists():
+            last = GroupCodeGroup.objects.filter(group_code=code).order_by("-order").values_list("order", flat=True).first() or 0
+            GroupCodeGroup.objects.create(corp=corp, group_code=code, group=group, order=last + 1)
+            GroupCode.objects.filter(pk=code.pk).update(room_base_id=code.room_base_id + 1)
+    queued = 0
+    codes = GroupCode.objects.filter(corp=corp, status=GroupCode.Status.ACTIVE, pool__group=group).exclude(config_id="").distinct()
+    for code in codes:
+        if window(code)[0] != code.pushed_chat_ids:
+            from .tasks import refresh_group_code
+
+            code_id = code.pk
+            transaction.on_commit(lambda code_id=code_id: refresh_group_code.using(priority=50).enqueue(code_id))
+            queued += 1
+    return queued
+
+
+def group_codes_refresh_due() -> int:
+    """The worker's minute tick: codes WeCom has not taken yet (never pushed, or the push failed)."""
+    from .tasks import refresh_group_code
+
+    due = GroupCode.objects.filter(status=GroupCode.Status.ACTIVE).exclude(push_error="") | GroupCode.objects.filter(status=GroupCode.Status.ACTIVE, config_id="")
+    n = 0
+    for code_id in due.values_list("pk", flat=True).distinct():
+        refresh_group_code.using(priority=50).enqueue(code_id)
+        n += 1
+    return n

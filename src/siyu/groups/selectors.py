@@ -1,0 +1,20 @@
+"""Reads for customer groups and group codes, within the actor's corp."""
+
+from siyu.kit.tenancy import Actor, get_for
+
+from .models import CustomerGroup, GroupCode
+
+
+def groups(actor: Actor):
+    qs = CustomerGroup.objects.for_corp(actor.corp).select_related("owner")
+    if actor.is_guide:
+        qs = qs.filter(owner_id=actor.staff_id)
+    return qs.order_by("-id")
+
+
+def group_codes(actor: Actor):
+    return GroupCode.objects.for_corp(actor.corp).exclude(status=GroupCode.Status.DELETED).prefetch_related("pool__group").order_by("-id")
+
+
+def group_code_get(actor: Actor, code_id: int) -> GroupCode:
+    return get_for(actor, group_codes(actor), "group code", pk=code_id)
