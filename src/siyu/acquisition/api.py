@@ -10,7 +10,7 @@ from siyu.kit.clock import now
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import keyset_page
 
-from . import export, qr, selectors, services
+from . import export, leads, qr, selectors, services
 from .models import Channel, LiveCode, WelcomeSend
 
 router = Router(tags=["acquisition"])
@@ -311,6 +311,78 @@ def acquisition_stats(request, filters: Query[StatsQuery]):
 def acquisition_stats_xlsx(request, filters: Query[StatsQuery]):
     stats = _stats(request, filters)
     return attachment(export.stats_workbook(stats), XLSX, f"acquisition-{stats.by}-{stats.start}-{stats.end}.xlsx")
+
+
+# -- lead forms ------------------------------------------------------------------------------------
+class LeadFormIn(Schema):
+    name: str = Field(..., min_length=1, max_length=64)
+    live_code_id: int
+    fields: list[dict] = Field(default_factory=list, max_length=12)
+    title: str = Field("", max_length=100)
+    intro: str = Field("", max_length=2000)
+    city_routes: dict[str, int] = Field(default_factory=dict)
+    status: Literal["active", "paused"] = "active"
+
+
+class LeadFormOut(Schema):
+    id: int
+    name: str
+    url: str
+    live_code_id: int
+    fields: list[dict]
+    title: str
+    intro: str
+    city_routes: dict
+    status: str
+
+
+class LeadOut(Schema):
+    id: int
+    form_id: int
+    phone: str
+    city: str
+    answers: dict
+    state: str
+    live_code_id: int | None
+    staff_id: int | None
+    customer_id: int | None
+    created_at: datetime
+    matched_at: datetime | None
+
+
+class LeadPage(Schema):
+    items: list[LeadOut]
+    next_cursor: str | None
+
+
+def _form_out(form) -> LeadFormOut:
+    return LeadFormOut(
+        id=form.id, name=form.name, url=leads.lead_form_url(form), live_code_id=form.live_code_id, fields=form.fields, title=form.title,
+        intro=form.intro, city_routes=form.city_routes, status=form.status,
+    )
+
+
+@router.get("/lead-forms", response=list[LeadFormOut])
+def lead_form_list(request):
+    return [_form_out(f) for f in leads.lead_forms(request.auth)]
+
+
+@router.post("/lead-forms", response={201: LeadFormOut})
+def lead_form_create(request, payload: LeadFormIn):
+    return Status(201, _form_out(leads.lead_form_save(actor=request.auth, **payload.dict())))
+
+
+@router.put("/lead-forms/{lead_form_id}", response=LeadFormOut)
+def lead_form_update(request, lead_form_id: int, payload: LeadFormIn):
+    form = leads.lead_form_get(request.auth, lead_form_id)
+    return _form_out(leads.lead_form_save(actor=request.auth, form=form, **payload.dict()))
+
+
+@router.get("/lead-forms/{lead_form_id}/leads", response=LeadPage)
+def lead_list(request, lead_form_id: int, cursor: str | None = None, limit: int = 50):
+    form = leads.lead_form_get(request.auth, lead_form_id)
+    rows, next_cursor = keyset_page(leads.leads_of(request.auth, form), cursor=cursor, limit=limit)
+    return LeadPage(items=rows, next_cursor=next_cursor)
 
 
 # -- welcome messages ------------------------------------------------------------------------------

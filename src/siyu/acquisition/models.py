@@ -202,6 +202,7 @@ class Acquisition(CorpOwned):
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="acquisitions")
     state = models.CharField(max_length=30, blank=True, default="")
     campaign_id = models.CharField(max_length=64, blank=True, default="")
+    lead = models.ForeignKey("Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     added_at = models.DateTimeField()
     day = models.DateField(help_text="added_at's date in the corp's timezone")
     # The relationship this add began ended (either side deleted): churn within 1 or 7 days is
@@ -213,3 +214,53 @@ class Acquisition(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["follow", "added_at"], name="acquisition_unique_follow_add")]
         indexes = [models.Index(fields=["corp", "day"]), models.Index(fields=["channel", "day"]), models.Index(fields=["live_code", "day"])]
+
+
+class LeadForm(CorpOwned):
+    """A lead form (留资): a public mobile page that asks for a phone and a few answers, then shows
+    the code of the staff member it routes to. `fields`: [{key, label, type, required, options}]
+    with type phone (always present, key "phone"), city, text, select, date or number."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+
+    name = models.CharField(max_length=64)
+    slug = models.CharField(max_length=24)
+    title = models.CharField(max_length=100, blank=True, default="")
+    intro = models.TextField(blank=True, default="")
+    fields = models.JSONField(default=list)
+    live_code = models.ForeignKey(LiveCode, on_delete=models.PROTECT, related_name="+", help_text="exact-mode code whose pool takes the leads")
+    # city answer -> the live code (a store's pool) that takes leads from that city.
+    city_routes = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["slug"], name="leadform_unique_slug")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lead(CorpOwned):
+    """One submitted form. Its `state` is on the temporary contact way shown to this visitor, so
+    the add callback that carries it says exactly whose answers these are."""
+
+    form = models.ForeignKey(LeadForm, on_delete=models.CASCADE, related_name="leads")
+    phone = models.CharField(max_length=20)
+    city = models.CharField(max_length=32, blank=True, default="")
+    answers = models.JSONField(default=dict)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    state = models.CharField(max_length=30)
+    live_code = models.ForeignKey(LiveCode, on_delete=models.SET_NULL, null=True, related_name="leads")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.SET_NULL, null=True, related_name="+")
+    config_id = models.CharField(max_length=64, blank=True, default="")
+    qr_url = models.URLField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
+    matched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "state"], name="lead_unique_state")]
+        indexes = [models.Index(fields=["form", "phone", "created_at"]), models.Index(fields=["form", "ip", "created_at"])]

@@ -27,7 +27,7 @@ from siyu.tags.models import Tag
 from siyu.tags.selectors import resolve_tags
 
 from . import qr, routing
-from .models import Acquisition, Channel, ChannelCost, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay, WelcomeMessage, WelcomeSend
+from .models import Acquisition, Channel, ChannelCost, Lead, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay, WelcomeMessage, WelcomeSend
 from .schedule import schedule_clean
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ WELCOME_MARGIN = timedelta(milliseconds=500)
 WELCOME_FAST_GRACE = timedelta(seconds=2)
 WELCOME_MAX_ATTACHMENTS = 9
 STATE_PREFIX = "lc"
+LEAD_PREFIX = "ld"  # a lead's temporary code (leads.py)
 PRIORITY_WELCOME = 100  # django-tasks' highest: ahead of every callback in a backlog
 PRIORITY_REFRESH = 50
 
@@ -378,8 +379,12 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
 
     Returns None when this add was recorded before (a replayed callback, a second sync).
     """
-    code = None
-    if follow.state:
+    code = lead = None
+    if follow.state.startswith(LEAD_PREFIX):
+        # A lead's own temporary code: attributed to the live code that routed it.
+        lead = lead_for_state(corp, follow.state)
+        code = lead.live_code if lead else None
+    elif follow.state:
         cache = {} if code_cache is None else code_cache
         if follow.state not in cache:
             cache[follow.state] = LiveCode.objects.filter(corp=corp, state=follow.state).first()
@@ -388,11 +393,15 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
     try:
         with transaction.atomic():
             acq = Acquisition.objects.create(
-                corp=corp, follow=follow, customer_id=follow.customer_id, staff_id=follow.staff_id, live_code=code,
+                corp=corp, follow=follow, customer_id=follow.customer_id, staff_id=follow.staff_id, live_code=code, lead=lead,
                 channel_id=code.channel_id if code else None, state=follow.state, campaign_id=campaign_id, added_at=follow.added_at, day=day,
             )
     except IntegrityError:
         return None
+    if lead is not None:
+        from .leads import lead_match
+
+        lead_match(lead=lead, follow=follow)
     if code is not None:
         adds = _count(code, follow.staff_id, day, "adds")
         # Only today's adds move today's list; a sync bringing in past days' follows queues nothing.
@@ -422,11 +431,25 @@ def _may_have_crossed_a_cap(code: LiveCode, staff_id: int, adds_today: int) -> b
     return any((sid == staff_id or sid is None) and adds_today >= cap for sid, cap in caps)
 
 
+def lead_for_state(corp: Corp, state: str) -> Lead | None:
+    if not state.startswith(LEAD_PREFIX):
+        return None
+    return Lead.objects.select_related("live_code").filter(corp=corp, state=state).first()
+
+
+def live_code_for_state(corp: Corp, state: str) -> LiveCode | None:
+    """The live code behind an add's `state`: the code itself, or the one that routed a lead."""
+    if not state:
+        return None
+    if state.startswith(LEAD_PREFIX):
+        lead = lead_for_state(corp, state)
+        return lead.live_code if lead else None
+    return LiveCode.objects.filter(corp=corp, state=state).first()
+
+
 def live_code_tags_for_add(corp: Corp, state: str) -> list[str]:
     """The WeCom tag ids a new customer of this `state` gets (marked before the contact is read)."""
-    if not state:
-        return []
-    code = LiveCode.objects.filter(corp=corp, state=state).first()
+    code = live_code_for_state(corp, state)
     if code is None:
         return []
     return [t for t in code.tags.filter(deleted_at__isnull=True).values_list("wecom_tag_id", flat=True) if t]
@@ -471,8 +494,9 @@ def welcome_message_set(*, actor: Actor, live_code: LiveCode | None = None, staf
 
 def welcome_for(corp: Corp, *, state: str, userid: str) -> WelcomeMessage | None:
     """The live code's welcome, else the staff member's, else the corp default."""
-    if state:
-        found = WelcomeMessage.objects.filter(corp=corp, live_code__state=state).first()
+    code = live_code_for_state(corp, state)
+    if code is not None:
+        found = WelcomeMessage.objects.filter(corp=corp, live_code=code).first()
         if found:
             return found
     return (

@@ -47,3 +47,30 @@ def landing(request, corp_id: str, state: str):
     if fresh:
         response.set_signed_cookie(_sticky_key(code), f"{day}:{seat.staff_id}", salt="live-code", max_age=STICKY_MAX_AGE, httponly=True, samesite="Lax")
     return response
+
+
+@never_cache
+@transaction.non_atomic_requests
+def lead_form(request, slug: str):
+    """The public lead form; on a valid submission, the routed staff member's own code."""
+    from siyu.kit.errors import DomainError
+
+    from .leads import lead_submit
+    from .models import LeadForm
+
+    form = LeadForm.objects.select_related("corp").filter(slug=slug).first()
+    if form is None:
+        raise Http404("no such form")
+    context = {"form": form, "rows": [(f, "") for f in form.fields], "error": None}
+    if request.method == "POST":
+        context["rows"] = [(f, request.POST.get(f["key"], "")[:100]) for f in form.fields]
+        try:
+            lead, _created = lead_submit(form=form, data=request.POST, ip=request.META.get("REMOTE_ADDR"))
+        except services.NoStaffAvailable:
+            return render(request, "acquisition/landing_full.html", {"code": form.live_code}, status=409)
+        except DomainError as exc:
+            context["error"] = exc
+            return render(request, "acquisition/lead_form.html", context, status=exc.status)
+        staff_name = lead.staff.name if lead.staff else ""
+        return render(request, "acquisition/lead_done.html", {"form": form, "lead": lead, "staff_name": staff_name})
+    return render(request, "acquisition/lead_form.html", context)

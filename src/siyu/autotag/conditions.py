@@ -9,6 +9,7 @@
     {"kind": "added_between", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}  inclusive, corp dates
     {"kind": "group_joined", "in": [group ids]}       the customer is or was in one of these
                                                       groups ("in" left out: any group)
+    {"kind": "lead_answer", "field": key, "in": [values]}  a lead form answer of the customer's
 
 Compiled queries use EXISTS for the related tables, so a follow matches once however many rows
 stand behind it. Hour, weekday and date lookups run in the active timezone: evaluate inside
@@ -88,8 +89,15 @@ def conditions_clean(corp, raw) -> list[dict]:
             if end < start:
                 _bad(where, "to must not be before from.")
             clean.append({"kind": kind, "from": start.isoformat(), "to": end.isoformat()})
+        elif kind == "lead_answer":
+            key, values = cond.get("field"), cond.get("in")
+            if not isinstance(key, str) or not key.isidentifier() or len(key) > 32:
+                _bad(f"{where}.field", "the answer's field key, as in the form.")
+            if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values) or len(values) > 100:
+                _bad(f"{where}.in", "a list of 1 to 100 answer values.")
+            clean.append({"kind": kind, "field": key, "in": sorted(set(values))})
         else:
-            _bad(f"{where}.kind", f"unknown condition {kind!r}; one of channel, live_code, staff, department, added_weekday, added_hour, added_between, group_joined.")
+            _bad(f"{where}.kind", f"unknown condition {kind!r}; one of channel, live_code, staff, department, added_weekday, added_hour, added_between, group_joined, lead_answer.")
     return clean
 
 
@@ -113,6 +121,11 @@ def compile_condition(cond: dict) -> Q:
     if kind == "group_joined":
         members = GroupMember.objects.filter(customer_id=OuterRef("customer_id"))
         return Q(Exists(members.filter(group_id__in=cond["in"]) if cond.get("in") else members))
+    if kind == "lead_answer":
+        from siyu.acquisition.models import Lead
+
+        leads = Lead.objects.filter(customer_id=OuterRef("customer_id"), **{f"answers__{cond['field']}__in": cond["in"]})
+        return Q(Exists(leads))
     raise ValueError(f"unknown condition kind {kind!r}")
 
 

@@ -45,3 +45,8 @@ class Conflict(DomainError):
 class Unauthorized(DomainError):
     code = "unauthorized"
     status = 401
+
+
+class TooManyRequests(DomainError):
+    code = "rate_limited"
+    status = 429

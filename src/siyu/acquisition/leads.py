@@ -1,0 +1,189 @@
+"""Lead forms (留资): saving forms, taking a submission, routing it to a staff member's
+temporary code, and matching the add that follows to the answers.
+
+`lead_submit` calls WeCom (the temporary contact way) and so runs outside a transaction, like
+the landing page that calls it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+
+import phonenumbers
+
+from siyu.corps.models import Corp
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput, NotFound, TooManyRequests
+from siyu.kit.tenancy import Actor, get_for
+
+from . import services
+from .models import Lead, LeadForm, LiveCode
+
+LEAD_PREFIX = services.LEAD_PREFIX
+FIELD_TYPES = ("phone", "city", "text", "select", "date", "number")
+MAX_FIELDS = 12
+TEMP_WAY_SECONDS = 86400  # the visitor has a day to add; WeCom deletes the temporary code after
+# Spam safety: a visitor (IP) may send this many new leads per window; one phone gets one lead
+# per form and day (submitting again shows the same guide's code).
+IP_LIMIT, IP_WINDOW = 5, timedelta(minutes=10)
+PHONE_WINDOW = timedelta(days=1)
+
+
+def fields_clean(raw) -> list[dict]:
+    if not isinstance(raw, list) or len(raw) > MAX_FIELDS:
+        raise InvalidInput(f"fields: a list of at most {MAX_FIELDS}.", code="bad_fields", field="fields")
+    clean, keys = [], set()
+    for i, f in enumerate(raw):
+        where = f"fields.{i}"
+        if not isinstance(f, dict) or f.get("type") not in FIELD_TYPES:
+            raise InvalidInput(f"{where}.type: one of {', '.join(FIELD_TYPES)}.", code="bad_fields", field=f"{where}.type")
+        key = f.get("key") or f["type"]
+        if not isinstance(key, str) or not key.isidentifier() or len(key) > 32 or key in keys:
+            raise InvalidInput(f"{where}.key: a unique name of letters, digits and _ (≤ 32).", code="bad_fields", field=f"{where}.key")
+        if (f["type"] == "phone") != (key == "phone"):
+            raise InvalidInput(f"{where}: the phone field is the one with key \"phone\".", code="bad_fields", field=where)
+        options = f.get("options") or []
+        if f["type"] == "select" and (not isinstance(options, list) or not options or not all(isinstance(o, str) for o in options)):
+            raise InvalidInput(f"{where}.options: a select needs its options.", code="bad_fields", field=f"{where}.options")
+        keys.add(key)
+        clean.append({"key": key, "label": str(f.get("label") or key)[:40], "type": f["type"], "required": bool(f.get("required", f["type"] == "phone")),
+                      **({"options": [o[:40] for o in options]} if f["type"] in ("select", "city") and options else {})})
+    if "phone" not in keys:
+        clean.insert(0, {"key": "phone", "label": "手机号", "type": "phone", "required": True})
+    return clean
+
+
+def _exact_code(actor: Actor, live_code_id: int, field: str) -> LiveCode:
+    code = LiveCode.objects.filter(corp=actor.corp, pk=live_code_id).exclude(status=LiveCode.Status.DELETED).first()
+    if code is None:
+        raise InvalidInput(f"{field}: no live code {live_code_id} in this corp.", code="unknown_live_code", field=field)
+    if code.mode != LiveCode.Mode.EXACT:
+        raise InvalidInput(f"{field}: a lead form routes through an exact-mode live code (it picks the staff per lead).", code="not_exact_mode", field=field)
+    return code
+
+
+def lead_form_save(
+    *, actor: Actor, form: LeadForm | None = None, name: str, live_code_id: int, fields: list, title: str = "", intro: str = "",
+    city_routes: dict | None = None, status: str = LeadForm.Status.ACTIVE,
+) -> LeadForm:
+    actor.require_manager()
+    if not (name or "").strip():
+        raise InvalidInput("A lead form needs a name.", field="name")
+    code = _exact_code(actor, live_code_id, "live_code_id")
+    routes = {}
+    for city, code_id in (city_routes or {}).items():
+        if not isinstance(code_id, int):
+            raise InvalidInput(f"city_routes.{city}: a live code id.", field=f"city_routes.{city}")
+        routes[str(city).strip()[:32]] = _exact_code(actor, code_id, f"city_routes.{city}").pk
+    form = form or LeadForm(corp=actor.corp, slug=secrets.token_urlsafe(9))
+    form.name, form.title, form.intro, form.live_code = name.strip()[:64], title[:100], intro[:2000], code
+    form.fields, form.city_routes, form.status = fields_clean(fields), routes, status
+    form.save()
+    return form
+
+
+def phone_normalise(raw: str, field: str = "phone") -> str:
+    """A mainland mobile number as 11 digits; +86 and separators are accepted, other input refused."""
+    try:
+        number = phonenumbers.parse(str(raw or ""), "CN")
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(f"{raw!r} is not a phone number.", code="bad_phone", field=field) from None
+    if not phonenumbers.is_valid_number(number) or number.country_code != 86 or phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise InvalidInput(f"{raw!r} is not a mainland China mobile number.", code="bad_phone", field=field)
+    return str(number.national_number)
+
+
+def answers_clean(form: LeadForm, data: dict) -> dict:
+    answers = {}
+    for f in form.fields:
+        value = str(data.get(f["key"], "") or "").strip()[:100]
+        if not value:
+            if f["required"]:
+                raise InvalidInput(f"{f['label']} is required.", code="missing_answer", field=f["key"])
+            continue
+        if f["type"] == "phone":
+            value = phone_normalise(value, f["key"])
+        elif f["type"] in ("select", "city") and f.get("options") and value not in f["options"]:
+            raise InvalidInput(f"{f['label']}: choose one of the options.", code="bad_answer", field=f["key"])
+        elif f["type"] == "date":
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise InvalidInput(f"{f['label']}: a date like 2026-05-01.", code="bad_answer", field=f["key"]) from None
+        elif f["type"] == "number":
+            try:
+                float(value)
+            except ValueError:
+                raise InvalidInput(f"{f['label']}: a number.", code="bad_answer", field=f["key"]) from None
+        answers[f["key"]] = value
+    return answers
+
+
+def lead_submit(*, form: LeadForm, data: dict, ip: str | None) -> tuple[Lead, bool]:
+    """Take one submission: validate, limit, route, give the visitor a staff code of their own.
+    Returns (lead, created); the same phone again within a day gets its earlier lead back."""
+    if form.status != LeadForm.Status.ACTIVE:
+        raise NotFound("This form is closed.", code="form_closed")
+    answers = answers_clean(form, data)
+    phone = answers["phone"]
+    stamp = now()
+    earlier = Lead.objects.filter(form=form, phone=phone, created_at__gte=stamp - PHONE_WINDOW).exclude(config_id="").order_by("-id").first()
+    if earlier is not None:
+        return earlier, False
+    if ip and Lead.objects.filter(form=form, ip=ip, created_at__gte=stamp - IP_WINDOW).count() >= IP_LIMIT:
+        raise TooManyRequests("Too many submissions from this network; try again in a few minutes.")
+    city = answers.get("city", "")
+    code = LiveCode.objects.select_related("corp").get(pk=form.city_routes.get(city, form.live_code_id))
+    seat = services.assign_staff_for_scan(live_code=code, at=stamp)
+    from siyu.wecom.client import WeComClient
+
+    state = _new_state(form.corp)
+    answer = WeComClient(form.corp).add_contact_way(
+        type=1, scene=2, users=[seat.userid], state=state, remark=f"留资 {form.name}"[:30], skip_verify=code.skip_verify,
+        is_temp=True, expires_in=TEMP_WAY_SECONDS,
+    )
+    lead = Lead.objects.create(
+        corp=form.corp, form=form, phone=phone, city=city, answers=answers, ip=ip, state=state, live_code=code, staff_id=seat.staff_id,
+        config_id=answer["config_id"], qr_url=answer.get("qr_code", ""),
+    )
+    return lead, True
+
+
+def _new_state(corp: Corp) -> str:
+    while True:
+        state = LEAD_PREFIX + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+        if not Lead.objects.filter(corp=corp, state=state).exists():
+            return state
+
+
+def lead_match(*, lead: Lead, follow) -> None:
+    """The add with the lead's state arrived: the answers are the customer's now."""
+    from siyu.customers.services import customer_add_phones
+
+    if lead.customer_id is None:
+        Lead.objects.filter(pk=lead.pk, customer__isnull=True).update(customer_id=follow.customer_id, matched_at=now())
+    customer_add_phones(customer=follow.customer, phones=[lead.phone])
+
+
+def lead_forms(actor: Actor):
+    return LeadForm.objects.for_corp(actor.corp).select_related("live_code").order_by("-id")
+
+
+def lead_form_get(actor: Actor, form_id: int) -> LeadForm:
+    return get_for(actor, lead_forms(actor), "lead form", pk=form_id)
+
+
+def leads_of(actor: Actor, form: LeadForm):
+    qs = Lead.objects.for_corp(actor.corp).filter(form=form)
+    # A guide sees the leads routed to them.
+    return (qs.filter(staff_id=actor.staff_id) if actor.is_guide else qs).order_by("-id")
+
+
+def lead_form_url(form: LeadForm) -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    return settings.SIYU_PUBLIC_URL + reverse("lead_form", args=[form.slug])

@@ -1,0 +1,111 @@
+"""Lead forms: a phone and answers on a mobile page, routed by city to a store's guide; the add
+that follows carries the lead's own state, so the answers land on the right customer."""
+
+import pytest
+from django.test import Client
+
+from siyu.acquisition import leads, services
+from siyu.acquisition.models import Acquisition, Lead
+from siyu.autotag.services import rule_save
+from siyu.customers.models import Follow
+from siyu.sandbox import callbacks as sb
+from siyu.sandbox.models import SbContactWay, SbWelcomeSent
+
+from .. import factories as f
+from ..conftest import ApiClient
+
+
+@pytest.fixture
+def form(hub):
+    channel = services.channel_create(actor=hub.actor, name="小红书", group="content")
+    group = f.tag_group(hub.actor, "留资", ["孕妈", "小红书留资"])
+    tags = {t.name: t for t in group.tags.all()}
+    online = services.live_code_save(actor=hub.actor, channel=channel, name="线上顾问", mode="exact", members=[{"staff_id": hub.staff[0].id}], tag_ids=[tags["小红书留资"].id])
+    shanghai = services.live_code_save(
+        actor=hub.actor, channel=channel, name="上海门店", mode="exact", members=[{"staff_id": hub.staff[1].id}], tag_ids=[tags["小红书留资"].id],
+        welcome={"text": "{customer_name}您好，我是上海门店的{staff_name}"},
+    )
+    for code in (online, shanghai):
+        services.live_code_push(code.pk)  # what the save's commit does: the code's tags go to WeCom
+    api = ApiClient(f.token(hub.actor.user, hub.corp))
+    body = {
+        "name": "孕妈礼包", "live_code_id": online.id, "title": "领取孕妈礼包", "city_routes": {"上海": shanghai.id},
+        "fields": [{"key": "phone", "type": "phone", "label": "手机号"}, {"key": "city", "type": "city", "label": "城市", "required": True, "options": ["上海", "北京"]},
+                   {"key": "baby_age", "type": "select", "label": "宝宝月龄", "options": ["孕期", "0-6月", "6-12月"], "required": True}],
+    }
+    created = api.post("/api/v1/lead-forms", body)
+    assert created.status_code == 201, created.content
+    return {"form": created.json(), "tags": tags, "online": online, "shanghai": shanghai, "api": api}
+
+
+def _page(form) -> str:
+    return "/f/" + form["url"].rsplit("/f/", 1)[1]
+
+
+def test_a_lead_routed_by_city_lands_on_the_customer_who_adds(hub, form):
+    rule_save(actor=hub.actor, name="孕期打标", conditions=[{"kind": "lead_answer", "field": "baby_age", "in": ["孕期"]}], add_tag_ids=[form["tags"]["孕妈"].id])
+    phone = Client()
+    assert "领取孕妈礼包" in phone.get(_page(form["form"])).content.decode()
+    response = phone.post(_page(form["form"]), {"phone": "+86 138-1234-5678", "city": "上海", "baby_age": "孕期"}, REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 200, response.content.decode()[:500]
+    lead = Lead.objects.get()
+    assert (lead.phone, lead.city, lead.staff_id, lead.live_code_id) == ("13812345678", "上海", hub.staff[1].id, form["shanghai"].id)
+    way = SbContactWay.objects.get(config_id=lead.config_id)
+    assert way.is_temp and way.state == lead.state and way.users == ["guide1"]
+    assert 'id="lead-qr"' in response.content.decode() and way.config_id in response.content.decode()
+
+    sb.customer_scans_contact_way(way, name="李妈妈")
+    hub.handle_callbacks()
+    follow = Follow.objects.get(customer__name="李妈妈")
+    lead.refresh_from_db()
+    assert lead.customer_id == follow.customer_id and lead.matched_at is not None
+    assert list(follow.customer.phones.values_list("phone", flat=True)) == ["13812345678"]
+    acq = Acquisition.objects.get(follow=follow)
+    assert (acq.lead_id, acq.live_code_id, acq.channel.name) == (lead.id, form["shanghai"].id, "小红书")
+    assert set(follow.tags.values_list("name", flat=True)) == {"小红书留资", "孕妈"}
+    assert SbWelcomeSent.objects.get().text == "李妈妈您好，我是上海门店的导购1"
+    listed = form["api"].get(f"/api/v1/lead-forms/{form['form']['id']}/leads").json()["items"]
+    assert listed[0]["answers"] == {"phone": "13812345678", "city": "上海", "baby_age": "孕期"} and listed[0]["customer_id"] == follow.customer_id
+
+
+def test_other_cities_go_to_the_default_code_and_the_same_phone_gets_its_lead_back(hub, form):
+    phone = Client()
+    data = {"phone": "13912345678", "city": "北京", "baby_age": "0-6月"}
+    assert phone.post(_page(form["form"]), data).status_code == 200
+    assert phone.post(_page(form["form"]), data).status_code == 200
+    lead = Lead.objects.get()
+    assert lead.live_code_id == form["online"].id and lead.staff_id == hub.staff[0].id
+    assert SbContactWay.objects.filter(is_temp=True).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ({"phone": "12345", "city": "上海", "baby_age": "孕期"}, "bad_phone"),
+        ({"phone": "+1 415 555 0100", "city": "上海", "baby_age": "孕期"}, "bad_phone"),
+        ({"phone": "01012345678", "city": "上海", "baby_age": "孕期"}, "bad_phone"),
+        ({"phone": "13812345678", "city": "上海"}, "missing_answer"),
+        ({"phone": "13812345678", "city": "火星", "baby_age": "孕期"}, "bad_answer"),
+    ],
+)
+def test_bad_submissions_are_named_and_make_nothing(hub, form, data, code):
+    response = Client().post(_page(form["form"]), data)
+    assert response.status_code == 400 and f'data-code="{code}"' in response.content.decode()
+    assert not Lead.objects.exists() and not SbContactWay.objects.filter(is_temp=True).exists()
+
+
+def test_one_network_is_rate_limited(hub, form):
+    phone = Client()
+    for i in range(leads.IP_LIMIT):
+        assert phone.post(_page(form["form"]), {"phone": f"1381234{i:04d}", "city": "北京", "baby_age": "孕期"}, REMOTE_ADDR="10.9.9.9").status_code == 200
+    response = phone.post(_page(form["form"]), {"phone": "13800009999", "city": "北京", "baby_age": "孕期"}, REMOTE_ADDR="10.9.9.9")
+    assert response.status_code == 429 and 'data-code="rate_limited"' in response.content.decode()
+    # Another network is not held up.
+    assert phone.post(_page(form["form"]), {"phone": "13800009999", "city": "北京", "baby_age": "孕期"}, REMOTE_ADDR="10.9.9.10").status_code == 200
+    assert Lead.objects.count() == leads.IP_LIMIT + 1
+
+
+def test_a_form_must_route_through_an_exact_mode_code(hub, form):
+    listed = services.live_code_save(actor=hub.actor, channel=form["online"].channel, name="名单码", members=[{"staff_id": hub.staff[0].id}])
+    response = form["api"].post("/api/v1/lead-forms", {"name": "x", "live_code_id": listed.id})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "not_exact_mode"
