@@ -41,17 +41,20 @@ api = NinjaAPI(
 )
 
 
-def _error(request, status: int, code: str, message: str, field: str | None = None):
+def _error(request, status: int, code: str, message: str, field: str | None = None, details: list | None = None):
     # Requests run in one transaction (ATOMIC_REQUESTS); ninja turns exceptions into responses
     # inside it, so the rollback has to be asked for or a half-done write would commit.
     if not transaction.get_autocommit():
         transaction.set_rollback(True)
-    return api.create_response(request, {"error": {"code": code, "message": message, "field": field}}, status=status)
+    error = {"code": code, "message": message, "field": field}
+    if details:
+        error["details"] = details  # e.g. an import's report: every bad row, not just the first
+    return api.create_response(request, {"error": error}, status=status)
 
 
 @api.exception_handler(DomainError)
 def _domain_error(request, exc: DomainError):
-    return _error(request, exc.status, exc.code, exc.message, exc.field)
+    return _error(request, exc.status, exc.code, exc.message, exc.field, getattr(exc, "details", None))
 
 
 @api.exception_handler(ValidationError)

@@ -114,3 +114,42 @@ def test_guides_cannot_edit_and_other_corps_codes_are_not_found(hub, console):
     theirs = LiveCode.objects.create(corp=other, channel=Channel.objects.create(corp=other, name="x"), name="别家的码", state="lcother")
     for path in (f"/live-codes/{theirs.id}/", f"/live-codes/{theirs.id}/qr.png", f"/live-codes/{theirs.id}/edit/"):
         assert console.get(path).status_code == 404, path
+
+
+def test_rule_group_code_and_lead_form_pages(hub, console, django_capture_on_commit_callbacks):
+    from siyu.autotag.models import TagRule
+    from siyu.groups.models import CustomerGroup, GroupCode
+    from siyu.acquisition.models import LeadForm
+    from siyu.sandbox import callbacks as sandbox_callbacks
+
+    channel = Channel.objects.create(corp=hub.corp, name="门店", group="store")
+    group = f.tag_group(hub.actor, "来源", ["门店客"])
+    tag = group.tags.get()
+    # An auto-tag rule from the console; the list shows how many customers it matches.
+    response = console.post("/tag-rules/", {"name": "周末门店", "match": "all", "channels": [channel.id], "weekdays": ["6", "7"], "add_tags": [tag.id]})
+    assert response.status_code == 302, response.content.decode()[:1500]
+    rule = TagRule.objects.get()
+    assert rule.conditions == [{"kind": "channel", "in": [channel.id]}, {"kind": "added_weekday", "in": [6, 7]}]
+    page = console.get("/tag-rules/").content.decode()
+    assert 'data-rule="周末门店"' in page
+    assert console.post("/tag-rules/", {"name": "空", "match": "all", "add_tags": [tag.id]}).status_code == 400  # no condition
+
+    # A group code over a group WeCom told us about.
+    sandbox_callbacks.group_created(hub.sb, hub.sb_staff[0], "宝妈群1")
+    hub.handle_callbacks()
+    chat = CustomerGroup.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = console.post("/group-codes/", {"name": "宝妈群码", "groups": [chat.id], "member_limit": 150, "room_base_id": 1, "low_pool_alert": 1})
+    assert response.status_code == 302, response.content.decode()[:1500]
+    assert GroupCode.objects.get().config_id
+    assert 'data-code="宝妈群码"' in console.get("/group-codes/").content.decode()
+
+    # A lead form routed through an exact-mode code.
+    code = LiveCode.objects.create(corp=hub.corp, channel=channel, name="顾问", state="lcadvisor", mode="exact")
+    response = console.post("/lead-forms/", {"name": "礼包", "live_code": code.id, "questions": "baby_age|宝宝月龄|select|孕期,0-6月", "city_routes": ""})
+    assert response.status_code == 302, response.content.decode()[:1500]
+    lead_form = LeadForm.objects.get()
+    assert [f["key"] for f in lead_form.fields] == ["phone", "baby_age"] and lead_form.fields[1]["options"] == ["孕期", "0-6月"]
+    page = console.get("/lead-forms/").content.decode()
+    assert f"/f/{lead_form.slug}/" in page
+    assert console.post("/lead-forms/", {"name": "坏", "live_code": code.id, "questions": "x|y|colour"}).status_code == 400

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Literal
 
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from siyu.corps.selectors import staff_get
 from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
+from siyu.kit.tenancy import get_for
 from siyu.kit.pagination import keyset_page
 
-from . import export, leads, qr, selectors, services
-from .models import Channel, LiveCode, WelcomeSend
+from . import export, leads, phone_import, qr, selectors, services
+from .models import AddTask, Channel, LiveCode, WelcomeSend
 
 router = Router(tags=["acquisition"])
 
@@ -383,6 +386,112 @@ def lead_list(request, lead_form_id: int, cursor: str | None = None, limit: int 
     form = leads.lead_form_get(request.auth, lead_form_id)
     rows, next_cursor = keyset_page(leads.leads_of(request.auth, form), cursor=cursor, limit=limit)
     return LeadPage(items=rows, next_cursor=next_cursor)
+
+
+# -- phone import ----------------------------------------------------------------------------------
+class PhoneImportOut(Schema):
+    id: int
+    name: str
+    file_name: str
+    rows: int
+    total: int
+    done: int
+    overdue: int
+    conversion: float | None
+    first_day: date
+    daily_limit: int
+    new_account_limit: int
+    skipped: int = 0
+
+
+class StaffConversion(Schema):
+    staff_id: int
+    name: str
+    total: int
+    done: int
+    conversion: float
+
+
+class PhoneImportDetail(PhoneImportOut):
+    by_staff: list[StaffConversion]
+
+
+class AddTaskOut(Schema):
+    id: int
+    batch_id: int
+    phone: str
+    name: str
+    staff_id: int
+    due_day: date
+    due_at: datetime
+    status: str
+    done_at: datetime | None
+    customer_id: int | None
+    tag_ids: list[int]
+
+
+class AddTaskPage(Schema):
+    items: list[AddTaskOut]
+    next_cursor: str | None
+
+
+class PacingIn(Schema):
+    daily_limit: int | None = Field(None, ge=0, le=500)
+    account_opened_on: date | None = None
+
+
+def _import_out(batch, cls=PhoneImportOut, **extra):
+    total = getattr(batch, "total", batch.rows)
+    done = getattr(batch, "done", 0)
+    return cls(
+        id=batch.id, name=batch.name, file_name=batch.file_name, rows=batch.rows, total=total, done=done, overdue=getattr(batch, "overdue", 0),
+        conversion=done / total if total else None, first_day=batch.first_day, daily_limit=batch.daily_limit, new_account_limit=batch.new_account_limit,
+        skipped=getattr(batch, "skipped", 0), **extra,
+    )
+
+
+@router.post("/phone-imports", response={201: PhoneImportOut})
+def phone_import_create(
+    request, file: UploadedFile = File(...), name: str = Form(..., min_length=1, max_length=64), staff_ids: list[int] = Form([]),
+    daily_limit: int = Form(20), new_account_limit: int = Form(5), new_account_days: int = Form(30, ge=0, le=365),
+    work_start: time = Form(time(9, 0)), work_end: time = Form(time(18, 0)), first_day: date | None = Form(None), skip_existing: bool = Form(False),
+):
+    if file.size and file.size > 20 * 1024 * 1024:
+        raise InvalidInput("The file is over 20 MB.", code="file_too_large", field="file")
+    batch = phone_import.phone_import_create(
+        actor=request.auth, name=name, file_name=file.name or "upload.csv", content=file.read(), staff_ids=staff_ids, daily_limit=daily_limit,
+        new_account_limit=new_account_limit, new_account_days=new_account_days, work_start=work_start, work_end=work_end, first_day=first_day,
+        skip_existing=skip_existing,
+    )
+    return Status(201, _import_out(batch))
+
+
+@router.get("/phone-imports", response=list[PhoneImportOut])
+def phone_import_list(request):
+    return [_import_out(b) for b in phone_import.phone_imports(request.auth)]
+
+
+@router.get("/phone-imports/{phone_import_id}", response=PhoneImportDetail)
+def phone_import_get(request, phone_import_id: int):
+    batch = get_for(request.auth, phone_import.phone_imports(request.auth), "phone import", pk=phone_import_id)
+    return _import_out(batch, PhoneImportDetail, by_staff=phone_import.batch_by_staff(batch))
+
+
+@router.get("/add-tasks", response=AddTaskPage)
+def add_task_list(request, staff_id: int | None = None, day: date | None = None, status: Literal[tuple(AddTask.Status.values)] | None = None, cursor: str | None = None, limit: int = 50):  # type: ignore[valid-type]
+    if staff_id is not None:
+        staff_get(request.auth, staff_id)
+    rows, next_cursor = keyset_page(phone_import.add_tasks(request.auth, staff_id=staff_id, day=day, status=status).order_by("-id"), cursor=cursor, limit=limit)
+    return AddTaskPage(items=[AddTaskOut(
+        id=t.id, batch_id=t.batch_id, phone=t.phone, name=t.name, staff_id=t.staff_id, due_day=t.due_day, due_at=t.due_at, status=t.status,
+        done_at=t.done_at, customer_id=t.customer_id, tag_ids=sorted(tag.id for tag in t.tags.all()),
+    ) for t in rows], next_cursor=next_cursor)
+
+
+@router.put("/staff/{staff_id}/pacing", response=dict)
+def staff_pacing_set(request, staff_id: int, payload: PacingIn):
+    pacing = phone_import.pacing_set(actor=request.auth, staff=staff_get(request.auth, staff_id), daily_limit=payload.daily_limit, account_opened_on=payload.account_opened_on)
+    return {"staff_id": staff_id, "daily_limit": pacing.daily_limit, "account_opened_on": pacing.account_opened_on}
 
 
 # -- welcome messages ------------------------------------------------------------------------------

@@ -264,3 +264,52 @@ class Lead(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "state"], name="lead_unique_state")]
         indexes = [models.Index(fields=["form", "phone", "created_at"]), models.Index(fields=["form", "ip", "created_at"])]
+
+
+class StaffPacing(CorpOwned):
+    """How many add-friend tasks a staff member's WeCom account may take a day (养号): a newly
+    opened account is limited harder, or WeCom restricts it."""
+
+    staff = models.OneToOneField("corps.Staff", on_delete=models.CASCADE, related_name="pacing")
+    daily_limit = models.PositiveIntegerField(null=True, blank=True, help_text="overrides the batch's limit")
+    account_opened_on = models.DateField(null=True, blank=True, help_text="when the WeCom account was opened")
+
+
+class PhoneImport(CorpOwned):
+    """A batch of phone numbers turned into add-friend tasks (手机号拓客)."""
+
+    name = models.CharField(max_length=64)
+    file_name = models.CharField(max_length=200, blank=True, default="")
+    created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    daily_limit = models.PositiveIntegerField(default=20, help_text="tasks per staff member per day")
+    new_account_limit = models.PositiveIntegerField(default=5, help_text="… for an account opened within new_account_days")
+    new_account_days = models.PositiveIntegerField(default=30)
+    work_start = models.TimeField()
+    work_end = models.TimeField()
+    first_day = models.DateField()
+    rows = models.PositiveIntegerField(default=0)
+
+
+class AddTask(CorpOwned):
+    """Add this phone number as a friend, on this staff member's account, at about this time."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("To add")
+        DONE = "done", _("Added")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    batch = models.ForeignKey(PhoneImport, on_delete=models.CASCADE, related_name="tasks")
+    phone = models.CharField(max_length=20)
+    name = models.CharField(max_length=64, blank=True, default="")
+    tags = models.ManyToManyField("tags.Tag", blank=True, related_name="+")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="add_tasks")
+    due_day = models.DateField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    done_at = models.DateTimeField(null=True, blank=True)
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "phone"], name="addtask_unique_phone_in_batch")]
+        indexes = [models.Index(fields=["corp", "phone", "status"]), models.Index(fields=["staff", "due_day"])]

@@ -402,6 +402,16 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
         from .leads import lead_match
 
         lead_match(lead=lead, follow=follow)
+    from .phone_import import add_tasks_match, has_pending_tasks
+
+    # A full sync adds thousands of follows: ask once per run whether any task is waiting.
+    pending = code_cache.setdefault("_add_tasks_pending", None) if code_cache is not None else None
+    if pending is None:
+        pending = has_pending_tasks(corp)
+        if code_cache is not None:
+            code_cache["_add_tasks_pending"] = pending
+    if pending:
+        add_tasks_match(corp=corp, follow=follow)
     if code is not None:
         adds = _count(code, follow.staff_id, day, "adds")
         # Only today's adds move today's list; a sync bringing in past days' follows queues nothing.

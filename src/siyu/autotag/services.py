@@ -102,7 +102,7 @@ def _apply(corp: Corp, rule: TagRule, changes: dict[int, tuple[set[int], set[int
                 ))
     TimelineEvent.objects.bulk_create(events, batch_size=BATCH)
     payload = [[fid, sorted(plus), sorted(minus)] for fid, (plus, minus) in changes.items()]
-    from .tasks import push_tags_to_wecom
+    from siyu.wecom.tasks import push_tags_to_wecom
 
     corp_pk = corp.pk
     transaction.on_commit(lambda: push_tags_to_wecom.enqueue(corp_pk, payload))

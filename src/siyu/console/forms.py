@@ -275,3 +275,44 @@ class GroupCodeForm(forms.Form):
         super().__init__(*args, **kwargs)
         active = CustomerGroup.objects.for_corp(actor.corp).filter(status=CustomerGroup.Status.ACTIVE).order_by("name", "id")[:1000]
         self.fields["groups"].choices = [(g.id, f"{g.name or g.chat_id} ({g.member_count})") for g in active]
+
+
+class LeadFormForm(forms.Form):
+    """The lead form editor; extra questions and city routes are one per line."""
+
+    name = forms.CharField(label=_("Name"), max_length=64)
+    title = forms.CharField(label=_("Page title"), required=False, max_length=100)
+    intro = forms.CharField(label=_("Intro"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    live_code = forms.TypedChoiceField(label=_("Default live code"), coerce=int)
+    questions = forms.CharField(
+        label=_("Questions"), required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("One per line: key|label|type|option, option… (type: city, text, select, date, number). The phone question is always there."),
+    )
+    city_routes = forms.CharField(label=_("City routes"), required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One per line: city=live code id."))
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        exact = LiveCode.objects.for_corp(actor.corp).filter(mode=LiveCode.Mode.EXACT).exclude(status=LiveCode.Status.DELETED).order_by("name")
+        self.fields["live_code"].choices = [(c.id, f"{c.name} (#{c.id})") for c in exact]
+
+    def field_list(self) -> list[dict]:
+        out = [{"key": "phone", "type": "phone", "label": "手机号", "required": True}]
+        for line in (self.cleaned_data.get("questions") or "").splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if not parts[0]:
+                continue
+            key, label, kind = (parts + ["", "", "text"])[:3]
+            options = [o.strip() for o in (parts[3] if len(parts) > 3 else "").replace("，", ",").split(",") if o.strip()]
+            out.append({"key": key, "label": label or key, "type": kind or "text", "required": True, **({"options": options} if options else {})})
+        return out
+
+    def routes(self) -> dict:
+        routes = {}
+        for line in (self.cleaned_data.get("city_routes") or "").splitlines():
+            city, _sep, code = line.partition("=")
+            if city.strip():
+                try:
+                    routes[city.strip()] = int(code.strip())
+                except ValueError:
+                    raise forms.ValidationError(_("City routes: “%(line)s” is not city=live code id.") % {"line": line}) from None
+        return routes

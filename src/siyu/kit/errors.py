@@ -9,9 +9,10 @@ class DomainError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None, status: int | None = None):
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None, status: int | None = None, details: list | None = None):
         super().__init__(message)
         self.message = message
+        self.details = details
         if code:
             self.code = code
         if status:
@@ -19,7 +20,8 @@ class DomainError(Exception):
         self.field = field
 
     def as_dict(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+        error = {"code": self.code, "message": self.message, "field": self.field}
+        return {"error": {**error, "details": self.details} if self.details else error}
 
 
 class InvalidInput(DomainError):

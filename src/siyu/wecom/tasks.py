@@ -20,3 +20,12 @@ def sync_corp(corp_pk: int) -> dict:
     except SyncBusy:
         return {"skipped": "another worker is running this corp's sync"}
     return run.counts
+
+
+@task()
+def push_tags_to_wecom(corp_pk: int, changes: list) -> str:
+    """Mirror tag changes Siyu made on follows (rules, phone-import tags) into WeCom, so WeCom and
+    Siyu agree and the next contact read does not undo them. [follow id, add ids, remove ids]."""
+    from .outbound import follow_tags_push
+
+    return follow_tags_push(corp_pk=corp_pk, changes=changes)

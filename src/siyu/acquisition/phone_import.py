@@ -1,0 +1,304 @@
+"""Phone-number import (手机号拓客): a file of phone numbers becomes add-friend tasks, paced per
+staff account (养号), and each task is done when that customer is added.
+
+An import is all or nothing: every row is checked first, and one bad row rejects the file with
+a report of every bad row (row number, column, problem).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, time, timedelta
+
+from django.db import transaction
+
+from siyu.corps.models import Corp, Staff
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
+from siyu.kit.tenancy import Actor
+from siyu.tags.models import Tag
+
+from .leads import phone_normalise
+from .models import AddTask, PhoneImport, StaffPacing
+
+MAX_ROWS = 50_000
+MAX_DAYS = 366
+NAME_MAX = 64
+# Accepted header names for each column (case-insensitive).
+COLUMNS = {
+    "phone": {"phone", "mobile", "手机号", "手机", "电话"},
+    "name": {"name", "姓名", "客户", "名称"},
+    "tags": {"tags", "标签"},
+    "staff": {"staff", "userid", "员工", "导购", "负责人"},
+}
+
+
+class ImportRejected(InvalidInput):
+    code = "import_rejected"
+
+
+def read_table(file_name: str, content: bytes) -> list[list[str]]:
+    """The file's rows as text cells: .xlsx through openpyxl, anything else as CSV (UTF-8 or GBK)."""
+    if file_name.lower().endswith((".xlsx", ".xlsm")):
+        from openpyxl import load_workbook
+
+        try:
+            sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
+        except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds for a broken file
+            raise InvalidInput(f"{file_name} is not a readable Excel file ({exc.__class__.__name__}).", code="bad_file", field="file") from None
+        return [["" if v is None else _cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = content.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InvalidInput(f"{file_name} is neither UTF-8 nor GBK text.", code="bad_file", field="file")
+    return [row for row in csv.reader(io.StringIO(text))]
+
+
+def _cell(value) -> str:
+    # Excel keeps phone numbers as numbers: 13812345678.0 must not become "13812345678.0".
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = False) -> tuple[list[dict], list[dict], int]:
+    """Validate every row; returns (good rows, errors, rows skipped as existing customers)."""
+    from siyu.customers.models import CustomerPhone
+
+    table = [r for r in table if any(c.strip() for c in r)]
+    if not table:
+        raise InvalidInput("The file is empty.", code="empty_file", field="file")
+    header = [h.strip().lower() for h in table[0]]
+    where = {}
+    for i, h in enumerate(header):
+        for column, names in COLUMNS.items():
+            if h in names and column not in where:
+                where[column] = i
+    if "phone" not in where:
+        raise InvalidInput("No phone column: name it phone or 手机号.", code="no_phone_column", field="file")
+    if len(table) - 1 > MAX_ROWS:
+        raise InvalidInput(f"At most {MAX_ROWS} rows per import.", code="too_many_rows", field="file")
+    tags = {t.name: t.pk for t in Tag.objects.filter(corp=corp, deleted_at__isnull=True)}
+    staff = dict(Staff.objects.filter(corp=corp, status=Staff.Status.ACTIVE).values_list("userid", "pk"))
+    good, errors, seen = [], [], {}
+    for n, row in enumerate(table[1:], start=2):
+        def bad(column: str, code: str, message: str) -> None:
+            errors.append({"row": n, "column": column, "code": code, "message": message})
+
+        extra = [c for c in row[len(header):] if c.strip()]
+        if extra:
+            bad("", "too_many_columns", f"{len(row)} cells in a table of {len(header)} columns")
+        cells = {column: (row[i].strip() if i < len(row) else "") for column, i in where.items()}
+        try:
+            phone = phone_normalise(cells["phone"])
+        except InvalidInput:
+            bad("phone", "bad_phone", f"{cells['phone']!r} is not a mainland mobile number")
+            continue
+        if phone in seen:
+            bad("phone", "duplicate", f"{phone} is also on row {seen[phone]}")
+            continue
+        seen[phone] = n
+        name = cells.get("name", "")
+        if len(name) > NAME_MAX:
+            bad("name", "too_long", f"the name has {len(name)} characters; at most {NAME_MAX}")
+        tag_names = [t.strip() for t in cells.get("tags", "").replace("，", ",").replace("、", ",").split(",") if t.strip()]
+        unknown = [t for t in tag_names if t not in tags]
+        if unknown:
+            bad("tags", "unknown_tag", f"no tag {unknown[0]!r} in the tag library")
+        userid = cells.get("staff", "")
+        if userid and userid not in staff:
+            bad("staff", "unknown_staff", f"no active staff member {userid!r}")
+        good.append({"row": n, "phone": phone, "name": name[:NAME_MAX], "tags": [tags[t] for t in tag_names if t in tags], "staff_id": staff.get(userid)})
+    phones = [g["phone"] for g in good]
+    customers = set(CustomerPhone.objects.filter(corp=corp, phone__in=phones).values_list("phone", flat=True))
+    tasked = set(AddTask.objects.filter(corp=corp, phone__in=phones, status=AddTask.Status.PENDING).values_list("phone", flat=True))
+    kept, skipped = [], 0
+    for g in good:
+        if g["phone"] in customers:
+            if skip_existing:
+                skipped += 1
+                continue
+            errors.append({"row": g["row"], "column": "phone", "code": "already_customer", "message": f"{g['phone']} is already a customer"})
+        elif g["phone"] in tasked:
+            errors.append({"row": g["row"], "column": "phone", "code": "already_tasked", "message": f"{g['phone']} is already in another import's tasks"})
+        kept.append(g)
+    return kept, sorted(errors, key=lambda e: (e["row"], e["column"])), skipped
+
+
+def daily_limit(batch: PhoneImport, pacing: StaffPacing | None, day: date) -> int:
+    limit = pacing.daily_limit if pacing and pacing.daily_limit is not None else batch.daily_limit
+    if pacing and pacing.account_opened_on and (day - pacing.account_opened_on).days < batch.new_account_days:
+        limit = min(limit, batch.new_account_limit)
+    return limit
+
+
+def schedule(batch: PhoneImport, rows: list[dict], pool: list[int]) -> list[tuple[dict, int, date, int, int]]:
+    """Give each row a staff member, a day and a slot: (row, staff id, day, slot, slots that day).
+
+    A day's slots per staff member are its limit minus the tasks it already has that day (from
+    any import), so no account is given more than its limit. Rows naming a staff member go to
+    them; the others go to the pool member with a free slot on the earliest day, in turn.
+    """
+    staff_ids = sorted({r["staff_id"] for r in rows if r["staff_id"]} | set(pool))
+    pacing = {p.staff_id: p for p in StaffPacing.objects.filter(staff_id__in=staff_ids)}
+    last_day = batch.first_day + timedelta(days=MAX_DAYS)
+    used: dict[tuple[int, date], int] = {}
+    for sid, day in AddTask.objects.filter(staff_id__in=staff_ids, due_day__gte=batch.first_day, due_day__lte=last_day).exclude(
+        status=AddTask.Status.CANCELLED
+    ).values_list("staff_id", "due_day"):
+        used[(sid, day)] = used.get((sid, day), 0) + 1
+
+    def take(sid: int, day: date) -> tuple[int, int] | None:
+        limit = daily_limit(batch, pacing.get(sid), day)
+        slot = used.get((sid, day), 0)
+        if slot >= limit:
+            return None
+        used[(sid, day)] = slot + 1
+        return slot, limit
+
+    out = []
+    cursor = {sid: batch.first_day for sid in staff_ids}
+    for row in [r for r in rows if r["staff_id"]]:
+        sid = row["staff_id"]
+        while cursor[sid] <= last_day and (got := take(sid, cursor[sid])) is None:
+            cursor[sid] += timedelta(days=1)
+        if cursor[sid] > last_day:
+            raise InvalidInput("Not enough days ahead for this staff member's tasks at their daily limit.", code="no_capacity", field="file")
+        out.append((row, sid, cursor[sid], *got))
+    free = [r for r in rows if not r["staff_id"]]
+    if free and not pool:
+        raise InvalidInput("Rows without a staff member need staff to share them among.", code="no_staff", field="staff_ids")
+    day, turn = batch.first_day, 0
+    while free:
+        placed = False
+        for k in range(len(pool)):
+            sid = pool[(turn + k) % len(pool)]
+            got = take(sid, day)
+            if got is not None:
+                out.append((free.pop(0), sid, day, *got))
+                turn = (turn + k + 1) % len(pool)
+                placed = True
+                break
+        if not placed:
+            day += timedelta(days=1)
+            if day > last_day:
+                raise InvalidInput("The staff's daily limits cannot fit these rows within a year.", code="no_capacity", field="staff_ids")
+    return out
+
+
+def slot_time(batch: PhoneImport, tz, day: date, slot: int, slots: int) -> datetime:
+    """Slots spread evenly over the working hours, in the corp's time."""
+    start = datetime.combine(day, batch.work_start, tzinfo=tz)
+    span = datetime.combine(day, batch.work_end, tzinfo=tz) - start
+    return start + span * ((slot + 0.5) / max(slots, 1))
+
+
+def phone_import_create(
+    *, actor: Actor, name: str, file_name: str, content: bytes, staff_ids: list[int] = (), daily_limit: int = 20, new_account_limit: int = 5,
+    new_account_days: int = 30, work_start: time = time(9, 0), work_end: time = time(18, 0), first_day: date | None = None, skip_existing: bool = False,
+) -> PhoneImport:
+    actor.require_manager()
+    if not (name or "").strip():
+        raise InvalidInput("An import needs a name.", field="name")
+    if work_end <= work_start:
+        raise InvalidInput("Working hours must end after they start.", field="work_end")
+    if not 1 <= daily_limit <= 500 or not 0 <= new_account_limit <= daily_limit:
+        raise InvalidInput("daily_limit is 1 to 500, new_account_limit 0 to daily_limit.", field="daily_limit")
+    pool = list(Staff.objects.filter(corp=actor.corp, pk__in=list(staff_ids), status=Staff.Status.ACTIVE).order_by("pk").values_list("pk", flat=True))
+    if len(pool) != len(set(staff_ids)):
+        raise InvalidInput("staff_ids: unknown or inactive staff in this corp.", code="unknown_staff", field="staff_ids")
+    rows, errors, skipped = check_rows(actor.corp, read_table(file_name, content), skip_existing=skip_existing)
+    if errors:
+        raise ImportRejected(f"{len(errors)} problem(s) in {file_name}; nothing was imported.", field="file", details=errors)
+    if not rows:
+        raise InvalidInput("No rows to import.", code="empty_file", field="file")
+    tz = actor.corp.tzinfo
+    with transaction.atomic():
+        batch = PhoneImport.objects.create(
+            corp=actor.corp, name=name.strip()[:64], file_name=file_name[:200], created_by=actor.user, daily_limit=daily_limit,
+            new_account_limit=new_account_limit, new_account_days=new_account_days, work_start=work_start, work_end=work_end,
+            first_day=first_day or now().astimezone(tz).date(), rows=len(rows),
+        )
+        planned = schedule(batch, rows, pool)
+        tasks = AddTask.objects.bulk_create([
+            AddTask(corp=actor.corp, batch=batch, phone=row["phone"], name=row["name"], staff_id=sid, due_day=day, due_at=slot_time(batch, tz, day, slot, slots))
+            for row, sid, day, slot, slots in planned
+        ], batch_size=2000)
+        through = AddTask.tags.through
+        through.objects.bulk_create(
+            [through(addtask_id=t.pk, tag_id=tag) for t, (row, *_rest) in zip(tasks, planned, strict=True) for tag in row["tags"]], batch_size=2000,
+        )
+    batch.skipped = skipped
+    return batch
+
+
+def has_pending_tasks(corp: Corp) -> bool:
+    return AddTask.objects.filter(corp=corp, status=AddTask.Status.PENDING).exists()
+
+
+def add_tasks_match(*, corp: Corp, follow) -> int:
+    """A customer was added: their pending tasks (by phone: remark mobiles, lead answers) are done,
+    and the tasks' tags go on the new follow."""
+    from siyu.customers.models import FollowTag
+
+    phones = list(follow.customer.phones.values_list("phone", flat=True))
+    if not phones:
+        return 0
+    tasks = list(AddTask.objects.filter(corp=corp, phone__in=phones, status=AddTask.Status.PENDING).prefetch_related("tags"))
+    if not tasks:
+        return 0
+    AddTask.objects.filter(pk__in=[t.pk for t in tasks], status=AddTask.Status.PENDING).update(status=AddTask.Status.DONE, done_at=now(), customer=follow.customer)
+    tag_ids = sorted({tag.pk for t in tasks for tag in t.tags.all()})
+    if tag_ids:
+        FollowTag.objects.bulk_create([FollowTag(corp=corp, follow=follow, tag_id=t) for t in tag_ids], ignore_conflicts=True)
+        from siyu.wecom.tasks import push_tags_to_wecom
+
+        corp_pk, changes = corp.pk, [[follow.pk, tag_ids, []]]
+        transaction.on_commit(lambda: push_tags_to_wecom.enqueue(corp_pk, changes))
+    return len(tasks)
+
+
+def pacing_set(*, actor: Actor, staff: Staff, daily_limit: int | None, account_opened_on: date | None) -> StaffPacing:
+    actor.require_manager()
+    if daily_limit is not None and not 0 <= daily_limit <= 500:
+        raise InvalidInput("daily_limit is 0 to 500.", field="daily_limit")
+    pacing, _ = StaffPacing.objects.update_or_create(corp=actor.corp, staff=staff, defaults={"daily_limit": daily_limit, "account_opened_on": account_opened_on})
+    return pacing
+
+
+# -- reads -----------------------------------------------------------------------------------------
+def phone_imports(actor: Actor):
+    from django.db.models import Count, Q
+
+    qs = PhoneImport.objects.for_corp(actor.corp)
+    if actor.is_guide:
+        qs = qs.filter(tasks__staff_id=actor.staff_id).distinct()
+    return qs.annotate(
+        total=Count("tasks"), done=Count("tasks", filter=Q(tasks__status=AddTask.Status.DONE)),
+        overdue=Count("tasks", filter=Q(tasks__status=AddTask.Status.PENDING, tasks__due_at__lt=now())),
+    ).order_by("-id")
+
+
+def batch_by_staff(batch: PhoneImport) -> list[dict]:
+    from django.db.models import Count, Q
+
+    rows = batch.tasks.values("staff_id", "staff__name").annotate(total=Count("id"), done=Count("id", filter=Q(status=AddTask.Status.DONE))).order_by("staff__name")
+    return [{"staff_id": r["staff_id"], "name": r["staff__name"], "total": r["total"], "done": r["done"], "conversion": r["done"] / r["total"]} for r in rows]
+
+
+def add_tasks(actor: Actor, *, staff_id: int | None = None, day: date | None = None, status: str | None = None):
+    qs = AddTask.objects.for_corp(actor.corp).select_related("staff", "batch").prefetch_related("tags")
+    if actor.is_guide:
+        qs = qs.filter(staff_id=actor.staff_id)
+    elif staff_id is not None:
+        qs = qs.filter(staff_id=staff_id)
+    if day is not None:
+        qs = qs.filter(due_day=day)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("due_at", "id")

@@ -1,0 +1,43 @@
+"""Console page for lead forms: their public links and leads, and creating one."""
+
+from __future__ import annotations
+
+from django import forms as django_forms
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Count, Q
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from siyu.acquisition import leads
+from siyu.kit.errors import InvalidInput
+
+from .access import console_view
+from .forms import LeadFormForm
+
+
+@console_view
+def lead_form_list(request):
+    actor = request.actor
+    form = LeadFormForm(request.POST or None, actor=actor)
+    if request.method == "POST":
+        actor.require_manager()
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    saved = leads.lead_form_save(
+                        actor=actor, name=form.cleaned_data["name"], title=form.cleaned_data["title"], intro=form.cleaned_data["intro"],
+                        live_code_id=form.cleaned_data["live_code"], fields=form.field_list(), city_routes=form.routes(),
+                    )
+            except (InvalidInput, django_forms.ValidationError) as exc:
+                form.add_error(None, getattr(exc, "message", None) or exc.messages[0])
+            else:
+                messages.success(request, _("Lead form “%(name)s” saved.") % {"name": saved.name})
+                return redirect("console:lead_forms")
+    rows = leads.lead_forms(actor).annotate(n_leads=Count("leads"), n_matched=Count("leads", filter=Q(leads__customer__isnull=False)))
+    recent = {f.id: list(leads.leads_of(actor, f).select_related("staff", "customer")[:20]) for f in rows}
+    return render(
+        request, "console/lead_forms.html",
+        {"form": form, "rows": [(f, leads.lead_form_url(f), recent[f.id]) for f in rows], "nav": "lead_forms"},
+        status=400 if form.errors else 200,
+    )
