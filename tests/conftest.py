@@ -46,6 +46,14 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_routing_cache():
+    # Live-code pools are cached per process for scans; ids repeat from test to test.
+    from siyu.acquisition import routing
+
+    routing._pools.clear()
+
+
+@pytest.fixture(autouse=True)
 def _welcomes_through_the_worker(settings):
     # The receiving process's own welcome threads would race a test's transaction for the
     # database; tests of that fast path turn it on (tests/acquisition/test_welcome.py).

@@ -153,3 +153,23 @@ def test_rule_group_code_and_lead_form_pages(hub, console, django_capture_on_com
     page = console.get("/lead-forms/").content.decode()
     assert f"/f/{lead_form.slug}/" in page
     assert console.post("/lead-forms/", {"name": "坏", "live_code": code.id, "questions": "x|y|colour"}).status_code == 400
+
+
+def test_phone_import_page_reports_bad_rows_and_guides_see_their_tasks(hub, console):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from siyu.acquisition.models import AddTask
+
+    bad = SimpleUploadedFile("phones.csv", "手机号,姓名\n13800000001,王一\n999,坏\n".encode())
+    response = console.post("/phone-imports/", {"name": "门店会员", "file": bad, "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "09:00", "work_end": "18:00"})
+    page = response.content.decode()
+    assert response.status_code == 400 and 'id="import-report"' in page and 'data-code="bad_phone"' in page
+    assert not AddTask.objects.exists()
+    good = SimpleUploadedFile("phones.csv", "手机号,姓名\n13800000001,王一\n13800000002,李二\n".encode())
+    response = console.post("/phone-imports/", {"name": "门店会员", "file": good, "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "00:00", "work_end": "23:59"})
+    assert response.status_code == 302, response.content.decode()[:1500]
+    assert 'data-batch="门店会员"' in console.get("/phone-imports/").content.decode()
+    guide = Client()
+    guide.force_login(f.user(hub.corp, role=Role.GUIDE, staff=hub.staff[0]))
+    page = guide.get("/phone-imports/").content.decode()
+    assert 'id="my-tasks"' in page and "13800000001" in page and "13800000002" in page

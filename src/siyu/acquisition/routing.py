@@ -11,10 +11,12 @@ at scan time), adds in WeCom-list mode (WeCom decides, the add callback tells us
 from __future__ import annotations
 
 import random
+import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from siyu.corps.models import Department, Staff
 
@@ -54,25 +56,50 @@ def _descendants(corp_id: int, roots: set[int]) -> dict[int, set[int]]:
 
 
 def pool(live_code: LiveCode) -> list[Seat]:
-    members = list(LiveCodeMember.objects.filter(live_code=live_code).order_by("backup", "id"))
-    dept_roots = {m.department_id for m in members if m.department_id and not m.staff_id}
+    members = list(
+        LiveCodeMember.objects.filter(live_code=live_code).order_by("backup", "id").values_list("staff_id", "department_id", "weight", "daily_cap", "backup", "schedule")
+    )
+    dept_roots = {dept for staff, dept, *_ in members if dept and not staff}
     trees = _descendants(live_code.corp_id, dept_roots) if dept_roots else {}
     wanted_depts = set().union(*trees.values()) if trees else set()
-    staff_q = Staff.objects.filter(corp_id=live_code.corp_id, status=Staff.Status.ACTIVE)
-    direct = {m.staff_id for m in members if m.staff_id}
-    rows = staff_q.filter(id__in=direct) if not wanted_depts else staff_q.filter(id__in=direct) | staff_q.filter(department_id__in=wanted_depts)
+    # Listed staff by a subquery, not a literal list: a pool of 10,000 would be 10,000 parameters.
+    listed = Q(pk__in=LiveCodeMember.objects.filter(live_code=live_code, staff__isnull=False).values("staff_id"))
+    rows = Staff.objects.filter(corp_id=live_code.corp_id, status=Staff.Status.ACTIVE).filter(listed | Q(department_id__in=wanted_depts) if wanted_depts else listed)
     by_id, by_dept = {}, {}
     for staff_id, userid, name, dept_id in rows.order_by("id").values_list("id", "userid", "name", "department_id"):
         by_id[staff_id] = (userid, name)
         by_dept.setdefault(dept_id, []).append(staff_id)
     seats, seen = [], set()
-    for m in members:
-        ids = [m.staff_id] if m.staff_id else [s for d in sorted(trees.get(m.department_id, ())) for s in by_dept.get(d, ())]
+    for staff, dept, weight, cap, backup, schedule in members:
+        ids = [staff] if staff else [s for d in sorted(trees.get(dept, ())) for s in by_dept.get(d, ())]
         for staff_id in ids:
             if staff_id in seen or staff_id not in by_id:
                 continue
             seen.add(staff_id)
-            seats.append(Seat(staff_id, *by_id[staff_id], m.weight, m.daily_cap, m.backup, m.schedule or None, len(seats)))
+            seats.append(Seat(staff_id, *by_id[staff_id], weight, cap, backup, schedule or None, len(seats)))
+    return seats
+
+
+# Scans read the pool through a short per-process cache: expanding 10,000 members is most of a
+# scan's cost (benchmarks/routing.py). A save changes `updated_at` and so the key at once; staff
+# leaving or moving department reach the cache within POOL_TTL seconds.
+POOL_TTL = 30.0
+_pools: dict[tuple[int, object], tuple[float, list[Seat]]] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_for_scan(live_code: LiveCode) -> list[Seat]:
+    key = (live_code.pk, live_code.updated_at)
+    stamp = time.monotonic()
+    with _pools_lock:
+        hit = _pools.get(key)
+    if hit and stamp - hit[0] < POOL_TTL:
+        return hit[1]
+    seats = pool(live_code)
+    with _pools_lock:
+        if len(_pools) > 1000:
+            _pools.clear()
+        _pools[key] = (stamp, seats)
     return seats
 
 

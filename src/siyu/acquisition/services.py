@@ -349,7 +349,7 @@ def assign_staff_for_scan(*, live_code: LiveCode, at: datetime | None = None, rn
             raise InvalidInput("Only exact-mode live codes route at scan time.", code="not_exact_mode")
         day = routing.local_now(code, at).date()
         counts = routing.today_counts(code, day)
-        candidates = routing.available(code, routing.pool(code), at, counts)
+        candidates = routing.available(code, routing.pool_for_scan(code), at, counts)
         if not candidates:
             raise NoStaffAvailable("Nobody can take new customers on this code right now.")
         seat = routing.choose(code, candidates, counts, rng)

@@ -35,7 +35,7 @@ def landing(request, corp_id: str, state: str):
     seat = None
     remembered_day, _, remembered_staff = (request.get_signed_cookie(_sticky_key(code), default="", salt="live-code", max_age=STICKY_MAX_AGE)).partition(":")
     if remembered_day == day and routing.is_open(code, at):
-        seat = next((s for s in routing.pool(code) if str(s.staff_id) == remembered_staff), None)
+        seat = next((s for s in routing.pool_for_scan(code) if str(s.staff_id) == remembered_staff), None)
     fresh = seat is None
     if fresh:
         try:

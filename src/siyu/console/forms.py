@@ -316,3 +316,18 @@ class LeadFormForm(forms.Form):
                 except ValueError:
                     raise forms.ValidationError(_("City routes: “%(line)s” is not city=live code id.") % {"line": line}) from None
         return routes
+
+
+class PhoneImportForm(forms.Form):
+    name = forms.CharField(label=_("Batch name"), max_length=64)
+    file = forms.FileField(label=_("File (CSV or Excel)"), help_text=_("Columns: 手机号 (phone), optional 姓名 (name), 标签 (tags), 导购 (staff userid)."))
+    staff = IdChoiceField(label=_("Staff to share rows without a staff member"), required=False, widget=forms.SelectMultiple(attrs={"size": 6}))
+    daily_limit = forms.IntegerField(label=_("Adds per account per day"), min_value=1, max_value=500, initial=20)
+    new_account_limit = forms.IntegerField(label=_("… for accounts opened in the last 30 days"), min_value=0, max_value=500, initial=5)
+    work_start = forms.TimeField(label=_("Working hours from"), initial="09:00", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    work_end = forms.TimeField(label=_("to"), initial="18:00", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    skip_existing = forms.BooleanField(label=_("Skip numbers that are already customers"), required=False, initial=True)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor)]

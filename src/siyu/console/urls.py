@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, leads, views
+from . import acquisition, autotag, group_codes, leads, phone_imports, views
 
 app_name = "console"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("tags/groups/<int:group_id>/tags/", views.tag_create, name="tag_create"),
     path("tags/groups/<int:group_id>/delete/", views.tag_group_delete, name="tag_group_delete"),
     path("tags/<int:tag_id>/delete/", views.tag_delete, name="tag_delete"),
+    path("phone-imports/", phone_imports.phone_import_page, name="phone_imports"),
     path("lead-forms/", leads.lead_form_list, name="lead_forms"),
     path("group-codes/", group_codes.group_code_list, name="group_codes"),
     path("group-codes/<int:group_code_id>/status/", group_codes.group_code_status, name="group_code_status"),

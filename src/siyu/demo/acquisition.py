@@ -110,3 +110,45 @@ def attribute(corp: Corp, follows: list[Follow]) -> None:
     LiveCodeDay.objects.bulk_create([
         LiveCodeDay(corp=corp, live_code_id=c, staff_id=s, day=today, adds=n, picks=n if c in exact else 0) for (c, s), n in todays.items()
     ])
+
+
+def seed_lead_form_rules_and_imports(corp: Corp, codes: dict, rng: random.Random) -> None:
+    """A lead form routed by city to the stores, two auto-tag rules, and a phone-import batch."""
+    from siyu.acquisition.leads import lead_form_save
+    from siyu.acquisition.phone_import import phone_import_create
+    from siyu.autotag.services import rule_save
+    from siyu.kit.tenancy import Actor, Role
+    from siyu.sandbox.names import mobile
+    from siyu.tags.services import tag_group_create
+
+    system = Actor(user=None, corp=corp, role=Role.OWNER)
+    cities = {"上海": "上海门店", "北京": "北京门店", "广州": "广州门店", "深圳": "深圳门店", "杭州": "杭州门店", "成都": "成都门店"}
+    stores = {c.name.removesuffix("活码"): c for c in codes["store"].values()}
+    lead_form_save(
+        actor=system, name="孕妈新人礼包", title="免费领取孕妈新人礼包", intro="留下手机号，专属育儿顾问一对一为您服务", live_code_id=codes["ads"].id,
+        fields=[{"key": "phone", "type": "phone", "label": "手机号"},
+                {"key": "city", "type": "city", "label": "所在城市", "required": True, "options": list(cities)},
+                {"key": "baby_age", "type": "select", "label": "宝宝月龄", "required": True, "options": ["孕期", "0-6月", "6-12月", "1-3岁"]}],
+        city_routes={city: stores[store].id for city, store in cities.items() if store in stores},
+    )
+    group = tag_group_create(actor=system, name="自动标签", tag_names=["周末到店", "孕期留资"])
+    auto = {t.name: t.id for t in group.tags.all()}
+    store_channel = codes["store"][next(iter(codes["store"]))].channel_id
+    rule_save(actor=system, name="周末到店的门店客", conditions=[{"kind": "channel", "in": [store_channel]}, {"kind": "added_weekday", "in": [6, 7]}], add_tag_ids=[auto["周末到店"]])
+    rule_save(actor=system, name="孕期留资", conditions=[{"kind": "lead_answer", "field": "baby_age", "in": ["孕期"]}], add_tag_ids=[auto["孕期留资"]])
+    shanghai = list(Staff.objects.filter(corp=corp, department__name="上海门店").order_by("id").values_list("id", flat=True))
+    phones = sorted({p for p in (mobile(rng) for _ in range(200)) if _is_mobile(p)})[:120]
+    rows = "手机号,姓名,标签\n" + "".join(f"{p},会员{i},VIP\n" for i, p in enumerate(phones))
+    phone_import_create(actor=system, name="上海老会员拓客", file_name="上海老会员.csv", content=rows.encode(), staff_ids=shanghai, skip_existing=True)
+
+
+def _is_mobile(phone: str) -> bool:
+    # The name generator's numbers are plausible, not all in service ranges phonenumbers knows.
+    from siyu.acquisition.leads import phone_normalise
+    from siyu.kit.errors import InvalidInput
+
+    try:
+        phone_normalise(phone)
+        return True
+    except InvalidInput:
+        return False

@@ -17,7 +17,7 @@ from siyu.tags.services import tag_group_create
 
 from siyu.sandbox.names import customer_name, mobile, person_name
 
-from .acquisition import attribute, code_for, seed_acquisition
+from .acquisition import attribute, code_for, seed_acquisition, seed_lead_form_rules_and_imports
 
 DEMO_CORP_ID = "wwdemo0000000001"
 DEMO_PASSWORD = "siyu-demo-2026"
@@ -136,3 +136,4 @@ def _seed_customers(corp, staff, tags_by_group, count, rng, codes):
     TimelineEvent.objects.bulk_create(events, batch_size=5000)
     Follow.objects.bulk_update([f for f in follows if f.deleted_by_customer_at], ["deleted_by_customer_at"], batch_size=2000)
     attribute(corp, follows)
+    seed_lead_form_rules_and_imports(corp, codes, rng)
