@@ -173,3 +173,9 @@ def test_phone_import_page_reports_bad_rows_and_guides_see_their_tasks(hub, cons
     guide.force_login(f.user(hub.corp, role=Role.GUIDE, staff=hub.staff[0]))
     page = guide.get("/phone-imports/").content.decode()
     assert 'id="my-tasks"' in page and "13800000001" in page and "13800000002" in page
+
+
+def test_stats_links_need_only_what_they_change(hub, console):
+    channel = Channel.objects.create(corp=hub.corp, name="门店", group="store")
+    assert console.get("/channels/stats/", {"by": "live_code", "channel": channel.id}).status_code == 200
+    assert console.get("/channels/stats/", {"start": "2026-11-10", "end": "2026-11-01"}).status_code == 400

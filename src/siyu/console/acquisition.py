@@ -183,7 +183,9 @@ def live_code_poster(request, live_code_id: int):
 def _stats_query(request):
     actor = request.actor
     today = _today(actor)
-    form = StatsFilterForm(request.GET or {"start": today - timedelta(days=13), "end": today, "by": "channel"}, actor=actor)
+    # Links carry only what they change (?by=live_code&channel=3): the rest has defaults.
+    defaults = {"start": (today - timedelta(days=13)).isoformat(), "end": today.isoformat(), "by": "channel"}
+    form = StatsFilterForm({**defaults, **{k: v for k, v in request.GET.items() if v}}, actor=actor)
     if not form.is_valid():
         raise InvalidInput(form.errors.as_text(), code="bad_range", field=next(iter(form.errors), None))
     data = form.cleaned_data
