@@ -45,8 +45,10 @@ def _page(form) -> str:
 def test_a_lead_routed_by_city_lands_on_the_customer_who_adds(hub, form):
     rule_save(actor=hub.actor, name="孕期打标", conditions=[{"kind": "lead_answer", "field": "baby_age", "in": ["孕期"]}], add_tag_ids=[form["tags"]["孕妈"].id])
     phone = Client()
-    assert "领取孕妈礼包" in phone.get(_page(form["form"])).content.decode()
-    response = phone.post(_page(form["form"]), {"phone": "+86 138-1234-5678", "city": "上海", "baby_age": "孕期"}, REMOTE_ADDR="10.1.2.3")
+    # The ad's link carries its campaign; the form keeps it through the submission.
+    page = phone.get(_page(form["form"]) + "?utm_campaign=wx-moments-1125").content.decode()
+    assert "领取孕妈礼包" in page and 'value="wx-moments-1125"' in page
+    response = phone.post(_page(form["form"]), {"phone": "+86 138-1234-5678", "city": "上海", "baby_age": "孕期", "campaign": "wx-moments-1125"}, REMOTE_ADDR="10.1.2.3")
     assert response.status_code == 200, response.content.decode()[:500]
     lead = Lead.objects.get()
     assert (lead.phone, lead.city, lead.staff_id, lead.live_code_id) == ("13812345678", "上海", hub.staff[1].id, form["shanghai"].id)
@@ -61,7 +63,7 @@ def test_a_lead_routed_by_city_lands_on_the_customer_who_adds(hub, form):
     assert lead.customer_id == follow.customer_id and lead.matched_at is not None
     assert list(follow.customer.phones.values_list("phone", flat=True)) == ["13812345678"]
     acq = Acquisition.objects.get(follow=follow)
-    assert (acq.lead_id, acq.live_code_id, acq.channel.name) == (lead.id, form["shanghai"].id, "小红书")
+    assert (acq.lead_id, acq.live_code_id, acq.channel.name, acq.campaign_id) == (lead.id, form["shanghai"].id, "小红书", "wx-moments-1125")
     assert set(follow.tags.values_list("name", flat=True)) == {"小红书留资", "孕妈"}
     assert SbWelcomeSent.objects.get().text == "李妈妈您好，我是上海门店的导购1"
     listed = form["api"].get(f"/api/v1/lead-forms/{form['form']['id']}/leads").json()["items"]

@@ -4,9 +4,11 @@ the right guide, welcome, tags and channel, visible in the channel statistics.""
 
 import io
 import time
+from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import zxingcpp
 from PIL import Image
@@ -101,12 +103,28 @@ def test_store_channel_live_code_qr_download_and_a_scan_arrives(live_server, sto
     assert Acquisition.objects.get(follow=follow).channel.name == "南京西路店"
     assert SbWelcomeSent.objects.get().text == "王小丫您好，我是王导购，欢迎来到南京西路店"
 
+    # Then a crowd: eleven more phones scan the printed code.
+    with httpx.Client(timeout=10) as phones:
+        for i in range(11):
+            assert phones.post(scan_url, data={"name": f"顾客{i}"}).status_code == 200
+    store.run_worker()
+    follows = list(Follow.objects.select_related("staff", "customer").filter(state=code.state))
+    assert len(follows) == 12
+    # In turn over the three guides, each under the cap of 30: four each.
+    assert Counter(fo.staff.userid for fo in follows) == {"guide0": 4, "guide1": 4, "guide2": 4}
+    names = {"guide0": "王导购", "guide1": "李导购", "guide2": "张导购"}
+    sent = {w.text for w in SbWelcomeSent.objects.all()}
+    for fo in follows:
+        assert list(fo.tags.values_list("name", flat=True)) == ["门店扫码"]
+        assert f"{fo.customer.name}您好，我是{names[fo.staff.userid]}，欢迎来到南京西路店" in sent
+    assert Acquisition.objects.filter(channel__name="南京西路店").count() == 12
+
     page.reload()
-    assert page.inner_text("#seats tr[data-staff='guide0'] td:nth-child(2)") == "1"
+    assert page.inner_text("#seats tr[data-staff='guide0'] td:nth-child(2)") == "4"
     page.click("#nav-stats")
     page.wait_for_function("document.body.dataset.chartsReady === '1'")
-    assert page.inner_text("#total-adds") == "1"
-    assert page.inner_text("#stats-table tr[data-key='南京西路店'] td.adds") == "1"
+    assert page.inner_text("#total-adds") == "12"
+    assert page.inner_text("#stats-table tr[data-key='南京西路店'] td.adds") == "12"
     page.wait_for_timeout(1500)  # let the charts finish drawing for the screenshot
     page.screenshot(path=str(ARTIFACTS / "22-channel-stats.png"), full_page=True)
     with page.expect_download() as download:

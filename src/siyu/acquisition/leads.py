@@ -122,7 +122,7 @@ def answers_clean(form: LeadForm, data: dict) -> dict:
     return answers
 
 
-def lead_submit(*, form: LeadForm, data: dict, ip: str | None) -> tuple[Lead, bool]:
+def lead_submit(*, form: LeadForm, data: dict, ip: str | None, campaign_id: str = "") -> tuple[Lead, bool]:
     """Take one submission: validate, limit, route, give the visitor a staff code of their own.
     Returns (lead, created); the same phone again within a day gets its earlier lead back."""
     if form.status != LeadForm.Status.ACTIVE:
@@ -146,7 +146,7 @@ def lead_submit(*, form: LeadForm, data: dict, ip: str | None) -> tuple[Lead, bo
         is_temp=True, expires_in=TEMP_WAY_SECONDS,
     )
     lead = Lead.objects.create(
-        corp=form.corp, form=form, phone=phone, city=city, answers=answers, ip=ip, state=state, live_code=code, staff_id=seat.staff_id,
+        corp=form.corp, form=form, phone=phone, city=city, answers=answers, ip=ip, campaign_id=campaign_id[:64], state=state, live_code=code, staff_id=seat.staff_id,
         config_id=answer["config_id"], qr_url=answer.get("qr_code", ""),
     )
     return lead, True

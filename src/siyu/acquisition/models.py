@@ -252,6 +252,8 @@ class Lead(CorpOwned):
     city = models.CharField(max_length=32, blank=True, default="")
     answers = models.JSONField(default=dict)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # The ad campaign the visitor came from (?campaign= or ?utm_campaign= on the form's link).
+    campaign_id = models.CharField(max_length=64, blank=True, default="")
     state = models.CharField(max_length=30)
     live_code = models.ForeignKey(LiveCode, on_delete=models.SET_NULL, null=True, related_name="leads")
     staff = models.ForeignKey("corps.Staff", on_delete=models.SET_NULL, null=True, related_name="+")

@@ -394,7 +394,8 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
         with transaction.atomic():
             acq = Acquisition.objects.create(
                 corp=corp, follow=follow, customer_id=follow.customer_id, staff_id=follow.staff_id, live_code=code, lead=lead,
-                channel_id=code.channel_id if code else None, state=follow.state, campaign_id=campaign_id, added_at=follow.added_at, day=day,
+                channel_id=code.channel_id if code else None, state=follow.state, campaign_id=campaign_id or (lead.campaign_id if lead else ""),
+                added_at=follow.added_at, day=day,
             )
     except IntegrityError:
         return None

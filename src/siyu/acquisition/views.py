@@ -61,11 +61,12 @@ def lead_form(request, slug: str):
     form = LeadForm.objects.select_related("corp").filter(slug=slug).first()
     if form is None:
         raise Http404("no such form")
-    context = {"form": form, "rows": [(f, "") for f in form.fields], "error": None}
+    campaign = (request.POST.get("campaign") or request.GET.get("campaign") or request.GET.get("utm_campaign") or "")[:64]
+    context = {"form": form, "rows": [(f, "") for f in form.fields], "error": None, "campaign": campaign}
     if request.method == "POST":
         context["rows"] = [(f, request.POST.get(f["key"], "")[:100]) for f in form.fields]
         try:
-            lead, _created = lead_submit(form=form, data=request.POST, ip=request.META.get("REMOTE_ADDR"))
+            lead, _created = lead_submit(form=form, data=request.POST, ip=request.META.get("REMOTE_ADDR"), campaign_id=campaign)
         except services.NoStaffAvailable:
             return render(request, "acquisition/landing_full.html", {"code": form.live_code}, status=409)
         except DomainError as exc:

@@ -9,6 +9,7 @@ import time
 
 import segno
 
+from django.db import transaction
 from django.http import HttpResponse
 from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
@@ -262,8 +263,11 @@ def qr_code(request, kind: str, config_id: str):
 
 
 @csrf_exempt
+@transaction.non_atomic_requests
 def scan(request, kind: str, config_id: str):
     """The phone's side of a scan: GET shows who is scanning, POST adds the staff or joins the group."""
+    # Not one transaction: the scan sends its callback to Siyu, which may be this very server,
+    # and must not wait behind a write lock this request holds.
     way = _scannable(kind, config_id)
     if way is None:
         return HttpResponse("<h1>二维码已失效</h1>", status=404)
