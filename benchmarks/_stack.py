@@ -111,3 +111,40 @@ class Stack:
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * (len(values) - 1) + 0.5))] if values else float("nan")
+
+
+def sandbox_population(prefix: str, customers: int, *, staff: int = 50, state: str = "", metered: bool = True):
+    """A sandbox corp with `staff` members and `customers` customers each following one of them,
+    with its callback credentials; the API limits are raised (Siyu is measured, not WeCom's quota).
+    Returns (sandbox corp, corpid, token, aes key, staff, customers, follows)."""
+    import base64
+    import secrets
+
+    from siyu.sandbox import services as sandbox
+    from siyu.sandbox.models import SbCustomer, SbFollow
+
+    corpid = f"{prefix}{secrets.token_hex(4)}"
+    aes, token = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="), secrets.token_hex(16)
+    sb = sandbox.corp_create(corpid=corpid, name=prefix, secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9, metered=metered)
+    members = [sandbox.staff_add(corp=sb, userid=f"g{i:03d}", name=f"导购{i}") for i in range(staff)]
+    stamp = int(time.time())
+    people = SbCustomer.objects.bulk_create([SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:07d}", name=f"客户{i}") for i in range(customers)], batch_size=5000)
+    follows = SbFollow.objects.bulk_create(
+        [SbFollow(corp=sb, customer=c, staff=members[i % staff], createtime=stamp, state=state) for i, c in enumerate(people)], batch_size=5000,
+    )
+    return sb, corpid, token, aes, members, people, follows
+
+
+def at_rate(total: int, rate: float, send) -> tuple[float, float]:
+    """Call send(i) for i in range(total), started at `rate` per second from 48 threads (so a
+    slow answer does not slow the schedule); returns (start time, seconds until all answered)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    t0 = time.time()
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        for i in range(total):
+            delay = t0 + i / rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(send, i)
+    return t0, time.time() - t0

@@ -11,12 +11,10 @@ from the inbox's handled_at), handling throughput and how long the queue took to
 """
 
 import argparse
-import secrets
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-from _stack import Stack, pct, setup_django
+from _stack import Stack, at_rate, pct, sandbox_population, setup_django
 
 
 def main() -> None:
@@ -27,27 +25,18 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=900)
     args = parser.parse_args()
     setup_django()
-    import base64
-
     import httpx
     from django.db import connection
 
     from siyu.corps.services import corp_create
-    from siyu.sandbox import services as sandbox
     from siyu.sandbox.callbacks import event_xml
-    from siyu.sandbox.models import SbCustomer, SbFollow
     from siyu.wecom.crypto import WXBizMsgCrypt
     from siyu.wecom.models import CallbackEvent
 
     total = int(args.rate * args.seconds)
-    corpid = f"wwingest{secrets.token_hex(4)}"
-    aes, token = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="), secrets.token_hex(16)
-    # The limit is raised: this measures Siyu's ingest, not WeCom's quota (see full_sync.py for that).
-    sb = sandbox.corp_create(corpid=corpid, name="ingest", secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9)
-    staff = [sandbox.staff_add(corp=sb, userid=f"g{i:03d}", name=f"导购{i}") for i in range(50)]
+    # This measures Siyu's ingest, not WeCom's quota (see full_sync.py for that).
+    _sb, corpid, token, aes, staff, customers, _follows = sandbox_population("wwingest", total, state="bench")
     stamp = int(time.time())
-    customers = SbCustomer.objects.bulk_create([SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:07d}", name=f"客户{i}") for i in range(total)], batch_size=5000)
-    SbFollow.objects.bulk_create([SbFollow(corp=sb, customer=c, staff=staff[i % 50], createtime=stamp, state="bench") for i, c in enumerate(customers)], batch_size=5000)
 
     stack = Stack(workers=args.workers, threads=16)
     try:
@@ -73,14 +62,7 @@ def main() -> None:
                 codes.append(response.status_code)
 
         print(f"{connection.vendor}: {total} events at {args.rate:g}/s for {args.seconds:g}s, {args.workers} worker process(es)")
-        t0 = time.time()
-        with ThreadPoolExecutor(max_workers=48) as pool:
-            for i in range(total):
-                delay = t0 + i / args.rate - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                pool.submit(post, i)
-        send_seconds = time.time() - t0
+        t0, send_seconds = at_rate(total, args.rate, post)
         ok = sum(1 for c in codes if c == 200)
         print(f"accepted          {ok}/{total} in {send_seconds:.1f}s = {ok / send_seconds:.1f} events/s (other answers: {sorted(set(codes) - {200})})")
         print(f"POST answer       p50 {pct(answers, .5) * 1000:.1f} ms   p99 {pct(answers, .99) * 1000:.1f} ms")

@@ -17,10 +17,9 @@ import os
 import secrets
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from _stack import Stack, pct, setup_django
+from _stack import Stack, at_rate, pct, sandbox_population, setup_django
 
 
 def main() -> None:
@@ -33,29 +32,19 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=900)
     args = parser.parse_args()
     setup_django()
-    import base64
-
     import httpx
     from django.db import connection
     from django.utils import timezone
 
     from siyu.acquisition.models import WelcomeMessage, WelcomeSend
     from siyu.corps.services import corp_create, staff_upsert
-    from siyu.sandbox import services as sandbox
     from siyu.sandbox.callbacks import event_xml
-    from siyu.sandbox.models import SbCustomer, SbFollow, SbWelcomeCode, SbWelcomeSent
+    from siyu.sandbox.models import SbWelcomeCode, SbWelcomeSent
     from siyu.wecom.crypto import WXBizMsgCrypt
     from siyu.wecom.models import CallbackEvent
 
     total = int(args.rate * args.seconds)
-    corpid = f"wwwelcome{secrets.token_hex(4)}"
-    aes, token = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="), secrets.token_hex(16)
-    # The API limit is raised: this measures Siyu, not WeCom's quota.
-    sb = sandbox.corp_create(corpid=corpid, name="welcome", secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9, metered=False)
-    staff = [sandbox.staff_add(corp=sb, userid=f"g{i:03d}", name=f"导购{i}") for i in range(50)]
-    stamp = int(time.time())
-    customers = SbCustomer.objects.bulk_create([SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:07d}", name=f"客户{i}") for i in range(total)], batch_size=5000)
-    follows = SbFollow.objects.bulk_create([SbFollow(corp=sb, customer=c, staff=staff[i % 50], createtime=stamp) for i, c in enumerate(customers)], batch_size=5000)
+    sb, corpid, token, aes, staff, customers, follows = sandbox_population("wwwelcome", total, metered=False)
     # Codes issued ahead; the sandbox keeps them valid for the whole run, so a late send shows as
     # latency here and as "missed" on Siyu's side (Siyu's own 20-second deadline, from CreateTime).
     valid_until = timezone.now() + timedelta(seconds=args.seconds + args.drain_timeout)
@@ -70,6 +59,7 @@ def main() -> None:
             staff_upsert(corp=corp, userid=s.userid, name=s.name)
         WelcomeMessage.objects.create(corp=corp, text="{customer_name}您好，我是{staff_name}，欢迎！")
         crypt = WXBizMsgCrypt(token, aes, corpid)
+        cpu_before = stack.cpu_seconds()  # start-up is not the adds' cost
         url = f"{stack.url}/wecom/callback/{corpid}/"
         posted, statuses = {}, []
         lock = threading.Lock()
@@ -90,14 +80,7 @@ def main() -> None:
 
         print(f"{connection.vendor}: {total} adds at {args.rate:g}/s for {args.seconds:g}s, {args.processes} server process(es), "
               f"{args.workers} worker process(es){f' (nice {args.worker_nice})' if args.worker_nice else ''}, sandbox in its own process")
-        t0 = time.time()
-        with ThreadPoolExecutor(max_workers=48) as pool:
-            for i in range(total):
-                delay = t0 + i / args.rate - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                pool.submit(post, i)
-        send_seconds = time.time() - t0
+        t0, send_seconds = at_rate(total, args.rate, post)
         ok = sum(1 for s in statuses if s == 200)
         print(f"accepted            {ok}/{total} in {send_seconds:.1f}s = {ok / send_seconds:.1f} adds/s (other answers: {sorted(set(statuses) - {200})})")
 
@@ -112,7 +95,7 @@ def main() -> None:
                 break
             time.sleep(0.5)
         drained = time.time() - t0
-        cpu = stack.cpu_seconds()
+        cpu = {role: seconds - cpu_before.get(role, 0.0) for role, seconds in stack.cpu_seconds().items()}
         sent = list(SbWelcomeSent.objects.filter(code__corp=sb).values_list("code_id", "sent_at"))
         lags = [at.timestamp() - posted[code_id] for code_id, at in sent if code_id in posted]
         outcome = {s: n for s, n in ((s, WelcomeSend.objects.filter(corp=corp, status=s).count()) for s in WelcomeSend.Status.values) if n}

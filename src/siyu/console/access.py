@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from siyu.corps.selectors import actor_for
-from siyu.kit.errors import DomainError
+from siyu.kit.errors import DomainError, InvalidInput
 
 SESSION_CORP_KEY = "siyu_corp_id"
 
@@ -32,3 +32,16 @@ def console_view(view):
                 return render(request, "console/error.html", {"error": exc}, status=exc.status)
 
     return wrapper
+
+
+def saved_or_form_error(form, action):
+    """Run a service for a valid form: its refusal (InvalidInput) shows on the form instead of an
+    error page, and the savepoint keeps a refused save from writing anything. Returns the
+    service's result, or None when it refused."""
+    try:
+        with transaction.atomic():
+            return action()
+    except InvalidInput as exc:
+        form.add_error(None, exc.message)
+        form.refusal = exc
+        return None

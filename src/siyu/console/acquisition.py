@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -18,7 +17,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
 
-from .access import console_view
+from .access import console_view, saved_or_form_error
 from .forms import ChannelCostForm, ChannelForm, LiveCodeForm, MemberFormSet, StatsFilterForm, member_choices, member_initial
 
 
@@ -84,20 +83,15 @@ def live_code_edit(request, live_code_id: int | None = None):
         members = MemberFormSet(request.POST, prefix="m", form_kwargs={"who_choices": choices})
         if form.is_valid() and members.is_valid():
             data = form.cleaned_data
-            try:
-                # The service's own checks (an empty pool, a backup-only pool, a locked mode) show on
-                # the form; the savepoint keeps a refused save from writing anything.
-                with transaction.atomic():
-                    saved = services.live_code_save(
-                        actor=actor, live_code=code, channel=selectors.channel_get(actor, data["channel"]), name=data["name"],
-                        members=_keep_member_schedules(code, [m for m in (f.member() for f in members.forms) if m]), mode=data["mode"],
-                        routing_mode=data["routing"], total_cap=data["total_cap"], schedule=form.schedule(kept=code.schedule if code else None),
-                        expires_at=data["expires_at"], skip_verify=data["skip_verify"], tag_ids=data["tags"],
-                        welcome={"text": data["welcome_text"], "attachments": _welcome_attachments(code)},
-                    )
-            except InvalidInput as exc:
-                form.add_error(None, exc.message)
-            else:
+            # The service's own checks (an empty pool, a backup-only pool, a locked mode) show on the form.
+            saved = saved_or_form_error(form, lambda: services.live_code_save(
+                actor=actor, live_code=code, channel=selectors.channel_get(actor, data["channel"]), name=data["name"],
+                members=_keep_member_schedules(code, [m for m in (f.member() for f in members.forms) if m]), mode=data["mode"],
+                routing_mode=data["routing"], total_cap=data["total_cap"], schedule=form.schedule(kept=code.schedule if code else None),
+                expires_at=data["expires_at"], skip_verify=data["skip_verify"], tag_ids=data["tags"],
+                welcome={"text": data["welcome_text"], "attachments": _welcome_attachments(code)},
+            ))
+            if saved:
                 messages.success(request, _("Live code “%(name)s” saved.") % {"name": saved.name})
                 return redirect("console:live_code", saved.id)
     else:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from siyu.autotag import selectors, services
-from siyu.kit.errors import InvalidInput
 
-from .access import console_view
+from .access import console_view, saved_or_form_error
 from .forms import TagRuleForm
 
 
@@ -21,16 +19,11 @@ def rule_list(request):
     form = TagRuleForm(request.POST or None, actor=actor)
     if request.method == "POST":
         actor.require_manager()
-        if form.is_valid():
-            d = form.cleaned_data
-            try:
-                with transaction.atomic():
-                    rule = services.rule_save(
-                        actor=actor, name=d["name"], match=d["match"], conditions=form.conditions(), add_tag_ids=d["add_tags"], remove_tag_ids=d["remove_tags"],
-                    )
-            except InvalidInput as exc:
-                form.add_error(None, exc.message)
-            else:
+        d = form.cleaned_data if form.is_valid() else None
+        rule = d and saved_or_form_error(form, lambda: services.rule_save(
+            actor=actor, name=d["name"], match=d["match"], conditions=form.conditions(), add_tag_ids=d["add_tags"], remove_tag_ids=d["remove_tags"],
+        ))
+        if rule:
                 preview = services.rule_preview(rule)
                 messages.success(request, _("Rule “%(name)s” saved. It runs on new adds and group joins; %(n)d existing customers match (backfill to tag them).") % {"name": rule.name, "n": preview["matching"]})
                 return redirect("console:tag_rules")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -12,7 +11,7 @@ from siyu.groups import codes, selectors
 from siyu.groups.models import GroupCode
 from siyu.kit.errors import InvalidInput
 
-from .access import console_view
+from .access import console_view, saved_or_form_error
 from .forms import GroupCodeForm
 
 
@@ -22,17 +21,12 @@ def group_code_list(request):
     form = GroupCodeForm(request.POST or None, actor=actor)
     if request.method == "POST":
         actor.require_manager()
-        if form.is_valid():
-            d = form.cleaned_data
-            try:
-                with transaction.atomic():
-                    code = codes.group_code_save(
-                        actor=actor, name=d["name"], group_ids=d["groups"], member_limit=d["member_limit"], auto_create=d["auto_create"],
-                        room_base_name=d["room_base_name"], room_base_id=d["room_base_id"], low_pool_alert=d["low_pool_alert"], welcome_text=d["welcome_text"],
-                    )
-            except InvalidInput as exc:
-                form.add_error(None, exc.message)
-            else:
+        d = form.cleaned_data if form.is_valid() else None
+        code = d and saved_or_form_error(form, lambda: codes.group_code_save(
+            actor=actor, name=d["name"], group_ids=d["groups"], member_limit=d["member_limit"], auto_create=d["auto_create"],
+            room_base_name=d["room_base_name"], room_base_id=d["room_base_id"], low_pool_alert=d["low_pool_alert"], welcome_text=d["welcome_text"],
+        ))
+        if code:
                 messages.success(request, _("Group code “%(name)s” saved.") % {"name": code.name})
                 return redirect("console:group_codes")
     return render(request, "console/group_codes.html", {"form": form, "codes": selectors.group_codes(actor), "nav": "group_codes"}, status=400 if form.errors else 200)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from django import forms as django_forms
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from siyu.acquisition import leads
-from siyu.kit.errors import InvalidInput
 
-from .access import console_view
+from .access import console_view, saved_or_form_error
 from .forms import LeadFormForm
 
 
@@ -22,16 +20,18 @@ def lead_form_list(request):
     form = LeadFormForm(request.POST or None, actor=actor)
     if request.method == "POST":
         actor.require_manager()
+        saved = None
         if form.is_valid():
             try:
-                with transaction.atomic():
-                    saved = leads.lead_form_save(
-                        actor=actor, name=form.cleaned_data["name"], title=form.cleaned_data["title"], intro=form.cleaned_data["intro"],
-                        live_code_id=form.cleaned_data["live_code"], fields=form.field_list(), city_routes=form.routes(),
-                    )
-            except (InvalidInput, django_forms.ValidationError) as exc:
-                form.add_error(None, getattr(exc, "message", None) or exc.messages[0])
+                routes = form.routes()
+            except django_forms.ValidationError as exc:
+                form.add_error("city_routes", exc)
             else:
+                d = form.cleaned_data
+                saved = saved_or_form_error(form, lambda: leads.lead_form_save(
+                    actor=actor, name=d["name"], title=d["title"], intro=d["intro"], live_code_id=d["live_code"], fields=form.field_list(), city_routes=routes,
+                ))
+        if saved:
                 messages.success(request, _("Lead form “%(name)s” saved.") % {"name": saved.name})
                 return redirect("console:lead_forms")
     rows = leads.lead_forms(actor).annotate(n_leads=Count("leads"), n_matched=Count("leads", filter=Q(leads__customer__isnull=False)))

@@ -9,9 +9,8 @@ from django.utils.translation import gettext as _
 
 from siyu.acquisition import phone_import
 from siyu.kit.clock import now
-from siyu.kit.errors import InvalidInput
 
-from .access import console_view
+from .access import console_view, saved_or_form_error
 from .forms import PhoneImportForm
 
 
@@ -22,18 +21,13 @@ def phone_import_page(request):
     report = None
     if request.method == "POST":
         actor.require_manager()
-        if form.is_valid():
-            d = form.cleaned_data
-            upload = d["file"]
-            try:
-                batch = phone_import.phone_import_create(
-                    actor=actor, name=d["name"], file_name=upload.name, content=upload.read(), staff_ids=d["staff"], daily_limit=d["daily_limit"],
-                    new_account_limit=d["new_account_limit"], work_start=d["work_start"], work_end=d["work_end"], skip_existing=d["skip_existing"],
-                )
-            except InvalidInput as exc:
-                form.add_error(None, exc.message)
-                report = exc.details
-            else:
+        d = form.cleaned_data if form.is_valid() else None
+        batch = d and saved_or_form_error(form, lambda: phone_import.phone_import_create(
+            actor=actor, name=d["name"], file_name=d["file"].name, content=d["file"].read(), staff_ids=d["staff"], daily_limit=d["daily_limit"],
+            new_account_limit=d["new_account_limit"], work_start=d["work_start"], work_end=d["work_end"], skip_existing=d["skip_existing"],
+        ))
+        report = getattr(getattr(form, "refusal", None), "details", None)
+        if batch:
                 messages.success(request, _("Imported %(n)d numbers as add-friend tasks (%(skipped)d already customers skipped).") % {"n": batch.rows, "skipped": batch.skipped})
                 return redirect("console:phone_imports")
     today = now().astimezone(actor.corp.tzinfo).date()
