@@ -1,0 +1,119 @@
+"""Customer lifetime value models, fitted by maximum likelihood.
+
+BG/NBD (Fader, Hardie and Lee, "Counting Your Customers the Easy Way", Marketing Science 2005):
+how many purchases a customer makes while alive, and when they silently stop. Gamma-Gamma
+(Fader, Hardie and Lee, "RFM and CLV: Using Iso-Value Curves", JMR 2005; Hardie's note "The
+Gamma-Gamma Model of Monetary Value"): how much a customer spends per purchase.
+
+Inputs are per customer: x = repeat purchases (frequency), t_x = time of the last purchase since
+the first (recency), T = time since the first purchase, in one unit (days, weeks), and for spend
+m = the mean value of the repeat purchases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import gammaln, hyp2f1
+
+
+@dataclass(frozen=True)
+class BgNbd:
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+
+    def expected_purchases(self, t, x, t_x, T):
+        """E[Y(t) | x, t_x, T]: purchases in the next t periods (paper, eq. 10)."""
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        x, t_x, T, t = (np.asarray(v, dtype=float) for v in (x, t_x, T, t))
+        head = (a + b + x - 1) / (a - 1)
+        body = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+        return head * body / (1 + (x > 0) * a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+
+    def probability_alive(self, x, t_x, T):
+        """P(alive | x, t_x, T) (Fader, Hardie and Lee's note on computing it)."""
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+        return 1 / (1 + (x > 0) * a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+
+    def expected_purchases_new(self, t):
+        """E[X(t)] for a customer just acquired (paper, eq. 7)."""
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        t = np.asarray(t, dtype=float)
+        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
+
+
+@dataclass(frozen=True)
+class GammaGamma:
+    p: float
+    q: float
+    gamma: float
+    log_likelihood: float
+
+    def expected_spend(self, x, m):
+        """E[M | p, q, γ, m̄, x]: a customer's expected value per purchase."""
+        x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+        return (self.gamma + m * x) * self.p / (self.p * x + self.q - 1)
+
+    @property
+    def population_mean(self) -> float:
+        return self.p * self.gamma / (self.q - 1)
+
+
+def bgnbd_log_likelihood(params, x, t_x, T) -> np.ndarray:
+    """Each customer's log-likelihood under BG/NBD (paper, eq. 6, in logs for stability)."""
+    r, alpha, a, b = params
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + t_x), -np.inf)
+    return a1 + a2 + np.logaddexp(a3, a4)
+
+
+def gamma_gamma_log_likelihood(params, x, m) -> np.ndarray:
+    """Each repeat customer's log-likelihood of their mean spend m̄ over x purchases (Hardie's note, eq. 4)."""
+    p, q, gamma = params
+    return (
+        gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma) + (p * x - 1) * np.log(m) + p * x * np.log(x)
+        - (p * x + q) * np.log(gamma + m * x)
+    )
+
+
+def _fit(neg_ll, start: list[float]) -> tuple[np.ndarray, float]:
+    # Positive parameters: search over their logs; Nelder-Mead to get close, BFGS to finish.
+    objective = lambda z: neg_ll(np.exp(z))  # noqa: E731
+    first = minimize(objective, np.log(start), method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
+    final = minimize(objective, first.x, method="BFGS", options={"gtol": 1e-8})
+    best = final if final.fun <= first.fun else first
+    return np.exp(best.x), -best.fun
+
+
+def fit_bgnbd(x, t_x, T) -> BgNbd:
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    _check(x, t_x, T)
+    params, ll = _fit(lambda p: -bgnbd_log_likelihood(p, x, t_x, T).sum(), [1.0, 1.0, 1.0, 1.0])
+    return BgNbd(*map(float, params), float(ll))
+
+
+def fit_gamma_gamma(x, m) -> GammaGamma:
+    """Fit on customers with at least one repeat purchase and a positive mean spend."""
+    x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    keep = (x > 0) & (m > 0)
+    if not keep.any():
+        raise ValueError("Gamma-Gamma needs customers with repeat purchases and a positive spend.")
+    x, m = x[keep], m[keep]
+    params, ll = _fit(lambda p: -gamma_gamma_log_likelihood(p, x, m).sum(), [1.0, 1.0, 1.0])
+    return GammaGamma(*map(float, params), float(ll))
+
+
+def _check(x, t_x, T) -> None:
+    if len(x) == 0:
+        raise ValueError("No customers to fit.")
+    if (x < 0).any() or (t_x < 0).any() or (T <= 0).any() or (t_x > T).any() or ((x == 0) & (t_x != 0)).any():
+        raise ValueError("Each customer needs frequency ≥ 0, 0 ≤ recency ≤ T, T > 0, and recency 0 when frequency is 0.")
