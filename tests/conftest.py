@@ -45,6 +45,17 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_kept_connections():
+    # Production keeps connections for a minute; in tests, the live server's and the welcome
+    # pool's threads would then still hold the test database when it is dropped.
+    from django.db import connections
+
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+    for conn in connections.all():
+        conn.settings_dict["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fresh_routing_cache():
     # Live-code pools are cached per process for scans; ids repeat from test to test.
