@@ -111,3 +111,43 @@ def test_cli_names_bad_input(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call_command("clv", "fit", "--summary", str(path))
+
+
+def _sample_transactions_csv(path):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["customer_id", "date", "amount"])
+        for line in open(CDNOW / "CDNOW_sample.txt"):
+            parts = line.split()
+            w.writerow([parts[1], parts[2], parts[4]])
+
+
+def test_transactions_give_the_published_summary_and_fit(tmp_path, capsys):
+    from siyu.analytics.clv import summary_from_transactions
+
+    rows = []
+    for line in open(CDNOW / "CDNOW_sample.txt"):
+        parts = line.split()
+        d = parts[2]
+        rows.append((int(parts[1]), date(int(d[:4]), int(d[4:6]), int(d[6:])), float(parts[4])))
+    summary = summary_from_transactions(rows, calibration_end=date(1997, 9, 30), unit="week")
+    published = {int(r["ID"]): (int(r["frequency"]), float(r["recency"]), float(r["T"])) for r in csv.DictReader(open(CDNOW / "cdnow_customers_summary.csv"))}
+    assert {c: (x, round(t_x, 2), round(T, 2)) for c, (x, t_x, T, _m) in summary.items()} == published
+
+    path = tmp_path / "transactions.csv"
+    _sample_transactions_csv(path)
+    call_command("clv", "fit", "--transactions", str(path), "--calibration-end", "1997-09-30", "--unit", "week")
+    out = json.loads(capsys.readouterr().out)
+    bg, gg = out["bgnbd"], out["gamma_gamma"]
+    assert (round(bg["r"], 3), round(bg["alpha"], 3), round(bg["a"], 3), round(bg["b"], 3), round(bg["log_likelihood"], 1)) == (0.243, 4.414, 0.793, 2.426, -9582.4)
+    assert (round(gg["p"], 2), round(gg["q"], 2), round(gg["gamma"], 2)) == (6.25, 3.74, 15.44)
+
+
+def test_transactions_need_a_calibration_end(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("customer_id,date,amount\n1,19970101,10\n")
+    with pytest.raises(CommandError, match="needs --calibration-end"):
+        call_command("clv", "fit", "--transactions", str(path))
+    with pytest.raises(CommandError, match="row 2"):
+        path.write_text("customer_id,date,amount\n1,1997-13-01,10\n")
+        call_command("clv", "fit", "--transactions", str(path), "--calibration-end", "1997-09-30")

@@ -117,3 +117,36 @@ def _check(x, t_x, T) -> None:
         raise ValueError("No customers to fit.")
     if (x < 0).any() or (t_x < 0).any() or (T <= 0).any() or (t_x > T).any() or ((x == 0) & (t_x != 0)).any():
         raise ValueError("Each customer needs frequency ≥ 0, 0 ≤ recency ≤ T, T > 0, and recency 0 when frequency is 0.")
+
+
+UNIT_DAYS = {"day": 1, "week": 7, "month": 365.25 / 12}
+
+
+def summary_from_transactions(transactions, *, calibration_end, unit: str = "week") -> dict:
+    """Per customer (frequency, recency, T, monetary_value) from (customer, date, amount) rows.
+
+    Purchases on one day count as one; frequency counts the days after the first, up to and
+    including `calibration_end`; recency and T are measured from the first purchase in `unit`s;
+    monetary_value is the mean amount of the repeat days (0 without any). Customers whose first
+    purchase comes after `calibration_end` are left out.
+    """
+    if unit not in UNIT_DAYS:
+        raise ValueError(f"unit is one of {', '.join(UNIT_DAYS)}")
+    days: dict = {}
+    for customer, day, amount in transactions:
+        per_day = days.setdefault(customer, {})
+        per_day[day] = per_day.get(day, 0.0) + float(amount or 0)
+    size = UNIT_DAYS[unit]
+    out = {}
+    for customer, per_day in days.items():
+        ordered = sorted(per_day)
+        first = ordered[0]
+        if first > calibration_end:
+            continue
+        repeat = [d for d in ordered[1:] if d <= calibration_end]
+        last = repeat[-1] if repeat else first
+        out[customer] = (
+            len(repeat), (last - first).days / size, (calibration_end - first).days / size,
+            sum(per_day[d] for d in repeat) / len(repeat) if repeat else 0.0,
+        )
+    return out
