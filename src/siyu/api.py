@@ -14,6 +14,7 @@ from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
 from siyu.groups.api import router as groups_router
 from siyu.kit.errors import DomainError
+from siyu.orders.api import router as orders_router
 from siyu.tags.api import router as tags_router
 from siyu.wecom.api import router as wecom_router
 
@@ -87,6 +88,7 @@ def _not_found(request, exc):
 
 api.add_router("/v1/", corps_router)
 api.add_router("/v1/", customers_router)
+api.add_router("/v1/", orders_router)
 api.add_router("/v1/", tags_router)
 api.add_router("/v1/", wecom_router)
 api.add_router("/v1/", acquisition_router)

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "siyu.groups",
     "siyu.acquisition",
     "siyu.autotag",
+    "siyu.orders",
     "siyu.analytics",
     "siyu.wecom",
     "siyu.sandbox",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, timedelta
 
-import phonenumbers
+from siyu.kit.phones import phone_normalise  # noqa: F401 — callers import it from here too
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
@@ -81,19 +81,6 @@ def lead_form_save(
     form.fields, form.city_routes, form.status = fields_clean(fields), routes, status
     form.save()
     return form
-
-
-def phone_normalise(raw: str, field: str = "phone") -> str:
-    """A mainland mobile number as 11 digits; +86 and separators are accepted, other input refused."""
-    try:
-        number = phonenumbers.parse(str(raw or ""), "CN")
-    except phonenumbers.NumberParseException:
-        raise InvalidInput(f"{raw!r} is not a phone number.", code="bad_phone", field=field) from None
-    if not phonenumbers.is_valid_number(number) or number.country_code != 86 or phonenumbers.number_type(number) not in (
-        phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ):
-        raise InvalidInput(f"{raw!r} is not a mainland China mobile number.", code="bad_phone", field=field)
-    return str(number.national_number)
 
 
 def answers_clean(form: LeadForm, data: dict) -> dict:

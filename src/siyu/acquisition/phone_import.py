@@ -7,8 +7,6 @@ a report of every bad row (row number, column, problem).
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
@@ -16,10 +14,11 @@ from django.db import transaction
 from siyu.corps.models import Corp, Staff
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
+from siyu.kit.tables import read_table
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
 
-from .leads import phone_normalise
+from siyu.kit.phones import phone_normalise
 from .models import AddTask, PhoneImport, StaffPacing
 
 MAX_ROWS = 50_000
@@ -36,34 +35,6 @@ COLUMNS = {
 
 class ImportRejected(InvalidInput):
     code = "import_rejected"
-
-
-def read_table(file_name: str, content: bytes) -> list[list[str]]:
-    """The file's rows as text cells: .xlsx through openpyxl, anything else as CSV (UTF-8 or GBK)."""
-    if file_name.lower().endswith((".xlsx", ".xlsm")):
-        from openpyxl import load_workbook
-
-        try:
-            sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-        except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds for a broken file
-            raise InvalidInput(f"{file_name} is not a readable Excel file ({exc.__class__.__name__}).", code="bad_file", field="file") from None
-        return [["" if v is None else _cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InvalidInput(f"{file_name} is neither UTF-8 nor GBK text.", code="bad_file", field="file")
-    return [row for row in csv.reader(io.StringIO(text))]
-
-
-def _cell(value) -> str:
-    # Excel keeps phone numbers as numbers: 13812345678.0 must not become "13812345678.0".
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = False) -> tuple[list[dict], list[dict], int]:

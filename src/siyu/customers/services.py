@@ -37,24 +37,34 @@ def customer_upsert(*, corp: Corp, external_userid: str, name: str, unionid: str
     fields = {"name": name[:64], "unionid": unionid, "avatar": avatar, "gender": gender, "type": type, "corp_name": corp_name}
     customer, created = Customer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults=fields)
     customer.just_created = created  # callers with follow-up work for new customers only read this
+    changed = []
     if not created:
         changed = [k for k, v in fields.items() if getattr(customer, k) != v]
         if changed:
             for k in changed:
                 setattr(customer, k, fields[k])
             customer.save(update_fields=[*changed, "updated_at"])
+    if created or "unionid" in changed:
+        _orders_match(customer)
     customer_add_phones(customer=customer, phones=phones)
     return customer
+
+
+def _orders_match(customer: Customer, phones=()) -> None:
+    # Orders that arrived before the customer (bought in a store, added the guide later) are theirs now.
+    from siyu.orders.services import orders_match_customer
+
+    orders_match_customer(customer=customer, phones=phones)
 
 
 def customer_add_phones(*, customer: Customer, phones) -> None:
     if not phones:
         return  # the usual case in syncs and callbacks; no query
     existing = set(customer.phones.values_list("phone", flat=True)) if customer.pk else set()
-    new = [p.strip() for p in phones if p and p.strip() and p.strip() not in existing]
-    CustomerPhone.objects.bulk_create(
-        [CustomerPhone(corp_id=customer.corp_id, customer=customer, phone=p) for p in dict.fromkeys(new)], ignore_conflicts=True
-    )
+    new = list(dict.fromkeys(p.strip() for p in phones if p and p.strip() and p.strip() not in existing))
+    CustomerPhone.objects.bulk_create([CustomerPhone(corp_id=customer.corp_id, customer=customer, phone=p) for p in new], ignore_conflicts=True)
+    if new:
+        _orders_match(customer, phones=new)
 
 
 def follow_add(*, customer: Customer, staff: Staff, added_at: datetime, remark: str = "", description: str = "", add_way: int = 0, state: str = "", oper_userid: str = "", dedupe_key: str | None = None) -> Follow:

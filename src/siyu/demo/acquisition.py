@@ -144,7 +144,7 @@ def seed_lead_form_rules_and_imports(corp: Corp, codes: dict, rng: random.Random
 
 def _is_mobile(phone: str) -> bool:
     # The name generator's numbers are plausible, not all in service ranges phonenumbers knows.
-    from siyu.acquisition.leads import phone_normalise
+    from siyu.kit.phones import phone_normalise
     from siyu.kit.errors import InvalidInput
 
     try:

@@ -4,3 +4,45 @@ from django.utils import timezone
 def now():
     """The one place that asks the time, so tests can move it."""
     return timezone.now()
+
+
+def parse_time(value, tz, *, field: str = "time"):
+    """A moment from outside: ISO 8601 with an offset, or a local time (2024-05-01 10:30,
+    2024/5/1 10:30:05, or a bare date meaning its start) read in `tz`, the corp's timezone."""
+    from datetime import date, datetime
+
+    from .errors import InvalidInput
+
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        text = str(value or "").strip().replace("/", "-")
+        if not text:
+            raise InvalidInput(f"{field}: a time is required.", code="bad_time", field=field)
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            moment = _loose_local(text)
+        if moment is None:
+            raise InvalidInput(f"{field}: {value!r} is not a time (use 2024-05-01 10:30 or ISO 8601).", code="bad_time", field=field) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    if not 1990 <= moment.year <= 2200:
+        raise InvalidInput(f"{field}: {value!r} is out of range.", code="bad_time", field=field)
+    return moment
+
+
+def _loose_local(text: str):
+    """2024-5-1 9:05 — how spreadsheets and Chinese tills write local times — or None."""
+    import re
+    from datetime import datetime
+
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?", text)
+    if not m:
+        return None
+    try:
+        return datetime(*(int(g) for g in m.groups(default="0")))
+    except ValueError:
+        return None

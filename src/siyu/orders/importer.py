@@ -1,0 +1,282 @@
+"""Order history from a file (CSV or Excel, as shop back-offices and tills export it).
+
+Two passes. The first reads every row and checks it; one bad row and nothing is written, and the
+report names every bad row (row number, column, problem). The second writes in batches, each one
+transaction; orders are upserts on (source, order id), so running the same file again — or again
+after a crash between batches — changes nothing that is already there.
+
+A file has one row per order, or one row per order line (sku/product columns present; the rows of
+one order are next to each other, as every export writes them, and repeat the order's columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+
+from siyu.corps.models import Corp
+from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
+from siyu.kit.errors import InvalidInput
+from siyu.kit.tables import iter_table
+
+from . import services
+from .models import Order, OrderLine, Product, Refund
+from .parse import order_in
+
+# Accepted header names (case-insensitive) for each field; `--map field=Header` adds one.
+COLUMNS: dict[str, set[str]] = {
+    "order_no": {"order_no", "order_id", "订单号", "订单编号", "订单id"},
+    "paid_at": {"paid_at", "支付时间", "付款时间", "下单时间"},
+    "amount": {"amount", "实付金额", "支付金额", "实付", "订单金额"},
+    "external_userid": {"external_userid", "外部联系人id", "外部联系人"},
+    "unionid": {"unionid"},
+    "phone": {"phone", "mobile", "手机号", "手机", "电话"},
+    "store": {"store", "门店"},
+    "staff_userid": {"staff", "staff_userid", "userid", "导购", "员工"},
+    "refunded": {"refunded", "refund", "退款金额", "已退款"},
+    "refunded_at": {"refunded_at", "退款时间"},
+    "source": {"source", "来源", "渠道来源"},
+    "sku": {"sku", "商品编码", "货号"},
+    "product": {"product", "product_name", "商品名称", "商品"},
+    "quantity": {"quantity", "qty", "数量"},
+    "line_amount": {"line_amount", "商品金额", "小计"},
+}
+ORDER_FIELDS = ("order_no", "paid_at", "amount", "external_userid", "unionid", "phone", "store", "staff_userid", "refunded", "refunded_at", "source")
+LINE_FIELDS = ("sku", "product", "quantity", "line_amount")
+MAX_REPORTED = 1000
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    orders: int = 0
+    errors: list[dict] = field(default_factory=list)
+    error_count: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    matched: int = 0
+
+    def bad(self, row: int, column: str, code: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED:
+            self.errors.append({"row": row, "column": column, "code": code, "message": message})
+
+
+def header_map(header: list[str], mapping: dict[str, str]) -> dict[str, int]:
+    """Which column holds which field. Explicit mappings win; unknown fields or headers are refused."""
+    names = [h.strip().lower() for h in header]
+    where: dict[str, int] = {}
+    for fld, column in mapping.items():
+        if fld not in COLUMNS:
+            raise InvalidInput(f"--map {fld}=…: no field {fld!r}; fields are {', '.join(COLUMNS)}.", code="bad_mapping", field="map")
+        if column.strip().lower() not in names:
+            raise InvalidInput(f"--map {fld}={column}: the file has no column {column!r}.", code="bad_mapping", field="map")
+        where[fld] = names.index(column.strip().lower())
+    for i, name in enumerate(names):
+        for fld, accepted in COLUMNS.items():
+            if fld not in where and name in accepted and i not in where.values():
+                where[fld] = i
+    missing = [f for f in ("order_no", "paid_at") if f not in where]
+    if "amount" not in where and "line_amount" not in where:
+        missing.append("amount")
+    if missing:
+        raise InvalidInput(f"No column for {', '.join(missing)}: name it in the header or pass --map {missing[0]}=<column>.", code="missing_column", field="file")
+    return where
+
+
+def _orders(rows: Iterator[list[str]], where: dict[str, int], width: int, source: str, report: Report) -> Iterator[tuple[int, dict]]:
+    """Group rows into orders as dicts `order_in` reads; bad rows go to the report and are dropped."""
+    has_lines = any(f in where for f in LINE_FIELDS)
+    seen: set[str] = set()
+    current: dict | None = None
+    first_row = 0
+    for n, row in enumerate(rows, start=2):
+        if not any(c.strip() for c in row):
+            continue
+        report.rows += 1
+        if any(c.strip() for c in row[width:]):
+            report.bad(n, "", "too_many_columns", f"{len(row)} cells in a table of {width} columns")
+            continue
+        cells = {f: (row[i].strip() if i < len(row) else "") for f, i in where.items()}
+        order_no = cells.get("order_no", "")
+        if current is not None and has_lines and order_no == current["order_no"]:
+            if any(cells.get(f, "") != current["_cells"].get(f, "") for f in ORDER_FIELDS if f in where and f not in ("amount", "refunded")):
+                report.bad(n, "order_no", "order_differs", f"order {order_no} has other order details than on row {first_row}")
+                current["_bad"] = True
+            current["lines"].append(_line(cells))
+            continue
+        if current is not None:
+            yield first_row, current
+            current = None
+        if order_no in seen:
+            report.bad(n, "order_no", "duplicate", f"order {order_no} appears again (rows of one order must be next to each other)")
+            continue
+        seen.add(order_no)
+        first_row = n
+        current = {
+            "_cells": cells, "order_no": order_no, "source": cells.get("source") or source, "paid_at": cells.get("paid_at"),
+            "amount": cells.get("amount") if "amount" in where else None,
+            **{f: cells.get(f, "") for f in ("external_userid", "unionid", "phone", "store", "staff_userid")},
+            "lines": [_line(cells)] if has_lines else None, "refunded": cells.get("refunded", ""), "refunded_at": cells.get("refunded_at", ""),
+        }
+    if current is not None:
+        yield first_row, current
+
+
+def _line(cells: dict) -> dict:
+    return {"sku": cells.get("sku", ""), "name": cells.get("product", ""), "quantity": cells.get("quantity") or 1, "amount": cells.get("line_amount") or cells.get("amount")}
+
+
+def _parse(corp: Corp, raw: dict, report: Report, row: int, staff_cache: dict) -> services.OrderIn | None:
+    if raw.get("_bad"):
+        return None
+    order = dict(raw)
+    try:
+        if order["amount"] is None:  # no order total in the file: the lines make it
+            total = sum(_fen(line["amount"], "lines.amount") for line in order["lines"])
+            order["amount"] = f"{total // 100}.{total % 100:02d}"
+        refunded = _fen(order["refunded"], "refunds.amount") if order["refunded"] else 0
+        order["refunds"] = [{"refund_no": f"{order['order_no']}/file", "amount": order["refunded"], "refunded_at": order["refunded_at"] or order["paid_at"]}] if refunded else []
+        data = order_in(corp, order)
+        services.order_check(data)
+        services.staff_id_for(corp, data.staff_userid, staff_cache)
+    except InvalidInput as exc:
+        where = exc.field or ""
+        column = "line_amount" if where.startswith("lines") and where.endswith("amount") else where.rsplit(".", 1)[-1]
+        if where.startswith("refunds"):
+            column = "refunded_at" if where.endswith("refunded_at") else "refunded"
+        report.bad(row, column, exc.code, exc.message)
+        return None
+    return data
+
+
+def _fen(value, column: str) -> int:
+    from siyu.kit.money import fen_from_yuan
+
+    return fen_from_yuan(value, field=column)
+
+
+def orders_import(*, corp: Corp, path: Path, source: str = "import", mapping: dict[str, str] | None = None, batch_size: int = 1000,
+                  check_only: bool = False, on_progress: Callable[[str, int, int], None] | None = None) -> Report:
+    """Check the whole file, then (if every row is good and not check_only) write it in batches."""
+    report = Report()
+    staff_cache: dict = {}
+    where, width = _open(path, mapping or {})
+    for row, raw in _orders(_rows(path), where, width, source, report):
+        report.orders += 1
+        _parse(corp, raw, report, row, staff_cache)
+        if on_progress and report.rows % 2000 == 0:
+            on_progress("check", report.rows, 0)
+    if on_progress:
+        on_progress("check", report.rows, 0)
+    report.errors.sort(key=lambda e: e["row"])
+    if report.error_count or check_only:
+        return report
+    written = 0
+    batch: list[services.OrderIn] = []
+    for row, raw in _orders(_rows(path), where, width, source, Report()):
+        data = _parse(corp, raw, Report(), row, staff_cache)
+        batch.append(data)
+        if len(batch) >= batch_size:
+            _write(corp, batch, report, staff_cache)
+            written += len(batch)
+            batch = []
+            if on_progress:
+                on_progress("write", written, report.orders)
+    if batch:
+        _write(corp, batch, report, staff_cache)
+        written += len(batch)
+    if on_progress:
+        on_progress("write", written, report.orders)
+    return report
+
+
+def _open(path: Path, mapping: dict[str, str]) -> tuple[dict[str, int], int]:
+    rows = _rows(path, with_header=True)
+    header = next((r for r in rows if any(c.strip() for c in r)), None)
+    if header is None:
+        raise InvalidInput(f"{path.name} is empty.", code="empty_file", field="file")
+    return header_map(header, mapping), len(header)
+
+
+def _rows(path: Path, *, with_header: bool = False) -> Iterator[list[str]]:
+    if not path.is_file():
+        raise InvalidInput(f"No file {path}.", code="no_file", field="file")
+    with path.open("rb") as stream:
+        rows = iter_table(path.name, stream)
+        if not with_header:
+            for r in rows:
+                if any(c.strip() for c in r):
+                    break
+        yield from rows
+
+
+def _write(corp: Corp, batch: list[services.OrderIn], report: Report, staff_cache: dict) -> None:
+    """One batch, one transaction: new orders in bulk, known ones (and those with refunds waiting)
+    through the upsert that handles every case."""
+    with transaction.atomic():
+        by_key = {(d.source, d.order_no): d for d in batch}
+        existing = set()
+        for src in {d.source for d in batch}:
+            nos = [d.order_no for d in batch if d.source == src]
+            existing |= {(src, no) for no in Order.objects.filter(corp=corp, source=src, order_no__in=nos).values_list("order_no", flat=True)}
+            existing |= {(src, no) for no in Refund.objects.filter(corp=corp, source=src, order_no__in=nos, order__isnull=True).values_list("order_no", flat=True)}
+        touched: set[int] = set()
+        for key in existing:
+            result = services.order_upsert(corp=corp, data=by_key[key], staff_cache=staff_cache, refresh=False)
+            touched |= result.order.touched
+            report.updated += result.changed and not result.created
+            report.created += result.created
+            report.unchanged += not result.changed
+            report.matched += result.order.customer_id is not None
+        fresh = [d for k, d in by_key.items() if k not in existing]
+        touched |= _insert_new(corp, fresh, report, staff_cache)
+        services.customer_values_refresh(corp_id=corp.id, customer_ids=touched)
+
+
+def _insert_new(corp: Corp, orders: list[services.OrderIn], report: Report, staff_cache: dict) -> set[int]:
+    if not orders:
+        return set()
+    by_euid = dict(Customer.objects.filter(corp=corp, external_userid__in={d.external_userid for d in orders if d.external_userid}).values_list("external_userid", "id"))
+    by_union = _unique_map(Customer.objects.filter(corp=corp, unionid__in={d.unionid for d in orders if d.unionid}).values_list("unionid", "id"))
+    by_phone = _unique_map(CustomerPhone.objects.filter(corp=corp, phone__in={d.phone for d in orders if d.phone}).values_list("phone", "customer_id").distinct())
+    rows = []
+    for d in orders:
+        customer_id = by_euid.get(d.external_userid) or by_union.get(d.unionid) or by_phone.get(d.phone)
+        refunded = sum(r.amount_fen for r in d.refunds)
+        rows.append(Order(
+            corp=corp, source=d.source, order_no=d.order_no, customer_id=customer_id, external_userid=d.external_userid, unionid=d.unionid,
+            phone=d.phone, paid_at=d.paid_at, paid_on=d.paid_at.astimezone(corp.tzinfo).date(), amount_fen=d.amount_fen, refunded_fen=refunded,
+            store=d.store[:64], staff_id=services.staff_id_for(corp, d.staff_userid, staff_cache),
+        ))
+    Order.objects.bulk_create(rows, batch_size=500)
+    skus = {ln.sku for d in orders for ln in d.lines or [] if ln.sku}
+    products = dict(Product.objects.filter(corp=corp, sku__in=skus).values_list("sku", "id")) if skus else {}
+    OrderLine.objects.bulk_create([
+        OrderLine(corp=corp, order=o, sku=ln.sku[:64], name=ln.name[:200], quantity=ln.quantity, amount_fen=ln.amount_fen, product_id=products.get(ln.sku))
+        for o, d in zip(rows, orders) for ln in d.lines or []
+    ], batch_size=1000)
+    Refund.objects.bulk_create([
+        Refund(corp=corp, source=d.source, refund_no=r.refund_no, order_no=d.order_no, order=o, amount_fen=r.amount_fen, refunded_at=r.refunded_at or d.paid_at)
+        for o, d in zip(rows, orders) for r in d.refunds
+    ], batch_size=1000)
+    TimelineEvent.objects.bulk_create([
+        TimelineEvent(corp=corp, customer_id=o.customer_id, kind=TimelineEvent.Kind.ORDER, occurred_at=o.paid_at, dedupe_key=f"order:{o.id}",
+                      data={"order_no": o.order_no, "source": o.source, "amount_fen": o.amount_fen, "store": o.store})
+        for o in rows if o.customer_id
+    ], batch_size=1000, ignore_conflicts=True)
+    report.created += len(rows)
+    report.matched += sum(1 for o in rows if o.customer_id)
+    return {o.customer_id for o in rows if o.customer_id}
+
+
+def _unique_map(pairs) -> dict:
+    """key → id for keys naming exactly one customer (a shared unionid or phone names nobody)."""
+    out: dict = {}
+    for key, value in pairs:
+        out[key] = value if key not in out else None
+    return {k: v for k, v in out.items() if v is not None}

@@ -1,0 +1,52 @@
+"""Reads for orders and customer value, always inside the actor's corp and what the actor may see."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from siyu.customers.selectors import customer_get, visible_customers
+from siyu.kit.tenancy import Actor, get_for
+
+from .models import CustomerValue, Order, Product
+
+
+def visible_orders(actor: Actor):
+    orders = Order.objects.for_corp(actor.corp)
+    if actor.is_guide:
+        # A guide sees the orders of the customers they follow, nothing unmatched.
+        orders = orders.filter(customer__in=visible_customers(actor))
+    return orders
+
+
+def order_list(actor: Actor, *, customer_id: int | None = None, source: str = "", unmatched: bool = False,
+               paid_from: date | None = None, paid_to: date | None = None):
+    orders = visible_orders(actor)
+    if customer_id is not None:
+        orders = orders.filter(customer=customer_get(actor, customer_id))
+    if source:
+        orders = orders.filter(source=source)
+    if unmatched:
+        orders = orders.filter(customer__isnull=True)
+    if paid_from:
+        orders = orders.filter(paid_on__gte=paid_from)
+    if paid_to:
+        orders = orders.filter(paid_on__lte=paid_to)
+    return orders
+
+
+def order_get(actor: Actor, order_id: int) -> Order:
+    return get_for(actor, visible_orders(actor), "order", pk=order_id)
+
+
+def customer_value(actor: Actor, customer_id: int) -> CustomerValue:
+    customer = customer_get(actor, customer_id)
+    value = CustomerValue.objects.filter(customer=customer).first()
+    if value is None:
+        return CustomerValue(corp=actor.corp, customer=customer)  # no orders yet: all zero
+    return value
+
+
+def product_list(actor: Actor):
+    return list(Product.objects.for_corp(actor.corp).order_by("sku"))
+
+

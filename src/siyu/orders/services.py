@@ -1,0 +1,396 @@
+"""Writes for orders, refunds and customer value. The caller owns the transaction.
+
+Every write is an upsert on the source's own identity — `(source, order_no)` for orders,
+`(source, refund_no)` for refunds — so a source that retries, or a file imported twice, changes
+nothing the second time. After each write the customers it touched have their value recomputed
+from their orders (`customer_values_refresh`), which is what keeps the aggregates current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from siyu.corps.models import Corp, Staff
+from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
+from siyu.kit.phones import phone_normalise
+
+from .models import CustomerValue, Order, OrderLine, Product, Refund
+
+SOURCE_MAX = Order._meta.get_field("source").max_length
+NO_MAX = Order._meta.get_field("order_no").max_length
+
+
+@dataclass
+class LineIn:
+    amount_fen: int
+    sku: str = ""
+    name: str = ""
+    quantity: int = 1
+
+
+@dataclass
+class RefundIn:
+    refund_no: str
+    amount_fen: int
+    refunded_at: datetime | None = None  # None: when first recorded
+
+
+@dataclass
+class OrderIn:
+    """An order as a source describes it, already parsed (money in fen, aware times)."""
+
+    order_no: str
+    paid_at: datetime
+    amount_fen: int
+    source: str = "api"
+    external_userid: str = ""
+    unionid: str = ""
+    phone: str = ""
+    store: str = ""
+    staff_userid: str = ""
+    lines: list[LineIn] | None = None  # None: keep the lines already stored
+    refunds: list[RefundIn] = field(default_factory=list)
+
+
+@dataclass
+class Upserted:
+    order: Order
+    created: bool
+    changed: bool
+
+
+def order_check(data: OrderIn) -> None:
+    """Refuse what no source should send, naming the field; nothing is written before this passes."""
+    if not data.order_no.strip() or len(data.order_no) > NO_MAX:
+        raise InvalidInput(f"order_no must be 1–{NO_MAX} characters.", code="bad_order_no", field="order_no")
+    if not data.source.strip() or len(data.source) > SOURCE_MAX:
+        raise InvalidInput(f"source must be 1–{SOURCE_MAX} characters.", code="bad_source", field="source")
+    if data.amount_fen < 0:
+        raise InvalidInput("amount must not be negative.", code="bad_amount", field="amount")
+    if data.paid_at.tzinfo is None:
+        raise InvalidInput("paid_at needs a timezone.", code="bad_time", field="paid_at")
+    if data.phone:
+        data.phone = phone_normalise(data.phone)
+    for i, line in enumerate(data.lines or []):
+        if line.amount_fen < 0:
+            raise InvalidInput(f"lines[{i}].amount must not be negative.", code="bad_amount", field=f"lines.{i}.amount")
+        if line.quantity < 1:
+            raise InvalidInput(f"lines[{i}].quantity must be at least 1.", code="bad_quantity", field=f"lines.{i}.quantity")
+    seen = set()
+    for i, refund in enumerate(data.refunds):
+        if refund.amount_fen <= 0:
+            raise InvalidInput(f"refunds[{i}].amount must be positive.", code="bad_amount", field=f"refunds.{i}.amount")
+        if refund.refund_no in seen or not refund.refund_no.strip() or len(refund.refund_no) > NO_MAX:
+            raise InvalidInput(f"refunds[{i}].refund_no must be unique and 1–{NO_MAX} characters.", code="bad_refund_no", field=f"refunds.{i}.refund_no")
+        seen.add(refund.refund_no)
+    if sum(r.amount_fen for r in data.refunds) > data.amount_fen:
+        raise InvalidInput("The refunds add up to more than the order amount.", code="refund_exceeds_amount", field="refunds")
+
+
+def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, refresh: bool = True) -> Upserted:
+    """Create or update one order with its lines and refunds; returns what happened.
+
+    With refresh=False the caller refreshes the touched customers' value itself (bulk imports do
+    it once per batch); `Upserted.order.touched` lists them.
+    """
+    order_check(data)
+    staff_id = staff_id_for(corp, data.staff_userid, staff_cache)
+    fields = {
+        "external_userid": data.external_userid.strip(), "unionid": data.unionid.strip(), "phone": data.phone,
+        "paid_at": data.paid_at, "paid_on": data.paid_at.astimezone(corp.tzinfo).date(), "amount_fen": data.amount_fen,
+        "store": data.store.strip()[:64], "staff_id": staff_id,
+    }
+    order = Order.objects.select_for_update().filter(corp=corp, source=data.source, order_no=data.order_no).first()
+    created = order is None
+    if created:
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(corp=corp, source=data.source, order_no=data.order_no, **fields)
+        except IntegrityError:
+            # Another request created it a moment ago (a source's retry racing its original).
+            order = Order.objects.select_for_update().get(corp=corp, source=data.source, order_no=data.order_no)
+            created = False
+    before_customer = None if created else order.customer_id
+    changed, diff = created, []
+    if not created:
+        diff = [k for k, v in fields.items() if getattr(order, k) != v]
+        for k in diff:
+            setattr(order, k, fields[k])
+        changed = bool(diff)
+    if data.lines is not None and _lines_replace(order, data.lines, fresh=created):
+        changed = True
+    for r in data.refunds:
+        changed |= _refund_put(corp, data.source, data.order_no, r, order)[2]
+    changed |= _refunds_apply(order)
+    keys_changed = created or any(k in diff for k in ("external_userid", "unionid", "phone"))
+    if keys_changed or order.customer_id is None:
+        customer_id = customer_match(corp, order.external_userid, order.unionid, order.phone)
+        if customer_id != order.customer_id and (customer_id is not None or keys_changed):
+            order.customer_id = customer_id
+            changed = True
+    if changed and not created:
+        order.save()
+    elif created and (order.customer_id or order.refunded_fen):
+        order.save(update_fields=["customer", "refunded_fen", "updated_at"])
+    touched = {c for c in (before_customer, order.customer_id) if c is not None}
+    if changed and order.customer_id and order.customer_id != before_customer:
+        _timeline_order(order)
+    order.touched = touched if changed else set()
+    if refresh and order.touched:
+        customer_values_refresh(corp_id=corp.id, customer_ids=order.touched)
+    return Upserted(order=order, created=created, changed=changed)
+
+
+def refund_record(*, corp: Corp, source: str, order_no: str, refund: RefundIn) -> tuple[Refund, bool, bool]:
+    """Record one refund; if its order is not known yet it waits and applies when the order comes."""
+    if refund.amount_fen <= 0:
+        raise InvalidInput("amount must be positive.", code="bad_amount", field="amount")
+    if not refund.refund_no.strip() or len(refund.refund_no) > NO_MAX:
+        raise InvalidInput(f"refund_no must be 1–{NO_MAX} characters.", code="bad_refund_no", field="refund_no")
+    if not order_no.strip() or len(order_no) > NO_MAX:
+        raise InvalidInput(f"order_no must be 1–{NO_MAX} characters.", code="bad_order_no", field="order_no")
+    order = Order.objects.select_for_update().filter(corp=corp, source=source, order_no=order_no).first()
+    row, created, changed = _refund_put(corp, source, order_no, refund, order)
+    if order is not None and _refunds_apply(order):
+        order.save(update_fields=["refunded_fen", "updated_at"])
+        if order.customer_id:
+            customer_values_refresh(corp_id=corp.id, customer_ids={order.customer_id})
+    return row, created, changed
+
+
+def _refund_put(corp: Corp, source: str, order_no: str, r: RefundIn, order: Order | None) -> tuple[Refund, bool, bool]:
+    """(refund, created, changed)."""
+    row = Refund.objects.filter(corp=corp, source=source, refund_no=r.refund_no).first()
+    if row is None:
+        row = Refund.objects.create(corp=corp, source=source, refund_no=r.refund_no, order_no=order_no, order=order, amount_fen=r.amount_fen, refunded_at=r.refunded_at or now())
+        return row, True, True
+    if row.order_no != order_no:
+        raise InvalidInput(f"Refund {r.refund_no} belongs to order {row.order_no}, not {order_no}.", code="refund_other_order", field="refund_no")
+    wanted = {"amount_fen": r.amount_fen, "refunded_at": r.refunded_at or row.refunded_at, "order_id": order.id if order else row.order_id}
+    diff = [k for k, v in wanted.items() if getattr(row, k) != v]
+    for k in diff:
+        setattr(row, k, wanted[k])
+    if diff:
+        row.save(update_fields=[k.removesuffix("_id") if k == "order_id" else k for k in diff])
+    return row, False, bool(diff)
+
+
+def _refunds_apply(order: Order) -> bool:
+    """Link refunds that arrived before the order and set `refunded_fen` to their sum."""
+    from django.db.models import Sum
+
+    Refund.objects.filter(corp_id=order.corp_id, source=order.source, order_no=order.order_no, order__isnull=True).update(order=order)
+    total = Refund.objects.filter(order=order).aggregate(s=Sum("amount_fen"))["s"] or 0
+    if total > order.amount_fen:
+        raise InvalidInput(
+            f"Refunds of order {order.order_no} add up to {total / 100:.2f} yuan, more than its {order.amount_fen / 100:.2f}.",
+            code="refund_exceeds_amount", field="amount",
+        )
+    if total == order.refunded_fen:
+        return False
+    order.refunded_fen = total
+    return True
+
+
+def _lines_replace(order: Order, lines: list[LineIn], *, fresh: bool) -> bool:
+    wanted = [(ln.sku.strip()[:64], ln.name.strip()[:200], ln.quantity, ln.amount_fen) for ln in lines]
+    if not fresh:
+        current = list(order.lines.order_by("id").values_list("sku", "name", "quantity", "amount_fen"))
+        if current == wanted:
+            return False
+        order.lines.all().delete()
+    skus = {w[0] for w in wanted if w[0]}
+    products = dict(Product.objects.filter(corp_id=order.corp_id, sku__in=skus).values_list("sku", "id")) if skus else {}
+    OrderLine.objects.bulk_create([
+        OrderLine(corp_id=order.corp_id, order=order, sku=sku, name=name, quantity=qty, amount_fen=fen, product_id=products.get(sku))
+        for sku, name, qty, fen in wanted
+    ])
+    return bool(wanted) or not fresh
+
+
+def staff_id_for(corp: Corp, userid: str, cache: dict | None) -> int | None:
+    userid = (userid or "").strip()
+    if not userid:
+        return None
+    if cache is not None and userid in cache:
+        return cache[userid]
+    staff_id = Staff.objects.filter(corp=corp, userid=userid).values_list("id", flat=True).first()
+    if staff_id is None:
+        raise InvalidInput(f"No staff member {userid!r} in this corp.", code="unknown_staff", field="staff_userid")
+    if cache is not None:
+        cache[userid] = staff_id
+    return staff_id
+
+
+def customer_match(corp: Corp, external_userid: str, unionid: str, phone: str) -> int | None:
+    """The one customer these keys name: external_userid first, then unionid, then phone.
+    A unionid or phone shared by several customers names nobody (it stays unmatched)."""
+    if external_userid:
+        found = Customer.objects.filter(corp=corp, external_userid=external_userid).values_list("id", flat=True).first()
+        if found:
+            return found
+    for ids in (
+        Customer.objects.filter(corp=corp, unionid=unionid).values_list("id", flat=True) if unionid else None,
+        CustomerPhone.objects.filter(corp=corp, phone=phone).values_list("customer_id", flat=True).distinct() if phone else None,
+    ):
+        if ids is not None:
+            found = list(ids[:2])
+            if len(found) == 1:
+                return found[0]
+    return None
+
+
+def orders_match_customer(*, customer: Customer, phones=()) -> int:
+    """Attach the unmatched orders that name this customer (it was just added, or a phone of its was
+    just learned); returns how many. Called from the customer services, so it must stay cheap."""
+    # One query per key, each answered by its partial index on unmatched orders (an OR of the
+    # three would scan every order of the corp on SQLite).
+    unmatched = Order.objects.filter(corp_id=customer.corp_id, customer__isnull=True)
+    queries = [unmatched.filter(external_userid=customer.external_userid)]
+    if customer.unionid:
+        queries.append(unmatched.filter(unionid=customer.unionid))
+    if phones:
+        queries.append(unmatched.filter(phone__in=list(phones)))
+    candidates = list({o.id: o for q in queries for o in q}.values())
+    matched = []
+    for order in candidates:
+        if customer_match(customer.corp, order.external_userid, order.unionid, order.phone) == customer.id:
+            order.customer = customer
+            matched.append(order)
+    if matched:
+        Order.objects.bulk_update(matched, ["customer"])
+        for order in matched:
+            _timeline_order(order)
+        customer_values_refresh(corp_id=customer.corp_id, customer_ids={customer.id})
+    return len(matched)
+
+
+def _timeline_order(order: Order) -> None:
+    from siyu.customers.services import timeline_record
+
+    timeline_record(
+        customer=order.customer, kind=TimelineEvent.Kind.ORDER, occurred_at=order.paid_at,
+        data={"order_no": order.order_no, "source": order.source, "amount_fen": order.amount_fen, "store": order.store},
+        dedupe_key=f"order:{order.id}",
+    )
+
+
+def customer_values_refresh(*, corp_id: int, customer_ids) -> None:
+    """Recompute these customers' value from their orders (the incremental path).
+
+    Deliberately plain Python over each customer's orders: the full rebuild computes the same in
+    one SQL statement, and tests hold the two to the same answer.
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    facts: dict[int, dict] = {}
+    rows = (
+        Order.objects.filter(corp_id=corp_id, customer_id__in=ids)
+        .order_by("customer_id", "paid_at", "id")
+        .values_list("customer_id", "paid_at", "paid_on", "amount_fen", "refunded_fen")
+    )
+    for customer_id, paid_at, paid_on, amount, refunded in rows.iterator(chunk_size=5000):
+        v = facts.setdefault(customer_id, {"order_count": 0, "paid_fen": 0, "refunded_fen": 0, "first_paid_at": None, "first_paid_on": None,
+                                            "second_paid_at": None, "last_paid_at": None, "last_paid_on": None})
+        v["paid_fen"] += amount
+        v["refunded_fen"] += refunded
+        if amount > refunded:
+            v["order_count"] += 1
+            if v["order_count"] == 1:
+                v["first_paid_at"], v["first_paid_on"] = paid_at, paid_on
+            elif v["order_count"] == 2:
+                v["second_paid_at"] = paid_at
+            v["last_paid_at"], v["last_paid_on"] = paid_at, paid_on
+    CustomerValue.objects.filter(corp_id=corp_id, customer_id__in=[i for i in ids if i not in facts]).delete()
+    CustomerValue.objects.bulk_create(
+        [CustomerValue(corp_id=corp_id, customer_id=c, net_fen=v["paid_fen"] - v["refunded_fen"], **v) for c, v in facts.items()],
+        update_conflicts=True, unique_fields=["customer"],
+        update_fields=["order_count", "paid_fen", "refunded_fen", "net_fen", "first_paid_at", "first_paid_on", "second_paid_at", "last_paid_at", "last_paid_on"],
+    )
+
+
+def customer_values_rebuild(*, corp: Corp) -> int:
+    """Recompute every customer's value of a corp from its orders in one statement; returns rows."""
+    from django.db import connection
+
+    with transaction.atomic():
+        CustomerValue.objects.filter(corp=corp).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(REBUILD_SQL, [corp.id])
+            return cursor.rowcount
+
+
+# The second counted order is found with ROW_NUMBER over counted orders in paid order (ties by id),
+# the same order the incremental path walks.
+REBUILD_SQL = """
+INSERT INTO orders_customervalue (customer_id, corp_id, order_count, paid_fen, refunded_fen, net_fen,
+    first_paid_at, first_paid_on, second_paid_at, last_paid_at, last_paid_on)
+SELECT customer_id, MIN(corp_id),
+    SUM(counted), SUM(amount_fen), SUM(refunded_fen), SUM(amount_fen) - SUM(refunded_fen),
+    MIN(CASE WHEN counted = 1 THEN paid_at END), MIN(CASE WHEN counted = 1 THEN paid_on END),
+    MIN(CASE WHEN counted = 1 AND n = 2 THEN paid_at END),
+    MAX(CASE WHEN counted = 1 THEN paid_at END), MAX(CASE WHEN counted = 1 THEN paid_on END)
+FROM (
+    SELECT customer_id, corp_id, paid_at, paid_on, amount_fen, refunded_fen, counted,
+        CASE WHEN counted = 1 THEN ROW_NUMBER() OVER (PARTITION BY customer_id, counted ORDER BY paid_at, id) END AS n
+    FROM (
+        SELECT customer_id, corp_id, paid_at, paid_on, amount_fen, refunded_fen, id,
+            CASE WHEN amount_fen > refunded_fen THEN 1 ELSE 0 END AS counted
+        FROM orders_order WHERE corp_id = %s AND customer_id IS NOT NULL
+    ) o
+) w
+GROUP BY customer_id
+"""
+
+
+def orders_check_batch(*, corp: Corp, rows: list, parse, staff_cache: dict) -> tuple[list[OrderIn], list[dict]]:
+    """Parse and check every row before anything is written; returns (orders, errors by index)."""
+    good, errors = [], []
+    for i, row in enumerate(rows):
+        try:
+            data = parse(row)
+            order_check(data)
+            staff_id_for(corp, data.staff_userid, staff_cache)
+            good.append(data)
+        except InvalidInput as exc:
+            errors.append({"index": i, "field": exc.field, "code": exc.code, "message": exc.message})
+    return good, errors
+
+
+def orders_upsert_batch(*, corp: Corp, rows: list, parse) -> dict:
+    """All of these orders or none: a bad one rejects the batch, listing every bad one."""
+    staff_cache: dict = {}
+    orders, errors = orders_check_batch(corp=corp, rows=rows, parse=parse, staff_cache=staff_cache)
+    if errors:
+        raise InvalidInput(f"{len(errors)} of {len(rows)} orders are invalid; none was stored.", code="batch_rejected", details=errors)
+    counts = {"created": 0, "changed": 0, "unchanged": 0, "order_ids": []}
+    touched: set[int] = set()
+    with transaction.atomic():
+        for data in orders:
+            result = order_upsert(corp=corp, data=data, staff_cache=staff_cache, refresh=False)
+            touched |= result.order.touched
+            counts["created" if result.created else "changed" if result.changed else "unchanged"] += 1
+            counts["order_ids"].append(result.order.id)
+        customer_values_refresh(corp_id=corp.id, customer_ids=touched)
+    return counts
+
+
+def product_put(*, corp: Corp, sku: str, name: str, category: str = "", role: str = "", price=None) -> Product:
+    from siyu.kit.money import fen_from_yuan
+
+    fields = {"name": name.strip(), "category": category.strip(), "role": role, "price_fen": None if price in (None, "") else fen_from_yuan(price, field="price")}
+    product, created = Product.objects.get_or_create(corp=corp, sku=sku.strip(), defaults=fields)
+    if not created:
+        for k, v in fields.items():
+            setattr(product, k, v)
+        product.save()
+        return product
+    # Lines that named this SKU before the product existed now point at it (for product-role reports).
+    OrderLine.objects.filter(corp=corp, sku=product.sku, product__isnull=True).update(product=product)
+    return product
