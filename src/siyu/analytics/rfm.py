@@ -1,0 +1,322 @@
+"""RFM: recency, frequency, monetary, each high or low, gives the eight classes of seed 000 §3.5.
+
+R is the number of days from a buyer's last counted order (its local date) to the as-of date,
+F the number of counted orders, M the net amount paid, over a window ending at the as-of date
+(default: all time). Thresholds are the median over buyers (customers with at least one counted
+order in the window), the mean, or fixed values. Recent means R ≤ the threshold; high F or M means
+strictly above it. Customers without an order are "no purchase", not a class.
+
+Because R, F and M are integers, each threshold becomes an exact integer bound (last order on or
+after a date, at least n orders, at least m fen); the same bounds classify one customer, count the
+classes, and filter a segment, so the three can never disagree.
+
+The source of (last order day, F, M) per buyer is the maintained `CustomerValue` table for the
+all-time window up to today, and the orders themselves for any other window or as-of date.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from fractions import Fraction
+
+from django.db import connection
+from django.db.models import Count, ExpressionWrapper, F, Max, Q, Sum, fields
+from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext_lazy as _
+
+from siyu.corps.models import Corp
+from siyu.customers.models import Customer
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
+from siyu.orders.models import CustomerValue, Order
+
+from .models import RfmSettings
+
+
+@dataclass(frozen=True)
+class RfmClass:
+    letter: str
+    recent: bool
+    frequent: bool
+    big: bool
+    name: str  # the seed's own three characters: 近/久, 高/低, 高/低
+    label: str
+
+
+CLASSES = [
+    RfmClass("A", True, True, True, "近高高", _("Recent, frequent, high spend")),
+    RfmClass("B", True, True, False, "近高低", _("Recent, frequent, low spend")),
+    RfmClass("C", True, False, True, "近低高", _("Recent, infrequent, high spend")),
+    RfmClass("D", True, False, False, "近低低", _("Recent, infrequent, low spend")),
+    RfmClass("E", False, True, True, "久高高", _("Lapsed, frequent, high spend")),
+    RfmClass("F", False, True, False, "久高低", _("Lapsed, frequent, low spend")),
+    RfmClass("G", False, False, True, "久低高", _("Lapsed, infrequent, high spend")),
+    RfmClass("H", False, False, False, "久低低", _("Lapsed, infrequent, low spend")),
+]
+BY_LETTER = {c.letter: c for c in CLASSES}
+BY_FLAGS = {(c.recent, c.frequent, c.big): c for c in CLASSES}
+
+# The seed's approach: A are the super users to serve first; every other class has its own plan,
+# the aim being to move customers step by step towards A; its worked example (long gone, few
+# orders, little spend) is H. Operators replace these with their own texts.
+DEFAULT_STRATEGIES = {
+    "A": "超级用户：重点服务，专属导购一对一维护；优先体验新品、会员专享权益；邀请成为分销合伙人。",
+    "B": "常买但客单低：推荐组合装、满减和加价购，带动关联购买，提高客单价。",
+    "C": "买得少但花得多：高价值客户，推送与其已购商品相关的高端新品和会员权益，提高复购频次。",
+    "D": "新近成交的新客：做好首单后的服务与回访，用第二单优惠券促成复购，培养购买习惯。",
+    "E": "曾经的重要客户正在流失：导购一对一关怀回访，了解原因，送专属礼券尽快唤回。",
+    "F": "曾经常买、客单低，已久未购买：推送常购商品的优惠和新品试用，唤醒复购。",
+    "G": "曾有大额消费但次数少，已久未购买：推送品牌背书和高端产品内容，用专属礼遇重新建立联系。",
+    "H": "最近几乎没有消费、历史消费也不多：多推送不同的产品组合、品牌背书内容，多做折扣活动；若仍无效，可能并非目标客户，可适时放弃。",
+}
+
+
+@dataclass
+class Thresholds:
+    """A threshold per dimension (as computed, possibly fractional) and its exact integer bound."""
+
+    recency_days: float
+    frequency: float
+    monetary_fen: float
+
+    def recent_since(self, as_of: date) -> date:
+        # R ≤ t  ⟺  R ≤ ⌊t⌋  ⟺  last order on or after as_of − ⌊t⌋.
+        return as_of - timedelta(days=math.floor(self.recency_days))
+
+    @property
+    def frequent_from(self) -> int:
+        return math.floor(self.frequency) + 1  # F > t ⟺ F ≥ ⌊t⌋ + 1
+
+    @property
+    def big_from(self) -> int:
+        return math.floor(self.monetary_fen) + 1
+
+
+@dataclass
+class ClassRow:
+    rfm: RfmClass
+    strategy: str
+    customers: int = 0
+    gmv_fen: int = 0
+    share: float = 0.0
+    gmv_share: float = 0.0
+
+
+@dataclass
+class Quintiles:
+    """The classic 1–5 scores: cut points at the 20/40/60/80th percentiles (nearest rank). R scores
+    5 for the most recent; F and M score 5 for the most. Equal values always score the same."""
+
+    recency_cuts: list[int]
+    frequency_cuts: list[int]
+    monetary_cuts: list[int]
+    grid: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # (R score, F score) → (customers, GMV fen)
+
+
+@dataclass
+class RfmResult:
+    as_of: date
+    window_days: int | None
+    method: str
+    buyers: int
+    non_buyers: int
+    gmv_fen: int
+    thresholds: Thresholds
+    classes: list[ClassRow]
+    quintiles: Quintiles | None = None
+
+    def row(self, letter: str) -> ClassRow:
+        return next(r for r in self.classes if r.rfm.letter == letter)
+
+
+def rfm_settings(corp: Corp) -> RfmSettings:
+    return RfmSettings.objects.filter(corp=corp).first() or RfmSettings(corp=corp)
+
+
+def corp_today(corp: Corp) -> date:
+    return now().astimezone(corp.tzinfo).date()
+
+
+def source(corp: Corp, as_of: date, window_days: int | None):
+    """A queryset of one row per buyer: customer_id, last_on, f, m."""
+    if window_days is None and as_of >= corp_today(corp):
+        return (
+            CustomerValue.objects.filter(corp=corp, order_count__gte=1)
+            .annotate(last_on=F("last_paid_on"), f=F("order_count"), m=F("net_fen"))
+            .values("customer_id", "last_on", "f", "m")
+        )
+    orders = Order.objects.filter(corp=corp, customer__isnull=False, amount_fen__gt=F("refunded_fen"), paid_on__lte=as_of)
+    if window_days is not None:
+        orders = orders.filter(paid_on__gt=as_of - timedelta(days=window_days))
+    net = ExpressionWrapper(F("amount_fen") - F("refunded_fen"), output_field=fields.BigIntegerField())
+    return orders.values("customer_id").annotate(last_on=Max("paid_on"), f=Count("id"), m=Sum(net)).order_by()
+
+
+def _sql(qs) -> tuple[str, list]:
+    sql, params = qs.query.sql_with_params()
+    return f"({sql}) s", list(params)
+
+
+def _rows(query: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
+def _date_param(d: date):
+    return connection.ops.adapt_datefield_value(d)
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _nearest_rank(histogram: list[tuple[int, int]], p: Fraction) -> int:
+    """The value at rank ⌈p·n⌉ of a sorted (value, count) histogram."""
+    n = sum(c for _, c in histogram)
+    rank, seen = max(1, math.ceil(p * n)), 0
+    for value, count in histogram:
+        seen += count
+        if seen >= rank:
+            return value
+    raise ValueError("empty histogram")
+
+
+def _median(histogram: list[tuple[int, int]]) -> Fraction:
+    n = sum(c for _, c in histogram)
+    low, high = _kth(histogram, (n - 1) // 2), _kth(histogram, n // 2)
+    return Fraction(low + high, 2)
+
+
+def _kth(histogram, k: int) -> int:
+    seen = 0
+    for value, count in histogram:
+        seen += count
+        if seen > k:
+            return value
+    raise ValueError("k out of range")
+
+
+def _m_at(src: str, params: list, k: int) -> int:
+    (value,) = _rows(f"SELECT m FROM {src} ORDER BY m LIMIT 1 OFFSET %s", [*params, k])[0]
+    return int(value)
+
+
+def rfm_compute(corp: Corp, *, as_of: date | None = None, settings: RfmSettings | None = None, quintiles: bool = False) -> RfmResult:
+    settings = settings or rfm_settings(corp)
+    as_of = as_of or corp_today(corp)
+    if settings.window_days is not None and settings.window_days < 1:
+        raise InvalidInput("window_days must be at least 1, or empty for all time.", code="bad_window", field="window_days")
+    src, params = _sql(source(corp, as_of, settings.window_days))
+    # R and F take few distinct values (days, order counts): their histograms are small and give
+    # medians, means and percentiles exactly. M is summed in SQL and ranked with OFFSET.
+    r_hist = sorted(((as_of - _as_date(d)).days, c) for d, c in _rows(f"SELECT last_on, COUNT(*) FROM {src} GROUP BY last_on", params))
+    f_hist = sorted((int(v), c) for v, c in _rows(f"SELECT f, COUNT(*) FROM {src} GROUP BY f", params))
+    buyers = sum(c for _, c in f_hist)
+    (gmv,) = _rows(f"SELECT COALESCE(SUM(m), 0) FROM {src}", params)[0]
+    gmv = int(gmv)
+    non_buyers = Customer.objects.filter(corp=corp).count() - buyers
+    if not buyers:
+        thresholds = Thresholds(0, 0, 0)
+    elif settings.method == RfmSettings.Method.FIXED:
+        thresholds = Thresholds(settings.recency_days, settings.frequency, settings.monetary_fen)
+    elif settings.method == RfmSettings.Method.MEAN:
+        thresholds = Thresholds(
+            float(Fraction(sum(v * c for v, c in r_hist), buyers)), float(Fraction(sum(v * c for v, c in f_hist), buyers)), float(Fraction(gmv, buyers)),
+        )
+    else:
+        m_median = Fraction(_m_at(src, params, (buyers - 1) // 2) + _m_at(src, params, buyers // 2), 2)
+        thresholds = Thresholds(float(_median(r_hist)), float(_median(f_hist)), float(m_median))
+    strategies = {**DEFAULT_STRATEGIES, **{k: v for k, v in (settings.strategies or {}).items() if v}}
+    rows = {c.letter: ClassRow(rfm=c, strategy=strategies[c.letter]) for c in CLASSES}
+    if buyers:
+        cells = _rows(
+            "SELECT CASE WHEN last_on >= %s THEN 1 ELSE 0 END, CASE WHEN f >= %s THEN 1 ELSE 0 END, CASE WHEN m >= %s THEN 1 ELSE 0 END,"
+            f" COUNT(*), COALESCE(SUM(m), 0) FROM {src} GROUP BY 1, 2, 3",
+            [_date_param(thresholds.recent_since(as_of)), thresholds.frequent_from, thresholds.big_from, *params],
+        )
+        for recent, frequent, big, count, total in cells:
+            row = rows[BY_FLAGS[(bool(recent), bool(frequent), bool(big))].letter]
+            row.customers, row.gmv_fen = count, int(total)
+            row.share, row.gmv_share = count / buyers, (int(total) / gmv if gmv else 0.0)
+    result = RfmResult(
+        as_of=as_of, window_days=settings.window_days, method=settings.method, buyers=buyers, non_buyers=non_buyers, gmv_fen=gmv,
+        thresholds=thresholds, classes=list(rows.values()),
+    )
+    if quintiles and buyers:
+        result.quintiles = _quintiles(src, params, r_hist, f_hist, buyers, as_of)
+    return result
+
+
+def _quintiles(src: str, params: list, r_hist, f_hist, buyers: int, as_of: date) -> Quintiles:
+    ps = [Fraction(k, 5) for k in range(1, 5)]
+    q = Quintiles(
+        recency_cuts=[_nearest_rank(r_hist, p) for p in ps],
+        frequency_cuts=[_nearest_rank(f_hist, p) for p in ps],
+        monetary_cuts=[_m_at(src, params, max(1, math.ceil(p * buyers)) - 1) for p in ps],
+    )
+    r_score = " + ".join(["1"] + [f"CASE WHEN last_on >= %s THEN 1 ELSE 0 END" for _ in q.recency_cuts])
+    f_score = " + ".join(["1"] + [f"CASE WHEN f > %s THEN 1 ELSE 0 END" for _ in q.frequency_cuts])
+    r_params = [_date_param(as_of - timedelta(days=cut)) for cut in q.recency_cuts]  # R ≤ cut ⟺ last_on ≥ as_of − cut
+    cells = _rows(
+        f"SELECT r, fs, COUNT(*), COALESCE(SUM(m), 0) FROM (SELECT {r_score} AS r, {f_score} AS fs, m FROM {src}) g GROUP BY r, fs",
+        [*r_params, *q.frequency_cuts, *params],
+    )
+    q.grid = {(int(r), int(fs)): (count, int(total)) for r, fs, count, total in cells}
+    return q
+
+
+def quintile_scores(q: Quintiles, *, r_days: int, f: int, m: int) -> tuple[int, int, int]:
+    return (
+        1 + sum(r_days <= cut for cut in q.recency_cuts),
+        1 + sum(f > cut for cut in q.frequency_cuts),
+        1 + sum(m > cut for cut in q.monetary_cuts),
+    )
+
+
+def class_of(thresholds: Thresholds, as_of: date, *, last_on: date, f: int, m: int) -> RfmClass:
+    return BY_FLAGS[(last_on >= thresholds.recent_since(as_of), f >= thresholds.frequent_from, m >= thresholds.big_from)]
+
+
+def customer_classes(corp: Corp, result: RfmResult, customer_ids) -> dict[int, RfmClass]:
+    """The class of each of these customers under `result` (customers without orders are absent)."""
+    ids = list(customer_ids)
+    if not ids:
+        return {}
+    qs = source(corp, result.as_of, result.window_days).filter(customer_id__in=ids)
+    return {row["customer_id"]: class_of(result.thresholds, result.as_of, last_on=_as_date(row["last_on"]), f=row["f"], m=row["m"]) for row in qs}
+
+
+def class_q(corp: Corp, result: RfmResult, letters) -> Q:
+    """A filter on customers: in any of these classes under `result`."""
+    letters = set(letters)
+    unknown = letters - set(BY_LETTER)
+    if unknown:
+        raise InvalidInput(f"No RFM class {sorted(unknown)[0]!r}; classes are A–H.", code="bad_rfm_class", field="rfm")
+    t, since = result.thresholds, result.thresholds.recent_since(result.as_of)
+    if result.window_days is None and result.as_of >= corp_today(corp):
+        prefix = "value__"
+        last, f, m = "value__last_paid_on", "value__order_count", "value__net_fen"
+    else:
+        src, params = _sql(source(corp, result.as_of, result.window_days))
+        prefix, last, f, m = None, None, None, None
+    if prefix is None:
+        conditions = [
+            "(" + " AND ".join([
+                f"last_on {'>=' if c.recent else '<'} %s", f"f {'>=' if c.frequent else '<'} %s", f"m {'>=' if c.big else '<'} %s",
+            ]) + ")"
+            for c in CLASSES if c.letter in letters
+        ]
+        if not conditions:
+            return Q(pk__in=[])
+        cond_params = [p for c in CLASSES if c.letter in letters for p in (_date_param(since), t.frequent_from, t.big_from)]
+        return Q(id__in=RawSQL(f"SELECT customer_id FROM {src} WHERE {' OR '.join(conditions)}", [*params, *cond_params]))
+    q = Q(pk__in=[])
+    for c in CLASSES:
+        if c.letter in letters:
+            q |= Q(**{f"{f}__gte": 1}) & (Q(**{f"{last}__gte": since}) if c.recent else Q(**{f"{last}__lt": since})) & (
+                Q(**{f"{f}__gte": t.frequent_from}) if c.frequent else Q(**{f"{f}__lt": t.frequent_from})
+            ) & (Q(**{f"{m}__gte": t.big_from}) if c.big else Q(**{f"{m}__lt": t.big_from}))
+    return q
