@@ -8,6 +8,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from siyu.acquisition.api import router as acquisition_router
+from siyu.analytics.api import router as analytics_router
 from siyu.autotag.api import router as autotag_router
 from siyu.corps.api import router as corps_router
 from siyu.corps.selectors import actor_for_token
@@ -89,6 +90,7 @@ def _not_found(request, exc):
 api.add_router("/v1/", corps_router)
 api.add_router("/v1/", customers_router)
 api.add_router("/v1/", orders_router)
+api.add_router("/v1/", analytics_router)
 api.add_router("/v1/", tags_router)
 api.add_router("/v1/", wecom_router)
 api.add_router("/v1/", acquisition_router)

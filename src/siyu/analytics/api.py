@@ -1,0 +1,238 @@
+"""Analytics API: RFM and its settings, segments (count, preview, Excel)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ninja import Field, Query, Router, Schema, Status
+
+from siyu.kit.http import XLSX, attachment
+from siyu.kit.pagination import MAX_LIMIT, keyset_page
+
+from . import export, rfm, segments, services
+from .models import RfmSettings
+
+router = Router(tags=["analytics"])
+
+
+class ThresholdsOut(Schema):
+    recency_days: float
+    frequency: float
+    monetary_fen: float
+    recent_since: date = Field(..., description="recent: last order on or after this day")
+    frequent_from: int = Field(..., description="high frequency: at least this many orders")
+    big_from: int = Field(..., description="high spend: at least this many fen")
+
+
+class ClassOut(Schema):
+    letter: str
+    name: str
+    label: str
+    strategy: str
+    customers: int
+    share: float
+    gmv_fen: int
+    gmv_share: float
+
+
+class QuintilesOut(Schema):
+    recency_cuts: list[int]
+    frequency_cuts: list[int]
+    monetary_cuts: list[int]
+    grid: list[dict] = Field(..., description="R score × F score cells: r, f, customers, gmv_fen")
+
+
+class RfmOut(Schema):
+    as_of: date
+    window_days: int | None
+    method: str
+    buyers: int
+    non_buyers: int
+    gmv_fen: int
+    thresholds: ThresholdsOut
+    classes: list[ClassOut]
+    quintiles: QuintilesOut | None
+
+
+class RfmQuery(Schema):
+    as_of: date | None = Field(None, description="default: today in the corp's timezone")
+    quintiles: bool = Field(False, description="also the classic 1–5 quintile scores")
+
+
+class RfmSettingsIn(Schema):
+    method: str = Field("median", description="median, mean or fixed")
+    recency_days: int = Field(90, ge=0, le=36500)
+    frequency: float = Field(1, ge=0)
+    monetary_fen: int = Field(50000, ge=0)
+    window_days: int | None = Field(None, ge=1, le=36500, description="empty: all time")
+    strategies: dict[str, str] = Field(default_factory=dict, description="class letter → strategy text; empty text restores the default")
+
+
+class RfmSettingsOut(RfmSettingsIn):
+    pass
+
+
+class SegmentFiltersIn(Schema):
+    tags_all: list[int] = Field(default_factory=list)
+    tags_any: list[int] = Field(default_factory=list)
+    staff_ids: list[int] = Field(default_factory=list)
+    state: str = Field("", max_length=30)
+    added_from: date | None = None
+    added_to: date | None = None
+    channel_ids: list[int] = Field(default_factory=list)
+    rfm: list[str] = Field(default_factory=list, description="RFM class letters A–H")
+    buyers: bool | None = None
+    orders_min: int | None = Field(None, ge=0)
+    orders_max: int | None = Field(None, ge=0)
+    spent_min_fen: int | None = Field(None, ge=0)
+    spent_max_fen: int | None = Field(None, ge=0)
+    first_order_from: date | None = None
+    first_order_to: date | None = None
+    last_order_from: date | None = None
+    last_order_to: date | None = None
+
+
+class SegmentIn(Schema):
+    name: str = Field(..., min_length=1, max_length=64)
+    filters: SegmentFiltersIn
+
+
+class SegmentOut(Schema):
+    id: int
+    name: str
+    filters: dict
+
+
+class CountOut(Schema):
+    customers: int
+
+
+class PreviewItem(Schema):
+    id: int
+    name: str
+    external_userid: str
+
+
+class PreviewPage(Schema):
+    items: list[PreviewItem]
+    next_cursor: str | None
+
+
+class PageQuery(Schema):
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+
+
+def _rfm_out(result: rfm.RfmResult) -> RfmOut:
+    t = result.thresholds
+    q = result.quintiles
+    return RfmOut(
+        as_of=result.as_of, window_days=result.window_days, method=result.method, buyers=result.buyers, non_buyers=result.non_buyers,
+        gmv_fen=result.gmv_fen,
+        thresholds=ThresholdsOut(recency_days=t.recency_days, frequency=t.frequency, monetary_fen=t.monetary_fen,
+                                 recent_since=t.recent_since(result.as_of), frequent_from=t.frequent_from, big_from=t.big_from),
+        classes=[
+            ClassOut(letter=r.rfm.letter, name=r.rfm.name, label=str(r.rfm.label), strategy=r.strategy, customers=r.customers, share=r.share,
+                     gmv_fen=r.gmv_fen, gmv_share=r.gmv_share)
+            for r in result.classes
+        ],
+        quintiles=None if q is None else QuintilesOut(
+            recency_cuts=q.recency_cuts, frequency_cuts=q.frequency_cuts, monetary_cuts=q.monetary_cuts,
+            grid=[{"r": r, "f": f, "customers": n, "gmv_fen": gmv} for (r, f), (n, gmv) in sorted(q.grid.items())],
+        ),
+    )
+
+
+def _settings_out(s: RfmSettings) -> RfmSettingsOut:
+    return RfmSettingsOut(method=s.method, recency_days=s.recency_days, frequency=s.frequency, monetary_fen=s.monetary_fen,
+                          window_days=s.window_days, strategies=s.strategies or {})
+
+
+@router.get("/rfm", response=RfmOut)
+def rfm_get(request, query: Query[RfmQuery]):
+    actor = request.auth
+    actor.require_manager()
+    return _rfm_out(rfm.rfm_compute(actor.corp, as_of=query.as_of, quintiles=query.quintiles))
+
+
+@router.get("/rfm/settings", response=RfmSettingsOut)
+def rfm_settings_get(request):
+    return _settings_out(rfm.rfm_settings(request.auth.corp))
+
+
+@router.put("/rfm/settings", response=RfmSettingsOut)
+def rfm_settings_put(request, payload: RfmSettingsIn):
+    settings = services.rfm_settings_save(actor=request.auth, **payload.dict())
+    return _settings_out(settings)
+
+
+class RfmSegmentIn(Schema):
+    letter: str = Field(..., min_length=1, max_length=1, description="the RFM class, A–H")
+
+
+@router.post("/rfm/segments", response={200: SegmentOut, 201: SegmentOut})
+def rfm_class_segment(request, payload: RfmSegmentIn):
+    """The saved segment of one RFM class (made the first time, found after)."""
+    segment, created = segments.segment_for_rfm_class(actor=request.auth, letter=payload.letter)
+    return Status(201 if created else 200, SegmentOut(id=segment.id, name=segment.name, filters=segment.filters))
+
+
+@router.get("/segments", response=list[SegmentOut])
+def segment_list(request):
+    return [SegmentOut(id=s.id, name=s.name, filters=s.filters) for s in segments.segment_list(request.auth)]
+
+
+@router.post("/segments", response={201: SegmentOut})
+def segment_create(request, payload: SegmentIn):
+    segment = segments.segment_save(actor=request.auth, name=payload.name, filters=segments.SegmentFilters.from_json(payload.filters.dict()))
+    return Status(201, SegmentOut(id=segment.id, name=segment.name, filters=segment.filters))
+
+
+@router.post("/segments/count", response=CountOut)
+def segment_count_unsaved(request, payload: SegmentFiltersIn):
+    """The live count of filters not saved yet (the editor's running figure)."""
+    return CountOut(customers=segments.segment_customers(request.auth, segments.SegmentFilters.from_json(payload.dict())).count())
+
+
+@router.get("/segments/{segment_id}", response=SegmentOut)
+def segment_detail(request, segment_id: int):
+    s = segments.segment_get(request.auth, segment_id)
+    return SegmentOut(id=s.id, name=s.name, filters=s.filters)
+
+
+@router.put("/segments/{segment_id}", response=SegmentOut)
+def segment_update(request, segment_id: int, payload: SegmentIn):
+    actor = request.auth
+    s = segments.segment_save(actor=actor, name=payload.name, filters=segments.SegmentFilters.from_json(payload.filters.dict()),
+                              segment=segments.segment_get(actor, segment_id))
+    return SegmentOut(id=s.id, name=s.name, filters=s.filters)
+
+
+@router.delete("/segments/{segment_id}", response={204: None})
+def segment_delete(request, segment_id: int):
+    actor = request.auth
+    segments.segment_delete(actor=actor, segment=segments.segment_get(actor, segment_id))
+    return Status(204, None)
+
+
+@router.get("/segments/{segment_id}/count", response=CountOut)
+def segment_count(request, segment_id: int):
+    actor = request.auth
+    s = segments.segment_get(actor, segment_id)
+    return CountOut(customers=segments.segment_customers(actor, segments.SegmentFilters.from_json(s.filters)).count())
+
+
+@router.get("/segments/{segment_id}/customers", response=PreviewPage)
+def segment_preview(request, segment_id: int, page: Query[PageQuery]):
+    actor = request.auth
+    s = segments.segment_get(actor, segment_id)
+    rows, next_cursor = keyset_page(segments.segment_customers(actor, segments.SegmentFilters.from_json(s.filters)), cursor=page.cursor, limit=page.limit)
+    return PreviewPage(items=[PreviewItem(id=c.id, name=c.name, external_userid=c.external_userid) for c in rows], next_cursor=next_cursor)
+
+
+@router.get("/segments/{segment_id}/customers.xlsx")
+def segment_export(request, segment_id: int):
+    actor = request.auth
+    s = segments.segment_get(actor, segment_id)
+    customers = segments.segment_customers(actor, segments.SegmentFilters.from_json(s.filters))
+    return attachment(export.segment_workbook(actor.corp, customers, name=s.name), XLSX, f"{s.name}.xlsx")

@@ -1,0 +1,149 @@
+"""Segments: saved filters over customers, evaluated live.
+
+The customer-list filters (tags, staff, channel state, added dates) are the customers domain's
+own; a segment adds channels, RFM classes and order facts. Each condition is an `id IN (subquery)`
+or a condition on the one-row-per-customer value table, so the database answers from indexes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+
+from siyu.customers.models import Customer
+from siyu.customers.selectors import CustomerFilters, customer_list
+from siyu.kit.errors import Conflict, InvalidInput
+from siyu.kit.tenancy import Actor, get_for
+
+from . import rfm
+from .models import Segment
+
+
+@dataclass
+class SegmentFilters:
+    tags_all: list[int] = field(default_factory=list)
+    tags_any: list[int] = field(default_factory=list)
+    staff_ids: list[int] = field(default_factory=list)
+    state: str = ""
+    added_from: date | None = None
+    added_to: date | None = None
+    channel_ids: list[int] = field(default_factory=list)
+    rfm: list[str] = field(default_factory=list)
+    buyers: bool | None = None  # True: at least one counted order; False: none
+    orders_min: int | None = None
+    orders_max: int | None = None
+    spent_min_fen: int | None = None
+    spent_max_fen: int | None = None
+    first_order_from: date | None = None
+    first_order_to: date | None = None
+    last_order_from: date | None = None
+    last_order_to: date | None = None
+
+    @classmethod
+    def from_json(cls, data: dict) -> SegmentFilters:
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise InvalidInput(f"Unknown segment filter {sorted(unknown)[0]!r}.", code="bad_filter", field=sorted(unknown)[0])
+        values = {}
+        for name, value in data.items():
+            if value in (None, "", []):
+                continue
+            kind = str(known[name].type)
+            try:
+                if "date" in kind:
+                    values[name] = value if isinstance(value, date) else date.fromisoformat(str(value))
+                elif "list[int]" in kind:
+                    values[name] = [int(v) for v in value]
+                elif "list[str]" in kind:
+                    values[name] = [str(v) for v in value]
+                elif "bool" in kind:
+                    values[name] = bool(value)
+                elif "int" in kind:
+                    values[name] = int(value)
+                else:
+                    values[name] = str(value)
+            except (TypeError, ValueError):
+                raise InvalidInput(f"{name}: {value!r} is not valid here.", code="bad_filter", field=name) from None
+        return cls(**values)
+
+    def to_json(self) -> dict:
+        out = {}
+        for name, value in asdict(self).items():
+            if value in (None, "", []):
+                continue
+            out[name] = value.isoformat() if isinstance(value, date) else value
+        return out
+
+
+def segment_customers(actor: Actor, filters: SegmentFilters, *, as_of: date | None = None) -> QuerySet[Customer]:
+    customers = customer_list(actor, CustomerFilters(
+        tags_all=filters.tags_all, tags_any=filters.tags_any, staff_ids=filters.staff_ids, state=filters.state,
+        added_from=filters.added_from, added_to=filters.added_to,
+    ))
+    if filters.channel_ids:
+        from siyu.acquisition.models import Acquisition
+
+        customers = customers.filter(id__in=Acquisition.objects.filter(corp=actor.corp, channel_id__in=filters.channel_ids).values("customer_id"))
+    value = Q()
+    if filters.buyers is True:
+        value &= Q(value__order_count__gte=1)
+    elif filters.buyers is False:
+        customers = customers.exclude(value__order_count__gte=1)
+    for name, lookup in (("orders_min", "value__order_count__gte"), ("orders_max", "value__order_count__lte"),
+                         ("spent_min_fen", "value__net_fen__gte"), ("spent_max_fen", "value__net_fen__lte"),
+                         ("first_order_from", "value__first_paid_on__gte"), ("first_order_to", "value__first_paid_on__lte"),
+                         ("last_order_from", "value__last_paid_on__gte"), ("last_order_to", "value__last_paid_on__lte")):
+        if getattr(filters, name) is not None:
+            value &= Q(**{lookup: getattr(filters, name)})
+    if value:
+        customers = customers.filter(value)
+    if filters.rfm:
+        result = rfm.rfm_compute(actor.corp, as_of=as_of)
+        customers = customers.filter(rfm.class_q(actor.corp, result, filters.rfm))
+    return customers
+
+
+def segment_list(actor: Actor) -> list[Segment]:
+    return list(Segment.objects.for_corp(actor.corp).order_by("name"))
+
+
+def segment_get(actor: Actor, segment_id: int) -> Segment:
+    return get_for(actor, Segment.objects.all(), "segment", pk=segment_id)
+
+
+def segment_save(*, actor: Actor, name: str, filters: SegmentFilters, segment: Segment | None = None) -> Segment:
+    actor.require_manager()
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise InvalidInput("A segment needs a name of at most 64 characters.", code="bad_name", field="name")
+    segment_customers(actor, filters).exists()  # refuse filters that name other corps' tags or unknown classes now, not at send time
+    segment = segment or Segment(corp=actor.corp, created_by=actor.user)
+    segment.name, segment.filters = name, filters.to_json()
+    try:
+        with transaction.atomic():
+            segment.save()
+    except IntegrityError:
+        raise Conflict(f"A segment named {name!r} exists already.", code="segment_name_taken", field="name") from None
+    return segment
+
+
+def segment_for_rfm_class(*, actor: Actor, letter: str) -> tuple[Segment, bool]:
+    """The one-click segment of an RFM class: made once, found again after."""
+    cls = rfm.BY_LETTER.get(letter.upper())
+    if cls is None:
+        raise InvalidInput(f"No RFM class {letter!r}; classes are A–H.", code="bad_rfm_class", field="letter")
+    name = f"RFM {cls.letter} {cls.name}"
+    existing = Segment.objects.for_corp(actor.corp).filter(name=name).first()
+    if existing:
+        return existing, False
+    return segment_save(actor=actor, name=name, filters=SegmentFilters(rfm=[cls.letter])), True
+
+
+def segment_delete(*, actor: Actor, segment: Segment) -> None:
+    actor.require_manager()
+    segment.delete()
+

@@ -1,0 +1,31 @@
+"""Writes for analytics settings. The caller owns the transaction."""
+
+from __future__ import annotations
+
+from siyu.kit.errors import InvalidInput
+from siyu.kit.tenancy import Actor
+
+from .models import RfmSettings
+from .rfm import BY_LETTER
+
+STRATEGY_MAX = 500
+
+
+def rfm_settings_save(*, actor: Actor, method: str, recency_days: int, frequency: float, monetary_fen: int, window_days: int | None,
+                      strategies: dict[str, str]) -> RfmSettings:
+    actor.require_manager()
+    if method not in RfmSettings.Method.values:
+        raise InvalidInput(f"method must be one of {', '.join(RfmSettings.Method.values)}.", code="bad_method", field="method")
+    if window_days is not None and window_days < 1:
+        raise InvalidInput("window_days must be at least 1, or empty for all time.", code="bad_window", field="window_days")
+    for letter, text in strategies.items():
+        if letter not in BY_LETTER:
+            raise InvalidInput(f"No RFM class {letter!r}; classes are A–H.", code="bad_rfm_class", field=f"strategies.{letter}")
+        if len(text) > STRATEGY_MAX:
+            raise InvalidInput(f"The strategy of class {letter} is longer than {STRATEGY_MAX} characters.", code="too_long", field=f"strategies.{letter}")
+    settings, _ = RfmSettings.objects.get_or_create(corp=actor.corp)
+    settings.method, settings.recency_days, settings.frequency, settings.monetary_fen = method, recency_days, frequency, monetary_fen
+    settings.window_days = window_days
+    settings.strategies = {k: v.strip() for k, v in strategies.items() if v.strip()}
+    settings.save()
+    return settings
