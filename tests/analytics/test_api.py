@@ -103,3 +103,12 @@ def test_guides_cannot_read_rfm(corp, make_api, buyers):
     guide = make_api(f.user(corp, role="guide", staff=staff), corp)
     assert guide.get("/api/v1/rfm").status_code == 403
     assert guide.post("/api/v1/segments", {"name": "x", "filters": {}}).status_code == 403
+
+
+def test_super_users(api, buyers):
+    body = api.get("/api/v1/super-users", share="0.8").json()
+    # Spend 2000, 900, 800, 300, 50, 10 yuan: the top three make 3700 of 4060 (≥ 80%).
+    assert (body["buyers"], body["super_users"], body["spent_min_fen"], body["segment_size"]) == (6, 3, 80000, 3)
+    count = api.post("/api/v1/segments/count", {"spent_min_fen": body["spent_min_fen"]}).json()["customers"]
+    assert count == body["segment_size"]
+    assert api.get("/api/v1/super-users", share="1.5").status_code == 422

@@ -9,7 +9,7 @@ from ninja import Field, Query, Router, Schema, Status
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
 
-from . import export, rfm, segments, services
+from . import export, pareto, rfm, segments, services
 from .models import RfmSettings
 
 router = Router(tags=["analytics"])
@@ -236,3 +236,35 @@ def segment_export(request, segment_id: int):
     s = segments.segment_get(actor, segment_id)
     customers = segments.segment_customers(actor, segments.SegmentFilters.from_json(s.filters))
     return attachment(export.segment_workbook(actor.corp, customers, name=s.name), XLSX, f"{s.name}.xlsx")
+
+
+class ParetoQuery(Schema):
+    share: float = Field(0.8, gt=0, le=1, description="the share of GMV the super users make")
+    as_of: date | None = None
+
+
+class ParetoOut(Schema):
+    as_of: date
+    share: float
+    buyers: int
+    gmv_fen: int
+    super_users: int
+    super_users_share: float = Field(..., description="super users as a share of buyers")
+    super_users_gmv_fen: int
+    spent_min_fen: int = Field(..., description="segment filter spent_min_fen for these customers (ties included)")
+    segment_size: int
+    top20_gmv_share: float
+    gini: float
+    lorenz: list[list[float]] = Field(..., description="[share of buyers, share of GMV] from the smallest spender up")
+
+
+@router.get("/super-users", response=ParetoOut)
+def super_users(request, query: Query[ParetoQuery]):
+    actor = request.auth
+    actor.require_manager()
+    p = pareto.pareto(actor.corp, share=query.share, as_of=query.as_of)
+    return ParetoOut(
+        as_of=p.as_of, share=p.share, buyers=p.buyers, gmv_fen=p.gmv_fen, super_users=p.super_users, super_users_share=p.super_users_share,
+        super_users_gmv_fen=p.super_users_gmv_fen, spent_min_fen=p.spent_min_fen, segment_size=p.segment_size,
+        top20_gmv_share=p.top20_gmv_share, gini=p.gini, lorenz=[list(pt) for pt in p.lorenz],
+    )
