@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from ninja import Field, Query, Router, Schema, Status
 
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
 
-from . import export, pareto, rfm, segments, services
+from . import export, pareto, rfm, segments, selectors, services
 from .models import RfmSettings
 
 router = Router(tags=["analytics"])
@@ -90,6 +90,10 @@ class SegmentFiltersIn(Schema):
     first_order_to: date | None = None
     last_order_from: date | None = None
     last_order_to: date | None = None
+    clv_min_fen: int | None = Field(None, ge=0, description="predicted CLV at least (fen)")
+    clv_max_fen: int | None = Field(None, ge=0)
+    p_alive_min: float | None = Field(None, ge=0, le=1, description="probability still a customer, at least")
+    p_alive_max: float | None = Field(None, ge=0, le=1)
 
 
 class SegmentIn(Schema):
@@ -267,4 +271,73 @@ def super_users(request, query: Query[ParetoQuery]):
         as_of=p.as_of, share=p.share, buyers=p.buyers, gmv_fen=p.gmv_fen, super_users=p.super_users, super_users_share=p.super_users_share,
         super_users_gmv_fen=p.super_users_gmv_fen, spent_min_fen=p.spent_min_fen, segment_size=p.segment_size,
         top20_gmv_share=p.top20_gmv_share, gini=p.gini, lorenz=[list(pt) for pt in p.lorenz],
+    )
+
+
+class ClvOut(Schema):
+    as_of: date | None
+    horizon_days: int
+    customers: int
+    repeat_customers: int
+    bgnbd: dict
+    gamma_gamma: dict
+    fitted_at: datetime | None
+    seconds: float
+    queued_at: datetime | None
+    error: str
+    total_clv_fen: int
+    deciles: list[dict] = Field(..., description="buyers by predicted CLV, top tenth first: customers, clv_fen, share")
+
+
+class ClvRefreshIn(Schema):
+    horizon_days: int = Field(365, ge=1, le=3650)
+
+
+@router.get("/clv", response=ClvOut)
+def clv_get(request):
+    actor = request.auth
+    actor.require_manager()
+    fit, deciles, total = selectors.clv_overview(actor)
+    return ClvOut(
+        as_of=fit.as_of, horizon_days=fit.horizon_days, customers=fit.customers, repeat_customers=fit.repeat_customers, bgnbd=fit.bgnbd,
+        gamma_gamma=fit.gamma_gamma, fitted_at=fit.fitted_at, seconds=fit.seconds, queued_at=fit.queued_at, error=fit.error,
+        total_clv_fen=total, deciles=deciles,
+    )
+
+
+@router.post("/clv/refresh", response={202: ClvOut})
+def clv_refresh(request, payload: ClvRefreshIn):
+    """Refit now (in the worker); the fit also runs by itself once a day."""
+    actor = request.auth
+    services.clv_refresh_queue(actor=actor, horizon_days=payload.horizon_days)
+    return Status(202, clv_get(request))
+
+
+class ValueOut(Schema):
+    customer_id: int
+    order_count: int
+    paid_fen: int
+    refunded_fen: int
+    net_fen: int
+    first_paid_at: datetime | None
+    second_paid_at: datetime | None
+    last_paid_at: datetime | None
+    rfm_class: str | None = Field(..., description="A–H today, or null without a counted order")
+    rfm_name: str | None
+    expected_purchases: float | None = Field(..., description="in the CLV fit's horizon; null before the first fit")
+    p_alive: float | None
+    expected_spend_fen: int | None
+    clv_fen: int | None
+
+
+@router.get("/customers/{customer_id}/value", response=ValueOut)
+def customer_value(request, customer_id: int):
+    actor = request.auth
+    value, cls, clv = selectors.customer_value(actor, customer_id)
+    return ValueOut(
+        customer_id=customer_id, order_count=value.order_count, paid_fen=value.paid_fen, refunded_fen=value.refunded_fen, net_fen=value.net_fen,
+        first_paid_at=value.first_paid_at, second_paid_at=value.second_paid_at, last_paid_at=value.last_paid_at,
+        rfm_class=cls.letter if cls else None, rfm_name=cls.name if cls else None,
+        expected_purchases=clv.expected_purchases if clv else None, p_alive=clv.p_alive if clv else None,
+        expected_spend_fen=clv.expected_spend_fen if clv else None, clv_fen=clv.clv_fen if clv else None,
     )

@@ -94,21 +94,25 @@ def _fit(neg_ll, start: list[float]) -> tuple[np.ndarray, float]:
     return np.exp(best.x), -best.fun
 
 
-def fit_bgnbd(x, t_x, T) -> BgNbd:
+def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
+    """`weights`: how many customers share each (x, t_x, T) row. Millions of customers collapse to
+    far fewer distinct rows, and the likelihood is the same weighted sum."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     _check(x, t_x, T)
-    params, ll = _fit(lambda p: -bgnbd_log_likelihood(p, x, t_x, T).sum(), [1.0, 1.0, 1.0, 1.0])
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+    params, ll = _fit(lambda p: -(w * bgnbd_log_likelihood(p, x, t_x, T)).sum(), [1.0, 1.0, 1.0, 1.0])
     return BgNbd(*map(float, params), float(ll))
 
 
-def fit_gamma_gamma(x, m) -> GammaGamma:
+def fit_gamma_gamma(x, m, weights=None) -> GammaGamma:
     """Fit on customers with at least one repeat purchase and a positive mean spend."""
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
     keep = (x > 0) & (m > 0)
     if not keep.any():
         raise ValueError("Gamma-Gamma needs customers with repeat purchases and a positive spend.")
-    x, m = x[keep], m[keep]
-    params, ll = _fit(lambda p: -gamma_gamma_log_likelihood(p, x, m).sum(), [1.0, 1.0, 1.0])
+    x, m, w = x[keep], m[keep], w[keep]
+    params, ll = _fit(lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), [1.0, 1.0, 1.0])
     return GammaGamma(*map(float, params), float(ll))
 
 

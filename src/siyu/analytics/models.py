@@ -43,3 +43,34 @@ class Segment(CorpOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ClvFit(CorpOwned):
+    """The latest CLV fit of a corp: BG/NBD (purchases, alive) and Gamma-Gamma (spend per purchase)."""
+
+    as_of = models.DateField(null=True, blank=True)
+    horizon_days = models.PositiveIntegerField(default=365)
+    customers = models.IntegerField(default=0)
+    repeat_customers = models.IntegerField(default=0)
+    bgnbd = models.JSONField(default=dict, help_text="r, alpha, a, b, log_likelihood (time unit: weeks)")
+    gamma_gamma = models.JSONField(default=dict, blank=True, help_text="p, q, gamma, log_likelihood (money: fen); empty when too few repeat buyers")
+    fitted_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True, default="", help_text="why the last refit could not run")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp"], name="clvfit_one_per_corp")]
+
+
+class CustomerClv(CorpOwned):
+    """Each buyer's predictions from the corp's latest fit; filterable (segments) and sortable."""
+
+    customer = models.OneToOneField("customers.Customer", primary_key=True, on_delete=models.CASCADE, related_name="clv")
+    expected_purchases = models.FloatField(help_text="purchases expected in the fit's horizon")
+    p_alive = models.FloatField()
+    expected_spend_fen = models.BigIntegerField(help_text="expected value of one future purchase")
+    clv_fen = models.BigIntegerField(help_text="expected purchases × expected spend over the horizon")
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "clv_fen"]), models.Index(fields=["corp", "p_alive"])]

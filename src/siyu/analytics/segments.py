@@ -41,6 +41,10 @@ class SegmentFilters:
     first_order_to: date | None = None
     last_order_from: date | None = None
     last_order_to: date | None = None
+    clv_min_fen: int | None = None
+    clv_max_fen: int | None = None
+    p_alive_min: float | None = None
+    p_alive_max: float | None = None
 
     @classmethod
     def from_json(cls, data: dict) -> SegmentFilters:
@@ -62,6 +66,8 @@ class SegmentFilters:
                     values[name] = [str(v) for v in value]
                 elif "bool" in kind:
                     values[name] = bool(value)
+                elif "float" in kind:
+                    values[name] = float(value)
                 elif "int" in kind:
                     values[name] = int(value)
                 else:
@@ -96,7 +102,9 @@ def segment_customers(actor: Actor, filters: SegmentFilters, *, as_of: date | No
     for name, lookup in (("orders_min", "value__order_count__gte"), ("orders_max", "value__order_count__lte"),
                          ("spent_min_fen", "value__net_fen__gte"), ("spent_max_fen", "value__net_fen__lte"),
                          ("first_order_from", "value__first_paid_on__gte"), ("first_order_to", "value__first_paid_on__lte"),
-                         ("last_order_from", "value__last_paid_on__gte"), ("last_order_to", "value__last_paid_on__lte")):
+                         ("last_order_from", "value__last_paid_on__gte"), ("last_order_to", "value__last_paid_on__lte"),
+                         ("clv_min_fen", "clv__clv_fen__gte"), ("clv_max_fen", "clv__clv_fen__lte"),
+                         ("p_alive_min", "clv__p_alive__gte"), ("p_alive_max", "clv__p_alive__lte")):
         if getattr(filters, name) is not None:
             value &= Q(**{lookup: getattr(filters, name)})
     if value:

@@ -29,3 +29,17 @@ def rfm_settings_save(*, actor: Actor, method: str, recency_days: int, frequency
     settings.strategies = {k: v.strip() for k, v in strategies.items() if v.strip()}
     settings.save()
     return settings
+
+
+def clv_refresh_queue(*, actor: Actor, horizon_days: int) -> None:
+    from django.db import transaction
+
+    from siyu.kit.clock import now
+
+    from .models import ClvFit
+    from .tasks import refresh_clv
+
+    actor.require_manager()
+    ClvFit.objects.update_or_create(corp=actor.corp, defaults={"queued_at": now(), "error": ""})
+    corp_id = actor.corp.id
+    transaction.on_commit(lambda: refresh_clv.enqueue(corp_id, horizon_days))

@@ -119,17 +119,6 @@ class OrderListQuery(Schema):
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
 
 
-class ValueOut(Schema):
-    customer_id: int
-    order_count: int
-    paid_fen: int
-    refunded_fen: int
-    net_fen: int
-    first_paid_at: datetime | None
-    second_paid_at: datetime | None
-    last_paid_at: datetime | None
-
-
 class ProductIn(Schema):
     sku: str = Field(..., min_length=1, max_length=64)
     name: str = Field(..., min_length=1, max_length=200)
@@ -198,15 +187,6 @@ def order_list(request, filters: Query[OrderListQuery]):
 @router.get("/orders/{order_id}", response=OrderOut)
 def order_detail(request, order_id: int):
     return _order_out(selectors.order_get(request.auth, order_id))
-
-
-@router.get("/customers/{customer_id}/value", response=ValueOut)
-def customer_value(request, customer_id: int):
-    value = selectors.customer_value(request.auth, customer_id)
-    return ValueOut(
-        customer_id=customer_id, order_count=value.order_count, paid_fen=value.paid_fen, refunded_fen=value.refunded_fen, net_fen=value.net_fen,
-        first_paid_at=value.first_paid_at, second_paid_at=value.second_paid_at, last_paid_at=value.last_paid_at,
-    )
 
 
 @router.put("/products", response=ProductOut)

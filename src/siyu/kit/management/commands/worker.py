@@ -24,10 +24,11 @@ def _sweep(after: float) -> None:
 
 def _schedule() -> None:
     from siyu.acquisition.services import live_codes_refresh_due, welcomes_sweep
+    from siyu.analytics.lifetime import clv_refresh_due
     from siyu.groups.codes import group_codes_refresh_due
     from siyu.wecom.sync import syncs_due
 
-    jobs = (("sync", syncs_due), ("live code", live_codes_refresh_due), ("group code", group_codes_refresh_due), ("welcome", welcomes_sweep))
+    jobs = (("sync", syncs_due), ("live code", live_codes_refresh_due), ("group code", group_codes_refresh_due), ("welcome", welcomes_sweep), ("clv", clv_refresh_due))
     for name, job in jobs:
         try:
             n = job()
