@@ -9,7 +9,7 @@ from ninja import Field, Query, Router, Schema, Status
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
 
-from . import export, pareto, rfm, segments, selectors, services
+from . import export, funnels, pareto, rfm, segments, selectors, services
 from .models import RfmSettings
 
 router = Router(tags=["analytics"])
@@ -341,3 +341,99 @@ def customer_value(request, customer_id: int):
         expected_purchases=clv.expected_purchases if clv else None, p_alive=clv.p_alive if clv else None,
         expected_spend_fen=clv.expected_spend_fen if clv else None, clv_fen=clv.clv_fen if clv else None,
     )
+
+
+class PeriodQuery(Schema):
+    start: date
+    end: date
+
+
+class FunnelQuery(PeriodQuery):
+    by: str = Field("week", description="week, channel or staff")
+
+
+class FunnelRowOut(Schema):
+    key: str | int | None
+    name: str
+    added: int
+    existing_buyers: int = Field(..., description="had bought before being added; not in the conversion rate")
+    new_customers: int
+    first_orders: int
+    second_orders: int
+    conversion: float | None = Field(..., description="first orders / new customers (新客转化率)")
+    repurchase: float | None = Field(..., description="second orders / first orders")
+    median_days_to_first: float | None
+    median_days_to_second: float | None
+
+
+class FunnelOut(Schema):
+    start: date
+    end: date
+    by: str
+    total: FunnelRowOut
+    rows: list[FunnelRowOut]
+
+
+class GmvQuery(PeriodQuery):
+    period: str = Field("month", description="month or week")
+
+
+class GmvPeriodOut(Schema):
+    start: date
+    end: date
+    reached: int
+    buyers: int
+    conversion: float
+    spend_per_buyer_fen: float
+    gmv_fen: int
+    change_fen: int | None
+    from_reach_fen: float | None
+    from_conversion_fen: float | None
+    from_spend_fen: float | None
+
+
+class CohortQuery(PeriodQuery):
+    months: int = Field(12, ge=1, le=36)
+
+
+class CohortOut(Schema):
+    month: date
+    customers: int
+    retained: list[int]
+    rates: list[float]
+
+
+def _funnel_row(r: funnels.FunnelRow) -> FunnelRowOut:
+    return FunnelRowOut(
+        key=r.key, name=r.name, added=r.added, existing_buyers=r.existing_buyers, new_customers=r.new_customers, first_orders=r.first_orders,
+        second_orders=r.second_orders, conversion=r.conversion, repurchase=r.repurchase, median_days_to_first=r.median_days_to_first,
+        median_days_to_second=r.median_days_to_second,
+    )
+
+
+@router.get("/funnel", response=FunnelOut)
+def funnel_get(request, query: Query[FunnelQuery]):
+    actor = request.auth
+    actor.require_manager()
+    f = funnels.funnel(actor.corp, start=query.start, end=query.end, by=query.by)
+    return FunnelOut(start=f.start, end=f.end, by=f.by, total=_funnel_row(f.total), rows=[_funnel_row(r) for r in f.rows])
+
+
+@router.get("/gmv", response=list[GmvPeriodOut])
+def gmv_get(request, query: Query[GmvQuery]):
+    actor = request.auth
+    actor.require_manager()
+    return [
+        GmvPeriodOut(start=p.start, end=p.end, reached=p.reached, buyers=p.buyers, conversion=p.conversion, spend_per_buyer_fen=p.spend_per_buyer_fen,
+                     gmv_fen=p.gmv_fen, change_fen=p.change_fen, from_reach_fen=p.from_reach_fen, from_conversion_fen=p.from_conversion_fen,
+                     from_spend_fen=p.from_spend_fen)
+        for p in funnels.gmv_decomposition(actor.corp, start=query.start, end=query.end, period=query.period)
+    ]
+
+
+@router.get("/cohorts", response=list[CohortOut])
+def cohorts_get(request, query: Query[CohortQuery]):
+    actor = request.auth
+    actor.require_manager()
+    return [CohortOut(month=c.month, customers=c.customers, retained=c.retained, rates=c.rates)
+            for c in funnels.cohorts(actor.corp, start=query.start, end=query.end, months=query.months)]
