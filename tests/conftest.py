@@ -65,6 +65,14 @@ def _fresh_routing_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    # RFM results are cached per corp and day; ids and days repeat from test to test.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _welcomes_through_the_worker(settings):
     # The receiving process's own welcome threads would race a test's transaction for the
     # database; tests of that fast path turn it on (tests/acquisition/test_welcome.py).

@@ -129,3 +129,12 @@ def test_the_api_serves_all_three(api, shop):
     r = api.get("/api/v1/cohorts", start="2026-02-01", end="2026-03-31", months=2)
     assert [c["customers"] for c in r.json()] == [1, 3]
     assert api.get("/api/v1/funnel", start="2026-03-02", end="2026-03-01").status_code == 400
+
+
+def test_cohorts_stop_at_the_current_month(corp, shop):
+    from siyu.kit.clock import now
+
+    today = now().astimezone(TZ).date()
+    buy(corp, shop["c"], "c1", today, hour=0)
+    rows = {c.month: c for c in cohorts(corp, start=today.replace(day=1), end=today, months=6)}
+    assert rows[today.replace(day=1)].customers == 1 and rows[today.replace(day=1)].retained == []

@@ -85,13 +85,21 @@ def gamma_gamma_log_likelihood(params, x, m) -> np.ndarray:
     )
 
 
-def _fit(neg_ll, start: list[float]) -> tuple[np.ndarray, float]:
-    # Positive parameters: search over their logs; Nelder-Mead to get close, BFGS to finish.
+def _fit(neg_ll, start: list[float], bounds: list[tuple[float, float]]) -> tuple[np.ndarray, float]:
+    # Positive parameters: search over their logs; Nelder-Mead to get close, L-BFGS-B to finish.
+    # The box keeps small or regular data from running off to a boundary (say r, α → ∞, a → 0:
+    # no heterogeneity, nobody drops out), where the likelihood flattens and predictions overflow.
+    log_bounds = [(np.log(lo), np.log(hi)) for lo, hi in bounds]
     objective = lambda z: neg_ll(np.exp(z))  # noqa: E731
-    first = minimize(objective, np.log(start), method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
-    final = minimize(objective, first.x, method="BFGS", options={"gtol": 1e-8})
+    first = minimize(objective, np.log(start), method="Nelder-Mead", bounds=log_bounds,
+                     options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
+    final = minimize(objective, first.x, method="L-BFGS-B", bounds=log_bounds, options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000})
     best = final if final.fun <= first.fun else first
     return np.exp(best.x), -best.fun
+
+
+BGNBD_BOUNDS = [(1e-4, 1e4)] * 4
+GG_BOUNDS = [(1e-4, 1e4), (1e-4, 1e4), (1e-4, 1e12)]  # γ is in the data's money unit (fen: large)
 
 
 def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
@@ -100,7 +108,7 @@ def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     _check(x, t_x, T)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-    params, ll = _fit(lambda p: -(w * bgnbd_log_likelihood(p, x, t_x, T)).sum(), [1.0, 1.0, 1.0, 1.0])
+    params, ll = _fit(lambda p: -(w * bgnbd_log_likelihood(p, x, t_x, T)).sum(), [1.0, 1.0, 1.0, 1.0], BGNBD_BOUNDS)
     return BgNbd(*map(float, params), float(ll))
 
 
@@ -112,7 +120,7 @@ def fit_gamma_gamma(x, m, weights=None) -> GammaGamma:
     if not keep.any():
         raise ValueError("Gamma-Gamma needs customers with repeat purchases and a positive spend.")
     x, m, w = x[keep], m[keep], w[keep]
-    params, ll = _fit(lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), [1.0, 1.0, 1.0])
+    params, ll = _fit(lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), [1.0, 1.0, 1.0], GG_BOUNDS)
     return GammaGamma(*map(float, params), float(ll))
 
 

@@ -23,7 +23,7 @@ def segment_workbook(corp, customers, *, name: str) -> bytes:
     total = customers.count()
     if total > MAX_ROWS:
         raise InvalidInput(f"{total} customers is more than one export takes ({MAX_ROWS}); narrow the segment.", code="export_too_large")
-    result = rfm.rfm_compute(corp)
+    result = rfm.current_result(corp)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(name[:31] or "Segment")
     heading = [_("Customer ID"), _("Name"), "external_userid", _("Phones"), _("Staff"), _("Orders"), _("Spent (yuan)"),

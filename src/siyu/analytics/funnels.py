@@ -257,7 +257,7 @@ def _product(values) -> float:
 class Cohort:
     month: date
     customers: int
-    retained: list[int]  # customers with a counted order in month k after the first (k = 1..)
+    retained: list[int]  # customers with a counted order in month k after the first (k = 1.. up to this month)
 
     @property
     def rates(self) -> list[float]:
@@ -281,10 +281,15 @@ def cohorts(corp: Corp, *, start: date, end: date, months: int = 12) -> list[Coh
         cohort, month = _month(cell["cohort"]), _month(cell["month"])
         k = (month.year - cohort.year) * 12 + month.month - cohort.month
         table.setdefault(cohort, {})[k] = cell["n"]
+    # Only months that have begun: a September cohort has no "+3" in November (not a 0%).
+    from .rfm import corp_today
+
+    today = corp_today(corp)
     out = []
     for cohort in sorted(table):
         counts = table[cohort]
-        out.append(Cohort(month=cohort, customers=counts.get(0, 0), retained=[counts.get(k, 0) for k in range(1, months + 1)]))
+        elapsed = (today.year - cohort.year) * 12 + today.month - cohort.month
+        out.append(Cohort(month=cohort, customers=counts.get(0, 0), retained=[counts.get(k, 0) for k in range(1, min(months, elapsed) + 1)]))
     return out
 
 

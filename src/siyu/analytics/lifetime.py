@@ -95,6 +95,11 @@ def clv_refresh(*, corp: Corp, as_of: date | None = None, horizon_days: int = 36
         mean = float(m[repeaters].mean()) if repeaters.any() else 0.0
         spend = np.where(repeaters, m, mean)
     value = purchases * spend
+    if not (np.isfinite(purchases).all() and np.isfinite(alive).all() and np.isfinite(value).all()):
+        raise InvalidInput(
+            f"The purchase history does not support a CLV model yet (fit r={bg.r:.3g}, α={bg.alpha:.3g}, a={bg.a:.3g}, b={bg.b:.3g}); more customers and repeat purchases are needed.",
+            code="clv_degenerate",
+        )
     with transaction.atomic():
         CustomerClv.objects.filter(corp=corp).delete()
         _insert(corp, ids, purchases, alive, spend, value)

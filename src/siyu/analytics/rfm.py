@@ -268,6 +268,23 @@ def _quintiles(src: str, params: list, r_hist, f_hist, buyers: int, as_of: date)
     return q
 
 
+CACHE_SECONDS = 600
+
+
+def current_result(corp: Corp) -> RfmResult:
+    """Today's classes for per-customer labels and segment filters, computed at most every ten
+    minutes per corp (thresholds move slowly; the RFM page itself always computes afresh)."""
+    from django.core.cache import cache
+
+    settings = rfm_settings(corp)
+    key = f"siyu:rfm:{corp.id}:{corp_today(corp).isoformat()}:{settings.updated_at.timestamp() if settings.updated_at else 0}"
+    result = cache.get(key)
+    if result is None:
+        result = rfm_compute(corp, settings=settings)
+        cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
 def quintile_scores(q: Quintiles, *, r_days: int, f: int, m: int) -> tuple[int, int, int]:
     return (
         1 + sum(r_days <= cut for cut in q.recency_cuts),

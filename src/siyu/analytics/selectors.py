@@ -40,5 +40,24 @@ def customer_value(actor: Actor, customer_id: int):
     value = order_value(actor, customer_id)
     cls = None
     if value.order_count:
-        cls = rfm.customer_classes(actor.corp, rfm.rfm_compute(actor.corp), [customer_id]).get(customer_id)
+        cls = rfm.customer_classes(actor.corp, rfm.current_result(actor.corp), [customer_id]).get(customer_id)
     return value, cls, CustomerClv.objects.filter(customer_id=customer_id, corp=actor.corp).first()
+
+
+def clv_top(actor: Actor, n: int = 20) -> list[CustomerClv]:
+    return list(CustomerClv.objects.filter(corp=actor.corp).select_related("customer", "customer__value").order_by("-clv_fen")[:n])
+
+
+def value_rows(actor: Actor, customer_ids: list[int]) -> dict[int, dict]:
+    """For a page of customers: orders, spend, last order, RFM class and CLV, keyed by customer."""
+    from siyu.orders.models import CustomerValue
+
+    from . import rfm
+
+    result = rfm.current_result(actor.corp)
+    classes = rfm.customer_classes(actor.corp, result, customer_ids)
+    clv = {c.customer_id: c for c in CustomerClv.objects.filter(corp=actor.corp, customer_id__in=customer_ids)}
+    out = {}
+    for v in CustomerValue.objects.filter(corp=actor.corp, customer_id__in=customer_ids):
+        out[v.customer_id] = {"value": v, "rfm": classes.get(v.customer_id), "clv": clv.get(v.customer_id)}
+    return out

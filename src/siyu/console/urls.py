@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, leads, phone_imports, views
+from . import acquisition, autotag, group_codes, leads, phone_imports, value, views
 
 app_name = "console"
 
@@ -37,6 +37,15 @@ urlpatterns = [
     path("live-codes/<int:live_code_id>/qr.png", acquisition.live_code_qr, {"fmt": "png"}, name="live_code_qr_png"),
     path("live-codes/<int:live_code_id>/qr.svg", acquisition.live_code_qr, {"fmt": "svg"}, name="live_code_qr_svg"),
     path("live-codes/<int:live_code_id>/poster.png", acquisition.live_code_poster, name="live_code_poster"),
+    path("value/rfm/", value.rfm_page, name="rfm"),
+    path("value/rfm/<str:letter>/segment/", value.rfm_segment, name="rfm_segment"),
+    path("value/super-users/", value.super_users_page, name="super_users"),
+    path("value/clv/", value.clv_page, name="clv"),
+    path("value/funnel/", value.funnel_page, name="funnel"),
+    path("segments/", value.segment_list_page, name="segments"),
+    path("segments/<int:segment_id>/", value.segment_page, name="segment"),
+    path("segments/<int:segment_id>/customers.xlsx", value.segment_xlsx, name="segment_xlsx"),
+    path("segments/<int:segment_id>/delete/", value.segment_delete, name="segment_delete"),
     path("corp/", views.corp_settings, name="corp_settings"),
     path("corp/register/", views.corp_register, name="corp_register"),
     path("sync/", views.sync_page, name="sync"),

@@ -46,6 +46,13 @@ def dashboard(request):
     )
 
 
+def _customer_value(actor, customer):
+    from siyu.analytics.selectors import customer_value
+
+    value, cls, clv = customer_value(actor, customer.id)
+    return {"value": value, "rfm": cls, "clv": clv} if value.order_count or value.paid_fen else None
+
+
 @require_POST
 @console_view
 def switch_corp(request):
@@ -115,6 +122,7 @@ def customer_profile(request, customer_id: int):
             "timeline": customer_selectors.customer_timeline(actor, customer),
             "tag_groups": tag_selectors.tag_library(actor),
             "staff_choices": [f.staff for f in follows if f.is_active],
+            "value": _customer_value(actor, customer),
             "nav": "customers",
         },
     )

@@ -18,6 +18,7 @@ from siyu.tags.services import tag_group_create
 from siyu.sandbox.names import customer_name, mobile, person_name
 
 from .acquisition import attribute, code_for, seed_acquisition, seed_lead_form_rules_and_imports
+from .orders import seed_orders
 
 DEMO_CORP_ID = "wwdemo0000000001"
 DEMO_PASSWORD = "siyu-demo-2026"
@@ -68,6 +69,7 @@ def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Cor
         tags_by_group[group_name] = {t.name: t for t in group.tags.all()}
     codes = seed_acquisition(corp, rng)
     _seed_customers(corp, staff, tags_by_group, customers, rng, codes)
+    seed_orders(corp, rng)
     # Fresh statistics after a bulk load, or the planner guesses at index choice.
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

@@ -9,7 +9,7 @@ def yuan(fen) -> str:
     if fen is None or fen == "":
         return "—"
     sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(int(fen)), 100)
+    whole, cents = divmod(abs(int(round(fen))), 100)
     return f"{sign}{whole:,}.{cents:02d}"
 
 

@@ -1,0 +1,99 @@
+"""Done-when, in a real browser: a brand imports its order history from Excel, then sees its RFM
+grid, saves a class as a segment, reads its super users, each customer's CLV, its funnel and cohorts.
+
+Screenshots go to test-artifacts/.
+"""
+
+import io
+import random
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from openpyxl import Workbook
+
+from siyu.analytics.lifetime import clv_refresh
+from siyu.analytics.models import CustomerClv
+from siyu.analytics.rfm import rfm_compute
+from siyu.kit.clock import now
+from siyu.kit.tenancy import Role
+from siyu.orders.models import Order
+
+from .. import factories as f
+from .test_browser import ARTIFACTS, browser_page  # noqa: F401 — the fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def brand(live_server, tmp_path):
+    corp = f.corp("示例母婴品牌")
+    f.user(corp, Role.OPERATOR, username="yunying")
+    staff = f.staff(corp, "刘导购", userid="liu")
+    rng = random.Random(5)
+    customers = []
+    for i in range(40):
+        c = f.customer(corp, f"客户{i:02d}", external_userid=f"wm{i:03d}")
+        f.follow(c, staff, added_at=now() - timedelta(days=rng.randint(20, 300)))
+        customers.append(c)
+    # The brand's order export: Chinese headers, Excel numbers and dates, one row per order.
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["订单号", "支付时间", "实付金额", "外部联系人ID", "导购", "退款金额"])
+    n = 0
+    for i, c in enumerate(customers[:32]):
+        for k in range(1 + int(rng.paretovariate(1.5)) % 6):
+            n += 1
+            paid = (now() - timedelta(days=rng.randint(0, 280))).astimezone(corp.tzinfo).replace(tzinfo=None, microsecond=0)
+            sheet.append([20260000 + n, paid, rng.choice([89, 298, 318.5, 159]) * (1 + i % 3), c.external_userid, "liu", 50 if n % 17 == 0 else None])
+    path = tmp_path / "订单导出.xlsx"
+    book.save(path)
+    out = io.StringIO()
+    call_command("orders", "import", str(path), "--corp", corp.corp_id, "--source", "youzan", stdout=out)
+    assert Order.objects.filter(corp=corp).count() == n
+    clv_refresh(corp=corp)
+    return {"corp": corp, "customers": customers}
+
+
+def test_order_history_to_rfm_segment_super_users_clv_and_funnel(live_server, brand, browser_page):
+    page = browser_page
+    expected = rfm_compute(brand["corp"])
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "yunying")
+    page.fill("input[name=password]", f.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#stat-customers")
+
+    page.click("#nav-rfm")
+    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    assert page.inner_text("#rfm-buyers") == str(expected.buyers) == "32"
+    shown = {el.get_attribute("data-letter"): int(el.locator(".count").inner_text()) for el in page.locator(".rfm-class").all()}
+    assert shown == {r.rfm.letter: r.customers for r in expected.classes}
+    page.wait_for_timeout(1200)
+    page.screenshot(path=str(ARTIFACTS / "30-rfm.png"), full_page=True)
+    page.click(".rfm-class[data-letter='A'] button")
+    page.wait_for_selector("#segment-count")
+    assert int(page.inner_text("#segment-count")) == expected.row("A").customers
+    page.screenshot(path=str(ARTIFACTS / "31-segment.png"), full_page=True)
+
+    page.click("#nav-super-users")
+    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    assert int(page.inner_text("#super-users")) > 0
+    page.wait_for_timeout(1200)
+    page.screenshot(path=str(ARTIFACTS / "32-super-users.png"), full_page=True)
+
+    page.click("#nav-clv")
+    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    best = CustomerClv.objects.filter(corp=brand["corp"]).order_by("-clv_fen").select_related("customer").first()
+    assert best.customer.name in page.inner_text("#clv-top")
+    page.wait_for_timeout(1200)
+    page.screenshot(path=str(ARTIFACTS / "33-clv.png"), full_page=True)
+    page.click(f"#clv-top a:has-text('{best.customer.name}')")
+    page.wait_for_selector("#customer-clv")
+    assert page.inner_text("#customer-clv").replace(",", "") == f"{best.clv_fen // 100}.{best.clv_fen % 100:02d}"
+
+    page.click("#nav-funnel")
+    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    page.wait_for_timeout(1200)
+    page.screenshot(path=str(ARTIFACTS / "34-funnel.png"), full_page=True)
+    assert page.locator("#gmv-table tbody tr").count() >= 10

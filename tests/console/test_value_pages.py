@@ -1,0 +1,103 @@
+"""Customer value pages through the test client: RFM grid and settings, one-click segments,
+super users, CLV, funnel and cohorts, segments with preview and Excel, the profile's value card."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from openpyxl import load_workbook
+
+from siyu.analytics.lifetime import clv_refresh
+from siyu.analytics.models import CustomerClv, RfmSettings, Segment
+from siyu.kit.clock import now
+from siyu.kit.tenancy import Role
+from siyu.orders.services import OrderIn, order_upsert
+
+from .. import factories as f
+
+
+@pytest.fixture
+def brand(db):
+    corp = f.corp("示例母婴品牌")
+    owner = f.user(corp, Role.OWNER, username="owner")
+    staff = f.staff(corp, "刘导购")
+    customers = []
+    for i in range(24):
+        c = f.customer(corp, f"客户{i}", external_userid=f"wm{i}")
+        f.follow(c, staff, added_at=now() - timedelta(days=60 + i))
+        for k in range(1 + i % 4):
+            order_upsert(corp=corp, data=OrderIn(order_no=f"O{i}-{k}", paid_at=now() - timedelta(days=50 - 10 * k + i), amount_fen=(i + 1) * 1000 * (k + 1),
+                                                 external_userid=c.external_userid))
+        customers.append(c)
+    client = Client()
+    client.force_login(owner)
+    return {"corp": corp, "client": client, "customers": customers, "staff": staff}
+
+
+def test_rfm_page_shows_the_grid_and_saves_settings(brand):
+    client = brand["client"]
+    page = client.get("/value/rfm/").content.decode()
+    assert "近高高" in page and "久低低" in page and 'id="chart-classes"' in page
+    r = client.post("/value/rfm/", {"method": "fixed", "recency_days": "30", "frequency": "1", "monetary": "100.00", "window_days": "",
+                                     "strategy_A": "VIP 一对一"})
+    assert r.status_code == 302
+    s = RfmSettings.objects.get(corp=brand["corp"])
+    assert (s.method, s.recency_days, s.monetary_fen, s.strategies) == ("fixed", 30, 10000, {"A": "VIP 一对一"})
+    assert "VIP 一对一" in client.get("/value/rfm/").content.decode()
+
+
+def test_a_class_becomes_a_segment_with_preview_and_excel(brand):
+    client = brand["client"]
+    r = client.post("/value/rfm/A/segment/")
+    segment = Segment.objects.get(corp=brand["corp"])
+    assert r["Location"] == f"/segments/{segment.id}/" and segment.filters == {"rfm": ["A"]}
+    page = client.get(f"/segments/{segment.id}/").content.decode()
+    assert "RFM A 近高高" in page
+    r = client.get(f"/segments/{segment.id}/customers.xlsx")
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert all(row[-1] == "A 近高高" for row in rows[1:])
+    assert f'id="segment-count">{len(rows) - 1}<' in page
+
+
+def test_segment_form_and_list(brand):
+    client = brand["client"]
+    r = client.post("/segments/", {"name": "复购三次", "orders_min": "3", "buyers": "yes"})
+    assert r.status_code == 302
+    page = client.get("/segments/").content.decode()
+    assert "复购三次" in page and '<td class="count">12</td>' in page  # customers 2, 3, 6, 7, … have 3 or 4 orders
+    bad = client.post("/segments/", {"name": "复购三次"})
+    assert "exists already" in bad.content.decode() or "已存在" in bad.content.decode()
+
+
+def test_super_users_page_and_segment(brand):
+    client = brand["client"]
+    page = client.get("/value/super-users/?share=80").content.decode()
+    assert 'id="chart-lorenz"' in page and 'id="super-users"' in page
+    r = client.post("/value/super-users/?share=80")
+    segment = Segment.objects.get(corp=brand["corp"])
+    assert segment.filters["spent_min_fen"] > 0 and r.status_code == 302
+
+
+def test_clv_page_before_and_after_a_fit_and_the_profile_card(brand):
+    client = brand["client"]
+    assert "refit now" in client.get("/value/clv/").content.decode().lower() or "立即重新拟合" in client.get("/value/clv/").content.decode()
+    clv_refresh(corp=brand["corp"])
+    page = client.get("/value/clv/").content.decode()
+    best = CustomerClv.objects.filter(corp=brand["corp"]).order_by("-clv_fen").select_related("customer").first()
+    assert 'id="clv-top"' in page and best.customer.name in page
+    profile = client.get(f"/customers/{brand['customers'][23].id}/").content.decode()
+    assert 'id="customer-clv"' in profile and 'id="customer-rfm"' in profile
+
+
+def test_funnel_page(brand):
+    today = now().date()
+    page = brand["client"].get(f"/value/funnel/?start={today - timedelta(days=120)}&end={today}&by=staff").content.decode()
+    assert 'id="chart-funnel"' in page and "刘导购" in page and 'id="funnel-added">24<' in page
+
+
+def test_guides_cannot_open_value_pages(brand):
+    guide = Client()
+    guide.force_login(f.user(brand["corp"], Role.GUIDE, staff=brand["staff"], username="guide"))
+    for url in ("/value/rfm/", "/value/super-users/", "/value/clv/", "/value/funnel/", "/segments/"):
+        assert guide.get(url).status_code == 403, url
