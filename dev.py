@@ -3,6 +3,7 @@
 
     python3 dev.py demo [--port 8000]   # install, then run the demo (console, API, worker)
     python3 dev.py test [pytest args]   # install, then run the test suite
+    python3 dev.py bench customer_value.py [args]   # also the benchmark extras, then a benchmark
 
 It makes .venv, puts the pinned uv in it, and installs exactly the lock file (uv.lock); the
 console's browser libraries come from the npm registry as package-lock.json pins them.
@@ -36,7 +37,7 @@ def run(cmd, **kwargs):
     subprocess.run([str(c) for c in cmd], check=True, **kwargs)
 
 
-def ensure_env() -> None:
+def ensure_env(groups: tuple[str, ...] = ()) -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"Siyu needs Python >= 3.11; this is {sys.version.split()[0]}.")
     if not (BIN / "python").exists():
@@ -47,7 +48,8 @@ def ensure_env() -> None:
             run([BIN / "python", "-m", "ensurepip", "--upgrade"])  # a venv made without pip
         run([BIN / "python", "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"])
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV), "UV_PYTHON_DOWNLOADS": "never"}
-    run([uv, "sync", "--locked", "--quiet", "--python", BIN / "python"], cwd=ROOT, env=env)
+    extra = [arg for group in groups for arg in ("--group", group)]
+    run([uv, "sync", "--locked", "--quiet", *extra, "--python", BIN / "python"], cwd=ROOT, env=env)
 
 
 def ensure_assets() -> None:
@@ -88,9 +90,16 @@ def ensure_browser() -> None:
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"demo", "test", "siyu"}:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"demo", "test", "siyu", "bench"}:
         sys.exit(__doc__)
     command, rest = sys.argv[1], sys.argv[2:]
+    if command == "bench":
+        # pandas and DuckDB are only the benchmarks' yardsticks, not Siyu's dependencies.
+        if not rest:
+            sys.exit("python3 dev.py bench SCRIPT [args]: a script in benchmarks/, e.g. customer_value.py")
+        ensure_env(("bench",))
+        os.chdir(ROOT)
+        os.execv(BIN / "python", [str(BIN / "python"), str(ROOT / "benchmarks" / rest[0]), *rest[1:]])
     ensure_env()
     ensure_assets()
     os.chdir(ROOT)

@@ -199,6 +199,12 @@ def _kth(histogram, k: int) -> int:
     raise ValueError("k out of range")
 
 
+def _m_pair(src: str, params: list, k: int) -> tuple[int, int]:
+    """The k-th and (k+1)-th smallest M (0-based), in one walk."""
+    rows = _rows(f"SELECT m FROM {src} ORDER BY m LIMIT 2 OFFSET %s", [*params, k])
+    return int(rows[0][0]), int(rows[-1][0])
+
+
 def _m_at(src: str, params: list, k: int) -> int:
     (value,) = _rows(f"SELECT m FROM {src} ORDER BY m LIMIT 1 OFFSET %s", [*params, k])[0]
     return int(value)
@@ -212,11 +218,17 @@ def rfm_compute(corp: Corp, *, as_of: date | None = None, settings: RfmSettings 
     src, params = _sql(source(corp, as_of, settings.window_days))
     # R and F take few distinct values (days, order counts): their histograms are small and give
     # medians, means and percentiles exactly. M is summed in SQL and ranked with OFFSET.
-    r_hist = sorted(((as_of - _as_date(d)).days, c) for d, c in _rows(f"SELECT last_on, COUNT(*) FROM {src} GROUP BY last_on", params))
-    f_hist = sorted((int(v), c) for v, c in _rows(f"SELECT f, COUNT(*) FROM {src} GROUP BY f", params))
-    buyers = sum(c for _, c in f_hist)
-    (gmv,) = _rows(f"SELECT COALESCE(SUM(m), 0) FROM {src}", params)[0]
-    gmv = int(gmv)
+    # One pass gives both small histograms and the GMV: (last day, F) pairs are few.
+    r_counts: dict[int, int] = {}
+    f_counts: dict[int, int] = {}
+    gmv = 0
+    for d, f, count, total in _rows(f"SELECT last_on, f, COUNT(*), SUM(m) FROM {src} GROUP BY last_on, f", params):
+        r = (as_of - _as_date(d)).days
+        r_counts[r] = r_counts.get(r, 0) + count
+        f_counts[int(f)] = f_counts.get(int(f), 0) + count
+        gmv += int(total)
+    r_hist, f_hist = sorted(r_counts.items()), sorted(f_counts.items())
+    buyers = sum(f_counts.values())
     non_buyers = Customer.objects.filter(corp=corp).count() - buyers
     if not buyers:
         thresholds = Thresholds(0, 0, 0)
@@ -227,7 +239,8 @@ def rfm_compute(corp: Corp, *, as_of: date | None = None, settings: RfmSettings 
             float(Fraction(sum(v * c for v, c in r_hist), buyers)), float(Fraction(sum(v * c for v, c in f_hist), buyers)), float(Fraction(gmv, buyers)),
         )
     else:
-        m_median = Fraction(_m_at(src, params, (buyers - 1) // 2) + _m_at(src, params, buyers // 2), 2)
+        low, high = _m_pair(src, params, (buyers - 1) // 2)
+        m_median = Fraction(low + (high if buyers % 2 == 0 else low), 2)
         thresholds = Thresholds(float(_median(r_hist)), float(_median(f_hist)), float(m_median))
     strategies = {**DEFAULT_STRATEGIES, **{k: v for k, v in (settings.strategies or {}).items() if v}}
     rows = {c.letter: ClassRow(rfm=c, strategy=strategies[c.letter]) for c in CLASSES}

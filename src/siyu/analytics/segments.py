@@ -23,13 +23,9 @@ from .models import Segment
 
 
 @dataclass
-class SegmentFilters:
-    tags_all: list[int] = field(default_factory=list)
-    tags_any: list[int] = field(default_factory=list)
-    staff_ids: list[int] = field(default_factory=list)
-    state: str = ""
-    added_from: date | None = None
-    added_to: date | None = None
+class SegmentFilters(CustomerFilters):
+    """The customer list's filters (tags, staff, channel state, added dates, search) and more."""
+
     channel_ids: list[int] = field(default_factory=list)
     rfm: list[str] = field(default_factory=list)
     buyers: bool | None = None  # True: at least one counted order; False: none
@@ -86,10 +82,7 @@ class SegmentFilters:
 
 
 def segment_customers(actor: Actor, filters: SegmentFilters, *, as_of: date | None = None) -> QuerySet[Customer]:
-    customers = customer_list(actor, CustomerFilters(
-        tags_all=filters.tags_all, tags_any=filters.tags_any, staff_ids=filters.staff_ids, state=filters.state,
-        added_from=filters.added_from, added_to=filters.added_to,
-    ))
+    customers = customer_list(actor, CustomerFilters(**{f.name: getattr(filters, f.name) for f in fields(CustomerFilters)}))
     if filters.channel_ids:
         from siyu.acquisition.models import Acquisition
 
