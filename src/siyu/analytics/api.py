@@ -156,7 +156,9 @@ def _settings_out(s: RfmSettings) -> RfmSettingsOut:
 def rfm_get(request, query: Query[RfmQuery]):
     actor = request.auth
     actor.require_manager()
-    return _rfm_out(rfm.rfm_compute(actor.corp, as_of=query.as_of, quintiles=query.quintiles))
+    result = rfm.rfm_compute(actor.corp, as_of=query.as_of, quintiles=query.quintiles)
+    rfm.remember(actor.corp, result)
+    return _rfm_out(result)
 
 
 @router.get("/rfm/settings", response=RfmSettingsOut)

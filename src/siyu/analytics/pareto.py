@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from siyu.corps.models import Corp
 
-from .rfm import _rows, _sql, corp_today, rfm_settings, source
+from .rfm import _rows, buyers_sql, corp_today, rfm_settings
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Pareto:
 
 def pareto(corp: Corp, *, share: float = 0.8, as_of: date | None = None, points: int = 100) -> Pareto:
     as_of = as_of or corp_today(corp)
-    src, params = _sql(source(corp, as_of, rfm_settings(corp).window_days))
+    src, params = buyers_sql(corp, as_of, rfm_settings(corp).window_days, index="spend")
     # Spend values repeat (prices, packs): grouping first keeps the transfer small at millions of buyers.
     hist = [(int(m), int(c)) for m, c in _rows(f"SELECT m, COUNT(*) FROM {src} GROUP BY m ORDER BY m DESC", params)]
     buyers = sum(c for _, c in hist)

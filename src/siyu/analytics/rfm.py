@@ -159,6 +159,24 @@ def _sql(qs) -> tuple[str, list]:
     return f"({sql}) s", list(params)
 
 
+BUYER_INDEXES = {"facts": "cv_buyer_facts", "spend": "cv_buyer_spend", "count": "cv_buyer_count"}
+
+
+def buyers_sql(corp: Corp, as_of: date, window_days: int | None, *, index: str = "facts") -> tuple[str, list]:
+    """`source` as SQL for whole-population scans. From the value table it reads one of the partial
+    indexes that hold exactly the buyers' facts; SQLite is told which (INDEXED BY), since its
+    planner, seeing `order_count >= 1`, would rather walk another index and visit every row."""
+    if window_days is None and as_of >= corp_today(corp):
+        hint = f" INDEXED BY {BUYER_INDEXES[index]}" if connection.vendor == "sqlite" else ""
+        table = CustomerValue._meta.db_table
+        return (
+            f"(SELECT customer_id, last_paid_on AS last_on, order_count AS f, net_fen AS m FROM {table}{hint}"
+            " WHERE corp_id = %s AND order_count >= 1) s",
+            [corp.id],
+        )
+    return _sql(source(corp, as_of, window_days))
+
+
 def _rows(query: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(query, params)
@@ -215,20 +233,19 @@ def rfm_compute(corp: Corp, *, as_of: date | None = None, settings: RfmSettings 
     as_of = as_of or corp_today(corp)
     if settings.window_days is not None and settings.window_days < 1:
         raise InvalidInput("window_days must be at least 1, or empty for all time.", code="bad_window", field="window_days")
-    src, params = _sql(source(corp, as_of, settings.window_days))
+    src, params = buyers_sql(corp, as_of, settings.window_days)
+    spend_src, spend_params = buyers_sql(corp, as_of, settings.window_days, index="spend")
+    count_src, count_params = buyers_sql(corp, as_of, settings.window_days, index="count")
     # R and F take few distinct values (days, order counts): their histograms are small and give
     # medians, means and percentiles exactly. M is summed in SQL and ranked with OFFSET.
-    # One pass gives both small histograms and the GMV: (last day, F) pairs are few.
-    r_counts: dict[int, int] = {}
-    f_counts: dict[int, int] = {}
-    gmv = 0
-    for d, f, count, total in _rows(f"SELECT last_on, f, COUNT(*), SUM(m) FROM {src} GROUP BY last_on, f", params):
-        r = (as_of - _as_date(d)).days
-        r_counts[r] = r_counts.get(r, 0) + count
-        f_counts[int(f)] = f_counts.get(int(f), 0) + count
+    # R and F histograms are small (days, order counts) and each is read in index order.
+    r_hist, gmv = [], 0
+    for d, count, total in _rows(f"SELECT last_on, COUNT(*), SUM(m) FROM {src} GROUP BY last_on", params):
+        r_hist.append(((as_of - _as_date(d)).days, count))
         gmv += int(total)
-    r_hist, f_hist = sorted(r_counts.items()), sorted(f_counts.items())
-    buyers = sum(f_counts.values())
+    r_hist.sort()
+    f_hist = sorted((int(f), count) for f, count in _rows(f"SELECT f, COUNT(*) FROM {count_src} GROUP BY f", count_params))
+    buyers = sum(count for _, count in f_hist)
     non_buyers = Customer.objects.filter(corp=corp).count() - buyers
     if not buyers:
         thresholds = Thresholds(0, 0, 0)
@@ -239,36 +256,44 @@ def rfm_compute(corp: Corp, *, as_of: date | None = None, settings: RfmSettings 
             float(Fraction(sum(v * c for v, c in r_hist), buyers)), float(Fraction(sum(v * c for v, c in f_hist), buyers)), float(Fraction(gmv, buyers)),
         )
     else:
-        low, high = _m_pair(src, params, (buyers - 1) // 2)
+        low, high = _m_pair(spend_src, spend_params, (buyers - 1) // 2)
         m_median = Fraction(low + (high if buyers % 2 == 0 else low), 2)
         thresholds = Thresholds(float(_median(r_hist)), float(_median(f_hist)), float(m_median))
     strategies = {**DEFAULT_STRATEGIES, **{k: v for k, v in (settings.strategies or {}).items() if v}}
     rows = {c.letter: ClassRow(rfm=c, strategy=strategies[c.letter]) for c in CLASSES}
     if buyers:
-        cells = _rows(
-            "SELECT CASE WHEN last_on >= %s THEN 1 ELSE 0 END, CASE WHEN f >= %s THEN 1 ELSE 0 END, CASE WHEN m >= %s THEN 1 ELSE 0 END,"
-            f" COUNT(*), COALESCE(SUM(m), 0) FROM {src} GROUP BY 1, 2, 3",
-            [_date_param(thresholds.recent_since(as_of)), thresholds.frequent_from, thresholds.big_from, *params],
-        )
-        for recent, frequent, big, count, total in cells:
-            row = rows[BY_FLAGS[(bool(recent), bool(frequent), bool(big))].letter]
-            row.customers, row.gmv_fen = count, int(total)
-            row.share, row.gmv_share = count / buyers, (int(total) / gmv if gmv else 0.0)
+        # Recent and lapsed buyers are two ranges of the index; within each, a few sums give the
+        # four classes (frequent and big, by inclusion–exclusion) without grouping.
+        since, f_from, m_from = _date_param(thresholds.recent_since(as_of)), thresholds.frequent_from, thresholds.big_from
+        for recent in (True, False):
+            n, total, n_f, n_m, n_fm, g_f, g_m, g_fm = (int(v or 0) for v in _rows(
+                "SELECT COUNT(*), SUM(m), SUM(CASE WHEN f >= %s THEN 1 ELSE 0 END), SUM(CASE WHEN m >= %s THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN f >= %s AND m >= %s THEN 1 ELSE 0 END), SUM(CASE WHEN f >= %s THEN m ELSE 0 END),"
+                " SUM(CASE WHEN m >= %s THEN m ELSE 0 END), SUM(CASE WHEN f >= %s AND m >= %s THEN m ELSE 0 END)"
+                f" FROM {src} WHERE last_on {'>=' if recent else '<'} %s",
+                [f_from, m_from, f_from, m_from, f_from, m_from, f_from, m_from, *params, since],
+            )[0])
+            split = {(True, True): (n_fm, g_fm), (True, False): (n_f - n_fm, g_f - g_fm), (False, True): (n_m - n_fm, g_m - g_fm),
+                     (False, False): (n - n_f - n_m + n_fm, total - g_f - g_m + g_fm)}
+            for (frequent, big), (count, money) in split.items():
+                row = rows[BY_FLAGS[(recent, frequent, big)].letter]
+                row.customers, row.gmv_fen = count, money
+                row.share, row.gmv_share = count / buyers, (money / gmv if gmv else 0.0)
     result = RfmResult(
         as_of=as_of, window_days=settings.window_days, method=settings.method, buyers=buyers, non_buyers=non_buyers, gmv_fen=gmv,
         thresholds=thresholds, classes=list(rows.values()),
     )
     if quintiles and buyers:
-        result.quintiles = _quintiles(src, params, r_hist, f_hist, buyers, as_of)
+        result.quintiles = _quintiles(src, params, spend_src, spend_params, r_hist, f_hist, buyers, as_of)
     return result
 
 
-def _quintiles(src: str, params: list, r_hist, f_hist, buyers: int, as_of: date) -> Quintiles:
+def _quintiles(src: str, params: list, spend_src: str, spend_params: list, r_hist, f_hist, buyers: int, as_of: date) -> Quintiles:
     ps = [Fraction(k, 5) for k in range(1, 5)]
     q = Quintiles(
         recency_cuts=[_nearest_rank(r_hist, p) for p in ps],
         frequency_cuts=[_nearest_rank(f_hist, p) for p in ps],
-        monetary_cuts=[_m_at(src, params, max(1, math.ceil(p * buyers)) - 1) for p in ps],
+        monetary_cuts=[_m_at(spend_src, spend_params, max(1, math.ceil(p * buyers)) - 1) for p in ps],
     )
     r_score = " + ".join(["1"] + [f"CASE WHEN last_on >= %s THEN 1 ELSE 0 END" for _ in q.recency_cuts])
     f_score = " + ".join(["1"] + [f"CASE WHEN f > %s THEN 1 ELSE 0 END" for _ in q.frequency_cuts])
@@ -290,12 +315,24 @@ def current_result(corp: Corp) -> RfmResult:
     from django.core.cache import cache
 
     settings = rfm_settings(corp)
-    key = f"siyu:rfm:{corp.id}:{corp_today(corp).isoformat()}:{settings.updated_at.timestamp() if settings.updated_at else 0}"
-    result = cache.get(key)
+    result = cache.get(_cache_key(corp, settings))
     if result is None:
         result = rfm_compute(corp, settings=settings)
-        cache.set(key, result, CACHE_SECONDS)
+        remember(corp, result, settings)
     return result
+
+
+def remember(corp: Corp, result: RfmResult, settings: RfmSettings | None = None) -> None:
+    """Keep a result just computed (the RFM page's) so labels and segments agree with what was shown."""
+    from django.core.cache import cache
+
+    settings = settings or rfm_settings(corp)
+    if result.as_of == corp_today(corp) and result.window_days == settings.window_days:
+        cache.set(_cache_key(corp, settings), result, CACHE_SECONDS)
+
+
+def _cache_key(corp: Corp, settings: RfmSettings) -> str:
+    return f"siyu:rfm:{corp.id}:{corp_today(corp).isoformat()}:{settings.updated_at.timestamp() if settings.updated_at else 0}"
 
 
 def quintile_scores(q: Quintiles, *, r_days: int, f: int, m: int) -> tuple[int, int, int]:

@@ -103,7 +103,9 @@ def segment_customers(actor: Actor, filters: SegmentFilters, *, as_of: date | No
     if value:
         customers = customers.filter(value)
     if filters.rfm:
-        result = rfm.rfm_compute(actor.corp, as_of=as_of)
+        # Today's classes as last computed (at most ten minutes ago): counting a segment must not
+        # recompute the medians over every buyer each time.
+        result = rfm.current_result(actor.corp) if as_of is None else rfm.rfm_compute(actor.corp, as_of=as_of)
         customers = customers.filter(rfm.class_q(actor.corp, result, filters.rfm))
     return customers
 

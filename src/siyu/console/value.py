@@ -54,6 +54,7 @@ def rfm_page(request):
             messages.success(request, _("RFM settings saved."))
             return redirect("console:rfm")
     result = rfm.rfm_compute(actor.corp, quintiles=True)
+    rfm.remember(actor.corp, result)
     chart = {
         "letters": [f"{r.rfm.letter} {r.rfm.name}" for r in result.classes],
         "customers": [r.customers for r in result.classes],

@@ -146,4 +146,5 @@ class CustomerValue(CorpOwned):
             # the class counts scan an index instead of the table, and the median of M walks one.
             models.Index(fields=["corp", "last_paid_on", "order_count", "net_fen"], condition=Q(order_count__gte=1), name="cv_buyer_facts"),
             models.Index(fields=["corp", "net_fen"], condition=Q(order_count__gte=1), name="cv_buyer_spend"),
+            models.Index(fields=["corp", "order_count"], condition=Q(order_count__gte=1), name="cv_buyer_count"),
         ]

@@ -323,7 +323,10 @@ def customer_values_rebuild(*, corp: Corp) -> int:
         CustomerValue.objects.filter(corp=corp).delete()
         with connection.cursor() as cursor:
             cursor.execute(REBUILD_SQL, [corp.id])
-            return cursor.rowcount
+            rows = cursor.rowcount
+            # The table changed wholesale: fresh statistics, or planners keep the old picture.
+            cursor.execute(f"ANALYZE {CustomerValue._meta.db_table}")
+            return rows
 
 
 # The second counted order is found with ROW_NUMBER over counted orders in paid order (ties by id),
