@@ -65,6 +65,21 @@ def test_bgnbd_equals_the_published_estimates():
     assert published <= model.log_likelihood and round(published, 0) == -9582
 
 
+# Customers of the CDNOW summary by ID, with the next-week purchases the worked example of the
+# `lifetimes` documentation prints for them from the same fit (its "top customers" table).
+KNOWN_NEXT_WEEK = {509: 0.424877, 841: 0.474738, 1981: 0.486526, 157: 0.662396, 1516: 0.710623}
+
+
+def test_predictions_for_known_customers():
+    x, t_x, T = _summary()
+    model = fit_bgnbd(x, t_x, T)
+    by_id = {int(r["ID"]): (float(r["frequency"]), float(r["recency"]), float(r["T"])) for r in csv.DictReader(open(CDNOW / "cdnow_customers_summary.csv"))}
+    for customer, expected in KNOWN_NEXT_WEEK.items():
+        assert round(float(model.expected_purchases(1, *by_id[customer])), 5) == round(expected, 5), customer
+    # The paper's own example (x = 2, t_x = 30.43, T = 38.86) is customer 1 of the file.
+    assert by_id[1] == (2, 30.43, 38.86) and round(float(model.expected_purchases(39, *by_id[1])), 3) == 1.226
+
+
 def test_bgnbd_predictions_behave():
     model = fit_bgnbd(*_summary())
     # No repeat purchase: surely alive by the model; a long silence after many purchases: likely gone.

@@ -99,5 +99,26 @@ def test_funnel_page(brand):
 def test_guides_cannot_open_value_pages(brand):
     guide = Client()
     guide.force_login(f.user(brand["corp"], Role.GUIDE, staff=brand["staff"], username="guide"))
-    for url in ("/value/rfm/", "/value/super-users/", "/value/clv/", "/value/funnel/", "/segments/"):
+    for url in ("/value/rfm/", "/value/super-users/", "/value/clv/", "/value/funnel/", "/segments/", "/orders/import/"):
         assert guide.get(url).status_code == 403, url
+
+
+def test_order_import_page_reports_bad_rows_and_imports_good_files(brand):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from siyu.orders.models import Order
+
+    client = brand["client"]
+    before = Order.objects.count()
+    bad = "订单号,支付时间,实付金额,外部联系人ID\nN1,2026-03-01 10:00,1.999,wm1\nN2,someday,10,wm1\n".encode()
+    r = client.post("/orders/import/", {"file": SimpleUploadedFile("bad.csv", bad), "source": "pos"})
+    page = r.content.decode()
+    assert r.status_code == 400 and 'data-code="amount_precision"' in page and 'data-code="bad_time"' in page
+    assert Order.objects.count() == before
+    good = "订单号,支付时间,实付金额,外部联系人ID\nN1,2026-03-01 10:00,1.99,wm1\nN2,2026-03-02,10,wmNobody\n".encode()
+    r = client.post("/orders/import/", {"file": SimpleUploadedFile("good.csv", good), "source": "pos"})
+    assert r.status_code == 302 and Order.objects.count() == before + 2
+    page = client.get("/orders/import/").content.decode()
+    assert 'id="orders-unmatched">1<' in page
+    r = client.post("/orders/import/", {"file": SimpleUploadedFile("x.csv", b"a,b\n1,2\n"), "source": "pos"})
+    assert r.status_code == 400 and "No column for" in r.content.decode()

@@ -37,6 +37,7 @@ urlpatterns = [
     path("live-codes/<int:live_code_id>/qr.png", acquisition.live_code_qr, {"fmt": "png"}, name="live_code_qr_png"),
     path("live-codes/<int:live_code_id>/qr.svg", acquisition.live_code_qr, {"fmt": "svg"}, name="live_code_qr_svg"),
     path("live-codes/<int:live_code_id>/poster.png", acquisition.live_code_poster, name="live_code_poster"),
+    path("orders/import/", value.order_import_page, name="order_import"),
     path("value/rfm/", value.rfm_page, name="rfm"),
     path("value/rfm/<str:letter>/segment/", value.rfm_segment, name="rfm_segment"),
     path("value/super-users/", value.super_users_page, name="super_users"),

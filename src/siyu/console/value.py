@@ -265,3 +265,51 @@ def segment_delete(request, segment_id: int):
     segments.segment_delete(actor=actor, segment=segment)
     messages.success(request, _("Segment “%(name)s” deleted.") % {"name": segment.name})
     return redirect("console:segments")
+
+
+class OrderImportForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("Order file (CSV or Excel)"), help_text=gettext_lazy(
+        "Headers such as 订单号, 支付时间, 实付金额, 外部联系人ID or 手机号, 门店, 导购, 退款金额; one row per order or per order line."))
+    source = forms.CharField(label=gettext_lazy("Source system"), max_length=32, initial="import",
+                             help_text=gettext_lazy("Part of each order's identity: the same file again changes nothing."))
+
+
+CONSOLE_IMPORT_MAX_BYTES = 20 * 1024 * 1024
+
+
+@console_view
+def order_import_page(request):
+    """Upload an order history: checked whole, imported only if every row is good (the CLI,
+    `siyu orders import`, takes files of any size with a progress bar)."""
+    import tempfile
+    from pathlib import Path
+
+    from siyu.orders.importer import orders_import
+    from siyu.orders.models import Order
+
+    actor = request.actor
+    actor.require_manager()
+    form = OrderImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > CONSOLE_IMPORT_MAX_BYTES:
+            form.add_error("file", _("Files over 20 MB go through the command line: siyu orders import FILE --corp %(corp)s") % {"corp": actor.corp.corp_id})
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / Path(upload.name).name
+                with path.open("wb") as out:
+                    for chunk in upload.chunks():
+                        out.write(chunk)
+                result = saved_or_form_error(form, lambda: orders_import(corp=actor.corp, path=path, source=form.cleaned_data["source"].strip()))
+            if result is not None and result.error_count:
+                report = result
+                form.add_error(None, _("%(n)d bad rows; nothing was imported.") % {"n": result.error_count})
+            elif result is not None:
+                messages.success(request, _("%(orders)d orders imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged; %(matched)d matched to customers.") % {
+                    "orders": result.orders, "created": result.created, "updated": result.updated, "unchanged": result.unchanged, "matched": result.matched})
+                return redirect("console:order_import")
+    orders = Order.objects.for_corp(actor.corp)
+    stats = {"orders": orders.count(), "unmatched": orders.filter(customer__isnull=True).count()}
+    return render(request, "console/order_import.html", {"form": form, "report": report, "stats": stats, "nav": "order_import"},
+                  status=400 if form.errors else 200)
