@@ -190,6 +190,20 @@ def duck_rfm(con, as_of_day: int, facts_sql: str):
     return (float(rows[0][0]), float(rows[0][1]), float(rows[0][2])), {int(k): int(n) for _, _, _, k, n in rows}
 
 
+def forget_incremental(corp) -> None:
+    """Take back the incremental step's orders, so a reused corp is again exactly the generated data."""
+    from siyu.customers.models import TimelineEvent
+    from siyu.orders.models import Order
+    from siyu.orders.services import customer_values_refresh
+
+    extra = Order.objects.filter(corp=corp, source="bench", order_no__startswith="INC")
+    touched = set(extra.values_list("customer_id", flat=True))
+    if touched:
+        TimelineEvent.objects.filter(corp=corp, kind="order", dedupe_key__in=[f"order:{i}" for i in extra.values_list("id", flat=True)]).delete()
+        extra.delete()
+        customer_values_refresh(corp_id=corp.id, customer_ids=touched)
+
+
 def siyu_counts(result):
     flags = {"A": 7, "B": 6, "C": 5, "D": 4, "E": 3, "F": 2, "G": 1, "H": 0}
     return {flags[r.rfm.letter]: r.customers for r in result.classes if r.customers}
@@ -217,10 +231,10 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
 
     from siyu.analytics.rfm import rfm_compute
-    from siyu.analytics.segments import SegmentFilters, segment_customers
+    from siyu.analytics.segments import SegmentFilters, segment_count
     from siyu.corps.models import Corp
     from siyu.corps.services import corp_create
     from siyu.kit.tenancy import Actor
@@ -250,6 +264,7 @@ def main() -> None:
         print(f"  reusing {corp_id}: {Order.objects.filter(corp=corp).count():,} orders")
         if not CustomerValue.objects.filter(corp=corp).exists():
             timed("customer value rebuild from all orders (one SQL statement)", customer_values_rebuild, corp=corp)
+    forget_incremental(corp)
     if vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE orders_customervalue")
@@ -278,16 +293,18 @@ def main() -> None:
     print(f"Incremental: {args.incremental:,} new orders for existing customers")
     rng = np.random.default_rng(7)
     picks = rng.integers(0, args.customers, size=args.incremental)
+    run = int(time.time())  # fresh order numbers on each run against a reused corp
     paid = datetime.now(UTC) - timedelta(minutes=1)
     half = args.incremental // 2
     started = time.perf_counter()
     for n, c in enumerate(picks[:half]):
-        order_upsert(corp=corp, data=OrderIn(order_no=f"INC{n:07d}", source="bench", paid_at=paid, amount_fen=8990, external_userid=f"wmBENCH{int(c):09d}"))
+        with transaction.atomic():  # one order, one transaction: what one API request does
+            order_upsert(corp=corp, data=OrderIn(order_no=f"INC{run}-{n:07d}", source="bench", paid_at=paid, amount_fen=8990, external_userid=f"wmBENCH{int(c):09d}"))
     one = (time.perf_counter() - started) / half * 1000
     print(f"  {'one by one (order_upsert + value refresh)':58} {one:8.2f} ms per order")
     started = time.perf_counter()
     for lo in range(half, args.incremental, 1000):
-        rows = [{"order_no": f"INC{n:07d}", "source": "bench", "paid_at": paid.isoformat(), "amount": "89.90", "external_userid": f"wmBENCH{int(c):09d}"}
+        rows = [{"order_no": f"INC{run}-{n:07d}", "source": "bench", "paid_at": paid.isoformat(), "amount": "89.90", "external_userid": f"wmBENCH{int(c):09d}"}
                 for n, c in zip(range(lo, min(lo + 1000, args.incremental)), picks[lo:lo + 1000])]
         from siyu.orders.parse import order_in
 
@@ -309,10 +326,11 @@ def main() -> None:
         times = []
         for _ in range(7):
             started = time.perf_counter()
-            n = segment_customers(actor, f).count()
+            n = segment_count(actor, f)
             times.append((time.perf_counter() - started) * 1000)
         first = f"; first {times[0]:.0f} ms" if f.rfm else ""
         print(f"  {label:58} {statistics.median(times):8.1f} ms  ({n:,} customers{first})")
+    forget_incremental(corp)
 
 
 if __name__ == "__main__":

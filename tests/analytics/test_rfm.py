@@ -138,3 +138,17 @@ def test_strategies_are_editable_and_no_orders_means_no_class(corp, shop):
 def test_an_empty_corp(corp):
     result = rfm_compute(f.corp("Empty"), as_of=TODAY)
     assert result.buyers == 0 and all(r.customers == 0 for r in result.classes)
+
+
+@pytest.mark.parametrize("filters", [
+    {"orders_min": 2}, {"spent_min_fen": 20000, "last_order_from": TODAY - timedelta(days=40)}, {"rfm": ["A", "H"]},
+    {"rfm": ["C"], "orders_max": 1}, {"buyers": True}, {"buyers": False}, {"rfm": ["A"], "staff_ids": []},
+])
+def test_segment_counts_on_the_value_table_equal_the_customer_query(corp, shop, filters):
+    from siyu.analytics.segments import SegmentFilters, segment_count, segment_customers
+
+    actor = f.actor(corp)
+    parsed = SegmentFilters.from_json(filters)
+    expected = segment_customers(actor, parsed).count()
+    assert segment_count(actor, parsed) == expected
+    assert expected > 0 or filters == {"rfm": ["C"], "orders_max": 1}

@@ -197,7 +197,7 @@ def segment_create(request, payload: SegmentIn):
 @router.post("/segments/count", response=CountOut)
 def segment_count_unsaved(request, payload: SegmentFiltersIn):
     """The live count of filters not saved yet (the editor's running figure)."""
-    return CountOut(customers=segments.segment_customers(request.auth, segments.SegmentFilters.from_json(payload.dict())).count())
+    return CountOut(customers=segments.segment_count(request.auth, segments.SegmentFilters.from_json(payload.dict())))
 
 
 @router.get("/segments/{segment_id}", response=SegmentOut)
@@ -225,7 +225,7 @@ def segment_delete(request, segment_id: int):
 def segment_count(request, segment_id: int):
     actor = request.auth
     s = segments.segment_get(actor, segment_id)
-    return CountOut(customers=segments.segment_customers(actor, segments.SegmentFilters.from_json(s.filters)).count())
+    return CountOut(customers=segments.segment_count(actor, segments.SegmentFilters.from_json(s.filters)))
 
 
 @router.get("/segments/{segment_id}/customers", response=PreviewPage)

@@ -356,34 +356,31 @@ def customer_classes(corp: Corp, result: RfmResult, customer_ids) -> dict[int, R
     return {row["customer_id"]: class_of(result.thresholds, result.as_of, last_on=_as_date(row["last_on"]), f=row["f"], m=row["m"]) for row in qs}
 
 
-def class_q(corp: Corp, result: RfmResult, letters) -> Q:
-    """A filter on customers: in any of these classes under `result`."""
+def class_q(corp: Corp, result: RfmResult, letters, *, on_value: bool = False) -> Q:
+    """A filter on customers (or, with on_value, on their `CustomerValue` rows): in any of these
+    classes under `result`."""
     letters = set(letters)
     unknown = letters - set(BY_LETTER)
     if unknown:
         raise InvalidInput(f"No RFM class {sorted(unknown)[0]!r}; classes are A–H.", code="bad_rfm_class", field="rfm")
     t, since = result.thresholds, result.thresholds.recent_since(result.as_of)
-    if result.window_days is None and result.as_of >= corp_today(corp):
-        prefix = "value__"
-        last, f, m = "value__last_paid_on", "value__order_count", "value__net_fen"
-    else:
+    chosen = [c for c in CLASSES if c.letter in letters]
+    if not chosen:
+        return Q(pk__in=[])
+    if result.window_days is not None or result.as_of < corp_today(corp):
+        # Another window or day: the classes come from the orders, as customer ids.
         src, params = _sql(source(corp, result.as_of, result.window_days))
-        prefix, last, f, m = None, None, None, None
-    if prefix is None:
         conditions = [
-            "(" + " AND ".join([
-                f"last_on {'>=' if c.recent else '<'} %s", f"f {'>=' if c.frequent else '<'} %s", f"m {'>=' if c.big else '<'} %s",
-            ]) + ")"
-            for c in CLASSES if c.letter in letters
+            f"(last_on {'>=' if c.recent else '<'} %s AND f {'>=' if c.frequent else '<'} %s AND m {'>=' if c.big else '<'} %s)" for c in chosen
         ]
-        if not conditions:
-            return Q(pk__in=[])
-        cond_params = [p for c in CLASSES if c.letter in letters for p in (_date_param(since), t.frequent_from, t.big_from)]
-        return Q(id__in=RawSQL(f"SELECT customer_id FROM {src} WHERE {' OR '.join(conditions)}", [*params, *cond_params]))
+        cond_params = [p for _c in chosen for p in (_date_param(since), t.frequent_from, t.big_from)]
+        ids = RawSQL(f"SELECT customer_id FROM {src} WHERE {' OR '.join(conditions)}", [*params, *cond_params])
+        return Q(customer_id__in=ids) if on_value else Q(id__in=ids)
+    prefix = "" if on_value else "value__"
+    last, f, m = f"{prefix}last_paid_on", f"{prefix}order_count", f"{prefix}net_fen"
     q = Q(pk__in=[])
-    for c in CLASSES:
-        if c.letter in letters:
-            q |= Q(**{f"{f}__gte": 1}) & (Q(**{f"{last}__gte": since}) if c.recent else Q(**{f"{last}__lt": since})) & (
-                Q(**{f"{f}__gte": t.frequent_from}) if c.frequent else Q(**{f"{f}__lt": t.frequent_from})
-            ) & (Q(**{f"{m}__gte": t.big_from}) if c.big else Q(**{f"{m}__lt": t.big_from}))
+    for c in chosen:
+        q |= Q(**{f"{f}__gte": 1}) & (Q(**{f"{last}__gte": since}) if c.recent else Q(**{f"{last}__lt": since})) & (
+            Q(**{f"{f}__gte": t.frequent_from}) if c.frequent else Q(**{f"{f}__lt": t.frequent_from})
+        ) & (Q(**{f"{m}__gte": t.big_from}) if c.big else Q(**{f"{m}__lt": t.big_from}))
     return q

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from siyu.customers.models import Customer
+from siyu.orders.models import CustomerValue
 from siyu.customers.selectors import CustomerFilters, customer_list
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.tenancy import Actor, get_for
@@ -87,27 +88,56 @@ def segment_customers(actor: Actor, filters: SegmentFilters, *, as_of: date | No
         from siyu.acquisition.models import Acquisition
 
         customers = customers.filter(id__in=Acquisition.objects.filter(corp=actor.corp, channel_id__in=filters.channel_ids).values("customer_id"))
-    value = Q()
-    if filters.buyers is True:
-        value &= Q(value__order_count__gte=1)
-    elif filters.buyers is False:
+    if filters.buyers is False:
         customers = customers.exclude(value__order_count__gte=1)
-    for name, lookup in (("orders_min", "value__order_count__gte"), ("orders_max", "value__order_count__lte"),
-                         ("spent_min_fen", "value__net_fen__gte"), ("spent_max_fen", "value__net_fen__lte"),
-                         ("first_order_from", "value__first_paid_on__gte"), ("first_order_to", "value__first_paid_on__lte"),
-                         ("last_order_from", "value__last_paid_on__gte"), ("last_order_to", "value__last_paid_on__lte"),
-                         ("clv_min_fen", "clv__clv_fen__gte"), ("clv_max_fen", "clv__clv_fen__lte"),
-                         ("p_alive_min", "clv__p_alive__gte"), ("p_alive_max", "clv__p_alive__lte")):
-        if getattr(filters, name) is not None:
-            value &= Q(**{lookup: getattr(filters, name)})
+    value = _value_q(filters, prefix="value__")
     if value:
         customers = customers.filter(value)
     if filters.rfm:
-        # Today's classes as last computed (at most ten minutes ago): counting a segment must not
-        # recompute the medians over every buyer each time.
-        result = rfm.current_result(actor.corp) if as_of is None else rfm.rfm_compute(actor.corp, as_of=as_of)
-        customers = customers.filter(rfm.class_q(actor.corp, result, filters.rfm))
+        customers = customers.filter(rfm.class_q(actor.corp, _rfm_result(actor, as_of), filters.rfm))
     return customers
+
+
+# Segment filter → the CustomerValue field it bounds (or the stored CLV's, through the customer).
+VALUE_BOUNDS = (
+    ("orders_min", "order_count__gte"), ("orders_max", "order_count__lte"), ("spent_min_fen", "net_fen__gte"), ("spent_max_fen", "net_fen__lte"),
+    ("first_order_from", "first_paid_on__gte"), ("first_order_to", "first_paid_on__lte"),
+    ("last_order_from", "last_paid_on__gte"), ("last_order_to", "last_paid_on__lte"),
+)
+CLV_BOUNDS = (("clv_min_fen", "clv_fen__gte"), ("clv_max_fen", "clv_fen__lte"), ("p_alive_min", "p_alive__gte"), ("p_alive_max", "p_alive__lte"))
+
+
+def _value_q(filters: SegmentFilters, *, prefix: str) -> Q:
+    """Conditions on the customer's value row; `prefix` is the path to it ("value__" from a customer)."""
+    clv_prefix = "clv__" if prefix else "customer__clv__"
+    q = Q(**{f"{prefix}order_count__gte": 1}) if filters.buyers is True else Q()
+    for name, lookup in VALUE_BOUNDS:
+        if getattr(filters, name) is not None:
+            q &= Q(**{prefix + lookup: getattr(filters, name)})
+    for name, lookup in CLV_BOUNDS:
+        if getattr(filters, name) is not None:
+            q &= Q(**{clv_prefix + lookup: getattr(filters, name)})
+    return q
+
+
+def _rfm_result(actor: Actor, as_of: date | None):
+    # Today's classes as last computed (at most ten minutes ago): counting a segment must not
+    # recompute the medians over every buyer each time.
+    return rfm.current_result(actor.corp) if as_of is None else rfm.rfm_compute(actor.corp, as_of=as_of)
+
+
+def segment_count(actor: Actor, filters: SegmentFilters, *, as_of: date | None = None) -> int:
+    """How many customers the filters take now. When they only bound order facts, CLV or RFM class
+    (the common case for value segments), the count runs on the one-row-per-buyer value table
+    alone: joining three million customers to it only to count them cost 4× as much (PostgreSQL)."""
+    customer_side = any(getattr(filters, f.name) not in (None, "", []) for f in fields(CustomerFilters)) or filters.channel_ids
+    value = _value_q(filters, prefix="")
+    if actor.is_guide or customer_side or filters.buyers is False or not (value or filters.rfm):
+        return segment_customers(actor, filters, as_of=as_of).count()
+    rows = CustomerValue.objects.filter(corp=actor.corp).filter(value)
+    if filters.rfm:
+        rows = rows.filter(rfm.class_q(actor.corp, _rfm_result(actor, as_of), filters.rfm, on_value=True))
+    return rows.count()
 
 
 def segment_list(actor: Actor) -> list[Segment]:

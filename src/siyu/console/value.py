@@ -223,7 +223,7 @@ def segment_list_page(request):
         if segment:
             messages.success(request, _("Segment “%(name)s” saved.") % {"name": segment.name})
             return redirect("console:segment", segment_id=segment.id)
-    rows = [(s, segments.segment_customers(actor, segments.SegmentFilters.from_json(s.filters)).count()) for s in segments.segment_list(actor)]
+    rows = [(s, segments.segment_count(actor, segments.SegmentFilters.from_json(s.filters))) for s in segments.segment_list(actor)]
     return render(request, "console/segments.html", {"form": form, "rows": rows, "nav": "segments"})
 
 
@@ -238,11 +238,12 @@ def segment_page(request, segment_id: int):
         if saved:
             messages.success(request, _("Segment “%(name)s” saved.") % {"name": saved.name})
             return redirect("console:segment", segment_id=segment.id)
-    customers = segments.segment_customers(actor, segments.SegmentFilters.from_json(segment.filters))
+    filters = segments.SegmentFilters.from_json(segment.filters)
+    customers = segments.segment_customers(actor, filters)
     preview = list(customers.order_by("-id")[:50])
     values = selectors.value_rows(actor, [c.id for c in preview])
     return render(request, "console/segment.html", {
-        "segment": segment, "form": form, "count": customers.count(), "preview": [(c, values.get(c.id)) for c in preview], "nav": "segments",
+        "segment": segment, "form": form, "count": segments.segment_count(actor, filters), "preview": [(c, values.get(c.id)) for c in preview], "nav": "segments",
     })
 
 
