@@ -315,7 +315,7 @@ def main() -> None:
     print("Segment counts over all customers (p50 of 7):")
     actor = Actor(user=None, corp=corp, role="owner")
     filters = {
-        "orders ≥ 3, spent ≥ 500 yuan, last order ≥ 90 days ago": SegmentFilters(orders_min=3, spent_min_fen=50000, last_order_from=AS_OF - timedelta(days=90)),
+        "orders ≥ 3, spent ≥ 500 yuan, last order within 90 days": SegmentFilters(orders_min=3, spent_min_fen=50000, last_order_from=AS_OF - timedelta(days=90)),
         "bought, spent ≤ 100 yuan, first order in 2026": SegmentFilters(buyers=True, spent_max_fen=10000, first_order_from=date(2026, 1, 1)),
         "RFM class A, orders ≥ 5, last order in 2026": SegmentFilters(rfm=["A"], orders_min=5, last_order_from=date(2026, 1, 1)),
     }

@@ -4,7 +4,7 @@ BG/NBD: Fader, Hardie and Lee (2005), Marketing Science — r = 0.243, α = 4.41
 b = 2.426, LL = −9582.4, and for a customer with x = 2, t_x = 30.43, T = 38.86 an expected 1.226
 purchases in the next 39 weeks. Gamma-Gamma: Fader and Hardie's note on the model, on the 946
 sample customers with repeat purchases in the 39-week calibration period — p = 6.25, q = 3.74,
-γ = 15.44.
+γ = 15.44, LL = −4055.9177.
 """
 
 import csv
@@ -94,6 +94,7 @@ def test_gamma_gamma_equals_the_published_estimates():
     assert sum(1 for n in x if n > 0) == 946
     model = fit_gamma_gamma(x, m)
     assert (round(model.p, 2), round(model.q, 2), round(model.gamma, 2)) == (6.25, 3.74, 15.44)
+    assert round(model.log_likelihood, 2) == -4055.92
     # A customer's expected spend shrinks their own mean toward the population's.
     own = 100.0
     assert model.population_mean < float(model.expected_spend(2, own)) < own

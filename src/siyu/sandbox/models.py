@@ -4,7 +4,16 @@ Nothing here is tenant data of Siyu; it is what "WeCom" knows. The product reach
 HTTP, through the same client it uses for the real thing.
 """
 
+from datetime import date, datetime, timedelta, timezone
+
 from django.db import models
+
+# WeCom counts its days (statistics, behaviour data) in China time, whatever the server's zone.
+CHINA = timezone(timedelta(hours=8))
+
+
+def china_today() -> date:
+    return datetime.now(CHINA).date()
 
 
 class SbCorp(models.Model):

@@ -13,7 +13,6 @@ import logging
 import random
 import re
 import threading
-from datetime import date
 
 import httpx
 import zxingcpp
@@ -23,7 +22,7 @@ from django.db import close_old_connections
 from django.db.models import F
 
 from . import callbacks
-from .models import SbBehavior, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbStaff, SbTag
+from .models import SbBehavior, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbStaff, SbTag, china_today
 from .names import customer_name
 
 log = logging.getLogger(__name__)
@@ -171,7 +170,7 @@ class Simulator:
         return True
 
     def _count(self, staff: SbStaff, **counters) -> None:
-        row, _ = SbBehavior.objects.get_or_create(corp=self.corp, staff=staff, day=date.today())
+        row, _ = SbBehavior.objects.get_or_create(corp=self.corp, staff=staff, day=china_today())
         SbBehavior.objects.filter(pk=row.pk).update(**{k: F(k) + v for k, v in counters.items()})
 
     # -- running -----------------------------------------------------------------------------------

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import date, datetime, timedelta, timezone as dt_timezone
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 
 from .models import (
-    SbBehavior, SbFollow, SbGroup, SbGroupMember, SbMoment, SbMsgSend, SbMsgTemplate, SbStaff, SbTransfer,
+    CHINA, SbBehavior, SbFollow, SbGroup, SbGroupMember, SbMoment, SbMsgSend, SbMsgTemplate, SbStaff, SbTransfer, china_today,
 )
 from .views import cursor_page, error, wecom_api
 
@@ -18,7 +18,6 @@ MAX_SINGLE_RECIPIENTS = 10_000
 MAX_GROUP_CHATS = 2000
 MAX_ATTACHMENTS = 9
 TRANSFERS_PER_90_DAYS = 2
-CHINA = dt_timezone(timedelta(hours=8))
 
 
 # -- mass sends -------------------------------------------------------------------------------------
@@ -193,7 +192,7 @@ def get_user_behavior_data(request, corp, body):
     if not isinstance(start, int) or not isinstance(end, int) or end < start:
         return error(40058, "start_time and end_time are required")
     first, last = _day(start), _day(end)
-    if (last - first).days > 29 or first < date.today() - timedelta(days=180):
+    if (last - first).days > 29 or first < china_today() - timedelta(days=180):
         return error(40058, "at most 30 days, within the last 180 days")
     staff = SbStaff.objects.filter(corp=corp).filter(Q(userid__in=users) | Q(department__in=parties))
     rows = {r["day"]: r for r in SbBehavior.objects.filter(corp=corp, staff__in=staff, day__gte=first, day__lte=last).values("day").annotate(
