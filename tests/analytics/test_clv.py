@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from siyu.analytics.clv import bgnbd_log_likelihood, fit_bgnbd, fit_gamma_gamma
+from siyu.analytics.clv import BGNBD_BOUNDS, at_limit, bgnbd_log_likelihood, fit_bgnbd, fit_gamma_gamma
 
 
 def _cdnow() -> Path | None:
@@ -63,6 +63,7 @@ def test_bgnbd_equals_the_published_estimates():
     # The likelihood at the published parameters is no better than at the fitted ones.
     published = bgnbd_log_likelihood((0.243, 4.414, 0.793, 2.426), x, t_x, T).sum()
     assert published <= model.log_likelihood and round(published, 0) == -9582
+    assert not at_limit([model.r, model.alpha, model.a, model.b], BGNBD_BOUNDS)
 
 
 # Customers of the CDNOW summary by ID, with the next-week purchases the worked example of the

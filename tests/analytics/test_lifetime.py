@@ -76,6 +76,24 @@ def test_stored_predictions_are_the_models(corp):
     # Lapsed buyers are less likely alive than those who bought lately with the same history.
     assert CustomerClv.objects.filter(corp=corp, p_alive__gt=1).count() == 0
     assert ClvFit.objects.get(corp=corp).as_of == AS_OF
+    assert not fit.at_limit  # enough customers: an interior maximum
+
+
+@pytest.mark.django_db
+def test_a_fit_on_a_handful_of_regular_buyers_is_flagged_as_at_its_limits(corp, api):
+    # Twelve buyers each buying every four weeks, none lapsing: nothing for the dropout model to
+    # learn, so the likelihood keeps rising towards a → 0 and the fit stops at its box.
+    orders = []
+    for i in range(12):
+        c = Customer.objects.create(corp=corp, external_userid=f"wmR{i}", name=f"r{i}")
+        for k in range(6):
+            day = AS_OF - timedelta(weeks=4 * k + i % 3)
+            orders.append(Order(corp=corp, source="sim", order_no=f"R{i}-{k}", customer=c, paid_at=datetime.combine(day, time(4), UTC), paid_on=day, amount_fen=10000 + 100 * i))
+    Order.objects.bulk_create(orders)
+    customer_values_rebuild(corp=corp)
+    fit = clv_refresh(corp=corp, as_of=AS_OF)
+    assert fit.at_limit
+    assert api.get("/api/v1/clv").json()["at_limit"] is True
 
 
 @pytest.mark.django_db

@@ -283,6 +283,7 @@ class ClvOut(Schema):
     repeat_customers: int
     bgnbd: dict
     gamma_gamma: dict
+    at_limit: bool = Field(..., description="the fit stopped at a parameter bound: too little or too regular history for stable estimates")
     fitted_at: datetime | None
     seconds: float
     queued_at: datetime | None
@@ -302,7 +303,7 @@ def clv_get(request):
     fit, deciles, total = selectors.clv_overview(actor)
     return ClvOut(
         as_of=fit.as_of, horizon_days=fit.horizon_days, customers=fit.customers, repeat_customers=fit.repeat_customers, bgnbd=fit.bgnbd,
-        gamma_gamma=fit.gamma_gamma, fitted_at=fit.fitted_at, seconds=fit.seconds, queued_at=fit.queued_at, error=fit.error,
+        gamma_gamma=fit.gamma_gamma, at_limit=fit.at_limit, fitted_at=fit.fitted_at, seconds=fit.seconds, queued_at=fit.queued_at, error=fit.error,
         total_clv_fen=total, deciles=deciles,
     )
 

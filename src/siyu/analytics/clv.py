@@ -102,6 +102,12 @@ BGNBD_BOUNDS = [(1e-4, 1e4)] * 4
 GG_BOUNDS = [(1e-4, 1e4), (1e-4, 1e4), (1e-4, 1e12)]  # γ is in the data's money unit (fen: large)
 
 
+def at_limit(values, bounds, tolerance: float = 0.01) -> bool:
+    """Whether a fit stopped against its box (within 1% of a bound): the estimates then say more
+    about the box than about the customers, and operators should read the predictions as rough."""
+    return any(np.log(v) - np.log(lo) < tolerance or np.log(hi) - np.log(v) < tolerance for v, (lo, hi) in zip(values, bounds, strict=True))
+
+
 def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
     """`weights`: how many customers share each (x, t_x, T) row. Millions of customers collapse to
     far fewer distinct rows, and the likelihood is the same weighted sum."""

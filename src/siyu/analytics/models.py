@@ -62,6 +62,13 @@ class ClvFit(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp"], name="clvfit_one_per_corp")]
 
+    @property
+    def at_limit(self) -> bool:
+        from .clv import BGNBD_BOUNDS, GG_BOUNDS, at_limit
+
+        bg, gg = self.bgnbd, self.gamma_gamma
+        return bool(bg) and at_limit([bg["r"], bg["alpha"], bg["a"], bg["b"]], BGNBD_BOUNDS) or bool(gg) and at_limit([gg["p"], gg["q"], gg["gamma"]], GG_BOUNDS)
+
 
 class CustomerClv(CorpOwned):
     """Each buyer's predictions from the corp's latest fit; filterable (segments) and sortable."""
