@@ -95,6 +95,24 @@ def test_gmv_is_reach_times_conversion_times_spend_and_the_change_splits_exactly
     assert apr.from_reach_fen == pytest.approx(0) and apr.from_conversion_fen < 0 < apr.from_spend_fen
 
 
+def test_the_running_month_is_compared_with_the_same_days_of_the_month_before(corp, shop, monkeypatch):
+    from siyu.analytics import funnels
+
+    monkeypatch.setattr(funnels, "now", lambda: at(date(2026, 4, 10), 12))
+    buy(corp, shop["a"], "a3", date(2026, 4, 3), fen=30000)
+    periods = gmv_decomposition(corp, start=date(2026, 2, 1), end=date(2026, 5, 31))
+    assert [p.start for p in periods] == [date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1)]  # May has not begun
+    feb, mar, apr = periods
+    assert feb.to_date is None and mar.to_date is None and mar.change_fen == 40000
+    # April to the 10th against March 1–10: reached a–e in both; March's first ten days had a's
+    # and b's orders (100 yuan each), April's has a's 300 yuan.
+    assert (apr.to_date, apr.compared_to, apr.end) == (date(2026, 4, 10), (date(2026, 3, 1), date(2026, 3, 10)), date(2026, 4, 30))
+    assert (apr.reached, apr.buyers, apr.gmv_fen, apr.change_fen) == (5, 1, 30000, 10000)
+    assert apr.from_reach_fen == pytest.approx(0) and apr.from_reach_fen + apr.from_conversion_fen + apr.from_spend_fen == pytest.approx(10000)
+    # Conversion 0.4 → 0.2 at a mean spend of 200 yuan: −200; spend 100 → 300 at a mean conversion of 0.3: +300.
+    assert apr.from_conversion_fen == pytest.approx(-20000) and apr.from_spend_fen == pytest.approx(30000)
+
+
 def test_shapley_of_two_factors_is_the_textbook_split():
     # (a0, b0) = (2, 3) → (4, 5): Δ = 14; a's share = Δa·(b0+b1)/2 = 8, b's = Δb·(a0+a1)/2 = 6.
     assert shapley((2, 3), (4, 5)) == pytest.approx((8, 6))

@@ -393,6 +393,8 @@ class GmvPeriodOut(Schema):
     from_reach_fen: float | None
     from_conversion_fen: float | None
     from_spend_fen: float | None
+    to_date: date | None = Field(..., description="the period is still running: counted up to this day, and compared with compared_to")
+    compared_to: list[date] | None = Field(..., description="first and last day of the period before that the running period's change is against")
 
 
 class CohortQuery(PeriodQuery):
@@ -429,7 +431,7 @@ def gmv_get(request, query: Query[GmvQuery]):
     return [
         GmvPeriodOut(start=p.start, end=p.end, reached=p.reached, buyers=p.buyers, conversion=p.conversion, spend_per_buyer_fen=p.spend_per_buyer_fen,
                      gmv_fen=p.gmv_fen, change_fen=p.change_fen, from_reach_fen=p.from_reach_fen, from_conversion_fen=p.from_conversion_fen,
-                     from_spend_fen=p.from_spend_fen)
+                     from_spend_fen=p.from_spend_fen, to_date=p.to_date, compared_to=None if p.compared_to is None else list(p.compared_to))
         for p in funnels.gmv_decomposition(actor.corp, start=query.start, end=query.end, period=query.period)
     ]
 

@@ -29,6 +29,7 @@ from django.db.models.functions import TruncMonth
 
 from siyu.corps.models import Corp
 from siyu.customers.models import Follow
+from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.orders.models import Order
 
@@ -179,6 +180,8 @@ class GmvPeriod:
     from_reach_fen: float | None = None
     from_conversion_fen: float | None = None
     from_spend_fen: float | None = None
+    to_date: date | None = None  # the period is still running: counted up to this day
+    compared_to: tuple[date, date] | None = None  # the running period's change is against these days
 
     @property
     def conversion(self) -> float:
@@ -208,27 +211,46 @@ def _weeks(start: date, end: date) -> list[tuple[date, date]]:
 
 
 def gmv_decomposition(corp: Corp, *, start: date, end: date, period: str = "month") -> list[GmvPeriod]:
+    """Periods that have not begun are left out. The period running today counts up to today and is
+    compared with the same number of days at the start of the period before (month to date
+    against the previous month's first days), not with that whole period."""
     if period not in ("month", "week"):
         raise InvalidInput("period is month or week.", code="bad_period", field="period")
     _check_period(start, end)
-    tz = corp.tzinfo
+    today = now().astimezone(corp.tzinfo).date()
     out: list[GmvPeriod] = []
     for p_start, p_end in (_months if period == "month" else _weeks)(start, end):
-        lo, hi = _day_start(p_start, tz), _day_start(p_end + timedelta(days=1), tz)
-        live = Q(added_at__lt=hi) & (Q(deleted_by_staff_at__isnull=True) | Q(deleted_by_staff_at__gte=lo)) & (
-            Q(deleted_by_customer_at__isnull=True) | Q(deleted_by_customer_at__gte=lo)
-        )
-        reached_ids = Follow.objects.filter(live, corp=corp).values("customer_id")
-        reached = Follow.objects.filter(live, corp=corp).values("customer_id").distinct().count()
-        sales = Order.objects.filter(corp=corp, paid_on__gte=p_start, paid_on__lte=p_end, amount_fen__gt=F("refunded_fen"), customer_id__in=reached_ids)
-        agg = sales.aggregate(buyers=Count("customer_id", distinct=True), gmv=Sum(F("amount_fen") - F("refunded_fen")))
-        out.append(GmvPeriod(start=p_start, end=p_end, reached=reached, buyers=agg["buyers"] or 0, gmv_fen=int(agg["gmv"] or 0)))
-    for before, now_ in zip(out, out[1:]):
-        now_.change_fen = now_.gmv_fen - before.gmv_fen
-        now_.from_reach_fen, now_.from_conversion_fen, now_.from_spend_fen = shapley(
-            (before.reached, before.conversion, before.spend_per_buyer_fen), (now_.reached, now_.conversion, now_.spend_per_buyer_fen),
-        )
+        if p_start > today:
+            break
+        current = _gmv_period(corp, p_start, min(p_end, today))
+        current.end = p_end
+        if out:
+            before = out[-1]
+            if p_end > today:
+                current.to_date = today
+                last = min(before.end, before.start + (today - p_start))
+                before = _gmv_period(corp, before.start, last)
+                current.compared_to = (before.start, last)
+            current.change_fen = current.gmv_fen - before.gmv_fen
+            current.from_reach_fen, current.from_conversion_fen, current.from_spend_fen = shapley(
+                (before.reached, before.conversion, before.spend_per_buyer_fen), (current.reached, current.conversion, current.spend_per_buyer_fen),
+            )
+        elif p_end > today:
+            current.to_date = today
+        out.append(current)
     return out
+
+
+def _gmv_period(corp: Corp, first: date, last: date) -> GmvPeriod:
+    lo, hi = _day_start(first, corp.tzinfo), _day_start(last + timedelta(days=1), corp.tzinfo)
+    live = Q(added_at__lt=hi) & (Q(deleted_by_staff_at__isnull=True) | Q(deleted_by_staff_at__gte=lo)) & (
+        Q(deleted_by_customer_at__isnull=True) | Q(deleted_by_customer_at__gte=lo)
+    )
+    reached_ids = Follow.objects.filter(live, corp=corp).values("customer_id")
+    reached = Follow.objects.filter(live, corp=corp).values("customer_id").distinct().count()
+    sales = Order.objects.filter(corp=corp, paid_on__gte=first, paid_on__lte=last, amount_fen__gt=F("refunded_fen"), customer_id__in=reached_ids)
+    agg = sales.aggregate(buyers=Count("customer_id", distinct=True), gmv=Sum(F("amount_fen") - F("refunded_fen")))
+    return GmvPeriod(start=first, end=last, reached=reached, buyers=agg["buyers"] or 0, gmv_fen=int(agg["gmv"] or 0))
 
 
 def shapley(old: tuple[float, ...], new: tuple[float, ...]) -> tuple[float, ...]:

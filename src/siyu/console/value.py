@@ -152,7 +152,7 @@ def funnel_page(request):
             {"name": _("First order"), "value": t.first_orders},
             {"name": _("Second order"), "value": t.second_orders},
         ],
-        "months": [p.start.strftime("%Y-%m") for p in gmv],
+        "months": [p.start.strftime("%Y-%m") if p.to_date is None else _("%(month)s (to date)") % {"month": p.start.strftime("%Y-%m")} for p in gmv],
         "gmv": [round(p.gmv_fen / 100) for p in gmv],
         "reach": [None if p.from_reach_fen is None else round(p.from_reach_fen / 100) for p in gmv],
         "conversion": [None if p.from_conversion_fen is None else round(p.from_conversion_fen / 100) for p in gmv],
