@@ -56,7 +56,7 @@ def rfm_page(request):
     result = rfm.rfm_compute(actor.corp, quintiles=True)
     rfm.remember(actor.corp, result)
     chart = {
-        "letters": [f"{r.rfm.letter} {r.rfm.name}" for r in result.classes],
+        "letters": [f"{r.rfm.letter}\n{r.rfm.name}" for r in result.classes],
         "customers": [r.customers for r in result.classes],
         "gmv_share": [round(r.gmv_share * 100, 1) for r in result.classes],
         "grid": [[f - 1, r - 1, n] for (r, f), (n, _gmv) in (result.quintiles.grid.items() if result.quintiles else [])],
