@@ -76,7 +76,10 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(tmp_path, corp):
         run(corp, path, "--report", str(report))
     assert not Order.objects.exists() and not Refund.objects.exists()
     with report.open(encoding="utf-8-sig") as fh:
-        rows = [(int(r["row"]), r["column"], r["code"]) for r in csv.DictReader(fh)]
+        report_rows = list(csv.DictReader(fh))
+    rows = [(int(r["row"]), r["column"], r["code"]) for r in report_rows]
+    # Each problem also names the column as the file heads it, for the operator fixing the file.
+    assert [r["header"] for r in report_rows] == [HEADER[2], HEADER[1], HEADER[0], HEADER[4], HEADER[6], HEADER[7], ""]
     assert rows == [
         (3, "amount", "amount_precision"), (4, "paid_at", "bad_time"), (5, "order_no", "duplicate"), (6, "phone", "bad_phone"),
         (7, "staff_userid", "unknown_staff"), (8, "refunded", "refund_exceeds_amount"), (9, "", "too_many_columns"),

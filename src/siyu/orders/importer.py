@@ -59,11 +59,13 @@ class Report:
     updated: int = 0
     unchanged: int = 0
     matched: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # field → the file's own heading for it
 
     def bad(self, row: int, column: str, code: str, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_REPORTED:
-            self.errors.append({"row": row, "column": column, "code": code, "message": message})
+            # `column` is the stable field name; `header` is what the operator sees in the file.
+            self.errors.append({"row": row, "column": column, "header": self.headers.get(column, ""), "code": code, "message": message})
 
 
 def header_map(header: list[str], mapping: dict[str, str]) -> dict[str, int]:
@@ -165,7 +167,9 @@ def orders_import(*, corp: Corp, path: Path, source: str = "import", mapping: di
     """Check the whole file, then (if every row is good and not check_only) write it in batches."""
     report = Report()
     staff_cache: dict = {}
-    where, width = _open(path, mapping or {})
+    where, header = _open(path, mapping or {})
+    width = len(header)
+    report.headers = {f: header[i].strip() for f, i in where.items()}
     for row, raw in _orders(_rows(path), where, width, source, report):
         report.orders += 1
         _parse(corp, raw, report, row, staff_cache)
@@ -195,12 +199,12 @@ def orders_import(*, corp: Corp, path: Path, source: str = "import", mapping: di
     return report
 
 
-def _open(path: Path, mapping: dict[str, str]) -> tuple[dict[str, int], int]:
+def _open(path: Path, mapping: dict[str, str]) -> tuple[dict[str, int], list[str]]:
     rows = _rows(path, with_header=True)
     header = next((r for r in rows if any(c.strip() for c in r)), None)
     if header is None:
         raise InvalidInput(f"{path.name} is empty.", code="empty_file", field="file")
-    return header_map(header, mapping), len(header)
+    return header_map(header, mapping), header
 
 
 def _rows(path: Path, *, with_header: bool = False) -> Iterator[list[str]]:

@@ -65,13 +65,13 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from None
         if report and result.errors:
             with open(report, "w", newline="", encoding="utf-8-sig") as fh:
-                writer = csv.DictWriter(fh, fieldnames=["row", "column", "code", "message"])
+                writer = csv.DictWriter(fh, fieldnames=["row", "column", "header", "code", "message"])
                 writer.writeheader()
                 writer.writerows(result.errors)
         if result.error_count:
             table = Table("row", "column", "problem", title=f"{result.error_count} bad rows in {file}; nothing was imported")
             for e in result.errors[:50]:
-                table.add_row(str(e["row"]), e["column"], e["message"])
+                table.add_row(str(e["row"]), e["header"] or e["column"], e["message"])
             console.print(table)
             more = result.error_count - min(50, len(result.errors))
             if more:
