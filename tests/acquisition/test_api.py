@@ -81,6 +81,10 @@ def test_only_backups_and_duplicate_channel_names_are_refused(api, hub):
     channel = api.post("/api/v1/channels", {"name": "官网", "group": "website"}).json()
     again = api.post("/api/v1/channels", {"name": "官网", "group": "ads"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "channel_name_taken"
+    store = api.post("/api/v1/channels", {"name": "门店", "group": "store"}).json()
+    renamed = api.patch(f"/api/v1/channels/{store['id']}", {"name": "官网"})
+    assert renamed.status_code == 409 and "官网" in renamed.json()["error"]["message"]
+    assert api.patch(f"/api/v1/channels/{store['id']}", {"group": "ads"}).json()["name"] == "门店"
     response = api.post("/api/v1/live-codes", {"channel_id": channel["id"], "name": "x", "members": [{"staff_id": hub.staff[0].id, "backup": True}]})
     assert response.json()["error"]["code"] == "only_backups"
 

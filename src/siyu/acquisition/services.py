@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.kit.clock import now
-from siyu.kit.errors import Conflict, InvalidInput, NotFound
+from siyu.kit.errors import Conflict, InvalidInput, NotFound, save_or_conflict
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
 from siyu.tags.selectors import resolve_tags
@@ -56,11 +56,7 @@ def channel_create(*, actor: Actor, name: str, group: str = Channel.Group.OTHER)
         raise InvalidInput("A channel needs a name.", field="name")
     if group not in Channel.Group.values:
         raise InvalidInput(f"Unknown channel group {group!r}.", code="bad_channel_group", field="group")
-    try:
-        with transaction.atomic():
-            return Channel.objects.create(corp=actor.corp, name=name[:64], group=group)
-    except IntegrityError:
-        raise Conflict(f"A channel named {name!r} already exists.", code="channel_name_taken", field="name") from None
+    return save_or_conflict(Channel(corp=actor.corp, name=name[:64], group=group), _channel_name_taken(name))
 
 
 def channel_update(*, actor: Actor, channel: Channel, name: str | None = None, group: str | None = None) -> Channel:
@@ -73,12 +69,11 @@ def channel_update(*, actor: Actor, channel: Channel, name: str | None = None, g
             raise InvalidInput("A channel needs a name.", field="name")
     if group is not None:
         channel.group = group
-    try:
-        with transaction.atomic():
-            channel.save()
-    except IntegrityError:
-        raise Conflict(f"A channel named {name!r} already exists.", code="channel_name_taken", field="name") from None
-    return channel
+    return save_or_conflict(channel, _channel_name_taken(channel.name))
+
+
+def _channel_name_taken(name: str) -> Conflict:
+    return Conflict(f"A channel named {name!r} already exists.", code="channel_name_taken", field="name")
 
 
 def channel_cost_set(*, actor: Actor, channel: Channel, day, amount_fen: int) -> ChannelCost:

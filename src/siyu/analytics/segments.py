@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from siyu.customers.models import Customer
-from siyu.orders.models import CustomerValue
 from siyu.customers.selectors import CustomerFilters, customer_list
-from siyu.kit.errors import Conflict, InvalidInput
+from siyu.kit.errors import Conflict, InvalidInput, save_or_conflict
 from siyu.kit.tenancy import Actor, get_for
+from siyu.orders.models import CustomerValue
 
 from . import rfm
 from .models import Segment
@@ -156,12 +155,7 @@ def segment_save(*, actor: Actor, name: str, filters: SegmentFilters, segment: S
     segment_customers(actor, filters).exists()  # refuse filters that name other corps' tags or unknown classes now, not at send time
     segment = segment or Segment(corp=actor.corp, created_by=actor.user)
     segment.name, segment.filters = name, filters.to_json()
-    try:
-        with transaction.atomic():
-            segment.save()
-    except IntegrityError:
-        raise Conflict(f"A segment named {name!r} exists already.", code="segment_name_taken", field="name") from None
-    return segment
+    return save_or_conflict(segment, Conflict(f"A segment named {name!r} exists already.", code="segment_name_taken", field="name"))
 
 
 def segment_for_rfm_class(*, actor: Actor, letter: str) -> tuple[Segment, bool]:

@@ -52,3 +52,16 @@ class Unauthorized(DomainError):
 class TooManyRequests(DomainError):
     code = "rate_limited"
     status = 429
+
+
+def save_or_conflict(obj, conflict: Conflict):
+    """Save a row whose unique constraint may be taken (a name in use); raise `conflict` then, with
+    the savepoint rolled back so the surrounding transaction carries on."""
+    from django.db import IntegrityError, transaction
+
+    try:
+        with transaction.atomic():
+            obj.save()
+    except IntegrityError:
+        raise conflict from None
+    return obj
