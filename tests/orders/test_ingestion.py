@@ -1,12 +1,13 @@
 """Order ingestion through the JSON API: upserts on the source's ids, refunds in any order,
 amounts exact to the fen, late matching, and customer value kept current."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from siyu.customers.models import TimelineEvent
 from siyu.customers.services import customer_add_phones, customer_upsert
+from siyu.kit.clock import now
 from siyu.orders.models import CustomerValue, Order, OrderLine, Refund
 
 from .. import factories as f
@@ -105,7 +106,12 @@ def test_bad_fields_are_named(api):
     assert (r.status_code, r.json()["error"]["code"]) == (400, "unknown_staff")
     r = api.post("/api/v1/orders", order(lines=[{"sku": "A", "amount": "1.001"}]))
     assert (r.status_code, r.json()["error"]["field"]) == (400, "lines.0.amount")
+    # A paid time in the future (a till's wrong clock, a typed 2062) would make its buyer "recent" for years.
+    r = api.post("/api/v1/orders", order(paid_at="2062-03-01 10:00"))
+    assert (r.status_code, r.json()["error"]["field"], r.json()["error"]["code"]) == (400, "paid_at", "paid_in_future")
     assert not Order.objects.exists()
+    soon = (now() + timedelta(minutes=20)).isoformat()  # a clock a little ahead is tolerated
+    assert api.post("/api/v1/orders", order(paid_at=soon)).status_code == 201
 
 
 def test_a_batch_is_all_or_nothing_and_lists_every_bad_order(api, corp):

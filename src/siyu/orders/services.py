@@ -9,7 +9,7 @@ from their orders (`customer_values_refresh`), which is what keeps the aggregate
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -23,6 +23,7 @@ from .models import CustomerValue, Order, OrderLine, Product, Refund
 
 SOURCE_MAX = Order._meta.get_field("source").max_length
 NO_MAX = Order._meta.get_field("order_no").max_length
+CLOCK_SKEW = timedelta(hours=1)  # how far ahead of ours a source's clock may run
 
 
 @dataclass
@@ -74,6 +75,10 @@ def order_check(data: OrderIn) -> None:
         raise InvalidInput("amount must not be negative.", code="bad_amount", field="amount")
     if data.paid_at.tzinfo is None:
         raise InvalidInput("paid_at needs a timezone.", code="bad_time", field="paid_at")
+    if data.paid_at > now() + CLOCK_SKEW:
+        # A till with a wrong clock or a typed year (2062): it would count as the most recent
+        # purchase of all and keep the customer "recent" for decades.
+        raise InvalidInput(f"paid_at {data.paid_at.isoformat()} is in the future.", code="paid_in_future", field="paid_at")
     if data.phone:
         data.phone = phone_normalise(data.phone)
     for i, line in enumerate(data.lines or []):
