@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 from django.core.management import CommandError, call_command
 
+from siyu.customers.models import Customer
 from siyu.orders.models import CustomerValue, Order, OrderLine, Refund
 
 from .. import factories as f
@@ -86,6 +87,34 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(tmp_path, corp):
     ]
 
 
+def test_a_file_imported_again_changes_exactly_what_differs(tmp_path, corp):
+    known = f.customer(corp, external_userid="wmKnown")
+    rows = [
+        HEADER,
+        ["E1", "2026-01-05 10:00", "89.90", "wmKnown", "", "徐汇店", "", ""],
+        ["E2", "2026-02-01 09:30", "199", "wmKnown", "", "徐汇店", "", "50"],
+        ["E3", "2026-02-03 20:00", "45.5", "wmKnown", "", "静安店", "", ""],
+        ["E4", "2026-02-04 20:00", "10", "wmLater", "", "", "", ""],
+        ["E5", "2026-02-05 20:00", "10", "wmNobody", "", "", "", ""],
+    ]
+    run(corp, write_csv(tmp_path, rows))
+    # A customer written straight into the table, past the services that match orders on arrival:
+    # the import itself must see that E4 now has its buyer.
+    later = Customer.objects.create(corp=corp, external_userid="wmLater", name="later")
+    rows[1][2] = "99.90"  # E1 corrected at the till
+    rows[2][7] = "80"  # E2's refund grew
+    summary = json.loads(run(corp, write_csv(tmp_path, rows)).strip().splitlines()[-1])
+    assert (summary["created"], summary["updated"], summary["unchanged"], summary["matched"]) == (0, 3, 2, 4)
+    assert Order.objects.get(order_no="E1").amount_fen == 9990
+    assert Order.objects.get(order_no="E2").refunded_fen == 8000 and Refund.objects.count() == 1
+    assert Order.objects.get(order_no="E4").customer_id == later.id and Order.objects.get(order_no="E5").customer_id is None
+    assert CustomerValue.objects.get(customer=known).net_fen == 9990 + 19900 - 8000 + 4550
+    assert CustomerValue.objects.get(customer=later).net_fen == 1000
+    # And once more: nothing left to change.
+    summary = json.loads(run(corp, write_csv(tmp_path, rows)).strip().splitlines()[-1])
+    assert (summary["updated"], summary["unchanged"]) == (0, 5)
+
+
 def test_a_file_of_order_lines_makes_orders_with_lines(tmp_path, corp):
     path = write_csv(tmp_path, [
         ["order_id", "paid_at", "external_userid", "sku", "product_name", "quantity", "line_amount"],
@@ -98,6 +127,17 @@ def test_a_file_of_order_lines_makes_orders_with_lines(tmp_path, corp):
     assert l1.amount_fen == 39800 + 1990
     assert list(l1.lines.order_by("id").values_list("sku", "quantity", "amount_fen")) == [("MILK-1", 2, 39800), ("WIPES", 1, 1990)]
     assert OrderLine.objects.count() == 3
+    assert json.loads(run(corp, path).strip().splitlines()[-1])["unchanged"] == 2
+    path = write_csv(tmp_path, [
+        ["order_id", "paid_at", "external_userid", "sku", "product_name", "quantity", "line_amount"],
+        ["L1", "2026-03-01 10:00", "wmA", "MILK-1", "一段奶粉", "2", "398.00"],
+        ["L1", "2026-03-01 10:00", "wmA", "WIPES", "湿巾", "2", "39.8"],  # one more pack of wipes
+        ["L2", "2026-03-02 10:00", "wmA", "MILK-1", "一段奶粉", "1", "199"],
+    ])
+    summary = json.loads(run(corp, path).strip().splitlines()[-1])
+    assert (summary["updated"], summary["unchanged"]) == (1, 1)
+    assert list(Order.objects.get(order_no="L1").lines.order_by("id").values_list("sku", "quantity", "amount_fen")) == [("MILK-1", 2, 39800), ("WIPES", 2, 3980)]
+    assert Order.objects.get(order_no="L1").amount_fen == 39800 + 3980 and OrderLine.objects.count() == 3
 
 
 def test_rows_of_one_order_must_agree(tmp_path, corp):

@@ -97,6 +97,20 @@ def order_check(data: OrderIn) -> None:
         raise InvalidInput("The refunds add up to more than the order amount.", code="refund_exceeds_amount", field="refunds")
 
 
+def order_fields(corp: Corp, data: OrderIn, staff_cache: dict | None = None) -> dict:
+    """The stored columns an incoming order sets (besides its identity, customer and refunds)."""
+    return {
+        "external_userid": data.external_userid.strip(), "unionid": data.unionid.strip(), "phone": data.phone,
+        "paid_at": data.paid_at, "paid_on": data.paid_at.astimezone(corp.tzinfo).date(), "amount_fen": data.amount_fen,
+        "store": data.store.strip()[:64], "staff_id": staff_id_for(corp, data.staff_userid, staff_cache),
+    }
+
+
+def line_values(lines: list[LineIn]) -> list[tuple]:
+    """Lines as stored, in order: (sku, name, quantity, amount_fen)."""
+    return [(ln.sku.strip()[:64], ln.name.strip()[:200], ln.quantity, ln.amount_fen) for ln in lines]
+
+
 def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, refresh: bool = True) -> Upserted:
     """Create or update one order with its lines and refunds; returns what happened.
 
@@ -104,12 +118,7 @@ def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, 
     it once per batch); `Upserted.order.touched` lists them.
     """
     order_check(data)
-    staff_id = staff_id_for(corp, data.staff_userid, staff_cache)
-    fields = {
-        "external_userid": data.external_userid.strip(), "unionid": data.unionid.strip(), "phone": data.phone,
-        "paid_at": data.paid_at, "paid_on": data.paid_at.astimezone(corp.tzinfo).date(), "amount_fen": data.amount_fen,
-        "store": data.store.strip()[:64], "staff_id": staff_id,
-    }
+    fields = order_fields(corp, data, staff_cache)
     order = Order.objects.select_for_update().filter(corp=corp, source=data.source, order_no=data.order_no).first()
     created = order is None
     if created:
@@ -203,7 +212,7 @@ def _refunds_apply(order: Order) -> bool:
 
 
 def _lines_replace(order: Order, lines: list[LineIn], *, fresh: bool) -> bool:
-    wanted = [(ln.sku.strip()[:64], ln.name.strip()[:200], ln.quantity, ln.amount_fen) for ln in lines]
+    wanted = line_values(lines)
     if not fresh:
         current = list(order.lines.order_by("id").values_list("sku", "name", "quantity", "amount_fen"))
         if current == wanted:
