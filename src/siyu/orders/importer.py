@@ -20,11 +20,12 @@ from django.db import transaction
 
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
+from siyu.kit.db import statistics_refresh
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tables import iter_table
 
 from . import services
-from .models import Order, OrderLine, Product, Refund
+from .models import CustomerValue, Order, OrderLine, Product, Refund
 from .parse import order_in
 
 # Accepted header names (case-insensitive) for each field; `--map field=Header` adds one.
@@ -48,6 +49,7 @@ COLUMNS: dict[str, set[str]] = {
 ORDER_FIELDS = ("order_no", "paid_at", "amount", "external_userid", "unionid", "phone", "store", "staff_userid", "refunded", "refunded_at", "source")
 LINE_FIELDS = ("sku", "product", "quantity", "line_amount")
 MAX_REPORTED = 1000
+STATISTICS_AFTER = 10_000  # new orders after which the planner gets fresh statistics
 
 
 @dataclass
@@ -195,6 +197,8 @@ def orders_import(*, corp: Corp, path: Path, source: str = "import", mapping: di
     if batch:
         _write(corp, batch, report, staff_cache)
         written += len(batch)
+    if report.created >= STATISTICS_AFTER:
+        statistics_refresh(Order, CustomerValue, TimelineEvent)
     if on_progress:
         on_progress("write", written, report.orders)
     return report

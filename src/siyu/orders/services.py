@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
 from siyu.kit.clock import now
+from siyu.kit.db import statistics_refresh
 from siyu.kit.errors import InvalidInput
 from siyu.kit.phones import phone_normalise
 
@@ -304,8 +305,10 @@ def customer_values_refresh(*, corp_id: int, customer_ids) -> None:
     if not ids:
         return
     facts: dict[int, dict] = {}
+    # By customer only (their orders are all this corp's): with a corp condition beside it SQLite
+    # without statistics walks the corp index, every order of the corp, for each refresh.
     rows = (
-        Order.objects.filter(corp_id=corp_id, customer_id__in=ids)
+        Order.objects.filter(customer_id__in=ids)
         .order_by("customer_id", "paid_at", "id")
         .values_list("customer_id", "paid_at", "paid_on", "amount_fen", "refunded_fen")
     )
@@ -338,9 +341,8 @@ def customer_values_rebuild(*, corp: Corp) -> int:
         with connection.cursor() as cursor:
             cursor.execute(REBUILD_SQL, [corp.id])
             rows = cursor.rowcount
-            # The table changed wholesale: fresh statistics, or planners keep the old picture.
-            cursor.execute(f"ANALYZE {CustomerValue._meta.db_table}")
-            return rows
+        statistics_refresh(CustomerValue, sampled=False)  # RFM plans on these; the table is one row per customer
+        return rows
 
 
 # The second counted order is found with ROW_NUMBER over counted orders in paid order (ties by id),
