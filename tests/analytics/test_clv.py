@@ -101,6 +101,36 @@ def test_gamma_gamma_equals_the_published_estimates():
     assert model.population_mean < float(model.expected_spend(2, own)) < own
 
 
+def test_bgnbd_gradient_is_the_likelihoods_and_the_fast_fit_is_the_maximum():
+    from siyu.analytics.clv import BGNBD_BOUNDS, _fit, bgnbd_gradient
+
+    x, t_x, T = _summary()
+    at = np.array([0.3, 4.0, 0.7, 2.0])
+    numeric = [(bgnbd_log_likelihood(at + e, x, t_x, T).sum() - bgnbd_log_likelihood(at - e, x, t_x, T).sum()) / 2e-5 for e in np.eye(4) * 1e-5]
+    assert bgnbd_gradient(at, x, t_x, T, np.ones_like(x)) == pytest.approx(numeric, rel=1e-6)
+    slow, slow_ll = _fit(lambda p: -bgnbd_log_likelihood(p, x, t_x, T).sum(), [1.0] * 4, BGNBD_BOUNDS)
+    fast = fit_bgnbd(x, t_x, T)
+    assert fast.log_likelihood >= slow_ll - 1e-6
+    assert (fast.r, fast.alpha, fast.a, fast.b) == pytest.approx(tuple(slow), rel=1e-4)
+
+
+def test_gamma_gamma_gradient_is_the_likelihoods_and_the_fast_fit_is_the_maximum():
+    # The fit over millions of repeat buyers runs L-BFGS-B on the analytic gradient; it must be
+    # the derivative of the likelihood, and reach the maximum the gradient-free search finds.
+    from siyu.analytics.clv import GG_BOUNDS, _fit, gamma_gamma_gradient, gamma_gamma_log_likelihood
+
+    x, m = (np.array(v, dtype=float) for v in _sample_calibration())
+    keep = x > 0
+    x, m = x[keep], m[keep]
+    at = np.array([6.0, 3.5, 15.0])
+    numeric = [(gamma_gamma_log_likelihood(at + e, x, m).sum() - gamma_gamma_log_likelihood(at - e, x, m).sum()) / 2e-4 for e in np.eye(3) * 1e-4]
+    assert gamma_gamma_gradient(at, x, m, np.ones_like(x)) == pytest.approx(numeric, rel=1e-6)
+    slow, slow_ll = _fit(lambda p: -gamma_gamma_log_likelihood(p, x, m).sum(), [1.0, 1.0, 1.0], GG_BOUNDS)
+    fast = fit_gamma_gamma(x, m)
+    assert fast.log_likelihood >= slow_ll - 1e-6
+    assert (fast.p, fast.q, fast.gamma) == pytest.approx(tuple(slow), rel=1e-5)
+
+
 def test_cli_prints_the_fit_as_json(tmp_path, capsys):
     x, m = _sample_calibration()
     xs, t_x, T = _summary()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import gammaln, hyp2f1
+from scipy.special import digamma, gammaln, hyp2f1
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,56 @@ def gamma_gamma_log_likelihood(params, x, m) -> np.ndarray:
     )
 
 
-def _fit(neg_ll, start: list[float], bounds: list[tuple[float, float]]) -> tuple[np.ndarray, float]:
+def bgnbd_gradient(params, x, t_x, T, w) -> np.ndarray:
+    """∂/∂(r, α, a, b) of the weighted BG/NBD log-likelihood summed over customers.
+
+    With L = logaddexp(A3, A4) the last term's derivative is s3·A3′ + s4·A4′, where s3 and s4
+    are the two terms' shares of the sum (s4 = 0 for a customer without repeat purchases)."""
+    r, alpha, a, b = params
+    repeat = x > 0
+    a3 = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bx1 = np.where(repeat, b + x - 1, 1.0)
+        a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + t_x), -np.inf)
+    total = np.logaddexp(a3, a4)
+    s3, s4 = np.exp(a3 - total), np.where(repeat, np.exp(a4 - total), 0.0)
+    common = digamma(a + b) - digamma(a + b + x)
+    return np.array([
+        (w * (digamma(r + x) - digamma(r) + np.log(alpha) - s3 * np.log(alpha + T) - s4 * np.log(alpha + t_x))).sum(),
+        (w * (r / alpha - s3 * (r + x) / (alpha + T) - s4 * (r + x) / (alpha + t_x))).sum(),
+        (w * (common + s4 / a)).sum(),
+        (w * (common + digamma(b + x) - digamma(b) - s4 / bx1)).sum(),
+    ])
+
+
+def gamma_gamma_gradient(params, x, m, w) -> np.ndarray:
+    """∂/∂(p, q, γ) of the weighted Gamma-Gamma log-likelihood summed over customers."""
+    p, q, gamma = params
+    common = digamma(p * x + q)
+    lg = np.log(gamma + m * x)
+    return np.array([
+        (w * x * (common - digamma(p * x) + np.log(m) + np.log(x) - lg)).sum(),
+        (w * (common - digamma(q) + np.log(gamma) - lg)).sum(),
+        (w * (q / gamma - (p * x + q) / (gamma + m * x))).sum(),
+    ])
+
+
+def _fit(neg_ll, start: list[float], bounds: list[tuple[float, float]], gradient=None) -> tuple[np.ndarray, float]:
     # Positive parameters: search over their logs; Nelder-Mead to get close, L-BFGS-B to finish.
     # The box keeps small or regular data from running off to a boundary (say r, α → ∞, a → 0:
     # no heterogeneity, nobody drops out), where the likelihood flattens and predictions overflow.
+    # With the likelihood's gradient L-BFGS-B alone gets there in tens of evaluations instead of
+    # thousands: what makes a fit over millions of customers take seconds.
     log_bounds = [(np.log(lo), np.log(hi)) for lo, hi in bounds]
     objective = lambda z: neg_ll(np.exp(z))  # noqa: E731
+    if gradient is not None:
+        def with_jac(z):
+            params = np.exp(z)
+            return neg_ll(params), -gradient(params) * params  # d/dz of −LL, z = log(params)
+
+        best = minimize(with_jac, np.log(start), jac=True, method="L-BFGS-B", bounds=log_bounds, options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000})
+        if best.success:
+            return np.exp(best.x), -best.fun
     first = minimize(objective, np.log(start), method="Nelder-Mead", bounds=log_bounds,
                      options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
     final = minimize(objective, first.x, method="L-BFGS-B", bounds=log_bounds, options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000})
@@ -114,7 +158,8 @@ def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     _check(x, t_x, T)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-    params, ll = _fit(lambda p: -(w * bgnbd_log_likelihood(p, x, t_x, T)).sum(), [1.0, 1.0, 1.0, 1.0], BGNBD_BOUNDS)
+    params, ll = _fit(lambda p: -(w * bgnbd_log_likelihood(p, x, t_x, T)).sum(), [1.0, 1.0, 1.0, 1.0], BGNBD_BOUNDS,
+                      gradient=lambda p: bgnbd_gradient(p, x, t_x, T, w))
     return BgNbd(*map(float, params), float(ll))
 
 
@@ -126,8 +171,14 @@ def fit_gamma_gamma(x, m, weights=None) -> GammaGamma:
     if not keep.any():
         raise ValueError("Gamma-Gamma needs customers with repeat purchases and a positive spend.")
     x, m, w = x[keep], m[keep], w[keep]
-    params, ll = _fit(lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), [1.0, 1.0, 1.0], GG_BOUNDS)
+    params, ll = _fit(lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), _gamma_gamma_start(x, m), GG_BOUNDS,
+                      gradient=lambda p: gamma_gamma_gradient(p, x, m, w))
     return GammaGamma(*map(float, params), float(ll))
+
+
+def _gamma_gamma_start(x, m) -> list[float]:
+    """A start in the right scale: γ near the mean spend (money may be yuan or fen), p and q moderate."""
+    return [1.0, 2.0, float(max(np.mean(m), 1e-3))]
 
 
 def _check(x, t_x, T) -> None:
