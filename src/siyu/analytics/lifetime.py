@@ -136,9 +136,17 @@ def clv_refresh_due() -> int:
 
 def _insert(corp: Corp, ids, purchases, alive, spend, value, batch: int = 5000) -> None:
     table = CustomerClv._meta.db_table
-    sql = f"INSERT INTO {table} (customer_id, corp_id, expected_purchases, p_alive, expected_spend_fen, clv_fen) VALUES (%s, %s, %s, %s, %s, %s)"
+    columns = "customer_id, corp_id, expected_purchases, p_alive, expected_spend_fen, clv_fen"
     rows = zip(ids.tolist(), [corp.id] * len(ids), np.round(purchases, 6).tolist(), np.round(alive, 6).tolist(),
                np.rint(spend).astype(np.int64).tolist(), np.rint(value).astype(np.int64).tolist())
+    if connection.vendor == "postgresql":
+        # COPY: millions of rows in seconds, where batched INSERTs take most of a minute.
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)"
     with connection.cursor() as cursor:
         chunk = []
         for row in rows:
