@@ -123,9 +123,11 @@ def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, 
     order = Order.objects.select_for_update().filter(corp=corp, source=data.source, order_no=data.order_no).first()
     created = order is None
     if created:
+        # Matched before the insert, so a new order is written once, not inserted then updated.
+        matched = customer_match(corp, fields["external_userid"], fields["unionid"], fields["phone"])
         try:
             with transaction.atomic():
-                order = Order.objects.create(corp=corp, source=data.source, order_no=data.order_no, **fields)
+                order = Order.objects.create(corp=corp, source=data.source, order_no=data.order_no, customer_id=matched, **fields)
         except IntegrityError:
             # Another request created it a moment ago (a source's retry racing its original).
             order = Order.objects.select_for_update().get(corp=corp, source=data.source, order_no=data.order_no)
@@ -141,17 +143,17 @@ def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, 
         changed = True
     for r in data.refunds:
         changed |= _refund_put(corp, data.source, data.order_no, r, order)[2]
-    changed |= _refunds_apply(order)
-    keys_changed = created or any(k in diff for k in ("external_userid", "unionid", "phone"))
-    if keys_changed or order.customer_id is None:
+    changed |= _refunds_apply(order, known_total=sum(r.amount_fen for r in data.refunds) if created else None)
+    keys_changed = any(k in diff for k in ("external_userid", "unionid", "phone"))
+    if not created and (keys_changed or order.customer_id is None):
         customer_id = customer_match(corp, order.external_userid, order.unionid, order.phone)
         if customer_id != order.customer_id and (customer_id is not None or keys_changed):
             order.customer_id = customer_id
             changed = True
     if changed and not created:
         order.save()
-    elif created and (order.customer_id or order.refunded_fen):
-        order.save(update_fields=["customer", "refunded_fen", "updated_at"])
+    elif created and order.refunded_fen:
+        order.save(update_fields=["refunded_fen", "updated_at"])
     touched = {c for c in (before_customer, order.customer_id) if c is not None}
     if changed and order.customer_id and order.customer_id != before_customer:
         _timeline_order(order)
@@ -195,12 +197,15 @@ def _refund_put(corp: Corp, source: str, order_no: str, r: RefundIn, order: Orde
     return row, False, bool(diff)
 
 
-def _refunds_apply(order: Order) -> bool:
-    """Link refunds that arrived before the order and set `refunded_fen` to their sum."""
+def _refunds_apply(order: Order, known_total: int | None = None) -> bool:
+    """Link refunds that arrived before the order and set `refunded_fen` to their sum.
+
+    `known_total`: a new order's refunds are the ones it came with, unless some were waiting for
+    it; then their sum is known without reading them back."""
     from django.db.models import Sum
 
-    Refund.objects.filter(corp_id=order.corp_id, source=order.source, order_no=order.order_no, order__isnull=True).update(order=order)
-    total = Refund.objects.filter(order=order).aggregate(s=Sum("amount_fen"))["s"] or 0
+    linked = Refund.objects.filter(corp_id=order.corp_id, source=order.source, order_no=order.order_no, order__isnull=True).update(order=order)
+    total = known_total if known_total is not None and not linked else Refund.objects.filter(order=order).aggregate(s=Sum("amount_fen"))["s"] or 0
     if total > order.amount_fen:
         raise InvalidInput(
             f"Refunds of order {order.order_no} add up to {total / 100:.2f} yuan, more than its {order.amount_fen / 100:.2f}.",
