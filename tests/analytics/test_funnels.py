@@ -98,7 +98,7 @@ def test_gmv_is_reach_times_conversion_times_spend_and_the_change_splits_exactly
 def test_the_running_month_is_compared_with_the_same_days_of_the_month_before(corp, shop, monkeypatch):
     from siyu.analytics import funnels
 
-    monkeypatch.setattr(funnels, "now", lambda: at(date(2026, 4, 10), 12))
+    monkeypatch.setattr(funnels, "corp_today", lambda corp: date(2026, 4, 10))
     buy(corp, shop["a"], "a3", date(2026, 4, 3), fen=30000)
     periods = gmv_decomposition(corp, start=date(2026, 2, 1), end=date(2026, 5, 31))
     assert [p.start for p in periods] == [date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1)]  # May has not begun

@@ -171,12 +171,12 @@ def fit_gamma_gamma(x, m, weights=None) -> GammaGamma:
     if not keep.any():
         raise ValueError("Gamma-Gamma needs customers with repeat purchases and a positive spend.")
     x, m, w = x[keep], m[keep], w[keep]
-    params, ll = _fit(lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), _gamma_gamma_start(x, m), GG_BOUNDS,
+    params, ll = _fit(lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), _gamma_gamma_start(m), GG_BOUNDS,
                       gradient=lambda p: gamma_gamma_gradient(p, x, m, w))
     return GammaGamma(*map(float, params), float(ll))
 
 
-def _gamma_gamma_start(x, m) -> list[float]:
+def _gamma_gamma_start(m) -> list[float]:
     """A start in the right scale: γ near the mean spend (money may be yuan or fen), p and q moderate."""
     return [1.0, 2.0, float(max(np.mean(m), 1e-3))]
 

@@ -29,9 +29,10 @@ from django.db.models.functions import TruncMonth
 
 from siyu.corps.models import Corp
 from siyu.customers.models import Follow
-from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.orders.models import Order
+
+from .rfm import corp_today
 
 GROUPS = ("week", "channel", "staff")
 
@@ -217,17 +218,18 @@ def gmv_decomposition(corp: Corp, *, start: date, end: date, period: str = "mont
     if period not in ("month", "week"):
         raise InvalidInput("period is month or week.", code="bad_period", field="period")
     _check_period(start, end)
-    today = now().astimezone(corp.tzinfo).date()
+    today = corp_today(corp)
     out: list[GmvPeriod] = []
     for p_start, p_end in (_months if period == "month" else _weeks)(start, end):
         if p_start > today:
             break
         current = _gmv_period(corp, p_start, min(p_end, today))
         current.end = p_end
+        if p_end > today:
+            current.to_date = today
         if out:
             before = out[-1]
-            if p_end > today:
-                current.to_date = today
+            if current.to_date:
                 last = min(before.end, before.start + (today - p_start))
                 before = _gmv_period(corp, before.start, last)
                 current.compared_to = (before.start, last)
@@ -235,8 +237,6 @@ def gmv_decomposition(corp: Corp, *, start: date, end: date, period: str = "mont
             current.from_reach_fen, current.from_conversion_fen, current.from_spend_fen = shapley(
                 (before.reached, before.conversion, before.spend_per_buyer_fen), (current.reached, current.conversion, current.spend_per_buyer_fen),
             )
-        elif p_end > today:
-            current.to_date = today
         out.append(current)
     return out
 

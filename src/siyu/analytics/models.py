@@ -67,7 +67,9 @@ class ClvFit(CorpOwned):
         from .clv import BGNBD_BOUNDS, GG_BOUNDS, at_limit
 
         bg, gg = self.bgnbd, self.gamma_gamma
-        return bool(bg) and at_limit([bg["r"], bg["alpha"], bg["a"], bg["b"]], BGNBD_BOUNDS) or bool(gg) and at_limit([gg["p"], gg["q"], gg["gamma"]], GG_BOUNDS)
+        bg_at = bool(bg) and at_limit([bg["r"], bg["alpha"], bg["a"], bg["b"]], BGNBD_BOUNDS)
+        gg_at = bool(gg) and at_limit([gg["p"], gg["q"], gg["gamma"]], GG_BOUNDS)
+        return bg_at or gg_at
 
 
 class CustomerClv(CorpOwned):
