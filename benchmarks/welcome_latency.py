@@ -40,7 +40,7 @@ def main() -> None:
     from siyu.corps.services import corp_create, staff_upsert
     from siyu.sandbox.callbacks import event_xml
     from siyu.sandbox.models import SbWelcomeCode, SbWelcomeSent
-    from siyu.wecom.crypto import WXBizMsgCrypt
+    from siyu.kit.wecom_crypto import WXBizMsgCrypt
     from siyu.wecom.models import CallbackEvent
 
     total = int(args.rate * args.seconds)

@@ -24,7 +24,7 @@ from siyu.corps.services import corp_create, staff_upsert
 from siyu.kit.tenancy import Actor, Role
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbCallbackLog
-from siyu.wecom import client as client_module
+from siyu.kit import http as http_module
 from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import callback_handle
 
@@ -101,7 +101,7 @@ def in_process_app():
 @pytest.fixture
 def hub(db, monkeypatch):
     http = httpx.Client(transport=httpx.WSGITransport(app=in_process_app()), base_url=BASE)
-    monkeypatch.setattr(client_module, "_shared", http)
+    monkeypatch.setattr(http_module, "_shared", http)
     try:
         yield InProcessHub()
     finally:

@@ -12,7 +12,7 @@ from siyu.customers.models import Customer, Follow, TimelineEvent
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbCallbackLog
-from siyu.wecom.crypto import WXBizMsgCrypt, signature
+from siyu.kit.wecom_crypto import WXBizMsgCrypt, signature
 from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import callback_handle, callbacks_requeue_stale
 

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from siyu.wecom.crypto import (
+from siyu.kit.wecom_crypto import (
     AES_KEY_INVALID, BASE64_DECODE_ERROR, BUFFER_INVALID, DECRYPT_ERROR, PARSE_XML_ERROR, RECEIVEID_MISMATCH,
     SIGNATURE_INVALID, WeComCryptoError, WXBizMsgCrypt, parse_xml, pkcs7_pad, pkcs7_unpad, signature,
 )

@@ -5,3 +5,6 @@ class AcquisitionConfig(AppConfig):
     name = "siyu.acquisition"
     label = "acquisition"
     verbose_name = "Acquisition"
+
+    def ready(self) -> None:
+        from . import jobs, subscribers  # noqa: F401 — importing registers them

@@ -24,7 +24,7 @@ def decode_image_url(url: str) -> str:
     """Fetch a QR image and return the text it encodes ("" when there is no readable code)."""
     import zxingcpp
 
-    from siyu.wecom.client import shared_http
+    from siyu.kit.http import shared_http
 
     response = shared_http().get(url, timeout=10)
     response.raise_for_status()

@@ -12,7 +12,8 @@ import random
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -29,6 +30,9 @@ from siyu.tags.selectors import resolve_tags
 from . import qr, routing
 from .models import Acquisition, Channel, ChannelCost, Lead, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay, WelcomeMessage, WelcomeSend
 from .schedule import schedule_clean
+
+if TYPE_CHECKING:
+    from siyu.wecom.events import ContactAddReceived
 
 log = logging.getLogger(__name__)
 
@@ -515,22 +519,18 @@ def welcome_render(text: str, *, customer_name: str, staff_name: str) -> str:
     return text.replace("{customer_name}", customer_name).replace("{staff_name}", staff_name)
 
 
-def welcome_enqueue(corp: Corp, data: dict, *, received_at: datetime | None = None) -> WelcomeSend | None:
-    """Called with the add event as it is stored: one WelcomeSend per welcome_code, and its task.
+def welcome_enqueue(event: ContactAddReceived) -> WelcomeSend | None:
+    """Called as the add event is stored: one WelcomeSend per welcome_code, and its task.
 
     The task goes ahead of every queued callback; the caller's transaction commits both together.
     """
-    code = data.get("WelcomeCode")
-    if data.get("ChangeType") not in ("add_external_contact", "add_half_external_contact") or not code:
+    if not event.welcome_code:
         return None
-    received_at = received_at or now()
-    created = int(data["CreateTime"]) if str(data.get("CreateTime", "")).isdigit() else None
-    added_at = datetime.fromtimestamp(created, tz=dt_timezone.utc) if created else received_at
     try:
         with transaction.atomic():
             send = WelcomeSend.objects.create(
-                corp=corp, welcome_code=code[:128], userid=data.get("UserID", "")[:64], external_userid=data.get("ExternalUserID", "")[:64],
-                state=data.get("State", "")[:30], received_at=received_at, deadline=min(added_at, received_at) + WELCOME_WINDOW,
+                corp=event.corp, welcome_code=event.welcome_code[:128], userid=event.userid[:64], external_userid=event.external_userid[:64],
+                state=event.state[:30], received_at=event.received_at, deadline=min(event.added_at, event.received_at) + WELCOME_WINDOW,
             )
     except IntegrityError:
         return None
@@ -543,7 +543,7 @@ def welcome_enqueue(corp: Corp, data: dict, *, received_at: datetime | None = No
         # its threads are all busy): welcomes_take_over.
         transaction.on_commit(lambda: _welcome_pool().submit(_welcome_send_fast, send_pk))
     else:
-        send_welcome.using(priority=PRIORITY_WELCOME).enqueue(send_pk)
+        transaction.on_commit(lambda: send_welcome.using(priority=PRIORITY_WELCOME).enqueue(send_pk))
     return send
 
 

@@ -5,3 +5,6 @@ class AnalyticsConfig(AppConfig):
     name = "siyu.analytics"
     label = "analytics"
     verbose_name = "Analytics"
+
+    def ready(self) -> None:
+        from . import jobs  # noqa: F401 — importing registers them

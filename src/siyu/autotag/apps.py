@@ -5,3 +5,6 @@ class AutotagConfig(AppConfig):
     name = "siyu.autotag"
     label = "autotag"
     verbose_name = "Auto-tag rules"
+
+    def ready(self) -> None:
+        from . import subscribers  # noqa: F401 — importing registers them

@@ -270,14 +270,14 @@ def callback_inbox(request):
 @console_view
 def sync_page(request):
     from siyu.wecom import selectors as wecom_selectors
-    from siyu.wecom.sync import COUNT_LABELS, PHASE_LABELS, run_is_busy
+    from siyu.wecom.sync import COUNT_LABELS, phase_labels, run_is_busy
 
     actor = request.actor
     actor.require_admin()
     runs = list(wecom_selectors.sync_runs(actor))
     for run in runs:
         run.count_items = [(COUNT_LABELS.get(k, k), n) for k, n in run.counts.items() if n]
-        run.phase_label = PHASE_LABELS.get(run.phase, run.phase)
+        run.phase_label = phase_labels().get(run.phase, run.phase)
     context = {"runs": runs, "busy": bool(runs) and run_is_busy(runs[0]), "nav": "sync", "corp": actor.corp}
     template = "console/_sync_runs.html" if request.htmx else "console/sync.html"
     return render(request, template, context)

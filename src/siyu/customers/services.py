@@ -7,9 +7,11 @@ from django.db import IntegrityError, transaction
 from siyu.corps.models import Corp, Staff
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
+from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
 
+from .events import CustomerIdentified
 from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
 
 Kind = TimelineEvent.Kind
@@ -45,16 +47,9 @@ def customer_upsert(*, corp: Corp, external_userid: str, name: str, unionid: str
                 setattr(customer, k, fields[k])
             customer.save(update_fields=[*changed, "updated_at"])
     if created or "unionid" in changed:
-        _orders_match(customer)
+        publish(CustomerIdentified(customer=customer, created=created))
     customer_add_phones(customer=customer, phones=phones)
     return customer
-
-
-def _orders_match(customer: Customer, phones=()) -> None:
-    # Orders that arrived before the customer (bought in a store, added the guide later) are theirs now.
-    from siyu.orders.services import orders_match_customer
-
-    orders_match_customer(customer=customer, phones=phones)
 
 
 def customer_add_phones(*, customer: Customer, phones) -> None:
@@ -64,7 +59,7 @@ def customer_add_phones(*, customer: Customer, phones) -> None:
     new = list(dict.fromkeys(p.strip() for p in phones if p and p.strip() and p.strip() not in existing))
     CustomerPhone.objects.bulk_create([CustomerPhone(corp_id=customer.corp_id, customer=customer, phone=p) for p in new], ignore_conflicts=True)
     if new:
-        _orders_match(customer, phones=new)
+        publish(CustomerIdentified(customer=customer, created=False, phones=tuple(new)))
 
 
 def follow_add(*, customer: Customer, staff: Staff, added_at: datetime, remark: str = "", description: str = "", add_way: int = 0, state: str = "", oper_userid: str = "", dedupe_key: str | None = None) -> Follow:

@@ -8,7 +8,10 @@ from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, TimelineEvent
 from siyu.customers.services import timeline_record
 from siyu.kit.clock import now
+from siyu.kit.events import publish
+from siyu.wecom.events import SYNC
 
+from .events import GroupChanged, GroupDismissed, GroupMemberJoined, GroupMemberLeft
 from .models import CustomerGroup, GroupMember
 
 
@@ -16,7 +19,7 @@ def _ts(value) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=dt_timezone.utc) if value else None
 
 
-def group_apply(*, corp: Corp, data: dict, removed: set[str] = frozenset(), fetched_at: datetime | None = None) -> tuple[CustomerGroup, dict]:
+def group_apply(*, corp: Corp, data: dict, source: str = SYNC, removed: set[str] = frozenset(), fetched_at: datetime | None = None) -> tuple[CustomerGroup, dict]:
     """Upsert a group and its members from groupchat/get's group_chat; returns (group, counts).
 
     The answer is the whole truth about the group now, so applying an older event late, or the
@@ -34,11 +37,14 @@ def group_apply(*, corp: Corp, data: dict, removed: set[str] = frozenset(), fetc
         defaults={"name": data.get("name", "")[:100], "owner": owner, "notice": data.get("notice", ""), "created_at_wecom": _ts(data.get("create_time")),
                   "status": CustomerGroup.Status.ACTIVE, "member_version": data.get("member_version", ""), "fetched_at": fetched_at},
     )
+    group.corp = corp  # the events name it; no query to fetch it again
     existing = {m.userid: m for m in GroupMember.objects.filter(group=group)}
+    for member in existing.values():
+        member.group = group
     externals = [m["userid"] for m in data.get("member_list", []) if int(m.get("type", 1)) == 2]
     customers = {c.external_userid: c for c in Customer.objects.filter(corp=corp, external_userid__in=externals)}
     counts = {"joined": 0, "left": 0}
-    seen = set()
+    seen, joined_customers = set(), set()
     for m in data.get("member_list", []):
         seen.add(m["userid"])
         fields = {
@@ -61,7 +67,9 @@ def group_apply(*, corp: Corp, data: dict, removed: set[str] = frozenset(), fetc
                 member.save(update_fields=changed)
         if joined:
             counts["joined"] += 1
+            publish(GroupMemberJoined(corp=corp, group=group, member=member, source=source))
             if member.customer_id:
+                joined_customers.add(member.customer_id)
                 timeline_record(customer=customers[member.userid], kind=TimelineEvent.Kind.JOINED_GROUP, occurred_at=member.join_time or now(),
                                 data={"group": group.name or group.chat_id, "state": member.state},
                                 dedupe_key=f"group-joined:{group.id}:{member.userid}:{int(member.join_time.timestamp()) if member.join_time else 0}")
@@ -76,12 +84,14 @@ def group_apply(*, corp: Corp, data: dict, removed: set[str] = frozenset(), fetc
             TimelineEvent.objects.filter(corp=corp, dedupe_key=_left_key(member)).update(data={"group": group.name or group.chat_id, "how": "removed"})
     group.member_count = len(seen)
     group.save(update_fields=["member_count"])
+    publish(GroupChanged(corp=corp, group=group, created=created, joined_customer_ids=frozenset(joined_customers), source=source))
     return group, counts
 
 
 def member_left(*, member: GroupMember, at: datetime | None = None, how: str = "left") -> None:
     member.left_at = at or now()
     member.save(update_fields=["left_at"])
+    publish(GroupMemberLeft(corp=member.group.corp, group=member.group, member=member, how=how))
     if member.customer_id:
         timeline_record(customer=member.customer, kind=TimelineEvent.Kind.LEFT_GROUP, occurred_at=member.left_at,
                         data={"group": member.group.name or member.group.chat_id, "how": how}, dedupe_key=_left_key(member))
@@ -100,11 +110,7 @@ def group_dismissed(*, corp: Corp, chat_id: str, at: datetime | None = None) -> 
     if group.status != CustomerGroup.Status.DISMISSED:
         group.status, group.member_count = CustomerGroup.Status.DISMISSED, 0
         group.save(update_fields=["status", "member_count"])
-    for member in group.members.filter(left_at__isnull=True).select_related("customer", "group"):
+    for member in group.members.filter(left_at__isnull=True).select_related("customer", "group__corp"):
         member_left(member=member, at=at, how="dismissed")
+    publish(GroupDismissed(corp=corp, group=group, at=at or now()))
     return True
-
-
-def customer_link_memberships(*, customer: Customer) -> int:
-    """A group member who becomes a known customer later gets linked to the customer row."""
-    return GroupMember.objects.filter(corp_id=customer.corp_id, userid=customer.external_userid, customer__isnull=True).update(customer=customer)

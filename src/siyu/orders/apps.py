@@ -6,3 +6,6 @@ class OrdersConfig(AppConfig):
     name = "siyu.orders"
     label = "orders"
     verbose_name = _("Orders")
+
+    def ready(self) -> None:
+        from . import subscribers  # noqa: F401 — importing registers them

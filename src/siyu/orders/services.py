@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
+from siyu.customers.services import timeline_record
 from siyu.kit.clock import now
 from siyu.kit.db import statistics_refresh
 from siyu.kit.errors import InvalidInput
@@ -202,8 +204,6 @@ def _refunds_apply(order: Order, known_total: int | None = None) -> bool:
 
     `known_total`: a new order's refunds are the ones it came with, unless some were waiting for
     it; then their sum is known without reading them back."""
-    from django.db.models import Sum
-
     linked = Refund.objects.filter(corp_id=order.corp_id, source=order.source, order_no=order.order_no, order__isnull=True).update(order=order)
     total = known_total if known_total is not None and not linked else Refund.objects.filter(order=order).aggregate(s=Sum("amount_fen"))["s"] or 0
     if total > order.amount_fen:
@@ -291,8 +291,6 @@ def orders_match_customer(*, customer: Customer, phones=()) -> int:
 
 
 def _timeline_order(order: Order) -> None:
-    from siyu.customers.services import timeline_record
-
     timeline_record(
         customer=order.customer, kind=TimelineEvent.Kind.ORDER, occurred_at=order.paid_at,
         data={"order_no": order.order_no, "source": order.source, "amount_fen": order.amount_fen, "store": order.store},

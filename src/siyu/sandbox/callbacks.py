@@ -11,8 +11,8 @@ import httpx
 from django.db.models import F, Q
 
 from siyu.kit.clock import now
-from siyu.wecom.client import shared_http
-from siyu.wecom.crypto import WXBizMsgCrypt
+from siyu.kit.http import shared_http
+from siyu.kit.wecom_crypto import WXBizMsgCrypt
 
 from . import services
 from .models import SbCallbackLog, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbStaff, SbWelcomeCode

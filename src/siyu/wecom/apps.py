@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class WecomConfig(AppConfig):
     name = "siyu.wecom"
     label = "wecom"
+
+    def ready(self) -> None:
+        from . import handlers, jobs  # noqa: F401 — importing registers the contact handlers and the jobs

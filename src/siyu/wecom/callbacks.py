@@ -6,6 +6,7 @@ call, no business logic. Handlers live in handlers.py and run from tasks.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timezone as dt_timezone
 
@@ -18,11 +19,15 @@ from django.views.decorators.csrf import csrf_exempt
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.crypto import decrypt_secret
+from siyu.kit.events import publish
 
-from .crypto import PARSE_XML_ERROR, SIGNATURE_INVALID, WeComCryptoError, WXBizMsgCrypt, parse_xml
+from siyu.kit.wecom_crypto import PARSE_XML_ERROR, SIGNATURE_INVALID, WeComCryptoError, WXBizMsgCrypt, parse_xml
+from .events import ADD_EVENTS, ContactAddReceived
 from .models import CallbackEvent
+from .services import callback_enqueue
 
 log = logging.getLogger(__name__)
+
 
 # Fields whose values identify the object an event is about, for the dedupe key.
 OBJECT_FIELDS = ("UserID", "ExternalUserID", "ChatId", "Id", "TagType", "UpdateDetail", "StrategyId")
@@ -105,15 +110,20 @@ def callback(request, corp_id: str):
         return _reject(status, code, exc.message, corp_id)
     if data.get("ToUserName") not in ("", None, corp.corp_id):
         return _reject(400, "wrong_corp", "ToUserName is another corp", corp_id)
-    from siyu.acquisition.services import welcome_enqueue
-
-    from .services import callback_enqueue
-
-    # Event, task and the task's id on the event: one short transaction, one commit. An add's
-    # welcome is queued here too, not after handling: WeCom's 20-second window is already running.
+    # Event, task and the task's id on the event: one short transaction, one commit. An add is
+    # announced here too, not after handling: WeCom's 20-second welcome window is already running.
     with transaction.atomic():
         event, created = record(corp, data)
         if created:
-            callback_enqueue(event.pk)
-            welcome_enqueue(corp, data)
+            transaction.on_commit(functools.partial(callback_enqueue, event.pk))
+            if data.get("ChangeType") in ADD_EVENTS:
+                publish(_add_received(event))
     return HttpResponse("")
+
+
+def _add_received(event: CallbackEvent) -> ContactAddReceived:
+    data, received_at = event.payload, event.received_at
+    return ContactAddReceived(
+        corp=event.corp, userid=data.get("UserID", ""), external_userid=data.get("ExternalUserID", ""), state=data.get("State", ""),
+        welcome_code=data.get("WelcomeCode", ""), added_at=event.created_at_wecom or received_at, received_at=received_at,
+    )

@@ -23,6 +23,7 @@ from django.db import transaction
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.crypto import decrypt_secret, encrypt_secret
+from siyu.kit.http import shared_http
 
 from .models import ApiState
 
@@ -44,18 +45,6 @@ class WeComError(Exception):
 
 class WeComUnavailable(WeComError):
     """Retries used up on a transient condition (busy, rate limited, network)."""
-
-
-_shared: httpx.Client | None = None
-
-
-def shared_http(timeout: float = 10.0) -> httpx.Client:
-    """One pooled httpx client per process. Building a client loads the CA bundle (~40 ms) and
-    opens fresh connections, which would cost more than most WeCom calls themselves."""
-    global _shared
-    if _shared is None:
-        _shared = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
-    return _shared
 
 
 class WeComClient:

@@ -10,17 +10,19 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy as _
 
-from siyu.acquisition.services import acquisition_record
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
 from siyu.customers.models import Customer, Follow, FollowTag
 from siyu.customers.services import customer_add_phones, customer_upsert, follow_add
-from siyu.groups.models import CustomerGroup
-from siyu.groups.services import customer_link_memberships, group_apply, group_dismissed
 from siyu.kit.errors import Conflict, InvalidInput
+from siyu.kit.events import publish
 from siyu.tags.models import Tag, TagGroup
 
-from .client import WeComClient, WeComError
+from .client import WeComClient
+from .events import SYNC, ContactAdded
 from .models import SyncRun
 
 
@@ -37,20 +39,23 @@ def follow_added_key(customer: Customer, staff: Staff, createtime: int) -> str:
     return f"follow-added:{customer.id}:{staff.id}:{createtime}"
 
 
-def apply_contact(corp: Corp, contact: dict, follow_infos: list[dict], *, tag_cache: dict | None = None, staff_cache: dict | None = None) -> tuple[Customer, list[Follow]]:
-    """Upsert the customer and the given follows (with their corp tags) from WeCom's JSON.
+def apply_contact(
+    corp: Corp, contact: dict, follow_infos: list[dict], *, source: str, tag_cache: dict | None = None, staff_cache: dict | None = None,
+    cache: dict | None = None,
+) -> tuple[Customer, list[Follow]]:
+    """Upsert the customer and the given follows (with their corp tags) from WeCom's JSON, and
+    publish ContactAdded for each follow that began.
 
     `follow_infos` are follow_user entries (tags as objects) or batch follow_info entries (tag_id
-    list); both shapes are accepted.
+    list); both shapes are accepted. `cache` is handed to the subscribers (one per sync run).
     """
     staff_cache = {} if staff_cache is None else staff_cache
+    cache = {} if cache is None else cache
     customer = customer_upsert(
         corp=corp, external_userid=contact["external_userid"], name=contact.get("name", "")[:64], unionid=contact.get("unionid", ""),
         avatar=contact.get("avatar", ""), gender=int(contact.get("gender", 0) or 0), type=int(contact.get("type", 1) or 1),
         corp_name=contact.get("corp_name", ""), phones=[],
     )
-    if customer.just_created:
-        customer_link_memberships(customer=customer)
     follows = []
     for info in follow_infos:
         staff = _staff(corp, info["userid"], staff_cache)
@@ -69,7 +74,7 @@ def apply_contact(corp: Corp, contact: dict, follow_infos: list[dict], *, tag_ca
         customer_add_phones(customer=customer, phones=info.get("remark_mobiles") or [])
         _mirror_tags(corp, follow, _wecom_tag_ids(info), tag_cache)
         if follow.just_added:
-            acquisition_record(corp=corp, follow=follow, code_cache=staff_cache.setdefault("live_codes", {}))
+            publish(ContactAdded(corp=corp, customer=customer, follow=follow, customer_created=customer.just_created, source=source, cache=cache))
         follows.append(follow)
     return customer, follows
 
@@ -94,9 +99,40 @@ def _mirror_tags(corp: Corp, follow: Follow, wecom_ids: set[str], tag_cache: dic
 
 
 # -- full sync ----------------------------------------------------------------------------------
-PHASES = ("staff", "tags", "customers", "groups")
 MEMBERS_PER_CALL = 100  # batch/get_by_user takes at most 100 userids
-OWNERS_PER_CALL = 100  # groupchat/list's owner filter, kept at the same size
+
+
+@dataclass(frozen=True)
+class SyncPhase:
+    name: str
+    run: Callable  # (run, client, on_progress) -> None; saves its own resume point in run.state
+    label: object
+    order: int
+
+
+_phases: dict[str, SyncPhase] = {}
+# What a run's counts mean, for people reading them in the console; phases add their own.
+COUNT_LABELS: dict[str, object] = {}
+
+
+def sync_phase(name: str, *, label, order: int, counts: dict | None = None) -> Callable:
+    """Decorator: a phase of the full sync, run in `order` after the port's own (staff 10, tags 20,
+    customers 30). A domain that mirrors more of WeCom (groups) registers its phase in ready()."""
+
+    def register(function: Callable) -> Callable:
+        _phases[name] = SyncPhase(name, function, label, order)
+        COUNT_LABELS.update(counts or {})
+        return function
+
+    return register
+
+
+def sync_phases() -> list[SyncPhase]:
+    return sorted(_phases.values(), key=lambda p: p.order)
+
+
+def sync_count(run: SyncRun, key: str, n: int = 1) -> None:
+    run.counts[key] = run.counts.get(key, 0) + n
 
 
 class SyncBusy(Conflict):
@@ -147,10 +183,12 @@ def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = 
     run = _claim_run(corp, restart)
     calls_before = client.calls
     try:
-        for phase in PHASES[PHASES.index(run.phase):]:
-            run.phase = phase
+        phases = sync_phases()
+        names = [p.name for p in phases]
+        for phase in phases[names.index(run.phase) if run.phase in names else 0 :]:
+            run.phase = phase.name
             run.save(update_fields=["phase"])
-            {"staff": _sync_staff, "tags": _sync_tags, "customers": _sync_customers, "groups": _sync_groups}[phase](run, client, on_progress)
+            phase.run(run, client, on_progress)
         run.status, run.finished_at = SyncRun.Status.DONE, timezone.now()
     except BaseException as exc:
         run.status, run.error = SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
@@ -202,21 +240,14 @@ def syncs_due() -> int:
     return queued
 
 
-PHASE_LABELS = {"staff": _("Staff"), "tags": _("Tags"), "customers": _("Customers"), "groups": _("Customer groups")}
-# What a run's counts mean, for people reading them in the console.
-COUNT_LABELS = {
-    "staff_created": _("staff added"), "staff_updated": _("staff updated"), "staff_left": _("staff left"),
-    "tag_groups_created": _("tag groups added"), "tag_groups_linked": _("tag groups linked"), "tags_created": _("tags added"),
-    "tags_linked": _("tags linked"), "tags_deleted": _("tags deleted"), "contacts_seen": _("contacts read"),
-    "customers_created": _("customers added"), "follows_created": _("follows added"), "groups_seen": _("groups read"),
-    "group_members_joined": _("group joins"), "group_members_left": _("group leaves"), "groups_dismissed": _("groups dismissed"),
-}
+def phase_labels() -> dict[str, object]:
+    return {p.name: p.label for p in sync_phases()}
 
 
-def _count(run, key: str, n: int = 1) -> None:
-    run.counts[key] = run.counts.get(key, 0) + n
+_count = sync_count
 
 
+@sync_phase("staff", label=_("Staff"), order=10, counts={"staff_created": _("staff added"), "staff_updated": _("staff updated"), "staff_left": _("staff left")})
 def _sync_staff(run, client, on_progress) -> None:
     departments = client.department_list()
     users = client.user_list(1, fetch_child=True)
@@ -243,6 +274,10 @@ def _sync_staff(run, client, on_progress) -> None:
         run.save(update_fields=["counts"])
 
 
+@sync_phase("tags", label=_("Tags"), order=20, counts={
+    "tag_groups_created": _("tag groups added"), "tag_groups_linked": _("tag groups linked"), "tags_created": _("tags added"),
+    "tags_linked": _("tags linked"), "tags_deleted": _("tags deleted"),
+})
 def _sync_tags(run, client, on_progress) -> None:
     groups = client.get_corp_tag_list()
     with transaction.atomic():
@@ -281,6 +316,9 @@ def mirror_tag_library(corp: Corp, groups: list[dict]) -> dict:
     return counts
 
 
+@sync_phase("customers", label=_("Customers"), order=30, counts={
+    "contacts_seen": _("contacts read"), "customers_created": _("customers added"), "follows_created": _("follows added"),
+})
 def _sync_customers(run, client, on_progress) -> None:
     corp = run.corp
     members = client.get_follow_user_list()
@@ -289,13 +327,13 @@ def _sync_customers(run, client, on_progress) -> None:
     if "customers_before" not in run.state:
         run.state.update(chunk=0, cursor="", customers_before=Customer.objects.filter(corp=corp).count(), follows_before=Follow.objects.filter(corp=corp).count())
     run.save(update_fields=["progress_total", "state"])
-    staff_cache, tag_cache = {}, {}
+    staff_cache, tag_cache, cache = {}, {}, {}
     for index in range(run.state["chunk"], len(chunks)):
         cursor = run.state["cursor"] if index == run.state["chunk"] else ""
         for items, next_cursor in client.iter_contacts_by_user(chunks[index], cursor=cursor, limit=100):
             with transaction.atomic():
                 for item in items:
-                    apply_contact(corp, item["external_contact"], [item["follow_info"]], staff_cache=staff_cache, tag_cache=tag_cache)
+                    apply_contact(corp, item["external_contact"], [item["follow_info"]], source=SYNC, staff_cache=staff_cache, tag_cache=tag_cache, cache=cache)
                 run.state.update(chunk=index + 1 if not next_cursor else index, cursor=next_cursor)
                 _count(run, "contacts_seen", len(items))
                 run.progress_done = sum(len(c) for c in chunks[: run.state["chunk"]])
@@ -306,49 +344,3 @@ def _sync_customers(run, client, on_progress) -> None:
     run.counts["follows_created"] = Follow.objects.filter(corp=corp).count() - run.state["follows_before"]
     run.progress_done = run.progress_total
     run.save(update_fields=["counts", "progress_done"])
-
-
-def _sync_groups(run, client, on_progress) -> None:
-    """Every group of every staff member (owner filter in chunks: unfiltered lists stop at 1,000).
-
-    Details are read page by page with no transaction open, then the page is applied and the
-    resume point saved together. A group not seen by this run is gone from WeCom: dismissed.
-    """
-    corp = run.corp
-    owners = sorted(Staff.objects.filter(corp=corp).values_list("userid", flat=True))
-    chunks = [owners[i : i + OWNERS_PER_CALL] for i in range(0, len(owners), OWNERS_PER_CALL)]
-    if "group_chunk" not in run.state:
-        run.state.update(group_chunk=0, group_cursor="", groups_since=timezone.now().isoformat())
-    run.progress_total, run.progress_done = len(owners), min(run.state["group_chunk"] * OWNERS_PER_CALL, len(owners))
-    run.save(update_fields=["state", "progress_total", "progress_done"])
-    since = datetime.fromisoformat(run.state["groups_since"])
-    for index in range(run.state["group_chunk"], len(chunks)):
-        cursor = run.state["group_cursor"] if index == run.state["group_chunk"] else ""
-        # Pages of 100 groups keep the run's heartbeat (its saves) frequent: each group is one more call.
-        for items, next_cursor in client.iter_groupchats(owners=chunks[index], cursor=cursor, limit=100):
-            details = []
-            for item in items:
-                fetched_at = timezone.now()
-                try:
-                    details.append((client.groupchat_get(item["chat_id"]), fetched_at))
-                except WeComError as exc:
-                    if exc.errcode != 86003:  # dismissed between list and get: the end of the run catches it
-                        raise
-            with transaction.atomic():
-                for chat, fetched_at in details:
-                    _, counts = group_apply(corp=corp, data=chat, fetched_at=fetched_at)
-                    _count(run, "group_members_joined", counts["joined"])
-                    _count(run, "group_members_left", counts["left"])
-                _count(run, "groups_seen", len(details))
-                run.state.update(group_chunk=index + 1 if not next_cursor else index, group_cursor=next_cursor)
-                run.progress_done = min(run.state["group_chunk"] * OWNERS_PER_CALL, len(owners))
-                run.save(update_fields=["state", "counts", "progress_done"])
-            if on_progress:
-                on_progress(run)
-    with transaction.atomic():
-        gone = CustomerGroup.objects.filter(corp=corp, status=CustomerGroup.Status.ACTIVE).filter(Q(fetched_at__lt=since) | Q(fetched_at__isnull=True))
-        chat_ids = list(gone.values_list("chat_id", flat=True))
-        for chat_id in chat_ids:
-            group_dismissed(corp=corp, chat_id=chat_id)
-        _count(run, "groups_dismissed", len(chat_ids))
-        run.save(update_fields=["counts"])

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from waitress import serve
 
-from siyu.wsgi import application
+from django.core.wsgi import get_wsgi_application
 
 
 class Command(BaseCommand):
@@ -23,6 +23,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, threads, processes, **options):
+        application = get_wsgi_application()
         self.stdout.write(f"Serving on http://{host}:{port}/" + (f" with {processes} processes" if processes > 1 else ""))
         if processes <= 1:
             serve(application, host=host, port=port, threads=threads, ident="siyu")

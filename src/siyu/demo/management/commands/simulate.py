@@ -5,6 +5,7 @@ import time
 import httpx
 from django.core.management.base import BaseCommand, CommandError
 
+from siyu.acquisition.selectors import landing_pages
 from siyu.sandbox.models import SbCorp
 from siyu.sandbox.simulator import Simulator
 
@@ -36,8 +37,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Simulating customers of {sb.name} ({sb.corpid}) at {per_minute:g} behaviours/minute.")
         printed = None
         if scan_landing_pages:
-            from siyu.acquisition.selectors import landing_pages
-
             printed = lambda: landing_pages(sb.corpid)  # noqa: E731 — read afresh: operators add codes while it runs
         done = Simulator(sb, seed=seed, printed=printed).run(per_minute=per_minute, steps=steps, stop=stop, on_step=lambda kind: self.stdout.write(f"  {kind}"))
         self.stdout.write("Simulated: " + ", ".join(f"{k} {v}" for k, v in sorted(done.items())))

@@ -1,0 +1,29 @@
+"""What acquisition does with WeCom's events (registered in AcquisitionConfig.ready())."""
+
+from siyu.kit.events import subscribe
+from siyu.wecom.events import ContactAdded, ContactAddReading, ContactAddReceived, ContactLost
+
+from .services import acquisition_lost, acquisition_record, live_code_tags_for_add, welcome_enqueue
+
+# Attribution comes before the subscribers that read it (auto-tag conditions on channel and live code).
+ATTRIBUTION_ORDER = 20
+
+
+@subscribe(ContactAddReading)
+def live_code_tags(event: ContactAddReading) -> list[str]:
+    return live_code_tags_for_add(event.corp, event.state)
+
+
+@subscribe(ContactAdded, order=ATTRIBUTION_ORDER)
+def attribute_add(event: ContactAdded) -> None:
+    acquisition_record(corp=event.corp, follow=event.follow, code_cache=event.cache.setdefault("acquisition", {}))
+
+
+@subscribe(ContactLost)
+def mark_lost(event: ContactLost) -> None:
+    acquisition_lost(follow=event.follow, at=event.at, by=event.by)
+
+
+@subscribe(ContactAddReceived)
+def welcome_on_add(event: ContactAddReceived) -> None:
+    welcome_enqueue(event)

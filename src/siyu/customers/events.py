@@ -1,0 +1,20 @@
+"""What customers publish (kit.events), inside the transaction that wrote the change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import Customer
+
+
+@dataclass(frozen=True)
+class CustomerIdentified:
+    """Something that identifies a customer became known: the customer was just created
+    (`created`), its unionid changed, or these `phones` were learned. Rows that name the customer
+    by those keys before it existed (orders from a till, group memberships) can be linked now."""
+
+    customer: Customer
+    created: bool
+    phones: tuple = ()
