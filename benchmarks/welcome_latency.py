@@ -36,7 +36,7 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from siyu.acquisition.models import WelcomeMessage, WelcomeSend
+    from siyu.messaging.models import WelcomeMessage, WelcomeSend
     from siyu.corps.services import corp_create, staff_upsert
     from siyu.sandbox.callbacks import event_xml
     from siyu.sandbox.models import SbWelcomeCode, SbWelcomeSent

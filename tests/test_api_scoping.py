@@ -8,7 +8,9 @@ fill, which fails loudly below.
 import pytest
 from django.utils import timezone
 
-from siyu.acquisition.models import AddTask, Channel, Lead, LeadForm, LiveCode, LiveCodeMember, PhoneImport, WelcomeMessage
+from siyu.acquisition.models import AddTask, Channel, Lead, LeadForm, LiveCode, LiveCodeMember, PhoneImport
+from siyu.messaging.models import WelcomeMessage
+from siyu.messaging.services import welcome_message_set
 from siyu.acquisition.services import channel_create, live_code_save
 from siyu.analytics.models import Segment
 from siyu.api import api as ninja_api
@@ -76,7 +78,8 @@ def two_corps(db):
     c = f.customer(alpha, name=f"C {MARKER}", phones=["13900000001"])
     f.follow(c, s, tags=[tag], state=MARKER, remark=MARKER)
     channel = channel_create(actor=a_admin, name=f"Ch {MARKER}", group="store")
-    code = live_code_save(actor=a_admin, channel=channel, name=f"LC {MARKER}", mode="exact", members=[{"staff_id": s.id}], welcome={"text": MARKER})
+    code = live_code_save(actor=a_admin, channel=channel, name=f"LC {MARKER}", mode="exact", members=[{"staff_id": s.id}])
+    welcome_message_set(actor=a_admin, live_code=code, text=MARKER)
     rule = TagRule.objects.create(corp=alpha, name=f"R {MARKER}", conditions=[{"kind": "staff", "in": [s.id]}])
     rule.add_tags.set([tag])
     chat = CustomerGroup.objects.create(corp=alpha, chat_id=f"wr{MARKER}", name=f"Chat {MARKER}")

@@ -14,6 +14,7 @@ from siyu.corps.api import router as corps_router
 from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
 from siyu.groups.api import router as groups_router
+from siyu.messaging.api import router as messaging_router
 from siyu.kit.errors import DomainError
 from siyu.orders.api import router as orders_router
 from siyu.tags.api import router as tags_router
@@ -96,3 +97,4 @@ api.add_router("/v1/", wecom_router)
 api.add_router("/v1/", acquisition_router)
 api.add_router("/v1/", autotag_router)
 api.add_router("/v1/", groups_router)
+api.add_router("/v1/", messaging_router)

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "siyu.autotag",
     "siyu.orders",
     "siyu.analytics",
+    "siyu.messaging",
     "siyu.wecom",
     "siyu.sandbox",
     "siyu.console",

@@ -15,11 +15,12 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 from django.utils.module_loading import import_string
 
-from siyu.acquisition.models import WelcomeSend
+from siyu.messaging.models import WelcomeSend
 from django.test import TestCase
 from django_tasks_db.models import DBTaskResult
 
-from siyu.acquisition.services import live_code_push, welcome_send
+from siyu.acquisition.services import live_code_push
+from siyu.messaging.services import welcome_send
 from siyu.corps.services import corp_create, staff_upsert
 from siyu.kit.tenancy import Actor, Role
 from siyu.sandbox import services as sandbox

@@ -8,7 +8,8 @@ import zxingcpp
 from django.test import Client
 from PIL import Image
 
-from siyu.acquisition.models import Channel, ChannelCost, LiveCode, WelcomeMessage
+from siyu.acquisition.models import Channel, ChannelCost, LiveCode
+from siyu.messaging.models import WelcomeMessage
 from siyu.kit.tenancy import Role
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay

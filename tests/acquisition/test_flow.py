@@ -1,7 +1,9 @@
 """A list-mode live code end to end: WeCom contact way, a scan, attribution, tags, welcome."""
 
 from siyu.acquisition import services
-from siyu.acquisition.models import Acquisition, LiveCodeDay, WelcomeSend
+from siyu.acquisition.models import Acquisition, LiveCodeDay
+from siyu.messaging.models import WelcomeSend
+from siyu.messaging.services import welcome_message_set
 from siyu.customers.models import Follow
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay, SbWelcomeSent
@@ -15,9 +17,9 @@ def _code(hub, **kw):
     tag = group.tags.get()
     members = kw.pop("members", [{"staff_id": s.id} for s in hub.staff])
     code = services.live_code_save(
-        actor=hub.actor, channel=channel, name="南京西路店", members=members, tag_ids=[tag.id],
-        welcome={"text": "你好{customer_name}，我是{staff_name}"}, **kw,
+        actor=hub.actor, channel=channel, name="南京西路店", members=members, tag_ids=[tag.id], **kw,
     )
+    welcome_message_set(actor=hub.actor, live_code=code, text="你好{customer_name}，我是{staff_name}")
     return services.live_code_push(code.pk), tag
 
 

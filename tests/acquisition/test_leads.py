@@ -8,6 +8,7 @@ from siyu.acquisition import leads, services
 from siyu.acquisition.models import Acquisition, Lead
 from siyu.autotag.services import rule_save
 from siyu.customers.models import Follow
+from siyu.messaging.services import welcome_message_set
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay, SbWelcomeSent
 
@@ -23,8 +24,8 @@ def form(hub):
     online = services.live_code_save(actor=hub.actor, channel=channel, name="线上顾问", mode="exact", members=[{"staff_id": hub.staff[0].id}], tag_ids=[tags["小红书留资"].id])
     shanghai = services.live_code_save(
         actor=hub.actor, channel=channel, name="上海门店", mode="exact", members=[{"staff_id": hub.staff[1].id}], tag_ids=[tags["小红书留资"].id],
-        welcome={"text": "{customer_name}您好，我是上海门店的{staff_name}"},
     )
+    welcome_message_set(actor=hub.actor, live_code=shanghai, text="{customer_name}您好，我是上海门店的{staff_name}")
     for code in (online, shanghai):
         services.live_code_push(code.pk)  # what the save's commit does: the code's tags go to WeCom
     api = ApiClient(f.token(hub.actor.user, hub.corp))

@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
-from siyu.acquisition.models import WelcomeSend
-from siyu.acquisition import services as acquisition_services
-from siyu.acquisition.services import welcome_message_set, welcome_send, welcomes_take_over
+from siyu.messaging.models import WelcomeSend
+from siyu.messaging import services as messaging_services
+from siyu.messaging.services import welcome_message_set, welcome_send, welcomes_take_over
 from siyu.kit.tenancy import Actor, Role
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
@@ -118,7 +118,7 @@ def test_the_worker_takes_over_a_send_the_receiving_process_lost(fast_hub, monke
         def submit(self, *args):  # the process died right after the commit
             return None
 
-    monkeypatch.setattr(acquisition_services, "_welcome_pool", lambda: Lost())
+    monkeypatch.setattr(messaging_services, "_welcome_pool", lambda: Lost())
     wecom_sim.customer_adds_staff(fast_hub.sb, fast_hub.staff[0], name="丢")
     wecom_sim.customer_adds_staff(fast_hub.sb, fast_hub.staff[1], name="晚")
     first, second = WelcomeSend.objects.order_by("id")

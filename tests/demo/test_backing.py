@@ -55,7 +55,8 @@ def test_sandbox_backed_demo_stays_equal_to_its_wecom(live_server):
 
 
 def test_demo_live_codes_reach_wecom_and_the_crowd_scans_them(live_server, settings):
-    from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay, WelcomeSend
+    from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay
+    from siyu.messaging.models import WelcomeSend
     from siyu.acquisition.selectors import landing_pages
     from siyu.acquisition.services import live_codes_refresh_due
     from siyu.sandbox.models import SbContactWay, SbWelcomeSent

@@ -57,8 +57,9 @@ def test_the_code_moves_to_the_next_group_at_the_limit(hub, api, django_capture_
     way = SbJoinWay.objects.get(config_id=code.config_id)
     # WeCom's join way holds five groups at most: the first five with room.
     assert way.chat_id_list == [g.chat_id for g in sb_groups[:5]] and way.state == code.state
-    assert SbGroupWelcomeTemplate.objects.get(template_id=code.welcome_template_id).text == body["welcome_text"]
-    assert WeComClient(hub.corp).get_group_welcome_template(code.welcome_template_id)["text"]["content"] == body["welcome_text"]
+    template_id = code.welcome.template_id
+    assert SbGroupWelcomeTemplate.objects.get(template_id=template_id).text == body["welcome_text"]
+    assert WeComClient(hub.corp).get_group_welcome_template(template_id)["text"]["content"] == body["welcome_text"]
 
     # The owner plus three customers make four: the first group is full and gives way.
     assert _scan(hub, way, 3) == [sb_groups[0].chat_id] * 3

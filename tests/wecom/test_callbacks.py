@@ -3,10 +3,13 @@ handles them. Retries, replays, out-of-order delivery and racing workers change 
 
 import threading
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
 from django.db import connections
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from siyu.customers.models import Customer, Follow, TimelineEvent
 from siyu.sandbox import callbacks as wecom_sim
@@ -104,7 +107,13 @@ def test_handler_failure_is_recorded_then_retried(hub):
     event = CallbackEvent.objects.get()
     assert event.status == "failed" and "60011" in event.last_error and event.attempts == 1
     assert counts() == (0, 0, 0)
-    assert callbacks_requeue_stale(older_than=__import__("datetime").timedelta(0)) == 1
+    # The retry waits out its backoff in the queue (run_after); nothing else re-enqueues it.
+    retry = DBTaskResult.objects.get(id=event.task_id, status="READY")
+    assert event.due_at > timezone.now() and retry.run_after == event.due_at
+    assert callbacks_requeue_stale(older_than=timedelta(0)) == 0
+    # The backoff passes.
+    CallbackEvent.objects.update(due_at=timezone.now())
+    DBTaskResult.objects.filter(id=event.task_id).update(run_after=timezone.now())
     hub.run_worker()
     event.refresh_from_db()
     assert (event.status, event.attempts) == ("done", 2)

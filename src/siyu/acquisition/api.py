@@ -12,9 +12,11 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.tenancy import get_for
 from siyu.kit.pagination import keyset_page
+from siyu.messaging.api import WelcomeIn
+from siyu.messaging.services import welcome_message_set
 
 from . import export, leads, phone_import, qr, selectors, services
-from .models import AddTask, Channel, LiveCode, WelcomeSend
+from .models import AddTask, Channel, LiveCode
 
 router = Router(tags=["acquisition"])
 
@@ -46,18 +48,6 @@ class MemberIn(Schema):
     daily_cap: int | None = Field(None, ge=0)
     backup: bool = False
     schedule: dict = Field(default_factory=dict)
-
-
-class Attachment(Schema):
-    msgtype: Literal["image", "link", "miniprogram"]
-    image: dict | None = None
-    link: dict | None = None
-    miniprogram: dict | None = None
-
-
-class WelcomeIn(Schema):
-    text: str = Field("", max_length=4000)
-    attachments: list[Attachment] = Field(default_factory=list, max_length=9)
 
 
 class LiveCodeIn(Schema):
@@ -118,32 +108,6 @@ class StatusIn(Schema):
     status: Literal["active", "paused"]
 
 
-class WelcomeOut(Schema):
-    id: int
-    live_code_id: int | None
-    staff_id: int | None
-    text: str
-    attachments: list[dict]
-
-
-class WelcomeSendOut(Schema):
-    id: int
-    welcome_code: str
-    userid: str
-    external_userid: str
-    state: str
-    status: str
-    received_at: datetime
-    deadline: datetime
-    sent_at: datetime | None
-    error: str
-
-
-class WelcomeSendPage(Schema):
-    items: list[WelcomeSendOut]
-    next_cursor: str | None
-
-
 class StatsRowOut(Schema):
     key: int | None
     name: str
@@ -188,10 +152,6 @@ def _code_out(code: LiveCode) -> LiveCodeOut:
     )
 
 
-def _welcome_out(m) -> WelcomeOut:
-    return WelcomeOut(id=m.id, live_code_id=m.live_code_id, staff_id=m.staff_id, text=m.text, attachments=m.attachments)
-
-
 # -- channels --------------------------------------------------------------------------------------
 @router.get("/channels", response=list[ChannelOut])
 def channel_list(request):
@@ -217,12 +177,16 @@ def channel_cost_set(request, channel_id: int, day: date, payload: CostIn):
 
 # -- live codes ------------------------------------------------------------------------------------
 def _save(request, payload: LiveCodeIn, live_code: LiveCode | None = None) -> LiveCode:
-    return services.live_code_save(
+    # The API layer composes: the code (acquisition), then its welcome (messaging), one transaction.
+    code = services.live_code_save(
         actor=request.auth, live_code=live_code, channel=selectors.channel_get(request.auth, payload.channel_id), name=payload.name,
         members=[m.dict() for m in payload.members], mode=payload.mode, routing_mode=payload.routing, total_cap=payload.total_cap,
         schedule=payload.schedule, expires_at=payload.expires_at, skip_verify=payload.skip_verify, tag_ids=payload.tag_ids,
-        welcome=payload.welcome.dict(exclude_none=True) if payload.welcome else None,
     )
+    if payload.welcome is not None:
+        welcome = payload.welcome.dict(exclude_none=True)
+        welcome_message_set(actor=request.auth, live_code=code, text=welcome.get("text", ""), attachments=welcome.get("attachments", []))
+    return code
 
 
 @router.get("/live-codes", response=list[LiveCodeOut])
@@ -494,33 +458,3 @@ def staff_pacing_set(request, staff_id: int, payload: PacingIn):
     return {"staff_id": staff_id, "daily_limit": pacing.daily_limit, "account_opened_on": pacing.account_opened_on}
 
 
-# -- welcome messages ------------------------------------------------------------------------------
-@router.get("/welcome-messages", response=list[WelcomeOut])
-def welcome_list(request):
-    return [_welcome_out(m) for m in selectors.welcome_messages(request.auth)]
-
-
-def _set_welcome(request, payload: WelcomeIn, **scope):
-    message = services.welcome_message_set(actor=request.auth, text=payload.text, attachments=[a.dict(exclude_none=True) for a in payload.attachments], **scope)
-    return _welcome_out(message) if message else Status(204, None)
-
-
-@router.put("/welcome-messages/default", response={200: WelcomeOut, 204: None})
-def welcome_set_default(request, payload: WelcomeIn):
-    return _set_welcome(request, payload)
-
-
-@router.put("/live-codes/{live_code_id}/welcome", response={200: WelcomeOut, 204: None})
-def welcome_set_for_code(request, live_code_id: int, payload: WelcomeIn):
-    return _set_welcome(request, payload, live_code=selectors.live_code_get(request.auth, live_code_id))
-
-
-@router.put("/staff/{staff_id}/welcome", response={200: WelcomeOut, 204: None})
-def welcome_set_for_staff(request, staff_id: int, payload: WelcomeIn):
-    return _set_welcome(request, payload, staff=staff_get(request.auth, staff_id))
-
-
-@router.get("/welcome-sends", response=WelcomeSendPage)
-def welcome_send_list(request, status: Literal[tuple(WelcomeSend.Status.values)] | None = None, cursor: str | None = None, limit: int = 50):  # type: ignore[valid-type]
-    rows, next_cursor = keyset_page(selectors.welcome_sends(request.auth, status=status), cursor=cursor, limit=limit)
-    return WelcomeSendPage(items=rows, next_cursor=next_cursor)

@@ -146,52 +146,6 @@ class LiveCodeDay(CorpOwned):
         constraints = [models.UniqueConstraint(fields=["live_code", "staff", "day"], name="livecodeday_unique")]
 
 
-class WelcomeMessage(CorpOwned):
-    """A welcome message (欢迎语): for a live code, for a staff member, or the corp default (neither)."""
-
-    live_code = models.OneToOneField(LiveCode, null=True, blank=True, on_delete=models.CASCADE, related_name="welcome")
-    staff = models.OneToOneField("corps.Staff", null=True, blank=True, on_delete=models.CASCADE, related_name="welcome")
-    text = models.TextField(blank=True, default="")
-    # WeCom's attachment objects: image (pic_url), link, miniprogram; at most 9.
-    attachments = models.JSONField(default=list, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(live_code__isnull=True) | Q(staff__isnull=True), name="welcome_one_scope"),
-            models.UniqueConstraint(fields=["corp"], condition=Q(live_code__isnull=True, staff__isnull=True), name="welcome_one_corp_default"),
-        ]
-
-
-class WelcomeSend(CorpOwned):
-    """One welcome_code WeCom handed us, and what became of it. At most one send per code."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        MISSED = "missed", _("Missed (window passed)")
-        FAILED = "failed", _("Failed")
-        NONE = "none", _("No welcome configured")
-
-    welcome_code = models.CharField(max_length=128)
-    userid = models.CharField(max_length=64)
-    external_userid = models.CharField(max_length=64)
-    state = models.CharField(max_length=30, blank=True, default="")
-    received_at = models.DateTimeField()
-    deadline = models.DateTimeField(help_text="WeCom's 20-second window, from the add")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message = models.ForeignKey(WelcomeMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    text = models.TextField(blank=True, default="")
-    error = models.CharField(max_length=300, blank=True, default="")
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["corp", "welcome_code"], name="welcomesend_unique_code")]
-        indexes = [models.Index(fields=["corp", "status", "received_at"])]
-
-
 class Acquisition(CorpOwned):
     """A new follow and where it came from: the fact table of channel statistics."""
 

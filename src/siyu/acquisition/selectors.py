@@ -13,7 +13,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
 
 from . import routing
-from .models import Acquisition, Channel, ChannelCost, LiveCode, LiveCodeDay, LiveCodeMember, WelcomeMessage, WelcomeSend
+from .models import Acquisition, Channel, ChannelCost, LiveCode, LiveCodeDay, LiveCodeMember
 
 
 def channels(actor: Actor):
@@ -53,15 +53,6 @@ def landing_pages(corp_id: str) -> list[str]:
 
     codes = LiveCode.objects.filter(corp__corp_id=corp_id, mode=LiveCode.Mode.EXACT, status=LiveCode.Status.ACTIVE).select_related("corp")
     return [landing_url(c) for c in codes]
-
-
-def welcome_messages(actor: Actor):
-    return WelcomeMessage.objects.for_corp(actor.corp).select_related("live_code", "staff").order_by("id")
-
-
-def welcome_sends(actor: Actor, *, status: str | None = None):
-    qs = WelcomeSend.objects.for_corp(actor.corp)
-    return qs.filter(status=status) if status else qs
 
 
 # -- channel statistics ----------------------------------------------------------------------------

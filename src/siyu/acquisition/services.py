@@ -1,6 +1,6 @@
-"""Writes for acquisition: channels, live codes (and keeping WeCom in step), scans, adds, welcomes.
+"""Writes for acquisition: channels, live codes (and keeping WeCom in step), scans, adds.
 
-Functions that talk to WeCom (`live_code_push`, `welcome_send`, `tags_ensure_in_wecom`) never run
+Functions that talk to WeCom (`live_code_push`, `tags_ensure_in_wecom`) never run
 inside a database transaction: they read, call WeCom, then write in a short transaction of their
 own. Request code reaches them through `transaction.on_commit` or a task.
 """
@@ -10,10 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -28,23 +25,13 @@ from siyu.tags.models import Tag
 from siyu.tags.selectors import resolve_tags
 
 from . import qr, routing
-from .models import Acquisition, Channel, ChannelCost, Lead, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay, WelcomeMessage, WelcomeSend
+from .models import Acquisition, Channel, ChannelCost, Lead, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay
 from .schedule import schedule_clean
-
-if TYPE_CHECKING:
-    from siyu.wecom.events import ContactAddReceived
 
 log = logging.getLogger(__name__)
 
-# WeCom's welcome_code lives 20 seconds from the add; a call this close to the end is not started.
-WELCOME_WINDOW = timedelta(seconds=20)
-WELCOME_MARGIN = timedelta(milliseconds=500)
-# How long the worker leaves a pending welcome to the process that received its callback.
-WELCOME_FAST_GRACE = timedelta(seconds=2)
-WELCOME_MAX_ATTACHMENTS = 9
 STATE_PREFIX = "lc"
 LEAD_PREFIX = "ld"  # a lead's temporary code (leads.py)
-PRIORITY_WELCOME = 100  # django-tasks' highest: ahead of every callback in a backlog
 PRIORITY_REFRESH = 50
 
 
@@ -145,7 +132,7 @@ def _check_mode(mode: str, routing_mode: str) -> None:
 def live_code_save(
     *, actor: Actor, live_code: LiveCode | None = None, channel: Channel, name: str, members: list[dict], mode: str = LiveCode.Mode.WECOM_LIST,
     routing_mode: str = LiveCode.Routing.ROTATE, total_cap: int | None = None, schedule: dict | None = None, expires_at: datetime | None = None,
-    skip_verify: bool = True, tag_ids: list[int] = (), welcome: dict | None = None,
+    skip_verify: bool = True, tag_ids: list[int] = (),
 ) -> LiveCode:
     """Create a live code, or replace an existing one's rules; WeCom is brought in step after commit."""
     actor.require_manager()
@@ -171,8 +158,6 @@ def live_code_save(
     for m in cleaned:
         m.live_code = code
     LiveCodeMember.objects.bulk_create(cleaned)
-    if welcome is not None:
-        welcome_message_set(actor=actor, live_code=code, text=welcome.get("text", ""), attachments=welcome.get("attachments", []))
     code_id = code.pk
     transaction.on_commit(lambda: live_code_push_or_queue(code_id))
     return code
@@ -463,175 +448,6 @@ def live_code_tags_for_add(corp: Corp, state: str) -> list[str]:
     if code is None:
         return []
     return [t for t in code.tags.filter(deleted_at__isnull=True).values_list("wecom_tag_id", flat=True) if t]
-
-
-# -- welcome messages ------------------------------------------------------------------------------
-ATTACHMENT_TYPES = {"image": ("pic_url",), "link": ("title", "url"), "miniprogram": ("title", "appid", "page", "pic_media_id")}
-
-
-def _clean_attachments(attachments: list[dict]) -> list[dict]:
-    if not isinstance(attachments, list) or len(attachments) > WELCOME_MAX_ATTACHMENTS:
-        raise InvalidInput(f"At most {WELCOME_MAX_ATTACHMENTS} attachments.", code="too_many_attachments", field="attachments")
-    out = []
-    for i, a in enumerate(attachments):
-        kind = a.get("msgtype") if isinstance(a, dict) else None
-        if kind not in ATTACHMENT_TYPES:
-            raise InvalidInput(f"attachments.{i}: msgtype is image, link or miniprogram.", code="bad_attachment", field=f"attachments.{i}.msgtype")
-        body = a.get(kind) or {}
-        missing = [k for k in ATTACHMENT_TYPES[kind] if not body.get(k)]
-        if missing:
-            raise InvalidInput(f"attachments.{i}.{kind}: {', '.join(missing)} required.", code="bad_attachment", field=f"attachments.{i}.{kind}")
-        out.append({"msgtype": kind, kind: body})
-    return out
-
-
-def welcome_message_set(*, actor: Actor, live_code: LiveCode | None = None, staff: Staff | None = None, text: str = "", attachments: list[dict] = ()) -> WelcomeMessage | None:
-    """Set (or with no text and no attachments, remove) a welcome for a code, a staff member or the corp."""
-    actor.require_manager()
-    if live_code is not None and staff is not None:
-        raise InvalidInput("A welcome belongs to a live code, a staff member or the corp, not two at once.", field="staff_id")
-    text = (text or "").strip()
-    if len(text) > 4000:
-        raise InvalidInput("Welcome text is at most 4000 characters.", field="text")
-    attachments = _clean_attachments(list(attachments))
-    scope = {"corp": actor.corp, "live_code": live_code, "staff": staff}
-    if not text and not attachments:
-        WelcomeMessage.objects.filter(**scope).delete()
-        return None
-    message, _ = WelcomeMessage.objects.update_or_create(**scope, defaults={"text": text, "attachments": attachments})
-    return message
-
-
-def welcome_for(corp: Corp, *, state: str, userid: str) -> WelcomeMessage | None:
-    """The live code's welcome, else the staff member's, else the corp default."""
-    code = live_code_for_state(corp, state)
-    if code is not None:
-        found = WelcomeMessage.objects.filter(corp=corp, live_code=code).first()
-        if found:
-            return found
-    return (
-        WelcomeMessage.objects.filter(corp=corp, staff__userid=userid).first()
-        or WelcomeMessage.objects.filter(corp=corp, live_code__isnull=True, staff__isnull=True).first()
-    )
-
-
-def welcome_render(text: str, *, customer_name: str, staff_name: str) -> str:
-    return text.replace("{customer_name}", customer_name).replace("{staff_name}", staff_name)
-
-
-def welcome_enqueue(event: ContactAddReceived) -> WelcomeSend | None:
-    """Called as the add event is stored: one WelcomeSend per welcome_code, and its task.
-
-    The task goes ahead of every queued callback; the caller's transaction commits both together.
-    """
-    if not event.welcome_code:
-        return None
-    try:
-        with transaction.atomic():
-            send = WelcomeSend.objects.create(
-                corp=event.corp, welcome_code=event.welcome_code[:128], userid=event.userid[:64], external_userid=event.external_userid[:64],
-                state=event.state[:30], received_at=event.received_at, deadline=min(event.added_at, event.received_at) + WELCOME_WINDOW,
-            )
-    except IntegrityError:
-        return None
-    from .tasks import send_welcome
-
-    send_pk = send.pk
-    if settings.SIYU_WELCOME_THREADS:
-        # The process that took the callback sends at once, after the commit, with no queue in
-        # between; the worker takes over what it has not started within the grace (it died, or
-        # its threads are all busy): welcomes_take_over.
-        transaction.on_commit(lambda: _welcome_pool().submit(_welcome_send_fast, send_pk))
-    else:
-        transaction.on_commit(lambda: send_welcome.using(priority=PRIORITY_WELCOME).enqueue(send_pk))
-    return send
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _welcome_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=settings.SIYU_WELCOME_THREADS, thread_name_prefix="welcome")
-        return _pool
-
-
-def _welcome_send_fast(welcome_send_id: int) -> str:
-    from django.db import close_old_connections
-
-    try:
-        return welcome_send(welcome_send_id)
-    except Exception:  # noqa: BLE001 — the queued task is the fallback; a stuck "sending" is settled by the sweep
-        log.exception("welcome %s: fast send failed", welcome_send_id)
-        return "error"
-    finally:
-        close_old_connections()
-
-
-def welcome_send(welcome_send_id: int, *, client=None) -> str:
-    """Send one welcome, at most once, and only inside WeCom's window.
-
-    Claim (pending → sending) is one UPDATE, so of two workers one sends. A send found "sending"
-    is never retried by us: WeCom may have taken it. Past the deadline it is recorded as missed.
-    """
-    from siyu.customers.models import Customer
-    from siyu.wecom.client import WeComClient, WeComError
-
-    stamp = now()
-    with transaction.atomic():
-        claimed = WelcomeSend.objects.filter(pk=welcome_send_id, status=WelcomeSend.Status.PENDING).update(status=WelcomeSend.Status.SENDING, claimed_at=stamp)
-    if not claimed:
-        return "skipped"
-    send = WelcomeSend.objects.select_related("corp").get(pk=welcome_send_id)
-    if stamp > send.deadline - WELCOME_MARGIN:
-        WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.MISSED, error=f"picked up {(stamp - send.deadline).total_seconds():+.1f}s after the window")
-        return "missed"
-    message = welcome_for(send.corp, state=send.state, userid=send.userid)
-    if message is None:
-        WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.NONE)
-        return "none"
-    client = client or WeComClient(send.corp, busy_retries=1, rate_retries=0)
-    try:
-        text = message.text
-        if "{customer_name}" in text or "{staff_name}" in text:
-            staff_name = Staff.objects.filter(corp=send.corp, userid=send.userid).values_list("name", flat=True).first() or ""
-            customer_name = Customer.objects.filter(corp=send.corp, external_userid=send.external_userid).values_list("name", flat=True).first()
-            if customer_name is None and "{customer_name}" in text:
-                customer_name = client.get_external_contact(send.external_userid)["external_contact"].get("name", "")
-            text = welcome_render(text, customer_name=customer_name or "", staff_name=staff_name)
-        if now() > send.deadline - WELCOME_MARGIN:
-            WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.MISSED, error="window passed while preparing")
-            return "missed"
-        client.send_welcome_msg(send.welcome_code, text=text, attachments=message.attachments)
-    except WeComError as exc:
-        WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.FAILED, error=str(exc)[:300], message=message, text=message.text)
-        return "failed"
-    WelcomeSend.objects.filter(pk=send.pk).update(status=WelcomeSend.Status.SENT, sent_at=now(), message=message, text=text)
-    return "sent"
-
-
-def welcomes_take_over(*, at: datetime | None = None, limit: int = 500) -> int:
-    """The worker's side of the fast path, every second: send what the receiving process has not
-    started within WELCOME_FAST_GRACE, soonest deadline first; record as missed what can no longer
-    be sent. Returns how many it settled."""
-    at = at or now()
-    missed = WelcomeSend.objects.filter(status=WelcomeSend.Status.PENDING, deadline__lte=at + WELCOME_MARGIN).update(
-        status=WelcomeSend.Status.MISSED, error="not started within the window",
-    )
-    waiting = WelcomeSend.objects.filter(status=WelcomeSend.Status.PENDING, received_at__lte=at - WELCOME_FAST_GRACE).order_by("deadline")
-    done = [welcome_send(pk) for pk in waiting.values_list("pk", flat=True)[:limit]]
-    return missed + sum(1 for outcome in done if outcome != "skipped")
-
-
-def welcomes_sweep(*, at: datetime | None = None) -> int:
-    """Settle sends a worker died in the middle of: past the window, they are over either way."""
-    at = at or now()
-    return WelcomeSend.objects.filter(status=WelcomeSend.Status.SENDING, deadline__lt=at - timedelta(seconds=5)).update(
-        status=WelcomeSend.Status.FAILED, error="the worker stopped during the send; WeCom may or may not have delivered it"
-    )
 
 
 # -- QR content ------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """What acquisition does with WeCom's events (registered in AcquisitionConfig.ready())."""
 
 from siyu.kit.events import subscribe
-from siyu.wecom.events import ContactAdded, ContactAddReading, ContactAddReceived, ContactLost
+from siyu.wecom.events import ContactAdded, ContactAddReading, ContactLost
 
-from .services import acquisition_lost, acquisition_record, live_code_tags_for_add, welcome_enqueue
+from .services import acquisition_lost, acquisition_record, live_code_tags_for_add
 
 # Attribution comes before the subscribers that read it (auto-tag conditions on channel and live code).
 ATTRIBUTION_ORDER = 20
@@ -23,7 +23,3 @@ def attribute_add(event: ContactAdded) -> None:
 def mark_lost(event: ContactLost) -> None:
     acquisition_lost(follow=event.follow, at=event.at, by=event.by)
 
-
-@subscribe(ContactAddReceived)
-def welcome_on_add(event: ContactAddReceived) -> None:
-    welcome_enqueue(event)

@@ -16,8 +16,11 @@ from siyu.acquisition.models import LiveCode
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
+from siyu.messaging.selectors import welcome_for_live_code
+from siyu.messaging.services import welcome_message_set
 
 from .access import console_view, saved_or_form_error
+from .attachments import AttachmentRows, attachment_formset
 from .forms import ChannelCostForm, ChannelForm, LiveCodeForm, MemberFormSet, StatsFilterForm, member_choices, member_initial
 
 
@@ -78,19 +81,28 @@ def live_code_edit(request, live_code_id: int | None = None):
         messages.error(request, _("Create a channel first: every live code belongs to one."))
         return redirect("console:channels")
     choices = member_choices(actor)
+    welcome = welcome_for_live_code(actor, code) if code else None
+    attachments = attachment_formset(request, welcome.attachments if welcome else [])
     if request.method == "POST":
         form = LiveCodeForm(request.POST, actor=actor)
         members = MemberFormSet(request.POST, prefix="m", form_kwargs={"who_choices": choices})
-        if form.is_valid() and members.is_valid():
+        rows = AttachmentRows(actor, attachments, welcome.attachments if welcome else [])
+        if form.is_valid() and members.is_valid() and rows.is_valid():
             data = form.cleaned_data
             # The service's own checks (an empty pool, a backup-only pool, a locked mode) show on the form.
-            saved = saved_or_form_error(form, lambda: services.live_code_save(
-                actor=actor, live_code=code, channel=selectors.channel_get(actor, data["channel"]), name=data["name"],
-                members=_keep_member_schedules(code, [m for m in (f.member() for f in members.forms) if m]), mode=data["mode"],
-                routing_mode=data["routing"], total_cap=data["total_cap"], schedule=form.schedule(kept=code.schedule if code else None),
-                expires_at=data["expires_at"], skip_verify=data["skip_verify"], tag_ids=data["tags"],
-                welcome={"text": data["welcome_text"], "attachments": _welcome_attachments(code)},
-            ))
+            def save() -> LiveCode:
+                saved = services.live_code_save(
+                    actor=actor, live_code=code, channel=selectors.channel_get(actor, data["channel"]), name=data["name"],
+                    members=_keep_member_schedules(code, [m for m in (f.member() for f in members.forms) if m]), mode=data["mode"],
+                    routing_mode=data["routing"], total_cap=data["total_cap"], schedule=form.schedule(kept=code.schedule if code else None),
+                    expires_at=data["expires_at"], skip_verify=data["skip_verify"], tag_ids=data["tags"],
+                )
+                welcome_message_set(actor=actor, live_code=saved, text=data["welcome_text"], attachments=rows.attachments())
+                return saved
+
+            saved = saved_or_form_error(form, save)
+            if not saved and form.refusal:
+                rows.show(form.refusal, form)
             if saved:
                 messages.success(request, _("Live code “%(name)s” saved.") % {"name": saved.name})
                 return redirect("console:live_code", saved.id)
@@ -99,7 +111,7 @@ def live_code_edit(request, live_code_id: int | None = None):
         members = MemberFormSet(initial=member_initial(code) if code else [], prefix="m", form_kwargs={"who_choices": choices})
     return render(
         request, "console/live_code_edit.html",
-        {"form": form, "members": members, "code": code, "nav": "live_codes", "flattened": bool(code) and LiveCodeForm.is_flattened(code)},
+        {"form": form, "members": members, "attachments": attachments, "code": code, "nav": "live_codes", "flattened": bool(code) and LiveCodeForm.is_flattened(code)},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -110,12 +122,6 @@ def _keep_member_schedules(code: LiveCode | None, members: list[dict]) -> list[d
         return members
     kept = {(m.staff_id, m.department_id): m.schedule for m in code.members.all()}
     return [{**m, "schedule": kept.get((m["staff_id"], m["department_id"]), {})} for m in members]
-
-
-def _welcome_attachments(code: LiveCode | None) -> list:
-    # The editor changes the text; attachments (set through the API) stay.
-    welcome = getattr(code, "welcome", None) if code else None
-    return list(welcome.attachments) if welcome else []
 
 
 @console_view

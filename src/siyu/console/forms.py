@@ -331,3 +331,53 @@ class PhoneImportForm(forms.Form):
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor)]
+
+
+ATTACHMENT_KINDS = [
+    ("", "—"), ("image", _("Image")), ("link", _("Link")), ("miniprogram", _("Mini-program card")), ("video", _("Video")), ("file", _("File")),
+]
+
+
+class AttachmentForm(forms.Form):
+    """One attachment of a message (messaging.content checks it against WeCom's limits)."""
+
+    kind = forms.ChoiceField(label=_("Type"), choices=ATTACHMENT_KINDS, required=False)
+    title = forms.CharField(label=_("Title"), required=False, max_length=200)
+    url = forms.CharField(label=_("Link or image URL"), required=False, max_length=2048)
+    desc = forms.CharField(label=_("Description"), required=False, max_length=600)
+    appid = forms.CharField(label=_("Mini-program AppID"), required=False, max_length=64)
+    page = forms.CharField(label=_("Mini-program page"), required=False, max_length=1024)
+    file = forms.FileField(label=_("Upload"), required=False)
+    media = forms.IntegerField(required=False, widget=forms.HiddenInput)  # the stored file, kept when no new upload
+
+    # Which form field shows an error messaging.content reports for an attachment key.
+    FIELD_FOR = {"title": "title", "url": "url", "pic_url": "url", "picurl": "url", "desc": "desc", "appid": "appid", "page": "page", "media": "file", "msgtype": "kind"}
+
+    @staticmethod
+    def initial_for(attachment: dict) -> dict:
+        kind = attachment.get("msgtype", "")
+        body = attachment.get(kind, {})
+        return {
+            "kind": kind, "title": body.get("title", ""), "url": body.get("url") or body.get("pic_url", ""), "desc": body.get("desc", ""),
+            "appid": body.get("appid", ""), "page": body.get("page", ""), "media": body.get("media"),
+        }
+
+    def attachment(self, media_id: int | None) -> dict | None:
+        """The attachment as messaging stores it (None for an empty row)."""
+        d = self.cleaned_data
+        kind = d.get("kind")
+        if not kind:
+            return None
+        media = media_id if media_id is not None else d.get("media")
+        if kind == "image":
+            body = {"media": media} if media is not None else {"pic_url": d["url"]}
+        elif kind == "link":
+            body = {"title": d["title"], "url": d["url"], "desc": d["desc"]}
+        elif kind == "miniprogram":
+            body = {"title": d["title"], "appid": d["appid"], "page": d["page"], "media": media}
+        else:
+            body = {"media": media}
+        return {"msgtype": kind, kind: {k: v for k, v in body.items() if v not in (None, "")}}
+
+
+AttachmentFormSet = forms.formset_factory(AttachmentForm, extra=0, max_num=9, validate_max=True, absolute_max=9)

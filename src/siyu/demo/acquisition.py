@@ -11,7 +11,8 @@ import random
 from collections import Counter
 from datetime import timedelta
 
-from siyu.acquisition.models import Acquisition, Channel, ChannelCost, LiveCode, LiveCodeDay, LiveCodeMember, WelcomeMessage
+from siyu.acquisition.models import Acquisition, Channel, ChannelCost, LiveCode, LiveCodeDay, LiveCodeMember
+from siyu.messaging.models import WelcomeMessage
 from siyu.acquisition.services import STATE_PREFIX
 from siyu.corps.models import Corp, Department, Staff
 from siyu.customers.models import Follow

@@ -6,6 +6,9 @@ from typing import Literal
 from ninja import Field, Router, Schema, Status
 
 from siyu.kit.pagination import keyset_page
+from siyu.messaging.api import Attachment as WelcomeAttachment
+from siyu.messaging.selectors import group_welcome_for
+from siyu.messaging.services import group_welcome_set
 
 from . import codes, selectors
 from .models import GroupCode
@@ -36,6 +39,7 @@ class GroupCodeIn(Schema):
     room_base_id: int = Field(1, ge=1)
     low_pool_alert: int = Field(1, ge=0, le=1000)
     welcome_text: str = Field("", max_length=4000)
+    welcome_attachments: list[WelcomeAttachment] = Field(default_factory=list, max_length=1)
 
 
 class PoolGroupOut(Schema):
@@ -57,6 +61,8 @@ class GroupCodeOut(Schema):
     room_base_id: int
     low_pool_alert: int
     welcome_text: str
+    welcome_attachments: list[dict]
+    welcome_template_id: str
     pool: list[PoolGroupOut]
     config_id: str
     qr_url: str
@@ -70,18 +76,26 @@ class StatusIn(Schema):
     status: Literal["active", "paused"]
 
 
-def _out(code: GroupCode) -> GroupCodeOut:
+def _out(request, code: GroupCode) -> GroupCodeOut:
     pool = [p for p in code.pool.all()]
+    welcome = group_welcome_for(request.auth, code)
     return GroupCodeOut(
         id=code.id, name=code.name, state=code.state, status=code.status, member_limit=code.member_limit, auto_create=code.auto_create,
-        room_base_name=code.room_base_name, room_base_id=code.room_base_id, low_pool_alert=code.low_pool_alert, welcome_text=code.welcome_text,
+        room_base_name=code.room_base_name, room_base_id=code.room_base_id, low_pool_alert=code.low_pool_alert,
+        welcome_text=welcome.text if welcome else "", welcome_attachments=welcome.attachments if welcome else [],
+        welcome_template_id=welcome.template_id if welcome else "",
         pool=[PoolGroupOut(group_id=p.group_id, chat_id=p.group.chat_id, name=p.group.name, member_count=p.group.member_count, full=p.group.member_count >= code.member_limit) for p in pool],
         config_id=code.config_id, qr_url=code.qr_url, wecom_chat_ids=code.pushed_chat_ids, alert=code.alert, alert_at=code.alert_at, push_error=code.push_error,
     )
 
 
 def _save(request, payload: GroupCodeIn, code: GroupCode | None = None) -> GroupCode:
-    return codes.group_code_save(actor=request.auth, code=code, **payload.dict())
+    # The API layer composes: the code (groups), then its welcome (messaging), one transaction.
+    data = payload.dict()
+    text, attachments = data.pop("welcome_text"), data.pop("welcome_attachments")
+    code = codes.group_code_save(actor=request.auth, code=code, **data)
+    group_welcome_set(actor=request.auth, group_code=code, text=text, attachments=attachments)
+    return code
 
 
 @router.get("/customer-groups", response=GroupPage)
@@ -92,33 +106,35 @@ def group_list(request, cursor: str | None = None, limit: int = 50):
 
 @router.get("/group-codes", response=list[GroupCodeOut])
 def group_code_list(request):
-    return [_out(c) for c in selectors.group_codes(request.auth)]
+    return [_out(request, c) for c in selectors.group_codes(request.auth)]
 
 
 @router.post("/group-codes", response={201: GroupCodeOut})
 def group_code_create(request, payload: GroupCodeIn):
     code = _save(request, payload)
-    return Status(201, _out(selectors.group_code_get(request.auth, code.id)))
+    return Status(201, _out(request, selectors.group_code_get(request.auth, code.id)))
 
 
 @router.get("/group-codes/{group_code_id}", response=GroupCodeOut)
 def group_code_get(request, group_code_id: int):
-    return _out(selectors.group_code_get(request.auth, group_code_id))
+    return _out(request, selectors.group_code_get(request.auth, group_code_id))
 
 
 @router.put("/group-codes/{group_code_id}", response=GroupCodeOut)
 def group_code_update(request, group_code_id: int, payload: GroupCodeIn):
     code = _save(request, payload, selectors.group_code_get(request.auth, group_code_id))
-    return _out(selectors.group_code_get(request.auth, code.id))
+    return _out(request, selectors.group_code_get(request.auth, code.id))
 
 
 @router.post("/group-codes/{group_code_id}/status", response=GroupCodeOut)
 def group_code_status(request, group_code_id: int, payload: StatusIn):
     code = codes.group_code_set_status(actor=request.auth, code=selectors.group_code_get(request.auth, group_code_id), status=payload.status)
-    return _out(selectors.group_code_get(request.auth, code.id))
+    return _out(request, selectors.group_code_get(request.auth, code.id))
 
 
 @router.delete("/group-codes/{group_code_id}", response={204: None})
 def group_code_delete(request, group_code_id: int):
-    codes.group_code_set_status(actor=request.auth, code=selectors.group_code_get(request.auth, group_code_id), status=GroupCode.Status.DELETED)
+    code = selectors.group_code_get(request.auth, group_code_id)
+    codes.group_code_set_status(actor=request.auth, code=code, status=GroupCode.Status.DELETED)
+    group_welcome_set(actor=request.auth, group_code=code)  # its template goes too
     return Status(204, None)

@@ -33,7 +33,7 @@ def _new_state(corp: Corp) -> str:
 
 def group_code_save(
     *, actor: Actor, code: GroupCode | None = None, name: str, group_ids: list[int], member_limit: int = 200, auto_create: bool = False,
-    room_base_name: str = "", room_base_id: int = 1, low_pool_alert: int = 1, welcome_text: str = "",
+    room_base_name: str = "", room_base_id: int = 1, low_pool_alert: int = 1,
 ) -> GroupCode:
     """Create a group code or replace its rules and pool (in the order given)."""
     actor.require_manager()
@@ -57,7 +57,6 @@ def group_code_save(
     code = code or GroupCode(corp=actor.corp, state=_new_state(actor.corp))
     code.name, code.member_limit, code.auto_create = name[:64], member_limit, auto_create
     code.room_base_name, code.room_base_id, code.low_pool_alert = room_base_name.strip()[:40], max(1, room_base_id), max(0, low_pool_alert)
-    code.welcome_text = welcome_text[:4000]
     code.save()
     GroupCodeGroup.objects.filter(group_code=code).delete()
     GroupCodeGroup.objects.bulk_create([GroupCodeGroup(corp=actor.corp, group_code=code, group_id=g, order=i) for i, g in enumerate(group_ids)])
@@ -99,7 +98,7 @@ def group_code_push_or_queue(code_id: int) -> None:
 
 
 def group_code_push(code_id: int, *, client=None) -> GroupCode:
-    """Make WeCom's join way and group welcome match the code."""
+    """Make WeCom's join way match the code."""
     from siyu.wecom.client import WeComClient, WeComError
 
     code = GroupCode.objects.select_related("corp").get(pk=code_id)
@@ -114,7 +113,6 @@ def group_code_push(code_id: int, *, client=None) -> GroupCode:
                         raise
             GroupCode.objects.filter(pk=code.pk).update(config_id="", pushed_chat_ids=[], push_error="")
             return GroupCode.objects.get(pk=code.pk)
-        _push_welcome(code, client)
         chats, with_room = window(code)
         if not chats:
             raise InvalidInput("The group code has no active group.", code="empty_pool", field="group_ids")
@@ -139,18 +137,6 @@ def group_code_push(code_id: int, *, client=None) -> GroupCode:
         GroupCode.objects.filter(pk=code.pk).update(push_error=str(exc)[:300])
         raise
     return GroupCode.objects.get(pk=code.pk)
-
-
-def _push_welcome(code: GroupCode, client) -> None:
-    if code.welcome_text and not code.welcome_template_id:
-        template_id = client.add_group_welcome_template(text=code.welcome_text)
-        GroupCode.objects.filter(pk=code.pk).update(welcome_template_id=template_id)
-        code.welcome_template_id = template_id
-    elif code.welcome_text:
-        client.edit_group_welcome_template(code.welcome_template_id, text=code.welcome_text)
-    elif code.welcome_template_id:
-        client.del_group_welcome_template(code.welcome_template_id)
-        GroupCode.objects.filter(pk=code.pk).update(welcome_template_id="")
 
 
 def group_codes_after_change(*, corp: Corp, group: CustomerGroup) -> int:

@@ -78,8 +78,6 @@ class GroupCode(CorpOwned):
     room_base_id = models.PositiveIntegerField(default=1)
     # Warn when this few groups (or fewer) still have room, and no auto-create will add more.
     low_pool_alert = models.PositiveIntegerField(default=1)
-    welcome_text = models.TextField(blank=True, default="", help_text="group welcome (入群欢迎语)")
-    welcome_template_id = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     config_id = models.CharField(max_length=64, blank=True, default="")
     qr_url = models.URLField(max_length=500, blank=True, default="")

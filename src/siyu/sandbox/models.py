@@ -315,3 +315,15 @@ class SbGroupWelcomeTemplate(models.Model):
     text = models.TextField(blank=True, default="")
     attachments = models.JSONField(default=dict, blank=True)
     deleted = models.BooleanField(default=False)
+
+
+class SbMedia(models.Model):
+    """A temporary media file (media/upload): its id works for 3 days."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    media_id = models.CharField(max_length=128, unique=True)
+    type = models.CharField(max_length=8)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()

@@ -26,7 +26,7 @@ ERRMSG = {
     41001: "access_token missing", 42001: "access_token expired", 45009: "api freq out of limit",
     45033: "api concurrent out of limit", 47001: "data format error, Warning: wrong json format.",
     48002: "api forbidden", 60011: "no privilege to access/modify contact/party/agent", 60111: "userid not found",
-    84061: "not external contact", 40058: "invalid parameter", 40096: "invalid external userid", 40068: "invalid tagid", 81017: "too many results, use a filter", 86003: "chat not found",
+    84061: "not external contact", 40058: "invalid parameter", 40096: "invalid external userid", 40004: "invalid media type", 40006: "invalid file size", 40007: "invalid media_id", 44001: "empty media data", 40068: "invalid tagid", 81017: "too many results, use a filter", 86003: "chat not found",
 }
 
 
@@ -104,7 +104,9 @@ def wecom_api(api: str):
             if corp.metered and not _rate_check(corp, api):
                 return _log(corp, api, error(45009))
             body = {}
-            if request.method == "POST":
+            if request.method == "POST" and request.content_type == "multipart/form-data":
+                pass  # media/upload: the handler reads request.FILES
+            elif request.method == "POST":
                 try:
                     body = json.loads(request.body or b"{}")
                     if not isinstance(body, dict):

@@ -6,18 +6,19 @@ import io
 import random
 import secrets
 import time
+from datetime import timedelta
 
 import segno
 
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 
 from siyu.kit.clock import now
 
 from . import callbacks
-from .models import SbContactWay, SbCustomer, SbFollow, SbGroup, SbGroupWelcomeTemplate, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
+from .models import SbMedia, SbContactWay, SbCustomer, SbFollow, SbGroup, SbGroupWelcomeTemplate, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
 from .names import customer_name
 from .views import cursor_page, error, wecom_api
 
@@ -25,7 +26,6 @@ CONTACT_WAY_FIELDS = ("style", "remark", "skip_verify", "state", "user", "party"
 MAX_TEMP_EXPIRES = 14 * 86400
 DEFAULT_TEMP_EXPIRES = 7 * 86400
 WELCOME_CODE_INVALID = 41051  # the sandbox's answer for an unknown, expired or used welcome_code
-WELCOME_MAX_ATTACHMENTS = 9
 
 
 def _qr_url(request, kind: str, config_id: str) -> str:
@@ -143,13 +143,64 @@ def list_contact_way(request, corp, body):
     return {"contact_way": [{"config_id": w.config_id} for w in page], "next_cursor": cursor}
 
 
+MEDIA_MAX = {"image": 10 * 2**20, "voice": 2 * 2**20, "video": 10 * 2**20, "file": 20 * 2**20}
+# Bytes WeCom allows in an attachment's fields (message content as in send_welcome_msg and add_msg_template).
+ATTACHMENT_LIMITS = {"link": {"title": 128, "desc": 512, "url": 2048}, "miniprogram": {"title": 64}}
+
+
+@wecom_api("media/upload")
+def media_upload(request, corp, body):
+    kind = request.GET.get("type", "")
+    if kind not in MEDIA_MAX:
+        return error(40004, "type is image, voice, video or file")
+    upload = request.FILES.get("media")
+    if upload is None or upload.size == 0:
+        return error(44001, "the form field media is empty")
+    if upload.size < 5 or upload.size > MEDIA_MAX[kind]:
+        return error(40006, f"{upload.size} bytes")
+    stamp = now()
+    media = SbMedia.objects.create(
+        corp=corp, media_id="3" + secrets.token_urlsafe(40), type=kind, filename=upload.name or "", size=upload.size,
+        created_at=stamp, expires_at=stamp + timedelta(days=3),
+    )
+    return {"type": kind, "media_id": media.media_id, "created_at": str(int(stamp.timestamp()))}
+
+
+def content_problem(corp, text: str, attachments) -> JsonResponse | None:
+    """WeCom's checks on message content: text bytes, 9 attachments, field sizes, live media ids."""
+    if len(text.encode()) > 4000:
+        return error(40058, "text.content exceeds 4000 bytes")
+    if not isinstance(attachments, list) or len(attachments) > 9:
+        return error(40058, "at most 9 attachments")
+    for a in attachments:
+        kind = a.get("msgtype") if isinstance(a, dict) else None
+        item = a.get(kind) if kind else None
+        if kind not in ("image", "link", "miniprogram", "video", "file") or not isinstance(item, dict):
+            return error(40058, "bad attachment")
+        for key, limit in ATTACHMENT_LIMITS.get(kind, {}).items():
+            if len(str(item.get(key, "")).encode()) > limit:
+                return error(40058, f"{kind}.{key} exceeds {limit} bytes")
+        if kind == "link" and not str(item.get("url", "")).startswith(("http://", "https://")):
+            return error(40058, "link.url must be http(s)")
+        media_id = item.get("pic_media_id") if kind == "miniprogram" else item.get("media_id")
+        if kind == "image" and not media_id and item.get("pic_url"):
+            continue
+        if kind != "link":
+            wanted = "image" if kind in ("image", "miniprogram") else kind
+            if not SbMedia.objects.filter(corp=corp, media_id=media_id or "", type=wanted, expires_at__gt=now()).exists():
+                return error(40007, f"{kind}: media_id is invalid or expired")
+    return None
+
+
 @wecom_api("externalcontact/send_welcome_msg")
 def send_welcome_msg(request, corp, body):
     attachments = body.get("attachments", [])
-    if not isinstance(attachments, list) or len(attachments) > WELCOME_MAX_ATTACHMENTS:
-        return error(40058, "at most 9 attachments")
-    if not (body.get("text") or {}).get("content") and not attachments:
+    text = str((body.get("text") or {}).get("content", ""))
+    if not text and not attachments:
         return error(40058, "text or attachments required")
+    problem = content_problem(corp, text, attachments)
+    if problem:
+        return problem
     # Usable once, within 20 seconds: the conditional update is the single use.
     code = SbWelcomeCode.objects.filter(corp=corp, code=body.get("welcome_code", "")).first()
     if code is None or not SbWelcomeCode.objects.filter(pk=code.pk, used_at__isnull=True, expires_at__gt=now()).update(used_at=now()):

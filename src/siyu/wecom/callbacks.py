@@ -6,7 +6,6 @@ call, no business logic. Handlers live in handlers.py and run from tasks.py.
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime, timezone as dt_timezone
 
@@ -115,7 +114,7 @@ def callback(request, corp_id: str):
     with transaction.atomic():
         event, created = record(corp, data)
         if created:
-            transaction.on_commit(functools.partial(callback_enqueue, event.pk))
+            callback_enqueue(event.pk)
             if data.get("ChangeType") in ADD_EVENTS:
                 publish(_add_received(event))
     return HttpResponse("")

@@ -94,11 +94,11 @@ class WeComClient:
         return token
 
     # -- transport ------------------------------------------------------------------------------
-    def _send(self, method: str, api: str, *, params: dict, json_body: dict | None) -> dict:
+    def _send(self, method: str, api: str, *, params: dict, json_body: dict | None, files: dict | None = None) -> dict:
         self._wait_for_pause()
         self.calls += 1
         try:
-            response = self.http.request(method, self.base + api, params=params, json=json_body)
+            response = self.http.request(method, self.base + api, params=params, json=json_body, files=files)
             return response.json()
         except (httpx.TransportError, ValueError) as exc:
             # A dropped connection or a non-JSON answer is treated like "system busy".
@@ -116,7 +116,9 @@ class WeComClient:
         with transaction.atomic():
             ApiState.objects.filter(corp=self.corp).update(paused_until=now() + timedelta(seconds=seconds))
 
-    def call(self, method: str, api: str, *, params: dict | None = None, json_body: dict | None = None, authenticated: bool = True) -> dict:
+    def call(
+        self, method: str, api: str, *, params: dict | None = None, json_body: dict | None = None, files: dict | None = None, authenticated: bool = True
+    ) -> dict:
         """One API call with the retry policy above; returns the JSON body (errcode 0)."""
         # gettoken itself is not authenticated: a token error there is final, not a refresh.
         refreshed = not authenticated
@@ -124,7 +126,7 @@ class WeComClient:
         token = self.access_token() if authenticated else None
         while True:
             query = {**(params or {}), "access_token": token} if authenticated else dict(params or {})
-            data = self._send(method, api, params=query, json_body=json_body)
+            data = self._send(method, api, params=query, json_body=json_body, files=files)
             errcode = data.get("errcode", 0)
             if errcode == 0:
                 return data
@@ -152,6 +154,12 @@ class WeComClient:
 
     def post(self, api: str, body: dict) -> dict:
         return self.call("POST", api, json_body=body)
+
+    # -- media ----------------------------------------------------------------------------------
+    def upload_media(self, *, kind: str, filename: str, content: bytes, content_type: str = "") -> str:
+        """A temporary media id (valid 3 days) for image, video or file attachments."""
+        files = {"media": (filename, content, content_type or "application/octet-stream")}
+        return self.call("POST", "media/upload", params={"type": kind}, files=files)["media_id"]
 
     # -- external contacts ----------------------------------------------------------------------
     def get_follow_user_list(self) -> list[str]:

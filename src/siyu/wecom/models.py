@@ -40,7 +40,11 @@ class CallbackEvent(CorpOwned):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     handled_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="when a worker took it; a lease")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="when a worker took it")
+    # kit.due: when it is next due (empty: now; a failed one waits out its backoff) and until
+    # when the worker holding it may keep it before another takes it over.
+    due_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     deliveries = models.PositiveIntegerField(default=1, help_text="how often WeCom sent it")
     task_id = models.CharField(max_length=64, blank=True, default="", help_text="the last task enqueued to handle it")
 

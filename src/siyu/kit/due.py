@@ -1,0 +1,257 @@
+"""Due work: rows that wait for their time or their worker, claimed, leased, retried and swept alike.
+
+django-tasks and its database backend carry the *task*: `run_after` holds it back until the row is
+due, and the backend's worker claims queued tasks with SKIP LOCKED. What they lack is written here,
+on the domain row itself, so the row and not the queue is the truth about the work:
+
+- claim: a conditional UPDATE (pending, or retry due, or lease expired → running) that exactly one
+  of two racing workers wins; on PostgreSQL the candidates are locked with SKIP LOCKED first, so a
+  worker never waits for a row another is claiming;
+- a lease (`lease_until`): a worker that dies leaves a lease that runs out. Idempotent work is then
+  claimed again (take-over); work that must happen at most once (a welcome WeCom may already have
+  delivered) is settled as failed by the sweep instead;
+- retries with exponential backoff and a cap, the last error on the row, `run_after` for the retry;
+- enqueue after commit, so a rolled-back transaction leaves no task behind;
+- a sweep that re-enqueues due rows whose task was lost (a crashed worker's), leaving alone rows
+  whose task is still waiting in the queue.
+
+A domain declares one `DueWork` per kind of row, next to its model, and runs it from its task with
+`work.run(pk, function)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.db.models import F, Q
+from django.utils.module_loading import import_string
+
+from .clock import now
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("status", "due_at", "claimed_at", "lease_until", "attempts", "error", "task_id")
+
+
+def exponential(base: float = 30.0, cap: float = 3600.0) -> Callable[[int], timedelta]:
+    """Backoff after the n-th failed attempt: base, 2·base, 4·base, … never more than cap seconds."""
+    return lambda attempts: timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+@dataclass(eq=False)
+class Claim:
+    """A worker's hold on one row: `stamp` is its claimed_at, so a worker whose lease was taken over
+    cannot settle the row any more."""
+
+    work: DueWork
+    pk: int
+    stamp: datetime
+    attempts: int
+    settled: bool = False
+
+    def finish(self, status: str | None = None, **values) -> bool:
+        return self.work.finish(self, status=status, **values)
+
+    def fail(self, error: str, *, retry: bool = True, status: str | None = None, **values) -> bool:
+        return self.work.fail(self, error, retry=retry, status=status, **values)
+
+    def heartbeat(self) -> bool:
+        return self.work.heartbeat(self)
+
+
+@dataclass(frozen=True, eq=False)
+class DueWork:
+    name: str
+    model: type[models.Model]
+    task: str  # dotted path of the django task that takes the row's pk
+    waiting: tuple[str, ...]  # statuses claimable once due
+    running: str
+    done: str
+    failed: str  # retried while attempts < max_attempts and due; final after that
+    lease: Callable[[], timedelta] | timedelta = timedelta(minutes=5)
+    take_over: bool = True  # False: at most once; a dead worker's row is settled, never run again
+    max_attempts: int = 5
+    backoff: Callable[[int], timedelta] = field(default_factory=exponential)
+    prefix: str = ""  # the row's fields are prefix + FIELDS unless renamed in `names`
+    names: dict = field(default_factory=dict)
+    settle_error: str = "the worker stopped during the work"
+    error_length: int = 2000
+
+    # -- fields ------------------------------------------------------------------------------------
+    def f(self, name: str) -> str:
+        return self.names.get(name, self.prefix + name)
+
+    @cached_property
+    def _task(self):
+        return import_string(self.task)
+
+    def lease_length(self) -> timedelta:
+        return self.lease() if callable(self.lease) else self.lease
+
+    def claimable(self, at: datetime) -> Q:
+        f = self.f
+        due = Q(**{f"{f('due_at')}__isnull": True}) | Q(**{f"{f('due_at')}__lte": at})
+        q = (Q(**{f"{f('status')}__in": self.waiting}) & due) | (
+            Q(**{f("status"): self.failed, f"{f('attempts')}__lt": self.max_attempts, f"{f('due_at')}__lte": at})
+        )
+        if self.take_over:
+            q |= Q(**{f("status"): self.running, f"{f('lease_until')}__lt": at})
+        return q
+
+    # -- claiming ----------------------------------------------------------------------------------
+    def claim(self, pk: int, *, at: datetime | None = None) -> Claim | None:
+        claims = self._claim(self.model.objects.filter(pk=pk), at=at, limit=1)
+        return claims[0] if claims else None
+
+    def claim_due(self, *, limit: int = 100, at: datetime | None = None, order_by: Iterable[str] = ()) -> list[Claim]:
+        """Claim up to `limit` due rows for this worker, soonest first."""
+        order = list(order_by) or [self.f("due_at"), "pk"]
+        return self._claim(self.model.objects.order_by(*order), at=at, limit=limit)
+
+    def _claim(self, rows: models.QuerySet, *, at: datetime | None, limit: int) -> list[Claim]:
+        at = at or now()
+        stamp = now()
+        with transaction.atomic():
+            candidates = rows.filter(self.claimable(at))
+            if connection.vendor == "postgresql":
+                # Rows another worker is claiming are skipped, not waited for.
+                candidates = candidates.select_for_update(skip_locked=True)
+            picked = dict(candidates.values_list("pk", self.f("attempts"))[:limit])
+            if not picked:
+                return []
+            # Conditional: on SQLite (IMMEDIATE transactions) the write lock is already ours, and
+            # the WHERE re-check keeps a row another worker took in between out of our hands.
+            won = self.model.objects.filter(self.claimable(at), pk__in=list(picked)).update(
+                **{self.f("status"): self.running, self.f("claimed_at"): stamp, self.f("lease_until"): stamp + self.lease_length()}
+            )
+            if won != len(picked):
+                picked = dict(self.model.objects.filter(pk__in=list(picked), **{self.f("claimed_at"): stamp}).values_list("pk", self.f("attempts")))
+        return [Claim(self, pk, stamp, attempts) for pk, attempts in picked.items()]
+
+    def _mine(self, claim: Claim) -> models.QuerySet:
+        return self.model.objects.filter(pk=claim.pk, **{self.f("claimed_at"): claim.stamp, self.f("status"): self.running})
+
+    def heartbeat(self, claim: Claim) -> bool:
+        """Extend the lease of long work (a full sync); False when another worker took it over."""
+        return bool(self._mine(claim).update(**{self.f("lease_until"): now() + self.lease_length()}))
+
+    # -- settling ----------------------------------------------------------------------------------
+    def finish(self, claim: Claim, *, status: str | None = None, **values) -> bool:
+        """Record the outcome (done, or a final status of the domain's), if the row is still ours."""
+        claim.settled = True
+        f = self.f
+        changes = {f("status"): status or self.done, f("error"): "", f("lease_until"): None, f("attempts"): F(f("attempts")) + 1}
+        return bool(self._mine(claim).update(**{**changes, **values}))
+
+    def fail(self, claim: Claim, error: str, *, retry: bool = True, status: str | None = None, **values) -> bool:
+        """Record the error; retry after the backoff unless the cap is reached or `retry` is False."""
+        claim.settled = True
+        f = self.f
+        attempts = claim.attempts + 1
+        again = retry and attempts < self.max_attempts
+        due = now() + self.backoff(attempts) if again else None
+        changes = {
+            f("status"): status or self.failed, f("error"): error[: self.error_length], f("lease_until"): None,
+            f("attempts"): attempts if again else max(attempts, self.max_attempts), f("due_at"): due,
+        }
+        mine = self._mine(claim).update(**{**changes, **values})
+        if mine and again:
+            self.enqueue(claim.pk, at=due)
+        return bool(mine)
+
+    def run(self, pk: int, function: Callable[[Claim], str | None]) -> str:
+        """Claim the row, do the work, settle it. The function may settle the claim itself (inside
+        its own transaction, with its writes); otherwise it is finished as done on return and
+        failed (with retry) on an exception. Returns the outcome or "skipped" when not claimed."""
+        claim = self.claim(pk)
+        if claim is None:
+            return "skipped"
+        return self.run_claimed(claim, function)
+
+    def run_claimed(self, claim: Claim, function: Callable[[Claim], str | None]) -> str:
+        try:
+            outcome = function(claim)
+        except Exception as exc:  # noqa: BLE001 — any failure is recorded on the row, then retried
+            log.exception("%s %s failed", self.name, claim.pk)
+            if not claim.settled:
+                claim.fail(f"{type(exc).__name__}: {exc}")
+            return "failed"
+        if not claim.settled:
+            claim.finish()
+        return outcome or self.done
+
+    # -- queueing ----------------------------------------------------------------------------------
+    def enqueue(self, pk: int, *, at: datetime | None = None, priority: int | None = None) -> None:
+        """Queue the row's task after the surrounding transaction commits (at once outside one)."""
+        transaction.on_commit(lambda: self._enqueue_now(pk, at, priority))
+
+    def _enqueue_now(self, pk: int, at: datetime | None, priority: int | None) -> None:
+        task = self._task
+        options = {}
+        if at is not None and at > now():
+            options["run_after"] = at
+        if priority is not None:
+            options["priority"] = priority
+        result = (task.using(**options) if options else task).enqueue(pk)
+        self.model.objects.filter(pk=pk).update(**{self.f("task_id"): str(result.id)})
+
+    def schedule(self, pk: int, *, at: datetime | None = None, priority: int | None = None, inline: Callable[[], object] | None = None, **values) -> None:
+        """Make the row due (again) at `at` with a fresh retry budget, and queue its task after commit.
+
+        `inline`: run this instead, in this process right after the commit (a save that should
+        reach WeCom before the page answers); if it fails, the retry goes through the queue, and if
+        the process dies first, the sweep finds the row due with no task."""
+        f = self.f
+        changes = {f("status"): self.waiting[0], f("due_at"): at or now(), f("attempts"): 0}
+        self.model.objects.filter(pk=pk).exclude(**{f("status"): self.running}).update(**{**changes, **values})
+        if inline is not None:
+            transaction.on_commit(inline)
+        else:
+            self.enqueue(pk, at=at, priority=priority)
+
+    # -- sweeping ----------------------------------------------------------------------------------
+    def settle_expired(self, *, at: datetime | None = None) -> int:
+        """At-most-once work: a row whose worker died holding it is over (it may have happened)."""
+        if self.take_over:
+            return 0
+        f = self.f
+        return self.model.objects.filter(**{f("status"): self.running, f"{f('lease_until')}__lt": at or now()}).update(
+            **{f("status"): self.failed, f("error"): self.settle_error, f("lease_until"): None, f("attempts"): self.max_attempts}
+        )
+
+    def sweep(self, *, older_than: timedelta = timedelta(seconds=60), limit: int = 10_000) -> int:
+        """Re-enqueue rows due for `older_than` whose task is gone; settle dead at-most-once rows."""
+        at = now()
+        settled = self.settle_expired(at=at)
+        f = self.f
+        candidates = list(
+            self.model.objects.filter(self.claimable(at - older_than)).order_by(f("due_at"), "pk").values_list("pk", f("task_id"))[:limit]
+        )
+        waiting = _tasks_waiting([t for _, t in candidates if t])
+        lost = [pk for pk, task_id in candidates if task_id not in waiting]
+        for pk in lost:
+            self._enqueue_now(pk, None, None)
+        return settled + len(lost)
+
+
+def _tasks_waiting(task_ids: list[str]) -> set[str]:
+    """Tasks still in the queue (not yet picked up), on the database backend; others know no such
+    thing, and every candidate counts as lost."""
+    if "django_tasks_db" not in settings.TASKS.get("default", {}).get("BACKEND", ""):
+        return set()
+    # Imported here: the backend's models need the app registry, which kit's import does not.
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    waiting: set[str] = set()
+    for i in range(0, len(task_ids), 500):
+        chunk = task_ids[i : i + 500]
+        waiting |= {str(t) for t in DBTaskResult.objects.filter(id__in=chunk, status=TaskResultStatus.READY).values_list("id", flat=True)}
+    return waiting
+

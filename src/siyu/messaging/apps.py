@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class MessagingConfig(AppConfig):
+    name = "siyu.messaging"
+    label = "messaging"
+    verbose_name = "Messaging"
+
+    def ready(self) -> None:
+        from . import jobs, subscribers  # noqa: F401 — importing registers them

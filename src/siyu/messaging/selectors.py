@@ -1,0 +1,25 @@
+from siyu.kit.tenancy import Actor
+
+from .models import GroupWelcome, Media, WelcomeMessage, WelcomeSend
+
+
+def welcome_messages(actor: Actor):
+    return WelcomeMessage.objects.for_corp(actor.corp).select_related("live_code", "staff").order_by("id")
+
+
+def welcome_sends(actor: Actor, *, status: str | None = None):
+    qs = WelcomeSend.objects.for_corp(actor.corp)
+    return qs.filter(status=status) if status else qs
+
+
+def welcome_for_live_code(actor: Actor, live_code) -> WelcomeMessage | None:
+    return WelcomeMessage.objects.for_corp(actor.corp).filter(live_code=live_code).first()
+
+
+def group_welcome_for(actor: Actor, group_code) -> GroupWelcome | None:
+    return GroupWelcome.objects.for_corp(actor.corp).filter(group_code=group_code).first()
+
+
+def media_list(actor: Actor, ids=None):
+    qs = Media.objects.for_corp(actor.corp).defer("content").order_by("-id")
+    return qs.filter(pk__in=ids) if ids is not None else qs
