@@ -86,6 +86,13 @@ class LiveCode(CorpOwned):
     pushed_users = models.JSONField(default=list, blank=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
     push_error = models.CharField(max_length=300, blank=True, default="")
+    # kit.due: bringing WeCom in step after a save (or when the list must change), retried with backoff.
+    push_status = models.CharField(max_length=8, default="done")
+    push_due_at = models.DateTimeField(null=True, blank=True)
+    push_claimed_at = models.DateTimeField(null=True, blank=True)
+    push_lease_until = models.DateTimeField(null=True, blank=True)
+    push_attempts = models.PositiveSmallIntegerField(default=0)
+    push_task_id = models.CharField(max_length=64, blank=True, default="")
     # Nobody may take customers right now (all capped/offline, no backup): the code still works
     # in WeCom with its last list, and the console warns.
     overflowing = models.BooleanField(default=False)

@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.kit.clock import now
+from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput, NotFound, save_or_conflict
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
@@ -159,7 +160,7 @@ def live_code_save(
         m.live_code = code
     LiveCodeMember.objects.bulk_create(cleaned)
     code_id = code.pk
-    transaction.on_commit(lambda: live_code_push_or_queue(code_id))
+    live_code_push_schedule(code_id, inline=True)
     return code
 
 
@@ -170,7 +171,7 @@ def live_code_set_status(*, actor: Actor, live_code: LiveCode, status: str) -> L
     live_code.status = status
     live_code.save(update_fields=["status", "updated_at"])
     code_id = live_code.pk
-    transaction.on_commit(lambda: live_code_push_or_queue(code_id))
+    live_code_push_schedule(code_id, inline=True)
     return live_code
 
 
@@ -194,15 +195,28 @@ def poster_for(live_code: LiveCode, *, title: str = "", subtitle: str = "", foot
     )
 
 
-def live_code_push_or_queue(live_code_id: int) -> None:
-    """After commit: bring WeCom in step now; if WeCom fails, a task tries again."""
-    try:
-        live_code_push(live_code_id)
-    except Exception as exc:  # noqa: BLE001 — recorded on the code; the task retries
-        log.warning("live code %s push failed: %s", live_code_id, exc)
-        from .tasks import refresh_live_code
+# A printed code must reach WeCom: pushes retry with backoff, and the minute tick schedules any
+# code still out of step again, so a live code's push never gives up for good.
+LIVE_CODE_PUSH = DueWork(
+    "live code push", LiveCode, task="siyu.acquisition.tasks.refresh_live_code",
+    waiting=("due",), running="pushing", done="done", failed="failed", prefix="push_", lease=timedelta(minutes=2), error_length=300,
+)
 
-        refresh_live_code.using(priority=PRIORITY_REFRESH, run_after=now() + timedelta(seconds=30)).enqueue(live_code_id)
+
+def live_code_push_schedule(live_code_id: int, *, inline: bool = False) -> None:
+    """Mark the code's push due; after commit, push now in this process (a save) or queue it."""
+    run = (lambda: live_code_push_due(live_code_id)) if inline else None
+    LIVE_CODE_PUSH.schedule(live_code_id, priority=PRIORITY_REFRESH, inline=run)
+
+
+def live_code_push_due(live_code_id: int, *, client=None) -> str:
+    """The push as due work: claimed once, retried with backoff when WeCom refuses."""
+
+    def push(claim) -> str:
+        code = live_code_push(live_code_id, client=client)
+        return f"pushed {len(code.pushed_users)} user(s)" + (" (overflowing)" if code.overflowing else "")
+
+    return LIVE_CODE_PUSH.run(live_code_id, push)
 
 
 def _wanted_users(code: LiveCode, at: datetime) -> tuple[list[str], bool]:
@@ -300,8 +314,6 @@ def live_codes_refresh_due(*, at: datetime | None = None) -> int:
     """The worker's minute tick: queue a refresh for list-mode codes whose WeCom list is out of date
     (a schedule slot began or ended, a new day reset the caps, the code expired), and for codes
     WeCom has not taken yet (never pushed, or the last push failed)."""
-    from .tasks import refresh_live_code
-
     at = at or now()
     queued = 0
     for code in LiveCode.objects.filter(status=LiveCode.Status.ACTIVE).select_related("corp"):
@@ -313,8 +325,8 @@ def live_codes_refresh_due(*, at: datetime | None = None) -> int:
             due = users != code.pushed_users or overflowing != code.overflowing
         else:
             due = False
-        if due:
-            refresh_live_code.using(priority=PRIORITY_REFRESH).enqueue(code.pk)
+        if due and code.push_status != "pushing":
+            live_code_push_schedule(code.pk)
             queued += 1
     return queued
 
@@ -402,10 +414,7 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
         # Only today's adds move today's list; a sync bringing in past days' follows queues nothing.
         today = now().astimezone(corp.tzinfo).date()
         if code.mode == LiveCode.Mode.WECOM_LIST and code.status == LiveCode.Status.ACTIVE and day == today and _may_have_crossed_a_cap(code, follow.staff_id, adds):
-            from .tasks import refresh_live_code
-
-            code_id = code.pk
-            transaction.on_commit(lambda: refresh_live_code.using(priority=PRIORITY_REFRESH).enqueue(code_id))
+            live_code_push_schedule(code.pk)
     return acq
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
-from django.db import transaction
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
+from siyu.kit.due import DueWork
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
 
@@ -22,6 +23,13 @@ log = logging.getLogger(__name__)
 JOIN_WAY_MAX = 5
 POOL_MAX = 1000
 STATE_PREFIX = "gc"
+PRIORITY_REFRESH = 50
+# As with live codes, the minute tick schedules a code still out of step again: a printed group
+# code's push never gives up for good.
+GROUP_CODE_PUSH = DueWork(
+    "group code push", GroupCode, task="siyu.groups.tasks.refresh_group_code",
+    waiting=("due",), running="pushing", done="done", failed="failed", prefix="push_", lease=timedelta(minutes=2), error_length=300,
+)
 
 
 def _new_state(corp: Corp) -> str:
@@ -61,7 +69,7 @@ def group_code_save(
     GroupCodeGroup.objects.filter(group_code=code).delete()
     GroupCodeGroup.objects.bulk_create([GroupCodeGroup(corp=actor.corp, group_code=code, group_id=g, order=i) for i, g in enumerate(group_ids)])
     code_id = code.pk
-    transaction.on_commit(lambda: group_code_push_or_queue(code_id))
+    group_code_push_schedule(code_id, inline=True)
     return code
 
 
@@ -72,7 +80,7 @@ def group_code_set_status(*, actor: Actor, code: GroupCode, status: str) -> Grou
     code.status = status
     code.save(update_fields=["status"])
     code_id = code.pk
-    transaction.on_commit(lambda: group_code_push_or_queue(code_id))
+    group_code_push_schedule(code_id, inline=True)
     return code
 
 
@@ -90,11 +98,20 @@ def window(code: GroupCode) -> tuple[list[str], int]:
     return chats, len(open_groups)
 
 
-def group_code_push_or_queue(code_id: int) -> None:
-    try:
-        group_code_push(code_id)
-    except Exception as exc:  # noqa: BLE001 — recorded on the code; the minute tick retries
-        log.warning("group code %s push failed: %s", code_id, exc)
+def group_code_push_schedule(code_id: int, *, inline: bool = False) -> None:
+    """Mark the code's push due; after commit, push now in this process (a save) or queue it."""
+    run = (lambda: group_code_push_due(code_id)) if inline else None
+    GROUP_CODE_PUSH.schedule(code_id, priority=PRIORITY_REFRESH, inline=run)
+
+
+def group_code_push_due(code_id: int, *, client=None) -> str:
+    """The push as due work: claimed once, retried with backoff when WeCom refuses."""
+
+    def push(claim) -> str:
+        code = group_code_push(code_id, client=client)
+        return f"join way holds {len(code.pushed_chat_ids)} group(s)" + (f"; {code.alert}" if code.alert else "")
+
+    return GROUP_CODE_PUSH.run(code_id, push)
 
 
 def group_code_push(code_id: int, *, client=None) -> GroupCode:
@@ -152,21 +169,16 @@ def group_codes_after_change(*, corp: Corp, group: CustomerGroup) -> int:
     codes = GroupCode.objects.filter(corp=corp, status=GroupCode.Status.ACTIVE, pool__group=group).exclude(config_id="").distinct()
     for code in codes:
         if window(code)[0] != code.pushed_chat_ids:
-            from .tasks import refresh_group_code
-
-            code_id = code.pk
-            transaction.on_commit(lambda code_id=code_id: refresh_group_code.using(priority=50).enqueue(code_id))
+            group_code_push_schedule(code.pk)
             queued += 1
     return queued
 
 
 def group_codes_refresh_due() -> int:
     """The worker's minute tick: codes WeCom has not taken yet (never pushed, or the push failed)."""
-    from .tasks import refresh_group_code
-
     due = GroupCode.objects.filter(status=GroupCode.Status.ACTIVE).exclude(push_error="") | GroupCode.objects.filter(status=GroupCode.Status.ACTIVE, config_id="")
     n = 0
-    for code_id in due.values_list("pk", flat=True).distinct():
-        refresh_group_code.using(priority=50).enqueue(code_id)
+    for code_id in due.exclude(push_status="pushing").values_list("pk", flat=True).distinct():
+        group_code_push_schedule(code_id)
         n += 1
     return n

@@ -84,6 +84,13 @@ class GroupCode(CorpOwned):
     pushed_chat_ids = models.JSONField(default=list, blank=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
     push_error = models.CharField(max_length=300, blank=True, default="")
+    # kit.due: bringing WeCom in step after a save (or when the list must change), retried with backoff.
+    push_status = models.CharField(max_length=8, default="done")
+    push_due_at = models.DateTimeField(null=True, blank=True)
+    push_claimed_at = models.DateTimeField(null=True, blank=True)
+    push_lease_until = models.DateTimeField(null=True, blank=True)
+    push_attempts = models.PositiveSmallIntegerField(default=0)
+    push_task_id = models.CharField(max_length=64, blank=True, default="")
     alert = models.CharField(max_length=200, blank=True, default="", help_text="the low-pool warning, while it holds")
     alert_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

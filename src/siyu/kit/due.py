@@ -61,8 +61,8 @@ class Claim:
     def fail(self, error: str, *, retry: bool = True, status: str | None = None, **values) -> bool:
         return self.work.fail(self, error, retry=retry, status=status, **values)
 
-    def heartbeat(self) -> bool:
-        return self.work.heartbeat(self)
+    def beat(self) -> bool:
+        return self.work.beat(self)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +80,9 @@ class DueWork:
     backoff: Callable[[int], timedelta] = field(default_factory=exponential)
     prefix: str = ""  # the row's fields are prefix + FIELDS unless renamed in `names`
     names: dict = field(default_factory=dict)
+    # Long work that saves as it goes (a full sync) may count its lease from a field every save
+    # moves, instead of lease_until: the lease expires `lease` after the last save.
+    heartbeat: str = ""
     settle_error: str = "the worker stopped during the work"
     error_length: int = 2000
 
@@ -101,8 +104,13 @@ class DueWork:
             Q(**{f("status"): self.failed, f"{f('attempts')}__lt": self.max_attempts, f"{f('due_at')}__lte": at})
         )
         if self.take_over:
-            q |= Q(**{f("status"): self.running, f"{f('lease_until')}__lt": at})
+            q |= Q(**{f("status"): self.running, **self._expired(at)})
         return q
+
+    def _expired(self, at: datetime) -> dict:
+        if self.heartbeat:
+            return {f"{self.heartbeat}__lt": at - self.lease_length()}
+        return {f"{self.f('lease_until')}__lt": at}
 
     # -- claiming ----------------------------------------------------------------------------------
     def claim(self, pk: int, *, at: datetime | None = None) -> Claim | None:
@@ -127,26 +135,31 @@ class DueWork:
                 return []
             # Conditional: on SQLite (IMMEDIATE transactions) the write lock is already ours, and
             # the WHERE re-check keeps a row another worker took in between out of our hands.
+            held = {self.heartbeat: stamp} if self.heartbeat else {self.f("lease_until"): stamp + self.lease_length()}
             won = self.model.objects.filter(self.claimable(at), pk__in=list(picked)).update(
-                **{self.f("status"): self.running, self.f("claimed_at"): stamp, self.f("lease_until"): stamp + self.lease_length()}
+                **{self.f("status"): self.running, self.f("claimed_at"): stamp, **held}
             )
             if won != len(picked):
                 picked = dict(self.model.objects.filter(pk__in=list(picked), **{self.f("claimed_at"): stamp}).values_list("pk", self.f("attempts")))
         return [Claim(self, pk, stamp, attempts) for pk, attempts in picked.items()]
 
+    def _released(self) -> dict:
+        return {} if self.heartbeat else {self.f("lease_until"): None}
+
     def _mine(self, claim: Claim) -> models.QuerySet:
         return self.model.objects.filter(pk=claim.pk, **{self.f("claimed_at"): claim.stamp, self.f("status"): self.running})
 
-    def heartbeat(self, claim: Claim) -> bool:
-        """Extend the lease of long work (a full sync); False when another worker took it over."""
-        return bool(self._mine(claim).update(**{self.f("lease_until"): now() + self.lease_length()}))
+    def beat(self, claim: Claim) -> bool:
+        """Extend the lease of long work; False when another worker took it over."""
+        held = {self.heartbeat: now()} if self.heartbeat else {self.f("lease_until"): now() + self.lease_length()}
+        return bool(self._mine(claim).update(**held))
 
     # -- settling ----------------------------------------------------------------------------------
     def finish(self, claim: Claim, *, status: str | None = None, **values) -> bool:
         """Record the outcome (done, or a final status of the domain's), if the row is still ours."""
         claim.settled = True
         f = self.f
-        changes = {f("status"): status or self.done, f("error"): "", f("lease_until"): None, f("attempts"): F(f("attempts")) + 1}
+        changes = {f("status"): status or self.done, f("error"): "", **self._released(), f("attempts"): F(f("attempts")) + 1}
         return bool(self._mine(claim).update(**{**changes, **values}))
 
     def fail(self, claim: Claim, error: str, *, retry: bool = True, status: str | None = None, **values) -> bool:
@@ -157,7 +170,7 @@ class DueWork:
         again = retry and attempts < self.max_attempts
         due = now() + self.backoff(attempts) if again else None
         changes = {
-            f("status"): status or self.failed, f("error"): error[: self.error_length], f("lease_until"): None,
+            f("status"): status or self.failed, f("error"): error[: self.error_length], **self._released(),
             f("attempts"): attempts if again else max(attempts, self.max_attempts), f("due_at"): due,
         }
         mine = self._mine(claim).update(**{**changes, **values})
@@ -221,8 +234,8 @@ class DueWork:
         if self.take_over:
             return 0
         f = self.f
-        return self.model.objects.filter(**{f("status"): self.running, f"{f('lease_until')}__lt": at or now()}).update(
-            **{f("status"): self.failed, f("error"): self.settle_error, f("lease_until"): None, f("attempts"): self.max_attempts}
+        return self.model.objects.filter(**{f("status"): self.running, **self._expired(at or now())}).update(
+            **{f("status"): self.failed, f("error"): self.settle_error, **self._released(), f("attempts"): self.max_attempts}
         )
 
     def sweep(self, *, older_than: timedelta = timedelta(seconds=60), limit: int = 10_000) -> int:

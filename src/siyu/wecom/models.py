@@ -74,6 +74,11 @@ class SyncRun(CorpOwned):
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # kit.due (its lease is updated_at, the heartbeat): who holds the run, and its queued task.
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True, default="")
 
     def save(self, *args, **kwargs):
         # updated_at is the run's heartbeat (a run silent for long is a dead worker's), so every

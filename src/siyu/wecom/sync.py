@@ -17,6 +17,7 @@ from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
 from siyu.customers.models import Customer, Follow, FollowTag
 from siyu.customers.services import customer_add_phones, customer_upsert, follow_add
+from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.events import publish
 from siyu.tags.models import Tag, TagGroup
@@ -139,6 +140,16 @@ class SyncBusy(Conflict):
     code = "sync_running"
 
 
+# One run per corp at a time. Its lease is its heartbeat: a run that saved nothing for
+# SIYU_SYNC_STALE_SECONDS belongs to a dead worker and is taken over (resumed where it stopped).
+# A failed run is not retried by itself: it waits for a person or the next scheduled period.
+SYNC_WORK = DueWork(
+    "sync", SyncRun, task="siyu.wecom.tasks.run_sync", waiting=(SyncRun.Status.QUEUED,), running=SyncRun.Status.RUNNING,
+    done=SyncRun.Status.DONE, failed=SyncRun.Status.FAILED, lease=lambda: timedelta(seconds=settings.SIYU_SYNC_STALE_SECONDS),
+    heartbeat="updated_at", max_attempts=1,
+)
+
+
 def _stale_before():
     return timezone.now() - timedelta(seconds=settings.SIYU_SYNC_STALE_SECONDS)
 
@@ -166,8 +177,12 @@ def _claim_run(corp: Corp, restart: bool) -> SyncRun:
             run = None
         if run is None:
             run = SyncRun.objects.create(corp=corp)
-        run.status, run.error = SyncRun.Status.RUNNING, ""
-        run.save(update_fields=["status", "error", "updated_at"])
+        elif run.status == SyncRun.Status.FAILED:
+            SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.QUEUED)  # resumed on request
+        if SYNC_WORK.claim(run.pk) is None:
+            raise SyncBusy(f"A sync of {corp.name} is already running (phase {run.phase}).")
+        SyncRun.objects.filter(pk=run.pk).update(error="")
+        run.refresh_from_db()
     return run
 
 
@@ -201,8 +216,6 @@ def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = 
 
 def sync_request(*, corp: Corp, user=None) -> SyncRun:
     """Queue a full sync for the worker (the console's button, the API, the schedule)."""
-    from .tasks import sync_corp
-
     if not corp.secret_encrypted:
         raise InvalidInput("The corp has no customer-contact secret yet; save it in the corp settings first.", field="secret", code="no_secret")
     with transaction.atomic():
@@ -214,7 +227,7 @@ def sync_request(*, corp: Corp, user=None) -> SyncRun:
         else:
             run.status, run.requested_by = SyncRun.Status.QUEUED, user
             run.save(update_fields=["status", "requested_by", "updated_at"])
-        transaction.on_commit(lambda: sync_corp.enqueue(corp.pk))
+        SYNC_WORK.enqueue(run.pk)
     return run
 
 
@@ -238,6 +251,11 @@ def syncs_due() -> int:
         except SyncBusy:
             pass
     return queued
+
+
+def syncs_sweep(*, older_than: timedelta = timedelta(seconds=60)) -> int:
+    """Queued runs whose task was lost, and runs a dead worker left, get a task again."""
+    return SYNC_WORK.sweep(older_than=older_than)
 
 
 def phase_labels() -> dict[str, object]:

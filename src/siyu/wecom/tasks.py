@@ -10,13 +10,15 @@ def handle_callback_event(event_id: int) -> str:
 
 
 @task()
-def sync_corp(corp_pk: int) -> dict:
-    from siyu.corps.models import Corp
-
+def run_sync(run_pk: int) -> dict:
+    from .models import SyncRun
     from .sync import SyncBusy, full_sync
 
+    run = SyncRun.objects.select_related("corp").filter(pk=run_pk).first()
+    if run is None or run.status == SyncRun.Status.DONE:
+        return {"skipped": "the run is over"}
     try:
-        run = full_sync(corp=Corp.objects.get(pk=corp_pk))
+        run = full_sync(corp=run.corp)
     except SyncBusy:
         return {"skipped": "another worker is running this corp's sync"}
     return run.counts

@@ -1,0 +1,195 @@
+"""kit.due, the one mechanism for due work: one claim wins a race, a dead worker's lease is taken
+over and the work runs once, failures back off and stop at the cap with their error, PostgreSQL
+claims skip locked rows, and an enqueue in a rolled-back transaction leaves no task."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from siyu.kit.due import DueWork, exponential
+from siyu.wecom.models import CallbackEvent
+
+from .. import factories as f
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TASK = "siyu.wecom.tasks.handle_callback_event"
+
+
+def work(**options) -> DueWork:
+    defaults = {
+        "waiting": ("received",), "running": "processing", "done": "done", "failed": "failed",
+        "lease": timedelta(seconds=30), "names": {"error": "last_error"}, "max_attempts": 3, "backoff": exponential(30, 3600),
+    }
+    return DueWork("test", CallbackEvent, task=TASK, **{**defaults, **options})
+
+
+@pytest.fixture
+def row():
+    corp = f.corp("到期")
+    return CallbackEvent.objects.create(corp=corp, dedupe_key="k1", event="change_external_contact", payload={})
+
+
+def test_two_workers_racing_on_one_row_run_it_once(row):
+    due, ran, barrier, outcomes = work(), [], threading.Barrier(2), []
+
+    def body(claim):
+        ran.append(claim.pk)
+        time.sleep(0.3)  # still holding it when the other worker tries
+        return "ran"
+
+    def worker():
+        barrier.wait()
+        try:
+            outcomes.append(due.run(row.pk, body))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ran", "skipped"] and ran == [row.pk]
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.lease_until) == ("done", 1, None)
+
+
+def test_a_dead_workers_row_is_taken_over_after_its_lease_and_runs_once(row):
+    due = work()
+    dead = due.claim(row.pk)  # this worker dies holding the row
+    assert dead is not None and due.claim(row.pk) is None  # its lease still holds
+    CallbackEvent.objects.filter(pk=row.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    ran = []
+    assert due.run(row.pk, lambda claim: ran.append(claim.pk) or "ran") == "ran"
+    assert ran == [row.pk]
+    # The dead worker, had it woken up, can no longer settle what another finished.
+    assert dead.finish() is False and dead.fail("late") is False
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == ("done", 1, "")
+    assert due.claim(row.pk) is None  # done is done
+
+
+def test_at_most_once_work_is_settled_not_run_again(row):
+    due = work(take_over=False, settle_error="the worker stopped; it may have happened")
+    assert due.claim(row.pk) is not None
+    CallbackEvent.objects.filter(pk=row.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert due.claim(row.pk) is None
+    assert due.sweep(older_than=timedelta(0)) == 1
+    row.refresh_from_db()
+    assert (row.status, row.last_error) == ("failed", "the worker stopped; it may have happened")
+    assert due.claim(row.pk) is None and not DBTaskResult.objects.exists()
+
+
+def test_a_failing_row_retries_with_backoff_and_stops_at_the_cap_with_its_error(row):
+    due = work()
+
+    def broken(claim):
+        raise RuntimeError(f"WeCom said no ({claim.attempts})")
+
+    waits = []
+    for attempt in range(1, 4):
+        before = timezone.now()
+        assert due.run(row.pk, broken) == "failed"
+        row.refresh_from_db()
+        assert row.status == "failed" and row.attempts == attempt and row.last_error == f"RuntimeError: WeCom said no ({attempt - 1})"
+        if attempt < 3:
+            waits.append(round((row.due_at - before).total_seconds()))
+            retry = DBTaskResult.objects.get(id=row.task_id)
+            assert retry.status == "READY" and retry.run_after == row.due_at  # django-tasks holds it back
+            assert due.claim(row.pk) is None  # not before its time
+            CallbackEvent.objects.filter(pk=row.pk).update(due_at=timezone.now())
+    assert waits == [30, 60]
+    # The cap: no time, no task and no sweep brings it back.
+    assert row.due_at is None and DBTaskResult.objects.count() == 2
+    assert due.claim(row.pk, at=timezone.now() + timedelta(days=30)) is None
+    assert due.sweep(older_than=timedelta(0)) == 0
+    # A person's retry starts a fresh budget.
+    due.schedule(row.pk)
+    assert due.run(row.pk, lambda claim: "ok") == "ok"
+
+
+def test_the_sweep_requeues_lost_rows_and_leaves_waiting_ones(row):
+    due = work()
+    due.enqueue(row.pk)
+    row.refresh_from_db()
+    assert due.sweep(older_than=timedelta(0)) == 0  # its task is waiting in the queue
+    DBTaskResult.objects.filter(id=row.task_id).update(status="RUNNING")  # a crashed worker took it
+    assert due.sweep(older_than=timedelta(0)) == 1
+    assert due.sweep(older_than=timedelta(0)) == 0
+    assert DBTaskResult.objects.filter(status="READY").count() == 1
+
+
+def test_a_rollback_leaves_no_task_behind(row):
+    due = work()
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            due.schedule(row.pk)
+            raise RuntimeError("the request failed after the enqueue")
+    assert not DBTaskResult.objects.exists()
+    row.refresh_from_db()
+    assert row.task_id == "" and row.status == "received"
+    with transaction.atomic():
+        due.enqueue(row.pk)
+        assert not DBTaskResult.objects.exists()  # not before the commit
+    assert DBTaskResult.objects.count() == 1
+
+
+def test_claiming_many_takes_each_row_once(row):
+    corp = row.corp
+    for i in range(9):
+        CallbackEvent.objects.create(corp=corp, dedupe_key=f"more{i}", event="e", payload={})
+    due, got, barrier = work(), [], threading.Barrier(3)
+
+    def worker():
+        barrier.wait()
+        try:
+            got.extend(c.pk for c in due.claim_due(limit=4))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == len(set(got)) == 10
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED is PostgreSQL's")
+def test_on_postgresql_a_claim_skips_rows_another_worker_holds(row):
+    due = work()
+    other = CallbackEvent.objects.create(corp=row.corp, dedupe_key="k2", event="e", payload={})
+    with CaptureQueriesContext(connection) as queries:
+        assert due.claim(other.pk) is not None
+    assert any("FOR UPDATE SKIP LOCKED" in q["sql"] for q in queries.captured_queries)
+    CallbackEvent.objects.filter(pk=other.pk).update(status="received")
+
+    locked, release = threading.Event(), threading.Event()
+
+    def holder():
+        try:
+            with transaction.atomic():
+                list(CallbackEvent.objects.select_for_update().filter(pk=row.pk))
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        claims = due.claim_due(limit=10)
+        # Not blocked behind the held row: it was skipped, the free one was claimed.
+        assert time.monotonic() - started < 2 and [c.pk for c in claims] == [other.pk]
+    finally:
+        release.set()
+        thread.join()
+    assert [c.pk for c in due.claim_due(limit=10)] == [row.pk]
