@@ -3,6 +3,7 @@
 
     python3 dev.py demo [--port 8000]   # install, then run the demo (console, API, worker)
     python3 dev.py test [pytest args]   # install, then run the test suite
+    python3 dev.py lint                 # ruff (lint and format) and import-linter's layer contracts
     python3 dev.py bench customer_value.py [args]   # also the benchmark extras, then a benchmark
 
 It makes .venv, puts the pinned uv in it, and installs exactly the lock file (uv.lock); the
@@ -38,7 +39,7 @@ def run(cmd, **kwargs):
 
 
 def ensure_env(groups: tuple[str, ...] = ()) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 — this file runs on whatever python3 the machine has
         sys.exit(f"Siyu needs Python >= 3.11; this is {sys.version.split()[0]}.")
     if not (BIN / "python").exists():
         run([sys.executable, "-m", "venv", VENV])
@@ -89,8 +90,23 @@ def ensure_browser() -> None:
         print("note: Chromium not found and cannot be installed here (needs root and apt-get); browser tests will be skipped.")
 
 
+def lint() -> int:
+    """Every check, all reported, failing if any failed: style, formatting, then the layers."""
+    paths = ["src", "tests", "benchmarks", "dev.py"]
+    checks = [
+        [BIN / "ruff", "check", *paths],
+        [BIN / "ruff", "format", "--check", *paths],
+        [BIN / "lint-imports"],
+    ]
+    failed = 0
+    for cmd in checks:
+        print("+", " ".join(str(c) for c in cmd), flush=True)
+        failed += subprocess.run([str(c) for c in cmd], env={**os.environ, "PYTHONPATH": str(ROOT / "src")}).returncode != 0
+    return 1 if failed else 0
+
+
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"demo", "test", "siyu", "bench"}:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"demo", "test", "siyu", "bench", "lint"}:
         sys.exit(__doc__)
     command, rest = sys.argv[1], sys.argv[2:]
     if command == "bench":
@@ -101,8 +117,10 @@ def main() -> None:
         os.chdir(ROOT)
         os.execv(BIN / "python", [str(BIN / "python"), str(ROOT / "benchmarks" / rest[0]), *rest[1:]])
     ensure_env()
-    ensure_assets()
     os.chdir(ROOT)
+    if command == "lint":
+        sys.exit(lint())
+    ensure_assets()
     if command == "demo":
         os.execv(BIN / "siyu", [str(BIN / "siyu"), "demo", *rest])
     if command == "siyu":

@@ -125,12 +125,17 @@ def sandbox_population(prefix: str, customers: int, *, staff: int = 50, state: s
 
     corpid = f"{prefix}{secrets.token_hex(4)}"
     aes, token = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="), secrets.token_hex(16)
-    sb = sandbox.corp_create(corpid=corpid, name=prefix, secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9, metered=metered)
+    sb = sandbox.corp_create(
+        corpid=corpid, name=prefix, secret="s", callback_token=token, callback_aes_key=aes, limit_per_minute=10**7, limit_per_hour=10**9, metered=metered
+    )
     members = [sandbox.staff_add(corp=sb, userid=f"g{i:03d}", name=f"导购{i}") for i in range(staff)]
     stamp = int(time.time())
-    people = SbCustomer.objects.bulk_create([SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:07d}", name=f"客户{i}") for i in range(customers)], batch_size=5000)
+    people = SbCustomer.objects.bulk_create(
+        [SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:07d}", name=f"客户{i}") for i in range(customers)], batch_size=5000
+    )
     follows = SbFollow.objects.bulk_create(
-        [SbFollow(corp=sb, customer=c, staff=members[i % staff], createtime=stamp, state=state) for i, c in enumerate(people)], batch_size=5000,
+        [SbFollow(corp=sb, customer=c, staff=members[i % staff], createtime=stamp, state=state) for i, c in enumerate(people)],
+        batch_size=5000,
     )
     return sb, corpid, token, aes, members, people, follows
 

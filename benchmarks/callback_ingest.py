@@ -29,8 +29,8 @@ def main() -> None:
     from django.db import connection
 
     from siyu.corps.services import corp_create
-    from siyu.sandbox.callbacks import event_xml
     from siyu.kit.wecom_crypto import WXBizMsgCrypt
+    from siyu.sandbox.callbacks import event_xml
     from siyu.wecom.models import CallbackEvent
 
     total = int(args.rate * args.seconds)
@@ -44,8 +44,19 @@ def main() -> None:
         crypt = WXBizMsgCrypt(token, aes, corpid)
         bodies = []
         for i, c in enumerate(customers):
-            xml = event_xml({"ToUserName": corpid, "FromUserName": "sys", "CreateTime": stamp, "MsgType": "event", "Event": "change_external_contact",
-                             "ChangeType": "add_external_contact", "UserID": staff[i % 50].userid, "ExternalUserID": c.external_userid, "State": "bench"})
+            xml = event_xml(
+                {
+                    "ToUserName": corpid,
+                    "FromUserName": "sys",
+                    "CreateTime": stamp,
+                    "MsgType": "event",
+                    "Event": "change_external_contact",
+                    "ChangeType": "add_external_contact",
+                    "UserID": staff[i % 50].userid,
+                    "ExternalUserID": c.external_userid,
+                    "State": "bench",
+                }
+            )
             bodies.append(crypt.encrypt_message(xml))
         url = f"{stack.url}/wecom/callback/{corpid}/"
         posted, answers, codes = {}, [], []
@@ -65,7 +76,7 @@ def main() -> None:
         t0, send_seconds = at_rate(total, args.rate, post)
         ok = sum(1 for c in codes if c == 200)
         print(f"accepted          {ok}/{total} in {send_seconds:.1f}s = {ok / send_seconds:.1f} events/s (other answers: {sorted(set(codes) - {200})})")
-        print(f"POST answer       p50 {pct(answers, .5) * 1000:.1f} ms   p99 {pct(answers, .99) * 1000:.1f} ms")
+        print(f"POST answer       p50 {pct(answers, 0.5) * 1000:.1f} ms   p99 {pct(answers, 0.99) * 1000:.1f} ms")
 
         deadline = time.time() + args.drain_timeout
         while time.time() < deadline:
@@ -78,7 +89,7 @@ def main() -> None:
         lags = [handled.timestamp() - posted[p["ExternalUserID"]] for p, status, handled in rows if status == "done" and handled]
         statuses = {s: sum(1 for _, st, _ in rows if st == s) for s in {st for _, st, _ in rows}}
         print(f"handled           {statuses}; all settled {drained:.1f}s after the first POST ({len(lags) / drained:.1f} events/s)")
-        print(f"POST -> handled   p50 {pct(lags, .5) * 1000:.0f} ms   p99 {pct(lags, .99) * 1000:.0f} ms   max {max(lags) * 1000:.0f} ms")
+        print(f"POST -> handled   p50 {pct(lags, 0.5) * 1000:.0f} ms   p99 {pct(lags, 0.99) * 1000:.0f} ms   max {max(lags) * 1000:.0f} ms")
     finally:
         stack.stop()
 

@@ -35,9 +35,8 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from siyu.corps.models import Corp, Staff
+    from siyu.corps.models import Corp, Staff, User
     from siyu.corps.services import api_token_create, membership_grant, user_create
-    from siyu.corps.models import User
     from siyu.demo.seed import build_corp
     from siyu.tags.models import Tag
 

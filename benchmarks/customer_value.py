@@ -24,7 +24,6 @@ and reused (pass --reload to build it again). Asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import sys
@@ -56,7 +55,7 @@ def generate(customers: int, orders: int, seed: int = 42):
     idx = rng.choice(customers, size=abs(diff), replace=True)
     np.add.at(counts, idx, 1 if diff > 0 else 0)
     if diff < 0:  # take the surplus from those with the most orders
-        for i in np.argsort(-counts)[: -diff]:
+        for i in np.argsort(-counts)[:-diff]:
             counts[i] -= 1
     customer = np.repeat(np.arange(customers, dtype=np.int64), counts)
     level = np.exp(rng.normal(9.0, 1.15, size=customers))  # fen per order, per customer
@@ -101,8 +100,10 @@ def load(corp, customer, paid_ts, amount, refunded, customers: int, vendor: str)
     day_text = {d: (epoch + timedelta(days=int(d))).isoformat() for d in np.unique(local_day)}
     customer_table, order_table = Customer._meta.db_table, Order._meta.db_table
     cust_cols = "id, corp_id, external_userid, unionid, name, avatar, gender, type, corp_name, created_at, updated_at"
-    order_cols = ("corp_id, source, order_no, customer_id, external_userid, unionid, phone, paid_at, paid_on, amount_fen, refunded_fen, store,"
-                  " staff_id, created_at, updated_at")
+    order_cols = (
+        "corp_id, source, order_no, customer_id, external_userid, unionid, phone, paid_at, paid_on, amount_fen, refunded_fen, store,"
+        " staff_id, created_at, updated_at"
+    )
 
     def customer_rows(lo, hi):
         ext = [f"wmBENCH{i:09d}" for i in range(lo, hi)]
@@ -120,8 +121,23 @@ def load(corp, customer, paid_ts, amount, refunded, customers: int, vendor: str)
         ext = [f"wmBENCH{c:09d}" for c in cu.tolist()]
         nos = [f"B{k:010d}" for k in range(lo, hi)]
         blank = [""] * n
-        return zip([corp.id] * n, ["bench"] * n, nos, ids[cu].tolist(), ext, blank, blank, paid, days, amount[lo:hi].tolist(), refunded[lo:hi].tolist(),
-                   blank, [None] * n, [now_text] * n, [now_text] * n)
+        return zip(
+            [corp.id] * n,
+            ["bench"] * n,
+            nos,
+            ids[cu].tolist(),
+            ext,
+            blank,
+            blank,
+            paid,
+            days,
+            amount[lo:hi].tolist(),
+            refunded[lo:hi].tolist(),
+            blank,
+            [None] * n,
+            [now_text] * n,
+            [now_text] * n,
+        )
 
     chunk = 1_000_000
     if vendor == "postgresql":
@@ -157,11 +173,15 @@ def load(corp, customer, paid_ts, amount, refunded, customers: int, vendor: str)
 
 # --- the same RFM written plainly in pandas and in DuckDB ---------------------------------------
 
+
 def pandas_rfm(frame, as_of_day: int):
     """Per-customer facts from the orders, then median thresholds and the class counts."""
     counted = frame[frame["amount"] > frame["refunded"]]
-    per = counted.assign(net=counted["amount"] - counted["refunded"]).groupby("customer", sort=False).agg(
-        last=("day", "max"), f=("day", "size"), m=("net", "sum"))
+    per = (
+        counted.assign(net=counted["amount"] - counted["refunded"])
+        .groupby("customer", sort=False)
+        .agg(last=("day", "max"), f=("day", "size"), m=("net", "sum"))
+    )
     return pandas_classes(per, as_of_day)
 
 
@@ -254,14 +274,31 @@ def main() -> None:
     corp = Corp.objects.filter(corp_id=corp_id).first()
     if corp is not None and args.reload:
         with connection.cursor() as cursor:
-            for table in ("analytics_customerclv", "orders_customervalue", "orders_orderline", "orders_refund", "orders_order", "customers_timelineevent", "customers_customer"):
+            for table in (
+                "analytics_customerclv",
+                "orders_customervalue",
+                "orders_orderline",
+                "orders_refund",
+                "orders_order",
+                "customers_timelineevent",
+                "customers_customer",
+            ):
                 cursor.execute(f"DELETE FROM {table} WHERE corp_id = %s", [corp.id])
         corp.delete()
         corp = None
     if corp is None:
         corp = corp_create(corp_id=corp_id, name="Value benchmark", timezone="Asia/Shanghai")
-        timed(f"load {args.customers:,} customers + {len(customer):,} orders ({'COPY' if vendor == 'postgresql' else 'executemany'})",
-              load, corp, customer, paid_ts, amount, refunded, args.customers, vendor)
+        timed(
+            f"load {args.customers:,} customers + {len(customer):,} orders ({'COPY' if vendor == 'postgresql' else 'executemany'})",
+            load,
+            corp,
+            customer,
+            paid_ts,
+            amount,
+            refunded,
+            args.customers,
+            vendor,
+        )
         timed("customer value rebuild from all orders (one SQL statement)", customer_values_rebuild, corp=corp)
     else:
         print(f"  reusing {corp_id}: {Order.objects.filter(corp=corp).count():,} orders")
@@ -283,7 +320,11 @@ def main() -> None:
     held = f"{len(customer) / 1e6:g}M" if len(customer) >= 1e6 else f"{len(customer):,}"
     pandas_full, pandas_full_took = timed(f"pandas: from the {held} orders in memory (groupby + medians)", pandas_rfm, frame, as_of_day)
     counted = frame[frame["amount"] > frame["refunded"]]
-    per = counted.assign(net=counted["amount"] - counted["refunded"]).groupby("customer", sort=False).agg(last=("day", "max"), f=("day", "size"), m=("net", "sum"))
+    per = (
+        counted.assign(net=counted["amount"] - counted["refunded"])
+        .groupby("customer", sort=False)
+        .agg(last=("day", "max"), f=("day", "size"), m=("net", "sum"))
+    )
     pandas_per, pandas_per_took = timed("pandas: from the per-customer table in memory", pandas_classes, per, as_of_day)
     con = duckdb.connect()
     con.register("orders", frame)
@@ -303,13 +344,17 @@ def main() -> None:
     started = time.perf_counter()
     for n, c in enumerate(picks[:half]):
         with transaction.atomic():  # one order, one transaction: what one API request does
-            order_upsert(corp=corp, data=OrderIn(order_no=f"INC{run}-{n:07d}", source="bench", paid_at=paid, amount_fen=8990, external_userid=f"wmBENCH{int(c):09d}"))
+            order_upsert(
+                corp=corp, data=OrderIn(order_no=f"INC{run}-{n:07d}", source="bench", paid_at=paid, amount_fen=8990, external_userid=f"wmBENCH{int(c):09d}")
+            )
     one = (time.perf_counter() - started) / half * 1000
     print(f"  {'one by one (order_upsert + value refresh)':58} {one:8.2f} ms per order")
     started = time.perf_counter()
     for lo in range(half, args.incremental, 1000):
-        rows = [{"order_no": f"INC{run}-{n:07d}", "source": "bench", "paid_at": paid.isoformat(), "amount": "89.90", "external_userid": f"wmBENCH{int(c):09d}"}
-                for n, c in zip(range(lo, min(lo + 1000, args.incremental)), picks[lo:lo + 1000])]
+        rows = [
+            {"order_no": f"INC{run}-{n:07d}", "source": "bench", "paid_at": paid.isoformat(), "amount": "89.90", "external_userid": f"wmBENCH{int(c):09d}"}
+            for n, c in zip(range(lo, min(lo + 1000, args.incremental)), picks[lo : lo + 1000])
+        ]
         from siyu.orders.parse import order_in
 
         orders_upsert_batch(corp=corp, rows=rows, parse=lambda row: order_in(corp, row))
@@ -319,7 +364,9 @@ def main() -> None:
     print("Segment counts over all customers (p50 of 7):")
     actor = Actor(user=None, corp=corp, role="owner")
     filters = {
-        "orders ≥ 3, spent ≥ 500 yuan, last order within 90 days": SegmentFilters(orders_min=3, spent_min_fen=50000, last_order_from=AS_OF - timedelta(days=90)),
+        "orders ≥ 3, spent ≥ 500 yuan, last order within 90 days": SegmentFilters(
+            orders_min=3, spent_min_fen=50000, last_order_from=AS_OF - timedelta(days=90)
+        ),
         "bought, spent ≤ 100 yuan, first order in 2026": SegmentFilters(buyers=True, spent_max_fen=10000, first_order_from=date(2026, 1, 1)),
         "RFM class A, orders ≥ 5, last order in 2026": SegmentFilters(rfm=["A"], orders_min=5, last_order_from=date(2026, 1, 1)),
     }
@@ -341,8 +388,10 @@ def main() -> None:
 
         print("CLV refit over all buyers (the worker's daily task):")
         fit, _ = timed("read purchase days, fit BG/NBD + Gamma-Gamma, store predictions", clv_refresh, corp=corp, as_of=AS_OF)
-        print(f"  {fit.customers:,} buyers, {fit.repeat_customers:,} repeat buyers; BG/NBD r {fit.bgnbd['r']:.3f} α {fit.bgnbd['alpha']:.3f}"
-              f" a {fit.bgnbd['a']:.3f} b {fit.bgnbd['b']:.3f}; at a bound: {fit.at_limit}")
+        print(
+            f"  {fit.customers:,} buyers, {fit.repeat_customers:,} repeat buyers; BG/NBD r {fit.bgnbd['r']:.3f} α {fit.bgnbd['alpha']:.3f}"
+            f" a {fit.bgnbd['a']:.3f} b {fit.bgnbd['b']:.3f}; at a bound: {fit.at_limit}"
+        )
 
 
 if __name__ == "__main__":

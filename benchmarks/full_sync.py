@@ -46,25 +46,42 @@ def main() -> None:
     tag_ids = [t.tag_id for g in groups for t in g.tags.all()]
     stamp = int(time.time())
     customers = SbCustomer.objects.bulk_create(
-        [SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:08d}", name=customer_name(rng), gender=rng.choice((1, 2))) for i in range(args.customers)], batch_size=5000
+        [SbCustomer(corp=sb, external_userid=f"wm{corpid}{i:08d}", name=customer_name(rng), gender=rng.choice((1, 2))) for i in range(args.customers)],
+        batch_size=5000,
     )
     follows = []
     for c in customers:
         for s in rng.sample(staff, 2 if rng.random() < 0.1 else 1):
-            follows.append(SbFollow(corp=sb, customer=c, staff=s, createtime=stamp - rng.randint(0, 10**7), state=rng.choice(("store", "web", "")),
-                                    tag_ids=rng.sample(tag_ids, rng.randint(0, 3)), remark_mobiles=[f"138{rng.randint(0, 10**8 - 1):08d}"] if rng.random() < 0.3 else []))
+            follows.append(
+                SbFollow(
+                    corp=sb,
+                    customer=c,
+                    staff=s,
+                    createtime=stamp - rng.randint(0, 10**7),
+                    state=rng.choice(("store", "web", "")),
+                    tag_ids=rng.sample(tag_ids, rng.randint(0, 3)),
+                    remark_mobiles=[f"138{rng.randint(0, 10**8 - 1):08d}"] if rng.random() < 0.3 else [],
+                )
+            )
     SbFollow.objects.bulk_create(follows, batch_size=5000)
     by_staff = {}
     for f in follows:
         by_staff.setdefault(f.staff_id, []).append(f.customer)
-    sb_groups = SbGroup.objects.bulk_create([SbGroup(corp=sb, chat_id=f"wr{corpid}{n:06d}", name=f"群{n}", owner=staff[n % len(staff)], create_time=stamp) for n in range(args.groups)])
+    sb_groups = SbGroup.objects.bulk_create(
+        [SbGroup(corp=sb, chat_id=f"wr{corpid}{n:06d}", name=f"群{n}", owner=staff[n % len(staff)], create_time=stamp) for n in range(args.groups)]
+    )
     members = []
     for g in sb_groups:
         members.append(SbGroupMember(group=g, userid=g.owner.userid, type=1, join_time=stamp))
-        members += [SbGroupMember(group=g, userid=c.external_userid, type=2, name=c.name, join_time=stamp) for c in rng.sample(by_staff[g.owner_id], min(30, len(by_staff[g.owner_id])))]
+        members += [
+            SbGroupMember(group=g, userid=c.external_userid, type=2, name=c.name, join_time=stamp)
+            for c in rng.sample(by_staff[g.owner_id], min(30, len(by_staff[g.owner_id])))
+        ]
     SbGroupMember.objects.bulk_create(members, batch_size=5000)
-    print(f"{connection.vendor}: sandbox filled with {args.customers} customers, {len(follows)} follows, {args.staff} staff, {args.groups} groups "
-          f"({len(members)} members) in {time.perf_counter() - started:.0f}s; per-API limit {args.limit_per_minute}/min")
+    print(
+        f"{connection.vendor}: sandbox filled with {args.customers} customers, {len(follows)} follows, {args.staff} staff, {args.groups} groups "
+        f"({len(members)} members) in {time.perf_counter() - started:.0f}s; per-API limit {args.limit_per_minute}/min"
+    )
 
     stack = Stack(workers=0, threads=8)
     try:
@@ -90,8 +107,10 @@ def main() -> None:
             busiest_api, busiest = max(per_minute.items(), key=lambda kv: kv[1])
             refused = sum(1 for _, _, e in calls if e in (45009, 45033))
             print(f"\n{label}: {wall:.1f}s wall ({', '.join(f'{p} {s:.1f}s' for p, s in phases.items())})")
-            print(f"  API calls {run.api_calls}; {len(calls) / wall * 60:.0f} calls/min overall; busiest API-minute {busiest} calls "
-                  f"({busiest_api[0]}) = {busiest / args.limit_per_minute:.0%} of the limit; 45009/45033 answers {refused}")
+            print(
+                f"  API calls {run.api_calls}; {len(calls) / wall * 60:.0f} calls/min overall; busiest API-minute {busiest} calls "
+                f"({busiest_api[0]}) = {busiest / args.limit_per_minute:.0%} of the limit; 45009/45033 answers {refused}"
+            )
             print(f"  counts {dict(sorted((k, v) for k, v in run.counts.items() if v))}")
     finally:
         stack.stop()

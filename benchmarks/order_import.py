@@ -43,8 +43,14 @@ def write_file(path: Path, customers: int, orders: int, excel: bool) -> None:
     def rows():
         for k in range(orders):
             paid = (start + timedelta(seconds=int(seconds[k]))).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-            yield [f"T{k:09d}", paid, f"{fen[k] // 100}.{fen[k] % 100:02d}", f"wmIMP{int(who[k]):08d}", stores[k % 4],
-                   f"{refund[k] // 100}.{refund[k] % 100:02d}" if refund[k] else ""]
+            yield [
+                f"T{k:09d}",
+                paid,
+                f"{fen[k] // 100}.{fen[k] % 100:02d}",
+                f"wmIMP{int(who[k]):08d}",
+                stores[k % 4],
+                f"{refund[k] // 100}.{refund[k] % 100:02d}" if refund[k] else "",
+            ]
 
     if excel:
         from openpyxl import Workbook
@@ -94,8 +100,10 @@ def main() -> None:
     path = work / ("orders.xlsx" if args.excel else "orders.csv")
     started = time.perf_counter()
     write_file(path, args.customers, args.orders, args.excel)
-    print(f"Order import on {connection.vendor}, {os.cpu_count()} CPUs: {args.orders:,} orders ({path.stat().st_size / 1e6:.0f} MB {path.suffix}) "
-          f"for {args.customers:,} customers, batches of {args.batch_size:,}; file written in {time.perf_counter() - started:.1f} s")
+    print(
+        f"Order import on {connection.vendor}, {os.cpu_count()} CPUs: {args.orders:,} orders ({path.stat().st_size / 1e6:.0f} MB {path.suffix}) "
+        f"for {args.customers:,} customers, batches of {args.batch_size:,}; file written in {time.perf_counter() - started:.1f} s"
+    )
 
     for label in ("first import (all new)", "same file again (all unchanged)"):
         phases: dict[str, float] = {}
@@ -107,8 +115,10 @@ def main() -> None:
         report = orders_import(corp=corp, path=path, source="till", batch_size=args.batch_size, on_progress=on_progress)
         took = time.perf_counter() - started
         check = phases.get("check", took)
-        print(f"  {label:34} {took:7.1f} s  {args.orders / took:9,.0f} orders/s  (checking {check:.1f} s, writing {took - check:.1f} s;"
-              f" created {report.created:,}, unchanged {report.unchanged:,}, matched {report.matched:,}, bad rows {report.error_count})")
+        print(
+            f"  {label:34} {took:7.1f} s  {args.orders / took:9,.0f} orders/s  (checking {check:.1f} s, writing {took - check:.1f} s;"
+            f" created {report.created:,}, unchanged {report.unchanged:,}, matched {report.matched:,}, bad rows {report.error_count})"
+        )
     buyers = CustomerValue.objects.filter(corp=corp, order_count__gte=1).count()
     print(f"  {Order.objects.filter(corp=corp).count():,} orders stored, {buyers:,} customers with a counted order")
     if connection.vendor == "postgresql":

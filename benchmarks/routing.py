@@ -46,13 +46,22 @@ def main() -> None:
     services.live_code_push_or_queue = lambda live_code_id: None
     dept = Department.objects.get(corp=corp, wecom_id=2)
     staff_ids = list(Staff.objects.filter(corp=corp).values_list("id", flat=True))
-    members = [{"department_id": dept.id, "daily_cap": 1000}] if args.as_ == "department" else [{"staff_id": s, "weight": 1 + s % 3, "daily_cap": 1000} for s in staff_ids]
+    members = (
+        [{"department_id": dept.id, "daily_cap": 1000}]
+        if args.as_ == "department"
+        else [{"staff_id": s, "weight": 1 + s % 3, "daily_cap": 1000} for s in staff_ids]
+    )
     channel = services.Channel.objects.filter(corp=corp).first() or services.channel_create(actor=actor, name="压测", group="store")
     print(f"{connection.vendor}, pool of {args.staff} staff listed as {args.as_}, {args.scans} scans per mode")
     for mode in ("rotate", "weighted", "least_loaded"):
         with transaction.atomic():
             code = services.live_code_save(
-                actor=actor, channel=channel, name=f"压测-{mode}", mode="exact", routing_mode=mode, members=members,
+                actor=actor,
+                channel=channel,
+                name=f"压测-{mode}",
+                mode="exact",
+                routing_mode=mode,
+                members=members,
                 schedule={"weekly": {str(d): [["00:00", "24:00"]] for d in range(1, 8)}},
             )
         code = LiveCode.objects.select_related("corp").get(pk=code.pk)

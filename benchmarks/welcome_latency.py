@@ -36,11 +36,11 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from siyu.messaging.models import WelcomeMessage, WelcomeSend
     from siyu.corps.services import corp_create, staff_upsert
+    from siyu.kit.wecom_crypto import WXBizMsgCrypt
+    from siyu.messaging.models import WelcomeMessage, WelcomeSend
     from siyu.sandbox.callbacks import event_xml
     from siyu.sandbox.models import SbWelcomeCode, SbWelcomeSent
-    from siyu.kit.wecom_crypto import WXBizMsgCrypt
     from siyu.wecom.models import CallbackEvent
 
     total = int(args.rate * args.seconds)
@@ -67,10 +67,19 @@ def main() -> None:
 
         def post(i: int) -> None:
             c = customers[i]
-            xml = event_xml({
-                "ToUserName": corpid, "FromUserName": "sys", "CreateTime": int(time.time()), "MsgType": "event", "Event": "change_external_contact",
-                "ChangeType": "add_external_contact", "UserID": staff[i % 50].userid, "ExternalUserID": c.external_userid, "WelcomeCode": codes[i].code,
-            })
+            xml = event_xml(
+                {
+                    "ToUserName": corpid,
+                    "FromUserName": "sys",
+                    "CreateTime": int(time.time()),
+                    "MsgType": "event",
+                    "Event": "change_external_contact",
+                    "ChangeType": "add_external_contact",
+                    "UserID": staff[i % 50].userid,
+                    "ExternalUserID": c.external_userid,
+                    "WelcomeCode": codes[i].code,
+                }
+            )
             body, query = crypt.encrypt_message(xml)
             started = time.time()
             response = http.post(url, params=query, content=body.encode())
@@ -78,8 +87,10 @@ def main() -> None:
                 posted[codes[i].pk] = started
                 statuses.append(response.status_code)
 
-        print(f"{connection.vendor}: {total} adds at {args.rate:g}/s for {args.seconds:g}s, {args.processes} server process(es), "
-              f"{args.workers} worker process(es){f' (nice {args.worker_nice})' if args.worker_nice else ''}, sandbox in its own process")
+        print(
+            f"{connection.vendor}: {total} adds at {args.rate:g}/s for {args.seconds:g}s, {args.processes} server process(es), "
+            f"{args.workers} worker process(es){f' (nice {args.worker_nice})' if args.worker_nice else ''}, sandbox in its own process"
+        )
         t0, send_seconds = at_rate(total, args.rate, post)
         ok = sum(1 for s in statuses if s == 200)
         print(f"accepted            {ok}/{total} in {send_seconds:.1f}s = {ok / send_seconds:.1f} adds/s (other answers: {sorted(set(statuses) - {200})})")
@@ -102,12 +113,19 @@ def main() -> None:
         print(f"welcome outcomes    {outcome}; sandbox received {len(sent)} (each code at most once: {len(sent) == len({c for c, _ in sent})})")
         if lags:
             within = sum(1 for lag in lags if lag <= 20)
-            print(f"callback -> welcome p50 {pct(lags, .5) * 1000:.0f} ms   p99 {pct(lags, .99) * 1000:.0f} ms   max {max(lags) * 1000:.0f} ms   "
-                  f"within 20 s: {within}/{total}")
-        print(f"welcomes settled    {welcomes_settled if welcomes_settled is None else round(welcomes_settled, 1)} s after the first add; "
-              f"events behind them drained after {drained:.1f} s")
-        print("CPU per add         " + "   ".join(f"{role} {seconds / total * 1000:.1f} ms" for role, seconds in cpu.items())
-              + f"   ({os.cpu_count()} cores give {os.cpu_count() * 1000 / max(sum(cpu.values()) / total * 1000, 0.001):.0f} adds/s at most)")
+            print(
+                f"callback -> welcome p50 {pct(lags, 0.5) * 1000:.0f} ms   p99 {pct(lags, 0.99) * 1000:.0f} ms   max {max(lags) * 1000:.0f} ms   "
+                f"within 20 s: {within}/{total}"
+            )
+        print(
+            f"welcomes settled    {welcomes_settled if welcomes_settled is None else round(welcomes_settled, 1)} s after the first add; "
+            f"events behind them drained after {drained:.1f} s"
+        )
+        print(
+            "CPU per add         "
+            + "   ".join(f"{role} {seconds / total * 1000:.1f} ms" for role, seconds in cpu.items())
+            + f"   ({os.cpu_count()} cores give {os.cpu_count() * 1000 / max(sum(cpu.values()) / total * 1000, 0.001):.0f} adds/s at most)"
+        )
     finally:
         stack.stop()
 

@@ -1,6 +1,11 @@
+import json
+
 import pytest
+from django.core.cache import cache
+from django.db import connections
 from django.test import Client
 
+from siyu.acquisition import routing
 from siyu.kit.tenancy import Role
 
 from . import factories as f
@@ -16,8 +21,6 @@ class ApiClient:
     def call(self, method: str, path: str, body=None, **params):
         kwargs = dict(self.headers)
         if body is not None:
-            import json
-
             kwargs["data"] = json.dumps(body) if not isinstance(body, str) else body
             kwargs["content_type"] = "application/json"
         elif params:
@@ -49,8 +52,6 @@ def _fast_passwords(settings):
 def _no_kept_connections():
     # Production keeps connections for a minute; in tests, the live server's and the welcome
     # pool's threads would then still hold the test database when it is dropped.
-    from django.db import connections
-
     connections.settings["default"]["CONN_MAX_AGE"] = 0
     for conn in connections.all():
         conn.settings_dict["CONN_MAX_AGE"] = 0
@@ -59,16 +60,12 @@ def _no_kept_connections():
 @pytest.fixture(autouse=True)
 def _fresh_routing_cache():
     # Live-code pools are cached per process for scans; ids repeat from test to test.
-    from siyu.acquisition import routing
-
     routing._pools.clear()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     # RFM results are cached per corp and day; ids and days repeat from test to test.
-    from django.core.cache import cache
-
     cache.clear()
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib import admin
 from django.test import Client
 
-from siyu.corps.services import user_create
+from siyu.corps.services import corp_create, user_create
 from siyu.groups.services import group_apply
 from siyu.kit.tenancy import Role
 
@@ -34,8 +34,6 @@ def test_every_admin_changelist_and_change_page_opens(superuser_client):
 
 
 def test_corp_admin_never_shows_ciphertext(superuser_client):
-    from siyu.corps.services import corp_create
-
     corp = corp_create(corp_id="wwsecret", name="加密", secret="top-secret-value")
     page = superuser_client.get(f"/admin/corps/corp/{corp.pk}/change/").content.decode()
     assert corp.secret_encrypted not in page and "top-secret-value" not in page

@@ -9,17 +9,16 @@ import pytest
 from django.utils import timezone
 
 from siyu.acquisition.models import AddTask, Channel, Lead, LeadForm, LiveCode, LiveCodeMember, PhoneImport
-from siyu.messaging.models import WelcomeMessage
-from siyu.messaging.services import welcome_message_set
 from siyu.acquisition.services import channel_create, live_code_save
 from siyu.analytics.models import Segment
 from siyu.api import api as ninja_api
+from siyu.autotag.models import TagRule
+from siyu.customers.models import Customer, FollowTag
+from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
+from siyu.kit.tenancy import Role
+from siyu.messaging.models import WelcomeMessage
 from siyu.orders.models import Order
 from siyu.orders.services import OrderIn, order_upsert
-from siyu.autotag.models import TagRule
-from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
-from siyu.customers.models import Customer, FollowTag
-from siyu.kit.tenancy import Role
 from siyu.tags.models import Tag, TagGroup
 
 from . import factories as f
@@ -78,24 +77,37 @@ def two_corps(db):
     c = f.customer(alpha, name=f"C {MARKER}", phones=["13900000001"])
     f.follow(c, s, tags=[tag], state=MARKER, remark=MARKER)
     channel = channel_create(actor=a_admin, name=f"Ch {MARKER}", group="store")
-    code = live_code_save(actor=a_admin, channel=channel, name=f"LC {MARKER}", mode="exact", members=[{"staff_id": s.id}])
-    welcome_message_set(actor=a_admin, live_code=code, text=MARKER)
+    code = live_code_save(actor=a_admin, channel=channel, name=f"LC {MARKER}", mode="exact", members=[{"staff_id": s.id}], welcome={"text": MARKER})
     rule = TagRule.objects.create(corp=alpha, name=f"R {MARKER}", conditions=[{"kind": "staff", "in": [s.id]}])
     rule.add_tags.set([tag])
     chat = CustomerGroup.objects.create(corp=alpha, chat_id=f"wr{MARKER}", name=f"Chat {MARKER}")
     group_code = GroupCode.objects.create(corp=alpha, name=f"GC {MARKER}", state="gcalpha")
     GroupCodeGroup.objects.create(corp=alpha, group_code=group_code, group=chat)
-    lead_form = LeadForm.objects.create(corp=alpha, name=f"LF {MARKER}", slug="alphaform", live_code=code, fields=[{"key": "phone", "type": "phone", "label": MARKER, "required": True}])
+    lead_form = LeadForm.objects.create(
+        corp=alpha, name=f"LF {MARKER}", slug="alphaform", live_code=code, fields=[{"key": "phone", "type": "phone", "label": MARKER, "required": True}]
+    )
     Lead.objects.create(corp=alpha, form=lead_form, phone="13900000002", answers={"phone": "13900000002", "note": MARKER}, state="ldalpha")
     batch = PhoneImport.objects.create(corp=alpha, name=f"PI {MARKER}", work_start="09:00", work_end="18:00", first_day="2026-12-01", rows=1)
     AddTask.objects.create(corp=alpha, batch=batch, phone="13900000003", name=MARKER, staff=s, due_day="2026-12-01", due_at="2026-12-01T02:00:00Z")
-    order = order_upsert(corp=alpha, data=OrderIn(order_no=f"O-{MARKER}", paid_at=timezone.now(), amount_fen=100, external_userid=c.external_userid, store=MARKER)).order
+    order = order_upsert(
+        corp=alpha, data=OrderIn(order_no=f"O-{MARKER}", paid_at=timezone.now(), amount_fen=100, external_userid=c.external_userid, store=MARKER)
+    ).order
     segment = Segment.objects.create(corp=alpha, name=f"S {MARKER}", filters={"state": MARKER})
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
-        "customer_id": c.id, "group_id": group.id, "tag_id": tag.id, "channel_id": channel.id, "live_code_id": code.id, "staff_id": s.id, "day": "2026-11-25",
-        "rule_id": rule.id, "group_code_id": group_code.id, "lead_form_id": lead_form.id, "phone_import_id": batch.id,
-        "order_id": order.id, "segment_id": segment.id,
+        "customer_id": c.id,
+        "group_id": group.id,
+        "tag_id": tag.id,
+        "channel_id": channel.id,
+        "live_code_id": code.id,
+        "staff_id": s.id,
+        "day": "2026-11-25",
+        "rule_id": rule.id,
+        "group_code_id": group_code.id,
+        "lead_form_id": lead_form.id,
+        "phone_import_id": batch.id,
+        "order_id": order.id,
+        "segment_id": segment.id,
     }
     return objects, ApiClient(f.token(beta_owner, beta))
 
@@ -160,5 +172,19 @@ def test_route_hides_other_corps(path, method, op, two_corps):
 def test_every_path_parameter_is_an_object_id():
     # Guards the walk above: a route must be covered, not silently skipped.
     params = {p.strip("{}") for path in SCHEMA["paths"] for p in path.split("/") if p.startswith("{")}
-    assert params <= {"customer_id", "group_id", "tag_id", "channel_id", "live_code_id", "staff_id", "day", "rule_id", "group_code_id", "lead_form_id", "phone_import_id", "order_id", "segment_id"}, params
+    assert params <= {
+        "customer_id",
+        "group_id",
+        "tag_id",
+        "channel_id",
+        "live_code_id",
+        "staff_id",
+        "day",
+        "rule_id",
+        "group_code_id",
+        "lead_form_id",
+        "phone_import_id",
+        "order_id",
+        "segment_id",
+    }, params
     assert len(SCHEMA["paths"]) >= 8

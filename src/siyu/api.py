@@ -3,8 +3,8 @@
 from django.db import transaction
 from django.http import Http404
 from ninja import NinjaAPI
-from ninja.renderers import JSONRenderer
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.renderers import JSONRenderer
 from ninja.security import HttpBearer
 
 from siyu.acquisition.api import router as acquisition_router
@@ -14,8 +14,8 @@ from siyu.corps.api import router as corps_router
 from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
 from siyu.groups.api import router as groups_router
-from siyu.messaging.api import router as messaging_router
 from siyu.kit.errors import DomainError
+from siyu.messaging.api import router as messaging_router
 from siyu.orders.api import router as orders_router
 from siyu.tags.api import router as tags_router
 from siyu.wecom.api import router as wecom_router

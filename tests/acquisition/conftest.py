@@ -13,19 +13,19 @@ import pytest
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
-from django.utils.module_loading import import_string
-
-from siyu.messaging.models import WelcomeSend
 from django.test import TestCase
+from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from siyu.acquisition.services import live_code_push
-from siyu.messaging.services import welcome_send
 from siyu.corps.services import corp_create, staff_upsert
-from siyu.kit.tenancy import Actor, Role
-from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbCallbackLog
 from siyu.kit import http as http_module
+from siyu.kit.tenancy import Actor, Role
+from siyu.messaging.models import WelcomeSend
+from siyu.messaging.services import welcome_send
+from siyu.sandbox import services as sandbox
+from siyu.sandbox.callbacks import deliver
+from siyu.sandbox.models import SbCallbackLog
 from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import callback_handle
 
@@ -64,15 +64,18 @@ class InProcessHub:
             live_code_push(task.args_kwargs["args"][0], at=self.at)
             task.delete()
         # The other follow-up work events queue (group code refreshes, tag pushes), in order.
-        for task in DBTaskResult.objects.filter(status="READY").exclude(task_path__endswith="handle_callback_event").exclude(task_path__endswith="send_welcome").order_by("id"):
+        for task in (
+            DBTaskResult.objects.filter(status="READY")
+            .exclude(task_path__endswith="handle_callback_event")
+            .exclude(task_path__endswith="send_welcome")
+            .order_by("id")
+        ):
             with TestCase.captureOnCommitCallbacks(execute=True):
                 outcomes.append(import_string(task.task_path).call(*task.args_kwargs["args"], **task.args_kwargs["kwargs"]))
             task.delete()
         return outcomes
 
     def redeliver(self, entry: SbCallbackLog) -> int | None:
-        from siyu.sandbox.callbacks import deliver
-
         return deliver(self.sb, entry)
 
 

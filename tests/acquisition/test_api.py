@@ -56,17 +56,20 @@ def test_exact_mode_qr_is_the_landing_page(api, hub, django_capture_on_commit_ca
     assert SbContactWay.objects.filter(type=1, state=code["state"]).count() == 3
 
 
-@pytest.mark.parametrize("overrides,status,error_code,field", [
-    ({"routing": "weighted"}, 400, "routing_needs_exact_mode", "routing"),
-    ({"members": []}, 400, "empty_pool", "members"),
-    ({"members": [{"staff_id": 999999}]}, 400, "unknown_staff", "members.0.staff_id"),
-    ({"members": [{"staff_id": None}]}, 400, "invalid_input", "members.0"),
-    ({"schedule": {"weekly": {"8": []}}}, 400, "bad_schedule", "schedule.weekly"),
-    ({"schedule": {"weekly": {"1": [["18:00", "09:00"]]}}}, 400, "bad_schedule", "schedule.weekly.1"),
-    ({"schedule": {"holidays": ["2026-02-30"]}}, 400, "bad_schedule", "schedule.holidays"),
-    ({"tag_ids": [424242]}, 400, "unknown_tag", "tag_ids"),
-    ({"welcome": {"text": "hi", "attachments": [{"msgtype": "link", "link": {"title": "t"}}]}}, 400, "bad_attachment", "attachments.0.link"),
-])
+@pytest.mark.parametrize(
+    "overrides,status,error_code,field",
+    [
+        ({"routing": "weighted"}, 400, "routing_needs_exact_mode", "routing"),
+        ({"members": []}, 400, "empty_pool", "members"),
+        ({"members": [{"staff_id": 999999}]}, 400, "unknown_staff", "members.0.staff_id"),
+        ({"members": [{"staff_id": None}]}, 400, "invalid_input", "members.0"),
+        ({"schedule": {"weekly": {"8": []}}}, 400, "bad_schedule", "schedule.weekly"),
+        ({"schedule": {"weekly": {"1": [["18:00", "09:00"]]}}}, 400, "bad_schedule", "schedule.weekly.1"),
+        ({"schedule": {"holidays": ["2026-02-30"]}}, 400, "bad_schedule", "schedule.holidays"),
+        ({"tag_ids": [424242]}, 400, "unknown_tag", "tag_ids"),
+        ({"welcome": {"text": "hi", "attachments": [{"msgtype": "link", "link": {"title": "t"}}]}}, 400, "bad_attachment", "attachments.0.link"),
+    ],
+)
 def test_bad_live_codes_are_refused_and_nothing_is_saved(api, hub, overrides, status, error_code, field):
     channel = api.post("/api/v1/channels", {"name": "官网", "group": "website"}).json()
     body = {"channel_id": channel["id"], "name": "坏码", "members": [{"staff_id": hub.staff[0].id}], **overrides}

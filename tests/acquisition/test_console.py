@@ -5,12 +5,16 @@ import io
 import openpyxl
 import pytest
 import zxingcpp
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
 
-from siyu.acquisition.models import Channel, ChannelCost, LiveCode
-from siyu.messaging.models import WelcomeMessage
+from siyu.acquisition.models import AddTask, Channel, ChannelCost, LeadForm, LiveCode
+from siyu.autotag.models import TagRule
+from siyu.groups.models import CustomerGroup, GroupCode
 from siyu.kit.tenancy import Role
+from siyu.messaging.models import WelcomeMessage
+from siyu.sandbox import callbacks as sandbox_callbacks
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay
 
@@ -27,10 +31,24 @@ def console(hub):
 
 def _editor_post(hub, channel, **overrides) -> dict:
     data = {
-        "name": "南京西路店", "channel": channel.id, "mode": "wecom_list", "routing": "rotate", "total_cap": "", "expires_at": "",
-        "skip_verify": "on", "welcome_text": "你好{customer_name}，我是{staff_name}", "weekdays": ["1", "2", "3", "4", "5", "6", "7"],
-        "slot1_start": "00:00", "slot1_end": "23:59", "slot2_start": "", "slot2_end": "", "holidays": "2026-12-25",
-        "m-TOTAL_FORMS": "4", "m-INITIAL_FORMS": "0", "m-MIN_NUM_FORMS": "0", "m-MAX_NUM_FORMS": "1000",
+        "name": "南京西路店",
+        "channel": channel.id,
+        "mode": "wecom_list",
+        "routing": "rotate",
+        "total_cap": "",
+        "expires_at": "",
+        "skip_verify": "on",
+        "welcome_text": "你好{customer_name}，我是{staff_name}",
+        "weekdays": ["1", "2", "3", "4", "5", "6", "7"],
+        "slot1_start": "00:00",
+        "slot1_end": "23:59",
+        "slot2_start": "",
+        "slot2_end": "",
+        "holidays": "2026-12-25",
+        "m-TOTAL_FORMS": "4",
+        "m-INITIAL_FORMS": "0",
+        "m-MIN_NUM_FORMS": "0",
+        "m-MAX_NUM_FORMS": "1000",
     }
     for i, s in enumerate(hub.staff):
         data.update({f"m-{i}-who": f"s:{s.id}", f"m-{i}-weight": "1", f"m-{i}-daily_cap": "2"})
@@ -118,11 +136,6 @@ def test_guides_cannot_edit_and_other_corps_codes_are_not_found(hub, console):
 
 
 def test_rule_group_code_and_lead_form_pages(hub, console, django_capture_on_commit_callbacks):
-    from siyu.autotag.models import TagRule
-    from siyu.groups.models import CustomerGroup, GroupCode
-    from siyu.acquisition.models import LeadForm
-    from siyu.sandbox import callbacks as sandbox_callbacks
-
     channel = Channel.objects.create(corp=hub.corp, name="门店", group="store")
     group = f.tag_group(hub.actor, "来源", ["门店客"])
     tag = group.tags.get()
@@ -157,17 +170,20 @@ def test_rule_group_code_and_lead_form_pages(hub, console, django_capture_on_com
 
 
 def test_phone_import_page_reports_bad_rows_and_guides_see_their_tasks(hub, console):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from siyu.acquisition.models import AddTask
 
     bad = SimpleUploadedFile("phones.csv", "手机号,姓名\n13800000001,王一\n999,坏\n".encode())
-    response = console.post("/phone-imports/", {"name": "门店会员", "file": bad, "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "09:00", "work_end": "18:00"})
+    response = console.post(
+        "/phone-imports/",
+        {"name": "门店会员", "file": bad, "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "09:00", "work_end": "18:00"},
+    )
     page = response.content.decode()
     assert response.status_code == 400 and 'id="import-report"' in page and 'data-code="bad_phone"' in page
     assert not AddTask.objects.exists()
     good = SimpleUploadedFile("phones.csv", "手机号,姓名\n13800000001,王一\n13800000002,李二\n".encode())
-    response = console.post("/phone-imports/", {"name": "门店会员", "file": good, "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "00:00", "work_end": "23:59"})
+    response = console.post(
+        "/phone-imports/",
+        {"name": "门店会员", "file": good, "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "00:00", "work_end": "23:59"},
+    )
     assert response.status_code == 302, response.content.decode()[:1500]
     assert 'data-batch="门店会员"' in console.get("/phone-imports/").content.decode()
     guide = Client()

@@ -1,12 +1,12 @@
 """A list-mode live code end to end: WeCom contact way, a scan, attribution, tags, welcome."""
 
 from siyu.acquisition import services
-from siyu.acquisition.models import Acquisition, LiveCodeDay
-from siyu.messaging.models import WelcomeSend
-from siyu.messaging.services import welcome_message_set
+from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay
 from siyu.customers.models import Follow
+from siyu.messaging.models import WelcomeSend
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay, SbWelcomeSent
+from siyu.sandbox.services import fault_inject
 
 from .. import factories as f
 
@@ -17,9 +17,14 @@ def _code(hub, **kw):
     tag = group.tags.get()
     members = kw.pop("members", [{"staff_id": s.id} for s in hub.staff])
     code = services.live_code_save(
-        actor=hub.actor, channel=channel, name="南京西路店", members=members, tag_ids=[tag.id], **kw,
+        actor=hub.actor,
+        channel=channel,
+        name="南京西路店",
+        members=members,
+        tag_ids=[tag.id],
+        welcome={"text": "你好{customer_name}，我是{staff_name}"},
+        **kw,
     )
-    welcome_message_set(actor=hub.actor, live_code=code, text="你好{customer_name}，我是{staff_name}")
     return services.live_code_push(code.pk), tag
 
 
@@ -48,9 +53,6 @@ def test_scan_lands_with_guide_tags_welcome_and_channel(hub):
 
 
 def test_a_code_wecom_refused_is_pushed_again_by_the_minute_tick(hub, django_capture_on_commit_callbacks):
-    from siyu.acquisition.models import LiveCode
-    from siyu.sandbox.services import fault_inject
-
     channel = services.channel_create(actor=hub.actor, name="官网", group="website")
     fault_inject(corp=hub.sb, errcode=60111, api="externalcontact/add_contact_way", times=1)
     with django_capture_on_commit_callbacks(execute=True):

@@ -8,7 +8,6 @@ from siyu.acquisition import leads, services
 from siyu.acquisition.models import Acquisition, Lead
 from siyu.autotag.services import rule_save
 from siyu.customers.models import Follow
-from siyu.messaging.services import welcome_message_set
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay, SbWelcomeSent
 
@@ -21,18 +20,31 @@ def form(hub):
     channel = services.channel_create(actor=hub.actor, name="小红书", group="content")
     group = f.tag_group(hub.actor, "留资", ["孕妈", "小红书留资"])
     tags = {t.name: t for t in group.tags.all()}
-    online = services.live_code_save(actor=hub.actor, channel=channel, name="线上顾问", mode="exact", members=[{"staff_id": hub.staff[0].id}], tag_ids=[tags["小红书留资"].id])
-    shanghai = services.live_code_save(
-        actor=hub.actor, channel=channel, name="上海门店", mode="exact", members=[{"staff_id": hub.staff[1].id}], tag_ids=[tags["小红书留资"].id],
+    online = services.live_code_save(
+        actor=hub.actor, channel=channel, name="线上顾问", mode="exact", members=[{"staff_id": hub.staff[0].id}], tag_ids=[tags["小红书留资"].id]
     )
-    welcome_message_set(actor=hub.actor, live_code=shanghai, text="{customer_name}您好，我是上海门店的{staff_name}")
+    shanghai = services.live_code_save(
+        actor=hub.actor,
+        channel=channel,
+        name="上海门店",
+        mode="exact",
+        members=[{"staff_id": hub.staff[1].id}],
+        tag_ids=[tags["小红书留资"].id],
+        welcome={"text": "{customer_name}您好，我是上海门店的{staff_name}"},
+    )
     for code in (online, shanghai):
         services.live_code_push(code.pk)  # what the save's commit does: the code's tags go to WeCom
     api = ApiClient(f.token(hub.actor.user, hub.corp))
     body = {
-        "name": "孕妈礼包", "live_code_id": online.id, "title": "领取孕妈礼包", "city_routes": {"上海": shanghai.id},
-        "fields": [{"key": "phone", "type": "phone", "label": "手机号"}, {"key": "city", "type": "city", "label": "城市", "required": True, "options": ["上海", "北京"]},
-                   {"key": "baby_age", "type": "select", "label": "宝宝月龄", "options": ["孕期", "0-6月", "6-12月"], "required": True}],
+        "name": "孕妈礼包",
+        "live_code_id": online.id,
+        "title": "领取孕妈礼包",
+        "city_routes": {"上海": shanghai.id},
+        "fields": [
+            {"key": "phone", "type": "phone", "label": "手机号"},
+            {"key": "city", "type": "city", "label": "城市", "required": True, "options": ["上海", "北京"]},
+            {"key": "baby_age", "type": "select", "label": "宝宝月龄", "options": ["孕期", "0-6月", "6-12月"], "required": True},
+        ],
     }
     created = api.post("/api/v1/lead-forms", body)
     assert created.status_code == 201, created.content
@@ -44,12 +56,16 @@ def _page(form) -> str:
 
 
 def test_a_lead_routed_by_city_lands_on_the_customer_who_adds(hub, form):
-    rule_save(actor=hub.actor, name="孕期打标", conditions=[{"kind": "lead_answer", "field": "baby_age", "in": ["孕期"]}], add_tag_ids=[form["tags"]["孕妈"].id])
+    rule_save(
+        actor=hub.actor, name="孕期打标", conditions=[{"kind": "lead_answer", "field": "baby_age", "in": ["孕期"]}], add_tag_ids=[form["tags"]["孕妈"].id]
+    )
     phone = Client()
     # The ad's link carries its campaign; the form keeps it through the submission.
     page = phone.get(_page(form["form"]) + "?utm_campaign=wx-moments-1125").content.decode()
     assert "领取孕妈礼包" in page and 'value="wx-moments-1125"' in page
-    response = phone.post(_page(form["form"]), {"phone": "+86 138-1234-5678", "city": "上海", "baby_age": "孕期", "campaign": "wx-moments-1125"}, REMOTE_ADDR="10.1.2.3")
+    response = phone.post(
+        _page(form["form"]), {"phone": "+86 138-1234-5678", "city": "上海", "baby_age": "孕期", "campaign": "wx-moments-1125"}, REMOTE_ADDR="10.1.2.3"
+    )
     assert response.status_code == 200, response.content.decode()[:500]
     lead = Lead.objects.get()
     assert (lead.phone, lead.city, lead.staff_id, lead.live_code_id) == ("13812345678", "上海", hub.staff[1].id, form["shanghai"].id)

@@ -12,6 +12,7 @@ import pytest
 from siyu.acquisition import phone_import
 from siyu.acquisition.models import AddTask, PhoneImport, StaffPacing
 from siyu.customers.models import Follow
+from siyu.kit.tenancy import Role
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbFollow
 
@@ -24,7 +25,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture
 def api(hub):
-    group = f.tag_group(hub.actor, "拓客", ["老会员", "电话拓客"])
+    f.tag_group(hub.actor, "拓客", ["老会员", "电话拓客"])
     return ApiClient(f.token(hub.actor.user, hub.corp))
 
 
@@ -41,24 +42,31 @@ def _upload(api, content: bytes, file_name: str = "phones.csv", **fields):
 
 def test_every_bad_row_is_reported_and_nothing_is_imported(hub, api):
     f.customer(hub.corp, "老客", phones=["13700000000"])
-    content = _csv([
-        "手机号,姓名,标签,导购",
-        "13800000001,王一,老会员,guide0",
-        "12345,坏号,,",
-        "+86 138 0000 0001,重复,,",
-        "13800000003,多列,,,额外",
-        "13800000004," + "长" * 65 + ",,",
-        "13800000005,标签错,不存在的标签,",
-        "13800000006,导购错,,nobody",
-        "13700000000,已是客户,,",
-    ])
+    content = _csv(
+        [
+            "手机号,姓名,标签,导购",
+            "13800000001,王一,老会员,guide0",
+            "12345,坏号,,",
+            "+86 138 0000 0001,重复,,",
+            "13800000003,多列,,,额外",
+            "13800000004," + "长" * 65 + ",,",
+            "13800000005,标签错,不存在的标签,",
+            "13800000006,导购错,,nobody",
+            "13700000000,已是客户,,",
+        ]
+    )
     response = _upload(api, content, staff_ids=[hub.staff[0].id])
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert error["code"] == "import_rejected" and "nothing was imported" in error["message"]
     assert [(d["row"], d["column"], d["code"]) for d in error["details"]] == [
-        (3, "phone", "bad_phone"), (4, "phone", "duplicate"), (5, "", "too_many_columns"), (6, "name", "too_long"),
-        (7, "tags", "unknown_tag"), (8, "staff", "unknown_staff"), (9, "phone", "already_customer"),
+        (3, "phone", "bad_phone"),
+        (4, "phone", "duplicate"),
+        (5, "", "too_many_columns"),
+        (6, "name", "too_long"),
+        (7, "tags", "unknown_tag"),
+        (8, "staff", "unknown_staff"),
+        (9, "phone", "already_customer"),
     ]
     assert not PhoneImport.objects.exists() and not AddTask.objects.exists()
     # The same file, the existing customer skipped and the bad rows mended, goes in whole.
@@ -144,8 +152,6 @@ def test_unusable_files_are_refused(hub, api, content, file_name, code):
 
 
 def test_guides_cannot_import(hub):
-    from siyu.kit.tenancy import Role
-
     guide = f.user(hub.corp, role=Role.GUIDE, staff=hub.staff[0])
     response = _upload(ApiClient(f.token(guide, hub.corp)), _csv(["phone", "13800000001"]), staff_ids=[hub.staff[0].id])
     assert response.status_code == 403

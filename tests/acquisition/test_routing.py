@@ -75,9 +75,14 @@ def test_caps_schedule_and_backup_over_4000_scans(quiet, monkeypatch):
     backup = hub.add_staff("guide_backup", "值班导购")
     code = _exact_code(
         hub,
-        [{"staff_id": a.id, "daily_cap": 1000}, {"staff_id": b.id, "daily_cap": 1000}, {"staff_id": c.id, "daily_cap": 600,
-         "schedule": {"weekly": {"1": [["12:00", "13:00"]]}}}, {"staff_id": backup.id, "backup": True}],
-        routing_mode="least_loaded", schedule={"weekly": {"1": [["09:00", "18:00"]]}},
+        [
+            {"staff_id": a.id, "daily_cap": 1000},
+            {"staff_id": b.id, "daily_cap": 1000},
+            {"staff_id": c.id, "daily_cap": 600, "schedule": {"weekly": {"1": [["12:00", "13:00"]]}}},
+            {"staff_id": backup.id, "backup": True},
+        ],
+        routing_mode="least_loaded",
+        schedule={"weekly": {"1": [["09:00", "18:00"]]}},
     )
     # 4,000 scans spread evenly over Monday 08:00–20:00: 3,000 inside the code's 09:00–18:00,
     # 333 of them inside guide2's own 12:00–13:00 lunch slot.
@@ -121,7 +126,10 @@ def test_list_mode_overshoot_stays_within_the_bound(hub):
     a, b, backup = hub.staff
     channel = services.channel_create(actor=hub.actor, name="快递卡", group="parcel_card")
     code = services.live_code_save(
-        actor=hub.actor, channel=channel, name="包裹卡", members=[{"staff_id": a.id, "daily_cap": 40}, {"staff_id": b.id, "daily_cap": 40}, {"staff_id": backup.id, "backup": True}]
+        actor=hub.actor,
+        channel=channel,
+        name="包裹卡",
+        members=[{"staff_id": a.id, "daily_cap": 40}, {"staff_id": b.id, "daily_cap": 40}, {"staff_id": backup.id, "backup": True}],
     )
     code = services.live_code_push(code.pk)
     way = SbContactWay.objects.get(config_id=code.config_id)
@@ -149,7 +157,9 @@ def test_list_mode_follows_the_schedule_on_the_minute_tick(hub, django_capture_o
     a, b, c = hub.staff
     channel = services.channel_create(actor=hub.actor, name="地推", group="ground_push")
     code = services.live_code_save(
-        actor=hub.actor, channel=channel, name="商场地推",
+        actor=hub.actor,
+        channel=channel,
+        name="商场地推",
         members=[{"staff_id": a.id}, {"staff_id": b.id, "schedule": {"weekly": {"1": [["09:00", "12:00"]]}}}, {"staff_id": c.id, "backup": True}],
     )
     morning = MONDAY + timedelta(hours=10)

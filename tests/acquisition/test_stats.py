@@ -132,4 +132,3 @@ def test_bad_stats_queries_are_named(hub, params, status, code):
     assert response.status_code == status, response.content
     if code:
         assert response.json()["error"]["code"] == code
-

@@ -9,10 +9,10 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
-from siyu.messaging.models import WelcomeSend
-from siyu.messaging import services as messaging_services
-from siyu.messaging.services import welcome_message_set, welcome_send, welcomes_take_over
 from siyu.kit.tenancy import Actor, Role
+from siyu.messaging import services as messaging_services
+from siyu.messaging.models import WelcomeSend
+from siyu.messaging.services import welcome_message_set, welcome_send, welcomes_take_over
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbWelcomeCode, SbWelcomeSent
@@ -67,7 +67,9 @@ def test_welcome_whose_code_expired_is_missed_not_sent(hub):
     stale = int(time.time()) - 25
     follow = sandbox.customer_add(corp=hub.sb, staff=hub.staff[0], external_userid="wmLATE", name="迟到", createtime=stale)
     code = SbWelcomeCode.objects.create(corp=hub.sb, code="late-code-1", follow=follow, expires_at=timezone.now() - timedelta(seconds=5))
-    wecom_sim.send(hub.sb, "change_external_contact", "add_external_contact", create_time=stale, UserID="guide0", ExternalUserID="wmLATE", WelcomeCode=code.code)
+    wecom_sim.send(
+        hub.sb, "change_external_contact", "add_external_contact", create_time=stale, UserID="guide0", ExternalUserID="wmLATE", WelcomeCode=code.code
+    )
     hub.run_worker()
     late = WelcomeSend.objects.get(welcome_code=code.code)
     assert late.status == "missed" and "after the window" in late.error

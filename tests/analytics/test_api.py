@@ -24,8 +24,10 @@ def buyers(corp):
         c = f.customer(corp, external_userid=f"wmB{i}", name=f"买家{i}")
         f.follow(c, staff, tags=[gold] if i % 2 == 0 else [])
         for k in range(orders):
-            order_upsert(corp=corp, data=OrderIn(order_no=f"B{i}-{k}", paid_at=now() - timedelta(days=days_ago + k), amount_fen=fen // orders,
-                                                 external_userid=c.external_userid))
+            order_upsert(
+                corp=corp,
+                data=OrderIn(order_no=f"B{i}-{k}", paid_at=now() - timedelta(days=days_ago + k), amount_fen=fen // orders, external_userid=c.external_userid),
+            )
         people.append(c)
     for i in range(2):
         f.customer(corp, external_userid=f"wmN{i}")
@@ -45,7 +47,14 @@ def test_rfm_grid_and_settings(api, buyers):
     body = api.get("/api/v1/rfm").json()
     by = {c["letter"]: c for c in body["classes"]}
     # Fixed: recent ≤ 30 days, more than 1 order, more than 500 yuan.
-    assert (by["A"]["customers"], by["B"]["customers"], by["D"]["customers"], by["E"]["customers"], by["G"]["customers"], by["H"]["customers"]) == (1, 1, 1, 1, 1, 1)
+    assert (by["A"]["customers"], by["B"]["customers"], by["D"]["customers"], by["E"]["customers"], by["G"]["customers"], by["H"]["customers"]) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
     assert by["A"]["strategy"] == "专属导购"
     q = api.get("/api/v1/rfm", quintiles="true").json()["quintiles"]
     assert sum(cell["customers"] for cell in q["grid"]) == 6

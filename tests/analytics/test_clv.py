@@ -18,7 +18,19 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from siyu.analytics.clv import BGNBD_BOUNDS, at_limit, bgnbd_log_likelihood, fit_bgnbd, fit_gamma_gamma
+from siyu.analytics.clv import (
+    BGNBD_BOUNDS,
+    GG_BOUNDS,
+    _fit,
+    at_limit,
+    bgnbd_gradient,
+    bgnbd_log_likelihood,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    gamma_gamma_gradient,
+    gamma_gamma_log_likelihood,
+    summary_from_transactions,
+)
 
 
 def _cdnow() -> Path | None:
@@ -102,8 +114,6 @@ def test_gamma_gamma_equals_the_published_estimates():
 
 
 def test_bgnbd_gradient_is_the_likelihoods_and_the_fast_fit_is_the_maximum():
-    from siyu.analytics.clv import BGNBD_BOUNDS, _fit, bgnbd_gradient
-
     x, t_x, T = _summary()
     at = np.array([0.3, 4.0, 0.7, 2.0])
     numeric = [(bgnbd_log_likelihood(at + e, x, t_x, T).sum() - bgnbd_log_likelihood(at - e, x, t_x, T).sum()) / 2e-5 for e in np.eye(4) * 1e-5]
@@ -117,8 +127,6 @@ def test_bgnbd_gradient_is_the_likelihoods_and_the_fast_fit_is_the_maximum():
 def test_gamma_gamma_gradient_is_the_likelihoods_and_the_fast_fit_is_the_maximum():
     # The fit over millions of repeat buyers runs L-BFGS-B on the analytic gradient; it must be
     # the derivative of the likelihood, and reach the maximum the gradient-free search finds.
-    from siyu.analytics.clv import GG_BOUNDS, _fit, gamma_gamma_gradient, gamma_gamma_log_likelihood
-
     x, m = (np.array(v, dtype=float) for v in _sample_calibration())
     keep = x > 0
     x, m = x[keep], m[keep]
@@ -170,8 +178,6 @@ def _sample_transactions_csv(path):
 
 
 def test_transactions_give_the_published_summary_and_fit(tmp_path, capsys):
-    from siyu.analytics.clv import summary_from_transactions
-
     rows = []
     for line in open(CDNOW / "CDNOW_sample.txt"):
         parts = line.split()
@@ -186,7 +192,13 @@ def test_transactions_give_the_published_summary_and_fit(tmp_path, capsys):
     call_command("clv", "fit", "--transactions", str(path), "--calibration-end", "1997-09-30", "--unit", "week")
     out = json.loads(capsys.readouterr().out)
     bg, gg = out["bgnbd"], out["gamma_gamma"]
-    assert (round(bg["r"], 3), round(bg["alpha"], 3), round(bg["a"], 3), round(bg["b"], 3), round(bg["log_likelihood"], 1)) == (0.243, 4.414, 0.793, 2.426, -9582.4)
+    assert (round(bg["r"], 3), round(bg["alpha"], 3), round(bg["a"], 3), round(bg["b"], 3), round(bg["log_likelihood"], 1)) == (
+        0.243,
+        4.414,
+        0.793,
+        2.426,
+        -9582.4,
+    )
     assert (round(gg["p"], 2), round(gg["q"], 2), round(gg["gamma"], 2)) == (6.25, 3.74, 15.44)
 
 

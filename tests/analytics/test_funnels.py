@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from siyu.acquisition.models import Acquisition, Channel
+from siyu.analytics import funnels
 from siyu.analytics.funnels import cohorts, funnel, gmv_decomposition, shapley
 from siyu.customers.models import Follow
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
 from siyu.orders.services import OrderIn, RefundIn, order_upsert, refund_record
 
 from .. import factories as f
@@ -37,15 +40,15 @@ def shop(corp):
             Acquisition.objects.create(corp=corp, follow=follow, customer=c, staff=staff, channel=channel, added_at=follow.added_at, day=day)
         return c
 
-    a = add("a", wang, week1, store)           # first order 2 days later, second 10 days after that
+    a = add("a", wang, week1, store)  # first order 2 days later, second 10 days after that
     buy(corp, a, "a1", week1 + timedelta(days=2), hour=10)
     buy(corp, a, "a2", week1 + timedelta(days=12), hour=10)
     b = add("b", wang, week1 + timedelta(days=1), store)  # first order the same day, refunded: then the next is first
     buy(corp, b, "b1", week1 + timedelta(days=1), hour=18)
     refund_record(corp=corp, source="api", order_no="b1", refund=RefundIn(refund_no="rb1", amount_fen=10000))
     buy(corp, b, "b2", week1 + timedelta(days=5), hour=10)
-    c = add("c", li, week1 + timedelta(days=3))       # never buys
-    d = add("d", li, week2)                            # bought before being added: an existing buyer
+    c = add("c", li, week1 + timedelta(days=3))  # never buys
+    d = add("d", li, week2)  # bought before being added: an existing buyer
     buy(corp, d, "d0", week1 - timedelta(days=20))
     e = add("e", li, week2 + timedelta(days=1), store)
     buy(corp, e, "e1", week2 + timedelta(days=4), hour=10)
@@ -96,8 +99,6 @@ def test_gmv_is_reach_times_conversion_times_spend_and_the_change_splits_exactly
 
 
 def test_the_running_month_is_compared_with_the_same_days_of_the_month_before(corp, shop, monkeypatch):
-    from siyu.analytics import funnels
-
     monkeypatch.setattr(funnels, "corp_today", lambda corp: date(2026, 4, 10))
     buy(corp, shop["a"], "a3", date(2026, 4, 3), fen=30000)
     periods = gmv_decomposition(corp, start=date(2026, 2, 1), end=date(2026, 5, 31))
@@ -131,8 +132,6 @@ def test_monthly_cohorts_of_repurchase(corp, shop):
 
 
 def test_bad_periods(corp):
-    from siyu.kit.errors import InvalidInput
-
     with pytest.raises(InvalidInput):
         funnel(corp, start=date(2026, 3, 1), end=date(2026, 2, 1))
     with pytest.raises(InvalidInput):
@@ -150,8 +149,6 @@ def test_the_api_serves_all_three(api, shop):
 
 
 def test_cohorts_stop_at_the_current_month(corp, shop):
-    from siyu.kit.clock import now
-
     today = now().astimezone(TZ).date()
     buy(corp, shop["c"], "c1", today, hour=0)
     rows = {c.month: c for c in cohorts(corp, start=today.replace(day=1), end=today, months=6)}

@@ -5,14 +5,18 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pytest
+from django_tasks_db.models import DBTaskResult
 
-from siyu.analytics import clv
+from siyu.analytics import clv, lifetime
 from siyu.analytics.lifetime import clv_refresh
 from siyu.analytics.models import ClvFit, CustomerClv
+from siyu.analytics.tasks import refresh_clv
 from siyu.customers.models import Customer
 from siyu.kit.errors import InvalidInput
 from siyu.orders.models import Order
 from siyu.orders.services import customer_values_rebuild
+
+from .. import factories as f
 
 AS_OF = date(2026, 6, 30)
 TRUE = (0.25, 4.0, 0.8, 2.5)  # r, alpha, a, b: CDNOW-like
@@ -88,7 +92,17 @@ def test_a_fit_on_a_handful_of_regular_buyers_is_flagged_as_at_its_limits(corp, 
         c = Customer.objects.create(corp=corp, external_userid=f"wmR{i}", name=f"r{i}")
         for k in range(6):
             day = AS_OF - timedelta(weeks=4 * k + i % 3)
-            orders.append(Order(corp=corp, source="sim", order_no=f"R{i}-{k}", customer=c, paid_at=datetime.combine(day, time(4), UTC), paid_on=day, amount_fen=10000 + 100 * i))
+            orders.append(
+                Order(
+                    corp=corp,
+                    source="sim",
+                    order_no=f"R{i}-{k}",
+                    customer=c,
+                    paid_at=datetime.combine(day, time(4), UTC),
+                    paid_on=day,
+                    amount_fen=10000 + 100 * i,
+                )
+            )
     Order.objects.bulk_create(orders)
     customer_values_rebuild(corp=corp)
     fit = clv_refresh(corp=corp, as_of=AS_OF)
@@ -103,7 +117,6 @@ def test_refit_replaces_and_too_little_history_is_refused(corp):
     first = CustomerClv.objects.filter(corp=corp).count()
     clv_refresh(corp=corp, as_of=AS_OF)
     assert CustomerClv.objects.filter(corp=corp).count() == first and ClvFit.objects.filter(corp=corp).count() == 1
-    from .. import factories as f
 
     with pytest.raises(InvalidInput) as err:
         clv_refresh(corp=f.corp("New brand"), as_of=AS_OF)
@@ -112,10 +125,6 @@ def test_refit_replaces_and_too_little_history_is_refused(corp):
 
 @pytest.mark.django_db
 def test_refresh_through_the_api_and_the_daily_schedule(corp, api, django_capture_on_commit_callbacks, monkeypatch):
-    from django_tasks_db.models import DBTaskResult
-
-    from siyu.analytics import lifetime
-    from siyu.analytics.tasks import refresh_clv
 
     simulate(corp, n=400)
     with django_capture_on_commit_callbacks(execute=True):
@@ -148,7 +157,5 @@ def test_refresh_through_the_api_and_the_daily_schedule(corp, api, django_captur
 
 @pytest.mark.django_db
 def test_too_little_history_is_shown_not_retried(corp):
-    from siyu.analytics.tasks import refresh_clv
-
     assert refresh_clv.func(corp.id) == {"error": "clv_insufficient_data"}
     assert "Not enough purchase history" in ClvFit.objects.get(corp=corp).error

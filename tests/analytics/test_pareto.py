@@ -22,7 +22,7 @@ def spends(corp):
         fen = rng.choice([1990, 1990, 8990, 8990, 8990]) * int(rng.paretovariate(1.2))
         order_upsert(corp=corp, data=OrderIn(order_no=f"P{i}", paid_at=now() - timedelta(days=1), amount_fen=fen, external_userid=c.external_userid))
         out.append(fen)
-    for i in range(5):
+    for _ in range(5):
         f.customer(corp)  # no orders: not buyers
     return out
 

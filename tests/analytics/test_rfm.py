@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import siyu.analytics.rfm as rfm
 from siyu.analytics.models import RfmSettings
 from siyu.analytics.rfm import BY_LETTER, class_q, customer_classes, quintile_scores, rfm_compute
+from siyu.analytics.segments import SegmentFilters, segment_count, segment_customers
 from siyu.customers.models import Customer
 from siyu.orders.services import OrderIn, RefundIn, order_upsert, refund_record
 
@@ -23,7 +25,6 @@ TODAY = date(2026, 6, 30)
 @pytest.fixture
 def shop(corp, monkeypatch):
     """60 customers, 45 of them with orders: ties in dates, counts and amounts; partial and full refunds."""
-    import siyu.analytics.rfm as rfm
 
     monkeypatch.setattr(rfm, "corp_today", lambda corp: TODAY)
     rng = random.Random(7)
@@ -64,8 +65,16 @@ def expected(orders, *, as_of, window_days=None, method="median", fixed=(90, 1, 
         t = (statistics.mean(rs), statistics.mean(fs), statistics.mean(ms))
     else:
         t = fixed
-    letters = {(True, True, True): "A", (True, True, False): "B", (True, False, True): "C", (True, False, False): "D",
-               (False, True, True): "E", (False, True, False): "F", (False, False, True): "G", (False, False, False): "H"}
+    letters = {
+        (True, True, True): "A",
+        (True, True, False): "B",
+        (True, False, True): "C",
+        (True, False, False): "D",
+        (False, True, True): "E",
+        (False, True, False): "F",
+        (False, False, True): "G",
+        (False, False, False): "H",
+    }
     classes = {c: letters[(r <= t[0], fr > t[1], m > t[2])] for c, (r, fr, m) in facts.items()}
     return t, facts, classes
 
@@ -140,13 +149,19 @@ def test_an_empty_corp(corp):
     assert result.buyers == 0 and all(r.customers == 0 for r in result.classes)
 
 
-@pytest.mark.parametrize("filters", [
-    {"orders_min": 2}, {"spent_min_fen": 20000, "last_order_from": TODAY - timedelta(days=40)}, {"rfm": ["A", "H"]},
-    {"rfm": ["C"], "orders_max": 1}, {"buyers": True}, {"buyers": False}, {"rfm": ["A"], "staff_ids": []},
-])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"orders_min": 2},
+        {"spent_min_fen": 20000, "last_order_from": TODAY - timedelta(days=40)},
+        {"rfm": ["A", "H"]},
+        {"rfm": ["C"], "orders_max": 1},
+        {"buyers": True},
+        {"buyers": False},
+        {"rfm": ["A"], "staff_ids": []},
+    ],
+)
 def test_segment_counts_on_the_value_table_equal_the_customer_query(corp, shop, filters):
-    from siyu.analytics.segments import SegmentFilters, segment_count, segment_customers
-
     actor = f.actor(corp)
     parsed = SegmentFilters.from_json(filters)
     expected = segment_customers(actor, parsed).count()

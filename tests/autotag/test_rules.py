@@ -58,7 +58,9 @@ def _tags_of(sb_follow) -> set[str]:
 
 def test_rule_tags_new_customers_of_a_channel_and_wecom_gets_the_tag(hub, shop):
     tags = shop["tags"]
-    services.rule_save(actor=hub.actor, name="门店来的", conditions=[{"kind": "channel", "in": [shop["store"].id]}], add_tag_ids=[tags["门店新客"].id, tags["待激活"].id])
+    services.rule_save(
+        actor=hub.actor, name="门店来的", conditions=[{"kind": "channel", "in": [shop["store"].id]}], add_tag_ids=[tags["门店新客"].id, tags["待激活"].id]
+    )
     from_store = _scan(hub, shop["ways"]["门店"], 2, "门店客")
     from_web = _scan(hub, shop["ways"]["官网"], 1, "官网客")
     assert all(_tags_of(s) == {"门店新客", "待激活"} for s in from_store)
@@ -88,8 +90,11 @@ def test_joining_a_group_runs_group_rules_and_can_remove_tags(hub, shop):
     hub.handle_callbacks()
     siyu_group = CustomerGroup.objects.get(chat_id=group.chat_id)
     services.rule_save(
-        actor=hub.actor, name="进群即激活", conditions=[{"kind": "group_joined", "in": [siyu_group.id]}],
-        add_tag_ids=[tags["社群用户"].id], remove_tag_ids=[tags["待激活"].id],
+        actor=hub.actor,
+        name="进群即激活",
+        conditions=[{"kind": "group_joined", "in": [siyu_group.id]}],
+        add_tag_ids=[tags["社群用户"].id],
+        remove_tag_ids=[tags["待激活"].id],
     )
     sb.customers_join_group(group, [joiner.customer])
     hub.handle_callbacks()
@@ -104,7 +109,9 @@ def test_backfill_previews_then_tags_existing_customers_once(hub, shop, django_c
     _scan(hub, shop["ways"]["门店"], 5)
     _scan(hub, shop["ways"]["官网"], 3)
     api = ApiClient(f.token(hub.actor.user, hub.corp))
-    rule = api.post("/api/v1/tag-rules", {"name": "老门店客", "conditions": [{"kind": "channel", "in": [shop["store"].id]}], "add_tag_ids": [tags["门店新客"].id]}).json()
+    rule = api.post(
+        "/api/v1/tag-rules", {"name": "老门店客", "conditions": [{"kind": "channel", "in": [shop["store"].id]}], "add_tag_ids": [tags["门店新客"].id]}
+    ).json()
     # Existing customers are untouched until a backfill: the preview says what it would do.
     assert api.get(f"/api/v1/tag-rules/{rule['id']}/preview").json() == {"matching": 5, "would_change": 5}
     with django_capture_on_commit_callbacks(execute=True):
@@ -126,8 +133,15 @@ def test_time_conditions_use_the_corps_timezone(hub):
     for hour, day in ((9, 23), (19, 23), (21, 28), (23, 28)):  # 2026-11-23 is a Monday, the 28th a Saturday
         f.follow(f.customer(hub.corp), staff, added_at=datetime(2026, 11, day, hour, 30, tzinfo=tz))
     evening = TagRule.objects.create(corp=hub.corp, name="晚上加的", conditions=[{"kind": "added_hour", "from": 18, "to": 24}])
-    weekend_evening = TagRule.objects.create(corp=hub.corp, name="周末晚上", match="all", conditions=[{"kind": "added_weekday", "in": [6, 7]}, {"kind": "added_hour", "from": 22, "to": 24}])
-    either = TagRule.objects.create(corp=hub.corp, name="或", match="any", conditions=[{"kind": "added_between", "from": "2026-11-23", "to": "2026-11-23"}, {"kind": "added_hour", "from": 23, "to": 24}])
+    weekend_evening = TagRule.objects.create(
+        corp=hub.corp, name="周末晚上", match="all", conditions=[{"kind": "added_weekday", "in": [6, 7]}, {"kind": "added_hour", "from": 22, "to": 24}]
+    )
+    either = TagRule.objects.create(
+        corp=hub.corp,
+        name="或",
+        match="any",
+        conditions=[{"kind": "added_between", "from": "2026-11-23", "to": "2026-11-23"}, {"kind": "added_hour", "from": 23, "to": 24}],
+    )
     assert services.rule_preview(evening)["matching"] == 3  # 19:30, 21:30 and 23:30 Shanghai; 23:30 is 15:30 UTC
     assert services.rule_preview(weekend_evening)["matching"] == 1
     assert services.rule_preview(either)["matching"] == 3
@@ -161,6 +175,7 @@ def test_another_corps_channel_cannot_be_named(hub, shop):
     other = f.corp("别家")
     theirs = acquisition.channel_create(actor=f.actor(other), name="别家门店", group="store")
     response = ApiClient(f.token(hub.actor.user, hub.corp)).post(
-        "/api/v1/tag-rules", {"name": "x", "conditions": [{"kind": "channel", "in": [theirs.id]}], "add_tag_ids": [shop["tags"]["门店新客"].id]},
+        "/api/v1/tag-rules",
+        {"name": "x", "conditions": [{"kind": "channel", "in": [theirs.id]}], "add_tag_ids": [shop["tags"]["门店新客"].id]},
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_id"

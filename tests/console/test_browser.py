@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
+from playwright.sync_api import sync_playwright
 
 from siyu.kit.tenancy import Role
 
@@ -28,7 +29,6 @@ def browser_page():
         pytest.skip("Chromium is not installed")
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:

@@ -40,7 +40,7 @@ def brand(live_server, tmp_path):
     sheet.append(["订单号", "支付时间", "实付金额", "外部联系人ID", "导购", "退款金额"])
     n = 0
     for i, c in enumerate(customers[:32]):
-        for k in range(1 + int(rng.paretovariate(1.5)) % 6):
+        for _ in range(1 + int(rng.paretovariate(1.5)) % 6):
             n += 1
             paid = (now() - timedelta(days=rng.randint(0, 280))).astimezone(corp.tzinfo).replace(tzinfo=None, microsecond=0)
             sheet.append([20260000 + n, paid, rng.choice([89, 298, 318.5, 159]) * (1 + i % 3), c.external_userid, "liu", 50 if n % 17 == 0 else None])

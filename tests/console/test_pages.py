@@ -1,11 +1,16 @@
 """Console pages through Django's test client: login, language, dashboard, lists, tag library."""
 
+import re
+
 import pytest
 from django.test import Client
 
+from siyu.corps.models import Corp, Membership
+from siyu.corps.services import membership_grant, user_create
 from siyu.customers.models import FollowTag
 from siyu.kit.tenancy import Role
 from siyu.tags.models import TagGroup
+from siyu.wecom.models import CallbackEvent
 
 from .. import factories as f
 
@@ -110,7 +115,6 @@ def test_guide_has_no_library_controls(site):
 
 def test_corp_switcher_only_to_own_corps(site):
     mine, foreign = f.corp("贝塔"), f.corp("外人")
-    from siyu.corps.services import membership_grant
 
     membership_grant(user=site["owner"], corp=mine, role=Role.ADMIN)
     c = site["client"]
@@ -122,8 +126,6 @@ def test_corp_switcher_only_to_own_corps(site):
 
 
 def test_user_without_corp_sees_explanation(db):
-    from siyu.corps.services import user_create
-
     client = Client()
     client.force_login(user_create(username="lonely", password="long-enough-1"))
     response = client.get("/")
@@ -136,8 +138,6 @@ def test_healthz(db):
 
 
 def test_api_docs_load_nothing_from_outside(db):
-    import re
-
     page = Client().get("/api/docs").content.decode()
     assert "swagger-ui-bundle.js" in page
     external = [u for u in re.findall(r'(?:src|href)="([^"]+)"', page) if u.startswith(("http:", "https:", "//"))]
@@ -146,8 +146,6 @@ def test_api_docs_load_nothing_from_outside(db):
 
 
 def test_tag_library_counts_customers_per_tag(site):
-    import re
-
     second = f.customer(site["corp"], "第二位")
     f.follow(second, site["staff"], tags=[site["vip"]])
     f.follow(second, f.staff(site["corp"]), tags=[site["vip"]])  # two follows, still one customer
@@ -178,12 +176,17 @@ def test_guides_and_operators_cannot_open_admin_pages(site):
 
 
 def test_register_corp_is_for_superusers(site):
-    from siyu.corps.models import Corp, Membership
-
     assert site["client"].post("/corp/register/", {"name": "x"}).status_code == 403
     site["owner"].is_superuser = True
     site["owner"].save()
-    data = {"name": "新品牌", "corp_id": "wwnewbrand", "secret": "s", "token": "t", "aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", "timezone": "Asia/Shanghai"}
+    data = {
+        "name": "新品牌",
+        "corp_id": "wwnewbrand",
+        "secret": "s",
+        "token": "t",
+        "aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+        "timezone": "Asia/Shanghai",
+    }
     response = site["client"].post("/corp/register/", data)
     assert response.status_code == 302
     corp = Corp.objects.get(corp_id="wwnewbrand")
@@ -193,11 +196,16 @@ def test_register_corp_is_for_superusers(site):
 
 
 def test_inbox_lists_events_and_retries_failed(site):
-    from siyu.wecom.models import CallbackEvent
-
     corp = site["corp"]
-    failed = CallbackEvent.objects.create(corp=corp, dedupe_key="k1", event="change_external_contact", change_type="add_external_contact",
-                                          payload={"UserID": "guide0", "ExternalUserID": "wmX"}, status="failed", last_error="WeComError 60011")
+    failed = CallbackEvent.objects.create(
+        corp=corp,
+        dedupe_key="k1",
+        event="change_external_contact",
+        change_type="add_external_contact",
+        payload={"UserID": "guide0", "ExternalUserID": "wmX"},
+        status="failed",
+        last_error="WeComError 60011",
+    )
     CallbackEvent.objects.create(corp=f.corp(), dedupe_key="k2", event="change_external_contact", change_type="del_follow_user", payload={"UserID": "外企"})
     page = site["client"].get("/inbox/?status=failed").content.decode()
     assert "wmX" in page and "60011" in page and "外企" not in page

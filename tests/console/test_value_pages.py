@@ -5,6 +5,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from openpyxl import load_workbook
 
@@ -12,6 +13,7 @@ from siyu.analytics.lifetime import clv_refresh
 from siyu.analytics.models import CustomerClv, RfmSettings, Segment
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Role
+from siyu.orders.models import Order
 from siyu.orders.services import OrderIn, order_upsert
 
 from .. import factories as f
@@ -27,8 +29,15 @@ def brand(db):
         c = f.customer(corp, f"客户{i}", external_userid=f"wm{i}")
         f.follow(c, staff, added_at=now() - timedelta(days=60 + i))
         for k in range(1 + i % 4):
-            order_upsert(corp=corp, data=OrderIn(order_no=f"O{i}-{k}", paid_at=now() - timedelta(days=50 - 10 * k + i), amount_fen=(i + 1) * 1000 * (k + 1),
-                                                 external_userid=c.external_userid))
+            order_upsert(
+                corp=corp,
+                data=OrderIn(
+                    order_no=f"O{i}-{k}",
+                    paid_at=now() - timedelta(days=50 - 10 * k + i),
+                    amount_fen=(i + 1) * 1000 * (k + 1),
+                    external_userid=c.external_userid,
+                ),
+            )
         customers.append(c)
     client = Client()
     client.force_login(owner)
@@ -39,8 +48,9 @@ def test_rfm_page_shows_the_grid_and_saves_settings(brand):
     client = brand["client"]
     page = client.get("/value/rfm/").content.decode()
     assert "近高高" in page and "久低低" in page and 'id="chart-classes"' in page
-    r = client.post("/value/rfm/", {"method": "fixed", "recency_days": "30", "frequency": "1", "monetary": "100.00", "window_days": "",
-                                     "strategy_A": "VIP 一对一"})
+    r = client.post(
+        "/value/rfm/", {"method": "fixed", "recency_days": "30", "frequency": "1", "monetary": "100.00", "window_days": "", "strategy_A": "VIP 一对一"}
+    )
     assert r.status_code == 302
     s = RfmSettings.objects.get(corp=brand["corp"])
     assert (s.method, s.recency_days, s.monetary_fen, s.strategies) == ("fixed", 30, 10000, {"A": "VIP 一对一"})
@@ -106,9 +116,6 @@ def test_guides_cannot_open_value_pages(brand):
 
 
 def test_order_import_page_reports_bad_rows_and_imports_good_files(brand):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from siyu.orders.models import Order
 
     client = brand["client"]
     before = Order.objects.count()

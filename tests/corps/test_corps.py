@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from siyu.corps.models import ApiToken, Corp, Membership
+from siyu.corps.models import ApiToken, Corp, Membership, User
 from siyu.corps.services import api_token_revoke, corp_create
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.tenancy import Role
@@ -72,8 +72,6 @@ def test_createuser_and_apitoken_commands(db, capsys):
     ],
 )
 def test_createuser_errors_are_clear_and_write_nothing(db, args, kwargs, message):
-    from siyu.corps.models import User
-
     f.corp(corp_id="wwcli")
     with pytest.raises(CommandError, match=message):
         call_command("createuser", *args, **kwargs)

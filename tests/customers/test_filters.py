@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from siyu.corps.models import User
 from siyu.customers.selectors import CustomerFilters, customer_list
 from siyu.kit.tenancy import Role
 
@@ -94,8 +95,6 @@ def test_no_filters_is_the_whole_corp_and_only_it(world):
 
 
 def test_cursor_walks_every_customer_once(world, make_api):
-    from siyu.corps.models import User
-
     api = make_api(User.objects.get(pk=world["actor"].user.pk), world["actor"].corp)
     seen, cursor = [], None
     while True:
@@ -110,8 +109,6 @@ def test_cursor_walks_every_customer_once(world, make_api):
 
 
 def test_api_filters_match_selector(world, make_api):
-    from siyu.corps.models import User
-
     t1, t2, _ = world["t"]
     s1, _ = world["s"]
     api = make_api(User.objects.get(pk=world["actor"].user.pk), world["actor"].corp)

@@ -4,11 +4,15 @@ after the simulated population has been busy, Siyu's data equals the sandbox's a
 import pytest
 from django.core.management import call_command
 
+from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay
+from siyu.acquisition.selectors import landing_pages
+from siyu.acquisition.services import live_codes_refresh_due
 from siyu.customers.models import Follow, FollowTag
 from siyu.demo.backing import back_with_sandbox
 from siyu.demo.seed import build_corp
 from siyu.groups.models import CustomerGroup, GroupMember
-from siyu.sandbox.models import SbCallbackLog, SbFollow, SbGroupMember
+from siyu.messaging.models import WelcomeSend
+from siyu.sandbox.models import SbCallbackLog, SbContactWay, SbFollow, SbGroupMember, SbWelcomeSent
 from siyu.sandbox.simulator import Simulator
 from siyu.wecom.client import WeComClient
 from siyu.wecom.models import CallbackEvent
@@ -18,8 +22,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def siyu_world(corp):
-    follows = {(f.customer.external_userid, f.staff.userid, f.remark) for f in Follow.objects.filter(corp=corp, deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True).select_related("customer", "staff")}
-    tags = {(t.follow.customer.external_userid, t.follow.staff.userid, t.tag.wecom_tag_id) for t in FollowTag.objects.filter(corp=corp, follow__deleted_by_customer_at__isnull=True, follow__deleted_by_staff_at__isnull=True).select_related("follow__customer", "follow__staff", "tag")}
+    follows = {
+        (f.customer.external_userid, f.staff.userid, f.remark)
+        for f in Follow.objects.filter(corp=corp, deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True).select_related("customer", "staff")
+    }
+    tags = {
+        (t.follow.customer.external_userid, t.follow.staff.userid, t.tag.wecom_tag_id)
+        for t in FollowTag.objects.filter(corp=corp, follow__deleted_by_customer_at__isnull=True, follow__deleted_by_staff_at__isnull=True).select_related(
+            "follow__customer", "follow__staff", "tag"
+        )
+    }
     members = set(GroupMember.objects.filter(corp=corp, left_at__isnull=True).values_list("group__chat_id", "userid"))
     return follows, tags, members
 
@@ -55,12 +67,6 @@ def test_sandbox_backed_demo_stays_equal_to_its_wecom(live_server):
 
 
 def test_demo_live_codes_reach_wecom_and_the_crowd_scans_them(live_server, settings):
-    from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay
-    from siyu.messaging.models import WelcomeSend
-    from siyu.acquisition.selectors import landing_pages
-    from siyu.acquisition.services import live_codes_refresh_due
-    from siyu.sandbox.models import SbContactWay, SbWelcomeSent
-
     settings.SIYU_PUBLIC_URL = live_server.url
     corp = build_corp(corp_id="wwcrowd", name="人群企业", customers=100, seed=3)
     seeded = Acquisition.objects.filter(corp=corp).count()
@@ -90,6 +96,10 @@ def test_demo_live_codes_reach_wecom_and_the_crowd_scans_them(live_server, setti
     seeded_picks = sum(d.adds for d in exact_days) - len(through_pages)
     assert 0 < picks - seeded_picks <= len(through_pages)
     assert all(a.channel_id == a.live_code.channel_id for a in through_pages + through_list)
-    assert WelcomeSend.objects.filter(corp=corp, status="sent").count() == SbWelcomeSent.objects.filter(code__corp=sb).count() >= len(through_pages) + len(through_list)
+    assert (
+        WelcomeSend.objects.filter(corp=corp, status="sent").count()
+        == SbWelcomeSent.objects.filter(code__corp=sb).count()
+        >= len(through_pages) + len(through_list)
+    )
     # Follows and their tags agree (groups come with a sync, which this test does not run).
     assert siyu_world(corp)[:2] == sandbox_world(sb)[:2]

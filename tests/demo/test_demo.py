@@ -42,7 +42,9 @@ def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
         assert db.execute("select count(*) from corps_corp").fetchone()[0] == 1
 
     port = _free_port()
-    proc = subprocess.Popen(_siyu("demo", "--port", str(port), "--per-minute", "240"), env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _siyu("demo", "--port", str(port), "--per-minute", "240"), env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -9,8 +9,8 @@ import pytest
 from siyu.groups import codes
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.sandbox import callbacks as sb
-from siyu.wecom.client import WeComClient
 from siyu.sandbox.models import SbCustomer, SbGroup, SbGroupMember, SbGroupWelcomeTemplate, SbJoinWay
+from siyu.wecom.client import WeComClient
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
@@ -81,7 +81,9 @@ def test_auto_create_adds_wecoms_new_group_to_the_pool(hub, api, django_capture_
     # The group fills up to WeCom's 200 (199 customers beside the owner).
     stamp = int(time.time())
     fillers = SbCustomer.objects.bulk_create([SbCustomer(corp=hub.sb, external_userid=f"wmfill{i:05d}", name=f"满{i}") for i in range(199)])
-    SbGroupMember.objects.bulk_create([SbGroupMember(group=sb_groups[0], userid=c.external_userid, type=2, name=c.name, join_time=stamp, join_scene=3) for c in fillers])
+    SbGroupMember.objects.bulk_create(
+        [SbGroupMember(group=sb_groups[0], userid=c.external_userid, type=2, name=c.name, join_time=stamp, join_scene=3) for c in fillers]
+    )
     sb.customers_join_group(sb_groups[0], [])
     hub.handle_callbacks()
     assert CustomerGroup.objects.get(pk=groups[0].pk).member_count == 200

@@ -11,7 +11,13 @@ pytestmark = pytest.mark.django_db
 
 
 def chat(members, name="群"):
-    return {"chat_id": "wrX", "name": name, "owner": "", "create_time": 1700000000, "member_list": [{"userid": m, "type": 2, "join_time": 1700000000} for m in members]}
+    return {
+        "chat_id": "wrX",
+        "name": name,
+        "owner": "",
+        "create_time": 1700000000,
+        "member_list": [{"userid": m, "type": 2, "join_time": 1700000000} for m in members],
+    }
 
 
 def test_an_older_answer_applied_late_does_not_undo_a_newer_one():

@@ -23,8 +23,14 @@ TASK = "siyu.wecom.tasks.handle_callback_event"
 
 def work(**options) -> DueWork:
     defaults = {
-        "waiting": ("received",), "running": "processing", "done": "done", "failed": "failed",
-        "lease": timedelta(seconds=30), "names": {"error": "last_error"}, "max_attempts": 3, "backoff": exponential(30, 3600),
+        "waiting": ("received",),
+        "running": "processing",
+        "done": "done",
+        "failed": "failed",
+        "lease": timedelta(seconds=30),
+        "names": {"error": "last_error"},
+        "max_attempts": 3,
+        "backoff": exponential(30, 3600),
     }
     return DueWork("test", CallbackEvent, task=TASK, **{**defaults, **options})
 

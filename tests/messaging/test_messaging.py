@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from siyu.acquisition.services import channel_create, live_code_save
+from siyu.acquisition.services import channel_create
+from siyu.corps.models import Staff
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging.media import media_create
 from siyu.messaging.models import Media, WelcomeMessage, WelcomeSend
@@ -18,6 +19,7 @@ from siyu.messaging.services import welcome_message_set
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox.models import SbMedia, SbWelcomeSent
 from siyu.wecom.client import WeComClient, WeComError
+from siyu.wecom.sync import full_sync
 
 from .. import factories as f
 from ..conftest import ApiClient
@@ -28,8 +30,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def png(seed: int = 0) -> bytes:
     """A real 1×1 PNG (different bytes per seed)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     raw = zlib.compress(bytes([0, seed % 256, 0, 0]))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
@@ -45,15 +49,26 @@ def hub(live_server, settings):
 LINK = {"msgtype": "link", "link": {"title": "新人礼", "url": "https://shop.example.com/new", "desc": "首单立减"}}
 
 
-@pytest.mark.parametrize("body, code, field", [
-    ({"text": "好" * 1334}, "text_too_long", "text"),  # 4,002 bytes: over WeCom's 4,000 although 1,334 characters
-    ({"attachments": [{"msgtype": "link", "link": {"title": "标" * 43, "url": "https://a.cn"}}]}, "attachment_too_long", "attachments.0.link.title"),
-    ({"attachments": [{"msgtype": "link", "link": {"title": "t", "url": "https://a.cn", "desc": "d" * 513}}]}, "attachment_too_long", "attachments.0.link.desc"),
-    ({"attachments": [{"msgtype": "link", "link": {"title": "t", "url": "https://a.cn/" + "x" * 2040}}]}, "attachment_too_long", "attachments.0.link.url"),
-    ({"attachments": [{"msgtype": "link", "link": {"title": "t", "url": "javascript:alert(1)"}}]}, "bad_url", "attachments.0.link.url"),
-    ({"attachments": [{"msgtype": "miniprogram", "miniprogram": {"title": "小" * 22, "appid": "wx1", "page": "p", "pic_media_id": "m"}}]}, "attachment_too_long", "attachments.0.miniprogram.title"),
-    ({"attachments": [{"msgtype": "video", "video": {"media": 999999}}]}, "no_such_media", "attachments.0.video.media"),
-])
+@pytest.mark.parametrize(
+    "body, code, field",
+    [
+        ({"text": "好" * 1334}, "text_too_long", "text"),  # 4,002 bytes: over WeCom's 4,000 although 1,334 characters
+        ({"attachments": [{"msgtype": "link", "link": {"title": "标" * 43, "url": "https://a.cn"}}]}, "attachment_too_long", "attachments.0.link.title"),
+        (
+            {"attachments": [{"msgtype": "link", "link": {"title": "t", "url": "https://a.cn", "desc": "d" * 513}}]},
+            "attachment_too_long",
+            "attachments.0.link.desc",
+        ),
+        ({"attachments": [{"msgtype": "link", "link": {"title": "t", "url": "https://a.cn/" + "x" * 2040}}]}, "attachment_too_long", "attachments.0.link.url"),
+        ({"attachments": [{"msgtype": "link", "link": {"title": "t", "url": "javascript:alert(1)"}}]}, "bad_url", "attachments.0.link.url"),
+        (
+            {"attachments": [{"msgtype": "miniprogram", "miniprogram": {"title": "小" * 22, "appid": "wx1", "page": "p", "pic_media_id": "m"}}]},
+            "attachment_too_long",
+            "attachments.0.miniprogram.title",
+        ),
+        ({"attachments": [{"msgtype": "video", "video": {"media": 999999}}]}, "no_such_media", "attachments.0.video.media"),
+    ],
+)
 def test_content_beyond_wecoms_limits_is_refused_naming_the_field(hub, body, code, field):
     api = ApiClient(f.token(hub.actor.user, hub.corp))
     response = api.put("/api/v1/welcome-messages/default", body)
@@ -137,28 +152,43 @@ def _console(hub) -> Client:
 
 def _live_code_post(channel, staff, **extra) -> dict:
     body = {
-        "name": "门店码", "channel": channel.id, "mode": "wecom_list", "routing": "rotate", "skip_verify": "on", "welcome_text": "您好{customer_name}",
-        "m-TOTAL_FORMS": "1", "m-INITIAL_FORMS": "0", "m-0-who": f"s:{staff.id}", "m-0-weight": "1",
-        "a-TOTAL_FORMS": "0", "a-INITIAL_FORMS": "0",
+        "name": "门店码",
+        "channel": channel.id,
+        "mode": "wecom_list",
+        "routing": "rotate",
+        "skip_verify": "on",
+        "welcome_text": "您好{customer_name}",
+        "m-TOTAL_FORMS": "1",
+        "m-INITIAL_FORMS": "0",
+        "m-0-who": f"s:{staff.id}",
+        "m-0-weight": "1",
+        "a-TOTAL_FORMS": "0",
+        "a-INITIAL_FORMS": "0",
     }
     body.update(extra)
     return body
 
 
 def test_the_console_welcome_editor_takes_attachments_and_shows_wecoms_limits_on_the_field(hub):
-    from siyu.corps.models import Staff
-    from siyu.wecom.sync import full_sync
-
     full_sync(corp=hub.corp)
     staff = Staff.objects.filter(corp=hub.corp).first()
     channel = channel_create(actor=hub.actor, name="门店", group="store")
     client = _console(hub)
     upload = io.BytesIO(png(3))
     upload.name = "cover.png"
-    body = _live_code_post(channel, staff, **{
-        "a-TOTAL_FORMS": "2", "a-0-kind": "image", "a-0-file": upload,
-        "a-1-kind": "link", "a-1-title": "新人礼", "a-1-url": "https://shop.example.com/new", "a-1-desc": "首单立减",
-    })
+    body = _live_code_post(
+        channel,
+        staff,
+        **{
+            "a-TOTAL_FORMS": "2",
+            "a-0-kind": "image",
+            "a-0-file": upload,
+            "a-1-kind": "link",
+            "a-1-title": "新人礼",
+            "a-1-url": "https://shop.example.com/new",
+            "a-1-desc": "首单立减",
+        },
+    )
     response = client.post("/live-codes/new/", body, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code == 302, (response.context["form"].errors, response.context["members"].errors, response.context["attachments"].errors)
     welcome = WelcomeMessage.objects.get()
@@ -170,14 +200,23 @@ def test_the_console_welcome_editor_takes_attachments_and_shows_wecoms_limits_on
     code_id = welcome.live_code_id
     page = client.get(f"/live-codes/{code_id}/edit/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert 'value="https://shop.example.com/new"' in page and f'name="a-0-media" value="{image.pk}"' in page
-    bad = _live_code_post(channel, staff, **{
-        "a-TOTAL_FORMS": "2", "a-INITIAL_FORMS": "2", "a-0-kind": "image", "a-0-media": str(image.pk),
-        "a-1-kind": "link", "a-1-title": "新人礼", "a-1-url": "ftp://shop.example.com/new",
-    })
+    bad = _live_code_post(
+        channel,
+        staff,
+        **{
+            "a-TOTAL_FORMS": "2",
+            "a-INITIAL_FORMS": "2",
+            "a-0-kind": "image",
+            "a-0-media": str(image.pk),
+            "a-1-kind": "link",
+            "a-1-title": "新人礼",
+            "a-1-url": "ftp://shop.example.com/new",
+        },
+    )
     response = client.post(f"/live-codes/{code_id}/edit/", bad, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code == 400
     html = response.content.decode()
     assert 'value="ftp://shop.example.com/new"' in html  # what was typed is kept
-    row = html[html.index('name="a-1-url"'):]
+    row = html[html.index('name="a-1-url"') :]
     assert "http" in row[: row.index("</label>")] and "errorlist" in row[: row.index("</label>")]
     assert WelcomeMessage.objects.get().attachments[1] == LINK  # nothing half-written

@@ -8,8 +8,10 @@ from datetime import datetime
 
 import pytest
 from django.core.management import CommandError, call_command
+from openpyxl import Workbook
 
 from siyu.customers.models import Customer
+from siyu.orders import importer
 from siyu.orders.models import CustomerValue, Order, OrderLine, Refund
 
 from .. import factories as f
@@ -36,13 +38,17 @@ def test_a_good_file_is_imported_matched_and_idempotent(tmp_path, corp):
     f.staff(corp, userid="guide1")
     known = f.customer(corp, external_userid="wmKnown")
     by_phone = f.customer(corp, phones=["13800138000"])
-    path = write_csv(tmp_path, [
-        HEADER,
-        ["E1", "2026-01-05 10:00", "89.90", "wmKnown", "", "徐汇店", "guide1", ""],
-        ["E2", "2026/2/1 9:30", "199", "wmKnown", "", "徐汇店", "guide1", "50"],
-        ["E3", "2026-02-03 20:00", "45.5", "", "13800138000", "静安店", "", ""],
-        ["E4", "2026-02-04 20:00", "10", "wmStranger", "", "", "", ""],
-    ], encoding="gb18030")  # a GBK export from a Chinese till
+    path = write_csv(
+        tmp_path,
+        [
+            HEADER,
+            ["E1", "2026-01-05 10:00", "89.90", "wmKnown", "", "徐汇店", "guide1", ""],
+            ["E2", "2026/2/1 9:30", "199", "wmKnown", "", "徐汇店", "guide1", "50"],
+            ["E3", "2026-02-03 20:00", "45.5", "", "13800138000", "静安店", "", ""],
+            ["E4", "2026-02-04 20:00", "10", "wmStranger", "", "", "", ""],
+        ],
+        encoding="gb18030",
+    )  # a GBK export from a Chinese till
     out = run(corp, path)
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary == {"rows": 4, "orders": 4, "created": 4, "updated": 0, "unchanged": 0, "matched": 3}
@@ -61,17 +67,20 @@ def test_a_good_file_is_imported_matched_and_idempotent(tmp_path, corp):
 
 
 def test_bad_rows_are_all_reported_and_nothing_is_written(tmp_path, corp):
-    path = write_csv(tmp_path, [
-        HEADER,
-        ["B1", "2026-01-05 10:00", "89.90", "", "", "", "", ""],
-        ["B2", "2026-01-05 10:00", "89.999", "", "", "", "", ""],
-        ["B3", "not a date", "10", "", "", "", "", ""],
-        ["B1", "2026-01-06 10:00", "5", "", "", "", "", ""],
-        ["B4", "2026-01-05 10:00", "10", "", "12345", "", "", ""],
-        ["B5", "2026-01-05 10:00", "10", "", "", "", "nobody", ""],
-        ["B6", "2026-01-05 10:00", "10", "", "", "", "", "11"],
-        ["B7", "2026-01-05 10:00", "10", "", "", "", "", "", "extra"],
-    ])
+    path = write_csv(
+        tmp_path,
+        [
+            HEADER,
+            ["B1", "2026-01-05 10:00", "89.90", "", "", "", "", ""],
+            ["B2", "2026-01-05 10:00", "89.999", "", "", "", "", ""],
+            ["B3", "not a date", "10", "", "", "", "", ""],
+            ["B1", "2026-01-06 10:00", "5", "", "", "", "", ""],
+            ["B4", "2026-01-05 10:00", "10", "", "12345", "", "", ""],
+            ["B5", "2026-01-05 10:00", "10", "", "", "", "nobody", ""],
+            ["B6", "2026-01-05 10:00", "10", "", "", "", "", "11"],
+            ["B7", "2026-01-05 10:00", "10", "", "", "", "", "", "extra"],
+        ],
+    )
     report = tmp_path / "report.csv"
     with pytest.raises(CommandError, match="7 bad rows"):
         run(corp, path, "--report", str(report))
@@ -82,8 +91,13 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(tmp_path, corp):
     # Each problem also names the column as the file heads it, for the operator fixing the file.
     assert [r["header"] for r in report_rows] == [HEADER[2], HEADER[1], HEADER[0], HEADER[4], HEADER[6], HEADER[7], ""]
     assert rows == [
-        (3, "amount", "amount_precision"), (4, "paid_at", "bad_time"), (5, "order_no", "duplicate"), (6, "phone", "bad_phone"),
-        (7, "staff_userid", "unknown_staff"), (8, "refunded", "refund_exceeds_amount"), (9, "", "too_many_columns"),
+        (3, "amount", "amount_precision"),
+        (4, "paid_at", "bad_time"),
+        (5, "order_no", "duplicate"),
+        (6, "phone", "bad_phone"),
+        (7, "staff_userid", "unknown_staff"),
+        (8, "refunded", "refund_exceeds_amount"),
+        (9, "", "too_many_columns"),
     ]
 
 
@@ -116,36 +130,48 @@ def test_a_file_imported_again_changes_exactly_what_differs(tmp_path, corp):
 
 
 def test_a_file_of_order_lines_makes_orders_with_lines(tmp_path, corp):
-    path = write_csv(tmp_path, [
-        ["order_id", "paid_at", "external_userid", "sku", "product_name", "quantity", "line_amount"],
-        ["L1", "2026-03-01 10:00", "wmA", "MILK-1", "一段奶粉", "2", "398.00"],
-        ["L1", "2026-03-01 10:00", "wmA", "WIPES", "湿巾", "1", "19.9"],
-        ["L2", "2026-03-02 10:00", "wmA", "MILK-1", "一段奶粉", "1", "199"],
-    ])
+    path = write_csv(
+        tmp_path,
+        [
+            ["order_id", "paid_at", "external_userid", "sku", "product_name", "quantity", "line_amount"],
+            ["L1", "2026-03-01 10:00", "wmA", "MILK-1", "一段奶粉", "2", "398.00"],
+            ["L1", "2026-03-01 10:00", "wmA", "WIPES", "湿巾", "1", "19.9"],
+            ["L2", "2026-03-02 10:00", "wmA", "MILK-1", "一段奶粉", "1", "199"],
+        ],
+    )
     run(corp, path)
     l1 = Order.objects.get(order_no="L1")
     assert l1.amount_fen == 39800 + 1990
     assert list(l1.lines.order_by("id").values_list("sku", "quantity", "amount_fen")) == [("MILK-1", 2, 39800), ("WIPES", 1, 1990)]
     assert OrderLine.objects.count() == 3
     assert json.loads(run(corp, path).strip().splitlines()[-1])["unchanged"] == 2
-    path = write_csv(tmp_path, [
-        ["order_id", "paid_at", "external_userid", "sku", "product_name", "quantity", "line_amount"],
-        ["L1", "2026-03-01 10:00", "wmA", "MILK-1", "一段奶粉", "2", "398.00"],
-        ["L1", "2026-03-01 10:00", "wmA", "WIPES", "湿巾", "2", "39.8"],  # one more pack of wipes
-        ["L2", "2026-03-02 10:00", "wmA", "MILK-1", "一段奶粉", "1", "199"],
-    ])
+    path = write_csv(
+        tmp_path,
+        [
+            ["order_id", "paid_at", "external_userid", "sku", "product_name", "quantity", "line_amount"],
+            ["L1", "2026-03-01 10:00", "wmA", "MILK-1", "一段奶粉", "2", "398.00"],
+            ["L1", "2026-03-01 10:00", "wmA", "WIPES", "湿巾", "2", "39.8"],  # one more pack of wipes
+            ["L2", "2026-03-02 10:00", "wmA", "MILK-1", "一段奶粉", "1", "199"],
+        ],
+    )
     summary = json.loads(run(corp, path).strip().splitlines()[-1])
     assert (summary["updated"], summary["unchanged"]) == (1, 1)
-    assert list(Order.objects.get(order_no="L1").lines.order_by("id").values_list("sku", "quantity", "amount_fen")) == [("MILK-1", 2, 39800), ("WIPES", 2, 3980)]
+    assert list(Order.objects.get(order_no="L1").lines.order_by("id").values_list("sku", "quantity", "amount_fen")) == [
+        ("MILK-1", 2, 39800),
+        ("WIPES", 2, 3980),
+    ]
     assert Order.objects.get(order_no="L1").amount_fen == 39800 + 3980 and OrderLine.objects.count() == 3
 
 
 def test_rows_of_one_order_must_agree(tmp_path, corp):
-    path = write_csv(tmp_path, [
-        ["order_id", "paid_at", "external_userid", "sku", "line_amount"],
-        ["L1", "2026-03-01 10:00", "wmA", "A", "1"],
-        ["L1", "2026-03-01 10:00", "wmB", "B", "1"],
-    ])
+    path = write_csv(
+        tmp_path,
+        [
+            ["order_id", "paid_at", "external_userid", "sku", "line_amount"],
+            ["L1", "2026-03-01 10:00", "wmA", "A", "1"],
+            ["L1", "2026-03-01 10:00", "wmB", "B", "1"],
+        ],
+    )
     with pytest.raises(CommandError, match="1 bad rows"):
         run(corp, path)
     assert not Order.objects.exists()
@@ -162,8 +188,6 @@ def test_columns_are_mapped_by_name(tmp_path, corp):
 
 
 def test_excel_with_numbers_and_dates(tmp_path, corp):
-    from openpyxl import Workbook
-
     wb = Workbook()
     ws = wb.active
     ws.append(["订单号", "支付时间", "实付金额", "手机号"])
@@ -184,7 +208,6 @@ def test_check_only_writes_nothing(tmp_path, corp):
 
 def test_a_batch_is_one_transaction(tmp_path, corp, monkeypatch):
     """A failure while writing the second batch keeps the first and leaves no part of the second."""
-    from siyu.orders import importer
 
     path = write_csv(tmp_path, [HEADER, *[[f"T{i}", "2026-01-05 10:00", "1", "", "", "", "", ""] for i in range(5)]])
     real = importer._insert_new

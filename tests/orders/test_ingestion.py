@@ -86,12 +86,17 @@ def test_a_refund_before_its_order_waits_and_applies_when_the_order_arrives(api,
     both = api.post("/api/v1/orders", order(no="BOTH", amount="40", external_userid="wmBuyer", refunds=[{"refund_no": "B1", "amount": "15"}]))
     assert both.status_code == 201 and both.json()["order"]["refunded_fen"] == 2000
     # And one that comes with its refunds and finds none waiting.
-    alone = api.post("/api/v1/orders", order(no="ALONE", amount="40", external_userid="wmBuyer", refunds=[{"refund_no": "A1", "amount": "15"}, {"refund_no": "A2", "amount": "5"}]))
+    alone = api.post(
+        "/api/v1/orders",
+        order(no="ALONE", amount="40", external_userid="wmBuyer", refunds=[{"refund_no": "A1", "amount": "15"}, {"refund_no": "A2", "amount": "5"}]),
+    )
     assert alone.json()["order"]["refunded_fen"] == 2000 and Refund.objects.filter(order__order_no="ALONE").count() == 2
     assert value(buyer) == (3, 6000 + 4000 + 4000, 1000 + 2000 + 2000, 5000 + 2000 + 2000)
 
 
-@pytest.mark.parametrize("amount,code", [("89.999", "amount_precision"), (89.999, "amount_precision"), ("-1", "bad_amount"), ("abc", "bad_amount"), ("", "bad_amount")])
+@pytest.mark.parametrize(
+    "amount,code", [("89.999", "amount_precision"), (89.999, "amount_precision"), ("-1", "bad_amount"), ("abc", "bad_amount"), ("", "bad_amount")]
+)
 def test_amounts_are_exact_to_the_fen_or_refused(api, amount, code):
     r = api.post("/api/v1/orders", order(amount=amount))
     assert r.status_code == 400, r.content

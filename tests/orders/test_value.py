@@ -5,17 +5,26 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from siyu.customers.services import customer_add_phones
 from django.db.models import F
 
+from siyu.customers.services import customer_add_phones
 from siyu.orders.models import CustomerValue, Order
 from siyu.orders.services import OrderIn, RefundIn, customer_values_rebuild, order_upsert, refund_record
 
 from .. import factories as f
 
-FIELDS = ("customer_id", "order_count", "paid_fen", "refunded_fen", "net_fen", "first_paid_at", "first_paid_on",
-          "second_paid_at", "last_paid_at", "last_paid_on")
+FIELDS = (
+    "customer_id",
+    "order_count",
+    "paid_fen",
+    "refunded_fen",
+    "net_fen",
+    "first_paid_at",
+    "first_paid_on",
+    "second_paid_at",
+    "last_paid_at",
+    "last_paid_on",
+)
 
 
 def snapshot(corp):
@@ -38,8 +47,10 @@ def test_incremental_and_rebuild_agree(corp, seed):
             paid_at = start + timedelta(hours=rng.choice([0, 16, 16, 40, 100, 1000, 3000]))
             who = rng.choice([*(c.external_userid for c in customers), "wmNobodyYet", ""])
             already = sum(a for r, a in refunds.items() if r.startswith(no + "/"))
-            order_upsert(corp=corp, data=OrderIn(order_no=no, paid_at=paid_at, amount_fen=max(amount, already), external_userid=who,
-                                                 phone="13800138000" if who == "" else ""))
+            order_upsert(
+                corp=corp,
+                data=OrderIn(order_no=no, paid_at=paid_at, amount_fen=max(amount, already), external_userid=who, phone="13800138000" if who == "" else ""),
+            )
             orders[no] = max(amount, already)
         elif action < 0.85:
             no = rng.choice([*orders, "O999"])  # O999: a refund for an order that never arrives

@@ -2,6 +2,8 @@
 messages, remarks, join ways, mass sends, transfers, behaviour data, group statistics, moments.
 Each checks what a caller relies on: shapes, limits, errcodes and the sandbox's resulting state."""
 
+import inspect
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -11,8 +13,10 @@ import pytest
 from siyu.corps.services import corp_create
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbContactWay, SbFollow, SbMsgTemplate, SbWelcomeCode, SbWelcomeSent
+from siyu.sandbox.models import SbContactWay, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbMsgTemplate, SbWelcomeCode, SbWelcomeSent
 from siyu.sandbox.simulator import Simulator
+from siyu.sandbox.views import ROUTES
+from siyu.wecom import client as client_module
 from siyu.wecom.client import WeComClient, WeComError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,13 +121,15 @@ def test_transfer_twice_in_90_days_at_most(world):
     sb, staff, client = world
     sandbox.customer_add(corp=sb, staff=staff[0], external_userid="wmT", name="转接")
     assert client.transfer_customer(handover="guide0", takeover="guide1", external_userids=["wmT", "wmNONE"]) == [
-        {"external_userid": "wmT", "errcode": 0}, {"external_userid": "wmNONE", "errcode": 84061}]
+        {"external_userid": "wmT", "errcode": 0},
+        {"external_userid": "wmNONE", "errcode": 84061},
+    ]
     assert [r["status"] for r in client.transfer_results(handover="guide0", takeover="guide1")] == [2]
-    assert sandbox.transfers_complete(corp=sb) == 1
+    assert wecom_sim.transfers_complete(corp=sb) == 1
     assert SbFollow.objects.get(customer__external_userid="wmT").staff.userid == "guide1"
     assert client.transfer_results(handover="guide0", takeover="guide1")[0]["status"] == 1
     client.transfer_customer(handover="guide1", takeover="guide2", external_userids=["wmT"])
-    sandbox.transfers_complete(corp=sb)
+    wecom_sim.transfers_complete(corp=sb)
     assert client.transfer_customer(handover="guide2", takeover="guide0", external_userids=["wmT"])[0]["errcode"] == 40129
     with pytest.raises(ValueError):
         client.transfer_customer(handover="guide0", takeover="guide1", external_userids=[])
@@ -138,7 +144,7 @@ def test_resigned_members_customers_are_unassigned_until_handed_over(world):
     assert [len(p) for p, _ in pages] == [2, 1] and {r["handover_userid"] for p, _ in pages for r in p} == {"guide2"}
     answers = client.transfer_customer(handover="guide2", takeover="guide0", external_userids=["wmU0", "wmU1", "wmU2"], resigned=True)
     assert {a["errcode"] for a in answers} == {0}
-    sandbox.transfers_complete(corp=sb)
+    wecom_sim.transfers_complete(corp=sb)
     assert not [r for p, _ in client.iter_unassigned() for r in p]
 
 
@@ -146,16 +152,22 @@ def test_behaviour_data_and_group_statistics_follow_the_simulation(world):
     sb, staff, client = world
     done = Simulator(sb, seed=4).run(per_minute=0, steps=40)
     today = datetime.now(timezone(timedelta(hours=8))).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = client.user_behavior_data(start_time=int((today - timedelta(days=2)).timestamp()), end_time=int(today.timestamp()), userids=[s.userid for s in staff])
+    rows = client.user_behavior_data(
+        start_time=int((today - timedelta(days=2)).timestamp()), end_time=int(today.timestamp()), userids=[s.userid for s in staff]
+    )
     assert len(rows) == 3 and [r["chat_cnt"] for r in rows[:2]] == [0, 0]
     assert (rows[-1]["new_contact_cnt"], rows[-1]["chat_cnt"]) == (done["scan"], done.get("chat", 0))
     assert all(0 <= r["reply_percentage"] <= 100 for r in rows)
     assert errcode(lambda: client.user_behavior_data(start_time=int(today.timestamp()), end_time=int(today.timestamp()))) == 40058
-    assert errcode(lambda: client.user_behavior_data(start_time=int((today - timedelta(days=40)).timestamp()), end_time=int(today.timestamp()), userids=["guide0"])) == 40058
+    assert (
+        errcode(
+            lambda: client.user_behavior_data(start_time=int((today - timedelta(days=40)).timestamp()), end_time=int(today.timestamp()), userids=["guide0"])
+        )
+        == 40058
+    )
     sandbox.group_add(corp=sb, owner=staff[0], name="统计群")
     stats = client.groupchat_statistic(day_begin=int(today.timestamp()), owners=["guide0", "guide1"])
     by_owner = {i["owner"]: i["data"] for i in stats["items"]}
-    from siyu.sandbox.models import SbGroup, SbGroupMember
 
     assert stats["total"] == 2
     for owner in ("guide0", "guide1"):
@@ -178,14 +190,9 @@ def test_moments(world):
 
 def test_every_sandbox_endpoint_is_a_client_method(world):
     """No endpoint without a typed client method, no client method without an endpoint."""
-    import inspect
-    import re
 
-    from siyu.sandbox.views import ROUTES
-    from siyu.wecom import client as client_module
-
-    used = set(re.findall(r'"((?:externalcontact|department|user)/[a-z0-9_/]+)"', inspect.getsource(client_module)))
-    assert used == set(ROUTES), (used ^ set(ROUTES))
+    used = set(re.findall(r'"((?:externalcontact|department|user|media)/[a-z0-9_/]+)"', inspect.getsource(client_module)))
+    assert used == set(ROUTES), used ^ set(ROUTES)
 
 
 def test_scanning_a_contact_way_hands_customers_out_in_turn_with_its_state(world):
@@ -206,7 +213,6 @@ def test_a_full_group_sends_the_next_scan_to_the_next_group_or_a_new_one(world, 
     monkeypatch.setattr(wecom_sim, "GROUP_QR_LIMIT", 3)  # owner + 2 customers
     first = sandbox.group_add(corp=sb, owner=staff[0], name="宝妈群1")
     config_id = client.add_join_way(chat_ids=[first.chat_id], state="gq-1", room_base_name="宝妈群", room_base_id=2)
-    from siyu.sandbox.models import SbGroup, SbJoinWay
 
     way = SbJoinWay.objects.get(config_id=config_id)
     people = [sandbox.customer_add(corp=sb, staff=staff[0], external_userid=f"wmJ{i}", name=f"入群{i}").customer for i in range(4)]

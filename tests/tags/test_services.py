@@ -1,6 +1,6 @@
 import pytest
 
-from siyu.kit.errors import Conflict, Forbidden, InvalidInput
+from siyu.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from siyu.kit.tenancy import Role
 from siyu.tags import selectors, services
 from siyu.tags.models import Tag, TagGroup
@@ -71,7 +71,6 @@ def test_guides_cannot_edit_the_library(admin):
 def test_other_corps_tags_are_not_found(admin):
     other = f.actor(f.corp(), Role.ADMIN)
     group = services.tag_group_create(actor=other, name="别家", tag_names=["x"])
-    from siyu.kit.errors import NotFound
 
     with pytest.raises(NotFound):
         selectors.tag_group_get(admin, group.id)

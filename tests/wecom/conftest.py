@@ -18,7 +18,11 @@ class Hub:
     def __init__(self, live_server, corpid="wwcallback0001"):
         aes, token = new_aes_key(), secrets.token_hex(16)
         self.sb = sandbox.corp_create(
-            corpid=corpid, name="回调企业", secret="cb-secret", callback_token=token, callback_aes_key=aes,
+            corpid=corpid,
+            name="回调企业",
+            secret="cb-secret",
+            callback_token=token,
+            callback_aes_key=aes,
             callback_url=f"{live_server.url}/wecom/callback/{corpid}/",
         )
         self.corp = corp_create(corp_id=corpid, name="回调企业", secret="cb-secret", token=token, aes_key=aes, api_base=f"{live_server.url}/sandbox/cgi-bin/")

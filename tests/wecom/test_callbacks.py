@@ -11,11 +11,13 @@ from django.db import connections
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from siyu.corps.services import corp_create
 from siyu.customers.models import Customer, Follow, TimelineEvent
+from siyu.kit.wecom_crypto import WXBizMsgCrypt, signature
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbCallbackLog
-from siyu.kit.wecom_crypto import WXBizMsgCrypt, signature
+from siyu.sandbox.models import SbCallbackLog, SbTag
+from siyu.tags.models import Tag
 from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import callback_handle, callbacks_requeue_stale
 
@@ -121,9 +123,6 @@ def test_handler_failure_is_recorded_then_retried(hub):
 
 
 def test_sweep_leaves_events_waiting_in_a_backlog_alone(hub):
-    from datetime import timedelta
-
-    from django_tasks_db.models import DBTaskResult
 
     wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="排队")
     event = CallbackEvent.objects.get()
@@ -183,13 +182,13 @@ def test_xml_bombs_and_broken_bodies_are_refused(hub, live_server, body):
 
 
 def test_url_verification_answers_the_bare_plaintext(live_server, db):
-    from siyu.corps.services import corp_create
-
     corp_create(corp_id="ww1436e0e65a779aee", name="官方样例", token="hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", aes_key="6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt")
     response = httpx.get(
         f"{live_server.url}/wecom/callback/ww1436e0e65a779aee/",
         params={
-            "msg_signature": "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb", "timestamp": "1476416373", "nonce": "47744683",
+            "msg_signature": "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb",
+            "timestamp": "1476416373",
+            "nonce": "47744683",
             "echostr": "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==",
         },
     )
@@ -203,9 +202,6 @@ def test_sandbox_kept_every_callback_it_sent(hub):
 
 
 def test_tag_library_events_mirror_the_library(hub):
-    from siyu.sandbox.models import SbTag
-    from siyu.tags.models import Tag
-
     group = sandbox.tag_group_add(corp=hub.sb, name="兴趣", tags=["奶粉", "辅食"])
     wecom_sim.tag_library_changes(hub.sb, "create", tag_id=group.group_id, tag_type="tag_group")
     hub.run_worker()

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from siyu.corps.services import corp_create
+from siyu.corps.services import corp_create, corp_set_credentials
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbCallLog
 from siyu.wecom.client import WeComClient, WeComError, WeComUnavailable
@@ -50,7 +50,6 @@ def test_a_replaced_secret_gets_its_own_token(world):
     client.get_follow_user_list()
     sb.secret = "rotated-secret"
     sb.save()
-    from siyu.corps.services import corp_set_credentials
 
     corp_set_credentials(corp=corp, secret="rotated-secret")
     make_client(corp)[0].get_follow_user_list()
@@ -128,7 +127,9 @@ def test_sandbox_enforces_its_per_minute_limit(world, live_server):
     sb.save()
     client, _ = make_client(corp)
     token = client.access_token()
-    answers = [httpx.get(f"{live_server.url}/sandbox/cgi-bin/externalcontact/get_follow_user_list", params={"access_token": token}).json()["errcode"] for _ in range(5)]
+    answers = [
+        httpx.get(f"{live_server.url}/sandbox/cgi-bin/externalcontact/get_follow_user_list", params={"access_token": token}).json()["errcode"] for _ in range(5)
+    ]
     assert answers[:3] == [0, 0, 0] and answers[3:] == [45009, 45009]
 
 

@@ -5,16 +5,31 @@ import base64
 import pytest
 
 from siyu.kit.wecom_crypto import (
-    AES_KEY_INVALID, BASE64_DECODE_ERROR, BUFFER_INVALID, DECRYPT_ERROR, PARSE_XML_ERROR, RECEIVEID_MISMATCH,
-    SIGNATURE_INVALID, WeComCryptoError, WXBizMsgCrypt, parse_xml, pkcs7_pad, pkcs7_unpad, signature,
+    AES_KEY_INVALID,
+    BASE64_DECODE_ERROR,
+    BUFFER_INVALID,
+    DECRYPT_ERROR,
+    PARSE_XML_ERROR,
+    RECEIVEID_MISMATCH,
+    SIGNATURE_INVALID,
+    WeComCryptoError,
+    WXBizMsgCrypt,
+    parse_xml,
+    pkcs7_pad,
+    pkcs7_unpad,
+    signature,
 )
 
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
 AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
 CORP_ID = "ww1436e0e65a779aee"
 
-A1 = dict(msg_signature="012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb", timestamp="1476416373", nonce="47744683",
-          echostr="fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==")
+A1 = dict(
+    msg_signature="012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb",
+    timestamp="1476416373",
+    nonce="47744683",
+    echostr="fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==",
+)
 A2_ENCRYPT = (
     "Kl7kjoSf6DMD1zh7rtrHjFaDapSCkaOnwu3bqLc5tAybhhMl9pFeK8NslNPVdMwmBQTNoW4mY7AIjeLvEl3NyeTkAgGzBhzTtRLNshw2AEew+kkYcD+Fq72Kt00fT0WnN87hGrW8"
     "SqGc+NcT3mu87Ha3dz1pSDi6GaUA6A0sqfde0VJPQbZ9U+3JWcoD4Z5jaU0y9GSh010wsHF8KZD24YhmZH4ch4Ka7ilEbjbfvhKkNL65HHL0J6EYJIZUC2pFrdkJ7MhmEbU2qARR"
@@ -25,8 +40,12 @@ A2_PLAIN = (
     "<xml><ToUserName>ww1436e0e65a779aee</ToUserName><FromUserName>ChenJiaShun</FromUserName><CreateTime>1476422779</CreateTime>"
     "<MsgType>text</MsgType><Content>你好</Content><MsgId>1456453720</MsgId><AgentID>1000002</AgentID></xml>"
 )
-A3 = dict(msg_signature="e3647471e395139e2308c1fa963f2d648a00b90e", timestamp="1409659813", nonce="1372623149",
-          encrypt="cjhLUX7UU4yCSelv1vz7T0zT8huF51bAMVWriNvO1FMegHrQZNrtvRxbwf0fUPsFvwqR0U0fgiJNEA5Y30F2MoI2S7vv3EjVQ68C0cjw9frBoUE2Hj0BvFp9h3u6Vbsg4lc1C8AtHdaN8orKuNKkLRLuYEL52R1J3v8olJGZRLnRdVKIivixmX/eQpzgeExtp20jI1HxRP1AAZ6xZoILdqDPO549LO4WeG+685JRUTdiwcY5fjZlqeMxuT4PpMn1X9OWsS7NRj06Wa5E3Tvg4twjWp39KPfOdRte6P1T4JU=")
+A3 = dict(
+    msg_signature="e3647471e395139e2308c1fa963f2d648a00b90e",
+    timestamp="1409659813",
+    nonce="1372623149",
+    encrypt="cjhLUX7UU4yCSelv1vz7T0zT8huF51bAMVWriNvO1FMegHrQZNrtvRxbwf0fUPsFvwqR0U0fgiJNEA5Y30F2MoI2S7vv3EjVQ68C0cjw9frBoUE2Hj0BvFp9h3u6Vbsg4lc1C8AtHdaN8orKuNKkLRLuYEL52R1J3v8olJGZRLnRdVKIivixmX/eQpzgeExtp20jI1HxRP1AAZ6xZoILdqDPO549LO4WeG+685JRUTdiwcY5fjZlqeMxuT4PpMn1X9OWsS7NRj06Wa5E3Tvg4twjWp39KPfOdRte6P1T4JU=",
+)
 
 
 @pytest.fixture

@@ -30,7 +30,11 @@ def current(group_chat_id):
 
 
 def kinds(external_userid):
-    return list(TimelineEvent.objects.filter(customer__external_userid=external_userid, kind__in=["joined_group", "left_group"]).order_by("id").values_list("kind", "data"))
+    return list(
+        TimelineEvent.objects.filter(customer__external_userid=external_userid, kind__in=["joined_group", "left_group"])
+        .order_by("id")
+        .values_list("kind", "data")
+    )
 
 
 def test_group_created_joined_left_dismissed(hub):

@@ -7,9 +7,11 @@ from django.core.management import CommandError, call_command
 
 from siyu.corps.models import Department, Staff
 from siyu.customers.models import Customer, Follow, FollowTag
+from siyu.kit.tenancy import Actor
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbCallLog, SbFollow
 from siyu.tags.models import Tag, TagGroup
+from siyu.tags.services import tag_group_create
 from siyu.wecom.client import WeComClient, WeComError
 from siyu.wecom.models import SyncRun
 from siyu.wecom.sync import full_sync
@@ -114,8 +116,6 @@ def test_tags_deleted_in_wecom_are_deleted_here(populated):
 
 def test_siyu_tags_with_the_same_name_are_adopted(populated):
     hub, vip = populated
-    from siyu.kit.tenancy import Actor
-    from siyu.tags.services import tag_group_create
 
     local = tag_group_create(actor=Actor(user=None, corp=hub.corp, role="owner"), name="客户等级", tag_names=["VIP"])
     full_sync(corp=hub.corp, client=client_for(hub))

@@ -10,10 +10,8 @@ from siyu.corps.selectors import staff_get
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
-from siyu.kit.tenancy import get_for
 from siyu.kit.pagination import keyset_page
-from siyu.messaging.api import WelcomeIn
-from siyu.messaging.services import welcome_message_set
+from siyu.kit.tenancy import get_for
 
 from . import export, leads, phone_import, qr, selectors, services
 from .models import AddTask, Channel, LiveCode
@@ -48,6 +46,22 @@ class MemberIn(Schema):
     daily_cap: int | None = Field(None, ge=0)
     backup: bool = False
     schedule: dict = Field(default_factory=dict)
+
+
+class Attachment(Schema):
+    """Checked by messaging (messaging.content) when the welcome is saved."""
+
+    msgtype: Literal["image", "link", "miniprogram", "video", "file"]
+    image: dict | None = None
+    link: dict | None = None
+    miniprogram: dict | None = None
+    video: dict | None = None
+    file: dict | None = None
+
+
+class WelcomeIn(Schema):
+    text: str = Field("", max_length=4000)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=9)
 
 
 class LiveCodeIn(Schema):
@@ -143,12 +157,28 @@ class StatsQuery(Schema):
 
 def _code_out(code: LiveCode) -> LiveCodeOut:
     return LiveCodeOut(
-        id=code.id, channel_id=code.channel_id, name=code.name, state=code.state, mode=code.mode, routing=code.routing, status=code.status,
-        total_cap=code.total_cap, schedule=code.schedule, expires_at=code.expires_at, skip_verify=code.skip_verify,
+        id=code.id,
+        channel_id=code.channel_id,
+        name=code.name,
+        state=code.state,
+        mode=code.mode,
+        routing=code.routing,
+        status=code.status,
+        total_cap=code.total_cap,
+        schedule=code.schedule,
+        expires_at=code.expires_at,
+        skip_verify=code.skip_verify,
         tag_ids=sorted(t.id for t in code.tags.all()),
-        members=[MemberOut(staff_id=m.staff_id, department_id=m.department_id, weight=m.weight, daily_cap=m.daily_cap, backup=m.backup, schedule=m.schedule) for m in code.members.all()],
-        config_id=code.config_id, qr_url=code.qr_url, landing_url=services.landing_url(code) if code.mode == LiveCode.Mode.EXACT else None,
-        wecom_users=code.pushed_users, overflowing=code.overflowing, push_error=code.push_error,
+        members=[
+            MemberOut(staff_id=m.staff_id, department_id=m.department_id, weight=m.weight, daily_cap=m.daily_cap, backup=m.backup, schedule=m.schedule)
+            for m in code.members.all()
+        ],
+        config_id=code.config_id,
+        qr_url=code.qr_url,
+        landing_url=services.landing_url(code) if code.mode == LiveCode.Mode.EXACT else None,
+        wecom_users=code.pushed_users,
+        overflowing=code.overflowing,
+        push_error=code.push_error,
     )
 
 
@@ -177,16 +207,21 @@ def channel_cost_set(request, channel_id: int, day: date, payload: CostIn):
 
 # -- live codes ------------------------------------------------------------------------------------
 def _save(request, payload: LiveCodeIn, live_code: LiveCode | None = None) -> LiveCode:
-    # The API layer composes: the code (acquisition), then its welcome (messaging), one transaction.
-    code = services.live_code_save(
-        actor=request.auth, live_code=live_code, channel=selectors.channel_get(request.auth, payload.channel_id), name=payload.name,
-        members=[m.dict() for m in payload.members], mode=payload.mode, routing_mode=payload.routing, total_cap=payload.total_cap,
-        schedule=payload.schedule, expires_at=payload.expires_at, skip_verify=payload.skip_verify, tag_ids=payload.tag_ids,
+    return services.live_code_save(
+        actor=request.auth,
+        live_code=live_code,
+        channel=selectors.channel_get(request.auth, payload.channel_id),
+        name=payload.name,
+        members=[m.dict() for m in payload.members],
+        mode=payload.mode,
+        routing_mode=payload.routing,
+        total_cap=payload.total_cap,
+        schedule=payload.schedule,
+        expires_at=payload.expires_at,
+        skip_verify=payload.skip_verify,
+        tag_ids=payload.tag_ids,
+        welcome=payload.welcome.dict(exclude_none=True) if payload.welcome else None,
     )
-    if payload.welcome is not None:
-        welcome = payload.welcome.dict(exclude_none=True)
-        welcome_message_set(actor=request.auth, live_code=code, text=welcome.get("text", ""), attachments=welcome.get("attachments", []))
-    return code
 
 
 @router.get("/live-codes", response=list[LiveCodeOut])
@@ -263,15 +298,32 @@ def _stats(request, q: StatsQuery) -> selectors.AcquisitionStats:
 
 def _row_out(r) -> StatsRowOut:
     return StatsRowOut(
-        key=r.key, name=r.name, adds=r.adds, scans=r.scans, lost_1d=r.lost_1d, lost_7d=r.lost_7d, lost=r.lost, net=r.net,
-        churn_1d=r.churn_1d, churn_7d=r.churn_7d, cost_fen=r.cost_fen, cost_per_add_fen=r.cost_per_add_fen,
+        key=r.key,
+        name=r.name,
+        adds=r.adds,
+        scans=r.scans,
+        lost_1d=r.lost_1d,
+        lost_7d=r.lost_7d,
+        lost=r.lost,
+        net=r.net,
+        churn_1d=r.churn_1d,
+        churn_7d=r.churn_7d,
+        cost_fen=r.cost_fen,
+        cost_per_add_fen=r.cost_per_add_fen,
     )
 
 
 @router.get("/acquisition-stats", response=StatsOut)
 def acquisition_stats(request, filters: Query[StatsQuery]):
     stats = _stats(request, filters)
-    return StatsOut(start=stats.start, end=stats.end, by=stats.by, totals=_row_out(stats.totals), rows=[_row_out(r) for r in stats.rows], days=[_row_out(r) for r in stats.days])
+    return StatsOut(
+        start=stats.start,
+        end=stats.end,
+        by=stats.by,
+        totals=_row_out(stats.totals),
+        rows=[_row_out(r) for r in stats.rows],
+        days=[_row_out(r) for r in stats.days],
+    )
 
 
 @router.get("/acquisition-stats.xlsx", response={200: None})
@@ -324,8 +376,15 @@ class LeadPage(Schema):
 
 def _form_out(form) -> LeadFormOut:
     return LeadFormOut(
-        id=form.id, name=form.name, url=leads.lead_form_url(form), live_code_id=form.live_code_id, fields=form.fields, title=form.title,
-        intro=form.intro, city_routes=form.city_routes, status=form.status,
+        id=form.id,
+        name=form.name,
+        url=leads.lead_form_url(form),
+        live_code_id=form.live_code_id,
+        fields=form.fields,
+        title=form.title,
+        intro=form.intro,
+        city_routes=form.city_routes,
+        status=form.status,
     )
 
 
@@ -408,23 +467,50 @@ def _import_out(batch, cls=PhoneImportOut, **extra):
     total = getattr(batch, "total", batch.rows)
     done = getattr(batch, "done", 0)
     return cls(
-        id=batch.id, name=batch.name, file_name=batch.file_name, rows=batch.rows, total=total, done=done, overdue=getattr(batch, "overdue", 0),
-        conversion=done / total if total else None, first_day=batch.first_day, daily_limit=batch.daily_limit, new_account_limit=batch.new_account_limit,
-        skipped=getattr(batch, "skipped", 0), **extra,
+        id=batch.id,
+        name=batch.name,
+        file_name=batch.file_name,
+        rows=batch.rows,
+        total=total,
+        done=done,
+        overdue=getattr(batch, "overdue", 0),
+        conversion=done / total if total else None,
+        first_day=batch.first_day,
+        daily_limit=batch.daily_limit,
+        new_account_limit=batch.new_account_limit,
+        skipped=getattr(batch, "skipped", 0),
+        **extra,
     )
 
 
 @router.post("/phone-imports", response={201: PhoneImportOut})
 def phone_import_create(
-    request, file: UploadedFile = File(...), name: str = Form(..., min_length=1, max_length=64), staff_ids: list[int] = Form([]),
-    daily_limit: int = Form(20), new_account_limit: int = Form(5), new_account_days: int = Form(30, ge=0, le=365),
-    work_start: time = Form(time(9, 0)), work_end: time = Form(time(18, 0)), first_day: date | None = Form(None), skip_existing: bool = Form(False),
+    request,
+    file: UploadedFile = File(...),
+    name: str = Form(..., min_length=1, max_length=64),
+    staff_ids: list[int] = Form([]),
+    daily_limit: int = Form(20),
+    new_account_limit: int = Form(5),
+    new_account_days: int = Form(30, ge=0, le=365),
+    work_start: time = Form(time(9, 0)),
+    work_end: time = Form(time(18, 0)),
+    first_day: date | None = Form(None),
+    skip_existing: bool = Form(False),
 ):
     if file.size and file.size > 20 * 1024 * 1024:
         raise InvalidInput("The file is over 20 MB.", code="file_too_large", field="file")
     batch = phone_import.phone_import_create(
-        actor=request.auth, name=name, file_name=file.name or "upload.csv", content=file.read(), staff_ids=staff_ids, daily_limit=daily_limit,
-        new_account_limit=new_account_limit, new_account_days=new_account_days, work_start=work_start, work_end=work_end, first_day=first_day,
+        actor=request.auth,
+        name=name,
+        file_name=file.name or "upload.csv",
+        content=file.read(),
+        staff_ids=staff_ids,
+        daily_limit=daily_limit,
+        new_account_limit=new_account_limit,
+        new_account_days=new_account_days,
+        work_start=work_start,
+        work_end=work_end,
+        first_day=first_day,
         skip_existing=skip_existing,
     )
     return Status(201, _import_out(batch))
@@ -442,19 +528,41 @@ def phone_import_get(request, phone_import_id: int):
 
 
 @router.get("/add-tasks", response=AddTaskPage)
-def add_task_list(request, staff_id: int | None = None, day: date | None = None, status: Literal[tuple(AddTask.Status.values)] | None = None, cursor: str | None = None, limit: int = 50):  # type: ignore[valid-type]
+def add_task_list(
+    request,
+    staff_id: int | None = None,
+    day: date | None = None,
+    status: Literal[tuple(AddTask.Status.values)] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+):  # type: ignore[valid-type]
     if staff_id is not None:
         staff_get(request.auth, staff_id)
     rows, next_cursor = keyset_page(phone_import.add_tasks(request.auth, staff_id=staff_id, day=day, status=status).order_by("-id"), cursor=cursor, limit=limit)
-    return AddTaskPage(items=[AddTaskOut(
-        id=t.id, batch_id=t.batch_id, phone=t.phone, name=t.name, staff_id=t.staff_id, due_day=t.due_day, due_at=t.due_at, status=t.status,
-        done_at=t.done_at, customer_id=t.customer_id, tag_ids=sorted(tag.id for tag in t.tags.all()),
-    ) for t in rows], next_cursor=next_cursor)
+    return AddTaskPage(
+        items=[
+            AddTaskOut(
+                id=t.id,
+                batch_id=t.batch_id,
+                phone=t.phone,
+                name=t.name,
+                staff_id=t.staff_id,
+                due_day=t.due_day,
+                due_at=t.due_at,
+                status=t.status,
+                done_at=t.done_at,
+                customer_id=t.customer_id,
+                tag_ids=sorted(tag.id for tag in t.tags.all()),
+            )
+            for t in rows
+        ],
+        next_cursor=next_cursor,
+    )
 
 
 @router.put("/staff/{staff_id}/pacing", response=dict)
 def staff_pacing_set(request, staff_id: int, payload: PacingIn):
-    pacing = phone_import.pacing_set(actor=request.auth, staff=staff_get(request.auth, staff_id), daily_limit=payload.daily_limit, account_opened_on=payload.account_opened_on)
+    pacing = phone_import.pacing_set(
+        actor=request.auth, staff=staff_get(request.auth, staff_id), daily_limit=payload.daily_limit, account_opened_on=payload.account_opened_on
+    )
     return {"staff_id": staff_id, "daily_limit": pacing.daily_limit, "account_opened_on": pacing.account_opened_on}
-
-

@@ -7,4 +7,4 @@ class AcquisitionConfig(AppConfig):
     verbose_name = "Acquisition"
 
     def ready(self) -> None:
-        from . import jobs, subscribers  # noqa: F401 — importing registers them
+        from . import jobs, subscribers  # noqa: F401, PLC0415 — importing registers them

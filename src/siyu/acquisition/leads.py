@@ -10,12 +10,15 @@ from __future__ import annotations
 import secrets
 from datetime import date, timedelta
 
-from siyu.kit.phones import phone_normalise  # noqa: F401 — callers import it from here too
+from django.conf import settings
+from django.urls import reverse
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput, NotFound, TooManyRequests
+from siyu.kit.phones import phone_normalise  # noqa: F401 — callers import it from here too
 from siyu.kit.tenancy import Actor, get_for
+from siyu.wecom.client import WeComClient
 
 from . import services
 from .models import Lead, LeadForm, LiveCode
@@ -42,13 +45,20 @@ def fields_clean(raw) -> list[dict]:
         if not isinstance(key, str) or not key.isidentifier() or len(key) > 32 or key in keys:
             raise InvalidInput(f"{where}.key: a unique name of letters, digits and _ (≤ 32).", code="bad_fields", field=f"{where}.key")
         if (f["type"] == "phone") != (key == "phone"):
-            raise InvalidInput(f"{where}: the phone field is the one with key \"phone\".", code="bad_fields", field=where)
+            raise InvalidInput(f'{where}: the phone field is the one with key "phone".', code="bad_fields", field=where)
         options = f.get("options") or []
         if f["type"] == "select" and (not isinstance(options, list) or not options or not all(isinstance(o, str) for o in options)):
             raise InvalidInput(f"{where}.options: a select needs its options.", code="bad_fields", field=f"{where}.options")
         keys.add(key)
-        clean.append({"key": key, "label": str(f.get("label") or key)[:40], "type": f["type"], "required": bool(f.get("required", f["type"] == "phone")),
-                      **({"options": [o[:40] for o in options]} if f["type"] in ("select", "city") and options else {})})
+        clean.append(
+            {
+                "key": key,
+                "label": str(f.get("label") or key)[:40],
+                "type": f["type"],
+                "required": bool(f.get("required", f["type"] == "phone")),
+                **({"options": [o[:40] for o in options]} if f["type"] in ("select", "city") and options else {}),
+            }
+        )
     if "phone" not in keys:
         clean.insert(0, {"key": "phone", "label": "手机号", "type": "phone", "required": True})
     return clean
@@ -64,8 +74,16 @@ def _exact_code(actor: Actor, live_code_id: int, field: str) -> LiveCode:
 
 
 def lead_form_save(
-    *, actor: Actor, form: LeadForm | None = None, name: str, live_code_id: int, fields: list, title: str = "", intro: str = "",
-    city_routes: dict | None = None, status: str = LeadForm.Status.ACTIVE,
+    *,
+    actor: Actor,
+    form: LeadForm | None = None,
+    name: str,
+    live_code_id: int,
+    fields: list,
+    title: str = "",
+    intro: str = "",
+    city_routes: dict | None = None,
+    status: str = LeadForm.Status.ACTIVE,
 ) -> LeadForm:
     actor.require_manager()
     if not (name or "").strip():
@@ -125,16 +143,31 @@ def lead_submit(*, form: LeadForm, data: dict, ip: str | None, campaign_id: str 
     city = answers.get("city", "")
     code = LiveCode.objects.select_related("corp").get(pk=form.city_routes.get(city, form.live_code_id))
     seat = services.assign_staff_for_scan(live_code=code, at=stamp)
-    from siyu.wecom.client import WeComClient
 
     state = _new_state(form.corp)
     answer = WeComClient(form.corp).add_contact_way(
-        type=1, scene=2, users=[seat.userid], state=state, remark=f"留资 {form.name}"[:30], skip_verify=code.skip_verify,
-        is_temp=True, expires_in=TEMP_WAY_SECONDS,
+        type=1,
+        scene=2,
+        users=[seat.userid],
+        state=state,
+        remark=f"留资 {form.name}"[:30],
+        skip_verify=code.skip_verify,
+        is_temp=True,
+        expires_in=TEMP_WAY_SECONDS,
     )
     lead = Lead.objects.create(
-        corp=form.corp, form=form, phone=phone, city=city, answers=answers, ip=ip, campaign_id=campaign_id[:64], state=state, live_code=code, staff_id=seat.staff_id,
-        config_id=answer["config_id"], qr_url=answer.get("qr_code", ""),
+        corp=form.corp,
+        form=form,
+        phone=phone,
+        city=city,
+        answers=answers,
+        ip=ip,
+        campaign_id=campaign_id[:64],
+        state=state,
+        live_code=code,
+        staff_id=seat.staff_id,
+        config_id=answer["config_id"],
+        qr_url=answer.get("qr_code", ""),
     )
     return lead, True
 
@@ -144,15 +177,6 @@ def _new_state(corp: Corp) -> str:
         state = LEAD_PREFIX + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
         if not Lead.objects.filter(corp=corp, state=state).exists():
             return state
-
-
-def lead_match(*, lead: Lead, follow) -> None:
-    """The add with the lead's state arrived: the answers are the customer's now."""
-    from siyu.customers.services import customer_add_phones
-
-    if lead.customer_id is None:
-        Lead.objects.filter(pk=lead.pk, customer__isnull=True).update(customer_id=follow.customer_id, matched_at=now())
-    customer_add_phones(customer=follow.customer, phones=[lead.phone])
 
 
 def lead_forms(actor: Actor):
@@ -170,7 +194,4 @@ def leads_of(actor: Actor, form: LeadForm):
 
 
 def lead_form_url(form: LeadForm) -> str:
-    from django.conf import settings
-    from django.urls import reverse
-
     return settings.SIYU_PUBLIC_URL + reverse("lead_form", args=[form.slug])

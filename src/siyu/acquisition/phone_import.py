@@ -10,15 +10,18 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
+from django.db.models import Count, Q
 
 from siyu.corps.models import Corp, Staff
+from siyu.customers.models import CustomerPhone, FollowTag
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
+from siyu.kit.phones import phone_normalise
+from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.tables import read_table
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
 
-from siyu.kit.phones import phone_normalise
 from .models import AddTask, PhoneImport, StaffPacing
 
 MAX_ROWS = 50_000
@@ -39,7 +42,6 @@ class ImportRejected(InvalidInput):
 
 def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = False) -> tuple[list[dict], list[dict], int]:
     """Validate every row; returns (good rows, errors, rows skipped as existing customers)."""
-    from siyu.customers.models import CustomerPhone
 
     table = [r for r in table if any(c.strip() for c in r)]
     if not table:
@@ -58,10 +60,11 @@ def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = Fals
     staff = dict(Staff.objects.filter(corp=corp, status=Staff.Status.ACTIVE).values_list("userid", "pk"))
     good, errors, seen = [], [], {}
     for n, row in enumerate(table[1:], start=2):
-        def bad(column: str, code: str, message: str) -> None:
+
+        def bad(column: str, code: str, message: str, n: int = n) -> None:
             errors.append({"row": n, "column": column, "code": code, "message": message})
 
-        extra = [c for c in row[len(header):] if c.strip()]
+        extra = [c for c in row[len(header) :] if c.strip()]
         if extra:
             bad("", "too_many_columns", f"{len(row)} cells in a table of {len(header)} columns")
         cells = {column: (row[i].strip() if i < len(row) else "") for column, i in where.items()}
@@ -119,9 +122,11 @@ def schedule(batch: PhoneImport, rows: list[dict], pool: list[int]) -> list[tupl
     pacing = {p.staff_id: p for p in StaffPacing.objects.filter(staff_id__in=staff_ids)}
     last_day = batch.first_day + timedelta(days=MAX_DAYS)
     used: dict[tuple[int, date], int] = {}
-    for sid, day in AddTask.objects.filter(staff_id__in=staff_ids, due_day__gte=batch.first_day, due_day__lte=last_day).exclude(
-        status=AddTask.Status.CANCELLED
-    ).values_list("staff_id", "due_day"):
+    for sid, day in (
+        AddTask.objects.filter(staff_id__in=staff_ids, due_day__gte=batch.first_day, due_day__lte=last_day)
+        .exclude(status=AddTask.Status.CANCELLED)
+        .values_list("staff_id", "due_day")
+    ):
         used[(sid, day)] = used.get((sid, day), 0) + 1
 
     def take(sid: int, day: date) -> tuple[int, int] | None:
@@ -133,7 +138,7 @@ def schedule(batch: PhoneImport, rows: list[dict], pool: list[int]) -> list[tupl
         return slot, limit
 
     out = []
-    cursor = {sid: batch.first_day for sid in staff_ids}
+    cursor = dict.fromkeys(staff_ids, batch.first_day)
     for row in [r for r in rows if r["staff_id"]]:
         sid = row["staff_id"]
         while cursor[sid] <= last_day and (got := take(sid, cursor[sid])) is None:
@@ -170,8 +175,19 @@ def slot_time(batch: PhoneImport, tz, day: date, slot: int, slots: int) -> datet
 
 
 def phone_import_create(
-    *, actor: Actor, name: str, file_name: str, content: bytes, staff_ids: list[int] = (), daily_limit: int = 20, new_account_limit: int = 5,
-    new_account_days: int = 30, work_start: time = time(9, 0), work_end: time = time(18, 0), first_day: date | None = None, skip_existing: bool = False,
+    *,
+    actor: Actor,
+    name: str,
+    file_name: str,
+    content: bytes,
+    staff_ids: list[int] = (),
+    daily_limit: int = 20,
+    new_account_limit: int = 5,
+    new_account_days: int = 30,
+    work_start: time = time(9, 0),
+    work_end: time = time(18, 0),
+    first_day: date | None = None,
+    skip_existing: bool = False,
 ) -> PhoneImport:
     actor.require_manager()
     if not (name or "").strip():
@@ -191,18 +207,32 @@ def phone_import_create(
     tz = actor.corp.tzinfo
     with transaction.atomic():
         batch = PhoneImport.objects.create(
-            corp=actor.corp, name=name.strip()[:64], file_name=file_name[:200], created_by=actor.user, daily_limit=daily_limit,
-            new_account_limit=new_account_limit, new_account_days=new_account_days, work_start=work_start, work_end=work_end,
-            first_day=first_day or now().astimezone(tz).date(), rows=len(rows),
+            corp=actor.corp,
+            name=name.strip()[:64],
+            file_name=file_name[:200],
+            created_by=actor.user,
+            daily_limit=daily_limit,
+            new_account_limit=new_account_limit,
+            new_account_days=new_account_days,
+            work_start=work_start,
+            work_end=work_end,
+            first_day=first_day or now().astimezone(tz).date(),
+            rows=len(rows),
         )
         planned = schedule(batch, rows, pool)
-        tasks = AddTask.objects.bulk_create([
-            AddTask(corp=actor.corp, batch=batch, phone=row["phone"], name=row["name"], staff_id=sid, due_day=day, due_at=slot_time(batch, tz, day, slot, slots))
-            for row, sid, day, slot, slots in planned
-        ], batch_size=2000)
+        tasks = AddTask.objects.bulk_create(
+            [
+                AddTask(
+                    corp=actor.corp, batch=batch, phone=row["phone"], name=row["name"], staff_id=sid, due_day=day, due_at=slot_time(batch, tz, day, slot, slots)
+                )
+                for row, sid, day, slot, slots in planned
+            ],
+            batch_size=2000,
+        )
         through = AddTask.tags.through
         through.objects.bulk_create(
-            [through(addtask_id=t.pk, tag_id=tag) for t, (row, *_rest) in zip(tasks, planned, strict=True) for tag in row["tags"]], batch_size=2000,
+            [through(addtask_id=t.pk, tag_id=tag) for t, (row, *_rest) in zip(tasks, planned, strict=True) for tag in row["tags"]],
+            batch_size=2000,
         )
     batch.skipped = skipped
     return batch
@@ -215,7 +245,6 @@ def has_pending_tasks(corp: Corp) -> bool:
 def add_tasks_match(*, corp: Corp, follow) -> int:
     """A customer was added: their pending tasks (by phone: remark mobiles, lead answers) are done,
     and the tasks' tags go on the new follow."""
-    from siyu.customers.models import FollowTag
 
     phones = list(follow.customer.phones.values_list("phone", flat=True))
     if not phones:
@@ -223,14 +252,13 @@ def add_tasks_match(*, corp: Corp, follow) -> int:
     tasks = list(AddTask.objects.filter(corp=corp, phone__in=phones, status=AddTask.Status.PENDING).prefetch_related("tags"))
     if not tasks:
         return 0
-    AddTask.objects.filter(pk__in=[t.pk for t in tasks], status=AddTask.Status.PENDING).update(status=AddTask.Status.DONE, done_at=now(), customer=follow.customer)
+    AddTask.objects.filter(pk__in=[t.pk for t in tasks], status=AddTask.Status.PENDING).update(
+        status=AddTask.Status.DONE, done_at=now(), customer=follow.customer
+    )
     tag_ids = sorted({tag.pk for t in tasks for tag in t.tags.all()})
     if tag_ids:
         FollowTag.objects.bulk_create([FollowTag(corp=corp, follow=follow, tag_id=t) for t in tag_ids], ignore_conflicts=True)
-        from siyu.wecom.tasks import push_tags_to_wecom
-
-        corp_pk, changes = corp.pk, [[follow.pk, tag_ids, []]]
-        transaction.on_commit(lambda: push_tags_to_wecom.enqueue(corp_pk, changes))
+        enqueue_after_commit("siyu.wecom.tasks.push_tags_to_wecom", corp.pk, [[follow.pk, tag_ids, []]])
     return len(tasks)
 
 
@@ -238,27 +266,30 @@ def pacing_set(*, actor: Actor, staff: Staff, daily_limit: int | None, account_o
     actor.require_manager()
     if daily_limit is not None and not 0 <= daily_limit <= 500:
         raise InvalidInput("daily_limit is 0 to 500.", field="daily_limit")
-    pacing, _ = StaffPacing.objects.update_or_create(corp=actor.corp, staff=staff, defaults={"daily_limit": daily_limit, "account_opened_on": account_opened_on})
+    pacing, _ = StaffPacing.objects.update_or_create(
+        corp=actor.corp, staff=staff, defaults={"daily_limit": daily_limit, "account_opened_on": account_opened_on}
+    )
     return pacing
 
 
 # -- reads -----------------------------------------------------------------------------------------
 def phone_imports(actor: Actor):
-    from django.db.models import Count, Q
-
     qs = PhoneImport.objects.for_corp(actor.corp)
     if actor.is_guide:
         qs = qs.filter(tasks__staff_id=actor.staff_id).distinct()
     return qs.annotate(
-        total=Count("tasks"), done=Count("tasks", filter=Q(tasks__status=AddTask.Status.DONE)),
+        total=Count("tasks"),
+        done=Count("tasks", filter=Q(tasks__status=AddTask.Status.DONE)),
         overdue=Count("tasks", filter=Q(tasks__status=AddTask.Status.PENDING, tasks__due_at__lt=now())),
     ).order_by("-id")
 
 
 def batch_by_staff(batch: PhoneImport) -> list[dict]:
-    from django.db.models import Count, Q
-
-    rows = batch.tasks.values("staff_id", "staff__name").annotate(total=Count("id"), done=Count("id", filter=Q(status=AddTask.Status.DONE))).order_by("staff__name")
+    rows = (
+        batch.tasks.values("staff_id", "staff__name")
+        .annotate(total=Count("id"), done=Count("id", filter=Q(status=AddTask.Status.DONE)))
+        .order_by("staff__name")
+    )
     return [{"staff_id": r["staff_id"], "name": r["staff__name"], "total": r["total"], "done": r["done"], "conversion": r["done"] / r["total"]} for r in rows]
 
 

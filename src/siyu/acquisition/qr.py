@@ -7,7 +7,10 @@ import os
 from functools import lru_cache
 
 import segno
+import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
+
+from siyu.kit.http import shared_http
 
 # Where Debian and other systems keep a font with Chinese glyphs; SIYU_POSTER_FONT wins.
 FONT_CANDIDATES = (
@@ -22,9 +25,6 @@ MAX_IMAGE_BYTES = 2 * 1024 * 1024
 
 def decode_image_url(url: str) -> str:
     """Fetch a QR image and return the text it encodes ("" when there is no readable code)."""
-    import zxingcpp
-
-    from siyu.kit.http import shared_http
 
     response = shared_http().get(url, timeout=10)
     response.raise_for_status()

@@ -57,14 +57,18 @@ def _descendants(corp_id: int, roots: set[int]) -> dict[int, set[int]]:
 
 def pool(live_code: LiveCode) -> list[Seat]:
     members = list(
-        LiveCodeMember.objects.filter(live_code=live_code).order_by("backup", "id").values_list("staff_id", "department_id", "weight", "daily_cap", "backup", "schedule")
+        LiveCodeMember.objects.filter(live_code=live_code)
+        .order_by("backup", "id")
+        .values_list("staff_id", "department_id", "weight", "daily_cap", "backup", "schedule")
     )
     dept_roots = {dept for staff, dept, *_ in members if dept and not staff}
     trees = _descendants(live_code.corp_id, dept_roots) if dept_roots else {}
     wanted_depts = set().union(*trees.values()) if trees else set()
     # Listed staff by a subquery, not a literal list: a pool of 10,000 would be 10,000 parameters.
     listed = Q(pk__in=LiveCodeMember.objects.filter(live_code=live_code, staff__isnull=False).values("staff_id"))
-    rows = Staff.objects.filter(corp_id=live_code.corp_id, status=Staff.Status.ACTIVE).filter(listed | Q(department_id__in=wanted_depts) if wanted_depts else listed)
+    rows = Staff.objects.filter(corp_id=live_code.corp_id, status=Staff.Status.ACTIVE).filter(
+        listed | Q(department_id__in=wanted_depts) if wanted_depts else listed
+    )
     by_id, by_dept = {}, {}
     for staff_id, userid, name, dept_id in rows.order_by("id").values_list("id", "userid", "name", "department_id"):
         by_id[staff_id] = (userid, name)

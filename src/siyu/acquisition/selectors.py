@@ -14,6 +14,7 @@ from siyu.kit.tenancy import Actor, get_for
 
 from . import routing
 from .models import Acquisition, Channel, ChannelCost, LiveCode, LiveCodeDay, LiveCodeMember
+from .services import landing_url
 
 
 def channels(actor: Actor):
@@ -24,12 +25,34 @@ def channel_get(actor: Actor, channel_id: int) -> Channel:
     return get_for(actor, Channel.objects.filter(archived_at__isnull=True), "channel", pk=channel_id)
 
 
+# Channels are named to everyone (filters, statistics); setting them up and their costs is a manager's.
+def channels_for_managing(actor: Actor):
+    actor.require_manager()
+    return channels(actor)
+
+
+def channel_for_managing(actor: Actor, channel_id: int) -> Channel:
+    actor.require_manager()
+    return channel_get(actor, channel_id)
+
+
 def live_codes(actor: Actor):
+    """Live codes are a manager's (their pools, caps and schedules span every staff member)."""
+    actor.require_manager()
     members = LiveCodeMember.objects.select_related("staff", "department").order_by("backup", "id")
     return (
-        LiveCode.objects.for_corp(actor.corp).exclude(status=LiveCode.Status.DELETED).select_related("channel", "corp")
-        .prefetch_related(Prefetch("members", queryset=members), "tags").order_by("-id")
+        LiveCode.objects.for_corp(actor.corp)
+        .exclude(status=LiveCode.Status.DELETED)
+        .select_related("channel", "corp")
+        .prefetch_related(Prefetch("members", queryset=members), "tags")
+        .order_by("-id")
     )
+
+
+def live_code_for_editing(actor: Actor, live_code_id: int | None) -> LiveCode | None:
+    """The code the editor opens (None: a new one); editing is a manager's."""
+    actor.require_manager()
+    return live_code_get(actor, live_code_id) if live_code_id else None
 
 
 def live_code_get(actor: Actor, live_code_id: int) -> LiveCode:
@@ -42,14 +65,20 @@ def live_code_today(live_code: LiveCode, at) -> list[dict]:
     counts = routing.today_counts(live_code, routing.local_now(live_code, at).date())
     open_ids = {s.staff_id for s in routing.available(live_code, seats, at, counts)}
     return [
-        {"staff_id": s.staff_id, "userid": s.userid, "count": counts.get(s.staff_id, 0), "daily_cap": s.daily_cap, "backup": s.backup, "available": s.staff_id in open_ids}
+        {
+            "staff_id": s.staff_id,
+            "userid": s.userid,
+            "count": counts.get(s.staff_id, 0),
+            "daily_cap": s.daily_cap,
+            "backup": s.backup,
+            "available": s.staff_id in open_ids,
+        }
         for s in seats
     ]
 
 
 def landing_pages(corp_id: str) -> list[str]:
     """The public landing pages of a corp's active exact-mode codes (what their posters encode)."""
-    from .services import landing_url
 
     codes = LiveCode.objects.filter(corp__corp_id=corp_id, mode=LiveCode.Mode.EXACT, status=LiveCode.Status.ACTIVE).select_related("corp")
     return [landing_url(c) for c in codes]
@@ -111,7 +140,9 @@ class AcquisitionStats:
     cells: dict = field(default_factory=dict)  # (day, key) -> StatsRow, for the per-day sheet
 
 
-def acquisition_stats(actor: Actor, *, start: date, end: date, by: str = "channel", channel_id: int | None = None, live_code_id: int | None = None, staff_id: int | None = None) -> AcquisitionStats:
+def acquisition_stats(
+    actor: Actor, *, start: date, end: date, by: str = "channel", channel_id: int | None = None, live_code_id: int | None = None, staff_id: int | None = None
+) -> AcquisitionStats:
     """Adds, churn within 1 and 7 days, net adds, landing scans and cost per add, per key and per day.
 
     Days are the corp's local days of the add. Churn counts the adds of the period whose relationship
@@ -141,8 +172,10 @@ def acquisition_stats(actor: Actor, *, start: date, end: date, by: str = "channe
         costs = costs.none()
 
     counted = facts.values("day", key_field).annotate(
-        adds=Count("id"), lost=Count("id", filter=Q(lost_at__isnull=False)),
-        lost_1d=Count("id", filter=Q(lost_after_s__lte=DAY_S)), lost_7d=Count("id", filter=Q(lost_after_s__lte=7 * DAY_S)),
+        adds=Count("id"),
+        lost=Count("id", filter=Q(lost_at__isnull=False)),
+        lost_1d=Count("id", filter=Q(lost_after_s__lte=DAY_S)),
+        lost_7d=Count("id", filter=Q(lost_after_s__lte=7 * DAY_S)),
     )
     pick_key = {"channel": "live_code__channel_id", "live_code": "live_code_id", "staff": "staff_id"}[by]
     scanned = picks.values("day", pick_key).annotate(scans=Sum("picks"))
@@ -162,7 +195,12 @@ def acquisition_stats(actor: Actor, *, start: date, end: date, by: str = "channe
     per_day = {start + timedelta(days=i): StatsRow(key=None, name=(start + timedelta(days=i)).isoformat()) for i in range((end - start).days + 1)}
     out_cells: dict = {}
     for (day, key), counts in cells.items():
-        for target in (totals, per_day[day], per_key.setdefault(key, StatsRow(key=key, name=names.get(key, ""))), out_cells.setdefault((day, key), StatsRow(key=key, name=names.get(key, "")))):
+        for target in (
+            totals,
+            per_day[day],
+            per_key.setdefault(key, StatsRow(key=key, name=names.get(key, ""))),
+            out_cells.setdefault((day, key), StatsRow(key=key, name=names.get(key, ""))),
+        ):
             target.add(counts)
     for (day, cid), fen in cost_cells.items():
         totals.add_cost(fen)
@@ -171,7 +209,15 @@ def acquisition_stats(actor: Actor, *, start: date, end: date, by: str = "channe
             per_key.setdefault(cid, StatsRow(key=cid, name=names.get(cid, ""))).add_cost(fen)
             out_cells.setdefault((day, cid), StatsRow(key=cid, name=names.get(cid, ""))).add_cost(fen)
     rows = sorted(per_key.values(), key=lambda r: (-r.adds, r.key is None, r.name, r.key or 0))
-    return AcquisitionStats(start=start, end=end, by=by, totals=totals, rows=rows, days=list(per_day.values()), cells=dict(sorted(out_cells.items(), key=lambda kv: (kv[0][0], kv[1].name))))
+    return AcquisitionStats(
+        start=start,
+        end=end,
+        by=by,
+        totals=totals,
+        rows=rows,
+        days=list(per_day.values()),
+        cells=dict(sorted(out_cells.items(), key=lambda kv: (kv[0][0], kv[1].name))),
+    )
 
 
 def _stat_names(actor: Actor, by: str, keys: set) -> dict:

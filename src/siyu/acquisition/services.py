@@ -18,15 +18,20 @@ from django.db.models import F
 from django.urls import reverse
 
 from siyu.corps.models import Corp, Department, Staff
+from siyu.customers.services import customer_add_phones
 from siyu.kit.clock import now
 from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput, NotFound, save_or_conflict
+from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
-from siyu.tags.models import Tag
 from siyu.tags.selectors import resolve_tags
+from siyu.wecom.client import WeComClient, WeComError
+from siyu.wecom.outbound import tags_ensure_in_wecom
 
 from . import qr, routing
+from .events import LiveCodeSaved
 from .models import Acquisition, Channel, ChannelCost, Lead, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay
+from .phone_import import add_tasks_match, has_pending_tasks
 from .schedule import schedule_clean
 
 log = logging.getLogger(__name__)
@@ -110,10 +115,17 @@ def _clean_members(corp: Corp, members: list[dict]) -> list[LiveCodeMember]:
             raise InvalidInput(f"{where}.weight: a whole number from 1 to 1000.", field=f"{where}.weight")
         if cap is not None and (not isinstance(cap, int) or cap < 0):
             raise InvalidInput(f"{where}.daily_cap: a whole number ≥ 0, or empty for no cap.", field=f"{where}.daily_cap")
-        out.append(LiveCodeMember(
-            corp=corp, staff_id=staff_id, department_id=dept_id, weight=weight, daily_cap=cap, backup=bool(m.get("backup")),
-            schedule=schedule_clean(m.get("schedule"), f"{where}.schedule"),
-        ))
+        out.append(
+            LiveCodeMember(
+                corp=corp,
+                staff_id=staff_id,
+                department_id=dept_id,
+                weight=weight,
+                daily_cap=cap,
+                backup=bool(m.get("backup")),
+                schedule=schedule_clean(m.get("schedule"), f"{where}.schedule"),
+            )
+        )
     if all(m.backup for m in out):
         raise InvalidInput("A live code needs at least one member who is not a backup.", code="only_backups", field="members")
     return out
@@ -131,11 +143,23 @@ def _check_mode(mode: str, routing_mode: str) -> None:
 
 
 def live_code_save(
-    *, actor: Actor, live_code: LiveCode | None = None, channel: Channel, name: str, members: list[dict], mode: str = LiveCode.Mode.WECOM_LIST,
-    routing_mode: str = LiveCode.Routing.ROTATE, total_cap: int | None = None, schedule: dict | None = None, expires_at: datetime | None = None,
-    skip_verify: bool = True, tag_ids: list[int] = (),
+    *,
+    actor: Actor,
+    live_code: LiveCode | None = None,
+    channel: Channel,
+    name: str,
+    members: list[dict],
+    mode: str = LiveCode.Mode.WECOM_LIST,
+    routing_mode: str = LiveCode.Routing.ROTATE,
+    total_cap: int | None = None,
+    schedule: dict | None = None,
+    expires_at: datetime | None = None,
+    skip_verify: bool = True,
+    tag_ids: list[int] = (),
+    welcome: dict | None = None,
 ) -> LiveCode:
-    """Create a live code, or replace an existing one's rules; WeCom is brought in step after commit."""
+    """Create a live code, or replace an existing one's rules; WeCom is brought in step after commit.
+    `welcome` ({"text", "attachments"}) goes to the welcome's owner through LiveCodeSaved."""
     actor.require_manager()
     name = (name or "").strip()
     if not name:
@@ -159,6 +183,7 @@ def live_code_save(
     for m in cleaned:
         m.live_code = code
     LiveCodeMember.objects.bulk_create(cleaned)
+    publish(LiveCodeSaved(actor=actor, live_code=code, created=live_code is None, welcome=welcome))
     code_id = code.pk
     live_code_push_schedule(code_id, inline=True)
     return code
@@ -191,15 +216,26 @@ def qr_content_for(live_code: LiveCode) -> str:
 def poster_for(live_code: LiveCode, *, title: str = "", subtitle: str = "", footer: str = "") -> bytes:
     """The printable poster: the brand's text around the code's QR (defaults: corp and code names)."""
     return qr.poster_png(
-        qr_image=qr.qr_image(qr_content_for(live_code)), title=title[:60] or live_code.corp.name, subtitle=subtitle[:120] or live_code.name, footer=footer[:40],
+        qr_image=qr.qr_image(qr_content_for(live_code)),
+        title=title[:60] or live_code.corp.name,
+        subtitle=subtitle[:120] or live_code.name,
+        footer=footer[:40],
     )
 
 
 # A printed code must reach WeCom: pushes retry with backoff, and the minute tick schedules any
 # code still out of step again, so a live code's push never gives up for good.
 LIVE_CODE_PUSH = DueWork(
-    "live code push", LiveCode, task="siyu.acquisition.tasks.refresh_live_code",
-    waiting=("due",), running="pushing", done="done", failed="failed", prefix="push_", lease=timedelta(minutes=2), error_length=300,
+    "live code push",
+    LiveCode,
+    task="siyu.acquisition.tasks.refresh_live_code",
+    waiting=("due",),
+    running="pushing",
+    done="done",
+    failed="failed",
+    prefix="push_",
+    lease=timedelta(minutes=2),
+    error_length=300,
 )
 
 
@@ -233,8 +269,6 @@ def _wanted_users(code: LiveCode, at: datetime) -> tuple[list[str], bool]:
 
 def live_code_push(live_code_id: int, *, client=None, at: datetime | None = None) -> LiveCode:
     """Make WeCom match the live code: its contact way (list mode) or its staff's own codes (exact)."""
-    from siyu.wecom.client import WeComClient, WeComError
-    from siyu.wecom.outbound import tags_ensure_in_wecom
 
     code = LiveCode.objects.select_related("corp").get(pk=live_code_id)
     client = client or WeComClient(code.corp)
@@ -261,8 +295,13 @@ def _push_list(code: LiveCode, client, at: datetime | None) -> None:
             content = qr_content_from_url(answer.get("qr_code", ""))
             with transaction.atomic():
                 LiveCode.objects.filter(pk=code.pk).update(
-                    config_id=answer["config_id"], qr_url=answer.get("qr_code", ""), qr_content=content, pushed_users=users, pushed_at=now(),
-                    push_error="", overflowing=overflowing,
+                    config_id=answer["config_id"],
+                    qr_url=answer.get("qr_code", ""),
+                    qr_content=content,
+                    pushed_users=users,
+                    pushed_at=now(),
+                    push_error="",
+                    overflowing=overflowing,
                 )
         elif users != code.pushed_users:
             client.update_contact_way(code.config_id, user=users, skip_verify=code.skip_verify, remark=code.name[:30])
@@ -288,7 +327,9 @@ def staff_way_create(code: LiveCode, seat: routing.Seat, client) -> LiveCodeStaf
     answer = client.add_contact_way(type=1, scene=2, users=[seat.userid], state=code.state, remark=code.name[:30], skip_verify=code.skip_verify)
     try:
         with transaction.atomic():
-            return LiveCodeStaffWay.objects.create(corp=code.corp, live_code=code, staff_id=seat.staff_id, config_id=answer["config_id"], qr_url=answer.get("qr_code", ""))
+            return LiveCodeStaffWay.objects.create(
+                corp=code.corp, live_code=code, staff_id=seat.staff_id, config_id=answer["config_id"], qr_url=answer.get("qr_code", "")
+            )
     except IntegrityError:
         # Two scans raced to create it: keep the first, drop ours in WeCom.
         client.del_contact_way(answer["config_id"])
@@ -296,8 +337,6 @@ def staff_way_create(code: LiveCode, seat: routing.Seat, client) -> LiveCodeStaf
 
 
 def _push_deleted(code: LiveCode, client) -> None:
-    from siyu.wecom.client import WeComError
-
     ways = [code.config_id] if code.config_id else []
     ways += list(LiveCodeStaffWay.objects.filter(live_code=code).values_list("config_id", flat=True))
     for config_id in ways:
@@ -357,8 +396,6 @@ def assign_staff_for_scan(*, live_code: LiveCode, at: datetime | None = None, rn
 def staff_way_for(live_code: LiveCode, seat: routing.Seat, *, client=None) -> LiveCodeStaffWay:
     way = LiveCodeStaffWay.objects.filter(live_code=live_code, staff_id=seat.staff_id).first()
     if way is None:
-        from siyu.wecom.client import WeComClient
-
         way = staff_way_create(live_code, seat, client or WeComClient(live_code.corp))
     return way
 
@@ -389,17 +426,22 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
     try:
         with transaction.atomic():
             acq = Acquisition.objects.create(
-                corp=corp, follow=follow, customer_id=follow.customer_id, staff_id=follow.staff_id, live_code=code, lead=lead,
-                channel_id=code.channel_id if code else None, state=follow.state, campaign_id=campaign_id or (lead.campaign_id if lead else ""),
-                added_at=follow.added_at, day=day,
+                corp=corp,
+                follow=follow,
+                customer_id=follow.customer_id,
+                staff_id=follow.staff_id,
+                live_code=code,
+                lead=lead,
+                channel_id=code.channel_id if code else None,
+                state=follow.state,
+                campaign_id=campaign_id or (lead.campaign_id if lead else ""),
+                added_at=follow.added_at,
+                day=day,
             )
     except IntegrityError:
         return None
     if lead is not None:
-        from .leads import lead_match
-
         lead_match(lead=lead, follow=follow)
-    from .phone_import import add_tasks_match, has_pending_tasks
 
     # A full sync adds thousands of follows: ask once per run whether any task is waiting.
     pending = code_cache.setdefault("_add_tasks_pending", None) if code_cache is not None else None
@@ -413,7 +455,12 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
         adds = _count(code, follow.staff_id, day, "adds")
         # Only today's adds move today's list; a sync bringing in past days' follows queues nothing.
         today = now().astimezone(corp.tzinfo).date()
-        if code.mode == LiveCode.Mode.WECOM_LIST and code.status == LiveCode.Status.ACTIVE and day == today and _may_have_crossed_a_cap(code, follow.staff_id, adds):
+        if (
+            code.mode == LiveCode.Mode.WECOM_LIST
+            and code.status == LiveCode.Status.ACTIVE
+            and day == today
+            and _may_have_crossed_a_cap(code, follow.staff_id, adds)
+        ):
             live_code_push_schedule(code.pk)
     return acq
 
@@ -433,6 +480,13 @@ def _may_have_crossed_a_cap(code: LiveCode, staff_id: int, adds_today: int) -> b
     caps = LiveCodeMember.objects.filter(live_code=code, daily_cap__isnull=False).values_list("staff_id", "daily_cap")
     # Department members' caps apply to each of their staff; checking "any cap reached" is enough.
     return any((sid == staff_id or sid is None) and adds_today >= cap for sid, cap in caps)
+
+
+def lead_match(*, lead: Lead, follow) -> None:
+    """The add with the lead's state arrived: the answers are the customer's now."""
+    if lead.customer_id is None:
+        Lead.objects.filter(pk=lead.pk, customer__isnull=True).update(customer_id=follow.customer_id, matched_at=now())
+    customer_add_phones(customer=follow.customer, phones=[lead.phone])
 
 
 def lead_for_state(corp: Corp, state: str) -> Lead | None:

@@ -22,4 +22,3 @@ def attribute_add(event: ContactAdded) -> None:
 @subscribe(ContactLost)
 def mark_lost(event: ContactLost) -> None:
     acquisition_lost(follow=event.follow, at=event.at, by=event.by)
-

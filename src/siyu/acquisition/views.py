@@ -9,9 +9,11 @@ from django.views.decorators.cache import never_cache
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
+from siyu.kit.errors import DomainError
 
 from . import routing, services
-from .models import LiveCode
+from .leads import lead_submit
+from .models import LeadForm, LiveCode
 
 # One visitor reloading the page keeps their guide for the day instead of using up caps.
 STICKY_MAX_AGE = 86400
@@ -53,10 +55,6 @@ def landing(request, corp_id: str, state: str):
 @transaction.non_atomic_requests
 def lead_form(request, slug: str):
     """The public lead form; on a valid submission, the routed staff member's own code."""
-    from siyu.kit.errors import DomainError
-
-    from .leads import lead_submit
-    from .models import LeadForm
 
     form = LeadForm.objects.select_related("corp").filter(slug=slug).first()
     if form is None:

@@ -9,7 +9,7 @@ from ninja import Field, Query, Router, Schema, Status
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
 
-from . import export, funnels, pareto, rfm, segments, selectors, services
+from . import export, funnels, rfm, segments, selectors, services
 from .models import RfmSettings
 
 router = Router(tags=["analytics"])
@@ -131,39 +131,63 @@ def _rfm_out(result: rfm.RfmResult) -> RfmOut:
     t = result.thresholds
     q = result.quintiles
     return RfmOut(
-        as_of=result.as_of, window_days=result.window_days, method=result.method, buyers=result.buyers, non_buyers=result.non_buyers,
+        as_of=result.as_of,
+        window_days=result.window_days,
+        method=result.method,
+        buyers=result.buyers,
+        non_buyers=result.non_buyers,
         gmv_fen=result.gmv_fen,
-        thresholds=ThresholdsOut(recency_days=t.recency_days, frequency=t.frequency, monetary_fen=t.monetary_fen,
-                                 recent_since=t.recent_since(result.as_of), frequent_from=t.frequent_from, big_from=t.big_from),
+        thresholds=ThresholdsOut(
+            recency_days=t.recency_days,
+            frequency=t.frequency,
+            monetary_fen=t.monetary_fen,
+            recent_since=t.recent_since(result.as_of),
+            frequent_from=t.frequent_from,
+            big_from=t.big_from,
+        ),
         classes=[
-            ClassOut(letter=r.rfm.letter, name=r.rfm.name, label=str(r.rfm.label), strategy=r.strategy, customers=r.customers, share=r.share,
-                     gmv_fen=r.gmv_fen, gmv_share=r.gmv_share)
+            ClassOut(
+                letter=r.rfm.letter,
+                name=r.rfm.name,
+                label=str(r.rfm.label),
+                strategy=r.strategy,
+                customers=r.customers,
+                share=r.share,
+                gmv_fen=r.gmv_fen,
+                gmv_share=r.gmv_share,
+            )
             for r in result.classes
         ],
-        quintiles=None if q is None else QuintilesOut(
-            recency_cuts=q.recency_cuts, frequency_cuts=q.frequency_cuts, monetary_cuts=q.monetary_cuts,
+        quintiles=None
+        if q is None
+        else QuintilesOut(
+            recency_cuts=q.recency_cuts,
+            frequency_cuts=q.frequency_cuts,
+            monetary_cuts=q.monetary_cuts,
             grid=[{"r": r, "f": f, "customers": n, "gmv_fen": gmv} for (r, f), (n, gmv) in sorted(q.grid.items())],
         ),
     )
 
 
 def _settings_out(s: RfmSettings) -> RfmSettingsOut:
-    return RfmSettingsOut(method=s.method, recency_days=s.recency_days, frequency=s.frequency, monetary_fen=s.monetary_fen,
-                          window_days=s.window_days, strategies=s.strategies or {})
+    return RfmSettingsOut(
+        method=s.method,
+        recency_days=s.recency_days,
+        frequency=s.frequency,
+        monetary_fen=s.monetary_fen,
+        window_days=s.window_days,
+        strategies=s.strategies or {},
+    )
 
 
 @router.get("/rfm", response=RfmOut)
 def rfm_get(request, query: Query[RfmQuery]):
-    actor = request.auth
-    actor.require_manager()
-    result = rfm.rfm_compute(actor.corp, as_of=query.as_of, quintiles=query.quintiles)
-    rfm.remember(actor.corp, result)
-    return _rfm_out(result)
+    return _rfm_out(selectors.rfm_for(request.auth, as_of=query.as_of, quintiles=query.quintiles))
 
 
 @router.get("/rfm/settings", response=RfmSettingsOut)
 def rfm_settings_get(request):
-    return _settings_out(rfm.rfm_settings(request.auth.corp))
+    return _settings_out(selectors.rfm_settings_for(request.auth))
 
 
 @router.put("/rfm/settings", response=RfmSettingsOut)
@@ -209,8 +233,9 @@ def segment_detail(request, segment_id: int):
 @router.put("/segments/{segment_id}", response=SegmentOut)
 def segment_update(request, segment_id: int, payload: SegmentIn):
     actor = request.auth
-    s = segments.segment_save(actor=actor, name=payload.name, filters=segments.SegmentFilters.from_json(payload.filters.dict()),
-                              segment=segments.segment_get(actor, segment_id))
+    s = segments.segment_save(
+        actor=actor, name=payload.name, filters=segments.SegmentFilters.from_json(payload.filters.dict()), segment=segments.segment_get(actor, segment_id)
+    )
     return SegmentOut(id=s.id, name=s.name, filters=s.filters)
 
 
@@ -266,13 +291,20 @@ class ParetoOut(Schema):
 
 @router.get("/super-users", response=ParetoOut)
 def super_users(request, query: Query[ParetoQuery]):
-    actor = request.auth
-    actor.require_manager()
-    p = pareto.pareto(actor.corp, share=query.share, as_of=query.as_of)
+    p = selectors.super_users_for(request.auth, share=query.share, as_of=query.as_of)
     return ParetoOut(
-        as_of=p.as_of, share=p.share, buyers=p.buyers, gmv_fen=p.gmv_fen, super_users=p.super_users, super_users_share=p.super_users_share,
-        super_users_gmv_fen=p.super_users_gmv_fen, spent_min_fen=p.spent_min_fen, segment_size=p.segment_size,
-        top20_gmv_share=p.top20_gmv_share, gini=p.gini, lorenz=[list(pt) for pt in p.lorenz],
+        as_of=p.as_of,
+        share=p.share,
+        buyers=p.buyers,
+        gmv_fen=p.gmv_fen,
+        super_users=p.super_users,
+        super_users_share=p.super_users_share,
+        super_users_gmv_fen=p.super_users_gmv_fen,
+        spent_min_fen=p.spent_min_fen,
+        segment_size=p.segment_size,
+        top20_gmv_share=p.top20_gmv_share,
+        gini=p.gini,
+        lorenz=[list(pt) for pt in p.lorenz],
     )
 
 
@@ -299,12 +331,21 @@ class ClvRefreshIn(Schema):
 @router.get("/clv", response=ClvOut)
 def clv_get(request):
     actor = request.auth
-    actor.require_manager()
     fit, deciles, total = selectors.clv_overview(actor)
     return ClvOut(
-        as_of=fit.as_of, horizon_days=fit.horizon_days, customers=fit.customers, repeat_customers=fit.repeat_customers, bgnbd=fit.bgnbd,
-        gamma_gamma=fit.gamma_gamma, at_limit=fit.at_limit, fitted_at=fit.fitted_at, seconds=fit.seconds, queued_at=fit.queued_at, error=fit.error,
-        total_clv_fen=total, deciles=deciles,
+        as_of=fit.as_of,
+        horizon_days=fit.horizon_days,
+        customers=fit.customers,
+        repeat_customers=fit.repeat_customers,
+        bgnbd=fit.bgnbd,
+        gamma_gamma=fit.gamma_gamma,
+        at_limit=fit.at_limit,
+        fitted_at=fit.fitted_at,
+        seconds=fit.seconds,
+        queued_at=fit.queued_at,
+        error=fit.error,
+        total_clv_fen=total,
+        deciles=deciles,
     )
 
 
@@ -338,11 +379,20 @@ def customer_value(request, customer_id: int):
     actor = request.auth
     value, cls, clv = selectors.customer_value(actor, customer_id)
     return ValueOut(
-        customer_id=customer_id, order_count=value.order_count, paid_fen=value.paid_fen, refunded_fen=value.refunded_fen, net_fen=value.net_fen,
-        first_paid_at=value.first_paid_at, second_paid_at=value.second_paid_at, last_paid_at=value.last_paid_at,
-        rfm_class=cls.letter if cls else None, rfm_name=cls.name if cls else None,
-        expected_purchases=clv.expected_purchases if clv else None, p_alive=clv.p_alive if clv else None,
-        expected_spend_fen=clv.expected_spend_fen if clv else None, clv_fen=clv.clv_fen if clv else None,
+        customer_id=customer_id,
+        order_count=value.order_count,
+        paid_fen=value.paid_fen,
+        refunded_fen=value.refunded_fen,
+        net_fen=value.net_fen,
+        first_paid_at=value.first_paid_at,
+        second_paid_at=value.second_paid_at,
+        last_paid_at=value.last_paid_at,
+        rfm_class=cls.letter if cls else None,
+        rfm_name=cls.name if cls else None,
+        expected_purchases=clv.expected_purchases if clv else None,
+        p_alive=clv.p_alive if clv else None,
+        expected_spend_fen=clv.expected_spend_fen if clv else None,
+        clv_fen=clv.clv_fen if clv else None,
     )
 
 
@@ -410,35 +460,51 @@ class CohortOut(Schema):
 
 def _funnel_row(r: funnels.FunnelRow) -> FunnelRowOut:
     return FunnelRowOut(
-        key=r.key, name=r.name, added=r.added, existing_buyers=r.existing_buyers, new_customers=r.new_customers, first_orders=r.first_orders,
-        second_orders=r.second_orders, conversion=r.conversion, repurchase=r.repurchase, median_days_to_first=r.median_days_to_first,
+        key=r.key,
+        name=r.name,
+        added=r.added,
+        existing_buyers=r.existing_buyers,
+        new_customers=r.new_customers,
+        first_orders=r.first_orders,
+        second_orders=r.second_orders,
+        conversion=r.conversion,
+        repurchase=r.repurchase,
+        median_days_to_first=r.median_days_to_first,
         median_days_to_second=r.median_days_to_second,
     )
 
 
 @router.get("/funnel", response=FunnelOut)
 def funnel_get(request, query: Query[FunnelQuery]):
-    actor = request.auth
-    actor.require_manager()
-    f = funnels.funnel(actor.corp, start=query.start, end=query.end, by=query.by)
+    f = selectors.funnel_for(request.auth, start=query.start, end=query.end, by=query.by)
     return FunnelOut(start=f.start, end=f.end, by=f.by, total=_funnel_row(f.total), rows=[_funnel_row(r) for r in f.rows])
 
 
 @router.get("/gmv", response=list[GmvPeriodOut])
 def gmv_get(request, query: Query[GmvQuery]):
-    actor = request.auth
-    actor.require_manager()
     return [
-        GmvPeriodOut(start=p.start, end=p.end, reached=p.reached, buyers=p.buyers, conversion=p.conversion, spend_per_buyer_fen=p.spend_per_buyer_fen,
-                     gmv_fen=p.gmv_fen, change_fen=p.change_fen, from_reach_fen=p.from_reach_fen, from_conversion_fen=p.from_conversion_fen,
-                     from_spend_fen=p.from_spend_fen, to_date=p.to_date, compared_to=None if p.compared_to is None else list(p.compared_to))
-        for p in funnels.gmv_decomposition(actor.corp, start=query.start, end=query.end, period=query.period)
+        GmvPeriodOut(
+            start=p.start,
+            end=p.end,
+            reached=p.reached,
+            buyers=p.buyers,
+            conversion=p.conversion,
+            spend_per_buyer_fen=p.spend_per_buyer_fen,
+            gmv_fen=p.gmv_fen,
+            change_fen=p.change_fen,
+            from_reach_fen=p.from_reach_fen,
+            from_conversion_fen=p.from_conversion_fen,
+            from_spend_fen=p.from_spend_fen,
+            to_date=p.to_date,
+            compared_to=None if p.compared_to is None else list(p.compared_to),
+        )
+        for p in selectors.gmv_for(request.auth, start=query.start, end=query.end, period=query.period)
     ]
 
 
 @router.get("/cohorts", response=list[CohortOut])
 def cohorts_get(request, query: Query[CohortQuery]):
-    actor = request.auth
-    actor.require_manager()
-    return [CohortOut(month=c.month, customers=c.customers, retained=c.retained, rates=c.rates)
-            for c in funnels.cohorts(actor.corp, start=query.start, end=query.end, months=query.months)]
+    return [
+        CohortOut(month=c.month, customers=c.customers, retained=c.retained, rates=c.rates)
+        for c in selectors.cohorts_for(request.auth, start=query.start, end=query.end, months=query.months)
+    ]

@@ -7,4 +7,4 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self) -> None:
-        from . import jobs  # noqa: F401 — importing registers them
+        from . import jobs  # noqa: F401, PLC0415 — importing registers them

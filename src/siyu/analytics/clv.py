@@ -80,8 +80,7 @@ def gamma_gamma_log_likelihood(params, x, m) -> np.ndarray:
     """Each repeat customer's log-likelihood of their mean spend m̄ over x purchases (Hardie's note, eq. 4)."""
     p, q, gamma = params
     return (
-        gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma) + (p * x - 1) * np.log(m) + p * x * np.log(x)
-        - (p * x + q) * np.log(gamma + m * x)
+        gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma) + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(gamma + m * x)
     )
 
 
@@ -99,12 +98,14 @@ def bgnbd_gradient(params, x, t_x, T, w) -> np.ndarray:
     total = np.logaddexp(a3, a4)
     s3, s4 = np.exp(a3 - total), np.where(repeat, np.exp(a4 - total), 0.0)
     common = digamma(a + b) - digamma(a + b + x)
-    return np.array([
-        (w * (digamma(r + x) - digamma(r) + np.log(alpha) - s3 * np.log(alpha + T) - s4 * np.log(alpha + t_x))).sum(),
-        (w * (r / alpha - s3 * (r + x) / (alpha + T) - s4 * (r + x) / (alpha + t_x))).sum(),
-        (w * (common + s4 / a)).sum(),
-        (w * (common + digamma(b + x) - digamma(b) - s4 / bx1)).sum(),
-    ])
+    return np.array(
+        [
+            (w * (digamma(r + x) - digamma(r) + np.log(alpha) - s3 * np.log(alpha + T) - s4 * np.log(alpha + t_x))).sum(),
+            (w * (r / alpha - s3 * (r + x) / (alpha + T) - s4 * (r + x) / (alpha + t_x))).sum(),
+            (w * (common + s4 / a)).sum(),
+            (w * (common + digamma(b + x) - digamma(b) - s4 / bx1)).sum(),
+        ]
+    )
 
 
 def gamma_gamma_gradient(params, x, m, w) -> np.ndarray:
@@ -112,11 +113,13 @@ def gamma_gamma_gradient(params, x, m, w) -> np.ndarray:
     p, q, gamma = params
     common = digamma(p * x + q)
     lg = np.log(gamma + m * x)
-    return np.array([
-        (w * x * (common - digamma(p * x) + np.log(m) + np.log(x) - lg)).sum(),
-        (w * (common - digamma(q) + np.log(gamma) - lg)).sum(),
-        (w * (q / gamma - (p * x + q) / (gamma + m * x))).sum(),
-    ])
+    return np.array(
+        [
+            (w * x * (common - digamma(p * x) + np.log(m) + np.log(x) - lg)).sum(),
+            (w * (common - digamma(q) + np.log(gamma) - lg)).sum(),
+            (w * (q / gamma - (p * x + q) / (gamma + m * x))).sum(),
+        ]
+    )
 
 
 def _fit(neg_ll, start: list[float], bounds: list[tuple[float, float]], gradient=None) -> tuple[np.ndarray, float]:
@@ -128,6 +131,7 @@ def _fit(neg_ll, start: list[float], bounds: list[tuple[float, float]], gradient
     log_bounds = [(np.log(lo), np.log(hi)) for lo, hi in bounds]
     objective = lambda z: neg_ll(np.exp(z))  # noqa: E731
     if gradient is not None:
+
         def with_jac(z):
             params = np.exp(z)
             return neg_ll(params), -gradient(params) * params  # d/dz of −LL, z = log(params)
@@ -135,8 +139,9 @@ def _fit(neg_ll, start: list[float], bounds: list[tuple[float, float]], gradient
         best = minimize(with_jac, np.log(start), jac=True, method="L-BFGS-B", bounds=log_bounds, options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000})
         if best.success:
             return np.exp(best.x), -best.fun
-    first = minimize(objective, np.log(start), method="Nelder-Mead", bounds=log_bounds,
-                     options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
+    first = minimize(
+        objective, np.log(start), method="Nelder-Mead", bounds=log_bounds, options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000}
+    )
     final = minimize(objective, first.x, method="L-BFGS-B", bounds=log_bounds, options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 5000})
     best = final if final.fun <= first.fun else first
     return np.exp(best.x), -best.fun
@@ -158,8 +163,9 @@ def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     _check(x, t_x, T)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-    params, ll = _fit(lambda p: -(w * bgnbd_log_likelihood(p, x, t_x, T)).sum(), [1.0, 1.0, 1.0, 1.0], BGNBD_BOUNDS,
-                      gradient=lambda p: bgnbd_gradient(p, x, t_x, T, w))
+    params, ll = _fit(
+        lambda p: -(w * bgnbd_log_likelihood(p, x, t_x, T)).sum(), [1.0, 1.0, 1.0, 1.0], BGNBD_BOUNDS, gradient=lambda p: bgnbd_gradient(p, x, t_x, T, w)
+    )
     return BgNbd(*map(float, params), float(ll))
 
 
@@ -171,8 +177,9 @@ def fit_gamma_gamma(x, m, weights=None) -> GammaGamma:
     if not keep.any():
         raise ValueError("Gamma-Gamma needs customers with repeat purchases and a positive spend.")
     x, m, w = x[keep], m[keep], w[keep]
-    params, ll = _fit(lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), _gamma_gamma_start(m), GG_BOUNDS,
-                      gradient=lambda p: gamma_gamma_gradient(p, x, m, w))
+    params, ll = _fit(
+        lambda p: -(w * gamma_gamma_log_likelihood(p, x, m)).sum(), _gamma_gamma_start(m), GG_BOUNDS, gradient=lambda p: gamma_gamma_gradient(p, x, m, w)
+    )
     return GammaGamma(*map(float, params), float(ll))
 
 
@@ -215,7 +222,9 @@ def summary_from_transactions(transactions, *, calibration_end, unit: str = "wee
         repeat = [d for d in ordered[1:] if d <= calibration_end]
         last = repeat[-1] if repeat else first
         out[customer] = (
-            len(repeat), (last - first).days / size, (calibration_end - first).days / size,
+            len(repeat),
+            (last - first).days / size,
+            (calibration_end - first).days / size,
             sum(per_day[d] for d in repeat) / len(repeat) if repeat else 0.0,
         )
     return out

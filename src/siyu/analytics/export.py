@@ -26,30 +26,51 @@ def segment_workbook(corp, customers, *, name: str) -> bytes:
     result = rfm.current_result(corp)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(name[:31] or "Segment")
-    heading = [_("Customer ID"), _("Name"), "external_userid", _("Phones"), _("Staff"), _("Orders"), _("Spent (yuan)"),
-               _("First order"), _("Last order"), _("RFM class")]
+    heading = [
+        _("Customer ID"),
+        _("Name"),
+        "external_userid",
+        _("Phones"),
+        _("Staff"),
+        _("Orders"),
+        _("Spent (yuan)"),
+        _("First order"),
+        _("Last order"),
+        _("RFM class"),
+    ]
     bold = Font(bold=True)
     sheet.append([_cell(sheet, h, bold) for h in heading])
     ids = list(customers.order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
+        chunk = ids[start : start + CHUNK]
         rows = {c: (n, e) for c, n, e in customers.model.objects.filter(id__in=chunk).values_list("id", "name", "external_userid")}
         phones: dict[int, list[str]] = {}
         for c, p in CustomerPhone.objects.filter(customer_id__in=chunk).values_list("customer_id", "phone"):
             phones.setdefault(c, []).append(p)
         staff: dict[int, list[str]] = {}
-        for c, s in Follow.objects.filter(customer_id__in=chunk, deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True).values_list("customer_id", "staff__name"):
+        for c, s in Follow.objects.filter(customer_id__in=chunk, deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True).values_list(
+            "customer_id", "staff__name"
+        ):
             staff.setdefault(c, []).append(s)
         values = {v.customer_id: v for v in CustomerValue.objects.filter(customer_id__in=chunk)}
         classes = rfm.customer_classes(corp, result, chunk)
         for c in chunk:
             v = values.get(c)
             cls = classes.get(c)
-            sheet.append([
-                c, rows[c][0], rows[c][1], ", ".join(sorted(phones.get(c, []))), ", ".join(sorted(staff.get(c, []))),
-                v.order_count if v else 0, (v.net_fen / 100) if v else 0,
-                v.first_paid_on if v else None, v.last_paid_on if v else None, f"{cls.letter} {cls.name}" if cls else "",
-            ])
+            sheet.append(
+                [
+                    c,
+                    rows[c][0],
+                    rows[c][1],
+                    ", ".join(sorted(phones.get(c, []))),
+                    ", ".join(sorted(staff.get(c, []))),
+                    v.order_count if v else 0,
+                    (v.net_fen / 100) if v else 0,
+                    v.first_paid_on if v else None,
+                    v.last_paid_on if v else None,
+                    f"{cls.letter} {cls.name}" if cls else "",
+                ]
+            )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

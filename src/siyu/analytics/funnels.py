@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import permutations
 
 from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncMonth
+from django.utils.translation import gettext as _
 
-from siyu.corps.models import Corp
+from siyu.acquisition.models import Channel
+from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Follow
 from siyu.kit.errors import InvalidInput
 from siyu.orders.models import Order
@@ -122,7 +124,10 @@ def funnel(corp: Corp, *, start: date, end: date, by: str = "week") -> Funnel:
     tz = corp.tzinfo
     ops = connection.ops
     with connection.cursor() as cursor:
-        cursor.execute(FIRST_ADDS_SQL, [corp.id, ops.adapt_datetimefield_value(_day_start(start, tz)), ops.adapt_datetimefield_value(_day_start(end + timedelta(days=1), tz))])
+        cursor.execute(
+            FIRST_ADDS_SQL,
+            [corp.id, ops.adapt_datetimefield_value(_day_start(start, tz)), ops.adapt_datetimefield_value(_day_start(end + timedelta(days=1), tz))],
+        )
         rows = cursor.fetchall()
     total, groups = FunnelRow(key=None), {}
     for _customer, added_at, staff_id, channel_id, first, second in rows:
@@ -149,22 +154,15 @@ def _aware(value):
         return value
     if isinstance(value, str):  # SQLite hands raw SQL datetimes back as text
         value = datetime.fromisoformat(value)
-    from datetime import UTC
 
     return value.replace(tzinfo=UTC)
 
 
 def _names(corp: Corp, by: str, keys: set) -> dict:
-    from django.utils.translation import gettext as _
-
     ids = {k for k in keys if k is not None}
     if by == "staff":
-        from siyu.corps.models import Staff
-
         return dict(Staff.objects.filter(corp=corp, id__in=ids).values_list("id", "name"))
     if by == "channel":
-        from siyu.acquisition.models import Channel
-
         return {**dict(Channel.objects.filter(corp=corp, id__in=ids).values_list("id", "name")), None: _("No channel")}
     return {}
 
@@ -235,7 +233,8 @@ def gmv_decomposition(corp: Corp, *, start: date, end: date, period: str = "mont
                 current.compared_to = (before.start, last)
             current.change_fen = current.gmv_fen - before.gmv_fen
             current.from_reach_fen, current.from_conversion_fen, current.from_spend_fen = shapley(
-                (before.reached, before.conversion, before.spend_per_buyer_fen), (current.reached, current.conversion, current.spend_per_buyer_fen),
+                (before.reached, before.conversion, before.spend_per_buyer_fen),
+                (current.reached, current.conversion, current.spend_per_buyer_fen),
             )
         out.append(current)
     return out
@@ -243,8 +242,10 @@ def gmv_decomposition(corp: Corp, *, start: date, end: date, period: str = "mont
 
 def _gmv_period(corp: Corp, first: date, last: date) -> GmvPeriod:
     lo, hi = _day_start(first, corp.tzinfo), _day_start(last + timedelta(days=1), corp.tzinfo)
-    live = Q(added_at__lt=hi) & (Q(deleted_by_staff_at__isnull=True) | Q(deleted_by_staff_at__gte=lo)) & (
-        Q(deleted_by_customer_at__isnull=True) | Q(deleted_by_customer_at__gte=lo)
+    live = (
+        Q(added_at__lt=hi)
+        & (Q(deleted_by_staff_at__isnull=True) | Q(deleted_by_staff_at__gte=lo))
+        & (Q(deleted_by_customer_at__isnull=True) | Q(deleted_by_customer_at__gte=lo))
     )
     reached_ids = Follow.objects.filter(live, corp=corp).values("customer_id")
     reached = Follow.objects.filter(live, corp=corp).values("customer_id").distinct().count()
@@ -291,12 +292,17 @@ def cohorts(corp: Corp, *, start: date, end: date, months: int = 12) -> list[Coh
     _check_period(start, end)
     first_month = start.replace(day=1)
     orders = Order.objects.filter(
-        corp=corp, customer__isnull=False, amount_fen__gt=F("refunded_fen"),
-        customer__value__first_paid_on__gte=first_month, customer__value__first_paid_on__lte=end,
+        corp=corp,
+        customer__isnull=False,
+        amount_fen__gt=F("refunded_fen"),
+        customer__value__first_paid_on__gte=first_month,
+        customer__value__first_paid_on__lte=end,
     )
     cells = (
         orders.annotate(cohort=TruncMonth("customer__value__first_paid_on"), month=TruncMonth("paid_on"))
-        .values("cohort", "month").annotate(n=Count("customer_id", distinct=True)).order_by()
+        .values("cohort", "month")
+        .annotate(n=Count("customer_id", distinct=True))
+        .order_by()
     )
     table: dict[date, dict[int, int]] = {}
     for cell in cells:
@@ -304,8 +310,6 @@ def cohorts(corp: Corp, *, start: date, end: date, months: int = 12) -> list[Coh
         k = (month.year - cohort.year) * 12 + month.month - cohort.month
         table.setdefault(cohort, {})[k] = cell["n"]
     # Only months that have begun: a September cohort has no "+3" in November (not a 0%).
-    from .rfm import corp_today
-
     today = corp_today(corp)
     out = []
     for cohort in sorted(table):

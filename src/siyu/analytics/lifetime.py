@@ -17,6 +17,8 @@ from django.db import connection, transaction
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
+from siyu.kit.queue import enqueue_after_commit
+from siyu.orders.models import CustomerValue
 
 from . import clv
 from .models import ClvFit, CustomerClv
@@ -69,7 +71,8 @@ def clv_refresh(*, corp: Corp, as_of: date | None = None, horizon_days: int = 36
     ids, x, t_x_days, T_days, m = summarise(*purchase_days(corp, as_of), (as_of - EPOCH).days + 1)
     if len(ids) < MIN_BUYERS or not (x > 0).any():
         raise InvalidInput(
-            f"Not enough purchase history to fit CLV: {len(ids)} buyers, {int((x > 0).sum())} with a repeat purchase (at least {MIN_BUYERS} buyers and one repeat needed).",
+            f"Not enough purchase history to fit CLV: {len(ids)} buyers, {int((x > 0).sum())} with a repeat purchase "
+            f"(at least {MIN_BUYERS} buyers and one repeat needed).",
             code="clv_insufficient_data",
         )
     weeks = 7.0
@@ -97,26 +100,32 @@ def clv_refresh(*, corp: Corp, as_of: date | None = None, horizon_days: int = 36
     value = purchases * spend
     if not (np.isfinite(purchases).all() and np.isfinite(alive).all() and np.isfinite(value).all()):
         raise InvalidInput(
-            f"The purchase history does not support a CLV model yet (fit r={bg.r:.3g}, α={bg.alpha:.3g}, a={bg.a:.3g}, b={bg.b:.3g}); more customers and repeat purchases are needed.",
+            f"The purchase history does not support a CLV model yet (fit r={bg.r:.3g}, α={bg.alpha:.3g}, a={bg.a:.3g}, b={bg.b:.3g}); "
+            "more customers and repeat purchases are needed.",
             code="clv_degenerate",
         )
     with transaction.atomic():
         CustomerClv.objects.filter(corp=corp).delete()
         _insert(corp, ids, purchases, alive, spend, value)
-        fit, _ = ClvFit.objects.update_or_create(corp=corp, defaults={
-            "as_of": as_of, "horizon_days": horizon_days, "customers": len(ids), "repeat_customers": int((x > 0).sum()),
-            "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "log_likelihood": bg.log_likelihood},
-            "gamma_gamma": {} if gg is None else {"p": gg.p, "q": gg.q, "gamma": gg.gamma, "log_likelihood": gg.log_likelihood},
-            "fitted_at": now(), "seconds": round(time.perf_counter() - started, 3), "error": "",
-        })
+        fit, _ = ClvFit.objects.update_or_create(
+            corp=corp,
+            defaults={
+                "as_of": as_of,
+                "horizon_days": horizon_days,
+                "customers": len(ids),
+                "repeat_customers": int((x > 0).sum()),
+                "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "log_likelihood": bg.log_likelihood},
+                "gamma_gamma": {} if gg is None else {"p": gg.p, "q": gg.q, "gamma": gg.gamma, "log_likelihood": gg.log_likelihood},
+                "fitted_at": now(),
+                "seconds": round(time.perf_counter() - started, 3),
+                "error": "",
+            },
+        )
     return fit
 
 
 def clv_refresh_due() -> int:
     """Queue one refit a day (corp time) for every corp with buyers; the worker's schedule calls this."""
-    from siyu.orders.models import CustomerValue
-
-    from .tasks import refresh_clv
 
     queued = 0
     fits = {f.corp_id: f for f in ClvFit.objects.all()}
@@ -129,7 +138,7 @@ def clv_refresh_due() -> int:
             continue
         fit = fit or ClvFit.objects.get_or_create(corp=corp)[0]
         ClvFit.objects.filter(pk=fit.pk).update(queued_at=now())
-        transaction.on_commit(lambda corp_id=corp.id: refresh_clv.enqueue(corp_id))
+        enqueue_after_commit("siyu.analytics.tasks.refresh_clv", corp.id)
         queued += 1
     return queued
 
@@ -137,8 +146,14 @@ def clv_refresh_due() -> int:
 def _insert(corp: Corp, ids, purchases, alive, spend, value, batch: int = 5000) -> None:
     table = CustomerClv._meta.db_table
     columns = "customer_id, corp_id, expected_purchases, p_alive, expected_spend_fen, clv_fen"
-    rows = zip(ids.tolist(), [corp.id] * len(ids), np.round(purchases, 6).tolist(), np.round(alive, 6).tolist(),
-               np.rint(spend).astype(np.int64).tolist(), np.rint(value).astype(np.int64).tolist())
+    rows = zip(
+        ids.tolist(),
+        [corp.id] * len(ids),
+        np.round(purchases, 6).tolist(),
+        np.round(alive, 6).tolist(),
+        np.rint(spend).astype(np.int64).tolist(),
+        np.rint(value).astype(np.int64).tolist(),
+    )
     if connection.vendor == "postgresql":
         # COPY: millions of rows in seconds, where batched INSERTs take most of a minute.
         connection.ensure_connection()

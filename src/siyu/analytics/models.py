@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.kit.tenancy import CorpOwned
 
+from .clv import BGNBD_BOUNDS, GG_BOUNDS, at_limit
+
 
 class RfmSettings(CorpOwned):
     """How a corp splits its buyers into the eight RFM classes (seed 000 §3.5)."""
@@ -64,8 +66,6 @@ class ClvFit(CorpOwned):
 
     @property
     def at_limit(self) -> bool:
-        from .clv import BGNBD_BOUNDS, GG_BOUNDS, at_limit
-
         bg, gg = self.bgnbd, self.gamma_gamma
         bg_at = bool(bg) and at_limit([bg["r"], bg["alpha"], bg["a"], bg["b"]], BGNBD_BOUNDS)
         gg_at = bool(gg) and at_limit([gg["p"], gg["q"], gg["gamma"]], GG_BOUNDS)

@@ -38,8 +38,19 @@ def pareto(corp: Corp, *, share: float = 0.8, as_of: date | None = None, points:
     hist = [(int(m), int(c)) for m, c in _rows(f"SELECT m, COUNT(*) FROM {src} GROUP BY m ORDER BY m DESC", params)]
     buyers = sum(c for _, c in hist)
     gmv = sum(m * c for m, c in hist)
-    result = Pareto(as_of=as_of, share=share, buyers=buyers, gmv_fen=gmv, super_users=0, super_users_gmv_fen=0, spent_min_fen=0,
-                    segment_size=0, lorenz=[(0.0, 0.0), (1.0, 1.0)], gini=0.0, top20_gmv_share=0.0)
+    result = Pareto(
+        as_of=as_of,
+        share=share,
+        buyers=buyers,
+        gmv_fen=gmv,
+        super_users=0,
+        super_users_gmv_fen=0,
+        spent_min_fen=0,
+        segment_size=0,
+        lorenz=[(0.0, 0.0), (1.0, 1.0)],
+        gini=0.0,
+        top20_gmv_share=0.0,
+    )
     if not buyers or gmv <= 0:
         return result
     # Largest spenders first: take whole groups while short of the target, then part of the next.

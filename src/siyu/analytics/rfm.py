@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, ExpressionWrapper, F, Max, Q, Sum, fields
 from django.db.models.expressions import RawSQL
@@ -170,8 +171,7 @@ def buyers_sql(corp: Corp, as_of: date, window_days: int | None, *, index: str =
         hint = f" INDEXED BY {BUYER_INDEXES[index]}" if connection.vendor == "sqlite" else ""
         table = CustomerValue._meta.db_table
         return (
-            f"(SELECT customer_id, last_paid_on AS last_on, order_count AS f, net_fen AS m FROM {table}{hint}"
-            " WHERE corp_id = %s AND order_count >= 1) s",
+            f"(SELECT customer_id, last_paid_on AS last_on, order_count AS f, net_fen AS m FROM {table}{hint} WHERE corp_id = %s AND order_count >= 1) s",
             [corp.id],
         )
     return _sql(source(corp, as_of, window_days))
@@ -253,7 +253,9 @@ def rfm_compute(corp: Corp, *, as_of: date | None = None, settings: RfmSettings 
         thresholds = Thresholds(settings.recency_days, settings.frequency, settings.monetary_fen)
     elif settings.method == RfmSettings.Method.MEAN:
         thresholds = Thresholds(
-            float(Fraction(sum(v * c for v, c in r_hist), buyers)), float(Fraction(sum(v * c for v, c in f_hist), buyers)), float(Fraction(gmv, buyers)),
+            float(Fraction(sum(v * c for v, c in r_hist), buyers)),
+            float(Fraction(sum(v * c for v, c in f_hist), buyers)),
+            float(Fraction(gmv, buyers)),
         )
     else:
         low, high = _m_pair(spend_src, spend_params, (buyers - 1) // 2)
@@ -266,22 +268,35 @@ def rfm_compute(corp: Corp, *, as_of: date | None = None, settings: RfmSettings 
         # four classes (frequent and big, by inclusion–exclusion) without grouping.
         since, f_from, m_from = _date_param(thresholds.recent_since(as_of)), thresholds.frequent_from, thresholds.big_from
         for recent in (True, False):
-            n, total, n_f, n_m, n_fm, g_f, g_m, g_fm = (int(v or 0) for v in _rows(
-                "SELECT COUNT(*), SUM(m), SUM(CASE WHEN f >= %s THEN 1 ELSE 0 END), SUM(CASE WHEN m >= %s THEN 1 ELSE 0 END),"
-                " SUM(CASE WHEN f >= %s AND m >= %s THEN 1 ELSE 0 END), SUM(CASE WHEN f >= %s THEN m ELSE 0 END),"
-                " SUM(CASE WHEN m >= %s THEN m ELSE 0 END), SUM(CASE WHEN f >= %s AND m >= %s THEN m ELSE 0 END)"
-                f" FROM {src} WHERE last_on {'>=' if recent else '<'} %s",
-                [f_from, m_from, f_from, m_from, f_from, m_from, f_from, m_from, *params, since],
-            )[0])
-            split = {(True, True): (n_fm, g_fm), (True, False): (n_f - n_fm, g_f - g_fm), (False, True): (n_m - n_fm, g_m - g_fm),
-                     (False, False): (n - n_f - n_m + n_fm, total - g_f - g_m + g_fm)}
+            n, total, n_f, n_m, n_fm, g_f, g_m, g_fm = (
+                int(v or 0)
+                for v in _rows(
+                    "SELECT COUNT(*), SUM(m), SUM(CASE WHEN f >= %s THEN 1 ELSE 0 END), SUM(CASE WHEN m >= %s THEN 1 ELSE 0 END),"
+                    " SUM(CASE WHEN f >= %s AND m >= %s THEN 1 ELSE 0 END), SUM(CASE WHEN f >= %s THEN m ELSE 0 END),"
+                    " SUM(CASE WHEN m >= %s THEN m ELSE 0 END), SUM(CASE WHEN f >= %s AND m >= %s THEN m ELSE 0 END)"
+                    f" FROM {src} WHERE last_on {'>=' if recent else '<'} %s",
+                    [f_from, m_from, f_from, m_from, f_from, m_from, f_from, m_from, *params, since],
+                )[0]
+            )
+            split = {
+                (True, True): (n_fm, g_fm),
+                (True, False): (n_f - n_fm, g_f - g_fm),
+                (False, True): (n_m - n_fm, g_m - g_fm),
+                (False, False): (n - n_f - n_m + n_fm, total - g_f - g_m + g_fm),
+            }
             for (frequent, big), (count, money) in split.items():
                 row = rows[BY_FLAGS[(recent, frequent, big)].letter]
                 row.customers, row.gmv_fen = count, money
                 row.share, row.gmv_share = count / buyers, (money / gmv if gmv else 0.0)
     result = RfmResult(
-        as_of=as_of, window_days=settings.window_days, method=settings.method, buyers=buyers, non_buyers=non_buyers, gmv_fen=gmv,
-        thresholds=thresholds, classes=list(rows.values()),
+        as_of=as_of,
+        window_days=settings.window_days,
+        method=settings.method,
+        buyers=buyers,
+        non_buyers=non_buyers,
+        gmv_fen=gmv,
+        thresholds=thresholds,
+        classes=list(rows.values()),
     )
     if quintiles and buyers:
         result.quintiles = _quintiles(src, params, spend_src, spend_params, r_hist, f_hist, buyers, as_of)
@@ -295,8 +310,8 @@ def _quintiles(src: str, params: list, spend_src: str, spend_params: list, r_his
         frequency_cuts=[_nearest_rank(f_hist, p) for p in ps],
         monetary_cuts=[_m_at(spend_src, spend_params, max(1, math.ceil(p * buyers)) - 1) for p in ps],
     )
-    r_score = " + ".join(["1"] + [f"CASE WHEN last_on >= %s THEN 1 ELSE 0 END" for _ in q.recency_cuts])
-    f_score = " + ".join(["1"] + [f"CASE WHEN f > %s THEN 1 ELSE 0 END" for _ in q.frequency_cuts])
+    r_score = " + ".join(["1"] + ["CASE WHEN last_on >= %s THEN 1 ELSE 0 END" for _ in q.recency_cuts])
+    f_score = " + ".join(["1"] + ["CASE WHEN f > %s THEN 1 ELSE 0 END" for _ in q.frequency_cuts])
     r_params = [_date_param(as_of - timedelta(days=cut)) for cut in q.recency_cuts]  # R ≤ cut ⟺ last_on ≥ as_of − cut
     cells = _rows(
         f"SELECT r, fs, COUNT(*), COALESCE(SUM(m), 0) FROM (SELECT {r_score} AS r, {f_score} AS fs, m FROM {src}) g GROUP BY r, fs",
@@ -312,7 +327,6 @@ CACHE_SECONDS = 600
 def current_result(corp: Corp) -> RfmResult:
     """Today's classes for per-customer labels and segment filters, computed at most every ten
     minutes per corp (thresholds move slowly; the RFM page itself always computes afresh)."""
-    from django.core.cache import cache
 
     settings = rfm_settings(corp)
     result = cache.get(_cache_key(corp, settings))
@@ -324,7 +338,6 @@ def current_result(corp: Corp) -> RfmResult:
 
 def remember(corp: Corp, result: RfmResult, settings: RfmSettings | None = None) -> None:
     """Keep a result just computed (the RFM page's) so labels and segments agree with what was shown."""
-    from django.core.cache import cache
 
     settings = settings or rfm_settings(corp)
     if result.as_of == corp_today(corp) and result.window_days == settings.window_days:
@@ -370,9 +383,7 @@ def class_q(corp: Corp, result: RfmResult, letters, *, on_value: bool = False) -
     if result.window_days is not None or result.as_of < corp_today(corp):
         # Another window or day: the classes come from the orders, as customer ids.
         src, params = _sql(source(corp, result.as_of, result.window_days))
-        conditions = [
-            f"(last_on {'>=' if c.recent else '<'} %s AND f {'>=' if c.frequent else '<'} %s AND m {'>=' if c.big else '<'} %s)" for c in chosen
-        ]
+        conditions = [f"(last_on {'>=' if c.recent else '<'} %s AND f {'>=' if c.frequent else '<'} %s AND m {'>=' if c.big else '<'} %s)" for c in chosen]
         cond_params = [p for _c in chosen for p in (_date_param(since), t.frequent_from, t.big_from)]
         ids = RawSQL(f"SELECT customer_id FROM {src} WHERE {' OR '.join(conditions)}", [*params, *cond_params])
         return Q(customer_id__in=ids) if on_value else Q(id__in=ids)
@@ -380,7 +391,10 @@ def class_q(corp: Corp, result: RfmResult, letters, *, on_value: bool = False) -
     last, f, m = f"{prefix}last_paid_on", f"{prefix}order_count", f"{prefix}net_fen"
     q = Q(pk__in=[])
     for c in chosen:
-        q |= Q(**{f"{f}__gte": 1}) & (Q(**{f"{last}__gte": since}) if c.recent else Q(**{f"{last}__lt": since})) & (
-            Q(**{f"{f}__gte": t.frequent_from}) if c.frequent else Q(**{f"{f}__lt": t.frequent_from})
-        ) & (Q(**{f"{m}__gte": t.big_from}) if c.big else Q(**{f"{m}__lt": t.big_from}))
+        q |= (
+            Q(**{f"{f}__gte": 1})
+            & (Q(**{f"{last}__gte": since}) if c.recent else Q(**{f"{last}__lt": since}))
+            & (Q(**{f"{f}__gte": t.frequent_from}) if c.frequent else Q(**{f"{f}__lt": t.frequent_from}))
+            & (Q(**{f"{m}__gte": t.big_from}) if c.big else Q(**{f"{m}__lt": t.big_from}))
+        )
     return q

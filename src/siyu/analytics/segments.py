@@ -12,6 +12,7 @@ from datetime import date
 
 from django.db.models import Q, QuerySet
 
+from siyu.acquisition.models import Acquisition
 from siyu.customers.models import Customer
 from siyu.customers.selectors import CustomerFilters, customer_list
 from siyu.kit.errors import Conflict, InvalidInput, save_or_conflict
@@ -82,10 +83,9 @@ class SegmentFilters(CustomerFilters):
 
 
 def segment_customers(actor: Actor, filters: SegmentFilters, *, as_of: date | None = None) -> QuerySet[Customer]:
+    actor.require_manager()
     customers = customer_list(actor, CustomerFilters(**{f.name: getattr(filters, f.name) for f in fields(CustomerFilters)}))
     if filters.channel_ids:
-        from siyu.acquisition.models import Acquisition
-
         customers = customers.filter(id__in=Acquisition.objects.filter(corp=actor.corp, channel_id__in=filters.channel_ids).values("customer_id"))
     if filters.buyers is False:
         customers = customers.exclude(value__order_count__gte=1)
@@ -99,9 +99,14 @@ def segment_customers(actor: Actor, filters: SegmentFilters, *, as_of: date | No
 
 # Segment filter → the CustomerValue field it bounds (or the stored CLV's, through the customer).
 VALUE_BOUNDS = (
-    ("orders_min", "order_count__gte"), ("orders_max", "order_count__lte"), ("spent_min_fen", "net_fen__gte"), ("spent_max_fen", "net_fen__lte"),
-    ("first_order_from", "first_paid_on__gte"), ("first_order_to", "first_paid_on__lte"),
-    ("last_order_from", "last_paid_on__gte"), ("last_order_to", "last_paid_on__lte"),
+    ("orders_min", "order_count__gte"),
+    ("orders_max", "order_count__lte"),
+    ("spent_min_fen", "net_fen__gte"),
+    ("spent_max_fen", "net_fen__lte"),
+    ("first_order_from", "first_paid_on__gte"),
+    ("first_order_to", "first_paid_on__lte"),
+    ("last_order_from", "last_paid_on__gte"),
+    ("last_order_to", "last_paid_on__lte"),
 )
 CLV_BOUNDS = (("clv_min_fen", "clv_fen__gte"), ("clv_max_fen", "clv_fen__lte"), ("p_alive_min", "p_alive__gte"), ("p_alive_max", "p_alive__lte"))
 
@@ -129,6 +134,7 @@ def segment_count(actor: Actor, filters: SegmentFilters, *, as_of: date | None =
     """How many customers the filters take now. When they only bound order facts, CLV or RFM class
     (the common case for value segments), the count runs on the one-row-per-buyer value table
     alone: joining three million customers to it only to count them cost 4× as much (PostgreSQL)."""
+    actor.require_manager()
     customer_side = any(getattr(filters, f.name) not in (None, "", []) for f in fields(CustomerFilters)) or filters.channel_ids
     value = _value_q(filters, prefix="")
     if actor.is_guide or customer_side or filters.buyers is False or not (value or filters.rfm):
@@ -140,10 +146,12 @@ def segment_count(actor: Actor, filters: SegmentFilters, *, as_of: date | None =
 
 
 def segment_list(actor: Actor) -> list[Segment]:
+    actor.require_manager()
     return list(Segment.objects.for_corp(actor.corp).order_by("name"))
 
 
 def segment_get(actor: Actor, segment_id: int) -> Segment:
+    actor.require_manager()
     return get_for(actor, Segment.objects.all(), "segment", pk=segment_id)
 
 
@@ -173,4 +181,3 @@ def segment_for_rfm_class(*, actor: Actor, letter: str) -> tuple[Segment, bool]:
 def segment_delete(*, actor: Actor, segment: Segment) -> None:
     actor.require_manager()
     segment.delete()
-

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
+from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.tenancy import Actor
 
-from .models import RfmSettings
+from .models import ClvFit, RfmSettings
 from .rfm import BY_LETTER
 
 STRATEGY_MAX = 500
 
 
-def rfm_settings_save(*, actor: Actor, method: str, recency_days: int, frequency: float, monetary_fen: int, window_days: int | None,
-                      strategies: dict[str, str]) -> RfmSettings:
+def rfm_settings_save(
+    *, actor: Actor, method: str, recency_days: int, frequency: float, monetary_fen: int, window_days: int | None, strategies: dict[str, str]
+) -> RfmSettings:
     actor.require_manager()
     if method not in RfmSettings.Method.values:
         raise InvalidInput(f"method must be one of {', '.join(RfmSettings.Method.values)}.", code="bad_method", field="method")
@@ -32,14 +35,8 @@ def rfm_settings_save(*, actor: Actor, method: str, recency_days: int, frequency
 
 
 def clv_refresh_queue(*, actor: Actor, horizon_days: int) -> None:
-    from django.db import transaction
-
-    from siyu.kit.clock import now
-
-    from .models import ClvFit
-    from .tasks import refresh_clv
 
     actor.require_manager()
     ClvFit.objects.update_or_create(corp=actor.corp, defaults={"queued_at": now(), "error": ""})
     corp_id = actor.corp.id
-    transaction.on_commit(lambda: refresh_clv.enqueue(corp_id, horizon_days))
+    enqueue_after_commit("siyu.analytics.tasks.refresh_clv", corp_id, horizon_days)

@@ -1,13 +1,14 @@
 from django_tasks import task
 
+from siyu.corps.models import Corp
+from siyu.kit.errors import InvalidInput
+
+from .lifetime import clv_refresh
+from .models import ClvFit
+
 
 @task()
 def refresh_clv(corp_id: int, horizon_days: int | None = None) -> dict:
-    from siyu.corps.models import Corp
-    from siyu.kit.errors import InvalidInput
-
-    from .lifetime import clv_refresh
-    from .models import ClvFit
 
     corp = Corp.objects.get(pk=corp_id)
     previous = ClvFit.objects.filter(corp=corp).values_list("horizon_days", flat=True).first()

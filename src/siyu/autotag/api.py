@@ -40,16 +40,29 @@ class PreviewOut(Schema):
 
 def _out(rule: TagRule) -> RuleOut:
     return RuleOut(
-        id=rule.id, name=rule.name, match=rule.match, conditions=rule.conditions, enabled=rule.enabled,
-        add_tag_ids=sorted(t.id for t in rule.add_tags.all()), remove_tag_ids=sorted(t.id for t in rule.remove_tags.all()),
-        backfill_status=rule.backfill_status, backfilled_at=rule.backfilled_at, backfill_counts=rule.backfill_counts,
+        id=rule.id,
+        name=rule.name,
+        match=rule.match,
+        conditions=rule.conditions,
+        enabled=rule.enabled,
+        add_tag_ids=sorted(t.id for t in rule.add_tags.all()),
+        remove_tag_ids=sorted(t.id for t in rule.remove_tags.all()),
+        backfill_status=rule.backfill_status,
+        backfilled_at=rule.backfilled_at,
+        backfill_counts=rule.backfill_counts,
     )
 
 
 def _save(request, payload: RuleIn, rule: TagRule | None = None) -> TagRule:
     return services.rule_save(
-        actor=request.auth, rule=rule, name=payload.name, match=payload.match, conditions=payload.conditions,
-        add_tag_ids=payload.add_tag_ids, remove_tag_ids=payload.remove_tag_ids, enabled=payload.enabled,
+        actor=request.auth,
+        rule=rule,
+        name=payload.name,
+        match=payload.match,
+        conditions=payload.conditions,
+        add_tag_ids=payload.add_tag_ids,
+        remove_tag_ids=payload.remove_tag_ids,
+        enabled=payload.enabled,
     )
 
 

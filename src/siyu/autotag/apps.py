@@ -7,4 +7,4 @@ class AutotagConfig(AppConfig):
     verbose_name = "Auto-tag rules"
 
     def ready(self) -> None:
-        from . import subscribers  # noqa: F401 — importing registers them
+        from . import subscribers  # noqa: F401, PLC0415 — importing registers them

@@ -24,6 +24,9 @@ from datetime import date
 
 from django.db.models import Exists, OuterRef, Q
 
+from siyu.acquisition.models import Acquisition, Channel, Lead, LiveCode
+from siyu.corps.models import Department, Staff
+from siyu.groups.models import CustomerGroup, GroupMember
 from siyu.kit.errors import InvalidInput
 
 MAX_CONDITIONS = 20
@@ -47,10 +50,6 @@ def _ids(cond: dict, where: str, model, corp, *, required: bool = True) -> list[
 
 
 def _models():
-    from siyu.acquisition.models import Acquisition, Channel, LiveCode
-    from siyu.corps.models import Department, Staff
-    from siyu.groups.models import CustomerGroup, GroupMember
-
     return Acquisition, Channel, LiveCode, Department, Staff, CustomerGroup, GroupMember
 
 
@@ -97,7 +96,11 @@ def conditions_clean(corp, raw) -> list[dict]:
                 _bad(f"{where}.in", "a list of 1 to 100 answer values.")
             clean.append({"kind": kind, "field": key, "in": sorted(set(values))})
         else:
-            _bad(f"{where}.kind", f"unknown condition {kind!r}; one of channel, live_code, staff, department, added_weekday, added_hour, added_between, group_joined, lead_answer.")
+            _bad(
+                f"{where}.kind",
+                f"unknown condition {kind!r}; one of channel, live_code, staff, department, added_weekday, added_hour, added_between, "
+                "group_joined, lead_answer.",
+            )
     return clean
 
 
@@ -122,8 +125,6 @@ def compile_condition(cond: dict) -> Q:
         members = GroupMember.objects.filter(customer_id=OuterRef("customer_id"))
         return Q(Exists(members.filter(group_id__in=cond["in"]) if cond.get("in") else members))
     if kind == "lead_answer":
-        from siyu.acquisition.models import Lead
-
         leads = Lead.objects.filter(customer_id=OuterRef("customer_id"), **{f"answers__{cond['field']}__in": cond["in"]})
         return Q(Exists(leads))
     raise ValueError(f"unknown condition kind {kind!r}")

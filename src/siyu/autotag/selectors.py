@@ -6,6 +6,8 @@ from .models import TagRule
 
 
 def rules(actor: Actor):
+    """Auto-tag rules are a manager's."""
+    actor.require_manager()
     return TagRule.objects.for_corp(actor.corp).prefetch_related("add_tags", "remove_tags").order_by("id")
 
 

@@ -15,6 +15,7 @@ from siyu.corps.models import Corp
 from siyu.customers.models import Follow, FollowTag, TimelineEvent
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
+from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.tenancy import Actor
 from siyu.tags.selectors import resolve_tags
 
@@ -26,8 +27,15 @@ BATCH = 2000
 
 
 def rule_save(
-    *, actor: Actor, rule: TagRule | None = None, name: str, conditions: list, match: str = TagRule.Match.ALL,
-    add_tag_ids: list[int] = (), remove_tag_ids: list[int] = (), enabled: bool = True,
+    *,
+    actor: Actor,
+    rule: TagRule | None = None,
+    name: str,
+    conditions: list,
+    match: str = TagRule.Match.ALL,
+    add_tag_ids: list[int] = (),
+    remove_tag_ids: list[int] = (),
+    enabled: bool = True,
 ) -> TagRule:
     actor.require_manager()
     name = (name or "").strip()
@@ -83,7 +91,9 @@ def _apply(corp: Corp, rule: TagRule, changes: dict[int, tuple[set[int], set[int
     if not changes:
         return 0
     FollowTag.objects.bulk_create(
-        [FollowTag(corp=corp, follow_id=fid, tag_id=tid) for fid, (plus, _) in changes.items() for tid in plus], ignore_conflicts=True, batch_size=BATCH,
+        [FollowTag(corp=corp, follow_id=fid, tag_id=tid) for fid, (plus, _) in changes.items() for tid in plus],
+        ignore_conflicts=True,
+        batch_size=BATCH,
     )
     for fid, (_, minus) in changes.items():
         if minus:
@@ -96,16 +106,19 @@ def _apply(corp: Corp, rule: TagRule, changes: dict[int, tuple[set[int], set[int
     for fid, (plus, minus) in changes.items():
         for kind, ids in ((TimelineEvent.Kind.TAGGED, plus), (TimelineEvent.Kind.UNTAGGED, minus)):
             if ids:
-                events.append(TimelineEvent(
-                    corp=corp, customer_id=follows[fid], kind=kind, staff_id=staff[fid], occurred_at=stamp,
-                    data={"tags": sorted(names[t] for t in ids), "by": f"rule: {rule.name}"},
-                ))
+                events.append(
+                    TimelineEvent(
+                        corp=corp,
+                        customer_id=follows[fid],
+                        kind=kind,
+                        staff_id=staff[fid],
+                        occurred_at=stamp,
+                        data={"tags": sorted(names[t] for t in ids), "by": f"rule: {rule.name}"},
+                    )
+                )
     TimelineEvent.objects.bulk_create(events, batch_size=BATCH)
     payload = [[fid, sorted(plus), sorted(minus)] for fid, (plus, minus) in changes.items()]
-    from siyu.wecom.tasks import push_tags_to_wecom
-
-    corp_pk = corp.pk
-    transaction.on_commit(lambda: push_tags_to_wecom.enqueue(corp_pk, payload))
+    enqueue_after_commit("siyu.wecom.tasks.push_tags_to_wecom", corp.pk, payload)
     return len(changes)
 
 
@@ -149,10 +162,7 @@ def rule_backfill_request(*, actor: Actor, rule: TagRule) -> TagRule:
         return rule
     rule.backfill_status = "queued"
     rule.save(update_fields=["backfill_status"])
-    from .tasks import backfill_rule
-
-    rule_pk = rule.pk
-    transaction.on_commit(lambda: backfill_rule.enqueue(rule_pk))
+    enqueue_after_commit("siyu.autotag.tasks.backfill_rule", rule.pk)
     return rule
 
 

@@ -1,6 +1,7 @@
 from django_tasks import task
 
 from . import services
+from .models import TagRule
 
 
 @task()
@@ -8,7 +9,5 @@ def backfill_rule(rule_id: int) -> dict:
     try:
         return services.rule_backfill(rule_id)
     except Exception:
-        from .models import TagRule
-
         TagRule.objects.filter(pk=rule_id).update(backfill_status="failed")
         raise

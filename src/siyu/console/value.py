@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 from django import forms
 from django.contrib import messages
@@ -11,11 +13,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from siyu.analytics import funnels, pareto, rfm, segments, selectors, services
+from siyu.acquisition.selectors import channels
+from siyu.analytics import export, rfm, segments, selectors, services
 from siyu.analytics.models import RfmSettings
+from siyu.corps.models import Staff
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
+from siyu.orders.importer import orders_submit_import
+from siyu.orders.models import Order
+from siyu.orders.selectors import order_sources
+from siyu.tags.models import Tag
 
 from .access import console_view, saved_or_form_error
 
@@ -37,24 +45,35 @@ class RfmSettingsForm(forms.Form):
 @console_view
 def rfm_page(request):
     actor = request.actor
-    actor.require_manager()
-    settings = rfm.rfm_settings(actor.corp)
-    initial = {"method": settings.method, "recency_days": settings.recency_days, "frequency": settings.frequency,
-               "monetary": settings.monetary_fen / 100, "window_days": settings.window_days}
+    settings = selectors.rfm_settings_for(actor)
+    initial = {
+        "method": settings.method,
+        "recency_days": settings.recency_days,
+        "frequency": settings.frequency,
+        "monetary": settings.monetary_fen / 100,
+        "window_days": settings.window_days,
+    }
     form = RfmSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         strategies = {c.letter: request.POST.get(f"strategy_{c.letter}", "").strip() for c in rfm.CLASSES}
         strategies = {k: v for k, v in strategies.items() if v and v != rfm.DEFAULT_STRATEGIES[k]}
-        saved = saved_or_form_error(form, lambda: services.rfm_settings_save(
-            actor=actor, method=d["method"], recency_days=d["recency_days"], frequency=d["frequency"], monetary_fen=int(d["monetary"] * 100),
-            window_days=d["window_days"], strategies=strategies,
-        ))
+        saved = saved_or_form_error(
+            form,
+            lambda: services.rfm_settings_save(
+                actor=actor,
+                method=d["method"],
+                recency_days=d["recency_days"],
+                frequency=d["frequency"],
+                monetary_fen=int(d["monetary"] * 100),
+                window_days=d["window_days"],
+                strategies=strategies,
+            ),
+        )
         if saved:
             messages.success(request, _("RFM settings saved."))
             return redirect("console:rfm")
-    result = rfm.rfm_compute(actor.corp, quintiles=True)
-    rfm.remember(actor.corp, result)
+    result = selectors.rfm_for(actor, quintiles=True)
     chart = {
         "letters": [f"{r.rfm.letter}\n{r.rfm.name}" for r in result.classes],
         "customers": [r.customers for r in result.classes],
@@ -62,10 +81,17 @@ def rfm_page(request):
         "grid": [[f - 1, r - 1, n] for (r, f), (n, _gmv) in (result.quintiles.grid.items() if result.quintiles else [])],
         "labels": {"customers": _("Customers"), "gmv_share": _("Share of GMV (%)"), "r": _("R score"), "f": _("F score")},
     }
-    return render(request, "console/rfm.html", {
-        "form": form, "result": result, "chart": chart, "nav": "rfm",
-        "recent_since": result.thresholds.recent_since(result.as_of),
-    })
+    return render(
+        request,
+        "console/rfm.html",
+        {
+            "form": form,
+            "result": result,
+            "chart": chart,
+            "nav": "rfm",
+            "recent_since": result.thresholds.recent_since(result.as_of),
+        },
+    )
 
 
 @console_view
@@ -80,12 +106,11 @@ def rfm_segment(request, letter: str):
 @console_view
 def super_users_page(request):
     actor = request.actor
-    actor.require_manager()
     try:
         share = min(max(float(request.GET.get("share", "80")), 1.0), 100.0) / 100
     except ValueError:
         share = 0.8
-    result = pareto.pareto(actor.corp, share=share)
+    result = selectors.super_users_for(actor, share=share)
     if request.method == "POST":
         name = _("Super users %(share)s%%") % {"share": round(share * 100)}
         existing = segments.segment_list(actor)
@@ -104,7 +129,6 @@ def super_users_page(request):
 @console_view
 def clv_page(request):
     actor = request.actor
-    actor.require_manager()
     if request.method == "POST":
         try:
             horizon = int(request.POST.get("horizon_days", "365"))
@@ -118,7 +142,8 @@ def clv_page(request):
     fit, deciles, total = selectors.clv_overview(actor)
     top = selectors.clv_top(actor, 20)
     chart = {
-        "deciles": [f"{d['decile']}" for d in deciles], "clv": [round(d["clv_fen"] / 100) for d in deciles],
+        "deciles": [f"{d['decile']}" for d in deciles],
+        "clv": [round(d["clv_fen"] / 100) for d in deciles],
         "share": [round(d["share"] * 100, 1) for d in deciles],
         "labels": {"clv": _("CLV (yuan)"), "share": _("Share of CLV (%)"), "x": _("Tenth of buyers, highest CLV first")},
     }
@@ -128,23 +153,26 @@ def clv_page(request):
 class PeriodForm(forms.Form):
     start = forms.DateField(label=gettext_lazy("From"), widget=DATE)
     end = forms.DateField(label=gettext_lazy("To"), widget=DATE)
-    by = forms.ChoiceField(label=gettext_lazy("Group by"), required=False, initial="week",
-                           choices=[("week", gettext_lazy("Week added")), ("channel", gettext_lazy("Channel")), ("staff", gettext_lazy("Staff"))])
+    by = forms.ChoiceField(
+        label=gettext_lazy("Group by"),
+        required=False,
+        initial="week",
+        choices=[("week", gettext_lazy("Week added")), ("channel", gettext_lazy("Channel")), ("staff", gettext_lazy("Staff"))],
+    )
 
 
 @console_view
 def funnel_page(request):
     actor = request.actor
-    actor.require_manager()
     today = _today(actor)
     form = PeriodForm(request.GET or None, initial={"start": today - timedelta(days=89), "end": today, "by": "week"})
     start, end, by = today - timedelta(days=89), today, "week"
     if form.is_bound and form.is_valid():
         start, end, by = form.cleaned_data["start"], form.cleaned_data["end"], form.cleaned_data["by"] or "week"
-    result = funnels.funnel(actor.corp, start=start, end=end, by=by)
+    result = selectors.funnel_for(actor, start=start, end=end, by=by)
     months_start = (end.replace(day=1) - timedelta(days=330)).replace(day=1)
-    gmv = funnels.gmv_decomposition(actor.corp, start=months_start, end=end)
-    cohort_rows = funnels.cohorts(actor.corp, start=months_start, end=end, months=6)
+    gmv = selectors.gmv_for(actor, start=months_start, end=end)
+    cohort_rows = selectors.cohorts_for(actor, start=months_start, end=end, months=6)
     t = result.total
     chart = {
         "funnel": [
@@ -159,18 +187,30 @@ def funnel_page(request):
         "spend": [None if p.from_spend_fen is None else round(p.from_spend_fen / 100) for p in gmv],
         "cohorts": [c.month.strftime("%Y-%m") for c in cohort_rows],
         "heat": [[k, i, round(rate * 100, 1)] for i, c in enumerate(cohort_rows) for k, rate in enumerate(c.rates)],
-        "labels": {"gmv": _("GMV (yuan)"), "reach": _("From reach"), "conversion": _("From conversion"), "spend": _("From spend per buyer"),
-                   "month_after": _("Months after the first order")},
+        "labels": {
+            "gmv": _("GMV (yuan)"),
+            "reach": _("From reach"),
+            "conversion": _("From conversion"),
+            "spend": _("From spend per buyer"),
+            "month_after": _("Months after the first order"),
+        },
     }
     return render(request, "console/funnel.html", {"form": form, "result": result, "gmv": gmv, "cohorts": cohort_rows, "chart": chart, "nav": "funnel"})
 
 
 class SegmentForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Segment name"), max_length=64)
-    rfm = forms.MultipleChoiceField(label=gettext_lazy("RFM classes"), required=False, widget=forms.CheckboxSelectMultiple,
-                                    choices=[(c.letter, f"{c.letter} {c.name}") for c in rfm.CLASSES])
-    buyers = forms.ChoiceField(label=gettext_lazy("Purchases"), required=False,
-                               choices=[("", gettext_lazy("Anyone")), ("yes", gettext_lazy("Has bought")), ("no", gettext_lazy("Never bought"))])
+    rfm = forms.MultipleChoiceField(
+        label=gettext_lazy("RFM classes"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(c.letter, f"{c.letter} {c.name}") for c in rfm.CLASSES],
+    )
+    buyers = forms.ChoiceField(
+        label=gettext_lazy("Purchases"),
+        required=False,
+        choices=[("", gettext_lazy("Anyone")), ("yes", gettext_lazy("Has bought")), ("no", gettext_lazy("Never bought"))],
+    )
     orders_min = forms.IntegerField(label=gettext_lazy("At least orders"), required=False, min_value=0)
     spent_min = forms.DecimalField(label=gettext_lazy("Spent at least (yuan)"), required=False, min_value=0, decimal_places=2, max_digits=14)
     last_order_from = forms.DateField(label=gettext_lazy("Last order on or after"), required=False, widget=DATE)
@@ -178,45 +218,57 @@ class SegmentForm(forms.Form):
     clv_min = forms.DecimalField(label=gettext_lazy("CLV at least (yuan)"), required=False, min_value=0, decimal_places=2, max_digits=14)
     p_alive_min = forms.FloatField(label=gettext_lazy("Probability alive at least (0–1)"), required=False, min_value=0, max_value=1)
     tags_all = forms.TypedMultipleChoiceField(label=gettext_lazy("Has every tag"), required=False, coerce=int, widget=forms.SelectMultiple(attrs={"size": 6}))
-    channel_ids = forms.TypedMultipleChoiceField(label=gettext_lazy("Came through channel"), required=False, coerce=int, widget=forms.SelectMultiple(attrs={"size": 4}))
+    channel_ids = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Came through channel"), required=False, coerce=int, widget=forms.SelectMultiple(attrs={"size": 4})
+    )
     staff_ids = forms.TypedMultipleChoiceField(label=gettext_lazy("Followed by"), required=False, coerce=int, widget=forms.SelectMultiple(attrs={"size": 6}))
 
     def __init__(self, *args, actor, **kwargs):
-        from siyu.acquisition.selectors import channels
-        from siyu.corps.models import Staff
-        from siyu.tags.models import Tag
-
         super().__init__(*args, **kwargs)
-        self.fields["tags_all"].choices = [(t.id, f"{t.group.name} / {t.name}") for t in Tag.objects.filter(corp=actor.corp, deleted_at__isnull=True).select_related("group")]
+        self.fields["tags_all"].choices = [
+            (t.id, f"{t.group.name} / {t.name}") for t in Tag.objects.filter(corp=actor.corp, deleted_at__isnull=True).select_related("group")
+        ]
         self.fields["channel_ids"].choices = [(c.id, c.name) for c in channels(actor)]
         self.fields["staff_ids"].choices = [(s.id, s.name) for s in Staff.objects.filter(corp=actor.corp).order_by("name")]
 
     def filters(self) -> segments.SegmentFilters:
         d = self.cleaned_data
         return segments.SegmentFilters(
-            rfm=d["rfm"], buyers={"yes": True, "no": False}.get(d["buyers"]), orders_min=d["orders_min"],
+            rfm=d["rfm"],
+            buyers={"yes": True, "no": False}.get(d["buyers"]),
+            orders_min=d["orders_min"],
             spent_min_fen=None if d["spent_min"] is None else int(d["spent_min"] * 100),
-            last_order_from=d["last_order_from"], last_order_to=d["last_order_to"],
-            clv_min_fen=None if d["clv_min"] is None else int(d["clv_min"] * 100), p_alive_min=d["p_alive_min"],
-            tags_all=d["tags_all"], channel_ids=d["channel_ids"], staff_ids=d["staff_ids"],
+            last_order_from=d["last_order_from"],
+            last_order_to=d["last_order_to"],
+            clv_min_fen=None if d["clv_min"] is None else int(d["clv_min"] * 100),
+            p_alive_min=d["p_alive_min"],
+            tags_all=d["tags_all"],
+            channel_ids=d["channel_ids"],
+            staff_ids=d["staff_ids"],
         )
 
     @staticmethod
     def initial_from(segment) -> dict:
         f = segment.filters
         return {
-            "name": segment.name, "rfm": f.get("rfm", []), "buyers": {True: "yes", False: "no"}.get(f.get("buyers"), ""),
-            "orders_min": f.get("orders_min"), "spent_min": None if f.get("spent_min_fen") is None else f["spent_min_fen"] / 100,
-            "last_order_from": f.get("last_order_from"), "last_order_to": f.get("last_order_to"),
-            "clv_min": None if f.get("clv_min_fen") is None else f["clv_min_fen"] / 100, "p_alive_min": f.get("p_alive_min"),
-            "tags_all": f.get("tags_all", []), "channel_ids": f.get("channel_ids", []), "staff_ids": f.get("staff_ids", []),
+            "name": segment.name,
+            "rfm": f.get("rfm", []),
+            "buyers": {True: "yes", False: "no"}.get(f.get("buyers"), ""),
+            "orders_min": f.get("orders_min"),
+            "spent_min": None if f.get("spent_min_fen") is None else f["spent_min_fen"] / 100,
+            "last_order_from": f.get("last_order_from"),
+            "last_order_to": f.get("last_order_to"),
+            "clv_min": None if f.get("clv_min_fen") is None else f["clv_min_fen"] / 100,
+            "p_alive_min": f.get("p_alive_min"),
+            "tags_all": f.get("tags_all", []),
+            "channel_ids": f.get("channel_ids", []),
+            "staff_ids": f.get("staff_ids", []),
         }
 
 
 @console_view
 def segment_list_page(request):
     actor = request.actor
-    actor.require_manager()
     form = SegmentForm(request.POST or None, actor=actor)
     if request.method == "POST" and form.is_valid():
         segment = saved_or_form_error(form, lambda: segments.segment_save(actor=actor, name=form.cleaned_data["name"], filters=form.filters()))
@@ -230,7 +282,6 @@ def segment_list_page(request):
 @console_view
 def segment_page(request, segment_id: int):
     actor = request.actor
-    actor.require_manager()
     segment = segments.segment_get(actor, segment_id)
     form = SegmentForm(request.POST or None, actor=actor, initial=SegmentForm.initial_from(segment))
     if request.method == "POST" and form.is_valid():
@@ -242,17 +293,22 @@ def segment_page(request, segment_id: int):
     customers = segments.segment_customers(actor, filters)
     preview = list(customers.order_by("-id")[:50])
     values = selectors.value_rows(actor, [c.id for c in preview])
-    return render(request, "console/segment.html", {
-        "segment": segment, "form": form, "count": segments.segment_count(actor, filters), "preview": [(c, values.get(c.id)) for c in preview], "nav": "segments",
-    })
+    return render(
+        request,
+        "console/segment.html",
+        {
+            "segment": segment,
+            "form": form,
+            "count": segments.segment_count(actor, filters),
+            "preview": [(c, values.get(c.id)) for c in preview],
+            "nav": "segments",
+        },
+    )
 
 
 @console_view
 def segment_xlsx(request, segment_id: int):
-    from siyu.analytics import export
-
     actor = request.actor
-    actor.require_manager()
     segment = segments.segment_get(actor, segment_id)
     customers = segments.segment_customers(actor, segments.SegmentFilters.from_json(segment.filters))
     return attachment(export.segment_workbook(actor.corp, customers, name=segment.name), XLSX, f"{segment.name}.xlsx")
@@ -269,10 +325,19 @@ def segment_delete(request, segment_id: int):
 
 
 class OrderImportForm(forms.Form):
-    file = forms.FileField(label=gettext_lazy("Order file (CSV or Excel)"), help_text=gettext_lazy(
-        "Headers such as 订单号, 支付时间, 实付金额, 外部联系人ID or 手机号, 门店, 导购, 退款金额; one row per order or per order line."))
-    source = forms.CharField(label=gettext_lazy("Source system"), max_length=32, initial="import",
-                             help_text=gettext_lazy("Part of each order's identity: the same file again changes nothing."))
+    file = forms.FileField(
+        label=gettext_lazy("Order file (CSV or Excel)"),
+        help_text=gettext_lazy(
+            "Headers such as 订单号, 支付时间, 实付金额, 外部联系人ID or 手机号, 门店, 导购, 退款金额; one row per order or per order line."
+        ),
+    )
+    source = forms.CharField(
+        label=gettext_lazy("Source system"),
+        max_length=32,
+        initial="import",
+        help_text=gettext_lazy("Part of each order's identity: the same file again changes nothing."),
+        widget=forms.TextInput(attrs={"list": "order-sources"}),
+    )
 
 
 CONSOLE_IMPORT_MAX_BYTES = 20 * 1024 * 1024
@@ -282,14 +347,9 @@ CONSOLE_IMPORT_MAX_BYTES = 20 * 1024 * 1024
 def order_import_page(request):
     """Upload an order history: checked whole, imported only if every row is good (the CLI,
     `siyu orders import`, takes files of any size with a progress bar)."""
-    import tempfile
-    from pathlib import Path
-
-    from siyu.orders.importer import orders_import
-    from siyu.orders.models import Order
 
     actor = request.actor
-    actor.require_manager()
+    sources = order_sources(actor)
     form = OrderImportForm(request.POST or None, request.FILES or None)
     report = None
     if request.method == "POST" and form.is_valid():
@@ -302,15 +362,22 @@ def order_import_page(request):
                 with path.open("wb") as out:
                     for chunk in upload.chunks():
                         out.write(chunk)
-                result = saved_or_form_error(form, lambda: orders_import(corp=actor.corp, path=path, source=form.cleaned_data["source"].strip()))
+                result = saved_or_form_error(form, lambda: orders_submit_import(actor=actor, path=path, source=form.cleaned_data["source"].strip()))
             if result is not None and result.error_count:
                 report = result
                 form.add_error(None, _("%(n)d bad rows; nothing was imported.") % {"n": result.error_count})
             elif result is not None:
-                messages.success(request, _("%(orders)d orders imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged; %(matched)d matched to customers.") % {
-                    "orders": result.orders, "created": result.created, "updated": result.updated, "unchanged": result.unchanged, "matched": result.matched})
+                messages.success(
+                    request,
+                    _("%(orders)d orders imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged; %(matched)d matched to customers.")
+                    % {"orders": result.orders, "created": result.created, "updated": result.updated, "unchanged": result.unchanged, "matched": result.matched},
+                )
                 return redirect("console:order_import")
     orders = Order.objects.for_corp(actor.corp)
     stats = {"orders": orders.count(), "unmatched": orders.filter(customer__isnull=True).count()}
-    return render(request, "console/order_import.html", {"form": form, "report": report, "stats": stats, "nav": "order_import"},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "console/order_import.html",
+        {"form": form, "report": report, "stats": stats, "sources": sources, "nav": "order_import"},
+        status=400 if form.errors else 200,
+    )

@@ -8,14 +8,23 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from siyu.corps.selectors import memberships_of, staff_resolve
+from siyu.analytics.selectors import customer_value
+from siyu.corps import services as corp_services
+from siyu.corps.selectors import corp_settings_for, memberships_of, staff_resolve
+from siyu.corps.services import corp_credentials_save, corp_register_check
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.customers.models import ADD_WAY_LABELS
-from siyu.kit.errors import InvalidInput
+from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.pagination import keyset_page
 from siyu.tags import selectors as tag_selectors
 from siyu.tags import services as tag_services
+from siyu.wecom import selectors as inbox_selectors
+from siyu.wecom import selectors as wecom_selectors
+from siyu.wecom import sync as wecom_sync
+from siyu.wecom.models import CallbackEvent
+from siyu.wecom.services import callback_retry as retry
+from siyu.wecom.sync import COUNT_LABELS, phase_labels, run_is_busy
 
 from .access import SESSION_CORP_KEY, console_view
 from .forms import CorpCredentialsForm, CorpRegisterForm, CustomerFilterForm, TagForm, TagGroupForm
@@ -47,8 +56,6 @@ def dashboard(request):
 
 
 def _customer_value(actor, customer):
-    from siyu.analytics.selectors import customer_value
-
     value, cls, clv = customer_value(actor, customer.id)
     return {"value": value, "rfm": cls, "clv": clv} if value.order_count or value.paid_fen else None
 
@@ -158,7 +165,9 @@ def tag_library(request):
         "console/tags.html",
         {
             "groups": _with_counts(actor, tag_selectors.tag_library(actor)),
-            "group_form": TagGroupForm(), "tag_form": TagForm(), "nav": "tags",
+            "group_form": TagGroupForm(),
+            "tag_form": TagForm(),
+            "nav": "tags",
         },
     )
 
@@ -176,9 +185,10 @@ def _with_counts(actor, groups):
 @console_view
 def tag_group_create(request):
     actor = request.actor
+    library = tag_selectors.tag_library_for_editing(actor)
     form = TagGroupForm(request.POST)
     if not form.is_valid():
-        context = {"groups": _with_counts(actor, tag_selectors.tag_library(actor)), "group_form": form, "tag_form": TagForm(), "nav": "tags"}
+        context = {"groups": _with_counts(actor, library), "group_form": form, "tag_form": TagForm(), "nav": "tags"}
         return render(request, "console/tags.html", context, status=400)
     group = tag_services.tag_group_create(actor=actor, name=form.cleaned_data["name"], tag_names=form.tag_names())
     messages.success(request, _("Tag group “%(name)s” created.") % {"name": group.name})
@@ -189,7 +199,7 @@ def tag_group_create(request):
 @console_view
 def tag_create(request, group_id: int):
     actor = request.actor
-    group = tag_selectors.tag_group_get(actor, group_id)
+    group = tag_selectors.tag_group_for_editing(actor, group_id)
     form = TagForm(request.POST)
     if not form.is_valid():
         raise InvalidInput(form.errors.as_text(), field="name")
@@ -218,30 +228,23 @@ def tag_delete(request, tag_id: int):
 
 @console_view
 def corp_settings(request):
-    from siyu.corps.services import corp_set_credentials
-
     actor = request.actor
-    actor.require_admin()
+    corp = corp_settings_for(actor)
     form = CorpCredentialsForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        corp_set_credentials(corp=actor.corp, **form.cleaned_data)
+        corp_credentials_save(actor=actor, **form.cleaned_data)
         messages.success(request, _("Credentials saved."))
         return redirect("console:corp_settings")
-    return render(request, "console/corp_settings.html", {"corp": actor.corp, "form": form, "nav": "corp"}, status=400 if form.errors else 200)
+    return render(request, "console/corp_settings.html", {"corp": corp, "form": form, "nav": "corp"}, status=400 if form.errors else 200)
 
 
 @console_view
 def corp_register(request):
-    from siyu.corps.services import corp_create, membership_grant
-    from siyu.kit.errors import Forbidden
-
-    if not request.user.is_superuser:
-        raise Forbidden(_("Only a superuser may register corps."), code="role_forbidden")
+    corp_register_check(request.user)
     form = CorpRegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        corp = corp_create(**{**data, "api_base": data["api_base"] or None})
-        membership_grant(user=request.user, corp=corp, role="owner")
+        corp = corp_services.corp_register(user=request.user, **{**data, "api_base": data["api_base"] or None})
         request.session[SESSION_CORP_KEY] = corp.id
         messages.success(request, _("Corp “%(name)s” registered. Paste the callback URL into WeCom.") % {"name": corp.name})
         return redirect("console:corp_settings")
@@ -250,11 +253,7 @@ def corp_register(request):
 
 @console_view
 def callback_inbox(request):
-    from siyu.wecom import selectors as inbox_selectors
-    from siyu.wecom.models import CallbackEvent
-
     actor = request.actor
-    actor.require_admin()
     status = request.GET.get("status", "")
     if status not in CallbackEvent.Status.values:
         status = ""
@@ -262,18 +261,18 @@ def callback_inbox(request):
     return render(
         request,
         "console/inbox.html",
-        {"events": inbox_selectors.inbox(actor, status), "status": status, "nav": "inbox",
-         "statuses": [(s, counts.get(s, 0)) for s in CallbackEvent.Status.values]},
+        {
+            "events": inbox_selectors.inbox(actor, status),
+            "status": status,
+            "nav": "inbox",
+            "statuses": [(s, counts.get(s, 0)) for s in CallbackEvent.Status.values],
+        },
     )
 
 
 @console_view
 def sync_page(request):
-    from siyu.wecom import selectors as wecom_selectors
-    from siyu.wecom.sync import COUNT_LABELS, phase_labels, run_is_busy
-
     actor = request.actor
-    actor.require_admin()
     runs = list(wecom_selectors.sync_runs(actor))
     for run in runs:
         run.count_items = [(COUNT_LABELS.get(k, k), n) for k, n in run.counts.items() if n]
@@ -286,15 +285,11 @@ def sync_page(request):
 @require_POST
 @console_view
 def sync_start(request):
-    from siyu.kit.errors import DomainError
-    from siyu.wecom.sync import sync_request
-
     actor = request.actor
-    actor.require_admin()
     try:
-        sync_request(corp=actor.corp, user=request.user)
+        wecom_sync.sync_start(actor=actor)
         messages.success(request, _("Sync queued. Progress shows below."))
-    except DomainError as exc:
+    except (Conflict, InvalidInput) as exc:  # busy, or no secret yet: said on the page; a refusal is a 403
         messages.error(request, exc.message)
     return redirect("console:sync")
 
@@ -302,11 +297,7 @@ def sync_start(request):
 @require_POST
 @console_view
 def callback_retry(request, event_id: int):
-    from siyu.wecom import selectors as inbox_selectors
-    from siyu.wecom.services import callback_retry as retry
-
     actor = request.actor
-    actor.require_admin()
     retry(event=inbox_selectors.inbox_event(actor, event_id))
     messages.success(request, _("Queued for another try."))
     return redirect(reverse("console:inbox") + "?status=failed")

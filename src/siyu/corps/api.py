@@ -27,8 +27,12 @@ class StaffOut(Schema):
 def me(request):
     actor = request.auth
     return MeOut(
-        username=actor.user.get_username(), corp_id=actor.corp.corp_id, corp_name=actor.corp.name,
-        timezone=actor.corp.timezone, role=actor.role, staff_id=actor.staff_id,
+        username=actor.user.get_username(),
+        corp_id=actor.corp.corp_id,
+        corp_name=actor.corp.name,
+        timezone=actor.corp.timezone,
+        role=actor.role,
+        staff_id=actor.staff_id,
     )
 
 

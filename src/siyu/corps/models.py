@@ -1,9 +1,11 @@
 import hashlib
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from siyu.kit.crypto import decrypt_secret, mask
@@ -43,9 +45,6 @@ class Corp(models.Model):
 
     @property
     def callback_url(self) -> str:
-        from django.conf import settings
-        from django.urls import reverse
-
         return settings.SIYU_PUBLIC_URL + reverse("wecom_callback", args=[self.corp_id])
 
     @property

@@ -2,7 +2,7 @@
 
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
-from siyu.kit.tenancy import get_for, Actor
+from siyu.kit.tenancy import Actor, get_for
 
 from .models import ApiToken, Department, Membership, Staff, User, hash_token
 
@@ -25,11 +25,7 @@ def actor_for(user: User, corp_id: int | None) -> Actor | None:
 
 
 def actor_for_token(raw: str) -> Actor | None:
-    token = (
-        ApiToken.objects.filter(key_hash=hash_token(raw), revoked_at__isnull=True)
-        .select_related("membership__user", "membership__corp")
-        .first()
-    )
+    token = ApiToken.objects.filter(key_hash=hash_token(raw), revoked_at__isnull=True).select_related("membership__user", "membership__corp").first()
     if token is None or not token.membership.user.is_active:
         return None
     # Touch at most once a minute: a busy client should not turn every read into a write.
@@ -62,3 +58,9 @@ def staff_get(actor: Actor, staff_id: int) -> Staff:
 
 def department_list(actor: Actor):
     return Department.objects.for_corp(actor.corp).order_by("order", "name", "id")
+
+
+def corp_settings_for(actor: Actor):
+    """The corp whose settings page the actor opens: an admin's."""
+    actor.require_admin()
+    return actor.corp

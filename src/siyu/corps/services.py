@@ -3,18 +3,21 @@
 import secrets
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from siyu.kit.clock import now
 from siyu.kit.crypto import encrypt_secret
-from siyu.kit.errors import Conflict, InvalidInput
-from siyu.kit.tenancy import Role
+from siyu.kit.errors import Conflict, Forbidden, InvalidInput
+from siyu.kit.tenancy import Actor, Role
 
 from .models import ApiToken, Corp, Department, Membership, Staff, User, hash_token, validate_timezone
 
 TOKEN_PREFIX = "siyu_"
 
 
-def corp_create(*, corp_id: str, name: str, timezone: str = "Asia/Shanghai", secret: str = "", token: str = "", aes_key: str = "", api_base: str | None = None) -> Corp:
+def corp_create(
+    *, corp_id: str, name: str, timezone: str = "Asia/Shanghai", secret: str = "", token: str = "", aes_key: str = "", api_base: str | None = None
+) -> Corp:
     if not corp_id.strip():
         raise InvalidInput("corp_id is required.", field="corp_id")
     if not name.strip():
@@ -88,9 +91,7 @@ def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, st
     for _attempt in range(3):
         try:
             with transaction.atomic():
-                token = ApiToken.objects.create(
-                    corp_id=membership.corp_id, membership=membership, name=name.strip(), prefix=raw[:12], key_hash=hash_token(raw)
-                )
+                token = ApiToken.objects.create(corp_id=membership.corp_id, membership=membership, name=name.strip(), prefix=raw[:12], key_hash=hash_token(raw))
             return token, raw
         except IntegrityError:
             raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -100,3 +101,22 @@ def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, st
 def api_token_revoke(*, token: ApiToken) -> None:
     token.revoked_at = now()
     token.save(update_fields=["revoked_at"])
+
+
+def corp_credentials_save(*, actor: Actor, secret: str = "", token: str = "", aes_key: str = "") -> Corp:
+    """The corp settings page: WeCom credentials are an admin's to change."""
+    actor.require_admin()
+    return corp_set_credentials(corp=actor.corp, secret=secret, token=token, aes_key=aes_key)
+
+
+def corp_register(*, user: User, **fields) -> Corp:
+    """A superuser registers a corp (and owns it); the CLI and tests use corp_create directly."""
+    corp_register_check(user)
+    corp = corp_create(**fields)
+    membership_grant(user=user, corp=corp, role=Role.OWNER)
+    return corp
+
+
+def corp_register_check(user: User) -> None:
+    if not user.is_superuser:
+        raise Forbidden(_("Only a superuser may register corps."), code="role_forbidden")

@@ -102,9 +102,17 @@ def _customers_out(actor, customers) -> list[CustomerOut]:
     rows = selectors.customer_rows(actor, customers)
     return [
         CustomerOut(
-            id=c.id, external_userid=c.external_userid, unionid=c.unionid, name=c.name, avatar=c.avatar, gender=c.gender, type=c.type,
-            corp_name=c.corp_name, created_at=c.created_at,
-            tags=[_tag_ref(t) for t in rows[c.id].tags], staff_ids=sorted({s.id for s in rows[c.id].staff}),
+            id=c.id,
+            external_userid=c.external_userid,
+            unionid=c.unionid,
+            name=c.name,
+            avatar=c.avatar,
+            gender=c.gender,
+            type=c.type,
+            corp_name=c.corp_name,
+            created_at=c.created_at,
+            tags=[_tag_ref(t) for t in rows[c.id].tags],
+            staff_ids=sorted({s.id for s in rows[c.id].staff}),
         )
         for c in customers
     ]
@@ -116,8 +124,13 @@ def customer_list(request, filters: Query[CustomerListQuery]):
     qs = selectors.customer_list(
         actor,
         selectors.CustomerFilters(
-            tags_all=filters.tags_all, tags_any=filters.tags_any, staff_ids=filters.staff_id, state=filters.state,
-            added_from=filters.added_from, added_to=filters.added_to, q=filters.q,
+            tags_all=filters.tags_all,
+            tags_any=filters.tags_any,
+            staff_ids=filters.staff_id,
+            state=filters.state,
+            added_from=filters.added_from,
+            added_to=filters.added_to,
+            q=filters.q,
         ),
     )
     rows, next_cursor = keyset_page(qs, cursor=filters.cursor, limit=filters.limit)
@@ -126,9 +139,17 @@ def customer_list(request, filters: Query[CustomerListQuery]):
 
 def _follow_out(f: Follow) -> FollowOut:
     return FollowOut(
-        staff_id=f.staff_id, staff_userid=f.staff.userid, staff_name=f.staff.name, remark=f.remark, description=f.description,
-        added_at=f.added_at, add_way=f.add_way, state=f.state, active=f.is_active,
-        deleted_by_staff_at=f.deleted_by_staff_at, deleted_by_customer_at=f.deleted_by_customer_at,
+        staff_id=f.staff_id,
+        staff_userid=f.staff.userid,
+        staff_name=f.staff.name,
+        remark=f.remark,
+        description=f.description,
+        added_at=f.added_at,
+        add_way=f.add_way,
+        state=f.state,
+        active=f.is_active,
+        deleted_by_staff_at=f.deleted_by_staff_at,
+        deleted_by_customer_at=f.deleted_by_customer_at,
         tags=[_tag_ref(ft.tag) for ft in f.live_follow_tags],
     )
 
@@ -143,8 +164,7 @@ def customer_detail(request, customer_id: int):
         phones=sorted(customer.phones.values_list("phone", flat=True)),
         follows=[_follow_out(f) for f in selectors.customer_follows(actor, customer)],
         timeline=[
-            TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data)
-            for e in selectors.customer_timeline(actor, customer)
+            TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data) for e in selectors.customer_timeline(actor, customer)
         ],
     )
 

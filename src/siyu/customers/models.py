@@ -110,17 +110,31 @@ class TimelineEvent(CorpOwned):
     dedupe_key = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["corp", "dedupe_key"], condition=Q(dedupe_key__isnull=False), name="timeline_unique_dedupe_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["corp", "dedupe_key"], condition=Q(dedupe_key__isnull=False), name="timeline_unique_dedupe_key")]
         indexes = [models.Index(fields=["customer", "-occurred_at"])]
 
 
 # WeCom's add_way codes (how the customer was added), for display.
 ADD_WAY_LABELS = {
-    0: _("Unknown"), 1: _("Scanned QR code"), 2: _("Phone number search"), 3: _("Shared contact card"), 4: _("Group chat"),
-    5: _("Phone contacts"), 6: _("WeChat contacts"), 7: _("WeChat friend request"), 8: _("Third-party customer service"),
-    9: _("Email search"), 10: _("WeChat Channels"), 11: _("Calendar"), 12: _("Meeting"), 13: _("WeChat friend's WeCom"),
-    14: _("Smart hardware"), 15: _("On-site service"), 16: _("Acquisition link"), 17: _("Custom development"),
-    18: _("Demand reply"), 201: _("Internal share"), 202: _("Assigned by admin"),
+    0: _("Unknown"),
+    1: _("Scanned QR code"),
+    2: _("Phone number search"),
+    3: _("Shared contact card"),
+    4: _("Group chat"),
+    5: _("Phone contacts"),
+    6: _("WeChat contacts"),
+    7: _("WeChat friend request"),
+    8: _("Third-party customer service"),
+    9: _("Email search"),
+    10: _("WeChat Channels"),
+    11: _("Calendar"),
+    12: _("Meeting"),
+    13: _("WeChat friend's WeCom"),
+    14: _("Smart hardware"),
+    15: _("On-site service"),
+    16: _("Acquisition link"),
+    17: _("Custom development"),
+    18: _("Demand reply"),
+    201: _("Internal share"),
+    202: _("Assigned by admin"),
 }

@@ -5,10 +5,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
 
+from siyu.corps.selectors import staff_list
 from siyu.kit.tenancy import Actor, get_for
-from siyu.tags.selectors import resolve_tags
+from siyu.tags.selectors import live_tags, resolve_tags
 
 from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
 
@@ -123,9 +125,6 @@ def customer_tag_summary(follows: list[Follow]) -> list:
 
 
 def dashboard_counts(actor: Actor) -> dict:
-    from siyu.corps.selectors import staff_list
-    from siyu.tags.selectors import live_tags
-
     tz = actor.corp.tzinfo
     today = datetime.now(tz).date()
     return {
@@ -138,18 +137,12 @@ def dashboard_counts(actor: Actor) -> dict:
 
 def daily_new_follows(actor: Actor, days: int = 14) -> list[tuple[date, int]]:
     """New follows per corp-calendar day over the last `days` days, oldest first, zero days included."""
-    from django.db.models import Count
-    from django.db.models.functions import TruncDate
 
     tz = actor.corp.tzinfo
     today = datetime.now(tz).date()
     start = today - timedelta(days=days - 1)
     rows = (
-        visible_follows(actor)
-        .filter(added_at__gte=_day_start(start, tz))
-        .annotate(day=TruncDate("added_at", tzinfo=tz))
-        .values("day")
-        .annotate(n=Count("id"))
+        visible_follows(actor).filter(added_at__gte=_day_start(start, tz)).annotate(day=TruncDate("added_at", tzinfo=tz)).values("day").annotate(n=Count("id"))
     )
     counts = {r["day"]: r["n"] for r in rows}
     return [(start + timedelta(days=i), counts.get(start + timedelta(days=i), 0)) for i in range(days)]
@@ -188,11 +181,6 @@ def customer_rows(actor: Actor, customers) -> dict[int, CustomerRow]:
 
 def tag_customer_counts(actor: Actor) -> dict[int, int]:
     """Customers carrying each tag (through a visible follow), in one grouped query."""
-    from django.db.models import Count
 
-    rows = (
-        FollowTag.objects.filter(follow__in=visible_follows(actor))
-        .values("tag_id")
-        .annotate(n=Count("follow__customer_id", distinct=True))
-    )
+    rows = FollowTag.objects.filter(follow__in=visible_follows(actor)).values("tag_id").annotate(n=Count("follow__customer_id", distinct=True))
     return {r["tag_id"]: r["n"] for r in rows}

@@ -17,7 +17,9 @@ from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
 Kind = TimelineEvent.Kind
 
 
-def timeline_record(*, customer: Customer, kind: str, occurred_at: datetime | None = None, staff: Staff | None = None, data: dict | None = None, dedupe_key: str | None = None) -> TimelineEvent | None:
+def timeline_record(
+    *, customer: Customer, kind: str, occurred_at: datetime | None = None, staff: Staff | None = None, data: dict | None = None, dedupe_key: str | None = None
+) -> TimelineEvent | None:
     """Append one event; with a dedupe_key, a second call with the same key writes nothing and returns None."""
     event = TimelineEvent(
         corp_id=customer.corp_id, customer=customer, kind=kind, staff=staff, occurred_at=occurred_at or now(), data=data or {}, dedupe_key=dedupe_key
@@ -33,7 +35,18 @@ def timeline_record(*, customer: Customer, kind: str, occurred_at: datetime | No
     return event
 
 
-def customer_upsert(*, corp: Corp, external_userid: str, name: str, unionid: str = "", avatar: str = "", gender: int = 0, type: int = 1, corp_name: str = "", phones: list[str] | tuple = ()) -> Customer:
+def customer_upsert(
+    *,
+    corp: Corp,
+    external_userid: str,
+    name: str,
+    unionid: str = "",
+    avatar: str = "",
+    gender: int = 0,
+    type: int = 1,
+    corp_name: str = "",
+    phones: list[str] | tuple = (),
+) -> Customer:
     if not external_userid:
         raise InvalidInput("external_userid is required.", field="external_userid")
     fields = {"name": name[:64], "unionid": unionid, "avatar": avatar, "gender": gender, "type": type, "corp_name": corp_name}
@@ -62,7 +75,18 @@ def customer_add_phones(*, customer: Customer, phones) -> None:
         publish(CustomerIdentified(customer=customer, created=False, phones=tuple(new)))
 
 
-def follow_add(*, customer: Customer, staff: Staff, added_at: datetime, remark: str = "", description: str = "", add_way: int = 0, state: str = "", oper_userid: str = "", dedupe_key: str | None = None) -> Follow:
+def follow_add(
+    *,
+    customer: Customer,
+    staff: Staff,
+    added_at: datetime,
+    remark: str = "",
+    description: str = "",
+    add_way: int = 0,
+    state: str = "",
+    oper_userid: str = "",
+    dedupe_key: str | None = None,
+) -> Follow:
     """Record that `staff` now follows `customer`; re-adding after a deletion reactivates the follow."""
     if staff.corp_id != customer.corp_id:
         raise InvalidInput("The staff member belongs to another corp.", field="staff")
@@ -70,8 +94,13 @@ def follow_add(*, customer: Customer, staff: Staff, added_at: datetime, remark: 
         customer=customer,
         staff=staff,
         defaults={
-            "corp_id": customer.corp_id, "added_at": added_at, "remark": remark, "description": description,
-            "add_way": add_way, "state": state, "oper_userid": oper_userid,
+            "corp_id": customer.corp_id,
+            "added_at": added_at,
+            "remark": remark,
+            "description": description,
+            "add_way": add_way,
+            "state": state,
+            "oper_userid": oper_userid,
         },
     )
     # Callers with follow-up work for a new relationship (attribution, welcome) read this.
@@ -142,7 +171,10 @@ def customer_tags_change(*, actor: Actor, customer: Customer, add: list[Tag] = (
         for follow in {f.id: f for f, _ in pairs}.values():
             names = [t.name for f, t in pairs if f.id == follow.id]
             timeline_record(
-                customer=customer, kind=kind, occurred_at=stamp, staff=follow.staff,
+                customer=customer,
+                kind=kind,
+                occurred_at=stamp,
+                staff=follow.staff,
                 data={"tags": names, "by": actor.user.get_username() if actor.user else "system"},
             )
     return {

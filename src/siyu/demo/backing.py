@@ -59,7 +59,9 @@ def _mirror(corp: Corp, sb: SbCorp, rng: random.Random) -> None:
 
     tag_ids = {}
     for group in TagGroup.objects.filter(corp=corp, deleted_at__isnull=True).order_by("order", "id"):
-        sb_group = SbTagGroup.objects.create(corp=sb, group_id="et" + secrets.token_hex(11), name=group.name, order=group.order, create_time=int(group.created_at.timestamp()))
+        sb_group = SbTagGroup.objects.create(
+            corp=sb, group_id="et" + secrets.token_hex(11), name=group.name, order=group.order, create_time=int(group.created_at.timestamp())
+        )
         TagGroup.objects.filter(pk=group.pk).update(wecom_group_id=sb_group.group_id)
         for tag in group.tags.filter(deleted_at__isnull=True).order_by("order", "id"):
             sb_tag = SbTag.objects.create(group=sb_group, tag_id="et" + secrets.token_hex(11), name=tag.name, order=tag.order, create_time=sb_group.create_time)
@@ -83,10 +85,20 @@ def _mirror(corp: Corp, sb: SbCorp, rng: random.Random) -> None:
     for f in live:
         mobiles = phones[f.customer_id] if f.customer_id not in seen_phone else []
         seen_phone.add(f.customer_id)
-        follows.append(SbFollow(
-            corp=sb, customer=customers[f.customer_id], staff=sb_staff[f.staff_id], remark=f.remark, description=f.description,
-            createtime=int(f.added_at.timestamp()), add_way=f.add_way, state=f.state, remark_mobiles=mobiles, tag_ids=follow_tags[f.id],
-        ))
+        follows.append(
+            SbFollow(
+                corp=sb,
+                customer=customers[f.customer_id],
+                staff=sb_staff[f.staff_id],
+                remark=f.remark,
+                description=f.description,
+                createtime=int(f.added_at.timestamp()),
+                add_way=f.add_way,
+                state=f.state,
+                remark_mobiles=mobiles,
+                tag_ids=follow_tags[f.id],
+            )
+        )
     SbFollow.objects.bulk_create(follows, batch_size=5000)
     _groups(sb, follows, rng)
 
@@ -101,5 +113,3 @@ def _groups(sb: SbCorp, follows: list[SbFollow], rng: random.Random) -> None:
         owner = owners[n % len(owners)]
         members = rng.sample(by_staff[owner], min(len(by_staff[owner]), rng.randint(8, 40)))
         sandbox.group_add(corp=sb, owner=owner, name=f"{owner.name}的宝妈群 {n + 1}", members=members, state=rng.choice(("", "group-qr")))
-
-

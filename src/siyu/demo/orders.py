@@ -26,8 +26,9 @@ PRODUCTS = [
 
 
 def seed_orders(corp: Corp, rng: random.Random) -> int:
-    products = {sku: Product.objects.create(corp=corp, sku=sku, name=name, category=cat, role=role, price_fen=price)
-                for sku, name, cat, role, price in PRODUCTS}
+    products = {
+        sku: Product.objects.create(corp=corp, sku=sku, name=name, category=cat, role=role, price_fen=price) for sku, name, cat, role, price in PRODUCTS
+    }
     regular = [p for p in products.values() if p.role != Product.Role.TRAFFIC]
     stamp = now()
     first_follows = {}
@@ -50,8 +51,20 @@ def seed_orders(corp: Corp, rng: random.Random) -> int:
             lines = [(p, max(1, round(rng.expovariate(1 / size)))) for p in basket]
             amount = sum(p.price_fen * q for p, q in lines)
             no = f"YZ{customer_id:07d}{n:03d}"
-            orders.append(Order(corp=corp, source="youzan", order_no=no, customer_id=customer_id, external_userid=ext, paid_at=t,
-                                paid_on=t.astimezone(corp.tzinfo).date(), amount_fen=amount, staff_id=staff_id, store="示例门店"))
+            orders.append(
+                Order(
+                    corp=corp,
+                    source="youzan",
+                    order_no=no,
+                    customer_id=customer_id,
+                    external_userid=ext,
+                    paid_at=t,
+                    paid_on=t.astimezone(corp.tzinfo).date(),
+                    amount_fen=amount,
+                    staff_id=staff_id,
+                    store="示例门店",
+                )
+            )
             lines_for.append(lines)
             r = rng.random()
             if r < 0.04:
@@ -64,26 +77,59 @@ def seed_orders(corp: Corp, rng: random.Random) -> int:
             t += timedelta(days=7 * rng.expovariate(max(rate, 0.01)))
     for i in range(40):  # bought in a store, not (yet) a WeCom customer
         t = stamp - timedelta(days=rng.uniform(1, 200))
-        orders.append(Order(corp=corp, source="pos", order_no=f"POS{i:06d}", phone=f"1390000{i:04d}", paid_at=t, paid_on=t.astimezone(corp.tzinfo).date(),
-                            amount_fen=products["MILK-S1"].price_fen, store="示例门店"))
+        orders.append(
+            Order(
+                corp=corp,
+                source="pos",
+                order_no=f"POS{i:06d}",
+                phone=f"1390000{i:04d}",
+                paid_at=t,
+                paid_on=t.astimezone(corp.tzinfo).date(),
+                amount_fen=products["MILK-S1"].price_fen,
+                store="示例门店",
+            )
+        )
         lines_for.append([(products["MILK-S1"], 1)])
     Order.objects.bulk_create(orders, batch_size=5000)
-    OrderLine.objects.bulk_create([
-        OrderLine(corp=corp, order=o, product=p, sku=p.sku, name=p.name, quantity=q, amount_fen=p.price_fen * q)
-        for o, lines in zip(orders, lines_for) for p, q in lines
-    ], batch_size=5000)
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(corp=corp, order=o, product=p, sku=p.sku, name=p.name, quantity=q, amount_fen=p.price_fen * q)
+            for o, lines in zip(orders, lines_for)
+            for p, q in lines
+        ],
+        batch_size=5000,
+    )
     refund_rows = []
     for index, fen in refunds:
         o = orders[index]
         o.refunded_fen = fen
-        refund_rows.append(Refund(corp=corp, source=o.source, refund_no=f"R{o.order_no}", order_no=o.order_no, order=o, amount_fen=fen,
-                                  refunded_at=min(o.paid_at + timedelta(days=rng.uniform(0.2, 10)), stamp)))
+        refund_rows.append(
+            Refund(
+                corp=corp,
+                source=o.source,
+                refund_no=f"R{o.order_no}",
+                order_no=o.order_no,
+                order=o,
+                amount_fen=fen,
+                refunded_at=min(o.paid_at + timedelta(days=rng.uniform(0.2, 10)), stamp),
+            )
+        )
     Refund.objects.bulk_create(refund_rows, batch_size=5000)
     Order.objects.bulk_update([orders[i] for i, _ in refunds], ["refunded_fen"], batch_size=2000)
-    TimelineEvent.objects.bulk_create([
-        TimelineEvent(corp=corp, customer_id=o.customer_id, kind=TimelineEvent.Kind.ORDER, occurred_at=o.paid_at, dedupe_key=f"order:{o.id}",
-                      data={"order_no": o.order_no, "source": o.source, "amount_fen": o.amount_fen, "store": o.store})
-        for o in orders if o.customer_id
-    ], batch_size=5000)
+    TimelineEvent.objects.bulk_create(
+        [
+            TimelineEvent(
+                corp=corp,
+                customer_id=o.customer_id,
+                kind=TimelineEvent.Kind.ORDER,
+                occurred_at=o.paid_at,
+                dedupe_key=f"order:{o.id}",
+                data={"order_no": o.order_no, "source": o.source, "amount_fen": o.amount_fen, "store": o.store},
+            )
+            for o in orders
+            if o.customer_id
+        ],
+        batch_size=5000,
+    )
     customer_values_rebuild(corp=corp)
     return len(orders)

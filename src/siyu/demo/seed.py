@@ -13,9 +13,8 @@ from siyu.corps.services import corp_create, department_upsert, membership_grant
 from siyu.customers.models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
-from siyu.tags.services import tag_group_create
-
 from siyu.sandbox.names import customer_name, mobile, person_name
+from siyu.tags.services import tag_group_create
 
 from .acquisition import attribute, code_for, seed_acquisition, seed_lead_form_rules_and_imports
 from .orders import seed_orders
@@ -34,7 +33,15 @@ TAG_LIBRARY = [
     ("职业", ["白领", "全职妈妈", "教师", "医护", "自由职业"]),
 ]
 # Channels (demo/acquisition.py has their live codes), with how often each brings a customer.
-CHANNELS = [("store", 30, "门店"), ("web", 15, "官网"), ("ground", 12, "地推"), ("parcel", 15, "包裹卡"), ("xhs", 10, "小红书"), ("douyin", 8, "抖音"), ("ads", 10, "广告投放")]
+CHANNELS = [
+    ("store", 30, "门店"),
+    ("web", 15, "官网"),
+    ("ground", 12, "地推"),
+    ("parcel", 15, "包裹卡"),
+    ("xhs", 10, "小红书"),
+    ("douyin", 8, "抖音"),
+    ("ads", 10, "广告投放"),
+]
 
 
 def demo_corp() -> Corp | None:
@@ -61,7 +68,11 @@ def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Cor
     staff = []
     for wid, dept in depts.items():
         for i in range(1 if wid == 1 else 6):
-            staff.append(staff_upsert(corp=corp, userid=f"guide{wid:02d}{i + 1:02d}", name=person_name(rng), department=dept, position="导购" if wid not in (1, 8) else "运营"))
+            staff.append(
+                staff_upsert(
+                    corp=corp, userid=f"guide{wid:02d}{i + 1:02d}", name=person_name(rng), department=dept, position="导购" if wid not in (1, 8) else "运营"
+                )
+            )
     actor = Actor(user=None, corp=corp, role=Role.OWNER)  # the system, not a person
     tags_by_group = {}
     for order, (group_name, tag_names) in enumerate(TAG_LIBRARY):
@@ -98,11 +109,15 @@ def _seed_customers(corp, staff, tags_by_group, count, rng, codes):
         batch_size=5000,
         objs=[
             Customer(
-                corp=corp, external_userid=f"wmDEMO{i:08d}", unionid=f"oDEMO{i:010d}" if rng.random() < 0.7 else "",
-                name=customer_name(rng), gender=rng.choices((0, 1, 2), (10, 25, 65))[0], type=1 if rng.random() < 0.97 else 2,
+                corp=corp,
+                external_userid=f"wmDEMO{i:08d}",
+                unionid=f"oDEMO{i:010d}" if rng.random() < 0.7 else "",
+                name=customer_name(rng),
+                gender=rng.choices((0, 1, 2), (10, 25, 65))[0],
+                type=1 if rng.random() < 0.97 else 2,
             )
             for i in range(count)
-        ]
+        ],
     )
     CustomerPhone.objects.bulk_create([CustomerPhone(corp=corp, customer=c, phone=mobile(rng)) for c in customers if rng.random() < 0.6], batch_size=5000)
     follows, plans = [], []
@@ -117,8 +132,17 @@ def _seed_customers(corp, staff, tags_by_group, count, rng, codes):
             if added_at > stamp:
                 added_at = stamp - timedelta(minutes=rng.randint(1, 600))
             state = code_for(codes, channel, s).state
-            follows.append(Follow(corp=corp, customer=c, staff=s, added_at=added_at, add_way=1 if n == 0 else rng.choice((1, 2, 3)), state=state if n == 0 else "",
-                                  remark=c.name if rng.random() < 0.3 else ""))
+            follows.append(
+                Follow(
+                    corp=corp,
+                    customer=c,
+                    staff=s,
+                    added_at=added_at,
+                    add_way=1 if n == 0 else rng.choice((1, 2, 3)),
+                    state=state if n == 0 else "",
+                    remark=c.name if rng.random() < 0.3 else "",
+                )
+            )
             plans.append(channel if n == 0 else None)
     Follow.objects.bulk_create(follows, batch_size=5000)
     follow_tags, events = [], []
@@ -128,11 +152,37 @@ def _seed_customers(corp, staff, tags_by_group, count, rng, codes):
         for group in rng.sample(group_names, rng.randint(0, 3)):
             picked.append(rng.choice(list(tags_by_group[group].values())))
         follow_tags += [FollowTag(corp=corp, follow=follow, tag=t) for t in picked]
-        events.append(TimelineEvent(corp=corp, customer=follow.customer, kind=TimelineEvent.Kind.ADDED, staff=follow.staff, occurred_at=follow.added_at, data={"add_way": follow.add_way, "state": follow.state}))
+        events.append(
+            TimelineEvent(
+                corp=corp,
+                customer=follow.customer,
+                kind=TimelineEvent.Kind.ADDED,
+                staff=follow.staff,
+                occurred_at=follow.added_at,
+                data={"add_way": follow.add_way, "state": follow.state},
+            )
+        )
         if picked:
-            events.append(TimelineEvent(corp=corp, customer=follow.customer, kind=TimelineEvent.Kind.TAGGED, staff=follow.staff, occurred_at=min(follow.added_at + timedelta(minutes=rng.randint(1, 240)), stamp), data={"tags": [t.name for t in picked], "by": follow.staff.name}))
+            events.append(
+                TimelineEvent(
+                    corp=corp,
+                    customer=follow.customer,
+                    kind=TimelineEvent.Kind.TAGGED,
+                    staff=follow.staff,
+                    occurred_at=min(follow.added_at + timedelta(minutes=rng.randint(1, 240)), stamp),
+                    data={"tags": [t.name for t in picked], "by": follow.staff.name},
+                )
+            )
         if rng.random() < 0.04:
-            events.append(TimelineEvent(corp=corp, customer=follow.customer, kind=TimelineEvent.Kind.DELETED_BY_CUSTOMER, staff=follow.staff, occurred_at=min(follow.added_at + timedelta(days=rng.randint(1, 7)), stamp)))
+            events.append(
+                TimelineEvent(
+                    corp=corp,
+                    customer=follow.customer,
+                    kind=TimelineEvent.Kind.DELETED_BY_CUSTOMER,
+                    staff=follow.staff,
+                    occurred_at=min(follow.added_at + timedelta(days=rng.randint(1, 7)), stamp),
+                )
+            )
             follow.deleted_by_customer_at = events[-1].occurred_at
     FollowTag.objects.bulk_create(follow_tags, batch_size=5000)
     TimelineEvent.objects.bulk_create(events, batch_size=5000)

@@ -3,12 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from django.core.exceptions import ObjectDoesNotExist
 from ninja import Field, Router, Schema, Status
 
 from siyu.kit.pagination import keyset_page
-from siyu.messaging.api import Attachment as WelcomeAttachment
-from siyu.messaging.selectors import group_welcome_for
-from siyu.messaging.services import group_welcome_set
 
 from . import codes, selectors
 from .models import GroupCode
@@ -39,7 +37,7 @@ class GroupCodeIn(Schema):
     room_base_id: int = Field(1, ge=1)
     low_pool_alert: int = Field(1, ge=0, le=1000)
     welcome_text: str = Field("", max_length=4000)
-    welcome_attachments: list[WelcomeAttachment] = Field(default_factory=list, max_length=1)
+    welcome_attachments: list[dict] = Field(default_factory=list, max_length=1)  # checked by messaging
 
 
 class PoolGroupOut(Schema):
@@ -77,25 +75,50 @@ class StatusIn(Schema):
 
 
 def _out(request, code: GroupCode) -> GroupCodeOut:
-    pool = [p for p in code.pool.all()]
-    welcome = group_welcome_for(request.auth, code)
+    pool = list(code.pool.all())
+    welcome = _welcome(code)
     return GroupCodeOut(
-        id=code.id, name=code.name, state=code.state, status=code.status, member_limit=code.member_limit, auto_create=code.auto_create,
-        room_base_name=code.room_base_name, room_base_id=code.room_base_id, low_pool_alert=code.low_pool_alert,
-        welcome_text=welcome.text if welcome else "", welcome_attachments=welcome.attachments if welcome else [],
+        id=code.id,
+        name=code.name,
+        state=code.state,
+        status=code.status,
+        member_limit=code.member_limit,
+        auto_create=code.auto_create,
+        room_base_name=code.room_base_name,
+        room_base_id=code.room_base_id,
+        low_pool_alert=code.low_pool_alert,
+        welcome_text=welcome.text if welcome else "",
+        welcome_attachments=welcome.attachments if welcome else [],
         welcome_template_id=welcome.template_id if welcome else "",
-        pool=[PoolGroupOut(group_id=p.group_id, chat_id=p.group.chat_id, name=p.group.name, member_count=p.group.member_count, full=p.group.member_count >= code.member_limit) for p in pool],
-        config_id=code.config_id, qr_url=code.qr_url, wecom_chat_ids=code.pushed_chat_ids, alert=code.alert, alert_at=code.alert_at, push_error=code.push_error,
+        pool=[
+            PoolGroupOut(
+                group_id=p.group_id,
+                chat_id=p.group.chat_id,
+                name=p.group.name,
+                member_count=p.group.member_count,
+                full=p.group.member_count >= code.member_limit,
+            )
+            for p in pool
+        ],
+        config_id=code.config_id,
+        qr_url=code.qr_url,
+        wecom_chat_ids=code.pushed_chat_ids,
+        alert=code.alert,
+        alert_at=code.alert_at,
+        push_error=code.push_error,
     )
 
 
+def _welcome(code: GroupCode):
+    # The group welcome belongs to messaging (its model adds `welcome` to the code); read, not imported.
+    try:
+        return code.welcome
+    except ObjectDoesNotExist:
+        return None
+
+
 def _save(request, payload: GroupCodeIn, code: GroupCode | None = None) -> GroupCode:
-    # The API layer composes: the code (groups), then its welcome (messaging), one transaction.
-    data = payload.dict()
-    text, attachments = data.pop("welcome_text"), data.pop("welcome_attachments")
-    code = codes.group_code_save(actor=request.auth, code=code, **data)
-    group_welcome_set(actor=request.auth, group_code=code, text=text, attachments=attachments)
-    return code
+    return codes.group_code_save(actor=request.auth, code=code, **payload.dict())
 
 
 @router.get("/customer-groups", response=GroupPage)
@@ -134,7 +157,5 @@ def group_code_status(request, group_code_id: int, payload: StatusIn):
 
 @router.delete("/group-codes/{group_code_id}", response={204: None})
 def group_code_delete(request, group_code_id: int):
-    code = selectors.group_code_get(request.auth, group_code_id)
-    codes.group_code_set_status(actor=request.auth, code=code, status=GroupCode.Status.DELETED)
-    group_welcome_set(actor=request.auth, group_code=code)  # its template goes too
+    codes.group_code_set_status(actor=request.auth, code=selectors.group_code_get(request.auth, group_code_id), status=GroupCode.Status.DELETED)
     return Status(204, None)

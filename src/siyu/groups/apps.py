@@ -7,4 +7,4 @@ class GroupsConfig(AppConfig):
 
     def ready(self) -> None:
         # WeCom's group-chat callbacks and sync phase, and subscribers to other domains' events.
-        from . import handlers, jobs, subscribers, sync  # noqa: F401 — importing registers them
+        from . import handlers, jobs, subscribers, sync  # noqa: F401, PLC0415 — importing registers them

@@ -10,13 +10,15 @@ import logging
 import secrets
 from datetime import timedelta
 
-
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.due import DueWork
 from siyu.kit.errors import InvalidInput
+from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
+from siyu.wecom.client import WeComClient, WeComError
 
+from .events import GroupCodeSaved
 from .models import CustomerGroup, GroupCode, GroupCodeGroup, GroupMember
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,16 @@ PRIORITY_REFRESH = 50
 # As with live codes, the minute tick schedules a code still out of step again: a printed group
 # code's push never gives up for good.
 GROUP_CODE_PUSH = DueWork(
-    "group code push", GroupCode, task="siyu.groups.tasks.refresh_group_code",
-    waiting=("due",), running="pushing", done="done", failed="failed", prefix="push_", lease=timedelta(minutes=2), error_length=300,
+    "group code push",
+    GroupCode,
+    task="siyu.groups.tasks.refresh_group_code",
+    waiting=("due",),
+    running="pushing",
+    done="done",
+    failed="failed",
+    prefix="push_",
+    lease=timedelta(minutes=2),
+    error_length=300,
 )
 
 
@@ -40,8 +50,18 @@ def _new_state(corp: Corp) -> str:
 
 
 def group_code_save(
-    *, actor: Actor, code: GroupCode | None = None, name: str, group_ids: list[int], member_limit: int = 200, auto_create: bool = False,
-    room_base_name: str = "", room_base_id: int = 1, low_pool_alert: int = 1,
+    *,
+    actor: Actor,
+    code: GroupCode | None = None,
+    name: str,
+    group_ids: list[int],
+    member_limit: int = 200,
+    auto_create: bool = False,
+    room_base_name: str = "",
+    room_base_id: int = 1,
+    low_pool_alert: int = 1,
+    welcome_text: str = "",
+    welcome_attachments: list[dict] = (),
 ) -> GroupCode:
     """Create a group code or replace its rules and pool (in the order given)."""
     actor.require_manager()
@@ -68,6 +88,7 @@ def group_code_save(
     code.save()
     GroupCodeGroup.objects.filter(group_code=code).delete()
     GroupCodeGroup.objects.bulk_create([GroupCodeGroup(corp=actor.corp, group_code=code, group_id=g, order=i) for i, g in enumerate(group_ids)])
+    publish(GroupCodeSaved(actor=actor, code=code, welcome={"text": welcome_text, "attachments": list(welcome_attachments)}))
     code_id = code.pk
     group_code_push_schedule(code_id, inline=True)
     return code
@@ -79,6 +100,7 @@ def group_code_set_status(*, actor: Actor, code: GroupCode, status: str) -> Grou
         raise InvalidInput(f"Unknown status {status!r}.", field="status")
     code.status = status
     code.save(update_fields=["status"])
+    publish(GroupCodeSaved(actor=actor, code=code, welcome=None))
     code_id = code.pk
     group_code_push_schedule(code_id, inline=True)
     return code
@@ -116,7 +138,6 @@ def group_code_push_due(code_id: int, *, client=None) -> str:
 
 def group_code_push(code_id: int, *, client=None) -> GroupCode:
     """Make WeCom's join way match the code."""
-    from siyu.wecom.client import WeComClient, WeComError
 
     code = GroupCode.objects.select_related("corp").get(pk=code_id)
     client = client or WeComClient(code.corp)
@@ -136,8 +157,13 @@ def group_code_push(code_id: int, *, client=None) -> GroupCode:
         fields = {"auto_create_room": int(code.auto_create), "room_base_name": code.room_base_name, "room_base_id": code.room_base_id}
         if not code.config_id:
             config_id = client.add_join_way(
-                chat_ids=chats, scene=2, remark=code.name[:30], state=code.state, auto_create_room=code.auto_create,
-                room_base_name=code.room_base_name, room_base_id=code.room_base_id,
+                chat_ids=chats,
+                scene=2,
+                remark=code.name[:30],
+                state=code.state,
+                auto_create_room=code.auto_create,
+                room_base_name=code.room_base_name,
+                room_base_id=code.room_base_id,
             )
             qr_url = client.get_join_way(config_id).get("qr_code", "")
             GroupCode.objects.filter(pk=code.pk).update(config_id=config_id, qr_url=qr_url)
@@ -146,7 +172,11 @@ def group_code_push(code_id: int, *, client=None) -> GroupCode:
         low = with_room <= code.low_pool_alert and not code.auto_create
         alert = f"{with_room} group(s) with room left of {GroupCodeGroup.objects.filter(group_code=code).count()}" if low else ""
         GroupCode.objects.filter(pk=code.pk).update(
-            pushed_chat_ids=chats, pushed_at=now(), push_error="", alert=alert, **({"alert_at": now()} if low and not code.alert else {}),
+            pushed_chat_ids=chats,
+            pushed_at=now(),
+            push_error="",
+            alert=alert,
+            **({"alert_at": now()} if low and not code.alert else {}),
         )
         if low and not code.alert:
             log.warning("group code %s (%s) is running low: %s", code.pk, code.name, alert)
@@ -176,7 +206,9 @@ def group_codes_after_change(*, corp: Corp, group: CustomerGroup) -> int:
 
 def group_codes_refresh_due() -> int:
     """The worker's minute tick: codes WeCom has not taken yet (never pushed, or the push failed)."""
-    due = GroupCode.objects.filter(status=GroupCode.Status.ACTIVE).exclude(push_error="") | GroupCode.objects.filter(status=GroupCode.Status.ACTIVE, config_id="")
+    due = GroupCode.objects.filter(status=GroupCode.Status.ACTIVE).exclude(push_error="") | GroupCode.objects.filter(
+        status=GroupCode.Status.ACTIVE, config_id=""
+    )
     n = 0
     for code_id in due.exclude(push_status="pushing").values_list("pk", flat=True).distinct():
         group_code_push_schedule(code_id)

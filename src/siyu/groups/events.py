@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from siyu.corps.models import Corp
+    from siyu.kit.tenancy import Actor
 
-    from .models import CustomerGroup, GroupMember
+    from .models import CustomerGroup, GroupCode, GroupMember
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,14 @@ class GroupMemberLeft:
     group: CustomerGroup
     member: GroupMember
     how: str
+
+
+@dataclass(frozen=True)
+class GroupCodeSaved:
+    """A group code was saved or its status changed (published in that transaction). `welcome`
+    ({"text", "attachments"}) is the group welcome given with the save, for the domain that owns
+    welcomes; None leaves it as it is. A deleted code's welcome goes with it."""
+
+    actor: Actor
+    code: GroupCode
+    welcome: dict | None

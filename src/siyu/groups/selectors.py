@@ -13,6 +13,8 @@ def groups(actor: Actor):
 
 
 def group_codes(actor: Actor):
+    """Group codes are a manager's."""
+    actor.require_manager()
     return GroupCode.objects.for_corp(actor.corp).exclude(status=GroupCode.Status.DELETED).prefetch_related("pool__group").order_by("-id")
 
 

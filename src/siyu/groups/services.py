@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, TimelineEvent
@@ -16,10 +16,12 @@ from .models import CustomerGroup, GroupMember
 
 
 def _ts(value) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=dt_timezone.utc) if value else None
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
 
 
-def group_apply(*, corp: Corp, data: dict, source: str = SYNC, removed: set[str] = frozenset(), fetched_at: datetime | None = None) -> tuple[CustomerGroup, dict]:
+def group_apply(
+    *, corp: Corp, data: dict, source: str = SYNC, removed: set[str] = frozenset(), fetched_at: datetime | None = None
+) -> tuple[CustomerGroup, dict]:
     """Upsert a group and its members from groupchat/get's group_chat; returns (group, counts).
 
     The answer is the whole truth about the group now, so applying an older event late, or the
@@ -33,9 +35,17 @@ def group_apply(*, corp: Corp, data: dict, source: str = SYNC, removed: set[str]
         return stale, {"joined": 0, "left": 0, "stale": 1}
     owner = Staff.objects.filter(corp=corp, userid=data.get("owner", "")).first()
     group, created = CustomerGroup.objects.update_or_create(
-        corp=corp, chat_id=data["chat_id"],
-        defaults={"name": data.get("name", "")[:100], "owner": owner, "notice": data.get("notice", ""), "created_at_wecom": _ts(data.get("create_time")),
-                  "status": CustomerGroup.Status.ACTIVE, "member_version": data.get("member_version", ""), "fetched_at": fetched_at},
+        corp=corp,
+        chat_id=data["chat_id"],
+        defaults={
+            "name": data.get("name", "")[:100],
+            "owner": owner,
+            "notice": data.get("notice", ""),
+            "created_at_wecom": _ts(data.get("create_time")),
+            "status": CustomerGroup.Status.ACTIVE,
+            "member_version": data.get("member_version", ""),
+            "fetched_at": fetched_at,
+        },
     )
     group.corp = corp  # the events name it; no query to fetch it again
     existing = {m.userid: m for m in GroupMember.objects.filter(group=group)}
@@ -48,11 +58,16 @@ def group_apply(*, corp: Corp, data: dict, source: str = SYNC, removed: set[str]
     for m in data.get("member_list", []):
         seen.add(m["userid"])
         fields = {
-            "type": int(m.get("type", 1)), "name": m.get("name", "")[:64], "group_nickname": m.get("group_nickname", "")[:64],
-            "join_time": _ts(m.get("join_time")), "join_scene": int(m.get("join_scene", 0) or 0),
-            "invitor_userid": (m.get("invitor") or {}).get("userid", ""), "state": m.get("state", "")[:30],
+            "type": int(m.get("type", 1)),
+            "name": m.get("name", "")[:64],
+            "group_nickname": m.get("group_nickname", "")[:64],
+            "join_time": _ts(m.get("join_time")),
+            "join_scene": int(m.get("join_scene", 0) or 0),
+            "invitor_userid": (m.get("invitor") or {}).get("userid", ""),
+            "state": m.get("state", "")[:30],
             # By id: comparing the related object would fetch each member's customer.
-            "customer_id": getattr(customers.get(m["userid"]), "id", None), "left_at": None,
+            "customer_id": getattr(customers.get(m["userid"]), "id", None),
+            "left_at": None,
         }
         member = existing.get(m["userid"])
         joined = member is None or member.left_at is not None
@@ -70,9 +85,13 @@ def group_apply(*, corp: Corp, data: dict, source: str = SYNC, removed: set[str]
             publish(GroupMemberJoined(corp=corp, group=group, member=member, source=source))
             if member.customer_id:
                 joined_customers.add(member.customer_id)
-                timeline_record(customer=customers[member.userid], kind=TimelineEvent.Kind.JOINED_GROUP, occurred_at=member.join_time or now(),
-                                data={"group": group.name or group.chat_id, "state": member.state},
-                                dedupe_key=f"group-joined:{group.id}:{member.userid}:{int(member.join_time.timestamp()) if member.join_time else 0}")
+                timeline_record(
+                    customer=customers[member.userid],
+                    kind=TimelineEvent.Kind.JOINED_GROUP,
+                    occurred_at=member.join_time or now(),
+                    data={"group": group.name or group.chat_id, "state": member.state},
+                    dedupe_key=f"group-joined:{group.id}:{member.userid}:{int(member.join_time.timestamp()) if member.join_time else 0}",
+                )
     for userid, member in existing.items():
         if userid in seen:
             continue
@@ -93,8 +112,13 @@ def member_left(*, member: GroupMember, at: datetime | None = None, how: str = "
     member.save(update_fields=["left_at"])
     publish(GroupMemberLeft(corp=member.group.corp, group=member.group, member=member, how=how))
     if member.customer_id:
-        timeline_record(customer=member.customer, kind=TimelineEvent.Kind.LEFT_GROUP, occurred_at=member.left_at,
-                        data={"group": member.group.name or member.group.chat_id, "how": how}, dedupe_key=_left_key(member))
+        timeline_record(
+            customer=member.customer,
+            kind=TimelineEvent.Kind.LEFT_GROUP,
+            occurred_at=member.left_at,
+            data={"group": member.group.name or member.group.chat_id, "how": how},
+            dedupe_key=_left_key(member),
+        )
 
 
 def _left_key(member: GroupMember) -> str:

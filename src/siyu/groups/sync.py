@@ -20,10 +20,17 @@ from .services import group_apply, group_dismissed
 OWNERS_PER_CALL = 100  # groupchat/list's owner filter, kept at the size of batch/get_by_user's
 
 
-@sync_phase("groups", label=_("Customer groups"), order=40, counts={
-    "groups_seen": _("groups read"), "group_members_joined": _("group joins"), "group_members_left": _("group leaves"),
-    "groups_dismissed": _("groups dismissed"),
-})
+@sync_phase(
+    "groups",
+    label=_("Customer groups"),
+    order=40,
+    counts={
+        "groups_seen": _("groups read"),
+        "group_members_joined": _("group joins"),
+        "group_members_left": _("group leaves"),
+        "groups_dismissed": _("groups dismissed"),
+    },
+)
 def sync_groups(run, client, on_progress) -> None:
     """Every group of every staff member (owner filter in chunks: unfiltered lists stop at 1,000).
 

@@ -1,4 +1,9 @@
+import re
+from datetime import date, datetime
+
 from django.utils import timezone
+
+from .errors import InvalidInput
 
 
 def now():
@@ -9,9 +14,6 @@ def now():
 def parse_time(value, tz, *, field: str = "time"):
     """A moment from outside: ISO 8601 with an offset, or a local time (2024-05-01 10:30,
     2024/5/1 10:30:05, or a bare date meaning its start) read in `tz`, the corp's timezone."""
-    from datetime import date, datetime
-
-    from .errors import InvalidInput
 
     if isinstance(value, datetime):
         moment = value
@@ -36,8 +38,6 @@ def parse_time(value, tz, *, field: str = "time"):
 
 def _loose_local(text: str):
     """2024-5-1 9:05 — how spreadsheets and Chinese tills write local times — or None."""
-    import re
-    from datetime import datetime
 
     m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?", text)
     if not m:

@@ -3,7 +3,6 @@
 django-tasks and its database backend carry the *task*: `run_after` holds it back until the row is
 due, and the backend's worker claims queued tasks with SKIP LOCKED. What they lack is written here,
 on the domain row itself, so the row and not the queue is the truth about the work:
-
 - claim: a conditional UPDATE (pending, or retry due, or lease expired → running) that exactly one
   of two racing workers wins; on PostgreSQL the candidates are locked with SKIP LOCKED first, so a
   worker never waits for a row another is claiming;
@@ -25,14 +24,15 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import F, Q
-from django.utils.module_loading import import_string
+from django_tasks.base import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from .clock import now
+from .queue import enqueue_now
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,6 @@ class DueWork:
     # -- fields ------------------------------------------------------------------------------------
     def f(self, name: str) -> str:
         return self.names.get(name, self.prefix + name)
-
-    @cached_property
-    def _task(self):
-        return import_string(self.task)
 
     def lease_length(self) -> timedelta:
         return self.lease() if callable(self.lease) else self.lease
@@ -170,8 +166,11 @@ class DueWork:
         again = retry and attempts < self.max_attempts
         due = now() + self.backoff(attempts) if again else None
         changes = {
-            f("status"): status or self.failed, f("error"): error[: self.error_length], **self._released(),
-            f("attempts"): attempts if again else max(attempts, self.max_attempts), f("due_at"): due,
+            f("status"): status or self.failed,
+            f("error"): error[: self.error_length],
+            **self._released(),
+            f("attempts"): attempts if again else max(attempts, self.max_attempts),
+            f("due_at"): due,
         }
         mine = self._mine(claim).update(**{**changes, **values})
         if mine and again:
@@ -205,13 +204,7 @@ class DueWork:
         transaction.on_commit(lambda: self._enqueue_now(pk, at, priority))
 
     def _enqueue_now(self, pk: int, at: datetime | None, priority: int | None) -> None:
-        task = self._task
-        options = {}
-        if at is not None and at > now():
-            options["run_after"] = at
-        if priority is not None:
-            options["priority"] = priority
-        result = (task.using(**options) if options else task).enqueue(pk)
+        result = enqueue_now(self.task, pk, priority=priority, run_after=at if at is not None and at > now() else None)
         self.model.objects.filter(pk=pk).update(**{self.f("task_id"): str(result.id)})
 
     def schedule(self, pk: int, *, at: datetime | None = None, priority: int | None = None, inline: Callable[[], object] | None = None, **values) -> None:
@@ -243,9 +236,7 @@ class DueWork:
         at = now()
         settled = self.settle_expired(at=at)
         f = self.f
-        candidates = list(
-            self.model.objects.filter(self.claimable(at - older_than)).order_by(f("due_at"), "pk").values_list("pk", f("task_id"))[:limit]
-        )
+        candidates = list(self.model.objects.filter(self.claimable(at - older_than)).order_by(f("due_at"), "pk").values_list("pk", f("task_id"))[:limit])
         waiting = _tasks_waiting([t for _, t in candidates if t])
         lost = [pk for pk, task_id in candidates if task_id not in waiting]
         for pk in lost:
@@ -258,13 +249,8 @@ def _tasks_waiting(task_ids: list[str]) -> set[str]:
     thing, and every candidate counts as lost."""
     if "django_tasks_db" not in settings.TASKS.get("default", {}).get("BACKEND", ""):
         return set()
-    # Imported here: the backend's models need the app registry, which kit's import does not.
-    from django_tasks.base import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
     waiting: set[str] = set()
     for i in range(0, len(task_ids), 500):
         chunk = task_ids[i : i + 500]
         waiting |= {str(t) for t in DBTaskResult.objects.filter(id__in=chunk, status=TaskResultStatus.READY).values_list("id", flat=True)}
     return waiting
-

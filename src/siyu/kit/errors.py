@@ -4,6 +4,8 @@ Services raise these; the API renders them as {"error": {"code", "message", "fie
 console shows the message. Nothing else turns business failures into responses.
 """
 
+from django.db import IntegrityError, transaction
+
 
 class DomainError(Exception):
     code = "error"
@@ -57,7 +59,6 @@ class TooManyRequests(DomainError):
 def save_or_conflict(obj, conflict: Conflict):
     """Save a row whose unique constraint may be taken (a name in use); raise `conflict` then, with
     the savepoint rolled back so the surrounding transaction carries on."""
-    from django.db import IntegrityError, transaction
 
     try:
         with transaction.atomic():

@@ -3,7 +3,6 @@
 from urllib.parse import quote
 
 import httpx
-
 from django.http import HttpResponse
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -8,7 +8,7 @@ MAX_FEN = 10**15  # ten trillion yuan: anything larger is a mistake in the sourc
 
 
 def fen_from_yuan(value, *, field: str = "amount", allow_negative: bool = False) -> int:
-    """"89.9" → 8990. More than two decimals is refused (not rounded): a source that sends 89.999
+    """ "89.9" → 8990. More than two decimals is refused (not rounded): a source that sends 89.999
     has a bug the brand should see, and rounding would make totals disagree with the source."""
     if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidInput(f"{field}: an amount in yuan is required.", code="bad_amount", field=field)

@@ -11,8 +11,14 @@ def phone_normalise(raw: str, field: str = "phone") -> str:
         number = phonenumbers.parse(str(raw or ""), "CN")
     except phonenumbers.NumberParseException:
         raise InvalidInput(f"{raw!r} is not a phone number.", code="bad_phone", field=field) from None
-    if not phonenumbers.is_valid_number(number) or number.country_code != 86 or phonenumbers.number_type(number) not in (
-        phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    if (
+        not phonenumbers.is_valid_number(number)
+        or number.country_code != 86
+        or phonenumbers.number_type(number)
+        not in (
+            phonenumbers.PhoneNumberType.MOBILE,
+            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        )
     ):
         raise InvalidInput(f"{raw!r} is not a mainland China mobile number.", code="bad_phone", field=field)
     return str(number.national_number)

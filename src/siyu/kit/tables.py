@@ -8,6 +8,8 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 
+from openpyxl import load_workbook
+
 from .errors import InvalidInput
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -19,8 +21,6 @@ def iter_table(file_name: str, stream) -> Iterator[list[str]]:
     Rows are produced as they are read, so a file of millions of orders is never held whole.
     """
     if file_name.lower().endswith(EXCEL_SUFFIXES):
-        from openpyxl import load_workbook
-
         try:
             sheet = load_workbook(stream, read_only=True, data_only=True).worksheets[0]
         except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds for a broken file

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from ninja import Field, File, Form, Router, Schema, Status
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from siyu.acquisition.api import WelcomeIn
 from siyu.acquisition.selectors import live_code_get
 from siyu.corps.selectors import staff_get
 from siyu.kit.pagination import keyset_page
@@ -14,20 +15,6 @@ from . import media, selectors, services
 from .models import Media, WelcomeSend
 
 router = Router(tags=["messaging"])
-
-
-class Attachment(Schema):
-    msgtype: Literal["image", "link", "miniprogram", "video", "file"]
-    image: dict | None = None
-    link: dict | None = None
-    miniprogram: dict | None = None
-    video: dict | None = None
-    file: dict | None = None
-
-
-class WelcomeIn(Schema):
-    text: str = Field("", max_length=4000)
-    attachments: list[Attachment] = Field(default_factory=list, max_length=9)
 
 
 class WelcomeOut(Schema):

@@ -7,4 +7,4 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
-        from . import jobs, subscribers  # noqa: F401 — importing registers them
+        from . import jobs, subscribers  # noqa: F401, PLC0415 — importing registers them

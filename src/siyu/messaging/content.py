@@ -42,7 +42,8 @@ def text_clean(text: str, *, field: str = "text") -> str:
     if _bytes(text) > MAX_TEXT_BYTES:
         raise InvalidInput(
             _("The text is %(n)d bytes; WeCom takes at most %(max)d (a Chinese character is 3).") % {"n": _bytes(text), "max": MAX_TEXT_BYTES},
-            code="text_too_long", field=field,
+            code="text_too_long",
+            field=field,
         )
     return text
 
@@ -77,7 +78,8 @@ def attachment_clean(corp: Corp, attachment, *, field: str) -> dict:
         if _bytes(value) > limit:
             raise InvalidInput(
                 _("%(field)s is %(n)d bytes; WeCom takes at most %(max)d.") % {"field": key, "n": _bytes(value), "max": limit},
-                code="attachment_too_long", field=f"{where}.{key}",
+                code="attachment_too_long",
+                field=f"{where}.{key}",
             )
         out[key] = value
     if kind == "image":

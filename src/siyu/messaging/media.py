@@ -44,7 +44,8 @@ def media_create(*, actor: Actor, kind: str, name: str, content: bytes, content_
     if size < MIN_SIZE or size > MAX_SIZE[kind]:
         raise InvalidInput(
             _("The file is %(n)d bytes; WeCom takes %(min)d bytes to %(max)d MB for this kind.") % {"n": size, "min": MIN_SIZE, "max": MAX_SIZE[kind] // 2**20},
-            code="bad_media_size", field="file",
+            code="bad_media_size",
+            field="file",
         )
     # The bytes say what a file is, not the name or the header the browser sent.
     sniffed = sniff(content)
@@ -57,7 +58,13 @@ def media_create(*, actor: Actor, kind: str, name: str, content: bytes, content_
     try:
         with transaction.atomic():
             return Media.objects.create(
-                corp=actor.corp, kind=kind, name=(name or kind)[:128], content_type=content_type[:100], content=content, size=size, sha256=digest,
+                corp=actor.corp,
+                kind=kind,
+                name=(name or kind)[:128],
+                content_type=content_type[:100],
+                content=content,
+                size=size,
+                sha256=digest,
             )
     except IntegrityError:
         return Media.objects.get(corp=actor.corp, kind=kind, sha256=digest)

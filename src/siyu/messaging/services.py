@@ -44,20 +44,39 @@ Sending = WelcomeSend.Status
 # At most once: a send a worker died in the middle of may have reached WeCom, so it is settled
 # as failed, never sent again. The lease outlives the 20-second window.
 WELCOME_WORK = DueWork(
-    "welcome", WelcomeSend, task="siyu.messaging.tasks.send_welcome",
-    waiting=(Sending.PENDING,), running=Sending.SENDING, done=Sending.SENT, failed=Sending.FAILED,
-    lease=WELCOME_WINDOW + timedelta(seconds=5), take_over=False, max_attempts=1, error_length=300,
+    "welcome",
+    WelcomeSend,
+    task="siyu.messaging.tasks.send_welcome",
+    waiting=(Sending.PENDING,),
+    running=Sending.SENDING,
+    done=Sending.SENT,
+    failed=Sending.FAILED,
+    lease=WELCOME_WINDOW + timedelta(seconds=5),
+    take_over=False,
+    max_attempts=1,
+    error_length=300,
     settle_error="the worker stopped during the send; WeCom may or may not have delivered it",
 )
 GROUP_WELCOME_PUSH = DueWork(
-    "group welcome push", GroupWelcome, task="siyu.messaging.tasks.push_group_welcome",
-    waiting=("due",), running="pushing", done="done", failed="failed", prefix="push_", lease=timedelta(minutes=2),
-    max_attempts=8, backoff=exponential(30, 3600), error_length=300,
+    "group welcome push",
+    GroupWelcome,
+    task="siyu.messaging.tasks.push_group_welcome",
+    waiting=("due",),
+    running="pushing",
+    done="done",
+    failed="failed",
+    prefix="push_",
+    lease=timedelta(minutes=2),
+    max_attempts=8,
+    backoff=exponential(30, 3600),
+    error_length=300,
 )
 
 
 # -- welcome messages ------------------------------------------------------------------------------
-def welcome_message_set(*, actor: Actor, live_code: LiveCode | None = None, staff: Staff | None = None, text: str = "", attachments: list[dict] = ()) -> WelcomeMessage | None:
+def welcome_message_set(
+    *, actor: Actor, live_code: LiveCode | None = None, staff: Staff | None = None, text: str = "", attachments: list[dict] = ()
+) -> WelcomeMessage | None:
     """Set (or with no text and no attachments, remove) a welcome for a code, a staff member or the corp."""
     actor.require_manager()
     if live_code is not None and staff is not None:
@@ -98,8 +117,13 @@ def welcome_enqueue(event: ContactAddReceived) -> WelcomeSend | None:
     try:
         with transaction.atomic():
             send = WelcomeSend.objects.create(
-                corp=event.corp, welcome_code=event.welcome_code[:128], userid=event.userid[:64], external_userid=event.external_userid[:64],
-                state=event.state[:30], received_at=event.received_at, deadline=min(event.added_at, event.received_at) + WELCOME_WINDOW,
+                corp=event.corp,
+                welcome_code=event.welcome_code[:128],
+                userid=event.userid[:64],
+                external_userid=event.external_userid[:64],
+                state=event.state[:30],
+                received_at=event.received_at,
+                deadline=min(event.added_at, event.received_at) + WELCOME_WINDOW,
                 due_at=event.received_at,
             )
     except IntegrityError:
@@ -185,7 +209,8 @@ def welcomes_take_over(*, at: datetime | None = None, limit: int = 500) -> int:
     be sent. Returns how many it settled."""
     at = at or now()
     missed = WelcomeSend.objects.filter(status=Sending.PENDING, deadline__lte=at + WELCOME_MARGIN).update(
-        status=Sending.MISSED, error="not started within the window",
+        status=Sending.MISSED,
+        error="not started within the window",
     )
     claims = WELCOME_WORK.claim_due(at=at - WELCOME_FAST_GRACE, limit=limit, order_by=["deadline"])
     for claim in claims:

@@ -6,17 +6,15 @@ from datetime import date, datetime
 
 from ninja import Field, Query, Router, Schema, Status
 
-from siyu.kit.errors import InvalidInput
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
 
 from . import selectors, services
-from .models import Product
 from .parse import order_in, refund_in
 
 router = Router(tags=["orders"])
 
 Yuan = str | int | float
-YUAN_HELP = "yuan, at most 2 decimals (send a string such as \"89.90\" to avoid float surprises)"
+YUAN_HELP = 'yuan, at most 2 decimals (send a string such as "89.90" to avoid float surprises)'
 
 
 class LineSchema(Schema):
@@ -138,9 +136,20 @@ class ProductOut(Schema):
 
 def _order_out(order) -> OrderOut:
     return OrderOut(
-        id=order.id, source=order.source, order_no=order.order_no, customer_id=order.customer_id, external_userid=order.external_userid,
-        unionid=order.unionid, phone=order.phone, paid_at=order.paid_at, paid_on=order.paid_on, amount_fen=order.amount_fen,
-        refunded_fen=order.refunded_fen, refund_state=order.refund_state, store=order.store, staff_id=order.staff_id,
+        id=order.id,
+        source=order.source,
+        order_no=order.order_no,
+        customer_id=order.customer_id,
+        external_userid=order.external_userid,
+        unionid=order.unionid,
+        phone=order.phone,
+        paid_at=order.paid_at,
+        paid_on=order.paid_on,
+        amount_fen=order.amount_fen,
+        refunded_fen=order.refunded_fen,
+        refund_state=order.refund_state,
+        store=order.store,
+        staff_id=order.staff_id,
         lines=[LineOut(sku=ln.sku, name=ln.name, quantity=ln.quantity, amount_fen=ln.amount_fen) for ln in order.lines.order_by("id")],
     )
 
@@ -148,8 +157,7 @@ def _order_out(order) -> OrderOut:
 @router.post("/orders", response={200: UpsertOut, 201: UpsertOut})
 def order_post(request, payload: OrderSchema):
     actor = request.auth
-    actor.require_manager()
-    result = services.order_upsert(corp=actor.corp, data=order_in(actor.corp, payload.dict()))
+    result = services.order_submit(actor=actor, data=order_in(actor.corp, payload.dict()))
     return Status(201 if result.created else 200, UpsertOut(created=result.created, changed=result.changed, order=_order_out(result.order)))
 
 
@@ -157,20 +165,24 @@ def order_post(request, payload: OrderSchema):
 def order_batch_post(request, payload: OrderBatchIn):
     """Up to 1,000 orders in one transaction: all are stored, or none and every bad one is listed."""
     actor = request.auth
-    actor.require_manager()
-    result = services.orders_upsert_batch(corp=actor.corp, rows=[o.dict() for o in payload.orders], parse=lambda row: order_in(actor.corp, row))
+    result = services.orders_submit_batch(actor=actor, rows=[o.dict() for o in payload.orders], parse=lambda row: order_in(actor.corp, row))
     return BatchOut(**result)
 
 
 @router.post("/refunds", response={200: RefundOut, 201: RefundOut})
 def refund_post(request, payload: RefundPostIn):
     actor = request.auth
-    actor.require_manager()
     data = payload.dict()
-    refund, created, changed = services.refund_record(corp=actor.corp, source=data["source"], order_no=data["order_no"], refund=refund_in(actor.corp, data))
+    refund, created, changed = services.refund_submit(actor=actor, source=data["source"], order_no=data["order_no"], refund=refund_in(actor.corp, data))
     out = RefundOut(
-        refund_no=refund.refund_no, order_no=refund.order_no, source=refund.source, amount_fen=refund.amount_fen,
-        refunded_at=refund.refunded_at, order_id=refund.order_id, created=created, changed=changed,
+        refund_no=refund.refund_no,
+        order_no=refund.order_no,
+        source=refund.source,
+        amount_fen=refund.amount_fen,
+        refunded_at=refund.refunded_at,
+        order_id=refund.order_id,
+        created=created,
+        changed=changed,
     )
     return Status(201 if created else 200, out)
 
@@ -178,8 +190,9 @@ def refund_post(request, payload: RefundPostIn):
 @router.get("/orders", response=OrderPage)
 def order_list(request, filters: Query[OrderListQuery]):
     actor = request.auth
-    qs = selectors.order_list(actor, customer_id=filters.customer_id, source=filters.source, unmatched=filters.unmatched,
-                              paid_from=filters.paid_from, paid_to=filters.paid_to)
+    qs = selectors.order_list(
+        actor, customer_id=filters.customer_id, source=filters.source, unmatched=filters.unmatched, paid_from=filters.paid_from, paid_to=filters.paid_to
+    )
     rows, next_cursor = keyset_page(qs.prefetch_related("lines"), cursor=filters.cursor, limit=filters.limit)
     return OrderPage(items=[_order_out(o) for o in rows], next_cursor=next_cursor)
 
@@ -192,17 +205,10 @@ def order_detail(request, order_id: int):
 @router.put("/products", response=ProductOut)
 def product_put(request, payload: ProductIn):
     """Create or update a product by SKU."""
-    actor = request.auth
-    actor.require_manager()
-    if payload.role not in Product.Role.values:
-        raise InvalidInput(f"role must be one of {', '.join(v for v in Product.Role.values if v)} or empty.", code="bad_role", field="role")
-    product = services.product_put(corp=actor.corp, sku=payload.sku, name=payload.name, category=payload.category, role=payload.role, price=payload.price)
+    product = services.product_save(actor=request.auth, sku=payload.sku, name=payload.name, category=payload.category, role=payload.role, price=payload.price)
     return ProductOut(id=product.id, sku=product.sku, name=product.name, category=product.category, role=product.role, price_fen=product.price_fen)
 
 
 @router.get("/products", response=list[ProductOut])
 def product_list(request):
-    return [
-        ProductOut(id=p.id, sku=p.sku, name=p.name, category=p.category, role=p.role, price_fen=p.price_fen)
-        for p in selectors.product_list(request.auth)
-    ]
+    return [ProductOut(id=p.id, sku=p.sku, name=p.name, category=p.category, role=p.role, price_fen=p.price_fen) for p in selectors.product_list(request.auth)]

@@ -8,4 +8,4 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self) -> None:
-        from . import subscribers  # noqa: F401 — importing registers them
+        from . import subscribers  # noqa: F401, PLC0415 — importing registers them

@@ -22,7 +22,9 @@ from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
 from siyu.kit.db import statistics_refresh
 from siyu.kit.errors import InvalidInput
+from siyu.kit.money import fen_from_yuan
 from siyu.kit.tables import iter_table
+from siyu.kit.tenancy import Actor
 
 from . import services
 from .models import CustomerValue, Order, OrderLine, Product, Refund
@@ -89,7 +91,9 @@ def header_map(header: list[str], mapping: dict[str, str]) -> dict[str, int]:
     if "amount" not in where and "line_amount" not in where:
         missing.append("amount")
     if missing:
-        raise InvalidInput(f"No column for {', '.join(missing)}: name it in the header or pass --map {missing[0]}=<column>.", code="missing_column", field="file")
+        raise InvalidInput(
+            f"No column for {', '.join(missing)}: name it in the header or pass --map {missing[0]}=<column>.", code="missing_column", field="file"
+        )
     return where
 
 
@@ -123,17 +127,27 @@ def _orders(rows: Iterator[list[str]], where: dict[str, int], width: int, source
         seen.add(order_no)
         first_row = n
         current = {
-            "_cells": cells, "order_no": order_no, "source": cells.get("source") or source, "paid_at": cells.get("paid_at"),
+            "_cells": cells,
+            "order_no": order_no,
+            "source": cells.get("source") or source,
+            "paid_at": cells.get("paid_at"),
             "amount": cells.get("amount") if "amount" in where else None,
             **{f: cells.get(f, "") for f in ("external_userid", "unionid", "phone", "store", "staff_userid")},
-            "lines": [_line(cells)] if has_lines else None, "refunded": cells.get("refunded", ""), "refunded_at": cells.get("refunded_at", ""),
+            "lines": [_line(cells)] if has_lines else None,
+            "refunded": cells.get("refunded", ""),
+            "refunded_at": cells.get("refunded_at", ""),
         }
     if current is not None:
         yield first_row, current
 
 
 def _line(cells: dict) -> dict:
-    return {"sku": cells.get("sku", ""), "name": cells.get("product", ""), "quantity": cells.get("quantity") or 1, "amount": cells.get("line_amount") or cells.get("amount")}
+    return {
+        "sku": cells.get("sku", ""),
+        "name": cells.get("product", ""),
+        "quantity": cells.get("quantity") or 1,
+        "amount": cells.get("line_amount") or cells.get("amount"),
+    }
 
 
 def _parse(corp: Corp, raw: dict, report: Report, row: int, staff_cache: dict) -> services.OrderIn | None:
@@ -145,7 +159,11 @@ def _parse(corp: Corp, raw: dict, report: Report, row: int, staff_cache: dict) -
             total = sum(_fen(line["amount"], "lines.amount") for line in order["lines"])
             order["amount"] = f"{total // 100}.{total % 100:02d}"
         refunded = _fen(order["refunded"], "refunds.amount") if order["refunded"] else 0
-        order["refunds"] = [{"refund_no": f"{order['order_no']}/file", "amount": order["refunded"], "refunded_at": order["refunded_at"] or order["paid_at"]}] if refunded else []
+        order["refunds"] = (
+            [{"refund_no": f"{order['order_no']}/file", "amount": order["refunded"], "refunded_at": order["refunded_at"] or order["paid_at"]}]
+            if refunded
+            else []
+        )
         data = order_in(corp, order)
         services.order_check(data)
         services.staff_id_for(corp, data.staff_userid, staff_cache)
@@ -160,13 +178,19 @@ def _parse(corp: Corp, raw: dict, report: Report, row: int, staff_cache: dict) -
 
 
 def _fen(value, column: str) -> int:
-    from siyu.kit.money import fen_from_yuan
-
     return fen_from_yuan(value, field=column)
 
 
-def orders_import(*, corp: Corp, path: Path, source: str = "import", mapping: dict[str, str] | None = None, batch_size: int = 1000,
-                  check_only: bool = False, on_progress: Callable[[str, int, int], None] | None = None) -> Report:
+def orders_import(
+    *,
+    corp: Corp,
+    path: Path,
+    source: str = "import",
+    mapping: dict[str, str] | None = None,
+    batch_size: int = 1000,
+    check_only: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Report:
     """Check the whole file, then (if every row is good and not check_only) write it in batches."""
     report = Report()
     staff_cache: dict = {}
@@ -234,7 +258,9 @@ def _write(corp: Corp, batch: list[services.OrderIn], report: Report, staff_cach
         for src in {d.source for d in batch}:
             nos = [d.order_no for d in batch if d.source == src]
             stored |= {(src, o.order_no): o for o in Order.objects.filter(corp=corp, source=src, order_no__in=nos)}
-            waiting |= {(src, no) for no in Refund.objects.filter(corp=corp, source=src, order_no__in=nos, order__isnull=True).values_list("order_no", flat=True)}
+            waiting |= {
+                (src, no) for no in Refund.objects.filter(corp=corp, source=src, order_no__in=nos, order__isnull=True).values_list("order_no", flat=True)
+            }
         existing = set(stored) | waiting
         same = _unchanged(corp, stored, by_key, waiting, staff_cache)
         report.unchanged += len(same)
@@ -280,8 +306,10 @@ def _unchanged(corp: Corp, stored: dict, by_key: dict, waiting: set, staff_cache
             continue
         if data.lines is not None and lines[order.id] != services.line_values(data.lines):
             continue
-        if any(r.refund_no not in have or have[r.refund_no][0] != r.amount_fen or (r.refunded_at is not None and have[r.refund_no][1] != r.refunded_at)
-               for r in data.refunds):
+        if any(
+            r.refund_no not in have or have[r.refund_no][0] != r.amount_fen or (r.refunded_at is not None and have[r.refund_no][1] != r.refunded_at)
+            for r in data.refunds
+        ):
             continue
         if sum(fen for fen, _ in have.values()) != order.refunded_fen:
             continue
@@ -295,27 +323,60 @@ def _insert_new(corp: Corp, orders: list[services.OrderIn], report: Report, staf
     rows = []
     for d, customer_id in zip(orders, _matches(corp, orders), strict=True):
         refunded = sum(r.amount_fen for r in d.refunds)
-        rows.append(Order(
-            corp=corp, source=d.source, order_no=d.order_no, customer_id=customer_id, external_userid=d.external_userid, unionid=d.unionid,
-            phone=d.phone, paid_at=d.paid_at, paid_on=d.paid_at.astimezone(corp.tzinfo).date(), amount_fen=d.amount_fen, refunded_fen=refunded,
-            store=d.store[:64], staff_id=services.staff_id_for(corp, d.staff_userid, staff_cache),
-        ))
+        rows.append(
+            Order(
+                corp=corp,
+                source=d.source,
+                order_no=d.order_no,
+                customer_id=customer_id,
+                external_userid=d.external_userid,
+                unionid=d.unionid,
+                phone=d.phone,
+                paid_at=d.paid_at,
+                paid_on=d.paid_at.astimezone(corp.tzinfo).date(),
+                amount_fen=d.amount_fen,
+                refunded_fen=refunded,
+                store=d.store[:64],
+                staff_id=services.staff_id_for(corp, d.staff_userid, staff_cache),
+            )
+        )
     Order.objects.bulk_create(rows, batch_size=500)
     skus = {ln.sku for d in orders for ln in d.lines or [] if ln.sku}
     products = dict(Product.objects.filter(corp=corp, sku__in=skus).values_list("sku", "id")) if skus else {}
-    OrderLine.objects.bulk_create([
-        OrderLine(corp=corp, order=o, sku=ln.sku[:64], name=ln.name[:200], quantity=ln.quantity, amount_fen=ln.amount_fen, product_id=products.get(ln.sku))
-        for o, d in zip(rows, orders) for ln in d.lines or []
-    ], batch_size=1000)
-    Refund.objects.bulk_create([
-        Refund(corp=corp, source=d.source, refund_no=r.refund_no, order_no=d.order_no, order=o, amount_fen=r.amount_fen, refunded_at=r.refunded_at or d.paid_at)
-        for o, d in zip(rows, orders) for r in d.refunds
-    ], batch_size=1000)
-    TimelineEvent.objects.bulk_create([
-        TimelineEvent(corp=corp, customer_id=o.customer_id, kind=TimelineEvent.Kind.ORDER, occurred_at=o.paid_at, dedupe_key=f"order:{o.id}",
-                      data={"order_no": o.order_no, "source": o.source, "amount_fen": o.amount_fen, "store": o.store})
-        for o in rows if o.customer_id
-    ], batch_size=1000, ignore_conflicts=True)
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(corp=corp, order=o, sku=ln.sku[:64], name=ln.name[:200], quantity=ln.quantity, amount_fen=ln.amount_fen, product_id=products.get(ln.sku))
+            for o, d in zip(rows, orders)
+            for ln in d.lines or []
+        ],
+        batch_size=1000,
+    )
+    Refund.objects.bulk_create(
+        [
+            Refund(
+                corp=corp, source=d.source, refund_no=r.refund_no, order_no=d.order_no, order=o, amount_fen=r.amount_fen, refunded_at=r.refunded_at or d.paid_at
+            )
+            for o, d in zip(rows, orders)
+            for r in d.refunds
+        ],
+        batch_size=1000,
+    )
+    TimelineEvent.objects.bulk_create(
+        [
+            TimelineEvent(
+                corp=corp,
+                customer_id=o.customer_id,
+                kind=TimelineEvent.Kind.ORDER,
+                occurred_at=o.paid_at,
+                dedupe_key=f"order:{o.id}",
+                data={"order_no": o.order_no, "source": o.source, "amount_fen": o.amount_fen, "store": o.store},
+            )
+            for o in rows
+            if o.customer_id
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
     report.created += len(rows)
     report.matched += sum(1 for o in rows if o.customer_id)
     return {o.customer_id for o in rows if o.customer_id}
@@ -323,9 +384,13 @@ def _insert_new(corp: Corp, orders: list[services.OrderIn], report: Report, staf
 
 def _matches(corp: Corp, orders: list[services.OrderIn]) -> list[int | None]:
     """`customer_match` for a batch in three reads: each order's customer, or None."""
-    by_euid = dict(Customer.objects.filter(corp=corp, external_userid__in={d.external_userid for d in orders if d.external_userid}).values_list("external_userid", "id"))
+    by_euid = dict(
+        Customer.objects.filter(corp=corp, external_userid__in={d.external_userid for d in orders if d.external_userid}).values_list("external_userid", "id")
+    )
     by_union = _unique_map(Customer.objects.filter(corp=corp, unionid__in={d.unionid for d in orders if d.unionid}).values_list("unionid", "id"))
-    by_phone = _unique_map(CustomerPhone.objects.filter(corp=corp, phone__in={d.phone for d in orders if d.phone}).values_list("phone", "customer_id").distinct())
+    by_phone = _unique_map(
+        CustomerPhone.objects.filter(corp=corp, phone__in={d.phone for d in orders if d.phone}).values_list("phone", "customer_id").distinct()
+    )
     return [by_euid.get(d.external_userid) or by_union.get(d.unionid) or by_phone.get(d.phone) for d in orders]
 
 
@@ -335,3 +400,9 @@ def _unique_map(pairs) -> dict:
     for key, value in pairs:
         out[key] = value if key not in out else None
     return {k: v for k, v in out.items() if v is not None}
+
+
+def orders_submit_import(*, actor: Actor, path: Path, source: str = "import") -> Report:
+    """A person's upload (the console): the role is decided here; the CLI calls orders_import."""
+    actor.require_manager()
+    return orders_import(corp=actor.corp, path=path, source=source)

@@ -34,8 +34,10 @@ def _line_in(line: dict, where: str) -> LineIn:
     except ValueError:
         raise InvalidInput(f"{where}.quantity: {line.get('quantity')!r} is not a whole number.", code="bad_quantity", field=f"{where}.quantity") from None
     return LineIn(
-        amount_fen=fen_from_yuan(line.get("amount"), field=f"{where}.amount"), sku=str(line.get("sku") or "").strip(),
-        name=str(line.get("name") or "").strip(), quantity=quantity,
+        amount_fen=fen_from_yuan(line.get("amount"), field=f"{where}.amount"),
+        sku=str(line.get("sku") or "").strip(),
+        name=str(line.get("name") or "").strip(),
+        quantity=quantity,
     )
 
 

@@ -18,8 +18,9 @@ def visible_orders(actor: Actor):
     return orders
 
 
-def order_list(actor: Actor, *, customer_id: int | None = None, source: str = "", unmatched: bool = False,
-               paid_from: date | None = None, paid_to: date | None = None):
+def order_list(
+    actor: Actor, *, customer_id: int | None = None, source: str = "", unmatched: bool = False, paid_from: date | None = None, paid_to: date | None = None
+):
     orders = visible_orders(actor)
     if customer_id is not None:
         orders = orders.filter(customer=customer_get(actor, customer_id))
@@ -50,3 +51,7 @@ def product_list(actor: Actor):
     return list(Product.objects.for_corp(actor.corp).order_by("sku"))
 
 
+def order_sources(actor: Actor) -> list[str]:
+    """The sources the corp's orders came from (the import page offers them); a manager's."""
+    actor.require_manager()
+    return list(Order.objects.for_corp(actor.corp).order_by().values_list("source", flat=True).distinct()[:50])

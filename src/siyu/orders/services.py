@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from siyu.corps.models import Corp, Staff
@@ -20,7 +20,9 @@ from siyu.customers.services import timeline_record
 from siyu.kit.clock import now
 from siyu.kit.db import statistics_refresh
 from siyu.kit.errors import InvalidInput
+from siyu.kit.money import fen_from_yuan
 from siyu.kit.phones import phone_normalise
+from siyu.kit.tenancy import Actor
 
 from .models import CustomerValue, Order, OrderLine, Product, Refund
 
@@ -103,9 +105,14 @@ def order_check(data: OrderIn) -> None:
 def order_fields(corp: Corp, data: OrderIn, staff_cache: dict | None = None) -> dict:
     """The stored columns an incoming order sets (besides its identity, customer and refunds)."""
     return {
-        "external_userid": data.external_userid.strip(), "unionid": data.unionid.strip(), "phone": data.phone,
-        "paid_at": data.paid_at, "paid_on": data.paid_at.astimezone(corp.tzinfo).date(), "amount_fen": data.amount_fen,
-        "store": data.store.strip()[:64], "staff_id": staff_id_for(corp, data.staff_userid, staff_cache),
+        "external_userid": data.external_userid.strip(),
+        "unionid": data.unionid.strip(),
+        "phone": data.phone,
+        "paid_at": data.paid_at,
+        "paid_on": data.paid_at.astimezone(corp.tzinfo).date(),
+        "amount_fen": data.amount_fen,
+        "store": data.store.strip()[:64],
+        "staff_id": staff_id_for(corp, data.staff_userid, staff_cache),
     }
 
 
@@ -186,7 +193,9 @@ def _refund_put(corp: Corp, source: str, order_no: str, r: RefundIn, order: Orde
     """(refund, created, changed)."""
     row = Refund.objects.filter(corp=corp, source=source, refund_no=r.refund_no).first()
     if row is None:
-        row = Refund.objects.create(corp=corp, source=source, refund_no=r.refund_no, order_no=order_no, order=order, amount_fen=r.amount_fen, refunded_at=r.refunded_at or now())
+        row = Refund.objects.create(
+            corp=corp, source=source, refund_no=r.refund_no, order_no=order_no, order=order, amount_fen=r.amount_fen, refunded_at=r.refunded_at or now()
+        )
         return row, True, True
     if row.order_no != order_no:
         raise InvalidInput(f"Refund {r.refund_no} belongs to order {row.order_no}, not {order_no}.", code="refund_other_order", field="refund_no")
@@ -209,7 +218,8 @@ def _refunds_apply(order: Order, known_total: int | None = None) -> bool:
     if total > order.amount_fen:
         raise InvalidInput(
             f"Refunds of order {order.order_no} add up to {total / 100:.2f} yuan, more than its {order.amount_fen / 100:.2f}.",
-            code="refund_exceeds_amount", field="amount",
+            code="refund_exceeds_amount",
+            field="amount",
         )
     if total == order.refunded_fen:
         return False
@@ -226,10 +236,12 @@ def _lines_replace(order: Order, lines: list[LineIn], *, fresh: bool) -> bool:
         order.lines.all().delete()
     skus = {w[0] for w in wanted if w[0]}
     products = dict(Product.objects.filter(corp_id=order.corp_id, sku__in=skus).values_list("sku", "id")) if skus else {}
-    OrderLine.objects.bulk_create([
-        OrderLine(corp_id=order.corp_id, order=order, sku=sku, name=name, quantity=qty, amount_fen=fen, product_id=products.get(sku))
-        for sku, name, qty, fen in wanted
-    ])
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(corp_id=order.corp_id, order=order, sku=sku, name=name, quantity=qty, amount_fen=fen, product_id=products.get(sku))
+            for sku, name, qty, fen in wanted
+        ]
+    )
     return bool(wanted) or not fresh
 
 
@@ -292,7 +304,9 @@ def orders_match_customer(*, customer: Customer, phones=()) -> int:
 
 def _timeline_order(order: Order) -> None:
     timeline_record(
-        customer=order.customer, kind=TimelineEvent.Kind.ORDER, occurred_at=order.paid_at,
+        customer=order.customer,
+        kind=TimelineEvent.Kind.ORDER,
+        occurred_at=order.paid_at,
         data={"order_no": order.order_no, "source": order.source, "amount_fen": order.amount_fen, "store": order.store},
         dedupe_key=f"order:{order.id}",
     )
@@ -316,8 +330,19 @@ def customer_values_refresh(*, corp_id: int, customer_ids) -> None:
         .values_list("customer_id", "paid_at", "paid_on", "amount_fen", "refunded_fen")
     )
     for customer_id, paid_at, paid_on, amount, refunded in rows.iterator(chunk_size=5000):
-        v = facts.setdefault(customer_id, {"order_count": 0, "paid_fen": 0, "refunded_fen": 0, "first_paid_at": None, "first_paid_on": None,
-                                            "second_paid_at": None, "last_paid_at": None, "last_paid_on": None})
+        v = facts.setdefault(
+            customer_id,
+            {
+                "order_count": 0,
+                "paid_fen": 0,
+                "refunded_fen": 0,
+                "first_paid_at": None,
+                "first_paid_on": None,
+                "second_paid_at": None,
+                "last_paid_at": None,
+                "last_paid_on": None,
+            },
+        )
         v["paid_fen"] += amount
         v["refunded_fen"] += refunded
         if amount > refunded:
@@ -330,14 +355,24 @@ def customer_values_refresh(*, corp_id: int, customer_ids) -> None:
     CustomerValue.objects.filter(corp_id=corp_id, customer_id__in=[i for i in ids if i not in facts]).delete()
     CustomerValue.objects.bulk_create(
         [CustomerValue(corp_id=corp_id, customer_id=c, net_fen=v["paid_fen"] - v["refunded_fen"], **v) for c, v in facts.items()],
-        update_conflicts=True, unique_fields=["customer"],
-        update_fields=["order_count", "paid_fen", "refunded_fen", "net_fen", "first_paid_at", "first_paid_on", "second_paid_at", "last_paid_at", "last_paid_on"],
+        update_conflicts=True,
+        unique_fields=["customer"],
+        update_fields=[
+            "order_count",
+            "paid_fen",
+            "refunded_fen",
+            "net_fen",
+            "first_paid_at",
+            "first_paid_on",
+            "second_paid_at",
+            "last_paid_at",
+            "last_paid_on",
+        ],
     )
 
 
 def customer_values_rebuild(*, corp: Corp) -> int:
     """Recompute every customer's value of a corp from its orders in one statement; returns rows."""
-    from django.db import connection
 
     with transaction.atomic():
         CustomerValue.objects.filter(corp=corp).delete()
@@ -404,9 +439,12 @@ def orders_upsert_batch(*, corp: Corp, rows: list, parse) -> dict:
 
 
 def product_put(*, corp: Corp, sku: str, name: str, category: str = "", role: str = "", price=None) -> Product:
-    from siyu.kit.money import fen_from_yuan
-
-    fields = {"name": name.strip(), "category": category.strip(), "role": role, "price_fen": None if price in (None, "") else fen_from_yuan(price, field="price")}
+    fields = {
+        "name": name.strip(),
+        "category": category.strip(),
+        "role": role,
+        "price_fen": None if price in (None, "") else fen_from_yuan(price, field="price"),
+    }
     product, created = Product.objects.get_or_create(corp=corp, sku=sku.strip(), defaults=fields)
     if not created:
         for k, v in fields.items():
@@ -416,3 +454,27 @@ def product_put(*, corp: Corp, sku: str, name: str, category: str = "", role: st
     # Lines that named this SKU before the product existed now point at it (for product-role reports).
     OrderLine.objects.filter(corp=corp, sku=product.sku, product__isnull=True).update(product=product)
     return product
+
+
+# -- what a person or an API client submits: the role is decided here ------------------------------
+# The corp-level functions above serve trusted callers (the importer, the CLI, demo data).
+def order_submit(*, actor: Actor, data: OrderIn) -> Upserted:
+    actor.require_manager()
+    return order_upsert(corp=actor.corp, data=data)
+
+
+def orders_submit_batch(*, actor: Actor, rows: list, parse) -> dict:
+    actor.require_manager()
+    return orders_upsert_batch(corp=actor.corp, rows=rows, parse=parse)
+
+
+def refund_submit(*, actor: Actor, source: str, order_no: str, refund: RefundIn) -> tuple[Refund, bool, bool]:
+    actor.require_manager()
+    return refund_record(corp=actor.corp, source=source, order_no=order_no, refund=refund)
+
+
+def product_save(*, actor: Actor, sku: str, name: str, category: str = "", role: str = "", price=None) -> Product:
+    actor.require_manager()
+    if role not in Product.Role.values:
+        raise InvalidInput(f"role must be one of {', '.join(v for v in Product.Role.values if v)} or empty.", code="bad_role", field="role")
+    return product_put(corp=actor.corp, sku=sku, name=name, category=category, role=role, price=price)

@@ -15,7 +15,7 @@ from siyu.kit.http import shared_http
 from siyu.kit.wecom_crypto import WXBizMsgCrypt
 
 from . import services
-from .models import SbCallbackLog, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbStaff, SbWelcomeCode
+from .models import SbCallbackLog, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbStaff, SbTransfer, SbWelcomeCode
 
 WELCOME_CODE_TTL = timedelta(seconds=20)
 
@@ -35,8 +35,13 @@ def event_xml(fields: dict) -> str:
 def send(corp: SbCorp, event: str, change_type: str, create_time: int | None = None, *, http: httpx.Client | None = None, **fields) -> SbCallbackLog:
     """Encrypt and POST one event; the log keeps the exact body so a test can deliver it again."""
     body_fields = {
-        "ToUserName": corp.corpid, "FromUserName": "sys", "CreateTime": create_time or int(time.time()), "MsgType": "event",
-        "Event": event, "ChangeType": change_type, **fields,
+        "ToUserName": corp.corpid,
+        "FromUserName": "sys",
+        "CreateTime": create_time or int(time.time()),
+        "MsgType": "event",
+        "Event": event,
+        "ChangeType": change_type,
+        **fields,
     }
     if not (corp.callback_token and corp.callback_aes_key):
         # No receiver configured in "WeCom's admin": the event happens, nobody is told.
@@ -54,13 +59,17 @@ def deliver(corp: SbCorp, entry: SbCallbackLog, *, http: httpx.Client | None = N
     if not corp.callback_url:
         return None
     try:
-        response = (http or shared_http()).post(corp.callback_url, params=entry.query, content=entry.body.encode(), headers={"Content-Type": "text/xml"}, timeout=5)
+        response = (http or shared_http()).post(
+            corp.callback_url, params=entry.query, content=entry.body.encode(), headers={"Content-Type": "text/xml"}, timeout=5
+        )
         return response.status_code
     except httpx.HTTPError:
         return None
 
 
-def customer_adds_staff(corp: SbCorp, staff: SbStaff, *, external_userid: str | None = None, name: str = "客户", state: str = "", half: bool = False, **customer_fields) -> tuple[SbFollow, SbCallbackLog]:
+def customer_adds_staff(
+    corp: SbCorp, staff: SbStaff, *, external_userid: str | None = None, name: str = "客户", state: str = "", half: bool = False, **customer_fields
+) -> tuple[SbFollow, SbCallbackLog]:
     """A simulated WeChat user adds a member (by scanning a contact way with `state`)."""
     external_userid = external_userid or "wm" + secrets.token_hex(14)
     customer, _ = SbCustomer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults={"name": name, **customer_fields})
@@ -114,19 +123,43 @@ def customers_join_group(group, customers: list[SbCustomer], *, scene: int = 3, 
     """Customers join (scene 3: the group QR code); JoinScene in the event uses the event's own codes."""
     stamp = int(time.time())
     for c in customers:
-        SbGroupMember.objects.update_or_create(group=group, userid=c.external_userid, defaults={"type": 2, "name": c.name, "join_time": stamp, "join_scene": scene, "state": state, "invitor": invitor})
+        SbGroupMember.objects.update_or_create(
+            group=group,
+            userid=c.external_userid,
+            defaults={"type": 2, "name": c.name, "join_time": stamp, "join_scene": scene, "state": state, "invitor": invitor},
+        )
     group.member_version += 1
     group.save(update_fields=["member_version"])
-    return send(group.corp, "change_external_chat", "update", ChatId=group.chat_id, UpdateDetail="add_member", JoinScene=3 if scene == 3 else 0,
-                MemChangeCnt=len(customers), MemChangeList=[c.external_userid for c in customers], LastMemVer=str(group.member_version - 1), CurMemVer=str(group.member_version))
+    return send(
+        group.corp,
+        "change_external_chat",
+        "update",
+        ChatId=group.chat_id,
+        UpdateDetail="add_member",
+        JoinScene=3 if scene == 3 else 0,
+        MemChangeCnt=len(customers),
+        MemChangeList=[c.external_userid for c in customers],
+        LastMemVer=str(group.member_version - 1),
+        CurMemVer=str(group.member_version),
+    )
 
 
 def members_leave_group(group, userids: list[str], *, removed: bool = False) -> SbCallbackLog:
     group.members.filter(userid__in=userids).delete()
     group.member_version += 1
     group.save(update_fields=["member_version"])
-    return send(group.corp, "change_external_chat", "update", ChatId=group.chat_id, UpdateDetail="del_member", QuitScene=1 if removed else 0,
-                MemChangeCnt=len(userids), MemChangeList=userids, LastMemVer=str(group.member_version - 1), CurMemVer=str(group.member_version))
+    return send(
+        group.corp,
+        "change_external_chat",
+        "update",
+        ChatId=group.chat_id,
+        UpdateDetail="del_member",
+        QuitScene=1 if removed else 0,
+        MemChangeCnt=len(userids),
+        MemChangeList=userids,
+        LastMemVer=str(group.member_version - 1),
+        CurMemVer=str(group.member_version),
+    )
 
 
 def group_dismissed(group) -> SbCallbackLog:
@@ -143,7 +176,9 @@ class CodeRefused(Exception):
     """The code cannot be used (deleted, a used temporary code, no member behind it)."""
 
 
-def customer_scans_contact_way(way: SbContactWay, *, name: str = "客户", external_userid: str | None = None, **customer_fields) -> tuple[SbFollow, SbCallbackLog]:
+def customer_scans_contact_way(
+    way: SbContactWay, *, name: str = "客户", external_userid: str | None = None, **customer_fields
+) -> tuple[SbFollow, SbCallbackLog]:
     """A WeChat user scans a contact way: its members (named, or in its departments) get customers in turn."""
     way.refresh_from_db()
     if way.deleted or (way.is_temp and way.scans):
@@ -175,3 +210,45 @@ def customer_scans_join_way(way: SbJoinWay, customer: SbCustomer) -> SbCallbackL
     way.chat_id_list = [*way.chat_id_list[-4:], group.chat_id]
     way.save(update_fields=["room_base_id", "chat_id_list"])
     return customers_join_group(group, [customer], scene=3, state=way.state)
+
+
+# -- customer transfers ---------------------------------------------------------------------------
+def transfers_complete(*, corp: SbCorp, accept: bool = True) -> int:
+    """Waiting transfers end (WeCom waits 24 h for the customer): the follow moves to the taker, or is refused."""
+    done = 0
+    for transfer in SbTransfer.objects.filter(corp=corp, status=2):
+        if not accept:
+            transfer.status = 3
+            transfer.save(update_fields=["status"])
+            send(
+                corp,
+                "change_external_contact",
+                "transfer_fail",
+                UserID=transfer.takeover_userid,
+                ExternalUserID=transfer.external_userid,
+                FailReason="customer_refused",
+            )
+            continue
+        follow = SbFollow.objects.filter(corp=corp, staff__userid=transfer.handover_userid, customer__external_userid=transfer.external_userid).first()
+        taker = SbStaff.objects.get(corp=corp, userid=transfer.takeover_userid)
+        if follow is not None:
+            SbFollow.objects.get_or_create(
+                corp=corp,
+                customer=follow.customer,
+                staff=taker,
+                defaults={"createtime": int(time.time()), "add_way": 202, "remark": follow.remark, "tag_ids": follow.tag_ids},
+            )
+            follow.delete()
+            send(
+                corp,
+                "change_external_contact",
+                "del_external_contact",
+                UserID=transfer.handover_userid,
+                ExternalUserID=transfer.external_userid,
+                Source="DELETE_BY_TRANSFER",
+            )
+            send(corp, "change_external_contact", "add_external_contact", UserID=taker.userid, ExternalUserID=transfer.external_userid)
+        transfer.status, transfer.takeover_time = 1, int(time.time())
+        transfer.save(update_fields=["status", "takeover_time"])
+        done += 1
+    return done

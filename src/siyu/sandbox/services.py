@@ -10,7 +10,7 @@ from django.db.models import F
 
 from siyu.kit.clock import now
 
-from .models import SbCorp, SbCustomer, SbDepartment, SbFault, SbFollow, SbGroup, SbGroupMember, SbMsgSend, SbStaff, SbTag, SbTagGroup, SbToken, SbTransfer
+from .models import SbCorp, SbCustomer, SbDepartment, SbFault, SbFollow, SbGroup, SbGroupMember, SbMsgSend, SbStaff, SbTag, SbTagGroup, SbToken
 
 
 def corp_create(*, corpid: str, name: str, secret: str | None = None, **settings) -> SbCorp:
@@ -21,10 +21,14 @@ def staff_add(*, corp: SbCorp, userid: str, name: str, department: int = 1, posi
     return SbStaff.objects.create(corp=corp, userid=userid, name=name, department=department, position=position)
 
 
-def customer_add(*, corp: SbCorp, staff: SbStaff, external_userid: str, name: str, createtime: int | None = None, state: str = "", add_way: int = 1, **fields) -> SbFollow:
+def customer_add(
+    *, corp: SbCorp, staff: SbStaff, external_userid: str, name: str, createtime: int | None = None, state: str = "", add_way: int = 1, **fields
+) -> SbFollow:
     customer, _ = SbCustomer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults={"name": name, **fields})
     follow, _ = SbFollow.objects.get_or_create(
-        corp=corp, customer=customer, staff=staff,
+        corp=corp,
+        customer=customer,
+        staff=staff,
         defaults={"createtime": createtime or int(now().timestamp()), "state": state, "add_way": add_way},
     )
     return follow
@@ -80,7 +84,10 @@ def group_add(*, corp: SbCorp, owner: SbStaff, name: str, members: list[SbCustom
     group = SbGroup.objects.create(corp=corp, chat_id="wr" + secrets.token_hex(14), name=name, owner=owner, create_time=stamp)
     SbGroupMember.objects.create(group=group, userid=owner.userid, type=1, name=owner.name, join_time=stamp, join_scene=1)
     SbGroupMember.objects.bulk_create(
-        [SbGroupMember(group=group, userid=c.external_userid, type=2, name=c.name, join_time=stamp, join_scene=1, invitor=owner.userid, state=state) for c in members]
+        [
+            SbGroupMember(group=group, userid=c.external_userid, type=2, name=c.name, join_time=stamp, join_scene=1, invitor=owner.userid, state=state)
+            for c in members
+        ]
     )
     return group
 
@@ -99,7 +106,10 @@ def msg_template_confirm(*, template, userid: str) -> dict:
         if send.external_userid:
             if not SbFollow.objects.filter(corp=template.corp, staff__userid=userid, customer__external_userid=send.external_userid).exists():
                 send.status = 2
-            elif SbMsgSend.objects.filter(template__corp=template.corp, external_userid=send.external_userid, status=1, send_time__gte=month_start).count() >= monthrange(today.year, today.month)[1]:
+            elif (
+                SbMsgSend.objects.filter(template__corp=template.corp, external_userid=send.external_userid, status=1, send_time__gte=month_start).count()
+                >= monthrange(today.year, today.month)[1]
+            ):
                 send.status = 3
             else:
                 send.status = 1
@@ -109,30 +119,6 @@ def msg_template_confirm(*, template, userid: str) -> dict:
         send.save(update_fields=["status", "send_time"])
         counts[send.status] += 1
     return counts
-
-
-def transfers_complete(*, corp: SbCorp, accept: bool = True) -> int:
-    """Waiting transfers end (WeCom waits 24 h for the customer): the follow moves to the taker, or is refused."""
-    from . import callbacks  # callbacks uses this module; imported late to break the cycle
-
-    done = 0
-    for transfer in SbTransfer.objects.filter(corp=corp, status=2):
-        if not accept:
-            transfer.status = 3
-            transfer.save(update_fields=["status"])
-            callbacks.send(corp, "change_external_contact", "transfer_fail", UserID=transfer.takeover_userid, ExternalUserID=transfer.external_userid, FailReason="customer_refused")
-            continue
-        follow = SbFollow.objects.filter(corp=corp, staff__userid=transfer.handover_userid, customer__external_userid=transfer.external_userid).first()
-        taker = SbStaff.objects.get(corp=corp, userid=transfer.takeover_userid)
-        if follow is not None:
-            SbFollow.objects.get_or_create(corp=corp, customer=follow.customer, staff=taker, defaults={"createtime": int(time.time()), "add_way": 202, "remark": follow.remark, "tag_ids": follow.tag_ids})
-            follow.delete()
-            callbacks.send(corp, "change_external_contact", "del_external_contact", UserID=transfer.handover_userid, ExternalUserID=transfer.external_userid, Source="DELETE_BY_TRANSFER")
-            callbacks.send(corp, "change_external_contact", "add_external_contact", UserID=taker.userid, ExternalUserID=transfer.external_userid)
-        transfer.status, transfer.takeover_time = 1, int(time.time())
-        transfer.save(update_fields=["status", "takeover_time"])
-        done += 1
-    return done
 
 
 def staff_resign(*, staff: SbStaff) -> None:

@@ -16,10 +16,9 @@ import threading
 
 import httpx
 import zxingcpp
-from PIL import Image
-
 from django.db import close_old_connections
 from django.db.models import F
+from PIL import Image
 
 from . import callbacks
 from .models import SbBehavior, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbStaff, SbTag, china_today
@@ -75,7 +74,9 @@ class Simulator:
         ways = list(SbContactWay.objects.filter(corp=self.corp, deleted=False, is_temp=False).values_list("id", flat=True))
         if ways and self.rng.random() < 0.8:
             try:
-                follow, _ = callbacks.customer_scans_contact_way(SbContactWay.objects.get(pk=self.rng.choice(ways)), name=customer_name(self.rng), gender=self.rng.choice((1, 2, 2)))
+                follow, _ = callbacks.customer_scans_contact_way(
+                    SbContactWay.objects.get(pk=self.rng.choice(ways)), name=customer_name(self.rng), gender=self.rng.choice((1, 2, 2))
+                )
                 self._count(follow.staff, new_apply_cnt=1, new_contact_cnt=1)
                 return True
             except callbacks.CodeRefused:
@@ -117,8 +118,14 @@ class Simulator:
         if follow is None:
             return False
         replied = self.rng.random() < 0.85
-        self._count(follow.staff, chat_cnt=1, message_cnt=self.rng.randint(1, 12), replied_chat_cnt=int(replied),
-                    reply_minutes_total=self.rng.randint(1, 30) if replied else 0, negative_feedback_cnt=int(self.rng.random() < 0.01))
+        self._count(
+            follow.staff,
+            chat_cnt=1,
+            message_cnt=self.rng.randint(1, 12),
+            replied_chat_cnt=int(replied),
+            reply_minutes_total=self.rng.randint(1, 30) if replied else 0,
+            negative_feedback_cnt=int(self.rng.random() < 0.01),
+        )
         return True
 
     def _edit(self) -> bool:
@@ -190,5 +197,3 @@ class Simulator:
             taken += 1
             stop.wait(self.rng.expovariate(per_minute / 60.0) if per_minute > 0 else 0)
         return self.done
-
-

@@ -22,11 +22,28 @@ from . import services
 from .models import SbCallLog, SbCorp, SbCustomer, SbDepartment, SbFollow, SbGroup, SbRateWindow, SbStaff, SbTag, SbTagGroup, SbToken
 
 ERRMSG = {
-    -1: "system busy", 40001: "invalid credential", 40013: "invalid corpid", 40014: "invalid access_token",
-    41001: "access_token missing", 42001: "access_token expired", 45009: "api freq out of limit",
-    45033: "api concurrent out of limit", 47001: "data format error, Warning: wrong json format.",
-    48002: "api forbidden", 60011: "no privilege to access/modify contact/party/agent", 60111: "userid not found",
-    84061: "not external contact", 40058: "invalid parameter", 40096: "invalid external userid", 40004: "invalid media type", 40006: "invalid file size", 40007: "invalid media_id", 44001: "empty media data", 40068: "invalid tagid", 81017: "too many results, use a filter", 86003: "chat not found",
+    -1: "system busy",
+    40001: "invalid credential",
+    40013: "invalid corpid",
+    40014: "invalid access_token",
+    41001: "access_token missing",
+    42001: "access_token expired",
+    45009: "api freq out of limit",
+    45033: "api concurrent out of limit",
+    47001: "data format error, Warning: wrong json format.",
+    48002: "api forbidden",
+    60011: "no privilege to access/modify contact/party/agent",
+    60111: "userid not found",
+    84061: "not external contact",
+    40058: "invalid parameter",
+    40096: "invalid external userid",
+    40004: "invalid media type",
+    40006: "invalid file size",
+    40007: "invalid media_id",
+    44001: "empty media data",
+    40068: "invalid tagid",
+    81017: "too many results, use a filter",
+    86003: "chat not found",
 }
 
 
@@ -35,7 +52,9 @@ def error(errcode: int, detail: str = "") -> JsonResponse:
     if detail:
         msg = f"{msg}: {detail}"
     # Real errmsg values carry a hint suffix; clients must branch on errcode only.
-    return JsonResponse({"errcode": errcode, "errmsg": f"{msg}, hint: [{secrets.token_hex(6)}], more info at https://open.work.weixin.qq.com/devtool/query?e={errcode}"})
+    return JsonResponse(
+        {"errcode": errcode, "errmsg": f"{msg}, hint: [{secrets.token_hex(6)}], more info at https://open.work.weixin.qq.com/devtool/query?e={errcode}"}
+    )
 
 
 def ok(payload: dict) -> JsonResponse:
@@ -45,7 +64,10 @@ def ok(payload: dict) -> JsonResponse:
 def _rate_check(corp: SbCorp, api: str) -> bool:
     """Count this call in the minute and hour windows; False when a window is over its limit."""
     stamp = now()
-    spans = (("minute", stamp.replace(second=0, microsecond=0), corp.limit_per_minute, 60), ("hour", stamp.replace(minute=0, second=0, microsecond=0), corp.limit_per_hour, 3600))
+    spans = (
+        ("minute", stamp.replace(second=0, microsecond=0), corp.limit_per_minute, 60),
+        ("hour", stamp.replace(minute=0, second=0, microsecond=0), corp.limit_per_hour, 3600),
+    )
     allowed = True
     for span, start, limit, seconds in spans:
         window = SbRateWindow.objects.filter(corp=corp, api=api, span=span, window_start=start)
@@ -178,15 +200,25 @@ def cursor_page(queryset, cursor: str, limit, *, most: int, name: str = "limit")
 # -- external contact -----------------------------------------------------------------------------
 def _contact(customer: SbCustomer) -> dict:
     return {
-        "external_userid": customer.external_userid, "name": customer.name, "avatar": customer.avatar, "type": customer.type,
-        "gender": customer.gender, "unionid": customer.unionid,
+        "external_userid": customer.external_userid,
+        "name": customer.name,
+        "avatar": customer.avatar,
+        "type": customer.type,
+        "gender": customer.gender,
+        "unionid": customer.unionid,
     }
 
 
 def _follow_info(follow: SbFollow, tags_as_ids: bool) -> dict:
     info = {
-        "userid": follow.staff.userid, "remark": follow.remark, "description": follow.description, "createtime": follow.createtime,
-        "remark_corp_name": "", "remark_mobiles": follow.remark_mobiles, "oper_userid": follow.oper_userid, "add_way": follow.add_way,
+        "userid": follow.staff.userid,
+        "remark": follow.remark,
+        "description": follow.description,
+        "createtime": follow.createtime,
+        "remark_corp_name": "",
+        "remark_mobiles": follow.remark_mobiles,
+        "oper_userid": follow.oper_userid,
+        "add_way": follow.add_way,
     }
     if follow.state:
         info["state"] = follow.state
@@ -218,7 +250,9 @@ def external_get(request, corp, body):
     customer = SbCustomer.objects.filter(corp=corp, external_userid=request.GET.get("external_userid", "")).first()
     if customer is None:
         return error(84061)
-    follows, cursor, problem = cursor_page(SbFollow.objects.filter(customer=customer).select_related("staff"), request.GET.get("cursor", ""), FOLLOW_PAGE, most=FOLLOW_PAGE)
+    follows, cursor, problem = cursor_page(
+        SbFollow.objects.filter(customer=customer).select_related("staff"), request.GET.get("cursor", ""), FOLLOW_PAGE, most=FOLLOW_PAGE
+    )
     if problem:
         return problem
     return {
@@ -234,7 +268,10 @@ def batch_get_by_user(request, corp, body):
     if not isinstance(userids, list) or not userids or len(userids) > 100:
         return error(40058, "userid_list must hold 1 to 100 userids")
     follows, cursor, problem = cursor_page(
-        SbFollow.objects.filter(corp=corp, staff__userid__in=userids).select_related("staff", "customer"), body.get("cursor", ""), body.get("limit", 50), most=100
+        SbFollow.objects.filter(corp=corp, staff__userid__in=userids).select_related("staff", "customer"),
+        body.get("cursor", ""),
+        body.get("limit", 50),
+        most=100,
     )
     if problem:
         return problem
@@ -247,7 +284,11 @@ def batch_get_by_user(request, corp, body):
 # -- contacts (departments and members) ---------------------------------------------------------
 @wecom_api("department/list")
 def department_list(request, corp, body):
-    return {"department": [{"id": d.dept_id, "name": d.name, "parentid": d.parent_id, "order": d.order} for d in SbDepartment.objects.filter(corp=corp).order_by("dept_id")]}
+    return {
+        "department": [
+            {"id": d.dept_id, "name": d.name, "parentid": d.parent_id, "order": d.order} for d in SbDepartment.objects.filter(corp=corp).order_by("dept_id")
+        ]
+    }
 
 
 @wecom_api("user/list")
@@ -265,8 +306,14 @@ def user_list(request, corp, body):
 def _tag_group_json(group) -> dict:
     tags = [t for t in group.tags.all() if not t.deleted]
     return {
-        "group_id": group.group_id, "group_name": group.name, "create_time": group.create_time, "order": group.order, "deleted": False,
-        "tag": [{"id": t.tag_id, "name": t.name, "create_time": t.create_time, "order": t.order, "deleted": False} for t in sorted(tags, key=lambda t: t.order)],
+        "group_id": group.group_id,
+        "group_name": group.name,
+        "create_time": group.create_time,
+        "order": group.order,
+        "deleted": False,
+        "tag": [
+            {"id": t.tag_id, "name": t.name, "create_time": t.create_time, "order": t.order, "deleted": False} for t in sorted(tags, key=lambda t: t.order)
+        ],
     }
 
 
@@ -308,7 +355,10 @@ def add_corp_tag(request, corp, body):
 
 @wecom_api("externalcontact/edit_corp_tag")
 def edit_corp_tag(request, corp, body):
-    target = SbTag.objects.filter(group__corp=corp, tag_id=body.get("id", ""), deleted=False).first() or SbTagGroup.objects.filter(corp=corp, group_id=body.get("id", ""), deleted=False).first()
+    target = (
+        SbTag.objects.filter(group__corp=corp, tag_id=body.get("id", ""), deleted=False).first()
+        or SbTagGroup.objects.filter(corp=corp, group_id=body.get("id", ""), deleted=False).first()
+    )
     if target is None:
         return error(40068, "invalid tagid")
     if "name" in body:
@@ -376,12 +426,25 @@ def groupchat_get(request, corp, body):
         return error(86003, "chat not found")
     return {
         "group_chat": {
-            "chat_id": group.chat_id, "name": group.name, "owner": group.owner.userid, "create_time": group.create_time, "notice": group.notice,
+            "chat_id": group.chat_id,
+            "name": group.name,
+            "owner": group.owner.userid,
+            "create_time": group.create_time,
+            "notice": group.notice,
             "member_list": [
-                {"userid": m.userid, "type": m.type, "join_time": m.join_time, "join_scene": m.join_scene, "invitor": {"userid": m.invitor} if m.invitor else {},
-                 "group_nickname": "", "name": m.name, **({"state": m.state} if m.state else {})}
+                {
+                    "userid": m.userid,
+                    "type": m.type,
+                    "join_time": m.join_time,
+                    "join_scene": m.join_scene,
+                    "invitor": {"userid": m.invitor} if m.invitor else {},
+                    "group_nickname": "",
+                    "name": m.name,
+                    **({"state": m.state} if m.state else {}),
+                }
                 for m in group.members.order_by("id")
             ],
-            "admin_list": [], "member_version": str(group.member_version),
+            "admin_list": [],
+            "member_version": str(group.member_version),
         }
     }

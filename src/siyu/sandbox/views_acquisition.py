@@ -9,7 +9,6 @@ import time
 from datetime import timedelta
 
 import segno
-
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
@@ -18,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from siyu.kit.clock import now
 
 from . import callbacks
-from .models import SbMedia, SbContactWay, SbCustomer, SbFollow, SbGroup, SbGroupWelcomeTemplate, SbJoinWay, SbStaff, SbWelcomeCode, SbWelcomeSent
+from .models import SbContactWay, SbCustomer, SbFollow, SbGroup, SbGroupWelcomeTemplate, SbJoinWay, SbMedia, SbStaff, SbWelcomeCode, SbWelcomeSent
 from .names import customer_name
 from .views import cursor_page, error, wecom_api
 
@@ -60,9 +59,20 @@ def _check_contact_way(corp, body: dict, *, type_: int, is_temp: bool):
 
 def _contact_way_json(request, way: SbContactWay) -> dict:
     data = {
-        "config_id": way.config_id, "type": way.type, "scene": way.scene, "style": way.style, "remark": way.remark, "skip_verify": way.skip_verify,
-        "state": way.state, "user": way.users, "party": way.parties, "is_temp": way.is_temp, "expires_in": way.expires_in,
-        "chat_expires_in": way.chat_expires_in, "unionid": way.unionid, "conclusions": way.conclusions,
+        "config_id": way.config_id,
+        "type": way.type,
+        "scene": way.scene,
+        "style": way.style,
+        "remark": way.remark,
+        "skip_verify": way.skip_verify,
+        "state": way.state,
+        "user": way.users,
+        "party": way.parties,
+        "is_temp": way.is_temp,
+        "expires_in": way.expires_in,
+        "chat_expires_in": way.chat_expires_in,
+        "unionid": way.unionid,
+        "conclusions": way.conclusions,
     }
     if way.scene == 2:
         data["qr_code"] = _qr_url(request, "contact", way.config_id)
@@ -79,10 +89,22 @@ def add_contact_way(request, corp, body):
     if problem:
         return problem
     way = SbContactWay.objects.create(
-        corp=corp, config_id=secrets.token_hex(16), type=type_, scene=scene, style=body.get("style", 1), remark=body.get("remark", ""),
-        skip_verify=bool(body.get("skip_verify", True)), state=body.get("state", ""), users=body.get("user", []), parties=body.get("party", []),
-        is_temp=is_temp, expires_in=body.get("expires_in", DEFAULT_TEMP_EXPIRES if is_temp else 0), chat_expires_in=body.get("chat_expires_in", 86400 if is_temp else 0),
-        unionid=body.get("unionid", ""), conclusions=body.get("conclusions", {}) if is_temp else {}, create_time=int(time.time()),
+        corp=corp,
+        config_id=secrets.token_hex(16),
+        type=type_,
+        scene=scene,
+        style=body.get("style", 1),
+        remark=body.get("remark", ""),
+        skip_verify=bool(body.get("skip_verify", True)),
+        state=body.get("state", ""),
+        users=body.get("user", []),
+        parties=body.get("party", []),
+        is_temp=is_temp,
+        expires_in=body.get("expires_in", DEFAULT_TEMP_EXPIRES if is_temp else 0),
+        chat_expires_in=body.get("chat_expires_in", 86400 if is_temp else 0),
+        unionid=body.get("unionid", ""),
+        conclusions=body.get("conclusions", {}) if is_temp else {},
+        create_time=int(time.time()),
     )
     answer = {"config_id": way.config_id}
     if scene == 2:
@@ -160,8 +182,13 @@ def media_upload(request, corp, body):
         return error(40006, f"{upload.size} bytes")
     stamp = now()
     media = SbMedia.objects.create(
-        corp=corp, media_id="3" + secrets.token_urlsafe(40), type=kind, filename=upload.name or "", size=upload.size,
-        created_at=stamp, expires_at=stamp + timedelta(days=3),
+        corp=corp,
+        media_id="3" + secrets.token_urlsafe(40),
+        type=kind,
+        filename=upload.name or "",
+        size=upload.size,
+        created_at=stamp,
+        expires_at=stamp + timedelta(days=3),
     )
     return {"type": kind, "media_id": media.media_id, "created_at": str(int(stamp.timestamp()))}
 
@@ -243,9 +270,16 @@ def _check_join_way(corp, body: dict):
 
 def _join_way_json(request, way: SbJoinWay) -> dict:
     return {
-        "config_id": way.config_id, "scene": way.scene, "remark": way.remark, "auto_create_room": int(way.auto_create_room),
-        "room_base_name": way.room_base_name, "room_base_id": way.room_base_id, "chat_id_list": way.chat_id_list, "state": way.state,
-        "mark_source": way.mark_source, "qr_code": _qr_url(request, "join", way.config_id),
+        "config_id": way.config_id,
+        "scene": way.scene,
+        "remark": way.remark,
+        "auto_create_room": int(way.auto_create_room),
+        "room_base_name": way.room_base_name,
+        "room_base_id": way.room_base_id,
+        "chat_id_list": way.chat_id_list,
+        "state": way.state,
+        "mark_source": way.mark_source,
+        "qr_code": _qr_url(request, "join", way.config_id),
     }
 
 
@@ -257,9 +291,16 @@ def add_join_way(request, corp, body):
     if problem:
         return problem
     way = SbJoinWay.objects.create(
-        corp=corp, config_id=secrets.token_hex(16), scene=body["scene"], remark=str(body.get("remark", ""))[:30],
-        auto_create_room=bool(body.get("auto_create_room", 1)), room_base_name=body.get("room_base_name", ""), room_base_id=body.get("room_base_id", 1),
-        chat_id_list=body["chat_id_list"], state=body.get("state", ""), mark_source=bool(body.get("mark_source", True)),
+        corp=corp,
+        config_id=secrets.token_hex(16),
+        scene=body["scene"],
+        remark=str(body.get("remark", ""))[:30],
+        auto_create_room=bool(body.get("auto_create_room", 1)),
+        room_base_name=body.get("room_base_name", ""),
+        room_base_id=body.get("room_base_id", 1),
+        chat_id_list=body["chat_id_list"],
+        state=body.get("state", ""),
+        mark_source=bool(body.get("mark_source", True)),
     )
     return {"config_id": way.config_id}
 

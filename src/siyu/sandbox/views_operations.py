@@ -10,7 +10,17 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, Q, Sum
 
 from .models import (
-    CHINA, SbBehavior, SbFollow, SbGroup, SbGroupMember, SbMoment, SbMsgSend, SbMsgTemplate, SbStaff, SbTransfer, china_today,
+    CHINA,
+    SbBehavior,
+    SbFollow,
+    SbGroup,
+    SbGroupMember,
+    SbMoment,
+    SbMsgSend,
+    SbMsgTemplate,
+    SbStaff,
+    SbTransfer,
+    china_today,
 )
 from .views import cursor_page, error, wecom_api
 
@@ -37,8 +47,16 @@ def add_msg_template(request, corp, body):
     if sender and not SbStaff.objects.filter(corp=corp, userid=sender).exists():
         return error(60111)
     stamp = int(time.time())
-    template = SbMsgTemplate(corp=corp, msgid="msg" + secrets.token_hex(12), chat_type=chat_type, creator=sender, create_type=1 if sender else 0,
-                             text=(body.get("text") or {}).get("content", ""), attachments=attachments, create_time=stamp)
+    template = SbMsgTemplate(
+        corp=corp,
+        msgid="msg" + secrets.token_hex(12),
+        chat_type=chat_type,
+        creator=sender,
+        create_type=1 if sender else 0,
+        text=(body.get("text") or {}).get("content", ""),
+        attachments=attachments,
+        create_time=stamp,
+    )
     sends, fail_list = [], []
     if chat_type == "single":
         externals = body.get("external_userid", [])
@@ -49,7 +67,7 @@ def add_msg_template(request, corp, body):
             follows = follows.filter(staff__userid=sender)
         if externals:
             follows = follows.filter(customer__external_userid__in=externals)
-        for group in ((body.get("tag_filter") or {}).get("group_list") or []):
+        for group in (body.get("tag_filter") or {}).get("group_list") or []:
             wanted = set(group.get("tag_list") or [])
             follows = [f for f in follows if wanted & set(f.tag_ids)] if wanted else follows
         # One sender per customer: the first member who follows them.
@@ -86,8 +104,20 @@ def get_groupmsg_list_v2(request, corp, body):
     rows, cursor, problem = cursor_page(templates, body.get("cursor", ""), body.get("limit", 50), most=100)
     if problem:
         return problem
-    return {"group_msg_list": [{"msgid": t.msgid, "creator": t.creator, "create_time": str(t.create_time), "create_type": t.create_type,
-                                "text": {"content": t.text}, "attachments": t.attachments} for t in rows], "next_cursor": cursor}
+    return {
+        "group_msg_list": [
+            {
+                "msgid": t.msgid,
+                "creator": t.creator,
+                "create_time": str(t.create_time),
+                "create_type": t.create_type,
+                "text": {"content": t.text},
+                "attachments": t.attachments,
+            }
+            for t in rows
+        ],
+        "next_cursor": cursor,
+    }
 
 
 @wecom_api("externalcontact/get_groupmsg_task")
@@ -107,8 +137,12 @@ def get_groupmsg_send_result(request, corp, body):
     rows, cursor, problem = cursor_page(template.sends.filter(userid=body.get("userid", "")), body.get("cursor", ""), body.get("limit", 500), most=1000)
     if problem:
         return problem
-    return {"send_list": [{"external_userid": s.external_userid, "chat_id": s.chat_id, "userid": s.userid, "status": s.status, "send_time": s.send_time}
-                          for s in rows], "next_cursor": cursor}
+    return {
+        "send_list": [
+            {"external_userid": s.external_userid, "chat_id": s.chat_id, "userid": s.userid, "status": s.status, "send_time": s.send_time} for s in rows
+        ],
+        "next_cursor": cursor,
+    }
 
 
 # -- transfers ----------------------------------------------------------------------------------------
@@ -138,7 +172,9 @@ def _transfer(request, corp, body, *, resigned: bool):
 
 
 def _transfer_result(request, corp, body, *, resigned: bool):
-    transfers = SbTransfer.objects.filter(corp=corp, resigned=resigned, handover_userid=body.get("handover_userid", ""), takeover_userid=body.get("takeover_userid", ""))
+    transfers = SbTransfer.objects.filter(
+        corp=corp, resigned=resigned, handover_userid=body.get("handover_userid", ""), takeover_userid=body.get("takeover_userid", "")
+    )
     rows, cursor, problem = cursor_page(transfers, body.get("cursor", ""), body.get("limit", 1000), most=1000)
     if problem:
         return problem
@@ -169,13 +205,19 @@ def resigned_transfer_result(request, corp, body):
 def get_unassigned_list(request, corp, body):
     """Customers of members who left (external_enabled off), not yet handed over."""
     follows, cursor, problem = cursor_page(
-        SbFollow.objects.filter(corp=corp, staff__external_enabled=False).select_related("staff", "customer"), body.get("cursor", ""), body.get("page_size", 1000),
-        most=1000, name="page_size",
+        SbFollow.objects.filter(corp=corp, staff__external_enabled=False).select_related("staff", "customer"),
+        body.get("cursor", ""),
+        body.get("page_size", 1000),
+        most=1000,
+        name="page_size",
     )
     if problem:
         return problem
-    return {"info": [{"handover_userid": f.staff.userid, "external_userid": f.customer.external_userid, "dimission_time": f.createtime} for f in follows],
-            "is_last": not cursor, "next_cursor": cursor}
+    return {
+        "info": [{"handover_userid": f.staff.userid, "external_userid": f.customer.external_userid, "dimission_time": f.createtime} for f in follows],
+        "is_last": not cursor,
+        "next_cursor": cursor,
+    }
 
 
 # -- statistics ---------------------------------------------------------------------------------------
@@ -195,19 +237,37 @@ def get_user_behavior_data(request, corp, body):
     if (last - first).days > 29 or first < china_today() - timedelta(days=180):
         return error(40058, "at most 30 days, within the last 180 days")
     staff = SbStaff.objects.filter(corp=corp).filter(Q(userid__in=users) | Q(department__in=parties))
-    rows = {r["day"]: r for r in SbBehavior.objects.filter(corp=corp, staff__in=staff, day__gte=first, day__lte=last).values("day").annotate(
-        chat=Sum("chat_cnt"), msg=Sum("message_cnt"), replied=Sum("replied_chat_cnt"), minutes=Sum("reply_minutes_total"),
-        negative=Sum("negative_feedback_cnt"), apply=Sum("new_apply_cnt"), contact=Sum("new_contact_cnt"))}
+    rows = {
+        r["day"]: r
+        for r in SbBehavior.objects.filter(corp=corp, staff__in=staff, day__gte=first, day__lte=last)
+        .values("day")
+        .annotate(
+            chat=Sum("chat_cnt"),
+            msg=Sum("message_cnt"),
+            replied=Sum("replied_chat_cnt"),
+            minutes=Sum("reply_minutes_total"),
+            negative=Sum("negative_feedback_cnt"),
+            apply=Sum("new_apply_cnt"),
+            contact=Sum("new_contact_cnt"),
+        )
+    }
     out = []
     for n in range((last - first).days + 1):
         day = first + timedelta(days=n)
         r = rows.get(day) or {}
         chats, replied = r.get("chat") or 0, r.get("replied") or 0
-        out.append({
-            "stat_time": int(datetime(day.year, day.month, day.day, tzinfo=CHINA).timestamp()), "chat_cnt": chats, "message_cnt": r.get("msg") or 0,
-            "reply_percentage": round(100.0 * replied / chats, 2) if chats else 0.0, "avg_reply_time": round((r.get("minutes") or 0) / replied) if replied else 0,
-            "negative_feedback_cnt": r.get("negative") or 0, "new_apply_cnt": r.get("apply") or 0, "new_contact_cnt": r.get("contact") or 0,
-        })
+        out.append(
+            {
+                "stat_time": int(datetime(day.year, day.month, day.day, tzinfo=CHINA).timestamp()),
+                "chat_cnt": chats,
+                "message_cnt": r.get("msg") or 0,
+                "reply_percentage": round(100.0 * replied / chats, 2) if chats else 0.0,
+                "avg_reply_time": round((r.get("minutes") or 0) / replied) if replied else 0,
+                "negative_feedback_cnt": r.get("negative") or 0,
+                "new_apply_cnt": r.get("apply") or 0,
+                "new_contact_cnt": r.get("contact") or 0,
+            }
+        )
     return {"behavior_data": out}
 
 
@@ -224,12 +284,24 @@ def groupchat_statistic(request, corp, body):
     for owner in sorted(set(owners)):
         groups = SbGroup.objects.filter(corp=corp, owner__userid=owner, dismissed=False)
         members = SbGroupMember.objects.filter(group__in=groups)
-        items.append({"owner": owner, "data": {
-            "new_chat_cnt": groups.filter(create_time__gte=begin, create_time__lt=end_ts).count(), "chat_total": groups.count(), "chat_has_msg": 0,
-            "new_member_cnt": members.filter(join_time__gte=begin, join_time__lt=end_ts).count(), "member_total": members.count(), "member_has_msg": 0,
-            "msg_total": 0, "migrate_trainee_chat_cnt": 0,
-        }})
-    order_by = {1: "new_chat_cnt", 2: "chat_total", 3: "chat_has_msg", 4: "new_member_cnt", 5: "member_total", 6: "member_has_msg", 7: "msg_total"}.get(body.get("order_by", 1), "new_chat_cnt")
+        items.append(
+            {
+                "owner": owner,
+                "data": {
+                    "new_chat_cnt": groups.filter(create_time__gte=begin, create_time__lt=end_ts).count(),
+                    "chat_total": groups.count(),
+                    "chat_has_msg": 0,
+                    "new_member_cnt": members.filter(join_time__gte=begin, join_time__lt=end_ts).count(),
+                    "member_total": members.count(),
+                    "member_has_msg": 0,
+                    "msg_total": 0,
+                    "migrate_trainee_chat_cnt": 0,
+                },
+            }
+        )
+    order_by = {1: "new_chat_cnt", 2: "chat_total", 3: "chat_has_msg", 4: "new_member_cnt", 5: "member_total", 6: "member_has_msg", 7: "msg_total"}.get(
+        body.get("order_by", 1), "new_chat_cnt"
+    )
     items.sort(key=lambda i: i["data"][order_by], reverse=not body.get("order_asc", 0))
     page = items[offset : offset + limit]
     return {"total": len(items), "next_offset": offset + len(page) if offset + len(page) < len(items) else 0, "items": page}
@@ -244,8 +316,16 @@ def add_moment_task(request, corp, body):
     if not isinstance(attachments, list) or len(attachments) > MAX_ATTACHMENTS:
         return error(40058, "at most 9 attachments")
     senders = ((body.get("visible_range") or {}).get("sender_list") or {}).get("user_list") or []
-    moment = SbMoment.objects.create(corp=corp, jobid="job" + secrets.token_hex(12), moment_id="mom" + secrets.token_hex(12), creator=senders[0] if len(senders) == 1 else "",
-                                     text=(body.get("text") or {}).get("content", ""), attachments=attachments, visible_range=body.get("visible_range") or {}, create_time=int(time.time()))
+    moment = SbMoment.objects.create(
+        corp=corp,
+        jobid="job" + secrets.token_hex(12),
+        moment_id="mom" + secrets.token_hex(12),
+        creator=senders[0] if len(senders) == 1 else "",
+        text=(body.get("text") or {}).get("content", ""),
+        attachments=attachments,
+        visible_range=body.get("visible_range") or {},
+        create_time=int(time.time()),
+    )
     return {"jobid": moment.jobid}
 
 
@@ -256,9 +336,17 @@ def get_moment_task_result(request, corp, body):
         return error(40058, "jobid")
     senders = ((moment.visible_range.get("sender_list") or {}).get("user_list")) or []
     known = set(SbStaff.objects.filter(corp=corp, userid__in=senders).values_list("userid", flat=True))
-    return {"status": 3, "type": "add_moment_task", "result": {"errcode": 0, "errmsg": "ok", "moment_id": moment.moment_id,
-                                                             "invalid_sender_list": {"user_list": [u for u in senders if u not in known]},
-                                                             "invalid_external_contact_list": {"tag_list": []}}}
+    return {
+        "status": 3,
+        "type": "add_moment_task",
+        "result": {
+            "errcode": 0,
+            "errmsg": "ok",
+            "moment_id": moment.moment_id,
+            "invalid_sender_list": {"user_list": [u for u in senders if u not in known]},
+            "invalid_external_contact_list": {"tag_list": []},
+        },
+    }
 
 
 @wecom_api("externalcontact/get_moment_list")
@@ -272,7 +360,10 @@ def get_moment_list(request, corp, body):
     rows, cursor, problem = cursor_page(moments, body.get("cursor", ""), body.get("limit", 20), most=20)
     if problem:
         return problem
-    return {"moment_list": [{"moment_id": m.moment_id, "creator": m.creator, "create_time": m.create_time, "create_type": 0, "visible_type": 1,
-                             "text": {"content": m.text}} for m in rows], "next_cursor": cursor}
-
-
+    return {
+        "moment_list": [
+            {"moment_id": m.moment_id, "creator": m.creator, "create_time": m.create_time, "create_type": 0, "visible_type": 1, "text": {"content": m.text}}
+            for m in rows
+        ],
+        "next_cursor": cursor,
+    }

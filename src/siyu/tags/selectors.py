@@ -39,3 +39,14 @@ def resolve_tags(actor: Actor, tag_ids, field: str) -> list[Tag]:
     if missing:
         raise InvalidInput(f"Unknown tag id(s): {', '.join(map(str, missing))}.", code="unknown_tag", field=field)
     return [found[i] for i in ids]
+
+
+# Everyone reads the tag library; changing it is a manager's.
+def tag_library_for_editing(actor: Actor):
+    actor.require_manager()
+    return tag_library(actor)
+
+
+def tag_group_for_editing(actor: Actor, group_id: int) -> TagGroup:
+    actor.require_manager()
+    return tag_group_get(actor, group_id)

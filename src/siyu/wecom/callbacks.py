@@ -7,7 +7,7 @@ call, no business logic. Handlers live in handlers.py and run from tasks.py.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,8 +19,8 @@ from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.crypto import decrypt_secret
 from siyu.kit.events import publish
-
 from siyu.kit.wecom_crypto import PARSE_XML_ERROR, SIGNATURE_INVALID, WeComCryptoError, WXBizMsgCrypt, parse_xml
+
 from .events import ADD_EVENTS, ContactAddReceived
 from .models import CallbackEvent
 from .services import callback_enqueue
@@ -68,12 +68,16 @@ def record(corp: Corp, data: dict) -> tuple[CallbackEvent, bool]:
     key = dedupe_key(data)
     created_at = None
     if str(data.get("CreateTime", "")).isdigit():
-        created_at = datetime.fromtimestamp(int(data["CreateTime"]), tz=dt_timezone.utc)
+        created_at = datetime.fromtimestamp(int(data["CreateTime"]), tz=UTC)
     try:
         with transaction.atomic():
             event = CallbackEvent.objects.create(
-                corp=corp, dedupe_key=key, event=data.get("Event", data.get("MsgType", "")), change_type=data.get("ChangeType", ""),
-                payload=data, created_at_wecom=created_at,
+                corp=corp,
+                dedupe_key=key,
+                event=data.get("Event", data.get("MsgType", "")),
+                change_type=data.get("ChangeType", ""),
+                payload=data,
+                created_at_wecom=created_at,
             )
         return event, True
     except IntegrityError:
@@ -123,6 +127,11 @@ def callback(request, corp_id: str):
 def _add_received(event: CallbackEvent) -> ContactAddReceived:
     data, received_at = event.payload, event.received_at
     return ContactAddReceived(
-        corp=event.corp, userid=data.get("UserID", ""), external_userid=data.get("ExternalUserID", ""), state=data.get("State", ""),
-        welcome_code=data.get("WelcomeCode", ""), added_at=event.created_at_wecom or received_at, received_at=received_at,
+        corp=event.corp,
+        userid=data.get("UserID", ""),
+        external_userid=data.get("ExternalUserID", ""),
+        state=data.get("State", ""),
+        welcome_code=data.get("WelcomeCode", ""),
+        added_at=event.created_at_wecom or received_at,
+        received_at=received_at,
     )

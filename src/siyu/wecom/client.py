@@ -214,7 +214,9 @@ class WeComClient:
         return self.post("externalcontact/add_corp_tag", body)["tag_group"]
 
     def edit_corp_tag(self, *, id: str, name: str | None = None, order: int | None = None) -> None:
-        self.post("externalcontact/edit_corp_tag", {"id": id, **({"name": name} if name is not None else {}), **({"order": order} if order is not None else {})})
+        self.post(
+            "externalcontact/edit_corp_tag", {"id": id, **({"name": name} if name is not None else {}), **({"order": order} if order is not None else {})}
+        )
 
     def del_corp_tag(self, *, tag_ids: list[str] = (), group_ids: list[str] = ()) -> None:
         self.post("externalcontact/del_corp_tag", {"tag_id": list(tag_ids), "group_id": list(group_ids)})
@@ -237,17 +239,44 @@ class WeComClient:
     def groupchat_get(self, chat_id: str, *, need_name: bool = True) -> dict:
         return self.post("externalcontact/groupchat/get", {"chat_id": chat_id, "need_name": int(need_name)})["group_chat"]
 
-    def groupchat_statistic(self, *, day_begin: int, day_end: int | None = None, owners: list[str], order_by: int = 1, order_asc: bool = False, offset: int = 0, limit: int = 500) -> dict:
-        body = {"day_begin_time": day_begin, "owner_filter": {"userid_list": list(owners)}, "order_by": order_by, "order_asc": int(order_asc), "offset": offset, "limit": limit}
+    def groupchat_statistic(
+        self, *, day_begin: int, day_end: int | None = None, owners: list[str], order_by: int = 1, order_asc: bool = False, offset: int = 0, limit: int = 500
+    ) -> dict:
+        body = {
+            "day_begin_time": day_begin,
+            "owner_filter": {"userid_list": list(owners)},
+            "order_by": order_by,
+            "order_asc": int(order_asc),
+            "offset": offset,
+            "limit": limit,
+        }
         if day_end is not None:
             body["day_end_time"] = day_end
         return self.post("externalcontact/groupchat/statistic", body)
 
     # -- group join ways ------------------------------------------------------------------------
-    def add_join_way(self, *, chat_ids: list[str], scene: int = 2, remark: str = "", state: str = "", auto_create_room: bool = True,
-                     room_base_name: str = "", room_base_id: int = 1, mark_source: bool = True) -> str:
-        body = {"scene": scene, "remark": remark, "auto_create_room": int(auto_create_room), "room_base_name": room_base_name, "room_base_id": room_base_id,
-                "chat_id_list": list(chat_ids), "state": state, "mark_source": mark_source}
+    def add_join_way(
+        self,
+        *,
+        chat_ids: list[str],
+        scene: int = 2,
+        remark: str = "",
+        state: str = "",
+        auto_create_room: bool = True,
+        room_base_name: str = "",
+        room_base_id: int = 1,
+        mark_source: bool = True,
+    ) -> str:
+        body = {
+            "scene": scene,
+            "remark": remark,
+            "auto_create_room": int(auto_create_room),
+            "room_base_name": room_base_name,
+            "room_base_id": room_base_id,
+            "chat_id_list": list(chat_ids),
+            "state": state,
+            "mark_source": mark_source,
+        }
         return self.post("externalcontact/groupchat/add_join_way", body)["config_id"]
 
     def get_join_way(self, config_id: str) -> dict:
@@ -273,11 +302,35 @@ class WeComClient:
         self.post("externalcontact/group_welcome_template/del", {"template_id": template_id})
 
     # -- contact ways and welcome ---------------------------------------------------------------
-    def add_contact_way(self, *, type: int, scene: int = 2, users: list[str] = (), parties: list[int] = (), state: str = "", remark: str = "",
-                        skip_verify: bool = True, style: int = 1, is_temp: bool = False, expires_in: int | None = None, chat_expires_in: int | None = None,
-                        unionid: str = "", conclusions: dict | None = None) -> dict:
+    def add_contact_way(
+        self,
+        *,
+        type: int,
+        scene: int = 2,
+        users: list[str] = (),
+        parties: list[int] = (),
+        state: str = "",
+        remark: str = "",
+        skip_verify: bool = True,
+        style: int = 1,
+        is_temp: bool = False,
+        expires_in: int | None = None,
+        chat_expires_in: int | None = None,
+        unionid: str = "",
+        conclusions: dict | None = None,
+    ) -> dict:
         """Returns {"config_id", "qr_code"?}. `state` (≤30) comes back in the add callback."""
-        body = {"type": type, "scene": scene, "style": style, "remark": remark, "skip_verify": skip_verify, "state": state, "user": list(users), "party": list(parties), "is_temp": is_temp}
+        body = {
+            "type": type,
+            "scene": scene,
+            "style": style,
+            "remark": remark,
+            "skip_verify": skip_verify,
+            "state": state,
+            "user": list(users),
+            "party": list(parties),
+            "is_temp": is_temp,
+        }
         optional = {"expires_in": expires_in, "chat_expires_in": chat_expires_in, "unionid": unionid or None, "conclusions": conclusions}
         body.update({k: v for k, v in optional.items() if v is not None})
         data = self.post("externalcontact/add_contact_way", body)
@@ -304,14 +357,26 @@ class WeComClient:
             body["text"] = {"content": text}
         self.post("externalcontact/send_welcome_msg", body)
 
-    def remark(self, *, userid: str, external_userid: str, remark: str | None = None, description: str | None = None, remark_mobiles: list[str] | None = None) -> None:
+    def remark(
+        self, *, userid: str, external_userid: str, remark: str | None = None, description: str | None = None, remark_mobiles: list[str] | None = None
+    ) -> None:
         body = {"userid": userid, "external_userid": external_userid}
         body.update({k: v for k, v in (("remark", remark), ("description", description), ("remark_mobiles", remark_mobiles)) if v is not None})
         self.post("externalcontact/remark", body)
 
     # -- mass sends -----------------------------------------------------------------------------
-    def add_msg_template(self, *, chat_type: str = "single", external_userids: list[str] = (), chat_ids: list[str] = (), sender: str = "",
-                         tag_filter: list[list[str]] = (), text: str = "", attachments: list[dict] = (), allow_select: bool = False) -> dict:
+    def add_msg_template(
+        self,
+        *,
+        chat_type: str = "single",
+        external_userids: list[str] = (),
+        chat_ids: list[str] = (),
+        sender: str = "",
+        tag_filter: list[list[str]] = (),
+        text: str = "",
+        attachments: list[dict] = (),
+        allow_select: bool = False,
+    ) -> dict:
         """Creates a mass-send task (members still confirm it); returns {"msgid", "fail_list"}."""
         body = {"chat_type": chat_type, "allow_select": allow_select, "attachments": list(attachments)}
         if external_userids:
@@ -327,8 +392,17 @@ class WeComClient:
         data = self.post("externalcontact/add_msg_template", body)
         return {"msgid": data["msgid"], "fail_list": data.get("fail_list", [])}
 
-    def iter_groupmsg_list(self, *, start_time: int, end_time: int, chat_type: str = "single", creator: str = "", filter_type: int = 2, limit: int = 50) -> Iterator[tuple[list[dict], str]]:
-        body = {"chat_type": chat_type, "start_time": start_time, "end_time": end_time, "filter_type": filter_type, "limit": limit, **({"creator": creator} if creator else {})}
+    def iter_groupmsg_list(
+        self, *, start_time: int, end_time: int, chat_type: str = "single", creator: str = "", filter_type: int = 2, limit: int = 50
+    ) -> Iterator[tuple[list[dict], str]]:
+        body = {
+            "chat_type": chat_type,
+            "start_time": start_time,
+            "end_time": end_time,
+            "filter_type": filter_type,
+            "limit": limit,
+            **({"creator": creator} if creator else {}),
+        }
         return self._pages(lambda c: self.post("externalcontact/get_groupmsg_list_v2", {**body, "cursor": c}), "group_msg_list", "")
 
     def groupmsg_tasks(self, msgid: str) -> list[dict]:
@@ -336,7 +410,9 @@ class WeComClient:
         return [row for page, _ in pages for row in page]
 
     def iter_groupmsg_send_result(self, msgid: str, userid: str, *, limit: int = 1000) -> Iterator[tuple[list[dict], str]]:
-        return self._pages(lambda c: self.post("externalcontact/get_groupmsg_send_result", {"msgid": msgid, "userid": userid, "limit": limit, "cursor": c}), "send_list", "")
+        return self._pages(
+            lambda c: self.post("externalcontact/get_groupmsg_send_result", {"msgid": msgid, "userid": userid, "limit": limit, "cursor": c}), "send_list", ""
+        )
 
     # -- transfers ------------------------------------------------------------------------------
     def transfer_customer(self, *, handover: str, takeover: str, external_userids: list[str], message: str = "", resigned: bool = False) -> list[dict]:
@@ -362,7 +438,9 @@ class WeComClient:
         body = {"userid": list(userids), "partyid": list(party_ids), "start_time": start_time, "end_time": end_time}
         return self.post("externalcontact/get_user_behavior_data", body)["behavior_data"]
 
-    def add_moment_task(self, *, text: str = "", attachments: list[dict] = (), senders: list[str] = (), departments: list[int] = (), tags: list[str] = ()) -> str:
+    def add_moment_task(
+        self, *, text: str = "", attachments: list[dict] = (), senders: list[str] = (), departments: list[int] = (), tags: list[str] = ()
+    ) -> str:
         visible = {"sender_list": {"user_list": list(senders), "department_list": list(departments)}, "external_contact_list": {"tag_list": list(tags)}}
         body = {"attachments": list(attachments), "visible_range": visible, **({"text": {"content": text}} if text else {})}
         return self.post("externalcontact/add_moment_task", body)["jobid"]

@@ -61,7 +61,9 @@ def contact_added_or_edited(event: CallbackEvent, client: WeComClient):
         if event.change_type in ADD_EVENTS:
             # Tags the domains want on a new customer go to WeCom first, so the contact read next
             # already carries them and one apply mirrors everything; marking twice changes nothing.
-            wanted = publish(ContactAddReading(corp=event.corp, userid=data.get("UserID", ""), external_userid=data["ExternalUserID"], state=data.get("State", "")))
+            wanted = publish(
+                ContactAddReading(corp=event.corp, userid=data.get("UserID", ""), external_userid=data["ExternalUserID"], state=data.get("State", ""))
+            )
             tag_ids = list(dict.fromkeys(t for answer in wanted for t in answer or ()))
             if tag_ids:
                 client.mark_tag(userid=data.get("UserID", ""), external_userid=data["ExternalUserID"], add=tag_ids)
@@ -122,8 +124,12 @@ def _record_transfer_failure(event: CallbackEvent) -> str:
         return "unknown customer"
     staff = Staff.objects.filter(corp=event.corp, userid=data.get("UserID", "")).first()
     timeline_record(
-        customer=customer, kind=TimelineEvent.Kind.TRANSFER_FAILED, occurred_at=event_time(event), staff=staff,
-        data={"reason": data.get("FailReason", "")}, dedupe_key=f"cb:{event.dedupe_key}",
+        customer=customer,
+        kind=TimelineEvent.Kind.TRANSFER_FAILED,
+        occurred_at=event_time(event),
+        staff=staff,
+        data={"reason": data.get("FailReason", "")},
+        dedupe_key=f"cb:{event.dedupe_key}",
     )
     return "recorded"
 

@@ -21,9 +21,15 @@ MAX_ATTEMPTS = 5
 Status = CallbackEvent.Status
 
 CALLBACK_WORK = DueWork(
-    "callback", CallbackEvent, task="siyu.wecom.tasks.handle_callback_event",
-    waiting=(Status.RECEIVED,), running=Status.PROCESSING, done=Status.DONE, failed=Status.FAILED,
-    lease=lambda: timedelta(seconds=settings.SIYU_CALLBACK_LEASE), max_attempts=MAX_ATTEMPTS,
+    "callback",
+    CallbackEvent,
+    task="siyu.wecom.tasks.handle_callback_event",
+    waiting=(Status.RECEIVED,),
+    running=Status.PROCESSING,
+    done=Status.DONE,
+    failed=Status.FAILED,
+    lease=lambda: timedelta(seconds=settings.SIYU_CALLBACK_LEASE),
+    max_attempts=MAX_ATTEMPTS,
     names={"error": "last_error"},
 )
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy as _
-
-from collections.abc import Callable
-from dataclasses import dataclass
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
@@ -20,6 +19,7 @@ from siyu.customers.services import customer_add_phones, customer_upsert, follow
 from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.events import publish
+from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag, TagGroup
 
 from .client import WeComClient
@@ -41,7 +41,13 @@ def follow_added_key(customer: Customer, staff: Staff, createtime: int) -> str:
 
 
 def apply_contact(
-    corp: Corp, contact: dict, follow_infos: list[dict], *, source: str, tag_cache: dict | None = None, staff_cache: dict | None = None,
+    corp: Corp,
+    contact: dict,
+    follow_infos: list[dict],
+    *,
+    source: str,
+    tag_cache: dict | None = None,
+    staff_cache: dict | None = None,
     cache: dict | None = None,
 ) -> tuple[Customer, list[Follow]]:
     """Upsert the customer and the given follows (with their corp tags) from WeCom's JSON, and
@@ -53,18 +59,30 @@ def apply_contact(
     staff_cache = {} if staff_cache is None else staff_cache
     cache = {} if cache is None else cache
     customer = customer_upsert(
-        corp=corp, external_userid=contact["external_userid"], name=contact.get("name", "")[:64], unionid=contact.get("unionid", ""),
-        avatar=contact.get("avatar", ""), gender=int(contact.get("gender", 0) or 0), type=int(contact.get("type", 1) or 1),
-        corp_name=contact.get("corp_name", ""), phones=[],
+        corp=corp,
+        external_userid=contact["external_userid"],
+        name=contact.get("name", "")[:64],
+        unionid=contact.get("unionid", ""),
+        avatar=contact.get("avatar", ""),
+        gender=int(contact.get("gender", 0) or 0),
+        type=int(contact.get("type", 1) or 1),
+        corp_name=contact.get("corp_name", ""),
+        phones=[],
     )
     follows = []
     for info in follow_infos:
         staff = _staff(corp, info["userid"], staff_cache)
         createtime = int(info.get("createtime") or 0)
-        added_at = datetime.fromtimestamp(createtime, tz=dt_timezone.utc)
+        added_at = datetime.fromtimestamp(createtime, tz=UTC)
         follow = follow_add(
-            customer=customer, staff=staff, added_at=added_at, remark=info.get("remark", "")[:64], description=info.get("description", "")[:300],
-            add_way=int(info.get("add_way", 0) or 0), state=info.get("state", "")[:30], oper_userid=info.get("oper_userid", ""),
+            customer=customer,
+            staff=staff,
+            added_at=added_at,
+            remark=info.get("remark", "")[:64],
+            description=info.get("description", "")[:300],
+            add_way=int(info.get("add_way", 0) or 0),
+            state=info.get("state", "")[:30],
+            oper_userid=info.get("oper_userid", ""),
             dedupe_key=follow_added_key(customer, staff, createtime),
         )
         changed = [f for f in ("remark", "description") if getattr(follow, f) != info.get(f, "")[: Follow._meta.get_field(f).max_length]]
@@ -144,9 +162,16 @@ class SyncBusy(Conflict):
 # SIYU_SYNC_STALE_SECONDS belongs to a dead worker and is taken over (resumed where it stopped).
 # A failed run is not retried by itself: it waits for a person or the next scheduled period.
 SYNC_WORK = DueWork(
-    "sync", SyncRun, task="siyu.wecom.tasks.run_sync", waiting=(SyncRun.Status.QUEUED,), running=SyncRun.Status.RUNNING,
-    done=SyncRun.Status.DONE, failed=SyncRun.Status.FAILED, lease=lambda: timedelta(seconds=settings.SIYU_SYNC_STALE_SECONDS),
-    heartbeat="updated_at", max_attempts=1,
+    "sync",
+    SyncRun,
+    task="siyu.wecom.tasks.run_sync",
+    waiting=(SyncRun.Status.QUEUED,),
+    running=SyncRun.Status.RUNNING,
+    done=SyncRun.Status.DONE,
+    failed=SyncRun.Status.FAILED,
+    lease=lambda: timedelta(seconds=settings.SIYU_SYNC_STALE_SECONDS),
+    heartbeat="updated_at",
+    max_attempts=1,
 )
 
 
@@ -231,6 +256,12 @@ def sync_request(*, corp: Corp, user=None) -> SyncRun:
     return run
 
 
+def sync_start(*, actor: Actor) -> SyncRun:
+    """A person's request for a full sync (the console's button, the API): an admin's."""
+    actor.require_admin()
+    return sync_request(corp=actor.corp, user=actor.user)
+
+
 def syncs_due() -> int:
     """Queue the periodic sync of every corp whose last complete sync is older than the setting."""
     hours = settings.SIYU_SYNC_EVERY_HOURS
@@ -292,10 +323,18 @@ def _sync_staff(run, client, on_progress) -> None:
         run.save(update_fields=["counts"])
 
 
-@sync_phase("tags", label=_("Tags"), order=20, counts={
-    "tag_groups_created": _("tag groups added"), "tag_groups_linked": _("tag groups linked"), "tags_created": _("tags added"),
-    "tags_linked": _("tags linked"), "tags_deleted": _("tags deleted"),
-})
+@sync_phase(
+    "tags",
+    label=_("Tags"),
+    order=20,
+    counts={
+        "tag_groups_created": _("tag groups added"),
+        "tag_groups_linked": _("tag groups linked"),
+        "tags_created": _("tags added"),
+        "tags_linked": _("tags linked"),
+        "tags_deleted": _("tags deleted"),
+    },
+)
 def _sync_tags(run, client, on_progress) -> None:
     groups = client.get_corp_tag_list()
     with transaction.atomic():
@@ -314,7 +353,9 @@ def mirror_tag_library(corp: Corp, groups: list[dict]) -> dict:
         group = TagGroup.objects.filter(corp=corp, wecom_group_id=g["group_id"]).first()
         if group is None:
             # A group made in Siyu under the same name is the same group: adopt it.
-            group = TagGroup.objects.filter(corp=corp, name=g["group_name"], deleted_at__isnull=True, wecom_group_id__isnull=True).first() or TagGroup(corp=corp)
+            group = TagGroup.objects.filter(corp=corp, name=g["group_name"], deleted_at__isnull=True, wecom_group_id__isnull=True).first() or TagGroup(
+                corp=corp
+            )
             key = "tag_groups_created" if group.pk is None else "tag_groups_linked"
             counts[key] = counts.get(key, 0) + 1
         group.wecom_group_id, group.name, group.order, group.deleted_at = g["group_id"], g["group_name"][:30], g.get("order", 0), None
@@ -334,16 +375,25 @@ def mirror_tag_library(corp: Corp, groups: list[dict]) -> dict:
     return counts
 
 
-@sync_phase("customers", label=_("Customers"), order=30, counts={
-    "contacts_seen": _("contacts read"), "customers_created": _("customers added"), "follows_created": _("follows added"),
-})
+@sync_phase(
+    "customers",
+    label=_("Customers"),
+    order=30,
+    counts={
+        "contacts_seen": _("contacts read"),
+        "customers_created": _("customers added"),
+        "follows_created": _("follows added"),
+    },
+)
 def _sync_customers(run, client, on_progress) -> None:
     corp = run.corp
     members = client.get_follow_user_list()
     chunks = [members[i : i + MEMBERS_PER_CALL] for i in range(0, len(members), MEMBERS_PER_CALL)]
     run.progress_total = len(members)
     if "customers_before" not in run.state:
-        run.state.update(chunk=0, cursor="", customers_before=Customer.objects.filter(corp=corp).count(), follows_before=Follow.objects.filter(corp=corp).count())
+        run.state.update(
+            chunk=0, cursor="", customers_before=Customer.objects.filter(corp=corp).count(), follows_before=Follow.objects.filter(corp=corp).count()
+        )
     run.save(update_fields=["progress_total", "state"])
     staff_cache, tag_cache, cache = {}, {}, {}
     for index in range(run.state["chunk"], len(chunks)):

@@ -1,6 +1,9 @@
 from django_tasks import task
 
 from . import services
+from .models import SyncRun
+from .outbound import follow_tags_push
+from .sync import SyncBusy, full_sync
 
 
 # Callbacks go to the priority queue: a welcome message has 20 seconds (issue 4).
@@ -11,9 +14,6 @@ def handle_callback_event(event_id: int) -> str:
 
 @task()
 def run_sync(run_pk: int) -> dict:
-    from .models import SyncRun
-    from .sync import SyncBusy, full_sync
-
     run = SyncRun.objects.select_related("corp").filter(pk=run_pk).first()
     if run is None or run.status == SyncRun.Status.DONE:
         return {"skipped": "the run is over"}
@@ -28,6 +28,5 @@ def run_sync(run_pk: int) -> dict:
 def push_tags_to_wecom(corp_pk: int, changes: list) -> str:
     """Mirror tag changes Siyu made on follows (rules, phone-import tags) into WeCom, so WeCom and
     Siyu agree and the next contact read does not undo them. [follow id, add ids, remove ids]."""
-    from .outbound import follow_tags_push
 
     return follow_tags_push(corp_pk=corp_pk, changes=changes)

@@ -9,7 +9,10 @@ from siyu.analytics.clv import UNIT_DAYS, fit_bgnbd, fit_gamma_gamma, summary_fr
 
 
 class Command(BaseCommand):
-    help = "Customer lifetime value models. `siyu clv fit --summary FILE.csv` fits BG/NBD (and Gamma-Gamma when the file has monetary_value) and prints the parameters and log-likelihoods as JSON."
+    help = (
+        "Customer lifetime value models. `siyu clv fit --summary FILE.csv` fits BG/NBD (and Gamma-Gamma when the file has "
+        "monetary_value) and prints the parameters and log-likelihoods as JSON."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)

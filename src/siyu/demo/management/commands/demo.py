@@ -46,7 +46,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Log in:   {username} / {DEMO_PASSWORD}   ({role})")
         if no_serve:
             return
-        simulate = None if no_simulate else ["--corp", sandbox_corp.corpid, "--per-minute", str(per_minute), "--wait-for", f"{base_url}/healthz", "--scan-landing-pages"]
+        simulate = (
+            None
+            if no_simulate
+            else ["--corp", sandbox_corp.corpid, "--per-minute", str(per_minute), "--wait-for", f"{base_url}/healthz", "--scan-landing-pages"]
+        )
         if simulate:
             self.stdout.write(f"Simulated customers: about {per_minute:g} things happen per minute; watch {base_url}/customers/ and {base_url}/inbox/")
         self._run_children(host, port, simulate, base_url)

@@ -4,10 +4,9 @@ import socket
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.core.wsgi import get_wsgi_application
 from django.db import connections
 from waitress import serve
-
-from django.core.wsgi import get_wsgi_application
 
 
 class Command(BaseCommand):
@@ -18,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--threads", type=int, default=8)
         parser.add_argument(
-            "--processes", type=int, default=1,
+            "--processes",
+            type=int,
+            default=1,
             help="server processes sharing the port (POSIX): one Python process uses one core at most",
         )
 

@@ -22,8 +22,9 @@ class Command(BaseCommand):
         imp.add_argument("file")
         imp.add_argument("--corp", required=True, help="the corp's WeCom corp id")
         imp.add_argument("--source", default="import", help="the system the orders come from, part of each order's identity (default: import)")
-        imp.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
-                         help=f"read FIELD from the column headed COLUMN; fields: {', '.join(COLUMNS)}")
+        imp.add_argument(
+            "--map", action="append", default=[], metavar="FIELD=COLUMN", help=f"read FIELD from the column headed COLUMN; fields: {', '.join(COLUMNS)}"
+        )
         imp.add_argument("--batch-size", type=int, default=1000, help="orders per transaction (default 1000)")
         imp.add_argument("--check", action="store_true", help="only check the file and print the report")
         imp.add_argument("--report", help="also write the bad rows to this CSV file")
@@ -60,7 +61,9 @@ class Command(BaseCommand):
                 progress.update(bars[phase], completed=done, total=total or None)
 
             try:
-                result = orders_import(corp=corp, path=Path(file), source=source, mapping=mapping, batch_size=batch_size, check_only=check, on_progress=on_progress)
+                result = orders_import(
+                    corp=corp, path=Path(file), source=source, mapping=mapping, batch_size=batch_size, check_only=check, on_progress=on_progress
+                )
             except InvalidInput as exc:
                 raise CommandError(exc.message) from None
         if report and result.errors:
@@ -77,8 +80,14 @@ class Command(BaseCommand):
             if more:
                 console.print(f"… and {more} more" + (f" (the first {MAX_REPORTED} are in {report})" if report else "; pass --report FILE.csv for all"))
             raise CommandError(f"{result.error_count} bad rows; fix them and import again.")
-        summary = {"rows": result.rows, "orders": result.orders, "created": result.created, "updated": result.updated,
-                   "unchanged": result.unchanged, "matched": result.matched}
+        summary = {
+            "rows": result.rows,
+            "orders": result.orders,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "matched": result.matched,
+        }
         if check:
             self.stdout.write(self.style.SUCCESS(f"{file}: {result.rows} rows, {result.orders} orders, all good (nothing written: --check)."))
         else:

@@ -21,13 +21,24 @@ class Command(BaseCommand):
             raise CommandError(f"No corp with corp id {corp!r}.")
         if not corp_obj.secret_encrypted:
             raise CommandError(f"{corp_obj.name} has no secret: siyu corp credentials --corp-id {corp} --secret …")
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[contacts]} contacts"), TimeElapsedColumn())
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[contacts]} contacts"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=None, transient=False, disable=not self.stdout.isatty()) as progress:
             bar = progress.add_task(f"{corp_obj.name}: staff", total=None, contacts=0)
 
             def on_progress(run):
-                progress.update(bar, description=f"{corp_obj.name}: {run.phase}", total=run.progress_total or None, completed=run.progress_done,
-                                contacts=run.counts.get("contacts_seen", 0))
+                progress.update(
+                    bar,
+                    description=f"{corp_obj.name}: {run.phase}",
+                    total=run.progress_total or None,
+                    completed=run.progress_done,
+                    contacts=run.counts.get("contacts_seen", 0),
+                )
 
             try:
                 run = full_sync(corp=corp_obj, restart=restart, on_progress=on_progress)

@@ -1,0 +1,203 @@
+"""Every console URL, walked as the API scoping test walks every route: anonymous → the login page;
+another corp's object → 404 and untouched; a guide on a manager page → refused; a guide's pages
+show only their own customers.
+
+URLs come from the console's URL configuration, so a page added later is walked without a test
+of its own — unless it takes a URL parameter this file cannot fill (fails loudly below), or it is a
+page guides may open, which must then be named in GUIDE_PAGES (and so show a guide only their own).
+"""
+
+import io
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
+from openpyxl import load_workbook
+
+from siyu.acquisition.models import Channel, LeadForm, LiveCode, PhoneImport
+from siyu.acquisition.services import channel_create, live_code_save
+from siyu.analytics.models import Segment
+from siyu.autotag.models import TagRule
+from siyu.console import urls as console_urls
+from siyu.customers.models import Customer, Follow
+from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
+from siyu.kit.tenancy import Role
+from siyu.orders.services import OrderIn, order_upsert
+from siyu.tags.models import Tag, TagGroup
+from siyu.wecom.models import CallbackEvent
+
+from .. import factories as f
+
+pytestmark = pytest.mark.django_db
+MINE, THEIRS = "本导购客户甲", "别的导购客户乙"
+# Pages a guide works in. Every other page is a manager's (or an admin's) and must refuse a guide.
+GUIDE_PAGES = {
+    "dashboard",
+    "switch_corp",
+    "customers",
+    "customer",
+    "customer_tags",
+    "tags",
+    "logout",
+    "phone_imports",
+    "lead_forms",
+    "acquisition_stats",
+    "acquisition_stats_xlsx",  # their own add tasks, leads and adds
+}
+NOT_WALKED = {"login"}  # the page the walk expects to be sent to
+
+
+def _patterns(patterns=console_urls.urlpatterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _patterns(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern) and p.name not in NOT_WALKED:
+            yield p
+
+
+PATTERNS = list(_patterns())
+
+
+@pytest.fixture
+def alpha(db):
+    corp = f.corp("甲企业")
+    admin = f.actor(corp, Role.OWNER)
+    own_staff, other_staff = f.staff(corp, name="导购一"), f.staff(corp, name="导购二")
+    group = f.tag_group(admin, name="来源", tags=["门店"])
+    tag = group.tags.get()
+    mine = f.customer(corp, name=MINE, phones=["13900000011"])
+    theirs = f.customer(corp, name=THEIRS, phones=["13900000012"])
+    f.follow(mine, own_staff, tags=[tag])
+    f.follow(theirs, other_staff, tags=[tag])
+    channel = channel_create(actor=admin, name="门店", group="store")
+    code = live_code_save(actor=admin, channel=channel, name="门店码", mode="exact", members=[{"staff_id": own_staff.id}, {"staff_id": other_staff.id}])
+    rule = TagRule.objects.create(corp=corp, name="规则", conditions=[{"kind": "staff", "in": [other_staff.id]}])
+    rule.add_tags.set([tag])
+    chat = CustomerGroup.objects.create(corp=corp, chat_id="wralpha", name="甲群")
+    group_code = GroupCode.objects.create(corp=corp, name="群码", state="gcalpha")
+    GroupCodeGroup.objects.create(corp=corp, group_code=group_code, group=chat)
+    for c in (mine, theirs):
+        order_upsert(corp=corp, data=OrderIn(order_no=f"O-{c.id}", paid_at=timezone.now(), amount_fen=100, external_userid=c.external_userid))
+    segment = Segment.objects.create(corp=corp, name="全部", filters={})
+    event = CallbackEvent.objects.create(corp=corp, dedupe_key="k", event="change_external_contact", payload={}, status="failed", last_error="x")
+    guide = f.user(corp, role=Role.GUIDE, staff=own_staff)
+    objects = {
+        "customer_id": theirs.id,  # a guide must not reach another guide's customer
+        "group_id": group.id,
+        "tag_id": tag.id,
+        "rule_id": rule.id,
+        "channel_id": channel.id,
+        "live_code_id": code.id,
+        "group_code_id": group_code.id,
+        "segment_id": segment.id,
+        "event_id": event.id,
+        "letter": "A",
+    }
+    return {"corp": corp, "objects": objects, "guide": guide, "mine": mine}
+
+
+def _url(pattern, objects) -> tuple[str, bool]:
+    params = list(pattern.pattern.converters)
+    unknown = [p for p in params if p not in objects]
+    assert not unknown, f"{pattern.name}: add an object for URL parameter(s) {unknown} to the alpha fixture"
+    kwargs = {p: objects[p] for p in params}
+    return reverse(f"console:{pattern.name}", kwargs=kwargs), any(p != "letter" for p in params)
+
+
+def _call(client: Client, url: str):
+    """GET the page; a POST-only view (405 to a GET) is POSTed instead, empty."""
+    response = client.get(url)
+    if response.status_code == 405:
+        response = client.post(url, {})
+    return response
+
+
+def _snapshot():
+    return (
+        list(Customer.objects.values_list("id", "name")),
+        list(Follow.objects.values_list("id", "staff_id", "deleted_by_staff_at")),
+        list(TagGroup.objects.values_list("id", "name", "deleted_at")),
+        list(Tag.objects.values_list("id", "name", "deleted_at")),
+        list(Channel.objects.values_list("id", "name")),
+        list(LiveCode.objects.values_list("id", "name", "status")),
+        list(TagRule.objects.values_list("id", "name", "enabled", "backfill_status")),
+        list(GroupCode.objects.values_list("id", "name", "status")),
+        list(LeadForm.objects.values_list("id", "name")),
+        list(PhoneImport.objects.values_list("id", "name")),
+        list(Segment.objects.values_list("id", "name", "filters")),
+        list(CallbackEvent.objects.values_list("id", "status")),
+    )
+
+
+def _text(response) -> str:
+    if response.get("Content-Type", "").startswith("application/vnd.openxmlformats"):
+        sheets = load_workbook(io.BytesIO(response.content), read_only=True)
+        return "\n".join(str(v) for ws in sheets for row in ws.iter_rows(values_only=True) for v in row if v is not None)
+    if response.get("Content-Type", "").startswith("text/"):
+        return response.content.decode()
+    return ""
+
+
+@pytest.mark.parametrize("pattern", PATTERNS, ids=[p.name for p in PATTERNS])
+def test_anonymous_is_sent_to_log_in(pattern, alpha):
+    url, _ = _url(pattern, alpha["objects"])
+    before = _snapshot()
+    response = _call(Client(), url)
+    if pattern.name == "logout":
+        assert response.status_code in (200, 302)
+        return
+    assert response.status_code == 302 and response["Location"].startswith(reverse("console:login")), (url, response.status_code)
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize("pattern", PATTERNS, ids=[p.name for p in PATTERNS])
+def test_another_corps_objects_are_not_found(pattern, alpha):
+    url, has_object = _url(pattern, alpha["objects"])
+    if pattern.name == "logout":
+        return
+    beta = f.corp("乙企业")
+    client = Client()
+    client.force_login(f.user(beta, role=Role.OWNER))
+    before = _snapshot()
+    response = _call(client, url)
+    if has_object:
+        assert response.status_code == 404, (url, response.status_code)
+    else:
+        assert response.status_code < 500, url
+        assert MINE not in _text(response) and THEIRS not in _text(response), f"{url} shows corp Alpha's customers to corp Beta"
+    after = _snapshot()
+    # Beta may add rows of its own; Alpha's rows are exactly as they were.
+    for rows_before, rows_after in zip(before, after, strict=True):
+        assert [r for r in rows_after if r[0] in {b[0] for b in rows_before}] == rows_before, url
+
+
+@pytest.mark.parametrize("pattern", PATTERNS, ids=[p.name for p in PATTERNS])
+def test_a_guide_is_refused_manager_pages_and_sees_only_their_own_customers(pattern, alpha):
+    url, _ = _url(pattern, alpha["objects"])
+    if pattern.name == "logout":
+        return
+    client = Client()
+    client.force_login(alpha["guide"])
+    before = _snapshot()
+    response = _call(client, url)
+    if pattern.name not in GUIDE_PAGES:
+        assert response.status_code == 403, f"{url} ({pattern.name}) is a manager's page: a guide gets {response.status_code}"
+        assert _snapshot() == before, url
+        return
+    assert response.status_code in (200, 302, 400, 403, 404), (url, response.status_code)
+    assert THEIRS not in _text(response), f"{url} shows a guide another guide's customer"
+
+
+def test_a_guides_own_pages_show_their_customers(alpha):
+    client = Client()
+    client.force_login(alpha["guide"])
+    assert MINE in client.get(reverse("console:customers")).content.decode()
+    assert MINE in client.get(reverse("console:customer", kwargs={"customer_id": alpha["mine"].id})).content.decode()
+
+
+def test_every_url_parameter_is_filled():
+    # Guards the walks above: a page must be walked, not silently skipped.
+    params = {p for pattern in PATTERNS for p in pattern.pattern.converters}
+    assert params <= {"customer_id", "group_id", "tag_id", "rule_id", "channel_id", "live_code_id", "group_code_id", "segment_id", "event_id", "letter"}
+    assert len(PATTERNS) >= 45
