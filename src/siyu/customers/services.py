@@ -35,6 +35,11 @@ def timeline_record(
     return event
 
 
+def timeline_record_many(events: list[TimelineEvent]) -> None:
+    """Append many events at once; those whose dedupe_key is recorded already are skipped."""
+    TimelineEvent.objects.bulk_create(events, batch_size=1000, ignore_conflicts=True)
+
+
 def customer_upsert(
     *,
     corp: Corp,

@@ -19,7 +19,7 @@ from pathlib import Path
 from django.db import transaction
 
 from siyu.corps.models import Corp
-from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
+from siyu.customers.models import TimelineEvent
 from siyu.kit.db import statistics_refresh
 from siyu.kit.errors import InvalidInput
 from siyu.kit.money import fen_from_yuan
@@ -27,7 +27,7 @@ from siyu.kit.tables import iter_table
 from siyu.kit.tenancy import Actor
 
 from . import services
-from .models import CustomerValue, Order, OrderLine, Product, Refund
+from .models import CustomerValue, Order, OrderLine, Refund
 from .parse import order_in
 
 # Accepted header names (case-insensitive) for each field; `--map field=Header` adds one.
@@ -288,7 +288,7 @@ def _unchanged(corp: Corp, stored: dict, by_key: dict, waiting: set, staff_cache
         return set()
     # An unmatched order stays as it is only while its keys still match nobody.
     unmatched = [k for k, o in candidates.items() if o.customer_id is None]
-    for key, customer_id in zip(unmatched, _matches(corp, [by_key[k] for k in unmatched]), strict=True):
+    for key, customer_id in zip(unmatched, services.customers_match(corp, [services.order_keys(by_key[k]) for k in unmatched]), strict=True):
         if customer_id is not None:
             del candidates[key]
     ids = [o.id for o in candidates.values()]
@@ -318,88 +318,26 @@ def _unchanged(corp: Corp, stored: dict, by_key: dict, waiting: set, staff_cache
 
 
 def _insert_new(corp: Corp, orders: list[services.OrderIn], report: Report, staff_cache: dict) -> set[int]:
+    """New orders in bulk, built by the same pieces as `order_upsert` (rows, lines, refunds,
+    customer match, timeline, events), so a field added there is added here."""
     if not orders:
         return set()
-    rows = []
-    for d, customer_id in zip(orders, _matches(corp, orders), strict=True):
-        refunded = sum(r.amount_fen for r in d.refunds)
-        rows.append(
-            Order(
-                corp=corp,
-                source=d.source,
-                order_no=d.order_no,
-                customer_id=customer_id,
-                external_userid=d.external_userid,
-                unionid=d.unionid,
-                phone=d.phone,
-                paid_at=d.paid_at,
-                paid_on=d.paid_at.astimezone(corp.tzinfo).date(),
-                amount_fen=d.amount_fen,
-                refunded_fen=refunded,
-                store=d.store[:64],
-                staff_id=services.staff_id_for(corp, d.staff_userid, staff_cache),
-            )
-        )
+    matches = services.customers_match(corp, [services.order_keys(d) for d in orders])
+    rows = [
+        services.order_row(corp, d, customer_id=customer_id, staff_cache=staff_cache, refunded_fen=sum(r.amount_fen for r in d.refunds))
+        for d, customer_id in zip(orders, matches, strict=True)
+    ]
     Order.objects.bulk_create(rows, batch_size=500)
-    skus = {ln.sku for d in orders for ln in d.lines or [] if ln.sku}
-    products = dict(Product.objects.filter(corp=corp, sku__in=skus).values_list("sku", "id")) if skus else {}
-    OrderLine.objects.bulk_create(
-        [
-            OrderLine(corp=corp, order=o, sku=ln.sku[:64], name=ln.name[:200], quantity=ln.quantity, amount_fen=ln.amount_fen, product_id=products.get(ln.sku))
-            for o, d in zip(rows, orders)
-            for ln in d.lines or []
-        ],
-        batch_size=1000,
-    )
+    OrderLine.objects.bulk_create(services.order_line_rows(corp.id, [(o, d.lines or []) for o, d in zip(rows, orders)]), batch_size=1000)
+    # A history file's refund without a time of its own is dated at its order's payment.
     Refund.objects.bulk_create(
-        [
-            Refund(
-                corp=corp, source=d.source, refund_no=r.refund_no, order_no=d.order_no, order=o, amount_fen=r.amount_fen, refunded_at=r.refunded_at or d.paid_at
-            )
-            for o, d in zip(rows, orders)
-            for r in d.refunds
-        ],
-        batch_size=1000,
+        [services.refund_row(corp, d.source, d.order_no, o, r, at=d.paid_at) for o, d in zip(rows, orders) for r in d.refunds], batch_size=1000
     )
-    TimelineEvent.objects.bulk_create(
-        [
-            TimelineEvent(
-                corp=corp,
-                customer_id=o.customer_id,
-                kind=TimelineEvent.Kind.ORDER,
-                occurred_at=o.paid_at,
-                dedupe_key=f"order:{o.id}",
-                data={"order_no": o.order_no, "source": o.source, "amount_fen": o.amount_fen, "store": o.store},
-            )
-            for o in rows
-            if o.customer_id
-        ],
-        batch_size=1000,
-        ignore_conflicts=True,
-    )
+    services.orders_timeline(rows)
+    services.orders_announce_new(corp, rows)
     report.created += len(rows)
     report.matched += sum(1 for o in rows if o.customer_id)
     return {o.customer_id for o in rows if o.customer_id}
-
-
-def _matches(corp: Corp, orders: list[services.OrderIn]) -> list[int | None]:
-    """`customer_match` for a batch in three reads: each order's customer, or None."""
-    by_euid = dict(
-        Customer.objects.filter(corp=corp, external_userid__in={d.external_userid for d in orders if d.external_userid}).values_list("external_userid", "id")
-    )
-    by_union = _unique_map(Customer.objects.filter(corp=corp, unionid__in={d.unionid for d in orders if d.unionid}).values_list("unionid", "id"))
-    by_phone = _unique_map(
-        CustomerPhone.objects.filter(corp=corp, phone__in={d.phone for d in orders if d.phone}).values_list("phone", "customer_id").distinct()
-    )
-    return [by_euid.get(d.external_userid) or by_union.get(d.unionid) or by_phone.get(d.phone) for d in orders]
-
-
-def _unique_map(pairs) -> dict:
-    """key → id for keys naming exactly one customer (a shared unionid or phone names nobody)."""
-    out: dict = {}
-    for key, value in pairs:
-        out[key] = value if key not in out else None
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def orders_submit_import(*, actor: Actor, path: Path, source: str = "import") -> Report:

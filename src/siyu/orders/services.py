@@ -16,14 +16,16 @@ from django.db.models import Sum
 
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
-from siyu.customers.services import timeline_record
+from siyu.customers.services import timeline_record_many
 from siyu.kit.clock import now
 from siyu.kit.db import statistics_refresh
 from siyu.kit.errors import InvalidInput
+from siyu.kit.events import publish
 from siyu.kit.money import fen_from_yuan
 from siyu.kit.phones import phone_normalise
 from siyu.kit.tenancy import Actor
 
+from .events import OrderPaid, OrderRefunded
 from .models import CustomerValue, Order, OrderLine, Product, Refund
 
 SOURCE_MAX = Order._meta.get_field("source").max_length
@@ -121,6 +123,63 @@ def line_values(lines: list[LineIn]) -> list[tuple]:
     return [(ln.sku.strip()[:64], ln.name.strip()[:200], ln.quantity, ln.amount_fen) for ln in lines]
 
 
+# -- the pieces every write path builds from (order_upsert, orders_import's bulk insert) ------------
+def order_keys(data: OrderIn) -> tuple[str, str, str]:
+    """What names the order's customer: (external_userid, unionid, phone), as stored."""
+    return data.external_userid.strip(), data.unionid.strip(), data.phone
+
+
+def order_row(corp: Corp, data: OrderIn, *, customer_id: int | None, staff_cache: dict | None = None, refunded_fen: int = 0) -> Order:
+    """A new order's row, not saved."""
+    fields = order_fields(corp, data, staff_cache)
+    return Order(corp=corp, source=data.source, order_no=data.order_no, customer_id=customer_id, refunded_fen=refunded_fen, **fields)
+
+
+def order_line_rows(corp_id: int, orders_lines: list[tuple[Order, list[LineIn]]]) -> list[OrderLine]:
+    """Line rows for saved orders, linked to their products by SKU (one read for all)."""
+    values = [(order, line_values(lines)) for order, lines in orders_lines]
+    skus = {v[0] for _, vs in values for v in vs if v[0]}
+    products = dict(Product.objects.filter(corp_id=corp_id, sku__in=skus).values_list("sku", "id")) if skus else {}
+    return [
+        OrderLine(corp_id=corp_id, order=order, sku=sku, name=name, quantity=qty, amount_fen=fen, product_id=products.get(sku))
+        for order, vs in values
+        for sku, name, qty, fen in vs
+    ]
+
+
+def refund_row(corp: Corp, source: str, order_no: str, order: Order | None, r: RefundIn, *, at: datetime | None = None) -> Refund:
+    """A new refund's row, not saved; without its own time it takes `at` (default: now)."""
+    return Refund(
+        corp=corp, source=source, refund_no=r.refund_no, order_no=order_no, order=order, amount_fen=r.amount_fen, refunded_at=r.refunded_at or at or now()
+    )
+
+
+def orders_timeline(orders: list[Order]) -> None:
+    """Each matched order on its customer's timeline, once (dedupe key order:<id>)."""
+    timeline_record_many(
+        [
+            TimelineEvent(
+                corp_id=o.corp_id,
+                customer_id=o.customer_id,
+                kind=TimelineEvent.Kind.ORDER,
+                occurred_at=o.paid_at,
+                dedupe_key=f"order:{o.id}",
+                data={"order_no": o.order_no, "source": o.source, "amount_fen": o.amount_fen, "store": o.store},
+            )
+            for o in orders
+            if o.customer_id
+        ]
+    )
+
+
+def orders_announce_new(corp: Corp, orders: list[Order]) -> None:
+    """OrderPaid for each new order, and OrderRefunded for one that came with refunds."""
+    for order in orders:
+        publish(OrderPaid(corp=corp, order=order))
+        if order.refunded_fen:
+            publish(OrderRefunded(corp=corp, order=order, previous_fen=0))
+
+
 def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, refresh: bool = True) -> Upserted:
     """Create or update one order with its lines and refunds; returns what happened.
 
@@ -133,10 +192,11 @@ def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, 
     created = order is None
     if created:
         # Matched before the insert, so a new order is written once, not inserted then updated.
-        matched = customer_match(corp, fields["external_userid"], fields["unionid"], fields["phone"])
+        matched = customer_match(corp, *order_keys(data))
         try:
             with transaction.atomic():
-                order = Order.objects.create(corp=corp, source=data.source, order_no=data.order_no, customer_id=matched, **fields)
+                order = order_row(corp, data, customer_id=matched, staff_cache=staff_cache)
+                order.save(force_insert=True)
         except IntegrityError:
             # Another request created it a moment ago (a source's retry racing its original).
             order = Order.objects.select_for_update().get(corp=corp, source=data.source, order_no=data.order_no)
@@ -152,6 +212,7 @@ def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, 
         changed = True
     for r in data.refunds:
         changed |= _refund_put(corp, data.source, data.order_no, r, order)[2]
+    refunded_before = 0 if created else order.refunded_fen
     changed |= _refunds_apply(order, known_total=sum(r.amount_fen for r in data.refunds) if created else None)
     keys_changed = any(k in diff for k in ("external_userid", "unionid", "phone"))
     if not created and (keys_changed or order.customer_id is None):
@@ -165,7 +226,11 @@ def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, 
         order.save(update_fields=["refunded_fen", "updated_at"])
     touched = {c for c in (before_customer, order.customer_id) if c is not None}
     if changed and order.customer_id and order.customer_id != before_customer:
-        _timeline_order(order)
+        orders_timeline([order])
+    if created:
+        orders_announce_new(corp, [order])
+    elif order.refunded_fen > refunded_before:
+        publish(OrderRefunded(corp=corp, order=order, previous_fen=refunded_before))
     order.touched = touched if changed else set()
     if refresh and order.touched:
         customer_values_refresh(corp_id=corp.id, customer_ids=order.touched)
@@ -182,8 +247,11 @@ def refund_record(*, corp: Corp, source: str, order_no: str, refund: RefundIn) -
         raise InvalidInput(f"order_no must be 1–{NO_MAX} characters.", code="bad_order_no", field="order_no")
     order = Order.objects.select_for_update().filter(corp=corp, source=source, order_no=order_no).first()
     row, created, changed = _refund_put(corp, source, order_no, refund, order)
+    refunded_before = order.refunded_fen if order is not None else 0
     if order is not None and _refunds_apply(order):
         order.save(update_fields=["refunded_fen", "updated_at"])
+        if order.refunded_fen > refunded_before:
+            publish(OrderRefunded(corp=corp, order=order, previous_fen=refunded_before))
         if order.customer_id:
             customer_values_refresh(corp_id=corp.id, customer_ids={order.customer_id})
     return row, created, changed
@@ -193,9 +261,8 @@ def _refund_put(corp: Corp, source: str, order_no: str, r: RefundIn, order: Orde
     """(refund, created, changed)."""
     row = Refund.objects.filter(corp=corp, source=source, refund_no=r.refund_no).first()
     if row is None:
-        row = Refund.objects.create(
-            corp=corp, source=source, refund_no=r.refund_no, order_no=order_no, order=order, amount_fen=r.amount_fen, refunded_at=r.refunded_at or now()
-        )
+        row = refund_row(corp, source, order_no, order, r)
+        row.save(force_insert=True)
         return row, True, True
     if row.order_no != order_no:
         raise InvalidInput(f"Refund {r.refund_no} belongs to order {row.order_no}, not {order_no}.", code="refund_other_order", field="refund_no")
@@ -234,14 +301,7 @@ def _lines_replace(order: Order, lines: list[LineIn], *, fresh: bool) -> bool:
         if current == wanted:
             return False
         order.lines.all().delete()
-    skus = {w[0] for w in wanted if w[0]}
-    products = dict(Product.objects.filter(corp_id=order.corp_id, sku__in=skus).values_list("sku", "id")) if skus else {}
-    OrderLine.objects.bulk_create(
-        [
-            OrderLine(corp_id=order.corp_id, order=order, sku=sku, name=name, quantity=qty, amount_fen=fen, product_id=products.get(sku))
-            for sku, name, qty, fen in wanted
-        ]
-    )
+    OrderLine.objects.bulk_create(order_line_rows(order.corp_id, [(order, lines)]))
     return bool(wanted) or not fresh
 
 
@@ -260,21 +320,37 @@ def staff_id_for(corp: Corp, userid: str, cache: dict | None) -> int | None:
 
 
 def customer_match(corp: Corp, external_userid: str, unionid: str, phone: str) -> int | None:
-    """The one customer these keys name: external_userid first, then unionid, then phone.
-    A unionid or phone shared by several customers names nobody (it stays unmatched)."""
-    if external_userid:
-        found = Customer.objects.filter(corp=corp, external_userid=external_userid).values_list("id", flat=True).first()
-        if found:
-            return found
-    for ids in (
-        Customer.objects.filter(corp=corp, unionid=unionid).values_list("id", flat=True) if unionid else None,
-        CustomerPhone.objects.filter(corp=corp, phone=phone).values_list("customer_id", flat=True).distinct() if phone else None,
+    """The one customer these keys name (see customers_match)."""
+    return customers_match(corp, [(external_userid, unionid, phone)])[0]
+
+
+def customers_match(corp: Corp, keys: list[tuple[str, str, str]]) -> list[int | None]:
+    """For each (external_userid, unionid, phone): the one customer it names, external_userid
+    first, then unionid, then phone; a unionid or phone shared by several customers names nobody
+    (the order stays unmatched). At most three reads for any number of orders, and the later
+    keys are read only for those the earlier left unmatched."""
+    found: list[int | None] = [None] * len(keys)
+    euids = {k[0] for k in keys if k[0]}
+    if euids:
+        by_euid = dict(Customer.objects.filter(corp=corp, external_userid__in=euids).values_list("external_userid", "id"))
+        found = [by_euid.get(k[0]) for k in keys]
+    for position, rows in (
+        (1, lambda values: Customer.objects.filter(corp=corp, unionid__in=values).values_list("unionid", "id")),
+        (2, lambda values: CustomerPhone.objects.filter(corp=corp, phone__in=values).values_list("phone", "customer_id").distinct()),
     ):
-        if ids is not None:
-            found = list(ids[:2])
-            if len(found) == 1:
-                return found[0]
-    return None
+        values = {k[position] for k, f in zip(keys, found) if f is None and k[position]}
+        if values:
+            unique = _unique_map(rows(values))
+            found = [f if f is not None else unique.get(k[position]) for k, f in zip(keys, found)]
+    return found
+
+
+def _unique_map(pairs) -> dict:
+    """key → id for keys naming exactly one customer."""
+    out: dict = {}
+    for key, value in pairs:
+        out[key] = value if key not in out else None
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def orders_match_customer(*, customer: Customer, phones=()) -> int:
@@ -296,20 +372,9 @@ def orders_match_customer(*, customer: Customer, phones=()) -> int:
             matched.append(order)
     if matched:
         Order.objects.bulk_update(matched, ["customer"])
-        for order in matched:
-            _timeline_order(order)
+        orders_timeline(matched)
         customer_values_refresh(corp_id=customer.corp_id, customer_ids={customer.id})
     return len(matched)
-
-
-def _timeline_order(order: Order) -> None:
-    timeline_record(
-        customer=order.customer,
-        kind=TimelineEvent.Kind.ORDER,
-        occurred_at=order.paid_at,
-        data={"order_no": order.order_no, "source": order.source, "amount_fen": order.amount_fen, "store": order.store},
-        dedupe_key=f"order:{order.id}",
-    )
 
 
 def customer_values_refresh(*, corp_id: int, customer_ids) -> None:
