@@ -10,7 +10,7 @@ from django.utils import timezone
 from siyu.customers.models import TimelineEvent
 from siyu.kit.events import subscribed
 from siyu.orders.events import OrderPaid, OrderRefunded
-from siyu.orders.models import Order, OrderLine, Refund
+from siyu.orders.models import Order, OrderLine, Product, Refund
 from siyu.orders.services import LineIn, OrderIn, RefundIn, order_upsert, refund_record
 
 from .. import factories as f
@@ -63,7 +63,7 @@ def test_the_file_path_announces_the_same_and_writes_what_the_one_by_one_path_wr
     f.customer(other, external_userid="wmKnown")
     f.customer(other, phones=["13800138000"], external_userid="wmPhone")
     tz = other.tzinfo
-    for no, at, fen, euid, phone, store, guide, refund in [r for r in rows[1:]]:
+    for no, at, fen, euid, phone, store, guide, refund in rows[1:]:
         paid_at = timezone.datetime.fromisoformat(at).replace(tzinfo=tz)
         order_upsert(
             corp=other,
@@ -103,9 +103,20 @@ def _stored(corp):
     return orders, refunds, timeline, lines
 
 
-def test_lines_come_out_the_same_from_both_paths(corp):
-    data = OrderIn(
-        order_no="L1", paid_at=timezone.now() - timedelta(days=2), amount_fen=300, lines=[LineIn(sku=" S1 ", name="奶粉", quantity=2, amount_fen=300)]
-    )
-    order_upsert(corp=corp, data=data)
-    assert list(OrderLine.objects.values_list("sku", "name", "quantity", "amount_fen")) == [("S1", "奶粉", 2, 300)]
+def test_lines_come_out_the_same_from_both_paths(tmp_path, corp):
+    for c in (corp, other := f.corp("对照企业")):
+        Product.objects.create(corp=c, sku="MILK-1", name="一段奶粉")
+    rows = [
+        ["order_id", "paid_at", "sku", "product_name", "quantity", "line_amount"],
+        ["L1", "2026-03-01 10:00", "MILK-1", "一段奶粉", "2", "398.00"],
+        ["L1", "2026-03-01 10:00", "WIPES", "湿巾", "1", "19.9"],
+    ]
+    run(corp, write_csv(tmp_path, rows))
+    paid_at = timezone.datetime(2026, 3, 1, 10, 0, tzinfo=other.tzinfo)
+    lines = [LineIn(sku="MILK-1", name="一段奶粉", quantity=2, amount_fen=39800), LineIn(sku="WIPES", name="湿巾", quantity=1, amount_fen=1990)]
+    order_upsert(corp=other, data=OrderIn(order_no="L1", source="import", paid_at=paid_at, amount_fen=41790, lines=lines))
+
+    def stored(c):
+        return list(OrderLine.objects.filter(corp=c).order_by("id").values_list("sku", "name", "quantity", "amount_fen", "product__sku"))
+
+    assert stored(corp) == stored(other) == [("MILK-1", "一段奶粉", 2, 39800, "MILK-1"), ("WIPES", "湿巾", 1, 1990, None)]

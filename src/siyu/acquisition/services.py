@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -225,18 +225,7 @@ def poster_for(live_code: LiveCode, *, title: str = "", subtitle: str = "", foot
 
 # A printed code must reach WeCom: pushes retry with backoff, and the minute tick schedules any
 # code still out of step again, so a live code's push never gives up for good.
-LIVE_CODE_PUSH = DueWork(
-    "live code push",
-    LiveCode,
-    task="siyu.acquisition.tasks.refresh_live_code",
-    waiting=("due",),
-    running="pushing",
-    done="done",
-    failed="failed",
-    prefix="push_",
-    lease=timedelta(minutes=2),
-    error_length=300,
-)
+LIVE_CODE_PUSH = DueWork.push("live code push", LiveCode, task="siyu.acquisition.tasks.refresh_live_code")
 
 
 def live_code_push_schedule(live_code_id: int, *, inline: bool = False) -> None:

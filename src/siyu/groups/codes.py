@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
@@ -28,18 +27,7 @@ STATE_PREFIX = "gc"
 PRIORITY_REFRESH = 50
 # As with live codes, the minute tick schedules a code still out of step again: a printed group
 # code's push never gives up for good.
-GROUP_CODE_PUSH = DueWork(
-    "group code push",
-    GroupCode,
-    task="siyu.groups.tasks.refresh_group_code",
-    waiting=("due",),
-    running="pushing",
-    done="done",
-    failed="failed",
-    prefix="push_",
-    lease=timedelta(minutes=2),
-    error_length=300,
-)
+GROUP_CODE_PUSH = DueWork.push("group code push", GroupCode, task="siyu.groups.tasks.refresh_group_code")
 
 
 def _new_state(corp: Corp) -> str:

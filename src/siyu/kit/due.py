@@ -86,6 +86,21 @@ class DueWork:
     settle_error: str = "the worker stopped during the work"
     error_length: int = 2000
 
+    @classmethod
+    def push(cls, name: str, model: type[models.Model], task: str, **options) -> DueWork:
+        """Bringing WeCom in step with a saved row (a live code, a group code, a template): the
+        row's push_* fields, statuses due → pushing → done / failed, a short lease."""
+        defaults = {
+            "waiting": ("due",),
+            "running": "pushing",
+            "done": "done",
+            "failed": "failed",
+            "prefix": "push_",
+            "lease": timedelta(minutes=2),
+            "error_length": 300,
+        }
+        return cls(name, model, task=task, **{**defaults, **options})
+
     # -- fields ------------------------------------------------------------------------------------
     def f(self, name: str) -> str:
         return self.names.get(name, self.prefix + name)

@@ -57,19 +57,8 @@ WELCOME_WORK = DueWork(
     error_length=300,
     settle_error="the worker stopped during the send; WeCom may or may not have delivered it",
 )
-GROUP_WELCOME_PUSH = DueWork(
-    "group welcome push",
-    GroupWelcome,
-    task="siyu.messaging.tasks.push_group_welcome",
-    waiting=("due",),
-    running="pushing",
-    done="done",
-    failed="failed",
-    prefix="push_",
-    lease=timedelta(minutes=2),
-    max_attempts=8,
-    backoff=exponential(30, 3600),
-    error_length=300,
+GROUP_WELCOME_PUSH = DueWork.push(
+    "group welcome push", GroupWelcome, task="siyu.messaging.tasks.push_group_welcome", max_attempts=8, backoff=exponential(30, 3600)
 )
 
 
