@@ -74,6 +74,12 @@ def test_store_channel_live_code_qr_download_and_a_scan_arrives(live_server, sto
     page.fill("input[name=slot1_end]", "23:59")
     page.click("label.chip:has-text('门店扫码')")
     page.fill("textarea[name=welcome_text]", "{customer_name}您好，我是{staff_name}，欢迎来到南京西路店")
+    # The welcome gets an attachment: a link card (the editor takes up to 9).
+    page.click("#add-attachment")
+    page.select_option("select[name='a-0-kind']", "link")
+    page.fill("input[name='a-0-title']", "新人礼包")
+    page.fill("input[name='a-0-url']", "https://shop.example.com/gift")
+    page.fill("input[name='a-0-desc']", "到店领取")
     page.screenshot(path=str(ARTIFACTS / "20-live-code-editor.png"), full_page=True)
     page.click("#save-live-code")
     page.wait_for_selector("#qr-image")
@@ -102,6 +108,8 @@ def test_store_channel_live_code_qr_download_and_a_scan_arrives(live_server, sto
     assert list(follow.tags.values_list("name", flat=True)) == ["门店扫码"]
     assert Acquisition.objects.get(follow=follow).channel.name == "南京西路店"
     assert SbWelcomeSent.objects.get().text == "王小丫您好，我是王导购，欢迎来到南京西路店"
+    link = {"title": "新人礼包", "url": "https://shop.example.com/gift", "desc": "到店领取"}
+    assert SbWelcomeSent.objects.get().attachments == [{"msgtype": "link", "link": link}]
 
     # Then a crowd: eleven more phones scan the printed code.
     with httpx.Client(timeout=10) as phones:

@@ -96,7 +96,8 @@ def test_a_failing_row_retries_with_backoff_and_stops_at_the_cap_with_its_error(
     due = work()
 
     def broken(claim):
-        raise RuntimeError(f"WeCom said no ({claim.attempts})")
+        tries = CallbackEvent.objects.get(pk=claim.pk).attempts
+        raise RuntimeError(f"WeCom said no ({tries})")
 
     waits = []
     for attempt in range(1, 4):

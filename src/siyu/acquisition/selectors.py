@@ -49,6 +49,11 @@ def live_codes(actor: Actor):
     )
 
 
+def exact_live_codes(actor: Actor):
+    """Exact-mode codes a lead form can route to, by name (the lead form page's choices)."""
+    return LiveCode.objects.for_corp(actor.corp).filter(mode=LiveCode.Mode.EXACT).exclude(status=LiveCode.Status.DELETED).order_by("name")
+
+
 def live_code_for_editing(actor: Actor, live_code_id: int | None) -> LiveCode | None:
     """The code the editor opens (None: a new one); editing is a manager's."""
     actor.require_manager()

@@ -2,10 +2,10 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from siyu.acquisition.models import Channel, LiveCode
-from siyu.acquisition.selectors import channels
+from siyu.acquisition.selectors import channels, exact_live_codes
 from siyu.corps.selectors import department_list, staff_list
 from siyu.customers.selectors import CustomerFilters
-from siyu.groups.models import CustomerGroup
+from siyu.groups.selectors import group_choices
 from siyu.tags.models import NAME_MAX
 from siyu.tags.selectors import live_tags
 
@@ -255,7 +255,7 @@ class TagRuleForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["channels"].choices = [(c.id, c.name) for c in channels(actor)]
         self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor)]
-        self.fields["groups"].choices = [(g.id, g.name or g.chat_id) for g in CustomerGroup.objects.for_corp(actor.corp).order_by("name", "id")[:500]]
+        self.fields["groups"].choices = [(g.id, g.name or g.chat_id) for g in group_choices(actor, limit=500)]
         tag_choices = [(t.id, t.name) for t in live_tags(actor).order_by("group__order", "order", "id")]
         self.fields["add_tags"].choices = self.fields["remove_tags"].choices = tag_choices
 
@@ -295,7 +295,7 @@ class GroupCodeForm(forms.Form):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        active = CustomerGroup.objects.for_corp(actor.corp).filter(status=CustomerGroup.Status.ACTIVE).order_by("name", "id")[:1000]
+        active = group_choices(actor, active_only=True)
         self.fields["groups"].choices = [(g.id, f"{g.name or g.chat_id} ({g.member_count})") for g in active]
 
 
@@ -318,7 +318,7 @@ class LeadFormForm(forms.Form):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        exact = LiveCode.objects.for_corp(actor.corp).filter(mode=LiveCode.Mode.EXACT).exclude(status=LiveCode.Status.DELETED).order_by("name")
+        exact = exact_live_codes(actor)
         self.fields["live_code"].choices = [(c.id, f"{c.name} (#{c.id})") for c in exact]
 
     def field_list(self) -> list[dict]:

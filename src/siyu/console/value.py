@@ -16,14 +16,13 @@ from django.views.decorators.http import require_POST
 from siyu.acquisition.selectors import channels
 from siyu.analytics import export, rfm, segments, selectors, services
 from siyu.analytics.models import RfmSettings
-from siyu.corps.models import Staff
+from siyu.corps.selectors import staff_list
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.orders.importer import orders_submit_import
-from siyu.orders.models import Order
-from siyu.orders.selectors import order_sources
-from siyu.tags.models import Tag
+from siyu.orders.selectors import order_counts, order_sources
+from siyu.tags.selectors import live_tags
 
 from .access import console_view, saved_or_form_error
 
@@ -225,11 +224,9 @@ class SegmentForm(forms.Form):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tags_all"].choices = [
-            (t.id, f"{t.group.name} / {t.name}") for t in Tag.objects.filter(corp=actor.corp, deleted_at__isnull=True).select_related("group")
-        ]
+        self.fields["tags_all"].choices = [(t.id, f"{t.group.name} / {t.name}") for t in live_tags(actor).select_related("group")]
         self.fields["channel_ids"].choices = [(c.id, c.name) for c in channels(actor)]
-        self.fields["staff_ids"].choices = [(s.id, s.name) for s in Staff.objects.filter(corp=actor.corp).order_by("name")]
+        self.fields["staff_ids"].choices = [(s.id, s.name) for s in staff_list(actor)]
 
     def filters(self) -> segments.SegmentFilters:
         d = self.cleaned_data
@@ -373,8 +370,7 @@ def order_import_page(request):
                     % {"orders": result.orders, "created": result.created, "updated": result.updated, "unchanged": result.unchanged, "matched": result.matched},
                 )
                 return redirect("console:order_import")
-    orders = Order.objects.for_corp(actor.corp)
-    stats = {"orders": orders.count(), "unmatched": orders.filter(customer__isnull=True).count()}
+    stats = order_counts(actor)
     return render(
         request,
         "console/order_import.html",

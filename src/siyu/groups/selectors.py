@@ -12,6 +12,14 @@ def groups(actor: Actor):
     return qs.order_by("-id")
 
 
+def group_choices(actor: Actor, *, active_only: bool = False, limit: int = 1000):
+    """Groups to pick from in a form (rules, group codes): the corp's, by name."""
+    qs = CustomerGroup.objects.for_corp(actor.corp)
+    if active_only:
+        qs = qs.filter(status=CustomerGroup.Status.ACTIVE)
+    return qs.order_by("name", "id")[:limit]
+
+
 def group_codes(actor: Actor):
     """Group codes are a manager's."""
     actor.require_manager()

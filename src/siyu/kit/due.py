@@ -52,7 +52,7 @@ class Claim:
     work: DueWork
     pk: int
     stamp: datetime
-    attempts: int
+    attempts: int | None  # before this claim; None until read (a failure reads it)
     settled: bool = False
 
     def finish(self, status: str | None = None, **values) -> bool:
@@ -125,8 +125,19 @@ class DueWork:
 
     # -- claiming ----------------------------------------------------------------------------------
     def claim(self, pk: int, *, at: datetime | None = None) -> Claim | None:
+        if connection.vendor != "postgresql":
+            # One row by its key: the conditional UPDATE alone is the claim (SQLite serialises
+            # writers), one statement on the hot path of every callback and welcome.
+            at, stamp = at or now(), now()
+            with transaction.atomic():
+                won = self.model.objects.filter(self.claimable(at), pk=pk).update(**self._held(stamp))
+            return Claim(self, pk, stamp, None) if won else None
         claims = self._claim(self.model.objects.filter(pk=pk), at=at, limit=1)
         return claims[0] if claims else None
+
+    def _held(self, stamp: datetime) -> dict:
+        held = {self.heartbeat: stamp} if self.heartbeat else {self.f("lease_until"): stamp + self.lease_length()}
+        return {self.f("status"): self.running, self.f("claimed_at"): stamp, **held}
 
     def claim_due(self, *, limit: int = 100, at: datetime | None = None, order_by: Iterable[str] = ()) -> list[Claim]:
         """Claim up to `limit` due rows for this worker, soonest first."""
@@ -146,10 +157,7 @@ class DueWork:
                 return []
             # Conditional: on SQLite (IMMEDIATE transactions) the write lock is already ours, and
             # the WHERE re-check keeps a row another worker took in between out of our hands.
-            held = {self.heartbeat: stamp} if self.heartbeat else {self.f("lease_until"): stamp + self.lease_length()}
-            won = self.model.objects.filter(self.claimable(at), pk__in=list(picked)).update(
-                **{self.f("status"): self.running, self.f("claimed_at"): stamp, **held}
-            )
+            won = self.model.objects.filter(self.claimable(at), pk__in=list(picked)).update(**self._held(stamp))
             if won != len(picked):
                 picked = dict(self.model.objects.filter(pk__in=list(picked), **{self.f("claimed_at"): stamp}).values_list("pk", self.f("attempts")))
         return [Claim(self, pk, stamp, attempts) for pk, attempts in picked.items()]
@@ -177,7 +185,10 @@ class DueWork:
         """Record the error; retry after the backoff unless the cap is reached or `retry` is False."""
         claim.settled = True
         f = self.f
-        attempts = claim.attempts + 1
+        before = claim.attempts
+        if before is None:
+            before = self.model.objects.filter(pk=claim.pk).values_list(f("attempts"), flat=True).first() or 0
+        attempts = before + 1
         again = retry and attempts < self.max_attempts
         due = now() + self.backoff(attempts) if again else None
         changes = {

@@ -201,10 +201,16 @@ def welcomes_take_over(*, at: datetime | None = None, limit: int = 500) -> int:
         status=Sending.MISSED,
         error="not started within the window",
     )
-    claims = WELCOME_WORK.claim_due(at=at - WELCOME_FAST_GRACE, limit=limit, order_by=["deadline"])
-    for claim in claims:
-        WELCOME_WORK.run_claimed(claim, _welcome_deliver)
-    return missed + len(claims)
+    # One at a time, each claimed just before its send: claiming the whole backlog at once would
+    # take from the receiving process sends it is about to make, and queue them behind each other.
+    settled = 0
+    while settled < limit:
+        claims = WELCOME_WORK.claim_due(at=at - WELCOME_FAST_GRACE, limit=1, order_by=["deadline"])
+        if not claims:
+            break
+        WELCOME_WORK.run_claimed(claims[0], _welcome_deliver)
+        settled += 1
+    return missed + settled
 
 
 def welcomes_sweep() -> int:

@@ -51,6 +51,13 @@ def product_list(actor: Actor):
     return list(Product.objects.for_corp(actor.corp).order_by("sku"))
 
 
+def order_counts(actor: Actor) -> dict:
+    """How many orders the corp has, and how many match no customer yet."""
+    actor.require_manager()
+    orders = Order.objects.for_corp(actor.corp)
+    return {"orders": orders.count(), "unmatched": orders.filter(customer__isnull=True).count()}
+
+
 def order_sources(actor: Actor) -> list[str]:
     """The sources the corp's orders came from (the import page offers them); a manager's."""
     actor.require_manager()
