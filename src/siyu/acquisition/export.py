@@ -9,6 +9,8 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from siyu.kit.sheets import cells, sheet_title
+
 from .selectors import AcquisitionStats, StatsRow
 
 YUAN = "#,##0.00"
@@ -31,13 +33,11 @@ def _columns():
 
 
 def _sheet(book: Workbook, title: str, lead: list[str], rows: list[tuple[list, StatsRow]]) -> None:
-    sheet = book.create_sheet(title)
+    sheet = book.create_sheet(sheet_title(title, "Sheet"))
     columns = _columns()
-    sheet.append([*lead, *(c[0] for c in columns)])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    sheet.append(cells(sheet, [*lead, *(c[0] for c in columns)], font=Font(bold=True)))
     for lead_values, row in rows:
-        sheet.append([*lead_values, *(get(row) for _, get, _fmt in columns)])
+        sheet.append(cells(sheet, [*lead_values, *(get(row) for _, get, _fmt in columns)]))
     for i, (_name, _get, fmt) in enumerate(columns, start=len(lead) + 1):
         if fmt:
             for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):

@@ -6,11 +6,11 @@ import io
 
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 from siyu.customers.models import CustomerPhone, Follow
 from siyu.kit.errors import InvalidInput
+from siyu.kit.sheets import cells, sheet_title
 from siyu.orders.models import CustomerValue
 
 from . import rfm
@@ -25,7 +25,7 @@ def segment_workbook(corp, customers, *, name: str) -> bytes:
         raise InvalidInput(f"{total} customers is more than one export takes ({MAX_ROWS}); narrow the segment.", code="export_too_large")
     result = rfm.current_result(corp)
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(name[:31] or "Segment")
+    sheet = book.create_sheet(sheet_title(name, "Segment"))
     heading = [
         _("Customer ID"),
         _("Name"),
@@ -39,7 +39,7 @@ def segment_workbook(corp, customers, *, name: str) -> bytes:
         _("RFM class"),
     ]
     bold = Font(bold=True)
-    sheet.append([_cell(sheet, h, bold) for h in heading])
+    sheet.append(cells(sheet, heading, font=bold))
     ids = list(customers.order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
@@ -58,25 +58,22 @@ def segment_workbook(corp, customers, *, name: str) -> bytes:
             v = values.get(c)
             cls = classes.get(c)
             sheet.append(
-                [
-                    c,
-                    rows[c][0],
-                    rows[c][1],
-                    ", ".join(sorted(phones.get(c, []))),
-                    ", ".join(sorted(staff.get(c, []))),
-                    v.order_count if v else 0,
-                    (v.net_fen / 100) if v else 0,
-                    v.first_paid_on if v else None,
-                    v.last_paid_on if v else None,
-                    f"{cls.letter} {cls.name}" if cls else "",
-                ]
+                cells(
+                    sheet,
+                    [
+                        c,
+                        rows[c][0],
+                        rows[c][1],
+                        ", ".join(sorted(phones.get(c, []))),
+                        ", ".join(sorted(staff.get(c, []))),
+                        v.order_count if v else 0,
+                        (v.net_fen / 100) if v else 0,
+                        v.first_paid_on if v else None,
+                        v.last_paid_on if v else None,
+                        f"{cls.letter} {cls.name}" if cls else "",
+                    ],
+                )
             )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def _cell(sheet, value, font):
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.font = font
-    return cell
