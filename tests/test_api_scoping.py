@@ -13,6 +13,7 @@ from siyu.acquisition.services import channel_create, live_code_save
 from siyu.analytics.models import Segment
 from siyu.api import api as ninja_api
 from siyu.autotag.models import TagRule
+from siyu.corps.models import Corp
 from siyu.customers.models import Customer, FollowTag
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.kit.tenancy import Role
@@ -188,3 +189,29 @@ def test_every_path_parameter_is_an_object_id():
         "segment_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
+
+
+BODY_OPERATIONS = [
+    pytest.param(path, method, op, id=f"{method.upper()} {path}")
+    for path, methods in SCHEMA["paths"].items()
+    for method, op in methods.items()
+    if "application/json" in op.get("requestBody", {}).get("content", {})
+]
+
+
+@pytest.mark.parametrize("path,method,op", BODY_OPERATIONS)
+@pytest.mark.parametrize("body", ["[1, 2]", "null", '"x"', "3", "true"])
+def test_a_body_that_is_not_an_object_is_refused_and_changes_nothing(path, method, op, body, two_corps):
+    objects, _ = two_corps
+    url, _ = _fill(path, objects)
+    alpha_owner = f.user(Corp.objects.get(name=f"Alpha {MARKER}"), role=Role.OWNER)
+    client = ApiClient(f.token(alpha_owner, alpha_owner.memberships.get().corp))
+    before = _alpha_snapshot()
+    response = client.call(method, url, body)
+    assert response.status_code == 422, (method, url, body, response.content)
+    assert response.json()["error"]["code"] == "body_not_object"
+    assert _alpha_snapshot() == before
+
+
+def test_body_routes_are_found():
+    assert len(BODY_OPERATIONS) >= 20

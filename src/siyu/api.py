@@ -4,6 +4,7 @@ from django.db import transaction
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.security import HttpBearer
 
@@ -14,7 +15,7 @@ from siyu.corps.api import router as corps_router
 from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
 from siyu.groups.api import router as groups_router
-from siyu.kit.errors import DomainError
+from siyu.kit.errors import DomainError, InvalidInput
 from siyu.messaging.api import router as messaging_router
 from siyu.orders.api import router as orders_router
 from siyu.tags.api import router as tags_router
@@ -24,6 +25,17 @@ from siyu.wecom.api import router as wecom_router
 class Utf8JSONRenderer(JSONRenderer):
     # Customer names and tags are Chinese: send them readable, not as \u escapes.
     json_dumps_params = {"ensure_ascii": False}
+
+
+class ObjectBodyParser(Parser):
+    """Every JSON body is an object. ninja would otherwise read `[1, 2]`, `null` or `"x"` as "no
+    fields given" and fill in the defaults: a staff member's welcome deleted, settings reset."""
+
+    def parse_body(self, request):
+        body = super().parse_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("The request body must be a JSON object.", code="body_not_object", status=422)
+        return body
 
 
 class TokenAuth(HttpBearer):
@@ -39,6 +51,7 @@ api = NinjaAPI(
     description="Private-domain operations on WeCom. Every object belongs to the token's corp; another corp's id answers 404.",
     auth=TokenAuth(),
     renderer=Utf8JSONRenderer(),
+    parser=ObjectBodyParser(),
     urls_namespace="api",
     docs_url="/docs",
 )
@@ -79,6 +92,10 @@ def _unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    # ninja wraps what the body parser raises ("Cannot parse request body"); our parser's own
+    # refusal says more.
+    if isinstance(exc.__cause__, DomainError):
+        return _domain_error(request, exc.__cause__)
     code = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}"
     return _error(request, exc.status_code, code, str(exc.message))
 
