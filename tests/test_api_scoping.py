@@ -8,7 +8,7 @@ fill, which fails loudly below.
 import pytest
 from django.utils import timezone
 
-from siyu.acquisition.models import AddTask, Channel, Lead, LeadForm, LiveCode, LiveCodeMember, PhoneImport
+from siyu.acquisition.models import Acquisition, AddTask, Channel, Lead, LeadForm, LiveCode, LiveCodeMember, PhoneImport
 from siyu.acquisition.services import channel_create, live_code_save
 from siyu.analytics.models import Segment
 from siyu.api import api as ninja_api
@@ -17,7 +17,7 @@ from siyu.corps.models import Corp
 from siyu.customers.models import Customer, FollowTag
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.kit.tenancy import Role
-from siyu.messaging.models import WelcomeMessage
+from siyu.messaging.models import WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
 from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.models import Tag, TagGroup
@@ -215,3 +215,40 @@ def test_a_body_that_is_not_an_object_is_refused_and_changes_nothing(path, metho
 
 def test_body_routes_are_found():
     assert len(BODY_OPERATIONS) >= 20
+
+
+OTHER = "other-guide-only"
+LIST_OPERATIONS = [
+    pytest.param(path, id=f"GET {path}") for path, methods in SCHEMA["paths"].items() if "get" in methods and "{" not in path and not path.endswith(".xlsx")
+]
+
+
+@pytest.fixture
+def guide_and_colleague(two_corps):
+    """Alpha's guide (staff of MARKER's customer) and a colleague whose rows carry OTHER."""
+    objects, _ = two_corps
+    alpha = Corp.objects.get(name=f"Alpha {MARKER}")
+    own_staff = LiveCodeMember.objects.get(live_code_id=objects["live_code_id"]).staff
+    colleague = f.staff(alpha, name="Colleague")
+    theirs = f.customer(alpha, name=f"C {OTHER}", phones=["13900000099"], external_userid=f"wm{OTHER}")
+    follow = f.follow(theirs, colleague, state="lcother", remark=OTHER)
+    Acquisition.objects.create(
+        corp=alpha, follow=follow, customer=theirs, staff=colleague, state=OTHER[:30], added_at=timezone.now(), day=timezone.now().date()
+    )
+    order_upsert(corp=alpha, data=OrderIn(order_no=f"O-{OTHER}", paid_at=timezone.now(), amount_fen=100, external_userid=theirs.external_userid, store=OTHER))
+    now = timezone.now()
+    WelcomeSend.objects.create(corp=alpha, welcome_code=OTHER, userid=colleague.userid, external_userid=theirs.external_userid, received_at=now, deadline=now)
+    lead_form = LeadForm.objects.get(pk=objects["lead_form_id"])
+    Lead.objects.create(corp=alpha, form=lead_form, phone="13900000098", answers={"note": OTHER}, state="ldother", staff=colleague)
+    batch = PhoneImport.objects.get(pk=objects["phone_import_id"])
+    AddTask.objects.create(corp=alpha, batch=batch, phone="13900000097", name=OTHER, staff=colleague, due_day="2026-12-01", due_at="2026-12-01T02:00:00Z")
+    CustomerGroup.objects.create(corp=alpha, chat_id=f"wr{OTHER}", name=f"Chat {OTHER}", owner=colleague)
+    guide = f.user(alpha, role=Role.GUIDE, staff=own_staff)
+    return ApiClient(f.token(guide, alpha))
+
+
+@pytest.mark.parametrize("path", LIST_OPERATIONS)
+def test_a_guide_lists_only_their_own_rows(path, guide_and_colleague):
+    response = guide_and_colleague.get("/api" + path if path.startswith("/v1") else path)
+    assert response.status_code in (200, 403, 422), (path, response.content)
+    assert OTHER not in response.content.decode(), f"GET {path} shows a guide a colleague's rows"

@@ -1,3 +1,4 @@
+from siyu.corps.models import Staff
 from siyu.kit.tenancy import Actor
 
 from .models import GroupWelcome, Media, WelcomeMessage, WelcomeSend
@@ -9,6 +10,9 @@ def welcome_messages(actor: Actor):
 
 def welcome_sends(actor: Actor, *, status: str | None = None):
     qs = WelcomeSend.objects.for_corp(actor.corp)
+    if actor.is_guide:
+        # A guide sees the welcomes of their own adds (a send names the staff by WeCom userid).
+        qs = qs.filter(userid__in=Staff.objects.filter(corp=actor.corp, pk=actor.staff_id).values("userid"))
     return qs.filter(status=status) if status else qs
 
 
