@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "siyu.kit",
     "siyu.corps",
     "siyu.tags",
@@ -94,7 +95,21 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the page below.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes) for the console and /admin/: an account is locked after
+# AXES_FAILURE_LIMIT failures from anywhere, and so is a network after that many for any account;
+# the wait doubles with each further failure (siyu.kit.auth.login_cooloff).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("SIYU_LOGIN_FAILURE_LIMIT", "5"))
+SIYU_LOGIN_COOLOFF_MINUTES = float(os.environ.get("SIYU_LOGIN_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = "siyu.kit.auth.login_cooloff"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "console/locked_out.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "siyu.urls"
 WSGI_APPLICATION = "siyu.wsgi.application"
