@@ -4,6 +4,7 @@ import pytest
 
 from siyu.customers.models import FollowTag, TimelineEvent
 from siyu.kit.tenancy import Role
+from siyu.orders.models import Order
 from siyu.tags.models import Tag, TagGroup
 
 from . import factories as f
@@ -100,3 +101,47 @@ def test_duplicate_group_name_is_a_conflict(api, setup):
     before = counts()
     assert_error(api.post("/api/v1/tag-groups", {"name": "等级"}), 409, "duplicate_name", "name")
     assert counts() == before
+
+
+ORDER = {"order_no": "H1", "paid_at": "2026-11-01T10:00:00+08:00", "amount": "10.00"}
+
+
+@pytest.mark.parametrize(
+    "method,path,body,field",
+    [
+        ("post", "/api/v1/orders", {**ORDER, "amount": True}, "amount"),
+        ("post", "/api/v1/orders", {**ORDER, "lines": [{"amount": True}]}, "lines.0.amount"),
+        ("post", "/api/v1/orders", {**ORDER, "lines": [{"amount": "10", "quantity": True}]}, "lines.0.quantity"),
+        ("post", "/api/v1/orders", {**ORDER, "refunds": [{"refund_no": "R1", "amount": False}]}, "refunds.0.amount"),
+        ("post", "/api/v1/refunds", {"order_no": "H1", "refund_no": "R1", "amount": True}, "amount"),
+        ("put", "/api/v1/rfm/settings", {"monetary_fen": True}, "monetary_fen"),
+        ("put", "/api/v1/rfm/settings", {"recency_days": True}, "recency_days"),
+    ],
+)
+def test_true_is_not_a_number(api, setup, method, path, body, field):
+    response = api.call(method, path, body)
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["field"] == field, response.json()
+    assert not Order.objects.exists()
+
+
+def test_a_channel_cost_of_true_is_refused(api, setup):
+    channel = api.post("/api/v1/channels", {"name": "官网", "group": "website"}).json()
+    assert_error(api.put(f"/api/v1/channels/{channel['id']}/costs/2026-11-01", {"amount_fen": True}), 422, "invalid_input", "amount_fen")
+
+
+def test_a_live_code_that_expires_in_the_past_is_refused(api, setup):
+    channel = api.post("/api/v1/channels", {"name": "官网", "group": "website"}).json()
+    body = {"channel_id": channel["id"], "name": "过期码", "members": [{"staff_id": setup["staff"].id}], "expires_at": "2020-01-01T00:00:00+08:00"}
+    assert_error(api.post("/api/v1/live-codes", body), 400, "expires_in_past", "expires_at")
+    assert_error(api.post("/api/v1/live-codes", {**body, "expires_at": "2020-01-01T00:00:00"}), 400, "expires_in_past", "expires_at")  # no zone: the corp's
+
+
+def test_a_batch_with_one_order_twice_names_the_duplicate(api, setup):
+    response = api.post("/api/v1/orders/batch", {"orders": [ORDER, {**ORDER, "amount": "12.00"}]})
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "batch_rejected" and error["details"] == [
+        {"index": 1, "field": "order_no", "code": "duplicate_order", "message": error["details"][0]["message"]}
+    ]
+    assert not Order.objects.exists()

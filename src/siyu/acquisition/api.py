@@ -11,6 +11,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import keyset_page
+from siyu.kit.schema import Whole
 from siyu.kit.tenancy import get_for
 
 from . import export, leads, phone_import, qr, selectors, services
@@ -36,7 +37,7 @@ class ChannelOut(Schema):
 
 
 class CostIn(Schema):
-    amount_fen: int = Field(..., ge=0)
+    amount_fen: Whole = Field(..., ge=0)
 
 
 class MemberIn(Schema):

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.customers.services import customer_add_phones
@@ -169,6 +170,10 @@ def live_code_save(
     _check_mode(mode, routing_mode)
     if total_cap is not None and total_cap < 0:
         raise InvalidInput("total_cap must be ≥ 0.", field="total_cap")
+    if expires_at is not None and timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at, actor.corp.tzinfo)  # the corp's clock, as the console shows it
+    if expires_at is not None and expires_at <= now() and (live_code is None or live_code.expires_at != expires_at):
+        raise InvalidInput("A live code cannot expire in the past.", code="expires_in_past", field="expires_at")
     if live_code is not None and live_code.mode != mode and live_code.config_id:
         raise InvalidInput("The mode of a live code cannot change once it is in WeCom; create a new code.", code="mode_locked", field="mode")
     cleaned = _clean_members(actor.corp, members)

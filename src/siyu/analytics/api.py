@@ -8,6 +8,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
+from siyu.kit.schema import Number, Whole
 
 from . import export, funnels, rfm, segments, selectors, services
 from .models import RfmSettings
@@ -61,9 +62,9 @@ class RfmQuery(Schema):
 
 class RfmSettingsIn(Schema):
     method: str = Field("median", description="median, mean or fixed")
-    recency_days: int = Field(90, ge=0, le=36500)
-    frequency: float = Field(1, ge=0)
-    monetary_fen: int = Field(50000, ge=0)
+    recency_days: Whole = Field(90, ge=0, le=36500)
+    frequency: Number = Field(1, ge=0)
+    monetary_fen: Whole = Field(50000, ge=0)
     window_days: int | None = Field(None, ge=1, le=36500, description="empty: all time")
     strategies: dict[str, str] = Field(default_factory=dict, description="class letter → strategy text; empty text restores the default")
 

@@ -473,12 +473,17 @@ GROUP BY customer_id
 
 def orders_check_batch(*, corp: Corp, rows: list, parse, staff_cache: dict) -> tuple[list[OrderIn], list[dict]]:
     """Parse and check every row before anything is written; returns (orders, errors by index)."""
-    good, errors = [], []
+    good, errors, seen = [], [], {}
     for i, row in enumerate(rows):
         try:
             data = parse(row)
             order_check(data)
             staff_id_for(corp, data.staff_userid, staff_cache)
+            key = (data.source, data.order_no)
+            if key in seen:
+                # Two versions of one order in one batch: which is meant is the source's to say.
+                raise InvalidInput(f"order {data.order_no} is in this batch twice (also at {seen[key]}).", code="duplicate_order", field="order_no")
+            seen[key] = i
             good.append(data)
         except InvalidInput as exc:
             errors.append({"index": i, "field": exc.field, "code": exc.code, "message": exc.message})
