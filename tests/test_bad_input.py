@@ -145,3 +145,37 @@ def test_a_batch_with_one_order_twice_names_the_duplicate(api, setup):
         {"index": 1, "field": "order_no", "code": "duplicate_order", "message": error["details"][0]["message"]}
     ]
     assert not Order.objects.exists()
+
+
+BIG = 2**64
+EDGE_QUERIES = [
+    ("/api/v1/customers", {"added_from": "0001-01-01"}, "added_from", "date_out_of_range"),
+    ("/api/v1/customers", {"added_to": "9999-12-31"}, "added_to", "date_out_of_range"),
+    ("/api/v1/customers", {"tags_all": str(BIG)}, "tags_all.0", "number_too_large"),
+    ("/api/v1/customers", {"q": "a\x00b"}, "q", "nul_character"),
+    ("/api/v1/funnel", {"start": "0001-01-01", "end": "2026-01-01"}, "start", "date_out_of_range"),
+]
+EDGE_BODIES = [
+    ("post", "/api/v1/orders", {**ORDER, "lines": [{"amount": "1", "quantity": BIG}]}, "lines.0.quantity", "number_too_large"),
+    ("post", "/api/v1/segments/count", {"tags_all": [BIG]}, "tags_all.0", "number_too_large"),
+    ("post", "/api/v1/segments/count", {"added_from": "0001-01-01"}, "added_from", "date_out_of_range"),
+    ("post", "/api/v1/segments", {"name": "x\x00", "filters": {}}, "name", "nul_character"),
+    ("post", "/api/v1/channels", {"name": "官\x00网", "group": "website"}, "name", "nul_character"),
+]
+
+
+@pytest.mark.parametrize("path,params,field,code", EDGE_QUERIES)
+def test_edge_values_in_a_query_are_refused_naming_the_field(api, setup, path, params, field, code):
+    assert_error(api.get(path, **params), 422, code, field)
+
+
+@pytest.mark.parametrize("method,path,body,field,code", EDGE_BODIES)
+def test_edge_values_in_a_body_are_refused_and_nothing_is_written(api, setup, method, path, body, field, code):
+    before = counts()
+    assert_error(api.call(method, path, body), 422, code, field)
+    assert counts() == before and not Order.objects.exists()
+
+
+def test_a_channel_cost_beyond_64_bits_is_refused(api, setup):
+    channel = api.post("/api/v1/channels", {"name": "官网", "group": "website"}).json()
+    assert_error(api.put(f"/api/v1/channels/{channel['id']}/costs/2026-11-01", {"amount_fen": BIG}), 422, "number_too_large", "amount_fen")

@@ -16,6 +16,7 @@ from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
 from siyu.groups.api import router as groups_router
 from siyu.kit.errors import DomainError, InvalidInput
+from siyu.kit.schema import input_problem
 from siyu.messaging.api import router as messaging_router
 from siyu.orders.api import router as orders_router
 from siyu.tags.api import router as tags_router
@@ -35,7 +36,22 @@ class ObjectBodyParser(Parser):
         body = super().parse_body(request)
         if not isinstance(body, dict):
             raise InvalidInput("The request body must be a JSON object.", code="body_not_object", status=422)
+        _refuse_unstorable(body)
         return body
+
+    def parse_querydict(self, data, list_fields, request):
+        parsed = super().parse_querydict(data, list_fields, request)
+        _refuse_unstorable(parsed)
+        return parsed
+
+
+def _refuse_unstorable(data) -> None:
+    # Values no field takes (NUL, integers beyond 64 bits, dates outside 1900–2199) are refused
+    # here, for every route at once, before they reach a date conversion or the database.
+    found = input_problem(data)
+    if found:
+        field, code, message = found
+        raise InvalidInput(message, code=code, field=field, status=422)
 
 
 class TokenAuth(HttpBearer):

@@ -212,3 +212,20 @@ def test_inbox_lists_events_and_retries_failed(site):
     assert site["client"].post(f"/inbox/{failed.id}/retry/").status_code == 302
     other = CallbackEvent.objects.get(dedupe_key="k2")
     assert site["client"].post(f"/inbox/{other.id}/retry/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url,params,field",
+    [
+        ("/customers/", {"added_from": "0001-01-01"}, "added_from"),
+        ("/customers/", {"added_to": "9999-12-31"}, "added_to"),
+        ("/value/funnel/", {"start": "0001-01-01", "end": "2026-01-01"}, "start"),
+        ("/value/funnel/", {"start": "2026-01-01", "end": "9999-12-31"}, "end"),
+    ],
+)
+def test_console_dates_at_the_edges_are_an_error_on_the_field(site, url, params, field):
+    c = Client()
+    c.force_login(site["owner"])
+    response = c.get(url, params, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert response.status_code in (200, 400), response.status_code
+    assert "1900" in response.content.decode() and response.context["form"].errors.get(field), response.context["form"].errors

@@ -9,6 +9,8 @@ from siyu.groups.selectors import group_choices
 from siyu.tags.models import NAME_MAX
 from siyu.tags.selectors import live_tags
 
+from .fields import DayField, WholeField
+
 
 class IdChoiceField(forms.TypedMultipleChoiceField):
     """Ids from checkboxes or a select whose "all" option submits an empty value."""
@@ -24,8 +26,8 @@ class CustomerFilterForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=64)
     staff = IdChoiceField(label=_("Staff"), required=False)
     state = forms.CharField(label=_("Channel state"), required=False, max_length=30)
-    added_from = forms.DateField(label=_("Added from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    added_to = forms.DateField(label=_("Added to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    added_from = DayField(label=_("Added from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    added_to = DayField(label=_("Added to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     tags = IdChoiceField(label=_("Tags"), required=False, widget=forms.CheckboxSelectMultiple)
     tag_mode = forms.ChoiceField(label=_("Match"), choices=[("all", _("All of these tags")), ("any", _("Any of these tags"))], initial="all", required=False)
 
@@ -87,7 +89,7 @@ class ChannelForm(forms.Form):
 
 
 class ChannelCostForm(forms.Form):
-    day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    day = DayField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     amount = forms.DecimalField(label=_("Cost (yuan)"), min_value=0, max_digits=14, decimal_places=2)
 
     def amount_fen(self) -> int:
@@ -102,7 +104,7 @@ class LiveCodeForm(forms.Form):
     channel = forms.TypedChoiceField(label=_("Channel"), coerce=int)
     mode = forms.ChoiceField(label=_("Mode"), choices=LiveCode.Mode.choices, initial=LiveCode.Mode.WECOM_LIST)
     routing = forms.ChoiceField(label=_("Routing"), choices=LiveCode.Routing.choices, initial=LiveCode.Routing.ROTATE)
-    total_cap = forms.IntegerField(label=_("Total cap"), required=False, min_value=0, help_text=_("Empty: no total cap."))
+    total_cap = WholeField(label=_("Total cap"), required=False, min_value=0, help_text=_("Empty: no total cap."))
     expires_at = forms.DateTimeField(
         label=_("Expires at"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
     )
@@ -182,8 +184,8 @@ class LiveCodeForm(forms.Form):
 
 class MemberForm(forms.Form):
     who = forms.ChoiceField(label=_("Staff or department"), required=False)
-    weight = forms.IntegerField(label=_("Weight"), min_value=1, max_value=1000, initial=1)
-    daily_cap = forms.IntegerField(label=_("Daily cap"), required=False, min_value=0)
+    weight = WholeField(label=_("Weight"), min_value=1, max_value=1000, initial=1)
+    daily_cap = WholeField(label=_("Daily cap"), required=False, min_value=0)
     backup = forms.BooleanField(label=_("Backup"), required=False)
 
     def __init__(self, *args, who_choices=(), **kwargs):
@@ -223,8 +225,8 @@ def member_initial(code: LiveCode) -> list[dict]:
 
 
 class StatsFilterForm(forms.Form):
-    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    start = DayField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = DayField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     by = forms.ChoiceField(
         label=_("Group by"), choices=[("channel", _("Channel")), ("live_code", _("Live code")), ("staff", _("Staff"))], initial="channel", required=False
     )
@@ -243,10 +245,10 @@ class TagRuleForm(forms.Form):
     channels = IdChoiceField(label=_("Channels"), required=False, widget=forms.CheckboxSelectMultiple)
     staff = IdChoiceField(label=_("Staff"), required=False, widget=forms.SelectMultiple(attrs={"size": 6}))
     weekdays = forms.TypedMultipleChoiceField(label=_("Added on"), required=False, choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple)
-    hour_from = forms.IntegerField(label=_("Added from hour"), required=False, min_value=0, max_value=23)
-    hour_to = forms.IntegerField(label=_("to hour"), required=False, min_value=1, max_value=24)
-    added_from = forms.DateField(label=_("Added from"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    added_to = forms.DateField(label=_("Added to"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    hour_from = WholeField(label=_("Added from hour"), required=False, min_value=0, max_value=23)
+    hour_to = WholeField(label=_("to hour"), required=False, min_value=1, max_value=24)
+    added_from = DayField(label=_("Added from"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    added_to = DayField(label=_("Added to"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     groups = IdChoiceField(label=_("Joined one of these groups"), required=False, widget=forms.SelectMultiple(attrs={"size": 6}))
     add_tags = IdChoiceField(label=_("Add tags"), required=False, widget=forms.CheckboxSelectMultiple)
     remove_tags = IdChoiceField(label=_("Remove tags"), required=False, widget=forms.CheckboxSelectMultiple)
@@ -286,11 +288,11 @@ class TagRuleForm(forms.Form):
 class GroupCodeForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=64)
     groups = IdChoiceField(label=_("Groups, in fill order"), widget=forms.SelectMultiple(attrs={"size": 8}))
-    member_limit = forms.IntegerField(label=_("Members per group"), min_value=1, max_value=500, initial=200)
+    member_limit = WholeField(label=_("Members per group"), min_value=1, max_value=500, initial=200)
     auto_create = forms.BooleanField(label=_("Let WeCom open a new group when all are full"), required=False)
     room_base_name = forms.CharField(label=_("New groups' base name"), required=False, max_length=40)
-    room_base_id = forms.IntegerField(label=_("Next group number"), min_value=1, initial=1)
-    low_pool_alert = forms.IntegerField(label=_("Warn when this few groups have room"), min_value=0, initial=1)
+    room_base_id = WholeField(label=_("Next group number"), min_value=1, initial=1)
+    low_pool_alert = WholeField(label=_("Warn when this few groups have room"), min_value=0, initial=1)
     welcome_text = forms.CharField(label=_("Group welcome"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, actor, **kwargs):
@@ -348,8 +350,8 @@ class PhoneImportForm(forms.Form):
     name = forms.CharField(label=_("Batch name"), max_length=64)
     file = forms.FileField(label=_("File (CSV or Excel)"), help_text=_("Columns: 手机号 (phone), optional 姓名 (name), 标签 (tags), 导购 (staff userid)."))
     staff = IdChoiceField(label=_("Staff to share rows without a staff member"), required=False, widget=forms.SelectMultiple(attrs={"size": 6}))
-    daily_limit = forms.IntegerField(label=_("Adds per account per day"), min_value=1, max_value=500, initial=20)
-    new_account_limit = forms.IntegerField(label=_("… for accounts opened in the last 30 days"), min_value=0, max_value=500, initial=5)
+    daily_limit = WholeField(label=_("Adds per account per day"), min_value=1, max_value=500, initial=20)
+    new_account_limit = WholeField(label=_("… for accounts opened in the last 30 days"), min_value=0, max_value=500, initial=5)
     work_start = forms.TimeField(label=_("Working hours from"), initial="09:00", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     work_end = forms.TimeField(label=_("to"), initial="18:00", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     skip_existing = forms.BooleanField(label=_("Skip numbers that are already customers"), required=False, initial=True)
@@ -379,7 +381,7 @@ class AttachmentForm(forms.Form):
     appid = forms.CharField(label=_("Mini-program AppID"), required=False, max_length=64)
     page = forms.CharField(label=_("Mini-program page"), required=False, max_length=1024)
     file = forms.FileField(label=_("Upload"), required=False)
-    media = forms.IntegerField(required=False, widget=forms.HiddenInput)  # the stored file, kept when no new upload
+    media = WholeField(required=False, widget=forms.HiddenInput)  # the stored file, kept when no new upload
 
     # Which form field shows an error messaging.content reports for an attachment key.
     FIELD_FOR = {

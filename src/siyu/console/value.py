@@ -25,6 +25,7 @@ from siyu.orders.selectors import order_counts, order_sources
 from siyu.tags.selectors import live_tags
 
 from .access import console_view, saved_or_form_error
+from .fields import DayField, WholeField
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -35,10 +36,10 @@ def _today(actor):
 
 class RfmSettingsForm(forms.Form):
     method = forms.ChoiceField(label=gettext_lazy("Thresholds"), choices=RfmSettings.Method.choices)
-    recency_days = forms.IntegerField(label=gettext_lazy("Recent: at most days since the last order"), min_value=0, max_value=36500)
+    recency_days = WholeField(label=gettext_lazy("Recent: at most days since the last order"), min_value=0, max_value=36500)
     frequency = forms.FloatField(label=gettext_lazy("Frequent: more orders than"), min_value=0)
     monetary = forms.DecimalField(label=gettext_lazy("High spend: more than (yuan)"), min_value=0, decimal_places=2, max_digits=14)
-    window_days = forms.IntegerField(label=gettext_lazy("Only orders of the last days (empty: all time)"), required=False, min_value=1, max_value=36500)
+    window_days = WholeField(label=gettext_lazy("Only orders of the last days (empty: all time)"), required=False, min_value=1, max_value=36500)
 
 
 @console_view
@@ -150,8 +151,8 @@ def clv_page(request):
 
 
 class PeriodForm(forms.Form):
-    start = forms.DateField(label=gettext_lazy("From"), widget=DATE)
-    end = forms.DateField(label=gettext_lazy("To"), widget=DATE)
+    start = DayField(label=gettext_lazy("From"), widget=DATE)
+    end = DayField(label=gettext_lazy("To"), widget=DATE)
     by = forms.ChoiceField(
         label=gettext_lazy("Group by"),
         required=False,
@@ -210,10 +211,10 @@ class SegmentForm(forms.Form):
         required=False,
         choices=[("", gettext_lazy("Anyone")), ("yes", gettext_lazy("Has bought")), ("no", gettext_lazy("Never bought"))],
     )
-    orders_min = forms.IntegerField(label=gettext_lazy("At least orders"), required=False, min_value=0)
+    orders_min = WholeField(label=gettext_lazy("At least orders"), required=False, min_value=0)
     spent_min = forms.DecimalField(label=gettext_lazy("Spent at least (yuan)"), required=False, min_value=0, decimal_places=2, max_digits=14)
-    last_order_from = forms.DateField(label=gettext_lazy("Last order on or after"), required=False, widget=DATE)
-    last_order_to = forms.DateField(label=gettext_lazy("Last order on or before"), required=False, widget=DATE)
+    last_order_from = DayField(label=gettext_lazy("Last order on or after"), required=False, widget=DATE)
+    last_order_to = DayField(label=gettext_lazy("Last order on or before"), required=False, widget=DATE)
     clv_min = forms.DecimalField(label=gettext_lazy("CLV at least (yuan)"), required=False, min_value=0, decimal_places=2, max_digits=14)
     p_alive_min = forms.FloatField(label=gettext_lazy("Probability alive at least (0–1)"), required=False, min_value=0, max_value=1)
     tags_all = forms.TypedMultipleChoiceField(label=gettext_lazy("Has every tag"), required=False, coerce=int, widget=forms.SelectMultiple(attrs={"size": 6}))

@@ -4,6 +4,7 @@ per branch, and strict ints would refuse query strings)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import BeforeValidator
@@ -19,3 +20,35 @@ NotBool = BeforeValidator(_not_bool)
 Whole = Annotated[int, NotBool]
 Number = Annotated[float, NotBool]
 Yuan = Annotated[str | int | float, NotBool]
+
+
+# -- what no field of any route may hold (checked on every JSON body and query string) ------------
+INT_MAX = 2**63 - 1  # the database's BIGINT; a larger number would end in a 500 there
+DAY_RANGE = (1900, 2199)  # no date Siyu handles lies outside; year 1 or 9999 break timezone arithmetic
+_DATE = re.compile(r"^(\d{4,})-\d{2}-\d{2}")
+
+
+def input_problem(value, path: str = "") -> tuple[str, str, str] | None:
+    """(field, code, message) for the first value no route takes, else None: a NUL character
+    (PostgreSQL cannot store it), an integer beyond 64 bits, a date outside 1900–2199."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = input_problem(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = input_problem(item, f"{path}.{i}" if path else str(i))
+            if found:
+                return found
+    elif isinstance(value, str):
+        if "\x00" in value:
+            return path, "nul_character", f"{path}: text must not contain NUL characters."
+        day = _DATE.match(value)
+        if day and not DAY_RANGE[0] <= int(day.group(1)) <= DAY_RANGE[1]:
+            return path, "date_out_of_range", f"{path}: dates run from {DAY_RANGE[0]} to {DAY_RANGE[1]}."
+        if value.lstrip("-").isdigit() and len(value) > 18 and abs(int(value)) > INT_MAX:
+            return path, "number_too_large", f"{path}: the number is too large."
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT_MAX:
+        return path, "number_too_large", f"{path}: the number is too large."
+    return None
