@@ -36,8 +36,6 @@ from .queue import enqueue_now
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("status", "due_at", "claimed_at", "lease_until", "attempts", "error", "task_id")
-
 
 def exponential(base: float = 30.0, cap: float = 3600.0) -> Callable[[int], timedelta]:
     """Backoff after the n-th failed attempt: base, 2·base, 4·base, … never more than cap seconds."""
@@ -61,9 +59,6 @@ class Claim:
     def fail(self, error: str, *, retry: bool = True, status: str | None = None, **values) -> bool:
         return self.work.fail(self, error, retry=retry, status=status, **values)
 
-    def beat(self) -> bool:
-        return self.work.beat(self)
-
 
 @dataclass(frozen=True, eq=False)
 class DueWork:
@@ -78,7 +73,9 @@ class DueWork:
     take_over: bool = True  # False: at most once; a dead worker's row is settled, never run again
     max_attempts: int = 5
     backoff: Callable[[int], timedelta] = field(default_factory=exponential)
-    prefix: str = ""  # the row's fields are prefix + FIELDS unless renamed in `names`
+    # The row's fields: prefix + status, due_at, claimed_at, lease_until, attempts, error, task_id,
+    # unless renamed in `names` (a callback event's error is its last_error).
+    prefix: str = ""
     names: dict = field(default_factory=dict)
     # Long work that saves as it goes (a full sync) may count its lease from a field every save
     # moves, instead of lease_until: the lease expires `lease` after the last save.
@@ -167,11 +164,6 @@ class DueWork:
 
     def _mine(self, claim: Claim) -> models.QuerySet:
         return self.model.objects.filter(pk=claim.pk, **{self.f("claimed_at"): claim.stamp, self.f("status"): self.running})
-
-    def beat(self, claim: Claim) -> bool:
-        """Extend the lease of long work; False when another worker took it over."""
-        held = {self.heartbeat: now()} if self.heartbeat else {self.f("lease_until"): now() + self.lease_length()}
-        return bool(self._mine(claim).update(**held))
 
     # -- settling ----------------------------------------------------------------------------------
     def finish(self, claim: Claim, *, status: str | None = None, **values) -> bool:

@@ -18,11 +18,9 @@ from .models import Media
 MAX_TEXT_BYTES = 4000
 MAX_ATTACHMENTS = 9
 KINDS = ("image", "link", "miniprogram", "video", "file")
-# (field, bytes) WeCom allows; miniprogram and link titles are required.
-LIMITS = {
-    "link": {"title": 128, "desc": 512, "url": 2048, "picurl": 2048},
-    "miniprogram": {"title": 64, "appid": 64, "page": 1024},
-}
+# The text fields each kind keeps, and the bytes WeCom documents for some of them.
+TEXT_FIELDS = {"link": ("title", "desc", "url", "picurl"), "miniprogram": ("title", "appid", "page")}
+LIMITS = {("link", "title"): 128, ("link", "desc"): 512, ("link", "url"): 2048, ("miniprogram", "title"): 64}
 
 
 REQUIRED = {"image": (), "link": ("title", "url"), "miniprogram": ("title", "appid", "page"), "video": ("media",), "file": ("media",)}
@@ -69,13 +67,14 @@ def attachment_clean(corp: Corp, attachment, *, field: str) -> dict:
     if missing:
         raise InvalidInput(_("%(kind)s: %(missing)s required.") % {"kind": kind, "missing": ", ".join(missing)}, code="bad_attachment", field=where)
     out: dict = {}
-    for key, limit in LIMITS.get(kind, {}).items():
+    for key in TEXT_FIELDS.get(kind, ()):
+        limit = LIMITS.get((kind, key))
         value = body.get(key)
         if value in (None, ""):
             continue
         if not isinstance(value, str):
             raise InvalidInput(_("%(field)s must be text.") % {"field": key}, code="bad_attachment", field=f"{where}.{key}")
-        if _bytes(value) > limit:
+        if limit is not None and _bytes(value) > limit:
             raise InvalidInput(
                 _("%(field)s is %(n)d bytes; WeCom takes at most %(max)d.") % {"field": key, "n": _bytes(value), "max": limit},
                 code="attachment_too_long",

@@ -1,7 +1,7 @@
 from siyu.corps.models import Staff
 from siyu.kit.tenancy import Actor
 
-from .models import GroupWelcome, Media, WelcomeMessage, WelcomeSend
+from .models import Media, WelcomeMessage, WelcomeSend
 
 
 def welcome_messages(actor: Actor):
@@ -20,10 +20,5 @@ def welcome_for_live_code(actor: Actor, live_code) -> WelcomeMessage | None:
     return WelcomeMessage.objects.for_corp(actor.corp).filter(live_code=live_code).first()
 
 
-def group_welcome_for(actor: Actor, group_code) -> GroupWelcome | None:
-    return GroupWelcome.objects.for_corp(actor.corp).filter(group_code=group_code).first()
-
-
-def media_list(actor: Actor, ids=None):
-    qs = Media.objects.for_corp(actor.corp).defer("content").order_by("-id")
-    return qs.filter(pk__in=ids) if ids is not None else qs
+def media_list(actor: Actor):
+    return Media.objects.for_corp(actor.corp).defer("content").order_by("-id")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,7 +15,6 @@ from .client import WeComClient
 from .handlers import handler_for
 from .models import CallbackEvent
 
-log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 Status = CallbackEvent.Status
 
