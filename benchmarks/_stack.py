@@ -19,6 +19,7 @@ def setup_django() -> None:
     if "SIYU_DATABASE_URL" not in os.environ:
         os.environ["SIYU_DATA_DIR"] = tempfile.mkdtemp(prefix="siyu-bench-")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
+    os.environ.setdefault("SIYU_SANDBOX", "1")  # the benchmarks' WeCom
     os.environ.setdefault("SIYU_LOG_LEVEL", "WARNING")
     # Benchmark corps left in a reused PostgreSQL database must not start periodic syncs mid-run.
     os.environ.setdefault("SIYU_SYNC_EVERY_HOURS", "0")

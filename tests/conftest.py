@@ -6,6 +6,7 @@ from django.db import connections
 from django.test import Client
 
 from siyu.acquisition import routing
+from siyu.kit import throttle
 from siyu.kit.tenancy import Role
 
 from . import factories as f
@@ -61,6 +62,12 @@ def _no_kept_connections():
 def _fresh_routing_cache():
     # Live-code pools are cached per process for scans; ids repeat from test to test.
     routing._pools.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_network_counts():
+    # Every test client is 127.0.0.1: one test's page views must not limit the next test's.
+    throttle.reset()
 
 
 @pytest.fixture(autouse=True)

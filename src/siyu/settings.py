@@ -5,6 +5,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -37,8 +38,9 @@ SECRET_KEY = _secret_key()
 # Credentials at rest are encrypted with this; defaults to a key derived from SECRET_KEY.
 SIYU_ENCRYPTION_KEY = os.environ.get("SIYU_ENCRYPTION_KEY", "")
 DEBUG = _env_bool("SIYU_DEBUG", False)
-# The fake WeCom under /sandbox/ (demo and tests); a production deployment turns it off.
-SIYU_SANDBOX = _env_bool("SIYU_SANDBOX", True)
+# The fake WeCom under /sandbox/: on in `siyu demo`, the tests and the benchmarks, off otherwise,
+# since its scan page creates customers and sends signed callbacks for any sandbox corp.
+SIYU_SANDBOX = _env_bool("SIYU_SANDBOX", False)
 # Where WeCom reaches this server: the callback URL shown to operators is built on it.
 # Threads per web process that send welcome messages right after the add callback commits
 # (0: leave every send to the task worker).
@@ -52,6 +54,17 @@ SIYU_CALLBACK_LEASE = int(os.environ.get("SIYU_CALLBACK_LEASE", "300"))
 SIYU_SYNC_EVERY_HOURS = float(os.environ.get("SIYU_SYNC_EVERY_HOURS", "24"))
 # A running sync that saved no progress for this long belongs to a dead worker and may be resumed.
 SIYU_SYNC_STALE_SECONDS = int(os.environ.get("SIYU_SYNC_STALE_SECONDS", "600"))
+# Exact-mode live codes: a guide shown on a landing page is held for the visitor this long, so a
+# burst of scans spreads over the pool before their adds arrive (caps count adds).
+SIYU_LIVE_CODE_HOLD_MINUTES = float(os.environ.get("SIYU_LIVE_CODE_HOLD_MINUTES", "10"))
+# Public pages (landing pages, lead forms): requests per network ("N/second|minute|hour|day").
+SIYU_PUBLIC_PAGE_RATE = os.environ.get("SIYU_PUBLIC_PAGE_RATE", "60/minute")
+# Reverse proxies in front of Siyu that append the client's address to X-Forwarded-For (and say
+# https in X-Forwarded-Proto). 0: the socket's peer is the client and those headers are ignored.
+SIYU_PROXY_COUNT = int(os.environ.get("SIYU_PROXY_COUNT", "0"))
+# A WeCom call a visitor's page waits on (lead forms, a landing page's first showing of a guide)
+# gives up after this many seconds, retries included; the page asks them to try again.
+SIYU_WECOM_PAGE_SECONDS = float(os.environ.get("SIYU_WECOM_PAGE_SECONDS", "4"))
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("SIYU_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
@@ -85,6 +98,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "siyu.console.middleware.ChineseFirstMiddleware",
@@ -110,6 +124,8 @@ AXES_COOLOFF_TIME = "siyu.kit.auth.login_cooloff"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "console/locked_out.html"
 AXES_VERBOSE = False
+# The same visitor address as every other per-network limit (SIYU_PROXY_COUNT decides).
+AXES_CLIENT_IP_CALLABLE = "siyu.kit.http.client_ip"
 
 ROOT_URLCONF = "siyu.urls"
 WSGI_APPLICATION = "siyu.wsgi.application"
@@ -191,7 +207,58 @@ TASKS = {
     }
 }
 
+# Process memory serves one `siyu serve` (one process, many threads); several web processes
+# share a Redis instead (SIYU_CACHE_URL=redis://host:6379/0), or each would count on its own.
+SIYU_CACHE_URL = os.environ.get("SIYU_CACHE_URL", "")
+
+
+def _cache(prefix: str, entries: int) -> dict:
+    if SIYU_CACHE_URL:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": SIYU_CACHE_URL, "KEY_PREFIX": prefix}
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": prefix, "OPTIONS": {"MAX_ENTRIES": entries}}
+
+
+CACHES = {
+    "default": _cache("siyu", 1000),
+    # Per-network counters of public pages (siyu.kit.throttle): room for a crowd of networks.
+    "throttle": _cache("siyu-throttle", 200_000),
+}
+
 SESSION_COOKIE_HTTPONLY = True
+# How long a console login lasts without signing in again (hours).
+SESSION_COOKIE_AGE = int(float(os.environ.get("SIYU_SESSION_HOURS", "12")) * 3600)
+
+# An HTTPS deployment (SIYU_HTTPS=1): cookies only over HTTPS, HSTS, plain HTTP redirected. Behind
+# reverse proxies (SIYU_PROXY_COUNT) that terminate TLS, their X-Forwarded-Proto says the scheme.
+SIYU_HTTPS = _env_bool("SIYU_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SIYU_HTTPS
+SECURE_SSL_REDIRECT = SIYU_HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("SIYU_HSTS_SECONDS", "31536000")) if SIYU_HTTPS else 0
+# Only when every subdomain is HTTPS too: the operator's call.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SIYU_HSTS_SUBDOMAINS", False)
+if SIYU_PROXY_COUNT > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Scripts only from Siyu itself or with the page's nonce (django-csp): an injected <script> or
+# onclick= does not run. Styles may be inline (the phone pages carry theirs; charts set styles).
+# Images may come from WeCom's CDN (QR codes, avatars).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        # SIYU_PUBLIC_URL too: the sandbox's QR images are served from it, possibly over http.
+        "img-src": [SELF, "data:", "https:", SIYU_PUBLIC_URL],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 X_FRAME_OPTIONS = "DENY"
 

@@ -1,13 +1,22 @@
 """Lead forms: a phone and answers on a mobile page, routed by city to a store's guide; the add
 that follows carries the lead's own state, so the answers land on the right customer."""
 
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
+from django.db import connections
 from django.test import Client
 
 from siyu.acquisition import leads, services
-from siyu.acquisition.models import Acquisition, Lead
+from siyu.acquisition.models import Acquisition, Lead, LiveCodeDay, LiveCodeHold
 from siyu.autotag.services import rule_save
+from siyu.corps.models import Corp
 from siyu.customers.models import Follow
+from siyu.kit import http as http_module
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay, SbWelcomeSent
 
@@ -128,3 +137,59 @@ def test_a_form_must_route_through_an_exact_mode_code(hub, form):
     listed = services.live_code_save(actor=hub.actor, channel=form["online"].channel, name="名单码", members=[{"staff_id": hub.staff[0].id}])
     response = form["api"].post("/api/v1/lead-forms", {"name": "x", "live_code_id": listed.id})
     assert response.status_code == 400 and response.json()["error"]["code"] == "not_exact_mode"
+
+
+def test_the_network_limit_holds_under_concurrent_submissions(hub, form, transactional_db):
+    """4 one after another, then 4 at once, from one network: exactly the limit is stored."""
+    url, network = _page(form["form"]), "10.7.7.7"
+    for i in range(4):
+        assert Client().post(url, {"phone": f"1371234{i:04d}", "city": "北京", "baby_age": "孕期"}, REMOTE_ADDR=network).status_code == 200
+
+    def submit(i: int) -> int:
+        try:
+            return Client().post(url, {"phone": f"1361234{i:04d}", "city": "北京", "baby_age": "孕期"}, REMOTE_ADDR=network).status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = sorted(pool.map(submit, range(4)))
+    assert answers == [200, 429, 429, 429]
+    assert Lead.objects.filter(ip=network).count() == leads.IP_LIMIT == 5
+    assert SbContactWay.objects.filter(is_temp=True).count() == 5
+
+
+def test_a_slow_wecom_gets_an_answer_in_bounded_time_and_leaves_nothing(hub, form, settings, monkeypatch):
+    """WeCom hangs on the temporary code: the page answers within the bound, asks to submit again,
+    and the lead, the guide's hold and the pick are all taken back."""
+    settings.SIYU_WECOM_PAGE_SECONDS = 0.5
+    stalled = threading.Event()
+
+    class Hang(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 — http.server's name
+            stalled.wait(5)
+            with contextlib.suppress(OSError):  # the client gave up long ago
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b'{"errcode": 0}')
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hang)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # The token is cached from the codes' pushes; only the contact way call reaches the hang.
+        Corp.objects.filter(pk=hub.corp.pk).update(api_base=f"http://127.0.0.1:{server.server_port}/cgi-bin/")
+        monkeypatch.setattr(http_module, "_shared", None)
+        started = time.monotonic()
+        response = Client().post(_page(form["form"]), {"phone": "13512345678", "city": "北京", "baby_age": "孕期"})
+        took = time.monotonic() - started
+    finally:
+        stalled.set()
+        server.shutdown()
+    assert response.status_code == 503 and 'data-code="wecom_unavailable"' in response.content.decode()
+    assert "请重新提交" in response.content.decode()
+    assert took < 3
+    assert not Lead.objects.exists()
+    assert not LiveCodeHold.objects.exists()
+    assert sum(LiveCodeDay.objects.values_list("picks", flat=True)) == 0

@@ -1,6 +1,7 @@
 """Routing: scans through the landing page and the sandbox land where the rules promise.
 
-Exact mode: Siyu decides each scan, so caps are never passed and the split follows the rules.
+Exact mode: Siyu decides each scan and holds the guide it showed until the add arrives, so caps
+(which count adds) are not passed while another seat has room, and the split follows the rules.
 WeCom-list mode: WeCom rotates among the listed staff and Siyu edits the list after each add's
 callback; a staff member can be over their cap by at most the scans that arrive during that lag
 (docs/acquisition.md): ceil(scans during the lag / staff listed).
@@ -17,7 +18,7 @@ import pytest
 from django.test import Client
 
 from siyu.acquisition import routing, services, views
-from siyu.acquisition.models import LiveCode, LiveCodeDay
+from siyu.acquisition.models import LiveCode, LiveCodeDay, LiveCodeHold
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay, SbCorp, SbFollow
 
@@ -32,11 +33,13 @@ def _exact_code(hub, members, **kw):
     return services.live_code_push(code.pk)
 
 
-def _scan_through_landing(hub, code, at, monkeypatch) -> str | None:
-    """A phone opens the code's landing page at `at`, then scans the guide's code it shows."""
+def _scan_through_landing(hub, code, at, monkeypatch, n: int = 0) -> str | None:
+    """Phone `n` opens the code's landing page at `at` (from a network of its own), then scans
+    the guide's code it shows; WeCom records the add at `at` too."""
     monkeypatch.setattr(views, "now", lambda: at)
+    monkeypatch.setattr(sb, "now", lambda: at)
     PHONE.cookies.clear()  # a new visitor each time (one client: building one costs 20 ms)
-    page = PHONE.get(f"/l/{hub.corp.corp_id}/{code.state}/")
+    page = PHONE.get(f"/l/{hub.corp.corp_id}/{code.state}/", REMOTE_ADDR=f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}")
     if page.status_code == 409:
         return None
     assert page.status_code == 200
@@ -59,7 +62,7 @@ def test_weighted_split_over_6000_scans(quiet, monkeypatch):
     code = _exact_code(hub, [{"staff_id": a.id, "weight": 3}, {"staff_id": b.id, "weight": 2}, {"staff_id": c.id, "weight": 1}], routing_mode="weighted")
     rng = random.Random(7)
     monkeypatch.setattr(routing.random, "choices", rng.choices)
-    landed = Counter(_scan_through_landing(hub, code, MONDAY + timedelta(hours=10, seconds=i), monkeypatch) for i in range(6000))
+    landed = Counter(_scan_through_landing(hub, code, MONDAY + timedelta(hours=10, seconds=i), monkeypatch, i) for i in range(6000))
     assert sum(landed.values()) == 6000
     for staff, share in ((a, 3 / 6), (b, 2 / 6), (c, 1 / 6)):
         sigma = math.sqrt(6000 * share * (1 - share))
@@ -69,46 +72,92 @@ def test_weighted_split_over_6000_scans(quiet, monkeypatch):
     assert {d.staff.userid: d.picks for d in LiveCodeDay.objects.select_related("staff")} == dict(landed)
 
 
-def test_caps_schedule_and_backup_over_4000_scans(quiet, monkeypatch):
-    hub = quiet
+def test_caps_schedule_and_backup_over_600_scans(hub, monkeypatch):
+    """Adds reach Siyu by callback up to ten scans late; the holds cover the lag, so no cap is passed."""
     a, b, c = hub.staff
     backup = hub.add_staff("guide_backup", "值班导购")
     code = _exact_code(
         hub,
         [
-            {"staff_id": a.id, "daily_cap": 1000},
-            {"staff_id": b.id, "daily_cap": 1000},
-            {"staff_id": c.id, "daily_cap": 600, "schedule": {"weekly": {"1": [["12:00", "13:00"]]}}},
+            {"staff_id": a.id, "daily_cap": 150},
+            {"staff_id": b.id, "daily_cap": 150},
+            {"staff_id": c.id, "daily_cap": 90, "schedule": {"weekly": {"1": [["12:00", "13:00"]]}}},
             {"staff_id": backup.id, "backup": True},
         ],
         routing_mode="least_loaded",
         schedule={"weekly": {"1": [["09:00", "18:00"]]}},
     )
-    # 4,000 scans spread evenly over Monday 08:00–20:00: 3,000 inside the code's 09:00–18:00,
-    # 333 of them inside guide2's own 12:00–13:00 lunch slot.
+    # 600 scans spread evenly over Monday 08:00–20:00: 450 inside the code's 09:00–18:00,
+    # 50 of them inside guide2's own 12:00–13:00 lunch slot.
     start, span = MONDAY + timedelta(hours=8), timedelta(hours=12)
     landed = Counter()
     inside_lunch = 0
-    for i in range(4000):
-        at = start + span * i / 4000
+    for i in range(600):
+        at = start + span * i / 600
         inside_lunch += 12 <= at.hour < 13
-        landed[_scan_through_landing(hub, code, at, monkeypatch)] += 1
+        landed[_scan_through_landing(hub, code, at, monkeypatch, i)] += 1
+        if i % 10 == 9:
+            hub.handle_callbacks()
+    hub.handle_callbacks()
     assert None not in landed  # the backup always had room
-    assert landed[a.userid] == 1000 and landed[b.userid] == 1000  # capped, not one more
+    assert landed[a.userid] == 150 and landed[b.userid] == 150  # capped, not one more
     # guide2 only in their slot; least-loaded gives them every scan there until the others catch up.
-    assert landed[c.userid] == inside_lunch == 333
-    assert landed[backup.userid] == 4000 - 2000 - landed[c.userid]
+    assert landed[c.userid] == inside_lunch == 50
+    assert landed[backup.userid] == 600 - 300 - landed[c.userid]
     assert Counter(SbFollow.objects.filter(corp=hub.sb).values_list("staff__userid", flat=True)) == landed
+    assert {d.staff.userid: d.adds for d in LiveCodeDay.objects.select_related("staff")} == dict(landed)
+    assert not LiveCodeHold.objects.filter(expires_at__gt=start + span).exists()  # every add took its hold
 
 
-def test_exact_mode_never_passes_a_cap_and_then_says_full(quiet, monkeypatch):
-    hub = quiet
+def test_exact_mode_closes_on_adds_and_then_says_full(hub, monkeypatch):
     code = _exact_code(hub, [{"staff_id": s.id, "daily_cap": 5} for s in hub.staff], total_cap=12)
     at = MONDAY + timedelta(hours=10)
-    landed = Counter(_scan_through_landing(hub, code, at, monkeypatch) for _ in range(20))
+    landed = Counter()
+    for i in range(20):
+        landed[_scan_through_landing(hub, code, at, monkeypatch, i)] += 1
+        hub.handle_callbacks()
     assert landed[None] == 8 and sum(n for k, n in landed.items() if k) == 12
     assert max(n for k, n in landed.items() if k) <= 5
     assert Client().get(f"/l/{hub.corp.corp_id}/{code.state}/").status_code == 409
+
+
+def test_page_views_alone_never_close_a_code(hub, monkeypatch):
+    """Link previews and crawlers open the page without adding anyone: they spread, never close."""
+    code = _exact_code(hub, [{"staff_id": s.id, "daily_cap": 2} for s in hub.staff[:2]], total_cap=3, routing_mode="least_loaded")
+    at = MONDAY + timedelta(hours=10)
+    monkeypatch.setattr(views, "now", lambda: at)
+    shown = Counter()
+    for n in range(12):
+        page = Client().get(f"/l/{hub.corp.corp_id}/{code.state}/", REMOTE_ADDR=f"10.9.0.{n}")
+        assert page.status_code == 200
+        shown[re.search(r"/sandbox/qr/contact/([^/]+)\.png", page.content.decode()).group(1)] += 1
+    assert sorted(shown.values()) == [6, 6]  # the holds spread them evenly
+    assert sum(LiveCodeDay.objects.values_list("picks", flat=True)) == 12
+    assert sum(LiveCodeDay.objects.values_list("adds", flat=True)) == 0
+    # Three visitors add: the total cap is reached, and only now is the code full.
+    for config_id in list(shown)[:1] * 2 + list(shown)[1:]:
+        sb.customer_scans_contact_way(SbContactWay.objects.get(config_id=config_id))
+    hub.handle_callbacks()
+    assert Client().get(f"/l/{hub.corp.corp_id}/{code.state}/", REMOTE_ADDR="10.9.1.1").status_code == 409
+
+
+def test_holds_expire_and_an_add_takes_one(hub, monkeypatch, settings):
+    settings.SIYU_LIVE_CODE_HOLD_MINUTES = 10
+    a, b, _ = hub.staff
+    code = _exact_code(hub, [{"staff_id": a.id}, {"staff_id": b.id}], routing_mode="least_loaded")
+    at = MONDAY + timedelta(hours=10)
+    first = services.assign_staff_for_scan(live_code=code, at=at)
+    second = services.assign_staff_for_scan(live_code=code, at=at)
+    assert {first.staff_id, second.staff_id} == {a.id, b.id}  # the first pick's hold sent the second elsewhere
+    assert routing.live_holds(code, at) == {a.id: 1, b.id: 1}
+    assert routing.live_holds(code, at + timedelta(minutes=10)) == {}
+    # The visitor shown `first` adds them: their hold is taken, the other stays.
+    monkeypatch.setattr(sb, "now", lambda: at + timedelta(minutes=2))
+    way = services.staff_way_for(code, first)
+    sb.customer_scans_contact_way(SbContactWay.objects.get(config_id=way.config_id))
+    hub.handle_callbacks()
+    assert routing.live_holds(code, at + timedelta(minutes=2)) == {second.staff_id: 1}
+    assert routing.today_counts(code, at.date()) == {first.staff_id: 1}
 
 
 def test_reloading_the_landing_page_keeps_the_guide_and_the_count(hub, monkeypatch):
@@ -172,3 +221,28 @@ def test_list_mode_follows_the_schedule_on_the_minute_tick(hub, django_capture_o
     hub.handle_callbacks()
     assert SbContactWay.objects.get(config_id=LiveCode.objects.get().config_id).users == [a.userid]
     assert services.live_codes_refresh_due(at=afternoon) == 0  # nothing more to do
+
+
+def test_one_network_is_rate_limited_on_landing_pages(hub, settings):
+    settings.SIYU_PUBLIC_PAGE_RATE = "5/minute"
+    code = _exact_code(hub, [{"staff_id": s.id} for s in hub.staff])
+    url = f"/l/{hub.corp.corp_id}/{code.state}/"
+    assert [Client().get(url, REMOTE_ADDR="10.8.0.1").status_code for _ in range(5)] == [200] * 5
+    refused = Client().get(url, REMOTE_ADDR="10.8.0.1")
+    assert refused.status_code == 429 and "请稍后再试" in refused.content.decode()
+    assert sum(LiveCodeDay.objects.values_list("picks", flat=True)) == 5  # the refused view picked nobody
+    assert Client().get(url, REMOTE_ADDR="10.8.0.2").status_code == 200  # another network is not held up
+    # Without a configured proxy, X-Forwarded-For is anyone's to write and changes nothing.
+    assert Client().get(url, REMOTE_ADDR="10.8.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4").status_code == 429
+
+
+def test_behind_a_proxy_each_visitor_counts_for_their_own_network(hub, settings):
+    settings.SIYU_PUBLIC_PAGE_RATE = "2/minute"
+    settings.SIYU_PROXY_COUNT = 1
+    code = _exact_code(hub, [{"staff_id": s.id} for s in hub.staff])
+    url = f"/l/{hub.corp.corp_id}/{code.state}/"
+    for visitor in ("203.0.113.5", "203.0.113.6"):
+        # The proxy appends what it saw; whatever the visitor wrote before that is not trusted.
+        assert Client().get(url, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"9.9.9.9, {visitor}").status_code == 200
+        assert Client().get(url, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=visitor).status_code == 200
+        assert Client().get(url, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"8.8.8.8, {visitor}").status_code == 429

@@ -189,6 +189,22 @@ def test_a_guide_is_refused_manager_pages_and_sees_only_their_own_customers(patt
     assert THEIRS not in _text(response), f"{url} shows a guide another guide's customer"
 
 
+@pytest.mark.parametrize("pattern", [p for p in PATTERNS if p.name != "logout"], ids=[p.name for p in PATTERNS if p.name != "logout"])
+def test_text_with_a_nul_character_is_refused_on_every_page(pattern, alpha):
+    """Form or not, GET or POST: a NUL in any field is a 400 naming the field, and nothing changes
+    (PostgreSQL cannot store it; on SQLite it would be stored and break exports)."""
+    url, _ = _url(pattern, alpha["objects"])
+    client = Client()
+    client.force_login(f.user(alpha["corp"], role=Role.OWNER))
+    before = _snapshot()
+    for response in (client.get(url, {"q": "a\x00b"}), client.post(url, {"name": "a\x00b"})):
+        if response.status_code == 405:
+            continue
+        assert response.status_code == 400, (url, response.status_code)
+        assert "NUL" in response.content.decode(), url
+    assert _snapshot() == before, url
+
+
 def test_a_guides_own_pages_show_their_customers(alpha):
     client = Client()
     client.force_login(alpha["guide"])

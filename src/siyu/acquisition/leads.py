@@ -8,17 +8,20 @@ the landing page that calls it.
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
-from siyu.kit.errors import InvalidInput, NotFound, TooManyRequests
+from siyu.kit.errors import InvalidInput, NotFound, TooManyRequests, Unavailable
 from siyu.kit.phones import phone_normalise  # noqa: F401 — callers import it from here too
 from siyu.kit.tenancy import Actor, get_for
-from siyu.wecom.client import WeComClient
+from siyu.wecom.client import WeComClient, WeComError
 
 from . import services
 from .models import Lead, LeadForm, LiveCode
@@ -31,6 +34,8 @@ TEMP_WAY_SECONDS = 86400  # the visitor has a day to add; WeCom deletes the temp
 # per form and day (submitting again shows the same guide's code).
 IP_LIMIT, IP_WINDOW = 5, timedelta(minutes=10)
 PHONE_WINDOW = timedelta(days=1)
+# How long a reserved lead may wait for its WeCom code before it counts as abandoned.
+PENDING_FOR = timedelta(seconds=settings.SIYU_WECOM_PAGE_SECONDS + 1)
 
 
 def fields_clean(raw) -> list[dict]:
@@ -107,69 +112,108 @@ def answers_clean(form: LeadForm, data: dict) -> dict:
         value = str(data.get(f["key"], "") or "").strip()[:100]
         if not value:
             if f["required"]:
-                raise InvalidInput(f"{f['label']} is required.", code="missing_answer", field=f["key"])
+                raise InvalidInput(_("%(label)s is required.") % {"label": f["label"]}, code="missing_answer", field=f["key"])
             continue
         if f["type"] == "phone":
             value = phone_normalise(value, f["key"])
         elif f["type"] in ("select", "city") and f.get("options") and value not in f["options"]:
-            raise InvalidInput(f"{f['label']}: choose one of the options.", code="bad_answer", field=f["key"])
+            raise InvalidInput(_("%(label)s: choose one of the options.") % {"label": f["label"]}, code="bad_answer", field=f["key"])
         elif f["type"] == "date":
             try:
                 date.fromisoformat(value)
             except ValueError:
-                raise InvalidInput(f"{f['label']}: a date like 2026-05-01.", code="bad_answer", field=f["key"]) from None
+                raise InvalidInput(_("%(label)s: a date like 2026-05-01.") % {"label": f["label"]}, code="bad_answer", field=f["key"]) from None
         elif f["type"] == "number":
             try:
                 float(value)
             except ValueError:
-                raise InvalidInput(f"{f['label']}: a number.", code="bad_answer", field=f["key"]) from None
+                raise InvalidInput(_("%(label)s: a number.") % {"label": f["label"]}, code="bad_answer", field=f["key"]) from None
         answers[f["key"]] = value
     return answers
 
 
 def lead_submit(*, form: LeadForm, data: dict, ip: str | None, campaign_id: str = "") -> tuple[Lead, bool]:
     """Take one submission: validate, limit, route, give the visitor a staff code of their own.
-    Returns (lead, created); the same phone again within a day gets its earlier lead back."""
-    if form.status != LeadForm.Status.ACTIVE:
-        raise NotFound("This form is closed.", code="form_closed")
-    answers = answers_clean(form, data)
-    phone = answers["phone"]
-    stamp = now()
-    earlier = Lead.objects.filter(form=form, phone=phone, created_at__gte=stamp - PHONE_WINDOW).exclude(config_id="").order_by("-id").first()
-    if earlier is not None:
-        return earlier, False
-    if ip and Lead.objects.filter(form=form, ip=ip, created_at__gte=stamp - IP_WINDOW).count() >= IP_LIMIT:
-        raise TooManyRequests("Too many submissions from this network; try again in a few minutes.")
-    city = answers.get("city", "")
-    code = LiveCode.objects.select_related("corp").get(pk=form.city_routes.get(city, form.live_code_id))
-    seat = services.assign_staff_for_scan(live_code=code, at=stamp)
+    Returns (lead, created); the same phone again within a day gets its earlier lead back.
 
-    state = _new_state(form.corp)
-    answer = WeComClient(form.corp).add_contact_way(
-        type=1,
-        scene=2,
-        users=[seat.userid],
-        state=state,
-        remark=f"留资 {form.name}"[:30],
-        skip_verify=code.skip_verify,
-        is_temp=True,
-        expires_in=TEMP_WAY_SECONDS,
-    )
-    lead = Lead.objects.create(
-        corp=form.corp,
-        form=form,
-        phone=phone,
-        city=city,
-        answers=answers,
-        ip=ip,
-        campaign_id=campaign_id[:64],
-        state=state,
-        live_code=code,
-        staff_id=seat.staff_id,
-        config_id=answer["config_id"],
-        qr_url=answer.get("qr_code", ""),
-    )
+    The lead is reserved first, under the form's lock, so the per-network limit and the
+    one-lead-per-phone rule hold however many submissions arrive at once; WeCom is then asked
+    for the code outside any transaction, within a page's time bound. If that fails, the
+    reservation and the guide's hold are taken back: nothing of the submission remains.
+    """
+    if form.status != LeadForm.Status.ACTIVE:
+        raise NotFound(_("This form is closed."), code="form_closed")
+    answers = answers_clean(form, data)
+    lead, created = _lead_reserve(form, answers, ip, campaign_id)
+    if not created:
+        return _lead_completed(lead), False
+    try:
+        code = LiveCode.objects.select_related("corp").get(pk=lead.live_code_id)
+        seat = services.assign_staff_for_scan(live_code=code, at=lead.created_at)
+        try:
+            answer = WeComClient.for_page(form.corp).add_contact_way(
+                type=1,
+                scene=2,
+                users=[seat.userid],
+                state=lead.state,
+                remark=f"留资 {form.name}"[:30],
+                skip_verify=code.skip_verify,
+                is_temp=True,
+                expires_in=TEMP_WAY_SECONDS,
+            )
+        except WeComError:
+            services.assign_release(live_code=code, staff_id=seat.staff_id, at=lead.created_at)
+            raise
+    except WeComError as exc:
+        Lead.objects.filter(pk=lead.pk).delete()
+        raise Unavailable(_("We could not show an advisor's code just now. Please submit again."), code="wecom_unavailable") from exc
+    except BaseException:
+        Lead.objects.filter(pk=lead.pk).delete()
+        raise
+    Lead.objects.filter(pk=lead.pk).update(staff_id=seat.staff_id, config_id=answer["config_id"], qr_url=answer.get("qr_code", ""))
+    lead.refresh_from_db()
     return lead, True
+
+
+def _lead_reserve(form: LeadForm, answers: dict, ip: str | None, campaign_id: str) -> tuple[Lead, bool]:
+    """The lead row before its code exists (config_id empty), or the phone's earlier lead."""
+    phone, city = answers["phone"], answers.get("city", "")
+    with transaction.atomic():
+        LeadForm.objects.select_for_update().filter(pk=form.pk).first()
+        stamp = now()
+        recent = Lead.objects.filter(form=form, phone=phone, created_at__gte=stamp - PHONE_WINDOW).order_by("-id")
+        # A reservation older than a page's time bound belongs to a request that died.
+        earlier = recent.exclude(config_id="", created_at__lt=stamp - PENDING_FOR).first()
+        if earlier is not None:
+            return earlier, False
+        if ip and Lead.objects.filter(form=form, ip=ip, created_at__gte=stamp - IP_WINDOW).count() >= IP_LIMIT:
+            raise TooManyRequests(_("Too many submissions from your network. Please try again in a few minutes."))
+        lead = Lead.objects.create(
+            corp=form.corp,
+            form=form,
+            phone=phone,
+            city=city,
+            answers=answers,
+            ip=ip,
+            campaign_id=campaign_id[:64],
+            state=_new_state(form.corp),
+            live_code_id=form.city_routes.get(city, form.live_code_id),
+        )
+    return lead, True
+
+
+def _lead_completed(lead: Lead) -> Lead:
+    """The phone's earlier lead; if another request is still asking WeCom for its code (a double
+    tap on the button), wait for that within the page's bound and show the same code."""
+    deadline = time.monotonic() + PENDING_FOR.total_seconds()
+    while not lead.config_id:
+        if time.monotonic() > deadline:
+            raise Unavailable(_("This submission is still being handled. Please submit again."), code="lead_pending")
+        time.sleep(0.1)
+        lead = Lead.objects.filter(pk=lead.pk).first()
+        if lead is None:
+            raise Unavailable(_("We could not show an advisor's code just now. Please submit again."), code="wecom_unavailable")
+    return lead
 
 
 def _new_state(corp: Corp) -> str:
@@ -188,7 +232,8 @@ def lead_form_get(actor: Actor, form_id: int) -> LeadForm:
 
 
 def leads_of(actor: Actor, form: LeadForm):
-    qs = Lead.objects.for_corp(actor.corp).filter(form=form)
+    # Reservations still waiting for their WeCom code are not leads yet.
+    qs = Lead.objects.for_corp(actor.corp).filter(form=form).exclude(config_id="")
     # A guide sees the leads routed to them.
     return (qs.filter(staff_id=actor.staff_id) if actor.is_guide else qs).order_by("-id")
 

@@ -139,8 +139,9 @@ class LiveCodeStaffWay(CorpOwned):
 class LiveCodeDay(CorpOwned):
     """Per live code, staff and day (corp timezone): landing-page picks and attributed adds.
 
-    Caps are checked against these counters: picks in exact mode (the decision is Siyu's), adds in
-    WeCom-list mode (WeCom decides, Siyu learns from the callback).
+    Caps count adds, in both modes: an add is what WeCom counts and what a guide has to serve. A
+    pick (a landing page showing a guide) is a statistic and, while its LiveCodeHold lasts,
+    steers the next pick elsewhere; a page view alone never closes a guide or a code.
     """
 
     live_code = models.ForeignKey(LiveCode, on_delete=models.CASCADE, related_name="days")
@@ -151,6 +152,21 @@ class LiveCodeDay(CorpOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["live_code", "staff", "day"], name="livecodeday_unique")]
+
+
+class LiveCodeHold(CorpOwned):
+    """Exact mode: a guide shown on a landing page, holding a place under their cap until the
+    visitor adds them (the add takes the hold) or the hold expires (SIYU_LIVE_CODE_HOLD_MINUTES).
+
+    Holds keep a burst of scans from all landing on one guide before their adds arrive; they only
+    steer: when every open seat is held, the next visitor still gets one (caps count adds)."""
+
+    live_code = models.ForeignKey(LiveCode, on_delete=models.CASCADE, related_name="holds")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["live_code", "expires_at"])]
 
 
 class Acquisition(CorpOwned):

@@ -3,9 +3,11 @@
 The pool is expanded from the code's members (staff, and departments with their sub-departments,
 active staff only, first listing wins). A seat is *available* when it is online by its schedule
 and under its daily cap; backups are used only when no primary seat is available, and without
-hours of their own they are always online (they cover the off hours). Counters are
-the code's LiveCodeDay rows for today in the corp's timezone: picks in exact mode (Siyu decides
-at scan time), adds in WeCom-list mode (WeCom decides, the add callback tells us).
+hours of their own they are always online (they cover the off hours). Caps count adds (the
+code's LiveCodeDay rows for today in the corp's timezone), in both modes: what WeCom counts. In
+exact mode a landing page's pick also holds a place for a few minutes (LiveCodeHold), so a burst
+of scans spreads before its adds arrive; holds steer and never close: when every open seat is
+held, seats are chosen by their adds alone.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 
 from siyu.corps.models import Department, Staff
 
-from .models import LiveCode, LiveCodeDay, LiveCodeMember
+from .models import LiveCode, LiveCodeDay, LiveCodeHold, LiveCodeMember
 from .schedule import is_online
 
 # WeCom accepts at most 100 users on one contact way.
@@ -111,17 +113,19 @@ def local_now(live_code: LiveCode, at: datetime) -> datetime:
     return at.astimezone(live_code.corp.tzinfo)
 
 
-def counter_field(live_code: LiveCode) -> str:
-    return "picks" if live_code.mode == LiveCode.Mode.EXACT else "adds"
-
-
 def today_counts(live_code: LiveCode, day: date) -> dict[int, int]:
-    field = counter_field(live_code)
-    return dict(LiveCodeDay.objects.filter(live_code=live_code, day=day).values_list("staff_id", field))
+    """Each staff member's adds on the code that day: what their daily cap counts."""
+    return dict(LiveCodeDay.objects.filter(live_code=live_code, day=day, adds__gt=0).values_list("staff_id", "adds"))
 
 
 def total_used(live_code: LiveCode) -> int:
-    return LiveCodeDay.objects.filter(live_code=live_code).aggregate(n=Sum(counter_field(live_code)))["n"] or 0
+    return LiveCodeDay.objects.filter(live_code=live_code).aggregate(n=Sum("adds"))["n"] or 0
+
+
+def live_holds(live_code: LiveCode, at: datetime) -> dict[int, int]:
+    """Exact mode: each staff member's places held by landing pages not yet turned into adds."""
+    rows = LiveCodeHold.objects.filter(live_code=live_code, expires_at__gt=at).values("staff_id").annotate(n=Count("id"))
+    return {r["staff_id"]: r["n"] for r in rows}
 
 
 def is_open(live_code: LiveCode, at: datetime) -> bool:
@@ -133,23 +137,34 @@ def is_open(live_code: LiveCode, at: datetime) -> bool:
     return not (live_code.total_cap is not None and total_used(live_code) >= live_code.total_cap)
 
 
-def available(live_code: LiveCode, seats: list[Seat], at: datetime, counts: dict[int, int]) -> list[Seat]:
-    """The seats that may take the next customer: primaries if any is available, else backups."""
+def available(live_code: LiveCode, seats: list[Seat], at: datetime, counts: dict[int, int], held: dict[int, int] | None = None) -> list[Seat]:
+    """The seats that may take the next customer: primaries if any is available, else backups.
+
+    With `held` (exact mode's live holds), seats whose adds and holds fill their cap are passed
+    over while another seat has room; when none has, holds are left out: only adds close a seat.
+    """
     if not is_open(live_code, at):
         return []
     local = local_now(live_code, at)
     code_online = is_online(live_code.schedule, local)
 
-    def ok(seat: Seat) -> bool:
+    def online(seat: Seat) -> bool:
         # Backups cover when the pool cannot (off hours included): always on unless given hours.
         if seat.schedule is not None:
-            online = is_online(seat.schedule, local)
-        else:
-            online = seat.backup or code_online
-        return online and (seat.daily_cap is None or counts.get(seat.staff_id, 0) < seat.daily_cap)
+            return is_online(seat.schedule, local)
+        return seat.backup or code_online
 
-    primaries = [s for s in seats if not s.backup and ok(s)]
-    return primaries or [s for s in seats if s.backup and ok(s)]
+    open_seats = [s for s in seats if online(s)]
+    for extra in [held, {}] if held else [{}]:
+
+        def under_cap(seat: Seat, extra=extra) -> bool:
+            return seat.daily_cap is None or counts.get(seat.staff_id, 0) + extra.get(seat.staff_id, 0) < seat.daily_cap
+
+        primaries = [s for s in open_seats if not s.backup and under_cap(s)]
+        chosen = primaries or [s for s in open_seats if s.backup and under_cap(s)]
+        if chosen:
+            return chosen
+    return []
 
 
 def choose(live_code: LiveCode, candidates: list[Seat], counts: dict[int, int], rng: random.Random | None = None) -> Seat:

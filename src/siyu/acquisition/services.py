@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -31,7 +31,7 @@ from siyu.wecom.outbound import tags_ensure_in_wecom
 
 from . import qr, routing
 from .events import LiveCodeSaved
-from .models import Acquisition, Channel, ChannelCost, Lead, LiveCode, LiveCodeDay, LiveCodeMember, LiveCodeStaffWay
+from .models import Acquisition, Channel, ChannelCost, Lead, LiveCode, LiveCodeDay, LiveCodeHold, LiveCodeMember, LiveCodeStaffWay
 from .phone_import import add_tasks_match, has_pending_tasks
 from .schedule import schedule_clean
 
@@ -366,10 +366,11 @@ def live_codes_refresh_due(*, at: datetime | None = None) -> int:
 
 # -- scans and adds --------------------------------------------------------------------------------
 def assign_staff_for_scan(*, live_code: LiveCode, at: datetime | None = None, rng: random.Random | None = None) -> routing.Seat:
-    """Exact mode: pick the staff member for one scan and count it against their cap.
+    """Exact mode: pick the staff member for one scan; the pick holds a place under their cap
+    until the visitor adds them or the hold expires.
 
     The live code row is locked for the decision, so concurrent scans are decided one after
-    another and a cap can never be passed.
+    another and each sees the holds of those before it.
     """
     at = at or now()
     with transaction.atomic():
@@ -377,14 +378,38 @@ def assign_staff_for_scan(*, live_code: LiveCode, at: datetime | None = None, rn
         if code.mode != LiveCode.Mode.EXACT:
             raise InvalidInput("Only exact-mode live codes route at scan time.", code="not_exact_mode")
         day = routing.local_now(code, at).date()
-        counts = routing.today_counts(code, day)
-        candidates = routing.available(code, routing.pool_for_scan(code), at, counts)
+        LiveCodeHold.objects.filter(live_code=code, expires_at__lte=at).delete()
+        counts, held = routing.today_counts(code, day), routing.live_holds(code, at)
+        candidates = routing.available(code, routing.pool_for_scan(code), at, counts, held)
         if not candidates:
             raise NoStaffAvailable("Nobody can take new customers on this code right now.")
-        seat = routing.choose(code, candidates, counts, rng)
+        load = {s.staff_id: counts.get(s.staff_id, 0) + held.get(s.staff_id, 0) for s in candidates}
+        seat = routing.choose(code, candidates, load, rng)
         _count(code, seat.staff_id, day, "picks")
+        LiveCodeHold.objects.create(
+            corp_id=code.corp_id, live_code=code, staff_id=seat.staff_id, expires_at=at + timedelta(minutes=settings.SIYU_LIVE_CODE_HOLD_MINUTES)
+        )
         LiveCode.objects.filter(pk=code.pk).update(turn=F("turn") + 1)
     return seat
+
+
+def assign_release(*, live_code: LiveCode, staff_id: int, at: datetime) -> None:
+    """Take back a pick whose guide was never shown (WeCom failed to give the visitor a code)."""
+    with transaction.atomic():
+        _hold_taken(live_code, staff_id, at, newest=True)
+        day = routing.local_now(live_code, at).date()
+        LiveCodeDay.objects.filter(live_code=live_code, staff_id=staff_id, day=day, picks__gt=0).update(picks=F("picks") - 1)
+
+
+def _hold_taken(code: LiveCode, staff_id: int, at: datetime, *, newest: bool = False) -> None:
+    """Give up one of a guide's holds live at `at`: the oldest when an add arrives (a visitor
+    came; an add a sync brings in from the past finds none), the newest when a pick is taken back."""
+    # WeCom's times are whole seconds, on WeCom's clock: a minute's slack either way.
+    hold_for = timedelta(minutes=settings.SIYU_LIVE_CODE_HOLD_MINUTES + 1)
+    holds = LiveCodeHold.objects.filter(live_code=code, staff_id=staff_id, expires_at__gt=at, expires_at__lte=at + hold_for)
+    hold = holds.order_by(*(("-expires_at", "-id") if newest else ("expires_at", "id"))).values_list("pk", flat=True).first()
+    if hold is not None:
+        LiveCodeHold.objects.filter(pk=hold).delete()
 
 
 def staff_way_for(live_code: LiveCode, seat: routing.Seat, *, client=None) -> LiveCodeStaffWay:
@@ -449,6 +474,8 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
         adds = _count(code, follow.staff_id, day, "adds")
         # Only today's adds move today's list; a sync bringing in past days' follows queues nothing.
         today = now().astimezone(corp.tzinfo).date()
+        if code.mode == LiveCode.Mode.EXACT:
+            _hold_taken(code, follow.staff_id, follow.added_at)
         if (
             code.mode == LiveCode.Mode.WECOM_LIST
             and code.status == LiveCode.Status.ACTIVE

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
-from siyu.kit.errors import DomainError
+from siyu.kit.errors import DomainError, TooManyRequests
+from siyu.kit.http import client_ip
+from siyu.kit.schema import refuse_nul
+from siyu.kit.throttle import network_hit
+from siyu.wecom.client import WeComClient, WeComError
 
 from . import routing, services
 from .leads import lead_submit
@@ -28,6 +34,10 @@ def _sticky_key(code: LiveCode) -> str:
 def landing(request, corp_id: str, state: str):
     # Not one transaction per request: routing locks the code briefly, and showing a guide the
     # first time may call WeCom to create their code, which must not hold the database.
+    try:
+        network_hit("landing", client_ip(request), settings.SIYU_PUBLIC_PAGE_RATE)
+    except TooManyRequests:
+        return _busy(request, None, _("Too many visits from your network just now. Please try again in a minute."), 429)
     corp = Corp.objects.filter(corp_id=corp_id).first()
     code = LiveCode.objects.select_related("corp").filter(corp=corp, state=state).exclude(status=LiveCode.Status.DELETED).first() if corp else None
     if code is None or code.mode != LiveCode.Mode.EXACT:
@@ -35,7 +45,7 @@ def landing(request, corp_id: str, state: str):
     at = now()
     day = routing.local_now(code, at).date().isoformat()
     seat = None
-    remembered_day, _, remembered_staff = (request.get_signed_cookie(_sticky_key(code), default="", salt="live-code", max_age=STICKY_MAX_AGE)).partition(":")
+    remembered_day, _sep, remembered_staff = (request.get_signed_cookie(_sticky_key(code), default="", salt="live-code", max_age=STICKY_MAX_AGE)).partition(":")
     if remembered_day == day and routing.is_open(code, at):
         seat = next((s for s in routing.pool_for_scan(code) if str(s.staff_id) == remembered_staff), None)
     fresh = seat is None
@@ -43,8 +53,13 @@ def landing(request, corp_id: str, state: str):
         try:
             seat = services.assign_staff_for_scan(live_code=code, at=at)
         except services.NoStaffAvailable:
-            return render(request, "acquisition/landing_full.html", {"code": code}, status=409)
-    way = services.staff_way_for(code, seat)
+            return _busy(request, code.corp, "", 409)
+    try:
+        way = services.staff_way_for(code, seat, client=WeComClient.for_page(code.corp))
+    except WeComError:
+        if fresh:
+            services.assign_release(live_code=code, staff_id=seat.staff_id, at=at)
+        return _busy(request, code.corp, _("We could not show an advisor's code just now. Please try again."), 503)
     response = render(request, "acquisition/landing.html", {"code": code, "way": way, "staff_name": seat.name or seat.userid})
     if fresh:
         response.set_signed_cookie(_sticky_key(code), f"{day}:{seat.staff_id}", salt="live-code", max_age=STICKY_MAX_AGE, httponly=True, samesite="Lax")
@@ -56,20 +71,30 @@ def landing(request, corp_id: str, state: str):
 def lead_form(request, slug: str):
     """The public lead form; on a valid submission, the routed staff member's own code."""
 
+    try:
+        network_hit("lead_form", client_ip(request), settings.SIYU_PUBLIC_PAGE_RATE)
+    except TooManyRequests:
+        return _busy(request, None, _("Too many visits from your network just now. Please try again in a minute."), 429)
     form = LeadForm.objects.select_related("corp").filter(slug=slug).first()
     if form is None:
         raise Http404("no such form")
     campaign = (request.POST.get("campaign") or request.GET.get("campaign") or request.GET.get("utm_campaign") or "")[:64]
     context = {"form": form, "rows": [(f, "") for f in form.fields], "error": None, "campaign": campaign}
     if request.method == "POST":
-        context["rows"] = [(f, request.POST.get(f["key"], "")[:100]) for f in form.fields]
+        context["rows"] = [(f, request.POST.get(f["key"], "").replace("\x00", "")[:100]) for f in form.fields]
         try:
-            lead, _created = lead_submit(form=form, data=request.POST, ip=request.META.get("REMOTE_ADDR"), campaign_id=campaign)
+            refuse_nul(request.POST, labels={f["key"]: f["label"] for f in form.fields})
+            lead, _created = lead_submit(form=form, data=request.POST, ip=client_ip(request), campaign_id=campaign)
         except services.NoStaffAvailable:
-            return render(request, "acquisition/landing_full.html", {"code": form.live_code}, status=409)
+            return _busy(request, form.corp, "", 409)
         except DomainError as exc:
             context["error"] = exc
             return render(request, "acquisition/lead_form.html", context, status=exc.status)
         staff_name = lead.staff.name if lead.staff else ""
         return render(request, "acquisition/lead_done.html", {"form": form, "lead": lead, "staff_name": staff_name})
     return render(request, "acquisition/lead_form.html", context)
+
+
+def _busy(request, corp: Corp | None, message: str, status: int):
+    """The page a visitor gets when no guide can be shown now (message empty: everyone is busy)."""
+    return render(request, "acquisition/landing_full.html", {"corp": corp, "message": message}, status=status)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from siyu.corps.selectors import actor_for
 from siyu.kit.errors import DomainError, InvalidInput
+from siyu.kit.schema import refuse_nul
 
 SESSION_CORP_KEY = "siyu_corp_id"
 
@@ -27,6 +28,8 @@ def console_view(view):
                 # A savepoint per view: a refused action writes nothing, and the error page
                 # can still read (the membership switcher) in the request's transaction.
                 with transaction.atomic():
+                    # Every page, form or not: the text no field stores.
+                    refuse_nul(request.GET, request.POST)
                     return view(request, *args, **kwargs)
             except DomainError as exc:
                 return render(request, "console/error.html", {"error": exc}, status=exc.status)

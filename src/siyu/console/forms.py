@@ -6,6 +6,7 @@ from siyu.acquisition.selectors import channels, exact_live_codes
 from siyu.corps.selectors import department_list, staff_list
 from siyu.customers.selectors import CustomerFilters
 from siyu.groups.selectors import group_choices
+from siyu.kit.schema import whole_in_range
 from siyu.tags.models import NAME_MAX
 from siyu.tags.selectors import live_tags
 
@@ -339,10 +340,10 @@ class LeadFormForm(forms.Form):
         for line in (self.cleaned_data.get("city_routes") or "").splitlines():
             city, _sep, code = line.partition("=")
             if city.strip():
-                try:
-                    routes[city.strip()] = int(code.strip())
-                except ValueError:
-                    raise forms.ValidationError(_("City routes: “%(line)s” is not city=live code id.") % {"line": line}) from None
+                code_id = whole_in_range(code)
+                if code_id is None:
+                    raise forms.ValidationError(_("City routes: “%(line)s” is not city=live code id.") % {"line": line})
+                routes[city.strip()] = code_id
         return routes
 
 

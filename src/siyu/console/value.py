@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -109,6 +110,8 @@ def super_users_page(request):
     try:
         share = min(max(float(request.GET.get("share", "80")), 1.0), 100.0) / 100
     except ValueError:
+        share = 0.8
+    if not math.isfinite(share):  # "nan" parses, and passes min and max
         share = 0.8
     result = selectors.super_users_for(actor, share=share)
     if request.method == "POST":

@@ -17,6 +17,7 @@ from siyu.customers import services as customer_services
 from siyu.customers.models import ADD_WAY_LABELS
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.pagination import keyset_page
+from siyu.kit.schema import whole_in_range
 from siyu.tags import selectors as tag_selectors
 from siyu.tags import services as tag_services
 from siyu.wecom import selectors as inbox_selectors
@@ -63,9 +64,9 @@ def _customer_value(actor, customer):
 @require_POST
 @console_view
 def switch_corp(request):
-    corp_id = request.POST.get("corp")
-    if corp_id and corp_id.isdigit() and memberships_of(request.user).filter(corp_id=int(corp_id)).exists():
-        request.session[SESSION_CORP_KEY] = int(corp_id)
+    corp_id = whole_in_range(request.POST.get("corp") or "")
+    if corp_id is not None and memberships_of(request.user).filter(corp_id=corp_id).exists():
+        request.session[SESSION_CORP_KEY] = corp_id
     return redirect("console:dashboard")
 
 
@@ -141,11 +142,10 @@ def customer_tags(request, customer_id: int):
     """The profile's tag editor: the checked set becomes the customer's tags on the chosen follow(s)."""
     actor = request.actor
     customer = customer_selectors.customer_get(actor, customer_id)
-    try:
-        checked = {int(v) for v in request.POST.getlist("tags")}
-        staff_id = int(request.POST["staff"]) if request.POST.get("staff") else None
-    except ValueError:
-        raise InvalidInput(_("Tag and staff ids must be numbers."), field="tags") from None
+    checked = {whole_in_range(v) for v in request.POST.getlist("tags")}
+    staff_id = whole_in_range(request.POST["staff"]) if request.POST.get("staff") else 0
+    if None in checked or staff_id is None:
+        raise InvalidInput(_("Tag and staff ids must be numbers."), field="tags" if None in checked else "staff")
     staff = staff_resolve(actor, staff_id, "staff") if staff_id else None
     follows = [f for f in customer_selectors.customer_follows(actor, customer) if f.is_active and (staff is None or f.staff_id == staff.id)]
     current = {ft.tag_id for f in follows for ft in f.live_follow_tags}

@@ -56,6 +56,13 @@ class TooManyRequests(DomainError):
     status = 429
 
 
+class Unavailable(DomainError):
+    """Something Siyu depends on (WeCom) did not answer in time; the same request may work later."""
+
+    code = "unavailable"
+    status = 503
+
+
 def save_or_conflict(obj, conflict: Conflict):
     """Save a row whose unique constraint may be taken (a name in use); raise `conflict` then, with
     the savepoint rolled back so the surrounding transaction carries on."""

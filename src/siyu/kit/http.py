@@ -3,7 +3,9 @@
 from urllib.parse import quote
 
 import httpx
+from django.conf import settings
 from django.http import HttpResponse
+from ipware import get_client_ip
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -26,3 +28,19 @@ def shared_http(timeout: float = 10.0) -> httpx.Client:
     if _shared is None:
         _shared = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
     return _shared
+
+
+def client_ip(request) -> str | None:
+    """The visitor's address: the socket's peer, or, behind SIYU_PROXY_COUNT reverse proxies that
+    each append to X-Forwarded-For, the address the outermost proxy saw.
+
+    Without configured proxies the header is ignored: anyone can send it, and trusting it would
+    let one network pose as many to every per-network limit.
+    """
+    proxies = settings.SIYU_PROXY_COUNT
+    if proxies <= 0:
+        return request.META.get("REMOTE_ADDR") or None
+    # ipware counts the proxies listed in the header, the nearest one being the socket's peer.
+    # A header with fewer hops than configured did not come through the proxies: the peer it is.
+    ip, _routable = get_client_ip(request, proxy_count=proxies - 1, request_header_order=("HTTP_X_FORWARDED_FOR",), strict=False)
+    return ip or request.META.get("REMOTE_ADDR") or None

@@ -1,6 +1,7 @@
 """Phone numbers as Siyu stores them: mainland mobiles as 11 digits."""
 
 import phonenumbers
+from django.utils.translation import gettext as _
 
 from .errors import InvalidInput
 
@@ -10,7 +11,7 @@ def phone_normalise(raw: str, field: str = "phone") -> str:
     try:
         number = phonenumbers.parse(str(raw or ""), "CN")
     except phonenumbers.NumberParseException:
-        raise InvalidInput(f"{raw!r} is not a phone number.", code="bad_phone", field=field) from None
+        raise InvalidInput(_("%(value)r is not a phone number.") % {"value": raw}, code="bad_phone", field=field) from None
     if (
         not phonenumbers.is_valid_number(number)
         or number.country_code != 86
@@ -20,5 +21,5 @@ def phone_normalise(raw: str, field: str = "phone") -> str:
             phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
         )
     ):
-        raise InvalidInput(f"{raw!r} is not a mainland China mobile number.", code="bad_phone", field=field)
+        raise InvalidInput(_("%(value)r is not a mainland China mobile number.") % {"value": raw}, code="bad_phone", field=field)
     return str(number.national_number)

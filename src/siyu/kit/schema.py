@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
+from django.utils.translation import gettext as _
 from pydantic import BeforeValidator
+
+from .errors import InvalidInput
 
 
 def _not_bool(value):
@@ -52,3 +55,22 @@ def input_problem(value, path: str = "") -> tuple[str, str, str] | None:
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT_MAX:
         return path, "number_too_large", f"{path}: the number is too large."
     return None
+
+
+def refuse_nul(*querydicts, labels: dict | None = None) -> None:
+    """Refuse submitted form data (QueryDicts) with a NUL character in any field, naming it (by
+    its label when given): no page takes one, and PostgreSQL cannot store it."""
+    for data in querydicts:
+        for key, values in data.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                field = key.replace("\x00", "")
+                name = (labels or {}).get(field, field)
+                raise InvalidInput(_("%(field)s: text must not contain NUL characters.") % {"field": name}, code="nul_character", field=field)
+
+
+def whole_in_range(text: str) -> int | None:
+    """Digits (and a sign) within the database's 64 bits as an int, else None."""
+    text = str(text).strip()
+    if not text.lstrip("-").isdigit() or len(text) > 20 or abs(int(text)) > INT_MAX:
+        return None
+    return int(text)

@@ -74,7 +74,7 @@ def customer_adds_staff(
     external_userid = external_userid or "wm" + secrets.token_hex(14)
     customer, _ = SbCustomer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults={"name": name, **customer_fields})
     follow, _ = SbFollow.objects.update_or_create(
-        corp=corp, customer=customer, staff=staff, defaults={"createtime": int(time.time()), "state": state, "add_way": 1}
+        corp=corp, customer=customer, staff=staff, defaults={"createtime": int(now().timestamp()), "state": state, "add_way": 1}
     )
     code = SbWelcomeCode.objects.create(corp=corp, code=secrets.token_urlsafe(24), follow=follow, expires_at=now() + WELCOME_CODE_TTL)
     fields = {"UserID": staff.userid, "ExternalUserID": external_userid, "WelcomeCode": code.code}

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import httpx
+from django.conf import settings
 from django.db import transaction
 
 from siyu.corps.models import Corp
@@ -60,10 +61,14 @@ class WeComClient:
         rate_backoff: float = 1.0,
         rate_backoff_max: float = 60.0,
         timeout: float = 10.0,
+        deadline: float | None = None,
     ):
         self.corp = corp
         self.base = corp.api_base.rstrip("/") + "/"
         self.http = http or shared_http(timeout)
+        self.timeout = timeout
+        # time.monotonic() past which no request starts and none waits longer (pages a visitor waits on).
+        self.deadline = deadline
         self.sleep = sleep
         self.busy_retries = busy_retries
         self.busy_backoff = busy_backoff
@@ -71,6 +76,21 @@ class WeComClient:
         self.rate_backoff = rate_backoff
         self.rate_backoff_max = rate_backoff_max
         self.calls = 0  # HTTP requests made, gettoken included: for sync reports and benchmarks
+
+    @classmethod
+    def for_page(cls, corp: Corp, **kwargs) -> WeComClient:
+        """A client for a request a visitor waits on: everything, token and retries included, is
+        over within SIYU_WECOM_PAGE_SECONDS; a rate limit or a pause fails at once rather than waits."""
+        seconds = settings.SIYU_WECOM_PAGE_SECONDS
+        return cls(corp, busy_retries=1, rate_retries=0, rate_backoff_max=0.0, timeout=seconds, deadline=time.monotonic() + seconds, **kwargs)
+
+    def _time_left(self, api: str) -> float:
+        if self.deadline is None:
+            return self.timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise WeComUnavailable(BUSY, "out of time for this page", api)
+        return min(self.timeout, left)
 
     # -- token ---------------------------------------------------------------------------------
     def _state(self) -> ApiState:
@@ -95,20 +115,23 @@ class WeComClient:
 
     # -- transport ------------------------------------------------------------------------------
     def _send(self, method: str, api: str, *, params: dict, json_body: dict | None, files: dict | None = None) -> dict:
-        self._wait_for_pause()
+        self._wait_for_pause(api)
+        timeout = self._time_left(api)
         self.calls += 1
         try:
-            response = self.http.request(method, self.base + api, params=params, json=json_body, files=files)
+            response = self.http.request(method, self.base + api, params=params, json=json_body, files=files, timeout=timeout)
             return response.json()
         except (httpx.TransportError, ValueError) as exc:
             # A dropped connection or a non-JSON answer is treated like "system busy".
             log.warning("WeCom %s transport failure: %s", api, exc)
             return {"errcode": BUSY, "errmsg": f"transport: {exc}"}
 
-    def _wait_for_pause(self) -> None:
+    def _wait_for_pause(self, api: str) -> None:
         paused_until = ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first()
         if paused_until:
             wait = (paused_until - now()).total_seconds()
+            if wait > 0 and self.deadline is not None:
+                raise WeComUnavailable(45009, "the corp's WeCom calls are paused (rate limited)", api)
             if wait > 0:
                 self.sleep(min(wait, self.rate_backoff_max))
 

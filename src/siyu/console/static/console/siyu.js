@@ -1,0 +1,16 @@
+// The console's few behaviours, as listeners rather than inline handlers: the Content-Security-Policy
+// runs no inline script without the page's nonce.
+document.addEventListener("submit", (event) => {
+  // A form or the button that sent it may ask first (deleting a live code stops its QR).
+  const asking = event.submitter?.closest("[data-confirm]") || event.target.closest("[data-confirm]");
+  if (asking && !window.confirm(asking.dataset.confirm)) event.preventDefault();
+});
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+});
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-back]")) {
+    event.preventDefault();
+    history.back();
+  }
+});
