@@ -2,6 +2,7 @@
 over working hours; a task is done when its customer is added, with the import's tags."""
 
 import io
+import json
 from collections import Counter
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
@@ -156,3 +157,10 @@ def test_guides_cannot_import(hub):
     response = _upload(ApiClient(f.token(guide, hub.corp)), _csv(["phone", "13800000001"]), staff_ids=[hub.staff[0].id])
     assert response.status_code == 403
     assert phone_import.has_pending_tasks(hub.corp) is False
+
+
+def test_working_hours_are_clock_times_without_an_offset(hub, api):
+    response = _upload(api, _csv(["手机号", "13800000001"]), staff_ids=[hub.staff[0].id], work_start="09:00:00+08:00")
+    assert response.status_code == 422, response.content
+    assert "work_start" in json.dumps(response.json()["error"]) and "offset" in response.content.decode()
+    assert not PhoneImport.objects.exists()

@@ -11,7 +11,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import keyset_page
-from siyu.kit.schema import Whole
+from siyu.kit.schema import ClockTime, Whole
 from siyu.kit.tenancy import get_for
 
 from . import export, leads, phone_import, qr, selectors, services
@@ -493,8 +493,8 @@ def phone_import_create(
     daily_limit: int = Form(20),
     new_account_limit: int = Form(5),
     new_account_days: int = Form(30, ge=0, le=365),
-    work_start: time = Form(time(9, 0)),
-    work_end: time = Form(time(18, 0)),
+    work_start: ClockTime = Form(time(9, 0)),
+    work_end: ClockTime = Form(time(18, 0)),
     first_day: date | None = Form(None),
     skip_existing: bool = Form(False),
 ):

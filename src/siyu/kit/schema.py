@@ -5,10 +5,11 @@ per branch, and strict ints would refuse query strings)."""
 from __future__ import annotations
 
 import re
+from datetime import time
 from typing import Annotated
 
 from django.utils.translation import gettext as _
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from .errors import InvalidInput
 
@@ -19,10 +20,18 @@ def _not_bool(value):
     return value
 
 
+def _clock_time(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a clock time in the corp's timezone, like 09:00, without an offset")
+    return value
+
+
 NotBool = BeforeValidator(_not_bool)
 Whole = Annotated[int, NotBool]
 Number = Annotated[float, NotBool]
 Yuan = Annotated[str | int | float, NotBool]
+# Working hours and schedules are read on the corp's clock: an offset would say another one.
+ClockTime = Annotated[time, AfterValidator(_clock_time)]
 
 
 # -- what no field of any route may hold (checked on every JSON body and query string) ------------
