@@ -25,7 +25,7 @@ from siyu.kit.tenancy import Actor, Role
 from . import factories as f
 from .acquisition.conftest import hub, in_process_app  # noqa: F401 — the fixture, named below
 
-EXAMPLES = int(os.environ.get("SIYU_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("SIYU_FUZZ_EXAMPLES", "6"))
 
 
 @pytest.fixture
