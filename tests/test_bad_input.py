@@ -179,3 +179,9 @@ def test_edge_values_in_a_body_are_refused_and_nothing_is_written(api, setup, me
 def test_a_channel_cost_beyond_64_bits_is_refused(api, setup):
     channel = api.post("/api/v1/channels", {"name": "官网", "group": "website"}).json()
     assert_error(api.put(f"/api/v1/channels/{channel['id']}/costs/2026-11-01", {"amount_fen": BIG}), 422, "number_too_large", "amount_fen")
+
+
+def test_positions_beyond_32_bits_are_refused_naming_the_field(api, setup):
+    # The column is a 32-bit integer: PostgreSQL would refuse it with a 500 (the fuzz found it).
+    response = api.post("/api/v1/tag-groups", {"name": "位置", "order": 2**31})
+    assert response.status_code == 422 and "order" in response.content.decode()

@@ -9,7 +9,7 @@ from datetime import time
 from typing import Annotated
 
 from django.utils.translation import gettext as _
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from .errors import InvalidInput
 
@@ -30,6 +30,8 @@ NotBool = BeforeValidator(_not_bool)
 Whole = Annotated[int, NotBool]
 Number = Annotated[float, NotBool]
 Yuan = Annotated[str | int | float, NotBool]
+# Columns that are 32-bit integers in the database (positions, quantities): PostgreSQL refuses more.
+Int32 = Annotated[int, NotBool, Field(ge=-(2**31), le=2**31 - 1)]
 # Working hours and schedules are read on the corp's clock: an offset would say another one.
 ClockTime = Annotated[time, AfterValidator(_clock_time)]
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from ninja import Field, Query, Router, Schema, Status
 
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
-from siyu.kit.schema import Whole, Yuan
+from siyu.kit.schema import Int32, Yuan
 
 from . import selectors, services
 from .parse import order_in, refund_in
@@ -20,7 +20,7 @@ YUAN_HELP = 'yuan, at most 2 decimals (send a string such as "89.90" to avoid fl
 class LineSchema(Schema):
     sku: str = Field("", max_length=64)
     name: str = Field("", max_length=200)
-    quantity: Whole = Field(1, ge=1)
+    quantity: Int32 = Field(1, ge=1)
     amount: Yuan = Field(..., description=YUAN_HELP)
 
 

@@ -3,6 +3,8 @@ from typing import Annotated
 from ninja import Field, Router, Schema, Status
 from pydantic import StringConstraints
 
+from siyu.kit.schema import Int32
+
 from . import selectors, services
 from .models import NAME_MAX
 
@@ -28,18 +30,18 @@ class TagGroupOut(Schema):
 
 class TagGroupIn(Schema):
     name: str = Name
-    order: int = 0
+    order: Int32 = 0
     tags: list[TagName] = Field(default_factory=list, max_length=200)
 
 
 class TagGroupPatch(Schema):
     name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
-    order: int | None = None
+    order: Int32 | None = None
 
 
 class TagIn(Schema):
     name: str = Name
-    order: int = 0
+    order: Int32 = 0
 
 
 def _group_out(group) -> TagGroupOut:
