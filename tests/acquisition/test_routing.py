@@ -158,6 +158,9 @@ def test_holds_expire_and_an_add_takes_one(hub, monkeypatch, settings):
     hub.handle_callbacks()
     assert routing.live_holds(code, at + timedelta(minutes=2)) == {second.staff_id: 1}
     assert routing.today_counts(code, at.date()) == {first.staff_id: 1}
+    # The worker's minute tick clears expired holds; scans only count live ones.
+    services.live_codes_refresh_due(at=at + timedelta(minutes=11))
+    assert not LiveCodeHold.objects.exists()
 
 
 def test_reloading_the_landing_page_keeps_the_guide_and_the_count(hub, monkeypatch):

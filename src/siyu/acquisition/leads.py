@@ -147,28 +147,26 @@ def lead_submit(*, form: LeadForm, data: dict, ip: str | None, campaign_id: str 
     lead, created = _lead_reserve(form, answers, ip, campaign_id)
     if not created:
         return _lead_completed(lead), False
+    code = seat = None
     try:
         code = LiveCode.objects.select_related("corp").get(pk=lead.live_code_id)
         seat = services.assign_staff_for_scan(live_code=code, at=lead.created_at)
-        try:
-            answer = WeComClient.for_page(form.corp).add_contact_way(
-                type=1,
-                scene=2,
-                users=[seat.userid],
-                state=lead.state,
-                remark=f"留资 {form.name}"[:30],
-                skip_verify=code.skip_verify,
-                is_temp=True,
-                expires_in=TEMP_WAY_SECONDS,
-            )
-        except WeComError:
+        answer = WeComClient.for_page(form.corp).add_contact_way(
+            type=1,
+            scene=2,
+            users=[seat.userid],
+            state=lead.state,
+            remark=f"留资 {form.name}"[:30],
+            skip_verify=code.skip_verify,
+            is_temp=True,
+            expires_in=TEMP_WAY_SECONDS,
+        )
+    except BaseException as exc:
+        if seat is not None:
             services.assign_release(live_code=code, staff_id=seat.staff_id, at=lead.created_at)
-            raise
-    except WeComError as exc:
         Lead.objects.filter(pk=lead.pk).delete()
-        raise Unavailable(_("We could not show an advisor's code just now. Please submit again."), code="wecom_unavailable") from exc
-    except BaseException:
-        Lead.objects.filter(pk=lead.pk).delete()
+        if isinstance(exc, WeComError):
+            raise _wecom_unavailable() from exc
         raise
     Lead.objects.filter(pk=lead.pk).update(staff_id=seat.staff_id, config_id=answer["config_id"], qr_url=answer.get("qr_code", ""))
     lead.refresh_from_db()
@@ -212,8 +210,12 @@ def _lead_completed(lead: Lead) -> Lead:
         time.sleep(0.1)
         lead = Lead.objects.filter(pk=lead.pk).first()
         if lead is None:
-            raise Unavailable(_("We could not show an advisor's code just now. Please submit again."), code="wecom_unavailable")
+            raise _wecom_unavailable()
     return lead
+
+
+def _wecom_unavailable() -> Unavailable:
+    return Unavailable(_("We could not show an advisor's code just now. Please submit again."), code="wecom_unavailable")
 
 
 def _new_state(corp: Corp) -> str:

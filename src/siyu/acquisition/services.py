@@ -346,8 +346,10 @@ def _push_deleted(code: LiveCode, client) -> None:
 def live_codes_refresh_due(*, at: datetime | None = None) -> int:
     """The worker's minute tick: queue a refresh for list-mode codes whose WeCom list is out of date
     (a schedule slot began or ended, a new day reset the caps, the code expired), and for codes
-    WeCom has not taken yet (never pushed, or the last push failed)."""
+    WeCom has not taken yet (never pushed, or the last push failed). Expired landing-page holds
+    are cleared here too, off the scan's path (routing only counts live ones)."""
     at = at or now()
+    LiveCodeHold.objects.filter(expires_at__lte=at).delete()
     queued = 0
     for code in LiveCode.objects.filter(status=LiveCode.Status.ACTIVE).select_related("corp"):
         is_list = code.mode == LiveCode.Mode.WECOM_LIST
@@ -378,7 +380,6 @@ def assign_staff_for_scan(*, live_code: LiveCode, at: datetime | None = None, rn
         if code.mode != LiveCode.Mode.EXACT:
             raise InvalidInput("Only exact-mode live codes route at scan time.", code="not_exact_mode")
         day = routing.local_now(code, at).date()
-        LiveCodeHold.objects.filter(live_code=code, expires_at__lte=at).delete()
         counts, held = routing.today_counts(code, day), routing.live_holds(code, at)
         candidates = routing.available(code, routing.pool_for_scan(code), at, counts, held)
         if not candidates:

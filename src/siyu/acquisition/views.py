@@ -34,10 +34,8 @@ def _sticky_key(code: LiveCode) -> str:
 def landing(request, corp_id: str, state: str):
     # Not one transaction per request: routing locks the code briefly, and showing a guide the
     # first time may call WeCom to create their code, which must not hold the database.
-    try:
-        network_hit("landing", client_ip(request), settings.SIYU_PUBLIC_PAGE_RATE)
-    except TooManyRequests:
-        return _busy(request, None, _("Too many visits from your network just now. Please try again in a minute."), 429)
+    if limited := _over_network_rate(request, "landing"):
+        return limited
     corp = Corp.objects.filter(corp_id=corp_id).first()
     code = LiveCode.objects.select_related("corp").filter(corp=corp, state=state).exclude(status=LiveCode.Status.DELETED).first() if corp else None
     if code is None or code.mode != LiveCode.Mode.EXACT:
@@ -71,10 +69,8 @@ def landing(request, corp_id: str, state: str):
 def lead_form(request, slug: str):
     """The public lead form; on a valid submission, the routed staff member's own code."""
 
-    try:
-        network_hit("lead_form", client_ip(request), settings.SIYU_PUBLIC_PAGE_RATE)
-    except TooManyRequests:
-        return _busy(request, None, _("Too many visits from your network just now. Please try again in a minute."), 429)
+    if limited := _over_network_rate(request, "lead_form"):
+        return limited
     form = LeadForm.objects.select_related("corp").filter(slug=slug).first()
     if form is None:
         raise Http404("no such form")
@@ -98,3 +94,12 @@ def lead_form(request, slug: str):
 def _busy(request, corp: Corp | None, message: str, status: int):
     """The page a visitor gets when no guide can be shown now (message empty: everyone is busy)."""
     return render(request, "acquisition/landing_full.html", {"corp": corp, "message": message}, status=status)
+
+
+def _over_network_rate(request, scope: str):
+    """The 429 page when the visitor's network is past SIYU_PUBLIC_PAGE_RATE for `scope`, else None."""
+    try:
+        network_hit(scope, client_ip(request), settings.SIYU_PUBLIC_PAGE_RATE)
+    except TooManyRequests:
+        return _busy(request, None, _("Too many visits from your network just now. Please try again in a minute."), 429)
+    return None
