@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from siyu.kit.tenancy import Role
 
@@ -34,8 +34,12 @@ def browser_page():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
+        # A script or style the Content-Security-Policy refuses is a broken page, not noise.
+        refused = []
+        page.on("console", lambda m: refused.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None)
         yield page
         browser.close()
+        assert not refused, refused
         # ORM calls made while Playwright's loop runs get a connection of their own context.
         connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -74,7 +78,7 @@ def test_login_filter_by_tag_and_open_profile(live_server, shop, browser_page):
     page.click("label.chip:has-text('孕期')")
     with page.expect_response(lambda r: "/customers/" in r.url and r.request.headers.get("hx-request") == "true"):
         page.click("#customer-filters button[type=submit]")
-    page.wait_for_function("document.querySelectorAll('#customer-table tbody tr').length === 3")
+    expect(page.locator("#customer-table tbody tr")).to_have_count(3, timeout=30_000)
     names = page.locator("#customer-table .cname").all_inner_texts()
     assert sorted(names) == ["孕妈0号", "孕妈2号", "孕妈4号"]
     assert "tags=" in page.url  # the filter is in the address bar, so it can be shared

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import zxingcpp
 from PIL import Image
+from playwright.sync_api import expect
 
 from siyu.acquisition.models import Acquisition, LiveCode
 from siyu.corps.services import staff_upsert
@@ -130,7 +131,7 @@ def test_store_channel_live_code_qr_download_and_a_scan_arrives(live_server, sto
     page.reload()
     assert page.inner_text("#seats tr[data-staff='guide0'] td:nth-child(2)") == "4"
     page.click("#nav-stats")
-    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    expect(page.locator("body")).to_have_attribute("data-charts-ready", "1", timeout=30_000)
     assert page.inner_text("#total-adds") == "12"
     assert page.inner_text("#stats-table tr[data-key='南京西路店'] td.adds") == "12"
     page.wait_for_timeout(1500)  # let the charts finish drawing for the screenshot

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from openpyxl import Workbook
+from playwright.sync_api import expect
 
 from siyu.analytics.lifetime import clv_refresh
 from siyu.analytics.models import CustomerClv
@@ -70,7 +71,7 @@ def test_order_history_to_rfm_segment_super_users_clv_and_funnel(live_server, br
     expected = rfm_compute(brand["corp"])
 
     page.click("#nav-rfm")
-    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    expect(page.locator("body")).to_have_attribute("data-charts-ready", "1", timeout=30_000)
     assert page.inner_text("#rfm-buyers") == str(expected.buyers) == "32"
     shown = {el.get_attribute("data-letter"): int(el.locator(".count").inner_text()) for el in page.locator(".rfm-class").all()}
     assert shown == {r.rfm.letter: r.customers for r in expected.classes}
@@ -82,13 +83,13 @@ def test_order_history_to_rfm_segment_super_users_clv_and_funnel(live_server, br
     page.screenshot(path=str(ARTIFACTS / "31-segment.png"), full_page=True)
 
     page.click("#nav-super-users")
-    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    expect(page.locator("body")).to_have_attribute("data-charts-ready", "1", timeout=30_000)
     assert int(page.inner_text("#super-users")) > 0
     page.wait_for_timeout(1200)
     page.screenshot(path=str(ARTIFACTS / "32-super-users.png"), full_page=True)
 
     page.click("#nav-clv")
-    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    expect(page.locator("body")).to_have_attribute("data-charts-ready", "1", timeout=30_000)
     best = CustomerClv.objects.filter(corp=brand["corp"]).order_by("-clv_fen").select_related("customer").first()
     assert best.customer.name in page.inner_text("#clv-top")
     page.wait_for_timeout(1200)
@@ -98,7 +99,7 @@ def test_order_history_to_rfm_segment_super_users_clv_and_funnel(live_server, br
     assert page.inner_text("#customer-clv").replace(",", "") == f"{best.clv_fen // 100}.{best.clv_fen % 100:02d}"
 
     page.click("#nav-funnel")
-    page.wait_for_function("document.body.dataset.chartsReady === '1'")
+    expect(page.locator("body")).to_have_attribute("data-charts-ready", "1", timeout=30_000)
     page.wait_for_timeout(1200)
     page.screenshot(path=str(ARTIFACTS / "34-funnel.png"), full_page=True)
     assert page.locator("#gmv-table tbody tr").count() >= 10
