@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.http import Http404
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -35,7 +36,7 @@ class ObjectBodyParser(Parser):
     def parse_body(self, request):
         body = super().parse_body(request)
         if not isinstance(body, dict):
-            raise InvalidInput("The request body must be a JSON object.", code="body_not_object", status=422)
+            raise InvalidInput(_("The request body must be a JSON object."), code="body_not_object", status=422)
         _refuse_unstorable(body)
         return body
 
@@ -95,7 +96,7 @@ def _validation_error(request, exc: ValidationError):
     # loc is like ("query", "limit") or ("body", "payload", "name"); the field is what the client sent.
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "payload", "filters")]
     field = ".".join(loc) or None
-    message = first.get("msg", "Invalid input.")
+    message = first.get("msg") or _("Invalid input.")
     if field:
         message = f"{field}: {message}"
     return _error(request, 422, "invalid_input", message, field)
@@ -103,7 +104,7 @@ def _validation_error(request, exc: ValidationError):
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
-    return _error(request, 401, "unauthorized", "A valid API token is required: Authorization: Bearer <token>.")
+    return _error(request, 401, "unauthorized", _("A valid API token is required: Authorization: Bearer <token>."))
 
 
 @api.exception_handler(HttpError)
@@ -118,7 +119,7 @@ def _http_error(request, exc: HttpError):
 
 @api.exception_handler(Http404)
 def _not_found(request, exc):
-    return _error(request, 404, "not_found", "Not found.")
+    return _error(request, 404, "not_found", _("Not found."))
 
 
 api.add_router("/v1/", corps_router)

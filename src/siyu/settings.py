@@ -130,6 +130,8 @@ AXES_CLIENT_IP_CALLABLE = "siyu.kit.http.client_ip"
 ROOT_URLCONF = "siyu.urls"
 WSGI_APPLICATION = "siyu.wsgi.application"
 
+FORM_RENDERER = "siyu.console.renderer.ConsoleFormRenderer"
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

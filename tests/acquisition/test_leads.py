@@ -2,6 +2,7 @@
 that follows carries the lead's own state, so the answers land on the right customer."""
 
 import contextlib
+import html
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -193,3 +194,14 @@ def test_a_slow_wecom_gets_an_answer_in_bounded_time_and_leaves_nothing(hub, for
     assert not Lead.objects.exists()
     assert not LiveCodeHold.objects.exists()
     assert sum(LiveCodeDay.objects.values_list("picks", flat=True)) == 0
+
+
+def test_a_customer_reads_chinese_even_with_an_english_cookie_and_a_gone_code_has_its_own_page(hub, form):
+    visitor = Client()
+    visitor.cookies["django_language"] = "en"  # an operator's phone, say
+    page = html.unescape(visitor.post(_page(form["form"]), {"phone": "12345", "city": "上海", "baby_age": "孕期"}).content.decode())
+    assert "'12345' 不是中国大陆手机号。" in page and "is not a" not in page
+    for url in ("/f/no-such-form/", f"/l/{hub.corp.corp_id}/no-such-state/", "/l/no-such-corp/x/"):
+        response = visitor.get(url)
+        page = response.content.decode()
+        assert response.status_code == 404 and 'id="gone"' in page and "已经失效" in page and "Not Found" not in page

@@ -158,4 +158,4 @@ def test_refresh_through_the_api_and_the_daily_schedule(corp, api, django_captur
 @pytest.mark.django_db
 def test_too_little_history_is_shown_not_retried(corp):
     assert refresh_clv.func(corp.id) == {"error": "clv_insufficient_data"}
-    assert "Not enough purchase history" in ClvFit.objects.get(corp=corp).error
+    assert "购买记录不足，无法拟合 CLV" in ClvFit.objects.get(corp=corp).error

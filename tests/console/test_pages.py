@@ -9,7 +9,7 @@ from siyu.corps.models import Corp, Membership
 from siyu.corps.services import membership_grant, user_create
 from siyu.customers.models import FollowTag
 from siyu.kit.tenancy import Role
-from siyu.tags.models import TagGroup
+from siyu.tags.models import Tag, TagGroup
 from siyu.wecom.models import CallbackEvent
 
 from .. import factories as f
@@ -96,11 +96,40 @@ def test_tag_library_create_and_delete(site):
     assert list(group.tags.order_by("order").values_list("name", flat=True)) == ["上海", "北京", "广州"]
     c.post(f"/tags/groups/{group.id}/tags/", {"name": "深圳"})
     assert group.tags.filter(name="深圳").exists()
-    response = c.post("/tags/groups/", {"name": "城市"})
-    assert response.status_code == 409
+    response = c.post("/tags/groups/", {"name": "城市", "tags": "杭州"})
+    assert response.status_code == 400 and "已有名为“城市”的标签组。" in response.content.decode()
     assert TagGroup.objects.filter(name="城市").count() == 1
-    c.post(f"/tags/groups/{group.id}/delete/")
-    assert "城市" not in c.get("/tags/").content.decode()
+    # A group needs a tag, as in WeCom.
+    response = c.post("/tags/groups/", {"name": "空组", "tags": ""})
+    assert response.status_code == 400 and "标签组至少需要一个标签。" in response.content.decode()
+    assert not TagGroup.objects.filter(name="空组").exists()
+    # Renaming a tag and its group; a name in use is refused on the rename field.
+    shanghai = group.tags.get(name="上海")
+    assert c.post(f"/tags/{shanghai.id}/rename/", {"name": "上海市"}).status_code == 302
+    assert c.post(f"/tags/groups/{group.id}/rename/", {"name": "所在城市"}).status_code == 302
+    refused = c.post(f"/tags/{shanghai.id}/rename/", {"name": "北京"})
+    assert refused.status_code == 400 and "该标签组中已有名为“北京”的标签。" in refused.content.decode()
+    assert set(group.tags.filter(deleted_at__isnull=True).values_list("name", flat=True)) == {"北京", "上海市", "广州", "深圳"}
+    # Deleting asks first and says what it takes away; only the confirmation deletes.
+    page = c.post(f"/tags/groups/{group.id}/delete/").content.decode()
+    assert 'id="confirm-delete"' in page and "所在城市" in page
+    assert TagGroup.objects.get(pk=group.pk).deleted_at is None
+    c.post(f"/tags/groups/{group.id}/delete/", {"confirm": "yes"})
+    assert "所在城市" not in c.get("/tags/").content.decode()
+
+
+def test_deleting_a_tag_customers_carry_says_how_many_first(site):
+    c = site["client"]
+    vip = site["vip"]
+    page = c.post(f"/tags/{vip.id}/delete/").content.decode()
+    assert re.search(r'id="affected"><strong>1 位客户', page)
+    assert Tag.objects.get(pk=vip.pk).deleted_at is None
+    c.post(f"/tags/{vip.id}/delete/", {"confirm": "yes"})
+    assert Tag.objects.get(pk=vip.pk).deleted_at is not None
+    assert "VIP" not in c.get(f"/customers/{site['customer'].id}/").content.decode()
+    # The last tag of a group takes the group with it, and the page says so first.
+    last = site["group"].tags.get(name="新客")
+    assert "最后一个标签" in c.post(f"/tags/{last.id}/delete/").content.decode()
 
 
 def test_guide_has_no_library_controls(site):

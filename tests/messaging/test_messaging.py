@@ -218,5 +218,5 @@ def test_the_console_welcome_editor_takes_attachments_and_shows_wecoms_limits_on
     html = response.content.decode()
     assert 'value="ftp://shop.example.com/new"' in html  # what was typed is kept
     row = html[html.index('name="a-1-url"') :]
-    assert "http" in row[: row.index("</label>")] and "errorlist" in row[: row.index("</label>")]
+    assert "http" in row[: row.index("</label>")] and "field-error" in row[: row.index("</label>")]
     assert WelcomeMessage.objects.get().attachments[1] == LINK  # nothing half-written

@@ -179,9 +179,9 @@ def test_rows_of_one_order_must_agree(tmp_path, corp):
 
 def test_columns_are_mapped_by_name(tmp_path, corp):
     path = write_csv(tmp_path, [["单据", "时间", "金额(元)"], ["M1", "2026-03-01 10:00", "12.30"]])
-    with pytest.raises(CommandError, match="No column for order_no, paid_at, amount"):
+    with pytest.raises(CommandError, match="没有 order_no, paid_at, amount 对应的列"):
         run(corp, path)
-    with pytest.raises(CommandError, match="no column '单号'"):
+    with pytest.raises(CommandError, match="文件中没有列 '单号'"):
         run(corp, path, "--map", "order_no=单号")
     run(corp, path, "--map", "order_no=单据", "--map", "paid_at=时间", "--map", "amount=金额(元)", "--source", "pos")
     assert Order.objects.get().amount_fen == 1230 and Order.objects.get().source == "pos"
@@ -232,5 +232,5 @@ def test_a_batch_is_one_transaction(tmp_path, corp, monkeypatch):
 def test_unknown_corp_and_missing_file(tmp_path, corp):
     with pytest.raises(CommandError, match="No corp"):
         call_command("orders", "import", "x.csv", "--corp", "nope")
-    with pytest.raises(CommandError, match="No file"):
+    with pytest.raises(CommandError, match="没有文件"):
         run(corp, tmp_path / "missing.csv")

@@ -41,7 +41,7 @@ def test_soft_deleted_names_can_be_reused(admin):
 def test_names_are_unique_per_corp_and_group(admin):
     group = services.tag_group_create(actor=admin, name="兴趣", tag_names=["奶粉"])
     with pytest.raises(Conflict):
-        services.tag_group_create(actor=admin, name="兴趣")
+        services.tag_group_create(actor=admin, name="兴趣", tag_names=["美妆"])
     with pytest.raises(Conflict):
         services.tag_create(actor=admin, group=group, name="奶粉")
     other = f.actor(f.corp(), Role.ADMIN)
@@ -76,3 +76,10 @@ def test_other_corps_tags_are_not_found(admin):
         selectors.tag_group_get(admin, group.id)
     with pytest.raises(NotFound):
         selectors.tag_get(admin, group.tags.get().id)
+
+
+def test_a_group_needs_a_tag(admin):
+    with pytest.raises(InvalidInput) as refused:
+        services.tag_group_create(actor=admin, name="空组", tag_names=[])
+    assert refused.value.code == "empty_group" and refused.value.field == "tags"
+    assert not TagGroup.objects.filter(name="空组").exists()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Literal
 
+from django.utils.translation import gettext as _
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -499,7 +500,7 @@ def phone_import_create(
     skip_existing: bool = Form(False),
 ):
     if file.size and file.size > 20 * 1024 * 1024:
-        raise InvalidInput("The file is over 20 MB.", code="file_too_large", field="file")
+        raise InvalidInput(_("The file is over 20 MB."), code="file_too_large", field="file")
     batch = phone_import.phone_import_create(
         actor=request.auth,
         name=name,
@@ -524,7 +525,7 @@ def phone_import_list(request):
 
 @router.get("/phone-imports/{phone_import_id}", response=PhoneImportDetail)
 def phone_import_get(request, phone_import_id: int):
-    batch = get_for(request.auth, phone_import.phone_imports(request.auth), "phone import", pk=phone_import_id)
+    batch = get_for(request.auth, phone_import.phone_imports(request.auth), _("No such phone import."), pk=phone_import_id)
     return _import_out(batch, PhoneImportDetail, by_staff=phone_import.batch_by_staff(batch))
 
 

@@ -20,6 +20,7 @@ from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput, NotFound, TooManyRequests, Unavailable
 from siyu.kit.phones import phone_normalise  # noqa: F401 — callers import it from here too
+from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor, get_for
 from siyu.wecom.client import WeComClient, WeComError
 
@@ -40,20 +41,20 @@ PENDING_FOR = timedelta(seconds=settings.SIYU_WECOM_PAGE_SECONDS + 1)
 
 def fields_clean(raw) -> list[dict]:
     if not isinstance(raw, list) or len(raw) > MAX_FIELDS:
-        raise InvalidInput(f"fields: a list of at most {MAX_FIELDS}.", code="bad_fields", field="fields")
+        raise InvalidInput(_("A form has at most %(max_fields)s questions.") % {"max_fields": MAX_FIELDS}, code="bad_fields", field="fields")
     clean, keys = [], set()
     for i, f in enumerate(raw):
         where = f"fields.{i}"
         if not isinstance(f, dict) or f.get("type") not in FIELD_TYPES:
-            raise InvalidInput(f"{where}.type: one of {', '.join(FIELD_TYPES)}.", code="bad_fields", field=f"{where}.type")
+            raise InvalidInput(_("The type is one of %(value)s.") % {"value": ", ".join(FIELD_TYPES)}, code="bad_fields", field=f"{where}.type")
         key = f.get("key") or f["type"]
         if not isinstance(key, str) or not key.isidentifier() or len(key) > 32 or key in keys:
-            raise InvalidInput(f"{where}.key: a unique name of letters, digits and _ (≤ 32).", code="bad_fields", field=f"{where}.key")
+            raise InvalidInput(_("The key is a unique name of letters, digits and _ (at most 32)."), code="bad_fields", field=f"{where}.key")
         if (f["type"] == "phone") != (key == "phone"):
-            raise InvalidInput(f'{where}: the phone field is the one with key "phone".', code="bad_fields", field=where)
+            raise InvalidInput(_('The phone question is the one with key "phone".'), code="bad_fields", field=where)
         options = f.get("options") or []
         if f["type"] == "select" and (not isinstance(options, list) or not options or not all(isinstance(o, str) for o in options)):
-            raise InvalidInput(f"{where}.options: a select needs its options.", code="bad_fields", field=f"{where}.options")
+            raise InvalidInput(_("A choice question needs its options."), code="bad_fields", field=f"{where}.options")
         keys.add(key)
         clean.append(
             {
@@ -72,9 +73,9 @@ def fields_clean(raw) -> list[dict]:
 def _exact_code(actor: Actor, live_code_id: int, field: str) -> LiveCode:
     code = LiveCode.objects.filter(corp=actor.corp, pk=live_code_id).exclude(status=LiveCode.Status.DELETED).first()
     if code is None:
-        raise InvalidInput(f"{field}: no live code {live_code_id} in this corp.", code="unknown_live_code", field=field)
+        raise InvalidInput(_("No live code %(live_code_id)s in this corp.") % {"live_code_id": live_code_id}, code="unknown_live_code", field=field)
     if code.mode != LiveCode.Mode.EXACT:
-        raise InvalidInput(f"{field}: a lead form routes through an exact-mode live code (it picks the staff per lead).", code="not_exact_mode", field=field)
+        raise InvalidInput(_("A lead form routes through an exact-mode live code (it picks the staff per lead)."), code="not_exact_mode", field=field)
     return code
 
 
@@ -92,15 +93,16 @@ def lead_form_save(
 ) -> LeadForm:
     actor.require_manager()
     if not (name or "").strip():
-        raise InvalidInput("A lead form needs a name.", field="name")
+        raise InvalidInput(_("A lead form needs a name."), field="name")
     code = _exact_code(actor, live_code_id, "live_code_id")
     routes = {}
     for city, code_id in (city_routes or {}).items():
         if not isinstance(code_id, int):
-            raise InvalidInput(f"city_routes.{city}: a live code id.", field=f"city_routes.{city}")
+            raise InvalidInput(_("%(city)s: a live code id.") % {"city": city}, field=f"city_routes.{city}")
         routes[str(city).strip()[:32]] = _exact_code(actor, code_id, f"city_routes.{city}").pk
     form = form or LeadForm(corp=actor.corp, slug=secrets.token_urlsafe(9))
-    form.name, form.title, form.intro, form.live_code = name.strip()[:64], title[:100], intro[:2000], code
+    form.name, form.title, form.intro = text_within(name.strip(), 64, "name"), text_within(title, 100, "title"), text_within(intro, 2000, "intro")
+    form.live_code = code
     form.fields, form.city_routes, form.status = fields_clean(fields), routes, status
     form.save()
     return form
@@ -109,7 +111,7 @@ def lead_form_save(
 def answers_clean(form: LeadForm, data: dict) -> dict:
     answers = {}
     for f in form.fields:
-        value = str(data.get(f["key"], "") or "").strip()[:100]
+        value = text_within(str(data.get(f["key"], "") or "").strip(), 100, f["key"])
         if not value:
             if f["required"]:
                 raise InvalidInput(_("%(label)s is required.") % {"label": f["label"]}, code="missing_answer", field=f["key"])
@@ -230,7 +232,12 @@ def lead_forms(actor: Actor):
 
 
 def lead_form_get(actor: Actor, form_id: int) -> LeadForm:
-    return get_for(actor, lead_forms(actor), "lead form", pk=form_id)
+    return get_for(actor, lead_forms(actor), _("No such lead form."), pk=form_id)
+
+
+def lead_form_for_editing(actor: Actor, form_id: int) -> LeadForm:
+    actor.require_manager()
+    return lead_form_get(actor, form_id)
 
 
 def leads_of(actor: Actor, form: LeadForm):

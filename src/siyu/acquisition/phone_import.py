@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import CustomerPhone, FollowTag
@@ -18,6 +19,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.phones import phone_normalise
 from siyu.kit.queue import enqueue_after_commit
+from siyu.kit.schema import text_within
 from siyu.kit.tables import read_table
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
@@ -45,7 +47,7 @@ def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = Fals
 
     table = [r for r in table if any(c.strip() for c in r)]
     if not table:
-        raise InvalidInput("The file is empty.", code="empty_file", field="file")
+        raise InvalidInput(_("The file is empty."), code="empty_file", field="file")
     header = [h.strip().lower() for h in table[0]]
     where = {}
     for i, h in enumerate(header):
@@ -53,9 +55,9 @@ def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = Fals
             if h in names and column not in where:
                 where[column] = i
     if "phone" not in where:
-        raise InvalidInput("No phone column: name it phone or 手机号.", code="no_phone_column", field="file")
+        raise InvalidInput(_("No phone column: name it phone or 手机号."), code="no_phone_column", field="file")
     if len(table) - 1 > MAX_ROWS:
-        raise InvalidInput(f"At most {MAX_ROWS} rows per import.", code="too_many_rows", field="file")
+        raise InvalidInput(_("At most %(max_rows)s rows per import.") % {"max_rows": MAX_ROWS}, code="too_many_rows", field="file")
     tags = {t.name: t.pk for t in Tag.objects.filter(corp=corp, deleted_at__isnull=True)}
     staff = dict(Staff.objects.filter(corp=corp, status=Staff.Status.ACTIVE).values_list("userid", "pk"))
     good, errors, seen = [], [], {}
@@ -66,27 +68,27 @@ def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = Fals
 
         extra = [c for c in row[len(header) :] if c.strip()]
         if extra:
-            bad("", "too_many_columns", f"{len(row)} cells in a table of {len(header)} columns")
+            bad("", "too_many_columns", _("%(cells)s cells in a table of %(columns)s columns") % {"cells": len(row), "columns": len(header)})
         cells = {column: (row[i].strip() if i < len(row) else "") for column, i in where.items()}
         try:
             phone = phone_normalise(cells["phone"])
         except InvalidInput:
-            bad("phone", "bad_phone", f"{cells['phone']!r} is not a mainland mobile number")
+            bad("phone", "bad_phone", _("%(value)r is not a mainland China mobile number.") % {"value": cells["phone"]})
             continue
         if phone in seen:
-            bad("phone", "duplicate", f"{phone} is also on row {seen[phone]}")
+            bad("phone", "duplicate", _("%(phone)s is also on row %(row)s") % {"phone": phone, "row": seen[phone]})
             continue
         seen[phone] = n
         name = cells.get("name", "")
         if len(name) > NAME_MAX:
-            bad("name", "too_long", f"the name has {len(name)} characters; at most {NAME_MAX}")
+            bad("name", "too_long", _("The name has %(n)s characters; at most %(max)s") % {"n": len(name), "max": NAME_MAX})
         tag_names = [t.strip() for t in cells.get("tags", "").replace("，", ",").replace("、", ",").split(",") if t.strip()]
         unknown = [t for t in tag_names if t not in tags]
         if unknown:
-            bad("tags", "unknown_tag", f"no tag {unknown[0]!r} in the tag library")
+            bad("tags", "unknown_tag", _("No tag “%(tag)s” in the tag library") % {"tag": unknown[0]})
         userid = cells.get("staff", "")
         if userid and userid not in staff:
-            bad("staff", "unknown_staff", f"no active staff member {userid!r}")
+            bad("staff", "unknown_staff", _("No active staff member %(userid)r") % {"userid": userid})
         good.append({"row": n, "phone": phone, "name": name[:NAME_MAX], "tags": [tags[t] for t in tag_names if t in tags], "staff_id": staff.get(userid)})
     phones = [g["phone"] for g in good]
     customers = set(CustomerPhone.objects.filter(corp=corp, phone__in=phones).values_list("phone", flat=True))
@@ -97,9 +99,18 @@ def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = Fals
             if skip_existing:
                 skipped += 1
                 continue
-            errors.append({"row": g["row"], "column": "phone", "code": "already_customer", "message": f"{g['phone']} is already a customer"})
+            errors.append(
+                {"row": g["row"], "column": "phone", "code": "already_customer", "message": _("%(phone)s is already a customer") % {"phone": g["phone"]}}
+            )
         elif g["phone"] in tasked:
-            errors.append({"row": g["row"], "column": "phone", "code": "already_tasked", "message": f"{g['phone']} is already in another import's tasks"})
+            errors.append(
+                {
+                    "row": g["row"],
+                    "column": "phone",
+                    "code": "already_tasked",
+                    "message": _("%(phone)s is already in another import's tasks") % {"phone": g["phone"]},
+                }
+            )
         kept.append(g)
     return kept, sorted(errors, key=lambda e: (e["row"], e["column"])), skipped
 
@@ -144,11 +155,11 @@ def schedule(batch: PhoneImport, rows: list[dict], pool: list[int]) -> list[tupl
         while cursor[sid] <= last_day and (got := take(sid, cursor[sid])) is None:
             cursor[sid] += timedelta(days=1)
         if cursor[sid] > last_day:
-            raise InvalidInput("Not enough days ahead for this staff member's tasks at their daily limit.", code="no_capacity", field="file")
+            raise InvalidInput(_("Not enough days ahead for this staff member's tasks at their daily limit."), code="no_capacity", field="file")
         out.append((row, sid, cursor[sid], *got))
     free = [r for r in rows if not r["staff_id"]]
     if free and not pool:
-        raise InvalidInput("Rows without a staff member need staff to share them among.", code="no_staff", field="staff_ids")
+        raise InvalidInput(_("Rows without a staff member need staff to share them among."), code="no_staff", field="staff_ids")
     day, turn = batch.first_day, 0
     while free:
         placed = False
@@ -163,7 +174,7 @@ def schedule(batch: PhoneImport, rows: list[dict], pool: list[int]) -> list[tupl
         if not placed:
             day += timedelta(days=1)
             if day > last_day:
-                raise InvalidInput("The staff's daily limits cannot fit these rows within a year.", code="no_capacity", field="staff_ids")
+                raise InvalidInput(_("The staff's daily limits cannot fit these rows within a year."), code="no_capacity", field="staff_ids")
     return out
 
 
@@ -191,24 +202,24 @@ def phone_import_create(
 ) -> PhoneImport:
     actor.require_manager()
     if not (name or "").strip():
-        raise InvalidInput("An import needs a name.", field="name")
+        raise InvalidInput(_("An import needs a name."), field="name")
     if work_end <= work_start:
-        raise InvalidInput("Working hours must end after they start.", field="work_end")
+        raise InvalidInput(_("Working hours must end after they start."), field="work_end")
     if not 1 <= daily_limit <= 500 or not 0 <= new_account_limit <= daily_limit:
-        raise InvalidInput("daily_limit is 1 to 500, new_account_limit 0 to daily_limit.", field="daily_limit")
+        raise InvalidInput(_("The daily limit is 1 to 500; the new-account limit 0 to the daily limit."), field="daily_limit")
     pool = list(Staff.objects.filter(corp=actor.corp, pk__in=list(staff_ids), status=Staff.Status.ACTIVE).order_by("pk").values_list("pk", flat=True))
     if len(pool) != len(set(staff_ids)):
-        raise InvalidInput("staff_ids: unknown or inactive staff in this corp.", code="unknown_staff", field="staff_ids")
+        raise InvalidInput(_("Unknown or inactive staff in this corp."), code="unknown_staff", field="staff_ids")
     rows, errors, skipped = check_rows(actor.corp, read_table(file_name, content), skip_existing=skip_existing)
     if errors:
-        raise ImportRejected(f"{len(errors)} problem(s) in {file_name}; nothing was imported.", field="file", details=errors)
+        raise ImportRejected(_("%(n)s problem(s) in %(file)s; nothing was imported.") % {"n": len(errors), "file": file_name}, field="file", details=errors)
     if not rows:
-        raise InvalidInput("No rows to import.", code="empty_file", field="file")
+        raise InvalidInput(_("No rows to import."), code="empty_file", field="file")
     tz = actor.corp.tzinfo
     with transaction.atomic():
         batch = PhoneImport.objects.create(
             corp=actor.corp,
-            name=name.strip()[:64],
+            name=text_within(name.strip(), 64, "name"),
             file_name=file_name[:200],
             created_by=actor.user,
             daily_limit=daily_limit,
@@ -265,8 +276,8 @@ def add_tasks_match(*, corp: Corp, follow) -> int:
 def pacing_set(*, actor: Actor, staff: Staff, daily_limit: int | None, account_opened_on: date | None) -> StaffPacing:
     actor.require_manager()
     if daily_limit is not None and not 0 <= daily_limit <= 500:
-        raise InvalidInput("daily_limit is 0 to 500.", field="daily_limit")
-    pacing, _ = StaffPacing.objects.update_or_create(
+        raise InvalidInput(_("The daily limit is 0 to 500."), field="daily_limit")
+    pacing, _created = StaffPacing.objects.update_or_create(
         corp=actor.corp, staff=staff, defaults={"daily_limit": daily_limit, "account_opened_on": account_opened_on}
     )
     return pacing

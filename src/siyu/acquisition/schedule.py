@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
+from django.utils.translation import gettext as _
+
 from siyu.kit.errors import InvalidInput
 
 
@@ -28,7 +30,7 @@ def _time(value, field: str) -> time | None:
 
 
 def _bad(field: str, value):
-    raise InvalidInput(f"{field}: {value!r} is not a valid time or date in this schedule.", code="bad_schedule", field=field)
+    raise InvalidInput(_("%(value)r is not a valid time or date in this schedule.") % {"value": value}, code="bad_schedule", field=field)
 
 
 def _date(value, field: str) -> date:
@@ -43,33 +45,33 @@ def schedule_clean(raw: dict | None, field: str = "schedule") -> dict:
     if not raw:
         return {}
     if not isinstance(raw, dict) or set(raw) - {"weekly", "dates", "holidays"}:
-        raise InvalidInput(f"{field}: only weekly, dates and holidays are allowed.", code="bad_schedule", field=field)
+        raise InvalidInput(_("A schedule has only weekly, dates and holidays."), code="bad_schedule", field=field)
     clean: dict = {}
     if "weekly" in raw:
         weekly = raw["weekly"]
         if not isinstance(weekly, dict) or any(str(k) not in {"1", "2", "3", "4", "5", "6", "7"} for k in weekly):
-            raise InvalidInput(f"{field}.weekly: keys are ISO weekdays 1 (Monday) to 7.", code="bad_schedule", field=f"{field}.weekly")
+            raise InvalidInput(_("Weekdays are 1 (Monday) to 7."), code="bad_schedule", field=f"{field}.weekly")
         clean["weekly"] = {}
         for day, slots in sorted(weekly.items()):
             where = f"{field}.weekly.{day}"
             if not isinstance(slots, list) or any(not isinstance(s, (list, tuple)) or len(s) != 2 for s in slots):
-                raise InvalidInput(f"{where}: a list of [start, end] pairs.", code="bad_schedule", field=where)
+                raise InvalidInput(_("A list of [start, end] pairs."), code="bad_schedule", field=where)
             for start, end in slots:
                 t0, t1 = _time(start, where), _time(end, where)
                 if t0 is None or (t1 is not None and t1 <= t0):
-                    raise InvalidInput(f"{where}: {start}–{end} must end after it starts.", code="bad_schedule", field=where)
+                    raise InvalidInput(_("%(start)s–%(end)s must end after it starts.") % {"start": start, "end": end}, code="bad_schedule", field=where)
             clean["weekly"][str(day)] = [[s, e] for s, e in slots]
     if "dates" in raw:
         ranges = raw["dates"]
         if not isinstance(ranges, list):
-            raise InvalidInput(f"{field}.dates: a list of {{from, to}}.", code="bad_schedule", field=f"{field}.dates")
+            raise InvalidInput(_("A list of {from, to}."), code="bad_schedule", field=f"{field}.dates")
         for r in ranges:
             if not isinstance(r, dict) or _date(r.get("from"), f"{field}.dates") > _date(r.get("to"), f"{field}.dates"):
-                raise InvalidInput(f"{field}.dates: each range needs from ≤ to.", code="bad_schedule", field=f"{field}.dates")
+                raise InvalidInput(_("Each range needs from ≤ to."), code="bad_schedule", field=f"{field}.dates")
         clean["dates"] = [{"from": r["from"], "to": r["to"]} for r in ranges]
     if "holidays" in raw:
         if not isinstance(raw["holidays"], list):
-            raise InvalidInput(f"{field}.holidays: a list of dates.", code="bad_schedule", field=f"{field}.holidays")
+            raise InvalidInput(_("A list of dates."), code="bad_schedule", field=f"{field}.holidays")
         clean["holidays"] = sorted({_date(d, f"{field}.holidays").isoformat() for d in raw["holidays"]})
     return clean
 

@@ -22,7 +22,7 @@ def channels(actor: Actor):
 
 
 def channel_get(actor: Actor, channel_id: int) -> Channel:
-    return get_for(actor, Channel.objects.filter(archived_at__isnull=True), "channel", pk=channel_id)
+    return get_for(actor, Channel.objects.filter(archived_at__isnull=True), _("No such channel."), pk=channel_id)
 
 
 # Channels are named to everyone (filters, statistics); setting them up and their costs is a manager's.
@@ -61,7 +61,7 @@ def live_code_for_editing(actor: Actor, live_code_id: int | None) -> LiveCode | 
 
 
 def live_code_get(actor: Actor, live_code_id: int) -> LiveCode:
-    return get_for(actor, live_codes(actor), "live code", pk=live_code_id)
+    return get_for(actor, live_codes(actor), _("No such live code."), pk=live_code_id)
 
 
 def live_code_today(live_code: LiveCode, at) -> list[dict]:
@@ -156,11 +156,11 @@ def acquisition_stats(
     carry them.
     """
     if by not in STATS_BY:
-        raise InvalidInput(f"by must be one of {', '.join(STATS_BY)}.", field="by")
+        raise InvalidInput(_("Group by one of %(value)s.") % {"value": ", ".join(STATS_BY)}, field="by")
     if end < start:
-        raise InvalidInput("end must not be before start.", code="bad_range", field="end")
+        raise InvalidInput(_("The end must not be before the start."), code="bad_range", field="end")
     if (end - start).days >= MAX_STATS_DAYS:
-        raise InvalidInput(f"At most {MAX_STATS_DAYS} days at a time.", code="bad_range", field="start")
+        raise InvalidInput(_("At most %(max_stats_days)s days at a time.") % {"max_stats_days": MAX_STATS_DAYS}, code="bad_range", field="start")
     key_field = {"channel": "channel_id", "live_code": "live_code_id", "staff": "staff_id"}[by]
     facts = Acquisition.objects.for_corp(actor.corp).filter(day__gte=start, day__lte=end)
     picks = LiveCodeDay.objects.for_corp(actor.corp).filter(day__gte=start, day__lte=end, picks__gt=0)

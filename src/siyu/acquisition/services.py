@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.customers.services import customer_add_phones
@@ -24,6 +25,7 @@ from siyu.kit.clock import now
 from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput, NotFound, save_or_conflict
 from siyu.kit.events import publish
+from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor
 from siyu.tags.selectors import resolve_tags
 from siyu.wecom.client import WeComClient, WeComError
@@ -51,34 +53,34 @@ def channel_create(*, actor: Actor, name: str, group: str = Channel.Group.OTHER)
     actor.require_manager()
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("A channel needs a name.", field="name")
+        raise InvalidInput(_("A channel needs a name."), field="name")
     if group not in Channel.Group.values:
-        raise InvalidInput(f"Unknown channel group {group!r}.", code="bad_channel_group", field="group")
-    return save_or_conflict(Channel(corp=actor.corp, name=name[:64], group=group), _channel_name_taken(name))
+        raise InvalidInput(_("Unknown channel group %(group)r.") % {"group": group}, code="bad_channel_group", field="group")
+    return save_or_conflict(Channel(corp=actor.corp, name=text_within(name, 64, "name"), group=group), _channel_name_taken(name))
 
 
 def channel_update(*, actor: Actor, channel: Channel, name: str | None = None, group: str | None = None) -> Channel:
     actor.require_manager()
     if group is not None and group not in Channel.Group.values:
-        raise InvalidInput(f"Unknown channel group {group!r}.", code="bad_channel_group", field="group")
+        raise InvalidInput(_("Unknown channel group %(group)r.") % {"group": group}, code="bad_channel_group", field="group")
     if name is not None:
-        channel.name = name.strip()[:64]
+        channel.name = text_within(name.strip(), 64, "name")
         if not channel.name:
-            raise InvalidInput("A channel needs a name.", field="name")
+            raise InvalidInput(_("A channel needs a name."), field="name")
     if group is not None:
         channel.group = group
     return save_or_conflict(channel, _channel_name_taken(channel.name))
 
 
 def _channel_name_taken(name: str) -> Conflict:
-    return Conflict(f"A channel named {name!r} already exists.", code="channel_name_taken", field="name")
+    return Conflict(_("A channel named “%(name)s” already exists.") % {"name": name}, code="channel_name_taken", field="name")
 
 
 def channel_cost_set(*, actor: Actor, channel: Channel, day, amount_fen: int) -> ChannelCost:
     actor.require_manager()
     if amount_fen < 0:
-        raise InvalidInput("A cost cannot be negative.", field="amount_fen")
-    cost, _ = ChannelCost.objects.update_or_create(corp=actor.corp, channel=channel, day=day, defaults={"amount_fen": amount_fen})
+        raise InvalidInput(_("A cost cannot be negative."), field="amount_fen")
+    cost, _created = ChannelCost.objects.update_or_create(corp=actor.corp, channel=channel, day=day, defaults={"amount_fen": amount_fen})
     return cost
 
 
@@ -92,7 +94,7 @@ def _new_state(corp: Corp) -> str:
 
 def _clean_members(corp: Corp, members: list[dict]) -> list[LiveCodeMember]:
     if not members:
-        raise InvalidInput("A live code needs at least one staff member or department.", code="empty_pool", field="members")
+        raise InvalidInput(_("A live code needs at least one staff member or department."), code="empty_pool", field="members")
     staff_ids = {m["staff_id"] for m in members if m.get("staff_id")}
     dept_ids = {m["department_id"] for m in members if m.get("department_id")}
     staff = set(Staff.objects.filter(corp=corp, id__in=staff_ids).values_list("id", flat=True))
@@ -102,20 +104,20 @@ def _clean_members(corp: Corp, members: list[dict]) -> list[LiveCodeMember]:
         where = f"members.{i}"
         staff_id, dept_id = m.get("staff_id"), m.get("department_id")
         if bool(staff_id) == bool(dept_id):
-            raise InvalidInput(f"{where}: give either staff_id or department_id.", field=where)
+            raise InvalidInput(_("Give either a staff member or a department."), field=where)
         if staff_id and staff_id not in staff:
-            raise InvalidInput(f"{where}: no staff member {staff_id} in this corp.", code="unknown_staff", field=f"{where}.staff_id")
+            raise InvalidInput(_("No staff member %(staff_id)s in this corp.") % {"staff_id": staff_id}, code="unknown_staff", field=f"{where}.staff_id")
         if dept_id and dept_id not in depts:
-            raise InvalidInput(f"{where}: no department {dept_id} in this corp.", code="unknown_department", field=f"{where}.department_id")
+            raise InvalidInput(_("No department %(dept_id)s in this corp.") % {"dept_id": dept_id}, code="unknown_department", field=f"{where}.department_id")
         key = ("s", staff_id) if staff_id else ("d", dept_id)
         if key in seen:
-            raise InvalidInput(f"{where}: listed twice.", code="duplicate_member", field=where)
+            raise InvalidInput(_("Listed twice."), code="duplicate_member", field=where)
         seen.add(key)
         weight, cap = m.get("weight", 1), m.get("daily_cap")
         if not isinstance(weight, int) or weight < 1 or weight > 1000:
-            raise InvalidInput(f"{where}.weight: a whole number from 1 to 1000.", field=f"{where}.weight")
+            raise InvalidInput(_("The weight is a whole number from 1 to 1000."), field=f"{where}.weight")
         if cap is not None and (not isinstance(cap, int) or cap < 0):
-            raise InvalidInput(f"{where}.daily_cap: a whole number ≥ 0, or empty for no cap.", field=f"{where}.daily_cap")
+            raise InvalidInput(_("The daily cap is a whole number ≥ 0, or empty for no cap."), field=f"{where}.daily_cap")
         out.append(
             LiveCodeMember(
                 corp=corp,
@@ -128,19 +130,19 @@ def _clean_members(corp: Corp, members: list[dict]) -> list[LiveCodeMember]:
             )
         )
     if all(m.backup for m in out):
-        raise InvalidInput("A live code needs at least one member who is not a backup.", code="only_backups", field="members")
+        raise InvalidInput(_("A live code needs at least one member who is not a backup."), code="only_backups", field="members")
     return out
 
 
 def _check_mode(mode: str, routing_mode: str) -> None:
     if mode not in LiveCode.Mode.values:
-        raise InvalidInput(f"Unknown mode {mode!r}.", field="mode")
+        raise InvalidInput(_("Unknown mode %(mode)r.") % {"mode": mode}, field="mode")
     if routing_mode not in LiveCode.Routing.values:
-        raise InvalidInput(f"Unknown routing {routing_mode!r}.", field="routing")
+        raise InvalidInput(_("Unknown routing %(routing_mode)r.") % {"routing_mode": routing_mode}, field="routing")
     # In list mode WeCom itself takes turns among the listed staff; weights and load balancing
     # need Siyu to decide each scan, which only the landing page (exact mode) can.
     if mode == LiveCode.Mode.WECOM_LIST and routing_mode != LiveCode.Routing.ROTATE:
-        raise InvalidInput("Weighted and least-loaded routing need exact mode.", code="routing_needs_exact_mode", field="routing")
+        raise InvalidInput(_("Weighted and least-loaded routing need exact mode."), code="routing_needs_exact_mode", field="routing")
 
 
 def live_code_save(
@@ -164,23 +166,23 @@ def live_code_save(
     actor.require_manager()
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("A live code needs a name.", field="name")
+        raise InvalidInput(_("A live code needs a name."), field="name")
     if channel.corp_id != actor.corp.id:
-        raise NotFound("No such channel.", field="channel_id")
+        raise NotFound(_("No such channel."), field="channel_id")
     _check_mode(mode, routing_mode)
     if total_cap is not None and total_cap < 0:
-        raise InvalidInput("total_cap must be ≥ 0.", field="total_cap")
+        raise InvalidInput(_("The total cap must be ≥ 0."), field="total_cap")
     if expires_at is not None and timezone.is_naive(expires_at):
         expires_at = timezone.make_aware(expires_at, actor.corp.tzinfo)  # the corp's clock, as the console shows it
     if expires_at is not None and expires_at <= now() and (live_code is None or live_code.expires_at != expires_at):
-        raise InvalidInput("A live code cannot expire in the past.", code="expires_in_past", field="expires_at")
+        raise InvalidInput(_("A live code cannot expire in the past."), code="expires_in_past", field="expires_at")
     if live_code is not None and live_code.mode != mode and live_code.config_id:
-        raise InvalidInput("The mode of a live code cannot change once it is in WeCom; create a new code.", code="mode_locked", field="mode")
+        raise InvalidInput(_("The mode of a live code cannot change once it is in WeCom; create a new code."), code="mode_locked", field="mode")
     cleaned = _clean_members(actor.corp, members)
     tags = resolve_tags(actor, list(tag_ids), "tag_ids")
     schedule = schedule_clean(schedule)
     code = live_code or LiveCode(corp=actor.corp, state=_new_state(actor.corp))
-    code.channel, code.name, code.mode, code.routing = channel, name[:64], mode, routing_mode
+    code.channel, code.name, code.mode, code.routing = channel, text_within(name, 64, "name"), mode, routing_mode
     code.total_cap, code.schedule, code.expires_at, code.skip_verify = total_cap, schedule, expires_at, skip_verify
     code.save()
     code.tags.set(tags)
@@ -197,7 +199,7 @@ def live_code_save(
 def live_code_set_status(*, actor: Actor, live_code: LiveCode, status: str) -> LiveCode:
     actor.require_manager()
     if status not in LiveCode.Status.values:
-        raise InvalidInput(f"Unknown status {status!r}.", field="status")
+        raise InvalidInput(_("Unknown status %(status)r.") % {"status": status}, field="status")
     live_code.status = status
     live_code.save(update_fields=["status", "updated_at"])
     code_id = live_code.pk
@@ -214,7 +216,7 @@ def qr_content_for(live_code: LiveCode) -> str:
     if live_code.mode == LiveCode.Mode.EXACT:
         return landing_url(live_code)
     if not live_code.qr_content:
-        raise Conflict("The code is not in WeCom yet (or its QR could not be read); try again shortly.", code="qr_not_ready")
+        raise Conflict(_("The code is not in WeCom yet (or its QR could not be read); try again shortly."), code="qr_not_ready")
     return live_code.qr_content
 
 
@@ -281,7 +283,7 @@ def live_code_push(live_code_id: int, *, client=None, at: datetime | None = None
 
 
 def _push_list(code: LiveCode, client, at: datetime | None) -> None:
-    for _ in range(3):
+    for _attempt in range(3):
         stamp = at or now()
         users, overflowing = _wanted_users(code, stamp)
         if not code.config_id:
@@ -378,12 +380,12 @@ def assign_staff_for_scan(*, live_code: LiveCode, at: datetime | None = None, rn
     with transaction.atomic():
         code = LiveCode.objects.select_for_update().select_related("corp").get(pk=live_code.pk)
         if code.mode != LiveCode.Mode.EXACT:
-            raise InvalidInput("Only exact-mode live codes route at scan time.", code="not_exact_mode")
+            raise InvalidInput(_("Only exact-mode live codes route at scan time."), code="not_exact_mode")
         day = routing.local_now(code, at).date()
         counts, held = routing.today_counts(code, day), routing.live_holds(code, at)
         candidates = routing.available(code, routing.pool_for_scan(code), at, counts, held)
         if not candidates:
-            raise NoStaffAvailable("Nobody can take new customers on this code right now.")
+            raise NoStaffAvailable(_("Nobody can take new customers on this code right now."))
         load = {s.staff_id: counts.get(s.staff_id, 0) + held.get(s.staff_id, 0) for s in candidates}
         seat = routing.choose(code, candidates, load, rng)
         _count(code, seat.staff_id, day, "picks")
@@ -422,7 +424,7 @@ def staff_way_for(live_code: LiveCode, seat: routing.Seat, *, client=None) -> Li
 
 def _count(code: LiveCode, staff_id: int, day, field: str) -> int:
     """Add one to a staff member's picks or adds on a live code for a day; returns the new count."""
-    row, _ = LiveCodeDay.objects.get_or_create(corp_id=code.corp_id, live_code=code, staff_id=staff_id, day=day)
+    row, _created = LiveCodeDay.objects.get_or_create(corp_id=code.corp_id, live_code=code, staff_id=staff_id, day=day)
     LiveCodeDay.objects.filter(pk=row.pk).update(**{field: F(field) + 1})
     return getattr(row, field) + 1
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
@@ -25,21 +27,33 @@ from .models import LeadForm, LiveCode
 STICKY_MAX_AGE = 86400
 
 
+def public_page(view):
+    """A page a customer opens on their phone: in Chinese whatever the browser or a console cookie
+    says, never cached, and outside the request's transaction (routing locks the code briefly, and
+    WeCom may be called, which must not hold the database)."""
+
+    @never_cache
+    @transaction.non_atomic_requests
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        with translation.override("zh-hans"):
+            return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _sticky_key(code: LiveCode) -> str:
     return f"siyu_lc_{code.state}"
 
 
-@never_cache
-@transaction.non_atomic_requests
+@public_page
 def landing(request, corp_id: str, state: str):
-    # Not one transaction per request: routing locks the code briefly, and showing a guide the
-    # first time may call WeCom to create their code, which must not hold the database.
     if limited := _over_network_rate(request, "landing"):
         return limited
     corp = Corp.objects.filter(corp_id=corp_id).first()
     code = LiveCode.objects.select_related("corp").filter(corp=corp, state=state).exclude(status=LiveCode.Status.DELETED).first() if corp else None
     if code is None or code.mode != LiveCode.Mode.EXACT:
-        raise Http404("no such live code")
+        return _gone(request, corp)
     at = now()
     day = routing.local_now(code, at).date().isoformat()
     seat = None
@@ -64,8 +78,7 @@ def landing(request, corp_id: str, state: str):
     return response
 
 
-@never_cache
-@transaction.non_atomic_requests
+@public_page
 def lead_form(request, slug: str):
     """The public lead form; on a valid submission, the routed staff member's own code."""
 
@@ -73,7 +86,7 @@ def lead_form(request, slug: str):
         return limited
     form = LeadForm.objects.select_related("corp").filter(slug=slug).first()
     if form is None:
-        raise Http404("no such form")
+        return _gone(request, None)
     campaign = (request.POST.get("campaign") or request.GET.get("campaign") or request.GET.get("utm_campaign") or "")[:64]
     context = {"form": form, "rows": [(f, "") for f in form.fields], "error": None, "campaign": campaign}
     if request.method == "POST":
@@ -89,6 +102,11 @@ def lead_form(request, slug: str):
         staff_name = lead.staff.name if lead.staff else ""
         return render(request, "acquisition/lead_done.html", {"form": form, "lead": lead, "staff_name": staff_name})
     return render(request, "acquisition/lead_form.html", context)
+
+
+def _gone(request, corp: Corp | None):
+    """An unknown or deleted code or form: a page that says so, not a bare "Not Found"."""
+    return render(request, "acquisition/gone.html", {"corp": corp}, status=404)
 
 
 def _busy(request, corp: Corp | None, message: str, status: int):

@@ -22,7 +22,10 @@ CHUNK = 2000
 def segment_workbook(corp, customers, *, name: str) -> bytes:
     total = customers.count()
     if total > MAX_ROWS:
-        raise InvalidInput(f"{total} customers is more than one export takes ({MAX_ROWS}); narrow the segment.", code="export_too_large")
+        raise InvalidInput(
+            _("%(total)s customers is more than one export takes (%(max_rows)s); narrow the segment.") % {"total": total, "max_rows": MAX_ROWS},
+            code="export_too_large",
+        )
     result = rfm.current_result(corp)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(sheet_title(name, "Segment"))

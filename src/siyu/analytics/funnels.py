@@ -98,9 +98,9 @@ def _day_start(d: date, tz) -> datetime:
 
 def _check_period(start: date, end: date) -> None:
     if end < start:
-        raise InvalidInput("The end is before the start.", code="bad_period", field="end")
+        raise InvalidInput(_("The end is before the start."), code="bad_period", field="end")
     if (end - start).days > 3 * 366:
-        raise InvalidInput("At most three years at once.", code="bad_period", field="end")
+        raise InvalidInput(_("At most three years at once."), code="bad_period", field="end")
 
 
 FIRST_ADDS_SQL = """
@@ -119,7 +119,7 @@ WHERE f.corp_id = %s AND f.added_at >= %s AND f.added_at < %s
 
 def funnel(corp: Corp, *, start: date, end: date, by: str = "week") -> Funnel:
     if by not in GROUPS:
-        raise InvalidInput(f"by is one of {', '.join(GROUPS)}.", code="bad_group", field="by")
+        raise InvalidInput(_("Group by one of %(value)s.") % {"value": ", ".join(GROUPS)}, code="bad_group", field="by")
     _check_period(start, end)
     tz = corp.tzinfo
     ops = connection.ops
@@ -214,7 +214,7 @@ def gmv_decomposition(corp: Corp, *, start: date, end: date, period: str = "mont
     compared with the same number of days at the start of the period before (month to date
     against the previous month's first days), not with that whole period."""
     if period not in ("month", "week"):
-        raise InvalidInput("period is month or week.", code="bad_period", field="period")
+        raise InvalidInput(_("The period is month or week."), code="bad_period", field="period")
     _check_period(start, end)
     today = corp_today(corp)
     out: list[GmvPeriod] = []

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 import numpy as np
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
@@ -66,13 +67,16 @@ def clv_refresh(*, corp: Corp, as_of: date | None = None, horizon_days: int = 36
     started = time.perf_counter()
     as_of = as_of or corp_today(corp)
     if not 1 <= horizon_days <= 3650:
-        raise InvalidInput("horizon_days must be between 1 and 3650.", code="bad_horizon", field="horizon_days")
+        raise InvalidInput(_("The horizon is 1 to 3650 days."), code="bad_horizon", field="horizon_days")
     # Observation runs to the end of the as-of day, so a first purchase that day still has T > 0.
     ids, x, t_x_days, T_days, m = summarise(*purchase_days(corp, as_of), (as_of - EPOCH).days + 1)
     if len(ids) < MIN_BUYERS or not (x > 0).any():
         raise InvalidInput(
-            f"Not enough purchase history to fit CLV: {len(ids)} buyers, {int((x > 0).sum())} with a repeat purchase "
-            f"(at least {MIN_BUYERS} buyers and one repeat needed).",
+            _(
+                "Not enough purchase history to fit CLV: %(buyers)s buyers, %(repeat)s with a repeat purchase "
+                "(at least %(min_buyers)s buyers and one repeat needed)."
+            )
+            % {"buyers": len(ids), "repeat": int((x > 0).sum()), "min_buyers": MIN_BUYERS},
             code="clv_insufficient_data",
         )
     weeks = 7.0
@@ -100,14 +104,17 @@ def clv_refresh(*, corp: Corp, as_of: date | None = None, horizon_days: int = 36
     value = purchases * spend
     if not (np.isfinite(purchases).all() and np.isfinite(alive).all() and np.isfinite(value).all()):
         raise InvalidInput(
-            f"The purchase history does not support a CLV model yet (fit r={bg.r:.3g}, α={bg.alpha:.3g}, a={bg.a:.3g}, b={bg.b:.3g}); "
-            "more customers and repeat purchases are needed.",
+            _(
+                "The purchase history does not support a CLV model yet (fit r=%(r)s, α=%(alpha)s, a=%(a)s, b=%(b)s); "
+                "more customers and repeat purchases are needed."
+            )
+            % {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b},
             code="clv_degenerate",
         )
     with transaction.atomic():
         CustomerClv.objects.filter(corp=corp).delete()
         _insert(corp, ids, purchases, alive, spend, value)
-        fit, _ = ClvFit.objects.update_or_create(
+        fit, _created = ClvFit.objects.update_or_create(
             corp=corp,
             defaults={
                 "as_of": as_of,

@@ -232,7 +232,7 @@ def rfm_compute(corp: Corp, *, as_of: date | None = None, settings: RfmSettings 
     settings = settings or rfm_settings(corp)
     as_of = as_of or corp_today(corp)
     if settings.window_days is not None and settings.window_days < 1:
-        raise InvalidInput("window_days must be at least 1, or empty for all time.", code="bad_window", field="window_days")
+        raise InvalidInput(_("The window is at least 1 day, or empty for all time."), code="bad_window", field="window_days")
     src, params = buyers_sql(corp, as_of, settings.window_days)
     spend_src, spend_params = buyers_sql(corp, as_of, settings.window_days, index="spend")
     count_src, count_params = buyers_sql(corp, as_of, settings.window_days, index="count")
@@ -375,7 +375,7 @@ def class_q(corp: Corp, result: RfmResult, letters, *, on_value: bool = False) -
     letters = set(letters)
     unknown = letters - set(BY_LETTER)
     if unknown:
-        raise InvalidInput(f"No RFM class {sorted(unknown)[0]!r}; classes are A–H.", code="bad_rfm_class", field="rfm")
+        raise InvalidInput(_("No RFM class %(value)r; classes are A–H.") % {"value": sorted(unknown)[0]}, code="bad_rfm_class", field="rfm")
     t, since = result.thresholds, result.thresholds.recent_since(result.as_of)
     chosen = [c for c in CLASSES if c.letter in letters]
     if not chosen:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from siyu.acquisition.models import Acquisition
 from siyu.customers.models import Customer
@@ -48,7 +49,7 @@ class SegmentFilters(CustomerFilters):
         known = {f.name: f for f in fields(cls)}
         unknown = set(data) - set(known)
         if unknown:
-            raise InvalidInput(f"Unknown segment filter {sorted(unknown)[0]!r}.", code="bad_filter", field=sorted(unknown)[0])
+            raise InvalidInput(_("Unknown segment filter %(value)r.") % {"value": sorted(unknown)[0]}, code="bad_filter", field=sorted(unknown)[0])
         values = {}
         for name, value in data.items():
             if value in (None, "", []):
@@ -70,7 +71,7 @@ class SegmentFilters(CustomerFilters):
                 else:
                     values[name] = str(value)
             except (TypeError, ValueError):
-                raise InvalidInput(f"{name}: {value!r} is not valid here.", code="bad_filter", field=name) from None
+                raise InvalidInput(_("%(name)s: %(value)r is not valid here.") % {"name": name, "value": value}, code="bad_filter", field=name) from None
         return cls(**values)
 
     def to_json(self) -> dict:
@@ -152,25 +153,25 @@ def segment_list(actor: Actor) -> list[Segment]:
 
 def segment_get(actor: Actor, segment_id: int) -> Segment:
     actor.require_manager()
-    return get_for(actor, Segment.objects.all(), "segment", pk=segment_id)
+    return get_for(actor, Segment.objects.all(), _("No such segment."), pk=segment_id)
 
 
 def segment_save(*, actor: Actor, name: str, filters: SegmentFilters, segment: Segment | None = None) -> Segment:
     actor.require_manager()
     name = name.strip()
     if not name or len(name) > 64:
-        raise InvalidInput("A segment needs a name of at most 64 characters.", code="bad_name", field="name")
+        raise InvalidInput(_("A segment needs a name of at most 64 characters."), code="bad_name", field="name")
     segment_customers(actor, filters).exists()  # refuse filters that name other corps' tags or unknown classes now, not at send time
     segment = segment or Segment(corp=actor.corp, created_by=actor.user)
     segment.name, segment.filters = name, filters.to_json()
-    return save_or_conflict(segment, Conflict(f"A segment named {name!r} exists already.", code="segment_name_taken", field="name"))
+    return save_or_conflict(segment, Conflict(_("A segment named “%(name)s” exists already.") % {"name": name}, code="segment_name_taken", field="name"))
 
 
 def segment_for_rfm_class(*, actor: Actor, letter: str) -> tuple[Segment, bool]:
     """The one-click segment of an RFM class: made once, found again after."""
     cls = rfm.BY_LETTER.get(letter.upper())
     if cls is None:
-        raise InvalidInput(f"No RFM class {letter!r}; classes are A–H.", code="bad_rfm_class", field="letter")
+        raise InvalidInput(_("No RFM class %(letter)r; classes are A–H.") % {"letter": letter}, code="bad_rfm_class", field="letter")
     name = f"RFM {cls.letter} {cls.name}"
     existing = Segment.objects.for_corp(actor.corp).filter(name=name).first()
     if existing:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.queue import enqueue_after_commit
@@ -18,15 +20,19 @@ def rfm_settings_save(
 ) -> RfmSettings:
     actor.require_manager()
     if method not in RfmSettings.Method.values:
-        raise InvalidInput(f"method must be one of {', '.join(RfmSettings.Method.values)}.", code="bad_method", field="method")
+        raise InvalidInput(_("The method is one of %(value)s.") % {"value": ", ".join(RfmSettings.Method.values)}, code="bad_method", field="method")
     if window_days is not None and window_days < 1:
-        raise InvalidInput("window_days must be at least 1, or empty for all time.", code="bad_window", field="window_days")
+        raise InvalidInput(_("The window is at least 1 day, or empty for all time."), code="bad_window", field="window_days")
     for letter, text in strategies.items():
         if letter not in BY_LETTER:
-            raise InvalidInput(f"No RFM class {letter!r}; classes are A–H.", code="bad_rfm_class", field=f"strategies.{letter}")
+            raise InvalidInput(_("No RFM class %(letter)r; classes are A–H.") % {"letter": letter}, code="bad_rfm_class", field=f"strategies.{letter}")
         if len(text) > STRATEGY_MAX:
-            raise InvalidInput(f"The strategy of class {letter} is longer than {STRATEGY_MAX} characters.", code="too_long", field=f"strategies.{letter}")
-    settings, _ = RfmSettings.objects.get_or_create(corp=actor.corp)
+            raise InvalidInput(
+                _("The strategy of class %(letter)s is longer than %(strategy_max)s characters.") % {"letter": letter, "strategy_max": STRATEGY_MAX},
+                code="too_long",
+                field=f"strategies.{letter}",
+            )
+    settings, _created = RfmSettings.objects.get_or_create(corp=actor.corp)
     settings.method, settings.recency_days, settings.frequency, settings.monetary_fen = method, recency_days, frequency, monetary_fen
     settings.window_days = window_days
     settings.strategies = {k: v.strip() for k, v in strategies.items() if v.strip()}

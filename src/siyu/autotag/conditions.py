@@ -23,6 +23,7 @@ import operator
 from datetime import date
 
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext as _
 
 from siyu.acquisition.models import Acquisition, Channel, Lead, LiveCode
 from siyu.corps.models import Department, Staff
@@ -33,7 +34,7 @@ MAX_CONDITIONS = 20
 
 
 def _bad(where: str, message: str):
-    raise InvalidInput(f"{where}: {message}", code="bad_condition", field=where)
+    raise InvalidInput(message, code="bad_condition", field=where)
 
 
 def _ids(cond: dict, where: str, model, corp, *, required: bool = True) -> list[int]:
@@ -41,11 +42,15 @@ def _ids(cond: dict, where: str, model, corp, *, required: bool = True) -> list[
     if raw is None and not required:
         return []
     if not isinstance(raw, list) or not raw or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw) or len(raw) > 500:
-        _bad(f"{where}.in", "a list of 1 to 500 ids.")
+        _bad(f"{where}.in", _("A list of 1 to 500 ids."))
     found = set(model.objects.filter(corp=corp, pk__in=raw).values_list("pk", flat=True))
     missing = sorted(set(raw) - found)
     if missing:
-        raise InvalidInput(f"{where}.in: no {model._meta.verbose_name} {missing[0]} in this corp.", code="unknown_id", field=f"{where}.in")
+        raise InvalidInput(
+            _("%(id)s is not one of this corp's.") % {"id": missing[0]},
+            code="unknown_id",
+            field=f"{where}.in",
+        )
     return sorted(found)
 
 
@@ -57,9 +62,9 @@ def conditions_clean(corp, raw) -> list[dict]:
     """Validate a rule's conditions; returns them normalised, or raises InvalidInput naming the part."""
     Acquisition, Channel, LiveCode, Department, Staff, CustomerGroup, GroupMember = _models()
     if not isinstance(raw, list) or not raw:
-        raise InvalidInput("A rule needs at least one condition.", code="bad_condition", field="conditions")
+        raise InvalidInput(_("A rule needs at least one condition."), code="bad_condition", field="conditions")
     if len(raw) > MAX_CONDITIONS:
-        raise InvalidInput(f"At most {MAX_CONDITIONS} conditions.", code="bad_condition", field="conditions")
+        raise InvalidInput(_("At most %(max_conditions)s conditions.") % {"max_conditions": MAX_CONDITIONS}, code="bad_condition", field="conditions")
     clean = []
     for i, cond in enumerate(raw):
         where = f"conditions.{i}"
@@ -73,33 +78,36 @@ def conditions_clean(corp, raw) -> list[dict]:
         elif kind == "added_weekday":
             days = cond.get("in")
             if not isinstance(days, list) or not days or any(d not in range(1, 8) or isinstance(d, bool) for d in days):
-                _bad(f"{where}.in", "ISO weekdays, 1 (Monday) to 7.")
+                _bad(f"{where}.in", _("Weekdays, 1 (Monday) to 7."))
             clean.append({"kind": kind, "in": sorted(set(days))})
         elif kind == "added_hour":
             start, end = cond.get("from"), cond.get("to")
             if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= 24):
-                _bad(where, "from and to are hours with 0 ≤ from < to ≤ 24.")
+                _bad(where, _("From and to are hours with 0 ≤ from < to ≤ 24."))
             clean.append({"kind": kind, "from": start, "to": end})
         elif kind == "added_between":
             try:
                 start, end = date.fromisoformat(cond.get("from", "")), date.fromisoformat(cond.get("to", ""))
             except (TypeError, ValueError):
-                _bad(where, "from and to are dates like 2026-11-01.")
+                _bad(where, _("From and to are dates like 2026-11-01."))
             if end < start:
-                _bad(where, "to must not be before from.")
+                _bad(where, _("The end must not be before the start."))
             clean.append({"kind": kind, "from": start.isoformat(), "to": end.isoformat()})
         elif kind == "lead_answer":
             key, values = cond.get("field"), cond.get("in")
             if not isinstance(key, str) or not key.isidentifier() or len(key) > 32:
-                _bad(f"{where}.field", "the answer's field key, as in the form.")
+                _bad(f"{where}.field", _("The question's key, as in the form."))
             if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values) or len(values) > 100:
-                _bad(f"{where}.in", "a list of 1 to 100 answer values.")
+                _bad(f"{where}.in", _("A list of 1 to 100 answers."))
             clean.append({"kind": kind, "field": key, "in": sorted(set(values))})
         else:
             _bad(
                 f"{where}.kind",
-                f"unknown condition {kind!r}; one of channel, live_code, staff, department, added_weekday, added_hour, added_between, "
-                "group_joined, lead_answer.",
+                _(
+                    "Unknown condition %(kind)r; one of channel, live_code, staff, department, "
+                    "added_weekday, added_hour, added_between, group_joined, lead_answer."
+                )
+                % {"kind": kind},
             )
     return clean
 

@@ -1,5 +1,7 @@
 """Reads for auto-tag rules, within the actor's corp."""
 
+from django.utils.translation import gettext as _
+
 from siyu.kit.tenancy import Actor, get_for
 
 from .models import TagRule
@@ -12,4 +14,4 @@ def rules(actor: Actor):
 
 
 def rule_get(actor: Actor, rule_id: int) -> TagRule:
-    return get_for(actor, rules(actor), "rule", pk=rule_id)
+    return get_for(actor, rules(actor), _("No such rule."), pk=rule_id)

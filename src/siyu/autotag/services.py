@@ -10,12 +10,14 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
 from siyu.customers.models import Follow, FollowTag, TimelineEvent
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.queue import enqueue_after_commit
+from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor
 from siyu.tags.selectors import resolve_tags
 
@@ -40,19 +42,20 @@ def rule_save(
     actor.require_manager()
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("A rule needs a name.", field="name")
+        raise InvalidInput(_("A rule needs a name."), field="name")
+    text_within(name, 64, "name")
     if match not in TagRule.Match.values:
-        raise InvalidInput("match is all or any.", field="match")
+        raise InvalidInput(_("Match all or any."), field="match")
     clean = conditions_clean(actor.corp, conditions)
     add = resolve_tags(actor, list(add_tag_ids), "add_tag_ids")
     remove = resolve_tags(actor, list(remove_tag_ids), "remove_tag_ids")
     if not add and not remove:
-        raise InvalidInput("A rule must add or remove at least one tag.", code="no_action", field="add_tag_ids")
+        raise InvalidInput(_("A rule must add or remove at least one tag."), code="no_action", field="add_tag_ids")
     both = {t.id for t in add} & {t.id for t in remove}
     if both:
-        raise InvalidInput("The same tag cannot be added and removed by one rule.", code="tag_conflict", field="remove_tag_ids")
+        raise InvalidInput(_("The same tag cannot be added and removed by one rule."), code="tag_conflict", field="remove_tag_ids")
     rule = rule or TagRule(corp=actor.corp)
-    rule.name, rule.match, rule.conditions, rule.enabled = name[:64], match, clean, enabled
+    rule.name, rule.match, rule.conditions, rule.enabled = name, match, clean, enabled
     rule.save()
     rule.add_tags.set(add)
     rule.remove_tags.set(remove)
@@ -91,11 +94,11 @@ def _apply(corp: Corp, rule: TagRule, changes: dict[int, tuple[set[int], set[int
     if not changes:
         return 0
     FollowTag.objects.bulk_create(
-        [FollowTag(corp=corp, follow_id=fid, tag_id=tid) for fid, (plus, _) in changes.items() for tid in plus],
+        [FollowTag(corp=corp, follow_id=fid, tag_id=tid) for fid, (plus, _minus) in changes.items() for tid in plus],
         ignore_conflicts=True,
         batch_size=BATCH,
     )
-    for fid, (_, minus) in changes.items():
+    for fid, (_plus, minus) in changes.items():
         if minus:
             FollowTag.objects.filter(follow_id=fid, tag_id__in=minus).delete()
     names = dict(rule.add_tags.values_list("id", "name")) | dict(rule.remove_tags.values_list("id", "name"))
@@ -157,7 +160,7 @@ def rule_preview(rule: TagRule) -> dict:
 def rule_backfill_request(*, actor: Actor, rule: TagRule) -> TagRule:
     actor.require_manager()
     if not rule.enabled:
-        raise InvalidInput("Enable the rule before backfilling it.", code="rule_disabled", field="enabled")
+        raise InvalidInput(_("Enable the rule before backfilling it."), code="rule_disabled", field="enabled")
     if rule.backfill_status in ("queued", "running"):
         return rule
     rule.backfill_status = "queued"

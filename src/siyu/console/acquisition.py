@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
+from django.forms.forms import NON_FIELD_ERRORS
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -18,7 +19,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.messaging.selectors import welcome_for_live_code
 
-from .access import console_view, saved_or_form_error
+from .access import console_view, form_error_text, saved_or_form_error
 from .attachments import AttachmentRows, attachment_formset
 from .forms import ChannelCostForm, ChannelForm, LiveCodeForm, MemberFormSet, StatsFilterForm, member_choices, member_initial
 
@@ -30,23 +31,42 @@ def _today(actor):
 @console_view
 def channel_list(request):
     actor = request.actor
-    channels = selectors.channels_for_managing(actor)
     form = ChannelForm(request.POST or None)
-    if request.method == "POST":
-        if form.is_valid():
-            channel = services.channel_create(actor=actor, name=form.cleaned_data["name"], group=form.cleaned_data["group"])
+    if request.method == "POST" and form.is_valid():
+        channel = saved_or_form_error(form, lambda: services.channel_create(actor=actor, name=form.cleaned_data["name"], group=form.cleaned_data["group"]))
+        if channel:
             messages.success(request, _("Channel “%(name)s” created.") % {"name": channel.name})
             return redirect("console:channels")
+    return _channel_page(request, form)
+
+
+def _channel_page(request, form, cost=None, edit=None):
+    """The channel list. `cost` and `edit` are the (channel id, form) of a day's cost or an edit
+    that was refused, shown on the channel's row."""
+    actor = request.actor
     today = _today(actor)
     stats = selectors.acquisition_stats(actor, start=today - timedelta(days=6), end=today, by="channel")
     week = {r.key: r for r in stats.rows}
-    rows = [(c, week.get(c.id)) for c in channels]
-    return render(
-        request,
-        "console/channels.html",
-        {"form": form, "rows": rows, "cost_form": ChannelCostForm(initial={"day": today}), "nav": "channels"},
-        status=400 if form.errors else 200,
-    )
+    rows = []
+    for c in selectors.channels_for_managing(actor):
+        c.edit_form = edit[1] if edit and edit[0] == c.id else ChannelForm(initial={"name": c.name, "group": c.group}, auto_id=f"ch{c.id}_%s")
+        rows.append((c, week.get(c.id), cost[1] if cost and cost[0] == c.id else ChannelCostForm(initial={"day": today}, auto_id=f"cost{c.id}_%s")))
+    failed = form.errors or (cost and cost[1].errors) or (edit and edit[1].errors)
+    return render(request, "console/channels.html", {"form": form, "rows": rows, "nav": "channels"}, status=400 if failed else 200)
+
+
+@require_POST
+@console_view
+def channel_edit(request, channel_id: int):
+    actor = request.actor
+    channel = selectors.channel_for_managing(actor, channel_id)
+    form = ChannelForm(request.POST, auto_id=f"ch{channel.id}_%s")
+    if form.is_valid() and saved_or_form_error(
+        form, lambda: services.channel_update(actor=actor, channel=channel, name=form.cleaned_data["name"], group=form.cleaned_data["group"])
+    ):
+        messages.success(request, _("Channel “%(name)s” saved.") % {"name": form.cleaned_data["name"]})
+        return redirect("console:channels")
+    return _channel_page(request, ChannelForm(), edit=(channel.id, form))
 
 
 @require_POST
@@ -54,12 +74,15 @@ def channel_list(request):
 def channel_cost(request, channel_id: int):
     actor = request.actor
     channel = selectors.channel_for_managing(actor, channel_id)
-    form = ChannelCostForm(request.POST)
-    if not form.is_valid():
-        raise InvalidInput(form.errors.as_text(), field="amount")
-    services.channel_cost_set(actor=actor, channel=channel, day=form.cleaned_data["day"], amount_fen=form.amount_fen())
-    messages.success(request, _("Cost saved for %(channel)s on %(day)s.") % {"channel": channel.name, "day": form.cleaned_data["day"]})
-    return redirect("console:channels")
+    form = ChannelCostForm(request.POST, auto_id=f"cost{channel.id}_%s")
+    if form.is_valid() and saved_or_form_error(
+        form,
+        lambda: services.channel_cost_set(actor=actor, channel=channel, day=form.cleaned_data["day"], amount_fen=form.amount_fen()),
+        {"amount_fen": "amount"},
+    ):
+        messages.success(request, _("Cost saved for %(channel)s on %(day)s.") % {"channel": channel.name, "day": form.cleaned_data["day"]})
+        return redirect("console:channels")
+    return _channel_page(request, ChannelForm(), cost=(channel.id, form))
 
 
 @console_view
@@ -89,6 +112,7 @@ def live_code_edit(request, live_code_id: int | None = None):
         rows = AttachmentRows(actor, attachments, welcome.attachments if welcome else [])
         if form.is_valid() and members.is_valid() and rows.is_valid():
             data = form.cleaned_data
+            member_forms = [f for f in members.forms if f.member()]
             # The service's own checks (an empty pool, a backup-only pool, a locked mode) show on the form.
             saved = saved_or_form_error(
                 form,
@@ -97,7 +121,7 @@ def live_code_edit(request, live_code_id: int | None = None):
                     live_code=code,
                     channel=selectors.channel_get(actor, data["channel"]),
                     name=data["name"],
-                    members=_keep_member_schedules(code, [m for m in (f.member() for f in members.forms) if m]),
+                    members=_keep_member_schedules(code, [f.member() for f in member_forms]),
                     mode=data["mode"],
                     routing_mode=data["routing"],
                     total_cap=data["total_cap"],
@@ -108,8 +132,8 @@ def live_code_edit(request, live_code_id: int | None = None):
                     welcome={"text": data["welcome_text"], "attachments": rows.attachments()},
                 ),
             )
-            if not saved and form.refusal:
-                rows.show(form.refusal, form)
+            if not saved and form.refusal and not rows.show(form.refusal, form):
+                _show_on_member(member_forms, members, form.refusal, form)
             if saved:
                 messages.success(request, _("Live code “%(name)s” saved.") % {"name": saved.name})
                 return redirect("console:live_code", saved.id)
@@ -199,22 +223,44 @@ def live_code_poster(request, live_code_id: int):
     return attachment(body, "image/png", f"{code.state}-poster.png")
 
 
+MEMBER_FIELDS = {"weight": "weight", "daily_cap": "daily_cap", "staff_id": "who", "department_id": "who"}
+
+
+def _show_on_member(member_forms, formset, exc, page_form) -> None:
+    """A refusal about `members.N…` goes on that row of the editor (N counts the filled rows)."""
+    parts = (exc.field or "").split(".")
+    if parts[0] != "members":
+        return
+    if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(member_forms):
+        member_forms[int(parts[1])].add_error(MEMBER_FIELDS.get(parts[-1], "who"), exc.message)
+    else:
+        formset._non_form_errors = formset.error_class([exc.message])
+    page_form.errors.pop(NON_FIELD_ERRORS, None)
+
+
 def _stats_query(request):
+    """The filter form and its statistics; None when the form or the selector refused the period."""
     actor = request.actor
     today = _today(actor)
     # Links carry only what they change (?by=live_code&channel=3): the rest has defaults.
     defaults = {"start": (today - timedelta(days=13)).isoformat(), "end": today.isoformat(), "by": "channel"}
     form = StatsFilterForm({**defaults, **{k: v for k, v in request.GET.items() if v}}, actor=actor)
     if not form.is_valid():
-        raise InvalidInput(form.errors.as_text(), code="bad_range", field=next(iter(form.errors), None))
+        return form, None
     data = form.cleaned_data
-    stats = selectors.acquisition_stats(actor, start=data["start"], end=data["end"], by=data.get("by") or "channel", channel_id=data.get("channel"))
+    stats = saved_or_form_error(
+        form,
+        lambda: selectors.acquisition_stats(actor, start=data["start"], end=data["end"], by=data.get("by") or "channel", channel_id=data.get("channel")),
+        {"channel_id": "channel"},
+    )
     return form, stats
 
 
 @console_view
 def acquisition_stats(request):
     form, stats = _stats_query(request)
+    if stats is None:
+        return render(request, "console/acquisition_stats.html", {"form": form, "nav": "stats"}, status=400)
     chart = {
         "days": [d.name for d in stats.days],
         "adds": [d.adds for d in stats.days],
@@ -234,5 +280,7 @@ def acquisition_stats(request):
 
 @console_view
 def acquisition_stats_xlsx(request):
-    _form, stats = _stats_query(request)
+    form, stats = _stats_query(request)
+    if stats is None:
+        raise InvalidInput(form_error_text(form), code="bad_range", field=next(iter(form.errors), None))
     return attachment(export.stats_workbook(stats), XLSX, f"acquisition-{stats.by}-{stats.start}-{stats.end}.xlsx")

@@ -11,37 +11,55 @@ from siyu.autotag import selectors, services
 
 from .access import console_view, saved_or_form_error
 from .forms import TagRuleForm
+from .labels import condition_names, describe_conditions
 
 
 @console_view
 def rule_list(request):
+    return _rule_page(request, None)
+
+
+@console_view
+def rule_edit(request, rule_id: int):
+    return _rule_page(request, selectors.rule_get(request.actor, rule_id))
+
+
+def _rule_page(request, rule):
+    """The rule list with the editor: a new rule, or `rule` being edited."""
     actor = request.actor
-    form = TagRuleForm(request.POST or None, actor=actor)
+    initial = TagRuleForm.initial_for(rule) if rule else None
+    form = TagRuleForm(request.POST or None, actor=actor, initial=initial)
     if request.method == "POST":
         d = form.cleaned_data if form.is_valid() else None
-        rule = d and saved_or_form_error(
+        saved = d and saved_or_form_error(
             form,
             lambda: services.rule_save(
                 actor=actor,
+                rule=rule,
                 name=d["name"],
                 match=d["match"],
-                conditions=form.conditions(),
+                conditions=form.conditions(kept=rule.conditions if rule else ()),
                 add_tag_ids=d["add_tags"],
                 remove_tag_ids=d["remove_tags"],
+                enabled=rule.enabled if rule else True,
             ),
+            {"add_tag_ids": "add_tags", "remove_tag_ids": "remove_tags"},
         )
-        if rule:
-            preview = services.rule_preview(rule)
+        if saved:
+            preview = services.rule_preview(saved)
             messages.success(
                 request,
                 _("Rule “%(name)s” saved. It runs on new adds and group joins; %(n)d existing customers match (backfill to tag them).")
-                % {"name": rule.name, "n": preview["matching"]},
+                % {"name": saved.name, "n": preview["matching"]},
             )
             return redirect("console:tag_rules")
     rules = list(selectors.rules(actor))
-    for rule in rules:
-        rule.preview = services.rule_preview(rule)
-    return render(request, "console/tag_rules.html", {"form": form, "rules": rules, "nav": "tag_rules"}, status=400 if form.errors else 200)
+    names = condition_names(actor, rules)
+    for each in rules:
+        each.preview = services.rule_preview(each)
+        each.described = describe_conditions(each.conditions, names)
+    context = {"form": form, "rules": rules, "editing": rule, "nav": "tag_rules"}
+    return render(request, "console/tag_rules.html", context, status=400 if form.errors else 200)
 
 
 @require_POST

@@ -53,15 +53,24 @@ class CustomerFilterForm(forms.Form):
 
 class TagGroupForm(forms.Form):
     name = forms.CharField(label=_("Group name"), max_length=NAME_MAX)
-    tags = forms.CharField(label=_("Tags (comma separated)"), required=False, max_length=2000)
+    tags = forms.CharField(
+        label=_("Tags (comma separated)"),
+        required=False,
+        max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. Pregnant, 0-6 months, 6-12 months")}),
+    )
 
     def tag_names(self) -> list[str]:
         raw = self.cleaned_data.get("tags", "").replace("，", ",")
         return [n.strip() for n in raw.split(",") if n.strip()]
 
 
+class TagGroupRenameForm(forms.Form):
+    name = forms.CharField(label=_("Group name"), max_length=NAME_MAX)
+
+
 class TagForm(forms.Form):
-    name = forms.CharField(label=_("Tag name"), max_length=NAME_MAX)
+    name = forms.CharField(label=_("Tag name"), max_length=NAME_MAX, widget=forms.TextInput(attrs={"placeholder": _("New tag"), "aria-label": _("Tag name")}))
 
 
 class CorpCredentialsForm(forms.Form):
@@ -90,8 +99,14 @@ class ChannelForm(forms.Form):
 
 
 class ChannelCostForm(forms.Form):
-    day = DayField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    amount = forms.DecimalField(label=_("Cost (yuan)"), min_value=0, max_digits=14, decimal_places=2)
+    day = DayField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date", "aria-label": _("Day")}, format="%Y-%m-%d"))
+    amount = forms.DecimalField(
+        label=_("Cost (yuan)"),
+        min_value=0,
+        max_digits=14,
+        decimal_places=2,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": _("yuan"), "aria-label": _("Cost (yuan)"), "size": 8}),
+    )
 
     def amount_fen(self) -> int:
         return int(self.cleaned_data["amount"] * 100)
@@ -262,9 +277,32 @@ class TagRuleForm(forms.Form):
         tag_choices = [(t.id, t.name) for t in live_tags(actor).order_by("group__order", "order", "id")]
         self.fields["add_tags"].choices = self.fields["remove_tags"].choices = tag_choices
 
-    def conditions(self) -> list[dict]:
+    EDITED_KINDS = ("channel", "staff", "added_weekday", "added_hour", "added_between", "group_joined")
+
+    @classmethod
+    def initial_for(cls, rule) -> dict:
+        by_kind = {c["kind"]: c for c in rule.conditions}
+        initial = {
+            "name": rule.name,
+            "match": rule.match,
+            "channels": by_kind.get("channel", {}).get("in", []),
+            "staff": by_kind.get("staff", {}).get("in", []),
+            "weekdays": by_kind.get("added_weekday", {}).get("in", []),
+            "groups": by_kind.get("group_joined", {}).get("in", []),
+            "add_tags": [t.id for t in rule.add_tags.all()],
+            "remove_tags": [t.id for t in rule.remove_tags.all()],
+        }
+        if "added_hour" in by_kind:
+            initial.update(hour_from=by_kind["added_hour"]["from"], hour_to=by_kind["added_hour"]["to"])
+        if "added_between" in by_kind:
+            initial.update(added_from=by_kind["added_between"]["from"], added_to=by_kind["added_between"]["to"])
+        return initial
+
+    def conditions(self, kept=()) -> list[dict]:
+        """The conditions this editor shows, plus those of `kept` it does not (live codes,
+        departments, lead answers: set through the API), so an edit here never drops them."""
         d = self.cleaned_data
-        out = []
+        out = [c for c in kept if c.get("kind") not in self.EDITED_KINDS]
         if d.get("channels"):
             out.append({"kind": "channel", "in": d["channels"]})
         if d.get("staff"):
@@ -323,6 +361,22 @@ class LeadFormForm(forms.Form):
         super().__init__(*args, **kwargs)
         exact = exact_live_codes(actor)
         self.fields["live_code"].choices = [(c.id, f"{c.name} (#{c.id})") for c in exact]
+
+    @classmethod
+    def initial_for(cls, lead_form) -> dict:
+        questions = [
+            "|".join([q["key"], q.get("label", ""), q.get("type", "text")] + ([", ".join(q["options"])] if q.get("options") else []))
+            for q in lead_form.fields
+            if q.get("key") != "phone"
+        ]
+        return {
+            "name": lead_form.name,
+            "title": lead_form.title,
+            "intro": lead_form.intro,
+            "live_code": lead_form.live_code_id,
+            "questions": "\n".join(questions),
+            "city_routes": "\n".join(f"{city}={code}" for city, code in lead_form.city_routes.items()),
+        }
 
     def field_list(self) -> list[dict]:
         out = [{"key": "phone", "type": "phone", "label": "手机号", "required": True}]

@@ -16,8 +16,19 @@ from .forms import LeadFormForm
 
 @console_view
 def lead_form_list(request):
+    return _lead_form_page(request, None)
+
+
+@console_view
+def lead_form_edit(request, form_id: int):
+    return _lead_form_page(request, leads.lead_form_for_editing(request.actor, form_id))
+
+
+def _lead_form_page(request, lead_form):
+    """The lead forms with their leads, and the editor: a new form, or `lead_form` being edited."""
     actor = request.actor
-    form = LeadFormForm(request.POST or None, actor=actor)
+    initial = LeadFormForm.initial_for(lead_form) if lead_form else None
+    form = LeadFormForm(request.POST or None, actor=actor, initial=initial)
     if request.method == "POST":
         saved = None
         if form.is_valid():
@@ -31,13 +42,16 @@ def lead_form_list(request):
                     form,
                     lambda: leads.lead_form_save(
                         actor=actor,
+                        form=lead_form,
                         name=d["name"],
                         title=d["title"],
                         intro=d["intro"],
                         live_code_id=d["live_code"],
                         fields=form.field_list(),
                         city_routes=routes,
+                        **({"status": lead_form.status} if lead_form else {}),
                     ),
+                    {"live_code_id": "live_code", "fields": "questions"},
                 )
         if saved:
             messages.success(request, _("Lead form “%(name)s” saved.") % {"name": saved.name})
@@ -47,6 +61,6 @@ def lead_form_list(request):
     return render(
         request,
         "console/lead_forms.html",
-        {"form": form, "rows": [(f, leads.lead_form_url(f), recent[f.id]) for f in rows], "nav": "lead_forms"},
+        {"form": form, "editing": lead_form, "rows": [(f, leads.lead_form_url(f), recent[f.id]) for f in rows], "nav": "lead_forms"},
         status=400 if form.errors else 200,
     )

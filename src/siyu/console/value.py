@@ -92,6 +92,7 @@ def rfm_page(request):
             "nav": "rfm",
             "recent_since": result.thresholds.recent_since(result.as_of),
         },
+        status=400 if form.errors else 200,
     )
 
 
@@ -277,7 +278,7 @@ def segment_list_page(request):
             messages.success(request, _("Segment “%(name)s” saved.") % {"name": segment.name})
             return redirect("console:segment", segment_id=segment.id)
     rows = [(s, segments.segment_count(actor, segments.SegmentFilters.from_json(s.filters))) for s in segments.segment_list(actor)]
-    return render(request, "console/segments.html", {"form": form, "rows": rows, "nav": "segments"})
+    return render(request, "console/segments.html", {"form": form, "rows": rows, "nav": "segments"}, status=400 if form.errors else 200)
 
 
 @console_view
@@ -304,6 +305,7 @@ def segment_page(request, segment_id: int):
             "preview": [(c, values.get(c.id)) for c in preview],
             "nav": "segments",
         },
+        status=400 if form.errors else 200,
     )
 
 

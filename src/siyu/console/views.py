@@ -27,8 +27,8 @@ from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import callback_retry as retry
 from siyu.wecom.sync import COUNT_LABELS, phase_labels, run_is_busy
 
-from .access import SESSION_CORP_KEY, console_view
-from .forms import CorpCredentialsForm, CorpRegisterForm, CustomerFilterForm, TagForm, TagGroupForm
+from .access import SESSION_CORP_KEY, console_view, saved_or_form_error
+from .forms import CorpCredentialsForm, CorpRegisterForm, CustomerFilterForm, TagForm, TagGroupForm, TagGroupRenameForm
 
 PAGE_SIZE = 50
 
@@ -159,17 +159,27 @@ def customer_tags(request, customer_id: int):
 
 @console_view
 def tag_library(request):
+    return _tags_page(request, TagGroupForm())
+
+
+def _tags_page(request, group_form, tag=None, rename=None):
+    """The tag library. `tag` is the (group id, form) of a refused new tag, shown in its group;
+    `rename` the (kind, id, form) of a refused rename, shown open on its tag or group."""
     actor = request.actor
-    return render(
-        request,
-        "console/tags.html",
-        {
-            "groups": _with_counts(actor, tag_selectors.tag_library(actor)),
-            "group_form": TagGroupForm(),
-            "tag_form": TagForm(),
-            "nav": "tags",
-        },
-    )
+    groups = _with_counts(actor, tag_selectors.tag_library(actor))
+    for group in groups:
+        group.tag_form = tag[1] if tag and tag[0] == group.id else TagForm(auto_id=f"g{group.id}_%s")
+        group.rename_form = _rename_form(rename, "group", group, TagGroupRenameForm)
+        for t in group.live_tags:
+            t.rename_form = _rename_form(rename, "tag", t, TagForm)
+    failed = group_form.errors or (tag and tag[1].errors) or (rename and rename[2].errors)
+    return render(request, "console/tags.html", {"groups": groups, "group_form": group_form, "nav": "tags"}, status=400 if failed else 200)
+
+
+def _rename_form(rename, kind, obj, form_class):
+    if rename and rename[0] == kind and rename[1] == obj.id:
+        return rename[2]
+    return form_class(initial={"name": obj.name}, auto_id=f"{kind}{obj.id}_rename_%s")
 
 
 def _with_counts(actor, groups):
@@ -185,12 +195,13 @@ def _with_counts(actor, groups):
 @console_view
 def tag_group_create(request):
     actor = request.actor
-    library = tag_selectors.tag_library_for_editing(actor)
+    tag_selectors.tag_library_for_editing(actor)  # a guide is refused before the form is read
     form = TagGroupForm(request.POST)
-    if not form.is_valid():
-        context = {"groups": _with_counts(actor, library), "group_form": form, "tag_form": TagForm(), "nav": "tags"}
-        return render(request, "console/tags.html", context, status=400)
-    group = tag_services.tag_group_create(actor=actor, name=form.cleaned_data["name"], tag_names=form.tag_names())
+    group = form.is_valid() and saved_or_form_error(
+        form, lambda: tag_services.tag_group_create(actor=actor, name=form.cleaned_data["name"], tag_names=form.tag_names())
+    )
+    if not group:
+        return _tags_page(request, form)
     messages.success(request, _("Tag group “%(name)s” created.") % {"name": group.name})
     return redirect("console:tags")
 
@@ -200,19 +211,48 @@ def tag_group_create(request):
 def tag_create(request, group_id: int):
     actor = request.actor
     group = tag_selectors.tag_group_for_editing(actor, group_id)
-    form = TagForm(request.POST)
-    if not form.is_valid():
-        raise InvalidInput(form.errors.as_text(), field="name")
-    tag = tag_services.tag_create(actor=actor, group=group, name=form.cleaned_data["name"], order=len(group.tags.all()))
+    form = TagForm(request.POST, auto_id=f"g{group.id}_%s")
+    tag = form.is_valid() and saved_or_form_error(
+        form, lambda: tag_services.tag_create(actor=actor, group=group, name=form.cleaned_data["name"], order=len(group.tags.all()))
+    )
+    if not tag:
+        return _tags_page(request, TagGroupForm(), tag=(group.id, form))
     messages.success(request, _("Tag “%(name)s” added.") % {"name": tag.name})
     return redirect("console:tags")
 
 
 @require_POST
 @console_view
+def tag_group_rename(request, group_id: int):
+    actor = request.actor
+    group = tag_selectors.tag_group_for_editing(actor, group_id)
+    form = TagGroupRenameForm(request.POST, auto_id=f"group{group.id}_rename_%s")
+    if form.is_valid() and saved_or_form_error(form, lambda: tag_services.tag_group_update(actor=actor, group=group, name=form.cleaned_data["name"])):
+        messages.success(request, _("Tag group renamed to “%(name)s”.") % {"name": form.cleaned_data["name"]})
+        return redirect("console:tags")
+    return _tags_page(request, TagGroupForm(), rename=("group", group.id, form))
+
+
+@require_POST
+@console_view
+def tag_rename(request, tag_id: int):
+    actor = request.actor
+    tag = tag_selectors.tag_for_editing(actor, tag_id)
+    form = TagForm(request.POST, auto_id=f"tag{tag.id}_rename_%s")
+    if form.is_valid() and saved_or_form_error(form, lambda: tag_services.tag_update(actor=actor, tag=tag, name=form.cleaned_data["name"])):
+        messages.success(request, _("Tag renamed to “%(name)s”.") % {"name": form.cleaned_data["name"]})
+        return redirect("console:tags")
+    return _tags_page(request, TagGroupForm(), rename=("tag", tag.id, form))
+
+
+@require_POST
+@console_view
 def tag_group_delete(request, group_id: int):
     actor = request.actor
-    tag_services.tag_group_delete(actor=actor, group=tag_selectors.tag_group_get(actor, group_id))
+    group = tag_selectors.tag_group_for_editing(actor, group_id)
+    if request.POST.get("confirm") != "yes":
+        return _confirm_delete(request, kind="group", obj=group, tags=list(tag_selectors.live_tags(actor).filter(group=group)))
+    tag_services.tag_group_delete(actor=actor, group=group)
     messages.success(request, _("Tag group deleted."))
     return redirect("console:tags")
 
@@ -221,9 +261,20 @@ def tag_group_delete(request, group_id: int):
 @console_view
 def tag_delete(request, tag_id: int):
     actor = request.actor
-    tag_services.tag_delete(actor=actor, tag=tag_selectors.tag_get(actor, tag_id))
+    tag = tag_selectors.tag_for_editing(actor, tag_id)
+    if request.POST.get("confirm") != "yes":
+        last = not tag_selectors.live_tags(actor).filter(group_id=tag.group_id).exclude(pk=tag.pk).exists()
+        return _confirm_delete(request, kind="tag", obj=tag, tags=[tag], last=last)
+    tag_services.tag_delete(actor=actor, tag=tag)
     messages.success(request, _("Tag deleted."))
     return redirect("console:tags")
+
+
+def _confirm_delete(request, *, kind, obj, tags, last=False):
+    """Deleting a tag reaches WeCom and takes it off every customer: the operator sees how many first."""
+    customers = customer_selectors.customers_with_any_tag(request.actor, [t.id for t in tags])
+    context = {"kind": kind, "obj": obj, "tags": tags, "last": last, "customers": customers, "nav": "tags"}
+    return render(request, "console/confirm_delete.html", context)
 
 
 @console_view

@@ -1,5 +1,7 @@
 """Reads for tenants and people."""
 
+from django.utils.translation import gettext as _
+
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
@@ -47,13 +49,13 @@ def staff_resolve(actor: Actor, staff_id: int, field: str) -> Staff:
     """A staff member named in input: unknown or another corp's is the client's mistake (400), naming the field."""
     staff = Staff.objects.for_corp(actor.corp).filter(pk=staff_id).first()
     if staff is None:
-        raise InvalidInput(f"Unknown staff id: {staff_id}.", code="unknown_staff", field=field)
+        raise InvalidInput(_("Unknown staff member %(staff_id)s.") % {"staff_id": staff_id}, code="unknown_staff", field=field)
     return staff
 
 
 def staff_get(actor: Actor, staff_id: int) -> Staff:
     """A staff member named in the path: another corp's answers 404 like a missing one."""
-    return get_for(actor, Staff.objects.all(), "staff member", pk=staff_id)
+    return get_for(actor, Staff.objects.all(), _("No such staff member."), pk=staff_id)
 
 
 def department_list(actor: Actor):

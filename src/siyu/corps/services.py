@@ -19,15 +19,15 @@ def corp_create(
     *, corp_id: str, name: str, timezone: str = "Asia/Shanghai", secret: str = "", token: str = "", aes_key: str = "", api_base: str | None = None
 ) -> Corp:
     if not corp_id.strip():
-        raise InvalidInput("corp_id is required.", field="corp_id")
+        raise InvalidInput(_("The corp ID is required."), field="corp_id")
     if not name.strip():
-        raise InvalidInput("name is required.", field="name")
+        raise InvalidInput(_("The name is required."), field="name")
     try:
         validate_timezone(timezone)
     except Exception:
-        raise InvalidInput(f"Unknown timezone: {timezone}", field="timezone") from None
+        raise InvalidInput(_("Unknown timezone %(timezone)s.") % {"timezone": timezone}, field="timezone") from None
     if Corp.objects.filter(corp_id=corp_id).exists():
-        raise Conflict(f"A corp with corp_id {corp_id} already exists.", code="corp_exists", field="corp_id")
+        raise Conflict(_("A corp with ID %(corp_id)s already exists.") % {"corp_id": corp_id}, code="corp_exists", field="corp_id")
     corp = Corp(corp_id=corp_id.strip(), name=name.strip(), timezone=timezone)
     if api_base:
         corp.api_base = api_base
@@ -38,7 +38,7 @@ def corp_create(
 
 def corp_set_credentials(*, corp: Corp, secret: str = "", token: str = "", aes_key: str = "", save: bool = True) -> Corp:
     if aes_key and len(aes_key) != 43:
-        raise InvalidInput("The EncodingAESKey must be exactly 43 characters.", field="aes_key")
+        raise InvalidInput(_("The EncodingAESKey must be exactly 43 characters."), field="aes_key")
     if secret:
         corp.secret_encrypted = encrypt_secret(secret)
     if token:
@@ -51,12 +51,12 @@ def corp_set_credentials(*, corp: Corp, secret: str = "", token: str = "", aes_k
 
 
 def department_upsert(*, corp: Corp, wecom_id: int, name: str, parent: Department | None = None, order: int = 0) -> Department:
-    dept, _ = Department.objects.update_or_create(corp=corp, wecom_id=wecom_id, defaults={"name": name, "parent": parent, "order": order})
+    dept, _created = Department.objects.update_or_create(corp=corp, wecom_id=wecom_id, defaults={"name": name, "parent": parent, "order": order})
     return dept
 
 
 def staff_upsert(*, corp: Corp, userid: str, name: str, department: Department | None = None, position: str = "", status: str = Staff.Status.ACTIVE) -> Staff:
-    staff, _ = Staff.objects.update_or_create(
+    staff, _created = Staff.objects.update_or_create(
         corp=corp, userid=userid, defaults={"name": name, "department": department, "position": position, "status": status}
     )
     return staff
@@ -64,9 +64,9 @@ def staff_upsert(*, corp: Corp, userid: str, name: str, department: Department |
 
 def user_create(*, username: str, password: str, email: str = "", is_superuser: bool = False) -> User:
     if User.objects.filter(username=username).exists():
-        raise Conflict(f"The user {username} already exists.", code="user_exists", field="username")
+        raise Conflict(_("The user %(username)s already exists.") % {"username": username}, code="user_exists", field="username")
     if len(password) < 8:
-        raise InvalidInput("The password must have at least 8 characters.", field="password")
+        raise InvalidInput(_("The password must have at least 8 characters."), field="password")
     if is_superuser:
         return User.objects.create_superuser(username=username, password=password, email=email)
     return User.objects.create_user(username=username, password=password, email=email)
@@ -74,19 +74,19 @@ def user_create(*, username: str, password: str, email: str = "", is_superuser: 
 
 def membership_grant(*, user: User, corp: Corp, role: str, staff: Staff | None = None) -> Membership:
     if role not in Role.values:
-        raise InvalidInput(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.", field="role")
+        raise InvalidInput(_("Unknown role %(role)r; choose one of %(value)s.") % {"role": role, "value": ", ".join(Role.values)}, field="role")
     if role == Role.GUIDE and staff is None:
-        raise InvalidInput("A guide must be linked to a staff member.", field="staff")
+        raise InvalidInput(_("A guide must be linked to a staff member."), field="staff")
     if staff is not None and staff.corp_id != corp.id:
-        raise InvalidInput("The staff member belongs to another corp.", field="staff")
-    membership, _ = Membership.objects.update_or_create(user=user, corp=corp, defaults={"role": role, "staff": staff})
+        raise InvalidInput(_("The staff member belongs to another corp."), field="staff")
+    membership, _created = Membership.objects.update_or_create(user=user, corp=corp, defaults={"role": role, "staff": staff})
     return membership
 
 
 def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, str]:
     """Create a token; returns it with the raw key, which is never retrievable again."""
     if not name.strip() or len(name) > 64:
-        raise InvalidInput("A token name of 1 to 64 characters is required.", field="name")
+        raise InvalidInput(_("A token name of 1 to 64 characters is required."), field="name")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     for _attempt in range(3):
         try:

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
+from django.utils.translation import gettext as _
 
 from siyu.corps.selectors import staff_list
 from siyu.kit.tenancy import Actor, get_for
@@ -93,7 +94,7 @@ def customer_list(actor: Actor, filters: CustomerFilters) -> QuerySet[Customer]:
 
 
 def customer_get(actor: Actor, customer_id: int) -> Customer:
-    return get_for(actor, visible_customers(actor), "customer", pk=customer_id)
+    return get_for(actor, visible_customers(actor), _("No such customer."), pk=customer_id)
 
 
 def customer_follows(actor: Actor, customer: Customer) -> list[Follow]:
@@ -184,3 +185,8 @@ def tag_customer_counts(actor: Actor) -> dict[int, int]:
 
     rows = FollowTag.objects.filter(follow__in=visible_follows(actor)).values("tag_id").annotate(n=Count("follow__customer_id", distinct=True))
     return {r["tag_id"]: r["n"] for r in rows}
+
+
+def customers_with_any_tag(actor: Actor, tag_ids) -> int:
+    """How many customers carry at least one of these tags: what deleting them takes away."""
+    return FollowTag.objects.filter(follow__in=visible_follows(actor), tag_id__in=list(tag_ids)).values("follow__customer_id").distinct().count()

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Staff
 from siyu.kit.clock import now
@@ -53,7 +54,7 @@ def customer_upsert(
     phones: list[str] | tuple = (),
 ) -> Customer:
     if not external_userid:
-        raise InvalidInput("external_userid is required.", field="external_userid")
+        raise InvalidInput(_("The external_userid is required."), field="external_userid")
     fields = {"name": name[:64], "unionid": unionid, "avatar": avatar, "gender": gender, "type": type, "corp_name": corp_name}
     customer, created = Customer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults=fields)
     customer.just_created = created  # callers with follow-up work for new customers only read this
@@ -94,7 +95,7 @@ def follow_add(
 ) -> Follow:
     """Record that `staff` now follows `customer`; re-adding after a deletion reactivates the follow."""
     if staff.corp_id != customer.corp_id:
-        raise InvalidInput("The staff member belongs to another corp.", field="staff")
+        raise InvalidInput(_("The staff member belongs to another corp."), field="staff")
     follow, created = Follow.objects.get_or_create(
         customer=customer,
         staff=staff,
@@ -146,7 +147,7 @@ def _target_follows(*, actor: Actor, customer: Customer, staff: Staff | None) ->
         follows = follows.filter(staff=staff)
     found = list(follows)
     if not found:
-        raise InvalidInput("No active follow to tag: the staff member does not follow this customer.", code="not_following", field="staff_id")
+        raise InvalidInput(_("No active follow to tag: the staff member does not follow this customer."), code="not_following", field="staff_id")
     return found
 
 
@@ -158,7 +159,7 @@ def customer_tags_change(*, actor: Actor, customer: Customer, add: list[Tag] = (
     """
     overlap = {t.id for t in add} & {t.id for t in remove}
     if overlap:
-        raise InvalidInput("The same tag cannot be added and removed at once.", code="tag_conflict", field="remove")
+        raise InvalidInput(_("The same tag cannot be added and removed at once."), code="tag_conflict", field="remove")
     follows = _target_follows(actor=actor, customer=customer, staff=staff)
     stamp = now()
     added, removed = [], []
@@ -173,7 +174,7 @@ def customer_tags_change(*, actor: Actor, customer: Customer, add: list[Tag] = (
                 FollowTag.objects.filter(follow=follow, tag=tag).delete()
                 removed.append((follow, tag))
     for kind, pairs in ((Kind.TAGGED, added), (Kind.UNTAGGED, removed)):
-        for follow in {f.id: f for f, _ in pairs}.values():
+        for follow in {f.id: f for f, _tag in pairs}.values():
             names = [t.name for f, t in pairs if f.id == follow.id]
             timeline_record(
                 customer=customer,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import secrets
 
+from django.utils.translation import gettext as _
+
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.due import DueWork
@@ -55,21 +57,21 @@ def group_code_save(
     actor.require_manager()
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("A group code needs a name.", field="name")
+        raise InvalidInput(_("A group code needs a name."), field="name")
     if not 1 <= member_limit <= 500:
-        raise InvalidInput("member_limit is 1 to 500 (WeCom's group size).", field="member_limit")
+        raise InvalidInput(_("The member limit is 1 to 500 (WeCom's group size)."), field="member_limit")
     if not group_ids or len(group_ids) > POOL_MAX:
-        raise InvalidInput(f"Give 1 to {POOL_MAX} groups.", code="empty_pool", field="group_ids")
+        raise InvalidInput(_("Choose 1 to %(pool_max)s groups.") % {"pool_max": POOL_MAX}, code="empty_pool", field="group_ids")
     if len(set(group_ids)) != len(group_ids):
-        raise InvalidInput("A group is listed twice.", code="duplicate_group", field="group_ids")
+        raise InvalidInput(_("A group is listed twice."), code="duplicate_group", field="group_ids")
     groups = {g.pk: g for g in CustomerGroup.objects.filter(corp=actor.corp, pk__in=group_ids)}
     missing = [g for g in group_ids if g not in groups]
     if missing:
-        raise InvalidInput(f"No group {missing[0]} in this corp.", code="unknown_group", field="group_ids")
+        raise InvalidInput(_("No group %(group)s in this corp.") % {"group": missing[0]}, code="unknown_group", field="group_ids")
     if any(groups[g].status != CustomerGroup.Status.ACTIVE for g in group_ids):
-        raise InvalidInput("A dismissed group cannot take new members.", code="dismissed_group", field="group_ids")
+        raise InvalidInput(_("A dismissed group cannot take new members."), code="dismissed_group", field="group_ids")
     if auto_create and not room_base_name.strip():
-        raise InvalidInput("Auto-create needs a base name for the new groups.", field="room_base_name")
+        raise InvalidInput(_("Auto-create needs a base name for the new groups."), field="room_base_name")
     code = code or GroupCode(corp=actor.corp, state=_new_state(actor.corp))
     code.name, code.member_limit, code.auto_create = name[:64], member_limit, auto_create
     code.room_base_name, code.room_base_id, code.low_pool_alert = room_base_name.strip()[:40], max(1, room_base_id), max(0, low_pool_alert)
@@ -85,7 +87,7 @@ def group_code_save(
 def group_code_set_status(*, actor: Actor, code: GroupCode, status: str) -> GroupCode:
     actor.require_manager()
     if status not in GroupCode.Status.values:
-        raise InvalidInput(f"Unknown status {status!r}.", field="status")
+        raise InvalidInput(_("Unknown status %(status)r.") % {"status": status}, field="status")
     code.status = status
     code.save(update_fields=["status"])
     publish(GroupCodeSaved(actor=actor, code=code, welcome=None))
@@ -141,7 +143,7 @@ def group_code_push(code_id: int, *, client=None) -> GroupCode:
             return GroupCode.objects.get(pk=code.pk)
         chats, with_room = window(code)
         if not chats:
-            raise InvalidInput("The group code has no active group.", code="empty_pool", field="group_ids")
+            raise InvalidInput(_("The group code has no active group."), code="empty_pool", field="group_ids")
         fields = {"auto_create_room": int(code.auto_create), "room_base_name": code.room_base_name, "room_base_id": code.room_base_id}
         if not code.config_id:
             config_id = client.add_join_way(

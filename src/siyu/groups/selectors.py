@@ -1,5 +1,7 @@
 """Reads for customer groups and group codes, within the actor's corp."""
 
+from django.utils.translation import gettext as _
+
 from siyu.kit.tenancy import Actor, get_for
 
 from .models import CustomerGroup, GroupCode
@@ -27,4 +29,4 @@ def group_codes(actor: Actor):
 
 
 def group_code_get(actor: Actor, code_id: int) -> GroupCode:
-    return get_for(actor, group_codes(actor), "group code", pk=code_id)
+    return get_for(actor, group_codes(actor), _("No such group code."), pk=code_id)

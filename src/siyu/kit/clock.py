@@ -2,6 +2,7 @@ import re
 from datetime import date, datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .errors import InvalidInput
 
@@ -22,17 +23,17 @@ def parse_time(value, tz, *, field: str = "time"):
     else:
         text = str(value or "").strip().replace("/", "-")
         if not text:
-            raise InvalidInput(f"{field}: a time is required.", code="bad_time", field=field)
+            raise InvalidInput(_("A time is required."), code="bad_time", field=field)
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             moment = _loose_local(text)
         if moment is None:
-            raise InvalidInput(f"{field}: {value!r} is not a time (use 2024-05-01 10:30 or ISO 8601).", code="bad_time", field=field) from None
+            raise InvalidInput(_("%(value)r is not a time (use 2024-05-01 10:30 or ISO 8601).") % {"value": value}, code="bad_time", field=field) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     if not 1990 <= moment.year <= 2200:
-        raise InvalidInput(f"{field}: {value!r} is out of range.", code="bad_time", field=field)
+        raise InvalidInput(_("%(value)r is out of range.") % {"value": value}, code="bad_time", field=field)
     return moment
 
 

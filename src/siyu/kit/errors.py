@@ -12,6 +12,8 @@ class DomainError(Exception):
     status = 400
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None, status: int | None = None, details: list | None = None):
+        # Translated when raised, in the language of the request that raised it.
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.details = details

@@ -2,6 +2,8 @@
 
 from decimal import Decimal, InvalidOperation
 
+from django.utils.translation import gettext as _
+
 from .errors import InvalidInput
 
 MAX_FEN = 10**15  # ten trillion yuan: anything larger is a mistake in the source, not an order
@@ -11,20 +13,20 @@ def fen_from_yuan(value, *, field: str = "amount", allow_negative: bool = False)
     """ "89.9" → 8990. More than two decimals is refused (not rounded): a source that sends 89.999
     has a bug the brand should see, and rounding would make totals disagree with the source."""
     if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
-        raise InvalidInput(f"{field}: an amount in yuan is required.", code="bad_amount", field=field)
+        raise InvalidInput(_("An amount in yuan is required."), code="bad_amount", field=field)
     text = str(value).strip().replace(",", "").removeprefix("¥").removeprefix("￥").strip()
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise InvalidInput(f"{field}: {value!r} is not an amount in yuan.", code="bad_amount", field=field) from None
+        raise InvalidInput(_("%(value)r is not an amount in yuan.") % {"value": value}, code="bad_amount", field=field) from None
     if not amount.is_finite():
-        raise InvalidInput(f"{field}: {value!r} is not an amount in yuan.", code="bad_amount", field=field)
+        raise InvalidInput(_("%(value)r is not an amount in yuan.") % {"value": value}, code="bad_amount", field=field)
     fen = amount * 100
     if fen != fen.to_integral_value():
-        raise InvalidInput(f"{field}: {value!r} has more than 2 decimals (yuan are counted to the fen).", code="amount_precision", field=field)
+        raise InvalidInput(_("%(value)r has more than 2 decimals (yuan are counted to the fen).") % {"value": value}, code="amount_precision", field=field)
     fen = int(fen)
     if fen < 0 and not allow_negative:
-        raise InvalidInput(f"{field}: {value!r} is negative.", code="bad_amount", field=field)
+        raise InvalidInput(_("%(value)r is negative.") % {"value": value}, code="bad_amount", field=field)
     if abs(fen) >= MAX_FEN:
-        raise InvalidInput(f"{field}: {value!r} is too large.", code="bad_amount", field=field)
+        raise InvalidInput(_("%(value)r is too large.") % {"value": value}, code="bad_amount", field=field)
     return fen

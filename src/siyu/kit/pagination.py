@@ -4,6 +4,8 @@ import base64
 import binascii
 import json
 
+from django.utils.translation import gettext as _
+
 from .errors import InvalidInput
 
 MAX_LIMIT = 200
@@ -24,13 +26,13 @@ def decode_cursor(cursor: str | None, field: str = "cursor") -> int | None:
         if data.get("v") != 1 or not isinstance(last_id, int) or isinstance(last_id, bool) or last_id < 0:
             raise ValueError
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError):
-        raise InvalidInput("The cursor is malformed; pass back next_cursor exactly as received.", code="invalid_cursor", field=field) from None
+        raise InvalidInput(_("The cursor is malformed; pass back next_cursor exactly as received."), code="invalid_cursor", field=field) from None
     return last_id
 
 
 def check_limit(limit: int, field: str = "limit") -> int:
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", field=field)
+        raise InvalidInput(_("The limit is 1 to %(max_limit)s.") % {"max_limit": MAX_LIMIT}, field=field)
     return limit
 
 

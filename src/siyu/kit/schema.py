@@ -57,14 +57,14 @@ def input_problem(value, path: str = "") -> tuple[str, str, str] | None:
                 return found
     elif isinstance(value, str):
         if "\x00" in value:
-            return path, "nul_character", f"{path}: text must not contain NUL characters."
+            return path, "nul_character", _("Text must not contain NUL characters.")
         day = _DATE.match(value)
         if day and not DAY_RANGE[0] <= int(day.group(1)) <= DAY_RANGE[1]:
-            return path, "date_out_of_range", f"{path}: dates run from {DAY_RANGE[0]} to {DAY_RANGE[1]}."
+            return path, "date_out_of_range", _("Dates run from %(first)s to %(last)s.") % {"first": DAY_RANGE[0], "last": DAY_RANGE[1]}
         if value.lstrip("-").isdigit() and len(value) > 18 and abs(int(value)) > INT_MAX:
-            return path, "number_too_large", f"{path}: the number is too large."
+            return path, "number_too_large", _("The number is too large.")
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT_MAX:
-        return path, "number_too_large", f"{path}: the number is too large."
+        return path, "number_too_large", _("The number is too large.")
     return None
 
 
@@ -77,6 +77,13 @@ def refuse_nul(*querydicts, labels: dict | None = None) -> None:
                 field = key.replace("\x00", "")
                 name = (labels or {}).get(field, field)
                 raise InvalidInput(_("%(field)s: text must not contain NUL characters.") % {"field": name}, code="nul_character", field=field)
+
+
+def text_within(value: str, limit: int, field: str) -> str:
+    """Operator text that a column holds up to `limit` characters: refused when longer, never cut."""
+    if len(value) > limit:
+        raise InvalidInput(_("At most %(limit)s characters (now %(length)s).") % {"limit": limit, "length": len(value)}, code="too_long", field=field)
+    return value
 
 
 def whole_in_range(text: str) -> int | None:

@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 
+from django.utils.translation import gettext as _
 from openpyxl import load_workbook
 
 from .errors import InvalidInput
@@ -24,7 +25,11 @@ def iter_table(file_name: str, stream) -> Iterator[list[str]]:
         try:
             sheet = load_workbook(stream, read_only=True, data_only=True).worksheets[0]
         except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds for a broken file
-            raise InvalidInput(f"{file_name} is not a readable Excel file ({exc.__class__.__name__}).", code="bad_file", field="file") from None
+            raise InvalidInput(
+                _("%(file_name)s is not a readable Excel file (%(name)s).") % {"file_name": file_name, "name": exc.__class__.__name__},
+                code="bad_file",
+                field="file",
+            ) from None
         for row in sheet.iter_rows(values_only=True):
             yield ["" if v is None else cell_text(v) for v in row]
         return
@@ -34,7 +39,7 @@ def iter_table(file_name: str, stream) -> Iterator[list[str]]:
     try:
         yield from csv.reader(text)
     except UnicodeDecodeError:
-        raise InvalidInput(f"{file_name} is neither UTF-8 nor GBK text.", code="bad_file", field="file") from None
+        raise InvalidInput(_("%(file_name)s is neither UTF-8 nor GBK text.") % {"file_name": file_name}, code="bad_file", field="file") from None
     finally:
         text.detach()
 
@@ -51,7 +56,7 @@ def _encoding(file_name: str, stream) -> str:
             return encoding
         except UnicodeDecodeError:
             continue
-    raise InvalidInput(f"{file_name} is neither UTF-8 nor GBK text.", code="bad_file", field="file")
+    raise InvalidInput(_("%(file_name)s is neither UTF-8 nor GBK text.") % {"file_name": file_name}, code="bad_file", field="file")
 
 
 def read_table(file_name: str, content: bytes) -> list[list[str]]:

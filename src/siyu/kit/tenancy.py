@@ -52,7 +52,7 @@ class Actor:
 
     def require_manager(self) -> None:
         if not self.can_manage:
-            raise Forbidden("Your role may not change this.", code="role_forbidden")
+            raise Forbidden(_("Your role may not change this."), code="role_forbidden")
 
     def require_admin(self) -> None:
         # Corp plumbing (credentials, sync, the callback inbox) is for owners and admins only.
@@ -76,9 +76,9 @@ class CorpOwned(models.Model):
         abstract = True
 
 
-def get_for(actor: Actor, queryset: CorpQuerySet, what: str = "object", **lookup):
+def get_for(actor: Actor, queryset: CorpQuerySet, missing: str = "", **lookup):
     """The row matching `lookup` in the actor's corp, or NotFound — also for other corps' rows."""
     obj = queryset.for_corp(actor.corp).filter(**lookup).first()
     if obj is None:
-        raise NotFound(f"No such {what}.")
+        raise NotFound(missing or _("Not found."))
     return obj

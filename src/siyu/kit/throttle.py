@@ -14,6 +14,7 @@ import re
 import time
 
 from django.core.cache import caches
+from django.utils.translation import gettext as _
 
 from .errors import TooManyRequests
 
@@ -61,7 +62,7 @@ def network_hit(scope: str, ip: str | None, rate: str) -> None:
     count = cache.incr(current)
     before = cache.get(previous, 0)
     if count + before * (1 - into / seconds) > limit:
-        raise TooManyRequests("Too many requests from this network; try again in a minute.", code="rate_limited")
+        raise TooManyRequests(_("Too many requests from this network; try again in a minute."), code="rate_limited")
 
 
 def reset() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
 from siyu.customers.models import TimelineEvent
@@ -79,9 +80,13 @@ def header_map(header: list[str], mapping: dict[str, str]) -> dict[str, int]:
     where: dict[str, int] = {}
     for fld, column in mapping.items():
         if fld not in COLUMNS:
-            raise InvalidInput(f"--map {fld}=…: no field {fld!r}; fields are {', '.join(COLUMNS)}.", code="bad_mapping", field="map")
+            raise InvalidInput(
+                _("--map %(fld)s=…: no field %(fld)r; fields are %(fields)s.") % {"fld": fld, "fields": ", ".join(COLUMNS)}, code="bad_mapping", field="map"
+            )
         if column.strip().lower() not in names:
-            raise InvalidInput(f"--map {fld}={column}: the file has no column {column!r}.", code="bad_mapping", field="map")
+            raise InvalidInput(
+                _("--map %(fld)s=%(column)s: the file has no column %(column)r.") % {"fld": fld, "column": column}, code="bad_mapping", field="map"
+            )
         where[fld] = names.index(column.strip().lower())
     for i, name in enumerate(names):
         for fld, accepted in COLUMNS.items():
@@ -92,7 +97,9 @@ def header_map(header: list[str], mapping: dict[str, str]) -> dict[str, int]:
         missing.append("amount")
     if missing:
         raise InvalidInput(
-            f"No column for {', '.join(missing)}: name it in the header or pass --map {missing[0]}=<column>.", code="missing_column", field="file"
+            _("No column for %(fields)s: name it in the header or pass --map %(first)s=<column>.") % {"fields": ", ".join(missing), "first": missing[0]},
+            code="missing_column",
+            field="file",
         )
     return where
 
@@ -108,13 +115,18 @@ def _orders(rows: Iterator[list[str]], where: dict[str, int], width: int, source
             continue
         report.rows += 1
         if any(c.strip() for c in row[width:]):
-            report.bad(n, "", "too_many_columns", f"{len(row)} cells in a table of {width} columns")
+            report.bad(n, "", "too_many_columns", _("%(cells)s cells in a table of %(columns)s columns") % {"cells": len(row), "columns": width})
             continue
         cells = {f: (row[i].strip() if i < len(row) else "") for f, i in where.items()}
         order_no = cells.get("order_no", "")
         if current is not None and has_lines and order_no == current["order_no"]:
             if any(cells.get(f, "") != current["_cells"].get(f, "") for f in ORDER_FIELDS if f in where and f not in ("amount", "refunded")):
-                report.bad(n, "order_no", "order_differs", f"order {order_no} has other order details than on row {first_row}")
+                report.bad(
+                    n,
+                    "order_no",
+                    "order_differs",
+                    _("Order %(order_no)s has other order details than on row %(row)s") % {"order_no": order_no, "row": first_row},
+                )
                 current["_bad"] = True
             current["lines"].append(_line(cells))
             continue
@@ -122,7 +134,9 @@ def _orders(rows: Iterator[list[str]], where: dict[str, int], width: int, source
             yield first_row, current
             current = None
         if order_no in seen:
-            report.bad(n, "order_no", "duplicate", f"order {order_no} appears again (rows of one order must be next to each other)")
+            report.bad(
+                n, "order_no", "duplicate", _("Order %(order_no)s appears again (rows of one order must be next to each other)") % {"order_no": order_no}
+            )
             continue
         seen.add(order_no)
         first_row = n
@@ -232,13 +246,13 @@ def _open(path: Path, mapping: dict[str, str]) -> tuple[dict[str, int], list[str
     rows = _rows(path, with_header=True)
     header = next((r for r in rows if any(c.strip() for c in r)), None)
     if header is None:
-        raise InvalidInput(f"{path.name} is empty.", code="empty_file", field="file")
+        raise InvalidInput(_("%(name)s is empty.") % {"name": path.name}, code="empty_file", field="file")
     return header_map(header, mapping), header
 
 
 def _rows(path: Path, *, with_header: bool = False) -> Iterator[list[str]]:
     if not path.is_file():
-        raise InvalidInput(f"No file {path}.", code="no_file", field="file")
+        raise InvalidInput(_("No file %(path)s.") % {"path": path}, code="no_file", field="file")
     with path.open("rb") as stream:
         rows = iter_table(path.name, stream)
         if not with_header:

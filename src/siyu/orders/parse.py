@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from siyu.corps.models import Corp
 from siyu.kit.clock import parse_time
 from siyu.kit.errors import InvalidInput
@@ -32,7 +34,7 @@ def _line_in(line: dict, where: str) -> LineIn:
     try:
         quantity = int(str(line.get("quantity") or 1).strip())
     except ValueError:
-        raise InvalidInput(f"{where}.quantity: {line.get('quantity')!r} is not a whole number.", code="bad_quantity", field=f"{where}.quantity") from None
+        raise InvalidInput(_("%(value)r is not a whole number.") % {"value": line.get("quantity")}, code="bad_quantity", field=f"{where}.quantity") from None
     return LineIn(
         amount_fen=fen_from_yuan(line.get("amount"), field=f"{where}.amount"),
         sku=str(line.get("sku") or "").strip(),

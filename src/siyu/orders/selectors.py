@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.utils.translation import gettext as _
+
 from siyu.customers.selectors import customer_get, visible_customers
 from siyu.kit.tenancy import Actor, get_for
 
@@ -36,7 +38,7 @@ def order_list(
 
 
 def order_get(actor: Actor, order_id: int) -> Order:
-    return get_for(actor, visible_orders(actor), "order", pk=order_id)
+    return get_for(actor, visible_orders(actor), _("No such order."), pk=order_id)
 
 
 def customer_value(actor: Actor, customer_id: int) -> CustomerValue:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
@@ -75,33 +76,37 @@ class Upserted:
 def order_check(data: OrderIn) -> None:
     """Refuse what no source should send, naming the field; nothing is written before this passes."""
     if not data.order_no.strip() or len(data.order_no) > NO_MAX:
-        raise InvalidInput(f"order_no must be 1–{NO_MAX} characters.", code="bad_order_no", field="order_no")
+        raise InvalidInput(_("The order number is 1–%(no_max)s characters.") % {"no_max": NO_MAX}, code="bad_order_no", field="order_no")
     if not data.source.strip() or len(data.source) > SOURCE_MAX:
-        raise InvalidInput(f"source must be 1–{SOURCE_MAX} characters.", code="bad_source", field="source")
+        raise InvalidInput(_("The source is 1–%(source_max)s characters.") % {"source_max": SOURCE_MAX}, code="bad_source", field="source")
     if data.amount_fen < 0:
-        raise InvalidInput("amount must not be negative.", code="bad_amount", field="amount")
+        raise InvalidInput(_("The amount must not be negative."), code="bad_amount", field="amount")
     if data.paid_at.tzinfo is None:
-        raise InvalidInput("paid_at needs a timezone.", code="bad_time", field="paid_at")
+        raise InvalidInput(_("The payment time needs a timezone."), code="bad_time", field="paid_at")
     if data.paid_at > now() + CLOCK_SKEW:
         # A till with a wrong clock or a typed year (2062): it would count as the most recent
         # purchase of all and keep the customer "recent" for decades.
-        raise InvalidInput(f"paid_at {data.paid_at.isoformat()} is in the future.", code="paid_in_future", field="paid_at")
+        raise InvalidInput(_("The payment time %(paid_at)s is in the future.") % {"paid_at": data.paid_at.isoformat()}, code="paid_in_future", field="paid_at")
     if data.phone:
         data.phone = phone_normalise(data.phone)
     for i, line in enumerate(data.lines or []):
         if line.amount_fen < 0:
-            raise InvalidInput(f"lines[{i}].amount must not be negative.", code="bad_amount", field=f"lines.{i}.amount")
+            raise InvalidInput(_("Line %(i)s: the amount must not be negative.") % {"i": i}, code="bad_amount", field=f"lines.{i}.amount")
         if line.quantity < 1:
-            raise InvalidInput(f"lines[{i}].quantity must be at least 1.", code="bad_quantity", field=f"lines.{i}.quantity")
+            raise InvalidInput(_("Line %(i)s: the quantity must be at least 1.") % {"i": i}, code="bad_quantity", field=f"lines.{i}.quantity")
     seen = set()
     for i, refund in enumerate(data.refunds):
         if refund.amount_fen <= 0:
-            raise InvalidInput(f"refunds[{i}].amount must be positive.", code="bad_amount", field=f"refunds.{i}.amount")
+            raise InvalidInput(_("Refund %(i)s: the amount must be positive.") % {"i": i}, code="bad_amount", field=f"refunds.{i}.amount")
         if refund.refund_no in seen or not refund.refund_no.strip() or len(refund.refund_no) > NO_MAX:
-            raise InvalidInput(f"refunds[{i}].refund_no must be unique and 1–{NO_MAX} characters.", code="bad_refund_no", field=f"refunds.{i}.refund_no")
+            raise InvalidInput(
+                _("Refund %(i)s: the refund number must be unique and 1–%(no_max)s characters.") % {"i": i, "no_max": NO_MAX},
+                code="bad_refund_no",
+                field=f"refunds.{i}.refund_no",
+            )
         seen.add(refund.refund_no)
     if sum(r.amount_fen for r in data.refunds) > data.amount_fen:
-        raise InvalidInput("The refunds add up to more than the order amount.", code="refund_exceeds_amount", field="refunds")
+        raise InvalidInput(_("The refunds add up to more than the order amount."), code="refund_exceeds_amount", field="refunds")
 
 
 def order_fields(corp: Corp, data: OrderIn, staff_cache: dict | None = None) -> dict:
@@ -240,11 +245,11 @@ def order_upsert(*, corp: Corp, data: OrderIn, staff_cache: dict | None = None, 
 def refund_record(*, corp: Corp, source: str, order_no: str, refund: RefundIn) -> tuple[Refund, bool, bool]:
     """Record one refund; if its order is not known yet it waits and applies when the order comes."""
     if refund.amount_fen <= 0:
-        raise InvalidInput("amount must be positive.", code="bad_amount", field="amount")
+        raise InvalidInput(_("The amount must be positive."), code="bad_amount", field="amount")
     if not refund.refund_no.strip() or len(refund.refund_no) > NO_MAX:
-        raise InvalidInput(f"refund_no must be 1–{NO_MAX} characters.", code="bad_refund_no", field="refund_no")
+        raise InvalidInput(_("The refund number is 1–%(no_max)s characters.") % {"no_max": NO_MAX}, code="bad_refund_no", field="refund_no")
     if not order_no.strip() or len(order_no) > NO_MAX:
-        raise InvalidInput(f"order_no must be 1–{NO_MAX} characters.", code="bad_order_no", field="order_no")
+        raise InvalidInput(_("The order number is 1–%(no_max)s characters.") % {"no_max": NO_MAX}, code="bad_order_no", field="order_no")
     order = Order.objects.select_for_update().filter(corp=corp, source=source, order_no=order_no).first()
     row, created, changed = _refund_put(corp, source, order_no, refund, order)
     refunded_before = order.refunded_fen if order is not None else 0
@@ -265,7 +270,12 @@ def _refund_put(corp: Corp, source: str, order_no: str, r: RefundIn, order: Orde
         row.save(force_insert=True)
         return row, True, True
     if row.order_no != order_no:
-        raise InvalidInput(f"Refund {r.refund_no} belongs to order {row.order_no}, not {order_no}.", code="refund_other_order", field="refund_no")
+        raise InvalidInput(
+            _("Refund %(refund_no)s belongs to order %(order_no)s, not %(order_no2)s.")
+            % {"refund_no": r.refund_no, "order_no": row.order_no, "order_no2": order_no},
+            code="refund_other_order",
+            field="refund_no",
+        )
     wanted = {"amount_fen": r.amount_fen, "refunded_at": r.refunded_at or row.refunded_at, "order_id": order.id if order else row.order_id}
     diff = [k for k, v in wanted.items() if getattr(row, k) != v]
     for k in diff:
@@ -284,7 +294,8 @@ def _refunds_apply(order: Order, known_total: int | None = None) -> bool:
     total = known_total if known_total is not None and not linked else Refund.objects.filter(order=order).aggregate(s=Sum("amount_fen"))["s"] or 0
     if total > order.amount_fen:
         raise InvalidInput(
-            f"Refunds of order {order.order_no} add up to {total / 100:.2f} yuan, more than its {order.amount_fen / 100:.2f}.",
+            _("Refunds of order %(order_no)s add up to %(refunded)s yuan, more than its %(amount)s.")
+            % {"order_no": order.order_no, "refunded": total / 100, "amount": order.amount_fen / 100},
             code="refund_exceeds_amount",
             field="amount",
         )
@@ -313,7 +324,7 @@ def staff_id_for(corp: Corp, userid: str, cache: dict | None) -> int | None:
         return cache[userid]
     staff_id = Staff.objects.filter(corp=corp, userid=userid).values_list("id", flat=True).first()
     if staff_id is None:
-        raise InvalidInput(f"No staff member {userid!r} in this corp.", code="unknown_staff", field="staff_userid")
+        raise InvalidInput(_("No staff member %(userid)r in this corp.") % {"userid": userid}, code="unknown_staff", field="staff_userid")
     if cache is not None:
         cache[userid] = staff_id
     return staff_id
@@ -482,7 +493,11 @@ def orders_check_batch(*, corp: Corp, rows: list, parse, staff_cache: dict) -> t
             key = (data.source, data.order_no)
             if key in seen:
                 # Two versions of one order in one batch: which is meant is the source's to say.
-                raise InvalidInput(f"order {data.order_no} is in this batch twice (also at {seen[key]}).", code="duplicate_order", field="order_no")
+                raise InvalidInput(
+                    _("Order %(order_no)s is in this batch twice (also at %(first)s).") % {"order_no": data.order_no, "first": seen[key]},
+                    code="duplicate_order",
+                    field="order_no",
+                )
             seen[key] = i
             good.append(data)
         except InvalidInput as exc:
@@ -495,7 +510,11 @@ def orders_upsert_batch(*, corp: Corp, rows: list, parse) -> dict:
     staff_cache: dict = {}
     orders, errors = orders_check_batch(corp=corp, rows=rows, parse=parse, staff_cache=staff_cache)
     if errors:
-        raise InvalidInput(f"{len(errors)} of {len(rows)} orders are invalid; none was stored.", code="batch_rejected", details=errors)
+        raise InvalidInput(
+            _("%(invalid)s of %(total)s orders are invalid; none was stored.") % {"invalid": len(errors), "total": len(rows)},
+            code="batch_rejected",
+            details=errors,
+        )
     counts = {"created": 0, "changed": 0, "unchanged": 0, "order_ids": []}
     touched: set[int] = set()
     with transaction.atomic():
@@ -546,5 +565,7 @@ def refund_submit(*, actor: Actor, source: str, order_no: str, refund: RefundIn)
 def product_save(*, actor: Actor, sku: str, name: str, category: str = "", role: str = "", price=None) -> Product:
     actor.require_manager()
     if role not in Product.Role.values:
-        raise InvalidInput(f"role must be one of {', '.join(v for v in Product.Role.values if v)} or empty.", code="bad_role", field="role")
+        raise InvalidInput(
+            _("The role is one of %(value)s, or empty.") % {"value": ", ".join(v for v in Product.Role.values if v)}, code="bad_role", field="role"
+        )
     return product_put(corp=actor.corp, sku=sku, name=name, category=category, role=role, price=price)

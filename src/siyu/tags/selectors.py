@@ -1,6 +1,7 @@
 """Reads of the corp tag library."""
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
@@ -24,11 +25,11 @@ def tag_library(actor: Actor):
 
 
 def tag_group_get(actor: Actor, group_id: int) -> TagGroup:
-    return get_for(actor, TagGroup.objects.filter(deleted_at__isnull=True), "tag group", pk=group_id)
+    return get_for(actor, TagGroup.objects.filter(deleted_at__isnull=True), _("No such tag group."), pk=group_id)
 
 
 def tag_get(actor: Actor, tag_id: int) -> Tag:
-    return get_for(actor, live_tags(actor).select_related("group"), "tag", pk=tag_id)
+    return get_for(actor, live_tags(actor).select_related("group"), _("No such tag."), pk=tag_id)
 
 
 def resolve_tags(actor: Actor, tag_ids, field: str) -> list[Tag]:
@@ -37,7 +38,7 @@ def resolve_tags(actor: Actor, tag_ids, field: str) -> list[Tag]:
     found = {t.id: t for t in live_tags(actor).filter(pk__in=ids).select_related("group")}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise InvalidInput(f"Unknown tag id(s): {', '.join(map(str, missing))}.", code="unknown_tag", field=field)
+        raise InvalidInput(_("Unknown tags: %(ids)s.") % {"ids": ", ".join(map(str, missing))}, code="unknown_tag", field=field)
     return [found[i] for i in ids]
 
 
@@ -45,6 +46,11 @@ def resolve_tags(actor: Actor, tag_ids, field: str) -> list[Tag]:
 def tag_library_for_editing(actor: Actor):
     actor.require_manager()
     return tag_library(actor)
+
+
+def tag_for_editing(actor: Actor, tag_id: int) -> Tag:
+    actor.require_manager()
+    return tag_get(actor, tag_id)
 
 
 def tag_group_for_editing(actor: Actor, group_id: int) -> TagGroup:

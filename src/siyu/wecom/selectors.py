@@ -1,4 +1,5 @@
 from django.db.models import Count
+from django.utils.translation import gettext as _
 
 from siyu.kit.tenancy import Actor, get_for
 
@@ -22,7 +23,7 @@ def inbox_counts(actor: Actor) -> dict[str, int]:
 
 def inbox_event(actor: Actor, event_id: int) -> CallbackEvent:
     actor.require_admin()
-    return get_for(actor, CallbackEvent.objects, "callback event", pk=event_id)
+    return get_for(actor, CallbackEvent.objects, _("No such callback event."), pk=event_id)
 
 
 def sync_runs(actor: Actor, limit: int = 10):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from siyu.kit.clock import now
 from siyu.kit.due import DueWork
@@ -74,5 +75,5 @@ def callbacks_requeue_stale(*, older_than: timedelta = timedelta(seconds=60)) ->
 def callback_retry(*, event: CallbackEvent) -> None:
     """An operator's retry of a failed event: handled again by the worker, after this commits."""
     if event.status != Status.FAILED:
-        raise Conflict("Only failed events can be retried.", code="not_failed")
+        raise Conflict(_("Only failed events can be retried."), code="not_failed")
     CALLBACK_WORK.schedule(event.pk, priority=None)

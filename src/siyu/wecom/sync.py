@@ -195,7 +195,7 @@ def _claim_run(corp: Corp, restart: bool) -> SyncRun:
     with transaction.atomic():
         run = active_run(corp)
         if run_is_busy(run, queued_counts=False):
-            raise SyncBusy(f"A sync of {corp.name} is already running (phase {run.phase}).")
+            raise SyncBusy(_("A sync of %(corp)s is already running (%(phase)s).") % {"corp": corp.name, "phase": phase_labels().get(run.phase, run.phase)})
         if restart and run is not None:
             run.status, run.error = SyncRun.Status.FAILED, "abandoned: a restart was asked for"
             run.save(update_fields=["status", "error"])
@@ -205,7 +205,7 @@ def _claim_run(corp: Corp, restart: bool) -> SyncRun:
         elif run.status == SyncRun.Status.FAILED:
             SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.QUEUED)  # resumed on request
         if SYNC_WORK.claim(run.pk) is None:
-            raise SyncBusy(f"A sync of {corp.name} is already running (phase {run.phase}).")
+            raise SyncBusy(_("A sync of %(corp)s is already running (%(phase)s).") % {"corp": corp.name, "phase": phase_labels().get(run.phase, run.phase)})
         SyncRun.objects.filter(pk=run.pk).update(error="")
         run.refresh_from_db()
     return run
@@ -242,7 +242,7 @@ def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = 
 def sync_request(*, corp: Corp, user=None) -> SyncRun:
     """Queue a full sync for the worker (the console's button, the API, the schedule)."""
     if not corp.secret_encrypted:
-        raise InvalidInput("The corp has no customer-contact secret yet; save it in the corp settings first.", field="secret", code="no_secret")
+        raise InvalidInput(_("The corp has no customer-contact secret yet; save it in the corp settings first."), field="secret", code="no_secret")
     with transaction.atomic():
         run = active_run(corp)
         if run_is_busy(run):

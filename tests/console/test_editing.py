@@ -1,0 +1,119 @@
+"""What an operator made can be found and edited in the console: channels, auto-tag rules, lead
+forms; edits keep what the console does not show, and over-long text is refused, never cut."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from siyu.acquisition import leads
+from siyu.acquisition.models import Channel, LeadForm, LiveCode
+from siyu.autotag import services as autotag
+from siyu.autotag.models import TagRule
+from siyu.kit.tenancy import Role
+
+from .. import factories as f
+
+
+@pytest.fixture
+def site(db):
+    corp = f.corp("阿尔法")
+    admin = f.user(corp, Role.ADMIN, username="admin")
+    client = Client()
+    client.force_login(admin)
+    actor = f.actor(corp, Role.ADMIN)
+    store = Channel.objects.create(corp=corp, name="门店", group="store")
+    web = Channel.objects.create(corp=corp, name="官网", group="content")
+    return {"client": client, "corp": corp, "actor": actor, "store": store, "web": web}
+
+
+def _row(page: str, channel: str) -> str:
+    return re.search(r'<tr data-channel="' + channel + r'">(?:(?!</tr>).)*</tr>', page, re.S).group(0)
+
+
+def test_a_channel_is_renamed_and_regrouped_and_a_taken_name_is_refused_on_its_row(site):
+    c, store = site["client"], site["store"]
+    assert c.post(f"/channels/{store.id}/edit/", {"name": "南京西路店", "group": "event"}).status_code == 302
+    store.refresh_from_db()
+    assert (store.name, store.group) == ("南京西路店", "event")
+    response = c.post(f"/channels/{store.id}/edit/", {"name": "官网", "group": "event"})
+    assert response.status_code == 400
+    row = _row(response.content.decode(), "南京西路店")
+    assert '<details class="rename" open>' in row and "已有名为“官网”的渠道。" in row and 'value="官网"' in row
+    assert Channel.objects.get(pk=store.pk).name == "南京西路店"
+
+
+def test_over_long_names_are_refused_not_cut(site):
+    token = f.token(site["actor"].user, site["corp"])
+    response = Client().post("/api/v1/channels", {"name": "长" * 65, "group": "store"}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert 400 <= response.status_code < 500 and response.json()["error"]["field"] == "name"
+    assert not Channel.objects.filter(name__startswith="长").exists()
+    page = site["client"].post(f"/channels/{site['store'].id}/edit/", {"name": "长" * 65, "group": "store"}).content.decode()
+    assert "最多 64 个字符（现在 65 个）。" in page
+    assert Channel.objects.get(pk=site["store"].pk).name == "门店"
+
+
+def test_a_rule_is_edited_in_the_console_and_keeps_the_conditions_it_does_not_show(site):
+    actor = site["actor"]
+    group = f.tag_group(actor, "来源", ["门店客", "线上客"])
+    shop, online = group.tags.get(name="门店客"), group.tags.get(name="线上客")
+    code = LiveCode.objects.create(corp=site["corp"], channel=site["store"], name="前台码", state="s1")
+    rule = autotag.rule_save(
+        actor=actor,
+        name="门店新客",
+        conditions=[{"kind": "channel", "in": [site["store"].id]}, {"kind": "live_code", "in": [code.id]}, {"kind": "added_weekday", "in": [6, 7]}],
+        add_tag_ids=[shop.id],
+    )
+    c = site["client"]
+    listing = c.get("/tag-rules/").content.decode()
+    # Conditions read as words with names, not as stored kinds and ids.
+    assert "渠道：门店" in listing and "活码：前台码" in listing and "添加于周六、周日" in listing and "<code>channel</code>" not in listing
+
+    page = c.get(f"/tag-rules/{rule.id}/edit/").content.decode()
+    assert 'value="门店新客"' in page and "编辑规则“门店新客”" in page
+    store_box = re.search(r'<input type="checkbox" name="channels" value="' + str(site["store"].id) + r'"[^>]*>', page).group(0)
+    assert "checked" in store_box
+    response = c.post(
+        f"/tag-rules/{rule.id}/edit/",
+        {"name": "周末门店新客", "match": "all", "channels": [site["store"].id, site["web"].id], "weekdays": ["6"], "add_tags": [online.id]},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    rule = TagRule.objects.get(pk=rule.pk)
+    assert rule.name == "周末门店新客" and [t.id for t in rule.add_tags.all()] == [online.id]
+    kinds = {c["kind"]: c for c in rule.conditions}
+    assert kinds["channel"]["in"] == sorted([site["store"].id, site["web"].id]) and kinds["added_weekday"]["in"] == [6]
+    assert kinds["live_code"]["in"] == [code.id]  # set through the API; the console's edit keeps it
+    assert TagRule.objects.count() == 1
+
+    guide = Client()
+    guide.force_login(f.user(site["corp"], Role.GUIDE, staff=f.staff(site["corp"])))
+    assert guide.get(f"/tag-rules/{rule.id}/edit/").status_code == 403
+
+
+def test_a_lead_form_is_edited_with_its_questions_and_an_over_long_answer_is_refused(site):
+    code = LiveCode.objects.create(corp=site["corp"], channel=site["store"], name="留资码", state="s2", mode="exact")
+    form = leads.lead_form_save(
+        actor=site["actor"],
+        name="孕妈福利",
+        live_code_id=code.id,
+        fields=[
+            {"key": "phone", "type": "phone", "label": "手机号", "required": True},
+            {"key": "city", "type": "city", "label": "城市", "required": True},
+            {"key": "note", "type": "text", "label": "想了解什么", "required": True},
+        ],
+    )
+    c = site["client"]
+    page = c.get(f"/lead-forms/{form.id}/edit/").content.decode()
+    assert "编辑留资表单“孕妈福利”" in page and "city|城市|city" in page and "note|想了解什么|text" in page
+    response = c.post(
+        f"/lead-forms/{form.id}/edit/",
+        {"name": "孕妈福利", "title": "领取试用装", "intro": "", "live_code": code.id, "questions": "city|城市|city\nnote|想了解什么|text", "city_routes": ""},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    form = LeadForm.objects.get(pk=form.pk)
+    assert form.title == "领取试用装" and [q["key"] for q in form.fields] == ["phone", "city", "note"]
+    assert LeadForm.objects.count() == 1
+
+    answer = Client().post(f"/f/{form.slug}/", {"phone": "13812345678", "city": "上海", "note": "长" * 101})
+    assert answer.status_code == 400 and "最多 100 个字符" in answer.content.decode()
+    assert not form.leads.exists()
