@@ -75,6 +75,8 @@ def test_operator_sets_up_a_channel_and_live_code_and_a_scan_lands(hub, console,
 
     page = console.get(f"/live-codes/{code.id}/").content.decode()
     assert "南京西路店" in page and 'id="download-png"' in page
+    # WeCom's list of the code's staff reads as their names, not userids.
+    assert f'id="pushed-staff">{"、".join(s.name for s in hub.staff)}<' in page
     png = console.get(f"/live-codes/{code.id}/qr.png")
     assert png["Content-Type"] == "image/png" and png["Content-Disposition"].startswith("attachment")
     content = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)).convert("L"))[0].text

@@ -5,10 +5,12 @@ Screenshots go to test-artifacts/ for a person to look at.
 
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from siyu.kit.tenancy import Role
@@ -90,3 +92,35 @@ def test_login_filter_by_tag_and_open_profile(live_server, shop, browser_page):
     assert "孕期" in page.inner_text("#profile-tags")
     assert "刘导购" in page.inner_text("#timeline")
     page.screenshot(path=str(ARTIFACTS / "05-profile.png"), full_page=True)
+
+
+@pytest.fixture
+def busy_week(live_server):
+    corp = f.corp("示例母婴品牌")
+    f.user(corp, Role.OPERATOR, username="yunying")
+    guides = [f.staff(corp, "刘导购"), f.staff(corp, "王导购")]
+    now = timezone.now()
+    # 2, 4 and 8 customers on three days; today's four are each added by both guides.
+    for days_ago, n in ((2, 2), (1, 4), (0, 8)):
+        for i in range(n):
+            c = f.customer(corp, f"客户{days_ago}-{i}")
+            f.follow(c, guides[0], added_at=now - timedelta(days=days_ago))
+            if days_ago == 0 and i < 4:
+                f.follow(c, guides[1], added_at=now)
+
+
+def test_dashboard_bars_scale_and_new_today_counts_what_todays_bar_does(live_server, busy_week, browser_page):
+    page = browser_page
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "yunying")
+    page.fill("input[name=password]", f.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#stat-new-today")
+    bars = page.locator(".bars .bar")
+    counts = [int(t) for t in bars.locator(".n").all_inner_texts()]
+    heights = [box["height"] for box in (bars.nth(i).locator(".fill").bounding_box() for i in range(bars.count()))]
+    assert counts[-3:] == [2, 4, 8] and page.inner_text("#stat-new-today") == "8"
+    # Each drawn height is its count's share of the tallest, within a pixel.
+    tallest = heights[-1]
+    for n, h in zip(counts[-3:], heights[-3:], strict=True):
+        assert abs(h - tallest * n / 8) <= 1.5, (counts, heights)

@@ -44,6 +44,14 @@ def brand(db):
     return {"corp": corp, "client": client, "customers": customers, "staff": staff}
 
 
+def test_rfm_classes_and_their_default_strategies_read_in_english_mode(brand):
+    client = brand["client"]
+    client.cookies["django_language"] = "en"
+    page = client.get("/value/rfm/").content.decode()
+    assert "Recent-High-High" in page and "Super users: serve them first" in page
+    assert "近高高" not in page and "超级用户：重点服务" not in page
+
+
 def test_rfm_page_shows_the_grid_and_saves_settings(brand):
     client = brand["client"]
     page = client.get("/value/rfm/").content.decode()

@@ -149,9 +149,9 @@ def _rfm_out(result: rfm.RfmResult) -> RfmOut:
         classes=[
             ClassOut(
                 letter=r.rfm.letter,
-                name=r.rfm.name,
+                name=str(r.rfm.name),
                 label=str(r.rfm.label),
-                strategy=r.strategy,
+                strategy=str(r.strategy),
                 customers=r.customers,
                 share=r.share,
                 gmv_fen=r.gmv_fen,
@@ -389,7 +389,7 @@ def customer_value(request, customer_id: int):
         second_paid_at=value.second_paid_at,
         last_paid_at=value.last_paid_at,
         rfm_class=cls.letter if cls else None,
-        rfm_name=cls.name if cls else None,
+        rfm_name=str(cls.name) if cls else None,
         expected_purchases=clv.expected_purchases if clv else None,
         p_alive=clv.p_alive if clv else None,
         expected_spend_fen=clv.expected_spend_fen if clv else None,

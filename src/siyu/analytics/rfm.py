@@ -42,19 +42,19 @@ class RfmClass:
     recent: bool
     frequent: bool
     big: bool
-    name: str  # the seed's own three characters: 近/久, 高/低, 高/低
+    name: str  # in Chinese the seed's own three characters: 近/久, 高/低, 高/低
     label: str
 
 
 CLASSES = [
-    RfmClass("A", True, True, True, "近高高", _("Recent, frequent, high spend")),
-    RfmClass("B", True, True, False, "近高低", _("Recent, frequent, low spend")),
-    RfmClass("C", True, False, True, "近低高", _("Recent, infrequent, high spend")),
-    RfmClass("D", True, False, False, "近低低", _("Recent, infrequent, low spend")),
-    RfmClass("E", False, True, True, "久高高", _("Lapsed, frequent, high spend")),
-    RfmClass("F", False, True, False, "久高低", _("Lapsed, frequent, low spend")),
-    RfmClass("G", False, False, True, "久低高", _("Lapsed, infrequent, high spend")),
-    RfmClass("H", False, False, False, "久低低", _("Lapsed, infrequent, low spend")),
+    RfmClass("A", True, True, True, _("Recent-High-High"), _("Recent, frequent, high spend")),
+    RfmClass("B", True, True, False, _("Recent-High-Low"), _("Recent, frequent, low spend")),
+    RfmClass("C", True, False, True, _("Recent-Low-High"), _("Recent, infrequent, high spend")),
+    RfmClass("D", True, False, False, _("Recent-Low-Low"), _("Recent, infrequent, low spend")),
+    RfmClass("E", False, True, True, _("Lapsed-High-High"), _("Lapsed, frequent, high spend")),
+    RfmClass("F", False, True, False, _("Lapsed-High-Low"), _("Lapsed, frequent, low spend")),
+    RfmClass("G", False, False, True, _("Lapsed-Low-High"), _("Lapsed, infrequent, high spend")),
+    RfmClass("H", False, False, False, _("Lapsed-Low-Low"), _("Lapsed, infrequent, low spend")),
 ]
 BY_LETTER = {c.letter: c for c in CLASSES}
 BY_FLAGS = {(c.recent, c.frequent, c.big): c for c in CLASSES}
@@ -63,14 +63,20 @@ BY_FLAGS = {(c.recent, c.frequent, c.big): c for c in CLASSES}
 # the aim being to move customers step by step towards A; its worked example (long gone, few
 # orders, little spend) is H. Operators replace these with their own texts.
 DEFAULT_STRATEGIES = {
-    "A": "超级用户：重点服务，专属导购一对一维护；优先体验新品、会员专享权益；邀请成为分销合伙人。",
-    "B": "常买但客单低：推荐组合装、满减和加价购，带动关联购买，提高客单价。",
-    "C": "买得少但花得多：高价值客户，推送与其已购商品相关的高端新品和会员权益，提高复购频次。",
-    "D": "新近成交的新客：做好首单后的服务与回访，用第二单优惠券促成复购，培养购买习惯。",
-    "E": "曾经的重要客户正在流失：导购一对一关怀回访，了解原因，送专属礼券尽快唤回。",
-    "F": "曾经常买、客单低，已久未购买：推送常购商品的优惠和新品试用，唤醒复购。",
-    "G": "曾有大额消费但次数少，已久未购买：推送品牌背书和高端产品内容，用专属礼遇重新建立联系。",
-    "H": "最近几乎没有消费、历史消费也不多：多推送不同的产品组合、品牌背书内容，多做折扣活动；若仍无效，可能并非目标客户，可适时放弃。",
+    "A": _("Super users: serve them first, one guide each; new products and member benefits first; invite them to become distribution partners."),
+    "B": _("Buy often but spend little: recommend bundles, spend-and-save offers and add-on deals to raise the order value."),
+    "C": _(
+        "Buy rarely but spend a lot: high-value customers; send premium new products and member benefits related to what they bought, "
+        "to raise how often they buy."
+    ),
+    "D": _("New customers who just bought: serve and follow up after the first order; a second-order coupon turns it into a habit."),
+    "E": _("Important customers who are slipping away: a guide's personal call to learn why, and an exclusive coupon to win them back soon."),
+    "F": _("Used to buy often with small orders, not for a long time: offers on what they used to buy and new-product trials to wake them up."),
+    "G": _("Spent a lot on few orders, not for a long time: brand stories and premium products, and exclusive treatment to reconnect."),
+    "H": _(
+        "Hardly bought lately and little before: try different product bundles, brand content and discounts; "
+        "if nothing works they may not be the audience, and can be let go."
+    ),
 }
 
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.acquisition import export, qr, selectors, services
 from siyu.acquisition.models import LiveCode
+from siyu.corps.selectors import staff_list
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
@@ -168,9 +169,12 @@ def live_code_detail(request, live_code_id: int):
     actor = request.actor
     code = selectors.live_code_get(actor, live_code_id)
     seats = selectors.live_code_today(code, now())
-    names = {m.staff_id: m.staff.name for m in code.members.all() if m.staff_id}
+    # Operators know their staff by name; WeCom's userids are shown only for someone Siyu has not synced.
+    userids = {s["userid"] for s in seats} | set(code.pushed_users or [])
+    names = dict(staff_list(actor).filter(userid__in=userids).values_list("userid", "name"))
     for seat in seats:
-        seat["name"] = names.get(seat["staff_id"], seat["userid"])
+        seat["name"] = names.get(seat["userid"]) or seat["userid"]
+    pushed = [names.get(u) or u for u in code.pushed_users or []]
     today = _today(actor)
     week = selectors.acquisition_stats(actor, start=today - timedelta(days=6), end=today, by="live_code", live_code_id=code.id)
     return render(
@@ -179,6 +183,7 @@ def live_code_detail(request, live_code_id: int):
         {
             "code": code,
             "seats": seats,
+            "pushed_names": pushed,
             "week": week,
             "nav": "live_codes",
             "landing_url": services.landing_url(code) if code.mode == LiveCode.Mode.EXACT else "",

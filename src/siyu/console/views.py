@@ -43,7 +43,7 @@ def healthz(request):
 @console_view
 def dashboard(request):
     actor = request.actor
-    daily = customer_selectors.daily_new_follows(actor, days=14)
+    daily = customer_selectors.daily_new_customers(actor, days=14)
     peak = max((n for _, n in daily), default=0) or 1
     return render(
         request,

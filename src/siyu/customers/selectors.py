@@ -126,24 +126,28 @@ def customer_tag_summary(follows: list[Follow]) -> list:
 
 
 def dashboard_counts(actor: Actor) -> dict:
-    tz = actor.corp.tzinfo
-    today = datetime.now(tz).date()
     return {
         "customers": visible_customers(actor).count(),
-        "new_today": visible_follows(actor).filter(added_at__gte=_day_start(today, tz)).values("customer_id").distinct().count(),
+        "new_today": daily_new_customers(actor, days=1)[0][1],
         "staff": staff_list(actor).filter(status="active").count(),
         "tags": live_tags(actor).count(),
     }
 
 
-def daily_new_follows(actor: Actor, days: int = 14) -> list[tuple[date, int]]:
-    """New follows per corp-calendar day over the last `days` days, oldest first, zero days included."""
+def daily_new_customers(actor: Actor, days: int = 14) -> list[tuple[date, int]]:
+    """Customers added per corp-calendar day over the last `days` days, oldest first, zero days
+    included. A customer added by two staff members the same day counts once, as on the
+    dashboard's "new today" card, which is this list's last day."""
 
     tz = actor.corp.tzinfo
     today = datetime.now(tz).date()
     start = today - timedelta(days=days - 1)
     rows = (
-        visible_follows(actor).filter(added_at__gte=_day_start(start, tz)).annotate(day=TruncDate("added_at", tzinfo=tz)).values("day").annotate(n=Count("id"))
+        visible_follows(actor)
+        .filter(added_at__gte=_day_start(start, tz))
+        .annotate(day=TruncDate("added_at", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("customer_id", distinct=True))
     )
     counts = {r["day"]: r["n"] for r in rows}
     return [(start + timedelta(days=i), counts.get(start + timedelta(days=i), 0)) for i in range(days)]
