@@ -99,7 +99,7 @@ def test_tag_change_with_unknown_ids(api, setup):
 
 def test_duplicate_group_name_is_a_conflict(api, setup):
     before = counts()
-    assert_error(api.post("/api/v1/tag-groups", {"name": "等级"}), 409, "duplicate_name", "name")
+    assert_error(api.post("/api/v1/tag-groups", {"name": "等级", "tags": ["新"]}), 409, "duplicate_name", "name")
     assert counts() == before
 
 

@@ -80,6 +80,9 @@ def alpha(db):
     for c in (mine, theirs):
         order_upsert(corp=corp, data=OrderIn(order_no=f"O-{c.id}", paid_at=timezone.now(), amount_fen=100, external_userid=c.external_userid))
     segment = Segment.objects.create(corp=corp, name="全部", filters={})
+    lead_form = LeadForm.objects.create(
+        corp=corp, name="表单", slug="alphaform", live_code=code, fields=[{"key": "phone", "type": "phone", "label": "手机号", "required": True}]
+    )
     event = CallbackEvent.objects.create(corp=corp, dedupe_key="k", event="change_external_contact", payload={}, status="failed", last_error="x")
     guide = f.user(corp, role=Role.GUIDE, staff=own_staff)
     objects = {
@@ -92,6 +95,7 @@ def alpha(db):
         "group_code_id": group_code.id,
         "segment_id": segment.id,
         "event_id": event.id,
+        "form_id": lead_form.id,
         "letter": "A",
     }
     return {"corp": corp, "objects": objects, "guide": guide, "mine": mine}
@@ -123,7 +127,7 @@ def _snapshot():
         list(LiveCode.objects.values_list("id", "name", "status")),
         list(TagRule.objects.values_list("id", "name", "enabled", "backfill_status")),
         list(GroupCode.objects.values_list("id", "name", "status")),
-        list(LeadForm.objects.values_list("id", "name")),
+        list(LeadForm.objects.values_list("id", "name", "title", "fields")),
         list(PhoneImport.objects.values_list("id", "name")),
         list(Segment.objects.values_list("id", "name", "filters")),
         list(CallbackEvent.objects.values_list("id", "status")),
@@ -215,5 +219,17 @@ def test_a_guides_own_pages_show_their_customers(alpha):
 def test_every_url_parameter_is_filled():
     # Guards the walks above: a page must be walked, not silently skipped.
     params = {p for pattern in PATTERNS for p in pattern.pattern.converters}
-    assert params <= {"customer_id", "group_id", "tag_id", "rule_id", "channel_id", "live_code_id", "group_code_id", "segment_id", "event_id", "letter"}
+    assert params <= {
+        "customer_id",
+        "group_id",
+        "tag_id",
+        "rule_id",
+        "channel_id",
+        "live_code_id",
+        "group_code_id",
+        "segment_id",
+        "event_id",
+        "form_id",
+        "letter",
+    }
     assert len(PATTERNS) >= 45

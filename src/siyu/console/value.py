@@ -208,7 +208,7 @@ class SegmentForm(forms.Form):
         label=gettext_lazy("RFM classes"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        choices=[(c.letter, f"{c.letter} {c.name}") for c in rfm.CLASSES],
+        choices=lambda: [(c.letter, f"{c.letter} {c.name}") for c in rfm.CLASSES],  # at render time, in the reader's language
     )
     buyers = forms.ChoiceField(
         label=gettext_lazy("Purchases"),

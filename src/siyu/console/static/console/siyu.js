@@ -9,6 +9,12 @@ document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
 });
 document.addEventListener("click", (event) => {
+  // On a phone the menu folds away behind one button.
+  const toggle = event.target.closest("[data-menu-toggle]");
+  if (toggle) {
+    const open = document.body.classList.toggle("menu-open");
+    toggle.setAttribute("aria-expanded", String(open));
+  }
   if (event.target.closest("[data-back]")) {
     event.preventDefault();
     history.back();
