@@ -23,6 +23,7 @@ from siyu.console import urls as console_urls
 from siyu.customers.models import Customer, Follow
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.kit.tenancy import Role
+from siyu.orders.models import OrderImport
 from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.models import Tag, TagGroup
 from siyu.wecom.models import CallbackEvent
@@ -37,6 +38,7 @@ GUIDE_PAGES = {
     "switch_corp",
     "customers",
     "customer",
+    "orders",  # their customers' orders
     "customer_tags",
     "tags",
     "logout",
@@ -80,6 +82,14 @@ def alpha(db):
     for c in (mine, theirs):
         order_upsert(corp=corp, data=OrderIn(order_no=f"O-{c.id}", paid_at=timezone.now(), amount_fen=100, external_userid=c.external_userid))
     segment = Segment.objects.create(corp=corp, name="全部", filters={})
+    order_import = OrderImport.objects.create(
+        corp=corp,
+        file_name="甲.csv",
+        source="pos",
+        status="rejected",
+        error_count=1,
+        errors=[{"row": 2, "column": "amount", "header": "金额", "code": "bad_amount", "message": "x"}],
+    )
     lead_form = LeadForm.objects.create(
         corp=corp, name="表单", slug="alphaform", live_code=code, fields=[{"key": "phone", "type": "phone", "label": "手机号", "required": True}]
     )
@@ -96,6 +106,7 @@ def alpha(db):
         "segment_id": segment.id,
         "event_id": event.id,
         "form_id": lead_form.id,
+        "import_id": order_import.id,
         "letter": "A",
     }
     return {"corp": corp, "objects": objects, "guide": guide, "mine": mine}
@@ -230,6 +241,7 @@ def test_every_url_parameter_is_filled():
         "segment_id",
         "event_id",
         "form_id",
+        "import_id",
         "letter",
     }
     assert len(PATTERNS) >= 45

@@ -13,7 +13,7 @@ from siyu.analytics.lifetime import clv_refresh
 from siyu.analytics.models import CustomerClv, RfmSettings, Segment
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Role
-from siyu.orders.models import Order
+from siyu.orders.models import Order, OrderImport
 from siyu.orders.services import OrderIn, order_upsert
 
 from .. import factories as f
@@ -139,3 +139,34 @@ def test_order_import_page_reports_bad_rows_and_imports_good_files(brand):
     assert 'id="orders-unmatched">1<' in page
     r = client.post("/orders/import/", {"file": SimpleUploadedFile("x.csv", b"a,b\n1,2\n"), "source": "pos"})
     assert r.status_code == 400 and "对应的列" in r.content.decode()
+
+    # The history keeps both reads of a file, the rejected one with its report.
+    history = client.get("/orders/import/").content.decode()
+    assert history.index('data-import="good.csv"') < history.index('data-import="bad.csv"')  # newest first
+    rejected = OrderImport.objects.get(file_name="bad.csv")
+    assert (rejected.status, rejected.error_count, rejected.created_by.username) == ("rejected", 2, "owner")
+    report = client.get(f"/orders/imports/{rejected.id}/").content.decode()
+    assert 'data-code="amount_precision"' in report and 'data-code="bad_time"' in report and "没有导入任何数据" in report
+    imported = OrderImport.objects.get(file_name="good.csv")
+    assert (imported.status, imported.created, imported.matched) == ("imported", 2, 1)
+
+
+def test_the_orders_list_searches_and_a_guide_sees_only_their_customers_orders(brand):
+    client = brand["client"]
+    page = client.get("/orders/").content.decode()
+    assert f'id="order-count">{Order.objects.count()} 笔订单<' in page
+    found = client.get("/orders/", {"q": "O3-1"}).content.decode()
+    assert 'data-order="O3-1"' in found and 'data-order="O3-0"' not in found and "客户3" in found
+    by_name = client.get("/orders/", {"q": "客户5"}).content.decode()
+    assert by_name.count('data-order="O5-') == Order.objects.filter(order_no__startswith="O5-").count() == 2
+    bad = client.get("/orders/", {"paid_from": "someday"})
+    assert bad.status_code == 400 and "has-error" in bad.content.decode()
+
+    other = f.staff(brand["corp"], "王导购")
+    mine = f.customer(brand["corp"], "王导购的客户", external_userid="wmmine")
+    f.follow(mine, other)
+    order_upsert(corp=brand["corp"], data=OrderIn(order_no="G1", paid_at=now() - timedelta(days=1), amount_fen=500, external_userid="wmmine"))
+    guide = Client()
+    guide.force_login(f.user(brand["corp"], Role.GUIDE, staff=other))
+    page = guide.get("/orders/").content.decode()
+    assert 'data-order="G1"' in page and 'id="order-count">1 笔订单<' in page and "客户3" not in page

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, leads, phone_imports, value, views
+from . import acquisition, autotag, group_codes, leads, orders, phone_imports, value, views
 
 app_name = "console"
 
@@ -42,7 +42,9 @@ urlpatterns = [
     path("live-codes/<int:live_code_id>/qr.png", acquisition.live_code_qr, {"fmt": "png"}, name="live_code_qr_png"),
     path("live-codes/<int:live_code_id>/qr.svg", acquisition.live_code_qr, {"fmt": "svg"}, name="live_code_qr_svg"),
     path("live-codes/<int:live_code_id>/poster.png", acquisition.live_code_poster, name="live_code_poster"),
+    path("orders/", orders.order_list_page, name="orders"),
     path("orders/import/", value.order_import_page, name="order_import"),
+    path("orders/imports/<int:import_id>/", orders.order_import_report, name="order_import_report"),
     path("value/rfm/", value.rfm_page, name="rfm"),
     path("value/rfm/<str:letter>/segment/", value.rfm_segment, name="rfm_segment"),
     path("value/super-users/", value.super_users_page, name="super_users"),

@@ -22,7 +22,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.orders.importer import orders_submit_import
-from siyu.orders.selectors import order_counts, order_sources
+from siyu.orders.selectors import order_counts, order_imports, order_sources
 from siyu.tags.selectors import live_tags
 
 from .access import console_view, saved_or_form_error
@@ -380,6 +380,6 @@ def order_import_page(request):
     return render(
         request,
         "console/order_import.html",
-        {"form": form, "report": report, "stats": stats, "sources": sources, "nav": "order_import"},
+        {"form": form, "report": report, "stats": stats, "sources": sources, "history": order_imports(actor)[:20], "nav": "order_import"},
         status=400 if form.errors else 200,
     )

@@ -28,7 +28,7 @@ from siyu.kit.tables import iter_table
 from siyu.kit.tenancy import Actor
 
 from . import services
-from .models import CustomerValue, Order, OrderLine, Refund
+from .models import CustomerValue, Order, OrderImport, OrderLine, Refund
 from .parse import order_in
 
 # Accepted header names (case-insensitive) for each field; `--map field=Header` adds one.
@@ -204,8 +204,31 @@ def orders_import(
     batch_size: int = 1000,
     check_only: bool = False,
     on_progress: Callable[[str, int, int], None] | None = None,
+    user=None,
 ) -> Report:
-    """Check the whole file, then (if every row is good and not check_only) write it in batches."""
+    """Check the whole file, then (if every row is good and not check_only) write it in batches.
+    Every import that reads its rows is recorded (OrderImport), rejected ones with their problems."""
+    report = _check_and_write(corp, path, source, mapping, batch_size, check_only, on_progress)
+    if not check_only:
+        OrderImport.objects.create(
+            corp=corp,
+            file_name=path.name[:200],
+            source=source[:32],  # the record of what was asked; each order's own source is checked
+            created_by=user,
+            status=OrderImport.Status.REJECTED if report.error_count else OrderImport.Status.IMPORTED,
+            rows=report.rows,
+            orders=report.orders,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            matched=report.matched,
+            error_count=report.error_count,
+            errors=report.errors,
+        )
+    return report
+
+
+def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_progress) -> Report:
     report = Report()
     staff_cache: dict = {}
     where, header = _open(path, mapping or {})
@@ -357,4 +380,4 @@ def _insert_new(corp: Corp, orders: list[services.OrderIn], report: Report, staf
 def orders_submit_import(*, actor: Actor, path: Path, source: str = "import") -> Report:
     """A person's upload (the console): the role is decided here; the CLI calls orders_import."""
     actor.require_manager()
-    return orders_import(corp=actor.corp, path=path, source=source)
+    return orders_import(corp=actor.corp, path=path, source=source, user=actor.user)

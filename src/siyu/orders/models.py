@@ -148,3 +148,29 @@ class CustomerValue(CorpOwned):
             models.Index(fields=["corp", "net_fen"], condition=Q(order_count__gte=1), name="cv_buyer_spend"),
             models.Index(fields=["corp", "order_count"], condition=Q(order_count__gte=1), name="cv_buyer_count"),
         ]
+
+
+class OrderImport(CorpOwned):
+    """One order file read from the console or the command line, and what came of it: imported
+    whole, or rejected whole with the problem rows (the first MAX_REPORTED of them)."""
+
+    class Status(models.TextChoices):
+        IMPORTED = "imported", _("Imported")
+        REJECTED = "rejected", _("Rejected")
+
+    file_name = models.CharField(max_length=200)
+    source = models.CharField(max_length=32)
+    created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    rows = models.IntegerField(default=0)
+    orders = models.IntegerField(default=0)
+    created = models.IntegerField(default=0)
+    updated = models.IntegerField(default=0)
+    unchanged = models.IntegerField(default=0)
+    matched = models.IntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "-created_at"])]

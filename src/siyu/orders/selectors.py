@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from siyu.customers.selectors import customer_get, visible_customers
 from siyu.kit.tenancy import Actor, get_for
 
-from .models import CustomerValue, Order, Product
+from .models import CustomerValue, Order, OrderImport, Product
 
 
 def visible_orders(actor: Actor):
@@ -21,9 +22,19 @@ def visible_orders(actor: Actor):
 
 
 def order_list(
-    actor: Actor, *, customer_id: int | None = None, source: str = "", unmatched: bool = False, paid_from: date | None = None, paid_to: date | None = None
+    actor: Actor,
+    *,
+    customer_id: int | None = None,
+    source: str = "",
+    unmatched: bool = False,
+    paid_from: date | None = None,
+    paid_to: date | None = None,
+    q: str = "",
 ):
     orders = visible_orders(actor)
+    if q:
+        # An order number, a phone, a WeCom id or the customer's name: what a person has at hand.
+        orders = orders.filter(Q(order_no__icontains=q) | Q(phone__contains=q) | Q(external_userid=q) | Q(customer__name__icontains=q) | Q(store__icontains=q))
     if customer_id is not None:
         orders = orders.filter(customer=customer_get(actor, customer_id))
     if source:
@@ -64,3 +75,13 @@ def order_sources(actor: Actor) -> list[str]:
     """The sources the corp's orders came from (the import page offers them); a manager's."""
     actor.require_manager()
     return list(Order.objects.for_corp(actor.corp).order_by().values_list("source", flat=True).distinct()[:50])
+
+
+def order_imports(actor: Actor):
+    """The order files read so far, newest first: a manager's."""
+    actor.require_manager()
+    return OrderImport.objects.for_corp(actor.corp).select_related("created_by").order_by("-created_at", "-id")
+
+
+def order_import_get(actor: Actor, import_id: int) -> OrderImport:
+    return get_for(actor, order_imports(actor), _("No such import."), pk=import_id)
