@@ -22,5 +22,7 @@ def test_catalogues_are_complete_and_compiled():
         for entry in po.translated_entries():
             if entry.msgid_plural:
                 assert mo.ngettext(entry.msgid, entry.msgid_plural, 1) == entry.msgstr_plural[0]
+            elif entry.msgctxt:
+                assert mo.pgettext(entry.msgctxt, entry.msgid) == entry.msgstr, f"{entry.msgid}: run `siyu compiletranslations`"
             else:
                 assert mo.gettext(entry.msgid) == entry.msgstr, f"{entry.msgid}: run `siyu compiletranslations`"

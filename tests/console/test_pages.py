@@ -4,11 +4,13 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from siyu.corps.models import Corp, Membership
 from siyu.corps.services import membership_grant, user_create
 from siyu.customers.models import FollowTag
 from siyu.kit.tenancy import Role
+from siyu.messaging.models import WelcomeSend
 from siyu.tags.models import Tag, TagGroup
 from siyu.wecom.models import CallbackEvent
 
@@ -238,6 +240,8 @@ def test_inbox_lists_events_and_retries_failed(site):
     CallbackEvent.objects.create(corp=f.corp(), dedupe_key="k2", event="change_external_contact", change_type="del_follow_user", payload={"UserID": "外企"})
     page = site["client"].get("/inbox/?status=failed").content.decode()
     assert "wmX" in page and "60011" in page and "外企" not in page
+    # Statuses and events read in Chinese; WeCom's own names stay beside them for whoever debugs.
+    assert "添加客户" in page and '<span class="badge warn">失败</span>' in page and 'data-status="failed">失败 (1)' in page
     assert site["client"].post(f"/inbox/{failed.id}/retry/").status_code == 302
     other = CallbackEvent.objects.get(dedupe_key="k2")
     assert site["client"].post(f"/inbox/{other.id}/retry/").status_code == 404
@@ -258,3 +262,22 @@ def test_console_dates_at_the_edges_are_an_error_on_the_field(site, url, params,
     response = c.get(url, params, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code in (200, 400), response.status_code
     assert "1900" in response.content.decode() and response.context["form"].errors.get(field), response.context["form"].errors
+
+
+def test_the_welcome_log_names_staff_and_customers_and_a_guide_sees_their_own(site):
+    corp, customer, staff = site["corp"], site["customer"], site["staff"]
+    other = f.staff(corp, "周导购")
+    at = timezone.now()
+    for code, who, status, error in (("w1", staff, "sent", ""), ("w2", other, "missed", "window passed"), ("w3", other, "failed", "41051")):
+        WelcomeSend.objects.create(
+            corp=corp, welcome_code=code, userid=who.userid, external_userid=customer.external_userid, received_at=at, deadline=at, status=status, error=error
+        )
+    page = site["client"].get("/welcomes/").content.decode()
+    assert page.count('class="status-') == 3 and "李导购" in page and "周导购" in page and "王小丫" in page
+    assert 'data-status="missed">已错过（超出时限） (1)' in page
+    failed = site["client"].get("/welcomes/", {"status": "failed"}).content.decode()
+    assert failed.count('class="status-') == 1 and "41051" in failed
+    guide = Client()
+    guide.force_login(f.user(corp, Role.GUIDE, staff=other))
+    mine = guide.get("/welcomes/").content.decode()
+    assert mine.count('class="status-') == 2 and "李导购" not in mine

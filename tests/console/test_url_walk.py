@@ -39,6 +39,7 @@ GUIDE_PAGES = {
     "customers",
     "customer",
     "orders",  # their customers' orders
+    "welcomes",  # the welcomes of their own adds
     "customer_tags",
     "tags",
     "logout",

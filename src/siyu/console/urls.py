@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, leads, orders, phone_imports, value, views
+from . import acquisition, autotag, group_codes, leads, orders, phone_imports, value, views, welcomes
 
 app_name = "console"
 
@@ -58,6 +58,7 @@ urlpatterns = [
     path("corp/register/", views.corp_register, name="corp_register"),
     path("sync/", views.sync_page, name="sync"),
     path("sync/start/", views.sync_start, name="sync_start"),
+    path("welcomes/", welcomes.welcome_log, name="welcomes"),
     path("inbox/", views.callback_inbox, name="inbox"),
     path("inbox/<int:event_id>/retry/", views.callback_retry, name="inbox_retry"),
 ]

@@ -23,7 +23,7 @@ from siyu.tags import services as tag_services
 from siyu.wecom import selectors as inbox_selectors
 from siyu.wecom import selectors as wecom_selectors
 from siyu.wecom import sync as wecom_sync
-from siyu.wecom.models import CallbackEvent
+from siyu.wecom.models import CallbackEvent, event_label
 from siyu.wecom.services import callback_retry as retry
 from siyu.wecom.sync import COUNT_LABELS, phase_labels, run_is_busy
 
@@ -309,14 +309,17 @@ def callback_inbox(request):
     if status not in CallbackEvent.Status.values:
         status = ""
     counts = inbox_selectors.inbox_counts(actor)
+    events = list(inbox_selectors.inbox(actor, status))
+    for e in events:
+        e.label, e.status_label = event_label(e.event, e.change_type), CallbackEvent.Status(e.status).label
     return render(
         request,
         "console/inbox.html",
         {
-            "events": inbox_selectors.inbox(actor, status),
+            "events": events,
             "status": status,
             "nav": "inbox",
-            "statuses": [(s, counts.get(s, 0)) for s in CallbackEvent.Status.values],
+            "statuses": [(s.value, s.label, counts.get(s.value, 0)) for s in CallbackEvent.Status],
         },
     )
 

@@ -1,3 +1,5 @@
+from django.db.models import Count
+
 from siyu.corps.models import Staff
 from siyu.kit.tenancy import Actor
 
@@ -14,6 +16,10 @@ def welcome_sends(actor: Actor, *, status: str | None = None):
         # A guide sees the welcomes of their own adds (a send names the staff by WeCom userid).
         qs = qs.filter(userid__in=Staff.objects.filter(corp=actor.corp, pk=actor.staff_id).values("userid"))
     return qs.filter(status=status) if status else qs
+
+
+def welcome_send_counts(actor: Actor) -> dict[str, int]:
+    return dict(welcome_sends(actor).order_by().values_list("status").annotate(n=Count("id")))
 
 
 def welcome_for_live_code(actor: Actor, live_code) -> WelcomeMessage | None:

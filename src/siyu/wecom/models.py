@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.kit.tenancy import CorpOwned
 
@@ -24,11 +25,11 @@ class CallbackEvent(CorpOwned):
     """
 
     class Status(models.TextChoices):
-        RECEIVED = "received"
-        PROCESSING = "processing"
-        DONE = "done"
-        FAILED = "failed"
-        IGNORED = "ignored"
+        RECEIVED = "received", pgettext_lazy("callback status", "Received")
+        PROCESSING = "processing", _("Processing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        IGNORED = "ignored", _("Ignored")
 
     dedupe_key = models.CharField(max_length=300)
     event = models.CharField(max_length=64)
@@ -86,3 +87,27 @@ class SyncRun(CorpOwned):
         if kwargs.get("update_fields") is not None:
             kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
         super().save(*args, **kwargs)
+
+
+# What operators read for WeCom's (event, ChangeType) pairs in the inbox.
+EVENT_LABELS = {
+    ("change_external_contact", "add_external_contact"): _("Customer added"),
+    ("change_external_contact", "add_half_external_contact"): _("Customer added (not yet confirmed)"),
+    ("change_external_contact", "edit_external_contact"): _("Customer edited"),
+    ("change_external_contact", "del_external_contact"): _("Staff deleted a customer"),
+    ("change_external_contact", "del_follow_user"): _("Customer deleted a staff member"),
+    ("change_external_contact", "transfer_fail"): _("Customer transfer failed"),
+    ("change_external_chat", "create"): _("Customer group created"),
+    ("change_external_chat", "update"): _("Customer group changed"),
+    ("change_external_chat", "dismiss"): _("Customer group dismissed"),
+    ("change_external_tag", "create"): _("Corp tag created"),
+    ("change_external_tag", "update"): _("Corp tag changed"),
+    ("change_external_tag", "delete"): _("Corp tag deleted"),
+    ("change_external_tag", "shuffle"): _("Corp tags reordered"),
+}
+
+
+def event_label(event: str, change_type: str) -> str:
+    """An event's name in the reader's language; WeCom's own names for events Siyu does not name."""
+    label = EVENT_LABELS.get((event, change_type))
+    return str(label) if label else f"{event} {change_type}".strip()
