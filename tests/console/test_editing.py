@@ -117,3 +117,14 @@ def test_a_lead_form_is_edited_with_its_questions_and_an_over_long_answer_is_ref
     answer = Client().post(f"/f/{form.slug}/", {"phone": "13812345678", "city": "上海", "note": "长" * 101})
     assert answer.status_code == 400 and "最多 100 个字符" in answer.content.decode()
     assert not form.leads.exists()
+
+
+def test_the_customer_list_and_profile_name_the_channel_not_the_state_code(site):
+    code = LiveCode.objects.create(corp=site["corp"], channel=site["store"], name="前台码", state="lc9xq")
+    customer = f.customer(site["corp"], "扫码客户")
+    f.follow(customer, f.staff(site["corp"], "李导购"), state=code.state)
+    listing = site["client"].get("/customers/").content.decode()
+    row = re.search(r"<tr>(?:(?!</tr>).)*扫码客户(?:(?!</tr>).)*</tr>", listing, re.S).group(0)
+    assert "<td>门店</td>" in row and "lc9xq" not in row
+    profile = site["client"].get(f"/customers/{customer.id}/").content.decode()
+    assert "<td>门店</td>" in profile and "lc9xq" not in profile

@@ -26,6 +26,16 @@ def channel_get(actor: Actor, channel_id: int) -> Channel:
 
 
 # Channels are named to everyone (filters, statistics); setting them up and their costs is a manager's.
+def channel_names(actor: Actor, states) -> dict[str, str]:
+    """The channel each live-code state belongs to, by name: what a customer list shows for the
+    `state` WeCom reports. Names only, so any role may read them."""
+    states = {s for s in states if s}
+    if not states:
+        return {}
+    rows = LiveCode.objects.for_corp(actor.corp).filter(state__in=states).values_list("state", "channel__name")
+    return dict(rows)
+
+
 def channels_for_managing(actor: Actor):
     actor.require_manager()
     return channels(actor)

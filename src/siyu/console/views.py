@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from siyu.acquisition.selectors import channel_names
 from siyu.analytics.selectors import customer_value
 from siyu.corps import services as corp_services
 from siyu.corps.selectors import corp_settings_for, memberships_of, staff_resolve
@@ -88,6 +89,9 @@ def customer_list(request):
         total = qs.count()
         rows, next_cursor = keyset_page(qs, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
     row_info = customer_selectors.customer_rows(actor, rows)
+    names = channel_names(actor, (info.first_state for info in row_info.values()))
+    for info in row_info.values():
+        info.channel_name = names.get(info.first_state, info.first_state)
     context = {
         "form": form,
         "rows": [(c, row_info[c.id]) for c in rows],
@@ -115,8 +119,13 @@ def customer_profile(request, customer_id: int):
     actor = request.actor
     customer = customer_selectors.customer_get(actor, customer_id)
     follows = customer_selectors.customer_follows(actor, customer)
+    timeline = list(customer_selectors.customer_timeline(actor, customer))
+    names = channel_names(actor, [f.state for f in follows] + [e.data.get("state", "") for e in timeline])
     for f in follows:
         f.add_way_label = ADD_WAY_LABELS.get(f.add_way, f.add_way)
+        f.channel_name = names.get(f.state, f.state)
+    for e in timeline:
+        e.channel_name = names.get(e.data.get("state", ""), e.data.get("state", ""))
     current = {ft.tag_id for f in follows if f.is_active for ft in f.live_follow_tags}
     return render(
         request,
@@ -127,7 +136,7 @@ def customer_profile(request, customer_id: int):
             "follows": follows,
             "tags": customer_selectors.customer_tag_summary(follows),
             "current_tag_ids": current,
-            "timeline": customer_selectors.customer_timeline(actor, customer),
+            "timeline": timeline,
             "tag_groups": tag_selectors.tag_library(actor),
             "staff_choices": [f.staff for f in follows if f.is_active],
             "value": _customer_value(actor, customer),

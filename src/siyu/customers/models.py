@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.kit.tenancy import CorpOwned
 
@@ -89,7 +90,7 @@ class TimelineEvent(CorpOwned):
     """One thing that happened to a customer. Written by services only, never edited."""
 
     class Kind(models.TextChoices):
-        ADDED = "added", _("Added")
+        ADDED = "added", pgettext_lazy("timeline", "Added")  # an event, not the "added" column
         DELETED_BY_STAFF = "deleted_by_staff", _("Removed by staff")
         DELETED_BY_CUSTOMER = "deleted_by_customer", _("Deleted the staff")
         TAGGED = "tagged", _("Tagged")
