@@ -10,6 +10,7 @@ page guides may open, which must then be named in GUIDE_PAGES (and so show a gui
 import io
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
@@ -81,7 +82,9 @@ def alpha(db):
     group_code = GroupCode.objects.create(corp=corp, name="群码", state="gcalpha")
     GroupCodeGroup.objects.create(corp=corp, group_code=group_code, group=chat)
     for c in (mine, theirs):
-        order_upsert(corp=corp, data=OrderIn(order_no=f"O-{c.id}", paid_at=timezone.now(), amount_fen=100, external_userid=c.external_userid))
+        # In a transaction as every caller has one (the browser walk runs this in autocommit).
+        with transaction.atomic():
+            order_upsert(corp=corp, data=OrderIn(order_no=f"O-{c.id}", paid_at=timezone.now(), amount_fen=100, external_userid=c.external_userid))
     segment = Segment.objects.create(corp=corp, name="全部", filters={})
     order_import = OrderImport.objects.create(
         corp=corp,
