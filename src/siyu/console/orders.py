@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from siyu.kit.pagination import keyset_page
-from siyu.orders.selectors import order_import_get, order_imports, order_list
+from siyu.orders.selectors import order_import_get, order_list
 
 from .access import console_view
 from .fields import DayField
@@ -50,7 +50,3 @@ def order_list_page(request):
 def order_import_report(request, import_id: int):
     run = order_import_get(request.actor, import_id)
     return render(request, "console/order_import_report.html", {"run": run, "nav": "order_import"})
-
-
-def recent_imports(actor, limit: int = 20):
-    return list(order_imports(actor)[:limit])
