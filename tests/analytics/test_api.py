@@ -87,7 +87,8 @@ def test_one_click_class_segment_count_preview_and_excel(api, corp, buyers):
     sheet = load_workbook(io.BytesIO(r.content)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == 1 + rfm[letter]["customers"]
-    assert all(row[-1].startswith(letter) for row in rows[1:])
+    rfm_column = rows[0].index("RFM 类型")
+    assert all(row[rfm_column].startswith(letter) for row in rows[1:])
     assert api.post("/api/v1/rfm/segments", {"letter": "Z"}).status_code == 400
 
 

@@ -42,6 +42,7 @@ GUIDE_PAGES = {
     "orders",  # their customers' orders
     "welcomes",  # the welcomes of their own adds
     "customer_tags",
+    "customer_bulk_tags",  # their own follows only
     "tags",
     "logout",
     "phone_imports",

@@ -74,7 +74,8 @@ def test_a_class_becomes_a_segment_with_preview_and_excel(brand):
     assert "RFM A 近高高" in page
     r = client.get(f"/segments/{segment.id}/customers.xlsx")
     rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
-    assert all(row[-1] == "A 近高高" for row in rows[1:])
+    rfm_column = rows[0].index("RFM 类型")
+    assert rows[1:] and all(row[rfm_column] == "A 近高高" for row in rows[1:])
     assert f'id="segment-count">{len(rows) - 1}<' in page
 
 

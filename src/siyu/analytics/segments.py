@@ -8,15 +8,18 @@ or a condition on the one-row-per-customer value table, so the database answers 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date
+from datetime import UTC, date, datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from siyu.acquisition.models import Acquisition
 from siyu.customers.models import Customer
-from siyu.customers.selectors import CustomerFilters, customer_list
+from siyu.customers.selectors import CustomerFilters, customer_list, visible_follows
+from siyu.groups.models import GroupMember
 from siyu.kit.errors import Conflict, InvalidInput, save_or_conflict
+from siyu.kit.pagination import keyset_page, sorted_page
 from siyu.kit.tenancy import Actor, get_for
 from siyu.orders.models import CustomerValue
 
@@ -29,6 +32,8 @@ class SegmentFilters(CustomerFilters):
     """The customer list's filters (tags, staff, channel state, added dates, search) and more."""
 
     channel_ids: list[int] = field(default_factory=list)
+    group_ids: list[int] = field(default_factory=list)  # in any of these customer groups now
+    gender: list[int] = field(default_factory=list)  # WeCom's 0 unknown, 1 male, 2 female
     rfm: list[str] = field(default_factory=list)
     buyers: bool | None = None  # True: at least one counted order; False: none
     orders_min: int | None = None
@@ -85,9 +90,28 @@ class SegmentFilters(CustomerFilters):
 
 def segment_customers(actor: Actor, filters: SegmentFilters, *, as_of: date | None = None) -> QuerySet[Customer]:
     actor.require_manager()
+    return customers_matching(actor, filters, as_of=as_of)
+
+
+def customers_matching(actor: Actor, filters: SegmentFilters, *, as_of: date | None = None) -> QuerySet[Customer]:
+    """The customers the actor may see that the filters take: the customer list's reading of a
+    segment, for every role (a guide's list filters their own customers by value and class too)."""
     customers = customer_list(actor, CustomerFilters(**{f.name: getattr(filters, f.name) for f in fields(CustomerFilters)}))
     if filters.channel_ids:
-        customers = customers.filter(id__in=Acquisition.objects.filter(corp=actor.corp, channel_id__in=filters.channel_ids).values("customer_id"))
+        adds = Acquisition.objects.filter(corp=actor.corp, channel_id__in=filters.channel_ids)
+        if actor.is_guide:
+            adds = adds.filter(staff_id=actor.staff_id)  # came to this guide through the channel
+        customers = customers.filter(id__in=adds.values("customer_id"))
+    if filters.group_ids:
+        members = GroupMember.objects.filter(corp=actor.corp, group_id__in=filters.group_ids, left_at__isnull=True, customer__isnull=False)
+        customers = customers.filter(id__in=members.values("customer_id"))
+    if filters.gender:
+        unknown = set(filters.gender) - set(Customer.Gender.values)
+        if unknown:
+            raise InvalidInput(
+                _("Gender is 0 (unknown), 1 (male) or 2 (female), not %(value)s.") % {"value": sorted(unknown)[0]}, code="bad_filter", field="gender"
+            )
+        customers = customers.filter(gender__in=filters.gender)
     if filters.buyers is False:
         customers = customers.exclude(value__order_count__gte=1)
     value = _value_q(filters, prefix="value__")
@@ -136,7 +160,9 @@ def segment_count(actor: Actor, filters: SegmentFilters, *, as_of: date | None =
     (the common case for value segments), the count runs on the one-row-per-buyer value table
     alone: joining three million customers to it only to count them cost 4× as much (PostgreSQL)."""
     actor.require_manager()
-    customer_side = any(getattr(filters, f.name) not in (None, "", []) for f in fields(CustomerFilters)) or filters.channel_ids
+    customer_side = (
+        any(getattr(filters, f.name) not in (None, "", []) for f in fields(CustomerFilters)) or filters.channel_ids or filters.group_ids or filters.gender
+    )
     value = _value_q(filters, prefix="")
     if actor.is_guide or customer_side or filters.buyers is False or not (value or filters.rfm):
         return segment_customers(actor, filters, as_of=as_of).count()
@@ -182,3 +208,52 @@ def segment_for_rfm_class(*, actor: Actor, letter: str) -> tuple[Segment, bool]:
 def segment_delete(*, actor: Actor, segment: Segment) -> None:
     actor.require_manager()
     segment.delete()
+
+
+# The customer list's orders, each a never-NULL key (customers without orders or CLV sort as 0 and
+# last, never first) and its direction; "" is the newest customer record first, the fast default.
+EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
+CUSTOMER_SORTS = {
+    "-added": True,
+    "added": False,
+    "-last_order": True,
+    "-spent": True,
+    "-clv": True,
+}
+
+
+def customers_sorted_page(actor: Actor, customers: QuerySet[Customer], *, sort: str, cursor: str | None, limit: int):
+    """A page of `customers` in the named order, with the next page's cursor."""
+    if not sort:
+        return keyset_page(customers, cursor=cursor, limit=limit)
+    return sorted_page(customers.annotate(sort_key=_sort_key(actor, sort)), key="sort_key", descending=CUSTOMER_SORTS[sort], cursor=cursor, limit=limit)
+
+
+def customers_in_order(actor: Actor, customers: QuerySet[Customer], *, sort: str) -> QuerySet[Customer]:
+    """`customers` ordered as the list shows them (an export keeps the operator's order)."""
+    if not sort:
+        return customers.order_by("-id")
+    sign = "-" if CUSTOMER_SORTS[sort] else ""
+    return customers.annotate(sort_key=_sort_key(actor, sort)).order_by(f"{sign}sort_key", f"{sign}id")
+
+
+def _sort_key(actor: Actor, sort: str):
+    if sort not in CUSTOMER_SORTS:
+        raise InvalidInput(_("Unknown order %(value)r.") % {"value": sort}, code="bad_sort", field="sort")
+    key = sort.lstrip("-")
+    if key == "added":
+        # The first add the actor can see: a guide's list sorts by when they added the customer.
+        firsts = visible_follows(actor).filter(customer=OuterRef("pk")).order_by("added_at").values("added_at")[:1]
+        return Coalesce(Subquery(firsts), Value(EPOCH))
+    if key == "last_order":
+        return Coalesce("value__last_paid_at", Value(EPOCH))
+    if key == "spent":
+        return Coalesce("value__net_fen", Value(0))
+    return Coalesce("clv__clv_fen", Value(0))
+
+
+def customers_export(actor: Actor, filters: SegmentFilters, *, sort: str = "") -> QuerySet[Customer]:
+    """What the customer list's export writes: a manager's, as segment exports are (a guide's
+    customers leave the company with a spreadsheet otherwise)."""
+    actor.require_manager()
+    return customers_in_order(actor, customers_matching(actor, filters), sort=sort)

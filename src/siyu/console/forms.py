@@ -3,8 +3,10 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.acquisition.models import Channel, LiveCode
 from siyu.acquisition.selectors import channels, exact_live_codes
+from siyu.analytics import rfm
+from siyu.analytics.segments import SegmentFilters
 from siyu.corps.selectors import department_list, staff_list
-from siyu.customers.selectors import CustomerFilters
+from siyu.customers.models import Customer
 from siyu.groups.selectors import group_choices
 from siyu.kit.schema import whole_in_range
 from siyu.tags.models import NAME_MAX
@@ -23,32 +25,111 @@ class IdChoiceField(forms.TypedMultipleChoiceField):
         return [v for v in super().to_python(value) if v != ""]
 
 
+class AnyOfField(forms.MultipleChoiceField):
+    """Choices from a select whose "any" option submits an empty value."""
+
+    def to_python(self, value):
+        return [v for v in super().to_python(value) if v != ""]
+
+
+def _row_id(value) -> int:
+    number = whole_in_range(value)
+    if number is None or number < 1:
+        raise ValueError(value)
+    return number
+
+
+class RowIdsField(IdChoiceField):
+    """Ids of rows the view resolves within the actor's scope itself (ticked customers): any
+    positive whole numbers, no list of choices."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.coerce = _row_id
+
+    def valid_value(self, value):
+        return True
+
+
 class CustomerFilterForm(forms.Form):
+    """The customer list's filters and order: the customers domain's own (search, staff, added
+    dates, tags) and the value ones segments have (channel, RFM class, purchases), with groups and gender."""
+
     q = forms.CharField(label=_("Search"), required=False, max_length=64)
     staff = IdChoiceField(label=_("Staff"), required=False)
-    state = forms.CharField(label=_("Channel state"), required=False, max_length=30)
+    channel = IdChoiceField(label=_("Channel"), required=False)
     added_from = DayField(label=_("Added from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     added_to = DayField(label=_("Added to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     tags = IdChoiceField(label=_("Tags"), required=False, widget=forms.CheckboxSelectMultiple)
     tag_mode = forms.ChoiceField(label=_("Match"), choices=[("all", _("All of these tags")), ("any", _("Any of these tags"))], initial="all", required=False)
+    rfm = AnyOfField(
+        label=_("RFM class"),
+        required=False,
+        choices=lambda: [(c.letter, f"{c.letter} {c.name}") for c in rfm.CLASSES],  # at render time, in the reader's language
+    )
+    buyers = forms.ChoiceField(label=_("Purchases"), required=False, choices=[("", _("Anyone")), ("yes", _("Has bought")), ("no", _("Never bought"))])
+    group = IdChoiceField(label=_("Customer group"), required=False)
+    gender = IdChoiceField(label=_("Gender"), required=False, choices=Customer.Gender.choices)
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        required=False,
+        choices=[
+            ("", _("Newest customers first")),
+            ("-added", _("Added: latest first")),
+            ("added", _("Added: earliest first")),
+            ("-last_order", _("Last order: latest first")),
+            ("-spent", _("Spend: highest first")),
+            ("-clv", _("CLV: highest first")),
+        ],
+    )
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor)]
+        self.fields["channel"].choices = [(c.id, c.name) for c in channels(actor)]
         self.fields["tags"].choices = [(t.id, t.name) for t in live_tags(actor).order_by("group__order", "order", "id")]
+        self.fields["group"].choices = [(g.id, g.name or _("(unnamed group)")) for g in group_choices(actor)]
 
-    def to_filters(self) -> CustomerFilters:
+    def to_filters(self) -> SegmentFilters:
         data = self.cleaned_data
         tags = data.get("tags") or []
-        return CustomerFilters(
+        return SegmentFilters(
             q=data.get("q") or "",
             staff_ids=data.get("staff") or [],
-            state=data.get("state") or "",
+            channel_ids=data.get("channel") or [],
             added_from=data.get("added_from"),
             added_to=data.get("added_to"),
             tags_all=tags if data.get("tag_mode") != "any" else [],
             tags_any=tags if data.get("tag_mode") == "any" else [],
+            rfm=data.get("rfm") or [],
+            buyers={"yes": True, "no": False}.get(data.get("buyers") or ""),
+            group_ids=data.get("group") or [],
+            gender=data.get("gender") or [],
         )
+
+
+class BulkTagForm(forms.Form):
+    """The customer list's bulk tagging: the customers ticked on the page, or every one the
+    filters (carried in `query`) take; tags to add and to remove."""
+
+    scope = forms.ChoiceField(label=_("Customers"), choices=[("selected", _("Those ticked")), ("all", _("All that match the filters"))], initial="selected")
+    customers = RowIdsField(label=_("Customers"), required=False)
+    add = IdChoiceField(label=_("Add tags"), required=False)
+    remove = IdChoiceField(label=_("Remove tags"), required=False)
+    query = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        tags = [(t.id, f"{t.group.name} / {t.name}") for t in live_tags(actor).select_related("group").order_by("group__order", "order", "id")]
+        self.fields["add"].choices = self.fields["remove"].choices = tags
+
+    def clean(self):
+        data = super().clean()
+        if data.get("scope") == "selected" and not data.get("customers"):
+            self.add_error("customers", _("Tick at least one customer, or choose all that match the filters."))
+        if not data.get("add") and not data.get("remove"):
+            self.add_error("add", _("Choose at least one tag to add or remove."))
+        return data
 
 
 class TagGroupForm(forms.Form):

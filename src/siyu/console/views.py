@@ -2,14 +2,16 @@
 
 from django.contrib import messages
 from django.db import connection
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from siyu.acquisition.selectors import channel_names
-from siyu.analytics.selectors import customer_value
+from siyu.analytics import export, segments
+from siyu.analytics.selectors import customer_value, value_rows
 from siyu.corps import services as corp_services
 from siyu.corps.selectors import corp_settings_for, memberships_of, staff_resolve
 from siyu.corps.services import corp_credentials_save, corp_register_check
@@ -17,7 +19,7 @@ from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.customers.models import ADD_WAY_LABELS
 from siyu.kit.errors import Conflict, InvalidInput
-from siyu.kit.pagination import keyset_page
+from siyu.kit.http import XLSX, attachment
 from siyu.kit.schema import whole_in_range
 from siyu.tags import selectors as tag_selectors
 from siyu.tags import services as tag_services
@@ -28,8 +30,8 @@ from siyu.wecom.models import CallbackEvent, event_label
 from siyu.wecom.services import callback_retry as retry
 from siyu.wecom.sync import COUNT_LABELS, phase_labels, run_is_busy
 
-from .access import SESSION_CORP_KEY, console_view, saved_or_form_error
-from .forms import CorpCredentialsForm, CorpRegisterForm, CustomerFilterForm, TagForm, TagGroupForm, TagGroupRenameForm
+from .access import SESSION_CORP_KEY, console_view, form_error_text, saved_or_form_error
+from .forms import BulkTagForm, CorpCredentialsForm, CorpRegisterForm, CustomerFilterForm, TagForm, TagGroupForm, TagGroupRenameForm
 
 PAGE_SIZE = 50
 
@@ -73,36 +75,85 @@ def switch_corp(request):
 
 @console_view
 def customer_list(request):
+    return _customer_list_page(request, None)
+
+
+def _customer_list_page(request, bulk_form, status=200):
+    """The list a team works from: filters, an order, a page of rows with their value, and the
+    bulk-tagging bar (`bulk_form`: a refused one, shown with its errors in place)."""
     actor = request.actor
     form = CustomerFilterForm(request.GET or None, actor=actor)
     rows, next_cursor, total = [], None, 0
-    if form.is_bound and not form.is_valid():
-        filters = None
-    else:
-        if form.is_bound:
-            filters = form.to_filters()
-        else:
-            form = CustomerFilterForm({"tag_mode": "all"}, actor=actor)
-            form.is_valid()
-            filters = form.to_filters()
-        qs = customer_selectors.customer_list(actor, filters)
-        total = qs.count()
-        rows, next_cursor = keyset_page(qs, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
+    if not form.is_bound:
+        form = CustomerFilterForm({"tag_mode": "all"}, actor=actor)
+    if form.is_valid():
+        customers = segments.customers_matching(actor, form.to_filters())
+        total = customers.count()
+        rows, next_cursor = segments.customers_sorted_page(actor, customers, sort=form.cleaned_data["sort"], cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
     row_info = customer_selectors.customer_rows(actor, rows)
     names = channel_names(actor, (info.first_state for info in row_info.values()))
+    values = value_rows(actor, [c.id for c in rows])
     for info in row_info.values():
         info.channel_name = names.get(info.first_state, info.first_state)
+    query = _query_with(request, cursor=None)
     context = {
         "form": form,
-        "rows": [(c, row_info[c.id]) for c in rows],
+        "rows": [(c, row_info[c.id], values.get(c.id)) for c in rows],
         "total": total,
         "next_query": _query_with(request, cursor=next_cursor) if next_cursor else None,
-        "first_query": _query_with(request, cursor=None) if request.GET.get("cursor") else None,
+        "first_query": query if request.GET.get("cursor") else None,
+        "query": query,
+        "bulk_form": bulk_form or BulkTagForm(actor=actor, initial={"query": query}),
         "nav": "customers",
         "tag_groups": tag_selectors.tag_library(actor),
     }
     template = "console/_customer_results.html" if request.htmx else "console/customers.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
+
+
+@require_POST
+@console_view
+def customer_bulk_tags(request):
+    """Tag or untag the ticked customers, or all the list's filters take, then back to the list."""
+    actor = request.actor
+    form = BulkTagForm(request.POST, actor=actor)
+    query = QueryDict(request.POST.get("query", ""))
+    filter_form = CustomerFilterForm(query or {"tag_mode": "all"}, actor=actor)
+    request.GET = query  # the list renders again as it was, should the action be refused
+    if not form.is_valid() or not filter_form.is_valid():
+        if not filter_form.is_valid():
+            form.add_error("scope", _("The list's filters are not valid any more; filter again."))
+        return _customer_list_page(request, form, status=400)
+    data = form.cleaned_data
+    if data["scope"] == "all":
+        customers = segments.customers_matching(actor, filter_form.to_filters())
+    else:
+        customers = customer_selectors.visible_customers(actor).filter(id__in=data["customers"])
+    add = tag_selectors.resolve_tags(actor, data["add"], "add")
+    remove = tag_selectors.resolve_tags(actor, data["remove"], "remove")
+    result = saved_or_form_error(
+        form, lambda: customer_services.customers_tags_change(actor=actor, customers=customers, add=add, remove=remove), {"customers": "customers"}
+    )
+    if result is None:
+        return _customer_list_page(request, form, status=400)
+    messages.success(
+        request,
+        _("Tags changed on %(changed)d of %(total)d customers: %(added)d added, %(removed)d removed. WeCom is being updated.")
+        % {"changed": result["customers_changed"], "total": result["customers"], "added": result["added"], "removed": result["removed"]},
+    )
+    return HttpResponseRedirect(reverse("console:customers") + (f"?{data['query']}" if data["query"] else ""))
+
+
+@console_view
+def customer_list_xlsx(request):
+    """What the list shows, in its order, as a workbook (a manager's)."""
+    actor = request.actor
+    form = CustomerFilterForm(request.GET or {"tag_mode": "all"}, actor=actor)
+    if not form.is_valid():
+        raise InvalidInput(form_error_text(form), code="bad_filter")
+    customers = segments.customers_export(actor, form.to_filters(), sort=form.cleaned_data["sort"])
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    return attachment(export.segment_workbook(actor.corp, customers, name=_("Customers")), XLSX, f"customers-{stamp}.xlsx")
 
 
 def _query_with(request, **changes) -> str:

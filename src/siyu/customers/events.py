@@ -18,3 +18,12 @@ class CustomerIdentified:
     customer: Customer
     created: bool
     phones: tuple = ()
+
+
+@dataclass(frozen=True)
+class FollowTagsChanged:
+    """A person in Siyu tagged or untagged customers: ((follow id, added tag ids, removed tag
+    ids), …). WeCom holds follow tags too, and a contact read mirrors WeCom, so it must be told."""
+
+    corp_id: int
+    changes: tuple

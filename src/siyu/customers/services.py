@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Staff
@@ -12,7 +13,7 @@ from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
 
-from .events import CustomerIdentified
+from .events import CustomerIdentified, FollowTagsChanged
 from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
 
 Kind = TimelineEvent.Kind
@@ -157,33 +158,87 @@ def customer_tags_change(*, actor: Actor, customer: Customer, add: list[Tag] = (
     Without `staff`, a manager's change applies to every active follow (the customer's tags as
     the corp sees them); a guide's change always applies to their own follow only.
     """
-    overlap = {t.id for t in add} & {t.id for t in remove}
-    if overlap:
-        raise InvalidInput(_("The same tag cannot be added and removed at once."), code="tag_conflict", field="remove")
+    _refuse_overlap(add, remove)
     follows = _target_follows(actor=actor, customer=customer, staff=staff)
-    stamp = now()
-    added, removed = [], []
-    existing = set(FollowTag.objects.filter(follow__in=follows).values_list("follow_id", "tag_id"))
-    to_create = [FollowTag(corp_id=customer.corp_id, follow=f, tag=t) for f in follows for t in add if (f.id, t.id) not in existing]
-    FollowTag.objects.bulk_create(to_create, ignore_conflicts=True)
-    for ft in to_create:
-        added.append((ft.follow, ft.tag))
-    for tag in remove:
-        for follow in follows:
-            if (follow.id, tag.id) in existing:
-                FollowTag.objects.filter(follow=follow, tag=tag).delete()
-                removed.append((follow, tag))
-    for kind, pairs in ((Kind.TAGGED, added), (Kind.UNTAGGED, removed)):
-        for follow in {f.id: f for f, _tag in pairs}.values():
-            names = [t.name for f, t in pairs if f.id == follow.id]
-            timeline_record(
-                customer=customer,
-                kind=kind,
-                occurred_at=stamp,
-                staff=follow.staff,
-                data={"tags": names, "by": actor.user.get_username() if actor.user else "system"},
-            )
+    added, removed = _follow_tags_apply(actor=actor, follows=follows, add=add, remove=remove)
     return {
         "added": [{"staff_id": f.staff_id, "tag_id": t.id} for f, t in added],
         "removed": [{"staff_id": f.staff_id, "tag_id": t.id} for f, t in removed],
     }
+
+
+BULK_TAG_MAX = 10_000
+
+
+def customers_tags_change(*, actor: Actor, customers: QuerySet[Customer], add: list[Tag] = (), remove: list[Tag] = ()) -> dict:
+    """The customer list's bulk action: these tags added to / removed from every active follow of
+    these customers that the actor may change (a guide: their own). One transaction; WeCom is
+    marked after commit, as for one customer. Counts what changed."""
+    if not add and not remove:
+        raise InvalidInput(_("Choose at least one tag to add or remove."), code="no_tags", field="add")
+    _refuse_overlap(add, remove)
+    ids = list(customers.order_by().values_list("id", flat=True)[: BULK_TAG_MAX + 1])
+    if not ids:
+        raise InvalidInput(_("Choose at least one customer."), code="no_customers", field="customers")
+    if len(ids) > BULK_TAG_MAX:
+        raise InvalidInput(
+            _("At most %(max)s customers can be tagged at once; narrow the filters.") % {"max": BULK_TAG_MAX}, code="too_many_customers", field="customers"
+        )
+    follows = []
+    for start in range(0, len(ids), 2000):
+        chunk = Follow.objects.filter(
+            corp=actor.corp, customer_id__in=ids[start : start + 2000], deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True
+        )
+        if actor.is_guide:
+            chunk = chunk.filter(staff_id=actor.staff_id)
+        follows += chunk.select_related("customer", "staff")
+    added, removed = _follow_tags_apply(actor=actor, follows=follows, add=add, remove=remove)
+    return {
+        "customers": len(ids),
+        "follows": len(follows),
+        "added": len(added),
+        "removed": len(removed),
+        "customers_changed": len({f.customer_id for f, _t in (*added, *removed)}),
+    }
+
+
+def _refuse_overlap(add, remove) -> None:
+    if {t.id for t in add} & {t.id for t in remove}:
+        raise InvalidInput(_("The same tag cannot be added and removed at once."), code="tag_conflict", field="remove")
+
+
+def _follow_tags_apply(*, actor: Actor, follows: list[Follow], add, remove) -> tuple[list, list]:
+    """Add and remove tags on these follows: the rows, a timeline entry per follow changed, and
+    FollowTagsChanged so WeCom is marked alike. Returns the (follow, tag) pairs added and removed."""
+    if not follows:
+        return [], []
+    corp_id = follows[0].corp_id
+    tag_ids = [t.id for t in (*add, *remove)]
+    existing = set()
+    for start in range(0, len(follows), 2000):
+        chunk = [f.id for f in follows[start : start + 2000]]
+        existing |= set(FollowTag.objects.filter(follow_id__in=chunk, tag_id__in=tag_ids).values_list("follow_id", "tag_id"))
+    added = [(f, t) for f in follows for t in add if (f.id, t.id) not in existing]
+    removed = [(f, t) for f in follows for t in remove if (f.id, t.id) in existing]
+    FollowTag.objects.bulk_create([FollowTag(corp_id=corp_id, follow=f, tag=t) for f, t in added], batch_size=1000, ignore_conflicts=True)
+    for tag in remove:
+        gone = [f.id for f, t in removed if t.id == tag.id]
+        for start in range(0, len(gone), 2000):
+            FollowTag.objects.filter(tag=tag, follow_id__in=gone[start : start + 2000]).delete()
+    stamp = now()
+    by = actor.user.get_username() if actor.user else "system"
+    events, changes = [], {}
+    for kind, pairs in ((Kind.TAGGED, added), (Kind.UNTAGGED, removed)):
+        names: dict[int, list[str]] = {}
+        for f, t in pairs:
+            names.setdefault(f.id, []).append(t.name)
+            changes.setdefault(f.id, ([], []))[0 if kind == Kind.TAGGED else 1].append(t.id)
+        by_id = {f.id: f for f, _t in pairs}
+        events += [
+            TimelineEvent(corp_id=corp_id, customer_id=f.customer_id, kind=kind, staff=f.staff, occurred_at=stamp, data={"tags": names[f.id], "by": by})
+            for f in by_id.values()
+        ]
+    timeline_record_many(events)
+    if changes:
+        publish(FollowTagsChanged(corp_id=corp_id, changes=tuple((follow_id, tuple(plus), tuple(minus)) for follow_id, (plus, minus) in changes.items())))
+    return added, removed

@@ -1,11 +1,11 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class OrdersConfig(AppConfig):
     name = "siyu.orders"
     label = "orders"
-    verbose_name = _("Orders")
+    verbose_name = pgettext_lazy("page", "Orders")
 
     def ready(self) -> None:
         from . import subscribers  # noqa: F401, PLC0415 — importing registers them

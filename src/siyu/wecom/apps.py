@@ -6,4 +6,4 @@ class WecomConfig(AppConfig):
     label = "wecom"
 
     def ready(self) -> None:
-        from . import handlers, jobs  # noqa: F401, PLC0415 — importing registers the contact handlers and the jobs
+        from . import handlers, jobs, subscribers  # noqa: F401, PLC0415 — importing registers the contact handlers, the jobs and the subscribers

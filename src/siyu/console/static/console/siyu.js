@@ -20,3 +20,9 @@ document.addEventListener("click", (event) => {
     history.back();
   }
 });
+document.addEventListener("change", (event) => {
+  // A header box ticks or clears every box of its name on the page (the customer list's rows).
+  const all = event.target.closest("[data-check-all]");
+  if (!all) return;
+  for (const box of document.querySelectorAll(`input[type=checkbox][name="${all.dataset.checkAll}"]`)) box.checked = all.checked;
+});
