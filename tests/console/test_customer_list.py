@@ -52,7 +52,8 @@ def book(corp):
         if i < 9:  # three never bought
             for k in range(1 + i % 3):
                 amount = 10000 * (1 + i % 4)  # equal spends: ties the order must break by id
-                order_upsert(corp=corp, data=OrderIn(order_no=f"O{i}-{k}", paid_at=now() - timedelta(days=i + k), amount_fen=amount, external_userid=c.external_userid))
+                data = OrderIn(order_no=f"O{i}-{k}", paid_at=now() - timedelta(days=i + k), amount_fen=amount, external_userid=c.external_userid)
+                order_upsert(corp=corp, data=data)
         if i < 6:
             CustomerClv.objects.create(corp=corp, customer=c, clv_fen=5000 * (i % 3), p_alive=0.5, expected_purchases=1, expected_spend_fen=100)
         people.append(c)
@@ -176,7 +177,8 @@ def test_a_guide_tags_in_bulk_only_through_their_own_follows(book):
     guide.force_login(f.user(corp, role=Role.GUIDE, staff=book["li"]))
     shared = people[0]  # Wang's customer, whom Li follows too
     f.follow(shared, book["li"])
-    r = guide.post(reverse("console:customer_bulk_tags"), {"scope": "selected", "customers": [shared.id, people[1].id, people[9].id], "add": [tags["高意向"].id]})
+    ticked = [shared.id, people[1].id, people[9].id]
+    r = guide.post(reverse("console:customer_bulk_tags"), {"scope": "selected", "customers": ticked, "add": [tags["高意向"].id]})
     assert r.status_code == 302
     tagged = set(FollowTag.objects.filter(tag=tags["高意向"]).values_list("follow__customer__name", "follow__staff__name"))
     assert tagged == {("客户00", "李导购"), ("客户09", "李导购")}  # not Wang's follows, not Wang's customer 01

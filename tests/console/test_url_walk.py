@@ -21,6 +21,8 @@ from siyu.acquisition.services import channel_create, live_code_save
 from siyu.analytics.models import Segment
 from siyu.autotag.models import TagRule
 from siyu.console import urls as console_urls
+from siyu.corps.models import ApiToken, Membership
+from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, Follow
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.kit.tenancy import Role
@@ -49,8 +51,12 @@ GUIDE_PAGES = {
     "lead_forms",
     "acquisition_stats",
     "acquisition_stats_xlsx",  # their own add tasks, leads and adds
+    "tokens",  # their own API tokens
+    "token_revoke",  # their own only: another's is not found
 }
-NOT_WALKED = {"login"}  # the page the walk expects to be sent to
+# The page the walk expects to be sent to, and the invitation page an invited person opens before
+# they can log in (tests/console/test_team.py).
+NOT_WALKED = {"login", "invitation"}
 
 
 def _patterns(patterns=console_urls.urlpatterns, prefix=""):
@@ -100,7 +106,12 @@ def alpha(db):
     )
     event = CallbackEvent.objects.create(corp=corp, dedupe_key="k", event="change_external_contact", payload={}, status="failed", last_error="x")
     guide = f.user(corp, role=Role.GUIDE, staff=own_staff)
+    owner = f.user(corp, role=Role.OWNER)
+    owner_membership = Membership.objects.get(user=owner, corp=corp)
+    token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
     objects = {
+        "membership_id": Membership.objects.get(user=guide, corp=corp).id,
+        "token_id": token.id,
         "customer_id": theirs.id,  # a guide must not reach another guide's customer
         "group_id": group.id,
         "tag_id": tag.id,
@@ -147,6 +158,8 @@ def _snapshot():
         list(PhoneImport.objects.values_list("id", "name")),
         list(Segment.objects.values_list("id", "name", "filters")),
         list(CallbackEvent.objects.values_list("id", "status")),
+        list(Membership.objects.values_list("id", "role", "staff_id")),
+        list(ApiToken.objects.values_list("id", "revoked_at")),
     )
 
 
@@ -248,5 +261,7 @@ def test_every_url_parameter_is_filled():
         "form_id",
         "import_id",
         "letter",
+        "membership_id",
+        "token_id",
     }
     assert len(PATTERNS) >= 45

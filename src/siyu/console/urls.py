@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, leads, orders, phone_imports, value, views, welcomes
+from . import acquisition, autotag, group_codes, leads, orders, phone_imports, team, value, views, welcomes
 
 app_name = "console"
 
@@ -58,6 +58,13 @@ urlpatterns = [
     path("segments/<int:segment_id>/delete/", value.segment_delete, name="segment_delete"),
     path("corp/", views.corp_settings, name="corp_settings"),
     path("corp/register/", views.corp_register, name="corp_register"),
+    path("team/", team.team_page, name="team"),
+    path("team/<int:membership_id>/", team.member_edit, name="member_edit"),
+    path("team/<int:membership_id>/remove/", team.member_remove, name="member_remove"),
+    path("invitation/<str:key>/", team.invitation, name="invitation"),
+    path("tokens/", team.token_page, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", team.token_revoke, name="token_revoke"),
+    path("staff/", team.staff_page, name="staff"),
     path("sync/", views.sync_page, name="sync"),
     path("sync/start/", views.sync_start, name="sync_start"),
     path("welcomes/", welcomes.welcome_log, name="welcomes"),

@@ -123,3 +123,15 @@ class ApiToken(CorpOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+class Invitation(CorpOwned):
+    """A console account made by an admin, waiting for its person to choose a password through a
+    one-time link. Only the link key's SHA-256 is stored; the link is shown to the admin once."""
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="invitation")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)

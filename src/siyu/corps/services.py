@@ -1,7 +1,10 @@
 """Writes for tenants, staff, accounts and tokens. Keyword-only; the caller owns the transaction."""
 
 import secrets
+from datetime import timedelta
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -10,7 +13,7 @@ from siyu.kit.crypto import encrypt_secret
 from siyu.kit.errors import Conflict, Forbidden, InvalidInput
 from siyu.kit.tenancy import Actor, Role
 
-from .models import ApiToken, Corp, Department, Membership, Staff, User, hash_token, validate_timezone
+from .models import ApiToken, Corp, Department, Invitation, Membership, Staff, User, hash_token, validate_timezone
 
 TOKEN_PREFIX = "siyu_"
 
@@ -120,3 +123,91 @@ def corp_register(*, user: User, **fields) -> Corp:
 def corp_register_check(user: User) -> None:
     if not user.is_superuser:
         raise Forbidden(_("Only a superuser may register corps."), code="role_forbidden")
+
+
+# The team: console accounts, their roles and the staff a guide works as. Owners and admins
+# manage it; only an owner makes, changes or removes an owner, and a corp keeps at least one.
+INVITATION_DAYS = 7
+
+
+def member_invite(*, actor: Actor, username: str, role: str, staff: Staff | None = None, email: str = "") -> tuple[Membership, str]:
+    """A new console account in this corp with its role, and the one-time key of the link its
+    person opens to choose a password (the account cannot log in before). Returns both."""
+    actor.require_admin()
+    username = username.strip()
+    if not username or len(username) > 150 or not all(ch.isalnum() or ch in "@.+-_" for ch in username):
+        raise InvalidInput(_("A username is 1 to 150 letters, digits and @ . + - _."), code="bad_username", field="username")
+    _refuse_role(actor, role, None)
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict(_("The username %(username)s is taken; choose another.") % {"username": username}, code="user_exists", field="username")
+    user = User.objects.create_user(username=username, email=email.strip())  # no usable password until the link is used
+    membership = membership_grant(user=user, corp=actor.corp, role=role, staff=staff)
+    raw = secrets.token_urlsafe(32)
+    Invitation.objects.create(
+        corp=actor.corp, membership=membership, key_hash=hash_token(raw), created_by=actor.user, expires_at=now() + timedelta(days=INVITATION_DAYS)
+    )
+    return membership, raw
+
+
+def invitation_accept(*, key: str, password: str) -> User:
+    """The invited person chooses a password (Django's password rules); the link then is spent."""
+    invitation = Invitation.objects.select_for_update().select_related("membership__user").filter(key_hash=hash_token(key)).first()
+    if invitation is None or invitation.accepted_at is not None or invitation.expires_at <= now():
+        raise InvalidInput(_("This invitation link is used or expired; ask your admin for a new one."), code="invitation_gone", field="key")
+    user = invitation.membership.user
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), code="weak_password", field="password") from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    invitation.accepted_at = now()
+    invitation.save(update_fields=["accepted_at"])
+    return user
+
+
+def membership_change(*, actor: Actor, membership: Membership, role: str, staff: Staff | None) -> Membership:
+    """A member's role and, for a guide, the staff member whose customers they work."""
+    actor.require_admin()
+    _refuse_role(actor, role, membership)
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        _keep_an_owner(membership)
+    return membership_grant(user=membership.user, corp=actor.corp, role=role, staff=staff)
+
+
+def membership_remove(*, actor: Actor, membership: Membership) -> None:
+    """The member loses this corp (and the API tokens acting as them in it); the account stays
+    for any other corp it belongs to."""
+    actor.require_admin()
+    _refuse_role(actor, membership.role, membership)
+    if membership.role == Role.OWNER:
+        _keep_an_owner(membership)
+    membership.delete()
+
+
+def _refuse_role(actor: Actor, role: str, membership: Membership | None) -> None:
+    if role not in Role.values:
+        raise InvalidInput(_("Unknown role %(role)r; choose one of %(value)s.") % {"role": role, "value": ", ".join(Role.values)}, field="role")
+    if actor.role != Role.OWNER and (role == Role.OWNER or (membership is not None and membership.role == Role.OWNER)):
+        raise Forbidden(_("Only an owner may make, change or remove an owner."), code="owner_only")
+
+
+def _keep_an_owner(membership: Membership) -> None:
+    owners = Membership.objects.select_for_update().filter(corp_id=membership.corp_id, role=Role.OWNER)
+    if not owners.exclude(pk=membership.pk).exists():
+        raise InvalidInput(_("A corp keeps at least one owner: make someone else owner first."), code="last_owner", field="role")
+
+
+def api_token_create_own(*, actor: Actor, name: str) -> tuple[ApiToken, str]:
+    """A token acting as the actor in this corp, with the actor's role and scope."""
+    membership = Membership.objects.get(user=actor.user, corp=actor.corp)
+    return api_token_create(membership=membership, name=name)
+
+
+def api_token_revoke_for(*, actor: Actor, token: ApiToken) -> ApiToken:
+    """Anyone revokes their own tokens; owners and admins anyone's in the corp. Revoking twice is harmless."""
+    if token.membership.user_id != actor.user.pk:
+        actor.require_admin()
+    if token.revoked_at is None:
+        api_token_revoke(token=token)
+    return token

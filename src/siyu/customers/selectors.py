@@ -194,3 +194,14 @@ def tag_customer_counts(actor: Actor) -> dict[int, int]:
 def customers_with_any_tag(actor: Actor, tag_ids) -> int:
     """How many customers carry at least one of these tags: what deleting them takes away."""
     return FollowTag.objects.filter(follow__in=visible_follows(actor), tag_id__in=list(tag_ids)).values("follow__customer_id").distinct().count()
+
+
+def follow_counts_by_staff(actor: Actor, staff_ids) -> dict[int, int]:
+    """Active customers each of these staff members follows, in one grouped query."""
+    rows = (
+        visible_follows(actor)
+        .filter(staff_id__in=list(staff_ids), deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True)
+        .values("staff_id")
+        .annotate(n=Count("id"))
+    )
+    return {r["staff_id"]: r["n"] for r in rows}

@@ -26,3 +26,11 @@ document.addEventListener("change", (event) => {
   if (!all) return;
   for (const box of document.querySelectorAll(`input[type=checkbox][name="${all.dataset.checkAll}"]`)) box.checked = all.checked;
 });
+document.addEventListener("click", (event) => {
+  // A link or token shown once: one press copies it.
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const field = document.querySelector(button.dataset.copy);
+  field.select();
+  navigator.clipboard?.writeText(field.value);
+});
