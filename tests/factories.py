@@ -59,3 +59,17 @@ def follow(customer, staff, added_at: datetime | None = None, tags=(), state: st
     f = follow_add(customer=customer, staff=staff, added_at=added_at or timezone.now(), state=state, remark=remark)
     FollowTag.objects.bulk_create([FollowTag(corp_id=customer.corp_id, follow=f, tag=t) for t in tags])
     return f
+
+
+def lead_form_post(questions=(), routes=(), **fields) -> dict:
+    """The lead form editor's POST: page fields, then question rows (label, type, options, required,
+    key) and city-route rows (city, live code id), as the browser sends its formsets."""
+    data = {"title": "", "intro": "", **fields, "q-TOTAL_FORMS": len(questions), "q-INITIAL_FORMS": 0, "r-TOTAL_FORMS": len(routes), "r-INITIAL_FORMS": 0}
+    for i, q in enumerate(questions):
+        data[f"q-{i}-type"] = "text"  # the select's first option, as a browser sends it
+        data.update({f"q-{i}-{k}": v for k, v in q.items() if k != "required"})
+        if q.get("required", True):
+            data[f"q-{i}-required"] = "on"
+    for i, (city, code) in enumerate(routes):
+        data.update({f"r-{i}-city": city, f"r-{i}-live_code": code})
+    return data

@@ -162,13 +162,17 @@ def test_rule_group_code_and_lead_form_pages(hub, console, django_capture_on_com
 
     # A lead form routed through an exact-mode code.
     code = LiveCode.objects.create(corp=hub.corp, channel=channel, name="顾问", state="lcadvisor", mode="exact")
-    response = console.post("/lead-forms/", {"name": "礼包", "live_code": code.id, "questions": "baby_age|宝宝月龄|select|孕期,0-6月", "city_routes": ""})
+    question = {"label": "宝宝月龄", "type": "select", "options": "孕期，0-6月"}
+    response = console.post("/lead-forms/", f.lead_form_post([question], name="礼包", live_code=code.id))
     assert response.status_code == 302, response.content.decode()[:1500]
     lead_form = LeadForm.objects.get()
-    assert [f["key"] for f in lead_form.fields] == ["phone", "baby_age"] and lead_form.fields[1]["options"] == ["孕期", "0-6月"]
+    assert [(q["type"], q["label"]) for q in lead_form.fields] == [("phone", "手机号"), ("select", "宝宝月龄")] and lead_form.fields[1]["options"] == [
+        "孕期",
+        "0-6月",
+    ]
     page = console.get("/lead-forms/").content.decode()
     assert f"/f/{lead_form.slug}/" in page
-    assert console.post("/lead-forms/", {"name": "坏", "live_code": code.id, "questions": "x|y|colour"}).status_code == 400
+    assert console.post("/lead-forms/", f.lead_form_post([{"label": "y", "type": "colour"}], name="坏", live_code=code.id)).status_code == 400
 
 
 def test_phone_import_page_reports_bad_rows_and_guides_see_their_tasks(hub, console):

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from siyu.acquisition import leads
-from siyu.acquisition.models import Channel, LeadForm, LiveCode
+from siyu.acquisition.models import Channel, Lead, LeadForm, LiveCode
 from siyu.autotag import services as autotag
 from siyu.autotag.models import TagRule
 from siyu.kit.tenancy import Role
@@ -104,11 +104,9 @@ def test_a_lead_form_is_edited_with_its_questions_and_an_over_long_answer_is_ref
     )
     c = site["client"]
     page = c.get(f"/lead-forms/{form.id}/edit/").content.decode()
-    assert "编辑留资表单“孕妈福利”" in page and "city|城市|city" in page and "note|想了解什么|text" in page
-    response = c.post(
-        f"/lead-forms/{form.id}/edit/",
-        {"name": "孕妈福利", "title": "领取试用装", "intro": "", "live_code": code.id, "questions": "city|城市|city\nnote|想了解什么|text", "city_routes": ""},
-    )
+    assert "编辑留资表单“孕妈福利”" in page and 'value="城市"' in page and 'value="想了解什么"' in page and 'value="note"' in page
+    questions = [{"label": "城市", "type": "city", "key": "city"}, {"label": "想了解什么", "type": "text", "key": "note"}]
+    response = c.post(f"/lead-forms/{form.id}/edit/", f.lead_form_post(questions, name="孕妈福利", title="领取试用装", live_code=code.id))
     assert response.status_code == 302, response.content.decode()[:3000]
     form = LeadForm.objects.get(pk=form.pk)
     assert form.title == "领取试用装" and [q["key"] for q in form.fields] == ["phone", "city", "note"]
@@ -117,6 +115,54 @@ def test_a_lead_form_is_edited_with_its_questions_and_an_over_long_answer_is_ref
     answer = Client().post(f"/f/{form.slug}/", {"phone": "13812345678", "city": "上海", "note": "长" * 101})
     assert answer.status_code == 400 and "最多 100 个字符" in answer.content.decode()
     assert not form.leads.exists()
+
+
+def test_the_question_editor_adds_edits_and_drops_questions_keeping_answers_keys(site):
+    code = LiveCode.objects.create(corp=site["corp"], channel=site["store"], name="默认码", state="s3", mode="exact")
+    shanghai = LiveCode.objects.create(corp=site["corp"], channel=site["store"], name="上海码", state="s4", mode="exact")
+    c = site["client"]
+    questions = [{"label": "城市", "type": "city", "options": "上海, 北京"}, {"label": "宝宝月龄", "type": "select", "options": "孕期，0-6月"}, {"label": ""}]
+    r = c.post("/lead-forms/", f.lead_form_post(questions, [("上海", shanghai.id)], name="新客礼", live_code=code.id))
+    assert r.status_code == 302, r.content.decode()[:2000]
+    form = LeadForm.objects.get()
+    assert [(q["label"], q["type"], q.get("options")) for q in form.fields] == [
+        ("手机号", "phone", None),
+        ("城市", "city", ["上海", "北京"]),
+        ("宝宝月龄", "select", ["孕期", "0-6月"]),
+    ]
+    city, age = form.fields[1]["key"], form.fields[2]["key"]
+    assert form.fields[0]["key"] == "phone" and len({city, age}) == 2
+    assert form.city_routes == {"上海": shanghai.id}
+    # A lead's answers read by their questions, not their keys.
+    Lead.objects.create(
+        corp=site["corp"], form=form, phone="13812345678", answers={"phone": "13812345678", city: "北京", age: "孕期"}, state="lead1", config_id="cfg1"
+    )
+    listing = c.get("/lead-forms/").content.decode()
+    answers = re.search(r'<td class="small">([^<]*北京[^<]*)</td>', listing).group(1)
+    assert answers == "城市： 北京; 宝宝月龄： 孕期"
+    # Edited: the first renamed, the second dropped, one added; stored keys stay with their questions.
+    edit = [
+        {"label": "所在城市", "type": "city", "options": "上海, 北京", "key": city},
+        {"label": "宝宝月龄", "type": "select", "options": "孕期", "key": age, "DELETE": "on"},
+        {"label": "预产期", "type": "date"},
+    ]
+    r = c.post(f"/lead-forms/{form.id}/edit/", f.lead_form_post(edit, name="新客礼", live_code=code.id))
+    assert r.status_code == 302, r.content.decode()[:2000]
+    form.refresh_from_db()
+    assert [q["label"] for q in form.fields] == ["手机号", "所在城市", "预产期"]
+    assert form.fields[1]["key"] == city and form.fields[2]["key"] not in (city, age)  # a dropped question's key is not reused
+    assert form.city_routes == {}
+    # A choice without options is refused on its row, what was typed kept, nothing saved.
+    r = c.post(f"/lead-forms/{form.id}/edit/", f.lead_form_post([{"label": "喜欢的品类", "type": "select"}], name="新客礼", live_code=code.id))
+    page = r.content.decode()
+    assert r.status_code == 400 and 'value="喜欢的品类"' in page
+    row = re.search(r'<div class="row4 question-row has-error"(?:(?!question-row).)*', page, re.S).group(0)
+    assert "选择题需要填写选项" in row and "options_error" in row
+    # A city routed nowhere is refused on its row.
+    r = c.post(f"/lead-forms/{form.id}/edit/", f.lead_form_post(edit[:1], [("北京", "")], name="新客礼", live_code=code.id))
+    assert r.status_code == 400 and "请选择这个城市的线索转到哪个活码" in r.content.decode()
+    form.refresh_from_db()
+    assert [q["label"] for q in form.fields] == ["手机号", "所在城市", "预产期"]
 
 
 def test_the_customer_list_and_profile_name_the_channel_not_the_state_code(site):

@@ -1,3 +1,5 @@
+import secrets
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -422,21 +424,13 @@ class GroupCodeForm(forms.Form):
 
 
 class LeadFormForm(forms.Form):
-    """The lead form editor; extra questions and city routes are one per line."""
+    """The lead form editor's page fields; its questions and city routes are rows of their own
+    (LeadQuestionFormSet, CityRouteFormSet)."""
 
     name = forms.CharField(label=_("Name"), max_length=64)
     title = forms.CharField(label=_("Page title"), required=False, max_length=100)
     intro = forms.CharField(label=_("Intro"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
     live_code = forms.TypedChoiceField(label=_("Default live code"), coerce=int)
-    questions = forms.CharField(
-        label=_("Questions"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("One per line: key|label|type|option, option… (type: city, text, select, date, number). The phone question is always there."),
-    )
-    city_routes = forms.CharField(
-        label=_("City routes"), required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One per line: city=live code id.")
-    )
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
@@ -445,41 +439,84 @@ class LeadFormForm(forms.Form):
 
     @classmethod
     def initial_for(cls, lead_form) -> dict:
-        questions = [
-            "|".join([q["key"], q.get("label", ""), q.get("type", "text")] + ([", ".join(q["options"])] if q.get("options") else []))
-            for q in lead_form.fields
-            if q.get("key") != "phone"
-        ]
+        return {"name": lead_form.name, "title": lead_form.title, "intro": lead_form.intro, "live_code": lead_form.live_code_id}
+
+
+QUESTION_TYPES = [("text", _("Text")), ("select", _("Choice")), ("city", _("City")), ("date", _("Date")), ("number", _("Number"))]
+
+
+class LeadQuestionForm(forms.Form):
+    """One question a visitor answers besides their phone. A blank row is no question."""
+
+    label = forms.CharField(label=_("Question"), required=False, max_length=40)
+    type = forms.ChoiceField(label=_("Answer type"), choices=QUESTION_TYPES, initial="text")
+    options = forms.CharField(
+        label=_("Options"),
+        required=False,
+        max_length=1000,
+        help_text=_("For a choice or a city: the options, separated by commas (a city without options is typed)."),
+    )
+    required = forms.BooleanField(label=_("Required"), required=False, initial=True)
+    key = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)  # kept on edits: stored answers use it
+
+    @staticmethod
+    def initial_for(question: dict) -> dict:
         return {
-            "name": lead_form.name,
-            "title": lead_form.title,
-            "intro": lead_form.intro,
-            "live_code": lead_form.live_code_id,
-            "questions": "\n".join(questions),
-            "city_routes": "\n".join(f"{city}={code}" for city, code in lead_form.city_routes.items()),
+            "label": question.get("label", ""),
+            "type": question.get("type", "text"),
+            "options": ", ".join(question.get("options") or []),
+            "required": question.get("required", True),
+            "key": question["key"],
         }
 
-    def field_list(self) -> list[dict]:
-        out = [{"key": "phone", "type": "phone", "label": "手机号", "required": True}]
-        for line in (self.cleaned_data.get("questions") or "").splitlines():
-            parts = [p.strip() for p in line.split("|")]
-            if not parts[0]:
-                continue
-            key, label, kind = (parts + ["", "", "text"])[:3]
-            options = [o.strip() for o in (parts[3] if len(parts) > 3 else "").replace("，", ",").split(",") if o.strip()]
-            out.append({"key": key, "label": label or key, "type": kind or "text", "required": True, **({"options": options} if options else {})})
-        return out
+    def question(self) -> dict | None:
+        d = self.cleaned_data
+        if not d.get("label") or d.get("DELETE"):
+            return None
+        options = [o.strip() for o in (d.get("options") or "").replace("，", ",").split(",") if o.strip()]
+        return {
+            "key": d.get("key") or "",
+            "label": d["label"].strip(),
+            "type": d["type"],
+            "required": d["required"],
+            **({"options": options} if options else {}),
+        }
 
-    def routes(self) -> dict:
-        routes = {}
-        for line in (self.cleaned_data.get("city_routes") or "").splitlines():
-            city, _sep, code = line.partition("=")
-            if city.strip():
-                code_id = whole_in_range(code)
-                if code_id is None:
-                    raise forms.ValidationError(_("City routes: “%(line)s” is not city=live code id.") % {"line": line})
-                routes[city.strip()] = code_id
-        return routes
+
+class CityRouteForm(forms.Form):
+    city = forms.CharField(label=_("City"), required=False, max_length=32)
+    live_code = forms.TypedChoiceField(label=_("Live code"), coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args, live_codes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["live_code"].choices = [("", "—")] + list(live_codes)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("city") and not data.get("live_code") and not data.get("DELETE"):
+            self.add_error("live_code", _("Choose the live code this city's leads go to."))
+        return data
+
+
+LeadQuestionFormSet = forms.formset_factory(LeadQuestionForm, extra=2, can_delete=True, max_num=11, validate_max=True)
+CityRouteFormSet = forms.formset_factory(CityRouteForm, extra=2, can_delete=True, max_num=200, validate_max=True)
+
+
+def lead_questions(formset) -> list[dict]:
+    """The questions of a valid formset, phone first. A new question gets a key never used before:
+    stored leads keep their answers under the keys of questions since dropped, and a reused key
+    would show those answers under another question."""
+    questions = [q for q in (form.question() for form in formset.forms) if q]
+    for q in questions:
+        if not q["key"]:
+            q["key"] = f"q{secrets.token_hex(4)}"
+    return [{"key": "phone", "type": "phone", "label": "手机号", "required": True}, *questions]
+
+
+def city_routes(formset) -> dict:
+    return {
+        f.cleaned_data["city"].strip(): f.cleaned_data["live_code"] for f in formset.forms if f.cleaned_data.get("city") and not f.cleaned_data.get("DELETE")
+    }
 
 
 class PhoneImportForm(forms.Form):
