@@ -37,3 +37,12 @@ def test_corp_admin_never_shows_ciphertext(superuser_client):
     corp = corp_create(corp_id="wwsecret", name="加密", secret="top-secret-value")
     page = superuser_client.get(f"/admin/corps/corp/{corp.pk}/change/").content.decode()
     assert corp.secret_encrypted not in page and "top-secret-value" not in page
+
+
+def test_the_admin_names_siyus_apps_and_models_in_chinese(superuser_client):
+    page = superuser_client.get("/admin/").content.decode()
+    for name in ("企业与人员", "客户", "客户群", "标签库", "员工", "API 令牌", "客户动态", "标签组", "部门", "成员身份"):
+        assert f">{name}<" in page, name
+    for english in ("Corps and people", "Customer groups", "Timeline events", "Tag groups", "Api tokens", "Memberships", "Staff<"):
+        assert english not in page, english
+    assert "客户数" not in page

@@ -55,6 +55,10 @@ class Corp(models.Model):
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
+    class Meta:
+        verbose_name = _("corp")
+        verbose_name_plural = _("corps")
+
 
 class Department(CorpOwned):
     wecom_id = models.BigIntegerField(help_text="WeCom department id")
@@ -63,6 +67,8 @@ class Department(CorpOwned):
     order = models.BigIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
         constraints = [models.UniqueConstraint(fields=["corp", "wecom_id"], name="department_unique_wecom_id")]
 
     def __str__(self) -> str:
@@ -84,8 +90,9 @@ class Staff(CorpOwned):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
         constraints = [models.UniqueConstraint(fields=["corp", "userid"], name="staff_unique_userid")]
-        verbose_name_plural = "staff"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.userid})"
@@ -99,6 +106,8 @@ class Membership(CorpOwned):
     staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "corp"], name="membership_unique_user_corp"),
             # A guide without a staff member would see nothing and could do nothing.
@@ -124,6 +133,10 @@ class ApiToken(CorpOwned):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
 
 class Invitation(CorpOwned):
     """A console account made by an admin, waiting for its person to choose a password through a
@@ -135,3 +148,7 @@ class Invitation(CorpOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")

@@ -29,6 +29,8 @@ class Customer(CorpOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = pgettext_lazy("model", "customers")
         constraints = [models.UniqueConstraint(fields=["corp", "external_userid"], name="customer_unique_external_userid")]
         indexes = [models.Index(fields=["corp", "unionid"]), models.Index(fields=["corp", "name"])]
 
@@ -64,6 +66,8 @@ class Follow(CorpOwned):
     tags = models.ManyToManyField("tags.Tag", through="FollowTag", related_name="+")
 
     class Meta:
+        verbose_name = _("follow")
+        verbose_name_plural = _("follows")
         constraints = [models.UniqueConstraint(fields=["customer", "staff"], name="follow_unique_customer_staff")]
         indexes = [
             models.Index(fields=["staff", "added_at"]),
@@ -111,6 +115,8 @@ class TimelineEvent(CorpOwned):
     dedupe_key = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
+        verbose_name = _("timeline event")
+        verbose_name_plural = _("timeline events")
         constraints = [models.UniqueConstraint(fields=["corp", "dedupe_key"], condition=Q(dedupe_key__isnull=False), name="timeline_unique_dedupe_key")]
         indexes = [models.Index(fields=["customer", "-occurred_at"])]
 

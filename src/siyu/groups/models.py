@@ -26,6 +26,8 @@ class CustomerGroup(CorpOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("customer group")
+        verbose_name_plural = _("customer groups")
         constraints = [models.UniqueConstraint(fields=["corp", "chat_id"], name="group_unique_chat_id")]
 
     def __str__(self) -> str:
@@ -52,6 +54,8 @@ class GroupMember(CorpOwned):
     left_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("group member")
+        verbose_name_plural = _("group members")
         constraints = [models.UniqueConstraint(fields=["group", "userid"], name="groupmember_unique")]
         indexes = [models.Index(fields=["corp", "userid"]), models.Index(fields=["group"], condition=Q(left_at__isnull=True), name="groupmember_current")]
 

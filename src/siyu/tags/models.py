@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from siyu.kit.tenancy import CorpOwned
 
@@ -18,6 +19,8 @@ class TagGroup(CorpOwned):
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("tag group")
+        verbose_name_plural = _("tag groups")
         constraints = [
             models.UniqueConstraint(fields=["corp", "name"], condition=Q(deleted_at__isnull=True), name="taggroup_unique_live_name"),
             models.UniqueConstraint(fields=["corp", "wecom_group_id"], name="taggroup_unique_wecom_id"),
@@ -36,6 +39,8 @@ class Tag(CorpOwned):
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
         constraints = [
             models.UniqueConstraint(fields=["group", "name"], condition=Q(deleted_at__isnull=True), name="tag_unique_live_name_in_group"),
             models.UniqueConstraint(fields=["corp", "wecom_tag_id"], name="tag_unique_wecom_id"),
