@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from django.test import Client
 
 from siyu.acquisition import phone_import
 from siyu.acquisition.models import AddTask, PhoneImport, StaffPacing
@@ -164,3 +165,34 @@ def test_working_hours_are_clock_times_without_an_offset(hub, api):
     assert response.status_code == 422, response.content
     assert "work_start" in json.dumps(response.json()["error"]) and "offset" in response.content.decode()
     assert not PhoneImport.objects.exists()
+
+
+def test_a_guide_marks_a_request_sent_and_the_add_still_completes_it(hub, api):
+    """The guide's list on a phone: copy a number, mark the request sent (or take it back); only
+    the customer's add makes the task done, so conversion counts real adds."""
+    today = date.today()
+    response = _upload(api, _csv(["手机号,姓名", "13800138000,张会员", "13800138001,赵会员"]), staff_ids=[hub.staff[0].id], first_day=today.isoformat())
+    assert response.status_code == 201, response.content
+    mine, other = Client(), Client()
+    mine.force_login(f.user(hub.corp, role=Role.GUIDE, staff=hub.staff[0]))
+    other.force_login(f.user(hub.corp, role=Role.GUIDE, staff=hub.staff[1]))
+    page = mine.get("/phone-imports/").content.decode()
+    assert 'data-copy-text="13800138000"' in page and "13800138000\n13800138001" in page  # one number, and every one still to add
+    task = AddTask.objects.get(phone="13800138000")
+    assert other.post(f"/phone-imports/tasks/{task.id}/", {"requested": "yes"}).status_code == 404  # not theirs
+    assert mine.post(f"/phone-imports/tasks/{task.id}/", {"requested": "yes"}).status_code == 302
+    task.refresh_from_db()
+    assert task.status == "requested" and task.requested_at is not None
+    assert api.get(f"/api/v1/phone-imports/{task.batch_id}").json()["done"] == 0  # sent is not added
+    mine.post(f"/phone-imports/tasks/{task.id}/", {"requested": "no"})
+    task.refresh_from_db()
+    assert (task.status, task.requested_at) == ("pending", None)
+    mine.post(f"/phone-imports/tasks/{task.id}/", {"requested": "yes"})
+    # The customer accepts: WeCom reports the add, and the task is done.
+    sb_follow, _ = sb.customer_adds_staff(hub.sb, hub.sb_staff[0], name="张会员")
+    SbFollow.objects.filter(pk=sb_follow.pk).update(remark_mobiles=["13800138000"], add_way=2)
+    hub.handle_callbacks()
+    task.refresh_from_db()
+    assert task.status == "done" and task.customer is not None
+    r = mine.post(f"/phone-imports/tasks/{task.id}/", {"requested": "no"})
+    assert r.status_code == 400 and AddTask.objects.get(pk=task.pk).status == "done"

@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from siyu.acquisition.models import Channel, LeadForm, LiveCode, PhoneImport
+from siyu.acquisition.models import AddTask, Channel, LeadForm, LiveCode, PhoneImport
 from siyu.acquisition.services import channel_create, live_code_save
 from siyu.analytics.models import Segment
 from siyu.autotag.models import TagRule
@@ -53,6 +53,7 @@ GUIDE_PAGES = {
     "acquisition_stats_xlsx",  # their own add tasks, leads and adds
     "tokens",  # their own API tokens
     "token_revoke",  # their own only: another's is not found
+    "add_task_mark",  # their own add-friend tasks
 }
 # The page the walk expects to be sent to, and the invitation page an invited person opens before
 # they can log in (tests/console/test_team.py).
@@ -106,12 +107,17 @@ def alpha(db):
     )
     event = CallbackEvent.objects.create(corp=corp, dedupe_key="k", event="change_external_contact", payload={}, status="failed", last_error="x")
     guide = f.user(corp, role=Role.GUIDE, staff=own_staff)
+    batch = PhoneImport.objects.create(corp=corp, name="拓客", file_name="p.csv", work_start="09:00", work_end="18:00", first_day=timezone.now().date())
+    # The guide's own list (walked at phone width) and a colleague's task they must not reach.
+    AddTask.objects.create(corp=corp, batch=batch, phone="13900000014", name="待加会员", staff=own_staff, due_day=timezone.now().date(), due_at=timezone.now())
+    other_task = AddTask.objects.create(corp=corp, batch=batch, phone="13900000013", staff=other_staff, due_day=timezone.now().date(), due_at=timezone.now())
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
     objects = {
         "membership_id": Membership.objects.get(user=guide, corp=corp).id,
         "token_id": token.id,
+        "task_id": other_task.id,  # another guide's task: not found for this guide
         "customer_id": theirs.id,  # a guide must not reach another guide's customer
         "group_id": group.id,
         "tag_id": tag.id,
@@ -160,6 +166,7 @@ def _snapshot():
         list(CallbackEvent.objects.values_list("id", "status")),
         list(Membership.objects.values_list("id", "role", "staff_id")),
         list(ApiToken.objects.values_list("id", "revoked_at")),
+        list(AddTask.objects.values_list("id", "status")),
     )
 
 
@@ -263,5 +270,6 @@ def test_every_url_parameter_is_filled():
         "letter",
         "membership_id",
         "token_id",
+        "task_id",
     }
     assert len(PATTERNS) >= 45

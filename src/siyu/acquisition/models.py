@@ -275,8 +275,12 @@ class AddTask(CorpOwned):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("To add")
+        REQUESTED = "requested", _("Request sent")  # the guide did their part; the customer has not accepted yet
         DONE = "done", _("Added")
         CANCELLED = "cancelled", _("Cancelled")
+
+    # Waiting for the customer: an add of this phone completes the task.
+    OPEN = (Status.PENDING, Status.REQUESTED)
 
     batch = models.ForeignKey(PhoneImport, on_delete=models.CASCADE, related_name="tasks")
     phone = models.CharField(max_length=20)
@@ -287,6 +291,7 @@ class AddTask(CorpOwned):
     due_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     done_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
     customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

@@ -21,7 +21,7 @@ from siyu.kit.phones import phone_normalise
 from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.schema import text_within
 from siyu.kit.tables import read_table
-from siyu.kit.tenancy import Actor
+from siyu.kit.tenancy import Actor, get_for
 from siyu.tags.models import Tag
 
 from .models import AddTask, PhoneImport, StaffPacing
@@ -92,7 +92,7 @@ def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = Fals
         good.append({"row": n, "phone": phone, "name": name[:NAME_MAX], "tags": [tags[t] for t in tag_names if t in tags], "staff_id": staff.get(userid)})
     phones = [g["phone"] for g in good]
     customers = set(CustomerPhone.objects.filter(corp=corp, phone__in=phones).values_list("phone", flat=True))
-    tasked = set(AddTask.objects.filter(corp=corp, phone__in=phones, status=AddTask.Status.PENDING).values_list("phone", flat=True))
+    tasked = set(AddTask.objects.filter(corp=corp, phone__in=phones, status__in=AddTask.OPEN).values_list("phone", flat=True))
     kept, skipped = [], 0
     for g in good:
         if g["phone"] in customers:
@@ -250,7 +250,7 @@ def phone_import_create(
 
 
 def has_pending_tasks(corp: Corp) -> bool:
-    return AddTask.objects.filter(corp=corp, status=AddTask.Status.PENDING).exists()
+    return AddTask.objects.filter(corp=corp, status__in=AddTask.OPEN).exists()
 
 
 def add_tasks_match(*, corp: Corp, follow) -> int:
@@ -260,17 +260,26 @@ def add_tasks_match(*, corp: Corp, follow) -> int:
     phones = list(follow.customer.phones.values_list("phone", flat=True))
     if not phones:
         return 0
-    tasks = list(AddTask.objects.filter(corp=corp, phone__in=phones, status=AddTask.Status.PENDING).prefetch_related("tags"))
+    tasks = list(AddTask.objects.filter(corp=corp, phone__in=phones, status__in=AddTask.OPEN).prefetch_related("tags"))
     if not tasks:
         return 0
-    AddTask.objects.filter(pk__in=[t.pk for t in tasks], status=AddTask.Status.PENDING).update(
-        status=AddTask.Status.DONE, done_at=now(), customer=follow.customer
-    )
+    AddTask.objects.filter(pk__in=[t.pk for t in tasks], status__in=AddTask.OPEN).update(status=AddTask.Status.DONE, done_at=now(), customer=follow.customer)
     tag_ids = sorted({tag.pk for t in tasks for tag in t.tags.all()})
     if tag_ids:
         FollowTag.objects.bulk_create([FollowTag(corp=corp, follow=follow, tag_id=t) for t in tag_ids], ignore_conflicts=True)
         enqueue_after_commit("siyu.wecom.tasks.push_tags_to_wecom", corp.pk, [[follow.pk, tag_ids, []]])
     return len(tasks)
+
+
+def add_task_mark(*, actor: Actor, task: AddTask, requested: bool) -> AddTask:
+    """A guide says they sent the friend request (or takes it back). The task is done only when
+    the customer accepts and WeCom reports the add, so conversion counts real adds."""
+    if task.status not in AddTask.OPEN:
+        raise InvalidInput(_("This task is %(status)s already; it cannot change.") % {"status": task.get_status_display()}, code="task_closed", field="status")
+    task.status = AddTask.Status.REQUESTED if requested else AddTask.Status.PENDING
+    task.requested_at = now() if requested else None
+    task.save(update_fields=["status", "requested_at"])
+    return task
 
 
 def pacing_set(*, actor: Actor, staff: Staff, daily_limit: int | None, account_opened_on: date | None) -> StaffPacing:
@@ -302,6 +311,16 @@ def batch_by_staff(batch: PhoneImport) -> list[dict]:
         .order_by("staff__name")
     )
     return [{"staff_id": r["staff_id"], "name": r["staff__name"], "total": r["total"], "done": r["done"], "conversion": r["done"] / r["total"]} for r in rows]
+
+
+def add_task_get(actor: Actor, task_id: int) -> AddTask:
+    """One task the actor may work: a guide's own, any in the corp for a manager."""
+    return get_for(actor, add_tasks(actor), _("No such add-friend task."), pk=task_id)
+
+
+def add_tasks_to_do(actor: Actor, day: date):
+    """A guide's list for the day: that day's tasks and any earlier ones still waiting."""
+    return add_tasks(actor, staff_id=actor.staff_id).filter(Q(due_day=day) | Q(due_day__lt=day, status__in=AddTask.OPEN))
 
 
 def add_tasks(actor: Actor, *, staff_id: int | None = None, day: date | None = None, status: str | None = None):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from siyu.acquisition import phone_import
 from siyu.kit.clock import now
@@ -51,7 +53,18 @@ def phone_import_page(request):
             "report": report,
             "batches": phone_import.phone_imports(actor),
             "nav": "phone_imports",
-            "today_tasks": list(phone_import.add_tasks(actor, staff_id=actor.staff_id, day=today)[:200]) if actor.staff_id else [],
+            "today_tasks": list(phone_import.add_tasks_to_do(actor, today)[:200]) if actor.staff_id else [],
+            "today": today,
         },
         status=400 if form.errors else 200,
     )
+
+
+@require_POST
+@console_view
+def add_task_mark(request, task_id: int):
+    """The guide's list: a friend request sent (or taken back)."""
+    actor = request.actor
+    task = phone_import.add_task_get(actor, task_id)
+    phone_import.add_task_mark(actor=actor, task=task, requested=request.POST.get("requested") == "yes")
+    return redirect(reverse("console:phone_imports") + "#my-tasks")

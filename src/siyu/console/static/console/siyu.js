@@ -27,10 +27,21 @@ document.addEventListener("change", (event) => {
   for (const box of document.querySelectorAll(`input[type=checkbox][name="${all.dataset.checkAll}"]`)) box.checked = all.checked;
 });
 document.addEventListener("click", (event) => {
-  // A link or token shown once: one press copies it.
-  const button = event.target.closest("[data-copy]");
+  // Copy a link or token shown once (data-copy: the field holding it) or a phone number (data-copy-text).
+  const button = event.target.closest("[data-copy], [data-copy-text]");
   if (!button) return;
-  const field = document.querySelector(button.dataset.copy);
-  field.select();
-  navigator.clipboard?.writeText(field.value);
+  const field = button.dataset.copy ? document.querySelector(button.dataset.copy) : null;
+  const text = field ? field.value : button.dataset.copyText.trim();
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text);
+  } else {
+    // Plain HTTP (a store's intranet): the old way, through a selected text area.
+    const area = document.createElement("textarea");
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  if (button.dataset.copied) button.textContent = button.dataset.copied;
 });
