@@ -36,7 +36,6 @@ class MemberForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = _role_choices(actor)
         self.fields["staff"].choices = [("", gettext_lazy("— none —"))] + [(s.id, f"{s.name} ({s.userid})") for s in corp_selectors.staff_list(actor)]
-        self.fields["staff"].help_text = gettext_lazy("A guide sees and works only this staff member's customers.")
 
     def staff_member(self, actor) -> Staff | None:
         staff_id = self.cleaned_data.get("staff")
@@ -47,6 +46,11 @@ class InviteForm(MemberForm):
     username = forms.CharField(label=gettext_lazy("Username"), max_length=150)
     email = forms.EmailField(label=gettext_lazy("Email (optional)"), required=False, max_length=254)
     field_order = ["username", "email", "role", "staff"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Said once, on the invitation; each member's row stays a line.
+        self.fields["staff"].help_text = gettext_lazy("A guide sees and works only this staff member's customers.")
 
 
 class TokenForm(forms.Form):
