@@ -2,6 +2,7 @@ import secrets
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.acquisition.models import Channel, LiveCode
 from siyu.acquisition.selectors import channels, exact_live_codes
@@ -442,7 +443,7 @@ class LeadFormForm(forms.Form):
         return {"name": lead_form.name, "title": lead_form.title, "intro": lead_form.intro, "live_code": lead_form.live_code_id}
 
 
-QUESTION_TYPES = [("text", _("Text")), ("select", _("Choice")), ("city", _("City")), ("date", _("Date")), ("number", _("Number"))]
+QUESTION_TYPES = [("text", pgettext_lazy("answer type", "Text")), ("select", _("Choice")), ("city", _("City")), ("date", _("Date")), ("number", _("Number"))]
 
 
 class LeadQuestionForm(forms.Form):

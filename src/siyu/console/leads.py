@@ -65,7 +65,9 @@ def _lead_form_page(request, lead_form):
             return redirect("console:lead_forms")
     rows = leads.lead_forms(actor).annotate(n_leads=Count("leads"), n_matched=Count("leads", filter=Q(leads__customer__isnull=False)))
     recent = {f.id: list(leads.leads_of(actor, f).select_related("staff", "customer")[:20]) for f in rows}
+    code_names = dict(codes)
     for f in rows:
+        f.routes_named = [(city, code_names.get(code, f"#{code}")) for city, code in f.city_routes.items()]
         labels = {q["key"]: q.get("label", q["key"]) for q in f.fields}
         for lead in recent[f.id]:
             lead.labelled = [(labels.get(k, k), v) for k, v in lead.answers.items() if k != "phone"]
