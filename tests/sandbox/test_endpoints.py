@@ -117,6 +117,28 @@ def test_mass_send_task_then_results_after_members_confirm(world):
     assert errcode(lambda: client.add_msg_template(chat_type="group", text="x")) == 40058  # a group send needs a sender
 
 
+def test_a_senderless_send_goes_to_whoever_chatted_last_and_reminders_and_cancel_follow_wecoms_rules(world):
+    sb, staff, client = world
+    first = sandbox.customer_add(corp=sb, staff=staff[0], external_userid="wmL", name="两人都加", createtime=int(time.time()) - 3600)
+    second = sandbox.customer_add(corp=sb, staff=staff[1], external_userid="wmL", name="两人都加", createtime=int(time.time()) - 7200)
+    SbFollow.objects.filter(pk=second.pk).update(last_chat_at=int(time.time()) - 60)  # guide1 chatted after guide0's add
+    task = client.add_msg_template(external_userids=["wmL"], text="活动")
+    assert list(SbMsgTemplate.objects.get(msgid=task["msgid"]).sends.values_list("userid", flat=True)) == ["guide1"]
+    assert first.pk != second.pk
+    named = client.add_msg_template(external_userids=["wmL"], sender="guide0", text="活动")
+    assert list(SbMsgTemplate.objects.get(msgid=named["msgid"]).sends.values_list("userid", flat=True)) == ["guide0"]
+    for _n in range(3):
+        client.remind_groupmsg_send(task["msgid"])
+    assert errcode(lambda: client.remind_groupmsg_send(task["msgid"])) == 45009  # 3 in 24 hours
+    client.cancel_groupmsg_send(task["msgid"])
+    assert errcode(lambda: client.remind_groupmsg_send(task["msgid"])) == 40058
+    assert sandbox.msg_template_confirm(template=SbMsgTemplate.objects.get(msgid=task["msgid"]), userid="guide1") == {0: 0, 1: 0, 2: 0, 3: 0}
+    assert errcode(lambda: client.cancel_groupmsg_send("nope")) == 41063
+    card = client.app_textcard(agentid=1000002, userids=["guide0", "ghost"], title="群发提醒", description="请发送", url="https://example.com/x")
+    assert card["invaliduser"] == "ghost" and card["msgid"]
+    assert errcode(lambda: client.app_textcard(agentid=1000002, userids=["ghost"], title="t", description="d", url="https://example.com")) == 81013
+
+
 def test_transfer_twice_in_90_days_at_most(world):
     sb, staff, client = world
     sandbox.customer_add(corp=sb, staff=staff[0], external_userid="wmT", name="转接")
@@ -191,7 +213,7 @@ def test_moments(world):
 def test_every_sandbox_endpoint_is_a_client_method(world):
     """No endpoint without a typed client method, no client method without an endpoint."""
 
-    used = set(re.findall(r'"((?:externalcontact|department|user|media)/[a-z0-9_/]+)"', inspect.getsource(client_module)))
+    used = set(re.findall(r'"((?:externalcontact|department|user|media|message)/[a-z0-9_/]+)"', inspect.getsource(client_module)))
     assert used == set(ROUTES), used ^ set(ROUTES)
 
 

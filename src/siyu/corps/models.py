@@ -34,6 +34,8 @@ class Corp(models.Model):
     secret_encrypted = models.TextField(blank=True, default="")
     token_encrypted = models.TextField(blank=True, default="")
     aes_key_encrypted = models.TextField(blank=True, default="")
+    # The corp's self-built app: how Siyu messages staff (a reminder that a mass send waits).
+    agent_id = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

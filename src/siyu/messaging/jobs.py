@@ -2,9 +2,11 @@
 
 from siyu.kit.periodic import periodic
 
+from .mass_sends import mass_sends_sweep
 from .services import group_welcomes_sweep, welcomes_sweep, welcomes_take_over
 
 periodic("welcome sweep", every=60)(welcomes_sweep)
 # Welcomes have 20 seconds: the take-over cannot wait for the minute.
 periodic("welcome take-over", every=1)(welcomes_take_over)
 periodic("group welcome sweep", sweep=True)(group_welcomes_sweep)
+periodic("mass send sweep", sweep=True)(mass_sends_sweep)

@@ -100,3 +100,143 @@ class GroupWelcome(CorpOwned):
     push_attempts = models.PositiveSmallIntegerField(default=0)
     push_error = models.CharField(max_length=300, blank=True, default="")
     push_task_id = models.CharField(max_length=64, blank=True, default="")
+
+
+class ContactPolicy(CorpOwned):
+    """How much a customer may be messaged: WeCom's receive cap for corp mass sends (the rule the
+    corp's admin chose in 群发助手) and the brand's own stricter budget and quiet hours."""
+
+    class Cap(models.TextChoices):
+        MONTH_DAYS = "month_days", _("As many a month as the month has days")
+        WEEK_7 = "week_7", _("7 a week")
+        DAY_1 = "day_1", _("1 a day")
+
+    wecom_cap = models.CharField(max_length=12, choices=Cap.choices, default=Cap.MONTH_DAYS)
+    max_per_week = models.PositiveSmallIntegerField(null=True, blank=True, help_text="messages in any 7 days")
+    min_gap_hours = models.PositiveSmallIntegerField(null=True, blank=True, help_text="hours after the last message")
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp"], name="contactpolicy_one_per_corp")]
+
+
+class MassSend(CorpOwned):
+    """A mass send (群发): HQ's message for customers, turned into one WeCom task per staff member
+    that each confirms in 群发助手. Counters are kept here so lists need no aggregate query."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        PLANNING = "planning", _("Preparing")
+        SENDING = "sending", _("Waiting for staff")
+        CLOSED = "closed", _("Closed")
+        CANCELLING = "cancelling", _("Cancelling")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(max_length=64)
+    text = models.TextField(blank=True, default="")
+    attachments = models.JSONField(default=list, blank=True)
+    audience = models.JSONField(default=dict, help_text="how the customers were chosen: segment, filters or a list")
+    staff_ids = models.JSONField(default=list, blank=True, help_text="only these senders (none: every staff member)")
+    send_at = models.DateTimeField()
+    created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Planning (audience, budget, split) is due work of its own, at send_at.
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    # Results are pulled from WeCom often at first, then less, until the send closes.
+    pull_status = models.CharField(max_length=10, default="idle")
+    pull_due_at = models.DateTimeField(null=True, blank=True)
+    pull_claimed_at = models.DateTimeField(null=True, blank=True)
+    pull_lease_until = models.DateTimeField(null=True, blank=True)
+    pull_attempts = models.PositiveSmallIntegerField(default=0)
+    pull_error = models.TextField(blank=True, default="")
+    pull_task_id = models.CharField(max_length=64, blank=True, default="")
+    pulls = models.PositiveIntegerField(default=0)
+    pulled_at = models.DateTimeField(null=True, blank=True)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    # Counters.
+    audience_total = models.PositiveIntegerField(default=0)
+    planned = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=dict, blank=True, help_text="customers left out, by reason")
+    tasks_total = models.PositiveIntegerField(default=0)
+    tasks_created = models.PositiveIntegerField(default=0)
+    tasks_failed = models.PositiveIntegerField(default=0)
+    tasks_sent = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    not_friend = models.PositiveIntegerField(default=0)
+    over_cap = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "-created_at"]), models.Index(fields=["status", "due_at"]), models.Index(fields=["pull_status", "pull_due_at"])]
+
+
+class MassSendTask(CorpOwned):
+    """One WeCom task: one sender and at most 10,000 of their customers (add_msg_template).
+
+    WeCom's call is not idempotent: `attempted_at` is set (committed) before calling, so a worker
+    that finds it set looks for the task WeCom may already have made before making another."""
+
+    class Status(models.TextChoices):
+        DUE = "due", _("To create")
+        CREATING = "creating", _("Creating")
+        CREATED = "created", _("Waiting for the staff member")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    send = models.ForeignKey(MassSend, on_delete=models.CASCADE, related_name="tasks")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    part = models.PositiveSmallIntegerField(default=0, help_text="0, 1, …: a sender's customers beyond 10,000 go in further parts")
+    recipients = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DUE)
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    msgid = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(null=True, blank=True, help_text="when WeCom made the task")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.JSONField(default=list, blank=True, help_text="times WeCom reminded the staff member (3 in 24 h at most)")
+    app_reminded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["send", "staff", "part"], name="masssendtask_unique_part")]
+        indexes = [models.Index(fields=["status", "due_at"]), models.Index(fields=["send", "status"])]
+
+
+class Delivery(CorpOwned):
+    """One message Siyu caused to reach one customer: a mass send's recipient with WeCom's result,
+    and the ledger the contact-pressure budget counts (journeys and campaigns will write here too)."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("Waiting for the staff member")
+        SENT = "sent", _("Sent")
+        NOT_FRIEND = "not_friend", _("Not a contact any more")
+        OVER_CAP = "over_cap", _("Over WeCom's receive limit")
+        UNSENT = "unsent", _("Never sent")
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    send = models.ForeignKey(MassSend, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    task = models.ForeignKey(MassSendTask, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    external_userid = models.CharField(max_length=64)
+    planned_at = models.DateTimeField(help_text="when it counts against the customer's budget")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "planned_at"]),
+            models.Index(fields=["corp", "planned_at"]),
+            models.Index(fields=["task", "external_userid"]),
+        ]

@@ -1,6 +1,6 @@
 from django_tasks import task
 
-from . import services
+from . import mass_sends, services
 
 
 # Welcome sends share the callbacks' queue and go first in it (priority 100): WeCom's window
@@ -13,3 +13,28 @@ def send_welcome(welcome_send_id: int) -> str:
 @task()
 def push_group_welcome(group_welcome_id: int) -> str:
     return services.group_welcome_push(group_welcome_id)
+
+
+@task()
+def plan_mass_send(send_id: int) -> str:
+    return mass_sends.mass_send_plan(send_id)
+
+
+@task()
+def create_mass_send_task(task_id: int) -> str:
+    return mass_sends.mass_send_task_create(task_id)
+
+
+@task()
+def pull_mass_send(send_id: int) -> str:
+    return mass_sends.mass_send_pull(send_id)
+
+
+@task()
+def cancel_mass_send(send_id: int) -> str:
+    return mass_sends.mass_send_cancel_in_wecom(send_id)
+
+
+@task()
+def remind_mass_send(send_id: int) -> dict:
+    return mass_sends.mass_send_remind_in_wecom(send_id)

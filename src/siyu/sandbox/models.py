@@ -30,6 +30,8 @@ class SbCorp(models.Model):
     callback_url = models.URLField(max_length=500, blank=True, default="")
     callback_token = models.CharField(max_length=64, blank=True, default="")
     callback_aes_key = models.CharField(max_length=43, blank=True, default="")
+    # 群发助手 → 设置群发规则: how many corp mass messages one customer may receive.
+    receive_cap = models.CharField(max_length=12, default="month_days", help_text="month_days, week_7 or day_1")
 
 
 class SbToken(models.Model):
@@ -112,6 +114,9 @@ class SbFollow(models.Model):
     oper_userid = models.CharField(max_length=64, blank=True, default="")
     remark_mobiles = models.JSONField(default=list, blank=True)
     tag_ids = models.JSONField(default=list, blank=True)
+    # When the member last chatted with the customer: a sender-less mass send goes to the
+    # follower who chatted last (the add counts as a chat).
+    last_chat_at = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "staff"], name="sb_follow_unique")]
@@ -270,6 +275,8 @@ class SbMsgTemplate(models.Model):
     text = models.TextField(blank=True, default="")
     attachments = models.JSONField(default=list)
     create_time = models.BigIntegerField()
+    cancelled = models.BooleanField(default=False)
+    remind_times = models.JSONField(default=list, help_text="unix times of remind_groupmsg_send calls")
 
 
 class SbMsgSend(models.Model):
@@ -327,3 +334,15 @@ class SbMedia(models.Model):
     size = models.PositiveIntegerField()
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+
+
+class SbAppMessage(models.Model):
+    """A message the corp's self-built app sent to members (message/send)."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    agentid = models.IntegerField()
+    touser = models.CharField(max_length=2000)
+    msgtype = models.CharField(max_length=16)
+    content = models.JSONField(default=dict)
+    msgid = models.CharField(max_length=64, unique=True)
+    created = models.BigIntegerField()

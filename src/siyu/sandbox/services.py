@@ -10,7 +10,7 @@ from django.db.models import F
 
 from siyu.kit.clock import now
 
-from .models import SbCorp, SbCustomer, SbDepartment, SbFault, SbFollow, SbGroup, SbGroupMember, SbMsgSend, SbStaff, SbTag, SbTagGroup, SbToken
+from .models import CHINA, SbCorp, SbCustomer, SbDepartment, SbFault, SbFollow, SbGroup, SbGroupMember, SbMsgSend, SbStaff, SbTag, SbTagGroup, SbToken
 
 
 def corp_create(*, corpid: str, name: str, secret: str | None = None, **settings) -> SbCorp:
@@ -95,21 +95,20 @@ def group_add(*, corp: SbCorp, owner: SbStaff, name: str, members: list[SbCustom
 def msg_template_confirm(*, template, userid: str) -> dict:
     """The member confirms a mass send in their WeCom app: each recipient is sent, or fails as WeCom says.
 
-    2: the customer is no longer the member's contact; 3: the customer already received as many mass
-    messages this month as the month has days.
+    2: the customer is no longer the member's contact; 3: the customer already received as many
+    corp mass messages as the corp's rule allows (this month's days, 7 this week, or 1 today).
+    A cancelled send can no longer be confirmed.
     """
-    stamp = int(time.time())
-    today = now().date()
-    month_start = int(now().replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp())
     counts = {0: 0, 1: 0, 2: 0, 3: 0}
+    if template.cancelled:
+        return counts
+    stamp = int(time.time())
+    cap, since = receive_cap(template.corp)
     for send in template.sends.filter(userid=userid, status=0):
         if send.external_userid:
             if not SbFollow.objects.filter(corp=template.corp, staff__userid=userid, customer__external_userid=send.external_userid).exists():
                 send.status = 2
-            elif (
-                SbMsgSend.objects.filter(template__corp=template.corp, external_userid=send.external_userid, status=1, send_time__gte=month_start).count()
-                >= monthrange(today.year, today.month)[1]
-            ):
+            elif SbMsgSend.objects.filter(template__corp=template.corp, external_userid=send.external_userid, status=1, send_time__gte=since).count() >= cap:
                 send.status = 3
             else:
                 send.status = 1
@@ -118,7 +117,21 @@ def msg_template_confirm(*, template, userid: str) -> dict:
         send.send_time = stamp if send.status == 1 else 0
         send.save(update_fields=["status", "send_time"])
         counts[send.status] += 1
+    SbFollow.objects.filter(
+        corp=template.corp, staff__userid=userid, customer__external_userid__in=[s.external_userid for s in template.sends.filter(userid=userid, status=1)]
+    ).update(last_chat_at=stamp)
     return counts
+
+
+def receive_cap(corp: SbCorp) -> tuple[int, int]:
+    """How many corp mass messages one customer may receive, and since when (unix time, China's calendar)."""
+    today = now().astimezone(CHINA)
+    midnight = today.replace(hour=0, minute=0, second=0, microsecond=0)
+    if corp.receive_cap == "day_1":
+        return 1, int(midnight.timestamp())
+    if corp.receive_cap == "week_7":
+        return 7, int((midnight - timedelta(days=midnight.weekday())).timestamp())
+    return monthrange(today.year, today.month)[1], int(midnight.replace(day=1).timestamp())
 
 
 def staff_resign(*, staff: SbStaff) -> None:

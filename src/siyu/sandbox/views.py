@@ -44,6 +44,11 @@ ERRMSG = {
     40068: "invalid tagid",
     81017: "too many results, use a filter",
     86003: "chat not found",
+    41063: "invalid msgid",
+    40056: "invalid agentid",
+    40008: "invalid message type",
+    41009: "missing content",
+    81013: "user & party & tag all invalid",
 }
 
 

@@ -7,10 +7,11 @@ import secrets
 import time
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 
 from .models import (
     CHINA,
+    SbAppMessage,
     SbBehavior,
     SbFollow,
     SbGroup,
@@ -52,7 +53,7 @@ def add_msg_template(request, corp, body):
         msgid="msg" + secrets.token_hex(12),
         chat_type=chat_type,
         creator=sender,
-        create_type=1 if sender else 0,
+        create_type=0,  # made through the API: a corp send, whoever sends it
         text=(body.get("text") or {}).get("content", ""),
         attachments=attachments,
         create_time=stamp,
@@ -70,12 +71,15 @@ def add_msg_template(request, corp, body):
         for group in (body.get("tag_filter") or {}).get("group_list") or []:
             wanted = set(group.get("tag_list") or [])
             follows = [f for f in follows if wanted & set(f.tag_ids)] if wanted else follows
-        # One sender per customer: the first member who follows them.
-        seen = set()
+        # One sender per customer. Named, the sender; otherwise WeCom pushes the task only to the
+        # member who chatted with the customer last (an add counts as a chat).
+        latest: dict[str, SbFollow] = {}
         for f in follows:
-            if f.customer.external_userid not in seen:
-                seen.add(f.customer.external_userid)
-                sends.append(SbMsgSend(userid=f.staff.userid, external_userid=f.customer.external_userid))
+            key = f.customer.external_userid
+            if key not in latest or (max(f.last_chat_at, f.createtime), f.pk) > (max(latest[key].last_chat_at, latest[key].createtime), latest[key].pk):
+                latest[key] = f
+        seen = set(latest)
+        sends = [SbMsgSend(userid=f.staff.userid, external_userid=key) for key, f in latest.items()]
         fail_list = [e for e in externals if e not in seen]
     else:
         chats = body.get("chat_id_list") or list(SbGroup.objects.filter(corp=corp, owner__userid=sender, dismissed=False).values_list("chat_id", flat=True))
@@ -125,8 +129,67 @@ def get_groupmsg_task(request, corp, body):
     template = SbMsgTemplate.objects.filter(corp=corp, msgid=body.get("msgid", "")).first()
     if template is None:
         return error(41063, "msgid not found")
-    tasks = template.sends.values("userid").annotate(sent=Count("id", filter=Q(status__gt=0)), total=Count("id"), at=Sum("send_time")).order_by("userid")
-    return {"task_list": [{"userid": t["userid"], "status": 1 if t["sent"] == t["total"] else 0, "send_time": t["at"] or 0} for t in tasks], "next_cursor": ""}
+    # Per member: 0 not sent, 2 sent (they confirmed the task in 群发助手).
+    tasks = template.sends.values("userid").annotate(sent=Count("id", filter=Q(status__gt=0)), total=Count("id"), at=Max("send_time")).order_by("userid")
+    rows = [{"userid": t["userid"], "status": 2 if t["sent"] == t["total"] else 0, "send_time": t["at"] or 0} for t in tasks]
+    start = int(body.get("cursor") or 0) if str(body.get("cursor") or "0").isdigit() else 0
+    limit = min(int(body.get("limit") or 500), 1000)
+    return {"task_list": rows[start : start + limit], "next_cursor": str(start + limit) if start + limit < len(rows) else ""}
+
+
+REMINDS_PER_DAY = 3
+
+
+@wecom_api("externalcontact/remind_groupmsg_send")
+def remind_groupmsg_send(request, corp, body):
+    """Notify the members again; at most 3 times per message in any 24 hours."""
+    template = SbMsgTemplate.objects.filter(corp=corp, msgid=body.get("msgid", "")).first()
+    if template is None:
+        return error(41063, "msgid not found")
+    if template.cancelled:
+        return error(40058, "the mass send is cancelled")
+    stamp = int(time.time())
+    recent = [t for t in template.remind_times if t > stamp - 86400]
+    if len(recent) >= REMINDS_PER_DAY:
+        return error(45009, "remind at most 3 times in 24 hours")
+    template.remind_times = [*recent, stamp]
+    template.save(update_fields=["remind_times"])
+    return {}
+
+
+@wecom_api("externalcontact/cancel_groupmsg_send")
+def cancel_groupmsg_send(request, corp, body):
+    """Stop a corp mass send: members can no longer send what they have not sent."""
+    template = SbMsgTemplate.objects.filter(corp=corp, msgid=body.get("msgid", "")).first()
+    if template is None:
+        return error(41063, "msgid not found")
+    template.cancelled = True
+    template.save(update_fields=["cancelled"])
+    return {}
+
+
+@wecom_api("message/send")
+def message_send(request, corp, body):
+    """The corp's self-built app messages members (text or a textcard with a link)."""
+    if not isinstance(body.get("agentid"), int):
+        return error(40056, "agentid is required")
+    msgtype = body.get("msgtype")
+    if msgtype not in ("text", "textcard"):
+        return error(40008, "msgtype is text or textcard here")
+    content = body.get(msgtype) or {}
+    if msgtype == "text" and not content.get("content"):
+        return error(41009, "text.content is required")
+    if msgtype == "textcard" and not (content.get("title") and content.get("description") and content.get("url")):
+        return error(40058, "a textcard needs title, description and url")
+    wanted = [u for u in str(body.get("touser", "")).split("|") if u]
+    known = set(SbStaff.objects.filter(corp=corp, userid__in=wanted).values_list("userid", flat=True))
+    if not known:
+        return error(81013, "no valid user")
+    msgid = "app" + secrets.token_hex(10)
+    SbAppMessage.objects.create(
+        corp=corp, agentid=body["agentid"], touser="|".join(sorted(known)), msgtype=msgtype, content=content, msgid=msgid, created=int(time.time())
+    )
+    return {"invaliduser": "|".join(u for u in wanted if u not in known), "msgid": msgid}
 
 
 @wecom_api("externalcontact/get_groupmsg_send_result")

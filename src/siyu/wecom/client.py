@@ -124,7 +124,7 @@ class WeComClient:
         except (httpx.TransportError, ValueError) as exc:
             # A dropped connection or a non-JSON answer is treated like "system busy".
             log.warning("WeCom %s transport failure: %s", api, exc)
-            return {"errcode": BUSY, "errmsg": f"transport: {exc}"}
+            return {"errcode": BUSY, "errmsg": f"transport: {exc}", "transport": True}
 
     def _wait_for_pause(self, api: str) -> None:
         paused_until = ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first()
@@ -140,9 +140,20 @@ class WeComClient:
             ApiState.objects.filter(corp=self.corp).update(paused_until=now() + timedelta(seconds=seconds))
 
     def call(
-        self, method: str, api: str, *, params: dict | None = None, json_body: dict | None = None, files: dict | None = None, authenticated: bool = True
+        self,
+        method: str,
+        api: str,
+        *,
+        params: dict | None = None,
+        json_body: dict | None = None,
+        files: dict | None = None,
+        authenticated: bool = True,
+        idempotent: bool = True,
     ) -> dict:
-        """One API call with the retry policy above; returns the JSON body (errcode 0)."""
+        """One API call with the retry policy above; returns the JSON body (errcode 0).
+
+        Not `idempotent` (add_msg_template makes a task each time): a call whose answer was lost
+        on the way may have been done, so it is not repeated here; the caller finds out."""
         # gettoken itself is not authenticated: a token error there is final, not a refresh.
         refreshed = not authenticated
         busy = rate = 0
@@ -154,6 +165,8 @@ class WeComClient:
             if errcode == 0:
                 return data
             errmsg = data.get("errmsg", "")
+            if data.get("transport") and not idempotent:
+                raise WeComUnavailable(errcode, errmsg, api)
             if errcode in TOKEN_ERRORS and not refreshed:
                 refreshed = True
                 token = self.access_token(force_refresh=True)
@@ -175,8 +188,8 @@ class WeComClient:
     def get(self, api: str, **params) -> dict:
         return self.call("GET", api, params=params)
 
-    def post(self, api: str, body: dict) -> dict:
-        return self.call("POST", api, json_body=body)
+    def post(self, api: str, body: dict, *, idempotent: bool = True) -> dict:
+        return self.call("POST", api, json_body=body, idempotent=idempotent)
 
     # -- media ----------------------------------------------------------------------------------
     def upload_media(self, *, kind: str, filename: str, content: bytes, content_type: str = "") -> str:
@@ -412,7 +425,7 @@ class WeComClient:
             body["tag_filter"] = {"group_list": [{"tag_list": list(g)} for g in tag_filter]}
         if text:
             body["text"] = {"content": text}
-        data = self.post("externalcontact/add_msg_template", body)
+        data = self.post("externalcontact/add_msg_template", body, idempotent=False)
         return {"msgid": data["msgid"], "fail_list": data.get("fail_list", [])}
 
     def iter_groupmsg_list(
@@ -431,6 +444,19 @@ class WeComClient:
     def groupmsg_tasks(self, msgid: str) -> list[dict]:
         pages = self._pages(lambda c: self.post("externalcontact/get_groupmsg_task", {"msgid": msgid, "limit": 1000, "cursor": c}), "task_list", "")
         return [row for page, _ in pages for row in page]
+
+    def remind_groupmsg_send(self, msgid: str) -> None:
+        """Notify the members of a mass send again: WeCom allows 3 per message in 24 hours."""
+        self.post("externalcontact/remind_groupmsg_send", {"msgid": msgid})
+
+    def cancel_groupmsg_send(self, msgid: str) -> None:
+        self.post("externalcontact/cancel_groupmsg_send", {"msgid": msgid})
+
+    def app_textcard(self, *, agentid: int, userids: list[str], title: str, description: str, url: str) -> dict:
+        """A card from the corp's self-built app to members (message/send): {"msgid", "invaliduser"}."""
+        body = {"touser": "|".join(userids), "msgtype": "textcard", "agentid": agentid, "textcard": {"title": title, "description": description, "url": url}}
+        data = self.post("message/send", body)
+        return {"msgid": data.get("msgid", ""), "invaliduser": data.get("invaliduser", "")}
 
     def iter_groupmsg_send_result(self, msgid: str, userid: str, *, limit: int = 1000) -> Iterator[tuple[list[dict], str]]:
         return self._pages(

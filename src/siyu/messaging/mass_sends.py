@@ -1,0 +1,520 @@
+"""Mass sends (群发) to customers: HQ's message becomes one WeCom task per staff member, each
+confirmed by that member in 群发助手; results are pulled back until the send closes.
+
+The lifecycle, each step due work of its own (kit.due):
+1. `mass_send_create` checks the content and the time and saves the send, due at `send_at`.
+2. Planning (`MASS_SEND_PLAN`), at that time: the audience as it is then, less what the
+   contact-pressure budget leaves out, each customer given one sender (the staff member whose
+   follow is newest among the allowed senders), written as `Delivery` rows and one
+   `MassSendTask` per sender and 10,000 customers — in one transaction, so a worker that dies
+   leaves nothing half-planned and the next one plans again.
+3. Each task is created in WeCom (`MASS_TASK_CREATE`). `add_msg_template` is not idempotent:
+   `attempted_at` is committed before the call, and a worker that finds it set first looks for
+   the task WeCom may already have made (by creator and time, then by recipient) and adopts it.
+4. Results (`MASS_SEND_PULL`): each member's status (`get_groupmsg_task`) and each customer's
+   (`get_groupmsg_send_result`), often in the first hours and less after, until the send closes.
+Cancel and remind run as tasks too: they call WeCom once per staff member.
+
+Functions that call WeCom never run inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.translation import gettext as _
+
+from siyu.analytics import segments
+from siyu.corps.models import Staff
+from siyu.customers.models import Follow
+from siyu.customers.selectors import visible_customers
+from siyu.kit.clock import now
+from siyu.kit.due import DueWork, exponential
+from siyu.kit.errors import Conflict, InvalidInput
+from siyu.kit.queue import enqueue_after_commit
+from siyu.kit.schema import text_within
+from siyu.kit.tenancy import Actor, get_for
+from siyu.wecom.client import WeComClient, WeComError
+
+from . import budget
+from .content import content_clean
+from .media import attachments_for_wecom
+from .models import Delivery, MassSend, MassSendTask
+
+log = logging.getLogger(__name__)
+
+MAX_RECIPIENTS = 10_000  # add_msg_template's external_userid list
+WRITE_BATCH = 5000
+# The staff member cannot receive tasks: left the company, not licensed, not a member any more.
+SENDER_GONE = {60111, 60011, 84061, 41054, 41055, 701008}
+# When results are pulled after the tasks are made: often at first, then daily until a week.
+PULL_AFTER = [timedelta(minutes=m) for m in (5, 15, 30, 60, 120, 240, 480, 720, 1440)]
+CLOSE_AFTER = timedelta(days=7)
+
+Status = MassSend.Status
+TaskStatus = MassSendTask.Status
+
+MASS_SEND_PLAN = DueWork(
+    "mass send planning",
+    MassSend,
+    task="siyu.messaging.tasks.plan_mass_send",
+    waiting=(Status.SCHEDULED,),
+    running=Status.PLANNING,
+    done=Status.SENDING,
+    failed=Status.FAILED,
+    lease=timedelta(minutes=30),
+    max_attempts=3,
+)
+MASS_TASK_CREATE = DueWork(
+    "mass send task",
+    MassSendTask,
+    task="siyu.messaging.tasks.create_mass_send_task",
+    waiting=(TaskStatus.DUE,),
+    running=TaskStatus.CREATING,
+    done=TaskStatus.CREATED,
+    failed=TaskStatus.FAILED,
+    lease=timedelta(minutes=2),
+    max_attempts=8,
+    backoff=exponential(30, 1800),
+)
+MASS_SEND_PULL = DueWork(
+    "mass send results",
+    MassSend,
+    task="siyu.messaging.tasks.pull_mass_send",
+    waiting=("due",),
+    running="pulling",
+    done="done",
+    failed="failed",
+    prefix="pull_",
+    lease=timedelta(minutes=20),
+    max_attempts=6,
+    backoff=exponential(60, 3600),
+)
+
+
+# -- audience ----------------------------------------------------------------------------------------
+def audience_clean(actor: Actor, audience: dict) -> dict:
+    """The audience as stored: a saved segment, the customer list's filters, or listed customers."""
+    kind = (audience or {}).get("kind")
+    if kind == "segment":
+        segment = segments.segment_get(actor, _whole(audience.get("segment_id"), "audience.segment_id"))
+        return {"kind": "segment", "segment_id": segment.id}
+    if kind == "filters":
+        filters = segments.SegmentFilters.from_json(audience.get("filters") or {})
+        segments.customers_matching(actor, filters).exists()  # foreign tags, unknown classes: refused now
+        return {"kind": "filters", "filters": filters.to_json()}
+    if kind == "customers":
+        ids = audience.get("external_userids") or []
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids) or len(ids) > 200_000:
+            raise InvalidInput(_("List 1 to 200,000 customers by external_userid."), code="bad_audience", field="audience.external_userids")
+        return {"kind": "customers", "external_userids": sorted(set(ids))}
+    raise InvalidInput(_("The audience is a segment, filters or a list of customers."), code="bad_audience", field="audience.kind")
+
+
+def _whole(value, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInput(_("%(field)s: a positive whole number.") % {"field": field}, code="bad_audience", field=field)
+    return value
+
+
+def audience_customers(actor: Actor, audience: dict):
+    kind = audience["kind"]
+    if kind == "segment":
+        segment = segments.segment_get(actor, audience["segment_id"])
+        return segments.customers_matching(actor, segments.SegmentFilters.from_json(segment.filters))
+    if kind == "filters":
+        return segments.customers_matching(actor, segments.SegmentFilters.from_json(audience["filters"]))
+    return visible_customers(actor).filter(external_userid__in=audience["external_userids"])
+
+
+def senders(actor: Actor, staff_ids: list[int]):
+    """The staff who may send: those named (this corp's, still here), or every active one."""
+    staff = Staff.objects.for_corp(actor.corp).filter(status=Staff.Status.ACTIVE)
+    if staff_ids:
+        known = set(staff.filter(pk__in=staff_ids).values_list("pk", flat=True))
+        unknown = [s for s in staff_ids if s not in known]
+        if unknown:
+            raise InvalidInput(_("Unknown or departed staff member %(staff_id)s.") % {"staff_id": unknown[0]}, code="unknown_staff", field="staff_ids")
+        staff = staff.filter(pk__in=staff_ids)
+    return staff
+
+
+def _assignments(actor: Actor, customers, staff):
+    """(customer id, external_userid, staff id) for each customer with an active follow by an
+    allowed sender: the newest such follow, as the staff member most likely chatting with them
+    (WeCom gives a customer's task to one member only). Streams; customers in id order."""
+    follows = (
+        Follow.objects.filter(
+            corp=actor.corp, customer_id__in=customers.values("id"), staff__in=staff, deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True
+        )
+        .order_by("customer_id", "added_at", "id")
+        .values_list("customer_id", "customer__external_userid", "staff_id")
+    )
+    current = None
+    for row in follows.iterator(chunk_size=WRITE_BATCH):
+        if current is not None and row[0] != current[0]:
+            yield current
+        current = row
+    if current is not None:
+        yield current
+
+
+# -- preview and create ----------------------------------------------------------------------------------
+def mass_send_preview(actor: Actor, *, audience: dict, staff_ids: list[int] = (), send_at: datetime | None = None, top: int = 20) -> dict:
+    """What a send would do now: the audience, those the budget leaves out and why, those no
+    allowed sender follows, and the split per staff member (the largest first)."""
+    actor.require_manager()
+    audience = audience_clean(actor, audience)
+    at = send_at or now()
+    policy = budget.policy_for(actor.corp)
+    customers = audience_customers(actor, audience)
+    total = customers.count()
+    allowed, skipped = budget.apply(policy, customers, at)
+    per_staff: dict[int, int] = {}
+    for _customer, _external, staff_id in _assignments(actor, allowed, senders(actor, list(staff_ids))):
+        per_staff[staff_id] = per_staff.get(staff_id, 0) + 1
+    planned = sum(per_staff.values())
+    skipped["no_sender"] = total - planned - sum(skipped.values())
+    names = dict(Staff.objects.filter(pk__in=per_staff).values_list("pk", "name"))
+    split = sorted(({"staff_id": s, "name": names.get(s, ""), "customers": n} for s, n in per_staff.items()), key=lambda r: (-r["customers"], r["name"]))
+    return {
+        "audience": total,
+        "planned": planned,
+        "skipped": skipped,
+        "staff": len(per_staff),
+        "tasks": sum(-(-n // MAX_RECIPIENTS) for n in per_staff.values()),
+        "split": split[:top],
+        "quiet_hours": budget.in_quiet_hours(policy, at),
+    }
+
+
+def mass_send_create(
+    *, actor: Actor, name: str, audience: dict, text: str = "", attachments: list[dict] = (), staff_ids: list[int] = (), send_at: datetime | None = None
+) -> MassSend:
+    """Save a send; it is planned and handed to WeCom at `send_at` (now when not given)."""
+    actor.require_manager()
+    name = text_within((name or "").strip(), 64, "name")
+    if not name:
+        raise InvalidInput(_("A mass send needs a name."), code="bad_name", field="name")
+    text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments), required=True)
+    audience = audience_clean(actor, audience)
+    staff_ids = sorted(set(staff_ids))
+    senders(actor, staff_ids)
+    stamp = now()
+    if send_at is not None and send_at < stamp - timedelta(minutes=1):
+        raise InvalidInput(_("The send time has passed."), code="send_at_past", field="send_at")
+    at = send_at if send_at is not None and send_at > stamp else stamp
+    budget.refuse_quiet_hours(budget.policy_for(actor.corp), at)
+    if not audience_customers(actor, audience).exists():
+        raise InvalidInput(_("No customer is in this audience."), code="empty_audience", field="audience")
+    send = MassSend.objects.create(
+        corp=actor.corp, name=name, text=text, attachments=attachments, audience=audience, staff_ids=staff_ids, send_at=at, due_at=at, created_by=actor.user
+    )
+    MASS_SEND_PLAN.enqueue(send.pk, at=at)
+    return send
+
+
+# -- planning ------------------------------------------------------------------------------------------
+def mass_send_plan(send_pk: int) -> str:
+    return MASS_SEND_PLAN.run(send_pk, _plan)
+
+
+def _plan(claim) -> str:
+    send = MassSend.objects.select_related("corp", "created_by").get(pk=claim.pk)
+    actor = Actor(user=send.created_by, corp=send.corp, role="admin")
+    stamp = now()
+    with transaction.atomic():
+        customers = audience_customers(actor, send.audience)
+        total = customers.count()
+        # A retried planning (its worker died) starts from nothing: the transaction wrote nothing.
+        allowed, skipped = budget.apply(budget.policy_for(send.corp), customers, stamp, exclude_send_id=send.pk)
+        tasks: dict[tuple[int, int], MassSendTask] = {}
+        counts: dict[int, int] = {}
+        batch: list[Delivery] = []
+        for customer_id, external_userid, staff_id in _assignments(actor, allowed, senders(actor, send.staff_ids)):
+            n = counts.get(staff_id, 0)
+            counts[staff_id] = n + 1
+            key = (staff_id, n // MAX_RECIPIENTS)
+            task = tasks.get(key)
+            if task is None:
+                task = tasks[key] = MassSendTask.objects.create(corp=send.corp, send=send, staff_id=staff_id, part=key[1], due_at=stamp)
+            task.recipients += 1
+            batch.append(
+                Delivery(corp=send.corp, customer_id=customer_id, send=send, task=task, staff_id=staff_id, external_userid=external_userid, planned_at=stamp)
+            )
+            if len(batch) >= WRITE_BATCH:
+                Delivery.objects.bulk_create(batch)
+                batch = []
+        Delivery.objects.bulk_create(batch)
+        for task in tasks.values():
+            MassSendTask.objects.filter(pk=task.pk).update(recipients=task.recipients)
+            MASS_TASK_CREATE.enqueue(task.pk)
+        planned = sum(counts.values())
+        skipped["no_sender"] = total - planned - sum(skipped.values())
+        MassSend.objects.filter(pk=send.pk).update(audience_total=total, planned=planned, skipped=skipped, tasks_total=len(tasks))
+        # Cancelled meanwhile, the send is no longer ours to finish: its tasks cancel themselves.
+        if claim.finish() and not tasks:
+            MassSend.objects.filter(pk=send.pk).update(status=Status.CLOSED, closes_at=stamp)
+    return f"{planned} customers, {len(tasks)} tasks"
+
+
+# -- creating WeCom's tasks ---------------------------------------------------------------------------------
+def mass_send_task_create(task_pk: int, client: WeComClient | None = None) -> str:
+    return MASS_TASK_CREATE.run(task_pk, lambda claim: _create_in_wecom(claim, client))
+
+
+def _create_in_wecom(claim, client: WeComClient | None) -> str:
+    task = MassSendTask.objects.select_related("send__corp", "staff").get(pk=claim.pk)
+    send = task.send
+    if send.status in (Status.CANCELLING, Status.CANCELLED):
+        _task_settle(claim, task, status=TaskStatus.CANCELLED)
+        return "cancelled"
+    client = client or WeComClient(send.corp)
+    recipients = list(task.deliveries.order_by("id").values_list("external_userid", flat=True))
+    if task.attempted_at is not None:
+        adopted = _find_created(client, task, recipients)
+        if adopted:
+            _task_created(claim, task, msgid=adopted, fail_list=[])
+            return "adopted"
+    MassSendTask.objects.filter(pk=task.pk).update(attempted_at=now())  # before the call, committed
+    try:
+        answer = client.add_msg_template(
+            sender=task.staff.userid, external_userids=recipients, text=send.text, attachments=attachments_for_wecom(send.corp, send.attachments, client)
+        )
+    except WeComError as exc:
+        if exc.errcode in SENDER_GONE:
+            # This member cannot take tasks; the others go on.
+            _task_settle(claim, task, status=TaskStatus.FAILED, error=f"{exc.errcode}: {exc.errmsg}"[:300], failed=True)
+            return "sender gone"
+        raise  # busy, rate-limited: retried later, and looked for first
+    _task_created(claim, task, msgid=answer["msgid"], fail_list=answer["fail_list"])
+    return "created"
+
+
+def _find_created(client: WeComClient, task: MassSendTask, recipients: list[str]) -> str:
+    """The msgid of a task an earlier attempt made in WeCom, if any: sent by this member since the
+    attempt, not another task's, and holding this task's first recipient."""
+    start = int(task.attempted_at.timestamp()) - 60
+    taken = set(MassSendTask.objects.filter(corp=task.corp).exclude(msgid="").values_list("msgid", flat=True))
+    for page, _cursor in client.iter_groupmsg_list(start_time=start, end_time=int(now().timestamp()) + 60, creator=task.staff.userid, filter_type=0):
+        for message in page:
+            if message["msgid"] in taken or message.get("creator") != task.staff.userid:
+                continue
+            first_page = next(iter(client.iter_groupmsg_send_result(message["msgid"], task.staff.userid, limit=1000)), ([], ""))[0]
+            if not recipients or recipients[0] in {r.get("external_userid") for r in first_page}:
+                return message["msgid"]
+    return ""
+
+
+def _task_created(claim, task: MassSendTask, *, msgid: str, fail_list: list[str]) -> None:
+    stamp = now()
+    with transaction.atomic():
+        if not claim.finish(msgid=msgid, created_at=stamp, error=""):
+            return
+        if fail_list:
+            task.deliveries.filter(external_userid__in=fail_list).update(status=Delivery.Status.NOT_FRIEND)
+        first = not MassSend.objects.filter(pk=task.send_id, tasks_created__gt=0).exists()
+        MassSend.objects.filter(pk=task.send_id).update(tasks_created=_count(task.send_id, TaskStatus.CREATED, TaskStatus.SENT))
+        if first:
+            _pull_schedule(task.send_id, stamp + PULL_AFTER[0])
+        cancelling = MassSend.objects.filter(pk=task.send_id, status=Status.CANCELLING).exists()
+    if cancelling:
+        enqueue_after_commit("siyu.messaging.tasks.cancel_mass_send", task.send_id)
+
+
+def _task_settle(claim, task: MassSendTask, *, status: str, error: str = "", failed: bool = False) -> None:
+    with transaction.atomic():
+        claim.finish(status=status, error=error, due_at=None)
+        task.deliveries.filter(status=Delivery.Status.PLANNED).update(status=Delivery.Status.UNSENT)
+        if failed:
+            MassSend.objects.filter(pk=task.send_id).update(tasks_failed=MassSendTask.objects.filter(FAILED_FOR_GOOD, send_id=task.send_id).count())
+
+
+def _count(send_id: int, *statuses: str) -> int:
+    return MassSendTask.objects.filter(send_id=send_id, status__in=statuses).count()
+
+
+# A failed task waiting for its retry has a due time; one that failed for good has none.
+FAILED_FOR_GOOD = Q(status=TaskStatus.FAILED, due_at__isnull=True)
+
+
+# -- results ---------------------------------------------------------------------------------------------
+def _pull_schedule(send_id: int, at: datetime) -> None:
+    MassSend.objects.filter(pk=send_id).exclude(pull_status="pulling").update(pull_status="due", pull_due_at=at, pull_attempts=0)
+    MASS_SEND_PULL.enqueue(send_id, at=at)
+
+
+WECOM_RESULT = {0: Delivery.Status.PLANNED, 1: Delivery.Status.SENT, 2: Delivery.Status.NOT_FRIEND, 3: Delivery.Status.OVER_CAP}
+
+
+def mass_send_pull(send_pk: int, client: WeComClient | None = None) -> str:
+    return MASS_SEND_PULL.run(send_pk, lambda claim: _pull(claim, client))
+
+
+def _pull(claim, client: WeComClient | None) -> str:
+    send = MassSend.objects.select_related("corp").get(pk=claim.pk)
+    client = client or WeComClient(send.corp)
+    open_tasks = list(send.tasks.filter(status=TaskStatus.CREATED).select_related("staff"))
+    by_msgid: dict[str, list[MassSendTask]] = {}
+    for task in open_tasks:
+        by_msgid.setdefault(task.msgid, []).append(task)
+    for msgid, tasks in by_msgid.items():
+        members = {row["userid"]: row for row in client.groupmsg_tasks(msgid)}
+        for task in tasks:
+            member = members.get(task.staff.userid)
+            if member is None:
+                continue
+            results = {}
+            for page, _cursor in client.iter_groupmsg_send_result(msgid, task.staff.userid):
+                for row in page:
+                    results[row.get("external_userid", "")] = (WECOM_RESULT.get(row.get("status"), Delivery.Status.PLANNED), row.get("send_time") or 0)
+            _task_results(task, sent=member.get("status") == 2, send_time=member.get("send_time") or 0, results=results)
+    stamp = now()
+    first_created = send.tasks.exclude(created_at=None).order_by("created_at").values_list("created_at", flat=True).first() or stamp
+    closes_at = first_created + CLOSE_AFTER
+    still_open = send.tasks.filter(status__in=(TaskStatus.DUE, TaskStatus.CREATING, TaskStatus.CREATED)).exists()
+    with transaction.atomic():
+        counters = _counters(send.pk)
+        if send.status != Status.SENDING:
+            claim.finish(status="done", pulls=send.pulls + 1, pulled_at=stamp, **counters)
+            return "over"
+        if not still_open or stamp >= closes_at:
+            send.deliveries.filter(status=Delivery.Status.PLANNED).update(status=Delivery.Status.UNSENT)
+            counters = _counters(send.pk)
+            claim.finish(status="done", pulls=send.pulls + 1, pulled_at=stamp, closes_at=closes_at, **counters)
+            MassSend.objects.filter(pk=send.pk, status=Status.SENDING).update(status=Status.CLOSED)
+            return "closed"
+        later = [first_created + step for step in PULL_AFTER if first_created + step > stamp]
+        at = min(later[0] if later else stamp + timedelta(days=1), closes_at)
+        claim.finish(status="due", pull_due_at=at, pulls=send.pulls + 1, pulled_at=stamp, closes_at=closes_at, **counters)
+        MASS_SEND_PULL.enqueue(send.pk, at=at)
+    return "pulled"
+
+
+def _task_results(task: MassSendTask, *, sent: bool, send_time: int, results: dict[str, tuple[str, int]]) -> None:
+    with transaction.atomic():
+        by_status: dict[tuple[str, int], list[str]] = {}
+        for external, (status, at) in results.items():
+            by_status.setdefault((status, at), []).append(external)
+        for (status, at), externals in by_status.items():
+            sent_at = datetime.fromtimestamp(at, tz=now().tzinfo) if at else None
+            for start in range(0, len(externals), 2000):
+                task.deliveries.filter(external_userid__in=externals[start : start + 2000]).exclude(status=status).update(status=status, sent_at=sent_at)
+        if sent:
+            MassSendTask.objects.filter(pk=task.pk, status=TaskStatus.CREATED).update(
+                status=TaskStatus.SENT, sent_at=datetime.fromtimestamp(send_time, tz=now().tzinfo) if send_time else now()
+            )
+
+
+def _counters(send_pk: int) -> dict:
+    tasks = dict(MassSendTask.objects.filter(send_id=send_pk).values_list("status").annotate(n=Count("id")))
+    tasks[TaskStatus.FAILED] = MassSendTask.objects.filter(FAILED_FOR_GOOD, send_id=send_pk).count()
+    deliveries = dict(Delivery.objects.filter(send_id=send_pk).values_list("status").annotate(n=Count("id")))
+    return {
+        "tasks_created": tasks.get(TaskStatus.CREATED, 0) + tasks.get(TaskStatus.SENT, 0),
+        "tasks_sent": tasks.get(TaskStatus.SENT, 0),
+        "tasks_failed": tasks.get(TaskStatus.FAILED, 0),
+        "sent": deliveries.get(Delivery.Status.SENT, 0),
+        "not_friend": deliveries.get(Delivery.Status.NOT_FRIEND, 0),
+        "over_cap": deliveries.get(Delivery.Status.OVER_CAP, 0),
+    }
+
+
+# -- cancel and remind -----------------------------------------------------------------------------------
+def mass_send_get(actor: Actor, send_id: int) -> MassSend:
+    actor.require_manager()
+    return get_for(actor, MassSend.objects.all(), _("No such mass send."), pk=send_id)
+
+
+def mass_send_cancel(*, actor: Actor, send: MassSend) -> MassSend:
+    """Stop a send: not yet planned, it simply ends; otherwise WeCom is told for every task a
+    member has not sent (a task, after commit). What was sent stays sent."""
+    actor.require_manager()
+    if send.status in (Status.CLOSED, Status.CANCELLED, Status.FAILED):
+        raise Conflict(_("This send is over; there is nothing to cancel."), code="send_over", field="status")
+    if send.status == Status.SCHEDULED and MassSend.objects.filter(pk=send.pk, status=Status.SCHEDULED).update(status=Status.CANCELLED):
+        pass  # never planned: nothing reached WeCom
+    else:
+        MassSend.objects.filter(pk=send.pk).update(status=Status.CANCELLING)
+        enqueue_after_commit("siyu.messaging.tasks.cancel_mass_send", send.pk)
+    send.refresh_from_db()
+    return send
+
+
+def mass_send_cancel_in_wecom(send_pk: int, client: WeComClient | None = None) -> str:
+    send = MassSend.objects.select_related("corp").get(pk=send_pk)
+    client = client or WeComClient(send.corp)
+    # Tasks not yet made in WeCom end here; one being made cancels itself once made (_task_created).
+    MassSendTask.objects.filter(send=send, status=TaskStatus.DUE).update(status=TaskStatus.CANCELLED)
+    cancelled = 0
+    for task in send.tasks.filter(status=TaskStatus.CREATED):
+        try:
+            client.cancel_groupmsg_send(task.msgid)
+        except WeComError as exc:
+            log.warning("cancel of %s failed: %s", task.msgid, exc)
+            continue
+        MassSendTask.objects.filter(pk=task.pk, status=TaskStatus.CREATED).update(status=TaskStatus.CANCELLED)
+        cancelled += 1
+    busy = send.tasks.filter(status=TaskStatus.CREATING).exists()
+    with transaction.atomic():
+        Delivery.objects.filter(send=send, status=Delivery.Status.PLANNED, task__status=TaskStatus.CANCELLED).update(status=Delivery.Status.UNSENT)
+        if not busy:
+            MassSend.objects.filter(pk=send.pk, status=Status.CANCELLING).update(status=Status.CANCELLED, **_counters(send.pk))
+    return f"{cancelled} cancelled in WeCom" + (", a task still being created" if busy else "")
+
+
+def mass_send_remind(*, actor: Actor, send: MassSend) -> None:
+    actor.require_manager()
+    if send.status != Status.SENDING:
+        raise Conflict(_("Only a send waiting for staff can be reminded."), code="send_not_waiting", field="status")
+    enqueue_after_commit("siyu.messaging.tasks.remind_mass_send", send.pk)
+
+
+REMINDS_PER_DAY = 3
+
+
+def mass_send_remind_in_wecom(send_pk: int, client: WeComClient | None = None) -> dict:
+    """Remind every member who has not sent: WeCom's own reminder while it allows (3 in 24 hours),
+    then a card from the corp's app linking to the send."""
+    send = MassSend.objects.select_related("corp").get(pk=send_pk)
+    client = client or WeComClient(send.corp)
+    stamp = now()
+    outcome = {"reminded": 0, "app_message": 0, "skipped": 0}
+    for task in send.tasks.filter(status=TaskStatus.CREATED).select_related("staff"):
+        recent = [t for t in task.reminded_at if datetime.fromisoformat(t) > stamp - timedelta(hours=24)]
+        if len(recent) < REMINDS_PER_DAY:
+            try:
+                client.remind_groupmsg_send(task.msgid)
+            except WeComError as exc:
+                if exc.errcode != 45009:
+                    raise
+                recent = recent + [stamp.isoformat()] * REMINDS_PER_DAY  # WeCom's count says the day's reminders are spent
+            else:
+                MassSendTask.objects.filter(pk=task.pk).update(reminded_at=[*recent, stamp.isoformat()])
+                outcome["reminded"] += 1
+                continue
+        if send.corp.agent_id and (task.app_reminded_at is None or task.app_reminded_at < stamp - timedelta(hours=24)):
+            client.app_textcard(
+                agentid=send.corp.agent_id,
+                userids=[task.staff.userid],
+                title=_("A mass send is waiting for you"),
+                description=_("“%(name)s” to %(n)d of your customers: open 群发助手 in WeCom and send it.") % {"name": send.name, "n": task.recipients},
+                url=f"{settings.SIYU_PUBLIC_URL}/mass-sends/{send.pk}/",
+            )
+            MassSendTask.objects.filter(pk=task.pk).update(app_reminded_at=stamp)
+            outcome["app_message"] += 1
+        else:
+            outcome["skipped"] += 1
+    return outcome
+
+
+# -- sweeps ------------------------------------------------------------------------------------------------
+def mass_sends_sweep(older_than: timedelta) -> str:
+    planned = MASS_SEND_PLAN.sweep(older_than=older_than)
+    created = MASS_TASK_CREATE.sweep(older_than=older_than)
+    pulled = MASS_SEND_PULL.sweep(older_than=older_than)
+    return f"planning {planned}, tasks {created}, results {pulled}"
