@@ -17,7 +17,7 @@ from siyu.corps.models import Corp
 from siyu.customers.models import Customer, FollowTag
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.kit.tenancy import Role
-from siyu.messaging.models import WelcomeMessage, WelcomeSend
+from siyu.messaging.models import MassSend, MassSendTask, WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
 from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.models import Tag, TagGroup
@@ -94,6 +94,8 @@ def two_corps(db):
         corp=alpha, data=OrderIn(order_no=f"O-{MARKER}", paid_at=timezone.now(), amount_fen=100, external_userid=c.external_userid, store=MARKER)
     ).order
     segment = Segment.objects.create(corp=alpha, name=f"S {MARKER}", filters={"state": MARKER})
+    send = MassSend.objects.create(corp=alpha, name=f"MS {MARKER}", text=MARKER, audience={"kind": "filters", "filters": {}}, send_at=timezone.now())
+    MassSendTask.objects.create(corp=alpha, send=send, staff=s, recipients=1)
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "customer_id": c.id,
@@ -109,6 +111,7 @@ def two_corps(db):
         "phone_import_id": batch.id,
         "order_id": order.id,
         "segment_id": segment.id,
+        "send_id": send.id,
     }
     return objects, ApiClient(f.token(beta_owner, beta))
 
@@ -139,6 +142,7 @@ def _alpha_snapshot():
         list(AddTask.objects.values_list("id", "phone", "status", "staff_id")),
         list(Order.objects.values_list("id", "order_no", "amount_fen", "refunded_fen", "customer_id")),
         list(Segment.objects.values_list("id", "name", "filters")),
+        list(MassSend.objects.values_list("id", "name", "status")),
     )
 
 
@@ -187,6 +191,7 @@ def test_every_path_parameter_is_an_object_id():
         "phone_import_id",
         "order_id",
         "segment_id",
+        "send_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 
@@ -243,6 +248,8 @@ def guide_and_colleague(two_corps):
     batch = PhoneImport.objects.get(pk=objects["phone_import_id"])
     AddTask.objects.create(corp=alpha, batch=batch, phone="13900000097", name=OTHER, staff=colleague, due_day="2026-12-01", due_at="2026-12-01T02:00:00Z")
     CustomerGroup.objects.create(corp=alpha, chat_id=f"wr{OTHER}", name=f"Chat {OTHER}", owner=colleague)
+    theirs_send = MassSend.objects.create(corp=alpha, name=f"MS {OTHER}", text=OTHER, audience={"kind": "filters", "filters": {}}, send_at=now)
+    MassSendTask.objects.create(corp=alpha, send=theirs_send, staff=colleague, recipients=1)
     guide = f.user(alpha, role=Role.GUIDE, staff=own_staff)
     return ApiClient(f.token(guide, alpha))
 

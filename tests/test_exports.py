@@ -19,6 +19,7 @@ from siyu.analytics.models import Segment
 from siyu.api import api as ninja_api
 from siyu.console import urls as console_urls
 from siyu.kit.tenancy import Role
+from siyu.messaging.models import MassSend, MassSendTask
 
 from . import factories as f
 from .conftest import ApiClient
@@ -40,7 +41,9 @@ def poisoned(db):
         follow = f.follow(f.customer(corp, name=name, external_userid=f"wm{i}"), staff, state=code.state)
         acquisition_record(corp=corp, follow=follow)  # the add as the live code's, for the statistics
     segment = Segment.objects.create(corp=corp, name="新客/老客: [A]*?", filters={})
-    return {"admin": admin, "segment_id": segment.id}
+    send = MassSend.objects.create(corp=corp, name=POISON[0], text="x", audience={"kind": "filters", "filters": {}}, send_at=timezone.now())
+    MassSendTask.objects.create(corp=corp, send=send, staff=staff, recipients=len(POISON))  # the staff member's name is poisoned
+    return {"admin": admin, "segment_id": segment.id, "send_id": send.id}
 
 
 def _check(response):

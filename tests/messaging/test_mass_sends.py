@@ -12,6 +12,7 @@ from django_tasks_db.models import DBTaskResult
 
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
+from siyu.kit.tenancy import Role
 from siyu.messaging import budget, mass_sends
 from siyu.messaging.models import ContactPolicy, Delivery, MassSend, MassSendTask
 from siyu.sandbox import services as sandbox
@@ -21,6 +22,7 @@ from siyu.wecom.models import ApiState
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
+from ..conftest import ApiClient
 
 EVERYONE = {"kind": "filters", "filters": {}}
 
@@ -316,3 +318,43 @@ def test_bad_sends_are_refused_naming_the_field_and_nothing_is_made(hub, shop, d
         if field:
             assert refused.value.field == field, (fields, refused.value.field)
     assert not MassSend.objects.exists()
+
+
+def test_the_api_creates_previews_lists_and_reports_completion_and_a_guide_sees_only_their_task(hub, shop, django_capture_on_commit_callbacks):
+    api = ApiClient(f.token(hub.actor.user, hub.corp))
+    audience = {"kind": "filters", "filters": {}}
+    preview = api.post("/api/v1/mass-sends/preview", {"audience": audience, "staff_ids": [hub.staff[0].id, hub.staff[1].id]}).json()
+    assert (preview["planned"], preview["skipped"]["no_sender"]) == (8, 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api.post("/api/v1/mass-sends", {"name": "会员日", "audience": audience, "text": "会员日到店有礼"})
+    assert r.status_code == 201, r.content
+    send_id = r.json()["id"]
+    _work()
+    _confirm(hub, MassSend.objects.get(pk=send_id), 1)
+    _work()
+    body = api.get(f"/api/v1/mass-sends/{send_id}").json()
+    assert (body["status"], body["tasks_total"], body["tasks_sent"], body["sent"]) == ("sending", 3, 1, 4)
+    assert [s["id"] for s in api.get("/api/v1/mass-sends").json()["items"]] == [send_id]
+    completion = {row["name"]: (row["assigned"], row["sent"], row["on_time"]) for row in api.get(f"/api/v1/mass-sends/{send_id}/completion").json()}
+    assert completion == {"导购0": (1, 0, 0), "导购1": (1, 1, 1), "导购2": (1, 0, 0)}
+    tasks = api.get(f"/api/v1/mass-sends/{send_id}/tasks").json()
+    assert {t["staff_userid"]: t["status"] for t in tasks} == {"guide0": "created", "guide1": "sent", "guide2": "created"}
+    # A guide sees the send that gave them a task, and only their own task in it.
+    guide = ApiClient(f.token(f.user(hub.corp, role=Role.GUIDE, staff=hub.staff[0]), hub.corp))
+    assert [t["staff_userid"] for t in guide.get(f"/api/v1/mass-sends/{send_id}/tasks").json()] == ["guide0"]
+    assert guide.get(f"/api/v1/mass-sends/{send_id}/completion").status_code == 403
+    assert guide.post("/api/v1/mass-sends", {"name": "x", "audience": audience, "text": "x"}).status_code == 403
+    # Refusals name the field; nothing is made.
+    r = api.post("/api/v1/mass-sends", {"name": "长文", "audience": audience, "text": "字" * 1400})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "text"
+    r = api.post("/api/v1/mass-sends", {"name": "空", "audience": {"kind": "customers", "external_userids": ["wmNOBODY"]}, "text": "x"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "empty_audience"
+    assert MassSend.objects.count() == 1
+    # The corp's contact policy.
+    assert api.put("/api/v1/contact-policy", {"wecom_cap": "week_7", "max_per_week": 2, "quiet_start": "22:00", "quiet_end": "08:00"}).status_code == 200
+    assert api.get("/api/v1/contact-policy").json()["wecom_cap"] == "week_7"
+    r = api.put("/api/v1/contact-policy", {"wecom_cap": "week_7", "quiet_start": "22:00"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "quiet_end"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/mass-sends/{send_id}/remind").status_code == 202
+    assert {"reminded": 2, "app_message": 0, "skipped": 0} in _work(due=False)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, leads, orders, phone_imports, team, value, views, welcomes
+from . import acquisition, autotag, group_codes, leads, mass_sends, orders, phone_imports, team, value, views, welcomes
 
 app_name = "console"
 
@@ -69,6 +69,13 @@ urlpatterns = [
     path("sync/", views.sync_page, name="sync"),
     path("sync/start/", views.sync_start, name="sync_start"),
     path("welcomes/", welcomes.welcome_log, name="welcomes"),
+    path("mass-sends/", mass_sends.mass_send_list, name="mass_sends"),
+    path("mass-sends/new/", mass_sends.mass_send_new, name="mass_send_new"),
+    path("mass-sends/policy/", mass_sends.contact_policy_page, name="contact_policy"),
+    path("mass-sends/<int:send_id>/", mass_sends.mass_send_page, name="mass_send"),
+    path("mass-sends/<int:send_id>/remind/", mass_sends.mass_send_remind, name="mass_send_remind"),
+    path("mass-sends/<int:send_id>/cancel/", mass_sends.mass_send_cancel, name="mass_send_cancel"),
+    path("mass-sends/<int:send_id>/completion.xlsx", mass_sends.mass_send_completion_xlsx, name="mass_send_completion_xlsx"),
     path("inbox/", views.callback_inbox, name="inbox"),
     path("inbox/<int:event_id>/retry/", views.callback_retry, name="inbox_retry"),
 ]

@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Literal
 
-from ninja import File, Form, Router, Schema, Status
+from ninja import Field, File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from siyu.acquisition.api import WelcomeIn
+from siyu.acquisition.api import Attachment, WelcomeIn
 from siyu.acquisition.selectors import live_code_get
 from siyu.corps.selectors import staff_get
 from siyu.kit.pagination import keyset_page
+from siyu.kit.schema import ClockTime
 
-from . import media, selectors, services
-from .models import Media, WelcomeSend
+from . import budget, mass_sends, media, selectors, services
+from .models import ContactPolicy, MassSendTask, Media, WelcomeSend
 
 router = Router(tags=["messaging"])
 
@@ -95,3 +96,194 @@ def media_list(request):
 @router.post("/media", response={201: MediaOut})
 def media_create(request, kind: Form[Literal[tuple(Media.Kind.values)]], file: File[UploadedFile]):  # type: ignore[valid-type]
     return Status(201, media.media_create(actor=request.auth, kind=kind, name=file.name or kind, content=file.read(), content_type=file.content_type or ""))
+
+
+# -- mass sends ---------------------------------------------------------------------------------------
+class AudienceIn(Schema):
+    kind: Literal["segment", "filters", "customers"]
+    segment_id: int | None = None
+    filters: dict = Field(default_factory=dict, description="the customer list's and segments' filters")
+    external_userids: list[str] = Field(default_factory=list, max_length=200_000)
+    phones: list[str] = Field(default_factory=list, max_length=200_000)
+
+
+class MassSendIn(Schema):
+    name: str = Field(..., min_length=1, max_length=64)
+    audience: AudienceIn
+    text: str = Field("", max_length=4000)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=9)
+    staff_ids: list[int] = Field(default_factory=list, description="only these senders (none: every staff member)")
+    send_at: datetime | None = Field(None, description="when to hand it to WeCom (none: now)")
+
+
+class PreviewIn(Schema):
+    audience: AudienceIn
+    staff_ids: list[int] = Field(default_factory=list)
+    send_at: datetime | None = None
+
+
+class SplitOut(Schema):
+    staff_id: int
+    name: str
+    customers: int
+
+
+class PreviewOut(Schema):
+    audience: int
+    planned: int
+    skipped: dict[str, int]
+    staff: int
+    tasks: int
+    split: list[SplitOut]
+    quiet_hours: bool
+
+
+class MassSendOut(Schema):
+    id: int
+    name: str
+    status: str
+    text: str
+    attachments: list[dict]
+    audience: dict
+    staff_ids: list[int]
+    send_at: datetime
+    created_at: datetime
+    closes_at: datetime | None
+    audience_total: int
+    planned: int
+    skipped: dict
+    tasks_total: int
+    tasks_created: int
+    tasks_sent: int
+    tasks_failed: int
+    sent: int
+    not_friend: int
+    over_cap: int
+    error: str
+
+
+class MassSendPage(Schema):
+    items: list[MassSendOut]
+    next_cursor: str | None
+
+
+class MassSendTaskOut(Schema):
+    id: int
+    staff_id: int
+    staff_userid: str
+    staff_name: str
+    department: str | None
+    part: int
+    recipients: int
+    status: str
+    msgid: str
+    created_at: datetime | None
+    sent_at: datetime | None
+    reminders: int
+    error: str
+
+
+class CompletionOut(Schema):
+    id: int | None
+    name: str
+    assigned: int
+    sent: int
+    on_time: int
+    customers: int
+    rate: float
+
+
+class PolicyIn(Schema):
+    wecom_cap: Literal[tuple(ContactPolicy.Cap.values)] = ContactPolicy.Cap.MONTH_DAYS  # type: ignore[valid-type]
+    max_per_week: int | None = Field(None, ge=1, le=100)
+    min_gap_hours: int | None = Field(None, ge=1, le=720)
+    quiet_start: ClockTime | None = None
+    quiet_end: ClockTime | None = None
+
+
+class PolicyOut(Schema):
+    wecom_cap: str
+    max_per_week: int | None
+    min_gap_hours: int | None
+    quiet_start: time | None
+    quiet_end: time | None
+
+
+@router.post("/mass-sends/preview", response=PreviewOut)
+def mass_send_preview(request, payload: PreviewIn):
+    return mass_sends.mass_send_preview(request.auth, audience=payload.audience.dict(), staff_ids=payload.staff_ids, send_at=payload.send_at)
+
+
+@router.post("/mass-sends", response={201: MassSendOut})
+def mass_send_create(request, payload: MassSendIn):
+    send = mass_sends.mass_send_create(
+        actor=request.auth,
+        name=payload.name,
+        audience=payload.audience.dict(),
+        text=payload.text,
+        attachments=[a.dict(exclude_none=True) for a in payload.attachments],
+        staff_ids=payload.staff_ids,
+        send_at=payload.send_at,
+    )
+    return Status(201, send)
+
+
+@router.get("/mass-sends", response=MassSendPage)
+def mass_send_list(request, cursor: str | None = None, limit: int = 50):
+    rows, next_cursor = keyset_page(selectors.mass_sends(request.auth), cursor=cursor, limit=limit)
+    return MassSendPage(items=rows, next_cursor=next_cursor)
+
+
+@router.get("/mass-sends/{send_id}", response=MassSendOut)
+def mass_send_detail(request, send_id: int):
+    return selectors.mass_send_get(request.auth, send_id)
+
+
+@router.get("/mass-sends/{send_id}/tasks", response=list[MassSendTaskOut])
+def mass_send_tasks(request, send_id: int, status: Literal[tuple(MassSendTask.Status.values)] | None = None):  # type: ignore[valid-type]
+    send = selectors.mass_send_get(request.auth, send_id)
+    return [
+        MassSendTaskOut(
+            id=t.id,
+            staff_id=t.staff_id,
+            staff_userid=t.staff.userid,
+            staff_name=t.staff.name,
+            department=t.staff.department.name if t.staff.department else None,
+            part=t.part,
+            recipients=t.recipients,
+            status=t.status,
+            msgid=t.msgid,
+            created_at=t.created_at,
+            sent_at=t.sent_at,
+            reminders=len(t.reminded_at),
+            error=t.error,
+        )
+        for t in selectors.mass_send_tasks(request.auth, send, status=status or "")[:10_000]
+    ]
+
+
+@router.get("/mass-sends/{send_id}/completion", response=list[CompletionOut])
+def mass_send_completion(request, send_id: int, by: Literal["staff", "department"] = "staff"):
+    return selectors.mass_send_completion(request.auth, selectors.mass_send_get(request.auth, send_id), by=by)
+
+
+@router.post("/mass-sends/{send_id}/cancel", response=MassSendOut)
+def mass_send_cancel(request, send_id: int):
+    return mass_sends.mass_send_cancel(actor=request.auth, send=selectors.mass_send_get(request.auth, send_id))
+
+
+@router.post("/mass-sends/{send_id}/remind", response={202: MassSendOut})
+def mass_send_remind(request, send_id: int):
+    send = selectors.mass_send_get(request.auth, send_id)
+    mass_sends.mass_send_remind(actor=request.auth, send=send)
+    return Status(202, send)
+
+
+@router.get("/contact-policy", response=PolicyOut)
+def contact_policy(request):
+    return selectors.contact_policy(request.auth)
+
+
+@router.put("/contact-policy", response=PolicyOut)
+def contact_policy_set(request, payload: PolicyIn):
+    return budget.policy_save(actor=request.auth, **payload.dict())

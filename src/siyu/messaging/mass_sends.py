@@ -30,14 +30,14 @@ from django.utils.translation import gettext as _
 
 from siyu.analytics import segments
 from siyu.corps.models import Staff
-from siyu.customers.models import Follow
+from siyu.customers.models import CustomerPhone, Follow
 from siyu.customers.selectors import visible_customers
 from siyu.kit.clock import now
 from siyu.kit.due import DueWork, exponential
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.schema import text_within
-from siyu.kit.tenancy import Actor, get_for
+from siyu.kit.tenancy import Actor
 from siyu.wecom.client import WeComClient, WeComError
 
 from . import budget
@@ -108,10 +108,11 @@ def audience_clean(actor: Actor, audience: dict) -> dict:
         segments.customers_matching(actor, filters).exists()  # foreign tags, unknown classes: refused now
         return {"kind": "filters", "filters": filters.to_json()}
     if kind == "customers":
-        ids = audience.get("external_userids") or []
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids) or len(ids) > 200_000:
-            raise InvalidInput(_("List 1 to 200,000 customers by external_userid."), code="bad_audience", field="audience.external_userids")
-        return {"kind": "customers", "external_userids": sorted(set(ids))}
+        ids, phones = audience.get("external_userids") or [], audience.get("phones") or []
+        listed = [*ids, *phones] if isinstance(ids, list) and isinstance(phones, list) else None
+        if not listed or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in listed) or len(listed) > 200_000:
+            raise InvalidInput(_("List 1 to 200,000 customers by external_userid or phone."), code="bad_audience", field="audience.external_userids")
+        return {"kind": "customers", "external_userids": sorted(set(ids)), "phones": sorted({p.strip().lstrip("+") for p in phones})}
     raise InvalidInput(_("The audience is a segment, filters or a list of customers."), code="bad_audience", field="audience.kind")
 
 
@@ -128,7 +129,8 @@ def audience_customers(actor: Actor, audience: dict):
         return segments.customers_matching(actor, segments.SegmentFilters.from_json(segment.filters))
     if kind == "filters":
         return segments.customers_matching(actor, segments.SegmentFilters.from_json(audience["filters"]))
-    return visible_customers(actor).filter(external_userid__in=audience["external_userids"])
+    phones = CustomerPhone.objects.filter(corp=actor.corp, phone__in=audience.get("phones") or []).values("customer_id")
+    return visible_customers(actor).filter(Q(external_userid__in=audience["external_userids"]) | Q(id__in=phones))
 
 
 def senders(actor: Actor, staff_ids: list[int]):
@@ -425,11 +427,6 @@ def _counters(send_pk: int) -> dict:
 
 
 # -- cancel and remind -----------------------------------------------------------------------------------
-def mass_send_get(actor: Actor, send_id: int) -> MassSend:
-    actor.require_manager()
-    return get_for(actor, MassSend.objects.all(), _("No such mass send."), pk=send_id)
-
-
 def mass_send_cancel(*, actor: Actor, send: MassSend) -> MassSend:
     """Stop a send: not yet planned, it simply ends; otherwise WeCom is told for every task a
     member has not sent (a task, after commit). What was sent stays sent."""

@@ -176,6 +176,11 @@ class MassSend(CorpOwned):
     class Meta:
         indexes = [models.Index(fields=["corp", "-created_at"]), models.Index(fields=["status", "due_at"]), models.Index(fields=["pull_status", "pull_due_at"])]
 
+    @property
+    def skipped_by_budget(self) -> int:
+        """Customers the contact-pressure budget left out (not those no sender follows)."""
+        return sum(n for reason, n in (self.skipped or {}).items() if reason != "no_sender")
+
 
 class MassSendTask(CorpOwned):
     """One WeCom task: one sender and at most 10,000 of their customers (add_msg_template).

@@ -1,9 +1,16 @@
-from django.db.models import Count
+from datetime import timedelta
+
+from django.db.models import Count, F, Q, Sum
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Staff
-from siyu.kit.tenancy import Actor
+from siyu.kit.tenancy import Actor, get_for
 
-from .models import Media, WelcomeMessage, WelcomeSend
+from . import budget
+from .models import Delivery, MassSend, MassSendTask, Media, WelcomeMessage, WelcomeSend
+
+# A task sent within a day of reaching the staff member is on time.
+ON_TIME = timedelta(hours=24)
 
 
 def welcome_messages(actor: Actor):
@@ -28,3 +35,76 @@ def welcome_for_live_code(actor: Actor, live_code) -> WelcomeMessage | None:
 
 def media_list(actor: Actor):
     return Media.objects.for_corp(actor.corp).defer("content").order_by("-id")
+
+
+# -- mass sends ----------------------------------------------------------------------------------------
+def mass_sends(actor: Actor):
+    """A manager sees every send; a guide the sends that gave them a task."""
+    sends = MassSend.objects.for_corp(actor.corp)
+    if actor.is_guide:
+        sends = sends.filter(id__in=MassSendTask.objects.filter(staff_id=actor.staff_id).values("send_id"))
+    return sends.order_by("-created_at", "-id")
+
+
+def mass_send_get(actor: Actor, send_id: int) -> MassSend:
+    return get_for(actor, mass_sends(actor), _("No such mass send."), pk=send_id)
+
+
+def mass_send_tasks(actor: Actor, send: MassSend, *, status: str = "", department_id: int | None = None):
+    """Per staff member: their task(s) in the send, with staff and department, for completion."""
+    tasks = send.tasks.select_related("staff__department").order_by("staff__name", "part")
+    if actor.is_guide:
+        tasks = tasks.filter(staff_id=actor.staff_id)
+    if status:
+        tasks = tasks.filter(status=status)
+    if department_id:
+        tasks = tasks.filter(staff__department_id=department_id)
+    return tasks
+
+
+def mass_send_completion(actor: Actor, send: MassSend, *, by: str = "staff") -> list[dict]:
+    """Sent / assigned per staff member or department, and how many were sent on time (within a
+    day of the task reaching them): the figure HQ holds guides to (a manager's). Largest first."""
+    actor.require_manager()
+    key = {"staff": ("staff_id", "staff__name"), "department": ("staff__department_id", "staff__department__name")}[by]
+    rows = (
+        send.tasks.exclude(status=MassSendTask.Status.CANCELLED)
+        .values(*key)
+        .annotate(
+            assigned=Count("id"),
+            sent=Count("id", filter=Q(status=MassSendTask.Status.SENT)),
+            on_time=Count("id", filter=Q(status=MassSendTask.Status.SENT, sent_at__lte=F("created_at") + ON_TIME)),
+            customers=Sum("recipients"),
+        )
+        .order_by("-assigned", key[1])
+    )
+    out = []
+    for r in rows:
+        rate = r["sent"] / r["assigned"] if r["assigned"] else 0.0
+        out.append(
+            {
+                "id": r[key[0]],
+                "name": r[key[1]] or "—",
+                "assigned": r["assigned"],
+                "sent": r["sent"],
+                "on_time": r["on_time"],
+                "customers": r["customers"] or 0,
+                "rate": rate,
+            }
+        )
+    return out
+
+
+def customer_deliveries(actor: Actor, customer_id: int, *, since=None):
+    """What Siyu sent (or planned) a customer: the profile's "received this month"."""
+    rows = Delivery.objects.for_corp(actor.corp).filter(customer_id=customer_id).select_related("send", "staff").order_by("-planned_at")
+    if actor.is_guide:
+        rows = rows.filter(staff_id=actor.staff_id)
+    if since is not None:
+        rows = rows.filter(planned_at__gte=since)
+    return rows
+
+
+def contact_policy(actor: Actor):
+    actor.require_manager()
+    return budget.policy_for(actor.corp)
