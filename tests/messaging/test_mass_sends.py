@@ -6,17 +6,18 @@ sender mid-send, reminders (3 a day, then the app), cancel, and bad input refuse
 from datetime import timedelta
 
 import pytest
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
+from siyu.analytics.segments import SegmentFilters, segment_save
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Role
 from siyu.messaging import budget, mass_sends
 from siyu.messaging.models import ContactPolicy, Delivery, MassSend, MassSendTask
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbAppMessage, SbMsgTemplate, SbStaff
+from siyu.sandbox.models import SbAppMessage, SbFollow, SbMsgTemplate, SbStaff
 from siyu.wecom.client import WeComClient
 from siyu.wecom.models import ApiState
 
@@ -106,8 +107,6 @@ def test_a_send_makes_one_task_per_sender_with_exactly_their_customers_and_resul
     assert templates["guide0"].text == "双十二会员日，到店有礼"
 
     # guide0 confirms; one of their customers had deleted them meanwhile.
-    from siyu.sandbox.models import SbFollow  # noqa: PLC0415 — the sandbox's own row, only here
-
     SbFollow.objects.filter(customer__external_userid="wmA3").delete()
     assert _confirm(hub, send, 0) == {0: 0, 1: 3, 2: 1, 3: 0}
     _work()
@@ -298,8 +297,6 @@ def test_cancel_stops_what_staff_have_not_sent(hub, shop, django_capture_on_comm
 def test_bad_sends_are_refused_naming_the_field_and_nothing_is_made(hub, shop, django_capture_on_commit_callbacks):
     other = f.corp("别的企业")
     foreign = f.actor(other)
-    from siyu.analytics.segments import SegmentFilters, segment_save  # noqa: PLC0415 — only here
-
     foreign_segment = segment_save(actor=foreign, name="别人的分群", filters=SegmentFilters())
     cases = [
         ({"text": "字" * 1400}, "text"),  # 4,200 bytes
@@ -358,3 +355,31 @@ def test_the_api_creates_previews_lists_and_reports_completion_and_a_guide_sees_
     with django_capture_on_commit_callbacks(execute=True):
         assert api.post(f"/api/v1/mass-sends/{send_id}/remind").status_code == 202
     assert {"reminded": 2, "app_message": 0, "skipped": 0} in _work(due=False)
+
+
+def test_the_console_sends_what_the_customer_list_shows_and_refuses_on_the_field(hub, shop, django_capture_on_commit_callbacks):
+    console = Client()
+    console.force_login(hub.actor.user)
+    page = console.get("/mass-sends/new/", {"staff": hub.staff[2].id, "tag_mode": "all"}).content.decode()
+    assert 'id="from-list"' in page
+    form = {
+        "name": "导购2的客户",
+        "audience_kind": "filters",
+        "query": f"staff={hub.staff[2].id}&tag_mode=all",
+        "text": "你好",
+        "a-TOTAL_FORMS": 0,
+        "a-INITIAL_FORMS": 0,
+    }
+    preview = console.post("/mass-sends/new/", {**form, "action": "preview"})
+    assert preview.status_code == 200 and preview.context["preview"]["planned"] == 2  # what the list filtered: guide2's two customers
+    with django_capture_on_commit_callbacks(execute=True):
+        created = console.post("/mass-sends/new/", {**form, "action": "send"})
+    send = MassSend.objects.get(name="导购2的客户")
+    assert created.status_code == 302 and created["Location"] == f"/mass-sends/{send.id}/"
+    _work()
+    assert sorted(Delivery.objects.filter(send=send).values_list("external_userid", flat=True)) == ["wmC0", "wmC1"]
+    refused = console.post("/mass-sends/new/", {**form, "name": "太长", "text": "字" * 1400, "action": "send"})
+    assert refused.status_code == 400 and 'id="id_text_error"' in refused.content.decode() and 'value="太长"' in refused.content.decode()
+    refused = console.post("/mass-sends/new/", {**form, "audience_kind": "segment", "action": "preview"})
+    assert refused.status_code == 400 and 'id="id_segment_error"' in refused.content.decode()
+    assert MassSend.objects.count() == 1
