@@ -383,3 +383,16 @@ def test_the_console_sends_what_the_customer_list_shows_and_refuses_on_the_field
     refused = console.post("/mass-sends/new/", {**form, "audience_kind": "segment", "action": "preview"})
     assert refused.status_code == 400 and 'id="id_segment_error"' in refused.content.decode()
     assert MassSend.objects.count() == 1
+
+
+def test_a_customers_profile_shows_what_they_received_this_month(hub, shop, django_capture_on_commit_callbacks):
+    send = _create(hub, django_capture_on_commit_callbacks, audience={"kind": "customers", "external_userids": ["wmA0"]})
+    _work()
+    console = Client()
+    console.force_login(hub.actor.user)
+    page = console.get(f"/customers/{shop['a0'].id}/").content.decode()
+    section = page[page.index('id="messages-this-month"') :]
+    assert f'href="/mass-sends/{send.id}/"' in section and "双十二" in section and "导购0" in section
+    assert "条企业群发中的 1 条" in section
+    other = console.get(f"/customers/{shop['a1'].id}/").content.decode()
+    assert "本月私域平台未给该客户发过消息" in other

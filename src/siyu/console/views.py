@@ -21,6 +21,7 @@ from siyu.customers.models import ADD_WAY_LABELS
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.schema import whole_in_range
+from siyu.messaging.selectors import customer_budget
 from siyu.tags import selectors as tag_selectors
 from siyu.tags import services as tag_services
 from siyu.wecom import selectors as inbox_selectors
@@ -191,6 +192,7 @@ def customer_profile(request, customer_id: int):
             "tag_groups": tag_selectors.tag_library(actor),
             "staff_choices": [f.staff for f in follows if f.is_active],
             "value": _customer_value(actor, customer),
+            "budget": customer_budget(actor, customer),
             "nav": "customers",
         },
     )

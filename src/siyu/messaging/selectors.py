@@ -1,9 +1,10 @@
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.db.models import Count, F, Q, Sum
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Staff
+from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, get_for
 
 from . import budget
@@ -108,3 +109,18 @@ def customer_deliveries(actor: Actor, customer_id: int, *, since=None):
 def contact_policy(actor: Actor):
     actor.require_manager()
     return budget.policy_for(actor.corp)
+
+
+def customer_budget(actor: Actor, customer) -> dict:
+    """The profile's "messages this month": what Siyu sent or planned the customer this calendar
+    month, and how many count against WeCom's receive cap in its current period."""
+    policy = budget.policy_for(actor.corp)
+    at = now()
+    windows = budget.windows(policy, at)
+    local = at.astimezone(actor.corp.tzinfo)
+    month_start = datetime.combine(local.date().replace(day=1), time.min, tzinfo=actor.corp.tzinfo)
+    rows = list(customer_deliveries(actor, customer.id, since=month_start)[:100])
+    counted = Delivery.objects.filter(
+        corp=actor.corp, customer_id=customer.id, status__in=budget.COUNTED, planned_at__gte=windows.cap_since, planned_at__lt=windows.cap_until
+    ).count()
+    return {"rows": rows, "count": counted, "cap": windows.cap}
