@@ -5,6 +5,7 @@ Each checks what a caller relies on: shapes, limits, errcodes and the sandbox's 
 import inspect
 import re
 import time
+import zlib
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from siyu.corps.services import corp_create
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbContactWay, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbMsgTemplate, SbWelcomeCode, SbWelcomeSent
+from siyu.sandbox.models import SbContactWay, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbMsgSend, SbMsgTemplate, SbWelcomeCode, SbWelcomeSent
 from siyu.sandbox.simulator import Simulator
 from siyu.sandbox.views import ROUTES
 from siyu.wecom import client as client_module
@@ -249,3 +250,20 @@ def test_a_full_group_sends_the_next_scan_to_the_next_group_or_a_new_one(world, 
     extra = sandbox.customer_add(corp=sb, staff=staff[0], external_userid="wmJX", name="满员").customer
     with pytest.raises(wecom_sim.CodeRefused):
         wecom_sim.customer_scans_join_way(way, extra)
+
+
+def test_the_simulated_guides_send_their_mass_send_tasks_but_one_in_ten_never_does(world):
+    sb, staff, client = world
+    for i in range(30):
+        sandbox.customer_add(corp=sb, staff=staff[i % 3], external_userid=f"wmSIM{i}", name=f"客{i}")
+    for n in range(20):
+        client.add_msg_template(external_userids=[f"wmSIM{i}" for i in range(30) if i % 10 == n % 10], text=f"活动{n}")
+    simulator = Simulator(sb, seed=1)
+    steps = 0
+    while simulator._confirm_mass_send():
+        steps += 1
+    pairs = set(SbMsgSend.objects.values_list("template_id", "userid").distinct())
+    never = {(t, u) for t, u in pairs if zlib.crc32(f"{t}:{u}".encode()) % 10 == 0}
+    unsent = set(SbMsgSend.objects.filter(status=0).values_list("template_id", "userid").distinct())
+    assert unsent == never and steps == len(pairs) - len(never)
+    assert SbMsgSend.objects.filter(status=1).count() == SbMsgSend.objects.exclude(status=0).count()  # every confirmed customer got it

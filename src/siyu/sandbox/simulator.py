@@ -13,6 +13,8 @@ import logging
 import random
 import re
 import threading
+import time
+import zlib
 
 import httpx
 import zxingcpp
@@ -20,8 +22,8 @@ from django.db import close_old_connections
 from django.db.models import F
 from PIL import Image
 
-from . import callbacks
-from .models import SbBehavior, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbStaff, SbTag, china_today
+from . import callbacks, services
+from .models import SbBehavior, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbMsgSend, SbMsgTemplate, SbStaff, SbTag, china_today
 from .names import customer_name
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,18 @@ log = logging.getLogger(__name__)
 CHANNELS = (("store", 30), ("web", 15), ("ground", 12), ("parcel", 15), ("xhs", 10), ("douyin", 8), ("ads", 10))
 QR_IMG = re.compile(r'<img[^>]+src="([^"]+)"')
 SCAN_URL = re.compile(r"/sandbox/scan/contact/([^/]+)/")
-BEHAVIOURS = (("scan", 50), ("chat", 16), ("join_group", 12), ("edit", 8), ("leave_group", 5), ("delete_staff", 6), ("new_group", 3))
+BEHAVIOURS = (
+    ("scan", 50),
+    ("chat", 16),
+    ("join_group", 12),
+    ("edit", 8),
+    ("leave_group", 5),
+    ("delete_staff", 6),
+    ("new_group", 3),
+    ("confirm_mass_send", 8),
+)
+# One guide in ten never sends a given mass send: completion is rarely 100%.
+NEVER_SENDS = 10
 
 
 class Simulator:
@@ -118,6 +131,7 @@ class Simulator:
         if follow is None:
             return False
         replied = self.rng.random() < 0.85
+        SbFollow.objects.filter(pk=follow.pk).update(last_chat_at=int(time.time()))
         self._count(
             follow.staff,
             chat_cnt=1,
@@ -126,6 +140,18 @@ class Simulator:
             reply_minutes_total=self.rng.randint(1, 30) if replied else 0,
             negative_feedback_cnt=int(self.rng.random() < 0.01),
         )
+        return True
+
+    def _confirm_mass_send(self) -> bool:
+        """A guide opens 群发助手 and sends a task waiting for them (most do, within hours)."""
+        waiting = list(
+            SbMsgSend.objects.filter(template__corp=self.corp, template__cancelled=False, status=0).values_list("template_id", "userid").distinct()[:200]
+        )
+        waiting = [(t, u) for t, u in waiting if zlib.crc32(f"{t}:{u}".encode()) % NEVER_SENDS]
+        if not waiting:
+            return False
+        template_id, userid = self.rng.choice(waiting)
+        services.msg_template_confirm(template=SbMsgTemplate.objects.select_related("corp").get(pk=template_id), userid=userid)
         return True
 
     def _edit(self) -> bool:
