@@ -11,10 +11,11 @@ from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from siyu.analytics.segments import SegmentFilters, segment_save
+from siyu.corps.services import department_upsert
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Role
-from siyu.messaging import budget, mass_sends
+from siyu.messaging import budget, mass_sends, selectors
 from siyu.messaging.models import ContactPolicy, Delivery, MassSend, MassSendTask
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbAppMessage, SbFollow, SbMsgTemplate, SbStaff
@@ -396,3 +397,25 @@ def test_a_customers_profile_shows_what_they_received_this_month(hub, shop, djan
     assert "条企业群发中的 1 条" in section
     other = console.get(f"/customers/{shop['a1'].id}/").content.decode()
     assert "本月私域平台未给该客户发过消息" in other
+
+
+def test_senders_by_region_take_its_stores_and_completion_reads_by_store_and_region(hub, shop, django_capture_on_commit_callbacks):
+    east = department_upsert(corp=hub.corp, wecom_id=10, name="华东大区")
+    shanghai = department_upsert(corp=hub.corp, wecom_id=11, name="上海店", parent=east)
+    north = department_upsert(corp=hub.corp, wecom_id=20, name="华北大区")
+    for staff, dept in ((hub.staff[0], shanghai), (hub.staff[1], north), (hub.staff[2], shanghai)):
+        staff.department = dept
+        staff.save()
+    preview = mass_sends.mass_send_preview(hub.actor, audience=EVERYONE, department_ids=[east.id])
+    assert {r["name"] for r in preview["split"]} == {"导购0", "导购2"}  # the region's store, not the other region
+    send = _create(hub, django_capture_on_commit_callbacks, department_ids=[east.id])
+    _work()
+    _confirm(hub, send, 0)
+    _work()
+    send.refresh_from_db()
+    by_store = {r["name"]: (r["assigned"], r["sent"]) for r in selectors.mass_send_completion(hub.actor, send, by="department")}
+    by_region = {r["name"]: (r["assigned"], r["sent"], r["rate"]) for r in selectors.mass_send_completion(hub.actor, send, by="region")}
+    assert by_store == {"上海店": (2, 1)} and by_region == {"华东大区": (2, 1, 0.5)}
+    with pytest.raises(InvalidInput) as refused:
+        _create(hub, django_capture_on_commit_callbacks, department_ids=[999999])
+    assert refused.value.field == "department_ids"

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from openpyxl import Workbook
 
 from siyu.analytics import segments
-from siyu.corps.selectors import staff_list
+from siyu.corps.selectors import department_list, staff_list
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import keyset_page
 from siyu.kit.sheets import cells, sheet_title
@@ -60,6 +60,13 @@ class MassSendForm(forms.Form):
         widget=forms.SelectMultiple(attrs={"size": 5}),
         help_text=gettext_lazy("None chosen: every staff member sends to their own customers."),
     )
+    departments = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Or staff in these departments"),
+        coerce=int,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+        help_text=gettext_lazy("A region takes its stores with it."),
+    )
     text = forms.CharField(label=gettext_lazy("Message"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 5}))
     send_at = forms.DateTimeField(
         label=gettext_lazy("Send at"),
@@ -73,6 +80,7 @@ class MassSendForm(forms.Form):
         self.actor = actor
         self.fields["segment"].choices = [("", "—")] + [(s.id, s.name) for s in segments.segment_list(actor)]
         self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor).filter(status="active")]
+        self.fields["departments"].choices = [(d.id, d.name) for d in department_list(actor)]
 
     def audience(self) -> dict:
         d = self.cleaned_data
@@ -96,6 +104,7 @@ FIELDS = {
     "audience.external_userids": "listed",
     "audience": "audience_kind",
     "staff_ids": "staff",
+    "department_ids": "departments",
 }
 
 
@@ -127,7 +136,9 @@ def mass_send_new(request):
             d = form.cleaned_data
             if request.POST.get("action") == "preview":
                 preview = saved_or_form_error(
-                    form, lambda: mass_sends.mass_send_preview(actor, audience=audience, staff_ids=d["staff"], send_at=d["send_at"]), FIELDS
+                    form,
+                    lambda: mass_sends.mass_send_preview(actor, audience=audience, staff_ids=d["staff"], department_ids=d["departments"], send_at=d["send_at"]),
+                    FIELDS,
                 )
             else:
                 send = saved_or_form_error(
@@ -139,6 +150,7 @@ def mass_send_new(request):
                         text=d["text"],
                         attachments=rows.attachments(),
                         staff_ids=d["staff"],
+                        department_ids=d["departments"],
                         send_at=d["send_at"],
                     ),
                     FIELDS,
@@ -164,7 +176,7 @@ def _local(at) -> str:
 def mass_send_page(request, send_id: int):
     actor = request.actor
     send = selectors.mass_send_get(actor, send_id)
-    by = "department" if request.GET.get("by") == "department" else "staff"
+    by = request.GET.get("by") if request.GET.get("by") in ("department", "region") else "staff"
     context = {
         "send": send,
         "by": by,

@@ -113,12 +113,14 @@ class MassSendIn(Schema):
     text: str = Field("", max_length=4000)
     attachments: list[Attachment] = Field(default_factory=list, max_length=9)
     staff_ids: list[int] = Field(default_factory=list, description="only these senders (none: every staff member)")
+    department_ids: list[int] = Field(default_factory=list, description="only staff in these departments or below them (regions, stores)")
     send_at: datetime | None = Field(None, description="when to hand it to WeCom (none: now)")
 
 
 class PreviewIn(Schema):
     audience: AudienceIn
     staff_ids: list[int] = Field(default_factory=list)
+    department_ids: list[int] = Field(default_factory=list)
     send_at: datetime | None = None
 
 
@@ -146,6 +148,7 @@ class MassSendOut(Schema):
     attachments: list[dict]
     audience: dict
     staff_ids: list[int]
+    department_ids: list[int]
     send_at: datetime
     created_at: datetime
     closes_at: datetime | None
@@ -211,7 +214,9 @@ class PolicyOut(Schema):
 
 @router.post("/mass-sends/preview", response=PreviewOut)
 def mass_send_preview(request, payload: PreviewIn):
-    return mass_sends.mass_send_preview(request.auth, audience=payload.audience.dict(), staff_ids=payload.staff_ids, send_at=payload.send_at)
+    return mass_sends.mass_send_preview(
+        request.auth, audience=payload.audience.dict(), staff_ids=payload.staff_ids, department_ids=payload.department_ids, send_at=payload.send_at
+    )
 
 
 @router.post("/mass-sends", response={201: MassSendOut})
@@ -223,6 +228,7 @@ def mass_send_create(request, payload: MassSendIn):
         text=payload.text,
         attachments=[a.dict(exclude_none=True) for a in payload.attachments],
         staff_ids=payload.staff_ids,
+        department_ids=payload.department_ids,
         send_at=payload.send_at,
     )
     return Status(201, send)
@@ -263,7 +269,7 @@ def mass_send_tasks(request, send_id: int, status: Literal[tuple(MassSendTask.St
 
 
 @router.get("/mass-sends/{send_id}/completion", response=list[CompletionOut])
-def mass_send_completion(request, send_id: int, by: Literal["staff", "department"] = "staff"):
+def mass_send_completion(request, send_id: int, by: Literal["staff", "department", "region"] = "staff"):
     return selectors.mass_send_completion(request.auth, selectors.mass_send_get(request.auth, send_id), by=by)
 
 

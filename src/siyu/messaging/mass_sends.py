@@ -29,7 +29,7 @@ from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
 from siyu.analytics import segments
-from siyu.corps.models import Staff
+from siyu.corps.models import Department, Staff
 from siyu.customers.models import CustomerPhone, Follow
 from siyu.customers.selectors import visible_customers
 from siyu.kit.clock import now
@@ -133,16 +133,42 @@ def audience_customers(actor: Actor, audience: dict):
     return visible_customers(actor).filter(Q(external_userid__in=audience["external_userids"]) | Q(id__in=phones))
 
 
-def senders(actor: Actor, staff_ids: list[int]):
-    """The staff who may send: those named (this corp's, still here), or every active one."""
+def senders(actor: Actor, staff_ids: list[int], department_ids: list[int] = ()):
+    """The staff who may send: those named (this corp's, still here) and those in the named
+    departments or below them (a region and its stores), or, naming none, every active one."""
     staff = Staff.objects.for_corp(actor.corp).filter(status=Staff.Status.ACTIVE)
     if staff_ids:
         known = set(staff.filter(pk__in=staff_ids).values_list("pk", flat=True))
         unknown = [s for s in staff_ids if s not in known]
         if unknown:
             raise InvalidInput(_("Unknown or departed staff member %(staff_id)s.") % {"staff_id": unknown[0]}, code="unknown_staff", field="staff_ids")
-        staff = staff.filter(pk__in=staff_ids)
+    if department_ids:
+        departments = department_subtree(actor, list(department_ids))
+    if staff_ids and department_ids:
+        return staff.filter(Q(pk__in=staff_ids) | Q(department_id__in=departments))
+    if staff_ids:
+        return staff.filter(pk__in=staff_ids)
+    if department_ids:
+        return staff.filter(department_id__in=departments)
     return staff
+
+
+def department_subtree(actor: Actor, department_ids: list[int]) -> set[int]:
+    """These departments and every one below them (WeCom's tree: a region, its stores)."""
+    parents = dict(Department.objects.for_corp(actor.corp).values_list("pk", "parent_id"))
+    unknown = [d for d in department_ids if d not in parents]
+    if unknown:
+        raise InvalidInput(_("Unknown department %(department_id)s.") % {"department_id": unknown[0]}, code="unknown_department", field="department_ids")
+    children: dict[int, list[int]] = {}
+    for pk, parent in parents.items():
+        children.setdefault(parent, []).append(pk)
+    found, todo = set(), list(department_ids)
+    while todo:
+        pk = todo.pop()
+        if pk not in found:
+            found.add(pk)
+            todo.extend(children.get(pk, []))
+    return found
 
 
 def _assignments(actor: Actor, customers, staff):
@@ -166,7 +192,9 @@ def _assignments(actor: Actor, customers, staff):
 
 
 # -- preview and create ----------------------------------------------------------------------------------
-def mass_send_preview(actor: Actor, *, audience: dict, staff_ids: list[int] = (), send_at: datetime | None = None, top: int = 20) -> dict:
+def mass_send_preview(
+    actor: Actor, *, audience: dict, staff_ids: list[int] = (), department_ids: list[int] = (), send_at: datetime | None = None, top: int = 20
+) -> dict:
     """What a send would do now: the audience, those the budget leaves out and why, those no
     allowed sender follows, and the split per staff member (the largest first)."""
     actor.require_manager()
@@ -177,7 +205,7 @@ def mass_send_preview(actor: Actor, *, audience: dict, staff_ids: list[int] = ()
     total = customers.count()
     allowed, skipped = budget.apply(policy, customers, at)
     per_staff: dict[int, int] = {}
-    for _customer, _external, staff_id in _assignments(actor, allowed, senders(actor, list(staff_ids))):
+    for _customer, _external, staff_id in _assignments(actor, allowed, senders(actor, list(staff_ids), list(department_ids))):
         per_staff[staff_id] = per_staff.get(staff_id, 0) + 1
     planned = sum(per_staff.values())
     skipped["no_sender"] = total - planned - sum(skipped.values())
@@ -195,7 +223,15 @@ def mass_send_preview(actor: Actor, *, audience: dict, staff_ids: list[int] = ()
 
 
 def mass_send_create(
-    *, actor: Actor, name: str, audience: dict, text: str = "", attachments: list[dict] = (), staff_ids: list[int] = (), send_at: datetime | None = None
+    *,
+    actor: Actor,
+    name: str,
+    audience: dict,
+    text: str = "",
+    attachments: list[dict] = (),
+    staff_ids: list[int] = (),
+    department_ids: list[int] = (),
+    send_at: datetime | None = None,
 ) -> MassSend:
     """Save a send; it is planned and handed to WeCom at `send_at` (now when not given)."""
     actor.require_manager()
@@ -204,8 +240,8 @@ def mass_send_create(
         raise InvalidInput(_("A mass send needs a name."), code="bad_name", field="name")
     text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments), required=True)
     audience = audience_clean(actor, audience)
-    staff_ids = sorted(set(staff_ids))
-    senders(actor, staff_ids)
+    staff_ids, department_ids = sorted(set(staff_ids)), sorted(set(department_ids))
+    senders(actor, staff_ids, department_ids)
     stamp = now()
     if send_at is not None and send_at < stamp - timedelta(minutes=1):
         raise InvalidInput(_("The send time has passed."), code="send_at_past", field="send_at")
@@ -214,7 +250,16 @@ def mass_send_create(
     if not audience_customers(actor, audience).exists():
         raise InvalidInput(_("No customer is in this audience."), code="empty_audience", field="audience")
     send = MassSend.objects.create(
-        corp=actor.corp, name=name, text=text, attachments=attachments, audience=audience, staff_ids=staff_ids, send_at=at, due_at=at, created_by=actor.user
+        corp=actor.corp,
+        name=name,
+        text=text,
+        attachments=attachments,
+        audience=audience,
+        staff_ids=staff_ids,
+        department_ids=department_ids,
+        send_at=at,
+        due_at=at,
+        created_by=actor.user,
     )
     MASS_SEND_PLAN.enqueue(send.pk, at=at)
     return send
@@ -237,7 +282,7 @@ def _plan(claim) -> str:
         tasks: dict[tuple[int, int], MassSendTask] = {}
         counts: dict[int, int] = {}
         batch: list[Delivery] = []
-        for customer_id, external_userid, staff_id in _assignments(actor, allowed, senders(actor, send.staff_ids)):
+        for customer_id, external_userid, staff_id in _assignments(actor, allowed, senders(actor, send.staff_ids, send.department_ids)):
             n = counts.get(staff_id, 0)
             counts[staff_id] = n + 1
             key = (staff_id, n // MAX_RECIPIENTS)

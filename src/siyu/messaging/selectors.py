@@ -67,7 +67,11 @@ def mass_send_completion(actor: Actor, send: MassSend, *, by: str = "staff") -> 
     """Sent / assigned per staff member or department, and how many were sent on time (within a
     day of the task reaching them): the figure HQ holds guides to (a manager's). Largest first."""
     actor.require_manager()
-    key = {"staff": ("staff_id", "staff__name"), "department": ("staff__department_id", "staff__department__name")}[by]
+    key = {
+        "staff": ("staff_id", "staff__name"),
+        "department": ("staff__department_id", "staff__department__name"),
+        "region": ("staff__department__parent_id", "staff__department__parent__name"),  # a store's parent department
+    }[by]
     rows = (
         send.tasks.exclude(status=MassSendTask.Status.CANCELLED)
         .values(*key)
