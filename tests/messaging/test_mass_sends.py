@@ -16,7 +16,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Role
 from siyu.messaging import budget, mass_sends, selectors
-from siyu.messaging.models import ContactPolicy, Delivery, MassSend, MassSendTask
+from siyu.messaging.models import ContactPolicy, Delivery, MassSend, MassSendTask, StaffSend
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbAppMessage, SbFollow, SbMsgTemplate, SbStaff
 from siyu.wecom.client import WeComClient
@@ -419,3 +419,18 @@ def test_senders_by_region_take_its_stores_and_completion_reads_by_store_and_reg
     with pytest.raises(InvalidInput) as refused:
         _create(hub, django_capture_on_commit_callbacks, department_ids=[999999])
     assert refused.value.field == "department_ids"
+
+
+def test_what_staff_send_on_their_own_is_mirrored_once_and_shown(hub, shop, django_capture_on_commit_callbacks):
+    sandbox.staff_sends_own(staff=hub.sb_staff[1], external_userids=["wmB0", "wmB1"], text="新品到店")
+    sandbox.staff_sends_own(staff=hub.sb_staff[1], external_userids=["wmB2"], text="会员日")
+    _create(hub, django_capture_on_commit_callbacks)  # HQ's own send: a corp send, not a member's
+    _work()
+    assert mass_sends.staff_sends_mirror(hub.corp.pk) == 2
+    assert mass_sends.staff_sends_mirror(hub.corp.pk) == 0  # the next hour finds nothing new
+    assert set(StaffSend.objects.values_list("creator", "text")) == {("guide1", "新品到店"), ("guide1", "会员日")}
+    assert selectors.staff_send_counts(hub.actor)[0] == {**selectors.staff_send_counts(hub.actor)[0], "userid": "guide1", "name": "导购1", "sends": 2}
+    console = Client()
+    console.force_login(hub.actor.user)
+    page = console.get("/mass-sends/").content.decode()
+    assert 'id="staff-own-sends"' in page and 'data-staff="guide1"' in page

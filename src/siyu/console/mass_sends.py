@@ -112,7 +112,8 @@ FIELDS = {
 def mass_send_list(request):
     actor = request.actor
     rows, next_cursor = keyset_page(selectors.mass_sends(actor), cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
-    return render(request, "console/mass_sends.html", {"rows": rows, "next_cursor": next_cursor, "nav": "mass_sends"})
+    own = selectors.staff_send_counts(actor) if actor.can_manage else []
+    return render(request, "console/mass_sends.html", {"rows": rows, "next_cursor": next_cursor, "own": own, "nav": "mass_sends"})
 
 
 @console_view

@@ -29,7 +29,7 @@ from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
 from siyu.analytics import segments
-from siyu.corps.models import Department, Staff
+from siyu.corps.models import Corp, Department, Staff
 from siyu.customers.models import CustomerPhone, Follow
 from siyu.customers.selectors import visible_customers
 from siyu.kit.clock import now
@@ -43,7 +43,7 @@ from siyu.wecom.client import WeComClient, WeComError
 from . import budget
 from .content import content_clean
 from .media import attachments_for_wecom
-from .models import Delivery, MassSend, MassSendTask
+from .models import Delivery, MassSend, MassSendTask, StaffSend
 
 log = logging.getLogger(__name__)
 
@@ -560,3 +560,44 @@ def mass_sends_sweep(older_than: timedelta) -> str:
     created = MASS_TASK_CREATE.sweep(older_than=older_than)
     pulled = MASS_SEND_PULL.sweep(older_than=older_than)
     return f"planning {planned}, tasks {created}, results {pulled}"
+
+
+# -- what staff send on their own ---------------------------------------------------------------------------
+MIRROR_WINDOW = timedelta(days=3)
+
+
+def staff_sends_mirror(corp_pk: int, client: WeComClient | None = None) -> int:
+    """Mirror the mass sends staff made themselves in the last days (to customers and groups):
+    new ones are added, known ones left alone. Returns how many were new."""
+    corp = Corp.objects.get(pk=corp_pk)
+    client = client or WeComClient(corp)
+    stamp = now()
+    start, end = int((stamp - MIRROR_WINDOW).timestamp()), int(stamp.timestamp())
+    staff = dict(Staff.objects.filter(corp=corp).values_list("userid", "pk"))
+    rows = []
+    for chat_type in ("single", "group"):
+        for page, _cursor in client.iter_groupmsg_list(start_time=start, end_time=end, chat_type=chat_type, filter_type=1, limit=100):
+            for message in page:
+                rows.append(
+                    StaffSend(
+                        corp=corp,
+                        msgid=message["msgid"],
+                        creator=message.get("creator", ""),
+                        staff_id=staff.get(message.get("creator", "")),
+                        chat_type=chat_type,
+                        text=((message.get("text") or {}).get("content") or "")[:500],
+                        attachments=len(message.get("attachments") or []),
+                        created_at=datetime.fromtimestamp(int(message.get("create_time") or end), tz=stamp.tzinfo),
+                    )
+                )
+    before = StaffSend.objects.filter(corp=corp).count()
+    StaffSend.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    return StaffSend.objects.filter(corp=corp).count() - before
+
+
+def staff_sends_mirror_due() -> int:
+    """Hourly: every corp that can call WeCom gets its mirror task."""
+    corps = list(Corp.objects.exclude(secret_encrypted="").values_list("pk", flat=True))
+    for pk in corps:
+        enqueue_after_commit("siyu.messaging.tasks.mirror_staff_sends", pk)
+    return len(corps)

@@ -246,3 +246,20 @@ class Delivery(CorpOwned):
             models.Index(fields=["corp", "planned_at"]),
             models.Index(fields=["task", "external_userid"]),
         ]
+
+
+class StaffSend(CorpOwned):
+    """A mass send a staff member made on their own in WeCom (create_type 1), mirrored from
+    get_groupmsg_list_v2 so that a member's activity counts what they did unasked too."""
+
+    msgid = models.CharField(max_length=64)
+    creator = models.CharField(max_length=64)
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    chat_type = models.CharField(max_length=8, default="single")
+    text = models.CharField(max_length=500, blank=True, default="")
+    attachments = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "msgid"], name="staffsend_unique_msgid")]
+        indexes = [models.Index(fields=["corp", "created_at"])]

@@ -1,6 +1,6 @@
 from datetime import datetime, time, timedelta
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Staff
@@ -8,7 +8,7 @@ from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, get_for
 
 from . import budget
-from .models import Delivery, MassSend, MassSendTask, Media, WelcomeMessage, WelcomeSend
+from .models import Delivery, MassSend, MassSendTask, Media, StaffSend, WelcomeMessage, WelcomeSend
 
 # A task sent within a day of reaching the staff member is on time.
 ON_TIME = timedelta(hours=24)
@@ -128,3 +128,17 @@ def customer_budget(actor: Actor, customer) -> dict:
         corp=actor.corp, customer_id=customer.id, status__in=budget.COUNTED, planned_at__gte=windows.cap_since, planned_at__lt=windows.cap_until
     ).count()
     return {"rows": rows, "count": counted, "cap": windows.cap}
+
+
+def staff_send_counts(actor: Actor, *, days: int = 30, top: int = 20) -> list[dict]:
+    """Mass sends staff made on their own lately, per member, the most active first."""
+    actor.require_manager()
+    since = now() - timedelta(days=days)
+    rows = (
+        StaffSend.objects.for_corp(actor.corp)
+        .filter(created_at__gte=since)
+        .values("creator", "staff__name")
+        .annotate(n=Count("id"), last=Max("created_at"))
+        .order_by("-n", "creator")[:top]
+    )
+    return [{"userid": r["creator"], "name": r["staff__name"] or r["creator"], "sends": r["n"], "last": r["last"]} for r in rows]

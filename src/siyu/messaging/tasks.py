@@ -38,3 +38,8 @@ def cancel_mass_send(send_id: int) -> str:
 @task()
 def remind_mass_send(send_id: int) -> dict:
     return mass_sends.mass_send_remind_in_wecom(send_id)
+
+
+@task()
+def mirror_staff_sends(corp_id: int) -> int:
+    return mass_sends.staff_sends_mirror(corp_id)

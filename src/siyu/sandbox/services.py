@@ -10,7 +10,22 @@ from django.db.models import F
 
 from siyu.kit.clock import now
 
-from .models import CHINA, SbCorp, SbCustomer, SbDepartment, SbFault, SbFollow, SbGroup, SbGroupMember, SbMsgSend, SbStaff, SbTag, SbTagGroup, SbToken
+from .models import (
+    CHINA,
+    SbCorp,
+    SbCustomer,
+    SbDepartment,
+    SbFault,
+    SbFollow,
+    SbGroup,
+    SbGroupMember,
+    SbMsgSend,
+    SbMsgTemplate,
+    SbStaff,
+    SbTag,
+    SbTagGroup,
+    SbToken,
+)
 
 
 def corp_create(*, corpid: str, name: str, secret: str | None = None, **settings) -> SbCorp:
@@ -138,3 +153,13 @@ def staff_resign(*, staff: SbStaff) -> None:
     """The member leaves the company: their customers become "unassigned" until handed over."""
     staff.external_enabled = False
     staff.save(update_fields=["external_enabled"])
+
+
+def staff_sends_own(*, staff: SbStaff, external_userids: list[str], text: str) -> SbMsgTemplate:
+    """A member mass-sends on their own from their phone (a personal send, create_type 1): sent at once."""
+    stamp = int(time.time())
+    template = SbMsgTemplate.objects.create(
+        corp=staff.corp, msgid="msg" + secrets.token_hex(12), chat_type="single", creator=staff.userid, create_type=1, text=text, create_time=stamp
+    )
+    SbMsgSend.objects.bulk_create([SbMsgSend(template=template, userid=staff.userid, external_userid=e, status=1, send_time=stamp) for e in external_userids])
+    return template

@@ -41,6 +41,7 @@ BEHAVIOURS = (
     ("delete_staff", 6),
     ("new_group", 3),
     ("confirm_mass_send", 8),
+    ("own_mass_send", 2),
 )
 # One guide in ten never sends a given mass send: completion is rarely 100%.
 NEVER_SENDS = 10
@@ -152,6 +153,18 @@ class Simulator:
             return False
         template_id, userid = self.rng.choice(waiting)
         services.msg_template_confirm(template=SbMsgTemplate.objects.select_related("corp").get(pk=template_id), userid=userid)
+        return True
+
+    def _own_mass_send(self) -> bool:
+        """A guide sends some of their customers a message on their own, from their phone."""
+        staff = self._staff()
+        if staff is None:
+            return False
+        customers = list(SbFollow.objects.filter(corp=self.corp, staff=staff).values_list("customer__external_userid", flat=True)[:50])
+        if not customers:
+            return False
+        picked = self.rng.sample(customers, min(len(customers), self.rng.randint(1, 20)))
+        services.staff_sends_own(staff=staff, external_userids=picked, text=self.rng.choice(("新品到店，欢迎来试", "会员日提醒", "宝宝用品上新")))
         return True
 
     def _edit(self) -> bool:
