@@ -10,9 +10,6 @@ import secrets
 
 import httpx
 import pytest
-from django.core import signals
-from django.core.handlers.wsgi import WSGIHandler
-from django.db import close_old_connections
 from django.test import TestCase
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
@@ -20,6 +17,7 @@ from django_tasks_db.models import DBTaskResult
 from siyu.acquisition.services import live_code_push
 from siyu.corps.services import corp_create, staff_upsert
 from siyu.kit import http as http_module
+from siyu.kit.http import in_process_app
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging.models import WelcomeSend
 from siyu.messaging.services import welcome_send
@@ -77,29 +75,6 @@ class InProcessHub:
 
     def redeliver(self, entry: SbCallbackLog) -> int | None:
         return deliver(self.sb, entry)
-
-
-def in_process_app():
-    """Django as a WSGI app for httpx, keeping the test's connection open as Django's test client
-    does (a finished request would otherwise close it); nested calls (a sandbox endpoint sending a
-    callback to Siyu) leave the signals to the outermost one."""
-    handler = WSGIHandler()
-
-    def app(environ, start_response):
-        started = signals.request_started.disconnect(close_old_connections)
-        finished = signals.request_finished.disconnect(close_old_connections)
-        try:
-            result = handler(environ, start_response)
-            body = b"".join(result)
-            result.close()
-            return [body]
-        finally:
-            if started:
-                signals.request_started.connect(close_old_connections)
-            if finished:
-                signals.request_finished.connect(close_old_connections)
-
-    return app
 
 
 @pytest.fixture

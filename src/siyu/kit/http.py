@@ -4,6 +4,9 @@ from urllib.parse import quote
 
 import httpx
 from django.conf import settings
+from django.core import signals
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
 from django.http import HttpResponse
 from ipware import get_client_ip
 
@@ -44,3 +47,27 @@ def client_ip(request) -> str | None:
     # A header with fewer hops than configured did not come through the proxies: the peer it is.
     ip, _routable = get_client_ip(request, proxy_count=proxies - 1, request_header_order=("HTTP_X_FORWARDED_FOR",), strict=False)
     return ip or request.META.get("REMOTE_ADDR") or None
+
+
+def in_process_app():
+    """This Django as a WSGI app for httpx (tests and benchmarks talking to the sandbox without a
+    server). It keeps the caller's database connection open, as Django's test client does (a
+    finished request would otherwise close it); nested calls (a sandbox endpoint sending a
+    callback to Siyu) leave the signals to the outermost one."""
+    handler = WSGIHandler()
+
+    def app(environ, start_response):
+        started = signals.request_started.disconnect(close_old_connections)
+        finished = signals.request_finished.disconnect(close_old_connections)
+        try:
+            result = handler(environ, start_response)
+            body = b"".join(result)
+            result.close()
+            return [body]
+        finally:
+            if started:
+                signals.request_started.connect(close_old_connections)
+            if finished:
+                signals.request_finished.connect(close_old_connections)
+
+    return app
