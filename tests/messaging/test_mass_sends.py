@@ -12,11 +12,12 @@ from django_tasks_db.models import DBTaskResult
 
 from siyu.analytics.segments import SegmentFilters, segment_save
 from siyu.corps.services import department_upsert
+from siyu.groups.models import CustomerGroup
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Role
 from siyu.messaging import budget, mass_sends, selectors
-from siyu.messaging.models import ContactPolicy, Delivery, MassSend, MassSendTask, StaffSend
+from siyu.messaging.models import ContactPolicy, Delivery, GroupDelivery, MassSend, MassSendTask, StaffSend
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbAppMessage, SbFollow, SbMsgTemplate, SbStaff
 from siyu.wecom.client import WeComClient
@@ -434,3 +435,59 @@ def test_what_staff_send_on_their_own_is_mirrored_once_and_shown(hub, shop, djan
     console.force_login(hub.actor.user)
     page = console.get("/mass-sends/").content.decode()
     assert 'id="staff-own-sends"' in page and 'data-staff="guide1"' in page
+
+
+@pytest.fixture
+def chats(hub):
+    """Groups in WeCom and in Siyu: two of guide0's, one of guide1's, one of guide1's dismissed."""
+    made = {}
+    for name, owner in (("宝妈一群", 0), ("宝妈二群", 0), ("宝妈三群", 1), ("员工群", 1)):
+        group = sandbox.group_add(corp=hub.sb, owner=hub.sb_staff[owner], name=name)
+        made[name] = CustomerGroup.objects.create(corp=hub.corp, chat_id=group.chat_id, name=name, owner=hub.staff[owner])
+    CustomerGroup.objects.filter(pk=made["员工群"].pk).update(status="dismissed")
+    return made
+
+
+def test_a_group_send_goes_to_each_owner_with_their_groups_and_respects_the_groups_cap(hub, chats, django_capture_on_commit_callbacks):
+    groups = {"kind": "groups", "name_contains": "宝妈"}
+    preview = mass_sends.mass_send_preview(hub.actor, audience=groups)
+    assert (preview["audience"], preview["planned"], preview["tasks"]) == (3, 3, 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        send = mass_sends.mass_send_create(actor=hub.actor, name="群公告", chat_type="group", audience=groups, text="今晚八点直播")
+    _work()
+    templates = {t.creator: t for t in SbMsgTemplate.objects.filter(chat_type="group")}
+    assert sorted(templates["guide0"].sends.values_list("chat_id", flat=True)) == sorted([chats["宝妈一群"].chat_id, chats["宝妈二群"].chat_id])
+    assert list(templates["guide1"].sends.values_list("chat_id", flat=True)) == [chats["宝妈三群"].chat_id]
+    _confirm(hub, send, 0)
+    _work()
+    send.refresh_from_db()
+    assert (send.tasks_sent, send.sent) == (1, 2)
+    assert set(GroupDelivery.objects.filter(send=send, status="sent").values_list("group__name", flat=True)) == {"宝妈一群", "宝妈二群"}
+    # WeCom's 1-a-day rule holds for groups too: today the two groups that got it are left out.
+    ContactPolicy.objects.create(corp=hub.corp, wecom_cap="day_1")
+    preview = mass_sends.mass_send_preview(hub.actor, audience=groups)
+    assert preview["skipped"] == {"wecom_cap": 3} and preview["planned"] == 0  # 宝妈三群's is still planned: it counts
+    # A send to customers cannot name groups, nor a group send customers.
+    with pytest.raises(InvalidInput):
+        mass_sends.mass_send_create(actor=hub.actor, name="错", audience=groups, text="x")
+    with pytest.raises(InvalidInput):
+        mass_sends.mass_send_create(actor=hub.actor, name="错", chat_type="group", audience=EVERYONE, text="x")
+
+
+def test_the_console_and_the_api_send_to_groups(hub, chats, django_capture_on_commit_callbacks):
+    console = Client()
+    console.force_login(hub.actor.user)
+    form = {"name": "直播预告", "audience_kind": "groups", "groups": [chats["宝妈三群"].id], "text": "今晚八点", "a-TOTAL_FORMS": 0, "a-INITIAL_FORMS": 0}
+    with django_capture_on_commit_callbacks(execute=True):
+        r = console.post("/mass-sends/new/", {**form, "action": "send"})
+    assert r.status_code == 302, r.content.decode()[:500]
+    send = MassSend.objects.get(name="直播预告")
+    assert send.chat_type == "group"
+    _work()
+    assert list(GroupDelivery.objects.filter(send=send).values_list("group__name", "staff__userid")) == [("宝妈三群", "guide1")]
+    api = ApiClient(f.token(hub.actor.user, hub.corp))
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api.post("/api/v1/mass-sends", {"name": "群发二", "chat_type": "group", "audience": {"kind": "groups", "name_contains": "二群"}, "text": "x"})
+    assert r.status_code == 201 and r.json()["chat_type"] == "group"
+    r = api.post("/api/v1/mass-sends", {"name": "坏", "chat_type": "group", "audience": {"kind": "groups", "group_ids": [999999]}, "text": "x"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "audience.group_ids"

@@ -18,6 +18,7 @@ from openpyxl import Workbook
 
 from siyu.analytics import segments
 from siyu.corps.selectors import department_list, staff_list
+from siyu.groups.selectors import group_choices
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import keyset_page
 from siyu.kit.sheets import cells, sheet_title
@@ -40,6 +41,7 @@ class MassSendForm(forms.Form):
             ("segment", gettext_lazy("A saved segment")),
             ("filters", gettext_lazy("The customers the list's filters take")),
             ("customers", gettext_lazy("Customers listed here")),
+            ("groups", gettext_lazy("Customer groups (through their owners)")),
         ],
         widget=forms.RadioSelect,
         initial="segment",
@@ -53,6 +55,8 @@ class MassSendForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=gettext_lazy("One per line: a phone number or an external_userid."),
     )
+    group_name = forms.CharField(label=gettext_lazy("Groups whose name contains"), required=False, max_length=100)
+    groups = forms.TypedMultipleChoiceField(label=gettext_lazy("Or these groups"), coerce=int, required=False, widget=forms.SelectMultiple(attrs={"size": 5}))
     staff = forms.TypedMultipleChoiceField(
         label=gettext_lazy("Only these senders"),
         coerce=int,
@@ -81,6 +85,7 @@ class MassSendForm(forms.Form):
         self.fields["segment"].choices = [("", "—")] + [(s.id, s.name) for s in segments.segment_list(actor)]
         self.fields["staff"].choices = [(s.id, s.name) for s in staff_list(actor).filter(status="active")]
         self.fields["departments"].choices = [(d.id, d.name) for d in department_list(actor)]
+        self.fields["groups"].choices = [(g.id, g.name or g.chat_id) for g in group_choices(actor, active_only=True)]
 
     def audience(self) -> dict:
         d = self.cleaned_data
@@ -93,6 +98,8 @@ class MassSendForm(forms.Form):
             if not filters.is_valid():
                 raise forms.ValidationError({"audience_kind": _("The list's filters are not valid any more; filter again.")})
             return {"kind": "filters", "filters": filters.to_filters().to_json()}
+        if d["audience_kind"] == "groups":
+            return {"kind": "groups", "group_ids": d.get("groups") or [], "name_contains": d.get("group_name") or ""}
         lines = [line.strip() for line in (d.get("listed") or "").splitlines() if line.strip()]
         phones = [line for line in lines if line.lstrip("+").isdigit()]
         return {"kind": "customers", "phones": phones, "external_userids": [line for line in lines if line not in phones]}
@@ -102,6 +109,8 @@ FIELDS = {
     "audience.kind": "audience_kind",
     "audience.segment_id": "segment",
     "audience.external_userids": "listed",
+    "audience.group_ids": "groups",
+    "audience.name_contains": "group_name",
     "audience": "audience_kind",
     "staff_ids": "staff",
     "department_ids": "departments",
@@ -153,6 +162,7 @@ def mass_send_new(request):
                         staff_ids=d["staff"],
                         department_ids=d["departments"],
                         send_at=d["send_at"],
+                        chat_type="group" if audience["kind"] == "groups" else "single",
                     ),
                     FIELDS,
                 )

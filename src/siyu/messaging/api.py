@@ -100,15 +100,18 @@ def media_create(request, kind: Form[Literal[tuple(Media.Kind.values)]], file: F
 
 # -- mass sends ---------------------------------------------------------------------------------------
 class AudienceIn(Schema):
-    kind: Literal["segment", "filters", "customers"]
+    kind: Literal["segment", "filters", "customers", "groups"]
     segment_id: int | None = None
     filters: dict = Field(default_factory=dict, description="the customer list's and segments' filters")
     external_userids: list[str] = Field(default_factory=list, max_length=200_000)
     phones: list[str] = Field(default_factory=list, max_length=200_000)
+    group_ids: list[int] = Field(default_factory=list, description="groups: these (of the allowed owners)")
+    name_contains: str = Field("", max_length=100, description="groups: whose name contains this")
 
 
 class MassSendIn(Schema):
     name: str = Field(..., min_length=1, max_length=64)
+    chat_type: Literal["single", "group"] = Field("single", description="to customers, or to customer groups through their owners")
     audience: AudienceIn
     text: str = Field("", max_length=4000)
     attachments: list[Attachment] = Field(default_factory=list, max_length=9)
@@ -143,6 +146,7 @@ class PreviewOut(Schema):
 class MassSendOut(Schema):
     id: int
     name: str
+    chat_type: str
     status: str
     text: str
     attachments: list[dict]
@@ -230,6 +234,7 @@ def mass_send_create(request, payload: MassSendIn):
         staff_ids=payload.staff_ids,
         department_ids=payload.department_ids,
         send_at=payload.send_at,
+        chat_type=payload.chat_type,
     )
     return Status(201, send)
 

@@ -26,7 +26,7 @@ from siyu.corps.models import Corp
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
 
-from .models import ContactPolicy, Delivery
+from .models import ContactPolicy, Delivery, GroupDelivery
 
 COUNTED = (Delivery.Status.PLANNED, Delivery.Status.SENT)
 # Why a customer is left out of a send, in the order the rules are applied.
@@ -141,3 +141,14 @@ def apply(
             skipped[reason] = allowed.filter(id__in=ids).count()
         allowed = allowed.exclude(id__in=ids)
     return allowed, skipped
+
+
+def apply_groups(policy: ContactPolicy, groups: QuerySet, at: datetime, *, exclude_send_id: int | None = None) -> tuple[QuerySet, dict]:
+    """Groups under WeCom's receive cap at `at` (it counts per group as per customer; the brand's
+    budget is about people, not groups), and how many it left out."""
+    w = windows(policy, at)
+    ledger = GroupDelivery.objects.filter(corp=policy.corp, status__in=COUNTED, planned_at__gte=w.cap_since, planned_at__lt=w.cap_until)
+    if exclude_send_id is not None:
+        ledger = ledger.exclude(send_id=exclude_send_id)
+    full = ledger.values("group_id").annotate(n=Count("id")).filter(n__gte=w.cap).values("group_id")
+    return groups.exclude(id__in=full), {"wecom_cap": groups.filter(id__in=full).count()}

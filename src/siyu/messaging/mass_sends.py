@@ -32,6 +32,7 @@ from siyu.analytics import segments
 from siyu.corps.models import Corp, Department, Staff
 from siyu.customers.models import CustomerPhone, Follow
 from siyu.customers.selectors import visible_customers
+from siyu.groups.models import CustomerGroup
 from siyu.kit.clock import now
 from siyu.kit.due import DueWork, exponential
 from siyu.kit.errors import Conflict, InvalidInput
@@ -43,11 +44,12 @@ from siyu.wecom.client import WeComClient, WeComError
 from . import budget
 from .content import content_clean
 from .media import attachments_for_wecom
-from .models import Delivery, MassSend, MassSendTask, StaffSend
+from .models import Delivery, GroupDelivery, MassSend, MassSendTask, StaffSend
 
 log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 10_000  # add_msg_template's external_userid list
+MAX_GROUPS = 2000  # … and its chat_id_list
 WRITE_BATCH = 5000
 # The staff member cannot receive tasks: left the company, not licensed, not a member any more.
 SENDER_GONE = {60111, 60011, 84061, 41054, 41055, 701008}
@@ -113,6 +115,17 @@ def audience_clean(actor: Actor, audience: dict) -> dict:
         if not listed or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in listed) or len(listed) > 200_000:
             raise InvalidInput(_("List 1 to 200,000 customers by external_userid or phone."), code="bad_audience", field="audience.external_userids")
         return {"kind": "customers", "external_userids": sorted(set(ids)), "phones": sorted({p.strip().lstrip("+") for p in phones})}
+    if kind == "groups":
+        ids = audience.get("group_ids") or []
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise InvalidInput(_("Groups are named by their ids."), code="bad_audience", field="audience.group_ids")
+        known = set(CustomerGroup.objects.for_corp(actor.corp).filter(pk__in=ids).values_list("pk", flat=True))
+        if set(ids) - known:
+            raise InvalidInput(
+                _("No group %(group_id)s in this corp.") % {"group_id": sorted(set(ids) - known)[0]}, code="unknown_group", field="audience.group_ids"
+            )
+        name = text_within(str(audience.get("name_contains") or "").strip(), 100, "audience.name_contains")
+        return {"kind": "groups", "group_ids": sorted(known), "name_contains": name}
     raise InvalidInput(_("The audience is a segment, filters or a list of customers."), code="bad_audience", field="audience.kind")
 
 
@@ -131,6 +144,16 @@ def audience_customers(actor: Actor, audience: dict):
         return segments.customers_matching(actor, segments.SegmentFilters.from_json(audience["filters"]))
     phones = CustomerPhone.objects.filter(corp=actor.corp, phone__in=audience.get("phones") or []).values("customer_id")
     return visible_customers(actor).filter(Q(external_userid__in=audience["external_userids"]) | Q(id__in=phones))
+
+
+def audience_groups(actor: Actor, audience: dict, staff):
+    """The active groups a group send goes to: owned by an allowed sender, then named or matched."""
+    groups = CustomerGroup.objects.for_corp(actor.corp).filter(status=CustomerGroup.Status.ACTIVE, owner__in=staff)
+    if audience.get("group_ids"):
+        groups = groups.filter(pk__in=audience["group_ids"])
+    if audience.get("name_contains"):
+        groups = groups.filter(name__icontains=audience["name_contains"])
+    return groups
 
 
 def senders(actor: Actor, staff_ids: list[int], department_ids: list[int] = ()):
@@ -201,6 +224,8 @@ def mass_send_preview(
     audience = audience_clean(actor, audience)
     at = send_at or now()
     policy = budget.policy_for(actor.corp)
+    if audience["kind"] == "groups":
+        return _group_preview(actor, audience, senders(actor, list(staff_ids), list(department_ids)), policy, at, top)
     customers = audience_customers(actor, audience)
     total = customers.count()
     allowed, skipped = budget.apply(policy, customers, at)
@@ -222,6 +247,24 @@ def mass_send_preview(
     }
 
 
+def _group_preview(actor: Actor, audience: dict, staff, policy, at: datetime, top: int) -> dict:
+    groups = audience_groups(actor, audience, staff)
+    total = groups.count()
+    allowed, skipped = budget.apply_groups(policy, groups, at)
+    per_owner = dict(allowed.values_list("owner_id").annotate(n=Count("id")))
+    names = dict(Staff.objects.filter(pk__in=per_owner).values_list("pk", "name"))
+    split = sorted(({"staff_id": s, "name": names.get(s, ""), "customers": n} for s, n in per_owner.items()), key=lambda r: (-r["customers"], r["name"]))
+    return {
+        "audience": total,
+        "planned": sum(per_owner.values()),
+        "skipped": skipped,
+        "staff": len(per_owner),
+        "tasks": sum(-(-n // MAX_GROUPS) for n in per_owner.values()),
+        "split": split[:top],
+        "quiet_hours": budget.in_quiet_hours(policy, at),
+    }
+
+
 def mass_send_create(
     *,
     actor: Actor,
@@ -232,26 +275,34 @@ def mass_send_create(
     staff_ids: list[int] = (),
     department_ids: list[int] = (),
     send_at: datetime | None = None,
+    chat_type: str = MassSend.ChatType.CUSTOMERS,
 ) -> MassSend:
-    """Save a send; it is planned and handed to WeCom at `send_at` (now when not given)."""
+    """Save a send to customers (or, with chat_type "group", to customer groups through their
+    owners); it is planned and handed to WeCom at `send_at` (now when not given)."""
     actor.require_manager()
     name = text_within((name or "").strip(), 64, "name")
     if not name:
         raise InvalidInput(_("A mass send needs a name."), code="bad_name", field="name")
     text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments), required=True)
+    if chat_type not in MassSend.ChatType.values:
+        raise InvalidInput(_("A mass send goes to customers or to groups."), code="bad_chat_type", field="chat_type")
     audience = audience_clean(actor, audience)
+    if (audience["kind"] == "groups") != (chat_type == MassSend.ChatType.GROUPS):
+        raise InvalidInput(_("A group send's audience is groups, and only a group send's is."), code="bad_audience", field="audience.kind")
     staff_ids, department_ids = sorted(set(staff_ids)), sorted(set(department_ids))
-    senders(actor, staff_ids, department_ids)
+    allowed_senders = senders(actor, staff_ids, department_ids)
     stamp = now()
     if send_at is not None and send_at < stamp - timedelta(minutes=1):
         raise InvalidInput(_("The send time has passed."), code="send_at_past", field="send_at")
     at = send_at if send_at is not None and send_at > stamp else stamp
     budget.refuse_quiet_hours(budget.policy_for(actor.corp), at)
-    if not audience_customers(actor, audience).exists():
+    empty = not audience_groups(actor, audience, allowed_senders).exists() if audience["kind"] == "groups" else not audience_customers(actor, audience).exists()
+    if empty:
         raise InvalidInput(_("No customer is in this audience."), code="empty_audience", field="audience")
     send = MassSend.objects.create(
         corp=actor.corp,
         name=name,
+        chat_type=chat_type,
         text=text,
         attachments=attachments,
         audience=audience,
@@ -274,6 +325,8 @@ def _plan(claim) -> str:
     send = MassSend.objects.select_related("corp", "created_by").get(pk=claim.pk)
     actor = Actor(user=send.created_by, corp=send.corp, role="admin")
     stamp = now()
+    if send.chat_type == MassSend.ChatType.GROUPS:
+        return _plan_groups(claim, send, actor, stamp)
     with transaction.atomic():
         customers = audience_customers(actor, send.audience)
         total = customers.count()
@@ -309,6 +362,41 @@ def _plan(claim) -> str:
     return f"{planned} customers, {len(tasks)} tasks"
 
 
+def _plan_groups(claim, send: MassSend, actor: Actor, stamp: datetime) -> str:
+    with transaction.atomic():
+        groups = audience_groups(actor, send.audience, senders(actor, send.staff_ids, send.department_ids))
+        total = groups.count()
+        allowed, skipped = budget.apply_groups(budget.policy_for(send.corp), groups, stamp, exclude_send_id=send.pk)
+        tasks: dict[tuple[int, int], MassSendTask] = {}
+        counts: dict[int, int] = {}
+        rows: list[GroupDelivery] = []
+        for group_id, chat_id, owner_id in allowed.order_by("owner_id", "id").values_list("id", "chat_id", "owner_id"):
+            n = counts.get(owner_id, 0)
+            counts[owner_id] = n + 1
+            key = (owner_id, n // MAX_GROUPS)
+            task = tasks.get(key)
+            if task is None:
+                task = tasks[key] = MassSendTask.objects.create(corp=send.corp, send=send, staff_id=owner_id, part=key[1], due_at=stamp)
+            task.recipients += 1
+            rows.append(GroupDelivery(corp=send.corp, group_id=group_id, send=send, task=task, staff_id=owner_id, chat_id=chat_id, planned_at=stamp))
+        GroupDelivery.objects.bulk_create(rows, batch_size=WRITE_BATCH)
+        for task in tasks.values():
+            MassSendTask.objects.filter(pk=task.pk).update(recipients=task.recipients)
+            MASS_TASK_CREATE.enqueue(task.pk)
+        planned = sum(counts.values())
+        MassSend.objects.filter(pk=send.pk).update(audience_total=total, planned=planned, skipped=skipped, tasks_total=len(tasks))
+        if claim.finish() and not tasks:
+            MassSend.objects.filter(pk=send.pk).update(status=Status.CLOSED, closes_at=stamp)
+    return f"{planned} groups, {len(tasks)} tasks"
+
+
+def _recipients(task: MassSendTask):
+    """A task's recipients, as WeCom names them: customers' external_userids, or groups' chat ids."""
+    if task.send.chat_type == MassSend.ChatType.GROUPS:
+        return task.group_deliveries, "chat_id"
+    return task.deliveries, "external_userid"
+
+
 # -- creating WeCom's tasks ---------------------------------------------------------------------------------
 def mass_send_task_create(task_pk: int, client: WeComClient | None = None) -> str:
     return MASS_TASK_CREATE.run(task_pk, lambda claim: _create_in_wecom(claim, client))
@@ -321,7 +409,8 @@ def _create_in_wecom(claim, client: WeComClient | None) -> str:
         _task_settle(claim, task, status=TaskStatus.CANCELLED)
         return "cancelled"
     client = client or WeComClient(send.corp)
-    recipients = list(task.deliveries.order_by("id").values_list("external_userid", flat=True))
+    rows, key = _recipients(task)
+    recipients = list(rows.order_by("id").values_list(key, flat=True))
     if task.attempted_at is not None:
         adopted = _find_created(client, task, recipients)
         if adopted:
@@ -329,9 +418,11 @@ def _create_in_wecom(claim, client: WeComClient | None) -> str:
             return "adopted"
     MassSendTask.objects.filter(pk=task.pk).update(attempted_at=now())  # before the call, committed
     try:
-        answer = client.add_msg_template(
-            sender=task.staff.userid, external_userids=recipients, text=send.text, attachments=attachments_for_wecom(send.corp, send.attachments, client)
-        )
+        attachments = attachments_for_wecom(send.corp, send.attachments, client)
+        if send.chat_type == MassSend.ChatType.GROUPS:
+            answer = client.add_msg_template(chat_type="group", sender=task.staff.userid, chat_ids=recipients, text=send.text, attachments=attachments)
+        else:
+            answer = client.add_msg_template(sender=task.staff.userid, external_userids=recipients, text=send.text, attachments=attachments)
     except WeComError as exc:
         if exc.errcode in SENDER_GONE:
             # This member cannot take tasks; the others go on.
@@ -347,12 +438,16 @@ def _find_created(client: WeComClient, task: MassSendTask, recipients: list[str]
     attempt, not another task's, and holding this task's first recipient."""
     start = int(task.attempted_at.timestamp()) - 60
     taken = set(MassSendTask.objects.filter(corp=task.corp).exclude(msgid="").values_list("msgid", flat=True))
-    for page, _cursor in client.iter_groupmsg_list(start_time=start, end_time=int(now().timestamp()) + 60, creator=task.staff.userid, filter_type=0):
+    _rows, key = _recipients(task)
+    listed = client.iter_groupmsg_list(
+        start_time=start, end_time=int(now().timestamp()) + 60, chat_type=task.send.chat_type, creator=task.staff.userid, filter_type=0
+    )
+    for page, _cursor in listed:
         for message in page:
             if message["msgid"] in taken or message.get("creator") != task.staff.userid:
                 continue
             first_page = next(iter(client.iter_groupmsg_send_result(message["msgid"], task.staff.userid, limit=1000)), ([], ""))[0]
-            if not recipients or recipients[0] in {r.get("external_userid") for r in first_page}:
+            if not recipients or recipients[0] in {r.get(key) for r in first_page}:
                 return message["msgid"]
     return ""
 
@@ -363,7 +458,8 @@ def _task_created(claim, task: MassSendTask, *, msgid: str, fail_list: list[str]
         if not claim.finish(msgid=msgid, created_at=stamp, error=""):
             return
         if fail_list:
-            task.deliveries.filter(external_userid__in=fail_list).update(status=Delivery.Status.NOT_FRIEND)
+            rows, key = _recipients(task)
+            rows.filter(**{f"{key}__in": fail_list}).update(status=Delivery.Status.NOT_FRIEND)
         first = not MassSend.objects.filter(pk=task.send_id, tasks_created__gt=0).exists()
         MassSend.objects.filter(pk=task.send_id).update(tasks_created=_count(task.send_id, TaskStatus.CREATED, TaskStatus.SENT))
         if first:
@@ -376,7 +472,7 @@ def _task_created(claim, task: MassSendTask, *, msgid: str, fail_list: list[str]
 def _task_settle(claim, task: MassSendTask, *, status: str, error: str = "", failed: bool = False) -> None:
     with transaction.atomic():
         claim.finish(status=status, error=error, due_at=None)
-        task.deliveries.filter(status=Delivery.Status.PLANNED).update(status=Delivery.Status.UNSENT)
+        _recipients(task)[0].filter(status=Delivery.Status.PLANNED).update(status=Delivery.Status.UNSENT)
         if failed:
             MassSend.objects.filter(pk=task.send_id).update(tasks_failed=MassSendTask.objects.filter(FAILED_FOR_GOOD, send_id=task.send_id).count())
 
@@ -405,7 +501,7 @@ def mass_send_pull(send_pk: int, client: WeComClient | None = None) -> str:
 def _pull(claim, client: WeComClient | None) -> str:
     send = MassSend.objects.select_related("corp").get(pk=claim.pk)
     client = client or WeComClient(send.corp)
-    open_tasks = list(send.tasks.filter(status=TaskStatus.CREATED).select_related("staff"))
+    open_tasks = list(send.tasks.filter(status=TaskStatus.CREATED).select_related("staff", "send"))
     by_msgid: dict[str, list[MassSendTask]] = {}
     for task in open_tasks:
         by_msgid.setdefault(task.msgid, []).append(task)
@@ -416,9 +512,10 @@ def _pull(claim, client: WeComClient | None) -> str:
             if member is None:
                 continue
             results = {}
+            key = _recipients(task)[1]
             for page, _cursor in client.iter_groupmsg_send_result(msgid, task.staff.userid):
                 for row in page:
-                    results[row.get("external_userid", "")] = (WECOM_RESULT.get(row.get("status"), Delivery.Status.PLANNED), row.get("send_time") or 0)
+                    results[row.get(key, "")] = (WECOM_RESULT.get(row.get("status"), Delivery.Status.PLANNED), row.get("send_time") or 0)
             _task_results(task, sent=member.get("status") == 2, send_time=member.get("send_time") or 0, results=results)
     stamp = now()
     first_created = send.tasks.exclude(created_at=None).order_by("created_at").values_list("created_at", flat=True).first() or stamp
@@ -431,6 +528,7 @@ def _pull(claim, client: WeComClient | None) -> str:
             return "over"
         if not still_open or stamp >= closes_at:
             send.deliveries.filter(status=Delivery.Status.PLANNED).update(status=Delivery.Status.UNSENT)
+            send.group_deliveries.filter(status=Delivery.Status.PLANNED).update(status=Delivery.Status.UNSENT)
             counters = _counters(send.pk)
             claim.finish(status="done", pulls=send.pulls + 1, pulled_at=stamp, closes_at=closes_at, **counters)
             MassSend.objects.filter(pk=send.pk, status=Status.SENDING).update(status=Status.CLOSED)
@@ -447,10 +545,11 @@ def _task_results(task: MassSendTask, *, sent: bool, send_time: int, results: di
         by_status: dict[tuple[str, int], list[str]] = {}
         for external, (status, at) in results.items():
             by_status.setdefault((status, at), []).append(external)
+        rows, key = _recipients(task)
         for (status, at), externals in by_status.items():
             sent_at = datetime.fromtimestamp(at, tz=now().tzinfo) if at else None
             for start in range(0, len(externals), 2000):
-                task.deliveries.filter(external_userid__in=externals[start : start + 2000]).exclude(status=status).update(status=status, sent_at=sent_at)
+                rows.filter(**{f"{key}__in": externals[start : start + 2000]}).exclude(status=status).update(status=status, sent_at=sent_at)
         if sent:
             MassSendTask.objects.filter(pk=task.pk, status=TaskStatus.CREATED).update(
                 status=TaskStatus.SENT, sent_at=datetime.fromtimestamp(send_time, tz=now().tzinfo) if send_time else now()
@@ -461,6 +560,8 @@ def _counters(send_pk: int) -> dict:
     tasks = dict(MassSendTask.objects.filter(send_id=send_pk).values_list("status").annotate(n=Count("id")))
     tasks[TaskStatus.FAILED] = MassSendTask.objects.filter(FAILED_FOR_GOOD, send_id=send_pk).count()
     deliveries = dict(Delivery.objects.filter(send_id=send_pk).values_list("status").annotate(n=Count("id")))
+    for status, n in GroupDelivery.objects.filter(send_id=send_pk).values_list("status").annotate(n=Count("id")):
+        deliveries[status] = deliveries.get(status, 0) + n
     return {
         "tasks_created": tasks.get(TaskStatus.CREATED, 0) + tasks.get(TaskStatus.SENT, 0),
         "tasks_sent": tasks.get(TaskStatus.SENT, 0),
@@ -504,6 +605,7 @@ def mass_send_cancel_in_wecom(send_pk: int, client: WeComClient | None = None) -
     busy = send.tasks.filter(status=TaskStatus.CREATING).exists()
     with transaction.atomic():
         Delivery.objects.filter(send=send, status=Delivery.Status.PLANNED, task__status=TaskStatus.CANCELLED).update(status=Delivery.Status.UNSENT)
+        GroupDelivery.objects.filter(send=send, status=Delivery.Status.PLANNED, task__status=TaskStatus.CANCELLED).update(status=Delivery.Status.UNSENT)
         if not busy:
             MassSend.objects.filter(pk=send.pk, status=Status.CANCELLING).update(status=Status.CANCELLED, **_counters(send.pk))
     return f"{cancelled} cancelled in WeCom" + (", a task still being created" if busy else "")

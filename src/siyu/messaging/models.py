@@ -134,10 +134,15 @@ class MassSend(CorpOwned):
         CANCELLED = "cancelled", _("Cancelled")
         FAILED = "failed", _("Failed")
 
+    class ChatType(models.TextChoices):
+        CUSTOMERS = "single", _("Customers")
+        GROUPS = "group", _("Customer groups")
+
     name = models.CharField(max_length=64)
+    chat_type = models.CharField(max_length=6, choices=ChatType.choices, default=ChatType.CUSTOMERS)
     text = models.TextField(blank=True, default="")
     attachments = models.JSONField(default=list, blank=True)
-    audience = models.JSONField(default=dict, help_text="how the customers were chosen: segment, filters or a list")
+    audience = models.JSONField(default=dict, help_text="how the customers (or groups) were chosen: segment, filters, a list, groups")
     staff_ids = models.JSONField(default=list, blank=True, help_text="only these senders (with departments; none: every staff member)")
     department_ids = models.JSONField(default=list, blank=True, help_text="only staff in these departments or below them")
     send_at = models.DateTimeField()
@@ -263,3 +268,20 @@ class StaffSend(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "msgid"], name="staffsend_unique_msgid")]
         indexes = [models.Index(fields=["corp", "created_at"])]
+
+
+class GroupDelivery(CorpOwned):
+    """One message Siyu caused in one customer group: a group send's recipient with WeCom's
+    result, and the ledger WeCom's receive cap for groups is counted on."""
+
+    group = models.ForeignKey("groups.CustomerGroup", on_delete=models.CASCADE, related_name="+")
+    send = models.ForeignKey(MassSend, on_delete=models.CASCADE, related_name="group_deliveries")
+    task = models.ForeignKey(MassSendTask, on_delete=models.CASCADE, related_name="group_deliveries")
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    chat_id = models.CharField(max_length=64)
+    planned_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Delivery.Status.choices, default=Delivery.Status.PLANNED)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["group", "planned_at"]), models.Index(fields=["task", "chat_id"])]

@@ -127,6 +127,8 @@ def msg_template_confirm(*, template, userid: str) -> dict:
                 send.status = 3
             else:
                 send.status = 1
+        elif SbMsgSend.objects.filter(template__corp=template.corp, chat_id=send.chat_id, status=1, send_time__gte=since).count() >= cap:
+            send.status = 3  # a group has the same receive limit as a customer
         else:
             send.status = 1
         send.send_time = stamp if send.status == 1 else 0
