@@ -17,7 +17,7 @@ from siyu.corps.models import Corp
 from siyu.customers.models import Customer, FollowTag
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.kit.tenancy import Role
-from siyu.messaging.models import MassSend, MassSendTask, WelcomeMessage, WelcomeSend
+from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor, WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
 from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.models import Tag, TagGroup
@@ -96,6 +96,8 @@ def two_corps(db):
     segment = Segment.objects.create(corp=alpha, name=f"S {MARKER}", filters={"state": MARKER})
     send = MassSend.objects.create(corp=alpha, name=f"MS {MARKER}", text=MARKER, audience={"kind": "filters", "filters": {}}, send_at=timezone.now())
     MassSendTask.objects.create(corp=alpha, send=send, staff=s, recipients=1)
+    moment = Moment.objects.create(corp=alpha, text=MARKER, status="created")
+    MomentExecutor.objects.create(corp=alpha, moment=moment, staff=s)
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "customer_id": c.id,
@@ -112,6 +114,7 @@ def two_corps(db):
         "order_id": order.id,
         "segment_id": segment.id,
         "send_id": send.id,
+        "moment_id": moment.id,
     }
     return objects, ApiClient(f.token(beta_owner, beta))
 
@@ -143,6 +146,7 @@ def _alpha_snapshot():
         list(Order.objects.values_list("id", "order_no", "amount_fen", "refunded_fen", "customer_id")),
         list(Segment.objects.values_list("id", "name", "filters")),
         list(MassSend.objects.values_list("id", "name", "status")),
+        list(Moment.objects.values_list("id", "text", "status")),
     )
 
 
@@ -192,6 +196,7 @@ def test_every_path_parameter_is_an_object_id():
         "order_id",
         "segment_id",
         "send_id",
+        "moment_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 
@@ -250,6 +255,8 @@ def guide_and_colleague(two_corps):
     CustomerGroup.objects.create(corp=alpha, chat_id=f"wr{OTHER}", name=f"Chat {OTHER}", owner=colleague)
     theirs_send = MassSend.objects.create(corp=alpha, name=f"MS {OTHER}", text=OTHER, audience={"kind": "filters", "filters": {}}, send_at=now)
     MassSendTask.objects.create(corp=alpha, send=theirs_send, staff=colleague, recipients=1)
+    theirs_moment = Moment.objects.create(corp=alpha, text=OTHER, status="created")
+    MomentExecutor.objects.create(corp=alpha, moment=theirs_moment, staff=colleague)
     guide = f.user(alpha, role=Role.GUIDE, staff=own_staff)
     return ApiClient(f.token(guide, alpha))
 

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # looks for in the (Chinese) WeCom app.
 ALLOWED_ENGLISH = {"Siyu", "WeCom", "Bearer", "Authorization"}
 ALLOWED_CHINESE = {"私", "简体中文", "手机号", "姓名", "标签", "导购", "订单号", "支付时间", "实付金额", "外部联系人", "门店", "退款金额"}
-ALLOWED_CHINESE |= {"群发助手", "设置群发规则", "工作台", "客户联系"}
+ALLOWED_CHINESE |= {"群发助手", "设置群发规则", "工作台", "客户联系", "客户朋友圈"}
 ENGLISH_RUN = re.compile(r"(?<![\w-])[A-Za-z][a-z]+(?:[ '’]+[A-Za-z][a-z]+)+(?![\w-])")
 CHINESE_RUN = re.compile(r"[\u4e00-\u9fff]+")
 SKIP = {"logout", "switch_corp"}

@@ -26,7 +26,7 @@ from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, Follow
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.kit.tenancy import Role
-from siyu.messaging.models import MassSend, MassSendTask
+from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor
 from siyu.orders.models import OrderImport
 from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.models import Tag, TagGroup
@@ -57,6 +57,8 @@ GUIDE_PAGES = {
     "add_task_mark",  # their own add-friend tasks
     "mass_sends",  # the sends that gave them a task
     "mass_send",  # their own task in it
+    "moments",  # the moments they were asked to publish
+    "moment",  # their own row in it
 }
 # The page the walk expects to be sent to, and the invitation page an invited person opens before
 # they can log in (tests/console/test_team.py).
@@ -115,8 +117,10 @@ def alpha(db):
     AddTask.objects.create(corp=corp, batch=batch, phone="13900000014", name="待加会员", staff=own_staff, due_day=timezone.now().date(), due_at=timezone.now())
     other_task = AddTask.objects.create(corp=corp, batch=batch, phone="13900000013", staff=other_staff, due_day=timezone.now().date(), due_at=timezone.now())
     send = MassSend.objects.create(corp=corp, name="群发", text="你好", audience={"kind": "filters", "filters": {}}, send_at=timezone.now())
+    moment = Moment.objects.create(corp=corp, text="朋友圈", status="created")
     for staff in (own_staff, other_staff):  # the guide's own task (their page) and a colleague's
         MassSendTask.objects.create(corp=corp, send=send, staff=staff, recipients=1)
+        MomentExecutor.objects.create(corp=corp, moment=moment, staff=staff)
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -124,7 +128,8 @@ def alpha(db):
         "membership_id": Membership.objects.get(user=guide, corp=corp).id,
         "token_id": token.id,
         "task_id": other_task.id,
-        "send_id": send.id,  # another guide's task: not found for this guide
+        "send_id": send.id,
+        "moment_id": moment.id,  # another guide's task: not found for this guide
         "customer_id": theirs.id,  # a guide must not reach another guide's customer
         "group_id": group.id,
         "tag_id": tag.id,
@@ -175,6 +180,7 @@ def _snapshot():
         list(ApiToken.objects.values_list("id", "revoked_at")),
         list(AddTask.objects.values_list("id", "status")),
         list(MassSend.objects.values_list("id", "status")),
+        list(Moment.objects.values_list("id", "status")),
     )
 
 
@@ -280,5 +286,6 @@ def test_every_url_parameter_is_filled():
         "token_id",
         "task_id",
         "send_id",
+        "moment_id",
     }
     assert len(PATTERNS) >= 45

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, leads, mass_sends, orders, phone_imports, team, value, views, welcomes
+from . import acquisition, autotag, group_codes, leads, mass_sends, moments, orders, phone_imports, team, value, views, welcomes
 
 app_name = "console"
 
@@ -69,6 +69,10 @@ urlpatterns = [
     path("sync/", views.sync_page, name="sync"),
     path("sync/start/", views.sync_start, name="sync_start"),
     path("welcomes/", welcomes.welcome_log, name="welcomes"),
+    path("moments/", moments.moment_list, name="moments"),
+    path("moments/<int:moment_id>/", moments.moment_page, name="moment"),
+    path("moments/<int:moment_id>/remind/", moments.moment_remind, name="moment_remind"),
+    path("moments/<int:moment_id>/cancel/", moments.moment_cancel, name="moment_cancel"),
     path("mass-sends/", mass_sends.mass_send_list, name="mass_sends"),
     path("mass-sends/new/", mass_sends.mass_send_new, name="mass_send_new"),
     path("mass-sends/policy/", mass_sends.contact_policy_page, name="contact_policy"),

@@ -12,7 +12,7 @@ from siyu.corps.selectors import staff_get
 from siyu.kit.pagination import keyset_page
 from siyu.kit.schema import ClockTime
 
-from . import budget, mass_sends, media, selectors, services
+from . import budget, mass_sends, media, moments, selectors, services
 from .models import ContactPolicy, MassSendTask, Media, WelcomeSend
 
 router = Router(tags=["messaging"])
@@ -298,3 +298,84 @@ def contact_policy(request):
 @router.put("/contact-policy", response=PolicyOut)
 def contact_policy_set(request, payload: PolicyIn):
     return budget.policy_save(actor=request.auth, **payload.dict())
+
+
+# -- moments ----------------------------------------------------------------------------------------
+class MomentIn(Schema):
+    text: str = Field("", max_length=2000)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=9)
+    staff_ids: list[int] = Field(default_factory=list, description="executors (with departments; none: every staff member)")
+    department_ids: list[int] = Field(default_factory=list)
+    tag_ids: list[int] = Field(default_factory=list, description="shown only to customers with one of these tags")
+    like_tag_id: int | None = Field(None, description="tag customers who like it")
+    comment_tag_id: int | None = Field(None, description="tag customers who comment on it")
+
+
+class MomentOut(Schema):
+    id: int
+    status: str
+    text: str
+    attachments: list[dict]
+    staff_ids: list[int]
+    department_ids: list[int]
+    tag_ids: list[int]
+    like_tag_id: int | None
+    comment_tag_id: int | None
+    moment_id: str
+    created_at: datetime
+    executors: int
+    published: int
+    reached: int
+    likes: int
+    comments: int
+    invalid_senders: list[str]
+    error: str
+
+
+class MomentPage(Schema):
+    items: list[MomentOut]
+    next_cursor: str | None
+
+
+class MomentExecutorOut(Schema):
+    staff_id: int
+    staff_name: str
+    published: bool
+    reached: int
+
+
+@router.post("/moments", response={201: MomentOut})
+def moment_create(request, payload: MomentIn):
+    data = payload.dict()
+    data["attachments"] = [a.dict(exclude_none=True) for a in payload.attachments]
+    return Status(201, moments.moment_create(actor=request.auth, **data))
+
+
+@router.get("/moments", response=MomentPage)
+def moment_list(request, cursor: str | None = None, limit: int = 50):
+    rows, next_cursor = keyset_page(selectors.moments(request.auth), cursor=cursor, limit=limit)
+    return MomentPage(items=rows, next_cursor=next_cursor)
+
+
+@router.get("/moments/{moment_id}", response=MomentOut)
+def moment_detail(request, moment_id: int):
+    return selectors.moment_get(request.auth, moment_id)
+
+
+@router.get("/moments/{moment_id}/executors", response=list[MomentExecutorOut])
+def moment_executor_list(request, moment_id: int):
+    moment = selectors.moment_get(request.auth, moment_id)
+    rows = selectors.moment_executors(request.auth, moment)[:10_000]
+    return [MomentExecutorOut(staff_id=e.staff_id, staff_name=e.staff.name, published=e.published, reached=e.reached) for e in rows]
+
+
+@router.post("/moments/{moment_id}/cancel", response=MomentOut)
+def moment_cancel(request, moment_id: int):
+    return moments.moment_cancel(actor=request.auth, moment=selectors.moment_get(request.auth, moment_id))
+
+
+@router.post("/moments/{moment_id}/remind", response={202: MomentOut})
+def moment_remind(request, moment_id: int):
+    moment = selectors.moment_get(request.auth, moment_id)
+    moments.moment_remind(actor=request.auth, moment=moment)
+    return Status(202, moment)

@@ -285,3 +285,82 @@ class GroupDelivery(CorpOwned):
 
     class Meta:
         indexes = [models.Index(fields=["group", "planned_at"]), models.Index(fields=["task", "chat_id"])]
+
+
+class Moment(CorpOwned):
+    """A customer-moments task (客户朋友圈): HQ's post that each executor publishes to their
+    customers' feed from WeCom. Likes and comments come back and can tag who made them."""
+
+    class Status(models.TextChoices):
+        DUE = "due", _("To create")
+        CREATING = "creating", _("Creating")
+        CREATED = "created", _("Waiting for staff")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        CLOSED = "closed", _("Closed")
+
+    text = models.TextField(blank=True, default="")
+    attachments = models.JSONField(default=list, blank=True)
+    staff_ids = models.JSONField(default=list, blank=True)
+    department_ids = models.JSONField(default=list, blank=True)
+    tag_ids = models.JSONField(default=list, blank=True, help_text="shown only to customers with one of these corp tags")
+    like_tag = models.ForeignKey("tags.Tag", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    comment_tag = models.ForeignKey("tags.Tag", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DUE)
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    jobid = models.CharField(max_length=64, blank=True, default="")
+    moment_id = models.CharField(max_length=64, blank=True, default="")
+    invalid_senders = models.JSONField(default=list, blank=True)
+    pull_status = models.CharField(max_length=10, default="idle")
+    pull_due_at = models.DateTimeField(null=True, blank=True)
+    pull_claimed_at = models.DateTimeField(null=True, blank=True)
+    pull_lease_until = models.DateTimeField(null=True, blank=True)
+    pull_attempts = models.PositiveSmallIntegerField(default=0)
+    pull_error = models.TextField(blank=True, default="")
+    pull_task_id = models.CharField(max_length=64, blank=True, default="")
+    pulled_at = models.DateTimeField(null=True, blank=True)
+    executors = models.PositiveIntegerField(default=0)
+    published = models.PositiveIntegerField(default=0)
+    reached = models.PositiveIntegerField(default=0)
+    likes = models.PositiveIntegerField(default=0)
+    comments = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "-created_at"]), models.Index(fields=["status", "due_at"]), models.Index(fields=["pull_status", "pull_due_at"])]
+
+
+class MomentExecutor(CorpOwned):
+    moment = models.ForeignKey(Moment, on_delete=models.CASCADE, related_name="executor_rows")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    published = models.BooleanField(default=False)
+    reached = models.PositiveIntegerField(default=0)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["moment", "staff"], name="momentexecutor_unique")]
+
+
+class MomentReaction(CorpOwned):
+    """A customer liked or commented on a staff member's published moment."""
+
+    class Kind(models.TextChoices):
+        LIKE = "like", _("Like")
+        COMMENT = "comment", _("Comment")
+
+    moment = models.ForeignKey(Moment, on_delete=models.CASCADE, related_name="reactions")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    external_userid = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["moment", "staff", "external_userid", "kind"], name="momentreaction_unique")]

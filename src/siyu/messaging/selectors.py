@@ -8,7 +8,7 @@ from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, get_for
 
 from . import budget
-from .models import Delivery, MassSend, MassSendTask, Media, StaffSend, WelcomeMessage, WelcomeSend
+from .models import Delivery, MassSend, MassSendTask, Media, Moment, MomentExecutor, StaffSend, WelcomeMessage, WelcomeSend
 
 # A task sent within a day of reaching the staff member is on time.
 ON_TIME = timedelta(hours=24)
@@ -142,3 +142,20 @@ def staff_send_counts(actor: Actor, *, days: int = 30, top: int = 20) -> list[di
         .order_by("-n", "creator")[:top]
     )
     return [{"userid": r["creator"], "name": r["staff__name"] or r["creator"], "sends": r["n"], "last": r["last"]} for r in rows]
+
+
+def moments(actor: Actor):
+    """A manager sees every moment; a guide those they were asked to publish."""
+    rows = Moment.objects.for_corp(actor.corp)
+    if actor.is_guide:
+        rows = rows.filter(id__in=MomentExecutor.objects.filter(staff_id=actor.staff_id).values("moment_id"))
+    return rows.order_by("-created_at", "-id")
+
+
+def moment_get(actor: Actor, moment_id: int) -> Moment:
+    return get_for(actor, moments(actor), _("No such moment."), pk=moment_id)
+
+
+def moment_executors(actor: Actor, moment: Moment):
+    rows = moment.executor_rows.select_related("staff").order_by("-published", "staff__name")
+    return rows.filter(staff_id=actor.staff_id) if actor.is_guide else rows

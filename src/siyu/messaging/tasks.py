@@ -1,6 +1,6 @@
 from django_tasks import task
 
-from . import mass_sends, services
+from . import mass_sends, moments, services
 
 
 # Welcome sends share the callbacks' queue and go first in it (priority 100): WeCom's window
@@ -43,3 +43,23 @@ def remind_mass_send(send_id: int) -> dict:
 @task()
 def mirror_staff_sends(corp_id: int) -> int:
     return mass_sends.staff_sends_mirror(corp_id)
+
+
+@task()
+def create_moment(moment_id: int) -> str:
+    return moments.moment_create_in_wecom(moment_id)
+
+
+@task()
+def pull_moment(moment_id: int) -> str:
+    return moments.moment_pull(moment_id)
+
+
+@task()
+def cancel_moment(moment_id: int) -> str:
+    return moments.moment_cancel_in_wecom(moment_id)
+
+
+@task()
+def remind_moment(moment_id: int) -> int:
+    return moments.moment_remind_in_wecom(moment_id)

@@ -312,6 +312,25 @@ class SbMoment(models.Model):
     attachments = models.JSONField(default=list)
     visible_range = models.JSONField(default=dict)
     create_time = models.BigIntegerField()
+    cancelled = models.BooleanField(default=False)
+
+
+class SbMomentTask(models.Model):
+    """One executor of a moment task: publishes it (or not) to the customers it may show to."""
+
+    moment = models.ForeignKey(SbMoment, on_delete=models.CASCADE, related_name="tasks")
+    userid = models.CharField(max_length=64)
+    publish_status = models.IntegerField(default=0, help_text="0 not published, 1 published")
+    publish_time = models.BigIntegerField(default=0)
+
+
+class SbMomentReach(models.Model):
+    """A customer a published moment showed to, and what they did with it."""
+
+    task = models.ForeignKey(SbMomentTask, on_delete=models.CASCADE, related_name="reached")
+    external_userid = models.CharField(max_length=64)
+    liked_at = models.BigIntegerField(default=0)
+    commented_at = models.BigIntegerField(default=0)
 
 
 class SbGroupWelcomeTemplate(models.Model):

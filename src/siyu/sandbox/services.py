@@ -19,6 +19,8 @@ from .models import (
     SbFollow,
     SbGroup,
     SbGroupMember,
+    SbMoment,
+    SbMomentReach,
     SbMsgSend,
     SbMsgTemplate,
     SbStaff,
@@ -165,3 +167,25 @@ def staff_sends_own(*, staff: SbStaff, external_userids: list[str], text: str) -
     )
     SbMsgSend.objects.bulk_create([SbMsgSend(template=template, userid=staff.userid, external_userid=e, status=1, send_time=stamp) for e in external_userids])
     return template
+
+
+def moment_publish(*, moment: SbMoment, userid: str) -> int:
+    """The member publishes the moment: it shows to their customers (those with one of the task's
+    tags, when it names any). Returns how many it reached; a cancelled task publishes nothing."""
+    task = moment.tasks.filter(userid=userid, publish_status=0).first()
+    if task is None or moment.cancelled:
+        return 0
+    tags = set(((moment.visible_range.get("external_contact_list") or {}).get("tag_list")) or [])
+    follows = SbFollow.objects.filter(corp=moment.corp, staff__userid=userid).select_related("customer")
+    reached = [f.customer.external_userid for f in follows if not tags or tags & set(f.tag_ids)]
+    task.publish_status, task.publish_time = 1, int(time.time())
+    task.save(update_fields=["publish_status", "publish_time"])
+    SbMomentReach.objects.bulk_create([SbMomentReach(task=task, external_userid=e) for e in reached])
+    return len(reached)
+
+
+def moment_react(*, moment: SbMoment, external_userid: str, like: bool = False, comment: bool = False) -> None:
+    """A customer the moment showed to likes it or comments on it."""
+    stamp = int(time.time())
+    changes = {**({"liked_at": stamp} if like else {}), **({"commented_at": stamp} if comment else {})}
+    SbMomentReach.objects.filter(task__moment=moment, external_userid=external_userid).update(**changes)

@@ -16,7 +16,9 @@ from .models import (
     SbFollow,
     SbGroup,
     SbGroupMember,
+    SbMedia,
     SbMoment,
+    SbMomentTask,
     SbMsgSend,
     SbMsgTemplate,
     SbStaff,
@@ -371,25 +373,108 @@ def groupchat_statistic(request, corp, body):
 
 
 # -- moments ------------------------------------------------------------------------------------------
+MOMENT_TEXT = 2000  # characters
+MOMENT_LINK_TITLE = 64  # bytes
+MOMENT_VIDEO_BYTES = 10 * 1024 * 1024
+
+
+def _moment_content_problem(corp, text: str, attachments) -> str:
+    """WeCom's rules for a moment: text ≤ 2,000 characters; 9 images, or 1 video (≤ 10 MB), or 1
+    link, never mixed."""
+    if len(text) > MOMENT_TEXT:
+        return "invalid text size"
+    if not isinstance(attachments, list):
+        return "attachments"
+    kinds = {a.get("msgtype") for a in attachments if isinstance(a, dict)}
+    if len(kinds) > 1 or not kinds <= {"image", "video", "link"}:
+        return "attachments are 9 images, 1 video or 1 link, never mixed"
+    if kinds == {"image"} and len(attachments) > MAX_ATTACHMENTS:
+        return "at most 9 images"
+    if kinds & {"video", "link"} and len(attachments) > 1:
+        return "one video or one link"
+    for a in attachments:
+        if a.get("msgtype") == "link" and len(((a.get("link") or {}).get("title") or "").encode()) > MOMENT_LINK_TITLE:
+            return "link title over 64 bytes"
+        if a.get("msgtype") in ("image", "video"):
+            media = SbMedia.objects.filter(corp=corp, media_id=(a.get(a["msgtype"]) or {}).get("media_id", "")).first()
+            if media is None:
+                return "invalid media_id"
+            if a["msgtype"] == "video" and media.size > MOMENT_VIDEO_BYTES:
+                return "video over 10 MB"
+    return ""
+
+
 @wecom_api("externalcontact/add_moment_task")
 def add_moment_task(request, corp, body):
+    text = (body.get("text") or {}).get("content", "")
     attachments = body.get("attachments", [])
-    if not (body.get("text") or {}).get("content") and not attachments:
+    if not text and not attachments:
         return error(40058, "text or attachments required")
-    if not isinstance(attachments, list) or len(attachments) > MAX_ATTACHMENTS:
-        return error(40058, "at most 9 attachments")
-    senders = ((body.get("visible_range") or {}).get("sender_list") or {}).get("user_list") or []
+    problem = _moment_content_problem(corp, text, attachments)
+    if problem:
+        return error(40007 if "media" in problem else 40058, problem)
+    visible = body.get("visible_range") or {}
+    senders = (visible.get("sender_list") or {}).get("user_list") or []
+    departments = (visible.get("sender_list") or {}).get("department_list") or []
+    staff = SbStaff.objects.filter(corp=corp)
+    if senders or departments:
+        staff = staff.filter(Q(userid__in=senders) | Q(department__in=departments))
     moment = SbMoment.objects.create(
         corp=corp,
         jobid="job" + secrets.token_hex(12),
         moment_id="mom" + secrets.token_hex(12),
         creator=senders[0] if len(senders) == 1 else "",
-        text=(body.get("text") or {}).get("content", ""),
+        text=text,
         attachments=attachments,
-        visible_range=body.get("visible_range") or {},
+        visible_range=visible,
         create_time=int(time.time()),
     )
+    SbMomentTask.objects.bulk_create([SbMomentTask(moment=moment, userid=u) for u in staff.values_list("userid", flat=True)])
     return {"jobid": moment.jobid}
+
+
+@wecom_api("externalcontact/get_moment_task")
+def get_moment_task(request, corp, body):
+    moment = SbMoment.objects.filter(corp=corp, moment_id=body.get("moment_id", "")).first()
+    if moment is None:
+        return error(40058, "moment_id")
+    rows, cursor, problem = cursor_page(moment.tasks.all(), body.get("cursor", ""), body.get("limit", 500), most=1000)
+    if problem:
+        return problem
+    return {"task_list": [{"userid": t.userid, "publish_status": t.publish_status} for t in rows], "next_cursor": cursor}
+
+
+@wecom_api("externalcontact/get_moment_send_result")
+def get_moment_send_result(request, corp, body):
+    task = SbMomentTask.objects.filter(moment__corp=corp, moment__moment_id=body.get("moment_id", ""), userid=body.get("userid", "")).first()
+    if task is None:
+        return error(40058, "moment_id or userid")
+    rows, cursor, problem = cursor_page(task.reached.all(), body.get("cursor", ""), body.get("limit", 500), most=5000)
+    if problem:
+        return problem
+    return {"customer_list": [{"external_userid": r.external_userid} for r in rows], "next_cursor": cursor}
+
+
+@wecom_api("externalcontact/get_moment_comments")
+def get_moment_comments(request, corp, body):
+    task = SbMomentTask.objects.filter(moment__corp=corp, moment__moment_id=body.get("moment_id", ""), userid=body.get("userid", "")).first()
+    if task is None:
+        return error(40058, "moment_id or userid")
+    reached = list(task.reached.all())
+    return {
+        "comment_list": [{"external_userid": r.external_userid, "create_time": r.commented_at} for r in reached if r.commented_at],
+        "like_list": [{"external_userid": r.external_userid, "create_time": r.liked_at} for r in reached if r.liked_at],
+    }
+
+
+@wecom_api("externalcontact/cancel_moment_task")
+def cancel_moment_task(request, corp, body):
+    moment = SbMoment.objects.filter(corp=corp, moment_id=body.get("moment_id", "")).first()
+    if moment is None:
+        return error(40058, "moment_id")
+    moment.cancelled = True
+    moment.save(update_fields=["cancelled"])
+    return {}
 
 
 @wecom_api("externalcontact/get_moment_task_result")

@@ -492,10 +492,28 @@ class WeComClient:
     ) -> str:
         visible = {"sender_list": {"user_list": list(senders), "department_list": list(departments)}, "external_contact_list": {"tag_list": list(tags)}}
         body = {"attachments": list(attachments), "visible_range": visible, **({"text": {"content": text}} if text else {})}
-        return self.post("externalcontact/add_moment_task", body)["jobid"]
+        return self.post("externalcontact/add_moment_task", body, idempotent=False)["jobid"]
 
     def moment_task_result(self, jobid: str) -> dict:
         return self.get("externalcontact/get_moment_task_result", jobid=jobid)
+
+    def moment_tasks(self, moment_id: str) -> list[dict]:
+        """Each executor's publish status: [{"userid", "publish_status" 0/1}]."""
+        pages = self._pages(lambda c: self.post("externalcontact/get_moment_task", {"moment_id": moment_id, "cursor": c, "limit": 1000}), "task_list", "")
+        return [row for page, _ in pages for row in page]
+
+    def iter_moment_send_result(self, moment_id: str, userid: str) -> Iterator[tuple[list[dict], str]]:
+        """The customers a member's published moment showed to."""
+        body = {"moment_id": moment_id, "userid": userid, "limit": 5000}
+        return self._pages(lambda c: self.post("externalcontact/get_moment_send_result", {**body, "cursor": c}), "customer_list", "")
+
+    def moment_comments(self, moment_id: str, userid: str) -> dict:
+        """{"comment_list": [{external_userid, create_time}], "like_list": [...]} on a member's moment."""
+        data = self.post("externalcontact/get_moment_comments", {"moment_id": moment_id, "userid": userid})
+        return {"comment_list": data.get("comment_list", []), "like_list": data.get("like_list", [])}
+
+    def cancel_moment_task(self, moment_id: str) -> None:
+        self.post("externalcontact/cancel_moment_task", {"moment_id": moment_id})
 
     def iter_moments(self, *, start_time: int, end_time: int, creator: str = "", limit: int = 20) -> Iterator[tuple[list[dict], str]]:
         body = {"start_time": start_time, "end_time": end_time, "limit": limit, **({"creator": creator} if creator else {})}
