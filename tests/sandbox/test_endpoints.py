@@ -14,7 +14,7 @@ import pytest
 from siyu.corps.services import corp_create
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbContactWay, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbMsgSend, SbMsgTemplate, SbWelcomeCode, SbWelcomeSent
+from siyu.sandbox.models import SbContactWay, SbFollow, SbGroup, SbGroupMember, SbJoinWay, SbMoment, SbMsgSend, SbMsgTemplate, SbWelcomeCode, SbWelcomeSent
 from siyu.sandbox.simulator import Simulator
 from siyu.sandbox.views import ROUTES
 from siyu.wecom import client as client_module
@@ -267,3 +267,22 @@ def test_the_simulated_guides_send_their_mass_send_tasks_but_one_in_ten_never_do
     unsent = set(SbMsgSend.objects.filter(status=0).values_list("template_id", "userid").distinct())
     assert unsent == never and steps == len(pairs) - len(never)
     assert SbMsgSend.objects.filter(status=1).count() == SbMsgSend.objects.exclude(status=0).count()  # every confirmed customer got it
+
+
+def test_the_simulated_guides_publish_moments_and_customers_react(world):
+    sb, staff, client = world
+    for i in range(6):
+        sandbox.customer_add(corp=sb, staff=staff[i % 2], external_userid=f"wmMO{i}", name=f"客{i}")
+    jobid = client.add_moment_task(text="新品", senders=["guide0", "guide1"])
+    moment_id = client.moment_task_result(jobid)["result"]["moment_id"]
+    simulator = Simulator(sb, seed=2)
+    while simulator._publish_moment():
+        pass
+    published = {t["userid"] for t in client.moment_tasks(moment_id) if t["publish_status"] == 1}
+    pk = SbMoment.objects.get(moment_id=moment_id).pk
+    assert published == {u for u in ("guide0", "guide1") if zlib.crc32(f"m{pk}:{u}".encode()) % 10}  # one in ten never publishes
+    for _n in range(4):
+        simulator._react_to_moment()
+    likes = sum(len(client.moment_comments(moment_id, u)["like_list"]) for u in published)
+    reached = sum(len(page) for u in published for page, _c in client.iter_moment_send_result(moment_id, u))
+    assert likes == min(4, reached) and reached == 3 * len(published)

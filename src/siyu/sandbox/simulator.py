@@ -23,7 +23,23 @@ from django.db.models import F
 from PIL import Image
 
 from . import callbacks, services
-from .models import SbBehavior, SbContactWay, SbCorp, SbCustomer, SbFollow, SbGroup, SbJoinWay, SbMsgSend, SbMsgTemplate, SbStaff, SbTag, china_today
+from .models import (
+    SbBehavior,
+    SbContactWay,
+    SbCorp,
+    SbCustomer,
+    SbFollow,
+    SbGroup,
+    SbJoinWay,
+    SbMoment,
+    SbMomentReach,
+    SbMomentTask,
+    SbMsgSend,
+    SbMsgTemplate,
+    SbStaff,
+    SbTag,
+    china_today,
+)
 from .names import customer_name
 
 log = logging.getLogger(__name__)
@@ -42,6 +58,8 @@ BEHAVIOURS = (
     ("new_group", 3),
     ("confirm_mass_send", 8),
     ("own_mass_send", 2),
+    ("publish_moment", 3),
+    ("react_to_moment", 4),
 )
 # One guide in ten never sends a given mass send: completion is rarely 100%.
 NEVER_SENDS = 10
@@ -153,6 +171,24 @@ class Simulator:
             return False
         template_id, userid = self.rng.choice(waiting)
         services.msg_template_confirm(template=SbMsgTemplate.objects.select_related("corp").get(pk=template_id), userid=userid)
+        return True
+
+    def _publish_moment(self) -> bool:
+        """A guide publishes a moment HQ asked for (one in ten never does)."""
+        waiting = list(SbMomentTask.objects.filter(moment__corp=self.corp, moment__cancelled=False, publish_status=0).values_list("moment_id", "userid")[:200])
+        waiting = [(m, u) for m, u in waiting if zlib.crc32(f"m{m}:{u}".encode()) % NEVER_SENDS]
+        if not waiting:
+            return False
+        moment_id, userid = self.rng.choice(waiting)
+        services.moment_publish(moment=SbMoment.objects.select_related("corp").get(pk=moment_id), userid=userid)
+        return True
+
+    def _react_to_moment(self) -> bool:
+        """A customer who sees a published moment likes it, and now and then comments."""
+        reach = SbMomentReach.objects.filter(task__moment__corp=self.corp, liked_at=0).select_related("task__moment").order_by("?").first()
+        if reach is None:
+            return False
+        services.moment_react(moment=reach.task.moment, external_userid=reach.external_userid, like=True, comment=self.rng.random() < 0.3)
         return True
 
     def _own_mass_send(self) -> bool:
