@@ -303,6 +303,7 @@ def test_bad_sends_are_refused_naming_the_field_and_nothing_is_made(hub, shop, d
     cases = [
         ({"text": "字" * 1400}, "text"),  # 4,200 bytes
         ({"text": "", "attachments": []}, "text"),
+        ({"attachments": [{"msgtype": "link", "link": {"title": "t", "url": "https://a.example"}}] * 10}, "attachments"),
         ({"audience": {"kind": "segment", "segment_id": foreign_segment.id}}, None),
         ({"audience": {"kind": "customers", "external_userids": ["wmNOBODY"]}}, "audience"),
         ({"audience": {"kind": "everyone"}}, "audience.kind"),
@@ -336,6 +337,8 @@ def test_the_api_creates_previews_lists_and_reports_completion_and_a_guide_sees_
     assert [s["id"] for s in api.get("/api/v1/mass-sends").json()["items"]] == [send_id]
     completion = {row["name"]: (row["assigned"], row["sent"], row["on_time"]) for row in api.get(f"/api/v1/mass-sends/{send_id}/completion").json()}
     assert completion == {"导购0": (1, 0, 0), "导购1": (1, 1, 1), "导购2": (1, 0, 0)}
+    laggards = [row["name"] for row in api.get(f"/api/v1/mass-sends/{send_id}/completion", sort="rate").json()]
+    assert laggards == ["导购0", "导购2", "导购1"] and api.get(f"/api/v1/mass-sends/{send_id}/completion", sort="-rate").json()[0]["name"] == "导购1"
     tasks = api.get(f"/api/v1/mass-sends/{send_id}/tasks").json()
     assert {t["staff_userid"]: t["status"] for t in tasks} == {"guide0": "created", "guide1": "sent", "guide2": "created"}
     # A guide sees the send that gave them a task, and only their own task in it.

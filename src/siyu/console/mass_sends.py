@@ -191,7 +191,8 @@ def mass_send_page(request, send_id: int):
     context = {
         "send": send,
         "by": by,
-        "completion": selectors.mass_send_completion(actor, send, by=by) if actor.can_manage else [],
+        "completion": selectors.mass_send_completion(actor, send, by=by, sort=request.GET.get("sort", "")) if actor.can_manage else [],
+        "sort": request.GET.get("sort", ""),
         "my_tasks": list(selectors.mass_send_tasks(actor, send)) if actor.is_guide else [],
         "failed": list(selectors.mass_send_tasks(actor, send, status="failed")[:50]) if actor.can_manage else [],
         "nav": "mass_sends",

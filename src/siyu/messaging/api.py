@@ -274,8 +274,8 @@ def mass_send_tasks(request, send_id: int, status: Literal[tuple(MassSendTask.St
 
 
 @router.get("/mass-sends/{send_id}/completion", response=list[CompletionOut])
-def mass_send_completion(request, send_id: int, by: Literal["staff", "department", "region"] = "staff"):
-    return selectors.mass_send_completion(request.auth, selectors.mass_send_get(request.auth, send_id), by=by)
+def mass_send_completion(request, send_id: int, by: Literal["staff", "department", "region"] = "staff", sort: Literal["", "rate", "-rate", "name"] = ""):
+    return selectors.mass_send_completion(request.auth, selectors.mass_send_get(request.auth, send_id), by=by, sort=sort)
 
 
 @router.post("/mass-sends/{send_id}/cancel", response=MassSendOut)
