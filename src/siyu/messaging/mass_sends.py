@@ -83,19 +83,33 @@ MASS_TASK_CREATE = DueWork(
     max_attempts=8,
     backoff=exponential(30, 1800),
 )
-MASS_SEND_PULL = DueWork(
-    "mass send results",
-    MassSend,
-    task="siyu.messaging.tasks.pull_mass_send",
-    waiting=("due",),
-    running="pulling",
-    done="done",
-    failed="failed",
-    prefix="pull_",
-    lease=timedelta(minutes=20),
-    max_attempts=6,
-    backoff=exponential(60, 3600),
-)
+
+
+def result_pulls(name: str, model, task: str) -> DueWork:
+    """Pulling a send's (or a moment's) results from WeCom until it closes: the row's pull_*
+    fields, due → pulling → due again at its next time, or done."""
+    return DueWork(
+        name,
+        model,
+        task=task,
+        waiting=("due",),
+        running="pulling",
+        done="done",
+        failed="failed",
+        prefix="pull_",
+        lease=timedelta(minutes=20),
+        max_attempts=6,
+        backoff=exponential(60, 3600),
+    )
+
+
+def next_pull(started: datetime, stamp: datetime, closes_at: datetime) -> datetime:
+    """The next pull after `stamp` on the schedule counted from `started`: often at first, then daily."""
+    later = [started + step for step in PULL_AFTER if started + step > stamp]
+    return min(later[0] if later else stamp + timedelta(days=1), closes_at)
+
+
+MASS_SEND_PULL = result_pulls("mass send results", MassSend, "siyu.messaging.tasks.pull_mass_send")
 
 
 # -- audience ----------------------------------------------------------------------------------------
@@ -533,8 +547,7 @@ def _pull(claim, client: WeComClient | None) -> str:
             claim.finish(status="done", pulls=send.pulls + 1, pulled_at=stamp, closes_at=closes_at, **counters)
             MassSend.objects.filter(pk=send.pk, status=Status.SENDING).update(status=Status.CLOSED)
             return "closed"
-        later = [first_created + step for step in PULL_AFTER if first_created + step > stamp]
-        at = min(later[0] if later else stamp + timedelta(days=1), closes_at)
+        at = next_pull(first_created, stamp, closes_at)
         claim.finish(status="due", pull_due_at=at, pulls=send.pulls + 1, pulled_at=stamp, closes_at=closes_at, **counters)
         MASS_SEND_PULL.enqueue(send.pk, at=at)
     return "pulled"

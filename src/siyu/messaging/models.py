@@ -102,6 +102,36 @@ class GroupWelcome(CorpOwned):
     push_task_id = models.CharField(max_length=64, blank=True, default="")
 
 
+class DueFields(models.Model):
+    """The fields kit.due keeps on a row that waits for its time or its worker (status is the row's own)."""
+
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class PullFields(models.Model):
+    """Results pulled from WeCom until the row closes (mass_sends.result_pulls)."""
+
+    pull_status = models.CharField(max_length=10, default="idle")
+    pull_due_at = models.DateTimeField(null=True, blank=True)
+    pull_claimed_at = models.DateTimeField(null=True, blank=True)
+    pull_lease_until = models.DateTimeField(null=True, blank=True)
+    pull_attempts = models.PositiveSmallIntegerField(default=0)
+    pull_error = models.TextField(blank=True, default="")
+    pull_task_id = models.CharField(max_length=64, blank=True, default="")
+    pulled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class ContactPolicy(CorpOwned):
     """How much a customer may be messaged: WeCom's receive cap for corp mass sends (the rule the
     corp's admin chose in 群发助手) and the brand's own stricter budget and quiet hours."""
@@ -121,7 +151,7 @@ class ContactPolicy(CorpOwned):
         constraints = [models.UniqueConstraint(fields=["corp"], name="contactpolicy_one_per_corp")]
 
 
-class MassSend(CorpOwned):
+class MassSend(CorpOwned, DueFields, PullFields):
     """A mass send (群发): HQ's message for customers, turned into one WeCom task per staff member
     that each confirms in 群发助手. Counters are kept here so lists need no aggregate query."""
 
@@ -150,22 +180,8 @@ class MassSend(CorpOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     # Planning (audience, budget, split) is due work of its own, at send_at.
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
-    due_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-    task_id = models.CharField(max_length=64, blank=True, default="")
     # Results are pulled from WeCom often at first, then less, until the send closes.
-    pull_status = models.CharField(max_length=10, default="idle")
-    pull_due_at = models.DateTimeField(null=True, blank=True)
-    pull_claimed_at = models.DateTimeField(null=True, blank=True)
-    pull_lease_until = models.DateTimeField(null=True, blank=True)
-    pull_attempts = models.PositiveSmallIntegerField(default=0)
-    pull_error = models.TextField(blank=True, default="")
-    pull_task_id = models.CharField(max_length=64, blank=True, default="")
     pulls = models.PositiveIntegerField(default=0)
-    pulled_at = models.DateTimeField(null=True, blank=True)
     closes_at = models.DateTimeField(null=True, blank=True)
     # Counters.
     audience_total = models.PositiveIntegerField(default=0)
@@ -188,7 +204,7 @@ class MassSend(CorpOwned):
         return sum(n for reason, n in (self.skipped or {}).items() if reason != "no_sender")
 
 
-class MassSendTask(CorpOwned):
+class MassSendTask(CorpOwned, DueFields):
     """One WeCom task: one sender and at most 10,000 of their customers (add_msg_template).
 
     WeCom's call is not idempotent: `attempted_at` is set (committed) before calling, so a worker
@@ -207,12 +223,6 @@ class MassSendTask(CorpOwned):
     part = models.PositiveSmallIntegerField(default=0, help_text="0, 1, …: a sender's customers beyond 10,000 go in further parts")
     recipients = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DUE)
-    due_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-    task_id = models.CharField(max_length=64, blank=True, default="")
     attempted_at = models.DateTimeField(null=True, blank=True)
     msgid = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(null=True, blank=True, help_text="when WeCom made the task")
@@ -287,7 +297,7 @@ class GroupDelivery(CorpOwned):
         indexes = [models.Index(fields=["group", "planned_at"]), models.Index(fields=["task", "chat_id"])]
 
 
-class Moment(CorpOwned):
+class Moment(CorpOwned, DueFields, PullFields):
     """A customer-moments task (客户朋友圈): HQ's post that each executor publishes to their
     customers' feed from WeCom. Likes and comments come back and can tag who made them."""
 
@@ -309,24 +319,10 @@ class Moment(CorpOwned):
     created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DUE)
-    due_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-    task_id = models.CharField(max_length=64, blank=True, default="")
     attempted_at = models.DateTimeField(null=True, blank=True)
     jobid = models.CharField(max_length=64, blank=True, default="")
     moment_id = models.CharField(max_length=64, blank=True, default="")
     invalid_senders = models.JSONField(default=list, blank=True)
-    pull_status = models.CharField(max_length=10, default="idle")
-    pull_due_at = models.DateTimeField(null=True, blank=True)
-    pull_claimed_at = models.DateTimeField(null=True, blank=True)
-    pull_lease_until = models.DateTimeField(null=True, blank=True)
-    pull_attempts = models.PositiveSmallIntegerField(default=0)
-    pull_error = models.TextField(blank=True, default="")
-    pull_task_id = models.CharField(max_length=64, blank=True, default="")
-    pulled_at = models.DateTimeField(null=True, blank=True)
     executors = models.PositiveIntegerField(default=0)
     published = models.PositiveIntegerField(default=0)
     reached = models.PositiveIntegerField(default=0)

@@ -29,7 +29,7 @@ from siyu.wecom.client import WeComClient
 from siyu.wecom.outbound import tags_ensure_in_wecom
 
 from .content import content_clean
-from .mass_sends import CLOSE_AFTER, PULL_AFTER, senders
+from .mass_sends import CLOSE_AFTER, PULL_AFTER, next_pull, result_pulls, senders
 from .media import attachments_for_wecom
 from .models import Media, Moment, MomentExecutor, MomentReaction
 
@@ -50,19 +50,7 @@ MOMENT_CREATE = DueWork(
     max_attempts=8,
     backoff=exponential(30, 1800),
 )
-MOMENT_PULL = DueWork(
-    "moment results",
-    Moment,
-    task="siyu.messaging.tasks.pull_moment",
-    waiting=("due",),
-    running="pulling",
-    done="done",
-    failed="failed",
-    prefix="pull_",
-    lease=timedelta(minutes=20),
-    max_attempts=6,
-    backoff=exponential(60, 3600),
-)
+MOMENT_PULL = result_pulls("moment results", Moment, "siyu.messaging.tasks.pull_moment")
 
 
 def moment_content_clean(corp, *, text: str, attachments: list[dict]) -> tuple[str, list[dict]]:
@@ -210,8 +198,7 @@ def _pull(claim, client: WeComClient | None) -> str:
             claim.finish(status="done", pulled_at=stamp, **counters)
             Moment.objects.filter(pk=moment.pk, status=Status.CREATED).update(status=Status.CLOSED)
             return "closed"
-        later = [moment.created_at + step for step in PULL_AFTER if moment.created_at + step > stamp]
-        at = min(later[0] if later else stamp + timedelta(days=1), closes_at)
+        at = next_pull(moment.created_at, stamp, closes_at)
         claim.finish(status="due", pull_due_at=at, pulled_at=stamp, **counters)
         MOMENT_PULL.enqueue(moment.pk, at=at)
     return "pulled"
