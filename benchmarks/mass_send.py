@@ -63,19 +63,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--staff", type=int, default=1000)
+    parser.add_argument("--reuse", default="", help="the corp id of an earlier run's corp: skip the build, forget its sends")
     args = parser.parse_args()
     setup_django()
     import httpx
     from django.db import connection, transaction
 
+    from siyu.corps.models import Corp
     from siyu.corps.services import corp_create
+    from siyu.customers.models import Customer
     from siyu.kit import http as http_module
     from siyu.kit.http import in_process_app
     from siyu.kit.tenancy import Actor, Role
     from siyu.messaging import mass_sends
     from siyu.messaging.models import MassSend, MassSendTask
     from siyu.sandbox import services as sandbox
-    from siyu.sandbox.models import SbMsgSend
+    from siyu.sandbox.models import SbCorp, SbMsgSend, SbMsgTemplate
     from siyu.wecom.client import WeComClient
 
     base = "http://testserver"  # an allowed host in every settings
@@ -90,21 +93,26 @@ def main() -> None:
             in_wecom[0] += time.perf_counter() - began
 
     http_module._shared = httpx.Client(transport=httpx.WSGITransport(app=timed_wecom), base_url=base, timeout=60)
-    corp_id = f"wwms{args.customers}x{args.staff}{int(time.time()) % 100000}"
-    sb = sandbox.corp_create(corpid=corp_id, name="群发压测", secret="bench-secret")
-    sb.metered = False  # WeCom's windows are not what is measured here: calls per second are printed
-    sb.save()
-    corp = corp_create(corp_id=corp_id, name="群发压测", secret="bench-secret", api_base=f"{base}/sandbox/cgi-bin/")
+    if args.reuse:
+        corp, sb = Corp.objects.get(corp_id=args.reuse), SbCorp.objects.get(corpid=args.reuse)
+        MassSend.objects.filter(corp=corp).delete()
+        SbMsgTemplate.objects.filter(corp=sb).delete()
+        print(f"build: reusing {args.reuse} ({Customer.objects.filter(corp=corp).count()} customers, {connection.vendor})")
+    else:
+        corp_id = f"wwms{args.customers}x{args.staff}{int(time.time()) % 100000}"
+        sb = sandbox.corp_create(corpid=corp_id, name="群发压测", secret="bench-secret")
+        sb.metered = False  # WeCom's windows are not what is measured here: calls per second are printed
+        sb.save()
+        corp = corp_create(corp_id=corp_id, name="群发压测", secret="bench-secret", api_base=f"{base}/sandbox/cgi-bin/")
+        started = time.perf_counter()
+        with transaction.atomic():
+            build(corp, sb, args.customers, args.staff)
+        if connection.vendor == "postgresql":
+            # Fresh bulk loads have no planner statistics; a corp that grew (or a full sync) has them.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        print(f"build: {corp_id}: {args.customers} customers over {args.staff} guides in {time.perf_counter() - started:.1f}s ({connection.vendor})")
     actor = Actor(user=None, corp=corp, role=Role.ADMIN)
-
-    started = time.perf_counter()
-    with transaction.atomic():
-        build(corp, sb, args.customers, args.staff)
-    if connection.vendor == "postgresql":
-        # Fresh bulk loads have no planner statistics; a corp that grew (or a full sync) has them.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-    print(f"build: {args.customers} customers over {args.staff} guides in {time.perf_counter() - started:.1f}s ({connection.vendor})")
 
     everyone = {"kind": "filters", "filters": {}}
     started = time.perf_counter()

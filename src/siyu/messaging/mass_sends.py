@@ -24,8 +24,8 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
 from django.utils.translation import gettext as _
 
 from siyu.analytics import segments
@@ -208,24 +208,38 @@ def department_subtree(actor: Actor, department_ids: list[int]) -> set[int]:
     return found
 
 
-def _assignments(actor: Actor, customers, staff):
-    """(customer id, external_userid, staff id) for each customer with an active follow by an
-    allowed sender: the newest such follow, as the staff member most likely chatting with them
-    (WeCom gives a customer's task to one member only). Streams; customers in id order."""
+def _chosen(actor: Actor, customers, staff, per_task: int) -> tuple[str, list]:
+    """SQL (and its parameters) for each customer with an active follow by an allowed sender:
+    (customer_id, external_userid, staff_id, part). The sender is the newest such follow's, as the
+    staff member most likely chatting with them (WeCom gives a customer's task to one member
+    only); `part` numbers a sender's customers in lots of `per_task`, in customer order. One
+    statement the database answers with two window functions, whatever the audience's size."""
     follows = (
-        Follow.objects.filter(
-            corp=actor.corp, customer_id__in=customers.values("id"), staff__in=staff, deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True
-        )
-        .order_by("customer_id", "added_at", "id")
-        .values_list("customer_id", "customer__external_userid", "staff_id")
+        Follow.objects.filter(corp=actor.corp, customer_id__in=customers.values("id"), staff__in=staff.values("id"))
+        .filter(deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True)
+        .annotate(external_userid=F("customer__external_userid"))  # named, so the outer query can name it
+        .values("customer_id", "staff_id", "added_at", "id", "external_userid")
     )
-    current = None
-    for row in follows.iterator(chunk_size=WRITE_BATCH):
-        if current is not None and row[0] != current[0]:
-            yield current
-        current = row
-    if current is not None:
-        yield current
+    inner, params = follows.query.sql_with_params()
+    sql = f"""
+        SELECT customer_id, external_userid, staff_id,
+               (ROW_NUMBER() OVER (PARTITION BY staff_id ORDER BY customer_id) - 1) / {int(per_task)} AS part
+        FROM (
+            SELECT f.customer_id, f.staff_id, f.external_userid,
+                   ROW_NUMBER() OVER (PARTITION BY f.customer_id ORDER BY f.added_at DESC, f.id DESC) AS newest
+            FROM ({inner}) AS f
+        ) AS picked
+        WHERE newest = 1
+    """
+    return sql, list(params)
+
+
+def _split(actor: Actor, customers, staff) -> dict[int, int]:
+    """Customers per sender (the preview's split), counted by the database."""
+    sql, params = _chosen(actor, customers, staff, MAX_RECIPIENTS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT staff_id, COUNT(*) FROM ({sql}) AS chosen GROUP BY staff_id", params)
+        return dict(cursor.fetchall())
 
 
 # -- preview and create ----------------------------------------------------------------------------------
@@ -243,9 +257,7 @@ def mass_send_preview(
     customers = audience_customers(actor, audience)
     total = customers.count()
     allowed, skipped = budget.apply(policy, customers, at)
-    per_staff: dict[int, int] = {}
-    for _customer, _external, staff_id in _assignments(actor, allowed, senders(actor, list(staff_ids), list(department_ids))):
-        per_staff[staff_id] = per_staff.get(staff_id, 0) + 1
+    per_staff = _split(actor, allowed, senders(actor, list(staff_ids), list(department_ids)))
     planned = sum(per_staff.values())
     skipped["no_sender"] = total - planned - sum(skipped.values())
     names = dict(Staff.objects.filter(pk__in=per_staff).values_list("pk", "name"))
@@ -346,27 +358,11 @@ def _plan(claim) -> str:
         total = customers.count()
         # A retried planning (its worker died) starts from nothing: the transaction wrote nothing.
         allowed, skipped = budget.apply(budget.policy_for(send.corp), customers, stamp, exclude_send_id=send.pk)
-        tasks: dict[tuple[int, int], MassSendTask] = {}
-        counts: dict[int, int] = {}
-        batch: list[Delivery] = []
-        for customer_id, external_userid, staff_id in _assignments(actor, allowed, senders(actor, send.staff_ids, send.department_ids)):
-            n = counts.get(staff_id, 0)
-            counts[staff_id] = n + 1
-            key = (staff_id, n // MAX_RECIPIENTS)
-            task = tasks.get(key)
-            if task is None:
-                task = tasks[key] = MassSendTask.objects.create(corp=send.corp, send=send, staff_id=staff_id, part=key[1], due_at=stamp)
-            task.recipients += 1
-            batch.append(
-                Delivery(corp=send.corp, customer_id=customer_id, send=send, task=task, staff_id=staff_id, external_userid=external_userid, planned_at=stamp)
-            )
-            if len(batch) >= WRITE_BATCH:
-                Delivery.objects.bulk_create(batch)
-                batch = []
-        Delivery.objects.bulk_create(batch)
-        for task in tasks.values():
-            MassSendTask.objects.filter(pk=task.pk).update(recipients=task.recipients)
-            MASS_TASK_CREATE.enqueue(task.pk)
+        chosen, params = _chosen(actor, allowed, senders(actor, send.staff_ids, send.department_ids), MAX_RECIPIENTS)
+        tasks = _plan_write(send, chosen, params, stamp)
+        for task_pk in tasks:
+            MASS_TASK_CREATE.enqueue(task_pk)
+        counts = dict(MassSendTask.objects.filter(send=send).values_list("pk", "recipients"))
         planned = sum(counts.values())
         skipped["no_sender"] = total - planned - sum(skipped.values())
         MassSend.objects.filter(pk=send.pk).update(audience_total=total, planned=planned, skipped=skipped, tasks_total=len(tasks))
@@ -409,6 +405,28 @@ def _recipients(task: MassSendTask):
     if task.send.chat_type == MassSend.ChatType.GROUPS:
         return task.group_deliveries, "chat_id"
     return task.deliveries, "external_userid"
+
+
+def _plan_write(send: MassSend, chosen: str, params: list, stamp: datetime) -> list[int]:
+    """The send's tasks and deliveries from the chosen customers, written by the database itself
+    (INSERT … SELECT): no row passes through Python, so a 3-million-customer send plans in the
+    time the database takes and in flat memory. Returns the tasks' ids."""
+    task, delivery = MassSendTask._meta.db_table, Delivery._meta.db_table
+    at = connection.ops.adapt_datetimefield_value(stamp)
+    empty_list = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {task} (corp_id, send_id, staff_id, part, recipients, status, due_at, attempts, error, task_id, msgid, reminded_at)
+                SELECT %s, %s, staff_id, part, COUNT(*), %s, %s, 0, '', '', '', {empty_list} FROM ({chosen}) AS chosen GROUP BY staff_id, part""",
+            [send.corp_id, send.pk, TaskStatus.DUE, at, "[]", *params],
+        )
+        cursor.execute(
+            f"""INSERT INTO {delivery} (corp_id, customer_id, send_id, task_id, staff_id, external_userid, planned_at, status)
+                SELECT %s, chosen.customer_id, %s, t.id, chosen.staff_id, chosen.external_userid, %s, %s
+                FROM ({chosen}) AS chosen JOIN {task} t ON t.send_id = %s AND t.staff_id = chosen.staff_id AND t.part = chosen.part""",
+            [send.corp_id, send.pk, at, Delivery.Status.PLANNED, *params, send.pk],
+        )
+    return list(MassSendTask.objects.filter(send=send).values_list("pk", flat=True))
 
 
 # -- creating WeCom's tasks ---------------------------------------------------------------------------------
