@@ -68,9 +68,12 @@ def _lead_form_page(request, lead_form):
     code_names = dict(codes)
     for f in rows:
         f.routes_named = [(city, code_names.get(code, f"#{code}")) for city, code in f.city_routes.items()]
-        labels = {q["key"]: q.get("label", q["key"]) for q in f.fields}
+        own = [q for q in f.fields if q["key"] != "phone"]
+        asked = {q["key"] for q in own}
         for lead in recent[f.id]:
-            lead.labelled = [(labels.get(k, k), v) for k, v in lead.answers.items() if k != "phone"]
+            # In the form's order (PostgreSQL's jsonb keeps no order), then answers to questions since dropped.
+            lead.labelled = [(q.get("label", q["key"]), lead.answers[q["key"]]) for q in own if q["key"] in lead.answers]
+            lead.labelled += [(k, v) for k, v in sorted(lead.answers.items()) if k != "phone" and k not in asked]
     failed = form.errors or questions.total_error_count() or routes.total_error_count()
     return render(
         request,
