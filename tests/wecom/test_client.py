@@ -1,5 +1,8 @@
 """The WeCom client against the sandbox over real HTTP (live_server): tokens, faults, limits, cursors."""
 
+import time
+from datetime import datetime
+
 import httpx
 import pytest
 
@@ -127,6 +130,11 @@ def test_sandbox_enforces_its_per_minute_limit(world, live_server):
     sb.save()
     client, _ = make_client(corp)
     token = client.access_token()
+    # The windows are calendar minutes: five calls straddling one would see two windows.
+    clock = datetime.now()
+    second = clock.second + clock.microsecond / 1e6
+    if second > 50:
+        time.sleep(60.2 - second)
     answers = [
         httpx.get(f"{live_server.url}/sandbox/cgi-bin/externalcontact/get_follow_user_list", params={"access_token": token}).json()["errcode"] for _ in range(5)
     ]
