@@ -11,7 +11,8 @@ and to the sandbox's (the WeCom the tasks go to), then:
   10,000 customers (`mass_send_plan`, one transaction), with the process's peak memory;
 - tasks: every task created in WeCom through the real client over HTTP (the sandbox served
   in-process over WSGI, its rate windows off), calls per second against WeCom's 10,000 a minute;
-- results: every guide confirms, then one pull of every task's results.
+- results: one pull while nobody has sent (a call per task), then every guide confirms and one
+  pull of every task's results.
 SQLite goes to a throw-away directory. Prints its figures; asserts nothing.
 """
 
@@ -121,10 +122,24 @@ def main() -> None:
 
     send = MassSend.objects.create(corp=corp, name="全员群发", text="双十二会员日", audience=everyone, send_at=mass_sends.now(), due_at=mass_sends.now())
     before = peak_mb()
+    statements = []
+
+    def timed_sql(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            statements.append((time.perf_counter() - began, " ".join(sql.split())[:90]))
+
     started = time.perf_counter()
-    outcome = mass_sends.mass_send_plan(send.pk)
+    with connection.execute_wrapper(timed_sql):
+        outcome = mass_sends.mass_send_plan(send.pk)
     planning = time.perf_counter() - started
     print(f"planning: {planning:.1f}s — {outcome}; peak RSS {peak_mb():.0f} MB (before planning {before:.0f} MB)")
+    in_sql = sum(d for d, _ in statements)
+    print(f"planning: {len(statements)} statements, {in_sql:.1f}s in them, {planning - in_sql:.1f}s elsewhere (commit, Python); the slowest:")
+    for duration, sql in sorted(statements, reverse=True)[:4]:
+        print(f"  {duration:6.1f}s  {sql}")
 
     client = WeComClient(corp, sleep=lambda s: None)
     tasks = list(MassSendTask.objects.filter(send=send).values_list("pk", flat=True))
@@ -145,15 +160,28 @@ def main() -> None:
     )
     print(f"create → every task made: {planning + elapsed:.1f}s")
 
+    MassSend.objects.filter(pk=send.pk).update(pull_status="due", pull_due_at=mass_sends.now())
+    started = time.perf_counter()
+    calls_before, in_wecom[0] = client.calls, 0.0
+    mass_sends.mass_send_pull(send.pk, client)
+    elapsed = time.perf_counter() - started
+    print(
+        f"results, nobody sent yet: one pull in {elapsed:.1f}s ({client.calls - calls_before} calls, {in_wecom[0]:.1f}s inside the sandbox; "
+        f"Siyu's own {1000 * (elapsed - in_wecom[0]) / len(tasks):.1f} ms a task)"
+    )
+
     SbMsgSend.objects.filter(template__corp=sb).update(status=1, send_time=int(time.time()))
     MassSend.objects.filter(pk=send.pk).update(pull_status="due", pull_due_at=mass_sends.now())
     started = time.perf_counter()
-    calls_before = client.calls
+    calls_before, in_wecom[0] = client.calls, 0.0
     mass_sends.mass_send_pull(send.pk, client)
+    elapsed = time.perf_counter() - started
     send.refresh_from_db()
     print(
-        f"results: one pull in {time.perf_counter() - started:.1f}s ({client.calls - calls_before} calls) — {send.tasks_sent} tasks sent, {send.sent} received"
+        f"results, every guide sent: one pull in {elapsed:.1f}s ({client.calls - calls_before} calls, {in_wecom[0]:.1f}s inside the sandbox; "
+        f"Siyu's own {1000 * (elapsed - in_wecom[0]) / len(tasks):.1f} ms a task) — {send.tasks_sent} tasks sent, {send.sent} received"
     )
+    print(f"peak RSS over the run: {peak_mb():.0f} MB")
 
 
 if __name__ == "__main__":

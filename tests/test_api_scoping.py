@@ -16,6 +16,7 @@ from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, FollowTag
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
+from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor, WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
@@ -98,6 +99,7 @@ def two_corps(db):
     MassSendTask.objects.create(corp=alpha, send=send, staff=s, recipients=1)
     moment = Moment.objects.create(corp=alpha, text=MARKER, status="created")
     MomentExecutor.objects.create(corp=alpha, moment=moment, staff=s)
+    guide_task = _guide_task(alpha, s, c, MARKER)
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "customer_id": c.id,
@@ -115,8 +117,28 @@ def two_corps(db):
         "segment_id": segment.id,
         "send_id": send.id,
         "moment_id": moment.id,
+        "guide_task_id": guide_task.id,
     }
     return objects, ApiClient(f.token(beta_owner, beta))
+
+
+def _guide_task(corp, staff, customer, name: str) -> GuideTask:
+    """An active guide task with the staff member's share: the customer, still open."""
+    now = timezone.now()
+    task = GuideTask.objects.create(
+        corp=corp,
+        name=f"GT {name}"[:64],
+        kind="send",
+        text=name,
+        audience={"kind": "filters", "filters": {}},
+        starts_at=now,
+        notify_at=now,
+        ends_at=now + timezone.timedelta(days=1),
+        status="active",
+    )
+    share = GuideAssignment.objects.create(corp=corp, task=task, staff=staff, items_total=1)
+    GuideTaskItem.objects.create(corp=corp, task=task, assignment=share, staff=staff, customer=customer)
+    return task
 
 
 def _fill(path, objects):
@@ -147,6 +169,8 @@ def _alpha_snapshot():
         list(Segment.objects.values_list("id", "name", "filters")),
         list(MassSend.objects.values_list("id", "name", "status")),
         list(Moment.objects.values_list("id", "text", "status")),
+        list(GuideTask.objects.values_list("id", "name", "status", "urged_at")),
+        list(GuideTaskItem.objects.values_list("id", "status")),
     )
 
 
@@ -197,6 +221,7 @@ def test_every_path_parameter_is_an_object_id():
         "segment_id",
         "send_id",
         "moment_id",
+        "guide_task_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 
@@ -257,6 +282,7 @@ def guide_and_colleague(two_corps):
     MassSendTask.objects.create(corp=alpha, send=theirs_send, staff=colleague, recipients=1)
     theirs_moment = Moment.objects.create(corp=alpha, text=OTHER, status="created")
     MomentExecutor.objects.create(corp=alpha, moment=theirs_moment, staff=colleague)
+    _guide_task(alpha, colleague, theirs, OTHER)
     guide = f.user(alpha, role=Role.GUIDE, staff=own_staff)
     return ApiClient(f.token(guide, alpha))
 

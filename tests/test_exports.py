@@ -18,6 +18,7 @@ from siyu.acquisition.services import acquisition_record, channel_create, live_c
 from siyu.analytics.models import Segment
 from siyu.api import api as ninja_api
 from siyu.console import urls as console_urls
+from siyu.guides.models import GuideAssignment, GuideTask
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask
 
@@ -43,7 +44,18 @@ def poisoned(db):
     segment = Segment.objects.create(corp=corp, name="新客/老客: [A]*?", filters={})
     send = MassSend.objects.create(corp=corp, name=POISON[0], text="x", audience={"kind": "filters", "filters": {}}, send_at=timezone.now())
     MassSendTask.objects.create(corp=corp, send=send, staff=staff, recipients=len(POISON))  # the staff member's name is poisoned
-    return {"admin": admin, "segment_id": segment.id, "send_id": send.id}
+    task = GuideTask.objects.create(
+        corp=corp,
+        name=POISON[4],
+        kind="revisit",
+        audience={"kind": "filters", "filters": {}},
+        starts_at=timezone.now(),
+        notify_at=timezone.now(),
+        ends_at=timezone.now() + timedelta(days=1),
+        status="active",
+    )
+    GuideAssignment.objects.create(corp=corp, task=task, staff=staff, items_total=1)  # the guide's name is poisoned
+    return {"admin": admin, "segment_id": segment.id, "send_id": send.id, "guide_task_id": task.id}
 
 
 def _check(response):

@@ -16,6 +16,7 @@ from siyu.corps.api import router as corps_router
 from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
 from siyu.groups.api import router as groups_router
+from siyu.guides.api import router as guides_router
 from siyu.kit.errors import DomainError, InvalidInput
 from siyu.kit.schema import input_problem
 from siyu.messaging.api import router as messaging_router
@@ -132,3 +133,4 @@ api.add_router("/v1/", acquisition_router)
 api.add_router("/v1/", autotag_router)
 api.add_router("/v1/", groups_router)
 api.add_router("/v1/", messaging_router)
+api.add_router("/v1/", guides_router)

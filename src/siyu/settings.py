@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "siyu.orders",
     "siyu.analytics",
     "siyu.messaging",
+    "siyu.guides",
     "siyu.wecom",
     "siyu.sandbox",
     "siyu.console",

@@ -57,7 +57,7 @@ def _stored_text() -> str:
     dump = []
     for model in apps.get_app_config("corps").get_models():
         dump.append(json.dumps(list(model.objects.values()), ensure_ascii=False, default=str))
-    for label in ("customers", "tags", "acquisition", "autotag", "groups", "orders", "analytics", "messaging", "wecom"):
+    for label in ("customers", "tags", "acquisition", "autotag", "groups", "orders", "analytics", "messaging", "guides", "wecom"):
         for model in apps.get_app_config(label).get_models():
             dump.append(json.dumps(list(model.objects.values()), ensure_ascii=False, default=str))
     return "\n".join(dump)
@@ -109,8 +109,9 @@ def test_every_page_as_every_role_reads_in_one_language_and_fits(live_server, pe
         _log_in(page, base, username, language)
         # What the menu offers this role must open; other pages may refuse it (a guide every manager page).
         menu = {a.get_attribute("href") for a in page.locator(".sidebar nav a").all()}
-        # A guide opens their own customer; another guide's is a 404 (test_url_walk).
-        objects = {**people["objects"], "customer_id": people["mine"].id} if role == Role.GUIDE else people["objects"]
+        # A guide opens their own customer and task; another guide's are a 404 (test_url_walk).
+        own = {"customer_id": people["mine"].id, "guide_task_id": people["own_guide_task"].id}
+        objects = {**people["objects"], **own} if role == Role.GUIDE else people["objects"]
         for name, url in _pages(objects, user):
             response = page.goto(base + url)
             refused = response.status == 403

@@ -25,6 +25,7 @@ from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, Follow
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
+from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor
 from siyu.orders.models import OrderImport
@@ -59,6 +60,9 @@ GUIDE_PAGES = {
     "mass_send",  # their own task in it
     "moments",  # the moments they were asked to publish
     "moment",  # their own row in it
+    "my_tasks",  # their own shares of guide tasks
+    "my_task",  # one of them: another guide's is not found
+    "my_task_done",
 }
 # The page the walk expects to be sent to, and the invitation page an invited person opens before
 # they can log in (tests/console/test_team.py).
@@ -121,6 +125,32 @@ def alpha(db):
     for staff in (own_staff, other_staff):  # the guide's own task (their page) and a colleague's
         MassSendTask.objects.create(corp=corp, send=send, staff=staff, recipients=1)
         MomentExecutor.objects.create(corp=corp, moment=moment, staff=staff)
+    # A guide task only the colleague has a share in: not found for this guide.
+    guide_task = GuideTask.objects.create(
+        corp=corp,
+        name="回访",
+        kind="revisit",
+        audience={"kind": "filters", "filters": {}},
+        starts_at=timezone.now(),
+        notify_at=timezone.now(),
+        ends_at=timezone.now() + timezone.timedelta(days=1),
+        status="active",
+    )
+    share = GuideAssignment.objects.create(corp=corp, task=guide_task, staff=other_staff, items_total=1)
+    GuideTaskItem.objects.create(corp=corp, task=guide_task, assignment=share, staff=other_staff, customer=theirs)
+    # … and one of the guide's own (the browser walk opens it at phone width).
+    own_task = GuideTask.objects.create(
+        corp=corp,
+        name="回访本店",
+        kind="revisit",
+        audience={"kind": "filters", "filters": {}},
+        starts_at=timezone.now(),
+        notify_at=timezone.now(),
+        ends_at=timezone.now() + timezone.timedelta(days=1),
+        status="active",
+    )
+    own_share = GuideAssignment.objects.create(corp=corp, task=own_task, staff=own_staff, items_total=1)
+    GuideTaskItem.objects.create(corp=corp, task=own_task, assignment=own_share, staff=own_staff, customer=mine)
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -130,6 +160,7 @@ def alpha(db):
         "task_id": other_task.id,
         "send_id": send.id,
         "moment_id": moment.id,  # another guide's task: not found for this guide
+        "guide_task_id": guide_task.id,
         "customer_id": theirs.id,  # a guide must not reach another guide's customer
         "group_id": group.id,
         "tag_id": tag.id,
@@ -143,7 +174,7 @@ def alpha(db):
         "import_id": order_import.id,
         "letter": "A",
     }
-    return {"corp": corp, "objects": objects, "guide": guide, "mine": mine}
+    return {"corp": corp, "objects": objects, "guide": guide, "mine": mine, "own_guide_task": own_task}
 
 
 def _url(pattern, objects) -> tuple[str, bool]:
@@ -181,6 +212,8 @@ def _snapshot():
         list(AddTask.objects.values_list("id", "status")),
         list(MassSend.objects.values_list("id", "status")),
         list(Moment.objects.values_list("id", "status")),
+        list(GuideTask.objects.values_list("id", "status", "urged_at")),
+        list(GuideTaskItem.objects.values_list("id", "status")),
     )
 
 
@@ -287,5 +320,6 @@ def test_every_url_parameter_is_filled():
         "task_id",
         "send_id",
         "moment_id",
+        "guide_task_id",
     }
     assert len(PATTERNS) >= 45

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -145,6 +146,24 @@ def test_a_rollback_leaves_no_task_behind(row):
         due.enqueue(row.pk)
         assert not DBTaskResult.objects.exists()  # not before the commit
     assert DBTaskResult.objects.count() == 1
+
+
+def test_many_rows_queued_at_once_are_tracked_and_run_by_the_worker(row):
+    rows = [row] + [CallbackEvent.objects.create(corp=row.corp, dedupe_key=f"bulk{i}", event="e", payload={}) for i in range(4)]
+    due = work()
+    with transaction.atomic():
+        due.enqueue_many([r.pk for r in rows])
+        assert not DBTaskResult.objects.exists()  # not before the commit
+    queued = {str(t.id): t for t in DBTaskResult.objects.all()}
+    assert len(queued) == 5
+    for r in rows:
+        r.refresh_from_db()
+        assert queued[r.task_id].args_kwargs == {"args": [r.pk], "kwargs": {}} and queued[r.task_id].task_path == TASK
+    assert due.sweep(older_than=timedelta(0)) == 0  # each row's task is known to be waiting
+    # The callbacks' task is on the priority queue: the rows carry the task's own queue.
+    call_command("db_worker", "--batch", "--no-startup-delay", "--interval", "0", "--queue-name", "priority", verbosity=0)
+    assert not DBTaskResult.objects.filter(status="READY").exists()
+    assert set(DBTaskResult.objects.values_list("status", flat=True)) <= {"SUCCESSFUL", "FAILED"}
 
 
 def test_claiming_many_takes_each_row_once(row):

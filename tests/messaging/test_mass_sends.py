@@ -494,3 +494,20 @@ def test_the_console_and_the_api_send_to_groups(hub, chats, django_capture_on_co
     assert r.status_code == 201 and r.json()["chat_type"] == "group"
     r = api.post("/api/v1/mass-sends", {"name": "坏", "chat_type": "group", "audience": {"kind": "groups", "group_ids": [999999]}, "text": "x"})
     assert r.status_code == 400 and r.json()["error"]["field"] == "audience.group_ids"
+
+
+def test_deleting_a_customer_or_a_send_takes_their_deliveries_with_them(hub, shop, django_capture_on_commit_callbacks):
+    # The ledger has no foreign-key constraints in the database (a send writes millions of rows at
+    # once): Django's on_delete is what keeps it whole.
+    send = _create(hub, django_capture_on_commit_callbacks)
+    _work()
+    assert Delivery.objects.filter(send=send).count() == 10
+    shop["a0"].delete()
+    assert not Delivery.objects.filter(customer_id=shop["a0"].pk).exists()
+    assert Delivery.objects.filter(send=send).count() == 9
+    other = _create(hub, django_capture_on_commit_callbacks, name="第二次")
+    _work()
+    send.delete()
+    assert not Delivery.objects.filter(send_id=send.pk).exists() and not MassSendTask.objects.filter(send_id=send.pk).exists()
+    assert Delivery.objects.filter(send=other).count() == 9
+    assert set(Delivery.objects.values_list("customer__corp", flat=True)) == {hub.corp.pk}

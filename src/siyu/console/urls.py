@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, leads, mass_sends, moments, orders, phone_imports, team, value, views, welcomes
+from . import acquisition, autotag, group_codes, guide_tasks, leads, mass_sends, moments, orders, phone_imports, team, value, views, welcomes
 
 app_name = "console"
 
@@ -80,6 +80,15 @@ urlpatterns = [
     path("mass-sends/<int:send_id>/remind/", mass_sends.mass_send_remind, name="mass_send_remind"),
     path("mass-sends/<int:send_id>/cancel/", mass_sends.mass_send_cancel, name="mass_send_cancel"),
     path("mass-sends/<int:send_id>/completion.xlsx", mass_sends.mass_send_completion_xlsx, name="mass_send_completion_xlsx"),
+    path("guide-tasks/", guide_tasks.guide_task_list, name="guide_tasks"),
+    path("guide-tasks/new/", guide_tasks.guide_task_new, name="guide_task_new"),
+    path("guide-tasks/<int:guide_task_id>/", guide_tasks.guide_task_page, name="guide_task"),
+    path("guide-tasks/<int:guide_task_id>/urge/", guide_tasks.guide_task_urge, name="guide_task_urge"),
+    path("guide-tasks/<int:guide_task_id>/cancel/", guide_tasks.guide_task_cancel, name="guide_task_cancel"),
+    path("guide-tasks/<int:guide_task_id>/completion.xlsx", guide_tasks.guide_task_completion_xlsx, name="guide_task_completion_xlsx"),
+    path("my/tasks/", guide_tasks.my_tasks, name="my_tasks"),
+    path("my/tasks/<int:guide_task_id>/", guide_tasks.my_task, name="my_task"),
+    path("my/tasks/<int:guide_task_id>/done/", guide_tasks.my_task_done, name="my_task_done"),
     path("inbox/", views.callback_inbox, name="inbox"),
     path("inbox/<int:event_id>/retry/", views.callback_retry, name="inbox_retry"),
 ]

@@ -88,6 +88,8 @@ class Staff(CorpOwned):
     name = models.CharField(max_length=64)
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="staff")
     position = models.CharField(max_length=64, blank=True, default="")
+    # WeCom's is_leader_in_dept for the main department: a store's manager, told when its guides fall behind.
+    is_leader = models.BooleanField(default=False)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 

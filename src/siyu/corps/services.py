@@ -58,9 +58,11 @@ def department_upsert(*, corp: Corp, wecom_id: int, name: str, parent: Departmen
     return dept
 
 
-def staff_upsert(*, corp: Corp, userid: str, name: str, department: Department | None = None, position: str = "", status: str = Staff.Status.ACTIVE) -> Staff:
+def staff_upsert(
+    *, corp: Corp, userid: str, name: str, department: Department | None = None, position: str = "", status: str = Staff.Status.ACTIVE, is_leader: bool = False
+) -> Staff:
     staff, _created = Staff.objects.update_or_create(
-        corp=corp, userid=userid, defaults={"name": name, "department": department, "position": position, "status": status}
+        corp=corp, userid=userid, defaults={"name": name, "department": department, "position": position, "status": status, "is_leader": is_leader}
     )
     return staff
 

@@ -178,3 +178,17 @@ def customer_tags_change(request, customer_id: int, payload: TagChangeIn):
         actor=actor, customer=customer, add=resolve_tags(actor, payload.add, "add"), remove=resolve_tags(actor, payload.remove, "remove"), staff=staff
     )
     return result
+
+
+class NoteIn(Schema):
+    text: str = Field(..., max_length=1000)
+    staff_id: int | None = Field(None, description="a manager writes for this staff member; a guide always writes as themselves")
+
+
+@router.post("/customers/{customer_id}/notes", response={201: TimelineOut})
+def customer_note_add(request, customer_id: int, payload: NoteIn):
+    actor = request.auth
+    customer = selectors.customer_get(actor, customer_id)
+    staff = staff_resolve(actor, payload.staff_id, "staff_id") if payload.staff_id is not None else None
+    e = services.customer_note_add(actor=actor, customer=customer, text=payload.text, staff=staff)
+    return 201, TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data)

@@ -27,3 +27,14 @@ class FollowTagsChanged:
 
     corp_id: int
     changes: tuple
+
+
+@dataclass(frozen=True)
+class CustomerNoted:
+    """A staff member wrote a follow-up note (跟进记录) about a customer: work asked of them (a
+    guide task's revisit) may be done by it."""
+
+    corp_id: int
+    customer_id: int
+    staff_id: int | None
+    at: object  # datetime

@@ -105,6 +105,7 @@ class TimelineEvent(CorpOwned):
         LEFT_GROUP = "left_group", _("Left a group")
         MESSAGE_SENT = "message_sent", _("Message sent")
         ORDER = "order", _("Order")
+        NOTE = "note", _("Follow-up note")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=32, choices=Kind.choices)

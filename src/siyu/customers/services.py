@@ -13,7 +13,7 @@ from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
 
-from .events import CustomerIdentified, FollowTagsChanged
+from .events import CustomerIdentified, CustomerNoted, FollowTagsChanged
 from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
 
 Kind = TimelineEvent.Kind
@@ -242,3 +242,23 @@ def _follow_tags_apply(*, actor: Actor, follows: list[Follow], add, remove) -> t
     if changes:
         publish(FollowTagsChanged(corp_id=corp_id, changes=tuple((follow_id, tuple(plus), tuple(minus)) for follow_id, (plus, minus) in changes.items())))
     return added, removed
+
+
+NOTE_MAX = 1000
+
+
+def customer_note_add(*, actor: Actor, customer: Customer, text: str, staff: Staff | None = None) -> TimelineEvent:
+    """A follow-up note (跟进记录) on the customer's timeline, by the actor's staff member (a
+    guide writes as themselves, through their own relationship)."""
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput(_("Write the note first."), code="empty_note", field="text")
+    if len(text) > NOTE_MAX:
+        raise InvalidInput(_("A note is at most %(n)s characters.") % {"n": NOTE_MAX}, code="note_too_long", field="text")
+    if actor.is_guide:
+        # The caller found the customer among the guide's own; the note is theirs.
+        staff = Staff.objects.get(pk=actor.staff_id)
+    author = actor.user.get_username() if actor.user is not None else ""
+    event = timeline_record(customer=customer, kind=Kind.NOTE, staff=staff, data={"text": text, "by": author})
+    publish(CustomerNoted(corp_id=customer.corp_id, customer_id=customer.pk, staff_id=staff.pk if staff else None, at=event.occurred_at))
+    return event

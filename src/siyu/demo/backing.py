@@ -52,7 +52,9 @@ def _mirror(corp: Corp, sb: SbCorp, rng: random.Random) -> None:
     Department.objects.filter(corp=corp).exclude(wecom_id=root).update(parent=by_wecom.get(root))
     staff = {s.id: s for s in Staff.objects.filter(corp=corp).select_related("department")}
     sb_staff = {
-        sid: SbStaff(corp=sb, userid=s.userid, name=s.name, department=s.department.wecom_id if s.department else root, position=s.position)
+        sid: SbStaff(
+            corp=sb, userid=s.userid, name=s.name, department=s.department.wecom_id if s.department else root, position=s.position, is_leader=s.is_leader
+        )
         for sid, s in staff.items()
     }
     SbStaff.objects.bulk_create(sb_staff.values())

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 
-from siyu.corps.models import Corp, Membership, Staff, User
+from siyu.corps.models import Corp, Department, Membership, Staff, User
 from siyu.corps.services import corp_create, department_upsert, membership_grant, staff_upsert, user_create
 from siyu.customers.models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
+from siyu.guides.services import guide_task_create
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
 from siyu.sandbox.names import customer_name, mobile, person_name
@@ -23,6 +24,7 @@ DEMO_CORP_ID = "wwdemo0000000001"
 DEMO_PASSWORD = "siyu-demo-2026"
 DEMO_USERS = (("admin", Role.OWNER), ("operator", Role.OPERATOR), ("guide", Role.GUIDE))
 
+DEMO_AGENT_ID = 1000002
 DEPARTMENTS = [(1, "总部"), (2, "上海门店"), (3, "北京门店"), (4, "广州门店"), (5, "深圳门店"), (6, "杭州门店"), (7, "成都门店"), (8, "客服中心")]
 TAG_LIBRARY = [
     ("客户来源", ["官网", "门店", "地推", "包裹卡", "小红书", "抖音", "视频号", "广告投放"]),
@@ -57,6 +59,7 @@ def seed_demo(*, customers: int = 3000, seed: int = 20261124) -> tuple[Corp, boo
         return existing, False
     corp = build_corp(corp_id=DEMO_CORP_ID, name="示例母婴品牌", customers=customers, seed=seed)
     _ensure_users(corp)
+    _seed_guide_task(corp)
     return corp, True
 
 
@@ -64,13 +67,20 @@ def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Cor
     """A corp with departments, staff, the tag library and `customers` customers with history."""
     rng = random.Random(seed)
     corp = corp_create(corp_id=corp_id, name=name, timezone="Asia/Shanghai")
+    Corp.objects.filter(pk=corp.pk).update(agent_id=DEMO_AGENT_ID)  # the self-built app that messages staff
+    corp.agent_id = DEMO_AGENT_ID
     depts = {wid: department_upsert(corp=corp, wecom_id=wid, name=name, order=wid) for wid, name in DEPARTMENTS}
     staff = []
     for wid, dept in depts.items():
         for i in range(1 if wid == 1 else 6):
             staff.append(
                 staff_upsert(
-                    corp=corp, userid=f"guide{wid:02d}{i + 1:02d}", name=person_name(rng), department=dept, position="导购" if wid not in (1, 8) else "运营"
+                    corp=corp,
+                    userid=f"guide{wid:02d}{i + 1:02d}",
+                    name=person_name(rng),
+                    department=dept,
+                    position=("店长" if i == 0 else "导购") if wid not in (1, 8) else "运营",
+                    is_leader=wid not in (1, 8) and i == 0,  # each store's manager
                 )
             )
     actor = Actor(user=None, corp=corp, role=Role.OWNER)  # the system, not a person
@@ -87,6 +97,22 @@ def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Cor
     return corp
 
 
+def _seed_guide_task(corp: Corp) -> None:
+    """HQ's revisit task for the stores' guides, assigned by the worker once the demo runs."""
+    admin = Membership.objects.filter(corp=corp, role=Role.ADMIN).select_related("user").first()
+    actor = Actor(user=admin.user if admin else None, corp=corp, role=Role.ADMIN)
+    guide_task_create(
+        actor=actor,
+        name="回访本月新客",
+        kind="revisit",
+        audience={"kind": "filters", "filters": {}},
+        ends_at=now() + timedelta(days=3),
+        instructions="问问宝宝月龄和喂养情况，写一条跟进记录。",
+        department_ids=list(Department.objects.filter(corp=corp).exclude(wecom_id__in=(1, 8)).values_list("pk", flat=True)),
+        target=80,
+    )
+
+
 def _ensure_users(corp: Corp) -> None:
     for username, role in DEMO_USERS:
         user = User.objects.filter(username=username).first()
@@ -101,7 +127,7 @@ def _ensure_users(corp: Corp) -> None:
 
 def _seed_customers(corp, staff, tags_by_group, count, rng, codes):
     stamp = now()
-    guides = [s for s in staff if s.position == "导购"]
+    guides = [s for s in staff if s.position in ("导购", "店长")]
     channel_codes = [c for c, _, _ in CHANNELS]
     channel_weights = [w for _, w, _ in CHANNELS]
     source_tag = {code: tags_by_group["客户来源"][label] for code, _, label in CHANNELS}

@@ -1,4 +1,7 @@
-"""Database housekeeping that several domains need after writing in bulk."""
+"""Database housekeeping that several domains need when writing in bulk."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import connection
 
@@ -21,3 +24,16 @@ def statistics_refresh(*models, sampled: bool = True) -> None:
         finally:
             if sqlite and sampled:
                 cursor.execute("PRAGMA analysis_limit = 0")  # the setting outlives this call on a kept connection
+
+
+@contextmanager
+def scratch_table(name: str, sql: str, params: list) -> Iterator[str]:
+    """A temporary table holding the answer to `sql`, for several statements to read without
+    computing it again (a bulk fan-out's one choice, then its inserts). Use inside a transaction:
+    a failure rolls the table back with the rest; on success it is dropped on the way out."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} AS {sql}", params)
+    yield name
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {name}")

@@ -32,7 +32,7 @@ from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from .clock import now
-from .queue import enqueue_now
+from .queue import enqueue_many, enqueue_now
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,16 @@ class DueWork:
     def enqueue(self, pk: int, *, at: datetime | None = None, priority: int | None = None) -> None:
         """Queue the row's task after the surrounding transaction commits (at once outside one)."""
         transaction.on_commit(lambda: self._enqueue_now(pk, at, priority))
+
+    def enqueue_many(self, pks: list[int], *, at: datetime | None = None) -> None:
+        """`enqueue` for many rows at once (after commit): the queue rows and the rows' task ids
+        written in batches, not a statement or two per row."""
+        transaction.on_commit(lambda: self._enqueue_many_now(list(pks), at))
+
+    def _enqueue_many_now(self, pks: list[int], at: datetime | None) -> None:
+        ids = enqueue_many(self.task, [(pk,) for pk in pks], run_after=at if at is not None and at > now() else None)
+        rows = [self.model(pk=pk, **{self.f("task_id"): task_id}) for pk, task_id in zip(pks, ids, strict=True)]
+        self.model.objects.bulk_update(rows, [self.f("task_id")], batch_size=1000)
 
     def _enqueue_now(self, pk: int, at: datetime | None, priority: int | None) -> None:
         result = enqueue_now(self.task, pk, priority=priority, run_after=at if at is not None and at > now() else None)

@@ -6,10 +6,13 @@ import the tasks back without a cycle. After commit: a rolled-back transaction l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
 from django.utils.module_loading import import_string
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 
 def enqueue_now(task: str, *args, priority: int | None = None, run_after: datetime | None = None):
@@ -21,3 +24,32 @@ def enqueue_now(task: str, *args, priority: int | None = None, run_after: dateti
 
 def enqueue_after_commit(task: str, *args, priority: int | None = None, run_after: datetime | None = None) -> None:
     transaction.on_commit(lambda: enqueue_now(task, *args, priority=priority, run_after=run_after))
+
+
+def enqueue_many(task: str, args_list: Sequence[Sequence], *, priority: int | None = None, run_after: datetime | None = None) -> list[str]:
+    """Queue one run of the task per argument list, now; returns the results' ids in order.
+
+    On the database backend the queue rows are written 1,000 to an INSERT: a send's 10,000 WeCom
+    tasks queued one by one cost a statement each. The rows are the ones the backend writes itself
+    (arguments must be JSON as they are: ids, strings); other backends queue one by one."""
+    options = {k: v for k, v in (("priority", priority), ("run_after", run_after)) if v is not None}
+    found = import_string(task)
+    found = found.using(**options) if options else found
+    backend = found.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        return [str(found.enqueue(*args).id) for args in args_list]
+    backend.validate_task(found)
+    rows = [
+        DBTaskResult(
+            id=DBTaskResult._meta.pk.default(),
+            args_kwargs={"args": list(args), "kwargs": {}},
+            priority=found.priority,
+            task_path=found.module_path,
+            queue_name=found.queue_name,
+            run_after=found.run_after or get_date_max(),  # what the backend's pre_save sets for "now"
+            backend_name=backend.alias,
+        )
+        for args in args_list
+    ]
+    DBTaskResult.objects.bulk_create(rows, batch_size=1000)
+    return [str(row.id) for row in rows]

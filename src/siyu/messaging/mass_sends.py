@@ -34,6 +34,7 @@ from siyu.customers.models import CustomerPhone, Follow
 from siyu.customers.selectors import visible_customers
 from siyu.groups.models import CustomerGroup
 from siyu.kit.clock import now
+from siyu.kit.db import scratch_table
 from siyu.kit.due import DueWork, exponential
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.queue import enqueue_after_commit
@@ -208,7 +209,7 @@ def department_subtree(actor: Actor, department_ids: list[int]) -> set[int]:
     return found
 
 
-def _chosen(actor: Actor, customers, staff, per_task: int) -> tuple[str, list]:
+def sender_per_customer(actor: Actor, customers, staff, per_task: int) -> tuple[str, list]:
     """SQL (and its parameters) for each customer with an active follow by an allowed sender:
     (customer_id, external_userid, staff_id, part). The sender is the newest such follow's, as the
     staff member most likely chatting with them (WeCom gives a customer's task to one member
@@ -236,7 +237,7 @@ def _chosen(actor: Actor, customers, staff, per_task: int) -> tuple[str, list]:
 
 def _split(actor: Actor, customers, staff) -> dict[int, int]:
     """Customers per sender (the preview's split), counted by the database."""
-    sql, params = _chosen(actor, customers, staff, MAX_RECIPIENTS)
+    sql, params = sender_per_customer(actor, customers, staff, MAX_RECIPIENTS)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT staff_id, COUNT(*) FROM ({sql}) AS chosen GROUP BY staff_id", params)
         return dict(cursor.fetchall())
@@ -358,10 +359,9 @@ def _plan(claim) -> str:
         total = customers.count()
         # A retried planning (its worker died) starts from nothing: the transaction wrote nothing.
         allowed, skipped = budget.apply(budget.policy_for(send.corp), customers, stamp, exclude_send_id=send.pk)
-        chosen, params = _chosen(actor, allowed, senders(actor, send.staff_ids, send.department_ids), MAX_RECIPIENTS)
+        chosen, params = sender_per_customer(actor, allowed, senders(actor, send.staff_ids, send.department_ids), MAX_RECIPIENTS)
         tasks = _plan_write(send, chosen, params, stamp)
-        for task_pk in tasks:
-            MASS_TASK_CREATE.enqueue(task_pk)
+        MASS_TASK_CREATE.enqueue_many(tasks)
         counts = dict(MassSendTask.objects.filter(send=send).values_list("pk", "recipients"))
         planned = sum(counts.values())
         skipped["no_sender"] = total - planned - sum(skipped.values())
@@ -392,7 +392,7 @@ def _plan_groups(claim, send: MassSend, actor: Actor, stamp: datetime) -> str:
         GroupDelivery.objects.bulk_create(rows, batch_size=WRITE_BATCH)
         for task in tasks.values():
             MassSendTask.objects.filter(pk=task.pk).update(recipients=task.recipients)
-            MASS_TASK_CREATE.enqueue(task.pk)
+        MASS_TASK_CREATE.enqueue_many([task.pk for task in tasks.values()])
         planned = sum(counts.values())
         MassSend.objects.filter(pk=send.pk).update(audience_total=total, planned=planned, skipped=skipped, tasks_total=len(tasks))
         if claim.finish() and not tasks:
@@ -410,21 +410,22 @@ def _recipients(task: MassSendTask):
 def _plan_write(send: MassSend, chosen: str, params: list, stamp: datetime) -> list[int]:
     """The send's tasks and deliveries from the chosen customers, written by the database itself
     (INSERT … SELECT): no row passes through Python, so a 3-million-customer send plans in the
-    time the database takes and in flat memory. Returns the tasks' ids."""
+    time the database takes and in flat memory. The choice is made once, into a temporary table
+    both inserts read. Returns the tasks' ids."""
     task, delivery = MassSendTask._meta.db_table, Delivery._meta.db_table
     at = connection.ops.adapt_datetimefield_value(stamp)
     empty_list = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    with connection.cursor() as cursor:
+    with scratch_table(f"siyu_plan_{int(send.pk)}", chosen, params) as scratch, connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {task} (corp_id, send_id, staff_id, part, recipients, status, due_at, attempts, error, task_id, msgid, reminded_at)
-                SELECT %s, %s, staff_id, part, COUNT(*), %s, %s, 0, '', '', '', {empty_list} FROM ({chosen}) AS chosen GROUP BY staff_id, part""",
-            [send.corp_id, send.pk, TaskStatus.DUE, at, "[]", *params],
+                SELECT %s, %s, staff_id, part, COUNT(*), %s, %s, 0, '', '', '', {empty_list} FROM {scratch} GROUP BY staff_id, part""",
+            [send.corp_id, send.pk, TaskStatus.DUE, at, "[]"],
         )
         cursor.execute(
             f"""INSERT INTO {delivery} (corp_id, customer_id, send_id, task_id, staff_id, external_userid, planned_at, status)
                 SELECT %s, chosen.customer_id, %s, t.id, chosen.staff_id, chosen.external_userid, %s, %s
-                FROM ({chosen}) AS chosen JOIN {task} t ON t.send_id = %s AND t.staff_id = chosen.staff_id AND t.part = chosen.part""",
-            [send.corp_id, send.pk, at, Delivery.Status.PLANNED, *params, send.pk],
+                FROM {scratch} AS chosen JOIN {task} t ON t.send_id = %s AND t.staff_id = chosen.staff_id AND t.part = chosen.part""",
+            [send.corp_id, send.pk, at, Delivery.Status.PLANNED, send.pk],
         )
     return list(MassSendTask.objects.filter(send=send).values_list("pk", flat=True))
 
@@ -538,7 +539,9 @@ def _pull(claim, client: WeComClient | None) -> str:
         members = {row["userid"]: row for row in client.groupmsg_tasks(msgid)}
         for task in tasks:
             member = members.get(task.staff.userid)
-            if member is None:
+            if member is None or member.get("status") != 2:
+                # Not sent yet: every recipient is still "not sent" in WeCom, so their pages (a
+                # call per 1,000) would say nothing new. Pulled once, when the member has sent.
                 continue
             results = {}
             key = _recipients(task)[1]

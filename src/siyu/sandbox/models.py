@@ -83,6 +83,7 @@ class SbStaff(models.Model):
     name = models.CharField(max_length=64)
     department = models.IntegerField(default=1)
     position = models.CharField(max_length=64, blank=True, default="")
+    is_leader = models.BooleanField(default=False, help_text="leads its department")
     external_enabled = models.BooleanField(default=True, help_text="has the customer-contact feature")
 
     class Meta:

@@ -304,7 +304,12 @@ def user_list(request, corp, body):
     staff = SbStaff.objects.filter(corp=corp).order_by("id")
     if request.GET.get("fetch_child") != "1":
         staff = staff.filter(department=int(dept))
-    return {"userlist": [{"userid": s.userid, "name": s.name, "department": [s.department], "position": s.position, "status": 1} for s in staff]}
+    return {
+        "userlist": [
+            {"userid": s.userid, "name": s.name, "department": [s.department], "is_leader_in_dept": [int(s.is_leader)], "position": s.position, "status": 1}
+            for s in staff
+        ]
+    }
 
 
 # -- corp tags ------------------------------------------------------------------------------------

@@ -312,12 +312,13 @@ def _sync_staff(run, client, on_progress) -> None:
         for u in users:
             seen.add(u["userid"])
             dept = by_id.get((u.get("department") or [None])[0])
+            leads = bool((u.get("is_leader_in_dept") or [0])[0])  # aligned with `department`: the main one first
             before = existing.get(u["userid"])
             if before is None:
                 _count(run, "staff_created")
-            elif (before.name, before.department_id, before.status) != (u["name"], dept.id if dept else None, Staff.Status.ACTIVE):
+            elif (before.name, before.department_id, before.status, before.is_leader) != (u["name"], dept.id if dept else None, Staff.Status.ACTIVE, leads):
                 _count(run, "staff_updated")
-            staff_upsert(corp=corp, userid=u["userid"], name=u["name"], department=dept, position=u.get("position", ""))
+            staff_upsert(corp=corp, userid=u["userid"], name=u["name"], department=dept, position=u.get("position", ""), is_leader=leads)
         left = Staff.objects.filter(corp=corp, status=Staff.Status.ACTIVE).exclude(userid__in=seen).update(status=Staff.Status.LEFT)
         _count(run, "staff_left", left)
         run.save(update_fields=["counts"])

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""A guide task for a large segment: the fan-out to every guide's to-do list, the notice, HQ's
+completion page, a guide's list, and completing customers one by one.
+
+    .venv/bin/python benchmarks/guide_tasks.py [--customers 300000] [--staff 1000]
+    SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python benchmarks/guide_tasks.py --reuse CORPID
+
+The corp is mass_send.py's (customers each followed by one guide, one in ten by two; `--reuse` an
+earlier run's). A third of its customers are made female, and the task goes to the segment of
+them (3M customers → a 1M-customer task):
+- create: the checks and the save;
+- fan-out: the audience, one guide per customer, every assignment and item (`guide_task_assign`,
+  one transaction), with the process's peak memory;
+- notice: every guide told through the real client over HTTP (the sandbox in-process);
+- HQ's completion by guide and by store, a guide's list and their share's first page;
+- 1,000 follow-up notes by guides, each completing its customer: the time per note.
+SQLite goes to a throw-away directory. Prints its figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from datetime import timedelta
+
+from _stack import setup_django
+from mass_send import build, peak_mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=300_000)
+    parser.add_argument("--staff", type=int, default=1000)
+    parser.add_argument("--reuse", default="", help="the corp id of an earlier mass_send.py or guide_tasks.py run")
+    args = parser.parse_args()
+    setup_django()
+    import httpx
+    from django.db import connection, transaction
+
+    from siyu.analytics.models import Segment
+    from siyu.corps.models import Corp, Staff
+    from siyu.corps.services import corp_create
+    from siyu.customers.models import Customer
+    from siyu.customers.services import customer_note_add
+    from siyu.guides import selectors, services
+    from siyu.guides.models import GuideTask, GuideTaskItem
+    from siyu.kit import http as http_module
+    from siyu.kit.clock import now
+    from siyu.kit.http import in_process_app
+    from siyu.kit.tenancy import Actor, Role
+    from siyu.sandbox import services as sandbox
+    from siyu.sandbox.models import SbAppMessage, SbCorp
+    from siyu.wecom.client import WeComClient
+
+    base = "http://testserver"
+    http_module._shared = httpx.Client(transport=httpx.WSGITransport(app=in_process_app()), base_url=base, timeout=60)
+    if args.reuse:
+        corp, sb = Corp.objects.get(corp_id=args.reuse), SbCorp.objects.get(corpid=args.reuse)
+        GuideTask.objects.filter(corp=corp).delete()
+        print(f"build: reusing {args.reuse} ({Customer.objects.filter(corp=corp).count()} customers, {connection.vendor})")
+    else:
+        corp_id = f"wwgt{args.customers}x{args.staff}{int(time.time()) % 100000}"
+        sb = sandbox.corp_create(corpid=corp_id, name="导购任务压测", secret="bench-secret")
+        sb.metered = False
+        sb.save()
+        corp = corp_create(corp_id=corp_id, name="导购任务压测", secret="bench-secret", api_base=f"{base}/sandbox/cgi-bin/")
+        started = time.perf_counter()
+        with transaction.atomic():
+            build(corp, sb, args.customers, args.staff)
+        print(f"build: {corp_id}: {args.customers} customers over {args.staff} guides in {time.perf_counter() - started:.1f}s ({connection.vendor})")
+    corp.agent_id = 1000002
+    corp.save()
+    sb.metered = False
+    sb.save()
+    Customer.objects.filter(corp=corp).update(gender=0)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_customer SET gender = 2 WHERE corp_id = %s AND id %% 3 = 0", [corp.pk])
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE customers_customer")
+    segment = Segment.objects.create(corp=corp, name="女性客户", filters={"gender": [2]})
+    actor = Actor(user=None, corp=corp, role=Role.ADMIN)
+
+    started = time.perf_counter()
+    task = services.guide_task_create(
+        actor=actor,
+        name="回访女性客户",
+        kind="revisit",
+        audience={"kind": "segment", "segment_id": segment.pk},
+        ends_at=now() + timedelta(days=3),
+        instructions="问问宝宝月龄，写跟进记录",
+    )
+    print(f"create: {1000 * (time.perf_counter() - started):.0f} ms")
+
+    before = peak_mb()
+    started = time.perf_counter()
+    outcome = services.guide_task_assign(task.pk)
+    fan_out = time.perf_counter() - started
+    task.refresh_from_db()
+    print(f"fan-out: {fan_out:.1f}s — {outcome}; peak RSS {peak_mb():.0f} MB (before {before:.0f} MB)")
+
+    client = WeComClient(corp, sleep=lambda s: None)
+    cards = SbAppMessage.objects.filter(corp=sb).count()
+    started = time.perf_counter()
+    told = services.guide_task_notify(task.pk, client)
+    print(f"notice: {told} in {time.perf_counter() - started:.1f}s, {SbAppMessage.objects.filter(corp=sb).count() - cards} app cards (1,000 guides a card)")
+
+    for by in ("staff", "department"):
+        started = time.perf_counter()
+        rows = selectors.guide_task_completion(actor, task, by=by)
+        print(f"completion by {by}: {len(rows)} rows in {time.perf_counter() - started:.2f}s")
+
+    staff = list(Staff.objects.filter(corp=corp).order_by("id")[:50])
+    timings = []
+    for s in staff:
+        guide = Actor(user=None, corp=corp, role=Role.GUIDE, staff_id=s.pk)
+        started = time.perf_counter()
+        (share,) = list(selectors.my_assignments(guide))
+        list(selectors.assignment_items(guide, share, status="open")[:500])
+        timings.append(time.perf_counter() - started)
+    print(f"a guide's list and share: median {1000 * statistics.median(timings):.0f} ms, max {1000 * max(timings):.0f} ms (50 guides)")
+
+    rng = random.Random(3)
+    items = list(GuideTaskItem.objects.filter(task=task).order_by("id").values_list("staff_id", "customer_id")[:20000])
+    picked = rng.sample(items, min(1000, len(items)))
+    timings = []
+    for staff_id, customer_id in picked:
+        guide = Actor(user=None, corp=corp, role=Role.GUIDE, staff_id=staff_id)
+        customer = Customer.objects.get(pk=customer_id)
+        started = time.perf_counter()
+        with transaction.atomic():
+            customer_note_add(actor=guide, customer=customer, text="回访：宝宝7个月")
+        timings.append(time.perf_counter() - started)
+    task.refresh_from_db()
+    timings.sort()
+    print(
+        f"notes completing their customer: {len(timings)}, median {1000 * statistics.median(timings):.1f} ms, "
+        f"p95 {1000 * timings[int(0.95 * len(timings))]:.1f} ms; task {task.items_done} / {task.items_total} done"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from ninja import Field, Router, Schema, Status
+
+from siyu.acquisition.api import Attachment
+from siyu.customers.selectors import customer_get
+from siyu.kit.pagination import keyset_page
+from siyu.messaging.api import AudienceIn
+
+from . import selectors, services
+from .models import GuideTask, GuideTaskItem
+
+router = Router(tags=["guide tasks"])
+
+
+class GuideTaskIn(Schema):
+    name: str = Field(..., min_length=1, max_length=64)
+    kind: Literal[tuple(GuideTask.Kind.values)]  # type: ignore[valid-type]
+    audience: AudienceIn
+    ends_at: datetime = Field(..., description="the deadline")
+    instructions: str = Field("", max_length=500, description="what the guide is asked to do")
+    text: str = Field("", max_length=4000, description="a send task's content")
+    attachments: list[Attachment] = Field(default_factory=list, max_length=9)
+    tag_ids: list[int] = Field(default_factory=list, description="a tag task's tags")
+    staff_ids: list[int] = Field(default_factory=list, description="only these guides (none: every staff member)")
+    department_ids: list[int] = Field(default_factory=list, description="only guides in these departments or below them (regions, stores)")
+    starts_at: datetime | None = Field(None, description="when it is assigned; only what guides do from then counts (none: now)")
+    notify_hour: int | None = Field(None, ge=0, le=23, description="the hour (corp time) the guides get the app message (none: at the start)")
+    target: int = Field(100, ge=1, le=100, description="the share of customers (%) a guide must complete")
+
+
+class GuideTaskOut(Schema):
+    id: int
+    name: str
+    kind: str
+    status: str
+    instructions: str
+    text: str
+    attachments: list[dict]
+    tag_ids: list[int]
+    audience: dict
+    staff_ids: list[int]
+    department_ids: list[int]
+    starts_at: datetime
+    notify_at: datetime
+    ends_at: datetime
+    target: int
+    urged_at: datetime | None
+    created_at: datetime
+    guides_total: int
+    guides_done: int
+    items_total: int
+    items_done: int
+
+
+class GuideTaskPage(Schema):
+    items: list[GuideTaskOut]
+    next_cursor: str | None
+
+
+class CompletionOut(Schema):
+    id: int | None
+    name: str
+    guides: int
+    guides_done: int
+    customers: int
+    done: int
+    on_time: int
+    rate: float
+
+
+class AssignmentOut(Schema):
+    task: GuideTaskOut
+    items_total: int
+    items_done: int
+    completed_at: datetime | None
+
+
+class ItemOut(Schema):
+    customer_id: int
+    customer_name: str
+    status: str
+    done_at: datetime | None
+    how: str
+
+
+class SentIn(Schema):
+    customer_id: int
+    via: Literal["sidebar", "manual"] = Field("sidebar", description="sent from the chat sidebar, or marked sent by the guide")
+
+
+class UrgedOut(Schema):
+    guides: int
+
+
+@router.post("/guide-tasks", response={201: GuideTaskOut})
+def guide_task_create(request, payload: GuideTaskIn):
+    data = payload.dict()
+    data["audience"] = payload.audience.dict()
+    data["attachments"] = [a.dict(exclude_none=True) for a in payload.attachments]
+    return Status(201, services.guide_task_create(actor=request.auth, **data))
+
+
+@router.get("/guide-tasks", response=GuideTaskPage)
+def guide_task_list(request, cursor: str | None = None, limit: int = 50):
+    rows, next_cursor = keyset_page(selectors.guide_tasks(request.auth), cursor=cursor, limit=limit)
+    return GuideTaskPage(items=rows, next_cursor=next_cursor)
+
+
+@router.get("/guide-tasks/{guide_task_id}", response=GuideTaskOut)
+def guide_task_detail(request, guide_task_id: int):
+    return selectors.guide_task_get(request.auth, guide_task_id)
+
+
+@router.get("/guide-tasks/{guide_task_id}/completion", response=list[CompletionOut])
+def guide_task_completion(request, guide_task_id: int, by: Literal["staff", "department", "region"] = "staff", sort: Literal["", "rate", "-rate", "name"] = ""):
+    return selectors.guide_task_completion(request.auth, selectors.guide_task_managed(request.auth, guide_task_id), by=by, sort=sort)
+
+
+@router.post("/guide-tasks/{guide_task_id}/urge", response=UrgedOut)
+def guide_task_urge(request, guide_task_id: int):
+    return UrgedOut(guides=services.guide_task_urge(actor=request.auth, task=selectors.guide_task_managed(request.auth, guide_task_id)))
+
+
+@router.post("/guide-tasks/{guide_task_id}/cancel", response=GuideTaskOut)
+def guide_task_cancel(request, guide_task_id: int):
+    return services.guide_task_cancel(actor=request.auth, task=selectors.guide_task_managed(request.auth, guide_task_id))
+
+
+@router.post("/guide-tasks/{guide_task_id}/sent", response=ItemOut)
+def guide_task_sent(request, guide_task_id: int, payload: SentIn):
+    actor = request.auth
+    task = selectors.guide_task_get(actor, guide_task_id)
+    customer = customer_get(actor, payload.customer_id)
+    services.item_sent(actor=actor, task=task, customer=customer, via=payload.via)
+    item = GuideTaskItem.objects.get(task=task, customer=customer)
+    return ItemOut(customer_id=customer.id, customer_name=customer.name, status=item.status, done_at=item.done_at, how=item.how)
+
+
+@router.get("/my/tasks", response=list[AssignmentOut])
+def my_tasks(request):
+    return list(selectors.my_assignments(request.auth)[:200])
+
+
+@router.get("/my/tasks/{guide_task_id}/customers", response=list[ItemOut])
+def my_task_customers(request, guide_task_id: int, status: Literal["open", "done"] | None = None):
+    actor = request.auth
+    assignment = selectors.my_assignment(actor, selectors.guide_task_get(actor, guide_task_id))
+    if assignment is None:
+        return []
+    return [
+        ItemOut(customer_id=i.customer_id, customer_name=i.customer.name, status=i.status, done_at=i.done_at, how=i.how)
+        for i in selectors.assignment_items(actor, assignment, status=status or "")[:5000]
+    ]

@@ -1,0 +1,9 @@
+"""Guide tasks' periodic work (kit.periodic), registered in GuidesConfig.ready()."""
+
+from siyu.kit.periodic import periodic
+
+from .services import active_tag_tasks_refresh, guide_tasks_sweep
+
+periodic("guide tasks sweep", sweep=True)(guide_tasks_sweep)
+# Tags set in WeCom's own app reach Siyu by sync and callbacks, not as Siyu's event: looked for.
+periodic("guide tag tasks", every=600)(active_tag_tasks_refresh)

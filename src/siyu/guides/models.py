@@ -1,0 +1,130 @@
+"""Guide tasks (导购任务): work HQ gives its guides, each guide's share as a to-do list of customers.
+
+Three levels, like a mass send: the task (HQ's: what to do, for whom, by when, the target) → one
+assignment per guide (their share, when they were told, reminded, escalated, urged) → one item per
+customer (open or done, when, and by what). Counters are kept on the task and the assignment so
+lists need no aggregate over millions of items."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from siyu.kit.tenancy import CorpOwned
+from siyu.messaging.models import DueFields
+
+
+class GuideTask(CorpOwned, DueFields):
+    """Due (kit.due) at `starts_at` for its fan-out, then at `notify_at` for the guides' app
+    message (notify_*), then for reminders (remind_*) until it closes."""
+
+    class Kind(models.TextChoices):
+        SEND = "send", _("Send content one to one")
+        REVISIT = "revisit", _("Revisit (write a follow-up note)")
+        TAG = "tag", _("Tag the customer")
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        ASSIGNING = "assigning", _("Assigning")
+        ACTIVE = "active", _("In progress")
+        CLOSED = "closed", _("Closed")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    instructions = models.CharField(max_length=500, blank=True, default="", help_text="what the guide is asked to do, in their words")
+    # The content a send task puts into the chat (messaging.content): text and attachments.
+    text = models.TextField(blank=True, default="")
+    attachments = models.JSONField(default=list, blank=True)
+    tag_ids = models.JSONField(default=list, blank=True, help_text="a tag task's tags (any one of them completes a customer)")
+    audience = models.JSONField(default=dict)
+    staff_ids = models.JSONField(default=list, blank=True)
+    department_ids = models.JSONField(default=list, blank=True)
+    starts_at = models.DateTimeField(help_text="only what guides do from now on counts")
+    notify_at = models.DateTimeField(help_text="when the guides get the app message")
+    ends_at = models.DateTimeField(help_text="the deadline")
+    target = models.PositiveSmallIntegerField(default=100, help_text="the share of customers (%) a guide must complete")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    urged_at = models.DateTimeField(null=True, blank=True)
+    # Counters, kept up to date by the services.
+    guides_total = models.PositiveIntegerField(default=0)
+    guides_done = models.PositiveIntegerField(default=0)
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    # The guides' app message (notify) and the reminders (remind): kit.due on prefixed fields.
+    notify_status = models.CharField(max_length=10, default="waiting")
+    notify_due_at = models.DateTimeField(null=True, blank=True)
+    notify_claimed_at = models.DateTimeField(null=True, blank=True)
+    notify_lease_until = models.DateTimeField(null=True, blank=True)
+    notify_attempts = models.PositiveSmallIntegerField(default=0)
+    notify_error = models.TextField(blank=True, default="")
+    notify_task_id = models.CharField(max_length=64, blank=True, default="")
+    remind_status = models.CharField(max_length=10, default="waiting")
+    remind_due_at = models.DateTimeField(null=True, blank=True)
+    remind_claimed_at = models.DateTimeField(null=True, blank=True)
+    remind_lease_until = models.DateTimeField(null=True, blank=True)
+    remind_attempts = models.PositiveSmallIntegerField(default=0)
+    remind_error = models.TextField(blank=True, default="")
+    remind_task_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["corp", "-created_at"]),
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["notify_status", "notify_due_at"]),
+            models.Index(fields=["remind_status", "remind_due_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GuideAssignment(CorpOwned):
+    """A guide's share of a task."""
+
+    task = models.ForeignKey(GuideTask, on_delete=models.CASCADE, related_name="assignments")
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True, help_text="the guide was reminded (once)")
+    escalated_at = models.DateTimeField(null=True, blank=True, help_text="the store manager was told (once)")
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="when the guide reached the target")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "staff"], name="guideassignment_unique_staff")]
+        indexes = [models.Index(fields=["staff", "task"])]
+
+
+class GuideTaskItem(CorpOwned):
+    """One customer in a guide's to-do list. A 1M-customer task writes 1M of these in one
+    statement: as with messaging's Delivery, indexes are only the composite ones reads need, and
+    the database checks no foreign keys (the fan-out writes them from the joined rows; deletes go
+    through Django's on_delete)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("To do")
+        DONE = "done", _("Done")
+
+    class How(models.TextChoices):
+        SENT = "sent", _("Sent from the sidebar")
+        NOTE = "note", _("Follow-up note written")
+        TAGGED = "tagged", _("Tagged")
+
+    corp = models.ForeignKey("corps.Corp", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    task = models.ForeignKey(GuideTask, on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False)
+    assignment = models.ForeignKey(GuideAssignment, on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False)
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    status = models.CharField(max_length=4, choices=Status.choices, default=Status.OPEN)
+    done_at = models.DateTimeField(null=True, blank=True)
+    how = models.CharField(max_length=6, choices=How.choices, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "customer"], name="guidetaskitem_unique_customer")]
+        indexes = [
+            models.Index(fields=["assignment", "status"]),
+            # A guide's action on a customer finds the open items it completes.
+            models.Index(fields=["customer", "staff"]),
+        ]

@@ -1,0 +1,115 @@
+"""Reads for guide tasks: HQ's list and completion, a guide's own to-do list."""
+
+from __future__ import annotations
+
+from django.db.models import Count, F, Q, QuerySet
+
+from siyu.kit.clock import now
+from siyu.kit.tenancy import Actor, get_for
+
+from .models import GuideAssignment, GuideTask, GuideTaskItem
+
+
+def guide_tasks(actor: Actor) -> QuerySet[GuideTask]:
+    """Every task of the corp (a manager's), newest first."""
+    actor.require_manager()
+    return GuideTask.objects.for_corp(actor.corp).order_by("-created_at", "-id")
+
+
+def guide_task_get(actor: Actor, task_id: int) -> GuideTask:
+    """A task: any of the corp's for a manager; for a guide, only one they have a share in."""
+    rows = GuideTask.objects.all()
+    if actor.is_guide:
+        rows = rows.filter(assignments__staff_id=actor.staff_id)
+    return get_for(actor, rows, "Task not found.", pk=task_id)
+
+
+def guide_task_managed(actor: Actor, task_id: int) -> GuideTask:
+    """A task of the corp's, for HQ's pages and actions (a manager's)."""
+    actor.require_manager()
+    return get_for(actor, GuideTask.objects.all(), "Task not found.", pk=task_id)
+
+
+def my_assignments(actor: Actor) -> QuerySet[GuideAssignment]:
+    """The actor's own shares of tasks in progress (a guide's to-do list): urged tasks first, then
+    by deadline. A manager without a staff member has none."""
+    if actor.staff_id is None:
+        return GuideAssignment.objects.none()
+    return (
+        GuideAssignment.objects.for_corp(actor.corp)
+        .filter(staff_id=actor.staff_id, task__status=GuideTask.Status.ACTIVE, task__notify_at__lte=now())
+        .select_related("task")
+        .order_by(F("task__urged_at").desc(nulls_last=True), "task__ends_at", "task_id")
+    )
+
+
+def my_assignment(actor: Actor, task: GuideTask) -> GuideAssignment | None:
+    if actor.staff_id is None:
+        return None
+    return GuideAssignment.objects.filter(task=task, staff_id=actor.staff_id).first()
+
+
+def assignment_items(actor: Actor, assignment: GuideAssignment, *, status: str = "") -> QuerySet[GuideTaskItem]:
+    """A share's customers, open ones first. A guide reads only their own share."""
+    if actor.is_guide and assignment.staff_id != actor.staff_id:
+        return GuideTaskItem.objects.none()
+    items = GuideTaskItem.objects.filter(assignment=assignment).select_related("customer")
+    if status:
+        items = items.filter(status=status)
+    return items.order_by("-status", "customer__name", "id")  # "open" sorts after "done": reversed
+
+
+def customer_open_items(actor: Actor, customer_id: int) -> list[GuideTaskItem]:
+    """This customer's open items in the actor's tasks in progress (the sidebar's and profile's)."""
+    items = GuideTaskItem.objects.filter(
+        corp=actor.corp, customer_id=customer_id, status=GuideTaskItem.Status.OPEN, task__status=GuideTask.Status.ACTIVE
+    ).select_related("task")
+    if actor.is_guide:
+        items = items.filter(staff_id=actor.staff_id)
+    return list(items.order_by("task__ends_at")[:50])
+
+
+COMPLETION_SORTS = {
+    "": lambda r: (-r["customers"], r["name"]),
+    "rate": lambda r: (r["rate"], -r["customers"], r["name"]),  # the laggards first
+    "-rate": lambda r: (-r["rate"], -r["customers"], r["name"]),
+    "name": lambda r: r["name"],
+}
+
+
+def guide_task_completion(actor: Actor, task: GuideTask, *, by: str = "staff", sort: str = "") -> list[dict]:
+    """Per guide, store (department) or region (the store's parent): customers assigned and done,
+    done by the deadline, and guides who reached the target. A manager's."""
+    actor.require_manager()
+    key = {
+        "staff": ("staff_id", "staff__name"),
+        "department": ("staff__department_id", "staff__department__name"),
+        "region": ("staff__department__parent_id", "staff__department__parent__name"),
+    }[by]
+    on_time = Count("items", filter=Q(items__status=GuideTaskItem.Status.DONE, items__done_at__lte=task.ends_at))
+    rows = (
+        task.assignments.values(*key)
+        .annotate(
+            guides=Count("id", distinct=True),
+            guides_done=Count("id", filter=Q(completed_at__isnull=False), distinct=True),
+            customers=Count("items"),
+            done=Count("items", filter=Q(items__status=GuideTaskItem.Status.DONE)),
+            on_time=on_time,
+        )
+        .order_by(key[1])
+    )
+    out = []
+    for r in rows:
+        out.append(
+            {
+                "id": r[key[0]],
+                "name": r[key[1]] or "—",
+                "guides": r["guides"],
+                "guides_done": r["guides_done"],
+                "customers": r["customers"],
+                "done": r["done"],
+                "on_time": r["on_time"],
+                "rate": r["done"] / r["customers"] if r["customers"] else 0.0,
+            }
+        )
+    return sorted(out, key=COMPLETION_SORTS.get(sort, COMPLETION_SORTS[""]))

@@ -1,0 +1,23 @@
+from django_tasks import task
+
+from . import services
+
+
+@task()
+def assign_guide_task(task_id: int) -> str:
+    return services.guide_task_assign(task_id)
+
+
+@task()
+def notify_guides(task_id: int) -> str:
+    return services.guide_task_notify(task_id)
+
+
+@task()
+def remind_guides(task_id: int) -> str:
+    return services.guide_task_remind(task_id)
+
+
+@task()
+def refresh_tag_task(task_id: int) -> int:
+    return services.tag_items_refresh(task_id)
