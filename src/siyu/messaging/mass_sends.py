@@ -493,12 +493,12 @@ def _task_created(claim, task: MassSendTask, *, msgid: str, fail_list: list[str]
         if fail_list:
             rows, key = _recipients(task)
             rows.filter(**{f"{key}__in": fail_list}).update(status=Delivery.Status.NOT_FRIEND)
-        first = not MassSend.objects.filter(pk=task.send_id, tasks_created__gt=0).exists()
         # One more, not a count: counting 10,000 tasks at each of 10,000 creations would not scale.
         MassSend.objects.filter(pk=task.send_id).update(tasks_created=F("tasks_created") + 1)
-        if first:
+        created, status = MassSend.objects.filter(pk=task.send_id).values_list("tasks_created", "status").get()
+        if created == 1:  # the send's first task: its pulls start (the row is locked until commit)
             _pull_schedule(task.send_id, stamp + PULL_AFTER[0])
-        cancelling = MassSend.objects.filter(pk=task.send_id, status=Status.CANCELLING).exists()
+        cancelling = status == Status.CANCELLING
     if cancelling:
         enqueue_after_commit("siyu.messaging.tasks.cancel_mass_send", task.send_id)
 

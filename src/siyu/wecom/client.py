@@ -76,6 +76,7 @@ class WeComClient:
         self.rate_backoff = rate_backoff
         self.rate_backoff_max = rate_backoff_max
         self.calls = 0  # HTTP requests made, gettoken included: for sync reports and benchmarks
+        self._pause_seen: tuple | None = None
 
     @classmethod
     def for_page(cls, corp: Corp, **kwargs) -> WeComClient:
@@ -100,6 +101,8 @@ class WeComClient:
     def access_token(self, force_refresh: bool = False) -> str:
         """The shared token for (corp, secret): reused until 5 minutes before expiry."""
         state = self._state()
+        # Read with the token: the call that follows checks the corp's pause without a second query.
+        self._pause_seen = (state.paused_until,)
         secret = decrypt_secret(self.corp.secret_encrypted)
         fingerprint = hashlib.sha256(f"{self.corp.corp_id}:{secret}".encode()).hexdigest()
         fresh = state.token_encrypted and state.token_expires_at and state.token_expires_at - REFRESH_MARGIN > now()
@@ -127,7 +130,8 @@ class WeComClient:
             return {"errcode": BUSY, "errmsg": f"transport: {exc}", "transport": True}
 
     def _wait_for_pause(self, api: str) -> None:
-        paused_until = ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first()
+        seen, self._pause_seen = self._pause_seen, None
+        paused_until = seen[0] if seen is not None else ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first()
         if paused_until:
             wait = (paused_until - now()).total_seconds()
             if wait > 0 and self.deadline is not None:
