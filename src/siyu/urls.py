@@ -5,6 +5,7 @@ from django.urls import include, path
 from siyu.acquisition.views import landing, lead_form
 from siyu.api import api
 from siyu.console.views import healthz
+from siyu.guides import sidebar
 from siyu.wecom.callbacks import callback
 
 urlpatterns = [
@@ -13,6 +14,12 @@ urlpatterns = [
     path("wecom/callback/<str:corp_id>/", callback, name="wecom_callback"),
     path("l/<str:corp_id>/<str:state>/", landing, name="live_code_landing"),
     path("f/<str:slug>/", lead_form, name="lead_form"),
+    path("sidebar/<str:corp_id>/", sidebar.sidebar, name="sidebar"),
+    path("sidebar/<str:corp_id>/oauth/", sidebar.sidebar_oauth, name="sidebar_oauth"),
+    path("sidebar/<str:corp_id>/config", sidebar.sidebar_config, name="sidebar_config"),
+    path("sidebar/<str:corp_id>/customer", sidebar.sidebar_customer, name="sidebar_customer"),
+    path("sidebar/<str:corp_id>/sent", sidebar.sidebar_sent, name="sidebar_sent"),
+    path("sidebar/<str:corp_id>/note", sidebar.sidebar_note, name="sidebar_note"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("siyu.console.urls")),

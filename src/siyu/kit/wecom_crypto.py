@@ -146,3 +146,11 @@ def parse_xml(body: bytes | str) -> Element:
         raise WeComCryptoError(PARSE_XML_ERROR, f"forbidden XML construct: {type(exc).__name__}") from None
     except SafeET.ParseError:
         raise WeComCryptoError(PARSE_XML_ERROR, "malformed XML") from None
+
+
+def jsapi_signature(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
+    """The JS-SDK's signature (wx.config with the corp ticket, wx.agentConfig with the app's):
+    sha1 over "jsapi_ticket=…&noncestr=…&timestamp=…&url=…", keys in that order, nothing
+    URL-encoded, the page's URL without its #fragment."""
+    page = url.split("#", 1)[0]
+    return hashlib.sha1(f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={timestamp}&url={page}".encode()).hexdigest()

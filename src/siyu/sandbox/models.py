@@ -32,6 +32,10 @@ class SbCorp(models.Model):
     callback_aes_key = models.CharField(max_length=43, blank=True, default="")
     # 群发助手 → 设置群发规则: how many corp mass messages one customer may receive.
     receive_cap = models.CharField(max_length=12, default="month_days", help_text="month_days, week_7 or day_1")
+    # The corp's self-built app (its agentid): OAuth for its pages and its JS-SDK ticket.
+    agentid = models.IntegerField(default=1000002)
+    # The domain the app's pages are trusted on (可信域名); empty: any (a test's or the demo's).
+    trusted_domain = models.CharField(max_length=200, blank=True, default="")
 
 
 class SbToken(models.Model):
@@ -366,3 +370,51 @@ class SbAppMessage(models.Model):
     content = models.JSONField(default=dict)
     msgid = models.CharField(max_length=64, unique=True)
     created = models.BigIntegerField()
+
+
+class SbOAuthCode(models.Model):
+    """A code WeCom's OAuth2 authorize page handed to a page for the member using the client:
+    exchanged once, within 5 minutes, by auth/getuserinfo."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    code = models.CharField(max_length=64, unique=True)
+    userid = models.CharField(max_length=64)
+    agentid = models.IntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    used = models.BooleanField(default=False)
+
+
+class SbTicket(models.Model):
+    """An app's JS-SDK ticket (ticket/get?type=agent_config, for wx.agentConfig). Issued ones are
+    counted per hour."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=12)  # "agent_config" (the corp's ticket for wx.config is not served)
+    ticket = models.CharField(max_length=128, unique=True)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+
+class SbChatContext(models.Model):
+    """What the WeCom client has open: a member in a chat with a customer, as the sandbox's chat
+    page sets it (a cookie holds its key). The JS-SDK stand-in answers from it."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    key = models.CharField(max_length=64, unique=True)
+    userid = models.CharField(max_length=64)
+    external_userid = models.CharField(max_length=64, blank=True, default="")
+    entry = models.CharField(max_length=24, default="single_chat_tools")
+    created = models.DateTimeField()
+
+
+class SbJsInvoke(models.Model):
+    """A JS-SDK call a page made in the client (agentConfig, getCurExternalContact,
+    sendChatMessage …), with its arguments and the answer: what a browser test reads back."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    context = models.ForeignKey(SbChatContext, null=True, blank=True, on_delete=models.SET_NULL)
+    api = models.CharField(max_length=40)
+    args = models.JSONField(default=dict)
+    answer = models.JSONField(default=dict)
+    url = models.CharField(max_length=1000, blank=True, default="")
+    created = models.DateTimeField()

@@ -49,6 +49,8 @@ ERRMSG = {
     40008: "invalid message type",
     41009: "missing content",
     81013: "user & party & tag all invalid",
+    40029: "invalid code",
+    40093: "invalid signature",
 }
 
 

@@ -462,6 +462,14 @@ class WeComClient:
         data = self.post("message/send", body)
         return {"msgid": data.get("msgid", ""), "invaliduser": data.get("invaliduser", "")}
 
+    def getuserinfo(self, code: str) -> dict:
+        """The member an OAuth2 code was given for (auth/getuserinfo): {"userid", …}; codes are single-use."""
+        return self.get("auth/getuserinfo", code=code)
+
+    def agent_ticket(self) -> dict:
+        """The app's JS-SDK ticket for wx.agentConfig: {"ticket", "expires_in"}."""
+        return self.get("ticket/get", type="agent_config")
+
     def iter_groupmsg_send_result(self, msgid: str, userid: str, *, limit: int = 1000) -> Iterator[tuple[list[dict], str]]:
         return self._pages(
             lambda c: self.post("externalcontact/get_groupmsg_send_result", {"msgid": msgid, "userid": userid, "limit": limit, "cursor": c}), "send_list", ""

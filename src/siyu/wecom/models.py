@@ -15,6 +15,10 @@ class ApiState(models.Model):
     secret_fingerprint = models.CharField(max_length=64, blank=True, default="")
     # After a 45009/45033 no worker calls this corp's API before this time.
     paused_until = models.DateTimeField(null=True, blank=True)
+    # The app's JS-SDK ticket (wx.agentConfig), shared by every web process until shortly before
+    # it expires: WeCom issues 100 an hour per app.
+    agent_ticket = models.CharField(max_length=256, blank=True, default="")
+    agent_ticket_expires_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
 

@@ -1,0 +1,178 @@
+"""The chat sidebar (聊天工具栏): the page WeCom opens beside a guide's chat with a customer.
+
+The guide is known by WeCom's OAuth2 (wecom.pages), kept in a short signed session for this corp
+only; the customer is the one of the open chat (`getCurExternalContact`, after `wx.agentConfig`
+signed with the app's ticket). The page shows the customer as the guide may see them — tags,
+value, open tasks, the timeline — and one tap on a task's content puts it into the chat
+(`sendChatMessage`); the send is then recorded against the task. A follow-up note is written here
+too. Every write re-checks the session and the guide's scope.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.acquisition.views import public_page
+from siyu.analytics.selectors import customer_value
+from siyu.corps.models import DEFAULT_API_BASE, Corp
+from siyu.customers import selectors as customer_selectors
+from siyu.customers.models import Customer
+from siyu.customers.services import customer_note_add
+from siyu.kit.clock import now
+from siyu.kit.errors import DomainError, Unauthorized
+from siyu.kit.tenancy import Actor, Role
+from siyu.wecom import pages
+
+from . import selectors, services
+
+SESSION_KEY = "siyu_sidebar"
+SESSION_HOURS = 8  # a working day; then WeCom's sign-in again (silent inside the client)
+WECOM_JSSDK = "https://open.work.weixin.qq.com/wwopen/js/jwxwork-1.0.0.js"
+
+
+def _corp(corp_id: str) -> Corp:
+    corp = Corp.objects.filter(corp_id=corp_id).first()
+    if corp is None:
+        raise Http404
+    return corp
+
+
+def _guide(request, corp: Corp) -> Actor:
+    """The signed-in guide of this corp's sidebar, or Unauthorized (no session, another corp's,
+    or an expired one)."""
+    held = request.session.get(SESSION_KEY) or {}
+    if held.get("corp") != corp.pk or not held.get("staff") or held.get("until", 0) < now().timestamp():
+        raise Unauthorized(_("Your sign-in has ended: open the sidebar again from WeCom."), code="sidebar_session")
+    return Actor(user=None, corp=corp, role=Role.GUIDE, staff_id=held["staff"])
+
+
+def _jssdk_url(corp: Corp) -> str:
+    if corp.api_base == DEFAULT_API_BASE:
+        return WECOM_JSSDK
+    return corp.api_base.rstrip("/").removesuffix("cgi-bin") + "jssdk/jwxwork.js"  # the sandbox's stand-in
+
+
+@public_page
+def sidebar(request, corp_id: str):
+    corp = _corp(corp_id)
+    try:
+        _guide(request, corp)
+    except Unauthorized:
+        state = secrets.token_urlsafe(16)
+        request.session["siyu_sidebar_state"] = state
+        back = request.build_absolute_uri(reverse("sidebar_oauth", args=[corp.corp_id]))
+        return redirect(pages.authorize_url(corp, redirect_uri=back, state=state))
+    response = render(request, "guides/sidebar.html", {"corp": corp, "jssdk": _jssdk_url(corp)})
+    response._csp_update = {"script-src": [_jssdk_url(corp)]} if corp.api_base == DEFAULT_API_BASE else {}
+    return response
+
+
+@public_page
+def sidebar_oauth(request, corp_id: str):
+    """WeCom sends the guide back here with a code: exchanged once for who they are."""
+    corp = _corp(corp_id)
+    expected = request.session.pop("siyu_sidebar_state", None)
+    if not expected or not secrets.compare_digest(expected, request.GET.get("state", "")):
+        return render(request, "guides/sidebar_refused.html", {"message": _("This sign-in link is not from this page: open the sidebar again.")}, status=403)
+    try:
+        staff = pages.staff_for_code(corp, request.GET.get("code", ""))
+    except DomainError as exc:
+        return render(request, "guides/sidebar_refused.html", {"message": exc.message}, status=exc.status)
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = {"corp": corp.pk, "staff": staff.pk, "until": (now() + timedelta(hours=SESSION_HOURS)).timestamp()}
+    return redirect("sidebar", corp.corp_id)
+
+
+def _json_refusal(view):
+    def wrapper(request, corp_id: str, *args, **kwargs):
+        try:
+            return view(request, _corp(corp_id), *args, **kwargs)
+        except DomainError as exc:
+            return JsonResponse(exc.as_dict(), status=exc.status)
+
+    wrapper.__name__ = view.__name__
+    return public_page(wrapper)
+
+
+@_json_refusal
+def sidebar_config(request, corp: Corp):
+    """wx.agentConfig's arguments for the page's own address."""
+    _guide(request, corp)
+    return JsonResponse(pages.agent_config(corp, request.GET.get("url", "")))
+
+
+def _customer(actor: Actor, external_userid: str) -> Customer:
+    customer = customer_selectors.visible_customers(actor).filter(external_userid=external_userid).first()
+    if customer is None:
+        raise Http404  # not this guide's customer: nothing of them is shown
+    return customer
+
+
+@public_page
+def sidebar_customer(request, corp_id: str):
+    """The customer of the open chat, as the guide may see them (an HTML fragment)."""
+    corp = _corp(corp_id)
+    try:
+        actor = _guide(request, corp)
+    except Unauthorized as exc:
+        return render(request, "guides/sidebar_refused.html", {"message": exc.message}, status=401)
+    customer = _customer(actor, request.GET.get("external_userid", ""))
+    return render(request, "guides/sidebar_customer.html", _customer_context(actor, customer))
+
+
+def _customer_context(actor: Actor, customer: Customer, **extra) -> dict:
+    follows = customer_selectors.customer_follows(actor, customer)
+    value, cls, clv = customer_value(actor, customer.id)
+    return {
+        "corp": actor.corp,
+        "customer": customer,
+        "tags": customer_selectors.customer_tag_summary(follows),
+        "remark": next((f.remark for f in follows if f.remark), ""),
+        "value": value,
+        "rfm": cls,
+        "clv": clv,
+        "timeline": list(customer_selectors.customer_timeline(actor, customer, limit=10)),
+        "items": selectors.customer_open_items(actor, customer.id),
+        **extra,
+    }
+
+
+@require_POST
+@_json_refusal
+def sidebar_sent(request, corp: Corp):
+    """The chat has the task's content (sendChatMessage answered ok): recorded, the customer done."""
+    actor = _guide(request, corp)
+    customer = _customer(actor, request.POST.get("external_userid", ""))
+    raw = request.POST.get("task_id", "")
+    task = selectors.guide_task_get(actor, int(raw)) if raw.isdigit() else None
+    if task is None:
+        raise Http404
+    with transaction.atomic():
+        done = services.item_sent(actor=actor, task=task, customer=customer, via="sidebar")
+    return JsonResponse({"done": done})
+
+
+@require_POST
+@public_page
+def sidebar_note(request, corp_id: str):
+    corp = _corp(corp_id)
+    try:
+        actor = _guide(request, corp)
+    except Unauthorized as exc:
+        return render(request, "guides/sidebar_refused.html", {"message": exc.message}, status=401)
+    customer = _customer(actor, request.POST.get("external_userid", ""))
+    try:
+        with transaction.atomic():
+            customer_note_add(actor=actor, customer=customer, text=request.POST.get("text", ""))
+    except DomainError as exc:
+        context = _customer_context(actor, customer, note_error=exc.message, note_text=request.POST.get("text", ""))
+        return render(request, "guides/sidebar_customer.html", context, status=exc.status)
+    return render(request, "guides/sidebar_customer.html", _customer_context(actor, customer, note_saved=True))
