@@ -79,7 +79,7 @@ def main() -> None:
         cursor.execute("UPDATE customers_customer SET gender = 2 WHERE corp_id = %s AND id %% 3 = 0", [corp.pk])
         if connection.vendor == "postgresql":
             cursor.execute("ANALYZE customers_customer")
-    segment = Segment.objects.create(corp=corp, name="女性客户", filters={"gender": [2]})
+    segment, _created = Segment.objects.update_or_create(corp=corp, name="女性客户", defaults={"filters": {"gender": [2]}})
     actor = Actor(user=None, corp=corp, role=Role.ADMIN)
 
     started = time.perf_counter()

@@ -365,7 +365,7 @@ class SbAppMessage(models.Model):
 
     corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
     agentid = models.IntegerField()
-    touser = models.CharField(max_length=2000)
+    touser = models.TextField(help_text="up to 1,000 userids joined by |")
     msgtype = models.CharField(max_length=16)
     content = models.JSONField(default=dict)
     msgid = models.CharField(max_length=64, unique=True)
