@@ -13,7 +13,9 @@ them (3M customers → a 1M-customer task):
   one transaction), with the process's peak memory;
 - notice: every guide told through the real client over HTTP (the sandbox in-process);
 - HQ's completion by guide and by store, a guide's list and their share's first page;
-- 1,000 follow-up notes by guides, each completing its customer: the time per note.
+- 1,000 follow-up notes by guides, each completing its customer: the time per note;
+- the sidebar's customer page (profile, value, RFM, CLV, open tasks, timeline) for 200 customers
+  with a year of orders each (two a month), rendered through Django as the guide's request: p95.
 SQLite goes to a throw-away directory. Prints its figures; asserts nothing.
 """
 
@@ -137,6 +139,43 @@ def main() -> None:
     print(
         f"notes completing their customer: {len(timings)}, median {1000 * statistics.median(timings):.1f} ms, "
         f"p95 {1000 * timings[int(0.95 * len(timings))]:.1f} ms; task {task.items_done} / {task.items_total} done"
+    )
+    sidebar_profiles(corp, task)
+
+
+def sidebar_profiles(corp, task, count: int = 200) -> None:
+    from django.db import transaction
+    from django.test import Client
+
+    from siyu.customers.models import Customer
+    from siyu.guides.models import GuideTaskItem
+    from siyu.guides.sidebar import SESSION_KEY
+    from siyu.kit.clock import now
+    from siyu.orders.services import OrderIn, order_upsert
+
+    picked = list(GuideTaskItem.objects.filter(task=task).order_by("-id").values_list("staff_id", "customer_id")[:count])
+    externals = dict(Customer.objects.filter(pk__in=[c for _s, c in picked]).values_list("pk", "external_userid"))
+    stamp = now()
+    with transaction.atomic():
+        for _staff, customer_id in picked:
+            for month in range(24):  # a year of orders, two a month
+                paid_at = stamp - timedelta(days=15 * month + 1)
+                order = OrderIn(order_no=f"SB-{customer_id}-{month}", paid_at=paid_at, amount_fen=8900 + 100 * month, external_userid=externals[customer_id])
+                order_upsert(corp=corp, data=order)
+    timings = []
+    for staff_id, customer_id in picked:
+        client = Client()
+        session = client.session
+        session[SESSION_KEY] = {"corp": corp.pk, "staff": staff_id, "until": (now() + timedelta(hours=1)).timestamp()}
+        session.save()
+        started = time.perf_counter()
+        response = client.get(f"/sidebar/{corp.corp_id}/customer", {"external_userid": externals[customer_id]})
+        timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.status_code
+    timings.sort()
+    print(
+        f"sidebar customer page (24 orders each, {len(timings)} customers): median {1000 * statistics.median(timings):.0f} ms, "
+        f"p95 {1000 * timings[int(0.95 * len(timings))]:.0f} ms"
     )
 
 
