@@ -113,10 +113,10 @@ def main() -> None:
         started = time.perf_counter()
         with transaction.atomic():
             build(corp, sb, args.customers, args.staff)
-        if connection.vendor == "postgresql":
-            # Fresh bulk loads have no planner statistics; a corp that grew (or a full sync) has them.
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+        # Fresh bulk loads have no planner statistics; a corp that grew (or a full sync) has them.
+        # SQLite gathers none by itself: without them the sandbox's follow lookups walk the corp.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         print(f"build: {corp_id}: {args.customers} customers over {args.staff} guides in {time.perf_counter() - started:.1f}s ({connection.vendor})")
     actor = Actor(user=None, corp=corp, role=Role.ADMIN)
 
