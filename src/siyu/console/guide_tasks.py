@@ -4,7 +4,6 @@ the task's tag or a send is done in a tap."""
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 
 from django import forms
@@ -15,7 +14,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
 
 from siyu.customers.selectors import customer_get
 from siyu.customers.services import customer_note_add, customer_tags_change
@@ -24,7 +22,7 @@ from siyu.guides.models import GuideTask
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import keyset_page
-from siyu.kit.sheets import cells, sheet_title
+from siyu.kit.sheets import workbook
 from siyu.tags.models import Tag
 from siyu.tags.selectors import live_tags
 
@@ -172,15 +170,14 @@ def guide_task_cancel(request, guide_task_id: int):
 def guide_task_completion_xlsx(request, guide_task_id: int):
     actor = request.actor
     task = selectors.guide_task_managed(actor, guide_task_id)
-    book = Workbook(write_only=True)
+    heading = [_("Name"), _("Guides"), _("Reached the target"), _("Customers"), _("Done"), _("Done by the deadline"), _("Completion")]
+    sheets = []
     for by, title in (("staff", _("By staff member")), ("department", _("By department")), ("region", _("By region"))):
-        sheet = book.create_sheet(sheet_title(title, by))
-        sheet.append(cells(sheet, [_("Name"), _("Guides"), _("Reached the target"), _("Customers"), _("Done"), _("On time"), _("Completion")]))
-        for row in selectors.guide_task_completion(actor, task, by=by):
-            sheet.append(cells(sheet, [row["name"], row["guides"], row["guides_done"], row["customers"], row["done"], row["on_time"], round(row["rate"], 4)]))
-    out = io.BytesIO()
-    book.save(out)
-    return attachment(out.getvalue(), XLSX, f"guide-task-{task.id}-completion.xlsx")
+        rows = selectors.guide_task_completion(actor, task, by=by)
+        sheets.append(
+            (title, by, heading, [[r["name"], r["guides"], r["guides_done"], r["customers"], r["done"], r["on_time"], round(r["rate"], 4)] for r in rows])
+        )
+    return attachment(workbook(sheets), XLSX, f"guide-task-{task.id}-completion.xlsx")
 
 
 # -- the guide's side ------------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ staff member or department, remind and cancel, the completion as Excel, and the 
 
 from __future__ import annotations
 
-import io
-
 from django import forms
 from django.contrib import messages
 from django.http import QueryDict
@@ -14,14 +12,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
 
 from siyu.analytics import segments
 from siyu.corps.selectors import department_list, staff_list
 from siyu.groups.selectors import group_choices
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import keyset_page
-from siyu.kit.sheets import cells, sheet_title
+from siyu.kit.sheets import workbook
 from siyu.messaging import budget, mass_sends, selectors
 from siyu.messaging.models import ContactPolicy
 
@@ -222,18 +219,12 @@ def mass_send_cancel(request, send_id: int):
 def mass_send_completion_xlsx(request, send_id: int):
     actor = request.actor
     send = selectors.mass_send_get(actor, send_id)
-    tables = [
-        (title, by, selectors.mass_send_completion(actor, send, by=by)) for by, title in (("staff", _("By staff member")), ("department", _("By department")))
-    ]
-    book = Workbook(write_only=True)
-    for title, by, rows in tables:
-        sheet = book.create_sheet(sheet_title(title, by))
-        sheet.append(cells(sheet, [_("Name"), _("Tasks"), _("Sent"), _("On time"), _("Customers"), _("Completion")]))
-        for row in rows:
-            sheet.append(cells(sheet, [row["name"], row["assigned"], row["sent"], row["on_time"], row["customers"], round(row["rate"], 4)]))
-    out = io.BytesIO()
-    book.save(out)
-    return attachment(out.getvalue(), XLSX, f"mass-send-{send.id}-completion.xlsx")
+    heading = [_("Name"), _("Tasks"), _("Sent"), _("On time"), _("Customers"), _("Completion")]
+    sheets = []
+    for by, title in (("staff", _("By staff member")), ("department", _("By department"))):
+        rows = selectors.mass_send_completion(actor, send, by=by)
+        sheets.append((title, by, heading, [[r["name"], r["assigned"], r["sent"], r["on_time"], r["customers"], round(r["rate"], 4)] for r in rows]))
+    return attachment(workbook(sheets), XLSX, f"mass-send-{send.id}-completion.xlsx")
 
 
 class PolicyForm(forms.Form):

@@ -56,8 +56,6 @@ TAGGED_INLINE = 50  # follows tagged at once that complete items in the request;
 CARD_USERS = 1000  # message/send's touser holds at most 1,000 members
 REMIND_BEFORE = timedelta(hours=24)
 CLOSE_AFTER = timedelta(days=7)
-# What a guide's action completes, by task kind.
-HOW = {Kind.SEND: GuideTaskItem.How.SENT, Kind.REVISIT: GuideTaskItem.How.NOTE, Kind.TAG: GuideTaskItem.How.TAGGED}
 
 ASSIGN = DueWork(
     "guide task assignment",

@@ -8,8 +8,11 @@ as Excel marks what a user typed after an apostrophe, so no program re-reading i
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Iterable
 
+from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -36,3 +39,16 @@ def sheet_title(name: str, default: str) -> str:
     """A sheet title Excel accepts (no \\ / ? * [ ] :, at most 31 characters, not blank)."""
     title = re.sub(r"\s+", " ", TITLE_FORBIDDEN.sub(" ", name or "")).strip().strip("'")[:TITLE_MAX].strip()
     return title or default
+
+
+def workbook(sheets: Iterable[tuple[str, str, list, Iterable[list]]]) -> bytes:
+    """An .xlsx of plain tables: (title, fallback title, heading, rows) a sheet, every cell safe."""
+    book = Workbook(write_only=True)
+    for title, default, heading, rows in sheets:
+        sheet = book.create_sheet(sheet_title(title, default))
+        sheet.append(cells(sheet, heading))
+        for row in rows:
+            sheet.append(cells(sheet, row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
