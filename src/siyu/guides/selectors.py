@@ -6,6 +6,7 @@ from django.db.models import Count, F, Q, QuerySet
 
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, get_for
+from siyu.messaging.selectors import COMPLETION_BY, completion_order
 
 from .models import GuideAssignment, GuideTask, GuideTaskItem
 
@@ -69,23 +70,11 @@ def customer_open_items(actor: Actor, customer_id: int) -> list[GuideTaskItem]:
     return list(items.order_by("task__ends_at")[:50])
 
 
-COMPLETION_SORTS = {
-    "": lambda r: (-r["customers"], r["name"]),
-    "rate": lambda r: (r["rate"], -r["customers"], r["name"]),  # the laggards first
-    "-rate": lambda r: (-r["rate"], -r["customers"], r["name"]),
-    "name": lambda r: r["name"],
-}
-
-
 def guide_task_completion(actor: Actor, task: GuideTask, *, by: str = "staff", sort: str = "") -> list[dict]:
     """Per guide, store (department) or region (the store's parent): customers assigned and done,
     done by the deadline, and guides who reached the target. A manager's."""
     actor.require_manager()
-    key = {
-        "staff": ("staff_id", "staff__name"),
-        "department": ("staff__department_id", "staff__department__name"),
-        "region": ("staff__department__parent_id", "staff__department__parent__name"),
-    }[by]
+    key = COMPLETION_BY[by]
     on_time = Count("items", filter=Q(items__status=GuideTaskItem.Status.DONE, items__done_at__lte=task.ends_at))
     rows = (
         task.assignments.values(*key)
@@ -112,4 +101,4 @@ def guide_task_completion(actor: Actor, task: GuideTask, *, by: str = "staff", s
                 "rate": r["done"] / r["customers"] if r["customers"] else 0.0,
             }
         )
-    return sorted(out, key=COMPLETION_SORTS.get(sort, COMPLETION_SORTS[""]))
+    return completion_order(out, sort, "customers")

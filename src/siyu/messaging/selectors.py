@@ -63,23 +63,31 @@ def mass_send_tasks(actor: Actor, send: MassSend, *, status: str = "", departmen
     return tasks
 
 
-COMPLETION_SORTS = {
-    "": lambda r: (-r["assigned"], r["name"]),
-    "rate": lambda r: (r["rate"], -r["assigned"], r["name"]),  # the laggards first
-    "-rate": lambda r: (-r["rate"], -r["assigned"], r["name"]),
-    "name": lambda r: r["name"],
+# Completion rows grouped per staff member, per store (their department) or per region (the
+# store's parent department): the (id, name) fields to group staff-keyed rows by.
+COMPLETION_BY = {
+    "staff": ("staff_id", "staff__name"),
+    "department": ("staff__department_id", "staff__department__name"),
+    "region": ("staff__department__parent_id", "staff__department__parent__name"),
 }
+
+
+def completion_order(rows: list[dict], sort: str, size: str) -> list[dict]:
+    """Completion rows in the asked order: by rate (the laggards first, or the best), by name, or
+    (unasked) the largest by `size` first."""
+    keys = {
+        "rate": lambda r: (r["rate"], -r[size], r["name"]),
+        "-rate": lambda r: (-r["rate"], -r[size], r["name"]),
+        "name": lambda r: r["name"],
+    }
+    return sorted(rows, key=keys.get(sort, lambda r: (-r[size], r["name"])))
 
 
 def mass_send_completion(actor: Actor, send: MassSend, *, by: str = "staff", sort: str = "") -> list[dict]:
     """Sent / assigned per staff member or department, and how many were sent on time (within a
     day of the task reaching them): the figure HQ holds guides to (a manager's). Largest first."""
     actor.require_manager()
-    key = {
-        "staff": ("staff_id", "staff__name"),
-        "department": ("staff__department_id", "staff__department__name"),
-        "region": ("staff__department__parent_id", "staff__department__parent__name"),  # a store's parent department
-    }[by]
+    key = COMPLETION_BY[by]
     rows = (
         send.tasks.exclude(status=MassSendTask.Status.CANCELLED)
         .values(*key)
@@ -105,7 +113,7 @@ def mass_send_completion(actor: Actor, send: MassSend, *, by: str = "staff", sor
                 "rate": rate,
             }
         )
-    return sorted(out, key=COMPLETION_SORTS.get(sort, COMPLETION_SORTS[""]))
+    return completion_order(out, sort, "assigned")
 
 
 def customer_deliveries(actor: Actor, customer_id: int, *, since=None):
