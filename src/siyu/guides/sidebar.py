@@ -10,6 +10,7 @@ too. Every write re-checks the session and the guide's scope.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import timedelta
 
@@ -91,15 +92,26 @@ def sidebar_oauth(request, corp_id: str):
     return redirect("sidebar", corp.corp_id)
 
 
-def _json_refusal(view):
-    def wrapper(request, corp_id: str, *args, **kwargs):
-        try:
-            return view(request, _corp(corp_id), *args, **kwargs)
-        except DomainError as exc:
-            return JsonResponse(exc.as_dict(), status=exc.status)
+def _sidebar_view(answer):
+    """A sidebar request for the corp in its URL; a refusal (no session, another corp's, an
+    expired one …) answered by `answer(request, exc)`: JSON for the page's scripts, HTML for its
+    fragments."""
 
-    wrapper.__name__ = view.__name__
-    return public_page(wrapper)
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request, corp_id: str, *args, **kwargs):
+            try:
+                return view(request, _corp(corp_id), *args, **kwargs)
+            except DomainError as exc:
+                return answer(request, exc)
+
+        return public_page(wrapper)
+
+    return decorate
+
+
+_json_refusal = _sidebar_view(lambda request, exc: JsonResponse(exc.as_dict(), status=exc.status))
+_html_refusal = _sidebar_view(lambda request, exc: render(request, "guides/sidebar_refused.html", {"message": exc.message}, status=exc.status))
 
 
 @_json_refusal
@@ -116,14 +128,10 @@ def _customer(actor: Actor, external_userid: str) -> Customer:
     return customer
 
 
-@public_page
-def sidebar_customer(request, corp_id: str):
+@_html_refusal
+def sidebar_customer(request, corp: Corp):
     """The customer of the open chat, as the guide may see them (an HTML fragment)."""
-    corp = _corp(corp_id)
-    try:
-        actor = _guide(request, corp)
-    except Unauthorized as exc:
-        return render(request, "guides/sidebar_refused.html", {"message": exc.message}, status=401)
+    actor = _guide(request, corp)
     customer = _customer(actor, request.GET.get("external_userid", ""))
     return render(request, "guides/sidebar_customer.html", _customer_context(actor, customer))
 
@@ -161,13 +169,9 @@ def sidebar_sent(request, corp: Corp):
 
 
 @require_POST
-@public_page
-def sidebar_note(request, corp_id: str):
-    corp = _corp(corp_id)
-    try:
-        actor = _guide(request, corp)
-    except Unauthorized as exc:
-        return render(request, "guides/sidebar_refused.html", {"message": exc.message}, status=401)
+@_html_refusal
+def sidebar_note(request, corp: Corp):
+    actor = _guide(request, corp)
     customer = _customer(actor, request.POST.get("external_userid", ""))
     try:
         with transaction.atomic():
