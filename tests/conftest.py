@@ -1,6 +1,8 @@
 import json
+import os
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connections
 from django.test import Client
@@ -10,6 +12,19 @@ from siyu.kit import throttle
 from siyu.kit.tenancy import Role
 
 from . import factories as f
+
+
+def pytest_configure(config):
+    # Run in parallel (pytest-xdist), each worker clears and counts in a Redis database of its own:
+    # one worker's cache.clear() must not empty another's throttle counts. Said in the environment
+    # too, so the `siyu worker` subprocesses a test starts share their pytest worker's.
+    worker = getattr(config, "workerinput", {}).get("workerid", "")
+    url = os.environ.get("SIYU_CACHE_URL", "")
+    if url and worker.startswith("gw"):
+        base, _, db = url.rpartition("/")
+        os.environ["SIYU_CACHE_URL"] = url = f"{base}/{int(db or 0) - int(worker[2:])}"
+        for alias in django_settings.CACHES:
+            django_settings.CACHES[alias]["LOCATION"] = url
 
 
 class ApiClient:
