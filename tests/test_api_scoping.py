@@ -16,7 +16,7 @@ from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, FollowTag
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
-from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem
+from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, QuickReply, QuickReplyGroup
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor, WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
@@ -100,6 +100,8 @@ def two_corps(db):
     moment = Moment.objects.create(corp=alpha, text=MARKER, status="created")
     MomentExecutor.objects.create(corp=alpha, moment=moment, staff=s)
     guide_task = _guide_task(alpha, s, c, MARKER)
+    shelf = QuickReplyGroup.objects.create(corp=alpha, name=f"QG {MARKER}"[:32])
+    reply = QuickReply.objects.create(corp=alpha, group=shelf, title=f"QR {MARKER}"[:64], text=MARKER)
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "customer_id": c.id,
@@ -118,6 +120,8 @@ def two_corps(db):
         "send_id": send.id,
         "moment_id": moment.id,
         "guide_task_id": guide_task.id,
+        "quick_reply_id": reply.id,
+        "quick_reply_group_id": shelf.id,
     }
     return objects, ApiClient(f.token(beta_owner, beta))
 
@@ -171,6 +175,8 @@ def _alpha_snapshot():
         list(Moment.objects.values_list("id", "text", "status")),
         list(GuideTask.objects.values_list("id", "name", "status", "urged_at")),
         list(GuideTaskItem.objects.values_list("id", "status")),
+        list(QuickReply.objects.values_list("id", "title", "text", "group_id")),
+        list(QuickReplyGroup.objects.values_list("id", "name")),
     )
 
 
@@ -222,6 +228,8 @@ def test_every_path_parameter_is_an_object_id():
         "send_id",
         "moment_id",
         "guide_task_id",
+        "quick_reply_id",
+        "quick_reply_group_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 

@@ -25,7 +25,7 @@ from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, Follow
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
-from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem
+from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, QuickReply, QuickReplyGroup
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor
 from siyu.orders.models import OrderImport
@@ -63,6 +63,7 @@ GUIDE_PAGES = {
     "my_tasks",  # their own shares of guide tasks
     "my_task",  # one of them: another guide's is not found
     "my_task_done",
+    "quick_replies",  # the library, to read (editing it is a manager's)
 }
 # The page the walk expects to be sent to, and the invitation page an invited person opens before
 # they can log in (tests/console/test_team.py).
@@ -151,6 +152,8 @@ def alpha(db):
     )
     own_share = GuideAssignment.objects.create(corp=corp, task=own_task, staff=own_staff, items_total=1)
     GuideTaskItem.objects.create(corp=corp, task=own_task, assignment=own_share, staff=own_staff, customer=mine)
+    shelf = QuickReplyGroup.objects.create(corp=corp, name="话术")
+    reply = QuickReply.objects.create(corp=corp, group=shelf, title="欢迎", text="您好")
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -161,6 +164,8 @@ def alpha(db):
         "send_id": send.id,
         "moment_id": moment.id,  # another guide's task: not found for this guide
         "guide_task_id": guide_task.id,
+        "quick_reply_id": reply.id,
+        "quick_reply_group_id": shelf.id,
         "customer_id": theirs.id,  # a guide must not reach another guide's customer
         "group_id": group.id,
         "tag_id": tag.id,
@@ -214,6 +219,8 @@ def _snapshot():
         list(Moment.objects.values_list("id", "status")),
         list(GuideTask.objects.values_list("id", "status", "urged_at")),
         list(GuideTaskItem.objects.values_list("id", "status")),
+        list(QuickReply.objects.values_list("id", "title", "text", "group_id")),
+        list(QuickReplyGroup.objects.values_list("id", "name")),
     )
 
 
@@ -321,5 +328,7 @@ def test_every_url_parameter_is_filled():
         "send_id",
         "moment_id",
         "guide_task_id",
+        "quick_reply_id",
+        "quick_reply_group_id",
     }
     assert len(PATTERNS) >= 45

@@ -1,8 +1,9 @@
 """In a real browser at phone width: a guide opens a customer's chat in WeCom (the sandbox's client),
 taps the sidebar, is signed in by WeCom's OAuth2, the page is configured with wx.agentConfig and
 finds the chat's customer; the guide sees the profile and the open task, taps the content, the
-JS-SDK stand-in records sendChatMessage with it, the customer counts as done, and HQ's completion
-page shows it."""
+JS-SDK stand-in records sendChatMessage with it (the text, then the image by a media id WeCom
+issued), the customer counts as done; the guide searches the quick replies, taps one, it is recorded;
+and HQ's completion page shows the task done."""
 
 from datetime import timedelta
 
@@ -10,20 +11,23 @@ import pytest
 from playwright.sync_api import expect
 
 from siyu.corps.services import staff_upsert
-from siyu.guides import services
-from siyu.guides.models import GuideTaskItem
+from siyu.guides import quick_replies, services
+from siyu.guides.models import GuideContact, GuideTaskItem, QuickReply
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
+from siyu.messaging.media import media_create
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbJsInvoke
+from siyu.sandbox.models import SbJsInvoke, SbMedia
 
 from .. import factories as f
 from ..console.test_browser import ARTIFACTS, browser_page  # noqa: F401 — the fixture
+from ..messaging.test_messaging import png
 from ..wecom.conftest import Hub
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}
 CONTENT = "宝宝6个月啦，辅食从高铁米粉开始，每天一次，观察三天再加新食材。"
+REPLY = "奶粉用70度以下的温水冲调，先放水后放粉。"
 
 
 @pytest.fixture
@@ -37,12 +41,18 @@ def store(live_server):
         sandbox.customer_add(corp=hub.sb, staff=sb_staff, external_userid=f"wmSB{i}", name=f"妈妈{i}")
         f.follow(f.customer(hub.corp, f"妈妈{i}", external_userid=f"wmSB{i}"), staff[userid], added_at=now() - timedelta(days=2))
     operator = f.user(hub.corp, Role.OPERATOR, username="zongbu")
+    hq = Actor(user=operator, corp=hub.corp, role=Role.OPERATOR)
+    chart = media_create(actor=hq, kind="image", name="辅食添加表.png", content=png(5))
+    shelf = quick_replies.quick_reply_group_save(actor=hq, name="喂养知识")
+    quick_replies.quick_reply_save(actor=hq, group_id=shelf.id, title="奶粉冲调", text=REPLY)
+    quick_replies.quick_reply_save(actor=hq, group_id=shelf.id, title="夜醒怎么办", text="睡前两小时别喂太饱。")
     task = services.guide_task_create(
-        actor=Actor(user=operator, corp=hub.corp, role=Role.OPERATOR),
+        actor=hq,
         name="6个月辅食提醒",
         kind="send",
         audience={"kind": "filters", "filters": {}},
         text=CONTENT,
+        attachments=[{"msgtype": "image", "image": {"media": chart.id}}],
         instructions="发给宝宝满6个月的妈妈",
         ends_at=now() + timedelta(days=2),
     )
@@ -65,13 +75,31 @@ def test_a_guide_sends_a_tasks_content_from_the_sidebar_and_hq_sees_it_done(live
     expect(card.locator("[data-send]")).to_have_text("已发送")
     page.screenshot(path=str(ARTIFACTS / "sidebar-sent.png"), full_page=True)
 
-    # The client was asked to put exactly the task's content into this chat, after agentConfig.
+    # The client was asked to put exactly the task's content into this chat, after agentConfig:
+    # the text, then the image by the media id WeCom gave its upload.
     calls = list(SbJsInvoke.objects.filter(corp=hub.sb).order_by("id").values_list("api", flat=True))
     assert calls.index("agentConfig") < calls.index("getCurExternalContact") < calls.index("sendChatMessage")
-    send = SbJsInvoke.objects.get(corp=hub.sb, api="sendChatMessage")
-    assert send.args["text"]["content"] == CONTENT and send.answer == {"err_msg": "sendChatMessage:ok"} and send.context.external_userid == "wmSB0"
+    text, image = SbJsInvoke.objects.filter(corp=hub.sb, api="sendChatMessage").order_by("id")
+    assert text.args["text"]["content"] == CONTENT and text.answer == {"err_msg": "sendChatMessage:ok"} and text.context.external_userid == "wmSB0"
+    assert image.args["msgtype"] == "image" and image.answer == {"err_msg": "sendChatMessage:ok"}
+    assert SbMedia.objects.filter(corp=hub.sb, media_id=image.args["image"]["mediaid"], type="image").exists()
     item = GuideTaskItem.objects.get(task=task, customer__external_userid="wmSB0")
     assert (item.status, item.how) == ("done", "sent")
+
+    # A quick reply: searched, tapped, in the chat, recorded.
+    page.fill("#reply-search input[name=q]", "温水")
+    page.press("#reply-search input[name=q]", "Enter")
+    found = page.locator("#reply-list [data-reply-title='奶粉冲调']")
+    expect(found).to_contain_text(REPLY)
+    expect(page.locator("#reply-list [data-reply-title='夜醒怎么办']")).to_have_count(0)
+    found.locator("[data-reply]").click()
+    expect(found.locator("[data-reply]")).to_have_text("已发送")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(ARTIFACTS / "sidebar-quick-reply.png"), full_page=True)
+    last = SbJsInvoke.objects.filter(corp=hub.sb, api="sendChatMessage").latest("id")
+    assert last.args["text"]["content"] == REPLY and last.answer == {"err_msg": "sendChatMessage:ok"}
+    assert QuickReply.objects.get(title="奶粉冲调").sent_count == 1
+    assert list(GuideContact.objects.values_list("customer__external_userid", "how").order_by("id")) == [("wmSB0", "task"), ("wmSB0", "reply")]
 
     # HQ sees it on the task's completion.
     page.set_viewport_size({"width": 1400, "height": 900})

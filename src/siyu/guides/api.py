@@ -3,14 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from siyu.acquisition.api import Attachment
 from siyu.customers.selectors import customer_get
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.api import AudienceIn
 
-from . import selectors, services
+from . import quick_replies, selectors, services
 from .models import GuideTask, GuideTaskItem
 
 router = Router(tags=["guide tasks"])
@@ -155,3 +155,90 @@ def my_task_customers(request, guide_task_id: int, status: Literal["open", "done
         ItemOut(customer_id=i.customer_id, customer_name=i.customer.name, status=i.status, done_at=i.done_at, how=i.how)
         for i in selectors.assignment_items(actor, assignment, status=status or "")[:5000]
     ]
+
+
+# -- the quick-reply library (话术库) ------------------------------------------------------------------------
+class QuickReplyGroupIn(Schema):
+    name: str = Field(..., min_length=1, max_length=32)
+    position: int = Field(0, ge=0, le=999)
+
+
+class QuickReplyGroupOut(Schema):
+    id: int
+    name: str
+    position: int
+
+
+class QuickReplyIn(Schema):
+    group_id: int
+    title: str = Field(..., min_length=1, max_length=64, description="what guides find it by")
+    text: str = Field("", max_length=4000)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=9, description="images, links, videos, files: what a chat takes")
+    position: int = Field(0, ge=0, le=999)
+
+
+class QuickReplyOut(Schema):
+    id: int
+    group_id: int
+    group_name: str = Field(..., alias="group.name")
+    title: str
+    text: str
+    attachments: list[dict]
+    position: int
+    sent_count: int
+    updated_at: datetime
+
+
+def _reply_fields(payload: QuickReplyIn) -> dict:
+    data = payload.dict()
+    data["attachments"] = [a.dict(exclude_none=True) for a in payload.attachments]
+    return data
+
+
+@router.get("/quick-reply-groups", response=list[QuickReplyGroupOut])
+def quick_reply_group_list(request):
+    return list(selectors.quick_reply_groups(request.auth))
+
+
+@router.post("/quick-reply-groups", response={201: QuickReplyGroupOut})
+def quick_reply_group_create(request, payload: QuickReplyGroupIn):
+    return Status(201, quick_replies.quick_reply_group_save(actor=request.auth, **payload.dict()))
+
+
+@router.put("/quick-reply-groups/{quick_reply_group_id}", response=QuickReplyGroupOut)
+def quick_reply_group_update(request, quick_reply_group_id: int, payload: QuickReplyGroupIn):
+    group = selectors.quick_reply_group_get(request.auth, quick_reply_group_id)
+    return quick_replies.quick_reply_group_save(actor=request.auth, group=group, **payload.dict())
+
+
+@router.delete("/quick-reply-groups/{quick_reply_group_id}", response={204: None})
+def quick_reply_group_delete(request, quick_reply_group_id: int):
+    quick_replies.quick_reply_group_delete(actor=request.auth, group=selectors.quick_reply_group_get(request.auth, quick_reply_group_id))
+    return Status(204, None)
+
+
+@router.get("/quick-replies", response=list[QuickReplyOut])
+def quick_reply_list(request, q: str = Query("", max_length=50, description="words in the title, text or group"), group_id: int | None = None):
+    return list(selectors.quick_replies(request.auth, q=q, group_id=group_id)[:500])
+
+
+@router.post("/quick-replies", response={201: QuickReplyOut})
+def quick_reply_create(request, payload: QuickReplyIn):
+    return Status(201, quick_replies.quick_reply_save(actor=request.auth, **_reply_fields(payload)))
+
+
+@router.get("/quick-replies/{quick_reply_id}", response=QuickReplyOut)
+def quick_reply_detail(request, quick_reply_id: int):
+    return selectors.quick_reply_get(request.auth, quick_reply_id)
+
+
+@router.put("/quick-replies/{quick_reply_id}", response=QuickReplyOut)
+def quick_reply_update(request, quick_reply_id: int, payload: QuickReplyIn):
+    reply = selectors.quick_reply_get(request.auth, quick_reply_id)
+    return quick_replies.quick_reply_save(actor=request.auth, reply=reply, **_reply_fields(payload))
+
+
+@router.delete("/quick-replies/{quick_reply_id}", response={204: None})
+def quick_reply_delete(request, quick_reply_id: int):
+    quick_replies.quick_reply_delete(actor=request.auth, reply=selectors.quick_reply_get(request.auth, quick_reply_id))
+    return Status(204, None)

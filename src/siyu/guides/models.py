@@ -128,3 +128,60 @@ class GuideTaskItem(CorpOwned):
             # A guide's action on a customer finds the open items it completes.
             models.Index(fields=["customer", "staff"]),
         ]
+
+
+class QuickReplyGroup(CorpOwned):
+    """A shelf of the quick-reply library (话术库), e.g. 新客欢迎, 喂养知识, 售后."""
+
+    name = models.CharField(max_length=32)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "name"], name="quickreplygroup_unique_name")]
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QuickReply(CorpOwned):
+    """A ready answer HQ writes once for every guide: text and attachments (messaging.content's
+    shape) that the sidebar puts into a chat in one tap."""
+
+    group = models.ForeignKey(QuickReplyGroup, on_delete=models.CASCADE, related_name="replies")
+    title = models.CharField(max_length=64)
+    text = models.TextField(blank=True, default="")
+    attachments = models.JSONField(default=list, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    sent_count = models.PositiveIntegerField(default=0, help_text="times guides put it into a chat")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["corp", "group", "position"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class GuideContact(CorpOwned):
+    """A guide reached a customer one to one, as Siyu saw it: content put into the chat from the
+    sidebar (a task's or a quick reply), or a follow-up note after a conversation. The 14-day
+    golden period and reply leaderboards count these; WeCom's per-customer chat record needs its
+    paid chat archive (会话存档), which Siyu does not use."""
+
+    class How(models.TextChoices):
+        TASK = "task", _("Task content sent")
+        REPLY = "reply", _("Quick reply sent")
+        NOTE = "note", _("Follow-up note")
+
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    how = models.CharField(max_length=5, choices=How.choices)
+    at = models.DateTimeField()
+    reply = models.ForeignKey(QuickReply, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    task = models.ForeignKey(GuideTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "customer", "at"]), models.Index(fields=["corp", "staff", "at"])]

@@ -8,7 +8,7 @@ from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, get_for
 from siyu.messaging.selectors import COMPLETION_BY, completion_order
 
-from .models import GuideAssignment, GuideTask, GuideTaskItem
+from .models import GuideAssignment, GuideTask, GuideTaskItem, QuickReply, QuickReplyGroup
 
 
 def guide_tasks(actor: Actor) -> QuerySet[GuideTask]:
@@ -102,3 +102,36 @@ def guide_task_completion(actor: Actor, task: GuideTask, *, by: str = "staff", s
             }
         )
     return completion_order(out, sort, "customers")
+
+
+# -- the quick-reply library -----------------------------------------------------------------------------
+def quick_replies(actor: Actor, *, q: str = "", group_id: int | None = None) -> QuerySet[QuickReply]:
+    """The corp's replies, every role's to read (guides use them), shelf by shelf; `q` finds words
+    in the title or the text."""
+    rows = QuickReply.objects.for_corp(actor.corp).select_related("group").order_by("group__position", "group_id", "position", "id")
+    if q.strip():
+        words = q.split()[:5]
+        for word in words:
+            rows = rows.filter(Q(title__icontains=word) | Q(text__icontains=word) | Q(group__name__icontains=word))
+    if group_id is not None:
+        rows = rows.filter(group_id=group_id)
+    return rows
+
+
+def quick_reply_get(actor: Actor, reply_id: int, *, to_edit: bool = False) -> QuickReply:
+    """A reply of the corp's: any role's to use; `to_edit`, a manager's."""
+    if to_edit:
+        actor.require_manager()
+    return get_for(actor, QuickReply.objects.select_related("group"), "Reply not found.", pk=reply_id)
+
+
+def quick_reply_groups(actor: Actor, *, to_edit: bool = False) -> QuerySet[QuickReplyGroup]:
+    if to_edit:
+        actor.require_manager()
+    return QuickReplyGroup.objects.for_corp(actor.corp).order_by("position", "id")
+
+
+def quick_reply_group_get(actor: Actor, group_id: int, *, to_edit: bool = False) -> QuickReplyGroup:
+    if to_edit:
+        actor.require_manager()
+    return get_for(actor, QuickReplyGroup.objects.all(), "Group not found.", pk=group_id)

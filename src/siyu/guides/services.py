@@ -46,7 +46,8 @@ from siyu.messaging.mass_sends import audience_clean, audience_customers, sender
 from siyu.tags.models import Tag
 from siyu.wecom.client import WeComClient
 
-from .models import GuideAssignment, GuideTask, GuideTaskItem
+from .models import GuideAssignment, GuideContact, GuideTask, GuideTaskItem
+from .quick_replies import chat_content_clean, contact_record
 
 Status = GuideTask.Status
 Kind = GuideTask.Kind
@@ -125,7 +126,10 @@ def guide_task_create(
     if kind not in Kind.values:
         raise InvalidInput(_("A task is one of %(value)s.") % {"value": ", ".join(Kind.values)}, code="bad_kind", field="kind")
     instructions = text_within((instructions or "").strip(), 500, "instructions")
-    text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments), required=kind == Kind.SEND)
+    if kind == Kind.SEND:  # guides put it into chats from the sidebar
+        text, attachments = chat_content_clean(actor.corp, text=text, attachments=list(attachments))
+    else:
+        text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments))
     tags = sorted(set(tag_ids))
     if kind == Kind.TAG:
         known = set(Tag.objects.for_corp(actor.corp).filter(pk__in=tags, deleted_at__isnull=True).values_list("pk", flat=True))
@@ -395,9 +399,10 @@ def _open_items(corp_id: int, *, kind: str, staff_id: int | None, customer_id: i
 
 
 def items_noted(*, corp_id: int, customer_id: int, staff_id: int | None, at: datetime) -> int:
-    """A follow-up note completes the writer's revisits of that customer."""
+    """A follow-up note is a contact with the customer, and completes the writer's revisits of them."""
     if staff_id is None:
         return 0
+    contact_record(corp_id=corp_id, staff_id=staff_id, customer_id=customer_id, how=GuideContact.How.NOTE, at=at)
     return _complete(_open_items(corp_id, kind=Kind.REVISIT, staff_id=staff_id, customer_id=customer_id, at=at), how=GuideTaskItem.How.NOTE, at=at)
 
 
@@ -456,6 +461,8 @@ def item_sent(*, actor: Actor, task: GuideTask, customer: Customer, via: str = "
             staff=Staff.objects.filter(pk=staff_id).first(),
             data={"via": via, "guide_task": task.pk, "title": task.name, "text": task.text[:200]},
         )
+        if staff_id is not None:
+            contact_record(corp_id=actor.corp.pk, staff_id=staff_id, customer_id=customer.pk, how=GuideContact.How.TASK, at=stamp, task_id=task.pk)
         return _complete(items, how=GuideTaskItem.How.SENT, at=stamp)
 
 

@@ -3,9 +3,11 @@
 The guide is known by WeCom's OAuth2 (wecom.pages), kept in a short signed session for this corp
 only; the customer is the one of the open chat (`getCurExternalContact`, after `wx.agentConfig`
 signed with the app's ticket). The page shows the customer as the guide may see them — tags,
-value, open tasks, the timeline — and one tap on a task's content puts it into the chat
-(`sendChatMessage`); the send is then recorded against the task. A follow-up note is written here
-too. Every write re-checks the session and the guide's scope.
+value, open tasks, the timeline — and one tap on a task's content or on a quick reply (话术库,
+searchable by shelf and words) puts it into the chat (`sendChatMessage`, a call per message: the
+text, then each file by a fresh media id); the send is then recorded against the task or the
+reply. A follow-up note is written here too. Every write re-checks the session and the guide's
+scope.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from siyu.kit.errors import DomainError, Unauthorized
 from siyu.kit.tenancy import Actor, Role
 from siyu.wecom import pages
 
-from . import selectors, services
+from . import quick_replies, selectors, services
 
 SESSION_KEY = "siyu_sidebar"
 SESSION_HOURS = 8  # a working day; then WeCom's sign-in again (silent inside the client)
@@ -149,8 +151,54 @@ def _customer_context(actor: Actor, customer: Customer, **extra) -> dict:
         "clv": clv,
         "timeline": list(customer_selectors.customer_timeline(actor, customer, limit=10)),
         "items": selectors.customer_open_items(actor, customer.id),
+        **_replies_context(actor, ""),
         **extra,
     }
+
+
+REPLIES_SHOWN = 30  # a phone screen's worth; the search finds the rest
+
+
+def _replies_context(actor: Actor, q: str) -> dict:
+    rows = list(selectors.quick_replies(actor, q=q)[: REPLIES_SHOWN + 1])
+    return {"replies": rows[:REPLIES_SHOWN], "replies_more": len(rows) > REPLIES_SHOWN, "replies_q": q}
+
+
+@_html_refusal
+def sidebar_replies(request, corp: Corp):
+    """The quick replies that match a search (an HTML fragment)."""
+    actor = _guide(request, corp)
+    return render(request, "guides/sidebar_replies.html", {"corp": corp, **_replies_context(actor, request.GET.get("q", "")[:50])})
+
+
+@_json_refusal
+def sidebar_chat(request, corp: Corp):
+    """What one tap puts into the chat: the `sendChatMessage` arguments of a task's content or a
+    quick reply, files uploaded to WeCom (outside any transaction) for fresh media ids."""
+    actor = _guide(request, corp)
+    task_id, reply_id = request.GET.get("task_id", ""), request.GET.get("reply_id", "")
+    if task_id.isdigit():
+        task = selectors.guide_task_get(actor, int(task_id))
+        text, attachments = task.text, task.attachments
+    elif reply_id.isdigit():
+        reply = selectors.quick_reply_get(actor, int(reply_id))
+        text, attachments = reply.text, reply.attachments
+    else:
+        raise Http404
+    return JsonResponse({"messages": quick_replies.chat_messages(corp, text, attachments)})
+
+
+@require_POST
+@_json_refusal
+def sidebar_reply_sent(request, corp: Corp):
+    """The chat has the quick reply (every sendChatMessage answered ok): recorded once per tap."""
+    actor = _guide(request, corp)
+    customer = _customer(actor, request.POST.get("external_userid", ""))
+    raw = request.POST.get("reply_id", "")
+    if not raw.isdigit():
+        raise Http404
+    quick_replies.quick_reply_sent(actor=actor, reply=selectors.quick_reply_get(actor, int(raw)), customer=customer)
+    return JsonResponse({"recorded": True})
 
 
 @require_POST

@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from siyu.kit.clock import now
 from siyu.kit.wecom_crypto import jsapi_signature
 
-from .models import SbChatContext, SbCorp, SbJsInvoke, SbOAuthCode, SbStaff, SbTicket
+from .models import SbChatContext, SbCorp, SbJsInvoke, SbMedia, SbOAuthCode, SbStaff, SbTicket
 from .views import error, wecom_api
 
 CODE_TTL = timedelta(minutes=5)
@@ -206,7 +206,19 @@ def _answer(ctx: SbChatContext, api: str, args: dict, url: str) -> dict:
     if api == "sendChatMessage":
         if ctx.entry not in CHAT_ENTRIES:
             return {"err_msg": "sendChatMessage:fail not from a chat"}
-        if args.get("msgtype", "text") not in ("text", "image", "video", "file", "news", "miniprogram"):
+        kind = args.get("msgtype", "text")
+        if kind not in ("text", "image", "video", "file", "news", "miniprogram"):
             return {"err_msg": "sendChatMessage:fail invalid msgtype"}
+        body = args.get(kind) if isinstance(args.get(kind), dict) else {}
+        if kind == "text" and not str(body.get("content", "")).strip():
+            return {"err_msg": "sendChatMessage:fail empty content"}
+        if kind in ("image", "video", "file"):
+            # A media id this corp uploaded, of this type, not yet expired (media/upload's 3 days).
+            if not SbMedia.objects.filter(corp=ctx.corp, media_id=str(body.get("mediaid", "")), type=kind, expires_at__gt=now()).exists():
+                return {"err_msg": "sendChatMessage:fail invalid mediaid"}
+        if kind == "news" and not (body.get("link") and body.get("title")):
+            return {"err_msg": "sendChatMessage:fail news needs link and title"}
+        if kind == "miniprogram" and not all(body.get(k) for k in ("appid", "title", "imgUrl", "page")):
+            return {"err_msg": "sendChatMessage:fail miniprogram needs appid, title, imgUrl and page"}
         return {"err_msg": "sendChatMessage:ok"}
     return {"err_msg": f"{api}:fail not supported by the sandbox"}
