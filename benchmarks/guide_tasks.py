@@ -15,7 +15,11 @@ them (3M customers → a 1M-customer task):
 - HQ's completion by guide and by store, a guide's list and their share's first page;
 - 1,000 follow-up notes by guides, each completing its customer: the time per note;
 - the sidebar's customer page (profile, value, RFM, CLV, open tasks, timeline) for 200 customers
-  with a year of orders each (two a month), rendered through Django as the guide's request: p95.
+  with a year of orders each (two a month), rendered through Django as the guide's request: p95;
+- the daily behaviour-data pull (`get_user_behavior_data`, a call per guide) for every guide,
+  through the real client against the sandbox metered at WeCom's 10,000 calls a minute: the
+  calls, the time, the busiest minute, the 45009s, and Siyu's own time per guide (the sandbox's
+  time in the same process taken out). `--behaviour-only` runs just this on a `--reuse` corp.
 SQLite goes to a throw-away directory. Prints its figures; asserts nothing.
 """
 
@@ -36,6 +40,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=300_000)
     parser.add_argument("--staff", type=int, default=1000)
     parser.add_argument("--reuse", default="", help="the corp id of an earlier mass_send.py or guide_tasks.py run")
+    parser.add_argument("--behaviour-only", action="store_true", help="only the behaviour-data pull (with --reuse)")
     args = parser.parse_args()
     setup_django()
     import httpx
@@ -81,6 +86,9 @@ def main() -> None:
         cursor.execute("UPDATE customers_customer SET gender = 2 WHERE corp_id = %s AND id %% 3 = 0", [corp.pk])
         if connection.vendor == "postgresql":
             cursor.execute("ANALYZE customers_customer")
+    if args.behaviour_only:
+        behaviour_pull(corp, sb)
+        return
     segment, _created = Segment.objects.update_or_create(corp=corp, name="女性客户", defaults={"filters": {"gender": [2]}})
     actor = Actor(user=None, corp=corp, role=Role.ADMIN)
 
@@ -141,6 +149,66 @@ def main() -> None:
         f"p95 {1000 * timings[int(0.95 * len(timings))]:.1f} ms; task {task.items_done} / {task.items_total} done"
     )
     sidebar_profiles(corp, task)
+    behaviour_pull(corp, sb)
+
+
+def behaviour_pull(corp, sb) -> None:
+    """Yesterday's figures for every guide, as the hourly job queues them and workers pull them."""
+    from collections import Counter
+    from datetime import date, timedelta
+
+    from django.db.models import Count
+    from django.db.models.functions import TruncMinute
+    from django_tasks_db.models import DBTaskResult
+
+    from siyu.guides import behaviour
+    from siyu.guides.models import StaffDay
+    from siyu.sandbox.models import SbBehavior, SbCallLog, SbRateWindow, SbStaff
+    from siyu.wecom.client import WeComClient
+
+    yesterday = behaviour.wecom_today() - timedelta(days=1)
+    StaffDay.objects.filter(corp=corp, day=yesterday).delete()
+    SbBehavior.objects.filter(corp=sb, day=yesterday).delete()
+    rng = random.Random(11)
+    rows = [
+        SbBehavior(corp=sb, staff_id=pk, day=yesterday, chat_cnt=(c := rng.randint(0, 20)), message_cnt=3 * c, replied_chat_cnt=rng.randint(0, c))
+        for pk in SbStaff.objects.filter(corp=sb).values_list("pk", flat=True)
+    ]
+    SbBehavior.objects.bulk_create(rows, batch_size=5000)
+    SbRateWindow.objects.filter(corp=sb).delete()
+    SbCallLog.objects.filter(corp=sb).delete()
+    sb.metered, sb.limit_per_minute, sb.limit_per_hour = True, 10_000, 150_000
+    sb.save()
+    api = "externalcontact/get_user_behavior_data"
+    client = WeComClient(corp)
+    in_calls = [0.0]
+    ask = client.user_behavior_data
+
+    def timed(**kwargs):
+        started = time.perf_counter()
+        try:
+            return ask(**kwargs)
+        finally:
+            in_calls[0] += time.perf_counter() - started
+
+    client.user_behavior_data = timed
+    started = time.perf_counter()
+    queued = behaviour.behaviour_queue(corp, yesterday, yesterday)
+    chunks = DBTaskResult.objects.filter(task_path=behaviour.PULL_TASK, status="READY", args_kwargs__args__0=corp.pk)
+    written = 0
+    for chunk in list(chunks.order_by("id")):
+        _corp, staff_ids, first, last = chunk.args_kwargs["args"]
+        written += behaviour.behaviour_pull(corp.pk, staff_ids, date.fromisoformat(first), date.fromisoformat(last), client)
+        chunk.delete()
+    wall = time.perf_counter() - started
+    calls = Counter(SbCallLog.objects.filter(corp=sb, api=api).values_list("errcode", flat=True))
+    busiest = SbCallLog.objects.filter(corp=sb, api=api).annotate(m=TruncMinute("at")).values("m").annotate(n=Count("id")).order_by("-n").first()
+    own = (wall - in_calls[0]) / max(queued, 1)
+    print(
+        f"behaviour pull: {queued} guides queued, {written} days written in {wall:.1f}s; calls {sum(calls.values())} "
+        f"({calls.get(45009, 0)} answered 45009); busiest minute {busiest['n'] if busiest else 0} calls (limit 10,000); "
+        f"Siyu's own {1000 * own:.1f} ms a guide apart from the call, the call (client, HTTP, sandbox) {1000 * in_calls[0] / max(queued, 1):.1f} ms"
+    )
 
 
 def sidebar_profiles(corp, task, count: int = 200) -> None:

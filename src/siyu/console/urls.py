@@ -1,7 +1,23 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import acquisition, autotag, group_codes, guide_tasks, leads, mass_sends, moments, orders, phone_imports, quick_replies, team, value, views, welcomes
+from . import (
+    acquisition,
+    autotag,
+    group_codes,
+    guide_tasks,
+    leads,
+    mass_sends,
+    moments,
+    orders,
+    phone_imports,
+    quick_replies,
+    replies,
+    team,
+    value,
+    views,
+    welcomes,
+)
 
 app_name = "console"
 
@@ -86,6 +102,7 @@ urlpatterns = [
     path("guide-tasks/<int:guide_task_id>/urge/", guide_tasks.guide_task_urge, name="guide_task_urge"),
     path("guide-tasks/<int:guide_task_id>/cancel/", guide_tasks.guide_task_cancel, name="guide_task_cancel"),
     path("guide-tasks/<int:guide_task_id>/completion.xlsx", guide_tasks.guide_task_completion_xlsx, name="guide_task_completion_xlsx"),
+    path("replies/", replies.reply_stats, name="replies"),
     path("quick-replies/", quick_replies.quick_reply_list, name="quick_replies"),
     path("quick-replies/new/", quick_replies.quick_reply_edit, name="quick_reply_new"),
     path("quick-replies/<int:quick_reply_id>/", quick_replies.quick_reply_edit, name="quick_reply"),

@@ -7,6 +7,8 @@ import base64
 import random
 import secrets
 from collections import defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
@@ -14,10 +16,11 @@ from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import corp_set_credentials
 from siyu.customers.models import Customer, CustomerPhone, Follow, FollowTag
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbCorp, SbCustomer, SbDepartment, SbFollow, SbStaff, SbTag, SbTagGroup
+from siyu.sandbox.models import SbBehavior, SbCorp, SbCustomer, SbDepartment, SbFollow, SbStaff, SbTag, SbTagGroup
 from siyu.tags.models import Tag, TagGroup
 
 DEMO_GROUPS = 24
+CHINA = ZoneInfo("Asia/Shanghai")  # WeCom's days
 
 
 @transaction.atomic
@@ -44,12 +47,17 @@ def back_with_sandbox(corp: Corp, *, base_url: str, seed: int = 7) -> tuple[SbCo
 def _mirror(corp: Corp, sb: SbCorp, rng: random.Random) -> None:
     depts = list(Department.objects.filter(corp=corp).order_by("wecom_id"))
     root = depts[0].wecom_id if depts else 1
-    SbDepartment.objects.bulk_create(
-        [SbDepartment(corp=sb, dept_id=d.wecom_id, name=d.name, parent_id=0 if d.wecom_id == root else root, order=d.order) for d in depts]
-    )
+    by_pk = {d.pk: d for d in depts}
+
+    def parent_of(d: Department) -> int:
+        if d.wecom_id == root:
+            return 0
+        return by_pk[d.parent_id].wecom_id if d.parent_id in by_pk else root
+
+    SbDepartment.objects.bulk_create([SbDepartment(corp=sb, dept_id=d.wecom_id, name=d.name, parent_id=parent_of(d), order=d.order) for d in depts])
     # The sandbox's tree has a root; Siyu learns the same tree, so a sync later changes nothing.
     by_wecom = {d.wecom_id: d for d in depts}
-    Department.objects.filter(corp=corp).exclude(wecom_id=root).update(parent=by_wecom.get(root))
+    Department.objects.filter(corp=corp, parent__isnull=True).exclude(wecom_id=root).update(parent=by_wecom.get(root))
     staff = {s.id: s for s in Staff.objects.filter(corp=corp).select_related("department")}
     sb_staff = {
         sid: SbStaff(
@@ -103,6 +111,42 @@ def _mirror(corp: Corp, sb: SbCorp, rng: random.Random) -> None:
         )
     SbFollow.objects.bulk_create(follows, batch_size=5000)
     _groups(sb, follows, rng)
+    _behaviour(sb, list(sb_staff.values()), follows, rng)
+
+
+BEHAVIOUR_DAYS = 90
+
+
+def _behaviour(sb: SbCorp, staff: list[SbStaff], follows: list[SbFollow], rng: random.Random) -> None:
+    """WeCom's contact statistics for the last 90 days, which Siyu pulls once the demo runs: new
+    contacts from the follows themselves, chats and replies at each guide's own pace (some answer
+    nearly every chat, some let a third go unanswered)."""
+    today = datetime.now(CHINA).date()
+    adds = defaultdict(int)
+    for f in follows:
+        adds[(f.staff.userid, datetime.fromtimestamp(f.createtime, CHINA).date())] += 1
+    rows = []
+    for member in staff:
+        pace, care = rng.uniform(2, 12), rng.uniform(0.65, 0.98)
+        for back in range(1, BEHAVIOUR_DAYS + 1):
+            day = today - timedelta(days=back)
+            chats = max(0, int(rng.gauss(pace, pace / 3)))
+            replied = sum(rng.random() < care for _ in range(chats))
+            rows.append(
+                SbBehavior(
+                    corp=sb,
+                    staff=member,
+                    day=day,
+                    chat_cnt=chats,
+                    message_cnt=chats * rng.randint(2, 6),
+                    replied_chat_cnt=replied,
+                    reply_minutes_total=sum(rng.randint(1, 40) for _ in range(replied)),
+                    negative_feedback_cnt=int(rng.random() < 0.05),
+                    new_apply_cnt=0,
+                    new_contact_cnt=adds[(member.userid, day)],
+                )
+            )
+    SbBehavior.objects.bulk_create(rows, batch_size=5000)
 
 
 def _groups(sb: SbCorp, follows: list[SbFollow], rng: random.Random) -> None:

@@ -4,6 +4,7 @@ Re-runnable: an existing demo corp is left as it is. Bulk inserts keep it to a s
 """
 
 import random
+from collections import defaultdict
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -11,6 +12,8 @@ from django.db import connection, transaction
 from siyu.corps.models import Corp, Department, Membership, Staff, User
 from siyu.corps.services import corp_create, department_upsert, membership_grant, staff_upsert, user_create
 from siyu.customers.models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
+from siyu.guides.models import GuideContact, QuickReply
+from siyu.guides.quick_replies import quick_reply_group_save, quick_reply_save
 from siyu.guides.services import guide_task_create
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
@@ -26,6 +29,8 @@ DEMO_USERS = (("admin", Role.OWNER), ("operator", Role.OPERATOR), ("guide", Role
 
 DEMO_AGENT_ID = 1000002
 DEPARTMENTS = [(1, "总部"), (2, "上海门店"), (3, "北京门店"), (4, "广州门店"), (5, "深圳门店"), (6, "杭州门店"), (7, "成都门店"), (8, "客服中心")]
+# The stores' regions (大区), between HQ and the stores, as a brand's WeCom tree has them.
+REGIONS = [(11, "华东大区", (2, 6)), (12, "华北大区", (3,)), (13, "华南大区", (4, 5)), (14, "西南大区", (7,))]
 TAG_LIBRARY = [
     ("客户来源", ["官网", "门店", "地推", "包裹卡", "小红书", "抖音", "视频号", "广告投放"]),
     ("宝宝月龄", ["孕期", "0-6月", "6-12月", "1-3岁", "3岁以上"]),
@@ -60,6 +65,7 @@ def seed_demo(*, customers: int = 3000, seed: int = 20261124) -> tuple[Corp, boo
     corp = build_corp(corp_id=DEMO_CORP_ID, name="示例母婴品牌", customers=customers, seed=seed)
     _ensure_users(corp)
     _seed_guide_task(corp)
+    _seed_quick_replies_and_contacts(corp, random.Random(seed + 1))
     return corp, True
 
 
@@ -70,6 +76,10 @@ def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Cor
     Corp.objects.filter(pk=corp.pk).update(agent_id=DEMO_AGENT_ID)  # the self-built app that messages staff
     corp.agent_id = DEMO_AGENT_ID
     depts = {wid: department_upsert(corp=corp, wecom_id=wid, name=name, order=wid) for wid, name in DEPARTMENTS}
+    for wid, name, stores in REGIONS:
+        region = department_upsert(corp=corp, wecom_id=wid, name=name, parent=depts[1], order=wid)
+        for store in stores:
+            depts[store] = department_upsert(corp=corp, wecom_id=store, name=depts[store].name, parent=region, order=store)
     staff = []
     for wid, dept in depts.items():
         for i in range(1 if wid == 1 else 6):
@@ -215,3 +225,52 @@ def _seed_customers(corp, staff, tags_by_group, count, rng, codes):
     Follow.objects.bulk_update([f for f in follows if f.deleted_by_customer_at], ["deleted_by_customer_at"], batch_size=2000)
     attribute(corp, follows)
     seed_lead_form_rules_and_imports(corp, codes, rng)
+
+
+QUICK_REPLIES = [
+    ("新客欢迎", "欢迎语", "您好，我是您的专属育儿顾问，宝宝喂养、用品选择有任何问题随时问我～"),
+    ("新客欢迎", "加群邀请", "我们有一个妈妈交流群，每周二有营养师答疑，需要的话我拉您进群。"),
+    ("喂养知识", "奶粉冲调", "奶粉用70度以下的温水冲调，先放水后放粉，摇匀后滴在手腕内侧试温。"),
+    ("喂养知识", "辅食添加", "宝宝满6个月可以添加辅食，从高铁米粉开始，每次只加一种新食材，观察三天。"),
+    ("喂养知识", "夜醒怎么办", "睡前两小时别喂太饱，固定入睡仪式，夜里醒来先观察几分钟再安抚。"),
+    ("售后服务", "退换货", "未开封的商品7天内可以退换，拍一下订单页面发给我，我帮您处理。"),
+    ("售后服务", "物流查询", "把订单号发我，我马上帮您查物流。"),
+]
+CONTACT_DAYS = 60
+
+
+def _seed_quick_replies_and_contacts(corp: Corp, rng: random.Random) -> None:
+    """HQ's quick-reply library, and two months of guides reaching the customers they added: most
+    within a few days of the add, some after their 14 days, some never, so the golden period
+    and its leaderboards have something to tell."""
+    actor = Actor(user=None, corp=corp, role=Role.OWNER)
+    shelves, replies = {}, []
+    for shelf_name, title, text in QUICK_REPLIES:
+        if shelf_name not in shelves:
+            shelves[shelf_name] = quick_reply_group_save(actor=actor, name=shelf_name, position=len(shelves))
+        replies.append(quick_reply_save(actor=actor, group_id=shelves[shelf_name].id, title=title, text=text))
+    stamp = now()
+    contacts, events, used = [], [], defaultdict(int)
+    for follow in Follow.objects.filter(corp=corp, added_at__gte=stamp - timedelta(days=CONTACT_DAYS)).select_related("staff", "customer"):
+        care = 0.3 + (follow.staff_id % 5) * 0.12  # some guides reach most of their new customers
+        for _ in range(rng.randint(1, 3) if rng.random() < care else 0):
+            at = follow.added_at + timedelta(days=rng.choice((0, 1, 2, 3, 5, 8, 13, 16, 25)), minutes=rng.randint(5, 600))
+            if at >= stamp:
+                continue
+            reply = rng.choice(replies)
+            used[reply.pk] += 1
+            contacts.append(GuideContact(corp=corp, staff=follow.staff, customer=follow.customer, how=GuideContact.How.REPLY, at=at, reply=reply))
+            events.append(
+                TimelineEvent(
+                    corp=corp,
+                    customer=follow.customer,
+                    kind=TimelineEvent.Kind.MESSAGE_SENT,
+                    staff=follow.staff,
+                    occurred_at=at,
+                    data={"via": "quick_reply", "quick_reply": reply.pk, "title": reply.title, "text": reply.text[:200]},
+                )
+            )
+    GuideContact.objects.bulk_create(contacts, batch_size=5000)
+    TimelineEvent.objects.bulk_create(events, batch_size=5000)
+    for pk, n in used.items():
+        QuickReply.objects.filter(pk=pk).update(sent_count=n)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from ninja import Field, Query, Router, Schema, Status
@@ -11,6 +11,7 @@ from siyu.kit.pagination import keyset_page
 from siyu.messaging.api import AudienceIn
 
 from . import quick_replies, selectors, services
+from .behaviour import wecom_today
 from .models import GuideTask, GuideTaskItem
 
 router = Router(tags=["guide tasks"])
@@ -242,3 +243,62 @@ def quick_reply_update(request, quick_reply_id: int, payload: QuickReplyIn):
 def quick_reply_delete(request, quick_reply_id: int):
     quick_replies.quick_reply_delete(actor=request.auth, reply=selectors.quick_reply_get(request.auth, quick_reply_id))
     return Status(204, None)
+
+
+# -- replies and the golden period ------------------------------------------------------------------------
+class ReplyStatsOut(Schema):
+    id: int | None
+    name: str
+    period: date | None = Field(None, description="the week's Monday or the month's first day, when grouped by period")
+    guides: int
+    chats: int
+    messages: int
+    replied: int = Field(..., description="chats customers began that were answered the same day")
+    rate: float
+    avg_reply_minutes: float | None
+    new_contacts: int
+    negative: int
+
+
+class GoldenPeriodOut(Schema):
+    id: int | None
+    name: str
+    period: date | None = Field(None, description="the cohort's week or month (of the add)")
+    customers: int
+    reached: int = Field(..., description="reached one to one by the guide who added them within 14 days")
+    contacts: int
+    in_window: int = Field(..., description="still inside their 14 days")
+    rate: float
+
+
+def _days(first: date | None, last: date | None) -> tuple[date, date]:
+    last = last or wecom_today() - timedelta(days=1)
+    return first or last - timedelta(days=29), last
+
+
+@router.get("/replies", response=list[ReplyStatsOut])
+def reply_stats(
+    request,
+    first: date | None = None,
+    last: date | None = None,
+    by: Literal["staff", "department", "region"] = "staff",
+    period: Literal["week", "month"] | None = None,
+    sort: Literal["rate", "-rate", "name"] | None = None,
+):
+    """WeCom's behaviour data (days in China time; the last 30 days unless asked)."""
+    first, last = _days(first, last)
+    return selectors.reply_stats(request.auth, first, last, by=by, period=period, sort=sort or "")
+
+
+@router.get("/replies/golden-period", response=list[GoldenPeriodOut])
+def golden_period(
+    request,
+    first: date | None = None,
+    last: date | None = None,
+    by: Literal["staff", "department", "region"] = "staff",
+    period: Literal["week", "month"] | None = None,
+    sort: Literal["rate", "-rate", "name"] | None = None,
+):
+    """New customers added on these days (the corp's) and their 14-day golden period."""
+    first, last = _days(first, last)
+    return selectors.golden_period(request.auth, first, last, by=by, period=period, sort=sort or "")

@@ -185,3 +185,26 @@ class GuideContact(CorpOwned):
 
     class Meta:
         indexes = [models.Index(fields=["corp", "customer", "at"]), models.Index(fields=["corp", "staff", "at"])]
+
+
+class StaffDay(CorpOwned):
+    """A staff member's day with customers as WeCom counts it (get_user_behavior_data), pulled
+    daily and backfilled. WeCom reports a day's reply share and average reply time; the replied
+    chats and reply minutes are kept as counts so that weeks, stores and regions add up exactly."""
+
+    staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(help_text="WeCom's day (China time)")
+    chats = models.PositiveIntegerField(default=0, help_text="chats the member sent in")
+    messages = models.PositiveIntegerField(default=0, help_text="messages the member sent")
+    reply_percentage = models.FloatField(default=0, help_text="as WeCom reports it: chats customers began that the member answered that day")
+    avg_reply_minutes = models.PositiveIntegerField(default=0)
+    replied_chats = models.PositiveIntegerField(default=0, help_text="chats × reply share, rounded")
+    reply_minutes = models.PositiveIntegerField(default=0, help_text="replied chats × average reply time")
+    negative_feedback = models.PositiveIntegerField(default=0, help_text="customers who deleted or blocked the member")
+    new_applies = models.PositiveIntegerField(default=0)
+    new_contacts = models.PositiveIntegerField(default=0)
+    pulled_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["staff", "day"], name="staffday_unique_day")]
+        indexes = [models.Index(fields=["corp", "day"])]

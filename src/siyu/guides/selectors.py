@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, Q, QuerySet
+from datetime import date, datetime, time, timedelta
 
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
+from django.utils.translation import gettext as _
+
+from siyu.customers.models import Follow
 from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
 from siyu.messaging.selectors import COMPLETION_BY, completion_order
 
-from .models import GuideAssignment, GuideTask, GuideTaskItem, QuickReply, QuickReplyGroup
+from .models import GuideAssignment, GuideContact, GuideTask, GuideTaskItem, QuickReply, QuickReplyGroup, StaffDay
 
 
 def guide_tasks(actor: Actor) -> QuerySet[GuideTask]:
@@ -135,3 +141,112 @@ def quick_reply_group_get(actor: Actor, group_id: int, *, to_edit: bool = False)
     if to_edit:
         actor.require_manager()
     return get_for(actor, QuickReplyGroup.objects.all(), "Group not found.", pk=group_id)
+
+
+# -- replies and the golden period ----------------------------------------------------------------------
+GOLDEN_DAYS = 14
+PERIODS = {"month": TruncMonth, "week": TruncWeek}
+
+
+LONGEST_DAYS = 366
+
+
+def _range_check(first: date, last: date) -> None:
+    if last < first:
+        raise InvalidInput(_("The end is before the start."), code="bad_range", field="last")
+    if (last - first).days >= LONGEST_DAYS:
+        raise InvalidInput(_("At most a year at a time."), code="bad_range", field="last")
+
+
+def _grouped(key: tuple[str, str], period: str | None) -> list[str]:
+    """The values() a statistic groups by: the staff member, store or region, and the period."""
+    return [*key, "period"] if period else list(key)
+
+
+def reply_stats(actor: Actor, first: date, last: date, *, by: str = "staff", period: str | None = None, sort: str = "") -> list[dict]:
+    """WeCom's behaviour data for days [first, last] per staff member, store or region, and per
+    month or week when asked: chats, messages sent, chats customers began that were answered the
+    same day (and their share), the average reply time, new contacts and deletions. Shares and
+    averages are recomputed from counts, so a region's is its chats', not an average of its
+    guides' shares. A manager's."""
+    actor.require_manager()
+    _range_check(first, last)
+    key = COMPLETION_BY[by]
+    rows = StaffDay.objects.filter(corp=actor.corp, day__gte=first, day__lte=last)
+    if period:
+        rows = rows.annotate(period=PERIODS[period]("day"))
+    rows = rows.values(*_grouped(key, period)).annotate(
+        chats=Sum("chats"),
+        messages=Sum("messages"),
+        replied=Sum("replied_chats"),
+        reply_minutes=Sum("reply_minutes"),
+        new_contacts=Sum("new_contacts"),
+        negative=Sum("negative_feedback"),
+        guides=Count("staff_id", distinct=True),
+    )
+    out = [
+        {
+            "id": r[key[0]],
+            "name": r[key[1]] or "—",
+            "period": r.get("period"),
+            "guides": r["guides"],
+            "chats": r["chats"],
+            "messages": r["messages"],
+            "replied": r["replied"],
+            "rate": r["replied"] / r["chats"] if r["chats"] else 0.0,
+            "avg_reply_minutes": r["reply_minutes"] / r["replied"] if r["replied"] else None,
+            "new_contacts": r["new_contacts"],
+            "negative": r["negative"],
+        }
+        for r in rows
+    ]
+    ordered = completion_order(out, sort, "messages")
+    return sorted(ordered, key=lambda r: r["period"] or date.min) if period else ordered
+
+
+def golden_period(actor: Actor, first: date, last: date, *, by: str = "staff", period: str | None = None, sort: str = "") -> list[dict]:
+    """The 14-day golden period (黄金14天) of the customers added on days [first, last] (corp
+    time): per staff member, store or region, and per cohort week or month when asked, how many
+    new customers the guide who added them reached one to one within 14 days of the add (content
+    or a quick reply sent from the sidebar, a task's send, a follow-up note), how many contacts
+    that was, and how many are still inside their 14 days. Counted from Siyu's record of what
+    guides did: what customers wrote back is in WeCom's paid chat archive, which Siyu does not
+    read. A manager's."""
+    actor.require_manager()
+    _range_check(first, last)
+    key = COMPLETION_BY[by]
+    tz = actor.corp.tzinfo
+    start = datetime.combine(first, time(), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=tz)
+    window = timedelta(days=GOLDEN_DAYS)
+    contacts = GuideContact.objects.filter(
+        staff_id=OuterRef("staff_id"), customer_id=OuterRef("customer_id"), at__gte=OuterRef("added_at"), at__lt=OuterRef("added_at") + window
+    )
+    follows = Follow.objects.filter(corp=actor.corp, added_at__gte=start, added_at__lt=end).annotate(
+        reached=Exists(contacts),
+        touches=Coalesce(Subquery(contacts.order_by().values("staff_id").annotate(n=Count("id")).values("n")[:1]), 0),
+    )
+    if period:
+        follows = follows.annotate(period=PERIODS[period]("added_at", tzinfo=tz))
+    stamp = now()
+    rows = follows.values(*_grouped(key, period)).annotate(
+        customers=Count("id"),
+        reached_n=Count("id", filter=Q(reached=True)),
+        contacts=Sum("touches"),
+        open_n=Count("id", filter=Q(added_at__gt=stamp - window)),
+    )
+    out = [
+        {
+            "id": r[key[0]],
+            "name": r[key[1]] or "—",
+            "period": r["period"].date() if period and isinstance(r["period"], datetime) else r.get("period"),
+            "customers": r["customers"],
+            "reached": r["reached_n"],
+            "contacts": r["contacts"] or 0,
+            "in_window": r["open_n"],
+            "rate": r["reached_n"] / r["customers"] if r["customers"] else 0.0,
+        }
+        for r in rows
+    ]
+    ordered = completion_order(out, sort, "customers")
+    return sorted(ordered, key=lambda r: r["period"] or date.min) if period else ordered

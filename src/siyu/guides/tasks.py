@@ -1,6 +1,8 @@
+from datetime import date
+
 from django_tasks import task
 
-from . import services
+from . import behaviour, services
 
 
 @task()
@@ -21,3 +23,8 @@ def remind_guides(task_id: int) -> str:
 @task()
 def refresh_tag_task(task_id: int) -> int:
     return services.tag_items_refresh(task_id)
+
+
+@task()
+def pull_behaviour(corp_id: int, staff_ids: list[int], first: str, last: str) -> int:
+    return behaviour.behaviour_pull(corp_id, staff_ids, date.fromisoformat(first), date.fromisoformat(last))

@@ -53,3 +53,10 @@ def enqueue_many(task: str, args_list: Sequence[Sequence], *, priority: int | No
     ]
     DBTaskResult.objects.bulk_create(rows, batch_size=1000)
     return [str(row.id) for row in rows]
+
+
+def pending(task: str, first_arg) -> bool:
+    """Whether a run of the task whose first argument is `first_arg` (a corp's id, say) waits in
+    the database queue or is running: a periodic job does not queue the same work twice behind a
+    backlog."""
+    return DBTaskResult.objects.filter(task_path=task, status__in=("READY", "RUNNING"), args_kwargs__args__0=first_arg).exists()
