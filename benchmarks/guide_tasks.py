@@ -52,7 +52,7 @@ def main() -> None:
     from siyu.customers.models import Customer
     from siyu.customers.services import customer_note_add
     from siyu.guides import selectors, services
-    from siyu.guides.models import GuideTask, GuideTaskItem
+    from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem
     from siyu.kit import http as http_module
     from siyu.kit.clock import now
     from siyu.kit.http import in_process_app
@@ -121,7 +121,7 @@ def main() -> None:
         rows = selectors.guide_task_completion(actor, task, by=by)
         print(f"completion by {by}: {len(rows)} rows in {time.perf_counter() - started:.2f}s")
 
-    staff = list(Staff.objects.filter(corp=corp).order_by("id")[:50])
+    staff = list(Staff.objects.filter(corp=corp, pk__in=GuideAssignment.objects.filter(task=task).values("staff_id")).order_by("id")[:50])
     timings = []
     for s in staff:
         guide = Actor(user=None, corp=corp, role=Role.GUIDE, staff_id=s.pk)
@@ -168,6 +168,7 @@ def behaviour_pull(corp, sb) -> None:
 
     yesterday = behaviour.wecom_today() - timedelta(days=1)
     StaffDay.objects.filter(corp=corp, day=yesterday).delete()
+    DBTaskResult.objects.filter(task_path=behaviour.PULL_TASK, args_kwargs__args__0=corp.pk).delete()  # an interrupted run's
     SbBehavior.objects.filter(corp=sb, day=yesterday).delete()
     rng = random.Random(11)
     rows = [

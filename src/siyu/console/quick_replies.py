@@ -19,15 +19,15 @@ from .fields import WholeField
 
 
 class QuickReplyGroupForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Group name"), max_length=32)
-    position = WholeField(label=gettext_lazy("Order"), min_value=0, max_value=999, initial=0, required=False)
+    name = forms.CharField(label=gettext_lazy("Reply group name"), max_length=32)
+    position = WholeField(label=gettext_lazy("Position in the list"), min_value=0, max_value=999, initial=0, required=False)
 
 
 class QuickReplyForm(forms.Form):
-    group = forms.TypedChoiceField(label=gettext_lazy("Group"), coerce=int)
+    group = forms.TypedChoiceField(label=gettext_lazy("Reply group"), coerce=int)
     title = forms.CharField(label=gettext_lazy("Title"), max_length=64, help_text=gettext_lazy("What guides find it by."))
     text = forms.CharField(label=gettext_lazy("Text"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 5}))
-    position = WholeField(label=gettext_lazy("Order"), min_value=0, max_value=999, initial=0, required=False)
+    position = WholeField(label=gettext_lazy("Position in the list"), min_value=0, max_value=999, initial=0, required=False)
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)

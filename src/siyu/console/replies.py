@@ -26,7 +26,7 @@ class ReplyFilterForm(forms.Form):
     last = DayField(label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     by = forms.ChoiceField(label=gettext_lazy("Group by"), choices=BY, required=False)
     period = forms.ChoiceField(label=gettext_lazy("Period"), choices=PERIOD, required=False)
-    sort = forms.ChoiceField(label=gettext_lazy("Order"), choices=SORT, required=False)
+    sort = forms.ChoiceField(label=gettext_lazy("Sort by"), choices=SORT, required=False)
 
 
 @console_view

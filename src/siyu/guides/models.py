@@ -9,7 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from siyu.kit.tenancy import CorpOwned
-from siyu.messaging.models import DueFields
+from siyu.messaging.models import DueFields, PullFields
 
 
 class GuideTask(CorpOwned, DueFields):
@@ -208,3 +208,57 @@ class StaffDay(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["staff", "day"], name="staffday_unique_day")]
         indexes = [models.Index(fields=["corp", "day"])]
+
+
+class Handover(CorpOwned, DueFields, PullFields):
+    """A staff member's customers (and groups) handed to another: on the job (在职转接) or after
+    they left (离职继承). Sent to WeCom 100 customers a call (due work), then WeCom's answers pulled
+    (`transfer_result`, pull_*) until every customer is taken over, refused or failed."""
+
+    class Status(models.TextChoices):
+        DUE = "due", _("Waiting to send")
+        SENDING = "sending", _("Sending to WeCom")
+        WAITING = "waiting", _("Waiting for the customers")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    handover_staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    takeover_staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
+    resigned = models.BooleanField(help_text="the member has left (WeCom's resigned/ endpoints)")
+    message = models.CharField(max_length=200, blank=True, default="", help_text="what customers are told (on the job only)")
+    groups = models.BooleanField(default=False, help_text="their customer groups go to the taker too")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DUE)
+    created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    customers = models.PositiveIntegerField(default=0)
+    over_limit = models.PositiveIntegerField(default=0, help_text="refused before WeCom: moved twice in 90 days already")
+    groups_moved = models.PositiveIntegerField(default=0)
+    groups_failed = models.JSONField(default=list, blank=True, help_text="[{chat_id, errcode}] WeCom refused")
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "-created_at"]), models.Index(fields=["status", "due_at"]), models.Index(fields=["pull_status", "pull_due_at"])]
+
+
+class HandoverItem(CorpOwned):
+    """One customer of a handover, and what became of them."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("To send")
+        SENDING = "sending", _("Sending")
+        OVER_LIMIT = "limit", _("Moved twice in 90 days already")
+        REFUSED_BY_WECOM = "rejected", _("WeCom refused")
+        WAITING = "waiting", _("Waiting for the customer")
+        DONE = "done", _("Taken over")
+        REFUSED = "refused", _("The customer refused")
+        TAKER_FULL = "full", _("The taker has too many customers")
+
+    handover = models.ForeignKey(Handover, on_delete=models.CASCADE, related_name="items")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    errcode = models.IntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="when WeCom took it: the 90 days count from here")
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["handover", "customer"], name="handoveritem_unique_customer")]
+        indexes = [models.Index(fields=["handover", "status"]), models.Index(fields=["customer", "sent_at"])]

@@ -2,7 +2,7 @@ from datetime import date
 
 from django_tasks import task
 
-from . import behaviour, services
+from . import behaviour, handover, services
 
 
 @task()
@@ -28,3 +28,13 @@ def refresh_tag_task(task_id: int) -> int:
 @task()
 def pull_behaviour(corp_id: int, staff_ids: list[int], first: str, last: str) -> int:
     return behaviour.behaviour_pull(corp_id, staff_ids, date.fromisoformat(first), date.fromisoformat(last))
+
+
+@task()
+def send_handover(handover_id: int) -> str:
+    return handover.handover_send(handover_id)
+
+
+@task()
+def pull_handover(handover_id: int) -> str:
+    return handover.handover_pull(handover_id)

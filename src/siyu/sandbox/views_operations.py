@@ -285,6 +285,42 @@ def get_unassigned_list(request, corp, body):
     }
 
 
+def _group_transfer(corp, body, *, resigned: bool):
+    """A member's customer groups to a new owner. WeCom answers the chats it could not move;
+    groupchat/transfer is for owners who left (90500 otherwise), onjob_transfer for owners still
+    there. The change_owner callback WeCom sends later is not sent here."""
+    chats, new_owner = body.get("chat_id_list") or [], body.get("new_owner", "")
+    if not isinstance(chats, list) or not 1 <= len(chats) <= 100:
+        return error(40058, "chat_id_list holds 1 to 100 chats")
+    owner = SbStaff.objects.filter(corp=corp, userid=new_owner, external_enabled=True).first()
+    if owner is None:
+        return error(60111, "new_owner")
+    failed = []
+    for chat_id in chats:
+        group = SbGroup.objects.filter(corp=corp, chat_id=chat_id).select_related("owner").first()
+        if group is None:
+            failed.append({"chat_id": chat_id, "errcode": 49008, "errmsg": "chat not found"})
+        elif resigned and group.owner.external_enabled:
+            failed.append({"chat_id": chat_id, "errcode": 90500, "errmsg": "the owner of this chat is not resigned"})
+        elif not resigned and not group.owner.external_enabled:
+            failed.append({"chat_id": chat_id, "errcode": 90501, "errmsg": "the owner of this chat has resigned: use groupchat/transfer"})
+        elif group.owner_id == owner.pk:
+            failed.append({"chat_id": chat_id, "errcode": 90502, "errmsg": "the new owner already owns this chat"})
+        else:
+            SbGroup.objects.filter(pk=group.pk).update(owner=owner)
+    return {"failed_chat_list": failed}
+
+
+@wecom_api("externalcontact/groupchat/transfer")
+def groupchat_transfer(request, corp, body):
+    return _group_transfer(corp, body, resigned=True)
+
+
+@wecom_api("externalcontact/groupchat/onjob_transfer")
+def groupchat_onjob_transfer(request, corp, body):
+    return _group_transfer(corp, body, resigned=False)
+
+
 # -- statistics ---------------------------------------------------------------------------------------
 def _day(ts) -> date:
     return datetime.fromtimestamp(int(ts), tz=CHINA).date()

@@ -490,6 +490,13 @@ class WeComClient:
         pages = self._pages(lambda c: self.post(api, {"handover_userid": handover, "takeover_userid": takeover, "cursor": c}), "customer", "")
         return [row for page, _ in pages for row in page]
 
+    def groupchat_transfer(self, *, chat_ids: list[str], new_owner: str, resigned: bool) -> list[dict]:
+        """The chats WeCom could not move, [{"chat_id", "errcode", "errmsg"}]; at most 100 a call."""
+        if not 1 <= len(chat_ids) <= 100:
+            raise ValueError("groupchat transfer takes 1 to 100 chats")
+        api = "externalcontact/groupchat/transfer" if resigned else "externalcontact/groupchat/onjob_transfer"
+        return self.post(api, {"chat_id_list": list(chat_ids), "new_owner": new_owner})["failed_chat_list"]
+
     def iter_unassigned(self, *, page_size: int = 1000) -> Iterator[tuple[list[dict], str]]:
         return self._pages(lambda c: self.post("externalcontact/get_unassigned_list", {"cursor": c, "page_size": page_size}), "info", "")
 
