@@ -16,7 +16,7 @@ from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, FollowTag
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
-from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, QuickReply, QuickReplyGroup
+from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor, WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
@@ -100,6 +100,7 @@ def two_corps(db):
     moment = Moment.objects.create(corp=alpha, text=MARKER, status="created")
     MomentExecutor.objects.create(corp=alpha, moment=moment, staff=s)
     guide_task = _guide_task(alpha, s, c, MARKER)
+    moved = Handover.objects.create(corp=alpha, handover_staff=s, takeover_staff=s, resigned=False, customers=1, message=MARKER[:200])
     shelf = QuickReplyGroup.objects.create(corp=alpha, name=f"QG {MARKER}"[:32])
     reply = QuickReply.objects.create(corp=alpha, group=shelf, title=f"QR {MARKER}"[:64], text=MARKER)
     beta_owner = f.user(beta, role=Role.OWNER)
@@ -122,6 +123,7 @@ def two_corps(db):
         "guide_task_id": guide_task.id,
         "quick_reply_id": reply.id,
         "quick_reply_group_id": shelf.id,
+        "handover_id": moved.id,
     }
     return objects, ApiClient(f.token(beta_owner, beta))
 
@@ -177,6 +179,7 @@ def _alpha_snapshot():
         list(GuideTaskItem.objects.values_list("id", "status")),
         list(QuickReply.objects.values_list("id", "title", "text", "group_id")),
         list(QuickReplyGroup.objects.values_list("id", "name")),
+        list(Handover.objects.values_list("id", "status", "customers")),
     )
 
 
@@ -230,6 +233,7 @@ def test_every_path_parameter_is_an_object_id():
         "guide_task_id",
         "quick_reply_id",
         "quick_reply_group_id",
+        "handover_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 

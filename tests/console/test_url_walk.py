@@ -25,7 +25,7 @@ from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, Follow
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
-from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, QuickReply, QuickReplyGroup
+from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor
 from siyu.orders.models import OrderImport
@@ -152,6 +152,7 @@ def alpha(db):
     )
     own_share = GuideAssignment.objects.create(corp=corp, task=own_task, staff=own_staff, items_total=1)
     GuideTaskItem.objects.create(corp=corp, task=own_task, assignment=own_share, staff=own_staff, customer=mine)
+    moved = Handover.objects.create(corp=corp, handover_staff=other_staff, takeover_staff=own_staff, resigned=False, customers=1)
     shelf = QuickReplyGroup.objects.create(corp=corp, name="话术")
     reply = QuickReply.objects.create(corp=corp, group=shelf, title="欢迎", text="您好")
     owner = f.user(corp, role=Role.OWNER)
@@ -166,6 +167,7 @@ def alpha(db):
         "guide_task_id": guide_task.id,
         "quick_reply_id": reply.id,
         "quick_reply_group_id": shelf.id,
+        "handover_id": moved.id,
         "customer_id": theirs.id,  # a guide must not reach another guide's customer
         "group_id": group.id,
         "tag_id": tag.id,
@@ -221,6 +223,7 @@ def _snapshot():
         list(GuideTaskItem.objects.values_list("id", "status")),
         list(QuickReply.objects.values_list("id", "title", "text", "group_id")),
         list(QuickReplyGroup.objects.values_list("id", "name")),
+        list(Handover.objects.values_list("id", "status", "customers")),
     )
 
 
@@ -330,5 +333,6 @@ def test_every_url_parameter_is_filled():
         "guide_task_id",
         "quick_reply_id",
         "quick_reply_group_id",
+        "handover_id",
     }
     assert len(PATTERNS) >= 45

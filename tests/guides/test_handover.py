@@ -6,7 +6,7 @@ twice; a leaver's customers go through WeCom's resigned endpoints."""
 from datetime import timedelta
 
 import pytest
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
@@ -25,6 +25,7 @@ from siyu.wecom.client import WeComClient
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
+from ..conftest import ApiClient
 from .test_guide_tasks import _create, _work, shop  # noqa: F401 — the fixture
 
 
@@ -186,3 +187,34 @@ def test_bad_handovers_are_refused_naming_the_field(hub, shop, fields, code, fie
     assert not Handover.objects.exists()
     with pytest.raises(Forbidden):
         handovers.handover_create(actor=f.actor(hub.corp, role=Role.GUIDE, staff=hub.staff[0]), **values)
+
+
+def test_hq_hands_over_in_the_console_and_the_api(hub, shop, django_capture_on_commit_callbacks):
+    client = Client()
+    client.force_login(hub.actor.user)
+    refused = client.post("/handovers/", {"handover_staff": hub.staff[0].id, "takeover_staff": hub.staff[0].id})
+    assert refused.status_code == 400 and 'class="field-error"' in refused.content.decode()
+    assert not Handover.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        made = client.post("/handovers/", {"handover_staff": hub.staff[2].id, "takeover_staff": hub.staff[0].id, "message": "新顾问为您服务"})
+    h = Handover.objects.get()
+    assert made.status_code == 302 and made["Location"] == f"/handovers/{h.id}/"
+    _run("siyu.guides.tasks.send_handover")
+    page = client.get(f"/handovers/{h.id}/").content.decode()
+    assert shop["c0"].name in page and 'data-outcome="waiting"' in page
+    api = ApiClient(f.token(f.user(hub.corp, Role.OPERATOR), hub.corp))
+    plan = api.post("/api/v1/handovers/plan", {"handover_staff_id": hub.staff[1].id, "takeover_staff_id": hub.staff[0].id}).json()
+    assert plan == {"resigned": False, "customers": 3, "over_limit": [], "groups": 0}
+    detail = api.get(f"/api/v1/handovers/{h.id}").json()
+    assert detail["outcomes"]["waiting"] == 1 and detail["handover_staff_name"] == hub.staff[2].name
+    assert [r["customer_id"] for r in api.get(f"/api/v1/handovers/{h.id}/customers").json()] == [shop["c0"].id]
+    bad = api.post("/api/v1/handovers", {"handover_staff_id": hub.staff[0].id, "takeover_staff_id": 999999})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "takeover_staff_id"
+    # A leaver's customers, as WeCom lists them unassigned, with a way to hand them over.
+    Staff.objects.filter(pk=hub.staff[1].pk).update(status=Staff.Status.LEFT)
+    SbStaff.objects.filter(corp=hub.sb, userid="guide1").update(external_enabled=False)
+    listed = client.get("/handovers/unassigned/").content.decode()
+    assert "guide1" in listed and f"?staff={hub.staff[1].id}" in listed
+    assert api.get("/api/v1/handovers/unassigned").json() == [
+        {"userid": "guide1", "staff_id": hub.staff[1].id, "staff_name": hub.staff[1].name, "customers": 2}
+    ]

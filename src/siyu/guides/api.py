@@ -10,7 +10,7 @@ from siyu.customers.selectors import customer_get
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.api import AudienceIn
 
-from . import quick_replies, selectors, services
+from . import handover, quick_replies, selectors, services
 from .behaviour import wecom_today
 from .models import GuideTask, GuideTaskItem
 
@@ -302,3 +302,111 @@ def golden_period(
     """New customers added on these days (the corp's) and their 14-day golden period."""
     first, last = _days(first, last)
     return selectors.golden_period(request.auth, first, last, by=by, period=period, sort=sort or "")
+
+
+# -- staff handover (在职转接 / 离职继承) -------------------------------------------------------------------------
+class HandoverIn(Schema):
+    handover_staff_id: int = Field(..., description="the member whose customers move (on the job, or left)")
+    takeover_staff_id: int = Field(..., description="who takes them (on the job)")
+    customer_ids: list[int] | None = Field(None, description="only these of their customers (none: all of them)")
+    groups: bool = Field(False, description="their customer groups go to the taker too")
+    message: str = Field("", max_length=200, description="what customers are told (on the job only)")
+
+
+class HandoverPlanIn(Schema):
+    handover_staff_id: int
+    takeover_staff_id: int
+    customer_ids: list[int] | None = None
+
+
+class HandoverPlanOut(Schema):
+    resigned: bool
+    customers: int = Field(..., description="customers that would move")
+    over_limit: list[int] = Field(..., description="customers moved twice in 90 days already: WeCom refuses a third move")
+    groups: int
+
+
+class HandoverOut(Schema):
+    id: int
+    handover_staff_id: int
+    handover_staff_name: str = Field(..., alias="handover_staff.name")
+    takeover_staff_id: int
+    takeover_staff_name: str = Field(..., alias="takeover_staff.name")
+    resigned: bool
+    message: str
+    groups: bool
+    status: str
+    created_at: datetime
+    customers: int
+    over_limit: int
+    groups_moved: int
+    groups_failed: list[dict]
+
+
+class HandoverDetailOut(HandoverOut):
+    outcomes: dict[str, int] = Field(..., description="customers per outcome: queued, sending, limit, rejected, waiting, done, refused, full")
+
+
+class HandoverPage(Schema):
+    items: list[HandoverOut]
+    next_cursor: str | None
+
+
+class HandoverItemOut(Schema):
+    customer_id: int
+    customer_name: str = Field(..., alias="customer.name")
+    status: str
+    errcode: int
+    sent_at: datetime | None
+    settled_at: datetime | None
+
+
+class UnassignedOut(Schema):
+    userid: str
+    staff_id: int | None
+    staff_name: str
+    customers: int
+
+
+@router.post("/handovers/plan", response=HandoverPlanOut)
+def handover_plan(request, payload: HandoverPlanIn):
+    """What a handover would do, saving nothing."""
+    plan = handover.handover_plan(actor=request.auth, **payload.dict())
+    return HandoverPlanOut(resigned=plan["resigned"], customers=len(plan["customers"]), over_limit=plan["over_limit"], groups=plan["groups"])
+
+
+@router.post("/handovers", response={201: HandoverDetailOut})
+def handover_create(request, payload: HandoverIn):
+    h = handover.handover_create(actor=request.auth, **payload.dict())
+    h.outcomes = selectors.handover_counts(h)
+    return Status(201, h)
+
+
+@router.get("/handovers", response=HandoverPage)
+def handover_list(request, cursor: str | None = None, limit: int = 50):
+    rows, next_cursor = keyset_page(selectors.handovers(request.auth), cursor=cursor, limit=limit)
+    return HandoverPage(items=rows, next_cursor=next_cursor)
+
+
+@router.get("/handovers/unassigned", response=list[UnassignedOut])
+def handover_unassigned(request):
+    """Leavers' customers WeCom lists as not yet handed over, per leaver."""
+    out = []
+    for e in handover.unassigned(request.auth):
+        staff = e["staff"]
+        out.append(
+            UnassignedOut(userid=e["userid"], staff_id=staff.pk if staff else None, staff_name=staff.name if staff else e["userid"], customers=e["customers"])
+        )
+    return out
+
+
+@router.get("/handovers/{handover_id}", response=HandoverDetailOut)
+def handover_detail(request, handover_id: int):
+    h = selectors.handover_get(request.auth, handover_id)
+    h.outcomes = selectors.handover_counts(h)
+    return h
+
+
+@router.get("/handovers/{handover_id}/customers", response=list[HandoverItemOut])
+def handover_customers(request, handover_id: int, status: str = ""):
+    return list(selectors.handover_items(selectors.handover_get(request.auth, handover_id), status=status)[:5000])

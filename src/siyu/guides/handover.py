@@ -19,7 +19,7 @@ Functions that call WeCom never run inside a database transaction.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -31,11 +31,11 @@ from siyu.customers.services import follow_add, follow_end
 from siyu.groups.models import CustomerGroup
 from siyu.kit.clock import now
 from siyu.kit.due import DueWork, exponential
-from siyu.kit.errors import InvalidInput
+from siyu.kit.errors import InvalidInput, Unavailable
 from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor
 from siyu.messaging.mass_sends import result_pulls
-from siyu.wecom.client import WeComClient
+from siyu.wecom.client import WeComClient, WeComError
 
 from .models import GuideAssignment, GuideTask, GuideTaskItem, Handover, HandoverItem
 
@@ -292,3 +292,26 @@ def items_move(*, customer_id: int, giver_id: int, taker_id: int) -> int:
 
 def handovers_sweep(older_than: timedelta) -> str:
     return f"{SEND.sweep(older_than=older_than)} sending, {PULL.sweep(older_than=older_than)} pulls"
+
+
+def unassigned(actor: Actor, client: WeComClient | None = None) -> list[dict]:
+    """WeCom's list of leavers' customers not yet handed over (`get_unassigned_list`), per leaver:
+    who they were in Siyu, how many customers, when they left. A read from WeCom, made when HQ
+    opens the page (a manager's)."""
+    actor.require_manager()
+    if not actor.corp.secret_encrypted:
+        raise InvalidInput(_("The corp has no customer-contact secret yet; save it in the corp settings first."), field="secret", code="no_secret")
+    client = client or WeComClient(actor.corp)
+    per: dict[str, dict] = {}
+    try:
+        for page, _cursor in client.iter_unassigned():
+            for row in page:
+                entry = per.setdefault(row["handover_userid"], {"userid": row["handover_userid"], "customers": 0, "left_at": row.get("dimission_time") or 0})
+                entry["customers"] += 1
+    except WeComError as exc:
+        raise Unavailable(_("WeCom did not answer (%(error)s); try again in a moment.") % {"error": exc.errmsg}, code="wecom_unavailable") from exc
+    staff = {s.userid: s for s in Staff.objects.filter(corp=actor.corp, userid__in=list(per))}
+    for entry in per.values():
+        entry["staff"] = staff.get(entry["userid"])
+        entry["left_at"] = datetime.fromtimestamp(int(entry["left_at"]), tz=UTC) if entry["left_at"] else None
+    return sorted(per.values(), key=lambda e: -e["customers"])

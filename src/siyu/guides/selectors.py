@@ -14,7 +14,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
 from siyu.messaging.selectors import COMPLETION_BY, completion_order
 
-from .models import GuideAssignment, GuideContact, GuideTask, GuideTaskItem, QuickReply, QuickReplyGroup, StaffDay
+from .models import GuideAssignment, GuideContact, GuideTask, GuideTaskItem, Handover, HandoverItem, QuickReply, QuickReplyGroup, StaffDay
 
 
 def guide_tasks(actor: Actor) -> QuerySet[GuideTask]:
@@ -250,3 +250,25 @@ def golden_period(actor: Actor, first: date, last: date, *, by: str = "staff", p
     ]
     ordered = completion_order(out, sort, "customers")
     return sorted(ordered, key=lambda r: r["period"] or date.min) if period else ordered
+
+
+# -- handovers ------------------------------------------------------------------------------------------
+def handovers(actor: Actor) -> QuerySet[Handover]:
+    actor.require_manager()
+    return Handover.objects.for_corp(actor.corp).select_related("handover_staff", "takeover_staff").order_by("-created_at", "-id")
+
+
+def handover_get(actor: Actor, handover_id: int) -> Handover:
+    actor.require_manager()
+    return get_for(actor, Handover.objects.select_related("handover_staff", "takeover_staff"), "Handover not found.", pk=handover_id)
+
+
+def handover_counts(handover: Handover) -> dict[str, int]:
+    """The handover's customers per outcome (every status, zero when none)."""
+    found = dict(handover.items.values("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {s: found.get(s, 0) for s in HandoverItem.Status.values}
+
+
+def handover_items(handover: Handover, *, status: str = "") -> QuerySet[HandoverItem]:
+    rows = handover.items.select_related("customer").order_by("id")
+    return rows.filter(status=status) if status else rows
