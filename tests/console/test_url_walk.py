@@ -64,6 +64,7 @@ GUIDE_PAGES = {
     "my_task",  # one of them: another guide's is not found
     "my_task_done",
     "quick_replies",  # the library, to read (editing it is a manager's)
+    "my_rank",  # their own figures and place, nobody else's
 }
 # The page the walk expects to be sent to, and the invitation page an invited person opens before
 # they can log in (tests/console/test_team.py).

@@ -3,10 +3,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Literal
 
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from siyu.acquisition.api import Attachment
 from siyu.customers.selectors import customer_get
+from siyu.kit.clock import now
+from siyu.kit.errors import NotFound
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.api import AudienceIn
 
@@ -410,3 +413,63 @@ def handover_detail(request, handover_id: int):
 @router.get("/handovers/{handover_id}/customers", response=list[HandoverItemOut])
 def handover_customers(request, handover_id: int, status: str = ""):
     return list(selectors.handover_items(selectors.handover_get(request.auth, handover_id), status=status)[:5000])
+
+
+# -- leaderboards --------------------------------------------------------------------------------------------
+class BoardOut(Schema):
+    id: int | None
+    name: str
+    rank: int
+    guides: int
+    adds: int
+    lost: int
+    net_adds: int
+    items: int
+    items_done: int
+    task_rate: float | None
+    replied: int
+    gmv_fen: int
+    new_customers: int
+    converted: int
+    conversion: float | None
+
+
+class PlaceOut(Schema):
+    corp: int
+    corp_of: int
+    store: int
+    store_of: int
+
+
+class MyRankOut(Schema):
+    staff_id: int
+    staff_name: str
+    figures: dict
+    places: dict[str, PlaceOut | None]
+
+
+Metric = Literal["adds", "net_adds", "task_rate", "replied", "gmv_fen", "conversion"]
+
+
+def _board_days(request, first: date | None, last: date | None) -> tuple[date, date]:
+    last = last or now().astimezone(request.auth.corp.tzinfo).date()
+    return first or last - timedelta(days=29), last
+
+
+@router.get("/leaderboard", response=list[BoardOut])
+def leaderboard(
+    request, first: date | None = None, last: date | None = None, by: Literal["staff", "department", "region"] = "department", sort: Metric = "gmv_fen"
+):
+    """Guides, stores or regions ranked (the corp's days; the last 30 unless asked)."""
+    first, last = _board_days(request, first, last)
+    return selectors.leaderboard(request.auth, first, last, by=by, sort=sort)
+
+
+@router.get("/my/rank", response={200: MyRankOut, 404: dict})
+def my_rank(request, first: date | None = None, last: date | None = None):
+    """The caller's own figures and place among the corp's guides and in their store."""
+    first, last = _board_days(request, first, last)
+    mine = selectors.my_rank(request.auth, first, last)
+    if mine is None:
+        raise NotFound(_("Your account is not linked to a WeCom member."), code="not_staff")
+    return MyRankOut(staff_id=mine["staff"].pk, staff_name=mine["staff"].name, figures=mine["figures"], places=mine["places"])

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.utils.translation import gettext as _
 
+from siyu.corps.models import Staff
 from siyu.customers.models import Follow
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
 from siyu.messaging.selectors import COMPLETION_BY, completion_order
+from siyu.orders.models import Order
 
 from .models import GuideAssignment, GuideContact, GuideTask, GuideTaskItem, Handover, HandoverItem, QuickReply, QuickReplyGroup, StaffDay
 
@@ -272,3 +274,142 @@ def handover_counts(handover: Handover) -> dict[str, int]:
 def handover_items(handover: Handover, *, status: str = "") -> QuerySet[HandoverItem]:
     rows = handover.items.select_related("customer").order_by("id")
     return rows.filter(status=status) if status else rows
+
+
+# -- leaderboards -----------------------------------------------------------------------------------------
+BOARD_METRICS = ("adds", "net_adds", "task_rate", "replied", "gmv_fen", "conversion")
+
+
+def _corp_days(corp, first: date, last: date) -> tuple[datetime, datetime]:
+    tz = corp.tzinfo
+    return datetime.combine(first, time(), tzinfo=tz), datetime.combine(last + timedelta(days=1), time(), tzinfo=tz)
+
+
+def _per_staff(rows) -> dict[int, dict]:
+    return {r.pop("staff_id"): r for r in rows if r.get("staff_id") is not None}
+
+
+def _staff_board(corp, first: date, last: date) -> dict[int, dict]:
+    """Per staff member, for the corp's days [first, last]: adds; net adds (adds less relationships
+    that ended in the days); guide-task items and those done, of tasks that started in the days;
+    chats answered (WeCom's behaviour data); GMV of orders paid in the days, credited to the order's
+    guide or else the customer's newest follow; and of the customers they added in the days who
+    had never ordered, how many have ordered since (first-order conversion)."""
+    start, end = _corp_days(corp, first, last)
+    follows = Follow.objects.filter(corp=corp)
+    adds = _per_staff(follows.filter(added_at__gte=start, added_at__lt=end).values("staff_id").annotate(n=Count("id")))
+    ended = _per_staff(
+        follows.filter(Q(deleted_by_staff_at__gte=start, deleted_by_staff_at__lt=end) | Q(deleted_by_customer_at__gte=start, deleted_by_customer_at__lt=end))
+        .values("staff_id")
+        .annotate(n=Count("id"))
+    )
+    items = _per_staff(
+        GuideTaskItem.objects.filter(corp=corp, task__starts_at__gte=start, task__starts_at__lt=end)
+        .values("staff_id")
+        .annotate(total=Count("id"), done=Count("id", filter=Q(status=GuideTaskItem.Status.DONE)))
+    )
+    replies = _per_staff(StaffDay.objects.filter(corp=corp, day__gte=first, day__lte=last).values("staff_id").annotate(n=Sum("replied_chats")))
+    newest = Follow.objects.filter(customer_id=OuterRef("customer_id")).order_by("-added_at", "-id").values("staff_id")[:1]
+    gmv = {
+        r["credited"]: r
+        for r in Order.objects.filter(corp=corp, paid_at__gte=start, paid_at__lt=end, customer__isnull=False)
+        .annotate(credited=Coalesce("staff_id", Subquery(newest), output_field=IntegerField()))
+        .values("credited")
+        .annotate(fen=Sum(F("amount_fen") - F("refunded_fen")))
+        if r["credited"] is not None
+    }
+    before = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=OuterRef("added_at"))
+    since = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__gte=OuterRef("added_at"))
+    new = (
+        follows.filter(added_at__gte=start, added_at__lt=end)
+        .filter(~Exists(before))
+        .values("staff_id")
+        .annotate(new=Count("id"), converted=Count("id", filter=Q(Exists(since))))
+    )
+    converted = _per_staff(new)
+    board = {}
+    for staff_id in set(adds) | set(ended) | set(items) | set(replies) | set(gmv) | set(converted):
+        it, cv = items.get(staff_id, {}), converted.get(staff_id, {})
+        board[staff_id] = {
+            "adds": adds.get(staff_id, {}).get("n", 0),
+            "lost": ended.get(staff_id, {}).get("n", 0),
+            "items": it.get("total", 0),
+            "items_done": it.get("done", 0),
+            "replied": replies.get(staff_id, {}).get("n") or 0,
+            "gmv_fen": gmv.get(staff_id, {}).get("fen") or 0,
+            "new_customers": cv.get("new", 0),
+            "converted": cv.get("converted", 0),
+        }
+    return board
+
+
+def _rates(row: dict) -> dict:
+    row["net_adds"] = row["adds"] - row["lost"]
+    row["task_rate"] = row["items_done"] / row["items"] if row["items"] else None
+    row["conversion"] = row["converted"] / row["new_customers"] if row["new_customers"] else None
+    return row
+
+
+def _ranked(rows: list[dict], sort: str) -> list[dict]:
+    key = sort if sort in BOARD_METRICS else "gmv_fen"
+    rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0), r["name"]))
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    return rows
+
+
+def leaderboard(actor: Actor, first: date, last: date, *, by: str = "department", sort: str = "gmv_fen") -> list[dict]:
+    """The guides, stores or regions ranked by `sort` (one of BOARD_METRICS; missing rates last).
+    A store or region adds up its guides' counts and recomputes its rates. A manager's."""
+    actor.require_manager()
+    _range_check(first, last)
+    board = _staff_board(actor.corp, first, last)
+    staff = {s.pk: s for s in Staff.objects.filter(corp=actor.corp, pk__in=list(board)).select_related("department__parent")}
+    groups: dict[object, dict] = {}
+    for staff_id, counts in board.items():
+        s = staff.get(staff_id)
+        if s is None:
+            continue
+        if by == "staff":
+            key, name = s.pk, s.name
+        elif by == "department":
+            key, name = (s.department_id, s.department.name if s.department else "—")
+        else:
+            parent = s.department.parent if s.department else None
+            key, name = (parent.pk if parent else None, parent.name if parent else "—")
+        row = groups.setdefault(key, {"id": key, "name": name, "guides": 0, **dict.fromkeys(counts, 0)})
+        row["guides"] += 1
+        for k, v in counts.items():
+            row[k] += v
+    return _ranked([_rates(r) for r in groups.values()], sort)
+
+
+def my_rank(actor: Actor, first: date, last: date) -> dict | None:
+    """A guide's own figures and their place on each measure, among all the corp's guides and in
+    their store; nobody else's figures. None for someone who is not a staff member."""
+    if actor.staff_id is None:
+        return None
+    _range_check(first, last)
+    board = _staff_board(actor.corp, first, last)
+    me = Staff.objects.filter(corp=actor.corp, pk=actor.staff_id).first()
+    if me is None:
+        return None
+    active = dict(Staff.objects.filter(corp=actor.corp, status=Staff.Status.ACTIVE).values_list("pk", "department_id"))
+    active.setdefault(me.pk, me.department_id)
+    empty = dict.fromkeys(("adds", "lost", "items", "items_done", "replied", "gmv_fen", "new_customers", "converted"), 0)
+    rows = {pk: _rates({**empty, **board.get(pk, {})}) for pk in active}
+    mine = rows[me.pk]
+    places = {}
+    for metric in BOARD_METRICS:
+        if mine[metric] is None:
+            places[metric] = None
+            continue
+        everyone = [r[metric] for r in rows.values() if r[metric] is not None]
+        store = [rows[pk][metric] for pk, dept in active.items() if dept == me.department_id and rows[pk][metric] is not None]
+        places[metric] = {
+            "corp": 1 + sum(v > mine[metric] for v in everyone),
+            "corp_of": len(everyone),
+            "store": 1 + sum(v > mine[metric] for v in store),
+            "store_of": len(store),
+        }
+    return {"staff": me, "figures": mine, "places": places}
