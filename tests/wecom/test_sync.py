@@ -1,6 +1,7 @@
 """Full sync against the sandbox over real HTTP: complete, idempotent, resumable, fault tolerant."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -12,6 +13,7 @@ from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbCallLog, SbFollow
 from siyu.tags.models import Tag, TagGroup
 from siyu.tags.services import tag_group_create
+from siyu.wecom import client as client_module
 from siyu.wecom.client import WeComClient, WeComError
 from siyu.wecom.models import SyncRun
 from siyu.wecom.sync import full_sync
@@ -93,11 +95,20 @@ def test_token_expiring_mid_sync_costs_one_refresh(populated):
     assert SbCallLog.objects.filter(api="gettoken").count() == 2
 
 
-def test_rate_limit_storm_mid_sync_completes_without_duplicates(populated):
+def test_rate_limit_storm_mid_sync_completes_without_duplicates(populated, monkeypatch):
     hub, _ = populated
     sandbox.fault_inject(corp=hub.sb, api="externalcontact/batch/get_by_user", errcode=45009, after=1, times=4)
+    # The client's clock moves only when it sleeps, so each pause is still on when the next call
+    # looks, however slow the machine is (with the real clock a 10 ms pause could lapse first).
+    clock = [client_module.now()]
+    monkeypatch.setattr(client_module, "now", lambda: clock[0])
     sleeps = []
-    run = full_sync(corp=hub.corp, client=WeComClient(hub.corp, sleep=sleeps.append, rate_backoff=0.01))
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += timedelta(seconds=seconds)
+
+    run = full_sync(corp=hub.corp, client=WeComClient(hub.corp, sleep=sleep, rate_backoff=0.01))
     assert run.status == "done" and snapshot()[:2] == (250, 251)
     assert len(sleeps) == 4
     assert Customer.objects.values("external_userid").distinct().count() == 250
