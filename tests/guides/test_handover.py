@@ -22,6 +22,7 @@ from siyu.kit.tenancy import Role
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox.models import SbCallLog, SbFollow, SbGroup, SbStaff, SbTransfer
 from siyu.wecom.client import WeComClient
+from siyu.wecom.models import CallbackEvent
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
@@ -158,8 +159,17 @@ def test_a_leavers_customers_go_through_the_resigned_endpoints(hub, shop, django
     assert h.resigned
     _run("siyu.guides.tasks.send_handover")
     assert SbCallLog.objects.filter(corp=hub.sb, api="externalcontact/resigned/transfer_customer", errcode=0).count() == 1
-    _accepted(hub, h)
+    # WeCom's callbacks are lost this time: Siyu's pull alone moves the follow and its tags.
+    tag = f.tag_group(hub.actor, "等级", tags=["VIP"]).tags.get()
+    FollowTag.objects.create(corp=hub.corp, follow=Follow.objects.get(customer=shop["b0"], staff=hub.staff[1]), tag=tag)
+    wecom_sim.transfers_complete(corp=hub.sb)
+    CallbackEvent.objects.filter(corp=hub.corp, status="received").delete()
+    Handover.objects.filter(pk=h.pk).update(pull_due_at=now())
+    assert _run("siyu.guides.tasks.pull_handover") == ["closed"]
     assert dict(h.items.values_list("customer__external_userid", "status")) == {"wmB0": "done", "wmB1": "done", "wmBOTH": "rejected"}
+    taken = Follow.objects.get(customer=shop["b0"], staff=hub.staff[2])
+    assert taken.is_active and list(taken.follow_tags.values_list("tag__name", flat=True)) == ["VIP"]
+    assert not Follow.objects.get(customer=shop["b0"], staff=hub.staff[1]).is_active
     assert not list(WeComClient(hub.corp).iter_unassigned())[0][0]  # WeCom has nobody of theirs left unassigned
 
 

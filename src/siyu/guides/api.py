@@ -473,3 +473,58 @@ def my_rank(request, first: date | None = None, last: date | None = None):
     if mine is None:
         raise NotFound(_("Your account is not linked to a WeCom member."), code="not_staff")
     return MyRankOut(staff_id=mine["staff"].pk, staff_name=mine["staff"].name, figures=mine["figures"], places=mine["places"])
+
+
+# -- key metrics (项目复盘) ------------------------------------------------------------------------------------
+class MetricsRowOut(Schema):
+    id: int | None
+    name: str
+    first: date
+    last: date
+    guides: int
+    staff_ids: list[int]
+    new_customers: int
+    converted: int
+    conversion: float | None
+    customers: int
+    customers_bought: int
+    first_order_rate: float | None
+    buyers: int
+    repeat_buyers: int
+    repurchase_rate: float | None
+    orders: int
+    gmv_fen: int
+    aov_fen: float | None
+    value_fen: float | None
+    items: int
+    items_done: int
+    task_rate: float | None
+    reached: int
+    golden_rate: float | None
+    groups: int
+    groups_joined: int
+    joins: int
+    group_activity: float | None
+    adds: int
+    net_adds: int
+    replied: int
+
+
+class MetricsOut(Schema):
+    totals: list[MetricsRowOut] = Field(..., description="the company, per period")
+    rows: list[MetricsRowOut] = Field(..., description="per region, store or guide and period, when grouped")
+
+
+@router.get("/metrics", response=MetricsOut)
+def key_metrics(
+    request,
+    first: date | None = None,
+    last: date | None = None,
+    by: Literal["staff", "department", "region"] | None = None,
+    period: Literal["week", "month"] | None = None,
+):
+    """The programme's key figures (the corp's days; the last 90 unless asked)."""
+    last = last or now().astimezone(request.auth.corp.tzinfo).date()
+    first = first or last - timedelta(days=89)
+    found = selectors.key_metrics(request.auth, first, last, by=by, period=period)
+    return MetricsOut(totals=found["totals"], rows=found["rows"])

@@ -269,7 +269,9 @@ def _moved(h: Handover, customer_id: int, at: datetime) -> None:
     old = Follow.objects.filter(staff=h.handover_staff, customer_id=customer_id).select_related("customer").first()
     if old is not None:
         new = follow_add(customer=old.customer, staff=h.takeover_staff, added_at=at, remark=old.remark, description=old.description, add_way=202)
-        FollowTag.objects.bulk_create([FollowTag(follow=new, tag_id=t) for t in old.follow_tags.values_list("tag_id", flat=True)], ignore_conflicts=True)
+        FollowTag.objects.bulk_create(
+            [FollowTag(corp_id=new.corp_id, follow=new, tag_id=t) for t in old.follow_tags.values_list("tag_id", flat=True)], ignore_conflicts=True
+        )
         follow_end(follow=old, by="staff", at=at)
     items_move(customer_id=customer_id, giver_id=h.handover_staff_id, taker_id=h.takeover_staff_id)
 

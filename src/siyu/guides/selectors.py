@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from siyu.corps.models import Staff
 from siyu.customers.models import Follow
+from siyu.groups.models import CustomerGroup, GroupMember
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
@@ -289,7 +290,7 @@ def _per_staff(rows) -> dict[int, dict]:
     return {r.pop("staff_id"): r for r in rows if r.get("staff_id") is not None}
 
 
-def _staff_board(corp, first: date, last: date) -> dict[int, dict]:
+def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[int, dict]:
     """Per staff member, for the corp's days [first, last]: adds; net adds (adds less relationships
     that ended in the days); guide-task items and those done, of tasks that started in the days;
     chats answered (WeCom's behaviour data); GMV of orders paid in the days, credited to the order's
@@ -327,8 +328,9 @@ def _staff_board(corp, first: date, last: date) -> dict[int, dict]:
         .annotate(new=Count("id"), converted=Count("id", filter=Q(Exists(since))))
     )
     converted = _per_staff(new)
+    more = _more_counts(corp, start, end, newest) if extra else {}
     board = {}
-    for staff_id in set(adds) | set(ended) | set(items) | set(replies) | set(gmv) | set(converted):
+    for staff_id in set(adds) | set(ended) | set(items) | set(replies) | set(gmv) | set(converted) | set(more):
         it, cv = items.get(staff_id, {}), converted.get(staff_id, {})
         board[staff_id] = {
             "adds": adds.get(staff_id, {}).get("n", 0),
@@ -339,8 +341,63 @@ def _staff_board(corp, first: date, last: date) -> dict[int, dict]:
             "gmv_fen": gmv.get(staff_id, {}).get("fen") or 0,
             "new_customers": cv.get("new", 0),
             "converted": cv.get("converted", 0),
+            **({**dict.fromkeys(MORE_COUNTS, 0), **more.get(staff_id, {})} if extra else {}),
         }
     return board
+
+
+MORE_COUNTS = ("orders", "buyers", "repeat_buyers", "customers", "customers_bought", "reached", "groups", "groups_joined", "joins")
+
+
+def _held(corp, end: datetime):
+    """The relationships in place at `end`."""
+    return Follow.objects.filter(corp=corp, added_at__lt=end).filter(
+        Q(deleted_by_staff_at__isnull=True) | Q(deleted_by_staff_at__gte=end), Q(deleted_by_customer_at__isnull=True) | Q(deleted_by_customer_at__gte=end)
+    )
+
+
+def _more_counts(corp, start: datetime, end: datetime, newest) -> dict[int, dict]:
+    """What the key-metrics page adds to the leaderboard's counts, per staff member: orders and
+    distinct buyers in the days (credited as GMV is) and the buyers who had ordered before or
+    ordered twice; customers they follow at the end and those of them who have ever ordered; new
+    customers reached within their 14 golden days; groups they own, those that gained a customer
+    in the days, and the customers who joined."""
+    out: dict[int, dict] = {}
+
+    def put(rows, *names):
+        for r in rows:
+            if r["who"] is not None:
+                out.setdefault(r["who"], {}).update({n: r[n] or 0 for n in names})
+
+    orders = Order.objects.filter(corp=corp, paid_at__gte=start, paid_at__lt=end, customer__isnull=False).annotate(
+        who=Coalesce("staff_id", Subquery(newest), output_field=IntegerField())
+    )
+    put(orders.values("who").annotate(orders=Count("id"), buyers=Count("customer_id", distinct=True)), "orders", "buyers")
+    earlier = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=OuterRef("paid_at"))
+    put(orders.filter(Exists(earlier)).values("who").annotate(repeat_buyers=Count("customer_id", distinct=True)), "repeat_buyers")
+    held = _held(corp, end)
+    ever = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=end)
+    put(
+        held.annotate(who=F("staff_id")).values("who").annotate(customers=Count("id"), customers_bought=Count("id", filter=Q(Exists(ever)))),
+        "customers",
+        "customers_bought",
+    )
+    window = timedelta(days=GOLDEN_DAYS)
+    contact = GuideContact.objects.filter(
+        staff_id=OuterRef("staff_id"), customer_id=OuterRef("customer_id"), at__gte=OuterRef("added_at"), at__lt=OuterRef("added_at") + window
+    )
+    added = Follow.objects.filter(corp=corp, added_at__gte=start, added_at__lt=end)
+    put(added.filter(Exists(contact)).annotate(who=F("staff_id")).values("who").annotate(reached=Count("id")), "reached")
+    groups = CustomerGroup.objects.filter(corp=corp).exclude(status=CustomerGroup.Status.DISMISSED)
+    joined = GroupMember.objects.filter(group_id=OuterRef("pk"), type=GroupMember.Type.EXTERNAL, join_time__gte=start, join_time__lt=end)
+    put(
+        groups.annotate(who=F("owner_id")).values("who").annotate(groups=Count("id"), groups_joined=Count("id", filter=Q(Exists(joined)))),
+        "groups",
+        "groups_joined",
+    )
+    joins = GroupMember.objects.filter(corp=corp, type=GroupMember.Type.EXTERNAL, join_time__gte=start, join_time__lt=end, group__in=groups)
+    put(joins.annotate(who=F("group__owner_id")).values("who").annotate(joins=Count("id")), "joins")
+    return out
 
 
 def _rates(row: dict) -> dict:
@@ -358,13 +415,10 @@ def _ranked(rows: list[dict], sort: str) -> list[dict]:
     return rows
 
 
-def leaderboard(actor: Actor, first: date, last: date, *, by: str = "department", sort: str = "gmv_fen") -> list[dict]:
-    """The guides, stores or regions ranked by `sort` (one of BOARD_METRICS; missing rates last).
-    A store or region adds up its guides' counts and recomputes its rates. A manager's."""
-    actor.require_manager()
-    _range_check(first, last)
-    board = _staff_board(actor.corp, first, last)
-    staff = {s.pk: s for s in Staff.objects.filter(corp=actor.corp, pk__in=list(board)).select_related("department__parent")}
+def _roll_up(corp, board: dict[int, dict], by: str) -> dict[object, dict]:
+    """Per-staff counts added up per guide, store (department) or region (the store's parent),
+    with the staff members each row holds."""
+    staff = {s.pk: s for s in Staff.objects.filter(corp=corp, pk__in=list(board)).select_related("department__parent")}
     groups: dict[object, dict] = {}
     for staff_id, counts in board.items():
         s = staff.get(staff_id)
@@ -377,10 +431,21 @@ def leaderboard(actor: Actor, first: date, last: date, *, by: str = "department"
         else:
             parent = s.department.parent if s.department else None
             key, name = (parent.pk if parent else None, parent.name if parent else "—")
-        row = groups.setdefault(key, {"id": key, "name": name, "guides": 0, **dict.fromkeys(counts, 0)})
+        row = groups.setdefault(key, {"id": key, "name": name, "guides": 0, "staff_ids": [], **dict.fromkeys(counts, 0)})
         row["guides"] += 1
+        row["staff_ids"].append(staff_id)
         for k, v in counts.items():
             row[k] += v
+    return groups
+
+
+def leaderboard(actor: Actor, first: date, last: date, *, by: str = "department", sort: str = "gmv_fen") -> list[dict]:
+    """The guides, stores or regions ranked by `sort` (one of BOARD_METRICS; missing rates last).
+    A store or region adds up its guides' counts and recomputes its rates. A manager's."""
+    actor.require_manager()
+    _range_check(first, last)
+    board = _staff_board(actor.corp, first, last)
+    groups = _roll_up(actor.corp, board, by)
     return _ranked([_rates(r) for r in groups.values()], sort)
 
 
@@ -413,3 +478,83 @@ def my_rank(actor: Actor, first: date, last: date) -> dict | None:
             "store_of": len(store),
         }
     return {"staff": me, "figures": mine, "places": places}
+
+
+# -- key metrics (项目复盘) ---------------------------------------------------------------------------------
+KEY_RATES = {
+    # rate: (numerator, denominator)
+    "conversion": ("converted", "new_customers"),
+    "first_order_rate": ("customers_bought", "customers"),
+    "repurchase_rate": ("repeat_buyers", "buyers"),
+    "task_rate": ("items_done", "items"),
+    "golden_rate": ("reached", "new_customers"),
+    "group_activity": ("groups_joined", "groups"),
+}
+LONGEST_SLICES = 27  # a half year of weeks, two years of months
+
+
+def period_slices(first: date, last: date, period: str | None) -> list[tuple[date, date]]:
+    """[first, last] cut into calendar weeks (Monday first) or months, the ends clipped to it."""
+    if not period:
+        return [(first, last)]
+    out, start = [], first
+    while start <= last:
+        if period == "week":
+            end = start + timedelta(days=6 - start.weekday())
+        else:
+            following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+            end = following - timedelta(days=1)
+        out.append((start, min(end, last)))
+        start = min(end, last) + timedelta(days=1)
+    return out
+
+
+def _key_rates(row: dict) -> dict:
+    row["net_adds"] = row["adds"] - row["lost"]
+    for rate, (top, bottom) in KEY_RATES.items():
+        row[rate] = row[top] / row[bottom] if row[bottom] else None
+    row["aov_fen"] = row["gmv_fen"] / row["orders"] if row["orders"] else None
+    row["value_fen"] = row["gmv_fen"] / row["customers"] if row["customers"] else None
+    return row
+
+
+def key_metrics(actor: Actor, first: date, last: date, *, by: str | None = None, period: str | None = None) -> dict:
+    """The programme's figures (seed 000 §5.1, seed 004) for the corp's days [first, last], per
+    week or month when asked, for the whole corp or per region, store or guide: new customers and
+    their first-order conversion, the first-order rate of the customers held at the end, repurchase
+    (buyers who had bought before), orders, GMV, average order value, GMV per customer held, guide
+    task completion, the 14-day golden period reach, and group activity (groups that gained a
+    customer). Each row keeps its counts and the staff it covers, so every figure can link to the
+    customers behind it. A manager's."""
+    actor.require_manager()
+    _range_check(first, last)
+    slices = period_slices(first, last, period)
+    if len(slices) > LONGEST_SLICES:
+        raise InvalidInput(_("Too many periods at once: choose months, or fewer days."), code="bad_range", field="period")
+    rows, totals = [], []
+    for a, b in slices:
+        board = _staff_board(actor.corp, a, b, extra=True)
+        total = {"id": None, "name": _("Whole company"), "guides": len(board), "staff_ids": [], **dict.fromkeys(_EMPTY_KEYS, 0)}
+        for counts in board.values():
+            for k, v in counts.items():
+                total[k] += v
+        # A customer two guides follow, or whose orders two guides are credited with, is one
+        # customer of the company.
+        start, end = _corp_days(actor.corp, a, b)
+        held = _held(actor.corp, end)
+        ever = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=end)
+        total["customers"] = held.values("customer_id").distinct().count()
+        total["customers_bought"] = held.filter(Exists(ever)).values("customer_id").distinct().count()
+        paid = Order.objects.filter(corp=actor.corp, paid_at__gte=start, paid_at__lt=end, customer__isnull=False)
+        earlier = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=OuterRef("paid_at"))
+        total["buyers"] = paid.values("customer_id").distinct().count()
+        total["repeat_buyers"] = paid.filter(Exists(earlier)).values("customer_id").distinct().count()
+        totals.append(_key_rates({**total, "first": a, "last": b}))
+        if by:
+            for row in _roll_up(actor.corp, board, by).values():
+                rows.append(_key_rates({**row, "first": a, "last": b}))
+    rows.sort(key=lambda r: (r["first"], -(r["gmv_fen"] or 0), r["name"]))
+    return {"totals": totals, "rows": rows, "slices": slices}
+
+
+_EMPTY_KEYS = ("adds", "lost", "items", "items_done", "replied", "gmv_fen", "new_customers", "converted", *MORE_COUNTS)

@@ -1,0 +1,107 @@
+"""The key-metrics page (项目复盘): the company's figures equal a plain count over the rows behind
+them, regions add up to the company, periods cut the days without gaps, and every count links to
+the customer list filtered to the customers behind it."""
+
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+
+from siyu.customers.models import Follow
+from siyu.groups.models import CustomerGroup, GroupMember
+from siyu.guides import selectors
+from siyu.guides.models import GuideContact
+from siyu.kit.clock import now
+from siyu.kit.errors import Forbidden, InvalidInput
+from siyu.kit.tenancy import Role
+from siyu.orders.models import Order
+
+from .. import factories as f
+from ..conftest import ApiClient
+from .test_leaderboard import brand  # noqa: F401 — the fixture
+
+pytestmark = pytest.mark.django_db
+
+
+def _days(corp):
+    last = now().astimezone(corp.tzinfo).date()
+    return last - timedelta(days=29), last
+
+
+def test_the_companys_figures_equal_a_plain_count(brand):
+    corp, admin = brand["corp"], brand["admin"]
+    a, b, c = brand["staff"]
+    stamp = now()
+    for i, fw in enumerate(Follow.objects.filter(corp=corp, staff=a).order_by("id")[:6]):
+        GuideContact.objects.create(corp=corp, staff=a, customer=fw.customer, how="reply", at=fw.added_at + timedelta(days=3 if i % 2 else 20))
+    group = CustomerGroup.objects.create(corp=corp, chat_id="wrM1", owner=a)
+    CustomerGroup.objects.create(corp=corp, chat_id="wrM2", owner=b)
+    GroupMember.objects.create(corp=corp, group=group, userid="wmLB1", type=2, join_time=stamp - timedelta(days=2))
+    first, last = _days(corp)
+    tz = corp.tzinfo
+    start = stamp.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
+    end = start + timedelta(days=30)
+    orders = list(Order.objects.filter(corp=corp))
+    follows = list(Follow.objects.filter(corp=corp))
+    inside = [o for o in orders if start <= o.paid_at < end]
+    buyers = {o.customer_id for o in inside}
+    repeat = {o.customer_id for o in inside if any(p.customer_id == o.customer_id and p.paid_at < o.paid_at for p in orders)}
+    held = {fw.customer_id for fw in follows if fw.added_at < end and (fw.deleted_by_customer_at or end) >= end and (fw.deleted_by_staff_at or end) >= end}
+    bought = {c for c in held if any(o.customer_id == c and o.paid_at < end for o in orders)}
+    new = [fw for fw in follows if start <= fw.added_at < end and not any(o.customer_id == fw.customer_id and o.paid_at < fw.added_at for o in orders)]
+    converted = [fw for fw in new if any(o.customer_id == fw.customer_id and o.paid_at >= fw.added_at for o in orders)]
+    contacts = list(GuideContact.objects.filter(corp=corp))
+    added = [fw for fw in follows if start <= fw.added_at < end]
+    reached = [
+        fw
+        for fw in added
+        if any(x.staff_id == fw.staff_id and x.customer_id == fw.customer_id and fw.added_at <= x.at < fw.added_at + timedelta(days=14) for x in contacts)
+    ]
+
+    (total,) = selectors.key_metrics(admin, first, last)["totals"]
+    assert (total["orders"], total["gmv_fen"]) == (len(inside), sum(o.amount_fen - o.refunded_fen for o in inside))
+    assert (total["buyers"], total["repeat_buyers"]) == (len(buyers), len(repeat))  # once each, though two guides share some
+    assert (total["customers"], total["customers_bought"]) == (len(held), len(bought))
+    assert (total["new_customers"], total["converted"]) == (len(new), len(converted))
+    assert total["reached"] == len(reached) and total["golden_rate"] == pytest.approx(len(reached) / len(new))
+    assert (total["groups"], total["groups_joined"], total["group_activity"]) == (2, 1, 0.5)
+    assert total["aov_fen"] == pytest.approx(total["gmv_fen"] / total["orders"])
+    assert total["repurchase_rate"] == pytest.approx(len(repeat) / len(buyers))
+
+
+def test_regions_add_up_and_periods_cover_the_days(brand):
+    corp, admin = brand["corp"], brand["admin"]
+    first, last = _days(corp)
+    found = selectors.key_metrics(admin, first, last, by="region", period="week")
+    slices = found["slices"]
+    assert slices[0][0] == first and slices[-1][1] == last
+    assert all((b[0] - a[1]).days == 1 for a, b in zip(slices, slices[1:])) and all(s[1].weekday() == 6 for s in slices[:-1])
+    per = defaultdict(int)
+    for r in found["rows"]:
+        per[r["first"]] += r["gmv_fen"]
+    assert {t["first"]: t["gmv_fen"] for t in found["totals"]} == dict(per)
+    (whole,) = selectors.key_metrics(admin, first, last)["totals"]
+    assert sum(t["gmv_fen"] for t in found["totals"]) == whole["gmv_fen"]
+    with pytest.raises(InvalidInput):
+        selectors.key_metrics(admin, last - timedelta(days=300), last, period="week")
+    with pytest.raises(Forbidden):
+        selectors.key_metrics(f.actor(corp, role=Role.GUIDE, staff=brand["staff"][0]), first, last)
+
+
+def test_hq_reads_them_with_links_to_the_customers(brand):
+    corp = brand["corp"]
+    client = Client()
+    client.force_login(brand["admin"].user)
+    page = client.get("/metrics/", {"by": "region", "period": "month"})
+    text = page.content.decode()
+    assert page.status_code == 200 and 'id="chart-trend"' in text and "华东" in text
+    a, b, _c = brand["staff"]
+    assert f"staff={a.id}&amp;staff={b.id}&amp;buyers=yes" in text  # 华东's converted customers
+    # The link lists exactly the region's customers who have bought.
+    listed = client.get("/customers/", {"staff": [a.id, b.id], "buyers": "yes"}).content.decode()
+    assert "客户0" in listed or "客户1" in listed
+    assert client.get("/metrics/", {"first": "2026-13-01"}).status_code == 400
+    api = ApiClient(f.token(brand["admin"].user, corp))
+    got = api.get("/api/v1/metrics", by="department", period="month").json()
+    assert {r["name"] for r in got["rows"]} == {"上海店", "北京店"} and got["totals"]
