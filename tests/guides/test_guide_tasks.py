@@ -3,7 +3,7 @@ customers, the notice reaches them at the chosen hour as an app card, completion
 they do (a note, a tag in Siyu or in WeCom, a send) after the start, reminders escalate once each,
 urged tasks go first, and a guide sees only their own share."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.test import Client, TestCase
@@ -19,11 +19,14 @@ from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem
 from siyu.kit.clock import now
 from siyu.kit.errors import Forbidden, InvalidInput, NotFound
 from siyu.kit.tenancy import Actor, Role
-from siyu.sandbox.models import SbAppMessage
+from siyu.messaging import budget
+from siyu.sandbox.models import SbAppMessage, SbFollow
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
 from ..messaging.test_mass_sends import EVERYONE, _customer
+from ..messaging.test_mass_sends import _confirm as confirm
+from ..messaging.test_mass_sends import _work as messaging_work
 
 
 def _work() -> list:
@@ -328,3 +331,34 @@ def test_hq_creates_in_the_console_and_a_guide_does_it_on_a_phone_page(hub, shop
     assert hq.status_code == 200 and [(r["name"], r["done"], r["customers"]) for r in hq.context["completion"]] == [("导购0", 1, 3), ("导购1", 0, 1)]
     xlsx = console.get(f"/guide-tasks/{task.id}/completion.xlsx")
     assert xlsx.status_code == 200 and xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+
+
+def test_a_mass_send_task_completes_from_wecoms_results(hub, shop, django_capture_on_commit_callbacks):
+    task = _create(hub, django_capture_on_commit_callbacks, kind="mass_send", text="宝宝周岁礼：到店领取", name="周岁礼群发", staff_ids=[hub.staff[0].id])
+    _work()
+    task.refresh_from_db()
+    assert task.mass_send is not None and task.mass_send.text == "宝宝周岁礼：到店领取"
+    assert _items(task, hub.staff[0]) == {"wmA0", "wmA1", "wmA2", "wmBOTH"}  # guide0 is the only sender allowed
+    messaging_work()
+    # guide0 confirms in WeCom's mass-send assistant; one customer had deleted them meanwhile.
+    SbFollow.objects.filter(customer__external_userid="wmA2").delete()
+    confirm(hub, task.mass_send, 0)
+    messaging_work()
+    assert services.active_mass_send_tasks_refresh() == 3
+    done = dict(GuideTaskItem.objects.filter(task=task).values_list("customer__external_userid", "how"))
+    assert done == {"wmA0": "wecom", "wmA1": "wecom", "wmA2": "", "wmBOTH": "wecom"}
+    task.refresh_from_db()
+    assert task.items_done == 3 and services.active_mass_send_tasks_refresh() == 0  # once each
+
+
+def test_a_mass_send_task_cannot_start_in_the_quiet_hours(hub, shop, django_capture_on_commit_callbacks):
+    policy = budget.policy_for(hub.corp)
+    policy.quiet_start, policy.quiet_end = time(22), time(8)
+    policy.save()
+    night = now().astimezone(hub.corp.tzinfo).replace(hour=23, minute=30) + timedelta(days=1)
+    with pytest.raises(InvalidInput) as refused:
+        _create(hub, django_capture_on_commit_callbacks, kind="mass_send", text="夜里别发", starts_at=night, ends_at=night + timedelta(days=2))
+    assert (refused.value.code, refused.value.field) == ("quiet_hours", "starts_at")
+    with pytest.raises(InvalidInput) as empty:
+        _create(hub, django_capture_on_commit_callbacks, kind="mass_send", text="")
+    assert empty.value.code == "empty_message"

@@ -20,6 +20,7 @@ class GuideTask(CorpOwned, DueFields):
         SEND = "send", _("Send content one to one")
         REVISIT = "revisit", _("Revisit (write a follow-up note)")
         TAG = "tag", _("Tag the customer")
+        MASS_SEND = "mass_send", _("Confirm a WeCom mass send")
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", _("Scheduled")
@@ -30,12 +31,20 @@ class GuideTask(CorpOwned, DueFields):
         FAILED = "failed", _("Failed")
 
     name = models.CharField(max_length=64)
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
     instructions = models.CharField(max_length=500, blank=True, default="", help_text="what the guide is asked to do, in their words")
     # The content a send task puts into the chat (messaging.content): text and attachments.
     text = models.TextField(blank=True, default="")
     attachments = models.JSONField(default=list, blank=True)
     tag_ids = models.JSONField(default=list, blank=True, help_text="a tag task's tags (any one of them completes a customer)")
+    mass_send = models.ForeignKey(
+        "messaging.MassSend",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="a mass-send task's send in WeCom, made at the start",
+    )
     audience = models.JSONField(default=dict)
     staff_ids = models.JSONField(default=list, blank=True)
     department_ids = models.JSONField(default=list, blank=True)
@@ -111,6 +120,7 @@ class GuideTaskItem(CorpOwned):
         SENT = "sent", _("Sent from the sidebar")
         NOTE = "note", _("Follow-up note written")
         TAGGED = "tagged", _("Tagged")
+        WECOM = "wecom", _("Sent (WeCom's result)")
 
     corp = models.ForeignKey("corps.Corp", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     task = models.ForeignKey(GuideTask, on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False)

@@ -15,7 +15,9 @@ The lifecycle, each step due work (kit.due):
    once; a week after the deadline the task closes.
 Completion comes from what the guide does: a follow-up note (revisit), the content sent from the
 sidebar or marked sent (send), one of the task's tags on their follow, from Siyu or from WeCom
-(tag). Only what happens after `starts_at` counts.
+(tag), WeCom's result for the customer in the task's own mass send, made at the start and
+confirmed by the guide in WeCom's mass-send assistant (mass_send). Only what happens after
+`starts_at` counts.
 
 Functions that call WeCom never run inside a database transaction.
 """
@@ -41,8 +43,10 @@ from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor
+from siyu.messaging import budget
 from siyu.messaging.content import content_clean
-from siyu.messaging.mass_sends import audience_clean, audience_customers, sender_per_customer, senders
+from siyu.messaging.mass_sends import audience_clean, audience_customers, mass_send_create, sender_per_customer, senders
+from siyu.messaging.models import Delivery
 from siyu.tags.models import Tag
 from siyu.wecom.client import WeComClient
 
@@ -128,8 +132,8 @@ def guide_task_create(
     instructions = text_within((instructions or "").strip(), 500, "instructions")
     if kind == Kind.SEND:  # guides put it into chats from the sidebar
         text, attachments = chat_content_clean(actor.corp, text=text, attachments=list(attachments))
-    else:
-        text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments))
+    else:  # a mass-send task's content goes to WeCom as the send's
+        text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments), required=kind == Kind.MASS_SEND)
     tags = sorted(set(tag_ids))
     if kind == Kind.TAG:
         known = set(Tag.objects.for_corp(actor.corp).filter(pk__in=tags, deleted_at__isnull=True).values_list("pk", flat=True))
@@ -154,6 +158,9 @@ def guide_task_create(
         raise InvalidInput(_("A task needs a deadline."), code="ends_at_missing", field="ends_at")
     if ends_at <= starts:
         raise InvalidInput(_("The deadline must come after the start."), code="ends_at_past", field="ends_at")
+    if kind == Kind.MASS_SEND:
+        # The send is made at the start, so the start must be a time a send may go out.
+        budget.refuse_quiet_hours(budget.policy_for(actor.corp), starts, field="starts_at")
     notify_at = notify_time(actor.corp, starts, notify_hour)
     if notify_at >= ends_at:
         raise InvalidInput(_("The guides would be told after the deadline: choose an earlier hour."), code="bad_notify_hour", field="notify_hour")
@@ -213,6 +220,8 @@ def _assign(claim) -> str:
         if guides:
             NOTIFY.schedule(task.pk, at=task.notify_at)
             REMIND.schedule(task.pk, at=reminder_time(task))
+            if task.kind == Kind.MASS_SEND:
+                _mass_send(actor, task)
         else:
             GuideTask.objects.filter(pk=task.pk).update(status=Status.CLOSED)
     return f"{items} customers, {guides} guides"
@@ -464,6 +473,37 @@ def item_sent(*, actor: Actor, task: GuideTask, customer: Customer, via: str = "
         if staff_id is not None:
             contact_record(corp_id=actor.corp.pk, staff_id=staff_id, customer_id=customer.pk, how=GuideContact.How.TASK, at=stamp, task_id=task.pk)
         return _complete(items, how=GuideTaskItem.How.SENT, at=stamp)
+
+
+def _mass_send(actor: Actor, task: GuideTask) -> None:
+    """A mass-send task's send in WeCom: the task's audience, senders and content, planned by
+    messaging with the same sender per customer as the task's lists (the newest allowed follow),
+    within the contact-pressure budget (a customer it leaves out stays open in the list)."""
+    send = mass_send_create(
+        actor=actor,
+        name=task.name,
+        audience=task.audience,
+        text=task.text,
+        attachments=task.attachments,
+        staff_ids=task.staff_ids,
+        department_ids=task.department_ids,
+    )
+    GuideTask.objects.filter(pk=task.pk).update(mass_send=send)
+
+
+def mass_send_items_refresh(task_pk: int) -> int:
+    """A mass-send task's items whose customer WeCom reports sent by the task's send: done."""
+    task = GuideTask.objects.get(pk=task_pk)
+    if task.kind != Kind.MASS_SEND or task.status != Status.ACTIVE or task.mass_send_id is None:
+        return 0
+    sent = Delivery.objects.filter(send_id=task.mass_send_id, customer_id=OuterRef("customer_id"), status=Delivery.Status.SENT)
+    items = GuideTaskItem.objects.filter(task=task, status=Item.OPEN).filter(Exists(sent))
+    return _complete(items, how=GuideTaskItem.How.WECOM, at=now())
+
+
+def active_mass_send_tasks_refresh() -> int:
+    tasks = GuideTask.objects.filter(status=Status.ACTIVE, kind=Kind.MASS_SEND, mass_send__isnull=False).values_list("pk", flat=True)
+    return sum(mass_send_items_refresh(pk) for pk in tasks)
 
 
 def active_tag_tasks_refresh() -> int:
