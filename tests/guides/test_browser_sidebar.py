@@ -71,6 +71,13 @@ def test_a_guide_sends_a_tasks_content_from_the_sidebar_and_hq_sees_it_done(live
     expect(card).to_contain_text(CONTENT)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(ARTIFACTS / "sidebar-before-send.png"), full_page=True)
+    # WeCom refuses the image's upload once: the guide is told, nothing goes into the chat, the
+    # customer stays open; the next tap goes through.
+    sandbox.fault_inject(corp=hub.sb, api="media/upload", errcode=40005)
+    card.locator("[data-send]").click()
+    expect(page.locator("#status [role=alert]")).to_contain_text("企业微信未接收文件")
+    assert not SbJsInvoke.objects.filter(corp=hub.sb, api="sendChatMessage").exists()
+    assert GuideTaskItem.objects.get(task=task, customer__external_userid="wmSB0").status == "open"
     card.locator("[data-send]").click()
     expect(card.locator("[data-send]")).to_have_text("已发送")
     page.screenshot(path=str(ARTIFACTS / "sidebar-sent.png"), full_page=True)
