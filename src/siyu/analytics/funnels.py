@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import permutations
 
 from django.db import connection
@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from siyu.acquisition.models import Channel
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Follow
+from siyu.kit.clock import day_start
 from siyu.kit.errors import InvalidInput
 from siyu.orders.models import Order
 
@@ -92,10 +93,6 @@ class Funnel:
     rows: list[FunnelRow]
 
 
-def _day_start(d: date, tz) -> datetime:
-    return datetime.combine(d, time.min, tzinfo=tz)
-
-
 def _check_period(start: date, end: date) -> None:
     if end < start:
         raise InvalidInput(_("The end is before the start."), code="bad_period", field="end")
@@ -126,7 +123,7 @@ def funnel(corp: Corp, *, start: date, end: date, by: str = "week") -> Funnel:
     with connection.cursor() as cursor:
         cursor.execute(
             FIRST_ADDS_SQL,
-            [corp.id, ops.adapt_datetimefield_value(_day_start(start, tz)), ops.adapt_datetimefield_value(_day_start(end + timedelta(days=1), tz))],
+            [corp.id, ops.adapt_datetimefield_value(day_start(start, tz)), ops.adapt_datetimefield_value(day_start(end + timedelta(days=1), tz))],
         )
         rows = cursor.fetchall()
     total, groups = FunnelRow(key=None), {}
@@ -241,7 +238,7 @@ def gmv_decomposition(corp: Corp, *, start: date, end: date, period: str = "mont
 
 
 def _gmv_period(corp: Corp, first: date, last: date) -> GmvPeriod:
-    lo, hi = _day_start(first, corp.tzinfo), _day_start(last + timedelta(days=1), corp.tzinfo)
+    lo, hi = day_start(first, corp.tzinfo), day_start(last + timedelta(days=1), corp.tzinfo)
     live = (
         Q(added_at__lt=hi)
         & (Q(deleted_by_staff_at__isnull=True) | Q(deleted_by_staff_at__gte=lo))

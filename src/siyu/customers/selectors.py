@@ -3,13 +3,14 @@ the customers they follow — the single place where data scope is decided."""
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext as _
 
 from siyu.corps.selectors import staff_list
+from siyu.kit.clock import day_start
 from siyu.kit.tenancy import Actor, get_for
 from siyu.tags.selectors import live_tags, resolve_tags
 
@@ -46,10 +47,6 @@ class CustomerFilters:
     q: str = ""
 
 
-def _day_start(d: date, tz) -> datetime:
-    return datetime.combine(d, time.min, tzinfo=tz)
-
-
 def customer_list(actor: Actor, filters: CustomerFilters) -> QuerySet[Customer]:
     # Each condition is a non-correlated `id IN (subquery)`: the database builds each set once
     # from its own index. A correlated EXISTS per customer made SQLite probe every tagged row
@@ -64,9 +61,9 @@ def customer_list(actor: Actor, filters: CustomerFilters) -> QuerySet[Customer]:
     # Dates are the corp's calendar days, not UTC ones: "added today" means today in Shanghai.
     tz = actor.corp.tzinfo
     if filters.added_from:
-        follow_conditions &= Q(added_at__gte=_day_start(filters.added_from, tz))
+        follow_conditions &= Q(added_at__gte=day_start(filters.added_from, tz))
     if filters.added_to:
-        follow_conditions &= Q(added_at__lt=_day_start(filters.added_to + timedelta(days=1), tz))
+        follow_conditions &= Q(added_at__lt=day_start(filters.added_to + timedelta(days=1), tz))
     if follow_conditions:
         customers = customers.filter(id__in=follows.filter(follow_conditions).values("customer_id"))
 
@@ -144,7 +141,7 @@ def daily_new_customers(actor: Actor, days: int = 14) -> list[tuple[date, int]]:
     start = today - timedelta(days=days - 1)
     rows = (
         visible_follows(actor)
-        .filter(added_at__gte=_day_start(start, tz))
+        .filter(added_at__gte=day_start(start, tz))
         .annotate(day=TruncDate("added_at", tzinfo=tz))
         .values("day")
         .annotate(n=Count("customer_id", distinct=True))

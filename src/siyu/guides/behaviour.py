@@ -16,13 +16,13 @@ WeCom's figures, which is how late corrections arrive.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, OuterRef
 
 from siyu.corps.models import Corp, Staff
-from siyu.kit.clock import now
+from siyu.kit.clock import day_start, now
 from siyu.kit.queue import enqueue_many, pending
 from siyu.wecom.client import WeComClient, WeComError
 
@@ -42,7 +42,7 @@ def wecom_today() -> date:
 
 
 def _stamp(day: date) -> int:
-    return int(datetime.combine(day, time(), tzinfo=CHINA).timestamp())
+    return int(day_start(day, CHINA).timestamp())
 
 
 def behaviour_missing(corp: Corp, first: date, last: date, *, who: str | None = None) -> list[int]:

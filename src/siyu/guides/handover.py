@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Staff
@@ -75,10 +75,8 @@ def _staff(actor: Actor, pk, field: str) -> Staff:
 def moved_recently(customer_ids, at: datetime | None = None) -> dict[int, int]:
     """How many times WeCom accepted a move of each customer in the last 90 days."""
     since = (at or now()) - LIMIT_WINDOW
-    counts: dict[int, int] = {}
-    for customer_id in HandoverItem.objects.filter(customer_id__in=list(customer_ids), sent_at__gte=since).values_list("customer_id", flat=True):
-        counts[customer_id] = counts.get(customer_id, 0) + 1
-    return counts
+    rows = HandoverItem.objects.filter(customer_id__in=list(customer_ids), sent_at__gte=since).values("customer_id").annotate(n=Count("id"))
+    return dict(rows.values_list("customer_id", "n"))
 
 
 def handover_plan(*, actor: Actor, handover_staff_id: int, takeover_staff_id: int, customer_ids: list[int] | None = None) -> dict:

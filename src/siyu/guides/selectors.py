@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from siyu.corps.models import Staff
 from siyu.customers.models import Follow
 from siyu.groups.models import CustomerGroup, GroupMember
-from siyu.kit.clock import now
+from siyu.kit.clock import day_start, now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
 from siyu.messaging.selectors import COMPLETION_BY, completion_order
@@ -161,6 +161,22 @@ def _range_check(first: date, last: date) -> None:
         raise InvalidInput(_("At most a year at a time."), code="bad_range", field="last")
 
 
+def _corp_days(corp, first: date, last: date) -> tuple[datetime, datetime]:
+    """The corp's days [first, last] as the moments [start, end)."""
+    return day_start(first, corp.tzinfo), day_start(last + timedelta(days=1), corp.tzinfo)
+
+
+def _golden_contacts():
+    """A follow's contacts by its guide within the 14 golden days after the add (a subquery on
+    the follow's staff, customer and added_at)."""
+    return GuideContact.objects.filter(
+        staff_id=OuterRef("staff_id"),
+        customer_id=OuterRef("customer_id"),
+        at__gte=OuterRef("added_at"),
+        at__lt=OuterRef("added_at") + timedelta(days=GOLDEN_DAYS),
+    )
+
+
 def _grouped(key: tuple[str, str], period: str | None) -> list[str]:
     """The values() a statistic groups by: the staff member, store or region, and the period."""
     return [*key, "period"] if period else list(key)
@@ -219,12 +235,9 @@ def golden_period(actor: Actor, first: date, last: date, *, by: str = "staff", p
     _range_check(first, last)
     key = COMPLETION_BY[by]
     tz = actor.corp.tzinfo
-    start = datetime.combine(first, time(), tzinfo=tz)
-    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=tz)
+    start, end = _corp_days(actor.corp, first, last)
     window = timedelta(days=GOLDEN_DAYS)
-    contacts = GuideContact.objects.filter(
-        staff_id=OuterRef("staff_id"), customer_id=OuterRef("customer_id"), at__gte=OuterRef("added_at"), at__lt=OuterRef("added_at") + window
-    )
+    contacts = _golden_contacts()
     follows = Follow.objects.filter(corp=actor.corp, added_at__gte=start, added_at__lt=end).annotate(
         reached=Exists(contacts),
         touches=Coalesce(Subquery(contacts.order_by().values("staff_id").annotate(n=Count("id")).values("n")[:1]), 0),
@@ -279,11 +292,6 @@ def handover_items(handover: Handover, *, status: str = "") -> QuerySet[Handover
 
 # -- leaderboards -----------------------------------------------------------------------------------------
 BOARD_METRICS = ("adds", "net_adds", "task_rate", "replied", "gmv_fen", "conversion")
-
-
-def _corp_days(corp, first: date, last: date) -> tuple[datetime, datetime]:
-    tz = corp.tzinfo
-    return datetime.combine(first, time(), tzinfo=tz), datetime.combine(last + timedelta(days=1), time(), tzinfo=tz)
 
 
 def _per_staff(rows) -> dict[int, dict]:
@@ -382,12 +390,8 @@ def _more_counts(corp, start: datetime, end: datetime, newest) -> dict[int, dict
         "customers",
         "customers_bought",
     )
-    window = timedelta(days=GOLDEN_DAYS)
-    contact = GuideContact.objects.filter(
-        staff_id=OuterRef("staff_id"), customer_id=OuterRef("customer_id"), at__gte=OuterRef("added_at"), at__lt=OuterRef("added_at") + window
-    )
     added = Follow.objects.filter(corp=corp, added_at__gte=start, added_at__lt=end)
-    put(added.filter(Exists(contact)).annotate(who=F("staff_id")).values("who").annotate(reached=Count("id")), "reached")
+    put(added.filter(Exists(_golden_contacts())).annotate(who=F("staff_id")).values("who").annotate(reached=Count("id")), "reached")
     groups = CustomerGroup.objects.filter(corp=corp).exclude(status=CustomerGroup.Status.DISMISSED)
     joined = GroupMember.objects.filter(group_id=OuterRef("pk"), type=GroupMember.Type.EXTERNAL, join_time__gte=start, join_time__lt=end)
     put(

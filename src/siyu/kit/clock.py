@@ -1,5 +1,5 @@
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -10,6 +10,11 @@ from .errors import InvalidInput
 def now():
     """The one place that asks the time, so tests can move it."""
     return timezone.now()
+
+
+def day_start(d: date, tz) -> datetime:
+    """The first moment of day `d` in timezone `tz` (a corp's day starts at its own midnight)."""
+    return datetime.combine(d, time.min, tzinfo=tz)
 
 
 def parse_time(value, tz, *, field: str = "time"):
