@@ -2,6 +2,7 @@
 them, regions add up to the company, periods cut the days without gaps, and every count links to
 the customer list filtered to the customers behind it."""
 
+import re
 from collections import defaultdict
 from datetime import timedelta
 
@@ -100,7 +101,10 @@ def test_hq_reads_them_with_links_to_the_customers(brand):
     assert f"staff={a.id}&amp;staff={b.id}&amp;buyers=yes" in text  # 华东's converted customers
     # The link lists exactly the region's customers who have bought.
     listed = client.get("/customers/", {"staff": [a.id, b.id], "buyers": "yes"}).content.decode()
-    assert "客户0" in listed or "客户1" in listed
+    shown = {int(pk) for pk in re.findall(r'name="customers" value="(\d+)"', listed)}
+    theirs = set(Follow.objects.filter(staff__in=[a, b]).values_list("customer_id", flat=True))  # ended follows too, as the list filters
+    bought = set(Order.objects.filter(corp=corp).values_list("customer_id", flat=True))
+    assert shown and shown == theirs & bought
     assert client.get("/metrics/", {"first": "2026-13-01"}).status_code == 400
     api = ApiClient(f.token(brand["admin"].user, corp))
     got = api.get("/api/v1/metrics", by="department", period="month").json()
