@@ -19,14 +19,18 @@ from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem
 from siyu.kit.clock import now
 from siyu.kit.errors import Forbidden, InvalidInput, NotFound
 from siyu.kit.tenancy import Actor, Role
-from siyu.messaging import budget
-from siyu.sandbox.models import SbAppMessage, SbFollow
+from siyu.messaging import budget, moments
+from siyu.messaging.models import Moment
+from siyu.sandbox import services as sandbox
+from siyu.sandbox.models import SbAppMessage, SbFollow, SbMoment
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
+from ..conftest import ApiClient
 from ..messaging.test_mass_sends import EVERYONE, _customer
 from ..messaging.test_mass_sends import _confirm as confirm
 from ..messaging.test_mass_sends import _work as messaging_work
+from ..messaging.test_mass_sends import chats  # noqa: F401 — groups in WeCom and in Siyu
 
 
 def _work() -> list:
@@ -344,11 +348,11 @@ def test_a_mass_send_task_completes_from_wecoms_results(hub, shop, django_captur
     SbFollow.objects.filter(customer__external_userid="wmA2").delete()
     confirm(hub, task.mass_send, 0)
     messaging_work()
-    assert services.active_mass_send_tasks_refresh() == 3
+    assert services.active_reported_tasks_refresh() == 3
     done = dict(GuideTaskItem.objects.filter(task=task).values_list("customer__external_userid", "how"))
     assert done == {"wmA0": "wecom", "wmA1": "wecom", "wmA2": "", "wmBOTH": "wecom"}
     task.refresh_from_db()
-    assert task.items_done == 3 and services.active_mass_send_tasks_refresh() == 0  # once each
+    assert task.items_done == 3 and services.active_reported_tasks_refresh() == 0  # once each
 
 
 def test_a_mass_send_task_cannot_start_in_the_quiet_hours(hub, shop, django_capture_on_commit_callbacks):
@@ -362,3 +366,131 @@ def test_a_mass_send_task_cannot_start_in_the_quiet_hours(hub, shop, django_capt
     with pytest.raises(InvalidInput) as empty:
         _create(hub, django_capture_on_commit_callbacks, kind="mass_send", text="")
     assert empty.value.code == "empty_message"
+
+
+def test_a_group_send_task_gives_each_owner_their_groups_and_completes_from_wecoms_results(hub, shop, chats, django_capture_on_commit_callbacks):
+    task = _create(
+        hub, django_capture_on_commit_callbacks, kind="group_send", name="直播预告", text="今晚八点直播", audience={"kind": "groups", "name_contains": "宝妈"}
+    )
+    _work()
+    task.refresh_from_db()
+    assert task.unit == "groups" and task.mass_send.chat_type == "group"
+    groups = lambda staff: set(GuideTaskItem.objects.filter(task=task, staff=staff).values_list("group__name", flat=True))  # noqa: E731
+    # Each owner's share is their own active groups; the dismissed one is nobody's.
+    assert (groups(hub.staff[0]), groups(hub.staff[1])) == ({"宝妈一群", "宝妈二群"}, {"宝妈三群"})
+    assert (task.guides_total, task.items_total) == (2, 3) and not GuideTaskItem.objects.filter(task=task, customer__isnull=False).exists()
+    messaging_work()
+    confirm(hub, task.mass_send, 0)  # guide0 sends it to their groups from 群发助手
+    messaging_work()
+    assert services.active_reported_tasks_refresh() == 2
+    task.refresh_from_db()
+    assert (task.items_done, task.guides_done) == (2, 1) and services.active_reported_tasks_refresh() == 0
+    rows = {r["name"]: (r["customers"], r["done"]) for r in selectors.guide_task_completion(hub.actor, task)}
+    assert rows == {"导购0": (2, 2), "导购1": (1, 0)}
+    # The guide's page names their groups; the API says what the items are.
+    guide = Client()
+    guide.force_login(_guide(hub, 1).user)
+    page = guide.get(f"/my/tasks/{task.id}/").content.decode()
+    assert 'data-group="宝妈三群"' in page and "宝妈一群" not in page and "已完成 0 / 1 个群" in page
+    api = ApiClient(f.token(hub.actor.user, hub.corp))
+    assert api.get(f"/api/v1/guide-tasks/{task.id}").json()["unit"] == "groups"
+    mine = ApiClient(f.token(_guide(hub, 1).user, hub.corp)).get(f"/api/v1/my/tasks/{task.id}/customers").json()
+    assert [(i["group_name"], i["customer_id"], i["status"]) for i in mine] == [("宝妈三群", None, "open")]
+
+
+def test_a_moment_task_gives_each_guide_one_post_that_counts_when_wecom_reports_it_published(hub, shop, django_capture_on_commit_callbacks):
+    vip = f.tag_group(hub.actor, "会员", ["VIP"]).tags.get()
+    task = _create(
+        hub,
+        django_capture_on_commit_callbacks,
+        kind="moment",
+        name="新品朋友圈",
+        text="新品上市，到店试吃",
+        audience=None,
+        tag_ids=[vip.id],
+        staff_ids=[hub.staff[0].id, hub.staff[1].id],
+    )
+    _work()
+    task.refresh_from_db()
+    assert task.unit == "posts" and task.moment.text == "新品上市，到店试吃" and task.moment.tag_ids == [vip.id]
+    assert (task.guides_total, task.items_total) == (2, 2)
+    assert set(GuideTaskItem.objects.filter(task=task).values_list("staff__userid", "customer_id", "group_id")) == {
+        ("guide0", None, None),
+        ("guide1", None, None),
+    }
+    _run_all()
+    task.moment.refresh_from_db()
+    made = SbMoment.objects.get(moment_id=task.moment.moment_id)
+    assert sorted(made.tasks.values_list("userid", flat=True)) == ["guide0", "guide1"]
+    sandbox.moment_publish(moment=made, userid="guide1")
+    Moment.objects.filter(pk=task.moment_id).update(pull_due_at=now())
+    with django_capture_on_commit_callbacks(execute=True):
+        moments.moment_pull(task.moment_id)
+    assert services.active_reported_tasks_refresh() == 1
+    item = GuideTaskItem.objects.get(task=task, staff=hub.staff[1])
+    assert (item.status, item.how) == ("done", "posted")
+    task.refresh_from_db()
+    assert (task.items_done, task.guides_done) == (1, 1)
+    guide = Client()
+    guide.force_login(_guide(hub, 0).user)
+    page = guide.get(f"/my/tasks/{task.id}/").content.decode()
+    assert "尚未发表" in page and 'id="how-to"' in page and "新品上市，到店试吃" in page
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "field"),
+    [
+        ({"kind": "moment", "text": "x", "audience": EVERYONE}, "bad_audience", "audience.kind"),
+        ({"kind": "moment", "text": "长" * 2001, "audience": None}, "text_too_long", "text"),
+        ({"kind": "moment", "text": "x", "audience": None, "tag_ids": [999999]}, "unknown_tag", "tag_ids"),
+        ({"kind": "group_send", "text": "x", "audience": EVERYONE}, "bad_audience", "audience.kind"),
+        ({"kind": "group_send", "text": "", "audience": {"kind": "groups"}}, "empty_message", "text"),
+        ({"kind": "send", "text": "x", "audience": {"kind": "groups"}}, "bad_audience", "audience.kind"),
+        ({"kind": "revisit", "audience": None}, "bad_audience", "audience.kind"),
+    ],
+)
+def test_group_and_moment_tasks_refuse_what_they_cannot_do(hub, shop, django_capture_on_commit_callbacks, fields, code, field):
+    with pytest.raises((InvalidInput, NotFound)) as refused:
+        _create(hub, django_capture_on_commit_callbacks, **fields)
+    assert (refused.value.code, refused.value.field) == (code, field)
+    assert not GuideTask.objects.exists()
+
+
+def test_a_group_send_task_needs_a_group_of_the_chosen_guides(hub, shop, chats, django_capture_on_commit_callbacks):
+    with pytest.raises(InvalidInput) as refused:
+        _create(hub, django_capture_on_commit_callbacks, kind="group_send", text="x", audience={"kind": "groups"}, staff_ids=[hub.staff[2].id])
+    assert (refused.value.code, refused.value.field) == ("empty_audience", "audience")
+
+
+def _run_all() -> None:
+    """Run every queued task of Siyu's (guide tasks make messaging's moments and sends)."""
+    for _round in range(10):
+        queued = list(DBTaskResult.objects.filter(status="READY", task_path__startswith="siyu.").order_by("id"))
+        if not queued:
+            return
+        for task in queued:
+            task.delete()
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                import_string(task.task_path).call(*task.args_kwargs["args"], **task.args_kwargs["kwargs"])
+
+
+def test_hq_creates_group_send_and_moment_tasks_in_the_console(hub, shop, chats, django_capture_on_commit_callbacks):
+    console = Client()
+    console.force_login(hub.actor.user)
+    deadline = (now() + timedelta(days=2)).astimezone(hub.corp.tzinfo).strftime("%Y-%m-%dT%H:%M")
+    form = {"ends_at": deadline, "target": 100, "a-TOTAL_FORMS": 0, "a-INITIAL_FORMS": 0}
+    groups = {**form, "name": "直播预告", "kind": "group_send", "audience_kind": "groups", "group_name": "宝妈", "text": "今晚八点直播"}
+    wrong = console.post("/guide-tasks/new/", {**groups, "audience_kind": "segment", "segment": ""})
+    assert wrong.status_code == 400 and not GuideTask.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert console.post("/guide-tasks/new/", groups).status_code == 302
+    # A moment takes no audience: whatever the audience fields say is not asked for.
+    post = {**form, "name": "新品朋友圈", "kind": "moment", "audience_kind": "segment", "segment": "", "text": "新品上市", "staff": [hub.staff[0].id]}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert console.post("/guide-tasks/new/", post).status_code == 302
+    made = {t.name: (t.kind, t.audience) for t in GuideTask.objects.all()}
+    assert made == {"直播预告": ("group_send", {"kind": "groups", "group_ids": [], "name_contains": "宝妈"}), "新品朋友圈": ("moment", {})}
+    _work()
+    task = GuideTask.objects.get(kind="group_send")
+    page = console.get(f"/guide-tasks/{task.id}/").content.decode()
+    assert 'id="wecom-send"' in page and "<th>客户群</th>" in page

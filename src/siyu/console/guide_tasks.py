@@ -43,7 +43,11 @@ class GuideTaskForm(MassSendForm):
     kind = forms.ChoiceField(label=gettext_lazy("What to do"), choices=GuideTask.Kind.choices, widget=forms.RadioSelect, initial=GuideTask.Kind.REVISIT)
     instructions = forms.CharField(label=gettext_lazy("Instructions for the guides"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     tags = forms.TypedMultipleChoiceField(
-        label=gettext_lazy("Tags to add"), coerce=int, required=False, widget=forms.SelectMultiple(attrs={"size": 5}), help_text=gettext_lazy("A tag task.")
+        label=gettext_lazy("Tags"),
+        coerce=int,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+        help_text=gettext_lazy("A tag task: the tags to add. A moment: shown only to customers with one of them (none chosen: all)."),
     )
     starts_at = forms.DateTimeField(
         label=gettext_lazy("Starts"),
@@ -59,15 +63,14 @@ class GuideTaskForm(MassSendForm):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, actor=actor, **kwargs)
-        for name in ("send_at", "groups", "group_name"):
-            del self.fields[name]
-        self.fields["audience_kind"].choices = [c for c in self.fields["audience_kind"].choices if c[0] != "groups"]
+        del self.fields["send_at"]
         self.fields["audience_kind"].label = gettext_lazy("For")
+        self.fields["audience_kind"].help_text = gettext_lazy("Groups for a group send; customers for the rest. A moment has none: each guide posts once.")
         self.fields["staff"].label = gettext_lazy("Only these guides")
         self.fields["staff"].help_text = gettext_lazy("None chosen: every staff member, each with their own customers.")
         self.fields["departments"].label = gettext_lazy("Or guides in these departments")
         self.fields["text"].label = gettext_lazy("Content to send")
-        self.fields["text"].help_text = gettext_lazy("A send task: what the guides put into each chat.")
+        self.fields["text"].help_text = gettext_lazy("What the guides put into each chat, send to their customers or groups, or post.")
         tags = live_tags(actor).select_related("group").order_by("group__order", "order", "id")
         self.fields["tags"].choices = [(t.id, f"{t.group.name} / {t.name}") for t in tags]
 
@@ -91,12 +94,13 @@ def guide_task_new(request):
     if request.method == "POST" and form.is_valid():
         rows = AttachmentRows(actor, attachments, [])
         try:
-            audience = form.audience()
+            audience = None if form.cleaned_data["kind"] == GuideTask.Kind.MOMENT else form.audience()
+            audience_ok = True
         except forms.ValidationError as exc:
             for field, errors in exc.error_dict.items():
                 form.add_error(field, errors)
-            audience = None
-        if audience is not None and rows.is_valid():
+            audience_ok = False
+        if audience_ok and rows.is_valid():
             d = form.cleaned_data
             task = saved_or_form_error(
                 form,

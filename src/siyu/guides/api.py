@@ -23,23 +23,24 @@ router = Router(tags=["guide tasks"])
 class GuideTaskIn(Schema):
     name: str = Field(..., min_length=1, max_length=64)
     kind: Literal[tuple(GuideTask.Kind.values)]  # type: ignore[valid-type]
-    audience: AudienceIn
+    audience: AudienceIn | None = Field(None, description="whom it is for (a group send: groups); a moment task has none")
     ends_at: datetime = Field(..., description="the deadline")
     instructions: str = Field("", max_length=500, description="what the guide is asked to do")
-    text: str = Field("", max_length=4000, description="a send task's content")
+    text: str = Field("", max_length=4000, description="the content of a send, mass-send, group-send or moment task")
     attachments: list[Attachment] = Field(default_factory=list, max_length=9)
-    tag_ids: list[int] = Field(default_factory=list, description="a tag task's tags")
+    tag_ids: list[int] = Field(default_factory=list, description="a tag task's tags to add; a moment task's: shown only to customers with one")
     staff_ids: list[int] = Field(default_factory=list, description="only these guides (none: every staff member)")
     department_ids: list[int] = Field(default_factory=list, description="only guides in these departments or below them (regions, stores)")
     starts_at: datetime | None = Field(None, description="when it is assigned; only what guides do from then counts (none: now)")
     notify_hour: int | None = Field(None, ge=0, le=23, description="the hour (corp time) the guides get the app message (none: at the start)")
-    target: int = Field(100, ge=1, le=100, description="the share of customers (%) a guide must complete")
+    target: int = Field(100, ge=1, le=100, description="the share of items (%) a guide must complete")
 
 
 class GuideTaskOut(Schema):
     id: int
     name: str
     kind: str
+    unit: Literal["customers", "groups", "posts"] = Field(..., description="what the items and the counts are: customers, the guides' groups, or their posts")
     status: str
     instructions: str
     text: str
@@ -70,7 +71,7 @@ class CompletionOut(Schema):
     name: str
     guides: int
     guides_done: int
-    customers: int
+    customers: int = Field(..., description="items assigned: customers, groups or posts (the task's unit)")
     done: int
     on_time: int
     rate: float
@@ -84,8 +85,10 @@ class AssignmentOut(Schema):
 
 
 class ItemOut(Schema):
-    customer_id: int
+    customer_id: int | None
     customer_name: str
+    group_id: int | None = Field(None, description="a group-send task's item: the guide's group")
+    group_name: str = ""
     status: str
     done_at: datetime | None
     how: str
@@ -103,7 +106,7 @@ class UrgedOut(Schema):
 @router.post("/guide-tasks", response={201: GuideTaskOut})
 def guide_task_create(request, payload: GuideTaskIn):
     data = payload.dict()
-    data["audience"] = payload.audience.dict()
+    data["audience"] = payload.audience.dict() if payload.audience else None
     data["attachments"] = [a.dict(exclude_none=True) for a in payload.attachments]
     return Status(201, services.guide_task_create(actor=request.auth, **data))
 
@@ -140,8 +143,19 @@ def guide_task_sent(request, guide_task_id: int, payload: SentIn):
     task = selectors.guide_task_get(actor, guide_task_id)
     customer = customer_get(actor, payload.customer_id)
     services.item_sent(actor=actor, task=task, customer=customer, via=payload.via)
-    item = GuideTaskItem.objects.get(task=task, customer=customer)
-    return ItemOut(customer_id=customer.id, customer_name=customer.name, status=item.status, done_at=item.done_at, how=item.how)
+    return _item_out(GuideTaskItem.objects.select_related("customer", "group").get(task=task, customer=customer))
+
+
+def _item_out(i: GuideTaskItem) -> ItemOut:
+    return ItemOut(
+        customer_id=i.customer_id,
+        customer_name=i.customer.name if i.customer else "",
+        group_id=i.group_id,
+        group_name=str(i.group) if i.group else "",
+        status=i.status,
+        done_at=i.done_at,
+        how=i.how,
+    )
 
 
 @router.get("/my/tasks", response=list[AssignmentOut])
@@ -155,10 +169,7 @@ def my_task_customers(request, guide_task_id: int, status: Literal["open", "done
     assignment = selectors.my_assignment(actor, selectors.guide_task_get(actor, guide_task_id))
     if assignment is None:
         return []
-    return [
-        ItemOut(customer_id=i.customer_id, customer_name=i.customer.name, status=i.status, done_at=i.done_at, how=i.how)
-        for i in selectors.assignment_items(actor, assignment, status=status or "")[:5000]
-    ]
+    return [_item_out(i) for i in selectors.assignment_items(actor, assignment, status=status or "")[:5000]]
 
 
 # -- the quick-reply library (话术库) ------------------------------------------------------------------------

@@ -21,6 +21,8 @@ class GuideTask(CorpOwned, DueFields):
         REVISIT = "revisit", _("Revisit (write a follow-up note)")
         TAG = "tag", _("Tag the customer")
         MASS_SEND = "mass_send", _("Confirm a WeCom mass send")
+        GROUP_SEND = "group_send", _("Send to their customer groups")
+        MOMENT = "moment", _("Post a moment")
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", _("Scheduled")
@@ -36,14 +38,19 @@ class GuideTask(CorpOwned, DueFields):
     # The content a send task puts into the chat (messaging.content): text and attachments.
     text = models.TextField(blank=True, default="")
     attachments = models.JSONField(default=list, blank=True)
-    tag_ids = models.JSONField(default=list, blank=True, help_text="a tag task's tags (any one of them completes a customer)")
+    tag_ids = models.JSONField(
+        default=list, blank=True, help_text="a tag task's tags (any one of them completes a customer); a moment task's: shown only to customers with one"
+    )
     mass_send = models.ForeignKey(
         "messaging.MassSend",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="a mass-send task's send in WeCom, made at the start",
+        help_text="a mass-send or group-send task's send in WeCom, made at the start",
+    )
+    moment = models.ForeignKey(
+        "messaging.Moment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="a moment task's moment in WeCom, made at the start"
     )
     audience = models.JSONField(default=dict)
     staff_ids = models.JSONField(default=list, blank=True)
@@ -88,6 +95,15 @@ class GuideTask(CorpOwned, DueFields):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def unit(self) -> str:
+        """What the items are: a customer to act on, a group to send to, or the guide's one post."""
+        return {self.Kind.GROUP_SEND: "groups", self.Kind.MOMENT: "posts"}.get(self.kind, "customers")
+
+    @property
+    def unit_label(self) -> str:
+        return {"groups": _("Groups"), "posts": _("Posts")}.get(self.unit, _("Customers"))
+
 
 class GuideAssignment(CorpOwned):
     """A guide's share of a task."""
@@ -107,7 +123,8 @@ class GuideAssignment(CorpOwned):
 
 
 class GuideTaskItem(CorpOwned):
-    """One customer in a guide's to-do list. A 1M-customer task writes 1M of these in one
+    """One customer in a guide's to-do list (or, for a group send, one of the guide's groups; for a
+    moment, the guide's one post, with neither). A 1M-customer task writes 1M of these in one
     statement: as with messaging's Delivery, indexes are only the composite ones reads need, and
     the database checks no foreign keys (the fan-out writes them from the joined rows; deletes go
     through Django's on_delete)."""
@@ -121,18 +138,24 @@ class GuideTaskItem(CorpOwned):
         NOTE = "note", _("Follow-up note written")
         TAGGED = "tagged", _("Tagged")
         WECOM = "wecom", _("Sent (WeCom's result)")
+        POSTED = "posted", _("Posted (WeCom's result)")
 
     corp = models.ForeignKey("corps.Corp", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     task = models.ForeignKey(GuideTask, on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False)
     assignment = models.ForeignKey(GuideAssignment, on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False)
     staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    group = models.ForeignKey("groups.CustomerGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     status = models.CharField(max_length=4, choices=Status.choices, default=Status.OPEN)
     done_at = models.DateTimeField(null=True, blank=True)
     how = models.CharField(max_length=6, choices=How.choices, blank=True, default="")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["task", "customer"], name="guidetaskitem_unique_customer")]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "customer"], name="guidetaskitem_unique_customer"),
+            # Partial: the customer items of a million-customer task carry no entry for it.
+            models.UniqueConstraint(fields=["task", "group"], condition=models.Q(group__isnull=False), name="guidetaskitem_unique_group"),
+        ]
         indexes = [
             models.Index(fields=["assignment", "status"]),
             # A guide's action on a customer finds the open items it completes.

@@ -60,13 +60,14 @@ def my_assignment(actor: Actor, task: GuideTask) -> GuideAssignment | None:
 
 
 def assignment_items(actor: Actor, assignment: GuideAssignment, *, status: str = "") -> QuerySet[GuideTaskItem]:
-    """A share's customers, open ones first. A guide reads only their own share."""
+    """A share's customers (or groups, or the one post), open ones first. A guide reads only their
+    own share."""
     if actor.is_guide and assignment.staff_id != actor.staff_id:
         return GuideTaskItem.objects.none()
-    items = GuideTaskItem.objects.filter(assignment=assignment).select_related("customer")
+    items = GuideTaskItem.objects.filter(assignment=assignment).select_related("customer", "group")
     if status:
         items = items.filter(status=status)
-    return items.order_by("-status", "customer__name", "id")  # "open" sorts after "done": reversed
+    return items.order_by("-status", "customer__name", "group__name", "id")  # "open" sorts after "done": reversed
 
 
 def customer_open_items(actor: Actor, customer_id: int) -> list[GuideTaskItem]:

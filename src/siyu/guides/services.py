@@ -16,8 +16,10 @@ The lifecycle, each step due work (kit.due):
 Completion comes from what the guide does: a follow-up note (revisit), the content sent from the
 sidebar or marked sent (send), one of the task's tags on their follow, from Siyu or from WeCom
 (tag), WeCom's result for the customer in the task's own mass send, made at the start and
-confirmed by the guide in WeCom's mass-send assistant (mass_send). Only what happens after
-`starts_at` counts.
+confirmed by the guide in WeCom's mass-send assistant (mass_send). Two kinds are not about single
+customers: a group send's items are the guide's groups, done when WeCom reports the group send
+sent in each (group_send); a moment's is the guide's one post, done when WeCom reports it
+published (moment). Only what happens after `starts_at` counts.
 
 Functions that call WeCom never run inside a database transaction.
 """
@@ -45,9 +47,11 @@ from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor
 from siyu.messaging import budget
 from siyu.messaging.content import content_clean
-from siyu.messaging.mass_sends import audience_clean, audience_customers, mass_send_create, sender_per_customer, senders
-from siyu.messaging.models import Delivery
+from siyu.messaging.mass_sends import audience_clean, audience_customers, audience_groups, mass_send_create, sender_per_customer, senders
+from siyu.messaging.models import Delivery, GroupDelivery, MassSend, MomentExecutor
+from siyu.messaging.moments import moment_content_clean, moment_create
 from siyu.tags.models import Tag
+from siyu.tags.selectors import resolve_tags
 from siyu.wecom.client import WeComClient
 
 from .models import GuideAssignment, GuideContact, GuideTask, GuideTaskItem
@@ -110,7 +114,7 @@ def guide_task_create(
     actor: Actor,
     name: str,
     kind: str,
-    audience: dict,
+    audience: dict | None,
     ends_at: datetime | None,
     instructions: str = "",
     text: str = "",
@@ -122,7 +126,9 @@ def guide_task_create(
     notify_hour: int | None = None,
     target: int = 100,
 ) -> GuideTask:
-    """Save a task for the guides; it is assigned at `starts_at` (now when not given)."""
+    """Save a task for the guides; it is assigned at `starts_at` (now when not given). A moment
+    task has no audience: each guide posts once, seen by their customers (with one of `tag_ids`,
+    when given)."""
     actor.require_manager()
     name = text_within((name or "").strip(), 64, "name")
     if not name:
@@ -132,24 +138,35 @@ def guide_task_create(
     instructions = text_within((instructions or "").strip(), 500, "instructions")
     if kind == Kind.SEND:  # guides put it into chats from the sidebar
         text, attachments = chat_content_clean(actor.corp, text=text, attachments=list(attachments))
+    elif kind == Kind.MOMENT:  # WeCom's rules for a moment
+        text, attachments = moment_content_clean(actor.corp, text=text, attachments=list(attachments))
     else:  # a mass-send task's content goes to WeCom as the send's
-        text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments), required=kind == Kind.MASS_SEND)
+        text, attachments = content_clean(actor.corp, text=text, attachments=list(attachments), required=kind in (Kind.MASS_SEND, Kind.GROUP_SEND))
     tags = sorted(set(tag_ids))
     if kind == Kind.TAG:
         known = set(Tag.objects.for_corp(actor.corp).filter(pk__in=tags, deleted_at__isnull=True).values_list("pk", flat=True))
         if not tags or set(tags) - known:
             raise InvalidInput(_("Choose the tags the guides are to add (this corp's)."), code="bad_tags", field="tag_ids")
+    elif kind == Kind.MOMENT:
+        tags = [t.id for t in resolve_tags(actor, tags, "tag_ids")]
     else:
         tags = []
     if not isinstance(target, int) or isinstance(target, bool) or not 1 <= target <= 100:
         raise InvalidInput(_("The target is 1 to 100 (%)."), code="bad_target", field="target")
     if notify_hour is not None and (not isinstance(notify_hour, int) or not 0 <= notify_hour <= 23):
         raise InvalidInput(_("The notice hour is 0 to 23."), code="bad_notify_hour", field="notify_hour")
-    audience = audience_clean(actor, audience)
-    if audience["kind"] == "groups":
-        raise InvalidInput(_("A guide task is for customers, not groups."), code="bad_audience", field="audience.kind")
+    if kind == Kind.MOMENT:
+        if audience:
+            raise InvalidInput(
+                _("A moment task has no audience: each guide's customers see the post (narrow it with tags)."), code="bad_audience", field="audience.kind"
+            )
+        audience = {}
+    else:
+        audience = audience_clean(actor, audience)
+        if (audience["kind"] == "groups") != (kind == Kind.GROUP_SEND):
+            raise InvalidInput(_("A group-send task is for groups, and every other task for customers."), code="bad_audience", field="audience.kind")
     staff_ids, department_ids = sorted(set(staff_ids)), sorted(set(department_ids))
-    senders(actor, staff_ids, department_ids)  # unknown staff or departments: refused now
+    guides = senders(actor, staff_ids, department_ids)  # unknown staff or departments: refused now
     stamp = now()
     if starts_at is not None and starts_at < stamp - timedelta(minutes=1):
         raise InvalidInput(_("The start has passed."), code="starts_at_past", field="starts_at")
@@ -158,13 +175,19 @@ def guide_task_create(
         raise InvalidInput(_("A task needs a deadline."), code="ends_at_missing", field="ends_at")
     if ends_at <= starts:
         raise InvalidInput(_("The deadline must come after the start."), code="ends_at_past", field="ends_at")
-    if kind == Kind.MASS_SEND:
+    if kind in (Kind.MASS_SEND, Kind.GROUP_SEND):
         # The send is made at the start, so the start must be a time a send may go out.
         budget.refuse_quiet_hours(budget.policy_for(actor.corp), starts, field="starts_at")
     notify_at = notify_time(actor.corp, starts, notify_hour)
     if notify_at >= ends_at:
         raise InvalidInput(_("The guides would be told after the deadline: choose an earlier hour."), code="bad_notify_hour", field="notify_hour")
-    if not audience_customers(actor, audience).exists():
+    if kind == Kind.MOMENT:
+        if not guides.exists():
+            raise InvalidInput(_("No staff member would publish it."), code="no_executors", field="staff_ids")
+    elif kind == Kind.GROUP_SEND:
+        if not audience_groups(actor, audience, guides).exists():
+            raise InvalidInput(_("None of these guides owns a group in this audience."), code="empty_audience", field="audience")
+    elif not audience_customers(actor, audience).exists():
         raise InvalidInput(_("No customer is in this audience."), code="empty_audience", field="audience")
     task = GuideTask.objects.create(
         corp=actor.corp,
@@ -199,8 +222,8 @@ def _assign(claim) -> str:
     assignment, item = GuideAssignment._meta.db_table, GuideTaskItem._meta.db_table
     with transaction.atomic():
         # A retried assignment (its worker died) starts from nothing: the transaction wrote nothing.
-        customers = audience_customers(actor, task.audience)
-        chosen, params = sender_per_customer(actor, customers, senders(actor, task.staff_ids, task.department_ids), 1)
+        chosen, params, column = _chosen(actor, task)
+        columns, values = (f", {column}", f", chosen.{column}") if column else ("", "")
         with scratch_table(f"siyu_guide_{int(task.pk)}", chosen, params) as scratch, connection.cursor() as cursor:
             cursor.execute(
                 f"""INSERT INTO {assignment} (corp_id, task_id, staff_id, items_total, items_done)
@@ -208,8 +231,8 @@ def _assign(claim) -> str:
                 [task.corp_id, task.pk],
             )
             cursor.execute(
-                f"""INSERT INTO {item} (corp_id, task_id, assignment_id, staff_id, customer_id, status, how)
-                    SELECT %s, %s, a.id, chosen.staff_id, chosen.customer_id, %s, ''
+                f"""INSERT INTO {item} (corp_id, task_id, assignment_id, staff_id{columns}, status, how)
+                    SELECT %s, %s, a.id, chosen.staff_id{values}, %s, ''
                     FROM {scratch} AS chosen JOIN {assignment} a ON a.task_id = %s AND a.staff_id = chosen.staff_id""",
                 [task.corp_id, task.pk, Item.OPEN, task.pk],
             )
@@ -220,11 +243,29 @@ def _assign(claim) -> str:
         if guides:
             NOTIFY.schedule(task.pk, at=task.notify_at)
             REMIND.schedule(task.pk, at=reminder_time(task))
-            if task.kind == Kind.MASS_SEND:
+            if task.kind in (Kind.MASS_SEND, Kind.GROUP_SEND):
                 _mass_send(actor, task)
+            elif task.kind == Kind.MOMENT:
+                _moment(actor, task)
         else:
             GuideTask.objects.filter(pk=task.pk).update(status=Status.CLOSED)
     return f"{items} customers, {guides} guides"
+
+
+def _chosen(actor: Actor, task: GuideTask) -> tuple[str, list, str]:
+    """SQL for the task's items, (staff_id[, what]) rows, and the item column `what` fills: each
+    customer with the guide who gets them, each group with its owner, or each guide alone (their
+    one post)."""
+    guides = senders(actor, task.staff_ids, task.department_ids)
+    if task.kind == Kind.MOMENT:
+        sql, params = guides.annotate(staff_id=F("id")).values("staff_id").query.sql_with_params()
+        return sql, list(params), ""
+    if task.kind == Kind.GROUP_SEND:
+        groups = audience_groups(actor, task.audience, guides).annotate(staff_id=F("owner_id"), group_id=F("id")).values("staff_id", "group_id")
+        sql, params = groups.query.sql_with_params()
+        return sql, list(params), "group_id"
+    sql, params = sender_per_customer(actor, audience_customers(actor, task.audience), guides, 1)
+    return sql, params, "customer_id"
 
 
 def reminder_time(task: GuideTask) -> datetime:
@@ -311,7 +352,11 @@ def _remind_guides(task: GuideTask, client: WeComClient | None, stamp: datetime)
     if client is not None:
         with translation.override("zh-hans"):
             title = _("Reminder: %(name)s") % {"name": task.name}
-            description = _("Due %(when)s; some of your customers are still waiting.") % {"when": _local(task, task.ends_at)}
+            waiting = {
+                "groups": _("Due %(when)s; some of your groups have not had it yet."),
+                "posts": _("Due %(when)s; your moment is not posted yet."),
+            }.get(task.unit, _("Due %(when)s; some of your customers are still waiting."))
+            description = waiting % {"when": _local(task, task.ends_at)}
         for start in range(0, len(rows), CARD_USERS):
             chunk = rows[start : start + CARD_USERS]
             _cards(client, task, [userid for _pk, userid in chunk], title, description, task_url(task))
@@ -476,9 +521,10 @@ def item_sent(*, actor: Actor, task: GuideTask, customer: Customer, via: str = "
 
 
 def _mass_send(actor: Actor, task: GuideTask) -> None:
-    """A mass-send task's send in WeCom: the task's audience, senders and content, planned by
-    messaging with the same sender per customer as the task's lists (the newest allowed follow),
-    within the contact-pressure budget (a customer it leaves out stays open in the list)."""
+    """A mass-send or group-send task's send in WeCom: the task's audience, senders and content,
+    planned by messaging with the same sender per customer as the task's lists (the newest
+    allowed follow) or each group by its owner, within the contact-pressure budget (a customer or
+    group it leaves out stays open in the list)."""
     send = mass_send_create(
         actor=actor,
         name=task.name,
@@ -487,23 +533,47 @@ def _mass_send(actor: Actor, task: GuideTask) -> None:
         attachments=task.attachments,
         staff_ids=task.staff_ids,
         department_ids=task.department_ids,
+        chat_type=MassSend.ChatType.GROUPS if task.kind == Kind.GROUP_SEND else MassSend.ChatType.CUSTOMERS,
     )
     GuideTask.objects.filter(pk=task.pk).update(mass_send=send)
 
 
-def mass_send_items_refresh(task_pk: int) -> int:
-    """A mass-send task's items whose customer WeCom reports sent by the task's send: done."""
+def _moment(actor: Actor, task: GuideTask) -> None:
+    """A moment task's moment in WeCom (客户朋友圈), for the task's guides to publish."""
+    moment = moment_create(
+        actor=actor, text=task.text, attachments=task.attachments, staff_ids=task.staff_ids, department_ids=task.department_ids, tag_ids=task.tag_ids
+    )
+    GuideTask.objects.filter(pk=task.pk).update(moment=moment)
+
+
+REPORTED = (Kind.MASS_SEND, Kind.GROUP_SEND, Kind.MOMENT)  # completion comes from WeCom's results
+
+
+def reported_items_refresh(task_pk: int) -> int:
+    """The items of a task WeCom reports on that WeCom now reports done: a customer sent the
+    task's mass send, a group sent its group send, the guide's moment published. Read from
+    messaging's record of WeCom's results, which its pulls keep current."""
     task = GuideTask.objects.get(pk=task_pk)
-    if task.kind != Kind.MASS_SEND or task.status != Status.ACTIVE or task.mass_send_id is None:
+    if task.status != Status.ACTIVE:
         return 0
-    sent = Delivery.objects.filter(send_id=task.mass_send_id, customer_id=OuterRef("customer_id"), status=Delivery.Status.SENT)
-    items = GuideTaskItem.objects.filter(task=task, status=Item.OPEN).filter(Exists(sent))
-    return _complete(items, how=GuideTaskItem.How.WECOM, at=now())
+    if task.kind == Kind.MASS_SEND and task.mass_send_id:
+        done = Delivery.objects.filter(send_id=task.mass_send_id, customer_id=OuterRef("customer_id"), status=Delivery.Status.SENT)
+        how = GuideTaskItem.How.WECOM
+    elif task.kind == Kind.GROUP_SEND and task.mass_send_id:
+        done = GroupDelivery.objects.filter(send_id=task.mass_send_id, group_id=OuterRef("group_id"), status=Delivery.Status.SENT)
+        how = GuideTaskItem.How.WECOM
+    elif task.kind == Kind.MOMENT and task.moment_id:
+        done = MomentExecutor.objects.filter(moment_id=task.moment_id, staff_id=OuterRef("staff_id"), published=True)
+        how = GuideTaskItem.How.POSTED
+    else:
+        return 0
+    items = GuideTaskItem.objects.filter(task=task, status=Item.OPEN).filter(Exists(done))
+    return _complete(items, how=how, at=now())
 
 
-def active_mass_send_tasks_refresh() -> int:
-    tasks = GuideTask.objects.filter(status=Status.ACTIVE, kind=Kind.MASS_SEND, mass_send__isnull=False).values_list("pk", flat=True)
-    return sum(mass_send_items_refresh(pk) for pk in tasks)
+def active_reported_tasks_refresh() -> int:
+    tasks = GuideTask.objects.filter(status=Status.ACTIVE, kind__in=REPORTED).values_list("pk", flat=True)
+    return sum(reported_items_refresh(pk) for pk in tasks)
 
 
 def active_tag_tasks_refresh() -> int:
