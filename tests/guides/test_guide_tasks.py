@@ -27,10 +27,13 @@ from siyu.sandbox.models import SbAppMessage, SbFollow, SbMoment
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
 from ..conftest import ApiClient
-from ..messaging.test_mass_sends import EVERYONE, _customer
+from ..messaging.test_mass_sends import (
+    EVERYONE,
+    _customer,
+    chats,  # noqa: F401 — groups in WeCom and in Siyu
+)
 from ..messaging.test_mass_sends import _confirm as confirm
 from ..messaging.test_mass_sends import _work as messaging_work
-from ..messaging.test_mass_sends import chats  # noqa: F401 — groups in WeCom and in Siyu
 
 
 def _work() -> list:
