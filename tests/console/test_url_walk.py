@@ -66,9 +66,10 @@ GUIDE_PAGES = {
     "quick_replies",  # the library, to read (editing it is a manager's)
     "my_rank",  # their own figures and place, nobody else's
 }
-# The page the walk expects to be sent to, and the invitation page an invited person opens before
-# they can log in (tests/console/test_team.py).
-NOT_WALKED = {"login", "invitation"}
+# The page the walk expects to be sent to, the invitation page an invited person opens before they
+# can log in (tests/console/test_team.py), and signing in through WeCom from an app card
+# (tests/guides/test_guide_tasks.py).
+NOT_WALKED = {"login", "invitation", "wecom_signin", "wecom_signin_back"}
 
 
 def _patterns(patterns=console_urls.urlpatterns, prefix=""):

@@ -4,6 +4,7 @@ they do (a note, a tag in Siyu or in WeCom, a send) after the start, reminders e
 urged tasks go first, and a guide sees only their own share."""
 
 from datetime import time, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.test import Client, TestCase
@@ -85,6 +86,19 @@ def _guide(hub, i: int) -> Actor:
     return f.actor(hub.corp, role=Role.GUIDE, staff=hub.staff[i])
 
 
+def _open_card(phone: Client, url: str, userid: str) -> str:
+    """A member taps an app card in the WeCom client: its link, WeCom's authorize page (the
+    sandbox asks who is using the client), back to Siyu; returns where Siyu sends them."""
+    link = urlsplit(url)
+    to_wecom = phone.get(link.path, dict(parse_qsl(link.query)))
+    assert to_wecom.status_code == 302
+    authorize = urlsplit(to_wecom["Location"])
+    back = phone.get(authorize.path, {**dict(parse_qsl(authorize.query)), "userid": userid})
+    assert back.status_code == 302
+    landed = phone.get(back["Location"])
+    return landed["Location"] if landed.status_code == 302 else landed
+
+
 def _items(task, staff) -> set[str]:
     return set(GuideTaskItem.objects.filter(task=task, staff=staff).values_list("customer__external_userid", flat=True))
 
@@ -107,7 +121,12 @@ def test_each_guide_gets_exactly_their_own_customers_and_the_notice_at_the_chose
     assert "2 guides told" in _work()
     (card,) = SbAppMessage.objects.all()
     assert set(card.touser.split("|")) == {"guide0", "guide1"} and card.msgtype == "textcard"
-    assert card.content["title"] == "新任务：回访新客" and f"/my/tasks/{task.pk}/" in card.content["url"]
+    assert card.content["title"] == "新任务：回访新客"
+    # The card's link signs the guide in through WeCom (no password on a phone) and opens their share.
+    guide0 = _guide(hub, 0)
+    phone = Client()
+    landed = _open_card(phone, card.content["url"], "guide0")
+    assert landed == f"/my/tasks/{task.pk}/" and phone.get(landed).context["assignment"].staff_id == guide0.staff_id
     assert GuideAssignment.objects.filter(task=task, notified_at__isnull=False).count() == 2
     _due_now(task, "notify_")
     _work()
@@ -497,3 +516,20 @@ def test_hq_creates_group_send_and_moment_tasks_in_the_console(hub, shop, chats,
     task = GuideTask.objects.get(kind="group_send")
     page = console.get(f"/guide-tasks/{task.id}/").content.decode()
     assert 'id="wecom-send"' in page and "<th>客户群</th>" in page
+
+
+def test_the_cards_sign_in_refuses_forged_links_strangers_and_other_sites(hub, shop):
+    _guide(hub, 0)  # guide0 has a Siyu user; guide2 has none
+    signin = f"/login/wecom/{hub.corp.corp_id}/"
+    # Somewhere else is not where a card can send anyone: their task list instead.
+    assert _open_card(Client(), f"{signin}?next=https://evil.example/", "guide0") == "/my/tasks/"
+    # A staff member without a Siyu user is told to ask for one, and is not signed in.
+    stranger = Client()
+    refused = _open_card(stranger, f"{signin}?next=/my/tasks/", "guide2")
+    assert refused.status_code == 403 and "邀请" in refused.content.decode() and "_auth_user_id" not in stranger.session
+    # A code with another page's state (a link someone was sent) is refused before WeCom is asked.
+    forged = Client()
+    forged.get(signin)
+    answer = forged.get(f"{signin}back/", {"code": "made-up", "state": "not-this-page"})
+    assert answer.status_code == 403 and "_auth_user_id" not in forged.session
+    assert Client().get("/login/wecom/wwNOSUCHCORP/").status_code == 404

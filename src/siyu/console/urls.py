@@ -20,6 +20,7 @@ from . import (
     value,
     views,
     welcomes,
+    wecom_signin,
 )
 
 app_name = "console"
@@ -27,6 +28,8 @@ app_name = "console"
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/wecom/<str:corp_id>/", wecom_signin.wecom_signin, name="wecom_signin"),
+    path("login/wecom/<str:corp_id>/back/", wecom_signin.wecom_signin_back, name="wecom_signin_back"),
     path("", views.dashboard, name="dashboard"),
     path("switch-corp/", views.switch_corp, name="switch_corp"),
     path("customers/", views.customer_list, name="customers"),

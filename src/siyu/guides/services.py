@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -275,8 +276,13 @@ def reminder_time(task: GuideTask) -> datetime:
 
 
 # -- telling the guides -----------------------------------------------------------------------------------
+def signin_url(corp, path: str) -> str:
+    """A card's link: through WeCom's sign-in (silent in the client) to a page of Siyu's."""
+    return f"{settings.SIYU_PUBLIC_URL}/login/wecom/{corp.corp_id}/?" + urlencode({"next": path})
+
+
 def task_url(task: GuideTask) -> str:
-    return f"{settings.SIYU_PUBLIC_URL}/my/tasks/{task.pk}/"
+    return signin_url(task.corp, f"/my/tasks/{task.pk}/")
 
 
 def _cards(client: WeComClient, task: GuideTask, userids: list[str], title: str, description: str, url: str) -> None:
@@ -387,7 +393,7 @@ def _escalate(task: GuideTask, client: WeComClient | None, stamp: datetime) -> i
                     "n": len(names),
                     "names": "、".join(sorted(names)[:20]),
                 }
-            _cards(client, task, userids, title, description, f"{settings.SIYU_PUBLIC_URL}/guide-tasks/{task.pk}/")
+            _cards(client, task, userids, title, description, signin_url(task.corp, f"/guide-tasks/{task.pk}/"))
             told += len(userids)
         ids = [pk for pk, _n, d in behind if d == department]
         GuideAssignment.objects.filter(pk__in=ids).update(escalated_at=stamp)

@@ -1,0 +1,72 @@
+"""Signing in from inside WeCom. A guide taps a task's app card (message/send) in WeCom and lands
+on their task page: WeCom's OAuth2 says who they are (silently inside the client), and the Siyu
+user tied to that staff member is signed in. No password on a phone; a staff member without a
+Siyu user is told to ask for an invitation, and nothing else is shown."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import login
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+
+from siyu.acquisition.views import public_page
+from siyu.corps.models import Corp
+from siyu.corps.selectors import membership_for_staff, memberships_of
+from siyu.kit.errors import DomainError
+from siyu.wecom import pages
+
+from .access import SESSION_CORP_KEY
+
+STATE_KEY = "siyu_wecom_signin"
+LANDING = "/my/tasks/"
+
+
+def _corp(corp_id: str) -> Corp:
+    corp = Corp.objects.filter(corp_id=corp_id).first()
+    if corp is None:
+        raise Http404
+    return corp
+
+
+def _refused(request, message: str, status: int = 403):
+    return render(request, "guides/sidebar_refused.html", {"message": message}, status=status)
+
+
+@public_page
+def wecom_signin(request, corp_id: str):
+    """The app card's link: straight to `next` for someone signed in to this corp, else to WeCom's
+    authorize page and back."""
+    corp = _corp(corp_id)
+    wanted = request.GET.get("next", "")
+    wanted = wanted if wanted.startswith("/") and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}) else LANDING
+    if request.user.is_authenticated and memberships_of(request.user).filter(corp=corp).exists():
+        request.session[SESSION_CORP_KEY] = corp.pk
+        return redirect(wanted)
+    state = secrets.token_urlsafe(16)
+    request.session[STATE_KEY] = {"state": state, "next": wanted}
+    back = request.build_absolute_uri(reverse("console:wecom_signin_back", args=[corp.corp_id]))
+    return redirect(pages.authorize_url(corp, redirect_uri=back, state=state))
+
+
+@public_page
+def wecom_signin_back(request, corp_id: str):
+    """WeCom sends the member back with a code: exchanged once for who they are."""
+    corp = _corp(corp_id)
+    held = request.session.pop(STATE_KEY, None) or {}
+    if not held.get("state") or not secrets.compare_digest(held["state"], request.GET.get("state", "")):
+        return _refused(request, _("This sign-in link is not from this page: open it again from WeCom."))
+    try:
+        staff = pages.staff_for_code(corp, request.GET.get("code", ""))
+    except DomainError as exc:
+        return _refused(request, exc.message, exc.status)
+    membership = membership_for_staff(corp, staff)
+    if membership is None:
+        return _refused(request, _("Your WeCom account has no Siyu sign-in yet: ask your administrator to invite you."))
+    login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")  # cycles the session key
+    request.session[SESSION_CORP_KEY] = corp.pk
+    return redirect(held.get("next") or LANDING)
