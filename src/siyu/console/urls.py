@@ -19,8 +19,8 @@ from . import (
     team,
     value,
     views,
-    welcomes,
     wecom_signin,
+    welcomes,
 )
 
 app_name = "console"
