@@ -1,18 +1,25 @@
 """The demo corp and its sandbox agree: a full sync changes nothing but bringing the groups, and
 after the simulated population has been busy, Siyu's data equals the sandbox's again."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 
 from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay
 from siyu.acquisition.selectors import landing_pages
 from siyu.acquisition.services import live_codes_refresh_due
+from siyu.corps.models import Department, Membership
 from siyu.customers.models import Follow, FollowTag
 from siyu.demo.backing import back_with_sandbox
-from siyu.demo.seed import build_corp
+from siyu.demo.seed import build_corp, seed_demo
 from siyu.groups.models import CustomerGroup, GroupMember
+from siyu.guides.models import GuideContact, GuideTask, GuideTaskItem
+from siyu.guides.services import guide_task_create
+from siyu.kit.clock import now
+from siyu.kit.tenancy import Actor, Role
 from siyu.messaging.models import WelcomeSend
-from siyu.sandbox.models import SbCallbackLog, SbContactWay, SbFollow, SbGroupMember, SbWelcomeSent
+from siyu.sandbox.models import SbAppMessage, SbCallbackLog, SbContactWay, SbFollow, SbGroupMember, SbJsInvoke, SbWelcomeSent
 from siyu.sandbox.simulator import Simulator
 from siyu.wecom.client import WeComClient
 from siyu.wecom.models import CallbackEvent
@@ -103,3 +110,45 @@ def test_demo_live_codes_reach_wecom_and_the_crowd_scans_them(live_server, setti
     )
     # Follows and their tags agree (groups come with a sync, which this test does not run).
     assert siyu_world(corp)[:2] == sandbox_world(sb)[:2]
+
+
+def test_simulated_guides_open_their_task_cards_and_work_from_the_chat_sidebar(live_server, settings):
+    settings.SIYU_PUBLIC_URL = live_server.url
+    corp, _ = seed_demo(customers=150)
+    sb, _ = back_with_sandbox(corp, base_url=live_server.url)
+    hq = Actor(user=Membership.objects.filter(corp=corp, role=Role.OWNER).first().user, corp=corp, role=Role.OWNER)
+    stores = list(Department.objects.filter(corp=corp, staff__position="导购").distinct().values_list("pk", flat=True))
+    send = guide_task_create(
+        actor=hq,
+        name="推送辅食指南",
+        kind="send",
+        text="宝宝辅食指南：从米粉开始",
+        audience={"kind": "filters", "filters": {}},
+        department_ids=stores,
+        ends_at=now() + timedelta(days=2),
+    )
+    call_command("worker", batch=True, requeue_after=3600)  # assigned, and the guides get their cards
+    revisit = GuideTask.objects.get(kind="revisit")
+    assert GuideTask.objects.filter(status="active").count() == 2 and SbAppMessage.objects.filter(corp=sb, msgtype="textcard").exists()
+
+    simulator = Simulator(sb, seed=5, client_url=live_server.url)
+    for _step in range(25):
+        assert simulator._work_tasks()
+    done = simulator.done
+    assert done.get("opened_task", 0) == 25 and done.get("sidebar_task_sent", 0) > 0 and done.get("sidebar_note", 0) > 0, done
+    assert "sidebar_refused" not in done, done
+    # What the guides put into chats is what the JS-SDK stand-in recorded, and exactly those are done.
+    put_in = {
+        (i.context.userid, i.context.external_userid)
+        for i in SbJsInvoke.objects.filter(corp=sb, api="sendChatMessage").select_related("context")
+        if i.args.get("text", {}).get("content") == send.text
+    }
+    sent = {(i.staff.userid, i.customer.external_userid) for i in GuideTaskItem.objects.filter(task=send, status="done").select_related("staff", "customer")}
+    assert sent == put_in and len(sent) == done["sidebar_task_sent"]
+    assert GuideTaskItem.objects.filter(task=revisit, status="done", how="note").count() == done["sidebar_note"]
+    send.refresh_from_db()
+    assert send.items_done == len(sent)
+    # The replies the guides answered with, and their contacts, are Siyu's record of the day.
+    replied = SbJsInvoke.objects.filter(corp=sb, api="sendChatMessage").exclude(args__text__content=send.text).count()
+    assert (replied > 0) == (done.get("sidebar_replied", 0) > 0)
+    assert GuideContact.objects.filter(corp=corp, at__gte=now() - timedelta(minutes=10)).count() >= len(sent) + done["sidebar_note"]

@@ -11,7 +11,7 @@ from django.test import Client, TestCase
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
-from siyu.corps.models import Staff
+from siyu.corps.models import Membership, Staff
 from siyu.corps.services import department_upsert
 from siyu.customers.models import FollowTag
 from siyu.customers.services import customer_note_add, customer_tags_change
@@ -518,15 +518,24 @@ def test_hq_creates_group_send_and_moment_tasks_in_the_console(hub, shop, chats,
     assert 'id="wecom-send"' in page and "<th>客户群</th>" in page
 
 
-def test_the_cards_sign_in_refuses_forged_links_strangers_and_other_sites(hub, shop):
-    _guide(hub, 0)  # guide0 has a Siyu user; guide2 has none
+def test_the_cards_sign_in_makes_guides_of_staff_and_refuses_forged_links_leavers_and_other_sites(hub, shop):
+    operator = f.user(hub.corp, Role.OPERATOR, staff=hub.staff[0])  # guide0 signs in as who they are in Siyu
     signin = f"/login/wecom/{hub.corp.corp_id}/"
+    phone = Client()
     # Somewhere else is not where a card can send anyone: their task list instead.
-    assert _open_card(Client(), f"{signin}?next=https://evil.example/", "guide0") == "/my/tasks/"
-    # A staff member without a Siyu user is told to ask for one, and is not signed in.
-    stranger = Client()
-    refused = _open_card(stranger, f"{signin}?next=/my/tasks/", "guide2")
-    assert refused.status_code == 403 and "邀请" in refused.content.decode() and "_auth_user_id" not in stranger.session
+    assert _open_card(phone, f"{signin}?next=https://evil.example/", "guide0") == "/my/tasks/"
+    assert int(phone.session["_auth_user_id"]) == operator.pk
+    # Staff without a Siyu user (guides are thousands, never invited one by one) become guides of
+    # their own customers, once.
+    for _twice in range(2):
+        assert _open_card(Client(), f"{signin}?next=/my/tasks/", "guide2") == "/my/tasks/"
+    (membership,) = Membership.objects.filter(corp=hub.corp, staff=hub.staff[2])
+    assert membership.role == Role.GUIDE and not membership.user.has_usable_password()
+    # Someone who left is not let in.
+    Staff.objects.filter(pk=hub.staff[1].pk).update(status=Staff.Status.LEFT)
+    leaver = Client()
+    refused = _open_card(leaver, f"{signin}?next=/my/tasks/", "guide1")
+    assert refused.status_code == 403 and "_auth_user_id" not in leaver.session
     # A code with another page's state (a link someone was sent) is refused before WeCom is asked.
     forged = Client()
     forged.get(signin)

@@ -1,7 +1,7 @@
 """Signing in from inside WeCom. A guide taps a task's app card (message/send) in WeCom and lands
 on their task page: WeCom's OAuth2 says who they are (silently inside the client), and the Siyu
-user tied to that staff member is signed in. No password on a phone; a staff member without a
-Siyu user is told to ask for an invitation, and nothing else is shown."""
+user tied to that staff member is signed in; an active staff member without one gets a guide's
+(corps.services.guide_membership_for_staff), as in the chat sidebar. No password on a phone."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from django.utils.translation import gettext as _
 
 from siyu.acquisition.views import public_page
 from siyu.corps.models import Corp
-from siyu.corps.selectors import membership_for_staff, memberships_of
+from siyu.corps.selectors import memberships_of
+from siyu.corps.services import guide_membership_for_staff
 from siyu.kit.errors import DomainError
 from siyu.wecom import pages
 
@@ -64,9 +65,7 @@ def wecom_signin_back(request, corp_id: str):
         staff = pages.staff_for_code(corp, request.GET.get("code", ""))
     except DomainError as exc:
         return _refused(request, exc.message, exc.status)
-    membership = membership_for_staff(corp, staff)
-    if membership is None:
-        return _refused(request, _("Your WeCom account has no Siyu sign-in yet: ask your administrator to invite you."))
+    membership = guide_membership_for_staff(corp=corp, staff=staff)
     login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")  # cycles the session key
     request.session[SESSION_CORP_KEY] = corp.pk
     return redirect(held.get("next") or LANDING)

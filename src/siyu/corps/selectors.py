@@ -27,11 +27,6 @@ def actor_for(user: User, corp_id: int | None) -> Actor | None:
     return Actor(user=user, corp=membership.corp, role=membership.role, staff_id=membership.staff_id)
 
 
-def membership_for_staff(corp, staff) -> Membership | None:
-    """The Siyu sign-in of a staff member WeCom vouched for (an active user tied to them)."""
-    return Membership.objects.filter(corp=corp, staff=staff, user__is_active=True).select_related("user").order_by("id").first()
-
-
 def actor_for_token(raw: str) -> Actor | None:
     token = ApiToken.objects.filter(key_hash=hash_token(raw), revoked_at__isnull=True).select_related("membership__user", "membership__corp").first()
     if token is None or not token.membership.user.is_active:

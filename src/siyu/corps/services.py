@@ -88,6 +88,20 @@ def membership_grant(*, user: User, corp: Corp, role: str, staff: Staff | None =
     return membership
 
 
+def guide_membership_for_staff(*, corp: Corp, staff: Staff) -> Membership:
+    """The Siyu sign-in of a staff member WeCom vouched for: theirs if they have one, else a guide's,
+    made now. Guides are thousands and are not invited one by one: inside WeCom, being the corp's
+    active staff is the invitation, as it is for the chat sidebar, and a guide sees only their own
+    customers. The user has no password; they sign in only through WeCom."""
+    with transaction.atomic():
+        found = Membership.objects.select_for_update().filter(corp=corp, staff=staff, user__is_active=True).select_related("user").order_by("id").first()
+        if found is not None:
+            return found
+        username = f"wecom:{corp.corp_id}:{staff.userid}"[:150]
+        user = User.objects.filter(username=username).first() or User.objects.create_user(username=username, password=None, first_name=staff.name[:150])
+        return membership_grant(user=user, corp=corp, role=Role.GUIDE, staff=staff)
+
+
 def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, str]:
     """Create a token; returns it with the raw key, which is never retrievable again."""
     if not name.strip() or len(name) > 64:

@@ -39,7 +39,7 @@ def back_with_sandbox(corp: Corp, *, base_url: str, seed: int = 7) -> tuple[SbCo
         _mirror(corp, sb, random.Random(seed))
     base_url = base_url.rstrip("/")
     Corp.objects.filter(pk=corp.pk).update(api_base=f"{base_url}/sandbox/cgi-bin/")
-    SbCorp.objects.filter(pk=sb.pk).update(callback_url=f"{base_url}/wecom/callback/{corp.corp_id}/")
+    SbCorp.objects.filter(pk=sb.pk).update(callback_url=f"{base_url}/wecom/callback/{corp.corp_id}/", toolbar_url=f"{base_url}/sidebar/{corp.corp_id}/")
     sb.refresh_from_db()
     return sb, created
 

@@ -290,8 +290,8 @@ def items_move(*, customer_id: int, giver_id: int, taker_id: int) -> int:
     return moved
 
 
-def handovers_sweep(older_than: timedelta) -> str:
-    return f"{SEND.sweep(older_than=older_than)} sending, {PULL.sweep(older_than=older_than)} pulls"
+def handovers_sweep(older_than: timedelta) -> int:
+    return sum(work.sweep(older_than=older_than) for work in (SEND, PULL))
 
 
 def unassigned(actor: Actor, client: WeComClient | None = None) -> list[dict]:

@@ -586,5 +586,5 @@ def active_tag_tasks_refresh() -> int:
     return sum(tag_items_refresh(pk) for pk in GuideTask.objects.filter(status=Status.ACTIVE, kind=Kind.TAG).values_list("pk", flat=True))
 
 
-def guide_tasks_sweep(older_than: timedelta) -> str:
-    return f"{ASSIGN.sweep(older_than=older_than)} assigning, {NOTIFY.sweep(older_than=older_than)} notices, {REMIND.sweep(older_than=older_than)} reminders"
+def guide_tasks_sweep(older_than: timedelta) -> int:
+    return sum(work.sweep(older_than=older_than) for work in (ASSIGN, NOTIFY, REMIND))

@@ -688,11 +688,9 @@ def mass_send_remind_in_wecom(send_pk: int, client: WeComClient | None = None) -
 
 
 # -- sweeps ------------------------------------------------------------------------------------------------
-def mass_sends_sweep(older_than: timedelta) -> str:
-    planned = MASS_SEND_PLAN.sweep(older_than=older_than)
-    created = MASS_TASK_CREATE.sweep(older_than=older_than)
-    pulled = MASS_SEND_PULL.sweep(older_than=older_than)
-    return f"planning {planned}, tasks {created}, results {pulled}"
+def mass_sends_sweep(older_than: timedelta) -> int:
+    """Stale planning, task creation and result pulls given back to the queue; how many."""
+    return sum(work.sweep(older_than=older_than) for work in (MASS_SEND_PLAN, MASS_TASK_CREATE, MASS_SEND_PULL))
 
 
 # -- what staff send on their own ---------------------------------------------------------------------------

@@ -286,5 +286,5 @@ def moment_remind_in_wecom(moment_pk: int, client: WeComClient | None = None) ->
     return len(userids)
 
 
-def moments_sweep(older_than: timedelta) -> str:
-    return f"moments {MOMENT_CREATE.sweep(older_than=older_than)}, results {MOMENT_PULL.sweep(older_than=older_than)}"
+def moments_sweep(older_than: timedelta) -> int:
+    return sum(work.sweep(older_than=older_than) for work in (MOMENT_CREATE, MOMENT_PULL))

@@ -36,6 +36,9 @@ class SbCorp(models.Model):
     agentid = models.IntegerField(default=1000002)
     # The domain the app's pages are trusted on (可信域名); empty: any (a test's or the demo's).
     trusted_domain = models.CharField(max_length=200, blank=True, default="")
+    # The app's page in the chat toolbar (聊天工具栏), set in WeCom's admin console: the client opens
+    # it beside a chat when the member taps the app.
+    toolbar_url = models.URLField(max_length=500, blank=True, default="")
 
 
 class SbToken(models.Model):

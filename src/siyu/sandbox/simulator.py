@@ -2,7 +2,11 @@
 
 Each step picks one behaviour and makes it happen in the sandbox, which sends the callbacks a
 real WeCom would send: new customers scan a channel's contact way and add a guide, join and leave
-groups, chat with their guide, delete the guide, and guides edit remarks and tags.
+groups, chat with their guide, delete the guide, and guides edit remarks and tags, confirm mass
+sends and publish moments. Given where the client reaches the sandbox (`client_url`), guides also
+work on a phone (`phone.Phone`): they open the task cards the app sent them, then chat with their
+customers from the app's chat-toolbar page, putting a task's content into the chat, writing the
+follow-up note a revisit asks for, or answering with a quick reply.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 import threading
 import time
 import zlib
+from urllib.parse import urlsplit
 
 import httpx
 import zxingcpp
@@ -24,6 +29,7 @@ from PIL import Image
 
 from . import callbacks, services
 from .models import (
+    SbAppMessage,
     SbBehavior,
     SbContactWay,
     SbCorp,
@@ -41,6 +47,7 @@ from .models import (
     china_today,
 )
 from .names import customer_name
+from .phone import Phone, attrs
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +67,23 @@ BEHAVIOURS = (
     ("own_mass_send", 2),
     ("publish_moment", 3),
     ("react_to_moment", 4),
+    ("work_tasks", 8),
 )
 # One guide in ten never sends a given mass send: completion is rarely 100%.
 NEVER_SENDS = 10
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+NOTES = ("宝宝最近喝奶正常，约了周末到店", "问了辅食，推荐了米粉", "妈妈在考虑换段，下周再聊", "已电话回访，满意", "想了解会员日活动")
 
 
 class Simulator:
-    def __init__(self, corp: SbCorp, *, seed: int | None = None, printed=None):
+    def __init__(self, corp: SbCorp, *, seed: int | None = None, printed=None, client_url: str | None = None):
         """`printed`: a callable giving the URLs behind QR codes the brand printed that WeCom does
-        not know (landing pages); the crowd scans those too, as phones do."""
+        not know (landing pages); the crowd scans those too, as phones do. `client_url`: where the
+        sandbox is served, for guides' phones to reach it (none: guides do not use pages)."""
         self.corp = corp
         self.rng = random.Random(seed)
         self.printed = printed
+        self.client_url = client_url
         self.done: dict[str, int] = {}
 
     def step(self) -> str:
@@ -202,6 +214,88 @@ class Simulator:
         picked = self.rng.sample(customers, min(len(customers), self.rng.randint(1, 20)))
         services.staff_sends_own(staff=staff, external_userids=picked, text=self.rng.choice(("新品到店，欢迎来试", "会员日提醒", "宝宝用品上新")))
         return True
+
+    def _work_tasks(self) -> bool:
+        """A guide opens the newest task card the app sent them (or any guide, without cards), then
+        opens the chat with one of their customers and the app's page beside it."""
+        self.corp.refresh_from_db(fields=["toolbar_url"])
+        if not (self.client_url and self.corp.toolbar_url):
+            return False
+        card = SbAppMessage.objects.filter(corp=self.corp, msgtype="textcard").order_by("-id").first()
+        staff = None
+        if card is not None:
+            staff = SbStaff.objects.filter(corp=self.corp, userid=self.rng.choice(card.touser.split("|"))).first()
+        staff = staff or self._staff()
+        customers = list(SbFollow.objects.filter(corp=self.corp, staff=staff).values_list("customer__external_userid", flat=True)[:500]) if staff else []
+        if not customers:
+            return False
+        with Phone(self.client_url, self.corp.corpid, staff.userid) as phone:
+            try:
+                if card is not None and card.content.get("url"):
+                    phone.open_link(card.content["url"])  # reads the task on their phone
+                    self._did("opened_task")
+                page = phone.open_toolbar(self.corp.toolbar_url, self.rng.choice(customers))
+                if page.status_code == 200:
+                    self._did(self._in_sidebar(phone, page, staff))
+            except (httpx.HTTPError, ValueError, KeyError):
+                return False
+        return True
+
+    def _in_sidebar(self, phone: Phone, page: httpx.Response, staff: SbStaff) -> str:
+        """What Siyu's sidebar script does on the phone, with what the guide taps: agentConfig with
+        the page's signature, the customer of the chat, then a task's content put into the chat
+        (each message by sendChatMessage, then recorded), a revisit's note, or a quick reply."""
+        page_url = str(page.url).split("#", 1)[0]
+        root, csrf = attrs(page.text, "data-root"), CSRF.search(page.text)
+        if not root or csrf is None:
+            return "sidebar_refused"
+        split = urlsplit(page_url)
+        root = f"{split.scheme}://{split.netloc}{root[0]}"
+        headers = {"X-CSRFToken": csrf.group(1), "Referer": page_url}
+        cfg = phone.http.get(root + "config", params={"url": page_url}).json()
+        if "error" in cfg:
+            return "sidebar_refused"
+        args = {k: cfg[k] for k in ("corpid", "agentid", "timestamp", "nonceStr", "signature")}
+        if phone.js("agentConfig", {**args, "jsApiList": ["getCurExternalContact", "sendChatMessage"]}, page_url).get("errMsg") != "agentConfig:ok":
+            return "sidebar_refused"
+        external_userid = phone.js("getCurExternalContact", {}, page_url).get("userId", "")
+        card = phone.http.get(root + "customer", params={"external_userid": external_userid})
+        if card.status_code != 200:
+            return "sidebar_refused"
+        sends, kinds, replies = attrs(card.text, "data-send"), attrs(card.text, "data-kind"), attrs(card.text, "data-reply")
+        if sends:
+            task_id = self.rng.choice(sends)
+            sent = self._put_in_chat(phone, root, page_url, {"task_id": task_id})
+            if not sent:
+                return "sidebar_cancelled"
+            phone.http.post(root + "sent", data={"task_id": task_id, "external_userid": external_userid}, headers=headers).raise_for_status()
+            self._count(staff, chat_cnt=1, message_cnt=sent)
+            return "sidebar_task_sent"
+        if "revisit" in kinds:
+            phone.http.post(root + "note", data={"external_userid": external_userid, "text": self.rng.choice(NOTES)}, headers=headers).raise_for_status()
+            return "sidebar_note"
+        if replies and self.rng.random() < 0.7:
+            reply_id = self.rng.choice(replies)
+            sent = self._put_in_chat(phone, root, page_url, {"reply_id": reply_id})
+            if not sent:
+                return "sidebar_cancelled"
+            phone.http.post(root + "reply-sent", data={"reply_id": reply_id, "external_userid": external_userid}, headers=headers).raise_for_status()
+            self._count(staff, chat_cnt=1, message_cnt=sent, replied_chat_cnt=1, reply_minutes_total=self.rng.randint(1, 10))
+            return "sidebar_replied"
+        return "sidebar_looked"
+
+    @staticmethod
+    def _put_in_chat(phone: Phone, root: str, page_url: str, what: dict) -> int:
+        """The content's sendChatMessage calls, one after another; how many went in (0: refused)."""
+        answer = phone.http.get(root + "chat", params=what).json()
+        messages = answer.get("messages") or []
+        for message in messages:
+            if phone.js("sendChatMessage", message, page_url).get("err_msg") != "sendChatMessage:ok":
+                return 0
+        return len(messages)
+
+    def _did(self, what: str) -> None:
+        self.done[what] = self.done.get(what, 0) + 1
 
     def _edit(self) -> bool:
         follow = self._follow()

@@ -49,7 +49,17 @@ class Command(BaseCommand):
         simulate = (
             None
             if no_simulate
-            else ["--corp", sandbox_corp.corpid, "--per-minute", str(per_minute), "--wait-for", f"{base_url}/healthz", "--scan-landing-pages"]
+            else [
+                "--corp",
+                sandbox_corp.corpid,
+                "--per-minute",
+                str(per_minute),
+                "--wait-for",
+                f"{base_url}/healthz",
+                "--scan-landing-pages",
+                "--client-url",
+                base_url,
+            ]
         )
         if simulate:
             self.stdout.write(f"Simulated customers: about {per_minute:g} things happen per minute; watch {base_url}/customers/ and {base_url}/inbox/")

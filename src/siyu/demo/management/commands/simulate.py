@@ -20,8 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=None)
         parser.add_argument("--wait-for", default="", help="a URL to wait for before starting (the server receiving callbacks)")
         parser.add_argument("--scan-landing-pages", action="store_true", help="also scan the Siyu corp's exact-mode live codes through their landing pages")
+        parser.add_argument("--client-url", default="", help="where the sandbox is served: guides' phones open task cards and the chat sidebar there")
 
-    def handle(self, *args, corp, per_minute, steps, seed, wait_for, scan_landing_pages, **options):
+    def handle(self, *args, corp, per_minute, steps, seed, wait_for, scan_landing_pages, client_url, **options):
         sb = SbCorp.objects.filter(corpid=corp).first()
         if sb is None:
             raise CommandError(f"No sandbox corp {corp!r}. Sandbox corps: {', '.join(SbCorp.objects.values_list('corpid', flat=True)) or 'none'}.")
@@ -38,7 +39,9 @@ class Command(BaseCommand):
         printed = None
         if scan_landing_pages:
             printed = lambda: landing_pages(sb.corpid)  # noqa: E731 — read afresh: operators add codes while it runs
-        done = Simulator(sb, seed=seed, printed=printed).run(per_minute=per_minute, steps=steps, stop=stop, on_step=lambda kind: self.stdout.write(f"  {kind}"))
+        done = Simulator(sb, seed=seed, printed=printed, client_url=client_url or None).run(
+            per_minute=per_minute, steps=steps, stop=stop, on_step=lambda kind: self.stdout.write(f"  {kind}")
+        )
         self.stdout.write("Simulated: " + ", ".join(f"{k} {v}" for k, v in sorted(done.items())))
 
     @staticmethod
