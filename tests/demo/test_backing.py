@@ -131,12 +131,19 @@ def test_simulated_guides_open_their_task_cards_and_work_from_the_chat_sidebar(l
     revisit = GuideTask.objects.get(kind="revisit")
     assert GuideTask.objects.filter(status="active").count() == 2 and SbAppMessage.objects.filter(corp=sb, msgtype="textcard").exists()
 
+    guide_logins = lambda: set(Membership.objects.filter(corp=corp, role=Role.GUIDE).values_list("staff__userid", flat=True))  # noqa: E731
+    logins_before = guide_logins()
     simulator = Simulator(sb, seed=5, client_url=live_server.url)
     for _step in range(25):
         assert simulator._work_tasks()
     done = simulator.done
     assert done.get("opened_task", 0) == 25 and done.get("sidebar_task_sent", 0) > 0 and done.get("sidebar_note", 0) > 0, done
-    assert "sidebar_refused" not in done, done
+    assert "sidebar_refused" not in done and "card_refused" not in done, done
+    # The cards signed their guides in through WeCom, without an invitation: new guides' sign-ins,
+    # each for a guide a card went to.
+    told = {userid for card in SbAppMessage.objects.filter(corp=sb, msgtype="textcard") for userid in card.touser.split("|")}
+    new = guide_logins() - logins_before
+    assert new and new <= told, (new, told)
     # What the guides put into chats is what the JS-SDK stand-in recorded, and exactly those are done.
     put_in = {
         (i.context.userid, i.context.external_userid)

@@ -33,7 +33,7 @@ class Phone:
     def _follow(self, response: httpx.Response) -> httpx.Response:
         """WeCom's authorize page outside a chat asks who is using the client: the member is."""
         if response.status_code == 200 and urlsplit(str(response.url)).path.endswith("/connect/oauth2/authorize") and "选择成员" in response.text:
-            response = self.http.get(str(response.url), params={"userid": self.userid})
+            response = self.http.get(response.url.copy_merge_params({"userid": self.userid}))
         return response
 
     def open_link(self, url: str) -> httpx.Response:

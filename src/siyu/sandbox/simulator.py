@@ -232,8 +232,9 @@ class Simulator:
         with Phone(self.client_url, self.corp.corpid, staff.userid) as phone:
             try:
                 if card is not None and card.content.get("url"):
-                    phone.open_link(card.content["url"])  # reads the task on their phone
-                    self._did("opened_task")
+                    task = phone.open_link(card.content["url"])  # reads the task on their phone
+                    # Opened: the page the card leads to, past WeCom's sign-in.
+                    self._did("opened_task" if task.status_code == 200 and not task.url.path.startswith("/sandbox/") else "card_refused")
                 page = phone.open_toolbar(self.corp.toolbar_url, self.rng.choice(customers))
                 if page.status_code == 200:
                     self._did(self._in_sidebar(phone, page, staff))
