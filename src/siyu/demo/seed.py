@@ -108,18 +108,32 @@ def build_corp(*, corp_id: str, name: str, customers: int, seed: int = 1) -> Cor
 
 
 def _seed_guide_task(corp: Corp) -> None:
-    """HQ's revisit task for the stores' guides, assigned by the worker once the demo runs."""
-    admin = Membership.objects.filter(corp=corp, role=Role.ADMIN).select_related("user").first()
-    actor = Actor(user=admin.user if admin else None, corp=corp, role=Role.ADMIN)
+    """HQ's tasks for the stores' guides, assigned by the worker once the demo runs: a revisit and
+    content to send one to one (the simulated guides do both from the chat sidebar)."""
+    owner = Membership.objects.filter(corp=corp, role__in=(Role.OWNER, Role.ADMIN)).select_related("user").order_by("id").first()
+    actor = Actor(user=owner.user if owner else None, corp=corp, role=Role.ADMIN)
+    stores = list(Department.objects.filter(corp=corp).exclude(wecom_id__in=(1, 8)).values_list("pk", flat=True))
+    everyone = {"kind": "filters", "filters": {}}
     guide_task_create(
         actor=actor,
         name="回访本月新客",
         kind="revisit",
-        audience={"kind": "filters", "filters": {}},
+        audience=everyone,
         ends_at=now() + timedelta(days=3),
         instructions="问问宝宝月龄和喂养情况，写一条跟进记录。",
-        department_ids=list(Department.objects.filter(corp=corp).exclude(wecom_id__in=(1, 8)).values_list("pk", flat=True)),
+        department_ids=stores,
         target=80,
+    )
+    guide_task_create(
+        actor=actor,
+        name="推送辅食指南",
+        kind="send",
+        audience=everyone,
+        text="宝宝6个月可以开始添加辅食啦：先从强化铁的米粉开始，一次只加一种新食物，观察三天。有问题随时问我～",
+        ends_at=now() + timedelta(days=5),
+        instructions="在聊天侧边栏一键发送给你的每位客户。",
+        department_ids=stores,
+        target=60,
     )
 
 
