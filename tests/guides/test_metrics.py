@@ -10,9 +10,8 @@ import pytest
 from django.test import Client
 
 from siyu.customers.models import Follow
-from siyu.groups.models import CustomerGroup, GroupMember
 from siyu.guides import selectors
-from siyu.guides.models import GuideContact
+from siyu.guides.models import GuideContact, StaffDay
 from siyu.kit.clock import now
 from siyu.kit.errors import Forbidden, InvalidInput
 from siyu.kit.tenancy import Role
@@ -36,10 +35,18 @@ def test_the_companys_figures_equal_a_plain_count(brand):
     stamp = now()
     for i, fw in enumerate(Follow.objects.filter(corp=corp, staff=a).order_by("id")[:6]):
         GuideContact.objects.create(corp=corp, staff=a, customer=fw.customer, how="reply", at=fw.added_at + timedelta(days=3 if i % 2 else 20))
-    group = CustomerGroup.objects.create(corp=corp, chat_id="wrM1", owner=a)
-    CustomerGroup.objects.create(corp=corp, chat_id="wrM2", owner=b)
-    GroupMember.objects.create(corp=corp, group=group, userid="wmLB1", type=2, join_time=stamp - timedelta(days=2))
     first, last = _days(corp)
+    # WeCom's group figures, day by day: a's two groups, b's one; a day outside the period too.
+    StaffDay.objects.filter(corp=corp).update(group_chats=0, active_groups=0, group_messages=0)
+    group_days = [(a, last, 2, 1, 9), (a, last - timedelta(days=1), 2, 2, 30), (b, last, 1, 0, 0), (b, first - timedelta(days=1), 1, 1, 50)]
+    for staff, day, owned, active, messages in group_days:
+        StaffDay.objects.update_or_create(
+            corp=corp,
+            staff=staff,
+            day=day,
+            defaults={"group_chats": owned, "active_groups": active, "group_messages": messages, "pulled_at": stamp, "groups_pulled_at": stamp},
+        )
+    inside_days = [g for g in group_days if first <= g[1] <= last]
     tz = corp.tzinfo
     start = stamp.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
     end = start + timedelta(days=30)
@@ -66,7 +73,9 @@ def test_the_companys_figures_equal_a_plain_count(brand):
     assert (total["customers"], total["customers_bought"]) == (len(held), len(bought))
     assert (total["new_customers"], total["converted"]) == (len(new), len(converted))
     assert total["reached"] == len(reached) and total["golden_rate"] == pytest.approx(len(reached) / len(new))
-    assert (total["groups"], total["groups_joined"], total["group_activity"]) == (2, 1, 0.5)
+    owned, active = sum(g[2] for g in inside_days), sum(g[3] for g in inside_days)
+    assert (total["group_days"], total["active_group_days"], total["group_messages"]) == (owned, active, sum(g[4] for g in inside_days))
+    assert total["group_activity"] == pytest.approx(active / owned)
     assert total["aov_fen"] == pytest.approx(total["gmv_fen"] / total["orders"])
     assert total["repurchase_rate"] == pytest.approx(len(repeat) / len(buyers))
 

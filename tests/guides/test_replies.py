@@ -22,7 +22,8 @@ from siyu.kit.clock import now
 from siyu.kit.errors import Forbidden
 from siyu.kit.tenancy import Role
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbBehavior, SbCallLog
+from siyu.sandbox.models import CHINA, SbBehavior, SbCallLog, SbGroup, SbGroupDay
+from siyu.wecom.client import WeComClient, WeComError
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
@@ -183,3 +184,52 @@ def test_the_api_gives_the_same_figures_and_refuses_a_bad_range(hub, regions):
     assert api.get("/api/v1/replies/golden-period", by="bogus").status_code == 422
     guide = ApiClient(f.token(f.user(hub.corp, Role.GUIDE, staff=hub.staff[0]), hub.corp))
     assert guide.get("/api/v1/replies").status_code == 403
+
+
+def test_group_figures_come_day_by_day_from_wecoms_group_statistics_and_a_refused_day_is_asked_again(hub, regions):
+    today = wecom_today()
+    groups = [sandbox.group_add(corp=hub.sb, owner=hub.sb_staff[owner], name=f"群{i}") for i, owner in enumerate((0, 0, 2))]
+    rng = random.Random(9)
+    for group in groups:
+        for back in range(1, 41, 3):
+            for _ in range(rng.randint(1, 3)):
+                sandbox.group_chat(group=group, userid=f"wm{rng.randint(1, 4)}", messages=rng.randint(1, 9), day=today - timedelta(days=back))
+    refused = today - timedelta(days=5)
+    sandbox.fault_inject(corp=hub.sb, api="externalcontact/groupchat/statistic", errcode=600018, after=HISTORY_DAYS - 5)
+    behaviour_due()
+    _pull()
+    calls = SbCallLog.objects.filter(corp=hub.sb, api="externalcontact/groupchat/statistic").count()
+    assert calls == HISTORY_DAYS  # the three owners together, a call a day
+    assert not StaffDay.objects.filter(day=refused, groups_pulled_at__isnull=False).exists()
+    assert behaviour_due() == 3 and _pull() == 1  # the refused day is asked again
+    assert not StaffDay.objects.filter(groups_pulled_at__isnull=True).exists()
+    # Each member's day equals a plain count over the sandbox's groups.
+    days = defaultdict(lambda: [0, 0, set()])
+    for row in SbGroupDay.objects.select_related("group__owner"):
+        if row.messages:
+            d = days[(row.group.owner.userid, row.day)]
+            d[0] += 1
+            d[1] += row.messages
+            d[2] |= {(row.group_id, u) for u in row.speakers}
+    owned = {s.userid: SbGroup.objects.filter(owner=s, dismissed=False).count() for s in hub.sb_staff}
+    for row in StaffDay.objects.select_related("staff"):
+        active, messages, speakers = days.get((row.staff.userid, row.day), (0, 0, set()))
+        assert (row.group_chats, row.active_groups, row.group_messages, row.active_members) == (owned[row.staff.userid], active, messages, len(speakers))
+    assert StaffDay.objects.filter(group_messages__gt=0).exists()
+
+
+def test_wecoms_group_statistics_rules_hold_in_the_sandbox(hub):
+    client = WeComClient(hub.corp)
+    yesterday = wecom_today() - timedelta(days=1)
+    stamp = lambda d: int(datetime(d.year, d.month, d.day, tzinfo=CHINA).timestamp())  # noqa: E731
+    for kwargs, errcode in (
+        ({"day_begin": stamp(yesterday + timedelta(days=1)), "owners": ["guide0"]}, 600018),  # today is not over
+        ({"day_begin": stamp(yesterday - timedelta(days=30)), "day_end": stamp(yesterday), "owners": ["guide0"]}, 600018),  # 31 days
+        ({"day_begin": stamp(yesterday - timedelta(days=181)), "owners": ["guide0"]}, 600018),  # older than 180 days
+        ({"day_begin": stamp(yesterday), "owners": [f"u{i}" for i in range(101)]}, 40058),  # 100 owners at most
+    ):
+        with pytest.raises(WeComError) as refused:
+            client.groupchat_statistic(**kwargs)
+        assert refused.value.errcode == errcode
+    answer = client.groupchat_statistic(day_begin=stamp(yesterday - timedelta(days=29)), day_end=stamp(yesterday), owners=["guide0"])
+    assert [i["owner"] for i in answer["items"]] == ["guide0"]

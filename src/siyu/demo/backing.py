@@ -16,7 +16,7 @@ from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import corp_set_credentials
 from siyu.customers.models import Customer, CustomerPhone, Follow, FollowTag
 from siyu.sandbox import services as sandbox
-from siyu.sandbox.models import SbBehavior, SbCorp, SbCustomer, SbDepartment, SbFollow, SbStaff, SbTag, SbTagGroup
+from siyu.sandbox.models import SbBehavior, SbCorp, SbCustomer, SbDepartment, SbFollow, SbGroup, SbGroupDay, SbStaff, SbTag, SbTagGroup
 from siyu.tags.models import Tag, TagGroup
 
 DEMO_GROUPS = 24
@@ -158,4 +158,17 @@ def _groups(sb: SbCorp, follows: list[SbFollow], rng: random.Random) -> None:
     for n in range(min(DEMO_GROUPS, len(owners))):
         owner = owners[n % len(owners)]
         members = rng.sample(by_staff[owner], min(len(by_staff[owner]), rng.randint(8, 40)))
-        sandbox.group_add(corp=sb, owner=owner, name=f"{owner.name}的宝妈群 {n + 1}", members=members, state=rng.choice(("", "group-qr")))
+        group = sandbox.group_add(corp=sb, owner=owner, name=f"{owner.name}的宝妈群 {n + 1}", members=members, state=rng.choice(("", "group-qr")))
+        _group_chat(group, [owner.userid] + [c.external_userid for c in members], rng)
+
+
+def _group_chat(group: SbGroup, people: list[str], rng: random.Random) -> None:
+    """The group's chat over the last 90 days, for WeCom's group statistics: busy groups talk most
+    days, quiet ones now and then."""
+    today, liveliness = datetime.now(CHINA).date(), rng.uniform(0.2, 0.9)
+    rows = []
+    for back in range(1, BEHAVIOUR_DAYS + 1):
+        if rng.random() < liveliness:
+            speakers = rng.sample(people, min(len(people), rng.randint(1, 6)))
+            rows.append(SbGroupDay(group=group, day=today - timedelta(days=back), messages=len(speakers) * rng.randint(1, 5), speakers=speakers))
+    SbGroupDay.objects.bulk_create(rows)

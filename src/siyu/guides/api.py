@@ -512,10 +512,10 @@ class MetricsRowOut(Schema):
     task_rate: float | None
     reached: int
     golden_rate: float | None
-    groups: int
-    groups_joined: int
-    joins: int
-    group_activity: float | None
+    group_days: int = Field(..., description="groups the guides owned, summed day by day (WeCom's groupchat/statistic)")
+    active_group_days: int = Field(..., description="of them, groups with messages that day")
+    group_messages: int
+    group_activity: float | None = Field(..., description="active_group_days / group_days")
     adds: int
     net_adds: int
     replied: int

@@ -221,9 +221,10 @@ class GuideContact(CorpOwned):
 
 
 class StaffDay(CorpOwned):
-    """A staff member's day with customers as WeCom counts it (get_user_behavior_data), pulled
-    daily and backfilled. WeCom reports a day's reply share and average reply time; the replied
-    chats and reply minutes are kept as counts so that weeks, stores and regions add up exactly."""
+    """A staff member's day with customers as WeCom counts it (get_user_behavior_data, and
+    groupchat/statistic for the groups they own), pulled daily and backfilled. WeCom reports a
+    day's reply share and average reply time; the replied chats and reply minutes are kept as
+    counts so that weeks, stores and regions add up exactly."""
 
     staff = models.ForeignKey("corps.Staff", on_delete=models.CASCADE, related_name="+")
     day = models.DateField(help_text="WeCom's day (China time)")
@@ -237,6 +238,13 @@ class StaffDay(CorpOwned):
     new_applies = models.PositiveIntegerField(default=0)
     new_contacts = models.PositiveIntegerField(default=0)
     pulled_at = models.DateTimeField()
+    # The customer groups the member owns, that day (groupchat/statistic, owner by owner).
+    group_chats = models.PositiveIntegerField(default=0, help_text="groups owned")
+    active_groups = models.PositiveIntegerField(default=0, help_text="of them, groups with messages")
+    group_members = models.PositiveIntegerField(default=0)
+    active_members = models.PositiveIntegerField(default=0, help_text="members who sent messages")
+    group_messages = models.PositiveIntegerField(default=0)
+    groups_pulled_at = models.DateTimeField(null=True, blank=True, help_text="empty: the group figures are still to pull")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["staff", "day"], name="staffday_unique_day")]

@@ -10,7 +10,6 @@ from django.utils.translation import gettext as _
 
 from siyu.corps.models import Staff
 from siyu.customers.models import Follow
-from siyu.groups.models import CustomerGroup, GroupMember
 from siyu.kit.clock import day_start, now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
@@ -337,7 +336,7 @@ def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[
         .annotate(new=Count("id"), converted=Count("id", filter=Q(Exists(since))))
     )
     converted = _per_staff(new)
-    more = _more_counts(corp, start, end, newest) if extra else {}
+    more = _more_counts(corp, first, last, start, end, newest) if extra else {}
     board = {}
     for staff_id in set(adds) | set(ended) | set(items) | set(replies) | set(gmv) | set(converted) | set(more):
         it, cv = items.get(staff_id, {}), converted.get(staff_id, {})
@@ -355,7 +354,7 @@ def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[
     return board
 
 
-MORE_COUNTS = ("orders", "buyers", "repeat_buyers", "customers", "customers_bought", "reached", "groups", "groups_joined", "joins")
+MORE_COUNTS = ("orders", "buyers", "repeat_buyers", "customers", "customers_bought", "reached", "group_days", "active_group_days", "group_messages")
 
 
 def _held(corp, end: datetime):
@@ -365,12 +364,12 @@ def _held(corp, end: datetime):
     )
 
 
-def _more_counts(corp, start: datetime, end: datetime, newest) -> dict[int, dict]:
+def _more_counts(corp, first: date, last: date, start: datetime, end: datetime, newest) -> dict[int, dict]:
     """What the key-metrics page adds to the leaderboard's counts, per staff member: orders and
     distinct buyers in the days (credited as GMV is) and the buyers who had ordered before or
     ordered twice; customers they follow at the end and those of them who have ever ordered; new
-    customers reached within their 14 golden days; groups they own, those that gained a customer
-    in the days, and the customers who joined."""
+    customers reached within their 14 golden days; and, as WeCom counts them day by day
+    (groupchat/statistic), the days × groups they owned, those with messages, and the messages."""
     out: dict[int, dict] = {}
 
     def put(rows, *names):
@@ -393,15 +392,13 @@ def _more_counts(corp, start: datetime, end: datetime, newest) -> dict[int, dict
     )
     added = Follow.objects.filter(corp=corp, added_at__gte=start, added_at__lt=end)
     put(added.filter(Exists(_golden_contacts())).annotate(who=F("staff_id")).values("who").annotate(reached=Count("id")), "reached")
-    groups = CustomerGroup.objects.filter(corp=corp).exclude(status=CustomerGroup.Status.DISMISSED)
-    joined = GroupMember.objects.filter(group_id=OuterRef("pk"), type=GroupMember.Type.EXTERNAL, join_time__gte=start, join_time__lt=end)
+    days = StaffDay.objects.filter(corp=corp, day__gte=first, day__lte=last).annotate(who=F("staff_id")).values("who")
     put(
-        groups.annotate(who=F("owner_id")).values("who").annotate(groups=Count("id"), groups_joined=Count("id", filter=Q(Exists(joined)))),
-        "groups",
-        "groups_joined",
+        days.annotate(group_days=Sum("group_chats"), active_group_days=Sum("active_groups"), group_messages=Sum("group_messages")),
+        "group_days",
+        "active_group_days",
+        "group_messages",
     )
-    joins = GroupMember.objects.filter(corp=corp, type=GroupMember.Type.EXTERNAL, join_time__gte=start, join_time__lt=end, group__in=groups)
-    put(joins.annotate(who=F("group__owner_id")).values("who").annotate(joins=Count("id")), "joins")
     return out
 
 
@@ -493,7 +490,7 @@ KEY_RATES = {
     "repurchase_rate": ("repeat_buyers", "buyers"),
     "task_rate": ("items_done", "items"),
     "golden_rate": ("reached", "new_customers"),
-    "group_activity": ("groups_joined", "groups"),
+    "group_activity": ("active_group_days", "group_days"),
 }
 LONGEST_SLICES = 27  # a half year of weeks, two years of months
 
@@ -528,8 +525,8 @@ def key_metrics(actor: Actor, first: date, last: date, *, by: str | None = None,
     week or month when asked, for the whole corp or per region, store or guide: new customers and
     their first-order conversion, the first-order rate of the customers held at the end, repurchase
     (buyers who had bought before), orders, GMV, average order value, GMV per customer held, guide
-    task completion, the 14-day golden period reach, and group activity (groups that gained a
-    customer). Each row keeps its counts and the staff it covers, so every figure can link to the
+    task completion, the 14-day golden period reach, and group activity (of the groups guides owned,
+    day by day, the share with messages, as WeCom counts them). Each row keeps its counts and the staff it covers, so every figure can link to the
     customers behind it. A manager's."""
     actor.require_manager()
     _range_check(first, last)

@@ -206,6 +206,19 @@ class SbGroupMember(models.Model):
         constraints = [models.UniqueConstraint(fields=["group", "userid"], name="sb_group_member_unique")]
 
 
+class SbGroupDay(models.Model):
+    """A customer group's day of chat (China time), for groupchat/statistic's message counts: the
+    messages sent and who sent them (the simulator feeds it)."""
+
+    group = models.ForeignKey(SbGroup, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    messages = models.PositiveIntegerField(default=0)
+    speakers = models.JSONField(default=list, help_text="userids of the members who sent messages")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "day"], name="sb_groupday_unique")]
+
+
 class SbBehavior(models.Model):
     """Per member and day, the counters get_user_behavior_data reports (the simulator feeds them)."""
 

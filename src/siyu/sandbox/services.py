@@ -18,6 +18,7 @@ from .models import (
     SbFault,
     SbFollow,
     SbGroup,
+    SbGroupDay,
     SbGroupMember,
     SbMoment,
     SbMomentReach,
@@ -27,6 +28,7 @@ from .models import (
     SbTag,
     SbTagGroup,
     SbToken,
+    china_today,
 )
 
 
@@ -189,3 +191,14 @@ def moment_react(*, moment: SbMoment, external_userid: str, like: bool = False, 
     stamp = int(time.time())
     changes = {**({"liked_at": stamp} if like else {}), **({"commented_at": stamp} if comment else {})}
     SbMomentReach.objects.filter(task__moment=moment, external_userid=external_userid).update(**changes)
+
+
+def group_chat(*, group: SbGroup, userid: str, messages: int = 1, day=None) -> SbGroupDay:
+    """Someone in a customer group sends `messages` messages (today, China time, unless `day`)."""
+    with transaction.atomic():
+        row, _ = SbGroupDay.objects.select_for_update().get_or_create(group=group, day=day or china_today())
+        row.messages += messages
+        if userid not in row.speakers:
+            row.speakers = [*row.speakers, userid]
+        row.save(update_fields=["messages", "speakers"])
+    return row

@@ -68,6 +68,7 @@ BEHAVIOURS = (
     ("publish_moment", 3),
     ("react_to_moment", 4),
     ("work_tasks", 8),
+    ("group_chat", 14),
 )
 # One guide in ten never sends a given mass send: completion is rarely 100%.
 NEVER_SENDS = 10
@@ -320,6 +321,16 @@ class Simulator:
         if group is None or follow is None or group.members.filter(userid=follow.customer.external_userid).exists():
             return False
         callbacks.customers_join_group(group, [follow.customer], state=self.rng.choice(("", "group-qr", "poster")))
+        return True
+
+    def _group_chat(self) -> bool:
+        """Someone in a group says something: a customer mostly, the owner now and then."""
+        group = self._group()
+        if group is None:
+            return False
+        member = group.members.filter(type=2).order_by("?").values_list("userid", flat=True).first()
+        userid = member if member and self.rng.random() < 0.8 else group.owner.userid
+        services.group_chat(group=group, userid=userid, messages=self.rng.randint(1, 8))
         return True
 
     def _leave_group(self) -> bool:

@@ -15,6 +15,7 @@ from .models import (
     SbBehavior,
     SbFollow,
     SbGroup,
+    SbGroupDay,
     SbGroupMember,
     SbMedia,
     SbMoment,
@@ -374,28 +375,40 @@ def get_user_behavior_data(request, corp, body):
 
 @wecom_api("externalcontact/groupchat/statistic")
 def groupchat_statistic(request, corp, body):
-    """Per owner: groups and members now, and what is new within the days asked."""
+    """Per owner: groups and members now, what is new within the days asked, and the chat in them
+    (groups and members with messages, messages). WeCom's rules: days from yesterday back to 180
+    days, at most 30 a call, at most 100 owners, 1 to 1,000 a page."""
     begin, end = body.get("day_begin_time"), body.get("day_end_time", body.get("day_begin_time"))
     owners = (body.get("owner_filter") or {}).get("userid_list") or []
-    if not isinstance(begin, int) or not owners:
+    if not isinstance(begin, int) or not isinstance(end, int) or not owners:
         return error(40058, "day_begin_time and owner_filter are required")
+    if len(owners) > 100:
+        return error(40058, "owner_filter.userid_list: at most 100")
     offset, limit = body.get("offset", 0), body.get("limit", 500)
-    end_ts = int(end) + 86400
+    if not isinstance(limit, int) or not 1 <= limit <= 1000:
+        return error(40058, "limit: 1 to 1000")
+    first, last = datetime.fromtimestamp(begin, tz=CHINA).date(), datetime.fromtimestamp(end, tz=CHINA).date()
+    yesterday = china_today() - timedelta(days=1)
+    if not (yesterday - timedelta(days=180) <= first <= last <= yesterday) or (last - first).days >= 30:
+        return error(600018, "invalid start endtime")
+    end_ts = int(datetime(last.year, last.month, last.day, tzinfo=CHINA).timestamp()) + 86400
     items = []
     for owner in sorted(set(owners)):
         groups = SbGroup.objects.filter(corp=corp, owner__userid=owner, dismissed=False)
         members = SbGroupMember.objects.filter(group__in=groups)
+        days = SbGroupDay.objects.filter(group__in=groups, day__gte=first, day__lte=last, messages__gt=0)
+        speakers = {(group_id, userid) for group_id, spoke in days.values_list("group_id", "speakers") for userid in spoke}
         items.append(
             {
                 "owner": owner,
                 "data": {
                     "new_chat_cnt": groups.filter(create_time__gte=begin, create_time__lt=end_ts).count(),
                     "chat_total": groups.count(),
-                    "chat_has_msg": 0,
+                    "chat_has_msg": days.values("group_id").distinct().count(),
                     "new_member_cnt": members.filter(join_time__gte=begin, join_time__lt=end_ts).count(),
                     "member_total": members.count(),
-                    "member_has_msg": 0,
-                    "msg_total": 0,
+                    "member_has_msg": len(speakers),
+                    "msg_total": sum(days.values_list("messages", flat=True)),
                     "migrate_trainee_chat_cnt": 0,
                 },
             }
