@@ -16,7 +16,8 @@ them (3M customers → a 1M-customer task):
 - 1,000 follow-up notes by guides, each completing its customer: the time per note;
 - the sidebar's customer page (profile, value, RFM, CLV, open tasks, timeline) for 200 customers
   with a year of orders each (two a month), rendered through Django as the guide's request: p95;
-- the daily behaviour-data pull (`get_user_behavior_data`, a call per guide) for every guide,
+- the daily behaviour-data pull (`get_user_behavior_data`, a call per guide, and
+  `groupchat/statistic`, a call per 100 guides) for every guide,
   through the real client against the sandbox metered at WeCom's 10,000 calls a minute: the
   calls, the time, the busiest minute, the 45009s, and Siyu's own time per guide (the sandbox's
   time in the same process taken out). `--behaviour-only` runs just this on a `--reuse` corp.
@@ -183,16 +184,19 @@ def behaviour_pull(corp, sb) -> None:
     api = "externalcontact/get_user_behavior_data"
     client = WeComClient(corp)
     in_calls = [0.0]
-    ask = client.user_behavior_data
 
-    def timed(**kwargs):
-        started = time.perf_counter()
-        try:
-            return ask(**kwargs)
-        finally:
-            in_calls[0] += time.perf_counter() - started
+    def timed(ask):
+        def call(**kwargs):
+            started = time.perf_counter()
+            try:
+                return ask(**kwargs)
+            finally:
+                in_calls[0] += time.perf_counter() - started
 
-    client.user_behavior_data = timed
+        return call
+
+    client.user_behavior_data = timed(client.user_behavior_data)
+    client.groupchat_statistic = timed(client.groupchat_statistic)
     started = time.perf_counter()
     queued = behaviour.behaviour_queue(corp, yesterday, yesterday)
     chunks = DBTaskResult.objects.filter(task_path=behaviour.PULL_TASK, status="READY", args_kwargs__args__0=corp.pk)
@@ -205,8 +209,10 @@ def behaviour_pull(corp, sb) -> None:
     calls = Counter(SbCallLog.objects.filter(corp=sb, api=api).values_list("errcode", flat=True))
     busiest = SbCallLog.objects.filter(corp=sb, api=api).annotate(m=TruncMinute("at")).values("m").annotate(n=Count("id")).order_by("-n").first()
     own = (wall - in_calls[0]) / max(queued, 1)
+    groups = Counter(SbCallLog.objects.filter(corp=sb, api="externalcontact/groupchat/statistic").values_list("errcode", flat=True))
     print(
         f"behaviour pull: {queued} guides queued, {written} days written in {wall:.1f}s; calls {sum(calls.values())} "
+        f"and group statistics {sum(groups.values())} ({groups.get(45009, 0)} answered 45009) "
         f"({calls.get(45009, 0)} answered 45009); busiest minute {busiest['n'] if busiest else 0} calls (limit 10,000); "
         f"Siyu's own {1000 * own:.1f} ms a guide apart from the call, the call (client, HTTP, sandbox) {1000 * in_calls[0] / max(queued, 1):.1f} ms"
     )
