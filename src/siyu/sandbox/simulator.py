@@ -265,7 +265,11 @@ class Simulator:
         if card.status_code != 200:
             return "sidebar_refused"
         sends, kinds, replies = attrs(card.text, "data-send"), attrs(card.text, "data-kind"), attrs(card.text, "data-reply")
-        if sends:
+        # What the guide came for, of what the page offers: a task's content, a revisit's note, or a
+        # quick reply to what the customer asked (seven times in ten); else they only looked.
+        choices = [*(["send"] if sends else []), *(["note"] if "revisit" in kinds else []), *(["reply"] if replies and self.rng.random() < 0.7 else [])]
+        action = self.rng.choice(choices) if choices else ""
+        if action == "send":
             task_id = self.rng.choice(sends)
             sent = self._put_in_chat(phone, root, page_url, {"task_id": task_id})
             if not sent:
@@ -273,10 +277,10 @@ class Simulator:
             phone.http.post(root + "sent", data={"task_id": task_id, "external_userid": external_userid}, headers=headers).raise_for_status()
             self._count(staff, chat_cnt=1, message_cnt=sent)
             return "sidebar_task_sent"
-        if "revisit" in kinds:
+        if action == "note":
             phone.http.post(root + "note", data={"external_userid": external_userid, "text": self.rng.choice(NOTES)}, headers=headers).raise_for_status()
             return "sidebar_note"
-        if replies and self.rng.random() < 0.7:
+        if action == "reply":
             reply_id = self.rng.choice(replies)
             sent = self._put_in_chat(phone, root, page_url, {"reply_id": reply_id})
             if not sent:
