@@ -8,8 +8,7 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth import login
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -27,13 +26,6 @@ STATE_KEY = "siyu_wecom_signin"
 LANDING = "/my/tasks/"
 
 
-def _corp(corp_id: str) -> Corp:
-    corp = Corp.objects.filter(corp_id=corp_id).first()
-    if corp is None:
-        raise Http404
-    return corp
-
-
 def _refused(request, message: str, status: int = 403):
     return render(request, "guides/sidebar_refused.html", {"message": message}, status=status)
 
@@ -42,7 +34,7 @@ def _refused(request, message: str, status: int = 403):
 def wecom_signin(request, corp_id: str):
     """The app card's link: straight to `next` for someone signed in to this corp, else to WeCom's
     authorize page and back."""
-    corp = _corp(corp_id)
+    corp = get_object_or_404(Corp, corp_id=corp_id)
     wanted = request.GET.get("next", "")
     wanted = wanted if wanted.startswith("/") and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}) else LANDING
     if request.user.is_authenticated and memberships_of(request.user).filter(corp=corp).exists():
@@ -57,7 +49,7 @@ def wecom_signin(request, corp_id: str):
 @public_page
 def wecom_signin_back(request, corp_id: str):
     """WeCom sends the member back with a code: exchanged once for who they are."""
-    corp = _corp(corp_id)
+    corp = get_object_or_404(Corp, corp_id=corp_id)
     held = request.session.pop(STATE_KEY, None) or {}
     if not held.get("state") or not secrets.compare_digest(held["state"], request.GET.get("state", "")):
         return _refused(request, _("This sign-in link is not from this page: open it again from WeCom."))

@@ -269,26 +269,21 @@ class Simulator:
         # quick reply to what the customer asked (seven times in ten); else they only looked.
         choices = [*(["send"] if sends else []), *(["note"] if "revisit" in kinds else []), *(["reply"] if replies and self.rng.random() < 0.7 else [])]
         action = self.rng.choice(choices) if choices else ""
-        if action == "send":
-            task_id = self.rng.choice(sends)
-            sent = self._put_in_chat(phone, root, page_url, {"task_id": task_id})
-            if not sent:
-                return "sidebar_cancelled"
-            phone.http.post(root + "sent", data={"task_id": task_id, "external_userid": external_userid}, headers=headers).raise_for_status()
-            self._count(staff, chat_cnt=1, message_cnt=sent)
-            return "sidebar_task_sent"
         if action == "note":
             phone.http.post(root + "note", data={"external_userid": external_userid, "text": self.rng.choice(NOTES)}, headers=headers).raise_for_status()
             return "sidebar_note"
-        if action == "reply":
-            reply_id = self.rng.choice(replies)
-            sent = self._put_in_chat(phone, root, page_url, {"reply_id": reply_id})
-            if not sent:
-                return "sidebar_cancelled"
-            phone.http.post(root + "reply-sent", data={"reply_id": reply_id, "external_userid": external_userid}, headers=headers).raise_for_status()
-            self._count(staff, chat_cnt=1, message_cnt=sent, replied_chat_cnt=1, reply_minutes_total=self.rng.randint(1, 10))
-            return "sidebar_replied"
-        return "sidebar_looked"
+        if not action:
+            return "sidebar_looked"
+        # A tap on content: its sendChatMessage calls, then Siyu records what went in.
+        key, record = ("task_id", "sent") if action == "send" else ("reply_id", "reply-sent")
+        picked = self.rng.choice(sends if action == "send" else replies)
+        sent = self._put_in_chat(phone, root, page_url, {key: picked})
+        if not sent:
+            return "sidebar_cancelled"
+        phone.http.post(root + record, data={key: picked, "external_userid": external_userid}, headers=headers).raise_for_status()
+        replied = {"replied_chat_cnt": 1, "reply_minutes_total": self.rng.randint(1, 10)} if action == "reply" else {}
+        self._count(staff, chat_cnt=1, message_cnt=sent, **replied)
+        return "sidebar_task_sent" if action == "send" else "sidebar_replied"
 
     @staticmethod
     def _put_in_chat(phone: Phone, root: str, page_url: str, what: dict) -> int:
