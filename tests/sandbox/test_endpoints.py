@@ -188,16 +188,22 @@ def test_behaviour_data_and_group_statistics_follow_the_simulation(world):
         )
         == 40058
     )
-    sandbox.group_add(corp=sb, owner=staff[0], name="统计群")
-    stats = client.groupchat_statistic(day_begin=int(today.timestamp()), owners=["guide0", "guide1"])
+    group = sandbox.group_add(corp=sb, owner=staff[0], name="统计群")
+    # Today is not over: WeCom counts days up to yesterday.
+    assert errcode(lambda: client.groupchat_statistic(day_begin=int(today.timestamp()), owners=["guide0"])) == 600018
+    yesterday = today - timedelta(days=1)
+    sandbox.group_chat(group=group, userid="wmX1", messages=3, day=yesterday.date())
+    sandbox.group_chat(group=group, userid="wmX2", messages=2, day=yesterday.date())
+    stats = client.groupchat_statistic(day_begin=int(yesterday.timestamp()), owners=["guide0", "guide1"])
     by_owner = {i["owner"]: i["data"] for i in stats["items"]}
 
     assert stats["total"] == 2
     for owner in ("guide0", "guide1"):
         groups = SbGroup.objects.filter(corp=sb, owner__userid=owner, dismissed=False)
-        assert by_owner[owner]["chat_total"] == groups.count() and by_owner[owner]["new_chat_cnt"] == groups.count()
+        assert by_owner[owner]["chat_total"] == groups.count() and by_owner[owner]["new_chat_cnt"] == 0  # made today, not yesterday
         assert by_owner[owner]["member_total"] == SbGroupMember.objects.filter(group__in=groups).count()
     assert by_owner["guide0"]["chat_total"] >= 1
+    assert (by_owner["guide0"]["chat_has_msg"], by_owner["guide0"]["member_has_msg"], by_owner["guide0"]["msg_total"]) == (1, 2, 5)
 
 
 def test_moments(world):

@@ -97,19 +97,22 @@ def behaviour_due() -> int:
 
 
 def behaviour_pull(corp_id: int, staff_ids: list[int], first: date, last: date, client: WeComClient | None = None) -> int:
-    """Each member's days from WeCom, `SPAN_DAYS` a call, written in one statement per member.
-    A member WeCom refuses (left since) is logged and skipped; the rest still land."""
+    """Each member's days from WeCom, `SPAN_DAYS` a call, with their groups' figures (asked first,
+    for the whole chunk), written in one statement per member. A member WeCom refuses (left since)
+    is logged and skipped; the rest still land."""
     corp = Corp.objects.get(pk=corp_id)
     client = client or WeComClient(corp)
-    written, pulled = 0, []
-    for staff in Staff.objects.filter(corp=corp, pk__in=staff_ids).order_by("id"):
+    members = list(Staff.objects.filter(corp=corp, pk__in=staff_ids).order_by("id"))
+    groups = _group_days(corp, client, [s.userid for s in members], first, last)
+    written = 0
+    for staff in members:
         rows: list[StaffDay] = []
         start = first
         try:
             while start <= last:
                 end = min(start + timedelta(days=SPAN_DAYS - 1), last)
                 for r in client.user_behavior_data(start_time=_stamp(start), end_time=_stamp(end), userids=[staff.userid]):
-                    rows.append(_row(corp, staff, r))
+                    rows.append(_row(corp, staff, r, groups))
                 start = end + timedelta(days=1)
         except WeComError as exc:
             log.warning("behaviour data of %s in corp %s: %s", staff.userid, corp.corp_id, exc)
@@ -129,50 +132,48 @@ def behaviour_pull(corp_id: int, staff_ids: list[int], first: date, last: date, 
                 "new_applies",
                 "new_contacts",
                 "pulled_at",
+                *GROUP_FIELDS,
             ],
         )
         written += len(rows)
-        pulled.append(staff)
-    _groups_pull(corp, client, pulled, first, last)
     return written
 
 
-def _groups_pull(corp: Corp, client: WeComClient, staff: list[Staff], first: date, last: date) -> None:
-    """The day-by-day figures of the groups these members own (≤ 100 of them: one call a day). A
-    day WeCom refuses stays unpulled, so the next hour asks again."""
-    if not staff:
-        return
-    by_userid = {s.userid: s for s in staff}
+def _group_days(corp: Corp, client: WeComClient, userids: list[str], first: date, last: date) -> dict[date, dict[str, dict]]:
+    """Per day, each owner's group figures (groupchat/statistic takes up to 100 owners: one call a
+    day). A day WeCom refuses is left out, and its rows stay unpulled, so the next hour asks again."""
+    days: dict[date, dict[str, dict]] = {}
     day = first
-    while day <= last:
+    while userids and day <= last:
         try:
-            answer = client.groupchat_statistic(day_begin=_stamp(day), day_end=_stamp(day), owners=list(by_userid), limit=1000)
+            answer = client.groupchat_statistic(day_begin=_stamp(day), day_end=_stamp(day), owners=userids, limit=1000)
+            days[day] = {item["owner"]: item.get("data") or {} for item in answer.get("items") or []}
         except WeComError as exc:
             log.warning("group statistics of corp %s on %s: %s", corp.corp_id, day, exc)
-            day += timedelta(days=1)
-            continue
-        found = {item["owner"]: item.get("data") or {} for item in answer.get("items") or []}
-        stamp, rows = now(), list(StaffDay.objects.filter(staff__in=staff, day=day).select_related("staff"))
-        for row in rows:
-            data = found.get(row.staff.userid, {})  # an owner of no group may be left out of WeCom's answer
-            row.group_chats, row.active_groups = int(data.get("chat_total") or 0), int(data.get("chat_has_msg") or 0)
-            row.group_members, row.active_members = int(data.get("member_total") or 0), int(data.get("member_has_msg") or 0)
-            row.group_messages, row.groups_pulled_at = int(data.get("msg_total") or 0), stamp
-        StaffDay.objects.bulk_update(rows, GROUP_FIELDS, batch_size=500)
         day += timedelta(days=1)
+    return days
 
 
-def _row(corp: Corp, staff: Staff, r: dict) -> StaffDay:
+def _row(corp: Corp, staff: Staff, r: dict, groups: dict[date, dict[str, dict]]) -> StaffDay:
     chats = int(r.get("chat_cnt") or 0)
     share = float(r.get("reply_percentage") or 0)
     minutes = int(round(float(r.get("avg_reply_time") or 0)))
     # WeCom gives the share to two decimals: chats × share recovers the replied chats exactly
     # below 10,000 chats a day.
     replied = round(chats * share / 100)
+    day = datetime.fromtimestamp(int(r["stat_time"]), tz=CHINA).date()
+    answered = groups.get(day)
+    owned = (answered or {}).get(staff.userid, {})  # an owner of no group may be left out of WeCom's answer
     return StaffDay(
         corp=corp,
         staff=staff,
-        day=datetime.fromtimestamp(int(r["stat_time"]), tz=CHINA).date(),
+        day=day,
+        group_chats=int(owned.get("chat_total") or 0),
+        active_groups=int(owned.get("chat_has_msg") or 0),
+        group_members=int(owned.get("member_total") or 0),
+        active_members=int(owned.get("member_has_msg") or 0),
+        group_messages=int(owned.get("msg_total") or 0),
+        groups_pulled_at=now() if answered is not None else None,
         chats=chats,
         messages=int(r.get("message_cnt") or 0),
         reply_percentage=share,
