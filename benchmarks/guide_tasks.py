@@ -216,7 +216,8 @@ def behaviour_pull(corp, sb) -> None:
     groups = Counter(SbCallLog.objects.filter(corp=sb, api="externalcontact/groupchat/statistic").values_list("errcode", flat=True))
     print(
         f"behaviour pull: {queued} guides queued, {written} days written in {wall:.1f}s; calls {sum(calls.values())} "
-        f"({calls.get(45009, 0)} answered 45009) and group statistics {sum(groups.values())} ({groups.get(45009, 0)} answered 45009); busiest minute {busiest['n'] if busiest else 0} calls (limit 10,000); "
+        f"({calls.get(45009, 0)} answered 45009) and group statistics {sum(groups.values())} ({groups.get(45009, 0)} answered 45009); "
+        f"busiest minute {busiest['n'] if busiest else 0} calls (limit 10,000); "
         f"Siyu's own {1000 * own:.1f} ms a guide apart from the call, the call (client, HTTP, sandbox) {1000 * in_calls[0] / max(queued, 1):.1f} ms"
     )
 
