@@ -317,7 +317,11 @@ def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[
         .values("staff_id")
         .annotate(total=Count("id"), done=Count("id", filter=Q(status=GuideTaskItem.Status.DONE)))
     )
-    replies = _per_staff(StaffDay.objects.filter(corp=corp, day__gte=first, day__lte=last).values("staff_id").annotate(n=Sum("replied_chats")))
+    # WeCom's day figures, read once: the chats answered, and for the key metrics the groups'.
+    sums = {"n": Sum("replied_chats")}
+    if extra:
+        sums |= {"group_days": Sum("group_chats"), "active_group_days": Sum("active_groups"), "group_messages": Sum("group_messages")}
+    replies = _per_staff(StaffDay.objects.filter(corp=corp, day__gte=first, day__lte=last).values("staff_id").annotate(**sums))
     newest = Follow.objects.filter(customer_id=OuterRef("customer_id")).order_by("-added_at", "-id").values("staff_id")[:1]
     gmv = {
         r["credited"]: r
@@ -336,7 +340,9 @@ def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[
         .annotate(new=Count("id"), converted=Count("id", filter=Q(Exists(since))))
     )
     converted = _per_staff(new)
-    more = _more_counts(corp, first, last, start, end, newest) if extra else {}
+    more = _more_counts(corp, start, end, newest) if extra else {}
+    for staff_id, r in replies.items() if extra else ():
+        more.setdefault(staff_id, {}).update({k: r[k] or 0 for k in GROUP_COUNTS})
     board = {}
     for staff_id in set(adds) | set(ended) | set(items) | set(replies) | set(gmv) | set(converted) | set(more):
         it, cv = items.get(staff_id, {}), converted.get(staff_id, {})
@@ -354,7 +360,10 @@ def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[
     return board
 
 
-MORE_COUNTS = ("orders", "buyers", "repeat_buyers", "customers", "customers_bought", "reached", "group_days", "active_group_days", "group_messages")
+# As WeCom counts them day by day (groupchat/statistic): the days × groups a guide owned, those
+# with messages, and the messages.
+GROUP_COUNTS = ("group_days", "active_group_days", "group_messages")
+MORE_COUNTS = ("orders", "buyers", "repeat_buyers", "customers", "customers_bought", "reached", *GROUP_COUNTS)
 
 
 def _held(corp, end: datetime):
@@ -364,12 +373,12 @@ def _held(corp, end: datetime):
     )
 
 
-def _more_counts(corp, first: date, last: date, start: datetime, end: datetime, newest) -> dict[int, dict]:
+def _more_counts(corp, start: datetime, end: datetime, newest) -> dict[int, dict]:
     """What the key-metrics page adds to the leaderboard's counts, per staff member: orders and
     distinct buyers in the days (credited as GMV is) and the buyers who had ordered before or
     ordered twice; customers they follow at the end and those of them who have ever ordered; new
-    customers reached within their 14 golden days; and, as WeCom counts them day by day
-    (groupchat/statistic), the days × groups they owned, those with messages, and the messages."""
+    customers reached within their 14 golden days. (The groups' figures, `GROUP_COUNTS`, come with
+    the board's read of WeCom's day figures.)"""
     out: dict[int, dict] = {}
 
     def put(rows, *names):
@@ -392,13 +401,6 @@ def _more_counts(corp, first: date, last: date, start: datetime, end: datetime, 
     )
     added = Follow.objects.filter(corp=corp, added_at__gte=start, added_at__lt=end)
     put(added.filter(Exists(_golden_contacts())).annotate(who=F("staff_id")).values("who").annotate(reached=Count("id")), "reached")
-    days = StaffDay.objects.filter(corp=corp, day__gte=first, day__lte=last).annotate(who=F("staff_id")).values("who")
-    put(
-        days.annotate(group_days=Sum("group_chats"), active_group_days=Sum("active_groups"), group_messages=Sum("group_messages")),
-        "group_days",
-        "active_group_days",
-        "group_messages",
-    )
     return out
 
 
