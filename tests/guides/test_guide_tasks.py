@@ -483,3 +483,16 @@ def test_a_group_send_task_needs_a_group_of_the_chosen_guides(hub, shop, chats, 
     with pytest.raises(InvalidInput) as refused:
         _create(hub, django_capture_on_commit_callbacks, kind="group_send", text="x", audience={"kind": "groups"}, staff_ids=[hub.staff[2].id])
     assert (refused.value.code, refused.value.field) == ("empty_audience", "audience")
+
+
+def test_a_note_through_the_api_completes_the_guides_revisit_and_only_for_their_own_customer(hub, shop, django_capture_on_commit_callbacks):
+    task = _create(hub, django_capture_on_commit_callbacks)
+    _work()
+    api = ApiClient(f.token(_guide(hub, 0).user, hub.corp))
+    with django_capture_on_commit_callbacks(execute=True):
+        made = api.post(f"/api/v1/customers/{shop['a0'].id}/notes", {"text": "宝宝8个月，问了辅食"})
+    assert made.status_code == 201 and made.json()["kind"] == "note" and made.json()["data"]["text"] == "宝宝8个月，问了辅食"
+    assert GuideTaskItem.objects.get(task=task, customer=shop["a0"]).how == "note"
+    assert api.post(f"/api/v1/customers/{shop['b0'].id}/notes", {"text": "x"}).status_code == 404  # guide1's customer
+    empty = api.post(f"/api/v1/customers/{shop['a1'].id}/notes", {"text": " "})
+    assert empty.status_code == 400 and not shop["a1"].timeline.filter(kind="note").exists()

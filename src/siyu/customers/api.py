@@ -1,6 +1,6 @@
 from datetime import date, datetime
 
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from siyu.corps.selectors import staff_resolve
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
@@ -191,4 +191,4 @@ def customer_note_add(request, customer_id: int, payload: NoteIn):
     customer = selectors.customer_get(actor, customer_id)
     staff = staff_resolve(actor, payload.staff_id, "staff_id") if payload.staff_id is not None else None
     e = services.customer_note_add(actor=actor, customer=customer, text=payload.text, staff=staff)
-    return 201, TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data)
+    return Status(201, TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data))
