@@ -318,9 +318,7 @@ def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[
         .annotate(total=Count("id"), done=Count("id", filter=Q(status=GuideTaskItem.Status.DONE)))
     )
     # WeCom's day figures, read once: the chats answered, and for the key metrics the groups'.
-    sums = {"n": Sum("replied_chats")}
-    if extra:
-        sums |= {"group_days": Sum("group_chats"), "active_group_days": Sum("active_groups"), "group_messages": Sum("group_messages")}
+    sums = {"n": Sum("replied_chats")} | ({count: Sum(field) for count, field in GROUP_SUMS.items()} if extra else {})
     replies = _per_staff(StaffDay.objects.filter(corp=corp, day__gte=first, day__lte=last).values("staff_id").annotate(**sums))
     newest = Follow.objects.filter(customer_id=OuterRef("customer_id")).order_by("-added_at", "-id").values("staff_id")[:1]
     gmv = {
@@ -341,8 +339,9 @@ def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[
     )
     converted = _per_staff(new)
     more = _more_counts(corp, start, end, newest) if extra else {}
-    for staff_id, r in replies.items() if extra else ():
-        more.setdefault(staff_id, {}).update({k: r[k] or 0 for k in GROUP_COUNTS})
+    if extra:
+        for staff_id, r in replies.items():
+            more.setdefault(staff_id, {}).update({k: r[k] or 0 for k in GROUP_SUMS})
     board = {}
     for staff_id in set(adds) | set(ended) | set(items) | set(replies) | set(gmv) | set(converted) | set(more):
         it, cv = items.get(staff_id, {}), converted.get(staff_id, {})
@@ -361,9 +360,9 @@ def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[
 
 
 # As WeCom counts them day by day (groupchat/statistic): the days × groups a guide owned, those
-# with messages, and the messages.
-GROUP_COUNTS = ("group_days", "active_group_days", "group_messages")
-MORE_COUNTS = ("orders", "buyers", "repeat_buyers", "customers", "customers_bought", "reached", *GROUP_COUNTS)
+# with messages, and the messages; each the sum of a StaffDay field.
+GROUP_SUMS = {"group_days": "group_chats", "active_group_days": "active_groups", "group_messages": "group_messages"}
+MORE_COUNTS = ("orders", "buyers", "repeat_buyers", "customers", "customers_bought", "reached", *GROUP_SUMS)
 
 
 def _held(corp, end: datetime):
@@ -377,7 +376,7 @@ def _more_counts(corp, start: datetime, end: datetime, newest) -> dict[int, dict
     """What the key-metrics page adds to the leaderboard's counts, per staff member: orders and
     distinct buyers in the days (credited as GMV is) and the buyers who had ordered before or
     ordered twice; customers they follow at the end and those of them who have ever ordered; new
-    customers reached within their 14 golden days. (The groups' figures, `GROUP_COUNTS`, come with
+    customers reached within their 14 golden days. (The groups' figures, `GROUP_SUMS`, come with
     the board's read of WeCom's day figures.)"""
     out: dict[int, dict] = {}
 

@@ -250,7 +250,7 @@ def _assign(claim) -> str:
                 _moment(actor, task)
         else:
             GuideTask.objects.filter(pk=task.pk).update(status=Status.CLOSED)
-    return f"{items} customers, {guides} guides"
+    return f"{items} {task.unit}, {guides} guides"
 
 
 def _chosen(actor: Actor, task: GuideTask) -> tuple[str, list, str]:

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.http import Http404, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -42,10 +42,7 @@ WECOM_JSSDK = "https://open.work.weixin.qq.com/wwopen/js/jwxwork-1.0.0.js"
 
 
 def _corp(corp_id: str) -> Corp:
-    corp = Corp.objects.filter(corp_id=corp_id).first()
-    if corp is None:
-        raise Http404
-    return corp
+    return get_object_or_404(Corp, corp_id=corp_id)
 
 
 def _guide(request, corp: Corp) -> Actor:
