@@ -11,7 +11,7 @@ from django.test import Client, TestCase
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
-from siyu.corps.models import Staff
+from siyu.corps.models import Membership, Staff
 from siyu.corps.services import department_upsert
 from siyu.customers.models import FollowTag
 from siyu.customers.services import customer_note_add, customer_tags_change
@@ -496,3 +496,57 @@ def test_a_note_through_the_api_completes_the_guides_revisit_and_only_for_their_
     assert api.post(f"/api/v1/customers/{shop['b0'].id}/notes", {"text": "x"}).status_code == 404  # guide1's customer
     empty = api.post(f"/api/v1/customers/{shop['a1'].id}/notes", {"text": " "})
     assert empty.status_code == 400 and not shop["a1"].timeline.filter(kind="note").exists()
+
+
+def test_hq_creates_group_send_and_moment_tasks_in_the_console(hub, shop, chats, django_capture_on_commit_callbacks):
+    console = Client()
+    console.force_login(hub.actor.user)
+    deadline = (now() + timedelta(days=2)).astimezone(hub.corp.tzinfo).strftime("%Y-%m-%dT%H:%M")
+    form = {"ends_at": deadline, "target": 100, "a-TOTAL_FORMS": 0, "a-INITIAL_FORMS": 0}
+    groups = {**form, "name": "直播预告", "kind": "group_send", "audience_kind": "groups", "group_name": "宝妈", "text": "今晚八点直播"}
+    wrong = console.post("/guide-tasks/new/", {**groups, "audience_kind": "segment", "segment": ""})
+    assert wrong.status_code == 400 and not GuideTask.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert console.post("/guide-tasks/new/", groups).status_code == 302
+    # A moment takes no audience: whatever the audience fields say is not asked for.
+    post = {**form, "name": "新品朋友圈", "kind": "moment", "audience_kind": "segment", "segment": "", "text": "新品上市", "staff": [hub.staff[0].id]}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert console.post("/guide-tasks/new/", post).status_code == 302
+    made = {t.name: (t.kind, t.audience) for t in GuideTask.objects.all()}
+    assert made == {"直播预告": ("group_send", {"kind": "groups", "group_ids": [], "name_contains": "宝妈"}), "新品朋友圈": ("moment", {})}
+    _work()
+    task = GuideTask.objects.get(kind="group_send")
+    page = console.get(f"/guide-tasks/{task.id}/").content.decode()
+    assert 'id="wecom-send"' in page and "<th>客户群</th>" in page
+
+
+def test_the_cards_sign_in_makes_guides_of_staff_and_refuses_forged_links_leavers_and_other_sites(hub, shop):
+    operator = f.user(hub.corp, Role.OPERATOR, staff=hub.staff[0])  # guide0 signs in as who they are in Siyu
+    signin = f"/login/wecom/{hub.corp.corp_id}/"
+    phone = Client()
+    # Somewhere else is not where a card can send anyone: their task list instead.
+    assert _open_card(phone, f"{signin}?next=https://evil.example/", "guide0") == "/my/tasks/"
+    assert int(phone.session["_auth_user_id"]) == operator.pk
+    # Staff without a Siyu user (guides are thousands, never invited one by one) become guides of
+    # their own customers, once.
+    for _twice in range(2):
+        assert _open_card(Client(), f"{signin}?next=/my/tasks/", "guide2") == "/my/tasks/"
+    (membership,) = Membership.objects.filter(corp=hub.corp, staff=hub.staff[2])
+    assert membership.role == Role.GUIDE and not membership.user.has_usable_password()
+    # Switched off by an administrator, they stay off: not let in, not made again.
+    type(membership.user).objects.filter(pk=membership.user_id).update(is_active=False)
+    switched_off = Client()
+    refused = _open_card(switched_off, f"{signin}?next=/my/tasks/", "guide2")
+    assert refused.status_code == 403 and "_auth_user_id" not in switched_off.session
+    assert Membership.objects.filter(corp=hub.corp, staff=hub.staff[2]).count() == 1
+    # Someone who left is not let in.
+    Staff.objects.filter(pk=hub.staff[1].pk).update(status=Staff.Status.LEFT)
+    leaver = Client()
+    refused = _open_card(leaver, f"{signin}?next=/my/tasks/", "guide1")
+    assert refused.status_code == 403 and "_auth_user_id" not in leaver.session
+    # A code with another page's state (a link someone was sent) is refused before WeCom is asked.
+    forged = Client()
+    forged.get(signin)
+    answer = forged.get(f"{signin}back/", {"code": "made-up", "state": "not-this-page"})
+    assert answer.status_code == 403 and "_auth_user_id" not in forged.session
+    assert Client().get("/login/wecom/wwNOSUCHCORP/").status_code == 404

@@ -55,9 +55,9 @@ def wecom_signin_back(request, corp_id: str):
         return _refused(request, _("This sign-in link is not from this page: open it again from WeCom."))
     try:
         staff = pages.staff_for_code(corp, request.GET.get("code", ""))
+        membership = guide_membership_for_staff(corp=corp, staff=staff)
     except DomainError as exc:
         return _refused(request, exc.message, exc.status)
-    membership = guide_membership_for_staff(corp=corp, staff=staff)
     login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")  # cycles the session key
     request.session[SESSION_CORP_KEY] = corp.pk
     return redirect(held.get("next") or LANDING)

@@ -92,13 +92,17 @@ def guide_membership_for_staff(*, corp: Corp, staff: Staff) -> Membership:
     """The Siyu sign-in of a staff member WeCom vouched for: theirs if they have one, else a guide's,
     made now. Guides are thousands and are not invited one by one: inside WeCom, being the corp's
     active staff is the invitation, as it is for the chat sidebar, and a guide sees only their own
-    customers. The user has no password; they sign in only through WeCom."""
+    customers. The user has no password; they sign in only through WeCom. A user an administrator
+    switched off stays off: refused, not made again."""
     with transaction.atomic():
-        found = Membership.objects.select_for_update().filter(corp=corp, staff=staff, user__is_active=True).select_related("user").order_by("id").first()
-        if found is not None:
-            return found
+        found = list(Membership.objects.select_for_update().filter(corp=corp, staff=staff).select_related("user").order_by("id"))
         username = f"wecom:{corp.corp_id}:{staff.userid}"[:150]
-        user = User.objects.filter(username=username).first() or User.objects.create_user(username=username, password=None, first_name=staff.name[:150])
+        made = User.objects.filter(username=username).first()
+        if any(m.user.is_active for m in found):
+            return next(m for m in found if m.user.is_active)
+        if found or (made is not None and not made.is_active):
+            raise Forbidden(_("Your Siyu sign-in is switched off: ask your administrator."), code="signin_off")
+        user = made or User.objects.create_user(username=username, password=None, first_name=staff.name[:150])
         return membership_grant(user=user, corp=corp, role=Role.GUIDE, staff=staff)
 
 
