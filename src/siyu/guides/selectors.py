@@ -423,7 +423,7 @@ def _roll_up(corp, board: dict[int, dict], by: str) -> dict[object, dict]:
     with the staff members each row holds."""
     staff = {s.pk: s for s in Staff.objects.filter(corp=corp, pk__in=list(board)).select_related("department__parent")}
     groups: dict[object, dict] = {}
-    for staff_id, counts in board.items():
+    for staff_id, counts in sorted(board.items()):  # staff ids in order: stable links
         s = staff.get(staff_id)
         if s is None:
             continue
