@@ -14,7 +14,7 @@ from siyu.analytics.models import Segment
 from siyu.api import api as ninja_api
 from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
-from siyu.customers.models import Customer, FollowTag
+from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.kit.tenancy import Role
@@ -103,6 +103,8 @@ def two_corps(db):
     moved = Handover.objects.create(corp=alpha, handover_staff=s, takeover_staff=s, resigned=False, customers=1, message=MARKER[:200])
     shelf = QuickReplyGroup.objects.create(corp=alpha, name=f"QG {MARKER}"[:32])
     reply = QuickReply.objects.create(corp=alpha, group=shelf, title=f"QR {MARKER}"[:64], text=MARKER)
+    field = CustomField.objects.create(corp=alpha, key="marker", name=f"F {MARKER}"[:40], kind="text")
+    CustomerFieldValue.objects.create(corp=alpha, customer=c, field=field, text=MARKER)
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "customer_id": c.id,
@@ -124,6 +126,7 @@ def two_corps(db):
         "quick_reply_id": reply.id,
         "quick_reply_group_id": shelf.id,
         "handover_id": moved.id,
+        "field_id": field.id,
     }
     return objects, ApiClient(f.token(beta_owner, beta))
 
@@ -180,6 +183,8 @@ def _alpha_snapshot():
         list(QuickReply.objects.values_list("id", "title", "text", "group_id")),
         list(QuickReplyGroup.objects.values_list("id", "name")),
         list(Handover.objects.values_list("id", "status", "customers")),
+        list(CustomField.objects.values_list("id", "name", "choices", "archived_at")),
+        list(CustomerFieldValue.objects.values_list("id", "text", "number", "date")),
     )
 
 
@@ -234,6 +239,7 @@ def test_every_path_parameter_is_an_object_id():
         "quick_reply_id",
         "quick_reply_group_id",
         "handover_id",
+        "field_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 

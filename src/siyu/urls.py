@@ -20,6 +20,7 @@ urlpatterns = [
     path("sidebar/<str:corp_id>/customer", sidebar.sidebar_customer, name="sidebar_customer"),
     path("sidebar/<str:corp_id>/sent", sidebar.sidebar_sent, name="sidebar_sent"),
     path("sidebar/<str:corp_id>/note", sidebar.sidebar_note, name="sidebar_note"),
+    path("sidebar/<str:corp_id>/profile", sidebar.sidebar_profile, name="sidebar_profile"),
     path("sidebar/<str:corp_id>/replies", sidebar.sidebar_replies, name="sidebar_replies"),
     path("sidebar/<str:corp_id>/chat", sidebar.sidebar_chat, name="sidebar_chat"),
     path("sidebar/<str:corp_id>/reply-sent", sidebar.sidebar_reply_sent, name="sidebar_reply_sent"),

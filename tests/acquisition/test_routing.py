@@ -56,55 +56,56 @@ def quiet(hub):
     return hub
 
 
-def test_weighted_split_over_1500_scans(quiet, monkeypatch):
-    # 1,500 scans: within 4σ of the weights that is ±4–5 points of share, enough to catch a wrong weight.
+def test_weighted_split_over_900_scans(quiet, monkeypatch):
+    # 900 scans: within 4σ of the weights that is ±5–7 points of share; a wrong weight (even shares
+    # for 3:2:1) is 17 points off for the first guide.
     hub = quiet
     a, b, c = hub.staff
     code = _exact_code(hub, [{"staff_id": a.id, "weight": 3}, {"staff_id": b.id, "weight": 2}, {"staff_id": c.id, "weight": 1}], routing_mode="weighted")
     rng = random.Random(7)
     monkeypatch.setattr(routing.random, "choices", rng.choices)
-    landed = Counter(_scan_through_landing(hub, code, MONDAY + timedelta(hours=10, seconds=i), monkeypatch, i) for i in range(1500))
-    assert sum(landed.values()) == 1500
+    landed = Counter(_scan_through_landing(hub, code, MONDAY + timedelta(hours=10, seconds=i), monkeypatch, i) for i in range(900))
+    assert sum(landed.values()) == 900
     for staff, share in ((a, 3 / 6), (b, 2 / 6), (c, 1 / 6)):
-        sigma = math.sqrt(1500 * share * (1 - share))
-        assert abs(landed[staff.userid] - 1500 * share) < 4 * sigma, (staff.userid, landed)
+        sigma = math.sqrt(900 * share * (1 - share))
+        assert abs(landed[staff.userid] - 900 * share) < 4 * sigma, (staff.userid, landed)
     # The sandbox's own record agrees with Siyu's counters.
     assert Counter(SbFollow.objects.filter(corp=hub.sb).values_list("staff__userid", flat=True)) == landed
     assert {d.staff.userid: d.picks for d in LiveCodeDay.objects.select_related("staff")} == dict(landed)
 
 
-def test_caps_schedule_and_backup_over_600_scans(hub, monkeypatch):
-    """Adds reach Siyu by callback up to ten scans late; the holds cover the lag, so no cap is passed."""
+def test_caps_schedule_and_backup_over_300_scans(hub, monkeypatch):
+    """Adds reach Siyu by callback up to five scans (12 minutes) late; the holds cover the lag, so no cap is passed."""
     a, b, c = hub.staff
     backup = hub.add_staff("guide_backup", "值班导购")
     code = _exact_code(
         hub,
         [
-            {"staff_id": a.id, "daily_cap": 150},
-            {"staff_id": b.id, "daily_cap": 150},
-            {"staff_id": c.id, "daily_cap": 90, "schedule": {"weekly": {"1": [["12:00", "13:00"]]}}},
+            {"staff_id": a.id, "daily_cap": 75},
+            {"staff_id": b.id, "daily_cap": 75},
+            {"staff_id": c.id, "daily_cap": 45, "schedule": {"weekly": {"1": [["12:00", "13:00"]]}}},
             {"staff_id": backup.id, "backup": True},
         ],
         routing_mode="least_loaded",
         schedule={"weekly": {"1": [["09:00", "18:00"]]}},
     )
-    # 600 scans spread evenly over Monday 08:00–20:00: 450 inside the code's 09:00–18:00,
-    # 50 of them inside guide2's own 12:00–13:00 lunch slot.
+    # 300 scans spread evenly over Monday 08:00–20:00: 225 inside the code's 09:00–18:00,
+    # 25 of them inside guide2's own 12:00–13:00 lunch slot.
     start, span = MONDAY + timedelta(hours=8), timedelta(hours=12)
     landed = Counter()
     inside_lunch = 0
-    for i in range(600):
-        at = start + span * i / 600
+    for i in range(300):
+        at = start + span * i / 300
         inside_lunch += 12 <= at.hour < 13
         landed[_scan_through_landing(hub, code, at, monkeypatch, i)] += 1
-        if i % 10 == 9:
+        if i % 5 == 4:
             hub.handle_callbacks()
     hub.handle_callbacks()
     assert None not in landed  # the backup always had room
-    assert landed[a.userid] == 150 and landed[b.userid] == 150  # capped, not one more
+    assert landed[a.userid] == 75 and landed[b.userid] == 75  # capped, not one more
     # guide2 only in their slot; least-loaded gives them every scan there until the others catch up.
-    assert landed[c.userid] == inside_lunch == 50
-    assert landed[backup.userid] == 600 - 300 - landed[c.userid]
+    assert landed[c.userid] == inside_lunch == 25
+    assert landed[backup.userid] == 300 - 150 - landed[c.userid]
     assert Counter(SbFollow.objects.filter(corp=hub.sb).values_list("staff__userid", flat=True)) == landed
     assert {d.staff.userid: d.adds for d in LiveCodeDay.objects.select_related("staff")} == dict(landed)
     assert not LiveCodeHold.objects.filter(expires_at__gt=start + span).exists()  # every add took its hold

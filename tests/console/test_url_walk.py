@@ -23,7 +23,7 @@ from siyu.autotag.models import TagRule
 from siyu.console import urls as console_urls
 from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
-from siyu.customers.models import Customer, Follow
+from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.kit.tenancy import Role
@@ -46,6 +46,7 @@ GUIDE_PAGES = {
     "orders",  # their customers' orders
     "welcomes",  # the welcomes of their own adds
     "customer_tags",
+    "customer_fields",  # their own customers only
     "customer_bulk_tags",  # their own follows only
     "tags",
     "logout",
@@ -157,6 +158,7 @@ def alpha(db):
     moved = Handover.objects.create(corp=corp, handover_staff=other_staff, takeover_staff=own_staff, resigned=False, customers=1)
     shelf = QuickReplyGroup.objects.create(corp=corp, name="话术")
     reply = QuickReply.objects.create(corp=corp, group=shelf, title="欢迎", text="您好")
+    field = CustomField.objects.create(corp=corp, key="city", name="城市", kind="text")
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -170,6 +172,7 @@ def alpha(db):
         "quick_reply_id": reply.id,
         "quick_reply_group_id": shelf.id,
         "handover_id": moved.id,
+        "field_id": field.id,
         "customer_id": theirs.id,  # a guide must not reach another guide's customer
         "group_id": group.id,
         "tag_id": tag.id,
@@ -226,6 +229,8 @@ def _snapshot():
         list(QuickReply.objects.values_list("id", "title", "text", "group_id")),
         list(QuickReplyGroup.objects.values_list("id", "name")),
         list(Handover.objects.values_list("id", "status", "customers")),
+        list(CustomField.objects.values_list("id", "name", "choices", "archived_at")),
+        list(CustomerFieldValue.objects.values_list("id", "text", "number", "date")),
     )
 
 
@@ -336,5 +341,6 @@ def test_every_url_parameter_is_filled():
         "quick_reply_id",
         "quick_reply_group_id",
         "handover_id",
+        "field_id",
     }
     assert len(PATTERNS) >= 45

@@ -11,6 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from siyu.corps.services import staff_upsert
+from siyu.customers.fields import custom_field_save
+from siyu.customers.models import CustomerFieldValue
 from siyu.guides import quick_replies, services
 from siyu.guides.models import GuideContact, GuideTaskItem, QuickReply
 from siyu.kit.clock import now
@@ -46,6 +48,7 @@ def store(live_server):
     shelf = quick_replies.quick_reply_group_save(actor=hq, name="喂养知识")
     quick_replies.quick_reply_save(actor=hq, group_id=shelf.id, title="奶粉冲调", text=REPLY)
     quick_replies.quick_reply_save(actor=hq, group_id=shelf.id, title="夜醒怎么办", text="睡前两小时别喂太饱。")
+    custom_field_save(actor=hq, name="宝宝生日", key="baby_birth_date", kind="date")
     task = services.guide_task_create(
         actor=hq,
         name="6个月辅食提醒",
@@ -107,6 +110,13 @@ def test_a_guide_sends_a_tasks_content_from_the_sidebar_and_hq_sees_it_done(live
     assert last.args["text"]["content"] == REPLY and last.answer == {"err_msg": "sendChatMessage:ok"}
     assert QuickReply.objects.get(title="奶粉冲调").sent_count == 1
     assert list(GuideContact.objects.values_list("customer__external_userid", "how").order_by("id")) == [("wmSB0", "task"), ("wmSB0", "reply")]
+
+    # The baby's birthday, typed on the phone, is on the profile.
+    page.fill("#field_baby_birth_date", "2026-06-01")
+    page.click("#profile-form button[type=submit]")
+    expect(page.locator("#profile-saved")).to_have_text("资料已保存。")
+    expect(page.locator("#field_baby_birth_date")).to_have_value("2026-06-01")
+    assert CustomerFieldValue.objects.get(customer__external_userid="wmSB0").date.isoformat() == "2026-06-01"
 
     # HQ sees it on the task's completion.
     page.set_viewport_size({"width": 1400, "height": 900})

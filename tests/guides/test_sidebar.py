@@ -10,14 +10,17 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
+from siyu.customers.fields import custom_field_save
+from siyu.customers.models import CustomerFieldValue, FollowTag
 from siyu.guides.models import GuideTaskItem
 from siyu.kit.clock import now
 from siyu.kit.wecom_crypto import jsapi_signature
-from siyu.sandbox.models import SbOAuthCode, SbTicket
+from siyu.sandbox.models import SbFollow, SbOAuthCode, SbTicket
 from siyu.wecom import pages
 from siyu.wecom.client import WeComClient, WeComError, WeComUnavailable
 from siyu.wecom.models import ApiState
 
+from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
 from .test_guide_tasks import _create, _work, shop  # noqa: F401 — the fixture
 
@@ -157,3 +160,40 @@ def test_wecoms_limits_on_codes_and_tickets_hold_in_the_sandbox(hub, shop):
     with pytest.raises(WeComUnavailable) as limited:
         client.agent_ticket()  # the app's 101st ticket within the hour
     assert limited.value.errcode == 45009
+
+
+def test_the_guide_edits_tags_and_fields_from_the_sidebar_and_wecom_gets_the_tags(hub, shop, django_capture_on_commit_callbacks):
+    library = f.tag_group(hub.actor, "宝宝月龄", tags=["0-6月", "6-12月"])
+    young, older = library.tags.order_by("id")
+    custom_field_save(actor=hub.actor, name="宝宝生日", key="baby_birth_date", kind="date")
+    custom_field_save(actor=hub.actor, name="奶粉段数", key="formula_stage", kind="choice", choices=["1段", "2段"])
+    client = Client()
+    _sign_in(client, hub)
+    card = client.get(f"/sidebar/{hub.corp.corp_id}/customer", {"external_userid": "wmA0"}).content.decode()
+    assert 'name="field_baby_birth_date"' in card and "6-12月" in card and 'id="profile-form"' in card
+
+    profile = f"/sidebar/{hub.corp.corp_id}/profile"
+    # A bad date: refused next to its field, what was typed kept, and the tag not added either.
+    bad = client.post(profile, {"external_userid": "wmA0", "field_baby_birth_date": "去年", "field_formula_stage": "2段", "tags": [str(older.id)]})
+    body = bad.content.decode()
+    assert bad.status_code == 400 and 'id="field_baby_birth_date_error"' in body and 'value="去年"' in body
+    assert not CustomerFieldValue.objects.exists() and not FollowTag.objects.filter(tag=older).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = client.post(profile, {"external_userid": "wmA0", "field_baby_birth_date": "2026-03-18", "field_formula_stage": "2段", "tags": [str(older.id)]})
+    assert saved.status_code == 200 and 'id="profile-saved"' in saved.content.decode()
+    assert {v.field.key: v.text or str(v.date) for v in CustomerFieldValue.objects.filter(customer=shop["a0"])} == {
+        "baby_birth_date": "2026-03-18",
+        "formula_stage": "2段",
+    }
+    follow = shop["a0"].follows.get(staff=hub.staff[0])
+    assert set(follow.follow_tags.values_list("tag_id", flat=True)) == {older.id}
+    hub.handle_callbacks()  # the queued mark_tag reaches WeCom
+    older.refresh_from_db()
+    assert SbFollow.objects.get(customer__external_userid="wmA0", staff__userid="guide0").tag_ids == [older.wecom_tag_id]
+    # Unchecking removes it; another guide's customer is not this guide's to edit.
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(profile, {"external_userid": "wmA0", "tags": [str(young.id)]})
+    assert set(follow.follow_tags.values_list("tag_id", flat=True)) == {young.id}
+    assert client.post(profile, {"external_userid": "wmB0", "field_formula_stage": "1段"}).status_code == 404
+    assert not CustomerFieldValue.objects.filter(customer=shop["b0"]).exists()

@@ -4,6 +4,7 @@ from django.urls import path
 from . import (
     acquisition,
     autotag,
+    customer_fields,
     group_codes,
     guide_tasks,
     handovers,
@@ -37,6 +38,10 @@ urlpatterns = [
     path("customers.xlsx", views.customer_list_xlsx, name="customers_xlsx"),
     path("customers/<int:customer_id>/", views.customer_profile, name="customer"),
     path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),
+    path("customers/<int:customer_id>/fields/", views.customer_fields, name="customer_fields"),
+    path("customer-fields/", customer_fields.custom_field_list, name="custom_fields"),
+    path("customer-fields/<int:field_id>/", customer_fields.custom_field_edit, name="custom_field"),
+    path("customer-fields/<int:field_id>/archive/", customer_fields.custom_field_archive, name="custom_field_archive"),
     path("tags/", views.tag_library, name="tags"),
     path("tags/groups/", views.tag_group_create, name="tag_group_create"),
     path("tags/groups/<int:group_id>/tags/", views.tag_create, name="tag_create"),

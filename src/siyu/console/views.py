@@ -1,7 +1,7 @@
 """Operator pages. Thin like the API: parse, call a selector or service, render."""
 
 from django.contrib import messages
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +17,7 @@ from siyu.corps.selectors import corp_settings_for, memberships_of, staff_resolv
 from siyu.corps.services import corp_credentials_save, corp_register_check
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
+from siyu.customers.fields import customer_fields_set, refusal_shown, values_from_form
 from siyu.customers.models import ADD_WAY_LABELS
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.http import XLSX, attachment
@@ -169,7 +170,11 @@ def _query_with(request, **changes) -> str:
 @console_view
 def customer_profile(request, customer_id: int):
     actor = request.actor
-    customer = customer_selectors.customer_get(actor, customer_id)
+    return _profile_page(request, customer_selectors.customer_get(actor, customer_id))
+
+
+def _profile_page(request, customer, *, field_error=None, fields=None):
+    actor = request.actor
     follows = customer_selectors.customer_follows(actor, customer)
     timeline = list(customer_selectors.customer_timeline(actor, customer))
     names = channel_names(actor, [f.state for f in follows] + [e.data.get("state", "") for e in timeline])
@@ -188,6 +193,8 @@ def customer_profile(request, customer_id: int):
             "follows": follows,
             "tags": customer_selectors.customer_tag_summary(follows),
             "current_tag_ids": current,
+            "fields": fields if fields is not None else customer_selectors.customer_fields(actor, customer),
+            "field_error": field_error,
             "timeline": timeline,
             "tag_groups": tag_selectors.tag_library(actor),
             "staff_choices": [f.staff for f in follows if f.is_active],
@@ -195,7 +202,26 @@ def customer_profile(request, customer_id: int):
             "budget": customer_budget(actor, customer),
             "nav": "customers",
         },
+        status=400 if field_error else 200,
     )
+
+
+@require_POST
+@console_view
+def customer_fields(request, customer_id: int):
+    """The profile's field editor: what was typed becomes the customer's values, all or none."""
+    actor = request.actor
+    customer = customer_selectors.customer_get(actor, customer_id)
+    shown = customer_selectors.customer_fields(actor, customer)
+    try:
+        with transaction.atomic():
+            changed = customer_fields_set(actor=actor, customer=customer, values=values_from_form(shown, request.POST))
+    except InvalidInput as exc:
+        for s in shown:  # what was typed stays in the form
+            s.value = request.POST.get(f"field_{s.field.key}", s.value)
+        return _profile_page(request, customer, field_error=refusal_shown(exc), fields=shown)
+    messages.success(request, _("Fields saved: %(n)d changed.") % {"n": len(changed)})
+    return HttpResponseRedirect(reverse("console:customer", args=[customer.id]))
 
 
 @require_POST

@@ -6,7 +6,7 @@ from siyu.corps.selectors import staff_resolve
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
 from siyu.tags.selectors import resolve_tags
 
-from . import selectors, services
+from . import fields, selectors, services
 from .models import Follow
 
 router = Router(tags=["customers"])
@@ -72,8 +72,16 @@ class TimelineOut(Schema):
     data: dict
 
 
+class FieldValueOut(Schema):
+    key: str
+    name: str
+    kind: str
+    value: str = Field(description="as shown: a date as YYYY-MM-DD, a number in plain digits; empty when unset")
+
+
 class CustomerDetailOut(CustomerOut):
     phones: list[str]
+    fields: list[FieldValueOut]
     follows: list[FollowOut]
     timeline: list[TimelineOut]
 
@@ -162,6 +170,7 @@ def customer_detail(request, customer_id: int):
     return CustomerDetailOut(
         **base.dict(),
         phones=sorted(customer.phones.values_list("phone", flat=True)),
+        fields=_field_values(actor, customer),
         follows=[_follow_out(f) for f in selectors.customer_follows(actor, customer)],
         timeline=[
             TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data) for e in selectors.customer_timeline(actor, customer)
@@ -192,3 +201,76 @@ def customer_note_add(request, customer_id: int, payload: NoteIn):
     staff = staff_resolve(actor, payload.staff_id, "staff_id") if payload.staff_id is not None else None
     e = services.customer_note_add(actor=actor, customer=customer, text=payload.text, staff=staff)
     return Status(201, TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data))
+
+
+# -- custom fields ------------------------------------------------------------------------------------------
+class CustomFieldOut(Schema):
+    id: int
+    key: str
+    name: str
+    kind: str
+    choices: list[str]
+    position: int
+    archived: bool
+
+    @staticmethod
+    def resolve_archived(obj) -> bool:
+        return obj.archived_at is not None
+
+
+class CustomFieldIn(Schema):
+    key: str = Field(..., max_length=40, description="lower-case letters, digits and _; fixed once made")
+    name: str = Field(..., max_length=40)
+    kind: str = Field(..., description="text, number, date or choice; fixed once made")
+    choices: list[str] = Field(default_factory=list, max_length=50, description="for a choice field")
+    position: int = Field(0, ge=0, le=999)
+
+
+class CustomFieldEdit(Schema):
+    name: str = Field(..., max_length=40)
+    choices: list[str] = Field(default_factory=list, max_length=50)
+    position: int = Field(0, ge=0, le=999)
+
+
+@router.get("/custom-fields", response=list[CustomFieldOut])
+def custom_field_list(request, archived: bool = False):
+    return list(selectors.custom_fields(request.auth, archived=archived))
+
+
+@router.post("/custom-fields", response={201: CustomFieldOut})
+def custom_field_create(request, payload: CustomFieldIn):
+    return Status(201, fields.custom_field_save(actor=request.auth, **payload.dict()))
+
+
+@router.put("/custom-fields/{field_id}", response=CustomFieldOut)
+def custom_field_edit(request, field_id: int, payload: CustomFieldEdit):
+    actor = request.auth
+    field = selectors.custom_field_get(actor, field_id)
+    return fields.custom_field_save(actor=actor, field=field, kind=field.kind, **payload.dict())
+
+
+@router.post("/custom-fields/{field_id}/archive", response=CustomFieldOut)
+def custom_field_archive(request, field_id: int):
+    actor = request.auth
+    return fields.custom_field_archive(actor=actor, field=selectors.custom_field_get(actor, field_id))
+
+
+def _field_values(actor, customer) -> list[FieldValueOut]:
+    return [FieldValueOut(key=s.field.key, name=s.field.name, kind=s.field.kind, value=s.value) for s in selectors.customer_fields(actor, customer)]
+
+
+class FieldsIn(Schema):
+    values: dict[str, str | float | int | None] = Field(..., description="{key: value}; empty or null clears; keys not given stay")
+
+
+class FieldsOut(Schema):
+    changed: dict[str, list[str]] = Field(description="{key: [old, new]} of what changed")
+    fields: list[FieldValueOut]
+
+
+@router.put("/customers/{customer_id}/fields", response=FieldsOut)
+def customer_fields_set(request, customer_id: int, payload: FieldsIn):
+    actor = request.auth
+    customer = selectors.customer_get(actor, customer_id)
+    changed = fields.customer_fields_set(actor=actor, customer=customer, values=payload.values)
+    return FieldsOut(changed={k: list(v) for k, v in changed.items()}, fields=_field_values(actor, customer))

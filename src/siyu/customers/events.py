@@ -38,3 +38,13 @@ class CustomerNoted:
     customer_id: int
     staff_id: int | None
     at: object  # datetime
+
+
+@dataclass(frozen=True)
+class CustomerFieldsChanged:
+    """Custom fields of a customer were set or cleared in Siyu: ((key, old, new), …), the values
+    as shown ("" for unset). Journeys and lifecycle stages read fields."""
+
+    corp_id: int
+    customer_id: int
+    changed: tuple

@@ -90,6 +90,48 @@ class FollowTag(CorpOwned):
         indexes = [models.Index(fields=["tag", "follow"])]
 
 
+class CustomField(CorpOwned):
+    """A customer attribute the corp defines (birthday, baby's birth date, preferred sub-brand …):
+    one value per customer, shared by every staff member who follows them. Archived fields keep
+    their values but are no longer shown or asked for."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", pgettext_lazy("field kind", "Text")
+        NUMBER = "number", _("Number")
+        DATE = "date", _("Date")
+        CHOICE = "choice", pgettext_lazy("field kind", "Choice")
+
+    key = models.SlugField(max_length=40, help_text="the name the API, imports and conditions use")
+    name = models.CharField(max_length=40)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    choices = models.JSONField(default=list, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer field")
+        verbose_name_plural = _("customer fields")
+        constraints = [models.UniqueConstraint(fields=["corp", "key"], name="customfield_unique_key")]
+        ordering = ["position", "id"]
+
+
+class CustomerFieldValue(CorpOwned):
+    """A customer's value of one custom field, in the column of the field's kind, so conditions
+    (month-age from a birth date, a number above a threshold) are indexed reads."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="field_values")
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="values")
+    text = models.CharField(max_length=200, blank=True, default="")
+    number = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    date = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "field"], name="customerfieldvalue_unique")]
+        indexes = [models.Index(fields=["field", "date"]), models.Index(fields=["field", "number"]), models.Index(fields=["field", "text"])]
+
+
 class TimelineEvent(CorpOwned):
     """One thing that happened to a customer. Written by services only, never edited."""
 

@@ -14,7 +14,8 @@ from siyu.kit.clock import day_start
 from siyu.kit.tenancy import Actor, get_for
 from siyu.tags.selectors import live_tags, resolve_tags
 
-from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
+from .fields import shown
+from .models import Customer, CustomerFieldValue, CustomerPhone, CustomField, Follow, FollowTag, TimelineEvent
 
 PHONE_QUERY = re.compile(r"^\+?\d{3,20}$")
 
@@ -202,3 +203,32 @@ def follow_counts_by_staff(actor: Actor, staff_ids) -> dict[int, int]:
         .annotate(n=Count("id"))
     )
     return {r["staff_id"]: r["n"] for r in rows}
+
+
+# -- custom fields ------------------------------------------------------------------------------------------
+def custom_fields(actor: Actor, *, archived: bool = False, to_edit: bool = False) -> QuerySet[CustomField]:
+    """The corp's fields in their order; with `archived`, the archived ones too (last). Everyone
+    reads them; `to_edit` is a manager's."""
+    if to_edit:
+        actor.require_manager()
+    fields = CustomField.objects.for_corp(actor.corp)
+    return fields.order_by("archived_at", "position", "id") if archived else fields.filter(archived_at__isnull=True)
+
+
+def custom_field_get(actor: Actor, field_id: int, *, to_edit: bool = False) -> CustomField:
+    if to_edit:
+        actor.require_manager()
+    return get_for(actor, CustomField.objects, _("No such field."), pk=field_id)
+
+
+@dataclass
+class FieldShown:
+    field: CustomField
+    value: str  # as shown; "" when unset
+
+
+def customer_fields(actor: Actor, customer: Customer) -> list[FieldShown]:
+    """Every live field with the customer's value, in the fields' order (the caller found the
+    customer among those the actor may see)."""
+    values = {v.field_id: v for v in CustomerFieldValue.objects.filter(customer=customer)}
+    return [FieldShown(f, shown(f, values.get(f.pk))) for f in custom_fields(actor)]

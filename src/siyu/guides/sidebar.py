@@ -3,7 +3,8 @@
 The guide is known by WeCom's OAuth2 (wecom.pages), kept in a short signed session for this corp
 only; the customer is the one of the open chat (`getCurExternalContact`, after `wx.agentConfig`
 signed with the app's ticket). The page shows the customer as the guide may see them — tags,
-value, open tasks, the timeline — and one tap on a task's content or on a quick reply (话术库,
+value, open tasks, the timeline — and the guide edits their tags (mirrored to WeCom) and the
+corp's customer fields; one tap on a task's content or on a quick reply (话术库,
 searchable by shelf and words) puts it into the chat (`sendChatMessage`, a call per message: the
 text, then each file by a fresh media id); the send is then recorded against the task or the
 reply. A follow-up note is written here too. Every write re-checks the session and the guide's
@@ -27,11 +28,14 @@ from siyu.acquisition.views import public_page
 from siyu.analytics.selectors import customer_value
 from siyu.corps.models import DEFAULT_API_BASE, Corp
 from siyu.customers import selectors as customer_selectors
+from siyu.customers.fields import customer_fields_set, refusal_shown, values_from_form
 from siyu.customers.models import Customer
-from siyu.customers.services import customer_note_add
+from siyu.customers.services import customer_note_add, customer_tags_change
 from siyu.kit.clock import now
-from siyu.kit.errors import DomainError, Unauthorized
+from siyu.kit.errors import DomainError, InvalidInput, Unauthorized
+from siyu.kit.schema import whole_in_range
 from siyu.kit.tenancy import Actor, Role
+from siyu.tags.selectors import resolve_tags, tag_library
 from siyu.wecom import pages
 
 from . import quick_replies, selectors, services
@@ -142,6 +146,9 @@ def _customer_context(actor: Actor, customer: Customer, **extra) -> dict:
         "corp": actor.corp,
         "customer": customer,
         "tags": customer_selectors.customer_tag_summary(follows),
+        "tag_groups": tag_library(actor),
+        "current_tag_ids": {ft.tag_id for f in follows if f.is_active for ft in f.live_follow_tags},
+        "fields": customer_selectors.customer_fields(actor, customer),
         "remark": next((f.remark for f in follows if f.remark), ""),
         "value": value,
         "rfm": cls,
@@ -225,3 +232,31 @@ def sidebar_note(request, corp: Corp):
         context = _customer_context(actor, customer, note_error=exc.message, note_text=request.POST.get("text", ""))
         return render(request, "guides/sidebar_customer.html", context, status=exc.status)
     return render(request, "guides/sidebar_customer.html", _customer_context(actor, customer, note_saved=True))
+
+
+@require_POST
+@_html_refusal
+def sidebar_profile(request, corp: Corp):
+    """The guide's tags on this customer (the checked set, on their own follow; WeCom is told) and
+    the customer's fields: saved together, or nothing is, with the refusal next to its field."""
+    actor = _guide(request, corp)
+    customer = _customer(actor, request.POST.get("external_userid", ""))
+    fields = customer_selectors.customer_fields(actor, customer)
+    try:
+        with transaction.atomic():
+            customer_fields_set(actor=actor, customer=customer, values=values_from_form(fields, request.POST))
+            checked = {whole_in_range(v) for v in request.POST.getlist("tags")}
+            if None in checked:
+                raise InvalidInput(_("Tag ids must be numbers."), code="bad_tag", field="tags")
+            follows = customer_selectors.customer_follows(actor, customer)
+            current = {ft.tag_id for f in follows if f.is_active for ft in f.live_follow_tags}
+            add, remove = sorted(checked - current), sorted(current - checked)
+            if add or remove:
+                customer_tags_change(actor=actor, customer=customer, add=resolve_tags(actor, add, "tags"), remove=resolve_tags(actor, remove, "tags"))
+    except InvalidInput as exc:
+        for f in fields:  # what was typed stays in the form
+            f.value = request.POST.get(f"field_{f.field.key}", f.value)
+        context = _customer_context(actor, customer, field_error=refusal_shown(exc), profile_error=exc.message)
+        context["fields"] = fields
+        return render(request, "guides/sidebar_customer.html", context, status=exc.status)
+    return render(request, "guides/sidebar_customer.html", _customer_context(actor, customer, profile_saved=True))

@@ -1,0 +1,93 @@
+"""Custom customer fields in the console: HQ defines them (客户字段), anyone who may see a customer
+fills them in on the profile. The services decide who may do what."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from siyu.customers import fields as field_services
+from siyu.customers import selectors as customer_selectors
+from siyu.customers.models import CustomField
+
+from .access import console_view, saved_or_form_error
+from .fields import WholeField
+
+
+class CustomFieldForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Field name"), max_length=40)
+    key = forms.CharField(
+        label=gettext_lazy("Key"),
+        max_length=40,
+        help_text=gettext_lazy("What the API, imports and journeys call it: lower-case letters, digits and _, e.g. baby_birth_date. Fixed once made."),
+    )
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=CustomField.Kind.choices)
+    choices = forms.CharField(
+        label=gettext_lazy("Choices"), required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=gettext_lazy("For a choice field: one a line.")
+    )
+    position = WholeField(label=gettext_lazy("Position in the list"), min_value=0, max_value=999, initial=0, required=False)
+
+    def __init__(self, *args, field: CustomField | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if field is not None:  # key and kind are fixed
+            for name in ("key", "kind"):
+                self.fields[name].disabled = True
+                self.fields[name].required = False
+
+
+def _save(actor, form, field=None):
+    d = form.cleaned_data
+    return saved_or_form_error(
+        form,
+        lambda: field_services.custom_field_save(
+            actor=actor,
+            field=field,
+            name=d["name"],
+            key=d.get("key") or "",
+            kind=field.kind if field else d["kind"],
+            choices=(d["choices"] or "").splitlines(),
+            position=d["position"] or 0,
+        ),
+    )
+
+
+@console_view
+def custom_field_list(request):
+    actor = request.actor
+    rows = list(customer_selectors.custom_fields(actor, archived=True, to_edit=True))
+    form = CustomFieldForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        saved = _save(actor, form)
+        if saved:
+            messages.success(request, _("Field “%(name)s” added: profiles and the sidebar ask for it now.") % {"name": saved.name})
+            return redirect("console:custom_fields")
+    context = {"rows": rows, "form": form, "nav": "custom_fields"}
+    return render(request, "console/custom_fields.html", context, status=400 if form.errors else 200)
+
+
+@console_view
+def custom_field_edit(request, field_id: int):
+    actor = request.actor
+    field = customer_selectors.custom_field_get(actor, field_id, to_edit=True)
+    initial = {"name": field.name, "key": field.key, "kind": field.kind, "choices": "\n".join(field.choices), "position": field.position}
+    form = CustomFieldForm(request.POST or None, initial=initial, field=field)
+    if request.method == "POST" and form.is_valid():
+        saved = _save(actor, form, field)
+        if saved:
+            messages.success(request, _("Field “%(name)s” saved.") % {"name": saved.name})
+            return redirect("console:custom_fields")
+    return render(request, "console/custom_field_edit.html", {"form": form, "field": field, "nav": "custom_fields"}, status=400 if form.errors else 200)
+
+
+@require_POST
+@console_view
+def custom_field_archive(request, field_id: int):
+    actor = request.actor
+    field = customer_selectors.custom_field_get(actor, field_id, to_edit=True)
+    field_services.custom_field_archive(actor=actor, field=field)
+    messages.success(request, _("Field “%(name)s” archived: its values are kept.") % {"name": field.name})
+    return redirect("console:custom_fields")

@@ -1,0 +1,176 @@
+"""Custom customer fields (客户字段): the corp defines them, anyone who may see a customer fills
+them in (the console, the sidebar, the API). Writes; the reads are in selectors."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
+from siyu.kit.events import publish
+from siyu.kit.tenancy import Actor
+
+from .events import CustomerFieldsChanged
+from .models import Customer, CustomerFieldValue, CustomField, TimelineEvent
+
+Kind = CustomField.Kind
+MAX_FIELDS = 100  # a profile, the sidebar's form and an import sheet stay readable
+MAX_CHOICES = 50
+TEXT_MAX = 200
+NUMBER_LIMIT = Decimal("999999999999.99")  # the column's 14 digits, 2 after the point
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def _clean_choices(kind: str, choices) -> list[str]:
+    if kind != Kind.CHOICE:
+        return []
+    cleaned = list(dict.fromkeys(str(c).strip() for c in choices or () if str(c).strip()))
+    if not cleaned:
+        raise InvalidInput(_("A choice field needs at least one choice."), code="no_choices", field="choices")
+    if len(cleaned) > MAX_CHOICES:
+        raise InvalidInput(_("A field has at most %(n)s choices.") % {"n": MAX_CHOICES}, code="too_many_choices", field="choices")
+    if any(len(c) > 40 for c in cleaned):
+        raise InvalidInput(_("A choice is at most 40 characters."), code="choice_too_long", field="choices")
+    return cleaned
+
+
+def custom_field_save(*, actor: Actor, field: CustomField | None = None, name: str, kind: str, key: str = "", choices=(), position: int = 0) -> CustomField:
+    """A new field, or an edit of one. Its key and kind are fixed once it exists: imports,
+    conditions and values already stored depend on them. A manager's."""
+    actor.require_manager()
+    name = (name or "").strip()
+    if not name or len(name) > 40:
+        raise InvalidInput(_("Name the field (at most 40 characters)."), code="bad_name", field="name")
+    if field is None:
+        if kind not in Kind.values:
+            raise InvalidInput(_("Choose the field's kind: text, number, date or choice."), code="bad_kind", field="kind")
+        key = (key or "").strip()
+        if not KEY_RE.match(key):
+            raise InvalidInput(_("The key is lower-case letters, digits and underscores, starting with a letter (at most 40)."), code="bad_key", field="key")
+        if CustomField.objects.filter(corp=actor.corp, key=key).exists():
+            raise InvalidInput(_("Another field has the key “%(key)s”.") % {"key": key}, code="duplicate_key", field="key")
+        if CustomField.objects.filter(corp=actor.corp, archived_at__isnull=True).count() >= MAX_FIELDS:
+            raise InvalidInput(_("A corp has at most %(n)s fields; archive one first.") % {"n": MAX_FIELDS}, code="too_many_fields", field="name")
+        field = CustomField(corp=actor.corp, key=key, kind=kind)
+    elif kind and kind != field.kind:
+        raise InvalidInput(_("A field's kind cannot change; make a new field."), code="kind_fixed", field="kind")
+    taken = CustomField.objects.filter(corp=actor.corp, name=name, archived_at__isnull=True).exclude(pk=field.pk)
+    if taken.exists():
+        raise InvalidInput(_("Another field is called “%(name)s”.") % {"name": name}, code="duplicate_name", field="name")
+    new_choices = _clean_choices(field.kind, choices)
+    if field.pk and field.kind == Kind.CHOICE:
+        dropped = set(field.choices) - set(new_choices)
+        used = CustomerFieldValue.objects.filter(field=field, text__in=dropped).values_list("text", flat=True).first()
+        if used is not None:
+            raise InvalidInput(_("Customers have the choice “%(choice)s”: it cannot be removed.") % {"choice": used}, code="choice_in_use", field="choices")
+    field.name, field.choices, field.position = name, new_choices, max(0, int(position or 0))
+    field.save()
+    return field
+
+
+def custom_field_archive(*, actor: Actor, field: CustomField) -> CustomField:
+    """No longer shown or asked for; the values stay, and its key stays taken."""
+    actor.require_manager()
+    if field.archived_at is None:
+        field.archived_at = now()
+        field.save(update_fields=["archived_at"])
+    return field
+
+
+def parse_value(field: CustomField, raw) -> tuple[str, Decimal | None, date | None] | None:
+    """(text, number, date) for the field's column from what a person typed or an API sent;
+    None for empty (the value is cleared). Refusals name the field by its key."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    where = f"fields.{field.key}"
+    if field.kind == Kind.NUMBER:
+        try:
+            number = Decimal(str(raw).strip()).quantize(Decimal("0.01"))
+        except (InvalidOperation, ValueError):
+            raise InvalidInput(_("“%(field)s” takes a number.") % {"field": field.name}, code="bad_number", field=where) from None
+        if not number.is_finite() or abs(number) > NUMBER_LIMIT:
+            raise InvalidInput(_("“%(field)s” is too large a number.") % {"field": field.name}, code="bad_number", field=where)
+        return "", number, None
+    if field.kind == Kind.DATE:
+        if isinstance(raw, date):
+            return "", None, raw
+        try:
+            return "", None, date.fromisoformat(str(raw).strip()[:10])
+        except ValueError:
+            raise InvalidInput(_("“%(field)s” takes a date such as 2026-03-18.") % {"field": field.name}, code="bad_date", field=where) from None
+    text = str(raw).strip()
+    if field.kind == Kind.CHOICE and text not in field.choices:
+        raise InvalidInput(_("“%(value)s” is not one of the choices of “%(field)s”.") % {"value": text, "field": field.name}, code="bad_choice", field=where)
+    if len(text) > TEXT_MAX:
+        raise InvalidInput(_("“%(field)s” is at most %(n)s characters.") % {"field": field.name, "n": TEXT_MAX}, code="text_too_long", field=where)
+    return text, None, None
+
+
+def values_from_form(fields, data) -> dict[str, str]:
+    """{key: typed value} of the fields a form posted (`field_<key>`, as customers/_field_inputs.html
+    names them); fields the form did not carry stay as they are."""
+    return {s.field.key: data[f"field_{s.field.key}"] for s in fields if f"field_{s.field.key}" in data}
+
+
+def refusal_shown(exc) -> tuple[str, str]:
+    """(key, message) of a refusal, for _field_inputs.html to show next to its field."""
+    return ((exc.field or "").removeprefix("fields."), exc.message)
+
+
+def shown(field: CustomField, value: CustomerFieldValue | None) -> str:
+    """The value as the console, the sidebar and the timeline show it ("" when unset)."""
+    if value is None:
+        return ""
+    if field.kind == Kind.NUMBER:
+        return "" if value.number is None else f"{value.number.normalize():f}"
+    if field.kind == Kind.DATE:
+        return value.date.isoformat() if value.date else ""
+    return value.text
+
+
+def customer_fields_set(*, actor: Actor, customer: Customer, values: dict) -> dict[str, tuple[str, str]]:
+    """Set the customer's fields from {key: raw value} (empty clears); keys not given stay as they
+    are. All or nothing: one bad value refuses the lot. Returns {key: (old, new)} of what changed,
+    recorded on the timeline and announced (journeys branch on fields). The caller found the
+    customer among those the actor may see."""
+    fields = {f.key: f for f in CustomField.objects.filter(corp=customer.corp_id, key__in=list(values), archived_at__isnull=True)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InvalidInput(_("There is no field “%(key)s”.") % {"key": unknown[0]}, code="unknown_field", field=f"fields.{unknown[0]}")
+    parsed = {key: parse_value(fields[key], raw) for key, raw in values.items()}
+    changed: dict[str, tuple[str, str]] = {}
+    with transaction.atomic():
+        existing = {v.field_id: v for v in CustomerFieldValue.objects.select_for_update().filter(customer=customer, field__in=list(fields.values()))}
+        for key, cells in parsed.items():
+            field = fields[key]
+            row = existing.get(field.pk)
+            old = shown(field, row)
+            if cells is None:
+                if row is not None:
+                    row.delete()
+                    changed[key] = (old, "")
+                continue
+            if row is None:
+                row = CustomerFieldValue(corp_id=customer.corp_id, customer=customer, field=field)
+            row.text, row.number, row.date = cells
+            new = shown(field, row)
+            if new != old:
+                row.save()
+                changed[key] = (old, new)
+        if changed:
+            staff_id = actor.staff_id
+            TimelineEvent.objects.create(
+                corp_id=customer.corp_id,
+                customer=customer,
+                kind=TimelineEvent.Kind.PROFILE_UPDATED,
+                staff_id=staff_id,
+                occurred_at=now(),
+                data={"fields": [[fields[k].name, old, new] for k, (old, new) in changed.items()], "by": actor.user.get_username() if actor.user else ""},
+            )
+            publish(CustomerFieldsChanged(corp_id=customer.corp_id, customer_id=customer.pk, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
+    return changed

@@ -1,0 +1,175 @@
+"""Custom customer fields: HQ defines them, anyone who may see a customer fills them in (service,
+API, console profile). Values are typed (a date is a date, a number a number, a choice one of
+its choices), a bad one refuses the whole save and names the field, every change is on the
+timeline and announced once, and one corp's fields and values never reach another."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from siyu.customers import fields as services
+from siyu.customers import selectors
+from siyu.customers.events import CustomerFieldsChanged
+from siyu.customers.models import CustomerFieldValue, TimelineEvent
+from siyu.kit.errors import Forbidden, InvalidInput
+from siyu.kit.events import subscribed
+from siyu.kit.tenancy import Role
+
+from .. import factories as f
+from ..conftest import ApiClient
+
+
+@pytest.fixture
+def shop(corp):
+    admin = f.actor(corp)
+    staff = [f.staff(corp, f"导购{i}", userid=f"guide{i}") for i in range(2)]
+    mine, theirs = f.customer(corp, "王妈妈"), f.customer(corp, "李妈妈")
+    f.follow(mine, staff[0])
+    f.follow(theirs, staff[1])
+    made = {
+        "birth": services.custom_field_save(actor=admin, name="宝宝生日", key="baby_birth_date", kind="date"),
+        "stage": services.custom_field_save(actor=admin, name="奶粉段数", key="formula_stage", kind="choice", choices=["1段", "2段", "3段", " 2段 ", ""]),
+        "budget": services.custom_field_save(actor=admin, name="月预算", key="monthly_budget", kind="number", position=5),
+        "city": services.custom_field_save(actor=admin, name="城市", key="city", kind="text", position=9),
+    }
+    guide = f.actor(corp, role=Role.GUIDE, staff=staff[0])
+    return {"admin": admin, "guide": guide, "staff": staff, "mine": mine, "theirs": theirs, **made}
+
+
+def _values(customer) -> dict:
+    return {v.field.key: (v.text, v.number, v.date) for v in CustomerFieldValue.objects.filter(customer=customer).select_related("field")}
+
+
+def test_fields_are_typed_and_changes_are_recorded_once(shop):
+    assert shop["stage"].choices == ["1段", "2段", "3段"]  # blanks and repeats dropped
+    seen = []
+    with subscribed(CustomerFieldsChanged, seen.append):
+        changed = services.customer_fields_set(
+            actor=shop["guide"], customer=shop["mine"], values={"baby_birth_date": "2026-05-18", "formula_stage": "2段", "monthly_budget": "680.5"}
+        )
+    assert changed == {"baby_birth_date": ("", "2026-05-18"), "formula_stage": ("", "2段"), "monthly_budget": ("", "680.5")}
+    assert _values(shop["mine"]) == {
+        "baby_birth_date": ("", None, date(2026, 5, 18)),
+        "formula_stage": ("2段", None, None),
+        "monthly_budget": ("", Decimal("680.50"), None),
+    }
+    assert [(e.customer_id, e.changed[0][0]) for e in seen] == [(shop["mine"].pk, "baby_birth_date")]
+    entry = TimelineEvent.objects.get(customer=shop["mine"], kind="profile_updated")
+    assert entry.staff_id == shop["staff"][0].pk and ["宝宝生日", "", "2026-05-18"] in entry.data["fields"]
+
+    # The same values again change nothing and record nothing; an empty value clears.
+    assert services.customer_fields_set(actor=shop["guide"], customer=shop["mine"], values={"monthly_budget": "680.50", "formula_stage": "2段"}) == {}
+    assert services.customer_fields_set(actor=shop["guide"], customer=shop["mine"], values={"formula_stage": ""}) == {"formula_stage": ("2段", "")}
+    assert TimelineEvent.objects.filter(customer=shop["mine"], kind="profile_updated").count() == 2
+    shown = {s.field.key: s.value for s in selectors.customer_fields(shop["guide"], shop["mine"])}
+    assert shown == {"baby_birth_date": "2026-05-18", "formula_stage": "", "monthly_budget": "680.5", "city": ""}
+
+
+@pytest.mark.parametrize(
+    ("values", "code", "field"),
+    [
+        ({"baby_birth_date": "2026-13-01"}, "bad_date", "fields.baby_birth_date"),
+        ({"monthly_budget": "很多"}, "bad_number", "fields.monthly_budget"),
+        ({"monthly_budget": "1e20"}, "bad_number", "fields.monthly_budget"),
+        ({"formula_stage": "4段"}, "bad_choice", "fields.formula_stage"),
+        ({"city": "上" * 201}, "text_too_long", "fields.city"),
+        ({"shoe_size": "38"}, "unknown_field", "fields.shoe_size"),
+    ],
+)
+def test_one_bad_value_refuses_the_whole_save_and_names_its_field(shop, values, code, field):
+    with pytest.raises(InvalidInput) as refused:
+        services.customer_fields_set(actor=shop["guide"], customer=shop["mine"], values={"city": "上海", **values})
+    assert (refused.value.code, refused.value.field) == (code, field)
+    assert _values(shop["mine"]) == {}  # not even the good city
+    assert not TimelineEvent.objects.filter(kind="profile_updated").exists()
+
+
+def test_only_managers_define_fields_and_definitions_are_checked(shop, corp):
+    with pytest.raises(Forbidden):
+        services.custom_field_save(actor=shop["guide"], name="鞋码", key="shoe_size", kind="number")
+    admin = shop["admin"]
+    for kwargs, code in [
+        ({"name": "鞋码", "key": "Shoe Size", "kind": "number"}, "bad_key"),
+        ({"name": "鞋码", "key": "shoe_size", "kind": "colour"}, "bad_kind"),
+        ({"name": "城市", "key": "home_city", "kind": "text"}, "duplicate_name"),
+        ({"name": "出生城市", "key": "city", "kind": "text"}, "duplicate_key"),
+        ({"name": "口味", "key": "flavour", "kind": "choice", "choices": [" "]}, "no_choices"),
+        ({"name": "", "key": "flavour", "kind": "text"}, "bad_name"),
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            services.custom_field_save(actor=admin, **kwargs)
+        assert refused.value.code == code, kwargs
+    # A choice customers have cannot be dropped; the kind is fixed.
+    services.customer_fields_set(actor=admin, customer=shop["theirs"], values={"formula_stage": "3段"})
+    with pytest.raises(InvalidInput) as refused:
+        services.custom_field_save(actor=admin, field=shop["stage"], name="奶粉段数", kind="choice", choices=["1段", "2段"])
+    assert (refused.value.code, refused.value.field) == ("choice_in_use", "choices")
+    with pytest.raises(InvalidInput):
+        services.custom_field_save(actor=admin, field=shop["stage"], name="奶粉段数", kind="text")
+    services.custom_field_save(actor=admin, field=shop["stage"], name="奶粉段数", kind="choice", choices=["1段", "2段", "3段", "4段"])
+    # Archived: no longer shown or settable, its value kept, its key still taken.
+    services.custom_field_archive(actor=admin, field=shop["city"])
+    assert "city" not in [s.field.key for s in selectors.customer_fields(admin, shop["mine"])]
+    with pytest.raises(InvalidInput) as refused:
+        services.customer_fields_set(actor=admin, customer=shop["mine"], values={"city": "北京"})
+    assert refused.value.code == "unknown_field"
+    with pytest.raises(InvalidInput):
+        services.custom_field_save(actor=admin, name="城市2", key="city", kind="text")
+
+
+def test_api_defines_and_fills_fields_within_the_callers_scope(shop, corp):
+    api = ApiClient(f.token(f.user(corp, Role.OPERATOR), corp))
+    made = api.post("/api/v1/custom-fields", {"key": "due_date", "name": "预产期", "kind": "date"})
+    assert made.status_code == 201 and made.json()["kind"] == "date"
+    refused = api.post("/api/v1/custom-fields", {"key": "due_date", "name": "预产期2", "kind": "date"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "duplicate_key"
+    renamed = api.put(f"/api/v1/custom-fields/{made.json()['id']}", {"name": "预产日期"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "预产日期"
+    assert [x["key"] for x in api.get("/api/v1/custom-fields").json()] == ["baby_birth_date", "formula_stage", "due_date", "monthly_budget", "city"]
+
+    guide_user = f.user(corp, Role.GUIDE, staff=shop["staff"][0])
+    guide = ApiClient(f.token(guide_user, corp))
+    assert guide.post("/api/v1/custom-fields", {"key": "x1", "name": "x", "kind": "text"}).status_code == 403
+    put = guide.put(f"/api/v1/customers/{shop['mine'].id}/fields", {"values": {"due_date": "2027-01-09", "monthly_budget": 300}})
+    assert put.status_code == 200, put.content
+    assert put.json()["changed"] == {"due_date": ["", "2027-01-09"], "monthly_budget": ["", "300"]}
+    detail = guide.get(f"/api/v1/customers/{shop['mine'].id}").json()
+    assert {x["key"]: x["value"] for x in detail["fields"]}["due_date"] == "2027-01-09"
+    bad = guide.put(f"/api/v1/customers/{shop['mine'].id}/fields", {"values": {"due_date": "明年"}})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "fields.due_date"
+    # Another guide's customer is not there for this guide.
+    assert guide.put(f"/api/v1/customers/{shop['theirs'].id}/fields", {"values": {"due_date": "2027-01-09"}}).status_code == 404
+    assert not CustomerFieldValue.objects.filter(customer=shop["theirs"]).exists()
+
+    # Another corp sees none of it.
+    other = f.corp()
+    outsider = ApiClient(f.token(f.user(other), other))
+    assert outsider.get("/api/v1/custom-fields").json() == []
+    assert outsider.put(f"/api/v1/custom-fields/{made.json()['id']}", {"name": "偷看"}).status_code == 404
+
+
+def test_the_console_defines_fields_and_the_profile_saves_them(shop, corp):
+    browser = Client()
+    browser.force_login(f.user(corp, Role.OPERATOR))
+    page = browser.post("/customer-fields/", {"name": "肤质", "key": "skin", "kind": "choice", "choices": "干性\n油性\n混合", "position": "3"})
+    assert page.status_code == 302
+    refused = browser.post("/customer-fields/", {"name": "肤质2", "key": "skin", "kind": "text", "position": "0"})
+    assert refused.status_code == 400 and "skin" in refused.content.decode()
+    profile = browser.get(f"/customers/{shop['mine'].id}/").content.decode()
+    assert 'name="field_skin"' in profile and "宝宝生日" in profile
+
+    saved = browser.post(f"/customers/{shop['mine'].id}/fields/", {"field_skin": "油性", "field_baby_birth_date": "2026-02-01"})
+    assert saved.status_code == 302
+    assert _values(shop["mine"])["skin"] == ("油性", None, None)
+    bad = browser.post(f"/customers/{shop['mine'].id}/fields/", {"field_skin": "干性", "field_monthly_budget": "abc"})
+    body = bad.content.decode()
+    assert bad.status_code == 400 and 'id="field_monthly_budget_error"' in body and 'value="abc"' in body
+    assert _values(shop["mine"])["skin"] == ("油性", None, None)  # the good value was not saved either
+
+    guide = Client()
+    guide.force_login(f.user(corp, Role.GUIDE, staff=shop["staff"][0]))
+    assert guide.get("/customer-fields/").status_code == 403
+    assert guide.post(f"/customers/{shop['mine'].id}/fields/", {"field_city": "杭州"}).status_code == 302
+    assert guide.post(f"/customers/{shop['theirs'].id}/fields/", {"field_city": "杭州"}).status_code == 404
