@@ -58,6 +58,8 @@ def brand():
         follow = f.follow(c, s, added_at=added)
         if i % 7 == 0:
             Follow.objects.filter(pk=follow.pk).update(deleted_by_customer_at=added + timedelta(days=1))
+        elif i % 13 == 5:  # removed by the guide, then (WeCom tells it so) deleted by the customer weeks later
+            Follow.objects.filter(pk=follow.pk).update(deleted_by_staff_at=added + timedelta(days=2), deleted_by_customer_at=added + timedelta(days=33))
         if i % 11 == 0:  # a second guide, later: the customer's newest follow
             f.follow(c, staff[(i + 1) % 3], added_at=added + timedelta(hours=1))
         for n in range(rng.randint(0, 3)):
@@ -95,7 +97,8 @@ def _expected(corp, first, last):
             if not earlier:
                 out[fw.staff_id]["new_customers"] += 1
                 out[fw.staff_id]["converted"] += any(o.customer_id == fw.customer_id and o.paid_at >= fw.added_at for o in orders)
-        if inside(fw.deleted_by_customer_at) or inside(fw.deleted_by_staff_at):
+        ends = [at for at in (fw.deleted_by_customer_at, fw.deleted_by_staff_at) if at is not None]
+        if ends and inside(min(ends)):  # the relationship ended when the first side ended it
             out[fw.staff_id]["lost"] += 1
     for o in orders:
         if inside(o.paid_at):

@@ -93,6 +93,15 @@ def test_regions_add_up_and_periods_cover_the_days(brand):
     assert {t["first"]: t["gmv_fen"] for t in found["totals"]} == dict(per)
     (whole,) = selectors.key_metrics(admin, first, last)["totals"]
     assert sum(t["gmv_fen"] for t in found["totals"]) == whole["gmv_fen"]
+    # Read in one pass over all the weeks, each week is what reading that week alone gives.
+    counts = ("adds", "lost", "items", "replied", "gmv_fen", "orders", "buyers", "repeat_buyers", "customers", "customers_bought", "new_customers", "reached")
+    for total, (a, b) in zip(found["totals"], slices, strict=True):
+        (alone,) = selectors.key_metrics(admin, a, b)["totals"]
+        assert {k: total[k] for k in counts} == {k: alone[k] for k in counts}, (a, b)
+    by_week = {(r["first"], r["name"]): r["customers"] for r in found["rows"]}
+    for a, b in slices:
+        alone = {(r["first"], r["name"]): r["customers"] for r in selectors.key_metrics(admin, a, b, by="region")["rows"]}
+        assert alone == {k: v for k, v in by_week.items() if k[0] == a}
     with pytest.raises(InvalidInput):
         selectors.key_metrics(admin, last - timedelta(days=300), last, period="week")
     with pytest.raises(Forbidden):

@@ -1,5 +1,5 @@
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -63,6 +63,18 @@ class Follow(CorpOwned):
     # Either side may end the relationship; both are kept because churn is measured by who left.
     deleted_by_staff_at = models.DateTimeField(null=True, blank=True)
     deleted_by_customer_at = models.DateTimeField(null=True, blank=True)
+    # When the relationship ended, whoever ended it (the earlier, should both have): kept by the
+    # database, so statistics find the follows that ended in a period by an index.
+    ended_at = models.GeneratedField(
+        expression=Case(
+            When(deleted_by_staff_at__isnull=True, then=F("deleted_by_customer_at")),
+            When(deleted_by_customer_at__isnull=True, then=F("deleted_by_staff_at")),
+            When(deleted_by_staff_at__lt=F("deleted_by_customer_at"), then=F("deleted_by_staff_at")),
+            default=F("deleted_by_customer_at"),
+        ),
+        output_field=models.DateTimeField(null=True, blank=True),
+        db_persist=True,
+    )
     tags = models.ManyToManyField("tags.Tag", through="FollowTag", related_name="+")
 
     class Meta:
@@ -73,6 +85,7 @@ class Follow(CorpOwned):
             models.Index(fields=["staff", "added_at"]),
             models.Index(fields=["corp", "added_at"]),
             models.Index(fields=["corp", "state"]),
+            models.Index(fields=["corp", "ended_at"]),
         ]
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.utils.translation import gettext as _
 
@@ -298,109 +298,141 @@ def _per_staff(rows) -> dict[int, dict]:
     return {r.pop("staff_id"): r for r in rows if r.get("staff_id") is not None}
 
 
-def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[int, dict]:
-    """Per staff member, for the corp's days [first, last]: adds; net adds (adds less relationships
-    that ended in the days); guide-task items and those done, of tasks that started in the days;
-    chats answered (WeCom's behaviour data); GMV of orders paid in the days, credited to the order's
-    guide or else the customer's newest follow; and of the customers they added in the days who
-    had never ordered, how many have ordered since (first-order conversion)."""
-    start, end = _corp_days(corp, first, last)
-    follows = Follow.objects.filter(corp=corp)
-    adds = _per_staff(follows.filter(added_at__gte=start, added_at__lt=end).values("staff_id").annotate(n=Count("id")))
-    ended = _per_staff(
-        follows.filter(Q(deleted_by_staff_at__gte=start, deleted_by_staff_at__lt=end) | Q(deleted_by_customer_at__gte=start, deleted_by_customer_at__lt=end))
-        .values("staff_id")
-        .annotate(n=Count("id"))
+# A follow's customer had bought nothing before the add (no counted order: CustomerValue, which
+# orders keeps current), and has bought since: one join, where a probe of the orders per follow
+# would cost a subquery each.
+NEW_CUSTOMER = Q(customer__value__first_paid_at__isnull=True) | Q(customer__value__first_paid_at__gte=F("added_at"))
+CONVERTED = Q(customer__value__first_paid_at__gte=F("added_at"))
+
+
+def _credited_orders(corp, start: datetime, end: datetime):
+    """Orders paid in [start, end) with the staff member they are credited to (`who`): the order's
+    guide, or else the customer's newest follow."""
+    newest = Follow.objects.filter(customer_id=OuterRef("customer_id")).order_by("-added_at", "-id").values("staff_id")[:1]
+    return Order.objects.filter(corp=corp, paid_at__gte=start, paid_at__lt=end, customer__isnull=False).annotate(
+        who=Coalesce("staff_id", Subquery(newest), output_field=IntegerField())
     )
-    items = _per_staff(
+
+
+def _held_at(corp, ends: list[datetime]) -> tuple[list[dict[int, dict]], list[dict]]:
+    """At each of `ends`: per staff member, the relationships in place and those whose customer has
+    bought by then; and the company's, counting a customer two guides follow once. Every end in
+    one pass over the relationships begun by the last (two reads however many periods)."""
+    counts, distinct = {}, {}
+    for i, end in enumerate(ends):
+        held = Q(added_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gte=end))
+        bought = held & Q(customer__value__first_paid_at__lt=end)
+        counts |= {f"c{i}": Count("id", filter=held), f"b{i}": Count("id", filter=bought)}
+        distinct |= {f"c{i}": Count("customer_id", filter=held, distinct=True), f"b{i}": Count("customer_id", filter=bought, distinct=True)}
+    follows = Follow.objects.filter(corp=corp, added_at__lt=max(ends))
+    per_staff: list[dict[int, dict]] = [{} for _ in ends]
+    for r in follows.values("staff_id").annotate(**counts):
+        for i in range(len(ends)):
+            if r[f"c{i}"]:
+                per_staff[i][r["staff_id"]] = {"customers": r[f"c{i}"], "customers_bought": r[f"b{i}"]}
+    company = follows.aggregate(**distinct)
+    return per_staff, [{"customers": company[f"c{i}"], "customers_bought": company[f"b{i}"]} for i in range(len(ends))]
+
+
+def _period_of(field: str, ends: list, lookup: str = "lt") -> Case:
+    """Which of consecutive periods a row falls in, by `field` against each period's end."""
+    return Case(*[When(**{f"{field}__{lookup}": end}, then=Value(i)) for i, end in enumerate(ends)], output_field=IntegerField())
+
+
+def _per_period(rows, periods: int, key: str = "staff_id") -> list[dict[int, dict]]:
+    out: list[dict[int, dict]] = [{} for _ in range(periods)]
+    for r in rows:
+        who, i = r.pop(key), r.pop("period")
+        if who is not None and i is not None:
+            out[i][who] = r
+    return out
+
+
+def _staff_board(corp, first: date, last: date, *, extra: bool = False) -> dict[int, dict]:
+    return _staff_boards(corp, [(first, last)], extra=extra)[0]
+
+
+def _staff_boards(corp, slices: list[tuple[date, date]], *, extra: bool = False) -> list[dict[int, dict]]:
+    """Per consecutive period [first, last] of the corp's days, per staff member: adds; net adds
+    (adds less relationships that ended in the days); guide-task items and those done, of tasks
+    that started in the days; chats answered (WeCom's behaviour data); GMV of orders paid in the
+    days, credited to the order's guide or else the customer's newest follow; and of the customers
+    they added in the days who had never bought, how many have bought since (first-order
+    conversion).
+
+    With `extra`, what the key-metrics page adds: orders and distinct buyers in the days (credited
+    as GMV is) and the buyers who had bought before; new customers reached within their 14 golden
+    days; and WeCom's group figures (`GROUP_SUMS`). Each source is one grouped read of the rows in
+    the whole span, grouped by staff and period, however many periods (the customers held at the
+    end of each period are `_held_at`'s)."""
+    n = len(slices)
+    ends = [_corp_days(corp, a, b)[1] for a, b in slices]
+    start, end = _corp_days(corp, slices[0][0], slices[-1][1])
+    follows = Follow.objects.filter(corp=corp)
+    added = {"n": Count("id"), "new": Count("id", filter=NEW_CUSTOMER), "converted": Count("id", filter=CONVERTED)}
+    if extra:
+        added["reached"] = Count("id", filter=Q(Exists(_golden_contacts())))
+    adds = _per_period(
+        follows.filter(added_at__gte=start, added_at__lt=end).annotate(period=_period_of("added_at", ends)).values("staff_id", "period").annotate(**added), n
+    )
+    ended = _per_period(
+        follows.filter(ended_at__gte=start, ended_at__lt=end)
+        .annotate(period=_period_of("ended_at", ends))
+        .values("staff_id", "period")
+        .annotate(n=Count("id")),
+        n,
+    )
+    items = _per_period(
         GuideTaskItem.objects.filter(corp=corp, task__starts_at__gte=start, task__starts_at__lt=end)
-        .values("staff_id")
-        .annotate(total=Count("id"), done=Count("id", filter=Q(status=GuideTaskItem.Status.DONE)))
+        .annotate(period=_period_of("task__starts_at", ends))
+        .values("staff_id", "period")
+        .annotate(total=Count("id"), done=Count("id", filter=Q(status=GuideTaskItem.Status.DONE))),
+        n,
     )
     # WeCom's day figures, read once: the chats answered, and for the key metrics the groups'.
     sums = {"n": Sum("replied_chats")} | ({count: Sum(field) for count, field in GROUP_SUMS.items()} if extra else {})
-    replies = _per_staff(StaffDay.objects.filter(corp=corp, day__gte=first, day__lte=last).values("staff_id").annotate(**sums))
-    newest = Follow.objects.filter(customer_id=OuterRef("customer_id")).order_by("-added_at", "-id").values("staff_id")[:1]
-    gmv = {
-        r["credited"]: r
-        for r in Order.objects.filter(corp=corp, paid_at__gte=start, paid_at__lt=end, customer__isnull=False)
-        .annotate(credited=Coalesce("staff_id", Subquery(newest), output_field=IntegerField()))
-        .values("credited")
-        .annotate(fen=Sum(F("amount_fen") - F("refunded_fen")))
-        if r["credited"] is not None
-    }
-    before = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=OuterRef("added_at"))
-    since = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__gte=OuterRef("added_at"))
-    new = (
-        follows.filter(added_at__gte=start, added_at__lt=end)
-        .filter(~Exists(before))
-        .values("staff_id")
-        .annotate(new=Count("id"), converted=Count("id", filter=Q(Exists(since))))
+    replies = _per_period(
+        StaffDay.objects.filter(corp=corp, day__gte=slices[0][0], day__lte=slices[-1][1])
+        .annotate(period=_period_of("day", [b for _a, b in slices], "lte"))
+        .values("staff_id", "period")
+        .annotate(**sums),
+        n,
     )
-    converted = _per_staff(new)
-    more = _more_counts(corp, start, end, newest) if extra else {}
+    paid = {"fen": Sum(F("amount_fen") - F("refunded_fen"))}
     if extra:
-        for staff_id, r in replies.items():
-            more.setdefault(staff_id, {}).update({k: r[k] or 0 for k in GROUP_SUMS})
-    board = {}
-    for staff_id in set(adds) | set(ended) | set(items) | set(replies) | set(gmv) | set(converted) | set(more):
-        it, cv = items.get(staff_id, {}), converted.get(staff_id, {})
-        board[staff_id] = {
-            "adds": adds.get(staff_id, {}).get("n", 0),
-            "lost": ended.get(staff_id, {}).get("n", 0),
-            "items": it.get("total", 0),
-            "items_done": it.get("done", 0),
-            "replied": replies.get(staff_id, {}).get("n") or 0,
-            "gmv_fen": gmv.get(staff_id, {}).get("fen") or 0,
-            "new_customers": cv.get("new", 0),
-            "converted": cv.get("converted", 0),
-            **({**dict.fromkeys(MORE_COUNTS, 0), **more.get(staff_id, {})} if extra else {}),
+        paid |= {
+            "orders": Count("id"),
+            "buyers": Count("customer_id", distinct=True),
+            "repeat_buyers": Count("customer_id", distinct=True, filter=Q(customer__value__first_paid_at__lt=F("paid_at"))),
         }
-    return board
+    gmv = _per_period(_credited_orders(corp, start, end).annotate(period=_period_of("paid_at", ends)).values("who", "period").annotate(**paid), n, "who")
+    boards = []
+    for i in range(n):
+        board = {}
+        for staff_id in set(adds[i]) | set(ended[i]) | set(items[i]) | set(replies[i]) | set(gmv[i]):
+            a, it, r, g = adds[i].get(staff_id, {}), items[i].get(staff_id, {}), replies[i].get(staff_id, {}), gmv[i].get(staff_id, {})
+            row = {
+                "adds": a.get("n", 0),
+                "lost": ended[i].get(staff_id, {}).get("n", 0),
+                "items": it.get("total", 0),
+                "items_done": it.get("done", 0),
+                "replied": r.get("n") or 0,
+                "gmv_fen": g.get("fen") or 0,
+                "new_customers": a.get("new", 0),
+                "converted": a.get("converted", 0),
+            }
+            if extra:
+                row |= {k: g.get(k) or 0 for k in ("orders", "buyers", "repeat_buyers")}
+                row |= {"reached": a.get("reached", 0), **{k: r.get(k) or 0 for k in GROUP_SUMS}}
+            board[staff_id] = row
+        boards.append(board)
+    return boards
 
 
 # As WeCom counts them day by day (groupchat/statistic): the days × groups a guide owned, those
 # with messages, and the messages; each the sum of a StaffDay field.
 GROUP_SUMS = {"group_days": "group_chats", "active_group_days": "active_groups", "group_messages": "group_messages"}
 MORE_COUNTS = ("orders", "buyers", "repeat_buyers", "customers", "customers_bought", "reached", *GROUP_SUMS)
-
-
-def _held(corp, end: datetime):
-    """The relationships in place at `end`."""
-    return Follow.objects.filter(corp=corp, added_at__lt=end).filter(
-        Q(deleted_by_staff_at__isnull=True) | Q(deleted_by_staff_at__gte=end), Q(deleted_by_customer_at__isnull=True) | Q(deleted_by_customer_at__gte=end)
-    )
-
-
-def _more_counts(corp, start: datetime, end: datetime, newest) -> dict[int, dict]:
-    """What the key-metrics page adds to the leaderboard's counts, per staff member: orders and
-    distinct buyers in the days (credited as GMV is) and the buyers who had ordered before or
-    ordered twice; customers they follow at the end and those of them who have ever ordered; new
-    customers reached within their 14 golden days. (The groups' figures, `GROUP_SUMS`, come with
-    the board's read of WeCom's day figures.)"""
-    out: dict[int, dict] = {}
-
-    def put(rows, *names):
-        for r in rows:
-            if r["who"] is not None:
-                out.setdefault(r["who"], {}).update({n: r[n] or 0 for n in names})
-
-    orders = Order.objects.filter(corp=corp, paid_at__gte=start, paid_at__lt=end, customer__isnull=False).annotate(
-        who=Coalesce("staff_id", Subquery(newest), output_field=IntegerField())
-    )
-    put(orders.values("who").annotate(orders=Count("id"), buyers=Count("customer_id", distinct=True)), "orders", "buyers")
-    earlier = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=OuterRef("paid_at"))
-    put(orders.filter(Exists(earlier)).values("who").annotate(repeat_buyers=Count("customer_id", distinct=True)), "repeat_buyers")
-    held = _held(corp, end)
-    ever = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=end)
-    put(
-        held.annotate(who=F("staff_id")).values("who").annotate(customers=Count("id"), customers_bought=Count("id", filter=Q(Exists(ever)))),
-        "customers",
-        "customers_bought",
-    )
-    added = Follow.objects.filter(corp=corp, added_at__gte=start, added_at__lt=end)
-    put(added.filter(Exists(_golden_contacts())).annotate(who=F("staff_id")).values("who").annotate(reached=Count("id")), "reached")
-    return out
 
 
 def _rates(row: dict) -> dict:
@@ -421,19 +453,25 @@ def _ranked(rows: list[dict], sort: str) -> list[dict]:
 def _roll_up(corp, board: dict[int, dict], by: str) -> dict[object, dict]:
     """Per-staff counts added up per guide, store (department) or region (the store's parent),
     with the staff members each row holds."""
-    staff = {s.pk: s for s in Staff.objects.filter(corp=corp, pk__in=list(board)).select_related("department__parent")}
+    # Plain tuples of the corp's staff, not 10,000 model instances with their departments.
+    staff = {
+        r[0]: r
+        for r in Staff.objects.filter(corp=corp).values_list(
+            "pk", "name", "department_id", "department__name", "department__parent_id", "department__parent__name"
+        )
+    }
     groups: dict[object, dict] = {}
     for staff_id, counts in sorted(board.items()):  # staff ids in order: stable links
         s = staff.get(staff_id)
         if s is None:
             continue
+        _pk, name, dept_id, dept_name, parent_id, parent_name = s
         if by == "staff":
-            key, name = s.pk, s.name
+            key = staff_id
         elif by == "department":
-            key, name = (s.department_id, s.department.name if s.department else "—")
+            key, name = dept_id, dept_name or "—"
         else:
-            parent = s.department.parent if s.department else None
-            key, name = (parent.pk if parent else None, parent.name if parent else "—")
+            key, name = parent_id, parent_name or "—"
         row = groups.setdefault(key, {"id": key, "name": name, "guides": 0, "staff_ids": [], **dict.fromkeys(counts, 0)})
         row["guides"] += 1
         row["staff_ids"].append(staff_id)
@@ -535,23 +573,25 @@ def key_metrics(actor: Actor, first: date, last: date, *, by: str | None = None,
     if len(slices) > LONGEST_SLICES:
         raise InvalidInput(_("Too many periods at once: choose months, or fewer days."), code="bad_range", field="period")
     rows, totals = [], []
-    for a, b in slices:
-        board = _staff_board(actor.corp, a, b, extra=True)
+    held, company = _held_at(actor.corp, [_corp_days(actor.corp, a, b)[1] for a, b in slices])
+    boards = _staff_boards(actor.corp, slices, extra=True)
+    for (a, b), board, held_then, company_then in zip(slices, boards, held, company, strict=True):
+        for staff_id, counts in held_then.items():
+            board.setdefault(staff_id, dict.fromkeys(_EMPTY_KEYS, 0)).update(counts)
+        for counts in board.values():
+            counts.setdefault("customers", 0)
+            counts.setdefault("customers_bought", 0)
         total = {"id": None, "name": _("Whole company"), "guides": len(board), "staff_ids": [], **dict.fromkeys(_EMPTY_KEYS, 0)}
         for counts in board.values():
             for k, v in counts.items():
                 total[k] += v
         # A customer two guides follow, or whose orders two guides are credited with, is one
         # customer of the company.
+        total |= company_then
         start, end = _corp_days(actor.corp, a, b)
-        held = _held(actor.corp, end)
-        ever = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=end)
-        total["customers"] = held.values("customer_id").distinct().count()
-        total["customers_bought"] = held.filter(Exists(ever)).values("customer_id").distinct().count()
-        paid = Order.objects.filter(corp=actor.corp, paid_at__gte=start, paid_at__lt=end, customer__isnull=False)
-        earlier = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=OuterRef("paid_at"))
-        total["buyers"] = paid.values("customer_id").distinct().count()
-        total["repeat_buyers"] = paid.filter(Exists(earlier)).values("customer_id").distinct().count()
+        paid = Order.objects.filter(corp=actor.corp, paid_at__gte=start, paid_at__lt=end, customer__isnull=False).values("customer_id").distinct()
+        total["buyers"] = paid.count()
+        total["repeat_buyers"] = paid.filter(customer__value__first_paid_at__lt=F("paid_at")).count()
         totals.append(_key_rates({**total, "first": a, "last": b}))
         if by:
             for row in _roll_up(actor.corp, board, by).values():
