@@ -11,7 +11,8 @@ from django.db import connection, transaction
 
 from siyu.corps.models import Corp, Department, Membership, Staff, User
 from siyu.corps.services import corp_create, department_upsert, membership_grant, staff_upsert, user_create
-from siyu.customers.models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
+from siyu.customers.fields import custom_field_save
+from siyu.customers.models import Customer, CustomerFieldValue, CustomerPhone, Follow, FollowTag, TimelineEvent
 from siyu.guides.models import GuideContact, QuickReply
 from siyu.guides.quick_replies import quick_reply_group_save, quick_reply_save
 from siyu.guides.services import guide_task_create
@@ -66,6 +67,7 @@ def seed_demo(*, customers: int = 3000, seed: int = 20261124) -> tuple[Corp, boo
     _ensure_users(corp)
     _seed_guide_task(corp)
     _seed_quick_replies_and_contacts(corp, random.Random(seed + 1))
+    _seed_customer_fields(corp, random.Random(seed + 2))
     return corp, True
 
 
@@ -288,3 +290,24 @@ def _seed_quick_replies_and_contacts(corp: Corp, rng: random.Random) -> None:
     TimelineEvent.objects.bulk_create(events, batch_size=5000)
     for pk, n in used.items():
         QuickReply.objects.filter(pk=pk).update(sent_count=n)
+
+
+def _seed_customer_fields(corp: Corp, rng: random.Random) -> None:
+    """The brand's own customer fields (seed 004: the baby's birth date drives month-age care), with
+    values for most customers as guides would have filled them in."""
+    actor = Actor(user=None, corp=corp, role=Role.OWNER)
+    birth = custom_field_save(actor=actor, name="宝宝生日", key="baby_birth_date", kind="date")
+    stage = custom_field_save(actor=actor, name="奶粉段数", key="formula_stage", kind="choice", choices=["1段", "2段", "3段", "4段"], position=1)
+    brand = custom_field_save(actor=actor, name="偏好系列", key="preferred_line", kind="choice", choices=["有机", "羊奶", "A2"], position=2)
+    custom_field_save(actor=actor, name="月预算（元）", key="monthly_budget", kind="number", position=3)
+    today = now().astimezone(corp.tzinfo).date()
+    values = []
+    for customer_id in Customer.objects.filter(corp=corp).values_list("pk", flat=True):
+        if rng.random() < 0.7:
+            born = today - timedelta(days=rng.randint(0, 3 * 365))
+            months = (today - born).days // 30
+            values.append(CustomerFieldValue(corp=corp, customer_id=customer_id, field=birth, date=born))
+            values.append(CustomerFieldValue(corp=corp, customer_id=customer_id, field=stage, text="1段" if months < 6 else "2段" if months < 12 else "3段"))
+        if rng.random() < 0.4:
+            values.append(CustomerFieldValue(corp=corp, customer_id=customer_id, field=brand, text=rng.choice(brand.choices)))
+    CustomerFieldValue.objects.bulk_create(values, batch_size=5000)
