@@ -3,16 +3,18 @@ API, console profile). Values are typed (a date is a date, a number a number, a 
 its choices), a bad one refuses the whole save and names the field, every change is on the
 timeline and announced once, and one corp's fields and values never reach another."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import Client
 
+from siyu.analytics import segments
 from siyu.customers import fields as services
 from siyu.customers import selectors
 from siyu.customers.events import CustomerFieldsChanged
 from siyu.customers.models import CustomerFieldValue, TimelineEvent
+from siyu.kit.clock import now
 from siyu.kit.errors import Forbidden, InvalidInput
 from siyu.kit.events import subscribed
 from siyu.kit.tenancy import Role
@@ -173,3 +175,78 @@ def test_the_console_defines_fields_and_the_profile_saves_them(shop, corp):
     assert guide.get("/customer-fields/").status_code == 403
     assert guide.post(f"/customers/{shop['mine'].id}/fields/", {"field_city": "杭州"}).status_code == 302
     assert guide.post(f"/customers/{shop['theirs'].id}/fields/", {"field_city": "杭州"}).status_code == 404
+
+
+def test_segments_select_customers_by_their_fields(shop, corp):
+    admin, today = shop["admin"], now().astimezone(corp.tzinfo).date()
+    babies = {}
+    for n, days in enumerate((30, 200, 400, None)):
+        c = f.customer(corp, f"妈妈{n}")
+        f.follow(c, shop["staff"][n % 2])
+        values = {"formula_stage": ["1段", "2段", "3段", "2段"][n], "monthly_budget": str(100 * (n + 1))}
+        if days is not None:
+            values["baby_birth_date"] = (today - timedelta(days=days)).isoformat()
+        services.customer_fields_set(actor=admin, customer=c, values=values)
+        babies[n] = c.pk
+
+    def matching(*conditions) -> set[int]:
+        found = segments.customers_matching(admin, segments.SegmentFilters.from_json({"fields": list(conditions)}))
+        return set(found.values_list("pk", flat=True))
+
+    # 6–12 months old: born between 365 and 180 days ago.
+    months_6_12 = ({"key": "baby_birth_date", "op": "age_days_gte", "value": 180}, {"key": "baby_birth_date", "op": "age_days_lte", "value": 365})
+    assert matching(*months_6_12) == {babies[1]}
+    assert matching({"key": "formula_stage", "op": "in", "value": ["2段", "3段"]}) == {babies[1], babies[2], babies[3]}
+    assert matching({"key": "monthly_budget", "op": "gte", "value": 250}, {"key": "formula_stage", "op": "eq", "value": "2段"}) == {babies[3]}
+    assert matching({"key": "baby_birth_date", "op": "unset"}) == {babies[3], shop["mine"].pk, shop["theirs"].pk}
+    assert matching({"key": "baby_birth_date", "op": "set"}) == {babies[0], babies[1], babies[2]}
+    # The count (saved or not) and a guide's own view agree.
+    filters = segments.SegmentFilters.from_json({"fields": list(months_6_12)})
+    assert segments.segment_count(admin, filters) == 1
+    guide = f.actor(corp, role=Role.GUIDE, staff=shop["staff"][1])
+    assert set(
+        segments.customers_matching(guide, segments.SegmentFilters.from_json({"fields": [{"key": "formula_stage", "op": "set"}]})).values_list("pk", flat=True)
+    ) == {
+        babies[1],
+        babies[3],
+    }
+
+    for conditions, field in [
+        ([{"key": "shoe_size", "op": "set"}], "fields.0"),
+        ([{"key": "formula_stage", "op": "set"}, {"key": "formula_stage", "op": "gte", "value": "2段"}], "fields.1"),
+        ([{"key": "formula_stage", "op": "eq", "value": "5段"}], "fields.0"),
+        ([{"key": "monthly_budget", "op": "age_days_gte", "value": 3}], "fields.0"),
+        ([{"key": "baby_birth_date", "op": "eq"}], "fields.0"),
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            segments.segment_save(actor=admin, name="坏条件", filters=segments.SegmentFilters.from_json({"fields": conditions}))
+        assert refused.value.field == field, conditions
+    with pytest.raises(InvalidInput) as refused:
+        segments.SegmentFilters.from_json({"fields": [{"key": "formula_stage", "op": "contains"}]})
+    assert (refused.value.code, refused.value.field) == ("bad_filter", "fields.0")
+
+    api = ApiClient(f.token(f.user(corp, Role.OPERATOR), corp))
+    counted = api.post("/api/v1/segments/count", {"fields": list(months_6_12)})
+    assert counted.status_code == 200 and counted.json() == {"customers": 1}
+    bad = api.post("/api/v1/segments", {"name": "x", "filters": {"fields": [{"key": "nope", "op": "set"}]}})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "fields.0"
+
+    browser = Client()
+    browser.force_login(f.user(corp, Role.OPERATOR))
+    made = browser.post(
+        "/segments/",
+        {
+            "name": "6-12月宝宝",
+            "cond0_key": "baby_birth_date",
+            "cond0_op": "age_days_gte",
+            "cond0_value": "180",
+            "cond1_key": "baby_birth_date",
+            "cond1_op": "age_days_lte",
+            "cond1_value": "365",
+        },
+    )
+    assert made.status_code == 302
+    page = browser.get(made["Location"]).content.decode()
+    assert "妈妈1" in page and "妈妈2" not in page and 'value="180"' in page
+    refused = browser.post("/segments/", {"name": "坏", "cond0_key": "formula_stage", "cond0_op": "eq", "cond0_value": "5段"})
+    assert refused.status_code == 400 and 'id="id_cond0_value_error"' in refused.content.decode()

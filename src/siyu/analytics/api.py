@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from ninja import Field, Query, Router, Schema, Status
 
@@ -73,6 +74,14 @@ class RfmSettingsOut(RfmSettingsIn):
     pass
 
 
+class FieldConditionIn(Schema):
+    key: str = Field(..., max_length=40, description="a custom field's key")
+    op: Literal["set", "unset", "eq", "in", "gte", "lte", "age_days_gte", "age_days_lte"]
+    value: int | float | str | list[int | float | str] | None = Field(
+        None, description="eq/gte/lte: a value of the field's kind; in: a list; age_days_*: whole days since a date field's date"
+    )
+
+
 class SegmentFiltersIn(Schema):
     tags_all: list[int] = Field(default_factory=list)
     tags_any: list[int] = Field(default_factory=list)
@@ -95,6 +104,7 @@ class SegmentFiltersIn(Schema):
     clv_max_fen: int | None = Field(None, ge=0)
     p_alive_min: float | None = Field(None, ge=0, le=1, description="probability still a customer, at least")
     p_alive_max: float | None = Field(None, ge=0, le=1)
+    fields: list[FieldConditionIn] = Field(default_factory=list, max_length=10, description="custom-field conditions, all met")
 
 
 class SegmentIn(Schema):

@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 
 from siyu.acquisition.models import Acquisition
 from siyu.customers.models import Customer
-from siyu.customers.selectors import CustomerFilters, customer_list, visible_follows
+from siyu.customers.selectors import CustomerFilters, customer_list, field_conditions_check, field_conditions_q, visible_follows
 from siyu.groups.models import GroupMember
+from siyu.kit.clock import now
 from siyu.kit.errors import Conflict, InvalidInput, save_or_conflict
 from siyu.kit.pagination import keyset_page, sorted_page
 from siyu.kit.tenancy import Actor, get_for
@@ -48,6 +49,7 @@ class SegmentFilters(CustomerFilters):
     clv_max_fen: int | None = None
     p_alive_min: float | None = None
     p_alive_max: float | None = None
+    fields: list[dict] = field(default_factory=list)  # custom-field conditions (customers.selectors.FIELD_OPS)
 
     @classmethod
     def from_json(cls, data: dict) -> SegmentFilters:
@@ -60,6 +62,9 @@ class SegmentFilters(CustomerFilters):
             if value in (None, "", []):
                 continue
             kind = str(known[name].type)
+            if name == "fields":
+                values[name] = field_conditions_check(value)
+                continue
             try:
                 if "date" in kind:
                     values[name] = value if isinstance(value, date) else date.fromisoformat(str(value))
@@ -119,6 +124,8 @@ def customers_matching(actor: Actor, filters: SegmentFilters, *, as_of: date | N
         customers = customers.filter(value)
     if filters.rfm:
         customers = customers.filter(rfm.class_q(actor.corp, _rfm_result(actor, as_of), filters.rfm))
+    if filters.fields:
+        customers = customers.filter(field_conditions_q(actor, filters.fields, today=as_of or now().astimezone(actor.corp.tzinfo).date()))
     return customers
 
 
@@ -161,7 +168,11 @@ def segment_count(actor: Actor, filters: SegmentFilters, *, as_of: date | None =
     alone: joining three million customers to it only to count them cost 4× as much (PostgreSQL)."""
     actor.require_manager()
     customer_side = (
-        any(getattr(filters, f.name) not in (None, "", []) for f in fields(CustomerFilters)) or filters.channel_ids or filters.group_ids or filters.gender
+        any(getattr(filters, f.name) not in (None, "", []) for f in fields(CustomerFilters))
+        or filters.channel_ids
+        or filters.group_ids
+        or filters.gender
+        or filters.fields
     )
     value = _value_q(filters, prefix="")
     if actor.is_guide or customer_side or filters.buyers is False or not (value or filters.rfm):

@@ -18,6 +18,7 @@ from siyu.acquisition.selectors import channels
 from siyu.analytics import export, rfm, segments, selectors, services
 from siyu.analytics.models import RfmSettings
 from siyu.corps.selectors import staff_list
+from siyu.customers import selectors as customer_selectors
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
@@ -227,11 +228,48 @@ class SegmentForm(forms.Form):
     )
     staff_ids = forms.TypedMultipleChoiceField(label=gettext_lazy("Followed by"), required=False, coerce=int, widget=forms.SelectMultiple(attrs={"size": 6}))
 
+    CONDITIONS = 3  # rows of custom-field conditions the form offers
+    OPS = (
+        ("eq", gettext_lazy("is")),
+        ("in", gettext_lazy("is one of (comma-separated)")),
+        ("gte", gettext_lazy("at least")),
+        ("lte", gettext_lazy("at most")),
+        ("set", gettext_lazy("is filled in")),
+        ("unset", gettext_lazy("is empty")),
+        ("age_days_gte", gettext_lazy("at least N days ago")),
+        ("age_days_lte", gettext_lazy("at most N days ago")),
+    )
+
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["tags_all"].choices = [(t.id, f"{t.group.name} / {t.name}") for t in live_tags(actor).select_related("group")]
         self.fields["channel_ids"].choices = [(c.id, c.name) for c in channels(actor)]
         self.fields["staff_ids"].choices = [(s.id, s.name) for s in staff_list(actor)]
+        keys = [("", "—")] + [(f.key, f.name) for f in customer_selectors.custom_fields(actor)]
+        for i in range(self.CONDITIONS):
+            self.fields[f"cond{i}_key"] = forms.ChoiceField(label=gettext_lazy("Customer field"), required=False, choices=keys)
+            self.fields[f"cond{i}_op"] = forms.ChoiceField(label=gettext_lazy("Condition"), required=False, choices=self.OPS)
+            self.fields[f"cond{i}_value"] = forms.CharField(label=gettext_lazy("Value"), required=False, max_length=200)
+
+    def conditions(self) -> list[dict]:
+        """The filled rows as segments hold them; refusals come back on the row's value."""
+        out = []
+        for i in range(self.CONDITIONS):
+            key, op, raw = (self.cleaned_data.get(f"cond{i}_{part}") or "" for part in ("key", "op", "value"))
+            if not key:
+                continue
+            value: object = raw.strip()
+            if op == "in":
+                value = [v.strip() for v in raw.replace("，", ",").split(",") if v.strip()]
+            elif op.startswith("age_days"):
+                value = int(raw) if raw.strip().isdigit() else raw
+            out.append({"key": key, "op": op or "eq", "value": value})
+        return out
+
+    def condition_fields(self) -> dict[str, str]:
+        """Where a refusal of condition N shows: the Nth filled row's value."""
+        filled = [i for i in range(self.CONDITIONS) if self.cleaned_data.get(f"cond{i}_key")]
+        return {f"fields.{n}": f"cond{i}_value" for n, i in enumerate(filled)}
 
     def filters(self) -> segments.SegmentFilters:
         d = self.cleaned_data
@@ -247,6 +285,7 @@ class SegmentForm(forms.Form):
             tags_all=d["tags_all"],
             channel_ids=d["channel_ids"],
             staff_ids=d["staff_ids"],
+            fields=self.conditions(),
         )
 
     @staticmethod
@@ -265,6 +304,10 @@ class SegmentForm(forms.Form):
             "tags_all": f.get("tags_all", []),
             "channel_ids": f.get("channel_ids", []),
             "staff_ids": f.get("staff_ids", []),
+        } | {
+            f"cond{i}_{part}": (", ".join(map(str, c["value"])) if isinstance(c["value"], list) else c["value"]) if part == "value" else c[part]
+            for i, c in enumerate(f.get("fields", [])[: SegmentForm.CONDITIONS])
+            for part in ("key", "op", "value")
         }
 
 
@@ -273,7 +316,9 @@ def segment_list_page(request):
     actor = request.actor
     form = SegmentForm(request.POST or None, actor=actor)
     if request.method == "POST" and form.is_valid():
-        segment = saved_or_form_error(form, lambda: segments.segment_save(actor=actor, name=form.cleaned_data["name"], filters=form.filters()))
+        segment = saved_or_form_error(
+            form, lambda: segments.segment_save(actor=actor, name=form.cleaned_data["name"], filters=form.filters()), form.condition_fields()
+        )
         if segment:
             messages.success(request, _("Segment “%(name)s” saved.") % {"name": segment.name})
             return redirect("console:segment", segment_id=segment.id)
@@ -287,7 +332,11 @@ def segment_page(request, segment_id: int):
     segment = segments.segment_get(actor, segment_id)
     form = SegmentForm(request.POST or None, actor=actor, initial=SegmentForm.initial_from(segment))
     if request.method == "POST" and form.is_valid():
-        saved = saved_or_form_error(form, lambda: segments.segment_save(actor=actor, name=form.cleaned_data["name"], filters=form.filters(), segment=segment))
+        saved = saved_or_form_error(
+            form,
+            lambda: segments.segment_save(actor=actor, name=form.cleaned_data["name"], filters=form.filters(), segment=segment),
+            form.condition_fields(),
+        )
         if saved:
             messages.success(request, _("Segment “%(name)s” saved.") % {"name": saved.name})
             return redirect("console:segment", segment_id=segment.id)

@@ -11,10 +11,11 @@ from django.utils.translation import gettext as _
 
 from siyu.corps.selectors import staff_list
 from siyu.kit.clock import day_start
+from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
 from siyu.tags.selectors import live_tags, resolve_tags
 
-from .fields import shown
+from .fields import parse_value, shown
 from .models import Customer, CustomerFieldValue, CustomerPhone, CustomField, Follow, FollowTag, TimelineEvent
 
 PHONE_QUERY = re.compile(r"^\+?\d{3,20}$")
@@ -232,3 +233,68 @@ def customer_fields(actor: Actor, customer: Customer) -> list[FieldShown]:
     customer among those the actor may see)."""
     values = {v.field_id: v for v in CustomerFieldValue.objects.filter(customer=customer)}
     return [FieldShown(f, shown(f, values.get(f.pk))) for f in custom_fields(actor)]
+
+
+# Conditions on custom fields, as segments (and journeys' branches) hold them: a list of
+# {"key": field key, "op": one of FIELD_OPS, "value": …}, all of which a customer must meet.
+FIELD_OPS = ("set", "unset", "eq", "in", "gte", "lte", "age_days_gte", "age_days_lte")
+MAX_FIELD_CONDITIONS = 10
+
+
+def field_conditions_check(raw) -> list[dict]:
+    """The conditions' shape, before any corp is known: refusals name the condition."""
+    if not isinstance(raw, list) or len(raw) > MAX_FIELD_CONDITIONS:
+        raise InvalidInput(_("Field conditions are a list of at most %(n)s.") % {"n": MAX_FIELD_CONDITIONS}, code="bad_filter", field="fields")
+    out = []
+    for i, c in enumerate(raw):
+        if not isinstance(c, dict) or not isinstance(c.get("key"), str) or c.get("op") not in FIELD_OPS:
+            raise InvalidInput(
+                _("Field condition %(n)s needs a field key and one of: %(ops)s.") % {"n": i + 1, "ops": ", ".join(FIELD_OPS)},
+                code="bad_filter",
+                field=f"fields.{i}",
+            )
+        out.append({"key": c["key"], "op": c["op"], "value": c.get("value")})
+    return out
+
+
+def field_conditions_q(actor: Actor, conditions: list[dict], *, today: date) -> Q:
+    """The customers meeting every condition, as `id IN (values…)` subqueries the field's indexes
+    answer. A date field's age counts whole days to `today` (the corp's day): a baby of 6–12 months
+    is age_days_gte 180 and age_days_lte 365 on the birth date."""
+    fields_by_key = {f.key: f for f in custom_fields(actor).filter(key__in=[c["key"] for c in conditions])}
+    q = Q()
+    for i, c in enumerate(conditions):
+        f = fields_by_key.get(c["key"])
+        where = f"fields.{i}"
+        if f is None:
+            raise InvalidInput(_("There is no field “%(key)s”.") % {"key": c["key"]}, code="unknown_field", field=where)
+        values = CustomerFieldValue.objects.filter(corp=actor.corp, field=f)
+        op, raw = c["op"], c["value"]
+        column = {"number": "number", "date": "date"}.get(f.kind, "text")
+        if op in ("age_days_gte", "age_days_lte"):
+            days = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+            if f.kind != "date" or days is None or days < 0:
+                raise InvalidInput(_("An age in days is a whole number on a date field."), code="bad_filter", field=where)
+            edge = today - timedelta(days=days)
+            values = values.filter(**{"date__lte" if op == "age_days_gte" else "date__gte": edge})
+        elif op == "in":
+            if not isinstance(raw, list) or not raw:
+                raise InvalidInput(_("“In” takes a list of values."), code="bad_filter", field=where)
+            values = values.filter(**{f"{column}__in": [_condition_value(f, v, where)[column] for v in raw]})
+        elif op in ("eq", "gte", "lte"):
+            lookup = {"eq": "", "gte": "__gte", "lte": "__lte"}[op]
+            if lookup and f.kind not in ("number", "date"):
+                raise InvalidInput(_("Only number and date fields have bounds."), code="bad_filter", field=where)
+            values = values.filter(**{column + lookup: _condition_value(f, raw, where)[column]})
+        q &= ~Q(id__in=values.values("customer_id")) if op == "unset" else Q(id__in=values.values("customer_id"))
+    return q
+
+
+def _condition_value(field: CustomField, raw, where: str) -> dict:
+    try:
+        cells = parse_value(field, raw)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, code="bad_filter", field=where) from None
+    if cells is None:
+        raise InvalidInput(_("Give the value to compare with."), code="bad_filter", field=where)
+    return dict(zip(("text", "number", "date"), cells, strict=True))
