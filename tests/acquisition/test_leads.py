@@ -16,7 +16,8 @@ from siyu.acquisition import leads, services
 from siyu.acquisition.models import Acquisition, Lead, LiveCodeDay, LiveCodeHold
 from siyu.autotag.services import rule_save
 from siyu.corps.models import Corp
-from siyu.customers.models import Follow
+from siyu.customers.fields import custom_field_save
+from siyu.customers.models import CustomerFieldValue, Follow
 from siyu.kit import http as http_module
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay, SbWelcomeSent
@@ -205,3 +206,40 @@ def test_a_customer_reads_chinese_even_with_an_english_cookie_and_a_gone_code_ha
         response = visitor.get(url)
         page = response.content.decode()
         assert response.status_code == 404 and 'id="gone"' in page and "已经失效" in page and "Not Found" not in page
+
+
+def test_answers_fill_the_customers_fields_and_a_mismatched_question_is_refused(hub, form):
+    custom_field_save(actor=hub.actor, name="预产期", key="due_date", kind="date")
+    custom_field_save(actor=hub.actor, name="宝宝阶段", key="baby_stage", kind="choice", choices=["孕期", "0-6月", "6-12月", "1岁以上"])
+    custom_field_save(actor=hub.actor, name="预算", key="budget", kind="number")
+    api, form_id = form["api"], form["form"]["id"]
+    questions = [
+        {"key": "phone", "type": "phone", "label": "手机号"},
+        {"key": "city", "type": "city", "label": "城市", "options": ["上海", "北京"]},
+        {"key": "baby_age", "type": "select", "label": "宝宝月龄", "options": ["孕期", "0-6月", "6-12月"], "customer_field": "baby_stage"},
+        {"key": "due", "type": "date", "label": "预产期", "required": False, "customer_field": "due_date"},
+    ]
+    body = {"name": "孕妈礼包", "live_code_id": form["online"].id, "city_routes": {"上海": form["shanghai"].id}}
+    for wrong, field in [
+        ({**questions[3], "customer_field": "budget"}, "fields.3.customer_field"),  # a date cannot fill a number
+        ({**questions[3], "customer_field": "shoe_size"}, "fields.3.customer_field"),
+        ({**questions[2], "options": ["孕期", "两岁"]}, "fields.2.options"),  # 两岁 is no choice of the field
+    ]:
+        refused = api.put(
+            f"/api/v1/lead-forms/{form_id}", {**body, "fields": [*questions[:2], *[wrong if q["key"] == wrong["key"] else q for q in questions[2:]]]}
+        )
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == field, refused.content
+    saved = api.put(f"/api/v1/lead-forms/{form_id}", {**body, "fields": questions})
+    assert saved.status_code == 200, saved.content
+
+    phone = Client()
+    response = phone.post(_page(form["form"]), {"phone": "13900001111", "city": "北京", "baby_age": "孕期", "due": "2027-02-14"}, REMOTE_ADDR="10.1.2.9")
+    assert response.status_code == 200
+    sb.customer_scans_contact_way(SbContactWay.objects.get(config_id=Lead.objects.get().config_id), name="赵妈妈")
+    hub.handle_callbacks()
+    customer = Follow.objects.get(customer__name="赵妈妈").customer
+    values = {v.field.key: v.text or str(v.date) for v in CustomerFieldValue.objects.filter(customer=customer).select_related("field")}
+    assert values == {"baby_stage": "孕期", "due_date": "2027-02-14"}
+    assert customer.timeline.get(kind="profile_updated").data["by"] == f"lead_form:{form_id}"
+    hub.handle_callbacks()  # nothing is filled twice
+    assert customer.timeline.filter(kind="profile_updated").count() == 1

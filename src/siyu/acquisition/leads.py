@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
+from siyu.customers.selectors import custom_fields
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput, NotFound, TooManyRequests, Unavailable
 from siyu.kit.phones import phone_normalise  # noqa: F401 — callers import it from here too
@@ -56,6 +57,11 @@ def fields_clean(raw) -> list[dict]:
         if f["type"] == "select" and (not isinstance(options, list) or not options or not all(isinstance(o, str) for o in options)):
             raise InvalidInput(_("A choice question needs its options."), code="bad_fields", field=f"{where}.options")
         keys.add(key)
+        target = f.get("customer_field") or ""
+        if not isinstance(target, str) or (target and f["type"] == "phone"):
+            raise InvalidInput(
+                _("The phone is kept with the customer already; other questions may fill a field."), code="bad_fields", field=f"{where}.customer_field"
+            )
         clean.append(
             {
                 "key": key,
@@ -63,6 +69,7 @@ def fields_clean(raw) -> list[dict]:
                 "type": f["type"],
                 "required": bool(f.get("required", f["type"] == "phone")),
                 **({"options": [o[:40] for o in options]} if f["type"] in ("select", "city") and options else {}),
+                **({"customer_field": target} if target else {}),
             }
         )
     if "phone" not in keys:
@@ -103,9 +110,42 @@ def lead_form_save(
     form = form or LeadForm(corp=actor.corp, slug=secrets.token_urlsafe(9))
     form.name, form.title, form.intro = text_within(name.strip(), 64, "name"), text_within(title, 100, "title"), text_within(intro, 2000, "intro")
     form.live_code = code
-    form.fields, form.city_routes, form.status = fields_clean(fields), routes, status
+    form.fields, form.city_routes, form.status = _fields_for_customer_fields(actor, fields_clean(fields)), routes, status
     form.save()
     return form
+
+
+# Which customer fields an answer can fill: a date a date, a number a number, a choice or a city a
+# choice field (its options among the field's choices) or a text field.
+FILLS = {"date": {"date"}, "number": {"number"}, "select": {"choice", "text"}, "city": {"choice", "text"}, "text": {"text"}}
+
+
+def _fields_for_customer_fields(actor: Actor, questions: list[dict]) -> list[dict]:
+    """Questions that fill a customer field name a live field of a kind the answer fits."""
+    named = [q["customer_field"] for q in questions if q.get("customer_field")]
+    live = {f.key: f for f in custom_fields(actor).filter(key__in=named)}
+    for i, q in enumerate(questions):
+        target = q.get("customer_field")
+        if not target:
+            continue
+        where = f"fields.{i}.customer_field"
+        field = live.get(target)
+        if field is None:
+            raise InvalidInput(_("There is no field “%(key)s”.") % {"key": target}, code="unknown_field", field=where)
+        if field.kind not in FILLS[q["type"]]:
+            raise InvalidInput(
+                _("“%(label)s” cannot fill “%(field)s”: the answer is not of the field's kind.") % {"label": q["label"], "field": field.name},
+                code="bad_fields",
+                field=where,
+            )
+        outside = [o for o in q.get("options", []) if field.kind == "choice" and o not in field.choices]
+        if outside or (field.kind == "choice" and not q.get("options")):
+            raise InvalidInput(
+                _("The options must be choices of “%(field)s” (%(choices)s).") % {"field": field.name, "choices": " / ".join(field.choices)},
+                code="bad_fields",
+                field=f"fields.{i}.options",
+            )
+    return questions
 
 
 def answers_clean(form: LeadForm, data: dict) -> dict:

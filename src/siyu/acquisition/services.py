@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Department, Staff
+from siyu.customers.fields import customer_fields_fill
 from siyu.customers.services import customer_add_phones
 from siyu.kit.clock import now
 from siyu.kit.due import DueWork
@@ -511,6 +512,9 @@ def lead_match(*, lead: Lead, follow) -> None:
     if lead.customer_id is None:
         Lead.objects.filter(pk=lead.pk, customer__isnull=True).update(customer_id=follow.customer_id, matched_at=now())
     customer_add_phones(customer=follow.customer, phones=[lead.phone])
+    fills = {q["customer_field"]: lead.answers[q["key"]] for q in lead.form.fields if q.get("customer_field") and q["key"] in lead.answers}
+    if fills:
+        customer_fields_fill(customer=follow.customer, values=fills, by=f"lead_form:{lead.form_id}")
 
 
 def lead_for_state(corp: Corp, state: str) -> Lead | None:

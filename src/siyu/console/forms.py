@@ -458,7 +458,12 @@ class LeadQuestionForm(forms.Form):
         help_text=_("For a choice or a city: the options, separated by commas (a city without options is typed)."),
     )
     required = forms.BooleanField(label=_("Required"), required=False, initial=True)
+    customer_field = forms.ChoiceField(label=_("Fills the customer field"), required=False)
     key = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)  # kept on edits: stored answers use it
+
+    def __init__(self, *args, customer_fields=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer_field"].choices = [("", "—"), *customer_fields]
 
     @staticmethod
     def initial_for(question: dict) -> dict:
@@ -467,6 +472,7 @@ class LeadQuestionForm(forms.Form):
             "type": question.get("type", "text"),
             "options": ", ".join(question.get("options") or []),
             "required": question.get("required", True),
+            "customer_field": question.get("customer_field", ""),
             "key": question["key"],
         }
 
@@ -481,6 +487,7 @@ class LeadQuestionForm(forms.Form):
             "type": d["type"],
             "required": d["required"],
             **({"options": options} if options else {}),
+            **({"customer_field": d["customer_field"]} if d.get("customer_field") else {}),
         }
 
 

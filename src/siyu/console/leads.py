@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from siyu.acquisition import leads
+from siyu.customers import selectors as customer_selectors
 
 from .access import console_view, saved_or_form_error
 from .forms import CityRouteFormSet, LeadFormForm, LeadQuestionForm, LeadQuestionFormSet, city_routes, lead_questions
@@ -34,7 +35,8 @@ def _lead_form_page(request, lead_form):
     # Bound, the rows are what was sent: compared with stored initial values, unchanged rows would
     # count as blank ones and be dropped.
     stored = [LeadQuestionForm.initial_for(q) for q in (lead_form.fields if lead_form else []) if q.get("key") != "phone"]
-    questions = LeadQuestionFormSet(post, prefix="q", initial=None if post else stored)
+    targets = [(f.key, f.name) for f in customer_selectors.custom_fields(actor)]
+    questions = LeadQuestionFormSet(post, prefix="q", initial=None if post else stored, form_kwargs={"customer_fields": targets})
     stored_routes = [{"city": city, "live_code": code} for city, code in (lead_form.city_routes.items() if lead_form else [])]
     routes = CityRouteFormSet(post, prefix="r", form_kwargs={"live_codes": codes}, initial=None if post else stored_routes)
     if request.method == "POST":
@@ -97,7 +99,7 @@ def _refusal_on_row(form, questions, routes) -> None:
     parts = (exc.field or "").split(".") if exc else []
     rows = [f for f in questions.forms if f.question()]
     if parts[:1] == ["fields"] and len(parts) > 1 and parts[1].isdigit() and 0 < int(parts[1]) <= len(rows):
-        field = {"options": "options", "type": "type"}.get(parts[-1], "label")
+        field = {"options": "options", "type": "type", "customer_field": "customer_field"}.get(parts[-1], "label")
         rows[int(parts[1]) - 1].add_error(field, exc.message)
     elif parts[:1] == ["city_routes"] and len(parts) > 1:
         for f in routes.forms:

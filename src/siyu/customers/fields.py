@@ -143,6 +143,27 @@ def customer_fields_set(*, actor: Actor, customer: Customer, values: dict) -> di
     if unknown:
         raise InvalidInput(_("There is no field “%(key)s”.") % {"key": unknown[0]}, code="unknown_field", field=f"fields.{unknown[0]}")
     parsed = {key: parse_value(fields[key], raw) for key, raw in values.items()}
+    return _apply(customer, fields, parsed, staff_id=actor.staff_id, by=actor.user.get_username() if actor.user else "")
+
+
+def customer_fields_fill(*, customer: Customer, values: dict, by: str) -> dict[str, tuple[str, str]]:
+    """What the customer told a form (`by` names it) fills their fields: a value that no longer
+    fits (the field archived, a choice since removed) is left out rather than refusing the rest,
+    because the customer's add goes on regardless. Empty answers clear nothing."""
+    fields = {f.key: f for f in CustomField.objects.filter(corp=customer.corp_id, key__in=list(values), archived_at__isnull=True)}
+    parsed = {}
+    for key, raw in values.items():
+        if key in fields:
+            try:
+                cells = parse_value(fields[key], raw)
+            except InvalidInput:
+                continue
+            if cells is not None:
+                parsed[key] = cells
+    return _apply(customer, fields, parsed, staff_id=None, by=by) if parsed else {}
+
+
+def _apply(customer: Customer, fields: dict, parsed: dict, *, staff_id: int | None, by: str) -> dict[str, tuple[str, str]]:
     changed: dict[str, tuple[str, str]] = {}
     with transaction.atomic():
         existing = {v.field_id: v for v in CustomerFieldValue.objects.select_for_update().filter(customer=customer, field__in=list(fields.values()))}
@@ -163,14 +184,13 @@ def customer_fields_set(*, actor: Actor, customer: Customer, values: dict) -> di
                 row.save()
                 changed[key] = (old, new)
         if changed:
-            staff_id = actor.staff_id
             TimelineEvent.objects.create(
                 corp_id=customer.corp_id,
                 customer=customer,
                 kind=TimelineEvent.Kind.PROFILE_UPDATED,
                 staff_id=staff_id,
                 occurred_at=now(),
-                data={"fields": [[fields[k].name, old, new] for k, (old, new) in changed.items()], "by": actor.user.get_username() if actor.user else ""},
+                data={"fields": [[fields[k].name, old, new] for k, (old, new) in changed.items()], "by": by},
             )
             publish(CustomerFieldsChanged(corp_id=customer.corp_id, customer_id=customer.pk, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
     return changed
