@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from siyu.analytics import segments
@@ -250,3 +251,42 @@ def test_segments_select_customers_by_their_fields(shop, corp):
     assert "妈妈1" in page and "妈妈2" not in page and 'value="180"' in page
     refused = browser.post("/segments/", {"name": "坏", "cond0_key": "formula_stage", "cond0_op": "eq", "cond0_value": "5段"})
     assert refused.status_code == 400 and 'id="id_cond0_value_error"' in refused.content.decode()
+
+
+def test_values_import_from_a_sheet_all_or_nothing(shop, corp):
+    admin = shop["admin"]
+    shop["theirs"].phones.create(corp=corp, phone="13800001111")
+    mine, theirs = shop["mine"].external_userid, shop["theirs"].external_userid
+    good = f"external_userid,宝宝生日,formula_stage,城市\n{mine},2026-04-01,1段,\n".encode()
+    done = services.customer_fields_import(actor=admin, file_name="values.csv", content=good)
+    assert (done.rows, done.customers_changed, done.values_changed) == (1, 1, 2)
+    assert _values(shop["mine"])["baby_birth_date"] == ("", None, date(2026, 4, 1))
+    by_phone = "手机号,月预算\n138 0000 1111,520\n".encode()
+    assert services.customer_fields_import(actor=admin, file_name="values.csv", content=by_phone).values_changed == 1
+    assert _values(shop["theirs"])["monthly_budget"] == ("", Decimal("520.00"), None)
+
+    before = (sorted(_values(shop["mine"]).items()), sorted(_values(shop["theirs"]).items()))
+    for content, words in [
+        (f"external_userid,奶粉段数\n{mine},2段\nwmNOBODY,1段\n".encode(), "row 3"),  # an unknown customer: not even row 2
+        (f"external_userid,奶粉段数\n{mine},2段\n{theirs},9段\n".encode(), "row 3, 奶粉段数"),
+        (f"external_userid,鞋码\n{mine},38\n".encode(), "鞋码"),
+        ("姓名,奶粉段数\n王妈妈,2段\n".encode(), "external_userid"),  # a name is not the customer's key
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            services.customer_fields_import(actor=admin, file_name="values.csv", content=content)
+        assert refused.value.field == "file" and words in refused.value.message, refused.value.message
+    assert (sorted(_values(shop["mine"]).items()), sorted(_values(shop["theirs"]).items())) == before
+    with pytest.raises(Forbidden):
+        services.customer_fields_import(actor=shop["guide"], file_name="values.csv", content=good)
+
+    api = ApiClient(f.token(f.user(corp, Role.OPERATOR), corp))
+    sheet = SimpleUploadedFile("values.csv", f"external_userid,奶粉段数\n{theirs},3段\n".encode(), content_type="text/csv")
+    answer = api.client.post("/api/v1/custom-fields/import", {"file": sheet}, **api.headers)
+    assert answer.status_code == 200 and answer.json() == {"rows": 1, "customers_changed": 1, "values_changed": 1}
+    browser = Client()
+    browser.force_login(f.user(corp, Role.OPERATOR))
+    refused = browser.post("/customer-fields/", {"file": SimpleUploadedFile("v.csv", f"external_userid,奶粉段数\n{theirs},9段\n".encode())})
+    assert refused.status_code == 400 and "9段" in refused.content.decode() and 'id="id_file_error"' in refused.content.decode()
+    assert _values(shop["theirs"])["formula_stage"] == ("3段", None, None)
+    ok = browser.post("/customer-fields/", {"file": SimpleUploadedFile("v.csv", f"external_userid,奶粉段数\n{theirs},1段\n".encode())})
+    assert ok.status_code == 302 and _values(shop["theirs"])["formula_stage"] == ("1段", None, None)

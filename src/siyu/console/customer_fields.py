@@ -39,6 +39,13 @@ class CustomFieldForm(forms.Form):
                 self.fields[name].required = False
 
 
+class FieldImportForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("File (CSV or Excel)"),
+        help_text=gettext_lazy("A column external_userid or 手机号, then a column per field headed by its name or key; empty cells change nothing."),
+    )
+
+
 def _save(actor, form, field=None):
     d = form.cleaned_data
     return saved_or_form_error(
@@ -59,14 +66,26 @@ def _save(actor, form, field=None):
 def custom_field_list(request):
     actor = request.actor
     rows = list(customer_selectors.custom_fields(actor, archived=True, to_edit=True))
-    form = CustomFieldForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    importing = request.method == "POST" and "file" in request.FILES
+    form = CustomFieldForm(None if importing else request.POST or None)
+    upload = FieldImportForm(request.POST, request.FILES) if importing else FieldImportForm()
+    if importing and upload.is_valid():
+        file = upload.cleaned_data["file"]
+        done = saved_or_form_error(upload, lambda: field_services.customer_fields_import(actor=actor, file_name=file.name, content=file.read()))
+        if done:
+            messages.success(
+                request,
+                _("Imported %(rows)d rows: %(values)d values changed for %(customers)d customers.")
+                % {"rows": done.rows, "values": done.values_changed, "customers": done.customers_changed},
+            )
+            return redirect("console:custom_fields")
+    if request.method == "POST" and not importing and form.is_valid():
         saved = _save(actor, form)
         if saved:
             messages.success(request, _("Field “%(name)s” added: profiles and the sidebar ask for it now.") % {"name": saved.name})
             return redirect("console:custom_fields")
-    context = {"rows": rows, "form": form, "nav": "custom_fields"}
-    return render(request, "console/custom_fields.html", context, status=400 if form.errors else 200)
+    context = {"rows": rows, "form": form, "upload": upload, "nav": "custom_fields"}
+    return render(request, "console/custom_fields.html", context, status=400 if form.errors or upload.errors else 200)
 
 
 @console_view

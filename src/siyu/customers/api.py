@@ -1,6 +1,7 @@
 from datetime import date, datetime
 
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, File, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from siyu.corps.selectors import staff_resolve
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
@@ -240,6 +241,20 @@ def custom_field_list(request, archived: bool = False):
 @router.post("/custom-fields", response={201: CustomFieldOut})
 def custom_field_create(request, payload: CustomFieldIn):
     return Status(201, fields.custom_field_save(actor=request.auth, **payload.dict()))
+
+
+class FieldImportOut(Schema):
+    rows: int
+    customers_changed: int
+    values_changed: int
+
+
+@router.post("/custom-fields/import", response=FieldImportOut)
+def custom_field_import(request, file: UploadedFile = File(...)):
+    """Values from a CSV or Excel sheet: a column external_userid or 手机号, then a column per field
+    (its name or key). All or nothing; the refusal lists the first problem rows."""
+    done = fields.customer_fields_import(actor=request.auth, file_name=file.name or "", content=file.read())
+    return FieldImportOut(rows=done.rows, customers_changed=done.customers_changed, values_changed=done.values_changed)
 
 
 @router.put("/custom-fields/{field_id}", response=CustomFieldOut)

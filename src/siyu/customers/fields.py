@@ -4,6 +4,7 @@ them in (the console, the sidebar, the API). Writes; the reads are in selectors.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -13,10 +14,12 @@ from django.utils.translation import gettext as _
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.events import publish
+from siyu.kit.phones import phone_normalise
+from siyu.kit.tables import read_table
 from siyu.kit.tenancy import Actor
 
 from .events import CustomerFieldsChanged
-from .models import Customer, CustomerFieldValue, CustomField, TimelineEvent
+from .models import Customer, CustomerFieldValue, CustomerPhone, CustomField, TimelineEvent
 
 Kind = CustomField.Kind
 MAX_FIELDS = 100  # a profile, the sidebar's form and an import sheet stay readable
@@ -194,3 +197,89 @@ def _apply(customer: Customer, fields: dict, parsed: dict, *, staff_id: int | No
             )
             publish(CustomerFieldsChanged(corp_id=customer.corp_id, customer_id=customer.pk, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
     return changed
+
+
+MAX_IMPORT_ROWS = 100_000  # one transaction; a larger base is imported in several files
+MAX_REPORTED = 20
+ID_COLUMNS = {"external_userid": "external_userid", "外部联系人id": "external_userid", "手机号": "phone", "phone": "phone", "mobile": "phone"}
+READ_ONLY_COLUMNS = {"姓名", "name", "客户", "昵称"}  # what an exported list carries beside the keys
+
+
+@dataclass
+class FieldImport:
+    rows: int = 0
+    customers_changed: int = 0
+    values_changed: int = 0
+
+
+def customer_fields_import(*, actor: Actor, file_name: str, content: bytes) -> FieldImport:
+    """Customers' field values from a sheet (CSV or Excel): a column naming the customer
+    (external_userid, or 手机号 for a phone the customer is known by) and a column per field, headed
+    by its name or key (a name column is passed over). An empty cell leaves the value as it is. All or nothing: the first problems
+    (an unknown customer or column, a value the field refuses, a phone two customers share) are
+    reported by row and column and nothing is written. A manager's."""
+    actor.require_manager()
+    table = [r for r in read_table(file_name, content) if any(c.strip() for c in r)]
+    if not table:
+        raise InvalidInput(_("%(name)s is empty.") % {"name": file_name}, code="empty_file", field="file")
+    header, rows = [c.strip() for c in table[0]], table[1:]
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise InvalidInput(_("At most %(n)s rows a file.") % {"n": MAX_IMPORT_ROWS}, code="too_many_rows", field="file")
+    live = list(CustomField.objects.filter(corp=actor.corp, archived_at__isnull=True))
+    by_heading = {f.name: f for f in live} | {f.key: f for f in live}
+    id_col, columns = None, {}
+    for i, heading in enumerate(header):
+        if heading.lower() in ID_COLUMNS and id_col is None:
+            id_col = (i, ID_COLUMNS[heading.lower()])
+        elif heading in by_heading:
+            columns[i] = by_heading[heading]
+        elif heading and heading.lower() not in READ_ONLY_COLUMNS:
+            raise InvalidInput(_("Column “%(name)s” is no customer field.") % {"name": heading}, code="unknown_column", field="file")
+    if id_col is None:
+        raise InvalidInput(_("Name the customers in a column headed external_userid or 手机号."), code="no_id_column", field="file")
+    cell = lambda row, i: row[i].strip() if i < len(row) else ""  # noqa: E731
+    keys = [cell(r, id_col[0]) for r in rows]
+    if id_col[1] == "phone":
+        wanted = {}
+        for k in keys:
+            try:
+                wanted[k] = phone_normalise(k) if k else ""
+            except InvalidInput:
+                wanted[k] = ""
+        owners: dict[str, set[int]] = {}
+        for phone, customer_id in CustomerPhone.objects.filter(corp=actor.corp, phone__in=set(wanted.values())).values_list("phone", "customer_id"):
+            owners.setdefault(phone, set()).add(customer_id)
+        found = {k: owners.get(p, set()) for k, p in wanted.items()}
+    else:
+        ids = dict(Customer.objects.filter(corp=actor.corp, external_userid__in=set(keys)).values_list("external_userid", "pk"))
+        found = {k: {ids[k]} if k in ids else set() for k in keys}
+    problems, parsed = [], {}
+    for n, (row, key) in enumerate(zip(rows, keys, strict=True), start=2):
+        owners_of_row = found.get(key, set())
+        if len(owners_of_row) != 1:
+            why = _("no such customer") if not owners_of_row else _("several customers have this phone")
+            problems.append(_("row %(row)s: %(key)s — %(why)s") % {"row": n, "key": key or "—", "why": why})
+            continue
+        customer_id = next(iter(owners_of_row))
+        for i, field in columns.items():
+            raw = cell(row, i)
+            if not raw:
+                continue
+            try:
+                parsed.setdefault(customer_id, {})[field.key] = parse_value(field, raw)
+            except InvalidInput as exc:
+                problems.append(_("row %(row)s, %(column)s: %(why)s") % {"row": n, "column": header[i], "why": exc.message})
+        if len(problems) >= MAX_REPORTED:
+            break
+    if problems:
+        raise InvalidInput(_("Nothing was imported. %(problems)s") % {"problems": "; ".join(problems[:MAX_REPORTED])}, code="import_rejected", field="file")
+    result = FieldImport(rows=len(rows))
+    fields = {f.key: f for f in columns.values()}
+    by = actor.user.get_username() if actor.user else ""
+    with transaction.atomic():
+        customers = {c.pk: c for c in Customer.objects.filter(pk__in=list(parsed))}
+        for customer_id, values in parsed.items():
+            changed = _apply(customers[customer_id], {k: fields[k] for k in values}, values, staff_id=None, by=by)
+            result.customers_changed += bool(changed)
+            result.values_changed += len(changed)
+    return result
