@@ -14,7 +14,7 @@ from siyu.analytics.models import Segment
 from siyu.api import api as ninja_api
 from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
-from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag
+from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag, LifecycleStage
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.kit.tenancy import Role
@@ -105,6 +105,8 @@ def two_corps(db):
     reply = QuickReply.objects.create(corp=alpha, group=shelf, title=f"QR {MARKER}"[:64], text=MARKER)
     field = CustomField.objects.create(corp=alpha, key="marker", name=f"F {MARKER}"[:40], kind="text")
     CustomerFieldValue.objects.create(corp=alpha, customer=c, field=field, text=MARKER)
+    birth = CustomField.objects.create(corp=alpha, key="birth", name="B", kind="date")
+    stage = LifecycleStage.objects.create(corp=alpha, name=f"ST {MARKER}"[:40], field=birth, from_days=0, to_days=10)
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "customer_id": c.id,
@@ -127,6 +129,7 @@ def two_corps(db):
         "quick_reply_group_id": shelf.id,
         "handover_id": moved.id,
         "field_id": field.id,
+        "stage_id": stage.id,
     }
     return objects, ApiClient(f.token(beta_owner, beta))
 
@@ -185,6 +188,7 @@ def _alpha_snapshot():
         list(Handover.objects.values_list("id", "status", "customers")),
         list(CustomField.objects.values_list("id", "name", "choices", "archived_at")),
         list(CustomerFieldValue.objects.values_list("id", "text", "number", "date")),
+        list(LifecycleStage.objects.values_list("id", "name", "from_days", "to_days")),
     )
 
 
@@ -240,6 +244,7 @@ def test_every_path_parameter_is_an_object_id():
         "quick_reply_group_id",
         "handover_id",
         "field_id",
+        "stage_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 

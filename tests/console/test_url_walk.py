@@ -23,7 +23,7 @@ from siyu.autotag.models import TagRule
 from siyu.console import urls as console_urls
 from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
-from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow
+from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.kit.tenancy import Role
@@ -159,6 +159,8 @@ def alpha(db):
     shelf = QuickReplyGroup.objects.create(corp=corp, name="话术")
     reply = QuickReply.objects.create(corp=corp, group=shelf, title="欢迎", text="您好")
     field = CustomField.objects.create(corp=corp, key="city", name="城市", kind="text")
+    birth = CustomField.objects.create(corp=corp, key="birth", name="生日", kind="date")
+    stage = LifecycleStage.objects.create(corp=corp, name="0-6月", field=birth, from_days=0, to_days=180)
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -173,6 +175,7 @@ def alpha(db):
         "quick_reply_group_id": shelf.id,
         "handover_id": moved.id,
         "field_id": field.id,
+        "stage_id": stage.id,
         "customer_id": theirs.id,  # a guide must not reach another guide's customer
         "group_id": group.id,
         "tag_id": tag.id,
@@ -231,6 +234,7 @@ def _snapshot():
         list(Handover.objects.values_list("id", "status", "customers")),
         list(CustomField.objects.values_list("id", "name", "choices", "archived_at")),
         list(CustomerFieldValue.objects.values_list("id", "text", "number", "date")),
+        list(LifecycleStage.objects.values_list("id", "name", "from_days", "to_days")),
     )
 
 
@@ -342,5 +346,6 @@ def test_every_url_parameter_is_filled():
         "quick_reply_group_id",
         "handover_id",
         "field_id",
+        "stage_id",
     }
     assert len(PATTERNS) >= 45

@@ -3,7 +3,7 @@ API, console profile). Values are typed (a date is a date, a number a number, a 
 its choices), a bad one refuses the whole save and names the field, every change is on the
 timeline and announced once, and one corp's fields and values never reach another."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,9 +12,9 @@ from django.test import Client
 
 from siyu.analytics import segments
 from siyu.customers import fields as services
-from siyu.customers import selectors
-from siyu.customers.events import CustomerFieldsChanged
-from siyu.customers.models import CustomerFieldValue, TimelineEvent
+from siyu.customers import selectors, stages
+from siyu.customers.events import CustomerFieldsChanged, CustomerStagesChanged
+from siyu.customers.models import CustomerFieldValue, CustomerStage, CustomField, LifecycleStage, TimelineEvent
 from siyu.kit.clock import now
 from siyu.kit.errors import Forbidden, InvalidInput
 from siyu.kit.events import subscribed
@@ -290,3 +290,72 @@ def test_values_import_from_a_sheet_all_or_nothing(shop, corp):
     assert _values(shop["theirs"])["formula_stage"] == ("3段", None, None)
     ok = browser.post("/customer-fields/", {"file": SimpleUploadedFile("v.csv", f"external_userid,奶粉段数\n{theirs},1段\n".encode())})
     assert ok.status_code == 302 and _values(shop["theirs"])["formula_stage"] == ("1段", None, None)
+
+
+def test_lifecycle_stages_follow_the_dates_day_by_day(shop, corp, monkeypatch):
+    admin = shop["admin"]
+    services.custom_field_save(actor=admin, name="预产期", key="due_date", kind="date")
+    pregnant = stages.stage_save(actor=admin, name="孕期", field_key="due_date", from_days=-280, to_days=0)
+    newborn = stages.stage_save(actor=admin, name="0-6月", field_key="baby_birth_date", from_days=0, to_days=180, position=1)
+    older = stages.stage_save(actor=admin, name="6-12月", field_key="baby_birth_date", from_days=180, to_days=365, position=2)
+    today = date(2026, 12, 6)
+    people = {}
+    for name, values in [
+        ("待产", {"due_date": "2027-01-20"}),
+        ("新手", {"baby_birth_date": (today - timedelta(days=179)).isoformat()}),
+        ("老手", {"baby_birth_date": (today - timedelta(days=400)).isoformat()}),
+    ]:
+        c = f.customer(corp, name)
+        CustomerFieldValue.objects.bulk_create(
+            [CustomerFieldValue(corp=corp, customer=c, field=CustomField.objects.get(corp=corp, key=k), date=date.fromisoformat(v)) for k, v in values.items()]
+        )
+        people[name] = c
+    seen = []
+    with subscribed(CustomerStagesChanged, seen.append):
+        assert stages.stages_place(corp_id=corp.pk, today=today) == 2
+        assert stages.stages_place(corp_id=corp.pk, today=today) == 0  # placed already: nothing moves, nothing is said
+        # A day later the 179-day-old baby is 180 days old: the next stage.
+        assert stages.stages_place(corp_id=corp.pk, today=today + timedelta(days=1)) == 1
+    placed = {s.customer.name: (s.stage.name, s.since) for s in CustomerStage.objects.select_related("customer", "stage")}
+    assert placed == {"待产": ("孕期", today), "新手": ("6-12月", today + timedelta(days=1))}  # 400 days: no stage
+    assert [len(e.changes) for e in seen] == [2, 1] and seen[1].changes == ((people["新手"].pk, newborn.pk, older.pk),)
+    assert people["新手"].timeline.filter(kind="stage").latest("id").data == {"from": "0-6月", "to": "6-12月"}
+
+    # A date typed in is placed at once; the daily pass runs once a corp day.
+    monkeypatch.setattr(stages, "now", lambda: datetime(2026, 12, 7, 9, tzinfo=corp.tzinfo))
+    services.customer_fields_set(actor=admin, customer=people["老手"], values={"due_date": "2027-03-01"})
+    assert CustomerStage.objects.get(customer=people["老手"]).stage == pregnant
+    assert stages.stages_due() >= 0 and set(LifecycleStage.objects.values_list("refreshed_on", flat=True)) == {date(2026, 12, 7)}
+    CustomerStage.objects.filter(customer=people["老手"]).delete()
+    assert stages.stages_due() == 0  # the same day: not placed again
+
+    in_stage = segments.customers_matching(admin, segments.SegmentFilters.from_json({"stages": [pregnant.pk]}))
+    assert set(in_stage.values_list("name", flat=True)) == {"待产"}
+    for kwargs, code in [
+        ({"name": "x", "field_key": "formula_stage", "from_days": 0, "to_days": 10}, "bad_field"),
+        ({"name": "x", "field_key": "baby_birth_date", "from_days": 10, "to_days": 10}, "bad_days"),
+        ({"name": "孕期", "field_key": "due_date", "from_days": 0, "to_days": 10}, "duplicate_name"),
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            stages.stage_save(actor=admin, **kwargs)
+        assert refused.value.code == code
+    with pytest.raises(Forbidden):
+        stages.stage_save(actor=shop["guide"], name="y", field_key="due_date", from_days=0, to_days=1)
+
+    api = ApiClient(f.token(f.user(corp, Role.OPERATOR), corp))
+    assert [s["name"] for s in api.get("/api/v1/lifecycle-stages").json()] == ["孕期", "0-6月", "6-12月"]
+    assert api.get(f"/api/v1/customers/{people['待产'].pk}").json()["stage"]["name"] == "孕期"
+    made = api.post("/api/v1/lifecycle-stages", {"name": "1-3岁", "field_key": "baby_birth_date", "from_days": 365, "to_days": 1095, "position": 3})
+    assert made.status_code == 201
+    assert api.delete(f"/api/v1/lifecycle-stages/{made.json()['id']}").status_code == 204
+    browser = Client()
+    browser.force_login(f.user(corp, Role.OPERATOR))
+    page = browser.post("/customer-fields/", {"stage-name": "1-3岁", "stage-field_key": "baby_birth_date", "stage-from_days": "365", "stage-to_days": "100"})
+    assert page.status_code == 400 and 'id="id_stage-to_days_error"' in page.content.decode()
+    assert (
+        browser.post(
+            "/customer-fields/", {"stage-name": "1-3岁", "stage-field_key": "baby_birth_date", "stage-from_days": "365", "stage-to_days": "1095"}
+        ).status_code
+        == 302
+    )
+    assert "孕期" in browser.get(f"/customers/{people['待产'].pk}/").content.decode()

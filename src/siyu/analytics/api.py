@@ -105,6 +105,7 @@ class SegmentFiltersIn(Schema):
     p_alive_min: float | None = Field(None, ge=0, le=1, description="probability still a customer, at least")
     p_alive_max: float | None = Field(None, ge=0, le=1)
     fields: list[FieldConditionIn] = Field(default_factory=list, max_length=10, description="custom-field conditions, all met")
+    stages: list[int] = Field(default_factory=list, description="in any of these lifecycle stages now")
 
 
 class SegmentIn(Schema):

@@ -50,6 +50,7 @@ class SegmentFilters(CustomerFilters):
     p_alive_min: float | None = None
     p_alive_max: float | None = None
     fields: list[dict] = field(default_factory=list)  # custom-field conditions (customers.selectors.FIELD_OPS)
+    stages: list[int] = field(default_factory=list)  # in any of these lifecycle stages now
 
     @classmethod
     def from_json(cls, data: dict) -> SegmentFilters:
@@ -124,6 +125,8 @@ def customers_matching(actor: Actor, filters: SegmentFilters, *, as_of: date | N
         customers = customers.filter(value)
     if filters.rfm:
         customers = customers.filter(rfm.class_q(actor.corp, _rfm_result(actor, as_of), filters.rfm))
+    if filters.stages:
+        customers = customers.filter(stage__stage_id__in=filters.stages)
     if filters.fields:
         customers = customers.filter(field_conditions_q(actor, filters.fields, today=as_of or now().astimezone(actor.corp.tzinfo).date()))
     return customers
@@ -173,6 +176,7 @@ def segment_count(actor: Actor, filters: SegmentFilters, *, as_of: date | None =
         or filters.group_ids
         or filters.gender
         or filters.fields
+        or filters.stages
     )
     value = _value_q(filters, prefix="")
     if actor.is_guide or customer_side or filters.buyers is False or not (value or filters.rfm):

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.customers import fields as field_services
 from siyu.customers import selectors as customer_selectors
+from siyu.customers import stages as stage_services
 from siyu.customers.models import CustomField
 
 from .access import console_view, saved_or_form_error
@@ -46,6 +47,20 @@ class FieldImportForm(forms.Form):
     )
 
 
+class StageForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Stage name"), max_length=40)
+    field_key = forms.ChoiceField(label=gettext_lazy("Date field"))
+    from_days = forms.IntegerField(
+        label=gettext_lazy("From day"), min_value=-36500, max_value=36500, help_text=gettext_lazy("Days since the date; negative before it (a due date).")
+    )
+    to_days = forms.IntegerField(label=gettext_lazy("Until day (not included)"), min_value=-36500, max_value=36500)
+    position = WholeField(label=gettext_lazy("Position in the list"), min_value=0, max_value=999, initial=0, required=False)
+
+    def __init__(self, *args, date_fields=(), **kwargs):
+        super().__init__(*args, prefix="stage", **kwargs)
+        self.fields["field_key"].choices = list(date_fields)
+
+
 def _save(actor, form, field=None):
     d = form.cleaned_data
     return saved_or_form_error(
@@ -67,8 +82,22 @@ def custom_field_list(request):
     actor = request.actor
     rows = list(customer_selectors.custom_fields(actor, archived=True, to_edit=True))
     importing = request.method == "POST" and "file" in request.FILES
-    form = CustomFieldForm(None if importing else request.POST or None)
+    staging = request.method == "POST" and "stage-name" in request.POST
+    form = CustomFieldForm(None if importing or staging else request.POST or None)
     upload = FieldImportForm(request.POST, request.FILES) if importing else FieldImportForm()
+    date_fields = [(f.key, f.name) for f in rows if f.kind == CustomField.Kind.DATE and f.archived_at is None]
+    stage_form = StageForm(request.POST if staging else None, date_fields=date_fields)
+    if staging and stage_form.is_valid():
+        d = stage_form.cleaned_data
+        stage = saved_or_form_error(
+            stage_form,
+            lambda: stage_services.stage_save(
+                actor=actor, name=d["name"], field_key=d["field_key"], from_days=d["from_days"], to_days=d["to_days"], position=d["position"] or 0
+            ),
+        )
+        if stage:
+            messages.success(request, _("Stage “%(name)s” added: customers are placed in it within the hour.") % {"name": stage.name})
+            return redirect("console:custom_fields")
     if importing and upload.is_valid():
         file = upload.cleaned_data["file"]
         done = saved_or_form_error(upload, lambda: field_services.customer_fields_import(actor=actor, file_name=file.name, content=file.read()))
@@ -79,13 +108,30 @@ def custom_field_list(request):
                 % {"rows": done.rows, "values": done.values_changed, "customers": done.customers_changed},
             )
             return redirect("console:custom_fields")
-    if request.method == "POST" and not importing and form.is_valid():
+    if request.method == "POST" and not importing and not staging and form.is_valid():
         saved = _save(actor, form)
         if saved:
             messages.success(request, _("Field “%(name)s” added: profiles and the sidebar ask for it now.") % {"name": saved.name})
             return redirect("console:custom_fields")
-    context = {"rows": rows, "form": form, "upload": upload, "nav": "custom_fields"}
-    return render(request, "console/custom_fields.html", context, status=400 if form.errors or upload.errors else 200)
+    context = {
+        "rows": rows,
+        "form": form,
+        "upload": upload,
+        "stages": list(customer_selectors.lifecycle_stages(actor)),
+        "stage_form": stage_form,
+        "nav": "custom_fields",
+    }
+    return render(request, "console/custom_fields.html", context, status=400 if form.errors or upload.errors or stage_form.errors else 200)
+
+
+@require_POST
+@console_view
+def stage_delete(request, stage_id: int):
+    actor = request.actor
+    stage = customer_selectors.lifecycle_stage_get(actor, stage_id, to_edit=True)
+    stage_services.stage_delete(actor=actor, stage=stage)
+    messages.success(request, _("Stage “%(name)s” deleted.") % {"name": stage.name})
+    return redirect("console:custom_fields")
 
 
 @console_view

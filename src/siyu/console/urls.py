@@ -42,6 +42,7 @@ urlpatterns = [
     path("customer-fields/", customer_fields.custom_field_list, name="custom_fields"),
     path("customer-fields/<int:field_id>/", customer_fields.custom_field_edit, name="custom_field"),
     path("customer-fields/<int:field_id>/archive/", customer_fields.custom_field_archive, name="custom_field_archive"),
+    path("lifecycle-stages/<int:stage_id>/delete/", customer_fields.stage_delete, name="stage_delete"),
     path("tags/", views.tag_library, name="tags"),
     path("tags/groups/", views.tag_group_create, name="tag_group_create"),
     path("tags/groups/<int:group_id>/tags/", views.tag_create, name="tag_create"),

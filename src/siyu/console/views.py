@@ -194,6 +194,7 @@ def _profile_page(request, customer, *, field_error=None, fields=None):
             "tags": customer_selectors.customer_tag_summary(follows),
             "current_tag_ids": current,
             "fields": fields if fields is not None else customer_selectors.customer_fields(actor, customer),
+            "stage": customer_selectors.customer_stage(customer),
             "field_error": field_error,
             "timeline": timeline,
             "tag_groups": tag_selectors.tag_library(actor),

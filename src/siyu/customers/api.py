@@ -7,7 +7,7 @@ from siyu.corps.selectors import staff_resolve
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
 from siyu.tags.selectors import resolve_tags
 
-from . import fields, selectors, services
+from . import fields, selectors, services, stages
 from .models import Follow
 
 router = Router(tags=["customers"])
@@ -80,9 +80,16 @@ class FieldValueOut(Schema):
     value: str = Field(description="as shown: a date as YYYY-MM-DD, a number in plain digits; empty when unset")
 
 
+class StageNow(Schema):
+    id: int
+    name: str
+    since: date
+
+
 class CustomerDetailOut(CustomerOut):
     phones: list[str]
     fields: list[FieldValueOut]
+    stage: StageNow | None
     follows: list[FollowOut]
     timeline: list[TimelineOut]
 
@@ -172,6 +179,7 @@ def customer_detail(request, customer_id: int):
         **base.dict(),
         phones=sorted(customer.phones.values_list("phone", flat=True)),
         fields=_field_values(actor, customer),
+        stage=_stage_now(customer),
         follows=[_follow_out(f) for f in selectors.customer_follows(actor, customer)],
         timeline=[
             TimelineOut(id=e.id, kind=e.kind, occurred_at=e.occurred_at, staff_id=e.staff_id, data=e.data) for e in selectors.customer_timeline(actor, customer)
@@ -289,3 +297,53 @@ def customer_fields_set(request, customer_id: int, payload: FieldsIn):
     customer = selectors.customer_get(actor, customer_id)
     changed = fields.customer_fields_set(actor=actor, customer=customer, values=payload.values)
     return FieldsOut(changed={k: list(v) for k, v in changed.items()}, fields=_field_values(actor, customer))
+
+
+def _stage_now(customer) -> StageNow | None:
+    placed = selectors.customer_stage(customer)
+    return StageNow(id=placed.stage_id, name=placed.stage.name, since=placed.since) if placed else None
+
+
+# -- lifecycle stages ---------------------------------------------------------------------------------------
+class StageOut(Schema):
+    id: int
+    name: str
+    field_key: str
+    from_days: int
+    to_days: int
+    position: int
+
+    @staticmethod
+    def resolve_field_key(obj) -> str:
+        return obj.field.key
+
+
+class StageIn(Schema):
+    name: str = Field(..., max_length=40)
+    field_key: str = Field(..., max_length=40, description="a date field's key")
+    from_days: int = Field(..., description="days since the field's date at which the stage begins (negative: before the date)")
+    to_days: int = Field(..., description="…and before which it ends")
+    position: int = Field(0, ge=0, le=999, description="stages are tried in order; the first that holds is the customer's")
+
+
+@router.get("/lifecycle-stages", response=list[StageOut])
+def stage_list(request):
+    return list(selectors.lifecycle_stages(request.auth))
+
+
+@router.post("/lifecycle-stages", response={201: StageOut})
+def stage_create(request, payload: StageIn):
+    return Status(201, stages.stage_save(actor=request.auth, **payload.dict()))
+
+
+@router.put("/lifecycle-stages/{stage_id}", response=StageOut)
+def stage_edit(request, stage_id: int, payload: StageIn):
+    actor = request.auth
+    return stages.stage_save(actor=actor, stage=selectors.lifecycle_stage_get(actor, stage_id), **payload.dict())
+
+
+@router.delete("/lifecycle-stages/{stage_id}", response={204: None})
+def stage_delete(request, stage_id: int):
+    actor = request.auth
+    stages.stage_delete(actor=actor, stage=selectors.lifecycle_stage_get(actor, stage_id))
+    return Status(204, None)

@@ -48,3 +48,12 @@ class CustomerFieldsChanged:
     corp_id: int
     customer_id: int
     changed: tuple
+
+
+@dataclass(frozen=True)
+class CustomerStagesChanged:
+    """Customers moved between lifecycle stages (the daily pass, or a field changed):
+    ((customer id, old stage id or None, new stage id or None), …). Journeys enroll on a stage."""
+
+    corp_id: int
+    changes: tuple

@@ -20,6 +20,7 @@ from siyu.kit.tenancy import Actor
 
 from .events import CustomerFieldsChanged
 from .models import Customer, CustomerFieldValue, CustomerPhone, CustomField, TimelineEvent
+from .stages import stages_place
 
 Kind = CustomField.Kind
 MAX_FIELDS = 100  # a profile, the sidebar's form and an import sheet stay readable
@@ -196,6 +197,8 @@ def _apply(customer: Customer, fields: dict, parsed: dict, *, staff_id: int | No
                 data={"fields": [[fields[k].name, old, new] for k, (old, new) in changed.items()], "by": by},
             )
             publish(CustomerFieldsChanged(corp_id=customer.corp_id, customer_id=customer.pk, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
+            if any(fields[k].kind == Kind.DATE for k in changed):  # a stage may hold now, or no longer
+                stages_place(corp_id=customer.corp_id, today=now().astimezone(customer.corp.tzinfo).date(), customer_ids=[customer.pk])
     return changed
 
 

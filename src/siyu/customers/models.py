@@ -145,6 +145,35 @@ class CustomerFieldValue(CorpOwned):
         indexes = [models.Index(fields=["field", "date"]), models.Index(fields=["field", "number"]), models.Index(fields=["field", "text"])]
 
 
+class LifecycleStage(CorpOwned):
+    """A stage of the customer's life the brand speaks to (孕期, 0–6月, 6–12月 …), defined on a date
+    field: a customer is in it while the days since their date (negative before it, as for a due
+    date) are within [from_days, to_days). Stages are tried in order; the first that holds is the
+    customer's stage, kept current every day and whenever the field changes."""
+
+    name = models.CharField(max_length=40)
+    field = models.ForeignKey(CustomField, on_delete=models.PROTECT, related_name="stages")
+    from_days = models.IntegerField()
+    to_days = models.IntegerField()
+    position = models.PositiveIntegerField(default=0)
+    refreshed_on = models.DateField(null=True, blank=True, help_text="the corp day its customers were last placed")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "name"], name="lifecyclestage_unique_name")]
+        ordering = ["position", "id"]
+
+
+class CustomerStage(CorpOwned):
+    """The customer's current lifecycle stage, and since which day."""
+
+    customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.CASCADE, related_name="stage")
+    stage = models.ForeignKey(LifecycleStage, on_delete=models.CASCADE, related_name="customers")
+    since = models.DateField()
+
+    class Meta:
+        indexes = [models.Index(fields=["stage", "since"])]
+
+
 class TimelineEvent(CorpOwned):
     """One thing that happened to a customer. Written by services only, never edited."""
 
@@ -161,6 +190,7 @@ class TimelineEvent(CorpOwned):
         MESSAGE_SENT = "message_sent", _("Message sent")
         ORDER = "order", _("Order")
         NOTE = "note", _("Follow-up note")
+        STAGE = "stage", _("Lifecycle stage")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -16,7 +16,7 @@ from siyu.kit.tenancy import Actor, get_for
 from siyu.tags.selectors import live_tags, resolve_tags
 
 from .fields import parse_value, shown
-from .models import Customer, CustomerFieldValue, CustomerPhone, CustomField, Follow, FollowTag, TimelineEvent
+from .models import Customer, CustomerFieldValue, CustomerPhone, CustomerStage, CustomField, Follow, FollowTag, LifecycleStage, TimelineEvent
 
 PHONE_QUERY = re.compile(r"^\+?\d{3,20}$")
 
@@ -298,3 +298,20 @@ def _condition_value(field: CustomField, raw, where: str) -> dict:
     if cells is None:
         raise InvalidInput(_("Give the value to compare with."), code="bad_filter", field=where)
     return dict(zip(("text", "number", "date"), cells, strict=True))
+
+
+# -- lifecycle stages ---------------------------------------------------------------------------------------
+def lifecycle_stages(actor: Actor, *, to_edit: bool = False) -> QuerySet[LifecycleStage]:
+    if to_edit:
+        actor.require_manager()
+    return LifecycleStage.objects.for_corp(actor.corp).select_related("field").order_by("position", "id")
+
+
+def lifecycle_stage_get(actor: Actor, stage_id: int, *, to_edit: bool = False) -> LifecycleStage:
+    if to_edit:
+        actor.require_manager()
+    return get_for(actor, LifecycleStage.objects, _("No such stage."), pk=stage_id)
+
+
+def customer_stage(customer: Customer) -> CustomerStage | None:
+    return CustomerStage.objects.select_related("stage").filter(customer=customer).first()

@@ -13,6 +13,7 @@ from siyu.corps.models import Corp, Department, Membership, Staff, User
 from siyu.corps.services import corp_create, department_upsert, membership_grant, staff_upsert, user_create
 from siyu.customers.fields import custom_field_save
 from siyu.customers.models import Customer, CustomerFieldValue, CustomerPhone, Follow, FollowTag, TimelineEvent
+from siyu.customers.stages import stage_save, stages_place
 from siyu.guides.models import GuideContact, QuickReply
 from siyu.guides.quick_replies import quick_reply_group_save, quick_reply_save
 from siyu.guides.services import guide_task_create
@@ -311,3 +312,6 @@ def _seed_customer_fields(corp: Corp, rng: random.Random) -> None:
         if rng.random() < 0.4:
             values.append(CustomerFieldValue(corp=corp, customer_id=customer_id, field=brand, text=rng.choice(brand.choices)))
     CustomerFieldValue.objects.bulk_create(values, batch_size=5000)
+    for position, (name, first, until) in enumerate((("0-6月", 0, 180), ("6-12月", 180, 365), ("1-3岁", 365, 1095))):
+        stage_save(actor=actor, name=name, field_key="baby_birth_date", from_days=first, to_days=until, position=position)
+    stages_place(corp_id=corp.pk, today=today)

@@ -149,6 +149,7 @@ def _customer_context(actor: Actor, customer: Customer, **extra) -> dict:
         "tag_groups": tag_library(actor),
         "current_tag_ids": {ft.tag_id for f in follows if f.is_active for ft in f.live_follow_tags},
         "fields": customer_selectors.customer_fields(actor, customer),
+        "stage": customer_selectors.customer_stage(customer),
         "remark": next((f.remark for f in follows if f.remark), ""),
         "value": value,
         "rfm": cls,
