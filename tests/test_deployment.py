@@ -26,6 +26,7 @@ def _siyu(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "siyu.cli", *args], env=clean, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.own_database
 def test_https_deployments_pass_djangos_deployment_checks():
     insecure = {"security.W004", "security.W008", "security.W012", "security.W016"}  # HSTS, redirect, both cookies
     plain = _siyu("check", "--deploy")
@@ -44,6 +45,7 @@ def test_behind_a_proxy_its_https_header_counts_and_plain_http_is_redirected(set
     assert client.get("/login/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
 
 
+@pytest.mark.own_database
 def test_the_sandbox_is_off_unless_asked_for():
     probe = (
         "import django; django.setup()\n"

@@ -113,10 +113,12 @@ def test_every_page_as_every_role_reads_in_one_language_and_fits(live_server, pe
         own = {"customer_id": people["mine"].id, "guide_task_id": people["own_guide_task"].id}
         objects = {**people["objects"], **own} if role == Role.GUIDE else people["objects"]
         for name, url in _pages(objects, user):
+            if role == Role.GUIDE and name not in GUIDE_PAGES:
+                # Refused (test_url_walk holds it); the menu must not offer it. Not drawn again here.
+                assert base + url not in menu and url not in menu, f"the menu offers a guide {url}, a manager's page"
+                continue
             response = page.goto(base + url)
             refused = response.status == 403
-            if role == Role.GUIDE and name not in GUIDE_PAGES:
-                assert refused, (role, url, response.status)
             assert response.status in (200, 403), f"{role} reaches an error page ({response.status}) at {url}"
             assert not (refused and url in menu), f"the menu offers {role} {url}, which refuses them"
             for problem in _problems(_visible_text(page), language, stored):

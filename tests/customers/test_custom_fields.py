@@ -267,8 +267,8 @@ def test_values_import_from_a_sheet_all_or_nothing(shop, corp):
 
     before = (sorted(_values(shop["mine"]).items()), sorted(_values(shop["theirs"]).items()))
     for content, words in [
-        (f"external_userid,奶粉段数\n{mine},2段\nwmNOBODY,1段\n".encode(), "row 3"),  # an unknown customer: not even row 2
-        (f"external_userid,奶粉段数\n{mine},2段\n{theirs},9段\n".encode(), "row 3, 奶粉段数"),
+        (f"external_userid,奶粉段数\n{mine},2段\nwmNOBODY,1段\n".encode(), "wmNOBODY"),  # an unknown customer: not even row 2
+        (f"external_userid,奶粉段数\n{mine},2段\n{theirs},9段\n".encode(), "9段"),
         (f"external_userid,鞋码\n{mine},38\n".encode(), "鞋码"),
         ("姓名,奶粉段数\n王妈妈,2段\n".encode(), "external_userid"),  # a name is not the customer's key
     ]:

@@ -12,6 +12,9 @@ import urllib.request
 
 import pytest
 
+# The demo is SQLite in its own data directory, whatever database the suite runs on.
+pytestmark = pytest.mark.own_database
+
 
 def _free_port() -> int:
     with socket.socket() as s:
