@@ -14,7 +14,7 @@ from siyu.analytics import segments
 from siyu.customers import fields as services
 from siyu.customers import selectors, stages
 from siyu.customers.events import CustomerFieldsChanged, CustomerStagesChanged
-from siyu.customers.models import CustomerFieldValue, CustomerStage, CustomField, LifecycleStage, TimelineEvent
+from siyu.customers.models import Customer, CustomerFieldValue, CustomerStage, CustomField, LifecycleStage, TimelineEvent
 from siyu.kit.clock import now
 from siyu.kit.errors import Forbidden, InvalidInput
 from siyu.kit.events import subscribed
@@ -359,3 +359,17 @@ def test_lifecycle_stages_follow_the_dates_day_by_day(shop, corp, monkeypatch):
         == 302
     )
     assert "孕期" in browser.get(f"/customers/{people['待产'].pk}/").content.decode()
+
+
+def test_a_large_sheet_is_imported_in_bulk(shop, corp):
+    # More rows than one IN of SQLite takes: read and written in chunks, every value set once.
+    Customer.objects.bulk_create([Customer(corp=corp, external_userid=f"wmBULK{i:05d}", name=f"客户{i}") for i in range(6200)])
+    lines = ["external_userid,宝宝生日,奶粉段数"] + [f"wmBULK{i:05d},2026-0{1 + i % 9}-1{i % 10},{1 + i % 3}段" for i in range(6200)]
+    done = services.customer_fields_import(actor=shop["admin"], file_name="big.csv", content="\n".join(lines).encode())
+    assert (done.rows, done.customers_changed, done.values_changed) == (6200, 6200, 12400)
+    assert CustomerFieldValue.objects.filter(customer__external_userid__startswith="wmBULK").count() == 12400
+    assert TimelineEvent.objects.filter(kind="profile_updated", customer__external_userid__startswith="wmBULK").count() == 6200
+    again = services.customer_fields_import(actor=shop["admin"], file_name="big.csv", content="\n".join(lines).encode())
+    assert (again.customers_changed, again.values_changed) == (0, 0)  # the same sheet twice changes nothing
+    one = CustomerFieldValue.objects.get(customer__external_userid="wmBULK00007", field__key="baby_birth_date")
+    assert one.date == date(2026, 8, 17)

@@ -250,11 +250,14 @@ def customer_fields_import(*, actor: Actor, file_name: str, content: bytes) -> F
             except InvalidInput:
                 wanted[k] = ""
         owners: dict[str, set[int]] = {}
-        for phone, customer_id in CustomerPhone.objects.filter(corp=actor.corp, phone__in=set(wanted.values())).values_list("phone", "customer_id"):
-            owners.setdefault(phone, set()).add(customer_id)
+        for chunk in _chunks(sorted(set(wanted.values()))):
+            for phone, customer_id in CustomerPhone.objects.filter(corp=actor.corp, phone__in=chunk).values_list("phone", "customer_id"):
+                owners.setdefault(phone, set()).add(customer_id)
         found = {k: owners.get(p, set()) for k, p in wanted.items()}
     else:
-        ids = dict(Customer.objects.filter(corp=actor.corp, external_userid__in=set(keys)).values_list("external_userid", "pk"))
+        ids = {}
+        for chunk in _chunks(sorted(set(keys))):
+            ids |= dict(Customer.objects.filter(corp=actor.corp, external_userid__in=chunk).values_list("external_userid", "pk"))
         found = {k: {ids[k]} if k in ids else set() for k in keys}
     problems, parsed = [], {}
     for n, (row, key) in enumerate(zip(rows, keys, strict=True), start=2):
@@ -278,11 +281,61 @@ def customer_fields_import(*, actor: Actor, file_name: str, content: bytes) -> F
         raise InvalidInput(_("Nothing was imported. %(problems)s") % {"problems": "; ".join(problems[:MAX_REPORTED])}, code="import_rejected", field="file")
     result = FieldImport(rows=len(rows))
     fields = {f.key: f for f in columns.values()}
+    by_pk = {f.pk: f for f in fields.values()}
     by = actor.user.get_username() if actor.user else ""
+    stamp = now()
+    # In bulk: one read of the values there are, then inserts, updates, timeline entries in batches.
     with transaction.atomic():
-        customers = {c.pk: c for c in Customer.objects.filter(pk__in=list(parsed))}
+        existing: dict[tuple[int, int], CustomerFieldValue] = {}
+        for chunk in _chunks(list(parsed)):
+            for v in CustomerFieldValue.objects.select_for_update().filter(customer_id__in=chunk, field__in=list(by_pk)):
+                existing[(v.customer_id, v.field_id)] = v
+        new_rows, changed_rows, events, dated = [], [], [], []
         for customer_id, values in parsed.items():
-            changed = _apply(customers[customer_id], {k: fields[k] for k in values}, values, staff_id=None, by=by)
-            result.customers_changed += bool(changed)
+            changed = {}
+            for key, cells in values.items():
+                field = fields[key]
+                row = existing.get((customer_id, field.pk))
+                old = shown(field, row)
+                if row is None:
+                    row = CustomerFieldValue(corp_id=actor.corp.pk, customer_id=customer_id, field=field)
+                    row.text, row.number, row.date = cells
+                    new_rows.append(row)
+                else:
+                    row.text, row.number, row.date = cells
+                new = shown(field, row)
+                if new != old:
+                    changed[key] = (old, new)
+                    if row.pk:
+                        row.updated_at = stamp
+                        changed_rows.append(row)
+            if not changed:
+                continue
+            result.customers_changed += 1
             result.values_changed += len(changed)
+            events.append(
+                TimelineEvent(
+                    corp_id=actor.corp.pk,
+                    customer_id=customer_id,
+                    kind=TimelineEvent.Kind.PROFILE_UPDATED,
+                    occurred_at=stamp,
+                    data={"fields": [[fields[k].name, o, n] for k, (o, n) in changed.items()], "by": by},
+                )
+            )
+            publish(CustomerFieldsChanged(corp_id=actor.corp.pk, customer_id=customer_id, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
+            if any(fields[k].kind == Kind.DATE for k in changed):
+                dated.append(customer_id)
+        CustomerFieldValue.objects.bulk_create(new_rows, batch_size=5000)
+        CustomerFieldValue.objects.bulk_update(changed_rows, ["text", "number", "date", "updated_at"], batch_size=5000)
+        TimelineEvent.objects.bulk_create(events, batch_size=5000)
+        if dated:
+            # Many customers: the whole corp is placed again (one read per stage, not a list of ids the database must take).
+            some = dated if len(dated) <= 5000 else None
+            stages_place(corp_id=actor.corp.pk, today=stamp.astimezone(actor.corp.tzinfo).date(), customer_ids=some)
     return result
+
+
+def _chunks(items: list, size: int = 5000):
+    """Lists short enough for one IN (SQLite takes at most 32,766 parameters a statement)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
