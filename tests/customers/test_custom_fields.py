@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from siyu.analytics import segments
+from siyu.corps.models import Corp
 from siyu.customers import fields as services
 from siyu.customers import selectors, stages
 from siyu.customers.events import CustomerFieldsChanged, CustomerStagesChanged
@@ -373,3 +374,15 @@ def test_a_large_sheet_is_imported_in_bulk(shop, corp):
     assert (again.customers_changed, again.values_changed) == (0, 0)  # the same sheet twice changes nothing
     one = CustomerFieldValue.objects.get(customer__external_userid="wmBULK00007", field__key="baby_birth_date")
     assert one.date == date(2026, 8, 17)
+
+
+def test_a_corp_goes_with_its_fields_values_and_stages(shop):
+    gone = f.corp()
+    owner = f.actor(gone)
+    services.custom_field_save(actor=owner, name="宝宝生日", key="baby_birth_date", kind="date")
+    stages.stage_save(actor=owner, name="0-6月", field_key="baby_birth_date", from_days=0, to_days=180)
+    services.customer_fields_set(actor=owner, customer=f.customer(gone, "王妈妈"), values={"baby_birth_date": "2026-10-01"})
+    kept = set(CustomField.objects.values_list("pk", flat=True).exclude(corp=gone))
+    Corp.objects.filter(pk=gone.pk).delete()  # the stage on its field does not hold the deletion up
+    assert set(CustomField.objects.values_list("pk", flat=True)) == kept and not LifecycleStage.objects.filter(corp_id=gone.pk).exists()
+    assert not CustomerFieldValue.objects.filter(corp_id=gone.pk).exists()

@@ -152,7 +152,8 @@ class LifecycleStage(CorpOwned):
     customer's stage, kept current every day and whenever the field changes."""
 
     name = models.CharField(max_length=40)
-    field = models.ForeignKey(CustomField, on_delete=models.PROTECT, related_name="stages")
+    # Fields are archived, never deleted, but for the corp's own deletion, which takes its stages too.
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="stages")
     from_days = models.IntegerField()
     to_days = models.IntegerField()
     position = models.PositiveIntegerField(default=0)

@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
                 ('position', models.PositiveIntegerField(default=0)),
                 ('refreshed_on', models.DateField(blank=True, help_text='the corp day its customers were last placed', null=True)),
                 ('corp', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='corps.corp')),
-                ('field', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='stages', to='customers.customfield')),
+                ('field', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stages', to='customers.customfield')),
             ],
             options={
                 'ordering': ['position', 'id'],
