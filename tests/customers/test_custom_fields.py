@@ -332,6 +332,10 @@ def test_lifecycle_stages_follow_the_dates_day_by_day(shop, corp, monkeypatch):
 
     in_stage = segments.customers_matching(admin, segments.SegmentFilters.from_json({"stages": [pregnant.pk]}))
     assert set(in_stage.values_list("name", flat=True)) == {"待产"}
+    console = Client()
+    console.force_login(admin.user)
+    made = console.post("/segments/", {"name": "孕期妈妈", "stages": [str(pregnant.pk)]})
+    assert made.status_code == 302 and "待产" in console.get(made["Location"]).content.decode()
     for kwargs, code in [
         ({"name": "x", "field_key": "formula_stage", "from_days": 0, "to_days": 10}, "bad_field"),
         ({"name": "x", "field_key": "baby_birth_date", "from_days": 10, "to_days": 10}, "bad_days"),

@@ -245,6 +245,13 @@ class SegmentForm(forms.Form):
         self.fields["tags_all"].choices = [(t.id, f"{t.group.name} / {t.name}") for t in live_tags(actor).select_related("group")]
         self.fields["channel_ids"].choices = [(c.id, c.name) for c in channels(actor)]
         self.fields["staff_ids"].choices = [(s.id, s.name) for s in staff_list(actor)]
+        self.fields["stages"] = forms.TypedMultipleChoiceField(
+            label=gettext_lazy("Lifecycle stages"),
+            required=False,
+            coerce=int,
+            widget=forms.CheckboxSelectMultiple,
+            choices=[(st.id, st.name) for st in customer_selectors.lifecycle_stages(actor)],
+        )
         keys = [("", "—")] + [(f.key, f.name) for f in customer_selectors.custom_fields(actor)]
         for i in range(self.CONDITIONS):
             self.fields[f"cond{i}_key"] = forms.ChoiceField(label=gettext_lazy("Customer field"), required=False, choices=keys)
@@ -286,6 +293,7 @@ class SegmentForm(forms.Form):
             channel_ids=d["channel_ids"],
             staff_ids=d["staff_ids"],
             fields=self.conditions(),
+            stages=self.cleaned_data.get("stages") or [],
         )
 
     @staticmethod
@@ -304,6 +312,7 @@ class SegmentForm(forms.Form):
             "tags_all": f.get("tags_all", []),
             "channel_ids": f.get("channel_ids", []),
             "staff_ids": f.get("staff_ids", []),
+            "stages": f.get("stages", []),
         } | {
             f"cond{i}_{part}": (", ".join(map(str, c["value"])) if isinstance(c["value"], list) else c["value"]) if part == "value" else c[part]
             for i, c in enumerate(f.get("fields", [])[: SegmentForm.CONDITIONS])
