@@ -355,6 +355,8 @@ def test_lifecycle_stages_follow_the_dates_day_by_day(shop, corp, monkeypatch):
     assert api.delete(f"/api/v1/lifecycle-stages/{made.json()['id']}").status_code == 204
     browser = Client()
     browser.force_login(f.user(corp, Role.OPERATOR))
+    listed = browser.get("/customer-fields/").content.decode()
+    assert listed.count('id="stage-form"') == 1 and listed.count('id="field-import"') == 1  # once each, in the page's body
     page = browser.post("/customer-fields/", {"stage-name": "1-3岁", "stage-field_key": "baby_birth_date", "stage-from_days": "365", "stage-to_days": "100"})
     assert page.status_code == 400 and 'id="id_stage-to_days_error"' in page.content.decode()
     assert (
