@@ -17,7 +17,7 @@ from siyu.corps.selectors import corp_settings_for, memberships_of, staff_resolv
 from siyu.corps.services import corp_credentials_save, corp_register_check
 from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
-from siyu.customers.fields import customer_fields_set, refusal_shown, values_from_form
+from siyu.customers.fields import customer_fields_set, refusal_shown, typed_again, values_from_form
 from siyu.customers.models import ADD_WAY_LABELS
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.http import XLSX, attachment
@@ -218,8 +218,7 @@ def customer_fields(request, customer_id: int):
         with transaction.atomic():
             changed = customer_fields_set(actor=actor, customer=customer, values=values_from_form(shown, request.POST))
     except InvalidInput as exc:
-        for s in shown:  # what was typed stays in the form
-            s.value = request.POST.get(f"field_{s.field.key}", s.value)
+        typed_again(shown, request.POST)
         return _profile_page(request, customer, field_error=refusal_shown(exc), fields=shown)
     messages.success(request, _("Fields saved: %(n)d changed.") % {"n": len(changed)})
     return HttpResponseRedirect(reverse("console:customer", args=[customer.id]))

@@ -121,6 +121,12 @@ def values_from_form(fields, data) -> dict[str, str]:
     return {s.field.key: data[f"field_{s.field.key}"] for s in fields if f"field_{s.field.key}" in data}
 
 
+def typed_again(fields, data) -> None:
+    """After a refusal, the form shows what was typed, not the stored values."""
+    for s in fields:
+        s.value = data.get(f"field_{s.field.key}", s.value)
+
+
 def refusal_shown(exc) -> tuple[str, str]:
     """(key, message) of a refusal, for _field_inputs.html to show next to its field."""
     return ((exc.field or "").removeprefix("fields."), exc.message)
@@ -147,7 +153,8 @@ def customer_fields_set(*, actor: Actor, customer: Customer, values: dict) -> di
     if unknown:
         raise InvalidInput(_("There is no field “%(key)s”.") % {"key": unknown[0]}, code="unknown_field", field=f"fields.{unknown[0]}")
     parsed = {key: parse_value(fields[key], raw) for key, raw in values.items()}
-    return _apply(customer, fields, parsed, staff_id=actor.staff_id, by=actor.user.get_username() if actor.user else "")
+    by = actor.user.get_username() if actor.user else ""
+    return _apply(actor.corp, fields, {customer.pk: parsed}, staff_id=actor.staff_id, by=by).get(customer.pk, {})
 
 
 def customer_fields_fill(*, customer: Customer, values: dict, by: str) -> dict[str, tuple[str, str]]:
@@ -164,42 +171,71 @@ def customer_fields_fill(*, customer: Customer, values: dict, by: str) -> dict[s
                 continue
             if cells is not None:
                 parsed[key] = cells
-    return _apply(customer, fields, parsed, staff_id=None, by=by) if parsed else {}
+    return _apply(customer.corp, fields, {customer.pk: parsed}, staff_id=None, by=by).get(customer.pk, {}) if parsed else {}
 
 
-def _apply(customer: Customer, fields: dict, parsed: dict, *, staff_id: int | None, by: str) -> dict[str, tuple[str, str]]:
-    changed: dict[str, tuple[str, str]] = {}
+def _apply(corp, fields: dict[str, CustomField], parsed: dict[int, dict], *, staff_id: int | None, by: str) -> dict[int, dict[str, tuple[str, str]]]:
+    """Write {customer id: {key: (text, number, date), or None to clear}} in bulk: one read of the
+    values there are, then inserts, updates, deletes and a timeline entry per customer changed, each
+    change announced; customers whose date changed are placed in their stage again. Returns
+    {customer id: {key: (old, new)}} of the customers that changed."""
+    by_pk = {f.pk: f for f in fields.values()}
+    stamp = now()
+    out: dict[int, dict[str, tuple[str, str]]] = {}
     with transaction.atomic():
-        existing = {v.field_id: v for v in CustomerFieldValue.objects.select_for_update().filter(customer=customer, field__in=list(fields.values()))}
-        for key, cells in parsed.items():
-            field = fields[key]
-            row = existing.get(field.pk)
-            old = shown(field, row)
-            if cells is None:
-                if row is not None:
-                    row.delete()
-                    changed[key] = (old, "")
-                continue
-            if row is None:
-                row = CustomerFieldValue(corp_id=customer.corp_id, customer=customer, field=field)
-            row.text, row.number, row.date = cells
-            new = shown(field, row)
-            if new != old:
-                row.save()
+        existing: dict[tuple[int, int], CustomerFieldValue] = {}
+        for chunk in _chunks(list(parsed)):
+            for v in CustomerFieldValue.objects.select_for_update().filter(customer_id__in=chunk, field__in=list(by_pk)):
+                existing[(v.customer_id, v.field_id)] = v
+        new_rows, changed_rows, gone, events, dated = [], [], [], [], []
+        for customer_id, values in parsed.items():
+            changed = {}
+            for key, cells in values.items():
+                field = fields[key]
+                row = existing.get((customer_id, field.pk))
+                old = shown(field, row)
+                if cells is None:
+                    if row is not None:
+                        gone.append(row.pk)
+                        changed[key] = (old, "")
+                    continue
+                row = row or CustomerFieldValue(corp_id=corp.pk, customer_id=customer_id, field=field)
+                row.text, row.number, row.date = cells
+                new = shown(field, row)
+                if new == old:
+                    continue
                 changed[key] = (old, new)
-        if changed:
-            TimelineEvent.objects.create(
-                corp_id=customer.corp_id,
-                customer=customer,
-                kind=TimelineEvent.Kind.PROFILE_UPDATED,
-                staff_id=staff_id,
-                occurred_at=now(),
-                data={"fields": [[fields[k].name, old, new] for k, (old, new) in changed.items()], "by": by},
+                if row.pk:
+                    row.updated_at = stamp
+                    changed_rows.append(row)
+                else:
+                    new_rows.append(row)
+            if not changed:
+                continue
+            out[customer_id] = changed
+            events.append(
+                TimelineEvent(
+                    corp_id=corp.pk,
+                    customer_id=customer_id,
+                    kind=TimelineEvent.Kind.PROFILE_UPDATED,
+                    staff_id=staff_id,
+                    occurred_at=stamp,
+                    data={"fields": [[fields[k].name, o, n] for k, (o, n) in changed.items()], "by": by},
+                )
             )
-            publish(CustomerFieldsChanged(corp_id=customer.corp_id, customer_id=customer.pk, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
+            publish(CustomerFieldsChanged(corp_id=corp.pk, customer_id=customer_id, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
             if any(fields[k].kind == Kind.DATE for k in changed):  # a stage may hold now, or no longer
-                stages_place(corp_id=customer.corp_id, today=now().astimezone(customer.corp.tzinfo).date(), customer_ids=[customer.pk])
-    return changed
+                dated.append(customer_id)
+        for chunk in _chunks(gone):
+            CustomerFieldValue.objects.filter(pk__in=chunk).delete()
+        CustomerFieldValue.objects.bulk_create(new_rows, batch_size=5000)
+        CustomerFieldValue.objects.bulk_update(changed_rows, ["text", "number", "date", "updated_at"], batch_size=5000)
+        TimelineEvent.objects.bulk_create(events, batch_size=5000)
+        if dated:
+            # Many customers: the whole corp is placed again (one read per stage, not a list of ids the database must take).
+            some = dated if len(dated) <= 5000 else None
+            stages_place(corp_id=corp.pk, today=stamp.astimezone(corp.tzinfo).date(), customer_ids=some)
+    return out
 
 
 MAX_IMPORT_ROWS = 100_000  # one transaction; a larger base is imported in several files
@@ -210,9 +246,9 @@ READ_ONLY_COLUMNS = {"姓名", "name", "客户", "昵称"}  # what an exported l
 
 @dataclass
 class FieldImport:
-    rows: int = 0
-    customers_changed: int = 0
-    values_changed: int = 0
+    rows: int
+    customers_changed: int
+    values_changed: int
 
 
 def customer_fields_import(*, actor: Actor, file_name: str, content: bytes) -> FieldImport:
@@ -279,60 +315,8 @@ def customer_fields_import(*, actor: Actor, file_name: str, content: bytes) -> F
             break
     if problems:
         raise InvalidInput(_("Nothing was imported. %(problems)s") % {"problems": "; ".join(problems[:MAX_REPORTED])}, code="import_rejected", field="file")
-    result = FieldImport(rows=len(rows))
-    fields = {f.key: f for f in columns.values()}
-    by_pk = {f.pk: f for f in fields.values()}
-    by = actor.user.get_username() if actor.user else ""
-    stamp = now()
-    # In bulk: one read of the values there are, then inserts, updates, timeline entries in batches.
-    with transaction.atomic():
-        existing: dict[tuple[int, int], CustomerFieldValue] = {}
-        for chunk in _chunks(list(parsed)):
-            for v in CustomerFieldValue.objects.select_for_update().filter(customer_id__in=chunk, field__in=list(by_pk)):
-                existing[(v.customer_id, v.field_id)] = v
-        new_rows, changed_rows, events, dated = [], [], [], []
-        for customer_id, values in parsed.items():
-            changed = {}
-            for key, cells in values.items():
-                field = fields[key]
-                row = existing.get((customer_id, field.pk))
-                old = shown(field, row)
-                if row is None:
-                    row = CustomerFieldValue(corp_id=actor.corp.pk, customer_id=customer_id, field=field)
-                    row.text, row.number, row.date = cells
-                    new_rows.append(row)
-                else:
-                    row.text, row.number, row.date = cells
-                new = shown(field, row)
-                if new != old:
-                    changed[key] = (old, new)
-                    if row.pk:
-                        row.updated_at = stamp
-                        changed_rows.append(row)
-            if not changed:
-                continue
-            result.customers_changed += 1
-            result.values_changed += len(changed)
-            events.append(
-                TimelineEvent(
-                    corp_id=actor.corp.pk,
-                    customer_id=customer_id,
-                    kind=TimelineEvent.Kind.PROFILE_UPDATED,
-                    occurred_at=stamp,
-                    data={"fields": [[fields[k].name, o, n] for k, (o, n) in changed.items()], "by": by},
-                )
-            )
-            publish(CustomerFieldsChanged(corp_id=actor.corp.pk, customer_id=customer_id, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
-            if any(fields[k].kind == Kind.DATE for k in changed):
-                dated.append(customer_id)
-        CustomerFieldValue.objects.bulk_create(new_rows, batch_size=5000)
-        CustomerFieldValue.objects.bulk_update(changed_rows, ["text", "number", "date", "updated_at"], batch_size=5000)
-        TimelineEvent.objects.bulk_create(events, batch_size=5000)
-        if dated:
-            # Many customers: the whole corp is placed again (one read per stage, not a list of ids the database must take).
-            some = dated if len(dated) <= 5000 else None
-            stages_place(corp_id=actor.corp.pk, today=stamp.astimezone(actor.corp.tzinfo).date(), customer_ids=some)
-    return result
+    changed = _apply(actor.corp, {f.key: f for f in columns.values()}, parsed, staff_id=None, by=actor.user.get_username() if actor.user else "")
+    return FieldImport(rows=len(rows), customers_changed=len(changed), values_changed=sum(len(c) for c in changed.values()))
 
 
 def _chunks(items: list, size: int = 5000):

@@ -28,7 +28,7 @@ from siyu.acquisition.views import public_page
 from siyu.analytics.selectors import customer_value
 from siyu.corps.models import DEFAULT_API_BASE, Corp
 from siyu.customers import selectors as customer_selectors
-from siyu.customers.fields import customer_fields_set, refusal_shown, values_from_form
+from siyu.customers.fields import customer_fields_set, refusal_shown, typed_again, values_from_form
 from siyu.customers.models import Customer
 from siyu.customers.services import customer_note_add, customer_tags_change
 from siyu.kit.clock import now
@@ -255,8 +255,7 @@ def sidebar_profile(request, corp: Corp):
             if add or remove:
                 customer_tags_change(actor=actor, customer=customer, add=resolve_tags(actor, add, "tags"), remove=resolve_tags(actor, remove, "tags"))
     except InvalidInput as exc:
-        for f in fields:  # what was typed stays in the form
-            f.value = request.POST.get(f"field_{f.field.key}", f.value)
+        typed_again(fields, request.POST)
         context = _customer_context(actor, customer, field_error=refusal_shown(exc), profile_error=exc.message)
         context["fields"] = fields
         return render(request, "guides/sidebar_customer.html", context, status=exc.status)
