@@ -294,10 +294,6 @@ def handover_items(handover: Handover, *, status: str = "") -> QuerySet[Handover
 BOARD_METRICS = ("adds", "net_adds", "task_rate", "replied", "gmv_fen", "conversion")
 
 
-def _per_staff(rows) -> dict[int, dict]:
-    return {r.pop("staff_id"): r for r in rows if r.get("staff_id") is not None}
-
-
 # A follow's customer had bought nothing before the add (no counted order: CustomerValue, which
 # orders keeps current), and has bought since: one join, where a probe of the orders per follow
 # would cost a subquery each.
@@ -576,11 +572,8 @@ def key_metrics(actor: Actor, first: date, last: date, *, by: str | None = None,
     held, company = _held_at(actor.corp, [_corp_days(actor.corp, a, b)[1] for a, b in slices])
     boards = _staff_boards(actor.corp, slices, extra=True)
     for (a, b), board, held_then, company_then in zip(slices, boards, held, company, strict=True):
-        for staff_id, counts in held_then.items():
-            board.setdefault(staff_id, dict.fromkeys(_EMPTY_KEYS, 0)).update(counts)
-        for counts in board.values():
-            counts.setdefault("customers", 0)
-            counts.setdefault("customers_bought", 0)
+        for staff_id in set(board) | set(held_then):  # guides with customers but nothing new in the period too
+            board[staff_id] = {**dict.fromkeys(_EMPTY_KEYS, 0), **board.get(staff_id, {}), **held_then.get(staff_id, {})}
         total = {"id": None, "name": _("Whole company"), "guides": len(board), "staff_ids": [], **dict.fromkeys(_EMPTY_KEYS, 0)}
         for counts in board.values():
             for k, v in counts.items():
