@@ -235,12 +235,7 @@ def customer_tags(request, customer_id: int):
     if None in checked or staff_id is None:
         raise InvalidInput(_("Tag and staff ids must be numbers."), field="tags" if None in checked else "staff")
     staff = staff_resolve(actor, staff_id, "staff") if staff_id else None
-    follows = [f for f in customer_selectors.customer_follows(actor, customer) if f.is_active and (staff is None or f.staff_id == staff.id)]
-    current = {ft.tag_id for f in follows for ft in f.live_follow_tags}
-    # "Checked" means every chosen follow should carry the tag, so re-adding is harmless.
-    add = tag_selectors.resolve_tags(actor, sorted(checked), "tags")
-    remove = tag_selectors.resolve_tags(actor, sorted(current - checked), "tags")
-    result = customer_services.customer_tags_change(actor=actor, customer=customer, add=add, remove=remove, staff=staff)
+    result = customer_services.customer_tags_set(actor=actor, customer=customer, tag_ids=checked, staff=staff)
     messages.success(request, _("Tags saved: %(added)d added, %(removed)d removed.") % {"added": len(result["added"]), "removed": len(result["removed"])})
     return HttpResponseRedirect(reverse("console:customer", args=[customer.id]))
 

@@ -12,6 +12,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
+from siyu.tags.selectors import resolve_tags
 
 from .events import CustomerIdentified, CustomerNoted, FollowTagsChanged
 from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
@@ -165,6 +166,27 @@ def customer_tags_change(*, actor: Actor, customer: Customer, add: list[Tag] = (
         "added": [{"staff_id": f.staff_id, "tag_id": t.id} for f, t in added],
         "removed": [{"staff_id": f.staff_id, "tag_id": t.id} for f, t in removed],
     }
+
+
+def customer_tags_set(*, actor: Actor, customer: Customer, tag_ids, staff: Staff | None = None) -> dict:
+    """A tag editor's checked set becomes the tags of the chosen follow(s) (the console's profile,
+    the sidebar): a checked tag is added where a follow lacks it, an unchecked one removed where it
+    is. Nothing checked or unchecked anew, nothing is done. Unknown tags are refused as `tags`."""
+    follows = _target_follows(actor=actor, customer=customer, staff=staff)
+    have: dict[int, set[int]] = {f.pk: set() for f in follows}
+    for follow_id, tag_id in FollowTag.objects.filter(follow__in=follows, tag__deleted_at__isnull=True).values_list("follow_id", "tag_id"):
+        have[follow_id].add(tag_id)
+    checked = set(tag_ids)
+    on_every, on_any = set.intersection(*have.values()), set.union(*have.values())
+    if checked <= on_every and not on_any - checked:
+        return {"added": [], "removed": []}
+    return customer_tags_change(
+        actor=actor,
+        customer=customer,
+        add=resolve_tags(actor, sorted(checked), "tags"),
+        remove=resolve_tags(actor, sorted(on_any - checked), "tags"),
+        staff=staff,
+    )
 
 
 BULK_TAG_MAX = 10_000

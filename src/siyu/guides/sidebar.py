@@ -30,12 +30,12 @@ from siyu.corps.models import DEFAULT_API_BASE, Corp
 from siyu.customers import selectors as customer_selectors
 from siyu.customers.fields import customer_fields_set, refusal_shown, typed_again, values_from_form
 from siyu.customers.models import Customer
-from siyu.customers.services import customer_note_add, customer_tags_change
+from siyu.customers.services import customer_note_add, customer_tags_set
 from siyu.kit.clock import now
 from siyu.kit.errors import DomainError, InvalidInput, Unauthorized
 from siyu.kit.schema import whole_in_range
 from siyu.kit.tenancy import Actor, Role
-from siyu.tags.selectors import resolve_tags, tag_library
+from siyu.tags.selectors import tag_library
 from siyu.wecom import pages
 
 from . import quick_replies, selectors, services
@@ -249,11 +249,7 @@ def sidebar_profile(request, corp: Corp):
             checked = {whole_in_range(v) for v in request.POST.getlist("tags")}
             if None in checked:
                 raise InvalidInput(_("Tag ids must be numbers."), code="bad_tag", field="tags")
-            follows = customer_selectors.customer_follows(actor, customer)
-            current = {ft.tag_id for f in follows if f.is_active for ft in f.live_follow_tags}
-            add, remove = sorted(checked - current), sorted(current - checked)
-            if add or remove:
-                customer_tags_change(actor=actor, customer=customer, add=resolve_tags(actor, add, "tags"), remove=resolve_tags(actor, remove, "tags"))
+            customer_tags_set(actor=actor, customer=customer, tag_ids=checked)
     except InvalidInput as exc:
         typed_again(fields, request.POST)
         context = _customer_context(actor, customer, field_error=refusal_shown(exc), profile_error=exc.message)
