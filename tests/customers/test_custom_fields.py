@@ -380,6 +380,12 @@ def test_a_large_sheet_is_imported_in_bulk(shop, corp):
     assert (again.customers_changed, again.values_changed) == (0, 0)  # the same sheet twice changes nothing
     one = CustomerFieldValue.objects.get(customer__external_userid="wmBULK00007", field__key="baby_birth_date")
     assert one.date == date(2026, 8, 17)
+    # Every one of them moved from one stage to another: placed again in chunks.
+    born = stages.stage_save(actor=shop["admin"], name="已出生", field_key="baby_birth_date", from_days=0, to_days=3650, position=1)
+    assert stages.stages_place(corp_id=corp.pk, today=date(2026, 12, 6)) == 6200
+    early = stages.stage_save(actor=shop["admin"], name="一岁内", field_key="baby_birth_date", from_days=0, to_days=365, position=0)
+    assert stages.stages_place(corp_id=corp.pk, today=date(2026, 12, 6)) == 6200
+    assert set(CustomerStage.objects.values_list("stage_id", flat=True)) == {early.pk} and born.customers.count() == 0
 
 
 def test_a_corp_goes_with_its_fields_values_and_stages(shop):

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from siyu.kit.clock import now
+from siyu.kit.db import in_chunks
 from siyu.kit.errors import InvalidInput
 from siyu.kit.events import publish
 from siyu.kit.phones import phone_normalise
@@ -184,7 +185,7 @@ def _apply(corp, fields: dict[str, CustomField], parsed: dict[int, dict], *, sta
     out: dict[int, dict[str, tuple[str, str]]] = {}
     with transaction.atomic():
         existing: dict[tuple[int, int], CustomerFieldValue] = {}
-        for chunk in _chunks(list(parsed)):
+        for chunk in in_chunks(list(parsed)):
             for v in CustomerFieldValue.objects.select_for_update().filter(customer_id__in=chunk, field__in=list(by_pk)):
                 existing[(v.customer_id, v.field_id)] = v
         new_rows, changed_rows, gone, events, dated = [], [], [], [], []
@@ -226,7 +227,7 @@ def _apply(corp, fields: dict[str, CustomField], parsed: dict[int, dict], *, sta
             publish(CustomerFieldsChanged(corp_id=corp.pk, customer_id=customer_id, changed=tuple((k, o, n) for k, (o, n) in changed.items())))
             if any(fields[k].kind == Kind.DATE for k in changed):  # a stage may hold now, or no longer
                 dated.append(customer_id)
-        for chunk in _chunks(gone):
+        for chunk in in_chunks(gone):
             CustomerFieldValue.objects.filter(pk__in=chunk).delete()
         CustomerFieldValue.objects.bulk_create(new_rows, batch_size=5000)
         CustomerFieldValue.objects.bulk_update(changed_rows, ["text", "number", "date", "updated_at"], batch_size=5000)
@@ -286,13 +287,13 @@ def customer_fields_import(*, actor: Actor, file_name: str, content: bytes) -> F
             except InvalidInput:
                 wanted[k] = ""
         owners: dict[str, set[int]] = {}
-        for chunk in _chunks(sorted(set(wanted.values()))):
+        for chunk in in_chunks(sorted(set(wanted.values()))):
             for phone, customer_id in CustomerPhone.objects.filter(corp=actor.corp, phone__in=chunk).values_list("phone", "customer_id"):
                 owners.setdefault(phone, set()).add(customer_id)
         found = {k: owners.get(p, set()) for k, p in wanted.items()}
     else:
         ids = {}
-        for chunk in _chunks(sorted(set(keys))):
+        for chunk in in_chunks(sorted(set(keys))):
             ids |= dict(Customer.objects.filter(corp=actor.corp, external_userid__in=chunk).values_list("external_userid", "pk"))
         found = {k: {ids[k]} if k in ids else set() for k in keys}
     problems, parsed = [], {}
@@ -317,9 +318,3 @@ def customer_fields_import(*, actor: Actor, file_name: str, content: bytes) -> F
         raise InvalidInput(_("Nothing was imported. %(problems)s") % {"problems": "; ".join(problems[:MAX_REPORTED])}, code="import_rejected", field="file")
     changed = _apply(actor.corp, {f.key: f for f in columns.values()}, parsed, staff_id=None, by=actor.user.get_username() if actor.user else "")
     return FieldImport(rows=len(rows), customers_changed=len(changed), values_changed=sum(len(c) for c in changed.values()))
-
-
-def _chunks(items: list, size: int = 5000):
-    """Lists short enough for one IN (SQLite takes at most 32,766 parameters a statement)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

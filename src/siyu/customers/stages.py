@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
+from siyu.kit.db import in_chunks
 from siyu.kit.errors import InvalidInput
 from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
@@ -82,7 +83,8 @@ def stages_place(*, corp_id: int, today: date, customer_ids=None) -> int:
     names = dict(LifecycleStage.objects.filter(corp_id=corp_id).values_list("pk", "name"))
     stamp = now()
     with transaction.atomic():
-        CustomerStage.objects.filter(corp_id=corp_id, customer_id__in=[c for c, old, _new in moves if old is not None]).delete()
+        for chunk in in_chunks([c for c, old, _new in moves if old is not None]):
+            CustomerStage.objects.filter(corp_id=corp_id, customer_id__in=chunk).delete()
         CustomerStage.objects.bulk_create(
             [CustomerStage(corp_id=corp_id, customer_id=c, stage_id=new, since=today) for c, _old, new in moves if new is not None], batch_size=5000
         )

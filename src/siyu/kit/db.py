@@ -6,6 +6,12 @@ from contextlib import contextmanager
 from django.db import connection
 
 
+def in_chunks(items: list, size: int = 5000) -> Iterator[list]:
+    """Lists short enough for one `IN (…)` (SQLite takes at most 32,766 parameters a statement)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def statistics_refresh(*models, sampled: bool = True) -> None:
     """Fresh planner statistics for these tables after a bulk write changed them.
 
