@@ -8,6 +8,7 @@ from django.db import connections
 from django.test import Client
 
 from siyu.acquisition import routing
+from siyu.journeys.engine import live_journeys_changed
 from siyu.kit import throttle
 from siyu.kit.tenancy import Role
 
@@ -87,8 +88,9 @@ def _fresh_network_counts():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    # RFM results are cached per corp and day; ids and days repeat from test to test.
+    # RFM results are cached per corp and day, journeys' definitions per process; ids and days repeat from test to test.
     cache.clear()
+    live_journeys_changed()
 
 
 @pytest.fixture(autouse=True)

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "siyu.analytics",
     "siyu.messaging",
     "siyu.guides",
+    "siyu.journeys",
     "siyu.wecom",
     "siyu.sandbox",
     "siyu.console",

@@ -175,6 +175,16 @@ def customer_fields_fill(*, customer: Customer, values: dict, by: str) -> dict[s
     return _apply(customer.corp, fields, {customer.pk: parsed}, staff_id=None, by=by).get(customer.pk, {}) if parsed else {}
 
 
+def customers_fields_write(*, corp, key: str, raw, customer_ids: list[int], by: str) -> int:
+    """One value for one field of many customers (a journey's step): checked once, written in bulk,
+    each change recorded and announced as any other. Returns how many customers changed."""
+    field = CustomField.objects.filter(corp=corp, key=key, archived_at__isnull=True).first()
+    if field is None:
+        raise InvalidInput(_("There is no field “%(key)s”.") % {"key": key}, code="unknown_field", field=f"fields.{key}")
+    cells = parse_value(field, raw)
+    return len(_apply(corp, {key: field}, {pk: {key: cells} for pk in customer_ids}, staff_id=None, by=by))
+
+
 def _apply(corp, fields: dict[str, CustomField], parsed: dict[int, dict], *, staff_id: int | None, by: str) -> dict[int, dict[str, tuple[str, str]]]:
     """Write {customer id: {key: (text, number, date), or None to clear}} in bulk: one read of the
     values there are, then inserts, updates, deletes and a timeline entry per customer changed, each

@@ -45,7 +45,7 @@ from siyu.wecom.client import WeComClient, WeComError
 from . import budget
 from .content import content_clean
 from .media import attachments_for_wecom
-from .models import Delivery, GroupDelivery, MassSend, MassSendTask, StaffSend
+from .models import CustomerList, CustomerListMember, Delivery, GroupDelivery, MassSend, MassSendTask, StaffSend
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,13 @@ def audience_clean(actor: Actor, audience: dict) -> dict:
         if not listed or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in listed) or len(listed) > 200_000:
             raise InvalidInput(_("List 1 to 200,000 customers by external_userid or phone."), code="bad_audience", field="audience.external_userids")
         return {"kind": "customers", "external_userids": sorted(set(ids)), "phones": sorted({p.strip().lstrip("+") for p in phones})}
+    if kind == "list":
+        found = CustomerList.objects.for_corp(actor.corp).filter(pk=_whole(audience.get("list_id"), "audience.list_id")).first()
+        if found is None:
+            raise InvalidInput(
+                _("No customer list %(list_id)s in this corp.") % {"list_id": audience.get("list_id")}, code="unknown_list", field="audience.list_id"
+            )
+        return {"kind": "list", "list_id": found.pk}
     if kind == "groups":
         ids = audience.get("group_ids") or []
         if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
@@ -157,6 +164,9 @@ def audience_customers(actor: Actor, audience: dict):
         return segments.customers_matching(actor, segments.SegmentFilters.from_json(segment.filters))
     if kind == "filters":
         return segments.customers_matching(actor, segments.SegmentFilters.from_json(audience["filters"]))
+    if kind == "list":
+        listed = CustomerListMember.objects.filter(customers_id=audience["list_id"]).values("customer_id")
+        return visible_customers(actor).filter(id__in=listed)
     phones = CustomerPhone.objects.filter(corp=actor.corp, phone__in=audience.get("phones") or []).values("customer_id")
     return visible_customers(actor).filter(Q(external_userid__in=audience["external_userids"]) | Q(id__in=phones))
 

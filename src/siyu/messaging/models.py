@@ -370,3 +370,19 @@ class MomentReaction(CorpOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["moment", "staff", "external_userid", "kind"], name="momentreaction_unique")]
+
+
+class CustomerList(CorpOwned):
+    """A list of customers a send or a task goes to, kept as rows (a journey's bundle of a day can
+    hold millions; a JSON list of ids could not)."""
+
+    name = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class CustomerListMember(models.Model):
+    customers = models.ForeignKey(CustomerList, on_delete=models.CASCADE, related_name="members", db_index=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customers", "customer"], name="customerlistmember_unique")]

@@ -1,0 +1,663 @@
+"""The journey engine: customers enter, each enrollment's step runs once when due, and the
+customers a step reaches are bundled into one send or task per sending time.
+
+Exactly once: an enrollment is claimed (kit.due) before its step runs, and the step's effects, its
+`StepRun` (unique per enrollment and step) and the enrollment's move to the next step commit in one
+transaction. A worker that dies mid-step leaves nothing written; its lease runs out and the step
+is taken over. Effects outside the database (WeCom's tasks, app messages, webhooks) are rows of
+their own with their own due work, written in that same transaction.
+
+Batches: due enrollments are claimed thousands at a time and run grouped by version and step, so a
+step costs a few statements per group, not per customer. Steps that take no time (a branch, a tag)
+run on in the same batch until each customer waits or finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import httpx
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from siyu.analytics.models import Segment
+from siyu.analytics.segments import SegmentFilters, customers_matching
+from siyu.corps.models import Corp, Staff
+from siyu.customers.fields import customers_fields_write
+from siyu.customers.models import Customer, Follow
+from siyu.customers.services import customers_tags_change
+from siyu.guides.models import GuideTask
+from siyu.guides.services import guide_task_create, signin_url
+from siyu.kit.clock import now
+from siyu.kit.due import DueWork
+from siyu.kit.errors import DomainError
+from siyu.kit.queue import enqueue_after_commit
+from siyu.kit.tenancy import Actor, Role
+from siyu.messaging import budget
+from siyu.messaging.mass_sends import mass_send_create
+from siyu.messaging.models import CustomerList, CustomerListMember
+from siyu.tags.models import Tag
+from siyu.wecom.client import WeComClient
+
+from .definition import definition_problems, next_send_time, steps_of, wake_at
+from .models import Bundle, Call, Enrollment, Journey, JourneyVersion, StepRun
+
+log = logging.getLogger(__name__)
+
+S = Enrollment.Status
+BATCH = 2000
+WAITS = ("wait", "wait_event")
+ENROLLMENT_WORK = DueWork(
+    "journey step", Enrollment, task="siyu.journeys.tasks.run_due", waiting=(S.WAITING,), running=S.RUNNING, done=S.DONE, failed=S.FAILED,
+    lease=timedelta(minutes=5), max_attempts=5,
+)  # fmt: skip
+
+
+def system_actor(journey: Journey) -> Actor:
+    """The journey acts as the corp (an admin's reach), in the name of whoever made it."""
+    return Actor(user=journey.created_by, corp=journey.corp, role=Role.ADMIN)
+
+
+_DEFINITION_TTL = 60.0
+_definitions: dict[int, tuple[float, dict]] = {}
+
+
+def definition_of(version_id: int) -> dict:
+    """A version's definition. Versions never change, so a process keeps what it read for a minute
+    (not for ever: a key SQLite gives again after a deletion must not find a stale definition)."""
+    hit = _definitions.get(version_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    found = JourneyVersion.objects.values_list("definition", flat=True).get(pk=version_id)
+    _definitions[version_id] = (time.monotonic() + _DEFINITION_TTL, found)
+    return found
+
+
+def in_holdout(journey_id: int, customer_id: int, percent: int) -> bool:
+    """Stable per customer and journey (every version, every entry): the same people are held out."""
+    digest = hashlib.sha256(f"holdout:{journey_id}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
+
+
+def _share(journey_id: int, step: str, customer_id: int) -> int:
+    digest = hashlib.sha256(f"split:{journey_id}:{step}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100
+
+
+def audience_q(actor: Actor, definition: dict, ids: list[int]):
+    """Of these customers, those the journey's audience holds now (all of them when it has none)."""
+    audience = definition.get("audience") or {}
+    rows = Customer.objects.filter(corp=actor.corp, pk__in=ids)
+    if audience.get("segment_id"):
+        segment = Segment.objects.get(corp=actor.corp, pk=audience["segment_id"])
+        rows = customers_matching(actor, SegmentFilters.from_json(segment.filters)).filter(pk__in=ids)
+    if audience.get("filters"):
+        rows = rows.filter(pk__in=customers_matching(actor, SegmentFilters.from_json(audience["filters"])).filter(pk__in=ids).values("pk"))
+    return rows
+
+
+def _active_follows(corp_id: int, ids: Iterable[int]):
+    return Follow.objects.filter(corp_id=corp_id, customer_id__in=list(ids), deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True)
+
+
+def _newest_staff(corp_id: int, ids: list[int]) -> dict[int, int]:
+    """Each customer's staff member of the newest active follow: whom the journey acts through."""
+    out: dict[int, int] = {}
+    for customer_id, staff_id in _active_follows(corp_id, ids).order_by("customer_id", "added_at", "id").values_list("customer_id", "staff_id"):
+        out[customer_id] = staff_id  # the last one read is the newest
+    return out
+
+
+# -- entering -------------------------------------------------------------------------------------------
+def arrival(step: dict | None, at: datetime, tz) -> dict:
+    """The enrollment's fields on reaching `step` at `at`: due at once, or when its wait ends."""
+    if step is None:
+        return {"status": S.DONE, "step": "", "due_at": None, "finished_at": at, "waiting_for": "", "event_seen": False}
+    if step["kind"] in WAITS:
+        return {
+            "status": S.WAITING,
+            "step": step["key"],
+            "due_at": wake_at(step, at, tz),
+            "waiting_for": step.get("event", "") if step["kind"] == "wait_event" else "",
+            "event_seen": False,
+        }
+    return {"status": S.WAITING, "step": step["key"], "due_at": at, "waiting_for": "", "event_seen": False}
+
+
+def enroll(journey: Journey, customer_ids: Iterable[int], *, entry_key: str, at: datetime | None = None, staff: dict[int, int] | None = None) -> int:
+    """Enroll these customers on the journey's live version for one occasion (`entry_key`): those
+    its audience holds, who still follow a staff member, and whom its re-entry rule lets in again.
+    The same occasion enrolls once (a unique key), so a trigger delivered twice does nothing more.
+    Returns how many entered (held-out customers included)."""
+    at = at or now()
+    ids = sorted(set(customer_ids))
+    if not ids or journey.live_version_id is None:
+        return 0
+    definition = definition_of(journey.live_version_id)
+    actor = system_actor(journey)
+    entered = 0
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        allowed = set(audience_q(actor, definition, chunk).values_list("pk", flat=True)) if definition.get("audience") else set(chunk)
+        senders = {**_newest_staff(journey.corp_id, [i for i in chunk if i in allowed]), **{k: v for k, v in (staff or {}).items() if k in allowed}}
+        allowed &= set(senders)  # not a customer of anyone any more
+        allowed -= _not_again(journey, definition, allowed, at)
+        entered += _enroll_rows(journey, definition, sorted(allowed), senders, entry_key, at)
+    if entered:
+        transaction.on_commit(_wake_runner)
+    return entered
+
+
+def _not_again(journey: Journey, definition: dict, ids: set[int], at: datetime) -> set[int]:
+    if not ids:
+        return set()
+    rule = (definition.get("reentry") or {}).get("rule", "once")
+    earlier = Enrollment.objects.filter(journey=journey, customer_id__in=list(ids))
+    if rule == "once":
+        return set(earlier.values_list("customer_id", flat=True))
+    if rule == "after_days":
+        return set(earlier.filter(entered_at__gt=at - timedelta(days=definition["reentry"]["days"])).values_list("customer_id", flat=True))
+    return set(earlier.filter(status__in=(S.WAITING, S.RUNNING)).values_list("customer_id", flat=True))  # every time, one walk at a time
+
+
+def _enroll_rows(journey: Journey, definition: dict, ids: list[int], senders: dict[int, int], entry_key: str, at: datetime) -> int:
+    if not ids:
+        return 0
+    first = definition["steps"][0]
+    treated = arrival(first, at, journey.corp.tzinfo)
+    holdout = definition.get("holdout_percent", 0)
+    rows = []
+    for customer_id in ids:
+        held = holdout and in_holdout(journey.pk, customer_id, holdout)
+        fields = {"status": S.HOLDOUT, "step": "", "due_at": None} if held else treated
+        rows.append(
+            Enrollment(
+                corp_id=journey.corp_id, journey_id=journey.pk, version_id=journey.live_version_id, customer_id=customer_id,
+                staff_id=senders.get(customer_id), entry_key=entry_key[:64], entered_at=at, **fields,
+            )
+        )  # fmt: skip
+    before = Enrollment.objects.filter(journey=journey, entry_key=entry_key[:64], customer_id__in=ids).count()
+    Enrollment.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+    return Enrollment.objects.filter(journey=journey, entry_key=entry_key[:64], customer_id__in=ids).count() - before
+
+
+def _wake_runner() -> None:
+    enqueue_after_commit("siyu.journeys.tasks.run_due", 0)
+
+
+# -- running ---------------------------------------------------------------------------------------------
+def run_due(*, at: datetime | None = None, limit: int = BATCH, rounds: int = 1000) -> int:
+    """Run every step due by `at` (now): claim a batch, run it, again until none is due. Returns
+    the steps run."""
+    done = 0
+    for _round in range(rounds):
+        claims = ENROLLMENT_WORK.claim_due(limit=limit, at=at, within=Enrollment.objects.filter(journey__status=Journey.Status.ACTIVE))
+        if not claims:
+            break
+        done += run_claims(claims, at=at or now())
+        if len(claims) < limit:
+            break
+    return done
+
+
+def claimed_rows(pks: list[int]) -> list[dict]:
+    """What a walk reads of each enrollment."""
+    return list(
+        Enrollment.objects.filter(pk__in=pks).values("pk", "journey_id", "version_id", "customer_id", "staff_id", "step", "event_seen", "due_at", "entered_at")
+    )
+
+
+def run_claims(claims, *, at: datetime) -> int:
+    by_pk = {c.pk: c for c in claims}
+    rows = claimed_rows(list(by_pk))
+    by_version: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_version[row["version_id"]].append(row)
+    ran = 0
+    for version_id, group in by_version.items():
+        version = JourneyVersion.objects.select_related("journey__corp", "journey__created_by").get(pk=version_id)
+        mine = [by_pk[r["pk"]] for r in group]
+        try:
+            with transaction.atomic():
+                ran += Walk(version, at, mine).run(group)
+        except MissingReference as exc:
+            _pause(version.journey, exc.message, mine)
+        except Exception as exc:  # noqa: BLE001 — one version's failure is recorded on its rows and retried; the others run
+            log.exception("journey %s version %s failed", version.journey_id, version_id)
+            for claim in mine:
+                if not claim.settled:
+                    claim.fail(f"{type(exc).__name__}: {exc}")
+    return ran
+
+
+class MissingReference(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _pause(journey: Journey, alert: str, claims) -> None:
+    """Something the journey names is gone (a deleted tag, an archived field): it pauses with an
+    alert for a person, and its customers wait where they are, never a crash loop."""
+    with transaction.atomic():
+        Journey.objects.filter(pk=journey.pk, status=Journey.Status.ACTIVE).update(status=Journey.Status.PAUSED, alert=alert[:300])
+        ENROLLMENT_WORK.finish_many(claims, status=S.WAITING, attempts=0)
+    log.warning("journey %s paused: %s", journey.pk, alert)
+
+
+class Walk:
+    """One version's due enrollments of a batch, walked step by step until each waits or ends."""
+
+    def __init__(self, version: JourneyVersion, at: datetime, claims):
+        self.version = version
+        self.journey = version.journey
+        self.corp: Corp = self.journey.corp
+        self.tz = self.corp.tzinfo
+        self.definition = version.definition
+        self.steps = steps_of(self.definition)
+        self.actor = system_actor(self.journey)
+        self.at = at
+        self.claims = {c.pk: c for c in claims}
+        self.runs: list[StepRun] = []
+        self.settled: dict[int, dict] = {}  # enrollment → its fields after this walk
+        self.late = timedelta(hours=self.definition.get("late_hours", 24))
+
+    def run(self, rows: list[dict]) -> int:
+        problems = [p for p in definition_problems(self.actor, self.definition) if p.code.startswith("unknown_")]
+        if problems:
+            raise MissingReference(_("Journey paused: %(problem)s") % {"problem": problems[0].message})
+        at_step: dict[str, list[dict]] = defaultdict(list)
+        for row in rows:
+            at_step[row["step"]].append(row)
+        for _hop in range(len(self.steps) + 1):  # a journey goes forward only: this many hops at most
+            if not at_step:
+                break
+            onward: dict[str, list[dict]] = defaultdict(list)
+            for key, group in at_step.items():
+                step = self.steps.get(key)
+                if step is None:  # moved to a version without it: the walk ends there
+                    for row in group:
+                        self.settled[row["pk"]] = {**arrival(None, self.at, self.tz), "exit_reason": "step_gone", "status": S.EXITED}
+                    continue
+                for row, outcome, target in self._step(step, group):
+                    self.runs.append(
+                        StepRun(
+                            corp_id=self.corp.pk,
+                            enrollment_id=row["pk"],
+                            journey_id=self.journey.pk,
+                            version_id=self.version.pk,
+                            step=key,
+                            outcome=outcome,
+                            at=self.at,
+                        )
+                    )
+                    if outcome in ("left", "lost"):
+                        self.settled[row["pk"]] = {**arrival(None, self.at, self.tz), "status": S.EXITED, "exit_reason": outcome}
+                        continue
+                    nxt = self.steps.get(target) if target else None
+                    if nxt is not None and nxt["kind"] not in WAITS:
+                        onward[target].append({**row, "step": target, "due_at": self.at, "event_seen": False})
+                    else:
+                        self.settled[row["pk"]] = arrival(nxt, self.at, self.tz)
+            at_step = onward
+        StepRun.objects.bulk_create(self.runs, batch_size=2000)
+        self._settle()
+        return len(self.runs)
+
+    def _settle(self) -> None:
+        by_values: dict[tuple, list] = defaultdict(list)
+        for pk, fields in self.settled.items():
+            by_values[tuple(sorted(fields.items()))].append(self.claims[pk])
+        for values, claims in by_values.items():
+            fields = dict(values)
+            status = fields.pop("status")
+            ENROLLMENT_WORK.finish_many(claims, status=status, attempts=0, **fields)
+
+    # -- one step for a group of enrollments: (row, outcome, next step) each ---------------------------------
+    def _step(self, step: dict, group: list[dict]):
+        key = step["key"]
+        done = dict(StepRun.objects.filter(enrollment_id__in=[r["pk"] for r in group], step=key).values_list("enrollment_id", "outcome"))
+        if done:  # ran before (a take-over after the commit): go on from its outcome, never again
+            for row in [r for r in group if r["pk"] in done]:
+                yield row, done[row["pk"]], _target(step, done[row["pk"]])
+            group = [r for r in group if r["pk"] not in done]
+        if not group:
+            return
+        kind = step["kind"]
+        if kind == "wait":
+            for row in group:
+                yield row, "done", step.get("next")
+            return
+        if kind == "wait_event":
+            for row in group:
+                outcome = "event" if row["event_seen"] else "timeout"
+                yield row, outcome, _target(step, outcome)
+            return
+        ids = [r["customer_id"] for r in group]
+        if self.definition.get("audience"):
+            inside = set(audience_q(self.actor, self.definition, ids).values_list("pk", flat=True))
+        else:
+            inside = set(ids)
+        following = set(_active_follows(self.corp.pk, ids).values_list("customer_id", flat=True))
+        live = []
+        for row in group:
+            if row["customer_id"] not in following:
+                yield row, "lost", None
+            elif row["customer_id"] not in inside:
+                yield row, "left", None
+            else:
+                live.append(row)
+        if kind == "branch":
+            matched = set(
+                customers_matching(self.actor, SegmentFilters.from_json(step["if"]))
+                .filter(pk__in=[r["customer_id"] for r in live])
+                .values_list("pk", flat=True)
+            )
+            for row in live:
+                outcome = "yes" if row["customer_id"] in matched else "no"
+                yield row, outcome, _target(step, outcome)
+            return
+        if kind == "split":
+            for row in live:
+                outcome = _path(self.journey.pk, step, row["customer_id"])
+                yield row, outcome, _target(step, outcome)
+            return
+        late = [r for r in live if r["due_at"] is not None and r["due_at"] < self.at - self.late]
+        for row in late:
+            yield row, "late", step.get("next")
+        live = [r for r in live if r not in late]
+        if live:
+            yield from ((row, outcome, step.get("next")) for row, outcome in getattr(self, f"_do_{kind}")(step, live))
+
+    def _do_send(self, step: dict, rows: list[dict]):
+        send_at = next_send_time(step, self.at, self.tz)
+        ids = [r["customer_id"] for r in rows]
+        allowed, _skipped = budget.apply(budget.policy_for(self.corp), Customer.objects.filter(pk__in=ids), send_at, count=False)
+        allowed = set(allowed.values_list("pk", flat=True))
+        self._bundle(step, "send", send_at, [i for i in ids if i in allowed])
+        for row in rows:
+            yield row, "queued" if row["customer_id"] in allowed else "budget"
+
+    def _do_task(self, step: dict, rows: list[dict]):
+        self._bundle(step, "task", next_send_time(step, self.at, self.tz), [r["customer_id"] for r in rows])
+        for row in rows:
+            yield row, "queued"
+
+    def _bundle(self, step: dict, kind: str, send_at: datetime, ids: list[int]) -> None:
+        if not ids:
+            return
+        bundle = Bundle.objects.select_for_update().filter(version=self.version, step=step["key"], send_at=send_at).first()
+        if bundle is not None and bundle.status != Bundle.Status.DUE:  # made already (a walk running late): the next day's
+            return self._bundle(step, kind, send_at + timedelta(days=1), ids)
+        if bundle is None:
+            listed = CustomerList.objects.create(corp=self.corp, name=f"{self.journey.name} · {step['key']}"[:100])
+            bundle = Bundle.objects.create(
+                corp=self.corp, journey=self.journey, version=self.version, step=step["key"], kind=kind, send_at=send_at, customers=listed, due_at=send_at
+            )
+            BUNDLE_WORK.enqueue(bundle.pk, at=send_at)
+        CustomerListMember.objects.bulk_create(
+            [CustomerListMember(customers_id=bundle.customers_id, customer_id=i) for i in ids], batch_size=5000, ignore_conflicts=True
+        )
+
+    def _do_tag(self, step: dict, rows: list[dict]):
+        add = list(Tag.objects.filter(corp=self.corp, pk__in=step.get("add") or [], deleted_at__isnull=True))
+        remove = list(Tag.objects.filter(corp=self.corp, pk__in=step.get("remove") or [], deleted_at__isnull=True))
+        customers_tags_change(actor=self.actor, customers=Customer.objects.filter(pk__in=[r["customer_id"] for r in rows]), add=add, remove=remove)
+        for row in rows:
+            yield row, "done"
+
+    def _do_set_field(self, step: dict, rows: list[dict]):
+        try:
+            customers_fields_write(
+                corp=self.corp, key=step["field"], raw=step.get("value"), customer_ids=[r["customer_id"] for r in rows], by=self.journey.name
+            )
+        except DomainError as exc:
+            raise MissingReference(str(exc)) from exc
+        for row in rows:
+            yield row, "done"
+
+    def _do_notify(self, step: dict, rows: list[dict]):
+        return self._calls(step, "notify", rows, lambda row: {"staff_id": row["staff_id"], "customer_id": row["customer_id"], "text": step["text"]})
+
+    def _do_webhook(self, step: dict, rows: list[dict]):
+        return self._calls(step, "webhook", rows, lambda row: {"url": step["url"], "customer_id": row["customer_id"], "staff_id": row["staff_id"]})
+
+    def _calls(self, step: dict, kind: str, rows: list[dict], payload):
+        calls = Call.objects.bulk_create(
+            [Call(corp=self.corp, journey=self.journey, enrollment_id=r["pk"], step=step["key"], kind=kind, payload=payload(r), due_at=self.at) for r in rows],
+            batch_size=2000,
+        )
+        CALL_WORK.enqueue_many([c.pk for c in calls])
+        for row in rows:
+            yield row, "done"
+
+
+def _target(step: dict, outcome: str) -> str | None:
+    kind = step["kind"]
+    if kind == "wait_event":
+        return step.get("next") if outcome == "event" else step.get("timeout_next")
+    if kind == "branch":
+        return step.get(outcome) if outcome in ("yes", "no") else None
+    if kind == "split":
+        for i, path in enumerate(step["paths"]):
+            if outcome == f"path_{i + 1}":
+                return path.get("next")
+        return None
+    return step.get("next")
+
+
+def _path(journey_id: int, step: dict, customer_id: int) -> str:
+    share, total = _share(journey_id, step["key"], customer_id), 0
+    for i, path in enumerate(step["paths"]):
+        total += path["share"]
+        if share < total:
+            return f"path_{i + 1}"
+    return f"path_{len(step['paths'])}"
+
+
+# -- events that reach enrollments ----------------------------------------------------------------------------------
+def event_seen(
+    corp_id: int, customer_id: int, event: str, *, tag_ids: Iterable[int] = (), group_id: int | None = None, field: str = "", at: datetime | None = None
+) -> int:
+    """A customer waiting for this event goes on at once (its wait-for-event step's event path)."""
+    at = at or now()
+    waiting = list(
+        Enrollment.objects.filter(customer_id=customer_id, status=S.WAITING, waiting_for=event, event_seen=False).values_list("pk", "version_id", "step")
+    )
+    hit = []
+    for pk, version_id, key in waiting:
+        step = steps_of(definition_of(version_id)).get(key) or {}
+        if event == "tag_added" and not set(step.get("tag_ids") or []) & set(tag_ids):
+            continue
+        if event == "field_changed" and step.get("field") and step["field"] != field:
+            continue
+        if event == "group_joined" and step.get("group_ids") and group_id not in step["group_ids"]:
+            continue
+        hit.append(pk)
+    if hit:
+        Enrollment.objects.filter(pk__in=hit, status=S.WAITING).update(event_seen=True, due_at=at)
+        transaction.on_commit(_wake_runner)
+    return len(hit)
+
+
+def goal_reached(corp_id: int, customer_id: int, paid_at: datetime) -> int:
+    """An order: enrollments whose goal it meets convert (treated and held-out alike, for the
+    uplift); those whose goal or exit rules say so leave the journey."""
+    open_rows = list(
+        Enrollment.objects.filter(corp_id=corp_id, customer_id=customer_id, converted_at__isnull=True)
+        .exclude(status=S.FAILED)
+        .values_list("pk", "version_id", "entered_at", "status")
+    )
+    converted, leaving = [], []
+    for pk, version_id, entered_at, status in open_rows:
+        definition = definition_of(version_id)
+        goal = definition.get("goal") or {}
+        if goal and entered_at <= paid_at <= entered_at + timedelta(days=goal["within_days"]):
+            converted.append(pk)
+            if goal.get("exit") and status in (S.WAITING, S.RUNNING):
+                leaving.append(pk)
+        if status in (S.WAITING, S.RUNNING) and any(e.get("kind") == "order_paid" for e in definition.get("exits") or []):
+            leaving.append(pk)
+    if converted:
+        Enrollment.objects.filter(pk__in=converted).update(converted_at=paid_at)
+    exit_enrollments(sorted(set(leaving)), "goal", paid_at)
+    return len(converted)
+
+
+def exit_enrollments(pks: list[int], reason: str, at: datetime) -> int:
+    """These walks end where they are (a running step's worker then finds the row no longer its own)."""
+    if not pks:
+        return 0
+    return Enrollment.objects.filter(pk__in=pks, status__in=(S.WAITING, S.RUNNING)).update(status=S.EXITED, exit_reason=reason, finished_at=at, due_at=None)
+
+
+def exits_on(corp_id: int, customer_id: int, kind: str, *, tag_ids: Iterable[int] = (), at: datetime | None = None) -> int:
+    """The customer's walks whose exit rules name this (a tag added, the customer gone) end."""
+    rows = Enrollment.objects.filter(corp_id=corp_id, customer_id=customer_id, status__in=(S.WAITING, S.RUNNING)).values_list("pk", "version_id")
+    leaving = []
+    for pk, version_id in rows:
+        for rule in definition_of(version_id).get("exits") or []:
+            if rule.get("kind") == kind and (kind != "tag_added" or set(rule.get("tag_ids") or []) & set(tag_ids)):
+                leaving.append(pk)
+                break
+    return exit_enrollments(leaving, kind, at or now())
+
+
+# -- bundles: one send or task per step and sending time ----------------------------------------------------------------
+BUNDLE_WORK = DueWork(
+    "journey bundle", Bundle, task="siyu.journeys.tasks.make_bundle", waiting=(Bundle.Status.DUE,), running=Bundle.Status.MAKING,
+    done=Bundle.Status.MADE, failed=Bundle.Status.FAILED, lease=timedelta(minutes=10), max_attempts=6,
+)  # fmt: skip
+CALL_WORK = DueWork(
+    "journey call", Call, task="siyu.journeys.tasks.make_call", waiting=(Call.Status.DUE,), running=Call.Status.CALLING,
+    done=Call.Status.DONE, failed=Call.Status.FAILED, lease=timedelta(minutes=2), max_attempts=6,
+)  # fmt: skip
+
+
+def bundle_make(bundle_pk: int) -> str:
+    return BUNDLE_WORK.run(bundle_pk, _make_bundle)
+
+
+def _make_bundle(claim) -> str:
+    """The bundle becomes one mass send (WeCom makes one task per staff member) or one guide task,
+    both made by their own domains' services from the list of customers."""
+    bundle = Bundle.objects.select_related("journey__corp", "journey__created_by").get(pk=claim.pk)
+    step = steps_of(definition_of(bundle.version_id))[bundle.step]
+    actor = system_actor(bundle.journey)
+    audience = {"kind": "list", "list_id": bundle.customers_id}
+    label = f"{bundle.journey.name} · {step.get('name') or step['key']}"[:64]
+    try:
+        with transaction.atomic():
+            if bundle.kind == "send":
+                send = mass_send_create(actor=actor, name=label, audience=audience, text=step.get("text", ""), attachments=step.get("attachments") or [])
+                claim.finish(mass_send=send, outcome="")
+                return f"mass send {send.pk}"
+            task = guide_task_create(
+                actor=actor, name=str(step.get("name") or label)[:64], kind=GuideTask.Kind.SEND, audience=audience, instructions=step.get("instructions", ""),
+                text=step.get("text", ""), attachments=step.get("attachments") or [], ends_at=now() + timedelta(hours=step.get("hours", 24)),
+            )  # fmt: skip
+            claim.finish(guide_task=task, outcome="")
+            return f"guide task {task.pk}"
+    except DomainError as exc:
+        if getattr(exc, "code", "") == "empty_audience":  # every customer left meanwhile: nothing to send
+            claim.finish(outcome=str(exc)[:300])
+            return "empty"
+        raise
+
+
+def call_make(call_pk: int, client=None) -> str:
+    return CALL_WORK.run(call_pk, lambda claim: _make_call(claim, client))
+
+
+def webhook_body(call: Call, customer: Customer | None) -> bytes:
+    return json.dumps(
+        {
+            "id": call.pk,  # the brand's system receives each call once per id, however often it is retried
+            "journey": {"id": call.journey_id, "name": call.journey.name},
+            "step": call.step,
+            "customer": {
+                "id": call.payload.get("customer_id"),
+                "external_userid": customer.external_userid if customer else "",
+                "name": customer.name if customer else "",
+            },
+            "staff_id": call.payload.get("staff_id"),
+            "at": call.due_at.isoformat() if call.due_at else "",
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    ).encode()
+
+
+def signature(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _make_call(claim, client) -> str:
+    call = Call.objects.select_related("journey__corp").get(pk=claim.pk)
+    corp = call.journey.corp
+    customer = Customer.objects.filter(pk=call.payload.get("customer_id")).first()
+    if call.kind == "webhook":
+        body = webhook_body(call, customer)
+        answer = httpx.post(
+            call.payload["url"],
+            content=body,
+            headers={"Content-Type": "application/json", "X-Siyu-Signature": "sha256=" + signature(call.journey.secret, body), "X-Siyu-Call": str(call.pk)},
+            timeout=10,
+        )
+        if answer.status_code >= 300:
+            raise RuntimeError(f"HTTP {answer.status_code}")
+        claim.finish(answered=f"HTTP {answer.status_code}")
+        return "called"
+    staff = Staff.objects.filter(pk=call.payload.get("staff_id"), corp=corp).first()
+    if staff is None or not customer:
+        claim.finish(answered="no staff member or customer any more")
+        return "nobody"
+    if not corp.agent_id:
+        claim.finish(answered="the corp has no app (agent_id) to message its staff")
+        return "no app"
+    client = client or WeComClient(corp)
+    client.app_textcard(
+        agentid=corp.agent_id, userids=[staff.userid], title=call.journey.name[:60], description=f"{customer.name}: {call.payload.get('text', '')}"[:500],
+        url=signin_url(corp, f"/customers/{customer.pk}/"),
+    )  # fmt: skip
+    claim.finish(answered="sent")
+    return "sent"
+
+
+# -- which journeys an event starts --------------------------------------------------------------------------
+_LIVE_TTL = 5.0
+_live: dict[tuple[int, str], tuple[float, list]] = {}
+
+
+def live_journeys(corp_id: int, event: str) -> list[Journey]:
+    """The corp's active journeys this event starts, read at most every few seconds per process (an
+    event is on the path of every callback and order; a journey activated in another process is
+    seen within that time)."""
+    key = (corp_id, event)
+    hit = _live.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    if event == "*":  # every journey customers may be walking (paused ones keep their walks)
+        rows = Journey.objects.filter(corp_id=corp_id, status__in=(Journey.Status.ACTIVE, Journey.Status.PAUSED))
+    else:
+        rows = Journey.objects.filter(corp_id=corp_id, status=Journey.Status.ACTIVE, trigger_event=event)
+    found = list(rows.select_related("corp", "created_by"))
+    _live[key] = (time.monotonic() + _LIVE_TTL, found)
+    return found
+
+
+def live_journeys_changed() -> None:
+    _live.clear()
+    _definitions.clear()
+
+
+def has_walks(corp_id: int) -> bool:
+    """Whether any journey of the corp is live (events need not look for waits and exits otherwise)."""
+    return bool(live_journeys(corp_id, "*"))

@@ -1,0 +1,380 @@
+"""The journey engine on a simulated clock: what makes a draft unfit to go live, who enters and
+how often, waits in China time, branches and splits, actions run exactly once (also after a worker
+dies mid-step), versions with customers mid-way, holdout and conversion, and a reference deleted
+later pausing the journey instead of failing in a loop."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import transaction
+
+from siyu.customers import services as customer_services
+from siyu.customers.fields import custom_field_save, customer_fields_set
+from siyu.customers.models import CustomerFieldValue, FollowTag
+from siyu.customers.services import customer_tags_change
+from siyu.journeys import engine, entries, services, subscribers
+from siyu.journeys.definition import wake_at
+from siyu.journeys.models import Bundle, Enrollment, Journey, StepRun
+from siyu.kit.errors import InvalidInput
+from siyu.messaging import budget
+from siyu.messaging.models import CustomerListMember
+from siyu.tags.services import tag_delete
+
+from .. import factories as f
+
+CN = ZoneInfo("Asia/Shanghai")
+pytestmark = pytest.mark.django_db
+
+
+def t(*args) -> datetime:
+    return datetime(*args, tzinfo=CN)
+
+
+@pytest.fixture
+def world():
+    corp = f.corp()
+    actor = f.actor(corp)
+    group = f.tag_group(actor, "旅程", tags=["新客", "已回访", "VIP"])
+    tags = {tag.name: tag for tag in group.tags.all()}
+    staff = f.staff(corp, "导购甲")
+    return corp, actor, tags, staff
+
+
+def _customers(corp, staff, n, added=None):
+    out = []
+    for _ in range(n):
+        c = f.customer(corp)
+        f.follow(c, staff, added_at=added)
+        out.append(c)
+    return out
+
+
+def _live(actor, definition, name="旅程"):
+    journey = services.journey_create(actor=actor, name=name, definition=definition)
+    services.journey_activate(actor=actor, journey=journey)
+    journey.refresh_from_db()
+    return journey
+
+
+def _tagged(tags, *names):
+    return {"kind": "event", "event": "tag_added", "tag_ids": [tags[n].pk for n in names]}
+
+
+def _run(at):
+    return engine.run_due(at=at)
+
+
+def _outcomes(enrollment):
+    return dict(StepRun.objects.filter(enrollment=enrollment).values_list("step", "outcome"))
+
+
+def test_a_draft_names_each_problem_and_cannot_go_live(world):
+    corp, actor, tags, _ = world
+    definition = {
+        "trigger": {"kind": "event", "event": "tag_added", "tag_ids": [999999]},
+        "steps": [
+            {"key": "a", "kind": "wait", "days": 1, "next": "b"},
+            {"key": "b", "kind": "wait_event", "event": "order_paid", "next": "a"},  # no timeout, and back to a
+            {"key": "c", "kind": "tag", "add": [tags["VIP"].pk]},  # nothing leads here
+            {"key": "d", "kind": "send", "text": "", "next": "zzz"},
+        ],
+    }
+    journey = services.journey_create(actor=actor, name="坏的", definition=definition)
+    codes = {(p["field"], p["code"]) for p in journey.problems}
+    assert ("trigger.tag_ids", "unknown_tag") in codes
+    assert ("steps.1.timeout_days", "no_way_out") in codes
+    assert ("steps.1", "cycle") in codes
+    assert ("steps.2", "unreachable") in codes
+    assert ("steps.3.text", "empty_message") in codes
+    assert ("steps.3.next", "unknown_step") in codes
+    with pytest.raises(InvalidInput) as refused:
+        services.journey_activate(actor=actor, journey=journey)
+    assert refused.value.code == "unknown_tag" and len(refused.value.details) == len(journey.problems)
+    journey.refresh_from_db()
+    assert journey.status == Journey.Status.DRAFT and journey.live_version_id is None
+
+
+def test_waits_end_on_china_time_across_midnight_and_month_ends():
+    # 23:30 on 31 January in Shanghai (15:30 UTC): "until 09:00" is 1 February, not the same UTC day's 09:00.
+    started = t(2027, 1, 31, 23, 30)
+    assert wake_at({"kind": "wait", "until_time": "09:00"}, started, CN) == t(2027, 2, 1, 9, 0)
+    assert wake_at({"kind": "wait", "until_time": "23:45"}, started, CN) == t(2027, 1, 31, 23, 45)
+    # A day's wait from 28 February 2028 (leap year) ends on the 29th; two days from 28 Feb 2027 on 2 March.
+    assert wake_at({"kind": "wait", "days": 1}, t(2028, 2, 28, 10), CN) == t(2028, 2, 29, 10)
+    assert wake_at({"kind": "wait", "days": 2}, t(2027, 2, 28, 10), CN) == t(2027, 3, 2, 10)
+    # Until Monday 10:00 from Sunday night, and from Monday 10:00 itself: the next Monday.
+    assert wake_at({"kind": "wait", "weekday": 1, "until_time": "10:00"}, t(2026, 12, 6, 22), CN) == t(2026, 12, 7, 10)
+    assert wake_at({"kind": "wait", "weekday": 1, "until_time": "10:00"}, t(2026, 12, 7, 10), CN) == t(2026, 12, 14, 10)
+
+
+def test_a_tag_starts_the_journey_which_waits_branches_and_acts_once(world):
+    corp, actor, tags, staff = world
+    level = custom_field_save(actor=actor, name="等级", key="level", kind="choice", choices=["普通", "重点"])
+    journey = _live(
+        actor,
+        {
+            "trigger": _tagged(tags, "新客"),
+            "steps": [
+                {"key": "wait", "kind": "wait", "days": 1, "next": "check"},
+                {"key": "check", "kind": "branch", "if": {"tags_any": [tags["VIP"].pk]}, "yes": "mark", "no": "tag"},
+                {"key": "mark", "kind": "set_field", "field": level.key, "value": "重点"},
+                {"key": "tag", "kind": "tag", "add": [tags["已回访"].pk]},
+            ],
+        },
+    )
+    vip, plain, other = _customers(corp, staff, 3)
+    start = t(2026, 12, 7, 10)
+    for c, names in ((vip, ["新客", "VIP"]), (plain, ["新客"]), (other, ["VIP"])):
+        customer_tags_change(actor=actor, customer=c, add=[tags[n] for n in names])
+    assert set(Enrollment.objects.filter(journey=journey).values_list("customer_id", flat=True)) == {vip.pk, plain.pk}
+    assert _run(start) == 0  # the wait has not ended
+    assert _run(start + timedelta(days=1, minutes=1)) == 6  # the wait, the branch and one action, for each
+    e_vip, e_plain = (Enrollment.objects.get(journey=journey, customer=c) for c in (vip, plain))
+    assert _outcomes(e_vip) == {"wait": "done", "check": "yes", "mark": "done"}
+    assert _outcomes(e_plain) == {"wait": "done", "check": "no", "tag": "done"}
+    assert CustomerFieldValue.objects.get(customer=vip, field=level).text == "重点"
+    assert FollowTag.objects.filter(follow__customer=plain, tag=tags["已回访"]).exists()
+    assert not FollowTag.objects.filter(follow__customer=vip, tag=tags["已回访"]).exists()
+    assert {e_vip.status, e_plain.status} == {Enrollment.Status.DONE}
+    assert _run(start + timedelta(days=3)) == 0  # nothing runs twice
+
+
+def test_re_entry_rules(world):
+    corp, actor, tags, staff = world
+    (c,) = _customers(corp, staff, 1)
+    once = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "w", "kind": "wait", "days": 1}]}, "once")
+    again = _live(
+        actor, {"trigger": _tagged(tags, "新客"), "reentry": {"rule": "after_days", "days": 10}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}, "10d"
+    )
+    every = _live(actor, {"trigger": _tagged(tags, "新客"), "reentry": {"rule": "every"}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}, "every")
+    for at in (t(2026, 12, 1, 9), t(2026, 12, 1, 12), t(2026, 12, 5, 9), t(2026, 12, 12, 9)):
+        _run(at)  # walks that began a day or more before have finished
+        with _clock(at):
+            customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+            customer_tags_change(actor=actor, customer=c, remove=[tags["新客"]])
+    assert Enrollment.objects.filter(journey=once).count() == 1
+    assert Enrollment.objects.filter(journey=again).count() == 2  # on the 1st, and 11 days later on the 12th
+    assert Enrollment.objects.filter(journey=every).count() == 3  # not while the 1 December walk was still going at noon
+
+
+def test_the_holdout_is_stable_and_conversion_is_counted_for_both(world):
+    corp, actor, tags, staff = world
+    journey = _live(
+        actor,
+        {"trigger": _tagged(tags, "新客"), "holdout_percent": 30, "goal": {"within_days": 7}, "steps": [{"key": "w", "kind": "wait", "days": 30}]},
+    )
+    people = _customers(corp, staff, 60)
+    for c in people:
+        customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    held = set(Enrollment.objects.filter(journey=journey, status=Enrollment.Status.HOLDOUT).values_list("customer_id", flat=True))
+    assert held == {c.pk for c in people if engine.in_holdout(journey.pk, c.pk, 30)}
+    assert 5 <= len(held) <= 35
+    # A second version keeps the same people held out.
+    services.journey_save(actor=actor, journey=journey, definition={**journey.definition, "reentry": {"rule": "every"}})
+    services.journey_activate(actor=actor, journey=journey)
+    assert all(engine.in_holdout(journey.pk, pk, 30) for pk in held)
+    entered = Enrollment.objects.get(journey=journey, customer=people[0]).entered_at
+    engine.goal_reached(corp.pk, people[0].pk, entered + timedelta(days=3))
+    engine.goal_reached(corp.pk, people[1].pk, entered + timedelta(days=9))  # outside the goal's days
+    assert Enrollment.objects.get(journey=journey, customer=people[0]).converted_at is not None
+    assert Enrollment.objects.get(journey=journey, customer=people[1]).converted_at is None
+
+
+def test_a_step_runs_once_when_its_worker_dies_mid_step(world):
+    corp, actor, tags, staff = world
+    journey = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "tag", "kind": "tag", "add": [tags["已回访"].pk]}]})
+    (c,) = _customers(corp, staff, 1)
+    customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    at = engine.now()  # the lease is counted from the claim's real time
+    claims = engine.ENROLLMENT_WORK.claim_due(at=at)
+    assert len(claims) == 1
+
+    class Died(Exception):
+        pass
+
+    with pytest.raises(Died), transaction.atomic():  # the worker dies before its transaction commits
+        engine.Walk(journey.live_version, at, claims).run(engine.claimed_rows([claims[0].pk]))
+        raise Died
+    assert not StepRun.objects.exists() and not FollowTag.objects.filter(tag=tags["已回访"]).exists()
+    assert _run(at) == 0  # still held: the lease has not run out
+    assert _run(at + timedelta(minutes=6)) == 1  # taken over after the lease
+    assert _run(at + timedelta(minutes=12)) == 0
+    assert StepRun.objects.filter(step="tag").count() == 1
+    assert FollowTag.objects.filter(tag=tags["已回访"]).count() == 1
+
+
+def test_customers_mid_way_finish_their_version_unless_moved(world):
+    corp, actor, tags, staff = world
+    journey = _live(
+        actor,
+        {
+            "trigger": _tagged(tags, "新客"),
+            "steps": [{"key": "w", "kind": "wait", "days": 2, "next": "a"}, {"key": "a", "kind": "tag", "add": [tags["VIP"].pk]}],
+        },
+    )
+    first, second, third = _customers(corp, staff, 3)
+    customer_tags_change(actor=actor, customer=first, add=[tags["新客"]])
+    customer_tags_change(actor=actor, customer=third, add=[tags["新客"]])
+    v1 = journey.live_version
+    services.journey_save(
+        actor=actor,
+        journey=journey,
+        definition={
+            **journey.definition,
+            "steps": [{"key": "w", "kind": "wait", "days": 2, "next": "b"}, {"key": "b", "kind": "tag", "add": [tags["已回访"].pk]}],
+        },
+    )
+    v2 = services.journey_activate(actor=actor, journey=journey)
+    customer_tags_change(actor=actor, customer=second, add=[tags["新客"]])
+    assert Enrollment.objects.get(customer=second).version == v2
+    assert Enrollment.objects.get(customer=first).version == v1
+    _run(t(2030, 1, 1))
+    assert FollowTag.objects.filter(follow__customer=first, tag=tags["VIP"]).exists()  # v1's step
+    assert FollowTag.objects.filter(follow__customer=second, tag=tags["已回访"]).exists()  # v2's
+
+
+def test_moving_customers_to_the_live_version(world):
+    corp, actor, tags, staff = world
+    steps = [{"key": "w", "kind": "wait", "days": 2, "next": "a"}, {"key": "a", "kind": "tag", "add": [tags["VIP"].pk]}]
+    journey = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": steps})
+    (c,) = _customers(corp, staff, 1)
+    customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    v1 = journey.live_version
+    steps2 = [{"key": "w", "kind": "wait", "days": 2, "next": "a"}, {"key": "a", "kind": "tag", "add": [tags["已回访"].pk]}]
+    services.journey_save(actor=actor, journey=journey, definition={**journey.definition, "steps": steps2})
+    v2 = services.journey_activate(actor=actor, journey=journey)
+    assert services.journey_move(actor=actor, journey=journey, version=v1) == 1
+    _run(t(2030, 1, 1))
+    assert Enrollment.objects.get(customer=c).version == v2
+    assert FollowTag.objects.filter(follow__customer=c, tag=tags["已回访"]).exists()
+    assert not FollowTag.objects.filter(follow__customer=c, tag=tags["VIP"]).exists()
+
+
+def test_a_split_sends_stable_shares_down_each_path(world):
+    corp, actor, tags, staff = world
+    journey = _live(
+        actor,
+        {
+            "trigger": _tagged(tags, "新客"),
+            "steps": [
+                {"key": "ab", "kind": "split", "paths": [{"share": 50, "next": "a"}, {"share": 50, "next": "b"}]},
+                {"key": "a", "kind": "tag", "add": [tags["VIP"].pk]},
+                {"key": "b", "kind": "tag", "add": [tags["已回访"].pk]},
+            ],
+        },
+    )
+    people = _customers(corp, staff, 40)
+    for c in people:
+        customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    _run(t(2030, 1, 1))
+    a = set(FollowTag.objects.filter(tag=tags["VIP"]).values_list("follow__customer_id", flat=True))
+    b = set(FollowTag.objects.filter(tag=tags["已回访"]).values_list("follow__customer_id", flat=True))
+    assert not a & b and len(a | b) == 40 and 8 <= len(a) <= 32
+    assert a == {c.pk for c in people if engine._path(journey.pk, {"key": "ab", "paths": [{"share": 50}, {"share": 50}]}, c.pk) == "path_1"}
+
+
+def test_a_wait_for_an_order_goes_on_at_the_order_or_at_its_timeout(world):
+    corp, actor, tags, staff = world
+    journey = _live(
+        actor,
+        {
+            "trigger": _tagged(tags, "新客"),
+            "steps": [
+                {
+                    "key": "wait",
+                    "kind": "wait_event",
+                    "event": "tag_added",
+                    "tag_ids": [tags["VIP"].pk],
+                    "timeout_days": 3,
+                    "next": "yes",
+                    "timeout_next": "no",
+                },
+                {"key": "yes", "kind": "tag", "add": [tags["已回访"].pk]},
+                {"key": "no", "kind": "wait", "days": 1},
+            ],
+        },
+    )
+    quick, slow = _customers(corp, staff, 2)
+    for c in (quick, slow):
+        customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    customer_tags_change(actor=actor, customer=quick, add=[tags["VIP"]])
+    _run(engine.now() + timedelta(minutes=1))
+    assert _outcomes(Enrollment.objects.get(journey=journey, customer=quick)) == {"wait": "event", "yes": "done"}
+    assert _outcomes(Enrollment.objects.get(journey=journey, customer=slow)) == {}
+    _run(engine.now() + timedelta(days=3, minutes=1))
+    assert _outcomes(Enrollment.objects.get(journey=journey, customer=slow)) == {"wait": "timeout"}
+
+
+def test_sends_are_bundled_per_step_and_sending_time_within_the_budget(world):
+    corp, actor, tags, staff = world
+    budget.policy_save(actor=actor, wecom_cap="month_days", max_per_week=None, min_gap_hours=None, quiet_start=None, quiet_end=None)
+    journey = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "hi", "kind": "send", "text": "欢迎", "at": "10:00"}]})
+    people = _customers(corp, staff, 5)
+    for c in people:
+        customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    _run(t(2026, 12, 7, 8))
+    _run(t(2026, 12, 7, 9))
+    bundle = Bundle.objects.get(journey=journey)
+    assert bundle.send_at == t(2026, 12, 7, 10) and CustomerListMember.objects.filter(customers=bundle.customers).count() == 5
+
+
+def test_a_deleted_tag_pauses_the_journey_with_an_alert(world):
+    corp, actor, tags, staff = world
+    journey = _live(
+        actor,
+        {
+            "trigger": _tagged(tags, "新客"),
+            "steps": [{"key": "w", "kind": "wait", "days": 1, "next": "a"}, {"key": "a", "kind": "tag", "add": [tags["VIP"].pk]}],
+        },
+    )
+    (c,) = _customers(corp, staff, 1)
+    customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    tag_delete(actor=actor, tag=tags["VIP"])
+    assert _run(t(2030, 1, 1)) == 0
+    journey.refresh_from_db()
+    assert journey.status == Journey.Status.PAUSED and "VIP" in journey.alert or str(tags["VIP"].pk) in journey.alert
+    e = Enrollment.objects.get(journey=journey)
+    assert e.status == Enrollment.Status.WAITING and e.step == "w"
+    assert _run(t(2030, 1, 2)) == 0  # paused: nothing is claimed, no loop
+    with pytest.raises(InvalidInput):
+        services.journey_resume(actor=actor, journey=journey)
+
+
+def test_month_age_milestones_reach_the_right_babies(world):
+    corp, actor, tags, staff = world
+    born = custom_field_save(actor=actor, name="宝宝生日", key="baby_birthday", kind="date")
+    journey = _live(
+        actor,
+        {
+            "trigger": {"kind": "date_field", "field": born.key, "repeat": "months", "months": [1, 6], "time": "09:00"},
+            "steps": [{"key": "w", "kind": "wait", "days": 1}],
+        },
+    )
+    babies = {}
+    for d in ("2026-01-31", "2026-01-28", "2026-08-28", "2026-08-29", "2026-09-28"):
+        (c,) = _customers(corp, staff, 1)
+        customer_fields_set(actor=actor, customer=c, values={born.key: d})
+        babies[d] = c.pk
+    # 28 February 2026 is the last day of its month: 31 Jan (1 month) and 28 Jan (1 month), and 28 Aug 2025 is not listed.
+    ids, _key = entries.candidates(journey, journey.live_version.definition["trigger"], date(2026, 2, 28))
+    assert set(ids) == {babies["2026-01-31"], babies["2026-01-28"]}
+    ids, _key = entries.candidates(journey, journey.live_version.definition["trigger"], date(2027, 2, 28))
+    assert set(ids) == {babies["2026-08-28"], babies["2026-08-29"]}  # six months after 28 and 29 August
+
+
+class _clock:
+    """Move the engine's and the customers' clock for a block."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def __enter__(self):
+        self.patches = [(m, m.now) for m in (engine, subscribers, customer_services)]
+        for m, _n in self.patches:
+            m.now = lambda: self.at
+        return self
+
+    def __exit__(self, *exc):
+        for m, n in self.patches:
+            m.now = n
