@@ -48,6 +48,7 @@ STEP_KINDS = ("wait", "wait_event", "branch", "split", "send", "task", "tag", "s
 EXITS_OF = {"wait_event": ("next", "timeout_next"), "branch": ("yes", "no"), "split": ()}
 REENTRY = ("once", "every", "after_days")
 MAX_STEPS = 60
+PLACEHOLDER = "【待填写】"  # a playbook's mark where the brand's own content goes
 KEY = re.compile(r"[a-z0-9_]{1,32}")
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
@@ -274,7 +275,9 @@ def _check_step(c: Checker, i: int, step: dict, policy) -> None:
         shares = [p.get("share") for p in paths] if isinstance(paths, list) and all(isinstance(p, dict) for p in paths) else None
         if not shares or len(shares) < 2 or not all(_int(s, 1, 99) for s in shares) or sum(shares) != 100:
             c.add(f"{at}.paths", "bad_split", _("A split has two or more paths whose shares add up to 100."))
-    elif kind in ("send", "task"):
+    if any(PLACEHOLDER in str(step.get(k) or "") for k in ("text", "name")):
+        c.add(f"{at}.text", "placeholder", _("Step “%(key)s” still has content to fill in (%(mark)s).") % {"key": step.get("key", ""), "mark": PLACEHOLDER})
+    if kind in ("send", "task"):
         c.run(at, content_clean, c.actor.corp, text=step.get("text", ""), attachments=step.get("attachments") or [], required=kind == "send")
         when = clock(step.get("at", "10:00"))
         if when is None:
@@ -303,7 +306,7 @@ def _check_step(c: Checker, i: int, step: dict, policy) -> None:
         url = str(step.get("url") or "")
         if not re.fullmatch(r"https?://[^\s]{3,500}", url):
             c.add(f"{at}.url", "bad_url", _("The address is an http(s) URL."))
-    else:
+    elif kind not in ("wait", "wait_event", "branch", "split"):
         c.add(f"{at}.kind", "bad_step", _("A step is one of %(value)s.") % {"value": ", ".join(STEP_KINDS)})
 
 

@@ -559,8 +559,10 @@ def _make_bundle(claim) -> str:
                 send = mass_send_create(actor=actor, name=label, audience=audience, text=step.get("text", ""), attachments=step.get("attachments") or [])
                 claim.finish(mass_send=send, outcome="")
                 return f"mass send {send.pk}"
+            # Content to put into the chat makes it a send; without, a revisit the guide notes.
+            kind = GuideTask.Kind.SEND if step.get("text") or step.get("attachments") else GuideTask.Kind.REVISIT
             task = guide_task_create(
-                actor=actor, name=str(step.get("name") or label)[:64], kind=GuideTask.Kind.SEND, audience=audience, instructions=step.get("instructions", ""),
+                actor=actor, name=str(step.get("name") or label)[:64], kind=kind, audience=audience, instructions=step.get("instructions", ""),
                 text=step.get("text", ""), attachments=step.get("attachments") or [], ends_at=now() + timedelta(hours=step.get("hours", 24)),
             )  # fmt: skip
             claim.finish(guide_task=task, outcome="")
