@@ -17,6 +17,7 @@ from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag, LifecycleStage
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
+from siyu.journeys.models import Journey
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor, WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
@@ -107,8 +108,10 @@ def two_corps(db):
     CustomerFieldValue.objects.create(corp=alpha, customer=c, field=field, text=MARKER)
     birth = CustomField.objects.create(corp=alpha, key="birth", name="B", kind="date")
     stage = LifecycleStage.objects.create(corp=alpha, name=f"ST {MARKER}"[:40], field=birth, from_days=0, to_days=10)
+    journey = Journey.objects.create(corp=alpha, name=f"J {MARKER}"[:64], definition={"trigger": {}, "steps": [], "marker": MARKER})
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
+        "journey_id": journey.id,
         "customer_id": c.id,
         "group_id": group.id,
         "tag_id": tag.id,
@@ -189,6 +192,7 @@ def _alpha_snapshot():
         list(CustomField.objects.values_list("id", "name", "choices", "archived_at")),
         list(CustomerFieldValue.objects.values_list("id", "text", "number", "date")),
         list(LifecycleStage.objects.values_list("id", "name", "from_days", "to_days")),
+        list(Journey.objects.values_list("id", "name", "status", "definition")),
     )
 
 
@@ -245,6 +249,7 @@ def test_every_path_parameter_is_an_object_id():
         "handover_id",
         "field_id",
         "stage_id",
+        "journey_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 

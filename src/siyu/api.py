@@ -17,6 +17,7 @@ from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
 from siyu.groups.api import router as groups_router
 from siyu.guides.api import router as guides_router
+from siyu.journeys.api import router as journeys_router
 from siyu.kit.errors import DomainError, InvalidInput
 from siyu.kit.schema import input_problem
 from siyu.messaging.api import router as messaging_router
@@ -134,3 +135,4 @@ api.add_router("/v1/", autotag_router)
 api.add_router("/v1/", groups_router)
 api.add_router("/v1/", messaging_router)
 api.add_router("/v1/", guides_router)
+api.add_router("/v1/", journeys_router)

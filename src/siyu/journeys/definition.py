@@ -324,12 +324,14 @@ def _check_graph(c: Checker, steps: list) -> None:
         for name in (*EXITS_OF.get(step.get("kind"), ("next",)), *(() if step.get("kind") != "split" else ("paths",))):
             targets = [p.get("next") for p in step.get("paths") or [] if isinstance(p, dict)] if name == "paths" else [step.get(name)]
             for target in targets:
-                if target and target not in keys:
+                if target and not isinstance(target, str):
+                    c.add(f"steps.{i}.{name}", "unknown_step", _("A step is named by its key."))
+                elif target and target not in keys:
                     c.add(f"steps.{i}.{name}", "unknown_step", _("There is no step “%(key)s”.") % {"key": target})
     if not steps or len(keys) != len(steps):
         return
     # Reachable from the first step, and no way back to a step already on the path.
-    graph = {s["key"]: [k for k in next_keys(s) if k in keys] for s in steps}
+    graph = {s["key"]: [k for k in next_keys(s) if isinstance(k, str) and k in keys] for s in steps}
     seen: set[str] = set()
     on_path: set[str] = set()
     cycle: list[str] = []
@@ -354,6 +356,14 @@ def _check_graph(c: Checker, steps: list) -> None:
 
 def definition_problems(actor: Actor, definition) -> list[Problem]:
     """Every problem that keeps the definition from going live (none: it may)."""
+    try:
+        return _problems(actor, definition)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+        # A shape no check foresaw (a list where a key belongs): named as such, never a crash.
+        return [Problem("definition", "bad_definition", _("The definition's shape is not valid: see the documented format."))]
+
+
+def _problems(actor: Actor, definition) -> list[Problem]:
     c = Checker(actor)
     if not isinstance(definition, dict):
         return [Problem("definition", "bad_definition", _("A journey's definition is an object."))]
@@ -381,7 +391,7 @@ def definition_problems(actor: Actor, definition) -> list[Problem]:
     if _int(definition.get("late_hours", 24), 1, 24 * 30) is None:
         c.add("late_hours", "bad_late", _("A step may run 1 to 720 hours late."))
     steps = definition.get("steps")
-    if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) and isinstance(s.get("kind", ""), str) for s in steps):
         c.add("steps", "no_steps", _("A journey needs at least one step."))
         return c.problems
     if len(steps) > MAX_STEPS:

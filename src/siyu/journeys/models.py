@@ -27,6 +27,7 @@ class Journey(CorpOwned):
     trigger_event = models.CharField(max_length=20, blank=True, default="")
     alert = models.CharField(max_length=300, blank=True, default="", help_text="why the journey paused itself")
     secret = models.CharField(max_length=64, blank=True, default="", help_text="signs its webhook calls")
+    forecast = models.JSONField(default=dict, blank=True, help_text="the last rehearsal's report")
     template = models.CharField(max_length=32, blank=True, default="", help_text="the playbook it was installed from")
     created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Router, Schema, Status
+
+from siyu.kit.pagination import keyset_page
+
+from . import catalog, selectors, services
+from .rehearsal import rehearse
+
+router = Router(tags=["journeys"])
+
+
+class JourneyIn(Schema):
+    name: str = Field(..., min_length=1, max_length=64)
+    definition: dict = Field(default_factory=dict, description="trigger, audience, reentry, goal, exits, holdout_percent, late_hours, steps (docs/journeys.md)")
+
+
+class JourneyEdit(Schema):
+    name: str | None = Field(None, min_length=1, max_length=64)
+    definition: dict | None = None
+
+
+class ProblemOut(Schema):
+    field: str
+    code: str
+    message: str
+
+
+class JourneyOut(Schema):
+    id: int
+    name: str
+    status: str
+    definition: dict
+    problems: list[ProblemOut] = Field(..., description="what keeps the draft from going live; empty: it may")
+    live_version_id: int | None
+    live_version: int | None = Field(None, description="the live version's number")
+    alert: str = Field(..., description="why the journey paused itself (a deleted tag, an archived field)")
+    template: str
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_live_version(obj) -> int | None:
+        return obj.live_version.number if obj.live_version_id else None
+
+
+class JourneyPage(Schema):
+    items: list[JourneyOut]
+    next_cursor: str | None
+
+
+class VersionOut(Schema):
+    id: int
+    number: int
+    definition: dict
+    created_at: datetime
+
+
+class MoveIn(Schema):
+    version_id: int
+
+
+class MovedOut(Schema):
+    moved: int
+
+
+class StepCountOut(Schema):
+    key: str
+    kind: str
+    entered: int
+    waiting: int
+    done: int
+    exited: int
+    outcomes: dict[str, int]
+
+
+class ConversionOut(Schema):
+    treated: int
+    treated_converted: int
+    treated_rate: float | None
+    holdout: int
+    holdout_converted: int
+    holdout_rate: float | None
+    uplift: float | None = Field(..., description="treated rate less the holdout's")
+
+
+class PlaybookOut(Schema):
+    key: str
+    name: str
+    summary: str
+    seed: str
+
+
+class InstallIn(Schema):
+    key: str = Field(..., max_length=32, description="a playbook's key (GET /playbooks)")
+
+
+class RehearsalIn(Schema):
+    days: int = Field(30, ge=1, le=90)
+    population: str = Field("corp", pattern="^(corp|simulated)$", description="the corp's customers (read only) or a simulated population")
+    customers: int = Field(10_000, ge=100, le=1_000_000, description="the simulated population's size")
+
+
+@router.get("/journeys", response=JourneyPage)
+def journey_list(request, cursor: str | None = None, limit: int = 50):
+    rows, next_cursor = keyset_page(selectors.journeys(request.auth), cursor=cursor, limit=limit)
+    return JourneyPage(items=rows, next_cursor=next_cursor)
+
+
+@router.post("/journeys", response={201: JourneyOut})
+def journey_create(request, payload: JourneyIn):
+    return Status(201, services.journey_create(actor=request.auth, name=payload.name, definition=payload.definition))
+
+
+@router.get("/journeys/{journey_id}", response=JourneyOut)
+def journey_detail(request, journey_id: int):
+    return selectors.journey_get(request.auth, journey_id)
+
+
+@router.put("/journeys/{journey_id}", response=JourneyOut)
+def journey_edit(request, journey_id: int, payload: JourneyEdit):
+    journey = selectors.journey_get(request.auth, journey_id)
+    return services.journey_save(actor=request.auth, journey=journey, name=payload.name, definition=payload.definition)
+
+
+@router.post("/journeys/{journey_id}/activate", response=VersionOut)
+def journey_activate(request, journey_id: int):
+    return services.journey_activate(actor=request.auth, journey=selectors.journey_get(request.auth, journey_id))
+
+
+@router.post("/journeys/{journey_id}/pause", response=JourneyOut)
+def journey_pause(request, journey_id: int):
+    return services.journey_pause(actor=request.auth, journey=selectors.journey_get(request.auth, journey_id))
+
+
+@router.post("/journeys/{journey_id}/resume", response=JourneyOut)
+def journey_resume(request, journey_id: int):
+    return services.journey_resume(actor=request.auth, journey=selectors.journey_get(request.auth, journey_id))
+
+
+@router.post("/journeys/{journey_id}/archive", response=JourneyOut)
+def journey_archive(request, journey_id: int):
+    return services.journey_archive(actor=request.auth, journey=selectors.journey_get(request.auth, journey_id))
+
+
+@router.get("/journeys/{journey_id}/versions", response=list[VersionOut])
+def journey_versions(request, journey_id: int):
+    return list(selectors.journey_get(request.auth, journey_id).versions.order_by("-number"))
+
+
+@router.post("/journeys/{journey_id}/move", response=MovedOut)
+def journey_move(request, journey_id: int, payload: MoveIn):
+    journey = selectors.journey_get(request.auth, journey_id)
+    version = selectors.version_get(request.auth, journey, payload.version_id)
+    return MovedOut(moved=services.journey_move(actor=request.auth, journey=journey, version=version))
+
+
+@router.get("/journeys/{journey_id}/steps", response=list[StepCountOut])
+def journey_steps(request, journey_id: int, version_id: int | None = None):
+    journey = selectors.journey_get(request.auth, journey_id)
+    if version_id is None and journey.live_version_id is None:
+        return []
+    version = selectors.version_get(request.auth, journey, version_id or journey.live_version_id)
+    return selectors.step_counts(version)
+
+
+@router.get("/journeys/{journey_id}/conversion", response=ConversionOut)
+def journey_conversion(request, journey_id: int):
+    return selectors.conversion(selectors.journey_get(request.auth, journey_id))
+
+
+@router.post("/journeys/{journey_id}/rehearse", response=dict)
+def journey_rehearse(request, journey_id: int, payload: RehearsalIn):
+    journey = selectors.journey_get(request.auth, journey_id)
+    return rehearse(actor=request.auth, journey=journey, days=payload.days, population=payload.population, customers=payload.customers).as_json()
+
+
+@router.get("/playbooks", response=list[PlaybookOut])
+def playbook_list(request):
+    request.auth.require_manager()
+    return [PlaybookOut(key=p.key, name=str(p.name), summary=str(p.summary), seed=p.seed) for p in catalog.playbooks()]
+
+
+@router.post("/playbooks/install", response={201: JourneyOut})
+def playbook_install(request, payload: InstallIn):
+    return Status(201, catalog.playbook_install(actor=request.auth, key=payload.key))
