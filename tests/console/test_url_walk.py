@@ -26,6 +26,7 @@ from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
+from siyu.journeys.models import Journey
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor
 from siyu.orders.models import OrderImport
@@ -161,6 +162,11 @@ def alpha(db):
     field = CustomField.objects.create(corp=corp, key="city", name="城市", kind="text")
     birth = CustomField.objects.create(corp=corp, key="birth", name="生日", kind="date")
     stage = LifecycleStage.objects.create(corp=corp, name="0-6月", field=birth, from_days=0, to_days=180)
+    journey = Journey.objects.create(
+        corp=corp,
+        name="新客旅程",
+        definition={"trigger": {"kind": "event", "event": "tag_added", "tag_ids": [tag.id]}, "steps": [{"key": "w", "kind": "wait", "days": 1}]},
+    )
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -188,6 +194,9 @@ def alpha(db):
         "form_id": lead_form.id,
         "import_id": order_import.id,
         "letter": "A",
+        "journey_id": journey.id,
+        "key": "w",
+        "action": "pause",
     }
     return {"corp": corp, "objects": objects, "guide": guide, "mine": mine, "own_guide_task": own_task}
 
@@ -197,7 +206,7 @@ def _url(pattern, objects) -> tuple[str, bool]:
     unknown = [p for p in params if p not in objects]
     assert not unknown, f"{pattern.name}: add an object for URL parameter(s) {unknown} to the alpha fixture"
     kwargs = {p: objects[p] for p in params}
-    return reverse(f"console:{pattern.name}", kwargs=kwargs), any(p != "letter" for p in params)
+    return reverse(f"console:{pattern.name}", kwargs=kwargs), any(p not in ("letter", "key", "action") for p in params)
 
 
 def _call(client: Client, url: str):
@@ -235,6 +244,7 @@ def _snapshot():
         list(CustomField.objects.values_list("id", "name", "choices", "archived_at")),
         list(CustomerFieldValue.objects.values_list("id", "text", "number", "date")),
         list(LifecycleStage.objects.values_list("id", "name", "from_days", "to_days")),
+        list(Journey.objects.values_list("id", "name", "status", "definition")),
     )
 
 
@@ -347,5 +357,8 @@ def test_every_url_parameter_is_filled():
         "handover_id",
         "field_id",
         "stage_id",
+        "journey_id",
+        "key",
+        "action",
     }
     assert len(PATTERNS) >= 45
