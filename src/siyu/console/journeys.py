@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from django import forms
 from django.contrib import messages
+from django.forms.utils import ErrorDict
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -274,6 +275,13 @@ TRIGGER_FIELDS = {
 }
 
 
+def _note(form: forms.Form, field: str | None, message: str) -> None:
+    """A draft's saved problem shown on its field, also on a form not yet posted."""
+    if not form.is_bound and form._errors is None:
+        form._errors, form.cleaned_data = ErrorDict(), {}
+    form.add_error(field, message)
+
+
 def _problems_on_settings(form: SettingsForm, problems: list[dict]) -> None:
     """The draft's problems about the trigger and settings, next to their fields."""
     for p in problems:
@@ -292,7 +300,7 @@ def _problems_on_settings(form: SettingsForm, problems: list[dict]) -> None:
         elif head in ("holdout_percent", "late_hours", "name"):
             target = head
         if target:
-            form.add_error(target, p["message"])
+            _note(form, target, p["message"])
 
 
 # -- steps --------------------------------------------------------------------------------------------------
@@ -435,7 +443,7 @@ def _problems_on_step(form: StepForm, problems: list[dict], index: int) -> None:
             target = STEP_FIELDS.get(name, name)
         if name == "if" and len(rest) > 1:
             target = STEP_FIELDS.get(rest[1], "if_tags")
-        form.add_error(target if target in form.fields else None, p["message"])
+        _note(form, target if target in form.fields else None, p["message"])
 
 
 # -- the tree -------------------------------------------------------------------------------------------------
@@ -684,7 +692,7 @@ def journey_step(request, journey_id: int, key: str = ""):
     elif request.method == "GET" and key:
         _problems_on_step(form, journey.problems, index)
     context = {"journey": journey, "form": form, "kind_label": KIND_LABELS.get(kind, kind), "key": key, "nav": "journeys"}
-    return render(request, "console/journey_step.html", context, status=400 if form.errors else 200)
+    return render(request, "console/journey_step.html", context, status=400 if request.method == "POST" and form.errors else 200)
 
 
 def _relinked(step: dict, old: str, new: str) -> dict:

@@ -3,6 +3,7 @@ way through one version is an enrollment, due work of its own (kit.due)."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.kit.tenancy import CorpOwned
 from siyu.messaging.models import DueFields
@@ -13,7 +14,7 @@ class Journey(CorpOwned):
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
-        ACTIVE = "active", _("Active")
+        ACTIVE = "active", pgettext_lazy("journey", "Active")
         PAUSED = "paused", _("Paused")
         ARCHIVED = "archived", _("Archived")
 
