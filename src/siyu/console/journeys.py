@@ -742,6 +742,9 @@ def journey_detail(request, journey_id: int):
         start = date.fromisoformat(forecast["starts_on"])
         actual = actual_by_day(journey, start, forecast["days"])
         for d in range(forecast["days"]):
+            numbers = (forecast["entered_by_day"][d], actual["entered_by_day"][d], forecast["sends_by_day"][d], actual["sends_by_day"][d])
+            if not any(numbers) and not forecast["tasks_by_day"][d] and not actual["tasks_by_day"][d]:
+                continue  # quiet days are left out of the table
             comparison.append(
                 {
                     "day": start + timedelta(days=d),
