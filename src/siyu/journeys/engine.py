@@ -36,9 +36,9 @@ from siyu.customers.services import customers_tags_change
 from siyu.guides.models import GuideTask
 from siyu.guides.services import guide_task_create, signin_url
 from siyu.kit.clock import now
+from siyu.kit.db import in_chunks, insert_many
 from siyu.kit.due import DueWork
 from siyu.kit.errors import DomainError
-from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging import budget
 from siyu.messaging.mass_sends import mass_send_create
@@ -136,60 +136,77 @@ def enroll(journey: Journey, customer_ids: Iterable[int], *, entry_key: str, at:
     its audience holds, who still follow a staff member, and whom its re-entry rule lets in again.
     The same occasion enrolls once (a unique key), so a trigger delivered twice does nothing more.
     Returns how many entered (held-out customers included)."""
+    return enroll_journeys([journey], customer_ids, entry_keys={journey.pk: entry_key}, at=at, staff=staff)
+
+
+def enroll_journeys(
+    journeys: list[Journey], customer_ids: Iterable[int], *, entry_keys: dict[int, str], at: datetime | None = None, staff: dict[int, int] | None = None
+) -> int:
+    """`enroll` for several journeys the same event starts, with one read of what the customers
+    walked before and one write (an add callback starting five journeys costs what one does)."""
     at = at or now()
     ids = sorted(set(customer_ids))
-    if not ids or journey.live_version_id is None:
+    journeys = [j for j in journeys if j.live_version_id is not None]
+    if not ids or not journeys:
         return 0
-    definition = definition_of(journey.live_version_id)
-    actor = system_actor(journey)
     entered = 0
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        allowed = set(audience_q(actor, definition, chunk).values_list("pk", flat=True)) if definition.get("audience") else set(chunk)
-        senders = {**_newest_staff(journey.corp_id, [i for i in chunk if i in allowed]), **{k: v for k, v in (staff or {}).items() if k in allowed}}
-        allowed &= set(senders)  # not a customer of anyone any more
-        allowed -= _not_again(journey, definition, allowed, at)
-        entered += _enroll_rows(journey, definition, sorted(allowed), senders, entry_key, at)
-    if entered:
-        transaction.on_commit(_wake_runner)
+    corp = journeys[0].corp
+    actor = system_actor(journeys[0])
+    for chunk in in_chunks(ids):
+        senders = {k: v for k, v in (staff or {}).items() if k in set(chunk)}
+        missing = [i for i in chunk if i not in senders]
+        if missing:
+            senders.update(_newest_staff(corp.pk, missing))  # no staff member any more: not a customer to walk with
+        earlier: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+        rows = Enrollment.objects.filter(journey_id__in=[j.pk for j in journeys], customer_id__in=[i for i in chunk if i in senders])
+        for journey_id, customer_id, key, entered_at, status in rows.values_list("journey_id", "customer_id", "entry_key", "entered_at", "status"):
+            earlier[(journey_id, customer_id)].append((key, entered_at, status))
+        new = []
+        for journey in journeys:
+            definition = definition_of(journey.live_version_id)
+            key = entry_keys[journey.pk][:64]
+            allowed = [i for i in chunk if i in senders]
+            if definition.get("audience") and allowed:
+                inside = set(audience_q(actor, definition, allowed).values_list("pk", flat=True))
+                allowed = [i for i in allowed if i in inside]
+            rule = definition.get("reentry") or {"rule": "once"}
+            for customer_id in allowed:
+                before = earlier.get((journey.pk, customer_id), ())
+                if _kept_out(rule, before, key, at):
+                    continue
+                new.append(_row(journey, definition, customer_id, senders[customer_id], key, at))
+        insert_many(Enrollment, ENROLLMENT_COLUMNS, new, ignore_conflicts=True)  # a racing twin of the occasion: one enrolls
+        entered += len(new)
     return entered
 
 
-def _not_again(journey: Journey, definition: dict, ids: set[int], at: datetime) -> set[int]:
-    if not ids:
-        return set()
-    rule = (definition.get("reentry") or {}).get("rule", "once")
-    earlier = Enrollment.objects.filter(journey=journey, customer_id__in=list(ids))
-    if rule == "once":
-        return set(earlier.values_list("customer_id", flat=True))
-    if rule == "after_days":
-        return set(earlier.filter(entered_at__gt=at - timedelta(days=definition["reentry"]["days"])).values_list("customer_id", flat=True))
-    return set(earlier.filter(status__in=(S.WAITING, S.RUNNING)).values_list("customer_id", flat=True))  # every time, one walk at a time
+def _kept_out(rule: dict, before, key: str, at: datetime) -> bool:
+    """Whether the re-entry rule (or the same occasion) keeps the customer out."""
+    if any(k == key for k, _at, _s in before):
+        return True
+    if rule.get("rule", "once") == "once":
+        return bool(before)
+    if rule["rule"] == "after_days":
+        return any(entered > at - timedelta(days=rule["days"]) for _k, entered, _s in before)
+    return any(s in (S.WAITING, S.RUNNING) for _k, _e, s in before)  # every time, one walk at a time
 
 
-def _enroll_rows(journey: Journey, definition: dict, ids: list[int], senders: dict[int, int], entry_key: str, at: datetime) -> int:
-    if not ids:
-        return 0
-    first = definition["steps"][0]
-    treated = arrival(first, at, journey.corp.tzinfo)
+ENROLLMENT_COLUMNS = [
+    "corp", "journey", "version", "customer", "staff", "entry_key", "entered_at", "status", "step", "due_at",
+    "waiting_for", "event_seen", "attempts", "error", "task_id", "exit_reason",
+]  # fmt: skip
+
+
+def _row(journey: Journey, definition: dict, customer_id: int, staff_id: int | None, key: str, at: datetime) -> tuple:
     holdout = definition.get("holdout_percent", 0)
-    rows = []
-    for customer_id in ids:
-        held = holdout and in_holdout(journey.pk, customer_id, holdout)
-        fields = {"status": S.HOLDOUT, "step": "", "due_at": None} if held else treated
-        rows.append(
-            Enrollment(
-                corp_id=journey.corp_id, journey_id=journey.pk, version_id=journey.live_version_id, customer_id=customer_id,
-                staff_id=senders.get(customer_id), entry_key=entry_key[:64], entered_at=at, **fields,
-            )
-        )  # fmt: skip
-    before = Enrollment.objects.filter(journey=journey, entry_key=entry_key[:64], customer_id__in=ids).count()
-    Enrollment.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
-    return Enrollment.objects.filter(journey=journey, entry_key=entry_key[:64], customer_id__in=ids).count() - before
-
-
-def _wake_runner() -> None:
-    enqueue_after_commit("siyu.journeys.tasks.run_due", 0)
+    if holdout and in_holdout(journey.pk, customer_id, holdout):
+        fields = {"status": S.HOLDOUT, "step": "", "due_at": None, "waiting_for": "", "event_seen": False}
+    else:
+        fields = arrival(definition["steps"][0], at, journey.corp.tzinfo)
+    return (
+        journey.corp_id, journey.pk, journey.live_version_id, customer_id, staff_id, key, at, fields["status"], fields["step"], fields["due_at"],
+        fields["waiting_for"], fields["event_seen"], 0, "", "", "",
+    )  # fmt: skip
 
 
 # -- running ---------------------------------------------------------------------------------------------
@@ -265,7 +282,7 @@ class Walk:
         self.actor = system_actor(self.journey)
         self.at = at
         self.claims = {c.pk: c for c in claims}
-        self.runs: list[StepRun] = []
+        self.runs: list[tuple] = []  # StepRun rows
         self.settled: dict[int, dict] = {}  # enrollment → its fields after this walk
         self.late = timedelta(hours=self.definition.get("late_hours", 24))
 
@@ -287,17 +304,7 @@ class Walk:
                         self.settled[row["pk"]] = {**arrival(None, self.at, self.tz), "exit_reason": "step_gone", "status": S.EXITED}
                     continue
                 for row, outcome, target in self._step(step, group):
-                    self.runs.append(
-                        StepRun(
-                            corp_id=self.corp.pk,
-                            enrollment_id=row["pk"],
-                            journey_id=self.journey.pk,
-                            version_id=self.version.pk,
-                            step=key,
-                            outcome=outcome,
-                            at=self.at,
-                        )
-                    )
+                    self.runs.append((self.corp.pk, row["pk"], self.journey.pk, self.version.pk, key, outcome, self.at))
                     if outcome in ("left", "lost"):
                         self.settled[row["pk"]] = {**arrival(None, self.at, self.tz), "status": S.EXITED, "exit_reason": outcome}
                         continue
@@ -307,7 +314,7 @@ class Walk:
                     else:
                         self.settled[row["pk"]] = arrival(nxt, self.at, self.tz)
             at_step = onward
-        StepRun.objects.bulk_create(self.runs, batch_size=2000)
+        insert_many(StepRun, ["corp", "enrollment", "journey", "version", "step", "outcome", "at"], self.runs)
         self._settle()
         return len(self.runs)
 
@@ -482,8 +489,8 @@ def event_seen(
             continue
         hit.append(pk)
     if hit:
+        # The walk goes on at the engine's next look (every few seconds), not in the event's transaction.
         Enrollment.objects.filter(pk__in=hit, status=S.WAITING).update(event_seen=True, due_at=at)
-        transaction.on_commit(_wake_runner)
     return len(hit)
 
 

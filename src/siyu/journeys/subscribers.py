@@ -15,7 +15,7 @@ from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
 from siyu.wecom.events import CALLBACK, ContactAdded, ContactLost
 
-from .engine import definition_of, enroll, event_seen, exits_on, goal_reached, has_walks, live_journeys
+from .engine import definition_of, enroll, enroll_journeys, event_seen, exits_on, goal_reached, has_walks, live_journeys
 
 RECENT = timedelta(days=2)
 ORDER = 300  # after attribution (acquisition) and auto-tags: a journey sees the customer as they now are
@@ -30,13 +30,17 @@ def _contact_added(event: ContactAdded) -> None:
     if event.source != CALLBACK:  # a relationship a sync found is not a new customer's arrival
         return
     follow = event.follow
+    starting, came = [], None
     for journey in live_journeys(event.corp.pk, "contact_added"):
         trigger = _trigger(journey)
         if trigger.get("channel_ids") or trigger.get("live_code_ids"):
-            came = Acquisition.objects.filter(follow=follow).order_by("-added_at").values("channel_id", "live_code_id").first() or {}
+            if came is None:
+                came = Acquisition.objects.filter(follow=follow).order_by("-added_at").values("channel_id", "live_code_id").first() or {}
             if came.get("channel_id") not in (trigger.get("channel_ids") or []) and came.get("live_code_id") not in (trigger.get("live_code_ids") or []):
                 continue
-        enroll(journey, [follow.customer_id], entry_key=f"add:{follow.pk}:{follow.added_at:%Y%m%d%H%M%S}", staff={follow.customer_id: follow.staff_id})
+        starting.append(journey)
+    key = f"add:{follow.pk}:{follow.added_at:%Y%m%d%H%M%S}"
+    enroll_journeys(starting, [follow.customer_id], entry_keys={j.pk: key for j in starting}, staff={follow.customer_id: follow.staff_id})
 
 
 @subscribe(ContactLost, order=ORDER)

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Journeys at the reference brand's size.
+
+    .venv/bin/python benchmarks/journeys.py [--customers 100000] [--staff 1000]
+    SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python benchmarks/journeys.py --customers 1000000 --staff 10000
+
+1. Steps: every customer enrolled at once (one scheduled pass), all due in the same minute; the
+   engine runs them (an A/B split, then a send step or a guide-task step, each customer into its
+   day's bundle), and the bundles become one mass send and one guide task, planned into Delivery
+   rows and WeCom tasks per staff member. Wall time, and the engine's CPU per step.
+2. Callbacks: the time the journeys' subscribers add to one add callback with 50 live journeys
+   (5 starting on an add, the rest on tags, orders, fields, stages, dates and segments).
+3. Rehearsal: 30 days of a repurchase journey over 100,000 simulated customers.
+
+The corp is built as benchmarks/mass_send.py builds it (Siyu's tables and the sandbox's), or reused.
+Prints its figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from _stack import setup_django
+from mass_send import build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--staff", type=int, default=1000)
+    parser.add_argument("--reuse", default="", help="the corp id of an earlier run (its journeys are removed first)")
+    parser.add_argument("--adds", type=int, default=1000, help="add callbacks timed for the subscribers' cost")
+    args = parser.parse_args()
+    setup_django()
+    from django.db import connection, transaction
+    from django.db.models import Count
+
+    from siyu.corps.models import Corp, Staff
+    from siyu.corps.services import corp_create
+    from siyu.customers.models import Customer, Follow
+    from siyu.guides.services import guide_task_assign
+    from siyu.journeys import engine, entries, services
+    from siyu.journeys.models import Bundle, Enrollment, Journey, StepRun
+    from siyu.journeys.rehearsal import rehearse
+    from siyu.journeys.subscribers import _contact_added
+    from siyu.kit.clock import now
+    from siyu.kit.tenancy import Actor, Role
+    from siyu.messaging import mass_sends
+    from siyu.messaging.models import Delivery, MassSendTask
+    from siyu.sandbox import services as sandbox
+    from siyu.tags.services import tag_group_create
+    from siyu.wecom.events import CALLBACK, ContactAdded
+
+    if args.reuse:
+        corp = Corp.objects.get(corp_id=args.reuse)
+        Journey.objects.filter(corp=corp).delete()
+        print(f"build: reusing {args.reuse} ({Customer.objects.filter(corp=corp).count()} customers, {connection.vendor})")
+    else:
+        corp_id = f"wwjn{args.customers}x{args.staff}{int(time.time()) % 100000}"
+        sb = sandbox.corp_create(corpid=corp_id, name="旅程压测", secret="bench-secret")
+        corp = corp_create(corp_id=corp_id, name="旅程压测", secret="bench-secret", api_base="http://testserver/sandbox/cgi-bin/")
+        started = time.perf_counter()
+        with transaction.atomic():
+            build(corp, sb, args.customers, args.staff)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        print(f"build: {corp_id}: {args.customers} customers over {args.staff} guides in {time.perf_counter() - started:.1f}s ({connection.vendor})")
+    hq = Actor(user=None, corp=corp, role=Role.ADMIN)
+    customers = Customer.objects.filter(corp=corp).count()
+
+    # 1. Every customer due in the same minute.
+    plan = {
+        "trigger": {"kind": "plan", "every": "once", "at": "2026-01-01T09:00:00+08:00"},
+        "steps": [
+            {"key": "ab", "kind": "split", "paths": [{"share": 50, "next": "hi"}, {"share": 50, "next": "visit"}]},
+            {"key": "hi", "kind": "send", "text": "新品试用装已备好", "at": "10:00"},
+            {"key": "visit", "kind": "task", "name": "一对一回访", "text": "", "at": "10:00", "hours": 48},
+        ],
+    }
+    journey = services.journey_create(actor=hq, name="全员触达", definition=plan)
+    services.journey_activate(actor=hq, journey=journey)
+    journey.refresh_from_db()
+    started = time.perf_counter()
+    with transaction.atomic():
+        entered = entries.pass_run(journey, plan["trigger"], now())
+    enrolled_s = time.perf_counter() - started
+    print(f"enroll: {entered} customers in {enrolled_s:.1f}s ({entered / enrolled_s:,.0f}/s)")
+    started, cpu = time.perf_counter(), time.process_time()
+    steps = engine.run_due(at=now(), limit=5000)
+    run_s, run_cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"steps: {steps} steps for {entered} enrollments in {run_s:.1f}s ({steps / run_s:,.0f} steps/s); Siyu's CPU {run_cpu / steps * 1000:.3f} ms a step")
+    started = time.perf_counter()
+    Bundle.objects.filter(journey=journey).update(due_at=now())
+    made = [engine.bundle_make(pk) for pk in Bundle.objects.filter(journey=journey).values_list("pk", flat=True)]
+    bundles_s = time.perf_counter() - started
+    send = Bundle.objects.get(journey=journey, kind="send").mass_send
+    task = Bundle.objects.get(journey=journey, kind="task").guide_task
+    started = time.perf_counter()
+    mass_sends.mass_send_plan(send.pk)
+    planned_s = time.perf_counter() - started
+    started = time.perf_counter()
+    guide_task_assign(task.pk)
+    assigned_s = time.perf_counter() - started
+    deliveries = Delivery.objects.filter(send=send).count()
+    tasks = MassSendTask.objects.filter(send=send).count()
+    task.refresh_from_db()
+    total = enrolled_s + run_s + bundles_s + planned_s + assigned_s
+    print(
+        f"bundles: {made} in {bundles_s:.1f}s; mass send planned: {deliveries} deliveries, {tasks} WeCom tasks in {planned_s:.1f}s; "
+        f"guide task assigned: {task.items_total} items to {task.guides_total} guides in {assigned_s:.1f}s"
+    )
+    print(f"all due in one minute → every delivery and task made: {total:.1f}s for {customers} customers")
+    done = dict(StepRun.objects.filter(journey=journey).values_list("outcome").annotate(n=Count("id")).order_by())
+    print(f"  step outcomes: {done}; enrollments finished: {Enrollment.objects.filter(journey=journey, status='done').count()}")
+
+    # 2. The cost added to an add callback with 50 live journeys.
+    tag = tag_group_create(actor=hq, name="旅程压测标签", tag_names=["新客"]).tags.get()
+    others = [
+        {"kind": "event", "event": "tag_added", "tag_ids": [tag.pk]},
+        {"kind": "event", "event": "order_paid"},
+        {"kind": "event", "event": "group_joined"},
+        {"kind": "data", "rule": "no_repurchase", "days": 30},
+    ]
+    wait = [{"key": "w", "kind": "wait", "days": 1}]
+    for i in range(50):
+        trigger = {"kind": "event", "event": "contact_added"} if i < 5 else others[i % len(others)]
+        j = services.journey_create(actor=hq, name=f"旅程{i}", definition={"trigger": trigger, "reentry": {"rule": "every"}, "steps": wait})
+        services.journey_activate(actor=hq, journey=j)
+    staff = Staff.objects.filter(corp=corp).first()
+    fresh = [Customer(corp=corp, external_userid=f"wmADD{i:07d}{int(time.time()) % 1000}", name="新客") for i in range(args.adds)]
+    Customer.objects.bulk_create(fresh)
+    fresh = list(Customer.objects.filter(corp=corp, external_userid__in=[c.external_userid for c in fresh]))
+    follows = Follow.objects.bulk_create([Follow(corp=corp, customer=c, staff=staff, added_at=now()) for c in fresh])
+    follows = list(Follow.objects.filter(corp=corp, customer__in=fresh).select_related("customer"))
+    started = time.perf_counter()
+    for follow in follows:
+        with transaction.atomic():
+            _contact_added(ContactAdded(corp=corp, customer=follow.customer, follow=follow, customer_created=True, source=CALLBACK))
+    per_add = (time.perf_counter() - started) / len(follows) * 1000
+    print(f"callbacks: the journeys' subscribers add {per_add:.2f} ms to an add with 50 live journeys (5 start on an add: {len(follows) * 5} enrollments)")
+    Journey.objects.filter(corp=corp, trigger_event="contact_added").update(status="paused")
+    engine.live_journeys_changed()
+    started = time.perf_counter()
+    for follow in follows:
+        with transaction.atomic():
+            _contact_added(ContactAdded(corp=corp, customer=follow.customer, follow=follow, customer_created=True, source=CALLBACK))
+    print(f"callbacks: {(time.perf_counter() - started) / len(follows) * 1000:.3f} ms an add when none of the 45 live journeys starts on one")
+
+    # 3. Rehearsal over a simulated population.
+    repurchase = services.journey_create(
+        actor=hq,
+        name="复购唤醒（预演）",
+        definition={
+            "trigger": {"kind": "data", "rule": "no_repurchase", "days": 30, "time": "10:00"},
+            "holdout_percent": 10,
+            "goal": {"within_days": 45},
+            "steps": [
+                {"key": "d30", "kind": "send", "text": "该补货了", "at": "10:30", "next": "w45"},
+                {"key": "w45", "kind": "wait_event", "event": "order_paid", "timeout_days": 15, "timeout_next": "d45"},
+                {"key": "d45", "kind": "send", "text": "复购券", "at": "10:30", "next": "w60"},
+                {"key": "w60", "kind": "wait_event", "event": "order_paid", "timeout_days": 15, "timeout_next": "d60"},
+                {"key": "d60", "kind": "task", "name": "回访", "text": "", "at": "10:00"},
+            ],
+        },
+    )
+    started = time.perf_counter()
+    report = rehearse(actor=hq, journey=repurchase, days=30, population="simulated", customers=100_000)
+    print(
+        f"rehearsal: 30 days over {report.customers} simulated customers in {time.perf_counter() - started:.1f}s: "
+        f"{report.entered} entered, {sum(report.sends_by_day)} sends, {report.budget_skips} budget skips, {sum(report.tasks_by_day)} task items"
+    )
+
+
+if __name__ == "__main__":
+    main()
