@@ -6,6 +6,7 @@ from siyu.kit.periodic import periodic
 
 from .engine import BUNDLE_WORK, CALL_WORK, run_due
 from .entries import ENTRY_WORK, enter_due
+from .sops import group_sops_make
 
 
 @periodic("journey steps", every=5)
@@ -17,6 +18,12 @@ def journey_steps() -> int:
 @periodic("journey entries", every=60)
 def journey_entries() -> int:
     return enter_due()
+
+
+@periodic("group SOPs", every=600)
+def group_sop_slots() -> int:
+    # A day ahead, every ten minutes: a slot added or a calendar resumed is made in time.
+    return group_sops_make()
 
 
 @periodic("journeys sweep", sweep=True)

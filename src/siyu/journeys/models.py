@@ -162,3 +162,40 @@ class Call(CorpOwned, DueFields):
 
     class Meta:
         indexes = [models.Index(fields=["status", "due_at"])]
+
+
+class GroupSop(CorpOwned):
+    """A group SOP (群 SOP): a weekly calendar for a layer of customer groups, each slot made, on
+    its day, into a group-send task for the groups' owners (reminders, completion and punctuality
+    as any guide task's)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", pgettext_lazy("journey", "Active")
+        PAUSED = "paused", _("Paused")
+
+    name = models.CharField(max_length=64)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PAUSED)
+    layer = models.JSONField(default=dict, help_text="which groups: {group_ids, name_contains} (the group sends' audience)")
+    slots = models.JSONField(default=list, help_text="[{key, weekday 1–7, at HH:MM, title, text, attachments, hours}]")
+    template = models.CharField(max_length=32, blank=True, default="")
+    created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupSopRun(CorpOwned):
+    """One slot on one day: its guide task, made once (unique), or why none was."""
+
+    sop = models.ForeignKey(GroupSop, on_delete=models.CASCADE, related_name="runs")
+    slot = models.CharField(max_length=32)
+    day = models.DateField()
+    starts_at = models.DateTimeField()
+    guide_task = models.ForeignKey("guides.GuideTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    outcome = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sop", "slot", "day"], name="groupsoprun_once")]
+        indexes = [models.Index(fields=["sop", "day"])]

@@ -1,0 +1,66 @@
+"""Group SOPs: the weekly calendar for a layer of groups makes, on the right weekdays only and once
+each, a group-send task whose owners each get their own groups; the week view shows each slot's
+task; bad slots are refused by field."""
+
+from datetime import datetime, time, timedelta
+
+import pytest
+
+from siyu.guides.models import GuideAssignment, GuideTask
+from siyu.guides.services import guide_task_assign
+from siyu.journeys import sops
+from siyu.journeys.models import GroupSopRun
+from siyu.kit.clock import now
+from siyu.kit.errors import InvalidInput
+
+from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
+from ..messaging.test_mass_sends import chats  # noqa: F401 — groups in WeCom and in Siyu
+
+CALENDAR = [
+    {"key": "fun", "weekday": 1, "at": "10:00", "title": "周一趣味", "text": "周一猜猜宝宝几个月"},
+    {"key": "content", "weekday": 2, "at": "20:00", "title": "周二干货", "text": "辅食添加的三个误区"},
+    {"key": "welfare", "weekday": 4, "at": "10:00", "title": "周四福利", "text": "会员日满 299 减 50"},
+    {"key": "activity", "weekday": 5, "at": "19:30", "title": "周五活动", "text": "周末亲子活动报名"},
+]
+
+
+def test_the_calendar_makes_each_weekdays_group_task_once_for_the_layers_owners(hub, chats):
+    sop = sops.group_sop_save(actor=hub.actor, name="宝妈群周历", layer={"name_contains": "宝妈"}, slots=CALENDAR)
+    sops.group_sop_status(actor=hub.actor, sop=sop, active=True)
+    tz = hub.corp.tzinfo
+    today = now().astimezone(tz).date()
+    monday = today + timedelta(days=7 - today.weekday())  # next week, ahead of the real clock
+    for n in range(-1, 7):
+        at = datetime.combine(monday + timedelta(days=n), time(8), tzinfo=tz)
+        sops.group_sops_make(at=at)
+        sops.group_sops_make(at=at + timedelta(hours=1))  # again: nothing more
+    runs = {r.slot: r for r in GroupSopRun.objects.filter(sop=sop)}
+    assert {(slot, run.day.isoweekday()) for slot, run in runs.items()} == {("fun", 1), ("content", 2), ("welfare", 4), ("activity", 5)}
+    welfare = runs["welfare"].guide_task
+    assert welfare.kind == GuideTask.Kind.GROUP_SEND and welfare.text == "会员日满 299 减 50"
+    assert welfare.starts_at == datetime.combine(monday + timedelta(days=3), time(10), tzinfo=tz)
+    GuideTask.objects.filter(pk=welfare.pk).update(due_at=now())  # Thursday has come
+    guide_task_assign(welfare.pk)
+    shares = dict(GuideAssignment.objects.filter(task=welfare).values_list("staff_id", "items_total"))
+    # 宝妈一群 and 二群 are guide0's, 三群 guide1's; the dismissed 员工群 is not in the layer.
+    assert shares == {hub.staff[0].pk: 2, hub.staff[1].pk: 1}
+    shown = sops.week(sop, monday)
+    assert [len(d["slots"]) for d in shown] == [1, 1, 0, 1, 1, 0, 0]
+    assert shown[3]["slots"][0]["run"].guide_task == welfare
+
+
+def test_a_paused_calendar_makes_nothing_and_bad_slots_are_named(hub, chats):
+    sop = sops.group_sop_save(actor=hub.actor, name="周历", layer={"name_contains": "宝妈"}, slots=CALENDAR)
+    assert sops.group_sops_make(at=now() + timedelta(days=1)) == 0
+    for bad, field in (
+        ([{**CALENDAR[0], "weekday": 8}], "slots.0.weekday"),
+        ([{**CALENDAR[0], "at": "25:00"}], "slots.0.at"),
+        ([{**CALENDAR[0], "text": ""}], "slots.0.text"),
+        ([CALENDAR[0], {**CALENDAR[1], "key": "fun"}], "slots.1.key"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            sops.group_sop_save(actor=hub.actor, name="周历", layer={"name_contains": "宝妈"}, slots=bad, sop=sop)
+        assert refused.value.field == field
+    with pytest.raises(InvalidInput) as refused:
+        sops.group_sop_save(actor=hub.actor, name="周历", layer={"group_ids": [999999]}, slots=CALENDAR)
+    assert refused.value.code == "unknown_group"
