@@ -26,7 +26,7 @@ from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
-from siyu.journeys.models import Journey
+from siyu.journeys.models import GroupSop, Journey
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor
 from siyu.orders.models import OrderImport
@@ -167,6 +167,12 @@ def alpha(db):
         name="新客旅程",
         definition={"trigger": {"kind": "event", "event": "tag_added", "tag_ids": [tag.id]}, "steps": [{"key": "w", "kind": "wait", "days": 1}]},
     )
+    calendar = GroupSop.objects.create(
+        corp=corp,
+        name="宝妈群周历",
+        layer={"name_contains": "宝妈"},
+        slots=[{"key": "s1", "weekday": 1, "at": "10:00", "title": "趣味", "text": "猜猜", "attachments": [], "hours": 4}],
+    )
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -195,6 +201,7 @@ def alpha(db):
         "import_id": order_import.id,
         "letter": "A",
         "journey_id": journey.id,
+        "sop_id": calendar.id,
         "key": "w",
         "action": "pause",
     }
@@ -245,6 +252,7 @@ def _snapshot():
         list(CustomerFieldValue.objects.values_list("id", "text", "number", "date")),
         list(LifecycleStage.objects.values_list("id", "name", "from_days", "to_days")),
         list(Journey.objects.values_list("id", "name", "status", "definition")),
+        list(GroupSop.objects.values_list("id", "name", "status", "slots")),
     )
 
 
@@ -358,6 +366,7 @@ def test_every_url_parameter_is_filled():
         "field_id",
         "stage_id",
         "journey_id",
+        "sop_id",
         "key",
         "action",
     }

@@ -5,11 +5,13 @@ task; bad slots are refused by field."""
 from datetime import datetime, time, timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from siyu.guides.models import GuideAssignment, GuideTask
 from siyu.guides.services import guide_task_assign
 from siyu.journeys import sops
-from siyu.journeys.models import GroupSopRun
+from siyu.journeys.models import GroupSop, GroupSopRun
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 
@@ -64,3 +66,31 @@ def test_a_paused_calendar_makes_nothing_and_bad_slots_are_named(hub, chats):
     with pytest.raises(InvalidInput) as refused:
         sops.group_sop_save(actor=hub.actor, name="周历", layer={"group_ids": [999999]}, slots=CALENDAR)
     assert refused.value.code == "unknown_group"
+
+
+def test_the_console_edits_a_calendar_and_names_a_bad_slot_next_to_its_field(hub, chats):
+    client = Client()
+    client.force_login(hub.actor.user)
+    post = {"name": "宝妈群周历", "name_contains": "宝妈"}
+    for i, slot in enumerate(CALENDAR):
+        post.update(
+            {
+                f"slot{i}-weekday": slot["weekday"],
+                f"slot{i}-at": slot["at"],
+                f"slot{i}-title": slot["title"],
+                f"slot{i}-text": slot["text"],
+                f"slot{i}-hours": 4,
+            }
+        )
+    bad = {**post, "slot2-at": "10:99"}
+    refused = client.post(reverse("console:group_sop_new"), bad)
+    assert refused.status_code == 400
+    assert "时刻的格式为 HH:MM" in refused.content.decode() and not GroupSop.objects.exists()
+    saved = client.post(reverse("console:group_sop_new"), post)
+    sop = GroupSop.objects.get()
+    assert saved.status_code == 302 and [s["title"] for s in sop.slots] == [s["title"] for s in CALENDAR]
+    client.post(reverse("console:group_sop_toggle", args=[sop.pk]))
+    sop.refresh_from_db()
+    assert sop.status == "active"
+    page = client.get(reverse("console:group_sop", args=[sop.pk]))
+    assert page.status_code == 200 and "周四福利" in page.content.decode()
