@@ -112,6 +112,7 @@ def two_corps(db):
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "journey_id": journey.id,
+        "customer_group_id": chat.id,
         "customer_id": c.id,
         "group_id": group.id,
         "tag_id": tag.id,
@@ -250,6 +251,7 @@ def test_every_path_parameter_is_an_object_id():
         "field_id",
         "stage_id",
         "journey_id",
+        "customer_group_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 

@@ -11,7 +11,7 @@ from siyu.kit.http import XLSX, attachment
 from siyu.kit.pagination import MAX_LIMIT, keyset_page
 from siyu.kit.schema import Number, Whole
 
-from . import export, funnels, rfm, segments, selectors, services
+from . import export, flash, funnels, rfm, segments, selectors, services
 from .models import RfmSettings
 
 router = Router(tags=["analytics"])
@@ -520,3 +520,30 @@ def cohorts_get(request, query: Query[CohortQuery]):
         CohortOut(month=c.month, customers=c.customers, retained=c.retained, rates=c.rates)
         for c in selectors.cohorts_for(request.auth, start=query.start, end=query.end, months=query.months)
     ]
+
+
+class FlashDayOut(Schema):
+    day: int = Field(..., description="days since joining; 0 is the joining day")
+    first_orders: int
+    orders: int
+    gmv_fen: int
+    share: float = Field(..., description="of the GMV made by the end of this day")
+
+
+class FlashOut(Schema):
+    group_id: int
+    group_name: str
+    members: int
+    buyers: int
+    conversion: float
+    orders: int
+    gmv_fen: int
+    last_order_day: int | None
+    day_of_share: int | None = Field(..., description="the day by whose end 90% of the GMV was made")
+    days: list[FlashDayOut]
+
+
+@router.get("/flash-groups/{customer_group_id}", response=FlashOut)
+def flash_group(request, customer_group_id: int, days: int = 14):
+    group = flash.flash_group_get(request.auth, customer_group_id)
+    return flash.flash_analysis(request.auth, group, days=days)

@@ -16,9 +16,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from siyu.analytics import flash
 from siyu.analytics.models import Segment
 from siyu.analytics.rfm import CLASSES
 from siyu.customers.models import CustomField, LifecycleStage
+from siyu.groups.models import CustomerGroup
 from siyu.journeys import catalog, selectors, services
 from siyu.journeys.definition import EVENTS, PLACEHOLDER, STEP_KINDS, WAIT_EVENTS, next_keys
 from siyu.journeys.models import Journey
@@ -799,3 +801,22 @@ def journey_action(request, journey_id: int, action: str):
         messages.error(request, exc.message)
         return redirect("console:journey_edit" if action in ("activate", "rehearse") else "console:journey", journey.pk)
     return redirect("console:journey", journey.pk)
+
+
+@console_view
+def flash_groups(request):
+    """A flash group's members' orders by day since joining: how long such a group needs to stay open."""
+    actor = request.actor
+    actor.require_manager()
+    groups = list(CustomerGroup.objects.for_corp(actor.corp).order_by("-created_at_wecom", "-pk").values_list("pk", "name")[:500])
+    chosen = request.GET.get("group", "")
+    try:
+        days = max(1, min(90, int(request.GET.get("days") or 14)))
+    except ValueError:
+        days = 14
+    analysis = None
+    if chosen.isdigit():
+        analysis = flash.flash_analysis(actor, flash.flash_group_get(actor, int(chosen)), days=days)
+    peak = max((d.gmv_fen for d in analysis.days), default=0) if analysis else 0
+    context = {"groups": groups, "chosen": chosen, "days": days, "analysis": analysis, "peak": peak or 1, "nav": "journeys"}
+    return render(request, "console/flash_groups.html", context)

@@ -45,6 +45,7 @@ urlpatterns = [
     path("journeys/", journeys.journey_list, name="journeys"),
     path("journeys/catalog/", journeys.journey_catalog, name="journey_catalog"),
     path("journeys/group-sops/", group_sops.group_sop_list, name="group_sops"),
+    path("journeys/flash-groups/", journeys.flash_groups, name="flash_groups"),
     path("journeys/group-sops/new/", group_sops.group_sop_edit, name="group_sop_new"),
     path("journeys/group-sops/<int:sop_id>/", group_sops.group_sop_detail, name="group_sop"),
     path("journeys/group-sops/<int:sop_id>/edit/", group_sops.group_sop_edit, name="group_sop_edit"),
