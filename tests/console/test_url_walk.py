@@ -26,7 +26,7 @@ from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
-from siyu.journeys.models import GroupSop, Journey
+from siyu.journeys.models import BrandDate, GroupSop, Journey
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor
 from siyu.orders.models import OrderImport
@@ -202,6 +202,7 @@ def alpha(db):
         "letter": "A",
         "journey_id": journey.id,
         "sop_id": calendar.id,
+        "brand_date_id": BrandDate.objects.create(corp=corp, name="会员日", month=5, day=20).id,
         "key": "w",
         "action": "pause",
     }
@@ -253,6 +254,7 @@ def _snapshot():
         list(LifecycleStage.objects.values_list("id", "name", "from_days", "to_days")),
         list(Journey.objects.values_list("id", "name", "status", "definition")),
         list(GroupSop.objects.values_list("id", "name", "status", "slots")),
+        list(BrandDate.objects.values_list("id", "name")),
     )
 
 
@@ -367,6 +369,7 @@ def test_every_url_parameter_is_filled():
         "stage_id",
         "journey_id",
         "sop_id",
+        "brand_date_id",
         "key",
         "action",
     }

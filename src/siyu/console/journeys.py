@@ -21,12 +21,14 @@ from siyu.analytics.models import Segment
 from siyu.analytics.rfm import CLASSES
 from siyu.customers.models import CustomField, LifecycleStage
 from siyu.groups.models import CustomerGroup
-from siyu.journeys import catalog, selectors, services
+from siyu.journeys import catalog, dates, selectors, services
 from siyu.journeys.definition import EVENTS, PLACEHOLDER, STEP_KINDS, WAIT_EVENTS, next_keys
-from siyu.journeys.models import Journey
+from siyu.journeys.models import BrandDate, Journey
 from siyu.journeys.rehearsal import actual_by_day, rehearse
+from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.pagination import keyset_page
+from siyu.kit.tenancy import get_for
 from siyu.tags.models import Tag
 
 from .access import console_view, saved_or_form_error
@@ -60,6 +62,7 @@ TRIGGER_KINDS = [
     ("segment", gettext_lazy("Customers in a segment (daily)")),
     ("date_field", gettext_lazy("A date field (birthday, baby's birth date …)")),
     ("data", gettext_lazy("Data (no repurchase, P(alive))")),
+    ("holiday", gettext_lazy("A holiday, solar term or brand date")),
 ]
 WEEKDAYS = [
     (1, gettext_lazy("Mon")),
@@ -126,6 +129,7 @@ class SettingsForm(forms.Form):
         choices=[("no_repurchase", gettext_lazy("No second order N days after the first")), ("p_alive_below", gettext_lazy("P(alive) below a threshold"))],
     )
     threshold = forms.FloatField(label=gettext_lazy("P(alive) threshold"), required=False, min_value=0, max_value=1)
+    holiday = forms.ChoiceField(label=gettext_lazy("Holiday, solar term or brand date"), required=False)
     audience = forms.TypedChoiceField(label=gettext_lazy("Only customers in segment"), coerce=int, required=False, empty_value=None)
     reentry = forms.ChoiceField(
         label=gettext_lazy("Customers enter"),
@@ -159,6 +163,7 @@ class SettingsForm(forms.Form):
         self.fields["exit_tag_ids"].choices = tags
         self.fields["field"].choices = [("", "—")] + [(f.key, f.name) for f in CustomField.objects.for_corp(actor.corp).filter(archived_at__isnull=True)]
         self.fields["stage_ids"].choices = [(s.pk, s.name) for s in LifecycleStage.objects.for_corp(actor.corp)]
+        self.fields["holiday"].choices = [("", "—"), *dates.choices(actor.corp.pk)]
         segments = [(None, "—")] + [(s.pk, s.name) for s in Segment.objects.for_corp(actor.corp).order_by("name")]
         self.fields["segment_id"].choices = segments
         self.fields["audience"].choices = segments
@@ -188,6 +193,7 @@ class SettingsForm(forms.Form):
             "offset_days": t.get("offset_days", 0),
             "rule": t.get("rule", "no_repurchase"),
             "threshold": t.get("threshold"),
+            "holiday": t.get("holiday", ""),
             "audience": (d.get("audience") or {}).get("segment_id"),
             "reentry": reentry.get("rule", "once"),
             "reentry_days": reentry.get("days"),
@@ -228,6 +234,8 @@ class SettingsForm(forms.Form):
             trigger.update(field=c["field"], repeat=c["repeat"] or "none", offset_days=c["offset_days"] or 0)
             if trigger["repeat"] == "months":
                 trigger["months"] = _numbers(c["months"])
+        elif kind == "holiday":
+            trigger.update(holiday=c["holiday"], offset_days=c["offset_days"] or 0)
         elif kind == "data":
             trigger["rule"] = c["rule"] or "no_repurchase"
             if trigger["rule"] == "no_repurchase":
@@ -274,6 +282,7 @@ TRIGGER_FIELDS = {
     "offset_days": "offset_days",
     "rule": "rule",
     "threshold": "threshold",
+    "holiday": "holiday",
 }
 
 
@@ -820,3 +829,43 @@ def flash_groups(request):
     peak = max((d.gmv_fen for d in analysis.days), default=0) if analysis else 0
     context = {"groups": groups, "chosen": chosen, "days": days, "analysis": analysis, "peak": peak or 1, "nav": "journeys"}
     return render(request, "console/flash_groups.html", context)
+
+
+class BrandDateForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=40)
+    month = WholeField(label=gettext_lazy("Month"), min_value=1, max_value=12)
+    day = WholeField(label=gettext_lazy("Day"), min_value=1, max_value=31)
+    year = WholeField(label=gettext_lazy("Only in the year (empty: every year)"), min_value=2000, max_value=2199, required=False)
+
+
+@console_view
+def journey_calendar(request):
+    """The holidays, solar terms and brand dates of the next two months; the brand's own dates edited."""
+    actor = request.actor
+    actor.require_manager()
+    form = BrandDateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        saved = saved_or_form_error(form, lambda: dates.brand_date_save(actor=actor, name=d["name"], month=d["month"], day=d["day"], year=d["year"]))
+        if saved:
+            messages.success(request, _("“%(name)s” added.") % {"name": saved.name})
+            return redirect("console:journey_calendar")
+    today = now().astimezone(actor.corp.tzinfo).date()
+    context = {
+        "upcoming": dates.upcoming(actor.corp.pk, today),
+        "brand_dates": list(BrandDate.objects.for_corp(actor.corp).order_by("month", "day")),
+        "form": form,
+        "nav": "journeys",
+    }
+    return render(request, "console/journey_calendar.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@console_view
+def brand_date_delete(request, brand_date_id: int):
+    actor = request.actor
+    actor.require_manager()
+    found = get_for(actor, BrandDate.objects, _("No such date."), pk=brand_date_id)
+    dates.brand_date_delete(actor=actor, brand_date=found)
+    messages.success(request, _("“%(name)s” deleted: journeys starting on it pause with an alert.") % {"name": found.name})
+    return redirect("console:journey_calendar")

@@ -37,6 +37,8 @@ from siyu.messaging import budget
 from siyu.messaging.content import content_clean
 from siyu.tags.models import Tag
 
+from .dates import known as holiday_known
+
 # What starts a journey on an event, and what a wait-for-event step waits for.
 EVENTS = ("contact_added", "tag_added", "tag_removed", "field_changed", "stage_entered", "order_paid", "order_refunded", "group_joined")
 WAIT_EVENTS = ("order_paid", "tag_added", "group_joined", "field_changed")
@@ -211,8 +213,11 @@ def _check_trigger(c: Checker, trigger) -> None:
         elif rule == "p_alive_below" and not (isinstance(trigger.get("threshold"), (int, float)) and 0 < trigger["threshold"] < 1):
             c.add("trigger.threshold", "bad_threshold", _("The threshold is between 0 and 1."))
     elif kind == "holiday":
-        c.add("trigger.kind", "bad_trigger", _("Holiday triggers are not available yet."))
-    if kind in ("plan", "segment", "date_field", "data") and clock(trigger.get("time", "09:00")) is None:
+        if not holiday_known(c.actor.corp.pk, trigger.get("holiday")):
+            c.add("trigger.holiday", "unknown_holiday", _("Choose a public holiday, a solar term or one of the brand's dates."))
+        if _int(trigger.get("offset_days", 0), -60, 60) is None:
+            c.add("trigger.offset_days", "bad_offset", _("The offset is -60 to 60 days."))
+    if kind in ("plan", "segment", "date_field", "data", "holiday") and clock(trigger.get("time", "09:00")) is None:
         c.add("trigger.time", "bad_time", _("The time of day is HH:MM."))
 
 

@@ -9,6 +9,7 @@ from calendar import monthrange
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from siyu.analytics.models import CustomerClv, Segment
 from siyu.analytics.segments import SegmentFilters, customers_matching
@@ -17,7 +18,8 @@ from siyu.kit.clock import now
 from siyu.kit.due import DueWork
 from siyu.orders.models import CustomerValue
 
-from .definition import add_months, clock
+from .dates import fires_on as holiday_fires_on
+from .definition import add_months, clock, definition_problems
 from .engine import definition_of, enroll, system_actor
 from .models import Journey
 
@@ -36,15 +38,17 @@ def next_entry(journey: Journey, trigger: dict, after: datetime, *, first: bool 
         return at if first or at > after else None
     when = clock(trigger.get("time", "09:00")) or time(9)
     day = after.astimezone(tz).date()
-    for _ in range(400):
+    for _n in range(800):  # a yearly holiday falls within two years
         candidate = datetime.combine(day, when, tzinfo=tz)
-        if (candidate >= after if first else candidate > after) and _fires_on(trigger, day):
+        if (candidate >= after if first else candidate > after) and _fires_on(journey, trigger, day):
             return candidate
         day += timedelta(days=1)
     return None
 
 
-def _fires_on(trigger: dict, day: date) -> bool:
+def _fires_on(journey: Journey, trigger: dict, day: date) -> bool:
+    if trigger["kind"] == "holiday":
+        return holiday_fires_on(journey.corp_id, trigger, day)
     every = trigger.get("every", "day") if trigger["kind"] == "plan" else "day"
     if every == "week":
         return day.isoweekday() in trigger["weekdays"]
@@ -66,7 +70,14 @@ def enter_due(*, at: datetime | None = None) -> int:
 
 def _pass(claim, at: datetime) -> str:
     journey = Journey.objects.select_related("corp", "created_by").get(pk=claim.pk)
-    trigger = definition_of(journey.live_version_id)["trigger"]
+    definition = definition_of(journey.live_version_id)
+    gone = [p for p in definition_problems(system_actor(journey), definition) if p.code.startswith("unknown_")]
+    if gone:  # a segment, field or brand date deleted since: paused for a person, never a failing loop
+        alert = _("Journey paused: %(problem)s") % {"problem": gone[0].message}
+        Journey.objects.filter(pk=journey.pk).update(status=Journey.Status.PAUSED, alert=alert[:300])
+        claim.finish(entered_at=at)
+        return "paused"
+    trigger = definition["trigger"]
     due = Journey.objects.values_list("entry_due_at", flat=True).get(pk=journey.pk) or at
     n = pass_run(journey, trigger, due)
     later = next_entry(journey, trigger, max(due, at))  # passes missed while no worker ran are not made up
@@ -89,8 +100,8 @@ def candidates(journey: Journey, trigger: dict, day: date) -> tuple[list[int], s
     """The customers a scheduled trigger picks on `day`, and the occasion's key."""
     corp = journey.corp
     kind = trigger["kind"]
-    if kind == "plan":
-        return list(Customer.objects.filter(corp=corp).values_list("pk", flat=True)), f"plan:{day}"
+    if kind in ("plan", "holiday"):  # everyone (the audience narrows it)
+        return list(Customer.objects.filter(corp=corp).values_list("pk", flat=True)), f"{kind}:{day}"
     if kind == "segment":
         segment = Segment.objects.get(corp=corp, pk=trigger["segment_id"])
         rows = customers_matching(system_actor(journey), SegmentFilters.from_json(segment.filters))

@@ -199,3 +199,20 @@ class GroupSopRun(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["sop", "slot", "day"], name="groupsoprun_once")]
         indexes = [models.Index(fields=["sop", "day"])]
+
+
+class BrandDate(CorpOwned):
+    """The brand's own dates for holiday triggers (会员日, the brand's anniversary): every year on
+    its month and day, or once."""
+
+    name = models.CharField(max_length=40)
+    month = models.PositiveSmallIntegerField()
+    day = models.PositiveSmallIntegerField()
+    year = models.PositiveSmallIntegerField(null=True, blank=True, help_text="once, in this year; empty: every year")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "name"], name="branddate_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
