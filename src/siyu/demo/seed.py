@@ -17,6 +17,12 @@ from siyu.customers.stages import stage_save, stages_place
 from siyu.guides.models import GuideContact, QuickReply
 from siyu.guides.quick_replies import quick_reply_group_save, quick_reply_save
 from siyu.guides.services import guide_task_create
+from siyu.journeys.catalog import playbook_install
+from siyu.journeys.dates import brand_date_save
+from siyu.journeys.definition import PLACEHOLDER
+from siyu.journeys.rehearsal import rehearse
+from siyu.journeys.services import journey_activate, journey_save
+from siyu.journeys.sops import group_sop_save, group_sop_status
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
 from siyu.sandbox.names import customer_name, mobile, person_name
@@ -69,6 +75,7 @@ def seed_demo(*, customers: int = 3000, seed: int = 20261124) -> tuple[Corp, boo
     _seed_guide_task(corp)
     _seed_quick_replies_and_contacts(corp, random.Random(seed + 1))
     _seed_customer_fields(corp, random.Random(seed + 2))
+    _seed_journeys(corp)
     return corp, True
 
 
@@ -315,3 +322,53 @@ def _seed_customer_fields(corp: Corp, rng: random.Random) -> None:
     for position, (name, first, until) in enumerate((("0-6月", 0, 180), ("6-12月", 180, 365), ("1-3岁", 365, 1095))):
         stage_save(actor=actor, name=name, field_key="baby_birth_date", from_days=first, to_days=until, position=position)
     stages_place(corp_id=corp.pk, today=today)
+
+
+DEMO_CONTENT = {
+    "hello": "",
+    "story": "我们的奶源来自新西兰自有牧场，每一罐都可溯源。",
+    "offer": "新客首单立减 50 元，券已放入您的账户。",
+    "thanks": "感谢您的首单！冲调时水温 40–50℃，先水后粉。",
+    "care": "宝宝这个月龄的喂养与护理要点，我们整理好了。",
+    "birthday": "宝宝半岁啦！门店为您准备了成长礼，记得来领。",
+}
+
+
+def _filled(definition: dict) -> dict:
+    """A playbook's content marks replaced by the demo brand's own words."""
+    steps = []
+    for step in definition["steps"]:
+        step = dict(step)
+        for field in ("text", "name"):
+            if PLACEHOLDER in str(step.get(field, "")):
+                step[field] = DEMO_CONTENT.get(step["key"]) or step[field].replace(PLACEHOLDER, "")
+        steps.append(step)
+    return {**definition, "steps": steps}
+
+
+def _seed_journeys(corp: Corp) -> None:
+    """Plays from the catalog: the 14-day golden period and month-age care live, the repurchase
+    wake-up rehearsed but not yet live, the milk-powder play as a draft with its content to fill;
+    the weekly calendar of the mothers' groups, and the brand's member day."""
+    actor = Actor(user=None, corp=corp, role=Role.OWNER)
+    for key, live in (("golden_14", True), ("month_age", True), ("repurchase", False)):
+        journey = playbook_install(actor=actor, key=key)
+        journey_save(actor=actor, journey=journey, definition=_filled(journey.definition))
+        if live:
+            journey_activate(actor=actor, journey=journey)
+        else:
+            rehearse(actor=actor, journey=journey, days=30)
+    playbook_install(actor=actor, key="milk_powder")
+    calendar = group_sop_save(
+        actor=actor,
+        name="宝妈群周历",
+        layer={"name_contains": "宝妈群"},
+        slots=[
+            {"key": "fun", "weekday": 1, "at": "10:00", "title": "周一趣味", "text": "周一猜一猜：宝宝几个月会翻身？"},
+            {"key": "content", "weekday": 2, "at": "20:00", "title": "周二干货", "text": "辅食添加的三个误区，妈妈们收藏好。"},
+            {"key": "welfare", "weekday": 4, "at": "10:00", "title": "周四福利", "text": "会员日满 299 减 50，今晚 8 点开抢。"},
+            {"key": "activity", "weekday": 5, "at": "19:30", "title": "周五活动", "text": "周末亲子游园会报名开始啦。"},
+        ],
+    )
+    group_sop_status(actor=actor, sop=calendar, active=True)
+    brand_date_save(actor=actor, name="会员日", month=5, day=20)

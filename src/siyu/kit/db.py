@@ -45,17 +45,19 @@ def scratch_table(name: str, sql: str, params: list) -> Iterator[str]:
         cursor.execute(f"DROP TABLE {name}")
 
 
-def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, batch: int = 5000) -> None:
+def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, batch: int = 1000) -> None:
     """Rows as tuples straight into the model's table, without a model instance each: for writes of
     millions of small rows (a journey's steps), where bulk_create's per-row Python is most of the
-    time. Values are prepared as the fields prepare them (times to the database's form); with
+    time. One multi-row INSERT per `batch` rows (a round trip per row is what executemany costs on
+    PostgreSQL); values are prepared as the fields prepare them (times to the database's form); with
     `ignore_conflicts` a row a unique constraint already holds is left out."""
+    if not rows:
+        return
     table = connection.ops.quote_name(model._meta.db_table)
     columns = [model._meta.get_field(name) for name in fields]
     names = ", ".join(connection.ops.quote_name(c.column) for c in columns)
-    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
-    if ignore_conflicts:
-        sql += " ON CONFLICT DO NOTHING"
+    one = f"({', '.join(['%s'] * len(columns))})"
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     prepared = [c if isinstance(c, (models.DateTimeField, models.JSONField)) else None for c in columns]
     memo: dict = {}  # a batch's rows mostly share their times: each prepared once
 
@@ -71,4 +73,5 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
 
     with connection.cursor() as cursor:
         for chunk in in_chunks(rows, batch):
-            cursor.executemany(sql, [tuple(value(p, v) for p, v in zip(prepared, row)) for row in chunk])
+            params = [value(p, v) for row in chunk for p, v in zip(prepared, row)]
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}{conflict}", params)
