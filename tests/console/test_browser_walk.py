@@ -14,6 +14,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from siyu.journeys import dates
 from siyu.kit.tenancy import Role
 
 from .. import factories as f
@@ -29,6 +30,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ALLOWED_ENGLISH = {"Siyu", "WeCom", "Bearer", "Authorization"}
 ALLOWED_CHINESE = {"私", "简体中文", "手机号", "姓名", "标签", "导购", "订单号", "支付时间", "实付金额", "外部联系人", "门店", "退款金额"}
 ALLOWED_CHINESE |= {"群发助手", "设置群发规则", "工作台", "客户联系", "客户朋友圈"}
+# Proper names: China's holidays and solar terms, and the playbooks' mark for content to fill in.
+ALLOWED_CHINESE |= {*dates.PUBLIC, *dates.SOLAR_TERMS, "待填写"}
 ENGLISH_RUN = re.compile(r"(?<![\w-])[A-Za-z][a-z]+(?:[ '’]+[A-Za-z][a-z]+)+(?![\w-])")
 CHINESE_RUN = re.compile(r"[\u4e00-\u9fff]+")
 SKIP = {"logout", "switch_corp"}
@@ -57,7 +60,7 @@ def _stored_text() -> str:
     dump = []
     for model in apps.get_app_config("corps").get_models():
         dump.append(json.dumps(list(model.objects.values()), ensure_ascii=False, default=str))
-    for label in ("customers", "tags", "acquisition", "autotag", "groups", "orders", "analytics", "messaging", "guides", "wecom"):
+    for label in ("customers", "tags", "acquisition", "autotag", "groups", "orders", "analytics", "messaging", "guides", "journeys", "wecom"):
         for model in apps.get_app_config(label).get_models():
             dump.append(json.dumps(list(model.objects.values()), ensure_ascii=False, default=str))
     return "\n".join(dump)

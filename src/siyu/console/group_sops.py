@@ -29,7 +29,7 @@ LAYER_FIELDS = {"layer": "name_contains", "layer.name_contains": "name_contains"
 class CalendarForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=64)
     name_contains = forms.CharField(
-        label=gettext_lazy("Groups whose name contains"), max_length=100, required=False, help_text=gettext_lazy("e.g. 宝妈, VIP, 同城")
+        label=gettext_lazy("Groups whose name contains"), max_length=100, required=False, help_text=gettext_lazy("e.g. mothers, VIP, city")
     )
     group_ids = forms.TypedMultipleChoiceField(
         label=gettext_lazy("Or these groups"), coerce=int, required=False, widget=forms.SelectMultiple(attrs={"size": 6})

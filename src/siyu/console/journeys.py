@@ -670,7 +670,7 @@ def journey_step(request, journey_id: int, key: str = ""):
         index, old = _step_at(journey, key)
         kind = old.get("kind")
     else:
-        kind = request.GET.get("kind", "")
+        kind = request.GET.get("kind") or "wait"
         if kind not in STEP_KINDS:
             raise InvalidInput(_("A step is one of %(value)s.") % {"value": ", ".join(STEP_KINDS)}, code="bad_step", field="kind")
         index, old = len(steps), {"key": _new_key(steps, kind), "kind": kind}

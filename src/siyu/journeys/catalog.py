@@ -182,12 +182,20 @@ BUILDERS = {
         "004",
     ),
     "birthday": (_birthday, gettext_lazy("Birthday care"), gettext_lazy("Three days before a customer's birthday the guide prepares a greeting."), "002"),
-    **{f"rfm_{c.lower()}": (_rfm(c), gettext_lazy("RFM class %(letter)s strategy") % {"letter": c}, DEFAULT_STRATEGIES[c], "000") for c in BY_LETTER},
+    # The class letter goes into the name when it is read, in the reader's language.
+    **{f"rfm_{c.lower()}": (_rfm(c), (gettext_lazy("RFM class %(letter)s strategy"), {"letter": c}), DEFAULT_STRATEGIES[c], "000") for c in BY_LETTER},
 }
 
 
+def _text(value) -> str:
+    if isinstance(value, tuple):
+        text, params = value
+        return str(text) % params
+    return str(value)
+
+
 def playbooks() -> list[Playbook]:
-    return [Playbook(key, name, summary, seed) for key, (_build, name, summary, seed) in BUILDERS.items()]
+    return [Playbook(key, _text(name), _text(summary), seed) for key, (_build, name, summary, seed) in BUILDERS.items()]
 
 
 def playbook_install(*, actor: Actor, key: str) -> Journey:
@@ -196,4 +204,4 @@ def playbook_install(*, actor: Actor, key: str) -> Journey:
     if key not in BUILDERS:
         raise InvalidInput(_("No playbook %(key)r.") % {"key": key}, code="unknown_playbook", field="key")
     build, name, _summary, _seed = BUILDERS[key]
-    return journey_create(actor=actor, name=str(name)[:64], definition=build(actor), template=key)
+    return journey_create(actor=actor, name=_text(name)[:64], definition=build(actor), template=key)
