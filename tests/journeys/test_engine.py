@@ -18,7 +18,7 @@ from siyu.journeys.definition import wake_at
 from siyu.journeys.models import Bundle, Enrollment, Journey, StepRun
 from siyu.kit.errors import InvalidInput
 from siyu.messaging import budget
-from siyu.messaging.models import CustomerListMember
+from siyu.messaging.models import CustomerListMember, Delivery
 from siyu.tags.services import tag_delete
 
 from .. import factories as f
@@ -317,6 +317,20 @@ def test_sends_are_bundled_per_step_and_sending_time_within_the_budget(world):
     _run(t(2026, 12, 7, 9))
     bundle = Bundle.objects.get(journey=journey)
     assert bundle.send_at == t(2026, 12, 7, 10) and CustomerListMember.objects.filter(customers=bundle.customers).count() == 5
+
+
+def test_a_send_step_leaves_out_customers_the_brands_budget_holds_back(world):
+    corp, actor, tags, staff = world
+    budget.policy_save(actor=actor, wecom_cap="month_days", max_per_week=None, min_gap_hours=48, quiet_start=None, quiet_end=None)
+    journey = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "hi", "kind": "send", "text": "欢迎", "at": "10:00"}]})
+    recent, fresh = _customers(corp, staff, 2)
+    Delivery.objects.create(corp=corp, customer=recent, external_userid=recent.external_userid, planned_at=t(2026, 12, 6, 12))
+    for c in (recent, fresh):
+        customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    _run(t(2026, 12, 7, 9))
+    assert _outcomes(Enrollment.objects.get(journey=journey, customer=recent)) == {"hi": "budget"}
+    assert _outcomes(Enrollment.objects.get(journey=journey, customer=fresh)) == {"hi": "queued"}
+    assert list(CustomerListMember.objects.values_list("customer_id", flat=True)) == [fresh.pk]
 
 
 def test_a_deleted_tag_pauses_the_journey_with_an_alert(world):

@@ -15,13 +15,14 @@ from siyu.analytics.models import CustomerClv, Segment
 from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.customers.models import Customer, CustomerFieldValue
 from siyu.kit.clock import now
+from siyu.kit.db import statistics_refresh
 from siyu.kit.due import DueWork
 from siyu.orders.models import CustomerValue
 
 from .dates import fires_on as holiday_fires_on
 from .definition import add_months, clock, definition_problems
 from .engine import definition_of, enroll, system_actor
-from .models import Journey
+from .models import Enrollment, Journey
 
 ENTRY_WORK = DueWork(
     "journey entry", Journey, task="siyu.journeys.tasks.enter_due", waiting=("due",), running="entering", done="idle", failed="failed",
@@ -93,7 +94,10 @@ def pass_run(journey: Journey, trigger: dict, at: datetime) -> int:
     """One pass of a scheduled trigger at `at`: the customers it picks that day, enrolled."""
     day = at.astimezone(journey.corp.tzinfo).date()
     ids, key = candidates(journey, trigger, day)
-    return enroll(journey, ids, entry_key=key, at=at)
+    entered = enroll(journey, ids, entry_key=key, at=at)
+    if entered > 50_000:  # the table changed a lot: the planner should know before the steps are claimed
+        statistics_refresh(Enrollment)
+    return entered
 
 
 def candidates(journey: Journey, trigger: dict, day: date) -> tuple[list[int], str]:

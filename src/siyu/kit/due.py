@@ -115,6 +115,21 @@ class DueWork:
             q |= Q(**{f("status"): self.running, **self._expired(at)})
         return q
 
+    def claimable_parts(self, at: datetime) -> list[Q]:
+        """`claimable` as disjoint conditions, each one an index on (status, due_at) answers in due
+        order: a batch claim reads the rows it takes, not every due row of the table (an OR of
+        statuses made PostgreSQL read and sort a million due rows to take five thousand)."""
+        f = self.f
+        status, due = f("status"), f("due_at")
+        parts = [
+            Q(**{f"{status}__in": self.waiting, f"{due}__lte": at}),
+            Q(**{f"{status}__in": self.waiting, f"{due}__isnull": True}),
+            Q(**{status: self.failed, f"{f('attempts')}__lt": self.max_attempts, f"{due}__lte": at}),
+        ]
+        if self.take_over:
+            parts.append(Q(**{status: self.running, **self._expired(at)}))
+        return parts
+
     def _expired(self, at: datetime) -> dict:
         if self.heartbeat:
             return {f"{self.heartbeat}__lt": at - self.lease_length()}
@@ -129,7 +144,7 @@ class DueWork:
             with transaction.atomic():
                 won = self.model.objects.filter(self.claimable(at), pk=pk).update(**self._held(stamp))
             return Claim(self, pk, stamp, None) if won else None
-        claims = self._claim(self.model.objects.filter(pk=pk), at=at, limit=1)
+        claims = self._claim(self.model.objects.filter(pk=pk), at=at, limit=1, split=False)
         return claims[0] if claims else None
 
     def _held(self, stamp: datetime) -> dict:
@@ -143,15 +158,19 @@ class DueWork:
         rows = self.model.objects.all() if within is None else within
         return self._claim(rows.order_by(*order), at=at, limit=limit)
 
-    def _claim(self, rows: models.QuerySet, *, at: datetime | None, limit: int) -> list[Claim]:
+    def _claim(self, rows: models.QuerySet, *, at: datetime | None, limit: int, split: bool = True) -> list[Claim]:
         at = at or now()
         stamp = now()
         with transaction.atomic():
-            candidates = rows.filter(self.claimable(at))
-            if connection.vendor == "postgresql":
-                # Rows another worker is claiming are skipped, not waited for.
-                candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-            picked = dict(candidates.values_list("pk", self.f("attempts"))[:limit])
+            picked: dict = {}
+            for part in self.claimable_parts(at) if split else [self.claimable(at)]:
+                if len(picked) >= limit:
+                    break
+                candidates = rows.filter(part)
+                if connection.vendor == "postgresql":
+                    # Rows another worker is claiming are skipped, not waited for.
+                    candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+                picked.update(candidates.values_list("pk", self.f("attempts"))[: limit - len(picked)])
             if not picked:
                 return []
             # Conditional: on SQLite (IMMEDIATE transactions) the write lock is already ours, and

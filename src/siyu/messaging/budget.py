@@ -114,11 +114,15 @@ def refuse_quiet_hours(policy: ContactPolicy, at: datetime, field: str = "send_a
         )
 
 
-def blocked(policy: ContactPolicy, at: datetime, *, exclude_send_id: int | None = None) -> list[tuple[str, QuerySet]]:
+def blocked(policy: ContactPolicy, at: datetime, *, exclude_send_id: int | None = None, customer_ids: list[int] | None = None) -> list[tuple[str, QuerySet]]:
     """For each rule in force, the customers it leaves out of a message planned at `at`, as a
-    subquery of customer ids (the database answers, however many customers there are)."""
+    subquery of customer ids (the database answers, however many customers there are). With
+    `customer_ids`, only their messages are counted (a batch of a journey's step: its customers'
+    rows by index, not the corp's month)."""
     w = windows(policy, at)
     ledger = Delivery.objects.filter(corp=policy.corp, status__in=COUNTED)
+    if customer_ids is not None:
+        ledger = ledger.filter(customer_id__in=customer_ids)
     if exclude_send_id is not None:
         ledger = ledger.exclude(send_id=exclude_send_id)  # a send being planned again does not count itself
     rules = [("wecom_cap", ledger.filter(planned_at__gte=w.cap_since, planned_at__lt=w.cap_until), w.cap)]
@@ -130,13 +134,13 @@ def blocked(policy: ContactPolicy, at: datetime, *, exclude_send_id: int | None 
 
 
 def apply(
-    policy: ContactPolicy, customers: QuerySet, at: datetime, *, count: bool = True, exclude_send_id: int | None = None
+    policy: ContactPolicy, customers: QuerySet, at: datetime, *, count: bool = True, exclude_send_id: int | None = None, customer_ids: list[int] | None = None
 ) -> tuple[QuerySet, dict[str, int]]:
     """The customers the budget allows at `at`, and how many each rule left out (a customer left
     out by an earlier rule is not counted again)."""
     skipped: dict[str, int] = {}
     allowed = customers
-    for reason, ids in blocked(policy, at, exclude_send_id=exclude_send_id):
+    for reason, ids in blocked(policy, at, exclude_send_id=exclude_send_id, customer_ids=customer_ids):
         if count:
             skipped[reason] = allowed.filter(id__in=ids).count()
         allowed = allowed.exclude(id__in=ids)
