@@ -17,7 +17,7 @@ from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag, LifecycleStage
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
-from siyu.journeys.models import Journey
+from siyu.journeys.models import BrandDate, GroupSop, Journey
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor, WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
@@ -113,6 +113,8 @@ def two_corps(db):
     objects = {
         "journey_id": journey.id,
         "customer_group_id": chat.id,
+        "sop_id": GroupSop.objects.create(corp=alpha, name=f"SOP {MARKER}"[:64], layer={}, slots=[]).id,
+        "brand_date_id": BrandDate.objects.create(corp=alpha, name=f"BD {MARKER}"[:40], month=5, day=20).id,
         "customer_id": c.id,
         "group_id": group.id,
         "tag_id": tag.id,
@@ -194,6 +196,8 @@ def _alpha_snapshot():
         list(CustomerFieldValue.objects.values_list("id", "text", "number", "date")),
         list(LifecycleStage.objects.values_list("id", "name", "from_days", "to_days")),
         list(Journey.objects.values_list("id", "name", "status", "definition")),
+        list(GroupSop.objects.values_list("id", "name", "status", "slots")),
+        list(BrandDate.objects.values_list("id", "name")),
     )
 
 
@@ -252,6 +256,8 @@ def test_every_path_parameter_is_an_object_id():
         "stage_id",
         "journey_id",
         "customer_group_id",
+        "sop_id",
+        "brand_date_id",
     }, params
     assert len(SCHEMA["paths"]) >= 8
 

@@ -15,7 +15,9 @@ from siyu.journeys.models import GroupSop, GroupSopRun
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 
+from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
+from ..conftest import ApiClient
 from ..messaging.test_mass_sends import chats  # noqa: F401 — groups in WeCom and in Siyu
 
 CALENDAR = [
@@ -94,3 +96,20 @@ def test_the_console_edits_a_calendar_and_names_a_bad_slot_next_to_its_field(hub
     assert sop.status == "active"
     page = client.get(reverse("console:group_sop", args=[sop.pk]))
     assert page.status_code == 200 and "周四福利" in page.content.decode()
+
+
+def test_the_api_makes_calendars_and_brand_dates(hub, chats):
+    api = ApiClient(f.token(hub.actor.user, hub.corp))
+    refused = api.post("/api/v1/group-sops", {"name": "周历", "layer": {"name_contains": "宝妈"}, "slots": [{**CALENDAR[0], "weekday": 9}]})
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "slots.0.weekday"
+    made = api.post("/api/v1/group-sops", {"name": "周历", "layer": {"name_contains": "宝妈"}, "slots": CALENDAR})
+    assert made.status_code == 201 and made.json()["status"] == "paused"
+    sop_id = made.json()["id"]
+    assert api.post(f"/api/v1/group-sops/{sop_id}/status", {"active": True}).json()["status"] == "active"
+    week = api.get(f"/api/v1/group-sops/{sop_id}/week", monday="2027-01-04").json()
+    assert [len(d["slots"]) for d in week] == [1, 1, 0, 1, 1, 0, 0] and week[0]["day"] == "2027-01-04"
+    member_day = api.post("/api/v1/brand-dates", {"name": "会员日", "month": 5, "day": 20})
+    assert member_day.status_code == 201
+    assert api.post("/api/v1/brand-dates", {"name": "坏日子", "month": 2, "day": 30}).json()["error"]["code"] == "bad_date"
+    assert api.delete(f"/api/v1/brand-dates/{member_day.json()['id']}").status_code == 204
+    assert api.get("/api/v1/brand-dates").json() == []

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
+from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 
+from siyu.kit.clock import now
 from siyu.kit.pagination import keyset_page
+from siyu.kit.tenancy import get_for
 
-from . import catalog, selectors, services
+from . import catalog, dates, selectors, services, sops
+from .models import BrandDate, GroupSop
 from .rehearsal import rehearse
 
 router = Router(tags=["journeys"])
@@ -186,3 +190,113 @@ def playbook_list(request):
 @router.post("/playbooks/install", response={201: JourneyOut})
 def playbook_install(request, payload: InstallIn):
     return Status(201, catalog.playbook_install(actor=request.auth, key=payload.key))
+
+
+class GroupSopIn(Schema):
+    name: str = Field(..., min_length=1, max_length=64)
+    layer: dict = Field(..., description="which groups: {group_ids: [...], name_contains: 'VIP'}")
+    slots: list[dict] = Field(..., description="[{key, weekday 1–7, at HH:MM, title, text, attachments, hours}]")
+
+
+class GroupSopOut(Schema):
+    id: int
+    name: str
+    status: str
+    layer: dict
+    slots: list[dict]
+    created_at: datetime
+    updated_at: datetime
+
+
+class GroupSopStatusIn(Schema):
+    active: bool
+
+
+class SlotDayOut(Schema):
+    key: str
+    at: str
+    title: str
+    guide_task_id: int | None
+    outcome: str
+
+
+class DayOut(Schema):
+    day: date
+    slots: list[SlotDayOut]
+
+
+class BrandDateIn(Schema):
+    name: str = Field(..., min_length=1, max_length=40)
+    month: int = Field(..., ge=1, le=12)
+    day: int = Field(..., ge=1, le=31)
+    year: int | None = Field(None, ge=2000, le=2199, description="once, in this year; none: every year")
+
+
+class BrandDateOut(Schema):
+    id: int
+    name: str
+    month: int
+    day: int
+    year: int | None
+
+
+@router.get("/group-sops", response=list[GroupSopOut])
+def group_sop_list(request):
+    request.auth.require_manager()
+    return list(GroupSop.objects.for_corp(request.auth.corp).order_by("-updated_at"))
+
+
+@router.post("/group-sops", response={201: GroupSopOut})
+def group_sop_create(request, payload: GroupSopIn):
+    return Status(201, sops.group_sop_save(actor=request.auth, name=payload.name, layer=payload.layer, slots=payload.slots))
+
+
+@router.get("/group-sops/{sop_id}", response=GroupSopOut)
+def group_sop_detail(request, sop_id: int):
+    return sops.group_sop_get(request.auth, sop_id)
+
+
+@router.put("/group-sops/{sop_id}", response=GroupSopOut)
+def group_sop_edit(request, sop_id: int, payload: GroupSopIn):
+    sop = sops.group_sop_get(request.auth, sop_id)
+    return sops.group_sop_save(actor=request.auth, name=payload.name, layer=payload.layer, slots=payload.slots, sop=sop)
+
+
+@router.post("/group-sops/{sop_id}/status", response=GroupSopOut)
+def group_sop_status(request, sop_id: int, payload: GroupSopStatusIn):
+    return sops.group_sop_status(actor=request.auth, sop=sops.group_sop_get(request.auth, sop_id), active=payload.active)
+
+
+@router.get("/group-sops/{sop_id}/week", response=list[DayOut])
+def group_sop_week(request, sop_id: int, monday: date | None = None):
+    sop = sops.group_sop_get(request.auth, sop_id)
+    day = monday or now().astimezone(request.auth.corp.tzinfo).date()  # none: this week
+    shown = sops.week(sop, day - timedelta(days=day.weekday()))
+    out = []
+    for d in shown:
+        rows = [(s, s["run"]) for s in d["slots"]]
+        slots = [
+            SlotDayOut(key=s["key"], at=s["at"], title=s["title"], guide_task_id=r.guide_task_id if r else None, outcome=r.outcome if r else "")
+            for s, r in rows
+        ]
+        out.append(DayOut(day=d["day"], slots=slots))
+    return out
+
+
+@router.get("/brand-dates", response=list[BrandDateOut])
+def brand_date_list(request):
+    request.auth.require_manager()
+    return list(BrandDate.objects.for_corp(request.auth.corp).order_by("month", "day"))
+
+
+@router.post("/brand-dates", response={201: BrandDateOut})
+def brand_date_create(request, payload: BrandDateIn):
+    return Status(201, dates.brand_date_save(actor=request.auth, name=payload.name, month=payload.month, day=payload.day, year=payload.year))
+
+
+@router.delete("/brand-dates/{brand_date_id}", response={204: None})
+def brand_date_delete(request, brand_date_id: int):
+    request.auth.require_manager()
+    found = get_for(request.auth, BrandDate.objects, _("No such date."), pk=brand_date_id)
+    dates.brand_date_delete(actor=request.auth, brand_date=found)
+    return Status(204, None)
