@@ -12,14 +12,16 @@ from django.db import transaction
 from siyu.customers import services as customer_services
 from siyu.customers.fields import custom_field_save, customer_fields_set
 from siyu.customers.models import CustomerFieldValue, FollowTag
-from siyu.customers.services import customer_tags_change
+from siyu.customers.services import customer_tags_change, follow_end
 from siyu.journeys import engine, entries, services, subscribers
 from siyu.journeys.definition import wake_at
 from siyu.journeys.models import Bundle, Enrollment, Journey, StepRun
 from siyu.kit.errors import InvalidInput
 from siyu.messaging import budget
 from siyu.messaging.models import CustomerListMember, Delivery
+from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.services import tag_delete
+from siyu.wecom.events import ContactLost
 
 from .. import factories as f
 
@@ -392,3 +394,25 @@ class _clock:
     def __exit__(self, *exc):
         for m, n in self.patches:
             m.now = n
+
+
+def test_exit_rules_end_walks_where_they_are(world):
+    corp, actor, tags, staff = world
+    definition = {
+        "trigger": _tagged(tags, "新客"),
+        "exits": [{"kind": "tag_added", "tag_ids": [tags["VIP"].pk]}, {"kind": "lost"}, {"kind": "order_paid"}],
+        "steps": [{"key": "w", "kind": "wait", "days": 3, "next": "a"}, {"key": "a", "kind": "tag", "add": [tags["已回访"].pk]}],
+    }
+    journey = _live(actor, definition)
+    tagged, gone, bought, stays = _customers(corp, staff, 4)
+    for c in (tagged, gone, bought, stays):
+        customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    customer_tags_change(actor=actor, customer=tagged, add=[tags["VIP"]])
+    follow = gone.follows.get()
+    follow_end(follow=follow, by="customer")
+    subscribers._contact_lost(ContactLost(corp=corp, follow=follow, by="customer", at=engine.now()))
+    order_upsert(corp=corp, data=OrderIn(order_no="x1", paid_at=engine.now(), amount_fen=100, external_userid=bought.external_userid))
+    _run(engine.now() + timedelta(days=4))
+    reasons = dict(Enrollment.objects.filter(journey=journey).values_list("customer_id", "exit_reason"))
+    assert reasons == {tagged.pk: "tag_added", gone.pk: "lost", bought.pk: "order_paid", stays.pk: ""}
+    assert list(FollowTag.objects.filter(tag=tags["已回访"]).values_list("follow__customer_id", flat=True)) == [stays.pk]

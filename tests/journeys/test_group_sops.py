@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from siyu.guides.models import GuideAssignment, GuideTask
 from siyu.guides.services import guide_task_assign
-from siyu.journeys import sops
+from siyu.journeys import catalog, sops
 from siyu.journeys.models import GroupSop, GroupSopRun
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
@@ -113,3 +113,14 @@ def test_the_api_makes_calendars_and_brand_dates(hub, chats):
     assert api.post("/api/v1/brand-dates", {"name": "坏日子", "month": 2, "day": 30}).json()["error"]["code"] == "bad_date"
     assert api.delete(f"/api/v1/brand-dates/{member_day.json()['id']}").status_code == 204
     assert api.get("/api/v1/brand-dates").json() == []
+
+
+def test_the_weekly_group_calendar_installs_paused_until_its_content_is_filled(hub, chats):
+    sop = catalog.group_week_install(actor=hub.actor)
+    assert sop.status == "paused" and [s["weekday"] for s in sop.slots if not s["key"].startswith("care")] == [1, 2, 4, 5]
+    with pytest.raises(InvalidInput) as refused:
+        sops.group_sop_status(actor=hub.actor, sop=sop, active=True)
+    assert refused.value.code == "placeholder"
+    filled = [{**s, "text": s["text"].replace("【待填写】", "")} for s in sop.slots]
+    sops.group_sop_save(actor=hub.actor, name=sop.name, layer={"name_contains": "宝妈"}, slots=filled, sop=sop)
+    assert sops.group_sop_status(actor=hub.actor, sop=sop, active=True).status == "active"

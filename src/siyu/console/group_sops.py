@@ -128,6 +128,10 @@ def group_sop_detail(request, sop_id: int):
 def group_sop_toggle(request, sop_id: int):
     actor = request.actor
     sop = sops.group_sop_get(actor, sop_id)
-    sops.group_sop_status(actor=actor, sop=sop, active=sop.status != GroupSop.Status.ACTIVE)
+    try:
+        sops.group_sop_status(actor=actor, sop=sop, active=sop.status != GroupSop.Status.ACTIVE)
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+        return redirect("console:group_sop", sop.pk)
     messages.success(request, _("Running: each slot's task is made a day ahead.") if sop.status == GroupSop.Status.ACTIVE else _("Paused."))
     return redirect("console:group_sop", sop.pk)

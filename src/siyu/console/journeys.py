@@ -606,6 +606,12 @@ class NewJourneyForm(forms.Form):
 def journey_catalog(request):
     actor = request.actor
     actor.require_manager()
+    if request.method == "POST" and request.POST.get("key") == "group_week":
+        sop = catalog.group_week_install(actor=actor)
+        messages.success(
+            request, _("“%(name)s” installed, paused: fill in the content marked %(mark)s, then run it.") % {"name": sop.name, "mark": PLACEHOLDER}
+        )
+        return redirect("console:group_sop_edit", sop.pk)
     if request.method == "POST":
         journey = catalog.playbook_install(actor=actor, key=request.POST.get("key", ""))
         messages.success(

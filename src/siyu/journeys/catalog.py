@@ -20,8 +20,9 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
 
 from .definition import PLACEHOLDER
-from .models import Journey
+from .models import GroupSop, Journey
 from .services import journey_create
+from .sops import group_sop_save
 
 
 @dataclass(frozen=True)
@@ -205,3 +206,22 @@ def playbook_install(*, actor: Actor, key: str) -> Journey:
         raise InvalidInput(_("No playbook %(key)r.") % {"key": key}, code="unknown_playbook", field="key")
     build, name, _summary, _seed = BUILDERS[key]
     return journey_create(actor=actor, name=_text(name)[:64], definition=build(actor), template=key)
+
+
+# The seeds' weekly group calendar (seed 004's mothers' groups: Mon fun, Tue content, Thu welfare,
+# Fri activity; morning care and evening interaction), as a group SOP to install.
+GROUP_WEEK = [
+    {"key": "mon_fun", "weekday": 1, "at": "10:00", "title": "周一趣味", "text": _fill("趣味互动：猜月龄、晒娃")},
+    {"key": "tue_content", "weekday": 2, "at": "20:00", "title": "周二干货", "text": _fill("育儿干货")},
+    {"key": "thu_welfare", "weekday": 4, "at": "10:00", "title": "周四福利", "text": _fill("会员福利")},
+    {"key": "fri_activity", "weekday": 5, "at": "19:30", "title": "周五活动", "text": _fill("周末活动报名")},
+    *({"key": f"care_{d}", "weekday": d, "at": "08:30", "title": "早安关怀", "text": _fill("早安问候")} for d in range(1, 6)),
+]
+
+
+def group_week_install(*, actor: Actor, name_contains: str = "") -> GroupSop:
+    """The weekly group calendar as a paused calendar, its content to fill before it runs."""
+    actor.require_manager()
+    return group_sop_save(
+        actor=actor, name=_("Weekly group calendar"), layer={"name_contains": name_contains}, slots=[dict(s) for s in GROUP_WEEK], template="group_week"
+    )

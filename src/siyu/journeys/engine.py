@@ -504,19 +504,22 @@ def goal_reached(corp_id: int, customer_id: int, paid_at: datetime) -> int:
         .exclude(status=S.FAILED)
         .values_list("pk", "version_id", "entered_at", "status")
     )
-    converted, leaving = [], []
+    converted, reached, ordered = [], [], []
     for pk, version_id, entered_at, status in open_rows:
         definition = definition_of(version_id)
         goal = definition.get("goal") or {}
+        walking = status in (S.WAITING, S.RUNNING)
         if goal and entered_at <= paid_at <= entered_at + timedelta(days=goal["within_days"]):
             converted.append(pk)
-            if goal.get("exit") and status in (S.WAITING, S.RUNNING):
-                leaving.append(pk)
-        if status in (S.WAITING, S.RUNNING) and any(e.get("kind") == "order_paid" for e in definition.get("exits") or []):
-            leaving.append(pk)
+            if goal.get("exit") and walking:
+                reached.append(pk)
+                continue
+        if walking and any(e.get("kind") == "order_paid" for e in definition.get("exits") or []):
+            ordered.append(pk)
     if converted:
         Enrollment.objects.filter(pk__in=converted).update(converted_at=paid_at)
-    exit_enrollments(sorted(set(leaving)), "goal", paid_at)
+    exit_enrollments(reached, "goal", paid_at)
+    exit_enrollments(ordered, "order_paid", paid_at)
     return len(converted)
 
 

@@ -26,7 +26,7 @@ from siyu.messaging import budget
 from siyu.messaging.content import content_clean
 from siyu.messaging.mass_sends import audience_clean
 
-from .definition import KEY, clock
+from .definition import KEY, PLACEHOLDER, clock
 from .models import GroupSop, GroupSopRun
 
 AHEAD = timedelta(days=1)
@@ -95,6 +95,14 @@ def group_sop_get(actor: Actor, sop_id: int) -> GroupSop:
 
 def group_sop_status(*, actor: Actor, sop: GroupSop, active: bool) -> GroupSop:
     actor.require_manager()
+    if active:
+        for i, slot in enumerate(sop.slots):
+            if PLACEHOLDER in slot.get("text", ""):
+                raise InvalidInput(
+                    _("Slot “%(title)s” still has content to fill in (%(mark)s).") % {"title": slot["title"], "mark": PLACEHOLDER},
+                    code="placeholder",
+                    field=f"slots.{i}.text",
+                )
     sop.status = GroupSop.Status.ACTIVE if active else GroupSop.Status.PAUSED
     sop.save(update_fields=["status", "updated_at"])
     return sop
