@@ -332,7 +332,10 @@ class Walk:
     # -- one step for a group of enrollments: (row, outcome, next step) each ---------------------------------
     def _step(self, step: dict, group: list[dict]):
         key = step["key"]
-        done = dict(StepRun.objects.filter(enrollment_id__in=[r["pk"] for r in group], step=key).values_list("enrollment_id", "outcome"))
+        # A step's run commits with the walk's move past it, so only a row taken over from a worker
+        # whose lease ran out (or one claimed alone) can find its step done already.
+        unsure = [r["pk"] for r in group if self.claims[r["pk"]].taken_over is not False]
+        done = dict(StepRun.objects.filter(enrollment_id__in=unsure, step=key).values_list("enrollment_id", "outcome")) if unsure else {}
         if done:  # ran before (a take-over after the commit): go on from its outcome, never again
             for row in [r for r in group if r["pk"] in done]:
                 yield row, done[row["pk"]], _target(step, done[row["pk"]])
@@ -349,20 +352,15 @@ class Walk:
                 outcome = "event" if row["event_seen"] else "timeout"
                 yield row, outcome, _target(step, outcome)
             return
-        ids = [r["customer_id"] for r in group]
-        if self.definition.get("audience"):
-            inside = set(audience_q(self.actor, self.definition, ids).values_list("pk", flat=True))
+        if kind in ("branch", "split"):  # no effect: the action after them checks the customer
+            live = group
         else:
-            inside = set(ids)
-        following = set(_active_follows(self.corp.pk, ids).values_list("customer_id", flat=True))
-        live = []
-        for row in group:
-            if row["customer_id"] not in following:
-                yield row, "lost", None
-            elif row["customer_id"] not in inside:
-                yield row, "left", None
-            else:
-                live.append(row)
+            live = []
+            for row, outcome in self._still_theirs(group):
+                if outcome:
+                    yield row, outcome, None
+                else:
+                    live.append(row)
         if kind == "branch":
             matched = set(
                 customers_matching(self.actor, SegmentFilters.from_json(step["if"]))
@@ -384,6 +382,20 @@ class Walk:
         live = [r for r in live if r not in late]
         if live:
             yield from ((row, outcome, step.get("next")) for row, outcome in getattr(self, f"_do_{kind}")(step, live))
+
+    def _still_theirs(self, group: list[dict]):
+        """(row, None) for a customer the step may act on, (row, "lost") for one no staff member
+        follows any more, (row, "left") for one the journey's audience no longer holds."""
+        ids = [r["customer_id"] for r in group]
+        inside = set(audience_q(self.actor, self.definition, ids).values_list("pk", flat=True)) if self.definition.get("audience") else None
+        following = set(_active_follows(self.corp.pk, ids).values_list("customer_id", flat=True))
+        for row in group:
+            if row["customer_id"] not in following:
+                yield row, "lost"
+            elif inside is not None and row["customer_id"] not in inside:
+                yield row, "left"
+            else:
+                yield row, None
 
     def _do_send(self, step: dict, rows: list[dict]):
         send_at = next_send_time(step, self.at, self.tz)

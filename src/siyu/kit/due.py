@@ -52,6 +52,8 @@ class Claim:
     stamp: datetime
     attempts: int | None  # before this claim; None until read (a failure reads it)
     settled: bool = False
+    # Taken from a worker whose lease ran out (its work may have happened); None when not known.
+    taken_over: bool | None = None
 
     def finish(self, status: str | None = None, **values) -> bool:
         return self.work.finish(self, status=status, **values)
@@ -163,14 +165,19 @@ class DueWork:
         stamp = now()
         with transaction.atomic():
             picked: dict = {}
-            for part in self.claimable_parts(at) if split else [self.claimable(at)]:
+            taken: set = set()
+            parts = self.claimable_parts(at) if split else [self.claimable(at)]
+            for n, part in enumerate(parts):
                 if len(picked) >= limit:
                     break
                 candidates = rows.filter(part)
                 if connection.vendor == "postgresql":
                     # Rows another worker is claiming are skipped, not waited for.
                     candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-                picked.update(candidates.values_list("pk", self.f("attempts"))[: limit - len(picked)])
+                found = dict(candidates.values_list("pk", self.f("attempts"))[: limit - len(picked)])
+                if split and self.take_over and n == len(parts) - 1:
+                    taken |= set(found)
+                picked.update(found)
             if not picked:
                 return []
             # Conditional: on SQLite (IMMEDIATE transactions) the write lock is already ours, and
@@ -178,7 +185,7 @@ class DueWork:
             won = self.model.objects.filter(self.claimable(at), pk__in=list(picked)).update(**self._held(stamp))
             if won != len(picked):
                 picked = dict(self.model.objects.filter(pk__in=list(picked), **{self.f("claimed_at"): stamp}).values_list("pk", self.f("attempts")))
-        return [Claim(self, pk, stamp, attempts) for pk, attempts in picked.items()]
+        return [Claim(self, pk, stamp, attempts, taken_over=(pk in taken) if split else None) for pk, attempts in picked.items()]
 
     def _released(self) -> dict:
         return {} if self.heartbeat else {self.f("lease_until"): None}
