@@ -9,6 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import transaction
 
+from siyu.acquisition.models import Acquisition, Lead, LeadForm
+from siyu.acquisition.services import channel_create, live_code_save
+from siyu.analytics.models import Segment
 from siyu.customers import services as customer_services
 from siyu.customers.fields import custom_field_save, customer_fields_set
 from siyu.customers.models import CustomerFieldValue, FollowTag
@@ -21,7 +24,7 @@ from siyu.messaging import budget
 from siyu.messaging.models import CustomerListMember, Delivery
 from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.services import tag_delete
-from siyu.wecom.events import ContactLost
+from siyu.wecom.events import CALLBACK, ContactAdded, ContactLost
 
 from .. import factories as f
 
@@ -416,3 +419,27 @@ def test_exit_rules_end_walks_where_they_are(world):
     reasons = dict(Enrollment.objects.filter(journey=journey).values_list("customer_id", "exit_reason"))
     assert reasons == {tagged.pk: "tag_added", gone.pk: "lost", bought.pk: "order_paid", stays.pk: ""}
     assert list(FollowTag.objects.filter(tag=tags["已回访"]).values_list("follow__customer_id", flat=True)) == [stays.pk]
+
+
+def test_a_lead_forms_visitor_and_a_customer_newly_in_a_segment_enter_at_once(world):
+    corp, actor, tags, staff = world
+    channel = channel_create(actor=actor, name="抖音", group="ads")
+    code = live_code_save(actor=actor, channel=channel, name="留资码", mode="exact", members=[{"staff_id": staff.id}])
+    form = LeadForm.objects.create(corp=corp, name="试用装", slug="trialform", live_code=code, fields=[])
+    by_lead = _live(
+        actor, {"trigger": {"kind": "event", "event": "lead_submitted", "form_ids": [form.pk]}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}, "留资"
+    )
+    vip = Segment.objects.create(corp=corp, name="VIP", filters={"tags_any": [tags["VIP"].pk]})
+    by_segment = _live(actor, {"trigger": {"kind": "segment", "segment_id": vip.pk}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}, "VIP")
+    lead_customer, walk_in = _customers(corp, staff, 2)
+    for c, lead in ((lead_customer, Lead.objects.create(corp=corp, form=form, phone="13900000009", state="ld1")), (walk_in, None)):
+        follow = c.follows.get()
+        Acquisition.objects.create(
+            corp=corp, follow=follow, customer=c, staff=staff, live_code=code, lead=lead, added_at=follow.added_at, day=follow.added_at.date()
+        )
+        subscribers._contact_added(ContactAdded(corp=corp, customer=c, follow=follow, customer_created=True, source=CALLBACK))
+    assert list(Enrollment.objects.filter(journey=by_lead).values_list("customer_id", flat=True)) == [lead_customer.pk]
+    customer_tags_change(actor=actor, customer=walk_in, add=[tags["VIP"]])
+    customer_tags_change(actor=actor, customer=walk_in, remove=[tags["VIP"]])
+    customer_tags_change(actor=actor, customer=walk_in, add=[tags["VIP"]])  # the same day: the same occasion
+    assert list(Enrollment.objects.filter(journey=by_segment).values_list("customer_id", flat=True)) == [walk_in.pk]

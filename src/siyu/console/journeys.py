@@ -36,6 +36,7 @@ from .fields import WholeField
 
 EVENT_LABELS = {
     "contact_added": gettext_lazy("A customer added a staff member"),
+    "lead_submitted": gettext_lazy("A lead form's visitor added their guide"),
     "tag_added": gettext_lazy("A tag was added"),
     "tag_removed": gettext_lazy("A tag was removed"),
     "field_changed": gettext_lazy("A customer field changed"),

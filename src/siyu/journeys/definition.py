@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils.translation import gettext as _
 
-from siyu.acquisition.models import Channel, LiveCode
+from siyu.acquisition.models import Channel, LeadForm, LiveCode
 from siyu.analytics.models import Segment
 from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.customers.fields import parse_value
@@ -40,7 +40,7 @@ from siyu.tags.models import Tag
 from .dates import known as holiday_known
 
 # What starts a journey on an event, and what a wait-for-event step waits for.
-EVENTS = ("contact_added", "tag_added", "tag_removed", "field_changed", "stage_entered", "order_paid", "order_refunded", "group_joined")
+EVENTS = ("contact_added", "lead_submitted", "tag_added", "tag_removed", "field_changed", "stage_entered", "order_paid", "order_refunded", "group_joined")
 WAIT_EVENTS = ("order_paid", "tag_added", "group_joined", "field_changed")
 TRIGGERS = ("event", "plan", "segment", "date_field", "data", "holiday")
 DATA_RULES = ("no_repurchase", "p_alive_below")
@@ -176,6 +176,8 @@ def _check_trigger(c: Checker, trigger) -> None:
             )
         elif event == "group_joined":
             _check_known(c, "trigger.group_ids", CustomerGroup, trigger.get("group_ids"), "unknown_group", _("Group %(id)s does not exist in this corp."))
+        elif event == "lead_submitted":
+            _check_known(c, "trigger.form_ids", LeadForm, trigger.get("form_ids"), "unknown_form", _("Lead form %(id)s does not exist any more."))
         elif event == "contact_added":
             _check_known(c, "trigger.channel_ids", Channel, trigger.get("channel_ids"), "unknown_channel", _("Channel %(id)s does not exist any more."))
             _check_known(

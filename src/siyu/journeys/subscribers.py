@@ -7,6 +7,8 @@ done their part; for a corp without journeys each handler costs one cached read.
 from datetime import timedelta
 
 from siyu.acquisition.models import Acquisition
+from siyu.analytics.models import Segment
+from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.customers.events import CustomerFieldsChanged, CustomerStagesChanged, FollowTagsChanged
 from siyu.customers.models import Follow
 from siyu.groups.events import GroupMemberJoined
@@ -15,7 +17,8 @@ from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
 from siyu.wecom.events import CALLBACK, ContactAdded, ContactLost
 
-from .engine import definition_of, enroll, enroll_journeys, event_seen, exits_on, goal_reached, has_walks, live_journeys
+from .engine import definition_of, enroll, enroll_journeys, event_seen, exits_on, goal_reached, has_walks, live_journeys, system_actor
+from .models import Journey
 
 RECENT = timedelta(days=2)
 ORDER = 300  # after attribution (acquisition) and auto-tags: a journey sees the customer as they now are
@@ -30,17 +33,47 @@ def _contact_added(event: ContactAdded) -> None:
     if event.source != CALLBACK:  # a relationship a sync found is not a new customer's arrival
         return
     follow = event.follow
-    starting, came = [], None
+    came: dict | None = None
+
+    def attribution() -> dict:  # read once, and only when a journey asks where the customer came from
+        nonlocal came
+        if came is None:
+            rows = Acquisition.objects.filter(follow=follow).order_by("-added_at")
+            came = rows.values("channel_id", "live_code_id", "lead_id", "lead__form_id").first() or {}
+        return came
+
+    starting = []
     for journey in live_journeys(event.corp.pk, "contact_added"):
         trigger = _trigger(journey)
         if trigger.get("channel_ids") or trigger.get("live_code_ids"):
-            if came is None:
-                came = Acquisition.objects.filter(follow=follow).order_by("-added_at").values("channel_id", "live_code_id").first() or {}
-            if came.get("channel_id") not in (trigger.get("channel_ids") or []) and came.get("live_code_id") not in (trigger.get("live_code_ids") or []):
+            if attribution().get("channel_id") not in (trigger.get("channel_ids") or []) and came.get("live_code_id") not in (
+                trigger.get("live_code_ids") or []
+            ):
                 continue
         starting.append(journey)
+    # A lead form's visitor becomes a customer to act on when they add the guide the form showed.
+    for journey in live_journeys(event.corp.pk, "lead_submitted"):
+        forms = _trigger(journey).get("form_ids") or []
+        if attribution().get("lead_id") and (not forms or came.get("lead__form_id") in forms):
+            starting.append(journey)
     key = f"add:{follow.pk}:{follow.added_at:%Y%m%d%H%M%S}"
     enroll_journeys(starting, [follow.customer_id], entry_keys={j.pk: key for j in starting}, staff={follow.customer_id: follow.staff_id})
+
+
+def segment_entries(corp_id: int, customer_ids) -> int:
+    """Customers whose data just changed enter the journeys that start on a segment they now match
+    (the daily pass catches the rest: changes no event announces, time passing)."""
+    journeys = [j for j in live_journeys(corp_id, "*") if j.status == Journey.Status.ACTIVE and j.trigger_kind == "segment"]
+    entered = 0
+    for journey in journeys:
+        segment = Segment.objects.filter(corp_id=corp_id, pk=_trigger(journey).get("segment_id")).first()
+        if segment is None:
+            continue  # the pass pauses the journey with its alert
+        inside = customers_matching(system_actor(journey), SegmentFilters.from_json(segment.filters)).filter(pk__in=list(customer_ids))
+        ids = list(inside.values_list("pk", flat=True))
+        if ids:
+            entered += enroll(journey, ids, entry_key=f"segment:{now().astimezone(journey.corp.tzinfo).date()}")
+    return entered
 
 
 @subscribe(ContactLost, order=ORDER)
@@ -70,6 +103,7 @@ def _tags_changed(event: FollowTagsChanged) -> None:
             for journey in journeys:
                 if set(_trigger(journey).get("tag_ids") or []) & tag_ids:
                     enroll(journey, [customer_id], entry_key=f"{name}:{sorted(tag_ids)[0]}:{_stamp()}")
+    segment_entries(event.corp_id, set(added) | set(removed))
 
 
 def _stamp() -> str:
@@ -87,6 +121,7 @@ def _fields_changed(event: CustomerFieldsChanged) -> None:
     for journey in live_journeys(event.corp_id, "field_changed"):
         if _trigger(journey).get("field") in keys:
             enroll(journey, [event.customer_id], entry_key=f"field:{_stamp()}")
+    segment_entries(event.corp_id, [event.customer_id])
 
 
 @subscribe(CustomerStagesChanged, order=ORDER)
@@ -100,6 +135,8 @@ def _stages_changed(event: CustomerStagesChanged) -> None:
                 entering.setdefault(new, []).append(customer_id)
         for stage_id, ids in entering.items():
             enroll(journey, ids, entry_key=f"stage:{stage_id}:{now():%Y%m%d}")
+    if journeys or has_walks(event.corp_id):
+        segment_entries(event.corp_id, [customer_id for customer_id, _old, _new in event.changes])
 
 
 @subscribe(OrderPaid, order=ORDER)
@@ -113,6 +150,7 @@ def _order_paid(event: OrderPaid) -> None:
         return
     for journey in live_journeys(event.corp.pk, "order_paid"):
         enroll(journey, [order.customer_id], entry_key=f"order:{order.pk}")
+    segment_entries(event.corp.pk, [order.customer_id])
 
 
 @subscribe(OrderRefunded, order=ORDER)
