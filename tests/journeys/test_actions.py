@@ -13,6 +13,7 @@ import pytest
 from django.test import TestCase
 
 from siyu.customers.services import customer_tags_change
+from siyu.groups.models import GroupCode
 from siyu.guides.models import GuideTaskItem
 from siyu.guides.services import guide_task_assign
 from siyu.journeys import engine, services
@@ -130,3 +131,19 @@ def test_a_webhook_is_signed_retried_until_answered_and_made_once_and_a_notice_r
     assert engine.call_make(notice.pk) == "sent"
     card = SbAppMessage.objects.get()
     assert card.touser == hub.sb_staff[1].userid and "王女士" in json.dumps(card.content, ensure_ascii=False)
+
+
+def test_an_invitation_to_a_group_goes_out_with_the_group_codes_qr(hub):
+    code = GroupCode.objects.create(corp=hub.corp, name="同城宝妈群码", state="gcjourney", qr_url="https://wework.example/qr/gc1.png")
+    journey, tag = _start(hub, [{"key": "invite", "kind": "invite_group", "group_code_id": code.pk, "text": "扫码进同城群", "at": "10:00"}])
+    c = _customer(hub, 0, "wmINV")
+    customer_tags_change(actor=hub.actor, customer=c, add=[tag])
+    engine.run_due(at=now())
+    bundle = Bundle.objects.get(journey=journey)
+    _due_now(Bundle, [bundle.pk])
+    assert engine.bundle_make(bundle.pk).startswith("mass send")
+    send = MassSend.objects.get()
+    assert send.text == "扫码进同城群" and send.attachments == [{"msgtype": "image", "image": {"pic_url": code.qr_url}}]
+    code.delete()
+    services.journey_check(actor=hub.actor, journey=journey)
+    assert {p["code"] for p in journey.problems} == {"unknown_group_code"}

@@ -20,7 +20,7 @@ from siyu.analytics import flash
 from siyu.analytics.models import Segment
 from siyu.analytics.rfm import CLASSES
 from siyu.customers.models import CustomField, LifecycleStage
-from siyu.groups.models import CustomerGroup
+from siyu.groups.models import CustomerGroup, GroupCode
 from siyu.journeys import catalog, dates, selectors, services
 from siyu.journeys.definition import EVENTS, PLACEHOLDER, STEP_KINDS, WAIT_EVENTS, next_keys
 from siyu.journeys.models import BrandDate, Journey
@@ -51,6 +51,7 @@ KIND_LABELS = {
     "branch": gettext_lazy("Branch on a condition"),
     "split": gettext_lazy("A/B split"),
     "send": gettext_lazy("Send through the staff"),
+    "invite_group": gettext_lazy("Invite to a group"),
     "task": gettext_lazy("Guide task (1:1)"),
     "tag": gettext_lazy("Add or remove tags"),
     "set_field": gettext_lazy("Set a customer field"),
@@ -355,6 +356,7 @@ class StepForm(forms.Form):
     field = forms.ChoiceField(label=gettext_lazy("Field"), required=False)
     value = forms.CharField(label=gettext_lazy("Value"), required=False, max_length=200)
     url = forms.CharField(label=gettext_lazy("Address (https://…)"), required=False, max_length=500)
+    group_code_id = forms.TypedChoiceField(label=gettext_lazy("Group live code"), coerce=int, required=False, empty_value=None)
 
     SHOWN = {
         "wait": ("days", "hours", "minutes", "until_time", "weekday", "next"),
@@ -362,6 +364,7 @@ class StepForm(forms.Form):
         "branch": ("if_tags", "if_rfm", "if_buyers", "if_stages", "yes", "no"),
         "split": ("share_1", "next_1", "share_2", "next_2"),
         "send": ("text", "at", "next"),
+        "invite_group": ("group_code_id", "text", "at", "next"),
         "task": ("name", "text", "at", "task_hours", "next"),
         "tag": ("add", "remove", "next"),
         "set_field": ("field", "value", "next"),
@@ -381,6 +384,7 @@ class StepForm(forms.Form):
         self.fields["if_rfm"].choices = [(c.letter, f"{c.letter} {c.name}") for c in CLASSES]
         self.fields["if_stages"].choices = [(s.pk, s.name) for s in LifecycleStage.objects.for_corp(actor.corp)]
         self.fields["field"].choices = [(f.key, f.name) for f in CustomField.objects.for_corp(actor.corp).filter(archived_at__isnull=True)]
+        self.fields["group_code_id"].choices = [(None, "—")] + list(GroupCode.objects.for_corp(actor.corp).values_list("pk", "name"))
 
     def shown(self):
         return [self["key"], *(self[n] for n in self.SHOWN[self.kind])]
@@ -478,6 +482,11 @@ def describe(step: dict, names: dict) -> str:
         return _("A/B split: %(shares)s") % {"shares": " / ".join(f"{p.get('share')}%" for p in step.get("paths") or [])}
     if kind == "send":
         return _("Send at %(time)s: %(text)s") % {"time": step.get("at", "10:00"), "text": (step.get("text") or "")[:60]}
+    if kind == "invite_group":
+        return _("Invite at %(time)s with the group code %(code)s") % {
+            "time": step.get("at", "10:00"),
+            "code": names["codes"].get(step.get("group_code_id"), "?"),
+        }
     if kind == "task":
         return _("Guide task at %(time)s: %(name)s") % {"time": step.get("at", "10:00"), "name": step.get("name", "")}
     if kind == "tag":
@@ -574,6 +583,7 @@ def _names(actor) -> dict:
         "tags": dict(Tag.objects.for_corp(actor.corp).values_list("pk", "name")),
         "fields": dict(CustomField.objects.for_corp(actor.corp).values_list("key", "name")),
         "stages": dict(LifecycleStage.objects.for_corp(actor.corp).values_list("pk", "name")),
+        "codes": dict(GroupCode.objects.for_corp(actor.corp).values_list("pk", "name")),
     }
 
 

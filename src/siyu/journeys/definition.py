@@ -30,7 +30,7 @@ from siyu.analytics.models import Segment
 from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.customers.fields import parse_value
 from siyu.customers.models import CustomField, LifecycleStage
-from siyu.groups.models import CustomerGroup
+from siyu.groups.models import CustomerGroup, GroupCode
 from siyu.kit.errors import DomainError, InvalidInput
 from siyu.kit.tenancy import Actor
 from siyu.messaging import budget
@@ -45,7 +45,7 @@ WAIT_EVENTS = ("order_paid", "tag_added", "group_joined", "field_changed")
 TRIGGERS = ("event", "plan", "segment", "date_field", "data", "holiday")
 DATA_RULES = ("no_repurchase", "p_alive_below")
 EXITS = ("order_paid", "tag_added", "lost", "left_audience")
-STEP_KINDS = ("wait", "wait_event", "branch", "split", "send", "task", "tag", "set_field", "notify", "webhook")
+STEP_KINDS = ("wait", "wait_event", "branch", "split", "send", "invite_group", "task", "tag", "set_field", "notify", "webhook")
 # The fields of each kind that name the steps it goes on to.
 EXITS_OF = {"wait_event": ("next", "timeout_next"), "branch": ("yes", "no"), "split": ()}
 REENTRY = ("once", "every", "after_days")
@@ -284,7 +284,11 @@ def _check_step(c: Checker, i: int, step: dict, policy) -> None:
             c.add(f"{at}.paths", "bad_split", _("A split has two or more paths whose shares add up to 100."))
     if any(PLACEHOLDER in str(step.get(k) or "") for k in ("text", "name")):
         c.add(f"{at}.text", "placeholder", _("Step “%(key)s” still has content to fill in (%(mark)s).") % {"key": step.get("key", ""), "mark": PLACEHOLDER})
-    if kind in ("send", "task"):
+    if kind == "invite_group":
+        code = step.get("group_code_id")
+        gone = _("Group live code %(id)s does not exist any more.")
+        _check_known(c, f"{at}.group_code_id", GroupCode, [code] if code is not None else None, "unknown_group_code", gone, required=True)
+    if kind in ("send", "task", "invite_group"):
         c.run(at, content_clean, c.actor.corp, text=step.get("text", ""), attachments=step.get("attachments") or [], required=kind == "send")
         when = clock(step.get("at", "10:00"))
         if when is None:

@@ -33,6 +33,7 @@ from siyu.corps.models import Corp, Staff
 from siyu.customers.fields import customers_fields_write
 from siyu.customers.models import Customer, Follow
 from siyu.customers.services import customers_tags_change
+from siyu.groups.models import GroupCode
 from siyu.guides.models import GuideTask
 from siyu.guides.services import guide_task_create, signin_url
 from siyu.kit.clock import now
@@ -406,6 +407,11 @@ class Walk:
         for row in rows:
             yield row, "queued" if row["customer_id"] in allowed else "budget"
 
+    def _do_invite_group(self, step: dict, rows: list[dict]):
+        # A send whose bundle carries the group live code's QR (added when the send is made: the
+        # code's current QR, whichever group of its pool has room then).
+        return self._do_send(step, rows)
+
     def _do_task(self, step: dict, rows: list[dict]):
         self._bundle(step, "task", next_send_time(step, self.at, self.tz), [r["customer_id"] for r in rows])
         for row in rows:
@@ -580,7 +586,10 @@ def _make_bundle(claim) -> str:
     try:
         with transaction.atomic():
             if bundle.kind == "send":
-                send = mass_send_create(actor=actor, name=label, audience=audience, text=step.get("text", ""), attachments=step.get("attachments") or [])
+                attachments = list(step.get("attachments") or [])
+                if step["kind"] == "invite_group":
+                    attachments.append(_group_code_qr(bundle.journey.corp_id, step["group_code_id"]))
+                send = mass_send_create(actor=actor, name=label, audience=audience, text=step.get("text", ""), attachments=attachments)
                 claim.finish(mass_send=send, outcome="")
                 return f"mass send {send.pk}"
             # Content to put into the chat makes it a send; without, a revisit the guide notes.
@@ -596,6 +605,13 @@ def _make_bundle(claim) -> str:
             claim.finish(outcome=str(exc)[:300])
             return "empty"
         raise
+
+
+def _group_code_qr(corp_id: int, group_code_id: int) -> dict:
+    code = GroupCode.objects.filter(corp_id=corp_id, pk=group_code_id).first()
+    if code is None or not code.qr_url:  # not in WeCom yet (its push is due): the bundle retries
+        raise RuntimeError(f"group code {group_code_id} has no QR yet")
+    return {"msgtype": "image", "image": {"pic_url": code.qr_url}}
 
 
 def call_make(call_pk: int, client=None) -> str:

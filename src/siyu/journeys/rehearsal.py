@@ -230,7 +230,7 @@ class _Simulation:
                 key = step.get("yes" if yes else "no")
             elif kind == "split":
                 key = next((p.get("next") for i, p in enumerate(step["paths"]) if _path(self.journey.pk, step, abs(pk)) == f"path_{i + 1}"), None)
-            elif kind == "send":
+            elif kind in ("send", "invite_group"):
                 when = next_send_time(step, at, self.tz)
                 if when < self.end:
                     if self._over_budget(sent, when):
@@ -304,5 +304,5 @@ def actual_by_day(journey: Journey, starts_on: date, days: int) -> dict:
     runs = StepRun.objects.filter(journey=journey, at__gte=start, at__lt=end, outcome="queued").values_list("step", "at")
     for key, at in runs.iterator():
         d = (at.astimezone(tz).date() - starts_on).days
-        (sends if kinds.get(key) == "send" else tasks)[d] += 1
+        (tasks if kinds.get(key) == "task" else sends)[d] += 1
     return {"entered_by_day": entered, "sends_by_day": sends, "tasks_by_day": tasks}
