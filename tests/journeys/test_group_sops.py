@@ -8,12 +8,14 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from siyu.groups.models import CustomerGroup
 from siyu.guides.models import GuideAssignment, GuideTask
 from siyu.guides.services import guide_task_assign
 from siyu.journeys import catalog, sops
 from siyu.journeys.models import GroupSop, GroupSopRun
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
+from siyu.sandbox import services as sb
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
@@ -124,3 +126,21 @@ def test_the_weekly_group_calendar_installs_paused_until_its_content_is_filled(h
     filled = [{**s, "text": s["text"].replace("【待填写】", "")} for s in sop.slots]
     sops.group_sop_save(actor=hub.actor, name=sop.name, layer={"name_contains": "宝妈"}, slots=filled, sop=sop)
     assert sops.group_sop_status(actor=hub.actor, sop=sop, active=True).status == "active"
+
+
+def test_a_slot_whose_groups_are_not_there_yet_is_made_at_a_later_pass(hub):
+    sop = sops.group_sop_save(actor=hub.actor, name="周历", layer={"name_contains": "宝妈"}, slots=CALENDAR[:1])
+    sops.group_sop_status(actor=hub.actor, sop=sop, active=True)
+    tz = hub.corp.tzinfo
+    today = now().astimezone(tz).date()
+    monday = today + timedelta(days=7 - today.weekday())
+    evening = datetime.combine(monday - timedelta(days=1), time(20), tzinfo=tz)
+    assert sops.group_sops_make(at=evening) == 0 and not GroupSopRun.objects.exists()  # no group synced yet
+    sandbox_group = sb.group_add(corp=hub.sb, owner=hub.sb_staff[0], name="宝妈一群")
+    CustomerGroup.objects.create(corp=hub.corp, chat_id=sandbox_group.chat_id, name="宝妈一群", owner=hub.staff[0])
+    assert sops.group_sops_make(at=evening + timedelta(minutes=10)) == 1
+    # … and a slot still without groups close to its time is recorded as such, not tried for ever.
+    other = sops.group_sop_save(actor=hub.actor, name="空", layer={"name_contains": "没有这个群"}, slots=CALENDAR[:1])
+    sops.group_sop_status(actor=hub.actor, sop=other, active=True)
+    sops.group_sops_make(at=datetime.combine(monday, time(9, 50), tzinfo=tz))
+    assert GroupSopRun.objects.get(sop=other).outcome

@@ -30,6 +30,7 @@ from .definition import KEY, PLACEHOLDER, clock
 from .models import GroupSop, GroupSopRun
 
 AHEAD = timedelta(days=1)
+GIVE_UP_BEFORE = timedelta(minutes=30)  # a slot that cannot be made yet is tried until this close to its time
 MAX_SLOTS = 42  # six a day
 
 
@@ -150,13 +151,19 @@ def _make(sop: GroupSop, slot: dict, starts: datetime, at: datetime) -> int:
                     )  # fmt: skip
                 run.guide_task = task
                 run.save(update_fields=["guide_task"])
-            except DomainError as exc:  # no owner has a group in the layer any more, quiet hours since: recorded, not retried
-                run.outcome = str(exc)[:300]
+            except DomainError as exc:
+                if starts - at > GIVE_UP_BEFORE:  # the layer's groups may still come (a sync under way): tried at the next pass
+                    raise _NotYet from exc
+                run.outcome = str(exc)[:300]  # too late to wait: recorded, not retried
                 run.save(update_fields=["outcome"])
                 return 0
-    except IntegrityError:  # another worker made it
+    except (IntegrityError, _NotYet):  # another worker made it, or not yet
         return 0
     return 1
+
+
+class _NotYet(Exception):
+    """Rolls the slot's run back: it is made at a later pass."""
 
 
 def week(sop: GroupSop, monday) -> list[dict]:
