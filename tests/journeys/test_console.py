@@ -1,0 +1,68 @@
+"""The journey editor in the console: the draft's problems next to their fields, a step added after
+another on a chosen path (what came after follows the new step), a step removed keeping the walk,
+and a step renamed with the links to it."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from siyu.journeys import services
+from siyu.journeys.models import Journey
+from siyu.kit.tenancy import Role
+
+from .. import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def editor():
+    corp = f.corp()
+    owner = f.user(corp, role=Role.OWNER)
+    actor = f.actor(corp)
+    tag = f.tag_group(actor, "旅程", tags=["新客"]).tags.get()
+    client = Client()
+    client.force_login(owner)
+    definition = {
+        "trigger": {"kind": "event", "event": "tag_added", "tag_ids": [tag.pk]},
+        "steps": [{"key": "w", "kind": "wait", "days": 1, "next": "hi"}, {"key": "hi", "kind": "send", "text": "您好", "at": "10:00"}],
+    }
+    journey = services.journey_create(actor=actor, name="新客", definition=definition)
+    return client, journey, tag
+
+
+def _keys(journey):
+    journey.refresh_from_db()
+    return [(s["key"], s.get("next")) for s in journey.definition["steps"]]
+
+
+def test_steps_are_added_on_a_path_renamed_and_removed_keeping_the_walk(editor):
+    client, journey, tag = editor
+    url = reverse("console:journey_step_new", args=[journey.pk]) + "?kind=tag&after=w&via=next"
+    saved = client.post(url, {"key": "mark", "add": [tag.pk], "next": ""})
+    assert saved.status_code == 302
+    # Inserted between w and hi: w → mark, and mark's own "then" was left empty, so the walk ends there…
+    assert _keys(journey)[0] == ("w", "mark")
+    # … until it is pointed at hi.
+    client.post(reverse("console:journey_step", args=[journey.pk, "mark"]), {"key": "tagged", "add": [tag.pk], "next": "hi"})
+    assert _keys(journey) == [("w", "tagged"), ("hi", None), ("tagged", "hi")]  # renamed: w follows the new key
+    client.post(reverse("console:journey_step_delete", args=[journey.pk, "tagged"]))
+    assert _keys(journey) == [("w", "hi"), ("hi", None)]  # removed: w goes on where it went
+    assert Journey.objects.get(pk=journey.pk).problems == []
+
+
+def test_a_bad_step_and_a_bad_trigger_are_named_next_to_their_fields(editor):
+    client, journey, tag = editor
+    refused = client.post(reverse("console:journey_step", args=[journey.pk, "hi"]), {"key": "hi", "text": "您好", "at": "25:61", "next": ""})
+    assert refused.status_code == 400 and "发送时刻的格式为 HH:MM" in refused.content.decode()
+    assert 'id="id_at_error"' in refused.content.decode()
+    page = client.post(
+        reverse("console:journey_edit", args=[journey.pk]),
+        {"name": "新客", "trigger_kind": "event", "event": "tag_added", "reentry": "once", "holdout_percent": 0, "late_hours": 24},
+    )
+    assert page.status_code == 302  # saved, with its problem listed
+    journey.refresh_from_db()
+    # The draft keeps what was typed, each problem listed: the step's time and the trigger's tags.
+    assert {p["field"] for p in journey.problems} == {"steps.1.at", "trigger.tag_ids"}
+    shown = client.get(reverse("console:journey_edit", args=[journey.pk])).content.decode()
+    assert 'id="id_tag_ids_error"' in shown and 'id="activate" disabled' in shown
