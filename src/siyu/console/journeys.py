@@ -530,7 +530,11 @@ def tree(definition: dict, names: dict, counts: dict | None = None, problems: li
     with_problems = {int(p["field"].split(".")[1]) for p in problems if re.match(r"steps\.\d+", p["field"])}
     rows: list[dict] = []
     shown: set[str] = set()
-    labels = {"next": "", "timeout_next": _("did not happen"), "yes": _("yes"), "no": _("no")}
+    # Each kind's ways on and how the tree labels them ("then" goes unlabelled, at the same depth).
+    ways = {
+        "wait_event": (("next", _("happened")), ("timeout_next", _("did not happen"))),
+        "branch": (("yes", _("yes")), ("no", _("no"))),
+    }
 
     def add(key: str, depth: int, via: str) -> None:
         if key not in by_key:
@@ -555,16 +559,12 @@ def tree(definition: dict, names: dict, counts: dict | None = None, problems: li
                 "placeholder": PLACEHOLDER in str(step.get("text", "")) + str(step.get("name", "")),
             }
         )
-        branches = []
         if step.get("kind") == "split":
             branches = [
                 (p.get("next"), _("path %(n)s") % {"n": chr(65 + n)}) for n, p in enumerate(step.get("paths") or []) if isinstance(p, dict) and p.get("next")
             ]
         else:
-            names_ = {"wait_event": ("next", "timeout_next"), "branch": ("yes", "no")}.get(step.get("kind"), ("next",))
-            branches = [(step.get(n), labels[n] if n != "next" or step.get("kind") == "wait_event" else "") for n in names_ if step.get(n)]
-            if step.get("kind") == "wait_event":
-                branches = [(t, _("happened") if lab == "" else lab) for t, lab in branches]
+            branches = [(step.get(name), label) for name, label in ways.get(step.get("kind"), (("next", ""),)) if step.get(name)]
         single = len(branches) == 1 and not branches[0][1]
         for target, label in branches:
             if isinstance(target, str):

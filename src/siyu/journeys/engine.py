@@ -154,7 +154,8 @@ def enroll_journeys(
     corp = journeys[0].corp
     actor = system_actor(journeys[0])
     for chunk in in_chunks(ids):
-        senders = {k: v for k, v in (staff or {}).items() if k in set(chunk)}
+        in_chunk = set(chunk)
+        senders = {k: v for k, v in (staff or {}).items() if k in in_chunk}
         missing = [i for i in chunk if i not in senders]
         if missing:
             senders.update(_newest_staff(corp.pk, missing))  # no staff member any more: not a customer to walk with

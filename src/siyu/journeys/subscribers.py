@@ -135,7 +135,7 @@ def _stages_changed(event: CustomerStagesChanged) -> None:
                 entering.setdefault(new, []).append(customer_id)
         for stage_id, ids in entering.items():
             enroll(journey, ids, entry_key=f"stage:{stage_id}:{now():%Y%m%d}")
-    if journeys or has_walks(event.corp_id):
+    if has_walks(event.corp_id):  # a stage-started journey is one too
         segment_entries(event.corp_id, [customer_id for customer_id, _old, _new in event.changes])
 
 

@@ -108,17 +108,14 @@ class DueWork:
         return self.lease() if callable(self.lease) else self.lease
 
     def claimable(self, at: datetime) -> Q:
-        f = self.f
-        due = Q(**{f"{f('due_at')}__isnull": True}) | Q(**{f"{f('due_at')}__lte": at})
-        q = (Q(**{f"{f('status')}__in": self.waiting}) & due) | (
-            Q(**{f("status"): self.failed, f"{f('attempts')}__lt": self.max_attempts, f"{f('due_at')}__lte": at})
-        )
-        if self.take_over:
-            q |= Q(**{f("status"): self.running, **self._expired(at)})
+        parts = self.claimable_parts(at)
+        q = parts[0]
+        for part in parts[1:]:
+            q |= part
         return q
 
     def claimable_parts(self, at: datetime) -> list[Q]:
-        """`claimable` as disjoint conditions, each one an index on (status, due_at) answers in due
+        """What may be claimed at `at`, as disjoint conditions, each one an index on (status, due_at) answers in due
         order: a batch claim reads the rows it takes, not every due row of the table (an OR of
         statuses made PostgreSQL read and sort a million due rows to take five thousand)."""
         f = self.f
