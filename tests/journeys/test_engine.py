@@ -16,6 +16,7 @@ from siyu.customers import services as customer_services
 from siyu.customers.fields import custom_field_save, customer_fields_set
 from siyu.customers.models import CustomerFieldValue, FollowTag
 from siyu.customers.services import customer_tags_change, follow_end
+from siyu.guides import quick_replies
 from siyu.journeys import engine, entries, services, subscribers
 from siyu.journeys.definition import wake_at
 from siyu.journeys.models import Bundle, Enrollment, Journey, StepRun
@@ -419,6 +420,44 @@ def test_exit_rules_end_walks_where_they_are(world):
     reasons = dict(Enrollment.objects.filter(journey=journey).values_list("customer_id", "exit_reason"))
     assert reasons == {tagged.pk: "tag_added", gone.pk: "lost", bought.pk: "order_paid", stays.pk: ""}
     assert list(FollowTag.objects.filter(tag=tags["已回访"]).values_list("follow__customer_id", flat=True)) == [stays.pk]
+
+
+def test_a_customers_reply_ends_a_wait_for_it_or_the_walk(world):
+    """Siyu sees a reply where a guide answers with a quick reply, or notes a conversation."""
+    corp, actor, tags, staff = world
+    guide = f.actor(corp, role="guide", staff=staff)
+    shelf = quick_replies.quick_reply_group_save(actor=actor, name="常用")
+    answer = quick_replies.quick_reply_save(actor=actor, group_id=shelf.pk, title="冲调", text="七十度水冲调。")
+    waits = _live(
+        actor,
+        {
+            "trigger": _tagged(tags, "新客"),
+            "steps": [
+                {"key": "w", "kind": "wait_event", "event": "replied", "timeout_days": 2, "next": "yes", "timeout_next": "no"},
+                {"key": "yes", "kind": "tag", "add": [tags["已回访"].pk]},
+                {"key": "no", "kind": "wait", "days": 1},
+            ],
+        },
+        name="等回复",
+    )
+    leaves = _live(
+        actor,
+        {"trigger": _tagged(tags, "新客"), "exits": [{"kind": "replied"}], "steps": [{"key": "w", "kind": "wait", "days": 3}]},
+        name="回复即退出",
+    )
+    answered, noted, silent = _customers(corp, staff, 3)
+    for c in (answered, noted, silent):
+        customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
+    quick_replies.quick_reply_sent(actor=guide, reply=answer, customer=answered)
+    customer_services.customer_note_add(actor=guide, customer=noted, text="聊了冲调的问题")
+    _run(engine.now() + timedelta(minutes=1))
+    for c in (answered, noted):
+        assert _outcomes(Enrollment.objects.get(journey=waits, customer=c)) == {"w": "event", "yes": "done"}
+    assert _outcomes(Enrollment.objects.get(journey=waits, customer=silent)) == {}
+    reasons = dict(Enrollment.objects.filter(journey=leaves).values_list("customer_id", "exit_reason"))
+    assert reasons == {answered.pk: "replied", noted.pk: "replied", silent.pk: ""}
+    _run(engine.now() + timedelta(days=2, minutes=2))
+    assert _outcomes(Enrollment.objects.get(journey=waits, customer=silent)) == {"w": "timeout"}
 
 
 def test_a_lead_forms_visitor_and_a_customer_newly_in_a_segment_enter_at_once(world):

@@ -44,6 +44,7 @@ EVENT_LABELS = {
     "order_paid": gettext_lazy("An order was paid"),
     "order_refunded": gettext_lazy("An order was refunded"),
     "group_joined": gettext_lazy("A customer joined a group"),
+    "replied": gettext_lazy("The customer replied (a guide's quick reply or follow-up note)"),
 }
 KIND_LABELS = {
     "wait": gettext_lazy("Wait"),
@@ -152,6 +153,11 @@ class SettingsForm(forms.Form):
     goal_exit = forms.BooleanField(label=gettext_lazy("Leave the journey at the goal"), required=False)
     exit_order = forms.BooleanField(label=gettext_lazy("Exit on any order"), required=False)
     exit_lost = forms.BooleanField(label=gettext_lazy("Exit when the customer deletes the staff member"), required=False)
+    exit_replied = forms.BooleanField(
+        label=gettext_lazy("Exit when the customer replies"),
+        required=False,
+        help_text=gettext_lazy("Seen when a guide answers with a quick reply or writes a follow-up note; WeCom's chat archive is not used."),
+    )
     exit_tag_ids = forms.TypedMultipleChoiceField(label=gettext_lazy("Exit when one of these tags is added"), coerce=int, required=False)
     holdout_percent = WholeField(
         label=gettext_lazy("Holdout (%)"), min_value=0, max_value=50, initial=0, help_text=gettext_lazy("A stable share left out, to measure uplift.")
@@ -203,6 +209,7 @@ class SettingsForm(forms.Form):
             "goal_exit": goal.get("exit", False),
             "exit_order": any(e.get("kind") == "order_paid" for e in exits),
             "exit_lost": any(e.get("kind") == "lost" for e in exits),
+            "exit_replied": any(e.get("kind") == "replied" for e in exits),
             "exit_tag_ids": next((e.get("tag_ids", []) for e in exits if e.get("kind") == "tag_added"), []),
             "holdout_percent": d.get("holdout_percent", 0),
             "late_hours": d.get("late_hours", 24),
@@ -250,6 +257,8 @@ class SettingsForm(forms.Form):
             exits.append({"kind": "order_paid"})
         if c["exit_lost"]:
             exits.append({"kind": "lost"})
+        if c["exit_replied"]:
+            exits.append({"kind": "replied"})
         if c["exit_tag_ids"]:
             exits.append({"kind": "tag_added", "tag_ids": c["exit_tag_ids"]})
         definition = {

@@ -26,12 +26,14 @@ from siyu.customers.models import Customer
 from siyu.customers.services import timeline_record
 from siyu.kit.clock import now
 from siyu.kit.errors import Conflict, InvalidInput, Unavailable
+from siyu.kit.events import publish
 from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor
 from siyu.messaging.content import content_clean
 from siyu.messaging.media import attachments_for_wecom
 from siyu.wecom.client import WeComClient, WeComError
 
+from .events import CustomerConversed
 from .models import GuideContact, QuickReply, QuickReplyGroup
 
 CHAT_KINDS = ("image", "link", "video", "file")
@@ -124,6 +126,8 @@ def quick_reply_delete(*, actor: Actor, reply: QuickReply) -> None:
 # -- what guides did --------------------------------------------------------------------------------------
 def contact_record(*, corp_id: int, staff_id: int, customer_id: int, how: str, at: datetime, reply_id: int | None = None, task_id: int | None = None) -> None:
     GuideContact.objects.create(corp_id=corp_id, staff_id=staff_id, customer_id=customer_id, how=how, at=at, reply_id=reply_id, task_id=task_id)
+    if how in (GuideContact.How.REPLY, GuideContact.How.NOTE):  # task content sent is the guide speaking, not a conversation
+        publish(CustomerConversed(corp_id=corp_id, customer_id=customer_id, staff_id=staff_id, how=how, at=at))
 
 
 def quick_reply_sent(*, actor: Actor, reply: QuickReply, customer: Customer) -> None:

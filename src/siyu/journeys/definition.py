@@ -41,10 +41,10 @@ from .dates import known as holiday_known
 
 # What starts a journey on an event, and what a wait-for-event step waits for.
 EVENTS = ("contact_added", "lead_submitted", "tag_added", "tag_removed", "field_changed", "stage_entered", "order_paid", "order_refunded", "group_joined")
-WAIT_EVENTS = ("order_paid", "tag_added", "group_joined", "field_changed")
+WAIT_EVENTS = ("order_paid", "tag_added", "group_joined", "field_changed", "replied")
 TRIGGERS = ("event", "plan", "segment", "date_field", "data", "holiday")
 DATA_RULES = ("no_repurchase", "p_alive_below")
-EXITS = ("order_paid", "tag_added", "lost", "left_audience")
+EXITS = ("order_paid", "tag_added", "lost", "left_audience", "replied")
 STEP_KINDS = ("wait", "wait_event", "branch", "split", "send", "invite_group", "task", "tag", "set_field", "notify", "webhook")
 # The fields of each kind that name the steps it goes on to.
 EXITS_OF = {"wait_event": ("next", "timeout_next"), "branch": ("yes", "no"), "split": ()}

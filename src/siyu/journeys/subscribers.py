@@ -12,6 +12,7 @@ from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.customers.events import CustomerFieldsChanged, CustomerStagesChanged, FollowTagsChanged
 from siyu.customers.models import Follow
 from siyu.groups.events import GroupMemberJoined
+from siyu.guides.events import CustomerConversed
 from siyu.kit.clock import now
 from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
@@ -172,3 +173,11 @@ def _group_joined(event: GroupMemberJoined) -> None:
         groups = _trigger(journey).get("group_ids") or []
         if not groups or event.group.pk in groups:
             enroll(journey, [customer_id], entry_key=f"group:{event.group.pk}:{event.member.pk}")
+
+
+@subscribe(CustomerConversed, order=ORDER)
+def _conversed(event: CustomerConversed) -> None:
+    if not has_walks(event.corp_id):
+        return
+    event_seen(event.corp_id, event.customer_id, "replied", at=event.at)
+    exits_on(event.corp_id, event.customer_id, "replied", at=event.at)
