@@ -66,3 +66,18 @@ def test_a_bad_step_and_a_bad_trigger_are_named_next_to_their_fields(editor):
     assert {p["field"] for p in journey.problems} == {"steps.1.at", "trigger.tag_ids"}
     shown = client.get(reverse("console:journey_edit", args=[journey.pk])).content.decode()
     assert 'id="id_tag_ids_error"' in shown and 'id="activate" disabled' in shown
+
+
+def test_an_rfm_class_trigger_and_the_reply_exit_are_set_in_the_form(editor):
+    client, journey, tag = editor
+    settings = {"name": "升为A类", "trigger_kind": "data", "rule": "rfm_changed", "time": "10:00", "reentry": "once", "holdout_percent": 0, "late_hours": 24}
+    refused = client.post(reverse("console:journey_edit", args=[journey.pk]), settings)  # no class chosen: named next to the classes
+    journey.refresh_from_db()
+    assert [p["field"] for p in journey.problems if p["field"].startswith("trigger")] == ["trigger.to"]
+    assert 'id="id_rfm_to_error"' in client.get(reverse("console:journey_edit", args=[journey.pk])).content.decode()
+    assert refused.status_code == 302
+    client.post(reverse("console:journey_edit", args=[journey.pk]), {**settings, "rfm_to": ["A"], "rfm_from": ["C", "D"], "exit_replied": "on"})
+    journey.refresh_from_db()
+    assert journey.definition["trigger"] == {"kind": "data", "rule": "rfm_changed", "time": "10:00", "to": ["A"], "from": ["C", "D"]}
+    assert {"kind": "replied"} in journey.definition["exits"]
+    assert journey.problems == []

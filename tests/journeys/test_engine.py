@@ -11,7 +11,8 @@ from django.db import transaction
 
 from siyu.acquisition.models import Acquisition, Lead, LeadForm
 from siyu.acquisition.services import channel_create, live_code_save
-from siyu.analytics.models import Segment
+from siyu.analytics.models import CustomerRfmClass, Segment
+from siyu.analytics.services import rfm_classes_record, rfm_settings_save
 from siyu.customers import services as customer_services
 from siyu.customers.fields import custom_field_save, customer_fields_set
 from siyu.customers.models import CustomerFieldValue, FollowTag
@@ -23,7 +24,7 @@ from siyu.journeys.models import Bundle, Enrollment, Journey, StepRun
 from siyu.kit.errors import InvalidInput
 from siyu.messaging import budget
 from siyu.messaging.models import CustomerListMember, Delivery
-from siyu.orders.services import OrderIn, order_upsert
+from siyu.orders.services import OrderIn, RefundIn, order_upsert, refund_record
 from siyu.tags.services import tag_delete
 from siyu.wecom.events import CALLBACK, ContactAdded, ContactLost
 
@@ -458,6 +459,51 @@ def test_a_customers_reply_ends_a_wait_for_it_or_the_walk(world):
     assert reasons == {answered.pk: "replied", noted.pk: "replied", silent.pk: ""}
     _run(engine.now() + timedelta(days=2, minutes=2))
     assert _outcomes(Enrollment.objects.get(journey=waits, customer=silent)) == {"w": "timeout"}
+
+
+def test_an_rfm_class_change_enrolls_the_customers_who_moved_into_the_class(world):
+    corp, actor, tags, staff = world
+    rfm_settings_save(actor=actor, method="fixed", recency_days=30, frequency=1, monetary_fen=50_000, window_days=None, strategies={})
+    into_a = {"kind": "data", "rule": "rfm_changed", "to": ["A"], "time": "10:00"}
+    journey = _live(actor, {"trigger": into_a, "steps": [{"key": "w", "kind": "wait", "days": 1}]})
+    from_d = _live(actor, {"trigger": {**into_a, "from": ["D"]}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}, name="从D到A")
+    grew, was_a, small, newcomer = _customers(corp, staff, 4)
+    paid = engine.now() - timedelta(days=1)
+
+    def order(customer, no, fen, at=paid):
+        order_upsert(corp=corp, data=OrderIn(order_no=no, paid_at=at, amount_fen=fen, external_userid=customer.external_userid))
+
+    order(grew, "g1", 10_000)
+    order(was_a, "a1", 50_000)
+    order(was_a, "a2", 50_000)
+    order(small, "s1", 10_000)
+    day1 = engine.now()
+    assert entries.pass_run(journey, into_a, day1) == 0  # the corp's first record is its baseline
+    assert dict(CustomerRfmClass.objects.filter(corp=corp).values_list("customer_id", "letter")) == {grew.pk: "D", was_a.pk: "A", small.pk: "D"}
+    order(grew, "g2", 60_000, at=engine.now())
+    order(small, "s2", 1_000, at=engine.now())
+    order(newcomer, "n1", 30_000, at=engine.now())
+    order(newcomer, "n2", 30_000, at=engine.now())
+    assert entries.pass_run(journey, into_a, day1) == 0  # the same day again: recorded already, the occasion enrolled
+    day2 = day1 + timedelta(days=1)
+    assert entries.pass_run(journey, into_a, day2) == 2
+    assert set(Enrollment.objects.filter(journey=journey).values_list("customer_id", flat=True)) == {grew.pk, newcomer.pk}
+    assert entries.pass_run(from_d, from_d.definition["trigger"], day2) == 1  # the day's record is read, not made again
+    assert list(Enrollment.objects.filter(journey=from_d).values_list("customer_id", flat=True)) == [grew.pk]
+    assert CustomerRfmClass.objects.get(customer=small).letter == "B"
+    for no in ("n1", "n2"):
+        refund_record(corp=corp, source="api", order_no=no, refund=RefundIn(refund_no=f"r{no}", amount_fen=30_000))
+    rfm_classes_record(corp, (day2 + timedelta(days=1)).astimezone(CN).date())
+    gone = CustomerRfmClass.objects.get(customer=newcomer)
+    assert (gone.letter, gone.previous) == ("", "A")
+
+
+def test_an_rfm_trigger_names_its_classes(world):
+    corp, actor, tags, staff = world
+    draft = services.journey_create(
+        actor=actor, name="RFM", definition={"trigger": {"kind": "data", "rule": "rfm_changed", "to": ["Z"]}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}
+    )
+    assert [p["field"] for p in draft.problems] == ["trigger.to"]
 
 
 def test_a_lead_forms_visitor_and_a_customer_newly_in_a_segment_enter_at_once(world):

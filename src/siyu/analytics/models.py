@@ -25,6 +25,8 @@ class RfmSettings(CorpOwned):
     window_days = models.PositiveIntegerField(null=True, blank=True, help_text="orders of the last N days only; empty: all time")
     strategies = models.JSONField(default=dict, blank=True, help_text="class letter → the operators' own strategy text")
     updated_at = models.DateTimeField(auto_now=True)
+    # The corp day its customers' classes were last recorded (CustomerRfmClass); empty: never.
+    classes_on = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp"], name="rfmsettings_one_per_corp")]
@@ -83,3 +85,18 @@ class CustomerClv(CorpOwned):
 
     class Meta:
         indexes = [models.Index(fields=["corp", "clv_fen"]), models.Index(fields=["corp", "p_alive"])]
+
+
+class CustomerRfmClass(CorpOwned):
+    """A customer's RFM class as last recorded, and the day it last changed: what a journey on
+    "RFM class changed" reads. Classes move with orders and with time passing (a buyer grows
+    lapsed), so they are recorded once a corp day, not on every event. The first record of a corp
+    is its baseline: no change is dated then."""
+
+    customer = models.OneToOneField("customers.Customer", primary_key=True, on_delete=models.CASCADE, related_name="rfm_class")
+    letter = models.CharField(max_length=1, blank=True, help_text="A–H; empty: no counted order (any more)")
+    previous = models.CharField(max_length=1, blank=True)
+    changed_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "changed_on", "letter"])]

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.db.models import F
 from django.utils.translation import gettext as _
+
+from siyu.corps.models import Corp
+from siyu.kit.db import insert_many
 
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.tenancy import Actor
 
-from .models import ClvFit, RfmSettings
-from .rfm import BY_LETTER
+from siyu.orders.models import CustomerValue
+
+from .models import ClvFit, CustomerRfmClass, RfmSettings
+from .rfm import BY_LETTER, CLASSES, class_q, rfm_compute
 
 STRATEGY_MAX = 500
 
@@ -46,3 +54,27 @@ def clv_refresh_queue(*, actor: Actor, horizon_days: int) -> None:
     ClvFit.objects.update_or_create(corp=actor.corp, defaults={"queued_at": now(), "error": ""})
     corp_id = actor.corp.id
     enqueue_after_commit("siyu.analytics.tasks.refresh_clv", corp_id, horizon_days)
+
+
+def rfm_classes_record(corp: Corp, day: date) -> int:
+    """Record every customer's RFM class on the corp day `day`, dating each change (a class
+    entered, or left for no purchase) to that day; once a day, whoever asks first. Set-based: one
+    statement per class, so a 3M-customer corp costs a few scans. Returns the changes dated."""
+    RfmSettings.objects.get_or_create(corp=corp)
+    settings = RfmSettings.objects.select_for_update().get(corp=corp)  # two passes at once: one records, the other reads its record
+    if settings.classes_on is not None and settings.classes_on >= day:
+        return 0
+    changed_on = day if settings.classes_on is not None else None  # the first record is the baseline, not a change
+    result = rfm_compute(corp, as_of=day, settings=settings)
+    records = CustomerRfmClass.objects.filter(corp=corp)
+    changes = 0
+    for c in CLASSES:
+        members = CustomerValue.objects.filter(class_q(corp, result, [c.letter], on_value=True), corp=corp).values("customer_id")
+        changes += records.filter(customer_id__in=members).exclude(letter=c.letter).update(previous=F("letter"), letter=c.letter, changed_on=changed_on)
+        new = list(members.exclude(customer_id__in=records.values("customer_id")).values_list("customer_id", flat=True))
+        insert_many(CustomerRfmClass, ["customer", "corp", "letter", "previous", "changed_on"], [(i, corp.pk, c.letter, "", changed_on) for i in new])
+        changes += len(new) if changed_on else 0
+    buyers = CustomerValue.objects.filter(class_q(corp, result, BY_LETTER, on_value=True), corp=corp).values("customer_id")
+    changes += records.exclude(letter="").exclude(customer_id__in=buyers).update(previous=F("letter"), letter="", changed_on=changed_on)
+    RfmSettings.objects.filter(pk=settings.pk).update(classes_on=day)
+    return changes

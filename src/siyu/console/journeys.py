@@ -64,7 +64,7 @@ TRIGGER_KINDS = [
     ("plan", gettext_lazy("A plan (a date, or a repeating schedule)")),
     ("segment", gettext_lazy("Customers in a segment (daily)")),
     ("date_field", gettext_lazy("A date field (birthday, baby's birth date …)")),
-    ("data", gettext_lazy("Data (no repurchase, P(alive))")),
+    ("data", gettext_lazy("Data (no repurchase, P(alive), RFM class changed)")),
     ("holiday", gettext_lazy("A holiday, solar term or brand date")),
 ]
 WEEKDAYS = [
@@ -129,9 +129,17 @@ class SettingsForm(forms.Form):
     rule = forms.ChoiceField(
         label=gettext_lazy("Data rule"),
         required=False,
-        choices=[("no_repurchase", gettext_lazy("No second order N days after the first")), ("p_alive_below", gettext_lazy("P(alive) below a threshold"))],
+        choices=[
+            ("no_repurchase", gettext_lazy("No second order N days after the first")),
+            ("p_alive_below", gettext_lazy("P(alive) below a threshold")),
+            ("rfm_changed", gettext_lazy("RFM class changed")),
+        ],
     )
     threshold = forms.FloatField(label=gettext_lazy("P(alive) threshold"), required=False, min_value=0, max_value=1)
+    rfm_to = forms.MultipleChoiceField(label=gettext_lazy("Into RFM class"), required=False, widget=forms.CheckboxSelectMultiple)
+    rfm_from = forms.MultipleChoiceField(
+        label=gettext_lazy("From RFM class"), required=False, widget=forms.CheckboxSelectMultiple, help_text=gettext_lazy("None ticked: from any class.")
+    )
     holiday = forms.ChoiceField(label=gettext_lazy("Holiday, solar term or brand date"), required=False)
     audience = forms.TypedChoiceField(label=gettext_lazy("Only customers in segment"), coerce=int, required=False, empty_value=None)
     reentry = forms.ChoiceField(
@@ -172,6 +180,7 @@ class SettingsForm(forms.Form):
         self.fields["field"].choices = [("", "—")] + [(f.key, f.name) for f in CustomField.objects.for_corp(actor.corp).filter(archived_at__isnull=True)]
         self.fields["stage_ids"].choices = [(s.pk, s.name) for s in LifecycleStage.objects.for_corp(actor.corp)]
         self.fields["holiday"].choices = [("", "—"), *dates.choices(actor.corp.pk)]
+        self.fields["rfm_to"].choices = self.fields["rfm_from"].choices = [(c.letter, f"{c.letter} {c.name}") for c in CLASSES]
         segments = [(None, "—")] + [(s.pk, s.name) for s in Segment.objects.for_corp(actor.corp).order_by("name")]
         self.fields["segment_id"].choices = segments
         self.fields["audience"].choices = segments
@@ -201,6 +210,8 @@ class SettingsForm(forms.Form):
             "offset_days": t.get("offset_days", 0),
             "rule": t.get("rule", "no_repurchase"),
             "threshold": t.get("threshold"),
+            "rfm_to": t.get("to", []),
+            "rfm_from": t.get("from", []),
             "holiday": t.get("holiday", ""),
             "audience": (d.get("audience") or {}).get("segment_id"),
             "reentry": reentry.get("rule", "once"),
@@ -250,6 +261,8 @@ class SettingsForm(forms.Form):
             if trigger["rule"] == "no_repurchase":
                 days = _numbers(c["days"])
                 trigger["days"] = days[0] if days else None
+            elif trigger["rule"] == "rfm_changed":
+                trigger.update(to=c["rfm_to"], **({"from": c["rfm_from"]} if c["rfm_from"] else {}))
             else:
                 trigger["threshold"] = c["threshold"]
         exits = []
@@ -293,6 +306,8 @@ TRIGGER_FIELDS = {
     "offset_days": "offset_days",
     "rule": "rule",
     "threshold": "threshold",
+    "to": "rfm_to",
+    "from": "rfm_from",
     "holiday": "holiday",
 }
 

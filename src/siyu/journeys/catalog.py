@@ -1,9 +1,8 @@
 """The playbook catalog: the seeds' plays as journeys to install. Installing makes a draft whose
 content is marked 【待填写】 where the brand's own words go; a draft with a mark left cannot go live.
 
-The references a play needs (a date field for a baby's birth, an RFM class's segment) are found
-or made when it is installed; where one cannot be found (no date field yet) the draft names the
-problem like any other.
+The references a play needs (a date field for a baby's birth or a birthday) are found when it is
+installed; where one cannot be found (no date field yet) the draft names the problem like any other.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from siyu.analytics.rfm import BY_LETTER, DEFAULT_STRATEGIES
-from siyu.analytics.segments import segment_for_rfm_class
 from siyu.customers.models import CustomField
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
@@ -140,9 +138,9 @@ def _birthday(actor: Actor) -> dict:
 
 def _rfm(letter: str):
     def build(actor: Actor) -> dict:
-        segment, _created = segment_for_rfm_class(actor=actor, letter=letter)
         return {
-            "trigger": {"kind": "segment", "segment_id": segment.pk, "time": "09:30"},
+            # On entering the class (from any other, or as a first buyer), again at most monthly.
+            "trigger": {"kind": "data", "rule": "rfm_changed", "to": [letter], "time": "09:30"},
             "reentry": {"rule": "after_days", "days": 30},
             "goal": {"within_days": 30},
             "holdout_percent": 10,

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from siyu.acquisition.models import Channel, LeadForm, LiveCode
 from siyu.analytics.models import Segment
+from siyu.analytics.rfm import BY_LETTER
 from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.customers.fields import parse_value
 from siyu.customers.models import CustomField, LifecycleStage
@@ -43,7 +44,7 @@ from .dates import known as holiday_known
 EVENTS = ("contact_added", "lead_submitted", "tag_added", "tag_removed", "field_changed", "stage_entered", "order_paid", "order_refunded", "group_joined")
 WAIT_EVENTS = ("order_paid", "tag_added", "group_joined", "field_changed", "replied")
 TRIGGERS = ("event", "plan", "segment", "date_field", "data", "holiday")
-DATA_RULES = ("no_repurchase", "p_alive_below")
+DATA_RULES = ("no_repurchase", "p_alive_below", "rfm_changed")
 EXITS = ("order_paid", "tag_added", "lost", "left_audience", "replied")
 STEP_KINDS = ("wait", "wait_event", "branch", "split", "send", "invite_group", "task", "tag", "set_field", "notify", "webhook")
 # The fields of each kind that name the steps it goes on to.
@@ -214,6 +215,11 @@ def _check_trigger(c: Checker, trigger) -> None:
             c.add("trigger.days", "bad_days", _("The days are 1 to 730."))
         elif rule == "p_alive_below" and not (isinstance(trigger.get("threshold"), (int, float)) and 0 < trigger["threshold"] < 1):
             c.add("trigger.threshold", "bad_threshold", _("The threshold is between 0 and 1."))
+        elif rule == "rfm_changed":
+            for name, required in (("to", True), ("from", False)):
+                letters = trigger.get(name) or []
+                if not isinstance(letters, list) or (required and not letters) or not set(letters) <= set(BY_LETTER):
+                    c.add(f"trigger.{name}", "bad_rfm_class", _("Choose RFM classes among A–H."))
     elif kind == "holiday":
         if not holiday_known(c.actor.corp.pk, trigger.get("holiday")):
             c.add("trigger.holiday", "unknown_holiday", _("Choose a public holiday, a solar term or one of the brand's dates."))

@@ -11,7 +11,8 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from siyu.analytics.models import CustomerClv, Segment
+from siyu.analytics.models import CustomerClv, CustomerRfmClass, Segment
+from siyu.analytics.services import rfm_classes_record
 from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.customers.models import Customer, CustomerFieldValue
 from siyu.kit.clock import now
@@ -112,12 +113,24 @@ def candidates(journey: Journey, trigger: dict, day: date) -> tuple[list[int], s
         return list(rows.values_list("pk", flat=True)), f"segment:{day}"
     if kind == "date_field":
         return _dated(journey, trigger, day)
+    if trigger["rule"] == "rfm_changed":
+        rfm_classes_record(corp, day)  # the day's record, made by whichever pass asks first
+        return list(rfm_changes(corp.pk, trigger).filter(changed_on=day).values_list("customer_id", flat=True)), f"rfm:{day}"
     if trigger["rule"] == "no_repurchase":
         first = day - timedelta(days=trigger["days"])
         rows = CustomerValue.objects.filter(corp=corp, first_paid_on=first, order_count=1)
         return list(rows.values_list("customer_id", flat=True)), f"no_repurchase:{first}"
     rows = CustomerClv.objects.filter(corp=corp, p_alive__lt=trigger["threshold"])
     return list(rows.values_list("customer_id", flat=True)), f"p_alive:{day}"
+
+
+def rfm_changes(corp_id: int, trigger: dict):
+    """Records of customers whose class changed as an "RFM class changed" trigger asks: into one of
+    its classes (`to`), from one of its classes (`from`, any when empty)."""
+    rows = CustomerRfmClass.objects.filter(corp_id=corp_id, letter__in=trigger["to"], changed_on__isnull=False)
+    if trigger.get("from"):
+        rows = rows.filter(previous__in=trigger["from"])
+    return rows
 
 
 def _dated(journey: Journey, trigger: dict, day: date) -> tuple[list[int], str]:

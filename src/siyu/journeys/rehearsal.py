@@ -23,6 +23,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils.translation import gettext as _
 
+from siyu.analytics.models import CustomerRfmClass
 from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.corps.models import Staff
 from siyu.customers.models import Customer, Follow, TimelineEvent
@@ -35,7 +36,7 @@ from siyu.orders.models import Order
 
 from .definition import definition_problems, next_send_time, steps_of, wake_at
 from .engine import _newest_staff, _path, audience_q, in_holdout
-from .entries import candidates, next_entry
+from .entries import candidates, next_entry, rfm_changes
 from .models import Journey, StepRun
 
 OTHER_EVENT_RATE = 1 / 3
@@ -118,9 +119,14 @@ class _Simulation:
         trigger = self.definition["trigger"]
         rule = (self.definition.get("reentry") or {}).get("rule", "once")
         seen: dict[int, datetime] = {}
-        if trigger["kind"] == "event":
+        if trigger["kind"] == "event" or trigger.get("rule") == "rfm_changed":
+            # Events, and class changes (a pass only records today's, and writes them): as many a
+            # day as on an average day of the last 30.
             per_day = _event_rate(self.actor, trigger)
-            pool = list(Customer.objects.filter(corp=self.actor.corp).order_by("?").values_list("pk", flat=True)[:100_000])
+            pool = Customer.objects.filter(corp=self.actor.corp)
+            if trigger["kind"] == "data":
+                pool = pool.filter(pk__in=CustomerRfmClass.objects.filter(corp=self.actor.corp, letter__in=trigger["to"]).values("customer_id"))
+            pool = list(pool.order_by("?").values_list("pk", flat=True)[:100_000])
             self.report.assumptions.append(_("%(n).1f customers a day enter, as the event happened on an average day of the last 30.") % {"n": per_day})
             for d in range(self.days):
                 count = int(per_day) + (1 if self.rng.random() < per_day - int(per_day) else 0)
@@ -273,6 +279,8 @@ def _response_rate(actor: Actor, days: int) -> float:
 def _event_rate(actor: Actor, trigger: dict) -> float:
     since = now() - timedelta(days=30)
     corp = actor.corp
+    if trigger["kind"] == "data":  # RFM class changes
+        return rfm_changes(corp.pk, trigger).filter(changed_on__gte=since.astimezone(corp.tzinfo).date()).count() / 30
     event = trigger["event"]
     if event == "contact_added":
         n = Follow.objects.filter(corp=corp, added_at__gte=since).count()
