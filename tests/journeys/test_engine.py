@@ -500,9 +500,8 @@ def test_an_rfm_class_change_enrolls_the_customers_who_moved_into_the_class(worl
 
 def test_an_rfm_trigger_names_its_classes(world):
     corp, actor, tags, staff = world
-    draft = services.journey_create(
-        actor=actor, name="RFM", definition={"trigger": {"kind": "data", "rule": "rfm_changed", "to": ["Z"]}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}
-    )
+    trigger = {"kind": "data", "rule": "rfm_changed", "to": ["Z"]}
+    draft = services.journey_create(actor=actor, name="RFM", definition={"trigger": trigger, "steps": [{"key": "w", "kind": "wait", "days": 1}]})
     assert [p["field"] for p in draft.problems] == ["trigger.to"]
 
 

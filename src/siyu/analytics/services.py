@@ -8,13 +8,11 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
-from siyu.kit.db import insert_many
-
 from siyu.kit.clock import now
+from siyu.kit.db import insert_many
 from siyu.kit.errors import InvalidInput
 from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.tenancy import Actor
-
 from siyu.orders.models import CustomerValue
 
 from .models import ClvFit, CustomerRfmClass, RfmSettings

@@ -12,8 +12,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from siyu.analytics.models import CustomerClv, CustomerRfmClass, Segment
-from siyu.analytics.services import rfm_classes_record
 from siyu.analytics.segments import SegmentFilters, customers_matching
+from siyu.analytics.services import rfm_classes_record
 from siyu.customers.models import Customer, CustomerFieldValue
 from siyu.kit.clock import now
 from siyu.kit.db import statistics_refresh
