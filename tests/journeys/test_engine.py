@@ -190,22 +190,22 @@ def test_the_holdout_is_stable_and_conversion_is_counted_for_both(world):
 
 def test_a_step_runs_once_when_its_worker_dies_mid_step(world):
     corp, actor, tags, staff = world
-    journey = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "tag", "kind": "tag", "add": [tags["已回访"].pk]}]})
+    _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "tag", "kind": "tag", "add": [tags["已回访"].pk]}]})
     (c,) = _customers(corp, staff, 1)
     customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
-    at = engine.now()  # the lease is counted from the claim's real time
-    claims = engine.ENROLLMENT_WORK.claim_due(at=at)
-    assert len(claims) == 1
+    at = engine.now()
 
     class Died(Exception):
         pass
 
-    with pytest.raises(Died), transaction.atomic():  # the worker dies before its transaction commits
-        engine.Walk(journey.live_version, at, claims).run(engine.claimed_rows([claims[0].pk]))
+    with pytest.raises(Died), transaction.atomic():  # the worker dies before its batch commits
+        claims = engine.ENROLLMENT_WORK.lock_due(at=at, fields=engine.WALKED)
+        assert len(claims) == 1
+        engine.run_claims(claims, at=at)
+        assert StepRun.objects.count() == 1  # the step ran, in the batch's transaction
         raise Died
     assert not StepRun.objects.exists() and not FollowTag.objects.filter(tag=tags["已回访"]).exists()
-    assert _run(at) == 0  # still held: the lease has not run out
-    assert _run(at + timedelta(minutes=6)) == 1  # taken over after the lease
+    assert _run(at) == 1  # due again at once: nothing held it but the dead transaction
     assert _run(at + timedelta(minutes=12)) == 0
     assert StepRun.objects.filter(step="tag").count() == 1
     assert FollowTag.objects.filter(tag=tags["已回访"]).count() == 1

@@ -187,6 +187,45 @@ def test_claiming_many_takes_each_row_once(row):
     assert len(got) == len(set(got)) == 10
 
 
+def test_rows_locked_for_a_transaction_are_taken_once_and_due_again_when_it_dies(row):
+    corp = row.corp
+    for i in range(9):
+        CallbackEvent.objects.create(corp=corp, dedupe_key=f"more{i}", event="e", payload={})
+    due, got, barrier = work(), [], threading.Barrier(3)
+
+    def worker():
+        barrier.wait()
+        try:
+            with transaction.atomic():  # the work and its settlement commit together
+                claims = due.lock_due(limit=4)
+                due.finish_many(claims)
+                got.extend(c.pk for c in claims)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == len(set(got)) == 10
+    assert set(CallbackEvent.objects.values_list("status", flat=True)) == {"done"}
+
+    CallbackEvent.objects.filter(pk=row.pk).update(status="received")
+    class Died(Exception):
+        pass
+
+    with pytest.raises(Died), transaction.atomic():  # the worker dies mid-work
+        (claim,) = due.lock_due(limit=10)
+        due.finish_many([claim])
+        raise Died
+    assert CallbackEvent.objects.get(pk=row.pk).status == "received"  # as it was: no lease to wait out
+    with transaction.atomic():
+        assert [c.pk for c in due.lock_due(limit=10)] == [row.pk]
+    with pytest.raises(RuntimeError):
+        due.lock_due(limit=10)  # outside a transaction the lock would be gone before the work
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED is PostgreSQL's")
 def test_on_postgresql_a_claim_skips_rows_another_worker_holds(row):
     due = work()

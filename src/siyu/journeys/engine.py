@@ -1,13 +1,14 @@
 """The journey engine: customers enter, each enrollment's step runs once when due, and the
 customers a step reaches are bundled into one send or task per sending time.
 
-Exactly once: an enrollment is claimed (kit.due) before its step runs, and the step's effects, its
-`StepRun` (unique per enrollment and step) and the enrollment's move to the next step commit in one
-transaction. A worker that dies mid-step leaves nothing written; its lease runs out and the step
-is taken over. Effects outside the database (WeCom's tasks, app messages, webhooks) are rows of
-their own with their own due work, written in that same transaction.
+Exactly once: a batch of due enrollments is locked (kit.due's `lock_due`: SKIP LOCKED on
+PostgreSQL, so workers share the due rows) and, in that same transaction, their steps' effects,
+their `StepRun`s (unique per enrollment and step) and their moves to the next step are written; the
+commit is the claim's settlement. A worker that dies mid-batch leaves nothing written, and the
+rows are due again at once. Effects outside the database (WeCom's tasks, app messages, webhooks)
+are rows of their own with their own due work, written in that same transaction.
 
-Batches: due enrollments are claimed thousands at a time and run grouped by version and step, so a
+Batches: due enrollments are locked thousands at a time and run grouped by version and step, so a
 step costs a few statements per group, not per customer. Steps that take no time (a branch, a tag)
 run on in the same batch until each customer waits or finishes.
 """
@@ -37,7 +38,7 @@ from siyu.groups.models import GroupCode
 from siyu.guides.models import GuideTask
 from siyu.guides.services import guide_task_create, signin_url
 from siyu.kit.clock import now
-from siyu.kit.db import in_chunks, insert_many
+from siyu.kit.db import commit_unflushed, in_chunks, insert_many
 from siyu.kit.due import DueWork
 from siyu.kit.errors import DomainError
 from siyu.kit.tenancy import Actor, Role
@@ -95,17 +96,17 @@ def _share(journey_id: int, step: str, customer_id: int) -> int:
 def audience_q(actor: Actor, definition: dict, ids: list[int]):
     """Of these customers, those the journey's audience holds now (all of them when it has none)."""
     audience = definition.get("audience") or {}
-    rows = Customer.objects.filter(corp=actor.corp, pk__in=ids)
+    rows = Customer.objects.filter(corp=actor.corp, pk__any_of=ids)
     if audience.get("segment_id"):
         segment = Segment.objects.get(corp=actor.corp, pk=audience["segment_id"])
-        rows = customers_matching(actor, SegmentFilters.from_json(segment.filters)).filter(pk__in=ids)
+        rows = customers_matching(actor, SegmentFilters.from_json(segment.filters)).filter(pk__any_of=ids)
     if audience.get("filters"):
-        rows = rows.filter(pk__in=customers_matching(actor, SegmentFilters.from_json(audience["filters"])).filter(pk__in=ids).values("pk"))
+        rows = rows.filter(pk__in=customers_matching(actor, SegmentFilters.from_json(audience["filters"])).filter(pk__any_of=ids).values("pk"))
     return rows
 
 
 def _active_follows(corp_id: int, ids: Iterable[int]):
-    return Follow.objects.filter(corp_id=corp_id, customer_id__in=list(ids), deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True)
+    return Follow.objects.filter(corp_id=corp_id, customer_id__any_of=list(ids), deleted_by_staff_at__isnull=True, deleted_by_customer_at__isnull=True)
 
 
 def _newest_staff(corp_id: int, ids: list[int]) -> dict[int, int]:
@@ -160,7 +161,7 @@ def enroll_journeys(
         if missing:
             senders.update(_newest_staff(corp.pk, missing))  # no staff member any more: not a customer to walk with
         earlier: dict[tuple[int, int], list[tuple]] = defaultdict(list)
-        rows = Enrollment.objects.filter(journey_id__in=[j.pk for j in journeys], customer_id__in=[i for i in chunk if i in senders])
+        rows = Enrollment.objects.filter(journey_id__in=[j.pk for j in journeys], customer_id__any_of=[i for i in chunk if i in senders])
         for journey_id, customer_id, key, entered_at, status in rows.values_list("journey_id", "customer_id", "entry_key", "entered_at", "status"):
             earlier[(journey_id, customer_id)].append((key, entered_at, status))
         new = []
@@ -217,27 +218,32 @@ def run_due(*, at: datetime | None = None, limit: int = BATCH, rounds: int = 100
     the steps run."""
     done = 0
     for _round in range(rounds):
-        # Due order without a tie-break: a million steps due in one minute are read from the index a
-        # batch at a time, not sorted whole for every batch.
-        claims = ENROLLMENT_WORK.claim_due(limit=limit, at=at, order_by=["due_at"], within=Enrollment.objects.filter(journey__status=Journey.Status.ACTIVE))
-        if not claims:
-            break
-        done += run_claims(claims, at=at or now())
+        # A batch is locked, walked and settled in one transaction: its commit is the claim's
+        # settlement, and a worker that dies mid-batch leaves every row as it was.
+        with transaction.atomic():
+            # Lost in a crash, a batch is walked again: nothing it did reached anyone before a later
+            # commit (WeCom's tasks and calls are due work read after it), which flushes it too.
+            commit_unflushed()
+            # Due order without a tie-break: a million steps due in one minute are read from the
+            # index a batch at a time, not sorted whole for every batch.
+            claims = ENROLLMENT_WORK.lock_due(
+                limit=limit, at=at, order_by=["due_at"], within=Enrollment.objects.filter(journey__status=Journey.Status.ACTIVE), fields=WALKED
+            )
+            if not claims:
+                break
+            done += run_claims(claims, at=at or now())
         if len(claims) < limit:
             break
     return done
 
 
-def claimed_rows(pks: list[int]) -> list[dict]:
-    """What a walk reads of each enrollment."""
-    return list(
-        Enrollment.objects.filter(pk__in=pks).values("pk", "journey_id", "version_id", "customer_id", "staff_id", "step", "event_seen", "due_at", "entered_at")
-    )
+WALKED = ["version_id", "customer_id", "staff_id", "step", "event_seen", "due_at"]  # what a walk reads of each enrollment
 
 
 def run_claims(claims, *, at: datetime) -> int:
+    """Walk the locked enrollments (read with their lock: each claim's `row`), version by version."""
     by_pk = {c.pk: c for c in claims}
-    rows = claimed_rows(list(by_pk))
+    rows = [c.row for c in claims]
     by_version: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         by_version[row["version_id"]].append(row)
@@ -287,7 +293,8 @@ class Walk:
         self.at = at
         self.claims = {c.pk: c for c in claims}
         self.runs: list[tuple] = []  # StepRun rows
-        self.settled: dict[int, dict] = {}  # enrollment → its fields after this walk
+        self.settled: dict[int, tuple] = {}  # enrollment → its fields after this walk (`_arrive`)
+        self._arrivals: dict[tuple, tuple] = {}
         self.late = timedelta(hours=self.definition.get("late_hours", 24))
 
     def run(self, rows: list[dict]) -> int:
@@ -305,27 +312,38 @@ class Walk:
                 step = self.steps.get(key)
                 if step is None:  # moved to a version without it: the walk ends there
                     for row in group:
-                        self.settled[row["pk"]] = {**arrival(None, self.at, self.tz), "exit_reason": "step_gone", "status": S.EXITED}
+                        self.settled[row["pk"]] = self._arrive(None, exit_reason="step_gone")
                     continue
                 for row, outcome, target in self._step(step, group):
                     self.runs.append((self.corp.pk, row["pk"], self.journey.pk, self.version.pk, key, outcome, self.at))
                     if outcome in ("left", "lost"):
-                        self.settled[row["pk"]] = {**arrival(None, self.at, self.tz), "status": S.EXITED, "exit_reason": outcome}
+                        self.settled[row["pk"]] = self._arrive(None, exit_reason=outcome)
                         continue
                     nxt = self.steps.get(target) if target else None
                     if nxt is not None and nxt["kind"] not in WAITS:
                         onward[target].append({**row, "step": target, "due_at": self.at, "event_seen": False})
                     else:
-                        self.settled[row["pk"]] = arrival(nxt, self.at, self.tz)
+                        self.settled[row["pk"]] = self._arrive(target if nxt is not None else None)
             at_step = onward
         insert_many(StepRun, ["corp", "enrollment", "journey", "version", "step", "outcome", "at"], self.runs)
         self._settle()
         return len(self.runs)
 
+    def _arrive(self, key: str | None, *, exit_reason: str = "") -> tuple:
+        """The settled fields of a row arriving at step `key` (None: the walk's end; with a reason,
+        its exit), as a tuple shared by every row arriving alike: rows are settled in groups."""
+        hit = self._arrivals.get((key, exit_reason))
+        if hit is None:
+            fields = arrival(self.steps[key] if key is not None else None, self.at, self.tz)
+            if exit_reason:
+                fields.update(status=S.EXITED, exit_reason=exit_reason)
+            hit = self._arrivals[(key, exit_reason)] = tuple(sorted(fields.items()))
+        return hit
+
     def _settle(self) -> None:
         by_values: dict[tuple, list] = defaultdict(list)
-        for pk, fields in self.settled.items():
-            by_values[tuple(sorted(fields.items()))].append(self.claims[pk])
+        for pk, values in self.settled.items():
+            by_values[values].append(self.claims[pk])
         for values, claims in by_values.items():
             fields = dict(values)
             status = fields.pop("status")
@@ -335,7 +353,7 @@ class Walk:
     def _step(self, step: dict, group: list[dict]):
         key = step["key"]
         # A step's run commits with the walk's move past it, so only a row taken over from a worker
-        # whose lease ran out (or one claimed alone) can find its step done already.
+        # whose lease ran out (a written claim) can find its step done already.
         unsure = [r["pk"] for r in group if self.claims[r["pk"]].taken_over is not False]
         done = dict(StepRun.objects.filter(enrollment_id__in=unsure, step=key).values_list("enrollment_id", "outcome")) if unsure else {}
         if done:  # ran before (a take-over after the commit): go on from its outcome, never again
@@ -366,7 +384,7 @@ class Walk:
         if kind == "branch":
             matched = set(
                 customers_matching(self.actor, SegmentFilters.from_json(step["if"]))
-                .filter(pk__in=[r["customer_id"] for r in live])
+                .filter(pk__any_of=[r["customer_id"] for r in live])
                 .values_list("pk", flat=True)
             )
             for row in live:
@@ -402,7 +420,7 @@ class Walk:
     def _do_send(self, step: dict, rows: list[dict]):
         send_at = next_send_time(step, self.at, self.tz)
         ids = [r["customer_id"] for r in rows]
-        allowed, _skipped = budget.apply(budget.policy_for(self.corp), Customer.objects.filter(pk__in=ids), send_at, count=False, customer_ids=ids)
+        allowed, _skipped = budget.apply(budget.policy_for(self.corp), Customer.objects.filter(pk__any_of=ids), send_at, count=False, customer_ids=ids)
         allowed = set(allowed.values_list("pk", flat=True))
         self._bundle(step, "send", send_at, [i for i in ids if i in allowed])
         for row in rows:
@@ -430,14 +448,13 @@ class Walk:
                 corp=self.corp, journey=self.journey, version=self.version, step=step["key"], kind=kind, send_at=send_at, customers=listed, due_at=send_at
             )
             BUNDLE_WORK.enqueue(bundle.pk, at=send_at)
-        CustomerListMember.objects.bulk_create(
-            [CustomerListMember(customers_id=bundle.customers_id, customer_id=i) for i in ids], batch_size=5000, ignore_conflicts=True
-        )
+        # A customer twice on a step's list (two walks of an every-time journey) is listed once.
+        insert_many(CustomerListMember, ["customers", "customer"], [(bundle.customers_id, i) for i in ids], ignore_conflicts=True)
 
     def _do_tag(self, step: dict, rows: list[dict]):
         add = list(Tag.objects.filter(corp=self.corp, pk__in=step.get("add") or [], deleted_at__isnull=True))
         remove = list(Tag.objects.filter(corp=self.corp, pk__in=step.get("remove") or [], deleted_at__isnull=True))
-        customers_tags_change(actor=self.actor, customers=Customer.objects.filter(pk__in=[r["customer_id"] for r in rows]), add=add, remove=remove)
+        customers_tags_change(actor=self.actor, customers=Customer.objects.filter(pk__any_of=[r["customer_id"] for r in rows]), add=add, remove=remove)
         for row in rows:
             yield row, "done"
 

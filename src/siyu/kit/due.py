@@ -9,6 +9,9 @@ on the domain row itself, so the row and not the queue is the truth about the wo
 - a lease (`lease_until`): a worker that dies leaves a lease that runs out. Idempotent work is then
   claimed again (take-over); work that must happen at most once (a welcome WeCom may already have
   delivered) is settled as failed by the sweep instead;
+- for work done whole inside one transaction (a journey's steps), `lock_due` holds the rows by
+  that transaction's locks instead of a written claim: the commit settles them with the work, and
+  a dead worker's rows are due again at once;
 - retries with exponential backoff and a cap, the last error on the row, `run_after` for the retry;
 - enqueue after commit, so a rolled-back transaction leaves no task behind;
 - a sweep that re-enqueues due rows whose task was lost (a crashed worker's), leaving alone rows
@@ -49,11 +52,13 @@ class Claim:
 
     work: DueWork
     pk: int
-    stamp: datetime
+    stamp: datetime | None  # None: locked, not claimed (lock_due)
     attempts: int | None  # before this claim; None until read (a failure reads it)
     settled: bool = False
     # Taken from a worker whose lease ran out (its work may have happened); None when not known.
     taken_over: bool | None = None
+    locked: bool = False  # held by the caller's transaction (lock_due), not by a written claim
+    row: dict | None = None  # the fields lock_due was asked to read
 
     def finish(self, status: str | None = None, **values) -> bool:
         return self.work.finish(self, status=status, **values)
@@ -157,24 +162,51 @@ class DueWork:
         rows = self.model.objects.all() if within is None else within
         return self._claim(rows.order_by(*order), at=at, limit=limit)
 
+    def lock_due(
+        self, *, limit: int = 100, at: datetime | None = None, order_by: Iterable[str] = (), within: models.QuerySet | None = None, fields: Iterable[str] = ()
+    ) -> list[Claim]:
+        """For work done whole inside the caller's transaction: up to `limit` due rows, held by
+        that transaction's row locks (SKIP LOCKED on PostgreSQL; on SQLite the IMMEDIATE
+        transaction's write lock) instead of a written claim. The commit settles the rows with the
+        work; a worker that dies leaves them as they were, due again at once, with no lease to
+        wait for and no claim to write and clear on every row. `fields`: read with the lock, on
+        each claim's `row`."""
+        if not connection.in_atomic_block:
+            raise RuntimeError("lock_due holds rows for the caller's transaction: call it inside one")
+        order = list(order_by) or [self.f("due_at"), "pk"]
+        rows = self.model.objects.all() if within is None else within
+        fields = list(fields)
+        picked, taken = self._pick(rows.order_by(*order), at=at or now(), limit=limit, split=True, fields=fields)
+        attempts = self.f("attempts")
+        return [Claim(self, pk, None, row[attempts], taken_over=pk in taken, locked=True, row=row) for pk, row in picked.items()]
+
+    def _pick(self, rows: models.QuerySet, *, at: datetime, limit: int, split: bool, fields: list[str] | None = None) -> tuple[dict, set]:
+        """The claimable rows' keys and attempts (locked on PostgreSQL), and those taken from a
+        worker whose lease ran out. With `fields`: each key's row of them, its attempts and its pk."""
+        picked: dict = {}
+        taken: set = set()
+        parts = self.claimable_parts(at) if split else [self.claimable(at)]
+        for n, part in enumerate(parts):
+            if len(picked) >= limit:
+                break
+            candidates = rows.filter(part)
+            if connection.vendor == "postgresql":
+                # Rows another worker is claiming are skipped, not waited for.
+                candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+            if fields is None:
+                found = dict(candidates.values_list("pk", self.f("attempts"))[: limit - len(picked)])
+            else:
+                found = {row["pk"]: row for row in candidates.values("pk", self.f("attempts"), *fields)[: limit - len(picked)]}
+            if split and self.take_over and n == len(parts) - 1:
+                taken |= set(found)
+            picked.update(found)
+        return picked, taken
+
     def _claim(self, rows: models.QuerySet, *, at: datetime | None, limit: int, split: bool = True) -> list[Claim]:
         at = at or now()
         stamp = now()
         with transaction.atomic():
-            picked: dict = {}
-            taken: set = set()
-            parts = self.claimable_parts(at) if split else [self.claimable(at)]
-            for n, part in enumerate(parts):
-                if len(picked) >= limit:
-                    break
-                candidates = rows.filter(part)
-                if connection.vendor == "postgresql":
-                    # Rows another worker is claiming are skipped, not waited for.
-                    candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-                found = dict(candidates.values_list("pk", self.f("attempts"))[: limit - len(picked)])
-                if split and self.take_over and n == len(parts) - 1:
-                    taken |= set(found)
-                picked.update(found)
+            picked, taken = self._pick(rows, at=at, limit=limit, split=split)
             if not picked:
                 return []
             # Conditional: on SQLite (IMMEDIATE transactions) the write lock is already ours, and
@@ -188,6 +220,8 @@ class DueWork:
         return {} if self.heartbeat else {self.f("lease_until"): None}
 
     def _mine(self, claim: Claim) -> models.QuerySet:
+        if claim.locked:  # held by the transaction's lock, as it was read
+            return self.model.objects.filter(pk=claim.pk)
         return self.model.objects.filter(pk=claim.pk, **{self.f("claimed_at"): claim.stamp, self.f("status"): self.running})
 
     # -- settling ----------------------------------------------------------------------------------
@@ -204,14 +238,16 @@ class DueWork:
         is left as it is). Returns how many were settled."""
         f = self.f
         changes = {f("status"): status or self.done, f("error"): "", **self._released(), f("attempts"): F(f("attempts")) + 1, **values}
-        by_stamp: dict[datetime, list[int]] = {}
+        by_stamp: dict[datetime | None, list[int]] = {}
         for claim in claims:
             claim.settled = True
-            by_stamp.setdefault(claim.stamp, []).append(claim.pk)
+            by_stamp.setdefault(None if claim.locked else claim.stamp, []).append(claim.pk)
         settled = 0
         for stamp, pks in by_stamp.items():
             for i in range(0, len(pks), 5000):
-                mine = self.model.objects.filter(pk__in=pks[i : i + 5000], **{f("claimed_at"): stamp, f("status"): self.running})
+                mine = self.model.objects.filter(pk__any_of=pks[i : i + 5000])
+                if stamp is not None:
+                    mine = mine.filter(**{f("claimed_at"): stamp, f("status"): self.running})
                 settled += mine.update(**changes)
         return settled
 

@@ -122,7 +122,7 @@ def blocked(policy: ContactPolicy, at: datetime, *, exclude_send_id: int | None 
     w = windows(policy, at)
     ledger = Delivery.objects.filter(corp=policy.corp, status__in=COUNTED)
     if customer_ids is not None:
-        ledger = ledger.filter(customer_id__in=customer_ids)
+        ledger = ledger.filter(customer_id__any_of=customer_ids)
     if exclude_send_id is not None:
         ledger = ledger.exclude(send_id=exclude_send_id)  # a send being planned again does not count itself
     rules = [("wecom_cap", ledger.filter(planned_at__gte=w.cap_since, planned_at__lt=w.cap_until), w.cap)]
