@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import httpx
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from siyu.analytics.models import Segment
@@ -38,7 +38,7 @@ from siyu.groups.models import GroupCode
 from siyu.guides.models import GuideTask
 from siyu.guides.services import guide_task_create, signin_url
 from siyu.kit.clock import now
-from siyu.kit.db import commit_unflushed, in_chunks, insert_many
+from siyu.kit.db import commit_unflushed, first_shared, in_chunks, insert_many
 from siyu.kit.due import DueWork
 from siyu.kit.errors import DomainError
 from siyu.kit.tenancy import Actor, Role
@@ -308,7 +308,9 @@ class Walk:
             if not at_step:
                 break
             onward: dict[str, list[dict]] = defaultdict(list)
-            for key, group in at_step.items():
+            # Steps in one order in every worker: two walks making the same new bundles make them
+            # in the same order, so one waits for the other instead of each waiting for the other.
+            for key, group in sorted(at_step.items()):
                 step = self.steps.get(key)
                 if step is None:  # moved to a version without it: the walk ends there
                     for row in group:
@@ -439,17 +441,27 @@ class Walk:
     def _bundle(self, step: dict, kind: str, send_at: datetime, ids: list[int]) -> None:
         if not ids:
             return
-        bundle = Bundle.objects.select_for_update().filter(version=self.version, step=step["key"], send_at=send_at).first()
-        if bundle is not None and bundle.status != Bundle.Status.DUE:  # made already (a walk running late): the next day's
+        rows = Bundle.objects.filter(version=self.version, step=step["key"], send_at=send_at).values_list("status", "customers_id")
+        # Shared: the walks of several workers add to one bundle at once, and the maker's claim (an
+        # update) waits for them, so that no customer is listed after the send was made.
+        found = first_shared(rows)
+        if found is None:
+            try:
+                with transaction.atomic():
+                    listed = CustomerList.objects.create(corp=self.corp, name=f"{self.journey.name} · {step['key']}"[:100])
+                    bundle = Bundle.objects.create(
+                        corp=self.corp, journey=self.journey, version=self.version, step=step["key"], kind=kind, send_at=send_at, customers=listed,
+                        due_at=send_at,
+                    )  # fmt: skip
+                    BUNDLE_WORK.enqueue(bundle.pk, at=send_at)
+                found = (bundle.status, listed.pk)
+            except IntegrityError:  # another worker's walk made it (the insert waited for its commit)
+                found = first_shared(rows)
+        status, customers_id = found
+        if status != Bundle.Status.DUE:  # made already (a walk running late): the next day's
             return self._bundle(step, kind, send_at + timedelta(days=1), ids)
-        if bundle is None:
-            listed = CustomerList.objects.create(corp=self.corp, name=f"{self.journey.name} · {step['key']}"[:100])
-            bundle = Bundle.objects.create(
-                corp=self.corp, journey=self.journey, version=self.version, step=step["key"], kind=kind, send_at=send_at, customers=listed, due_at=send_at
-            )
-            BUNDLE_WORK.enqueue(bundle.pk, at=send_at)
         # A customer twice on a step's list (two walks of an every-time journey) is listed once.
-        insert_many(CustomerListMember, ["customers", "customer"], [(bundle.customers_id, i) for i in ids], ignore_conflicts=True)
+        insert_many(CustomerListMember, ["customers", "customer"], [(customers_id, i) for i in ids], ignore_conflicts=True)
 
     def _do_tag(self, step: dict, rows: list[dict]):
         add = list(Tag.objects.filter(corp=self.corp, pk__in=step.get("add") or [], deleted_at__isnull=True))

@@ -57,6 +57,16 @@ def commit_unflushed() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+def first_shared(rows: models.QuerySet) -> tuple | None:
+    """The first row of a `values_list` queryset, locked FOR SHARE until the transaction ends on
+    PostgreSQL (Django's ORM locks only FOR UPDATE): many transactions may hold it at once, and an
+    update of it waits for them all. On SQLite the IMMEDIATE transaction already serialises writers."""
+    sql, params = rows[:1].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} FOR SHARE" if connection.vendor == "postgresql" else sql, params)
+        return cursor.fetchone()
+
+
 def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, batch: int = 1000) -> None:
     """Rows as tuples straight into the model's table, without a model instance each: for writes of
     millions of small rows (a journey's steps), where bulk_create's per-row Python is most of the
