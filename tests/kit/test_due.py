@@ -212,6 +212,7 @@ def test_rows_locked_for_a_transaction_are_taken_once_and_due_again_when_it_dies
     assert set(CallbackEvent.objects.values_list("status", flat=True)) == {"done"}
 
     CallbackEvent.objects.filter(pk=row.pk).update(status="received")
+
     class Died(Exception):
         pass
 

@@ -142,10 +142,17 @@ def enroll(journey: Journey, customer_ids: Iterable[int], *, entry_key: str, at:
 
 
 def enroll_journeys(
-    journeys: list[Journey], customer_ids: Iterable[int], *, entry_keys: dict[int, str], at: datetime | None = None, staff: dict[int, int] | None = None
+    journeys: list[Journey],
+    customer_ids: Iterable[int],
+    *,
+    entry_keys: dict[int, str],
+    at: datetime | None = None,
+    staff: dict[int, int] | None = None,
+    new_customers: bool = False,
 ) -> int:
     """`enroll` for several journeys the same event starts, with one read of what the customers
-    walked before and one write (an add callback starting five journeys costs what one does)."""
+    walked before and one write (an add callback starting five journeys costs what one does).
+    `new_customers`: created in this transaction, so they walked nothing before (nothing to read)."""
     at = at or now()
     ids = sorted(set(customer_ids))
     journeys = [j for j in journeys if j.live_version_id is not None]
@@ -161,9 +168,10 @@ def enroll_journeys(
         if missing:
             senders.update(_newest_staff(corp.pk, missing))  # no staff member any more: not a customer to walk with
         earlier: dict[tuple[int, int], list[tuple]] = defaultdict(list)
-        rows = Enrollment.objects.filter(journey_id__in=[j.pk for j in journeys], customer_id__any_of=[i for i in chunk if i in senders])
-        for journey_id, customer_id, key, entered_at, status in rows.values_list("journey_id", "customer_id", "entry_key", "entered_at", "status"):
-            earlier[(journey_id, customer_id)].append((key, entered_at, status))
+        if not new_customers:
+            rows = Enrollment.objects.filter(journey_id__in=[j.pk for j in journeys], customer_id__any_of=[i for i in chunk if i in senders])
+            for journey_id, customer_id, key, entered_at, status in rows.values_list("journey_id", "customer_id", "entry_key", "entered_at", "status"):
+                earlier[(journey_id, customer_id)].append((key, entered_at, status))
         new = []
         for journey in journeys:
             definition = definition_of(journey.live_version_id)

@@ -68,7 +68,11 @@ class JourneyVersion(CorpOwned):
 
 class Enrollment(CorpOwned, DueFields):
     """One customer on one journey: the step they are at, due when it is to run. Holdout
-    enrollments take no step; they are there to measure conversion against."""
+    enrollments take no step; they are there to measure conversion against.
+
+    A million of these are written in a pass and each is updated at every step: indexes are only
+    those reads need (every update of a step writes each one again), and the database checks no
+    foreign keys (the engine writes them from rows it read; deletes go through Django's on_delete)."""
 
     class Status(models.TextChoices):
         WAITING = "waiting", _("In progress")
@@ -78,10 +82,11 @@ class Enrollment(CorpOwned, DueFields):
         HOLDOUT = "holdout", _("Holdout")
         FAILED = "failed", _("Failed")
 
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False)
-    version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="enrollments")
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
-    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
+    corp = models.ForeignKey("corps.Corp", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False, db_constraint=False)
+    version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="enrollments", db_index=False, db_constraint=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False)
     entry_key = models.CharField(max_length=64, help_text="the trigger's occasion (an event, a day): the same occasion enrolls once")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.WAITING)
     step = models.CharField(max_length=32, blank=True, default="", help_text="the step to run when due; empty once finished")
@@ -103,9 +108,11 @@ class Enrollment(CorpOwned, DueFields):
 
 class StepRun(CorpOwned):
     """A step done for one enrollment, with its outcome: written with the step's effects in one
-    transaction, and at most one per (enrollment, step), so a step runs once."""
+    transaction, and at most one per (enrollment, step), so a step runs once. Written by the
+    million, with Enrollment's rule: the indexes reads need, no foreign keys checked."""
 
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="runs", db_index=False)
+    corp = models.ForeignKey("corps.Corp", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="runs", db_index=False, db_constraint=False)
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     step = models.CharField(max_length=32)

@@ -47,7 +47,13 @@ def step_counts(version: JourneyVersion) -> list[StepCount]:
     outcomes: dict[str, dict[str, int]] = {}
     for step, outcome, n in StepRun.objects.filter(version=version).values_list("step", "outcome").annotate(n=Count("id")).order_by():
         outcomes.setdefault(step, {})[outcome] = n
-    at_step = Enrollment.objects.filter(version=version).exclude(step="").values_list("step", "status").annotate(n=Count("id")).order_by()
+    at_step = (
+        Enrollment.objects.filter(journey_id=version.journey_id, version=version)
+        .exclude(step="")
+        .values_list("step", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     waiting: dict[str, int] = {}
     exited: dict[str, int] = {}
     for step, status, n in at_step:

@@ -58,7 +58,10 @@ def _contact_added(event: ContactAdded) -> None:
         if attribution().get("lead_id") and (not forms or came.get("lead__form_id") in forms):
             starting.append(journey)
     key = f"add:{follow.pk}:{follow.added_at:%Y%m%d%H%M%S}"
-    enroll_journeys(starting, [follow.customer_id], entry_keys={j.pk: key for j in starting}, staff={follow.customer_id: follow.staff_id})
+    enroll_journeys(
+        starting, [follow.customer_id], entry_keys={j.pk: key for j in starting}, staff={follow.customer_id: follow.staff_id},
+        new_customers=event.customer_created,
+    )  # fmt: skip
 
 
 def segment_entries(corp_id: int, customer_ids) -> int:

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.db import connection, models
 from django.db.models import Lookup
 
@@ -93,7 +94,7 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
             memo[key] = field.get_db_prep_save(v, connection)
         return memo[key]
 
-    if connection.vendor == "postgresql" and not any(isinstance(c, models.JSONField) for c in columns):
+    if connection.vendor == "postgresql" and len(rows) > 100 and not any(isinstance(c, models.JSONField) for c in columns):
         if not ignore_conflicts:
             # COPY: the rows stream to the server in one statement, adapted in psycopg's C code.
             with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
@@ -106,6 +107,14 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
         with connection.cursor() as cursor:
             for chunk in in_chunks(rows, 50_000):
                 cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({types}) ON CONFLICT DO NOTHING", [list(col) for col in zip(*chunk)])
+        return
+    if connection.vendor == "postgresql":
+        # A few rows on a hot path (the enrollments an add callback makes): bound on the server
+        # and prepared once per connection, so PostgreSQL plans the statement once, not per call.
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            params = [value(p, v) for row in rows for p, v in zip(prepared, row)]
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))}{conflict}", params, prepare=True)
         return
     with connection.cursor() as cursor:
         for chunk in in_chunks(rows, batch):

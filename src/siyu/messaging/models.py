@@ -381,7 +381,8 @@ class CustomerList(CorpOwned):
 
 
 class CustomerListMember(models.Model):
-    customers = models.ForeignKey(CustomerList, on_delete=models.CASCADE, related_name="members", db_index=False)
+    # No foreign key checked: a journey's step lists thousands of customers a statement.
+    customers = models.ForeignKey(CustomerList, on_delete=models.CASCADE, related_name="members", db_index=False, db_constraint=False)
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
 
     class Meta:
