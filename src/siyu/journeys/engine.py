@@ -38,7 +38,7 @@ from siyu.groups.models import GroupCode
 from siyu.guides.models import GuideTask
 from siyu.guides.services import guide_task_create, signin_url
 from siyu.kit.clock import now
-from siyu.kit.db import commit_unflushed, first_shared, in_chunks, insert_many
+from siyu.kit.db import commit_unflushed, first_shared, in_chunks, insert_many, statistics_refresh
 from siyu.kit.due import DueWork
 from siyu.kit.errors import DomainError
 from siyu.kit.tenancy import Actor, Role
@@ -621,6 +621,10 @@ def _make_bundle(claim) -> str:
     actor = system_actor(bundle.journey)
     audience = {"kind": "list", "list_id": bundle.customers_id}
     label = f"{bundle.journey.name} · {step.get('name') or step['key']}"[:64]
+    if CustomerListMember.objects.filter(customers_id=bundle.customers_id).count() > 50_000:
+        # Listed by the hundred thousand since the planner last looked: without fresh statistics
+        # it takes the list for a few rows and plans the send's fan-out as nested loops.
+        statistics_refresh(CustomerListMember)
     try:
         with transaction.atomic():
             if bundle.kind == "send":

@@ -34,7 +34,7 @@ from siyu.customers.models import CustomerPhone, Follow
 from siyu.customers.selectors import visible_customers
 from siyu.groups.models import CustomerGroup
 from siyu.kit.clock import now
-from siyu.kit.db import scratch_table
+from siyu.kit.db import bulk_memory, scratch_table
 from siyu.kit.due import DueWork, exponential
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.queue import enqueue_after_commit
@@ -365,6 +365,7 @@ def _plan(claim) -> str:
     if send.chat_type == MassSend.ChatType.GROUPS:
         return _plan_groups(claim, send, actor, stamp)
     with transaction.atomic():
+        bulk_memory()
         customers = audience_customers(actor, send.audience)
         total = customers.count()
         # A retried planning (its worker died) starts from nothing: the transaction wrote nothing.
@@ -434,7 +435,8 @@ def _plan_write(send: MassSend, chosen: str, params: list, stamp: datetime) -> l
         cursor.execute(
             f"""INSERT INTO {delivery} (corp_id, customer_id, send_id, task_id, staff_id, external_userid, planned_at, status)
                 SELECT %s, chosen.customer_id, %s, t.id, chosen.staff_id, chosen.external_userid, %s, %s
-                FROM {scratch} AS chosen JOIN {task} t ON t.send_id = %s AND t.staff_id = chosen.staff_id AND t.part = chosen.part""",
+                FROM {scratch} AS chosen JOIN {task} t ON t.send_id = %s AND t.staff_id = chosen.staff_id AND t.part = chosen.part
+                ORDER BY chosen.customer_id""",  # in the order of the customer index the rows go into
             [send.corp_id, send.pk, at, Delivery.Status.PLANNED, send.pk],
         )
     return list(MassSendTask.objects.filter(send=send).values_list("pk", flat=True))
