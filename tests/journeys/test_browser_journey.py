@@ -74,11 +74,11 @@ def test_hq_installs_rehearses_and_activates_the_milk_powder_play_and_a_customer
     journey.refresh_from_db()
     assert journey.live_version.definition["steps"][0]["at"] == "09:30"
 
-    # A customer adds a guide in WeCom: the callback starts the journey.
+    # A customer adds a guide in WeCom: the callback records the arrival, the engine enrolls and walks it.
     sb_follow, _ = wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="新妈妈")
     Hub.run_worker()
-    enrollment = Enrollment.objects.get(journey=journey)
     engine.run_due(at=now())
+    enrollment = Enrollment.objects.get(journey=journey)
     assert dict(StepRun.objects.filter(enrollment=enrollment).values_list("step", "outcome")) == {"city_group": "queued"}
     # … joins the city group: the wait for it ends at once.
     group, _ = wecom_sim.group_created(hub.sb, hub.staff[0], "同城宝妈群")

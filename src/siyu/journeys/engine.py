@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import httpx
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from siyu.analytics.models import Segment
@@ -49,7 +49,7 @@ from siyu.tags.models import Tag
 from siyu.wecom.client import WeComClient
 
 from .definition import definition_problems, next_send_time, steps_of, wake_at
-from .models import Bundle, Call, Enrollment, Journey, JourneyVersion, StepRun
+from .models import Arrival, Bundle, Call, Enrollment, Journey, JourneyVersion, StepRun
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,43 @@ def enroll_journeys(
     return entered
 
 
+ARRIVAL_COLUMNS = ["corp", "customer", "staff", "journey_ids", "entry_key", "at", "new_customer"]
+
+
+def arrival_record(corp_id: int, follow: Follow, journeys: list[Journey], *, new_customer: bool) -> None:
+    """An add that starts these journeys, for `arrivals_enter` to enroll (its occasion: the follow)."""
+    key = f"add:{follow.pk}:{follow.added_at:%Y%m%d%H%M%S}"
+    ids = ",".join(str(j.pk) for j in journeys)
+    insert_many(Arrival, ARRIVAL_COLUMNS, [(corp_id, follow.customer_id, follow.staff_id, ids, key, now(), new_customer)])
+
+
+def arrivals_enter(*, limit: int = 2000) -> int:
+    """Enroll the recorded arrivals, a batch at a time: locked, enrolled and deleted in one
+    transaction, so each enrolls once (and the occasion's key keeps a retried add from a second
+    walk). A journey paused or archived meanwhile takes no one. Returns the enrollments made."""
+    entered = 0
+    while True:
+        with transaction.atomic():
+            rows = Arrival.objects.order_by("pk")
+            if connection.vendor == "postgresql":
+                rows = rows.select_for_update(skip_locked=True)
+            batch = list(rows.values("pk", "customer_id", "staff_id", "journey_ids", "entry_key", "at", "new_customer")[:limit])
+            if not batch:
+                return entered
+            wanted = {int(i) for row in batch for i in row["journey_ids"].split(",") if i}
+            live = {j.pk: j for j in Journey.objects.filter(pk__in=wanted, status=Journey.Status.ACTIVE).select_related("corp", "created_by")}
+            for row in batch:
+                journeys = [live[int(i)] for i in row["journey_ids"].split(",") if i and int(i) in live]
+                if journeys:
+                    entered += enroll_journeys(
+                        journeys, [row["customer_id"]], entry_keys={j.pk: row["entry_key"] for j in journeys}, at=row["at"],
+                        staff={row["customer_id"]: row["staff_id"]} if row["staff_id"] else None, new_customers=row["new_customer"],
+                    )  # fmt: skip
+            Arrival.objects.filter(pk__in=[row["pk"] for row in batch]).delete()
+        if len(batch) < limit:
+            return entered
+
+
 def _kept_out(rule: dict, before, key: str, at: datetime) -> bool:
     """Whether the re-entry rule (or the same occasion) keeps the customer out."""
     if any(k == key for k, _at, _s in before):
@@ -224,6 +261,7 @@ def _row(journey: Journey, definition: dict, customer_id: int, staff_id: int | N
 def run_due(*, at: datetime | None = None, limit: int = BATCH, rounds: int = 1000) -> int:
     """Run every step due by `at` (now): claim a batch, run it, again until none is due. Returns
     the steps run."""
+    arrivals_enter()
     done = 0
     for _round in range(rounds):
         # A batch is locked, walked and settled in one transaction: its commit is the claim's

@@ -100,10 +100,26 @@ class Enrollment(CorpOwned, DueFields):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["journey", "customer", "entry_key"], name="enrollment_unique_occasion")]
         indexes = [
-            models.Index(fields=["status", "due_at"]),
+            # Partial: the walks still to run, the only rows claimed by due time. A finished walk
+            # leaves it (its last update writes no entry), so it stays the size of what is under way.
+            models.Index(fields=["status", "due_at"], condition=models.Q(status__in=["waiting", "running", "failed"]), name="enrollment_due"),
             models.Index(fields=["customer", "status"]),
             models.Index(fields=["journey", "status", "step"]),
         ]
+
+
+class Arrival(CorpOwned):
+    """An add that starts journeys, recorded in the callback's transaction and enrolled by the
+    engine's next pass (seconds later, `engine.arrivals_enter`): one narrow row on the path of every
+    add callback instead of an enrollment per journey it starts, each with its indexes."""
+
+    corp = models.ForeignKey("corps.Corp", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    staff = models.ForeignKey("corps.Staff", null=True, on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False)
+    journey_ids = models.TextField(help_text="the journeys it starts, comma-separated")
+    entry_key = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    new_customer = models.BooleanField(default=False, help_text="created by this add: no earlier walks to read")
 
 
 class StepRun(CorpOwned):

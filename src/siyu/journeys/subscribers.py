@@ -1,7 +1,8 @@
 """What journeys hear: events that start journeys, end a wait for an event, convert or exit a walk.
 
 In the publisher's transaction (a rolled-back change enrolls no one), after the domains below have
-done their part; for a corp without journeys each handler costs one cached read.
+done their part; for a corp without journeys each handler costs one cached read. An add, on the
+path of every callback, only records its arrival (one row); the engine enrolls it seconds later.
 """
 
 from datetime import timedelta
@@ -18,7 +19,7 @@ from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
 from siyu.wecom.events import CALLBACK, ContactAdded, ContactLost
 
-from .engine import definition_of, enroll, enroll_journeys, event_seen, exits_on, goal_reached, has_walks, live_journeys, system_actor
+from .engine import arrival_record, definition_of, enroll, event_seen, exits_on, goal_reached, has_walks, live_journeys, system_actor
 from .models import Journey
 
 RECENT = timedelta(days=2)
@@ -57,11 +58,8 @@ def _contact_added(event: ContactAdded) -> None:
         forms = _trigger(journey).get("form_ids") or []
         if attribution().get("lead_id") and (not forms or came.get("lead__form_id") in forms):
             starting.append(journey)
-    key = f"add:{follow.pk}:{follow.added_at:%Y%m%d%H%M%S}"
-    enroll_journeys(
-        starting, [follow.customer_id], entry_keys={j.pk: key for j in starting}, staff={follow.customer_id: follow.staff_id},
-        new_customers=event.customer_created,
-    )  # fmt: skip
+    if starting:  # enrolled by the engine's next pass: the callback writes one row, whatever it starts
+        arrival_record(event.corp.pk, follow, starting, new_customer=event.customer_created)
 
 
 def segment_entries(corp_id: int, customer_ids) -> int:
