@@ -1,5 +1,6 @@
 import json
 import os
+import threading
 
 import pytest
 from django.conf import settings as django_settings
@@ -121,3 +122,26 @@ def make_api():
         return ApiClient(f.token(user, corp))
 
     return make
+
+
+def at_once(work, n: int) -> None:
+    """`work` in `n` threads released together, as `n` workers racing for the same rows; each
+    thread's database connection closed after. An exception in a thread fails the caller."""
+    barrier, errors = threading.Barrier(n), []
+
+    def run():
+        barrier.wait()
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 — raised in the caller's thread below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

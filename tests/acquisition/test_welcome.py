@@ -1,12 +1,10 @@
 """Welcome messages over a real server and real workers: once per add, inside WeCom's window."""
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 
 from siyu.kit.tenancy import Actor, Role
@@ -19,6 +17,7 @@ from siyu.sandbox.models import SbWelcomeCode, SbWelcomeSent
 from siyu.wecom.models import CallbackEvent
 
 from .. import factories as f
+from ..conftest import at_once
 from ..wecom.conftest import Hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,20 +39,8 @@ def test_sent_once_when_delivered_three_times_and_two_workers_race(hub):
         assert wecom_sim.deliver(hub.sb, entry) == 200
     assert CallbackEvent.objects.get().deliveries == 3
     send = WelcomeSend.objects.get()
-    outcomes, barrier = [], threading.Barrier(2)
-
-    def work():
-        barrier.wait()
-        try:
-            outcomes.append(welcome_send(send.pk))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = []
+    at_once(lambda: outcomes.append(welcome_send(send.pk)), 2)
     assert sorted(outcomes) == ["sent", "skipped"]
     hub.run_worker()  # the queued task finds it sent
     assert SbWelcomeSent.objects.count() == 1

@@ -17,6 +17,7 @@ from siyu.kit.due import DueWork, exponential
 from siyu.wecom.models import CallbackEvent
 
 from .. import factories as f
+from ..conftest import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TASK = "siyu.wecom.tasks.handle_callback_event"
@@ -43,25 +44,14 @@ def row():
 
 
 def test_two_workers_racing_on_one_row_run_it_once(row):
-    due, ran, barrier, outcomes = work(), [], threading.Barrier(2), []
+    due, ran, outcomes = work(), [], []
 
     def body(claim):
         ran.append(claim.pk)
         time.sleep(0.3)  # still holding it when the other worker tries
         return "ran"
 
-    def worker():
-        barrier.wait()
-        try:
-            outcomes.append(due.run(row.pk, body))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(lambda: outcomes.append(due.run(row.pk, body)), 2)
     assert sorted(outcomes) == ["ran", "skipped"] and ran == [row.pk]
     row.refresh_from_db()
     assert (row.status, row.attempts, row.lease_until) == ("done", 1, None)
@@ -170,20 +160,8 @@ def test_claiming_many_takes_each_row_once(row):
     corp = row.corp
     for i in range(9):
         CallbackEvent.objects.create(corp=corp, dedupe_key=f"more{i}", event="e", payload={})
-    due, got, barrier = work(), [], threading.Barrier(3)
-
-    def worker():
-        barrier.wait()
-        try:
-            got.extend(c.pk for c in due.claim_due(limit=4))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    due, got = work(), []
+    at_once(lambda: got.extend(c.pk for c in due.claim_due(limit=4)), 3)
     assert len(got) == len(set(got)) == 10
 
 
@@ -191,23 +169,15 @@ def test_rows_locked_for_a_transaction_are_taken_once_and_due_again_when_it_dies
     corp = row.corp
     for i in range(9):
         CallbackEvent.objects.create(corp=corp, dedupe_key=f"more{i}", event="e", payload={})
-    due, got, barrier = work(), [], threading.Barrier(3)
+    due, got = work(), []
 
     def worker():
-        barrier.wait()
-        try:
-            with transaction.atomic():  # the work and its settlement commit together
-                claims = due.lock_due(limit=4)
-                due.finish_many(claims)
-                got.extend(c.pk for c in claims)
-        finally:
-            connections.close_all()
+        with transaction.atomic():  # the work and its settlement commit together
+            claims = due.lock_due(limit=4)
+            due.finish_many(claims)
+            got.extend(c.pk for c in claims)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(worker, 3)
     assert len(got) == len(set(got)) == 10
     assert set(CallbackEvent.objects.values_list("status", flat=True)) == {"done"}
 

@@ -1,13 +1,11 @@
 """Callbacks end to end: the sandbox sends real encrypted events to the live server; the worker
 handles them. Retries, replays, out-of-order delivery and racing workers change nothing twice."""
 
-import threading
 import time
 from datetime import timedelta
 
 import httpx
 import pytest
-from django.db import connections
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -20,6 +18,8 @@ from siyu.sandbox.models import SbCallbackLog, SbTag
 from siyu.tags.models import Tag
 from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import callback_handle, callbacks_requeue_stale
+
+from ..conftest import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,20 +72,8 @@ def test_edit_arriving_before_add(hub):
 def test_two_workers_racing_on_one_event(hub):
     wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="并发")
     event = CallbackEvent.objects.get()
-    outcomes, barrier = [], threading.Barrier(2)
-
-    def work():
-        barrier.wait()
-        try:
-            outcomes.append(callback_handle(event_id=event.pk))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = []
+    at_once(lambda: outcomes.append(callback_handle(event_id=event.pk)), 2)
     assert sorted(outcomes) == ["applied", "skipped"]
     assert counts() == (1, 1, 1)
 
