@@ -505,6 +505,18 @@ def test_an_rfm_trigger_names_its_classes(world):
     assert [p["field"] for p in draft.problems] == ["trigger.to"]
 
 
+def test_an_arrival_enrolls_only_on_journeys_still_live_when_the_engine_passes(world):
+    corp, actor, tags, staff = world
+    on_add = {"trigger": {"kind": "event", "event": "contact_added"}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}
+    stays, paused = _live(actor, on_add, "留下"), _live(actor, on_add, "暂停")
+    (c,) = _customers(corp, staff, 1)
+    subscribers._contact_added(ContactAdded(corp=corp, customer=c, follow=c.follows.get(), customer_created=True, source=CALLBACK))
+    assert sorted(int(i) for i in Arrival.objects.get().journey_ids.split(",")) == sorted([stays.pk, paused.pk])
+    services.journey_pause(actor=actor, journey=paused)
+    assert engine.arrivals_enter() == 1
+    assert list(Enrollment.objects.values_list("journey_id", flat=True)) == [stays.pk] and not Arrival.objects.exists()
+
+
 def test_a_lead_forms_visitor_and_a_customer_newly_in_a_segment_enter_at_once(world):
     corp, actor, tags, staff = world
     channel = channel_create(actor=actor, name="抖音", group="ads")
