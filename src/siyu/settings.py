@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "siyu.orders",
     "siyu.analytics",
     "siyu.messaging",
+    "siyu.engagement",
     "siyu.guides",
     "siyu.journeys",
     "siyu.wecom",

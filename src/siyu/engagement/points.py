@@ -1,0 +1,231 @@
+"""Every move of points. Each is one transaction (a savepoint within the caller's) and locks the
+customer's account row first, so two spends of one balance happen one after the other and the
+second sees what the first left: a balance never goes negative, also under concurrent spends (and
+the database's CHECK holds it if a caller forgot). Each move is recorded once per (source,
+source_id)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils.translation import gettext as _
+
+from siyu.corps.models import Corp
+from siyu.customers.models import Customer
+from siyu.kit.clock import now
+from siyu.kit.errors import Conflict, InvalidInput
+from siyu.kit.tenancy import Actor
+
+from .models import PointsAccount, PointsEntry
+
+Kind = PointsEntry.Kind
+POINTS_MAX = 10_000_000  # one move; a typo of a brand's operator should not mint a fortune
+
+
+def _account(corp: Corp, customer_id: int) -> PointsAccount:
+    """The customer's account, locked until the transaction ends (made on first use)."""
+    if not Customer.objects.filter(corp=corp, pk=customer_id).exists():
+        raise InvalidInput(_("No such customer."), code="no_such_customer", field="customer_id")
+    PointsAccount.objects.get_or_create(corp=corp, customer_id=customer_id, defaults={"updated_at": now()})
+    return PointsAccount.objects.select_for_update().get(customer_id=customer_id)
+
+
+def _amount(points) -> int:
+    if not isinstance(points, int) or isinstance(points, bool) or not 0 < points <= POINTS_MAX:
+        raise InvalidInput(_("Points are a whole number from 1 to %(max)s.") % {"max": POINTS_MAX}, code="bad_points", field="points")
+    return points
+
+
+def _done_before(corp: Corp, source: str, source_id: str) -> PointsEntry | None:
+    return PointsEntry.objects.filter(corp=corp, source=source, source_id=str(source_id)).first()
+
+
+def _write(
+    account: PointsAccount, *, kind: str, reason: str, points: int, pending_change: int, source: str, source_id: str, at: datetime, **fields
+) -> PointsEntry:
+    available, pending = account.available + points, account.pending + pending_change
+    if available < 0 or pending < 0:  # the callers refuse first; this is the guard behind them
+        raise Conflict(_("Not enough points."), code="insufficient_points", field="points")
+    entry = PointsEntry.objects.create(
+        corp_id=account.corp_id, customer_id=account.customer_id, kind=kind, reason=reason[:32], points=points, pending_change=pending_change,
+        available_after=available, pending_after=pending, source=source[:32], source_id=str(source_id)[:64], at=at, **fields,
+    )  # fmt: skip
+    account.available, account.pending, account.updated_at = available, pending, at
+    account.save(update_fields=["available", "pending", "updated_at"])
+    return entry
+
+
+def _once(corp: Corp, source: str, source_id: str, move):
+    """Run a move whole; should its key be recorded meanwhile (a twin submitted at once), the twin
+    stands and nothing of this one is kept (its lots untouched, its balance unmoved)."""
+    try:
+        with transaction.atomic():
+            return move()
+    except IntegrityError:
+        twin = _done_before(corp, source, source_id)
+        if twin is None:
+            raise
+        return twin
+
+
+@transaction.atomic
+def points_earn(
+    *, corp: Corp, customer_id: int, points: int, reason: str, source: str, source_id: str, at: datetime | None = None,
+    expires_on: date | None = None, available_on: datetime | None = None,
+) -> PointsEntry:  # fmt: skip
+    """Points earned, once per (source, source_id). With `available_on` in the future (an order's
+    refund window) they wait as pending until `points_release_due`; `expires_on`: the lot's end."""
+    points, at = _amount(points), at or now()
+    account = _account(corp, customer_id)
+    earlier = _done_before(corp, source, source_id)
+    if earlier is not None:
+        return earlier
+    if available_on is not None and available_on > at:
+        fields = {"kind": Kind.PENDING, "points": 0, "pending_change": points, "available_on": available_on}
+    else:
+        fields = {"kind": Kind.EARN, "points": points, "pending_change": 0, "remaining": points}
+    return _once(corp, source, source_id, lambda: _write(account, reason=reason, source=source, source_id=source_id, at=at, expires_on=expires_on, **fields))
+
+
+def _consume(account: PointsAccount, points: int) -> None:
+    """Take `points` from the customer's lots, soonest to expire first (lots without an end last)."""
+    lots = PointsEntry.objects.filter(customer_id=account.customer_id, remaining__gt=0).order_by(F("expires_on").asc(nulls_last=True), "pk")
+    left = points
+    for lot in lots.select_for_update().only("pk", "remaining"):
+        take = min(left, lot.remaining)
+        PointsEntry.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+        left -= take
+        if not left:
+            return
+    raise Conflict(_("Not enough points."), code="insufficient_points", field="points")  # lots and balance disagree: never half-written
+
+
+@transaction.atomic
+def points_spend(*, corp: Corp, customer_id: int, points: int, reason: str, source: str, source_id: str, at: datetime | None = None) -> PointsEntry:
+    """Points spent (an exchange, a draw), once per (source, source_id); refused when the
+    available balance is short, with the balance in the message."""
+    points, at = _amount(points), at or now()
+    account = _account(corp, customer_id)
+    earlier = _done_before(corp, source, source_id)
+    if earlier is not None:
+        return earlier
+    if account.available < points:
+        raise Conflict(
+            _("Not enough points: %(points)s needed, %(available)s available.") % {"points": points, "available": account.available},
+            code="insufficient_points",
+            field="points",
+        )
+
+    def move() -> PointsEntry:
+        _consume(account, points)
+        return _write(account, kind=Kind.SPEND, reason=reason, points=-points, pending_change=0, source=source, source_id=source_id, at=at)
+
+    return _once(corp, source, source_id, move)
+
+
+@transaction.atomic
+def points_release_due(*, corp: Corp, at: datetime | None = None) -> int:
+    """Pending points whose refund window has passed become available (each a lot of its own)."""
+    at = at or now()
+    released = 0
+    due = PointsEntry.objects.filter(corp=corp, kind=Kind.PENDING, released_at__isnull=True, available_on__lte=at)
+    for entry in list(due.only("pk", "customer_id", "pending_change", "reason", "source", "source_id")):
+        account = _account(corp, entry.customer_id)
+        if not PointsEntry.objects.filter(pk=entry.pk, released_at__isnull=True).update(released_at=at, remaining=entry.pending_change):
+            continue  # voided or released meanwhile
+        _write(account, kind=Kind.RELEASE, reason=entry.reason, points=entry.pending_change, pending_change=-entry.pending_change,
+               source="release", source_id=str(entry.pk), at=at)  # fmt: skip
+        released += 1
+    return released
+
+
+@transaction.atomic
+def points_void(*, corp: Corp, source: str, source_id: str, reason: str = "refund", at: datetime | None = None) -> PointsEntry | None:
+    """An earning undone (its order refunded): pending points are voided; points already available
+    are taken back as far as they are unspent (what was spent stays spent, never below zero).
+    Once per earning; None when there was nothing to void."""
+    at = at or now()
+    earning = _done_before(corp, source, source_id)
+    if earning is None or earning.kind not in (Kind.EARN, Kind.PENDING):
+        return None
+    account = _account(corp, earning.customer_id)
+    key = f"{source}:{source_id}"[:64]
+    earlier = _done_before(corp, "void", key)
+    if earlier is not None:
+        return earlier
+    earning.refresh_from_db()
+    if earning.kind == Kind.PENDING and earning.released_at is None:
+        PointsEntry.objects.filter(pk=earning.pk).update(released_at=at)  # never to be released
+        return _write(account, kind=Kind.VOID, reason=reason, points=0, pending_change=-earning.pending_change, source="void", source_id=key, at=at)
+    unspent = earning.remaining
+    PointsEntry.objects.filter(pk=earning.pk).update(remaining=0)
+    return _write(account, kind=Kind.VOID, reason=reason, points=-unspent, pending_change=0, source="void", source_id=key, at=at,
+                  note=_("%(n)s of %(total)s points were spent before the refund.") % {"n": earning.points + earning.pending_change - unspent,
+                                                                                       "total": earning.points + earning.pending_change}
+                  if unspent < earning.points + earning.pending_change else "")  # fmt: skip
+
+
+@transaction.atomic
+def points_expire_due(*, corp: Corp, on: date) -> int:
+    """Lots whose end is before `on` lose what is left of them (e.g. the year's points at its end)."""
+    expired = 0
+    lots = PointsEntry.objects.filter(corp=corp, remaining__gt=0, expires_on__lt=on)
+    for lot in list(lots.only("pk", "customer_id")):
+        account = _account(corp, lot.customer_id)
+        left = PointsEntry.objects.filter(pk=lot.pk).values_list("remaining", flat=True).get()
+        if left <= 0 or _done_before(corp, "expire", str(lot.pk)):
+            continue
+        PointsEntry.objects.filter(pk=lot.pk).update(remaining=0)
+        _write(account, kind=Kind.EXPIRE, reason="expiry", points=-left, pending_change=0, source="expire", source_id=str(lot.pk), at=now())
+        expired += 1
+    return expired
+
+
+@transaction.atomic
+def points_adjust(*, actor: Actor, customer: Customer, points: int, note: str) -> PointsEntry:
+    """A manager's correction, with its reason and author on the ledger: added points are a lot
+    without an end; taken points come from the lots and may not exceed the balance."""
+    actor.require_manager()
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput(_("Say why the points are adjusted."), code="note_required", field="note")
+    if not isinstance(points, int) or isinstance(points, bool) or points == 0:
+        raise InvalidInput(_("Adjust by a whole number of points, not zero."), code="bad_points", field="points")
+    _amount(abs(points))
+    at = now()
+    account = _account(actor.corp, customer.pk)
+    if points < 0:
+        if account.available < -points:
+            raise Conflict(
+                _("Not enough points: %(points)s needed, %(available)s available.") % {"points": -points, "available": account.available},
+                code="insufficient_points",
+                field="points",
+            )
+        _consume(account, -points)
+    by = actor.user if actor.user is not None and actor.user.pk else None
+    return _write(account, kind=Kind.ADJUST, reason="manual", points=points, pending_change=0, source="adjust", source_id=f"{customer.pk}:{at.timestamp()}",
+                  at=at, remaining=max(points, 0), note=note[:200], by=by)  # fmt: skip
+
+
+def statement_ok(customer_id: int) -> bool:
+    """The ledger's invariants for one customer: the account is the sum of its entries, each
+    entry's balances follow from the one before, and the open lots hold exactly what is available."""
+    account = PointsAccount.objects.filter(customer_id=customer_id).first()
+    entries = list(
+        PointsEntry.objects.filter(customer_id=customer_id).order_by("pk").values_list("points", "pending_change", "available_after", "pending_after")
+    )
+    available = pending = 0
+    for points, change, available_after, pending_after in entries:
+        available, pending = available + points, pending + change
+        if (available, pending) != (available_after, pending_after) or available < 0 or pending < 0:
+            return False
+    lots = sum(PointsEntry.objects.filter(customer_id=customer_id, remaining__gt=0).values_list("remaining", flat=True))
+    if account is None:
+        return not entries
+    return (
+        (account.available, account.pending) == (available, pending)
+        and lots == available
+        and not PointsEntry.objects.filter(Q(customer_id=customer_id), ~Q(kind__in=[Kind.EARN, Kind.PENDING, Kind.ADJUST]), remaining__gt=0).exists()
+    )
