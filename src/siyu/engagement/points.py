@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
@@ -155,16 +155,14 @@ def points_void(*, corp: Corp, source: str, source_id: str, reason: str = "refun
     earlier = _done_before(corp, "void", key)
     if earlier is not None:
         return earlier
-    earning.refresh_from_db()
+    earning.refresh_from_db()  # read again under the account's lock
     if earning.kind == Kind.PENDING and earning.released_at is None:
         PointsEntry.objects.filter(pk=earning.pk).update(released_at=at)  # never to be released
         return _write(account, kind=Kind.VOID, reason=reason, points=0, pending_change=-earning.pending_change, source="void", source_id=key, at=at)
-    unspent = earning.remaining
+    total, unspent = earning.points + earning.pending_change, earning.remaining
+    note = _("%(n)s of %(total)s points were spent before the refund.") % {"n": total - unspent, "total": total} if unspent < total else ""
     PointsEntry.objects.filter(pk=earning.pk).update(remaining=0)
-    return _write(account, kind=Kind.VOID, reason=reason, points=-unspent, pending_change=0, source="void", source_id=key, at=at,
-                  note=_("%(n)s of %(total)s points were spent before the refund.") % {"n": earning.points + earning.pending_change - unspent,
-                                                                                       "total": earning.points + earning.pending_change}
-                  if unspent < earning.points + earning.pending_change else "")  # fmt: skip
+    return _write(account, kind=Kind.VOID, reason=reason, points=-unspent, pending_change=0, source="void", source_id=key, at=at, note=note)
 
 
 @transaction.atomic
@@ -207,25 +205,3 @@ def points_adjust(*, actor: Actor, customer: Customer, points: int, note: str) -
     by = actor.user if actor.user is not None and actor.user.pk else None
     return _write(account, kind=Kind.ADJUST, reason="manual", points=points, pending_change=0, source="adjust", source_id=f"{customer.pk}:{at.timestamp()}",
                   at=at, remaining=max(points, 0), note=note[:200], by=by)  # fmt: skip
-
-
-def statement_ok(customer_id: int) -> bool:
-    """The ledger's invariants for one customer: the account is the sum of its entries, each
-    entry's balances follow from the one before, and the open lots hold exactly what is available."""
-    account = PointsAccount.objects.filter(customer_id=customer_id).first()
-    entries = list(
-        PointsEntry.objects.filter(customer_id=customer_id).order_by("pk").values_list("points", "pending_change", "available_after", "pending_after")
-    )
-    available = pending = 0
-    for points, change, available_after, pending_after in entries:
-        available, pending = available + points, pending + change
-        if (available, pending) != (available_after, pending_after) or available < 0 or pending < 0:
-            return False
-    lots = sum(PointsEntry.objects.filter(customer_id=customer_id, remaining__gt=0).values_list("remaining", flat=True))
-    if account is None:
-        return not entries
-    return (
-        (account.available, account.pending) == (available, pending)
-        and lots == available
-        and not PointsEntry.objects.filter(Q(customer_id=customer_id), ~Q(kind__in=[Kind.EARN, Kind.PENDING, Kind.ADJUST]), remaining__gt=0).exists()
-    )

@@ -48,15 +48,14 @@ def _contact_added(event: ContactAdded) -> None:
     for journey in live_journeys(event.corp.pk, "contact_added"):
         trigger = _trigger(journey)
         if trigger.get("channel_ids") or trigger.get("live_code_ids"):
-            if attribution().get("channel_id") not in (trigger.get("channel_ids") or []) and came.get("live_code_id") not in (
-                trigger.get("live_code_ids") or []
-            ):
+            came_by = attribution()
+            if came_by.get("channel_id") not in (trigger.get("channel_ids") or []) and came_by.get("live_code_id") not in (trigger.get("live_code_ids") or []):
                 continue
         starting.append(journey)
     # A lead form's visitor becomes a customer to act on when they add the guide the form showed.
     for journey in live_journeys(event.corp.pk, "lead_submitted"):
-        forms = _trigger(journey).get("form_ids") or []
-        if attribution().get("lead_id") and (not forms or came.get("lead__form_id") in forms):
+        forms, came_by = _trigger(journey).get("form_ids") or [], attribution()
+        if came_by.get("lead_id") and (not forms or came_by.get("lead__form_id") in forms):
             starting.append(journey)
     if starting:  # enrolled by the engine's next pass: the callback writes one row, whatever it starts
         arrival_record(event.corp.pk, follow, starting, new_customer=event.customer_created)
