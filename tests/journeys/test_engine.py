@@ -11,7 +11,7 @@ from django.db import transaction
 
 from siyu.acquisition.models import Acquisition, Lead, LeadForm
 from siyu.acquisition.services import channel_create, live_code_save
-from siyu.analytics.models import CustomerRfmClass, Segment
+from siyu.analytics.models import CustomerRfmClass, RfmSettings, Segment
 from siyu.analytics.services import rfm_classes_record, rfm_settings_save
 from siyu.customers import services as customer_services
 from siyu.customers.fields import custom_field_save, customer_fields_set
@@ -21,6 +21,7 @@ from siyu.guides import quick_replies
 from siyu.journeys import engine, entries, services, subscribers
 from siyu.journeys.definition import wake_at
 from siyu.journeys.models import Arrival, Bundle, Enrollment, Journey, StepRun
+from siyu.journeys.rehearsal import rehearse
 from siyu.kit.errors import InvalidInput
 from siyu.messaging import budget
 from siyu.messaging.models import CustomerListMember, Delivery
@@ -496,6 +497,24 @@ def test_an_rfm_class_change_enrolls_the_customers_who_moved_into_the_class(worl
     rfm_classes_record(corp, (day2 + timedelta(days=1)).astimezone(CN).date())
     gone = CustomerRfmClass.objects.get(customer=newcomer)
     assert (gone.letter, gone.previous) == ("", "A")
+
+
+def test_a_rehearsal_of_an_rfm_trigger_writes_no_record_and_enters_at_the_recent_rate(world):
+    corp, actor, tags, staff = world
+    customers = _customers(corp, staff, 40)
+    today = engine.now().astimezone(CN).date()
+    # 30 changes into A in the last 30 days, and changes that do not count (into B; 45 days ago).
+    rows = [CustomerRfmClass(corp=corp, customer=c, letter="A", previous="D", changed_on=today - timedelta(days=i % 20)) for i, c in enumerate(customers[:30])]
+    rows += [CustomerRfmClass(corp=corp, customer=c, letter="B", previous="D", changed_on=today) for c in customers[30:35]]
+    rows += [CustomerRfmClass(corp=corp, customer=c, letter="A", previous="D", changed_on=today - timedelta(days=45)) for c in customers[35:]]
+    CustomerRfmClass.objects.bulk_create(rows)
+    trigger = {"kind": "data", "rule": "rfm_changed", "to": ["A"], "time": "10:00"}
+    draft = services.journey_create(
+        actor=actor, name="升A", definition={"trigger": trigger, "reentry": {"rule": "every"}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}
+    )
+    report = rehearse(actor=actor, journey=draft, days=10)
+    assert report.entered == 10  # 30 changes in 30 days: one a day
+    assert not RfmSettings.objects.filter(corp=corp, classes_on__isnull=False).exists()  # read only: no day recorded
 
 
 def test_an_rfm_trigger_names_its_classes(world):
