@@ -36,6 +36,10 @@ class Corp(models.Model):
     aes_key_encrypted = models.TextField(blank=True, default="")
     # The corp's self-built app: how Siyu messages staff (a reminder that a mass send waits).
     agent_id = models.PositiveIntegerField(null=True, blank=True)
+    # The brand's WeChat Official Account (公众号): its web OAuth tells who opens a customer page.
+    # Its AppSecret is stored like the corp's.
+    oa_appid = models.CharField(max_length=32, blank=True, default="")
+    oa_secret_encrypted = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -44,6 +48,10 @@ class Corp(models.Model):
     @property
     def secret_masked(self) -> str:
         return mask(decrypt_secret(self.secret_encrypted))
+
+    @property
+    def oa_secret_masked(self) -> str:
+        return mask(decrypt_secret(self.oa_secret_encrypted))
 
     @property
     def callback_url(self) -> str:

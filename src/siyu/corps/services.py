@@ -1,5 +1,6 @@
 """Writes for tenants, staff, accounts and tokens. Keyword-only; the caller owns the transaction."""
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from siyu.kit.tenancy import Actor, Role
 from .models import ApiToken, Corp, Department, Invitation, Membership, Staff, User, hash_token, validate_timezone
 
 TOKEN_PREFIX = "siyu_"
+OA_APPID = re.compile(r"wx[0-9a-zA-Z]{16}")
 
 
 def corp_create(
@@ -39,9 +41,18 @@ def corp_create(
     return corp
 
 
-def corp_set_credentials(*, corp: Corp, secret: str = "", token: str = "", aes_key: str = "", save: bool = True) -> Corp:
+def corp_set_credentials(
+    *, corp: Corp, secret: str = "", token: str = "", aes_key: str = "", oa_appid: str = "", oa_secret: str = "", save: bool = True
+) -> Corp:
     if aes_key and len(aes_key) != 43:
         raise InvalidInput(_("The EncodingAESKey must be exactly 43 characters."), field="aes_key")
+    oa_appid = oa_appid.strip()
+    if oa_appid and not OA_APPID.fullmatch(oa_appid):
+        raise InvalidInput(_("An Official Account's AppID is wx followed by 16 letters or digits."), code="bad_oa_appid", field="oa_appid")
+    if oa_appid:
+        corp.oa_appid = oa_appid
+    if oa_secret:
+        corp.oa_secret_encrypted = encrypt_secret(oa_secret)
     if secret:
         corp.secret_encrypted = encrypt_secret(secret)
     if token:
@@ -49,7 +60,7 @@ def corp_set_credentials(*, corp: Corp, secret: str = "", token: str = "", aes_k
     if aes_key:
         corp.aes_key_encrypted = encrypt_secret(aes_key)
     if save:
-        corp.save(update_fields=["secret_encrypted", "token_encrypted", "aes_key_encrypted"])
+        corp.save(update_fields=["secret_encrypted", "token_encrypted", "aes_key_encrypted", "oa_appid", "oa_secret_encrypted"])
     return corp
 
 
@@ -126,10 +137,10 @@ def api_token_revoke(*, token: ApiToken) -> None:
     token.save(update_fields=["revoked_at"])
 
 
-def corp_credentials_save(*, actor: Actor, secret: str = "", token: str = "", aes_key: str = "") -> Corp:
+def corp_credentials_save(*, actor: Actor, secret: str = "", token: str = "", aes_key: str = "", oa_appid: str = "", oa_secret: str = "") -> Corp:
     """The corp settings page: WeCom credentials are an admin's to change."""
     actor.require_admin()
-    return corp_set_credentials(corp=actor.corp, secret=secret, token=token, aes_key=aes_key)
+    return corp_set_credentials(corp=actor.corp, secret=secret, token=token, aes_key=aes_key, oa_appid=oa_appid, oa_secret=oa_secret)
 
 
 def corp_register(*, user: User, **fields) -> Corp:

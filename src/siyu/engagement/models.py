@@ -71,3 +71,58 @@ class PointsEntry(CorpOwned):
             models.Index(fields=["customer", "expires_on"], condition=Q(remaining__gt=0), name="points_open_lots"),
             models.Index(fields=["corp", "available_on"], condition=Q(kind="pending", released_at__isnull=True), name="points_pending_due"),
         ]
+
+
+class WechatVisitor(CorpOwned):
+    """Someone who opened a customer page in WeChat, as the brand's Official Account knows them
+    (openid; unionid when the open platform is bound). `customer` once WeCom says they are one;
+    until then WeCom's pending_id, which WeCom later maps to their external_userid."""
+
+    openid = models.CharField(max_length=64)
+    unionid = models.CharField(max_length=64, blank=True, default="")
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    pending_id = models.CharField(max_length=64, blank=True, default="")
+    nickname = models.CharField(max_length=64, blank=True, default="")
+    avatar = models.URLField(max_length=500, blank=True, default="")
+    # Bumped to end every session this visitor holds (a customer merged away, a phone lost).
+    session_epoch = models.PositiveIntegerField(default=0)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "openid"], name="wechatvisitor_unique_openid")]
+        indexes = [models.Index(fields=["corp", "unionid"]), models.Index(fields=["customer"])]
+
+
+class ContentView(CorpOwned):
+    """One opening of a library item's page: who (the visitor, and the customer when known), from
+    whose link and which send, from whose shared copy, and how long and how far they read (the
+    page reports dwell and scroll while it is open, by its secret `key`)."""
+
+    item = models.ForeignKey("messaging.ContentItem", on_delete=models.CASCADE, related_name="+")
+    visitor = models.ForeignKey(WechatVisitor, on_delete=models.CASCADE, related_name="views")
+    customer = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="whose link it was")
+    via = models.CharField(max_length=16, blank=True, default="", help_text="the send: m12 mass send, o3 moment, w welcome, s sidebar, t7 task")
+    shared_by = models.ForeignKey(WechatVisitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    opened_at = models.DateTimeField()
+    dwell_seconds = models.PositiveIntegerField(default=0)
+    scroll_percent = models.PositiveSmallIntegerField(default=0)
+    key = models.CharField(max_length=32, unique=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "item", "opened_at"]), models.Index(fields=["customer", "opened_at"])]
+
+
+class InterestRule(CorpOwned):
+    """Reading makes interest: a customer who has read `reads` different items carrying the
+    library tag `content_tag` gets the customer tag `tag` (read 3 items tagged 辅食 → 关注辅食)."""
+
+    content_tag = models.CharField(max_length=16)
+    reads = models.PositiveSmallIntegerField(default=3)
+    tag = models.ForeignKey("tags.Tag", on_delete=models.CASCADE, related_name="+")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "content_tag", "tag"], name="interestrule_unique")]

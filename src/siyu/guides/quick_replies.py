@@ -30,6 +30,7 @@ from siyu.kit.events import publish
 from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor
 from siyu.messaging.content import content_clean
+from siyu.messaging.library import LinkSource
 from siyu.messaging.media import attachments_for_wecom
 from siyu.wecom.client import WeComClient, WeComError
 
@@ -55,12 +56,12 @@ def chat_content_clean(corp: Corp, *, text: str, attachments, required: bool = T
     return text, cleaned
 
 
-def chat_messages(corp: Corp, text: str, attachments: list[dict], client: WeComClient | None = None) -> list[dict]:
+def chat_messages(corp: Corp, text: str, attachments: list[dict], client: WeComClient | None = None, *, link: LinkSource | None = None) -> list[dict]:
     """The `sendChatMessage` arguments for stored chat content, in order: the text, then each
     attachment with a fresh media id. Calls WeCom (uploads): never inside a transaction."""
     out = [{"msgtype": "text", "enterChat": True, "text": {"content": text}}] if text else []
     try:
-        ready = attachments_for_wecom(corp, attachments, client or WeComClient(corp)) if attachments else []
+        ready = attachments_for_wecom(corp, attachments, client or WeComClient(corp), link=link) if attachments else []
     except WeComError as exc:
         raise Unavailable(_("WeCom did not take the files (%(error)s); try again in a moment.") % {"error": exc.errmsg}, code="wecom_upload") from exc
     for a in ready:

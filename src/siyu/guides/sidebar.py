@@ -35,6 +35,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import DomainError, InvalidInput, Unauthorized
 from siyu.kit.schema import whole_in_range
 from siyu.kit.tenancy import Actor, Role
+from siyu.messaging.library import LinkSource
 from siyu.tags.selectors import tag_library
 from siyu.wecom import pages
 
@@ -184,13 +185,14 @@ def sidebar_chat(request, corp: Corp):
     task_id, reply_id = request.GET.get("task_id", ""), request.GET.get("reply_id", "")
     if task_id.isdigit():
         task = selectors.guide_task_get(actor, int(task_id))
-        text, attachments = task.text, task.attachments
+        text, attachments, via = task.text, task.attachments, f"t{task.pk}"
     elif reply_id.isdigit():
         reply = selectors.quick_reply_get(actor, int(reply_id))
-        text, attachments = reply.text, reply.attachments
+        text, attachments, via = reply.text, reply.attachments, "s"
     else:
         raise Http404
-    return JsonResponse({"messages": quick_replies.chat_messages(corp, text, attachments)})
+    link = LinkSource(actor.staff_id, via)
+    return JsonResponse({"messages": quick_replies.chat_messages(corp, text, attachments, link=link)})
 
 
 @require_POST

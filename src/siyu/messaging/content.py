@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from siyu.corps.models import Corp
 from siyu.kit.errors import InvalidInput
 
+from .library import card_for
 from .models import Media
 
 MAX_TEXT_BYTES = 4000
@@ -60,6 +61,8 @@ def attachment_clean(corp: Corp, attachment, *, field: str) -> dict:
     body = attachment.get(kind)
     if not isinstance(body, dict):
         raise InvalidInput(_("%(kind)s: the attachment's fields are missing.") % {"kind": kind}, code="bad_attachment", field=f"{field}.{kind}")
+    if kind == "link" and "content" in body:
+        return card_for(corp, body["content"], field=f"{field}.link.content")
     where = f"{field}.{kind}"
     missing = [k for k in REQUIRED[kind] if not body.get(k)]
     if kind in ("image", "miniprogram") and not (body.get("media") is not None or body.get("pic_url" if kind == "image" else "pic_media_id")):

@@ -44,6 +44,7 @@ from siyu.wecom.client import WeComClient, WeComError
 
 from . import budget
 from .content import content_clean
+from .library import LinkSource
 from .media import attachments_for_wecom
 from .models import CustomerList, CustomerListMember, Delivery, GroupDelivery, MassSend, MassSendTask, StaffSend
 
@@ -463,7 +464,7 @@ def _create_in_wecom(claim, client: WeComClient | None) -> str:
             return "adopted"
     MassSendTask.objects.filter(pk=task.pk).update(attempted_at=now())  # before the call, committed
     try:
-        attachments = attachments_for_wecom(send.corp, send.attachments, client)
+        attachments = attachments_for_wecom(send.corp, send.attachments, client, link=LinkSource(task.staff_id, f"m{send.pk}"))
         if send.chat_type == MassSend.ChatType.GROUPS:
             answer = client.add_msg_template(chat_type="group", sender=task.staff.userid, chat_ids=recipients, text=send.text, attachments=attachments)
         else:

@@ -15,6 +15,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
 from siyu.wecom.client import WeComClient
 
+from .library import LinkSource, card_for_sender
 from .models import Media
 
 MEDIA_LIFETIME = timedelta(days=3)
@@ -80,14 +81,17 @@ def media_id_fresh(media: Media, client: WeComClient) -> str:
     return media_id
 
 
-def attachments_for_wecom(corp: Corp, attachments: list[dict], client: WeComClient) -> list[dict]:
-    """Stored attachments (messaging.content) as WeCom takes them: media references become fresh ids."""
+def attachments_for_wecom(corp: Corp, attachments: list[dict], client: WeComClient, *, link: LinkSource | None = None) -> list[dict]:
+    """Stored attachments (messaging.content) as WeCom takes them: media references become fresh
+    ids, and library cards get the address tracked for `link` (the sender and the send)."""
     refs = {a[a["msgtype"]]["media"] for a in attachments if "media" in a.get(a.get("msgtype"), {})}
     media = {m.pk: m for m in Media.objects.filter(corp=corp, pk__in=refs)}
     out = []
     for a in attachments:
         kind = a["msgtype"]
         body = dict(a[kind])
+        if kind == "link" and "content" in body:
+            body = card_for_sender(corp, body, link)
         ref = body.pop("media", None)
         if ref is not None:
             if ref not in media:

@@ -387,3 +387,57 @@ class CustomerListMember(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customers", "customer"], name="customerlistmember_unique")]
+
+
+class ContentFolder(CorpOwned):
+    """A folder of the content library (素材库)."""
+
+    name = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "name"], name="contentfolder_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContentItem(CorpOwned):
+    """One piece of the content library: an article Siyu hosts, a poster, an image, a video, a file,
+    a link or a mini-program card. Sent as a link card whose address is tracked per sender and
+    send (a mini-program card opens in WeChat, where Siyu cannot see it)."""
+
+    class Kind(models.TextChoices):
+        ARTICLE = "article", _("Article")
+        POSTER = "poster", _("Poster")
+        IMAGE = "image", _("Image")
+        VIDEO = "video", _("Video")
+        FILE = "file", _("File")
+        LINK = "link", _("Link")
+        MINIPROGRAM = "miniprogram", _("Mini-program")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ARCHIVED = "archived", _("Archived")
+
+    folder = models.ForeignKey(ContentFolder, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    title = models.CharField(max_length=64)
+    summary = models.CharField(max_length=170, blank=True, default="", help_text="the link card's description")
+    body = models.TextField(blank=True, default="", help_text="an article's text: HTML, cleaned when saved")
+    cover = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="the link card's picture")
+    media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="a poster's, image's, video's or file")
+    url = models.URLField(max_length=2048, blank=True, default="")
+    appid = models.CharField(max_length=64, blank=True, default="")
+    page = models.CharField(max_length=1024, blank=True, default="")
+    tags = models.JSONField(default=list, blank=True, help_text="the library's own tags (辅食, 新品 …): what interest rules count")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "status", "folder"])]
+
+    def __str__(self) -> str:
+        return self.title

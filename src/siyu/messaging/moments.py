@@ -29,6 +29,7 @@ from siyu.wecom.client import WeComClient
 from siyu.wecom.outbound import tags_ensure_in_wecom
 
 from .content import content_clean
+from .library import LinkSource
 from .mass_sends import CLOSE_AFTER, PULL_AFTER, next_pull, result_pulls, senders
 from .media import attachments_for_wecom
 from .models import Media, Moment, MomentExecutor, MomentReaction
@@ -128,7 +129,7 @@ def _create(claim, client: WeComClient | None) -> str:
     Moment.objects.filter(pk=moment.pk).update(attempted_at=now())
     jobid = client.add_moment_task(
         text=moment.text,
-        attachments=attachments_for_wecom(moment.corp, moment.attachments, client),
+        attachments=attachments_for_wecom(moment.corp, moment.attachments, client, link=LinkSource(None, f"o{moment.pk}")),
         senders=[s.userid for s in executors],
         tags=[t.wecom_tag_id for t in Tag.objects.filter(pk__in=[t.pk for t in tags]) if t.wecom_tag_id],
     )

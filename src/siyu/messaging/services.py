@@ -28,6 +28,7 @@ from siyu.wecom.client import WeComClient, WeComError
 from siyu.wecom.events import ContactAddReceived
 
 from .content import content_clean
+from .library import LinkSource
 from .media import attachments_for_wecom
 from .models import GroupWelcome, WelcomeMessage, WelcomeSend
 
@@ -180,7 +181,8 @@ def _welcome_deliver(claim, client=None) -> str:
             if customer_name is None and "{customer_name}" in text:
                 customer_name = client.get_external_contact(send.external_userid)["external_contact"].get("name", "")
             text = welcome_render(text, customer_name=customer_name or "", staff_name=staff_name)
-        attachments = attachments_for_wecom(send.corp, message.attachments, client) if message.attachments else []
+        link = LinkSource(Staff.objects.filter(corp=send.corp, userid=send.userid).values_list("pk", flat=True).first(), "w")
+        attachments = attachments_for_wecom(send.corp, message.attachments, client, link=link) if message.attachments else []
         if now() > send.deadline - WELCOME_MARGIN:
             claim.finish(status=Sending.MISSED, error="window passed while preparing")
             return "missed"
@@ -247,7 +249,7 @@ def group_welcome_push(welcome_id: int, *, client=None) -> str:
         wecom = client or WeComClient(welcome.corp)
         body = {}
         if welcome.attachments:
-            body = {a["msgtype"]: a[a["msgtype"]] for a in attachments_for_wecom(welcome.corp, welcome.attachments, wecom)}
+            body = {a["msgtype"]: a[a["msgtype"]] for a in attachments_for_wecom(welcome.corp, welcome.attachments, wecom, link=LinkSource(None, "g"))}
         if not welcome.text and not body:
             if welcome.template_id:
                 wecom.del_group_welcome_template(welcome.template_id)

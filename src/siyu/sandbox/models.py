@@ -4,6 +4,8 @@ Nothing here is tenant data of Siyu; it is what "WeCom" knows. The product reach
 HTTP, through the same client it uses for the real thing.
 """
 
+import hashlib
+import secrets
 from datetime import date, datetime, timedelta, timezone
 
 from django.db import models
@@ -14,6 +16,19 @@ CHINA = timezone(timedelta(hours=8))
 
 def china_today() -> date:
     return datetime.now(CHINA).date()
+
+
+def new_oa_appid() -> str:
+    return "wx" + secrets.token_hex(8)
+
+
+def new_oa_secret() -> str:
+    return secrets.token_hex(16)
+
+
+def oa_openid(oa_appid: str, unionid: str) -> str:
+    """A WeChat user's openid under one Official Account: stable, and different for each account."""
+    return "o" + hashlib.sha256(f"{oa_appid}:{unionid}".encode()).hexdigest()[:27]
 
 
 class SbCorp(models.Model):
@@ -39,6 +54,10 @@ class SbCorp(models.Model):
     # The app's page in the chat toolbar (聊天工具栏), set in WeCom's admin console: the client opens
     # it beside a chat when the member taps the app.
     toolbar_url = models.URLField(max_length=500, blank=True, default="")
+    # The brand's Official Account, bound to the same open platform as the corp (so a WeChat
+    # user's unionid converts to the corp's external_userid).
+    oa_appid = models.CharField(max_length=32, default=new_oa_appid)
+    oa_secret = models.CharField(max_length=64, default=new_oa_secret)
 
 
 class SbToken(models.Model):
@@ -434,3 +453,41 @@ class SbJsInvoke(models.Model):
     answer = models.JSONField(default=dict)
     url = models.CharField(max_length=1000, blank=True, default="")
     created = models.DateTimeField()
+
+
+class SbWechatUser(models.Model):
+    """A WeChat user as WeChat knows them: their unionid, nickname and avatar. A customer of the
+    corp is one whose unionid is the customer's; others (a friend a customer shared a page with)
+    are strangers to the corp."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    unionid = models.CharField(max_length=64)
+    nickname = models.CharField(max_length=64)
+    avatar = models.CharField(max_length=300, blank=True, default="")
+    key = models.CharField(max_length=64, unique=True, help_text="the sandbox's WeChat client remembers its user by this cookie")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "unionid"], name="sb_wechat_user_unique")]
+
+
+class SbWechatCode(models.Model):
+    """A code the Official Account's web OAuth handed a page: exchanged once, within 5 minutes,
+    by sns/oauth2/access_token."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    code = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(SbWechatUser, on_delete=models.CASCADE)
+    scope = models.CharField(max_length=16)
+    expires_at = models.DateTimeField()
+    used = models.BooleanField(default=False)
+
+
+class SbWechatToken(models.Model):
+    """A web access_token from a code exchange (not the Official Account's own token): good for
+    sns/userinfo when the scope was snsapi_userinfo, 7,200 s."""
+
+    corp = models.ForeignKey(SbCorp, on_delete=models.CASCADE)
+    token = models.CharField(max_length=128, unique=True)
+    user = models.ForeignKey(SbWechatUser, on_delete=models.CASCADE)
+    scope = models.CharField(max_length=16)
+    expires_at = models.DateTimeField()

@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from siyu.kit.clock import now
 from siyu.kit.wecom_crypto import jsapi_signature
 
+from . import views_wechat
 from .models import SbChatContext, SbCorp, SbJsInvoke, SbMedia, SbOAuthCode, SbStaff, SbTicket
 from .views import error, wecom_api
 
@@ -73,8 +74,11 @@ def chat(request, corpid: str):
 def authorize(request):
     """open.weixin.qq.com/connect/oauth2/authorize: a code for the member using the client, handed
     to `redirect_uri` with the page's `state`. Outside a chat the sandbox asks who is using it."""
-    corp = SbCorp.objects.filter(corpid=request.GET.get("appid", "")).first()
+    appid = request.GET.get("appid", "")
+    corp = SbCorp.objects.filter(corpid=appid).first()
     redirect_uri = request.GET.get("redirect_uri", "")
+    if corp is None and (account := SbCorp.objects.filter(oa_appid=appid).first()):
+        return views_wechat.authorize(request, account)
     if corp is None:
         return HttpResponseBadRequest("appid: no such corp")
     if request.GET.get("response_type") != "code" or not redirect_uri.startswith(("http://", "https://")):

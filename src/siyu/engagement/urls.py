@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("<str:corp_id>/", views.h5_home, name="h5_home"),
+    path("<str:corp_id>/oauth", views.h5_oauth, name="h5_oauth"),
+    path("<str:corp_id>/c/<str:token>", views.h5_content, name="h5_content"),
+    path("<str:corp_id>/v/<str:key>", views.h5_progress, name="h5_progress"),
+    path("<str:corp_id>/m/<str:token>", views.h5_media, name="h5_media"),
+]

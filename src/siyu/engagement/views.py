@@ -1,0 +1,150 @@
+"""The customer's pages in WeChat (`/h5/<corp>/…`): Chinese, one column at 390 px, identified by
+WeChat's sign-in (engagement.visitors), never cached."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from django.core import signing
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from siyu.acquisition.views import public_page
+from siyu.corps.models import Corp
+from siyu.kit.errors import DomainError
+from siyu.messaging.library import link_read, media_read, media_url
+from siyu.messaging.models import ContentItem, Media
+
+from . import reading, visitors
+from .models import WechatVisitor
+
+SHARE_SALT = "siyu-share"
+
+
+def _corp(corp_id: str) -> Corp:
+    corp = Corp.objects.filter(corp_id=corp_id).first()
+    if corp is None:
+        raise Http404
+    return corp
+
+
+def _message(request, corp: Corp | None, message: str, status: int, heading: str = "") -> HttpResponse:
+    return render(request, "engagement/message.html", {"corp": corp, "message": message, "heading": heading}, status=status)
+
+
+def _visitor(request, corp: Corp, scope: str = "snsapi_base") -> tuple[WechatVisitor | None, HttpResponse | None]:
+    """The signed-in visitor, or the response that signs them in first."""
+    value = request.get_signed_cookie(visitors.session_cookie(corp), default="", salt=visitors.SESSION_SALT, max_age=visitors.SESSION_AGE)
+    visitor = visitors.visitor_for_session(corp, value) if value else None
+    if visitor is not None:
+        return visitor, None
+    try:
+        start = visitors.sign_in_start(
+            corp, next_path=request.get_full_path(), redirect_uri=request.build_absolute_uri(reverse("h5_oauth", args=[corp.corp_id])), scope=scope
+        )
+    except DomainError as exc:
+        return None, _message(request, corp, exc.message, 503, "暂时无法打开")
+    response = redirect(start.url)
+    # The value is signed already (sign_in_start).
+    response.set_cookie(start.cookie, start.value, max_age=visitors.NEXT_AGE, httponly=True, samesite="Lax", secure=request.is_secure())
+    return None, response
+
+
+@public_page
+def h5_oauth(request, corp_id: str):
+    """WeChat's sign-in comes back here with a code and the state it was given."""
+    corp = _corp(corp_id)
+    waiting = request.COOKIES.get(visitors.next_cookie(corp), "")
+    try:
+        visitor, path = visitors.sign_in_finish(corp, code=request.GET.get("code", ""), state=request.GET.get("state", ""), waiting=waiting)
+    except DomainError as exc:
+        return _message(request, corp, exc.message, exc.status)
+    response = redirect(path)
+    response.delete_cookie(visitors.next_cookie(corp))
+    response.set_signed_cookie(
+        visitors.session_cookie(corp),
+        visitors.session_value(visitor),
+        salt=visitors.SESSION_SALT,
+        max_age=visitors.SESSION_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+    return response
+
+
+@public_page
+def h5_home(request, corp_id: str):
+    corp = _corp(corp_id)
+    visitor, sign_in = _visitor(request, corp)
+    if sign_in:
+        return sign_in
+    return render(request, "engagement/home.html", {"corp": corp, "visitor": visitor})
+
+
+@public_page
+def h5_content(request, corp_id: str, token: str):
+    """A library item opened from a tracked link (or a reader's shared copy of one)."""
+    corp = _corp(corp_id)
+    link = link_read(token)
+    item = ContentItem.objects.filter(corp=corp, pk=link.item_id).first() if link else None
+    if item is None:
+        return _message(request, corp, "链接无效或内容已删除。", 404)
+    visitor, sign_in = _visitor(request, corp)
+    if sign_in:
+        return sign_in
+    sharer = _sharer(corp, request.GET.get("f", ""))
+    view = reading.content_opened(corp=corp, item=item, visitor=visitor, link=link, shared_by=sharer)
+    if item.kind == ContentItem.Kind.LINK:
+        return redirect(item.url)
+    share = request.build_absolute_uri(reverse("h5_content", args=[corp.corp_id, token])) + "?f=" + signing.Signer(salt=SHARE_SALT).sign(str(visitor.pk))
+    context = {
+        "corp": corp,
+        "item": item,
+        "view": view,
+        "share_url": share,
+        "cover_url": media_url(corp, item.cover_id) if item.cover_id else "",
+        "media_url": media_url(corp, item.media_id) if item.media_id else "",
+    }
+    return render(request, "engagement/content.html", context)
+
+
+def _sharer(corp: Corp, value: str) -> WechatVisitor | None:
+    try:
+        pk = int(signing.Signer(salt=SHARE_SALT).unsign(value)) if value else None
+    except (signing.BadSignature, ValueError):
+        return None  # an altered share mark: the view counts, unattributed
+    return WechatVisitor.objects.filter(corp=corp, pk=pk).first() if pk else None
+
+
+@csrf_exempt  # the view's secret key is the credential; sendBeacon cannot carry a CSRF token
+@require_POST
+@public_page
+def h5_progress(request, corp_id: str, key: str):
+    corp = _corp(corp_id)
+    try:
+        data = json.loads(request.body or b"{}")
+        dwell, scroll = int(data.get("dwell", 0)), int(data.get("scroll", 0))
+    except (ValueError, TypeError, AttributeError):
+        return HttpResponse("dwell and scroll are whole numbers", status=400)
+    if not reading.view_progress(corp=corp, key=key[:32], dwell=dwell, scroll=scroll):
+        raise Http404
+    return HttpResponse(status=204)
+
+
+def h5_media(request, corp_id: str, token: str):
+    """A library file by its signed address: pictures, posters, videos, files."""
+    corp = _corp(corp_id)
+    pk = media_read(token)
+    media = Media.objects.filter(corp=corp, pk=pk).only("content", "content_type", "name", "kind").first() if pk else None
+    if media is None:
+        raise Http404
+    response = HttpResponse(bytes(media.content), content_type=media.content_type or "application/octet-stream")
+    response["Cache-Control"] = "public, max-age=86400, immutable"  # a Media row's bytes never change
+    if request.GET.get("download") or media.kind == Media.Kind.FILE:
+        response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(media.name)}"
+    return response
