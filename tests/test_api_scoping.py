@@ -15,11 +15,12 @@ from siyu.api import api as ninja_api
 from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag, LifecycleStage
+from siyu.engagement.models import InterestRule
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
 from siyu.kit.tenancy import Role
-from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor, WelcomeMessage, WelcomeSend
+from siyu.messaging.models import ContentItem, MassSend, MassSendTask, Moment, MomentExecutor, WelcomeMessage, WelcomeSend
 from siyu.orders.models import Order
 from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.models import Tag, TagGroup
@@ -109,8 +110,12 @@ def two_corps(db):
     birth = CustomField.objects.create(corp=alpha, key="birth", name="B", kind="date")
     stage = LifecycleStage.objects.create(corp=alpha, name=f"ST {MARKER}"[:40], field=birth, from_days=0, to_days=10)
     journey = Journey.objects.create(corp=alpha, name=f"J {MARKER}"[:64], definition={"trigger": {}, "steps": [], "marker": MARKER})
+    item = ContentItem.objects.create(corp=alpha, kind="article", title=f"C {MARKER}"[:64], body=MARKER, tags=[MARKER[:16]])
+    interest = InterestRule.objects.create(corp=alpha, content_tag=MARKER[:16], reads=2, tag=tag)
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
+        "item_id": item.id,
+        "interest_rule_id": interest.id,
         "journey_id": journey.id,
         "customer_group_id": chat.id,
         "sop_id": GroupSop.objects.create(corp=alpha, name=f"SOP {MARKER}"[:64], layer={}, slots=[]).id,
@@ -248,6 +253,8 @@ def test_every_path_parameter_is_an_object_id():
         "segment_id",
         "send_id",
         "moment_id",
+        "item_id",
+        "interest_rule_id",
         "guide_task_id",
         "quick_reply_id",
         "quick_reply_group_id",

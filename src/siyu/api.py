@@ -15,6 +15,7 @@ from siyu.autotag.api import router as autotag_router
 from siyu.corps.api import router as corps_router
 from siyu.corps.selectors import actor_for_token
 from siyu.customers.api import router as customers_router
+from siyu.engagement.api import router as engagement_router
 from siyu.groups.api import router as groups_router
 from siyu.guides.api import router as guides_router
 from siyu.journeys.api import router as journeys_router
@@ -134,5 +135,6 @@ api.add_router("/v1/", acquisition_router)
 api.add_router("/v1/", autotag_router)
 api.add_router("/v1/", groups_router)
 api.add_router("/v1/", messaging_router)
+api.add_router("/v1/", engagement_router)
 api.add_router("/v1/", guides_router)
 api.add_router("/v1/", journeys_router)

@@ -24,11 +24,12 @@ from siyu.console import urls as console_urls
 from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
+from siyu.engagement.models import InterestRule
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
 from siyu.kit.tenancy import Role
-from siyu.messaging.models import MassSend, MassSendTask, Moment, MomentExecutor
+from siyu.messaging.models import ContentItem, MassSend, MassSendTask, Moment, MomentExecutor
 from siyu.orders.models import OrderImport
 from siyu.orders.services import OrderIn, order_upsert
 from siyu.tags.models import Tag, TagGroup
@@ -67,6 +68,8 @@ GUIDE_PAGES = {
     "my_task_done",
     "quick_replies",  # the library, to read (editing it is a manager's)
     "my_rank",  # their own figures and place, nobody else's
+    "library",  # the content library, to read and send from (editing it is a manager's)
+    "library_item",  # its reading figures from their own links and customers
 }
 # The page the walk expects to be sent to, the invitation page an invited person opens before they
 # can log in (tests/console/test_team.py), and signing in through WeCom from an app card
@@ -173,6 +176,8 @@ def alpha(db):
         layer={"name_contains": "宝妈"},
         slots=[{"key": "s1", "weekday": 1, "at": "10:00", "title": "趣味", "text": "猜猜", "attachments": [], "hours": 4}],
     )
+    item = ContentItem.objects.create(corp=corp, kind="article", title="辅食指南", body="<p>米粉</p>", tags=["辅食"])
+    interest = InterestRule.objects.create(corp=corp, content_tag="辅食", reads=3, tag=tag)
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -182,6 +187,8 @@ def alpha(db):
         "task_id": other_task.id,
         "send_id": send.id,
         "moment_id": moment.id,  # another guide's task: not found for this guide
+        "item_id": item.id,
+        "interest_rule_id": interest.id,
         "guide_task_id": guide_task.id,
         "quick_reply_id": reply.id,
         "quick_reply_group_id": shelf.id,
@@ -361,6 +368,8 @@ def test_every_url_parameter_is_filled():
         "task_id",
         "send_id",
         "moment_id",
+        "item_id",
+        "interest_rule_id",
         "guide_task_id",
         "quick_reply_id",
         "quick_reply_group_id",

@@ -22,7 +22,6 @@ from siyu.messaging import library
 from siyu.messaging.content import content_clean
 from siyu.messaging.library import LinkSource
 from siyu.messaging.media import attachments_for_wecom
-from siyu.messaging.models import ContentItem
 from siyu.sandbox.models import SbAppMessage, SbCustomer, SbWechatCode
 from siyu.tags.models import Tag
 from siyu.tags.services import tag_group_create

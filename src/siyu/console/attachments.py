@@ -8,6 +8,7 @@ from django.forms.forms import NON_FIELD_ERRORS
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
 from siyu.messaging.media import media_create
+from siyu.messaging.selectors import content_items
 
 from .forms import AttachmentForm, AttachmentFormSet
 
@@ -15,10 +16,12 @@ MEDIA_KIND = {"image": "image", "miniprogram": "image", "video": "video", "file"
 
 
 def attachment_formset(request, attachments: list[dict] | None = None) -> AttachmentFormSet:
+    # The library's items to pick from (a library holds hundreds, not millions).
+    kwargs = {"form_kwargs": {"library": [(i.id, f"{i.get_kind_display()} · {i.title}") for i in content_items(request.actor)[:500]]}, "prefix": "a"}
     if request.method == "POST" and "a-TOTAL_FORMS" in request.POST:
-        return AttachmentFormSet(request.POST, request.FILES, prefix="a")
+        return AttachmentFormSet(request.POST, request.FILES, **kwargs)
     # A POST without the editor (a script posting the other fields) keeps what is stored.
-    return AttachmentFormSet(initial=[AttachmentForm.initial_for(a) for a in attachments or []], prefix="a")
+    return AttachmentFormSet(initial=[AttachmentForm.initial_for(a) for a in attachments or []], **kwargs)
 
 
 class AttachmentRows:

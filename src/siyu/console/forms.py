@@ -553,6 +553,7 @@ ATTACHMENT_KINDS = [
     ("miniprogram", _("Mini-program card")),
     ("video", _("Video")),
     ("file", _("File")),
+    ("content", _("From the content library")),
 ]
 
 
@@ -566,7 +567,12 @@ class AttachmentForm(forms.Form):
     appid = forms.CharField(label=_("Mini-program AppID"), required=False, max_length=64)
     page = forms.CharField(label=_("Mini-program page"), required=False, max_length=1024)
     file = forms.FileField(label=_("Upload"), required=False)
+    content = forms.TypedChoiceField(label=_("Library item"), coerce=int, required=False, empty_value=None)
     media = WholeField(required=False, widget=forms.HiddenInput)  # the stored file, kept when no new upload
+
+    def __init__(self, *args, library=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["content"].choices = [("", "—"), *library]
 
     # Which form field shows an error messaging.content reports for an attachment key.
     FIELD_FOR = {
@@ -579,12 +585,15 @@ class AttachmentForm(forms.Form):
         "page": "page",
         "media": "file",
         "msgtype": "kind",
+        "content": "content",
     }
 
     @staticmethod
     def initial_for(attachment: dict) -> dict:
         kind = attachment.get("msgtype", "")
         body = attachment.get(kind, {})
+        if "content" in body:
+            return {"kind": "content", "content": body["content"]}
         return {
             "kind": kind,
             "title": body.get("title", ""),
@@ -602,6 +611,8 @@ class AttachmentForm(forms.Form):
         if not kind:
             return None
         media = media_id if media_id is not None else d.get("media")
+        if kind == "content":
+            return {"msgtype": "link", "link": {"content": d.get("content")}}
         if kind == "image":
             body = {"media": media} if media is not None else {"pic_url": d["url"]}
         elif kind == "link":

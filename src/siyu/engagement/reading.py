@@ -21,19 +21,22 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest, Least
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, Follow, FollowTag
 from siyu.customers.services import customers_tags_change
 from siyu.kit.clock import now
+from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.queue import enqueue_after_commit
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging.library import LinkOpened
 from siyu.messaging.models import ContentItem
+from siyu.tags.models import Tag
 from siyu.wecom.client import WeComClient
 
 from .models import ContentView, InterestRule, WechatVisitor
@@ -126,3 +129,27 @@ def reading_alert(view_pk: int, client: WeComClient | None = None) -> str:
         url=url,
     )
     return "sent"
+
+
+def interest_rule_create(*, actor: Actor, content_tag: str, reads: int, tag_id: int) -> InterestRule:
+    actor.require_manager()
+    content_tag = (content_tag or "").strip()
+    if not content_tag or len(content_tag) > 16:
+        raise InvalidInput(_("Name the library tag (at most 16 characters)."), code="bad_content_tag", field="content_tag")
+    if not isinstance(reads, int) or not 1 <= reads <= 100:
+        raise InvalidInput(_("Reads is a whole number from 1 to 100."), code="bad_reads", field="reads")
+    tag = Tag.objects.filter(corp=actor.corp, pk=tag_id, deleted_at__isnull=True).first()
+    if tag is None:
+        raise InvalidInput(_("No such tag."), code="no_such_tag", field="tag_id")
+    try:
+        with transaction.atomic():
+            return InterestRule.objects.create(corp=actor.corp, content_tag=content_tag, reads=reads, tag=tag)
+    except IntegrityError:
+        raise Conflict(_("This library tag already gives that tag."), code="rule_exists", field="content_tag") from None
+
+
+def interest_rule_set_active(*, actor: Actor, rule: InterestRule, active: bool) -> InterestRule:
+    actor.require_manager()
+    rule.active = active
+    rule.save(update_fields=["active"])
+    return rule

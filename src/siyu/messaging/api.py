@@ -12,8 +12,8 @@ from siyu.corps.selectors import staff_get
 from siyu.kit.pagination import keyset_page
 from siyu.kit.schema import ClockTime
 
-from . import budget, mass_sends, media, moments, selectors, services
-from .models import ContactPolicy, MassSendTask, Media, WelcomeSend
+from . import budget, library, mass_sends, media, moments, selectors, services
+from .models import ContactPolicy, ContentItem, MassSendTask, Media, WelcomeSend
 
 router = Router(tags=["messaging"])
 
@@ -379,3 +379,123 @@ def moment_remind(request, moment_id: int):
     moment = selectors.moment_get(request.auth, moment_id)
     moments.moment_remind(actor=request.auth, moment=moment)
     return Status(202, moment)
+
+
+# -- the content library --------------------------------------------------------------------------------
+class ContentFolderIn(Schema):
+    name: str = Field(..., max_length=200)
+
+
+class ContentFolderOut(Schema):
+    id: int
+    name: str
+
+
+class ContentItemIn(Schema):
+    """An article's `body` is HTML (cleaned); posters, images, videos and files name an uploaded
+    `media` (POST /media); a mini-program needs `appid`, `page` and a `cover` image."""
+
+    kind: Literal[tuple(ContentItem.Kind.values)] = "article"  # type: ignore[valid-type]
+    title: str = Field(..., max_length=200)
+    summary: str = Field("", max_length=1000)
+    body: str = Field("", max_length=200_000)
+    cover: int | None = None
+    media: int | None = None
+    url: str = Field("", max_length=4000)
+    appid: str = Field("", max_length=200)
+    page: str = Field("", max_length=2000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    folder: int | None = None
+
+
+class ContentItemOut(Schema):
+    id: int
+    kind: str
+    title: str
+    summary: str
+    body: str
+    cover: int | None
+    media: int | None
+    url: str
+    appid: str
+    page: str
+    tags: list[str]
+    folder: int | None
+    status: str
+    link: str = Field(..., description="the item's untracked customer page (sends carry a tracked one per sender)")
+    updated_at: datetime
+
+
+class ContentItemPage(Schema):
+    items: list[ContentItemOut]
+    next_cursor: str | None
+
+
+def _item_out(item: ContentItem) -> ContentItemOut:
+    return ContentItemOut(
+        id=item.id,
+        kind=item.kind,
+        title=item.title,
+        summary=item.summary,
+        body=item.body,
+        cover=item.cover_id,
+        media=item.media_id,
+        url=item.url,
+        appid=item.appid,
+        page=item.page,
+        tags=item.tags,
+        folder=item.folder_id,
+        status=item.status,
+        link=library.tracked_url(item.corp, item.pk, None),
+        updated_at=item.updated_at,
+    )
+
+
+@router.get("/content-folders", response=list[ContentFolderOut])
+def content_folder_list(request):
+    return [ContentFolderOut(id=f.id, name=f.name) for f in selectors.content_folders(request.auth)]
+
+
+@router.post("/content-folders", response={201: ContentFolderOut})
+def content_folder_create(request, payload: ContentFolderIn):
+    folder = library.folder_create(actor=request.auth, name=payload.name)
+    return Status(201, ContentFolderOut(id=folder.id, name=folder.name))
+
+
+@router.get("/content-items", response=ContentItemPage)
+def content_item_list(
+    request, kind: str = "", folder: int | None = None, tag: str = "", q: str = "", archived: bool = False, cursor: str | None = None, limit: int = 50
+):
+    rows = selectors.content_items(request.auth, kind=kind, folder=folder, tag=tag[:16], q=q[:64], archived=archived).select_related("corp")
+    page, next_cursor = keyset_page(rows, cursor=cursor, limit=limit)
+    return ContentItemPage(items=[_item_out(i) for i in page], next_cursor=next_cursor)
+
+
+@router.post("/content-items", response={201: ContentItemOut})
+def content_item_create(request, payload: ContentItemIn):
+    return Status(201, _item_out(library.item_save(actor=request.auth, **payload.dict())))
+
+
+@router.get("/content-items/{item_id}", response=ContentItemOut)
+def content_item_get(request, item_id: int):
+    return _item_out(selectors.content_item_get(request.auth, item_id))
+
+
+@router.put("/content-items/{item_id}", response=ContentItemOut)
+def content_item_update(request, item_id: int, payload: ContentItemIn):
+    item = selectors.content_item_get(request.auth, item_id)
+    data = payload.dict()
+    data.pop("kind")  # set once, at creation
+    return _item_out(library.item_save(actor=request.auth, item=item, **data))
+
+
+@router.post("/content-items/{item_id}/archive", response=ContentItemOut)
+def content_item_archive(request, item_id: int):
+    item = selectors.content_item_get(request.auth, item_id)
+    return _item_out(library.item_archive(actor=request.auth, item=item))
+
+
+@router.post("/content-items/{item_id}/restore", response=ContentItemOut)
+def content_item_restore(request, item_id: int):
+    item = selectors.content_item_get(request.auth, item_id)
+    return _item_out(library.item_archive(actor=request.auth, item=item, archived=False))

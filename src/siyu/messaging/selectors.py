@@ -8,7 +8,7 @@ from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, get_for
 
 from . import budget
-from .models import Delivery, MassSend, MassSendTask, Media, Moment, MomentExecutor, StaffSend, WelcomeMessage, WelcomeSend
+from .models import ContentFolder, ContentItem, Delivery, MassSend, MassSendTask, Media, Moment, MomentExecutor, StaffSend, WelcomeMessage, WelcomeSend
 
 # A task sent within a day of reaching the staff member is on time.
 ON_TIME = timedelta(hours=24)
@@ -175,3 +175,40 @@ def moment_get(actor: Actor, moment_id: int) -> Moment:
 def moment_executors(actor: Actor, moment: Moment):
     rows = moment.executor_rows.select_related("staff").order_by("-published", "staff__name")
     return rows.filter(staff_id=actor.staff_id) if actor.is_guide else rows
+
+
+# -- the content library --------------------------------------------------------------------------------
+def content_folders(actor: Actor):
+    return ContentFolder.objects.for_corp(actor.corp).order_by("name")
+
+
+def content_folders_to_edit(actor: Actor):
+    """The folders an item's editor offers: editing the library is a manager's."""
+    actor.require_manager()
+    return content_folders(actor)
+
+
+def content_items(actor: Actor, *, kind: str = "", folder: int | None = None, tag: str = "", archived: bool = False, q: str = ""):
+    """Everyone sees the library (guides send from it); managers change it."""
+    rows = ContentItem.objects.for_corp(actor.corp).filter(status=ContentItem.Status.ARCHIVED if archived else ContentItem.Status.ACTIVE)
+    if kind:
+        rows = rows.filter(kind=kind)
+    if folder:
+        rows = rows.filter(folder_id=folder)
+    if q:
+        rows = rows.filter(title__icontains=q)
+    if tag:
+        # The library is small; its tags are matched here (a JSON containment lookup would not run on SQLite).
+        rows = rows.filter(pk__in=[pk for pk, tags in rows.values_list("pk", "tags") if tag in (tags or [])])
+    return rows.select_related("folder").order_by("-updated_at", "-id")
+
+
+def content_item_get(actor: Actor, item_id: int) -> ContentItem:
+    return get_for(actor, ContentItem.objects.select_related("folder"), _("No such item in the content library."), pk=item_id)
+
+
+def content_tags(actor: Actor) -> list[str]:
+    found: dict[str, None] = {}
+    for tags in ContentItem.objects.for_corp(actor.corp).filter(status=ContentItem.Status.ACTIVE).values_list("tags", flat=True):
+        found.update(dict.fromkeys(tags or []))
+    return sorted(found)

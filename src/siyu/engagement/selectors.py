@@ -1,0 +1,75 @@
+"""Reads of the customer's side: what was read, by whom, and what it led to."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Avg, Count, Min, Q
+from django.utils.translation import gettext as _
+
+from siyu.customers.models import Follow
+from siyu.kit.errors import InvalidInput
+from siyu.kit.tenancy import Actor, get_for
+from siyu.messaging.models import ContentItem
+from siyu.orders.models import Order
+
+from .models import ContentView, InterestRule
+
+ORDER_WINDOW_DAYS = 7
+MAX_ORDER_DAYS = 90
+
+
+def content_views(actor: Actor, item: ContentItem | None = None, *, customer_id: int | None = None):
+    """Views a manager sees all of; a guide those of their own links and customers."""
+    rows = ContentView.objects.for_corp(actor.corp)
+    if item is not None:
+        rows = rows.filter(item=item)
+    if customer_id is not None:
+        rows = rows.filter(customer_id=customer_id)
+    if actor.is_guide:
+        rows = rows.filter(
+            Q(staff_id=actor.staff_id) | Q(customer_id__in=Follow.objects.filter(corp=actor.corp, staff_id=actor.staff_id).values("customer_id"))
+        )
+    return rows
+
+
+def content_stats(actor: Actor, item: ContentItem, *, order_days: int = ORDER_WINDOW_DAYS) -> dict:
+    """Views, unique readers, customers among them, average dwell and scroll, shares (views of a
+    shared copy) and sharers, and the orders readers paid within `order_days` of their first view."""
+    if not 1 <= order_days <= MAX_ORDER_DAYS:
+        raise InvalidInput(_("order_days is from 1 to %(max)s.") % {"max": MAX_ORDER_DAYS}, code="bad_order_days", field="order_days")
+    views = content_views(actor, item)
+    totals = views.aggregate(
+        views=Count("id"),
+        readers=Count("visitor", distinct=True),
+        customers=Count("customer", distinct=True),
+        dwell=Avg("dwell_seconds"),
+        scroll=Avg("scroll_percent"),
+        shares=Count("id", filter=Q(shared_by__isnull=False)),
+        sharers=Count("shared_by", distinct=True),
+    )
+    first_views = dict(views.filter(customer__isnull=False).values_list("customer_id").annotate(first=Min("opened_at")).order_by())
+    orders, amount = 0, 0
+    ids = list(first_views)
+    for start in range(0, len(ids), 2000):
+        chunk = ids[start : start + 2000]
+        for customer_id, paid_at, fen in Order.objects.filter(corp=actor.corp, customer_id__in=chunk).values_list("customer_id", "paid_at", "amount_fen"):
+            if first_views[customer_id] <= paid_at <= first_views[customer_id] + timedelta(days=order_days):
+                orders, amount = orders + 1, amount + fen
+    return {
+        **totals,
+        "dwell": round(totals["dwell"] or 0),
+        "scroll": round(totals["scroll"] or 0),
+        "order_days": order_days,
+        "orders": orders,
+        "order_amount_fen": amount,
+    }
+
+
+def interest_rules(actor: Actor):
+    actor.require_manager()  # what tags customers is a manager's to see and change
+    return InterestRule.objects.for_corp(actor.corp).select_related("tag", "tag__group").order_by("content_tag", "id")
+
+
+def interest_rule_get(actor: Actor, rule_id: int) -> InterestRule:
+    return get_for(actor, InterestRule.objects.all(), _("No such rule."), pk=rule_id)
