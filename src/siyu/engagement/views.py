@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from siyu.acquisition.views import public_page
 from siyu.corps.models import Corp
 from siyu.kit.errors import DomainError
-from siyu.messaging.library import link_read, media_read, media_url
+from siyu.messaging.library import link_read, media_path, media_read
 from siyu.messaging.models import ContentItem, Media
 
 from . import reading, visitors
@@ -107,8 +107,8 @@ def h5_content(request, corp_id: str, token: str):
         "item": item,
         "view": view,
         "share_url": share,
-        "cover_url": media_url(corp, item.cover_id) if item.cover_id else "",
-        "media_url": media_url(corp, item.media_id) if item.media_id else "",
+        "cover_url": media_path(corp, item.cover_id) if item.cover_id else "",
+        "media_url": media_path(corp, item.media_id) if item.media_id else "",
     }
     return render(request, "engagement/content.html", context)
 

@@ -91,11 +91,14 @@ def link_read(token: str) -> LinkOpened | None:
         return None
 
 
+def media_path(corp: Corp, media_id: int) -> str:
+    """The public address of a library file (a card's picture, a poster): signed, so the corp's
+    other files cannot be fetched by guessing ids."""
+    return reverse("h5_media", args=[corp.corp_id, signing.Signer(salt=MEDIA_SALT).sign(str(media_id))])
+
+
 def media_url(corp: Corp, media_id: int) -> str:
-    """A public address of a library file (a card's picture, a poster): signed, so the corp's other
-    files cannot be fetched by guessing ids."""
-    token = signing.Signer(salt=MEDIA_SALT).sign(str(media_id))
-    return settings.SIYU_PUBLIC_URL + reverse("h5_media", args=[corp.corp_id, token])
+    return settings.SIYU_PUBLIC_URL + media_path(corp, media_id)
 
 
 def media_read(token: str) -> int | None:
