@@ -24,6 +24,7 @@ urlpatterns = [
     path("sidebar/<str:corp_id>/replies", sidebar.sidebar_replies, name="sidebar_replies"),
     path("sidebar/<str:corp_id>/chat", sidebar.sidebar_chat, name="sidebar_chat"),
     path("sidebar/<str:corp_id>/reply-sent", sidebar.sidebar_reply_sent, name="sidebar_reply_sent"),
+    path("sidebar/<str:corp_id>/coupon-verify", sidebar.sidebar_coupon_verify, name="sidebar_coupon_verify"),
     path("h5/", include("siyu.engagement.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -19,6 +19,7 @@ from siyu.customers import selectors as customer_selectors
 from siyu.customers import services as customer_services
 from siyu.customers.fields import customer_fields_set, refusal_shown, typed_again, values_from_form
 from siyu.customers.models import ADD_WAY_LABELS
+from siyu.engagement.selectors import customer_engagement
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.http import XLSX, attachment
 from siyu.kit.schema import whole_in_range
@@ -198,6 +199,7 @@ def _profile_page(request, customer, *, field_error=None, fields=None):
             "field_error": field_error,
             "timeline": timeline,
             "tag_groups": tag_selectors.tag_library(actor),
+            "engagement": customer_engagement(actor, customer.id),
             "staff_choices": [f.staff for f in follows if f.is_active],
             "value": _customer_value(actor, customer),
             "budget": customer_budget(actor, customer),

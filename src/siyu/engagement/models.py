@@ -29,6 +29,22 @@ class PointsAccount(CorpOwned):
         ]
 
 
+REASONS = {
+    "order": _("Purchase"),
+    "checkin": _("Check-in"),
+    "checkin_stage": _("Check-in reward"),
+    "contact_added": _("Added an advisor"),
+    "group_joined": _("Joined a group"),
+    "content_read": _("Read content"),
+    "task": _("Campaign task"),
+    "exchange": _("Points mall"),
+    "lottery": _("Lottery"),
+    "manual": _("Adjusted by the brand"),
+    "expiry": _("Expired"),
+    "refund": _("Refund"),
+}
+
+
 class PointsEntry(CorpOwned):
     class Kind(models.TextChoices):
         EARN = "earn", _("Earned")
@@ -57,6 +73,10 @@ class PointsEntry(CorpOwned):
     released_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=200, blank=True, default="")
     by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="who adjusted by hand")
+
+    @property
+    def reason_label(self) -> str:
+        return str(REASONS.get(self.reason, self.reason))
 
     class Meta:
         constraints = [
@@ -126,3 +146,151 @@ class InterestRule(CorpOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "content_tag", "tag"], name="interestrule_unique")]
+
+
+class PointsPolicy(CorpOwned):
+    """How customers earn points, one per corp. Orders paid from `since` on earn `per_yuan` a whole
+    yuan, pending for `refund_days`; adding a staff member, joining a group and reading content
+    earn fixed amounts (reading at most `content_read_daily` times a day). Earned points expire
+    never, at the end of the year after the one they were earned in, or after `expiry_months`."""
+
+    class Expiry(models.TextChoices):
+        NEVER = "never", _("Never")
+        YEAR_END = "year_end", _("At the end of the following year")
+        MONTHS = "months", _("After some months")
+
+    active = models.BooleanField(default=False)
+    since = models.DateTimeField(null=True, blank=True, help_text="orders paid from then on earn (history imported later does not)")
+    per_yuan = models.PositiveIntegerField(default=1)
+    refund_days = models.PositiveSmallIntegerField(default=7)
+    contact_added = models.PositiveIntegerField(default=0)
+    group_joined = models.PositiveIntegerField(default=0)
+    content_read = models.PositiveIntegerField(default=0)
+    content_read_daily = models.PositiveSmallIntegerField(default=3)
+    expiry = models.CharField(max_length=8, choices=Expiry.choices, default=Expiry.YEAR_END)
+    expiry_months = models.PositiveSmallIntegerField(default=12)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp"], name="pointspolicy_one_per_corp")]
+
+
+class CheckinCampaign(CorpOwned):
+    """Daily check-in (签到/打卡): points each day, reward stages at N days (consecutive, or in
+    all), and optionally a day's content for each day of a 21-day play."""
+
+    class Counting(models.TextChoices):
+        STREAK = "streak", _("Consecutive days")
+        TOTAL = "total", _("Days in all")
+
+    name = models.CharField(max_length=32)
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True)
+    daily_points = models.PositiveIntegerField(default=0)
+    counting = models.CharField(max_length=6, choices=Counting.choices, default=Counting.STREAK)
+    stages = models.JSONField(default=list, blank=True, help_text='[{"days": 7, "points": 50, "coupon_template_id": 3}, …]')
+    day_items = models.JSONField(default=list, blank=True, help_text="library item ids: the content of day 1, 2, …")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Checkin(CorpOwned):
+    """One customer's check-in on one of the corp's days: the streak and the count after it."""
+
+    campaign = models.ForeignKey(CheckinCampaign, on_delete=models.CASCADE, related_name="checkins")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    streak = models.PositiveIntegerField()
+    total = models.PositiveIntegerField()
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "customer", "day"], name="checkin_once_a_day")]
+        indexes = [models.Index(fields=["campaign", "day"])]
+
+
+class CheckinReward(CorpOwned):
+    """A reward stage reached: paid once per campaign, customer and stage."""
+
+    campaign = models.ForeignKey(CheckinCampaign, on_delete=models.CASCADE, related_name="rewards")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    days = models.PositiveIntegerField()
+    points = models.PositiveIntegerField(default=0)
+    coupon = models.ForeignKey("engagement.Coupon", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "customer", "days"], name="checkin_stage_once")]
+
+
+class CouponTemplate(CorpOwned):
+    """What a coupon is worth and the rules of getting one: 满减 (amount off above a threshold), a
+    discount, an amount off with no threshold, or a gift; valid between fixed dates or N days
+    after it is claimed; a stock, a per-person limit, and a window in which customers may claim it
+    on a page (the last N hours of an offer are its window's end)."""
+
+    class Kind(models.TextChoices):
+        AMOUNT_OFF = "amount_off", _("Amount off above a threshold")
+        DISCOUNT = "discount", _("Discount")
+        NO_THRESHOLD = "no_threshold", _("Amount off, no threshold")
+        GIFT = "gift", _("Gift")
+
+    name = models.CharField(max_length=32)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    threshold_fen = models.PositiveBigIntegerField(default=0)
+    amount_fen = models.PositiveBigIntegerField(default=0)
+    pay_percent = models.PositiveSmallIntegerField(default=100, help_text="a discount: the share paid, 85 = 8.5折")
+    gift = models.CharField(max_length=64, blank=True, default="")
+    valid_from = models.DateField(null=True, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    valid_days = models.PositiveSmallIntegerField(null=True, blank=True, help_text="days after claiming, instead of fixed dates")
+    stock = models.PositiveIntegerField(null=True, blank=True, help_text="how many may ever be issued (none: no limit)")
+    issued = models.PositiveIntegerField(default=0)
+    per_person = models.PositiveSmallIntegerField(default=1)
+    claimable = models.BooleanField(default=False, help_text="customers may claim it on a page")
+    claim_starts_at = models.DateTimeField(null=True, blank=True)
+    claim_ends_at = models.DateTimeField(null=True, blank=True)
+    show_left_below = models.PositiveIntegerField(null=True, blank=True, help_text="show “only N left” when fewer remain")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(stock__isnull=True) | Q(issued__lte=F("stock")), name="coupon_stock_never_oversold")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Coupon(CorpOwned):
+    """One coupon a customer holds. Issued once per (source, source_id); redeemed once, with an
+    order (online) or in a store by a guide; a full refund of its order gives it back."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Usable")
+        REDEEMED = "redeemed", _("Redeemed")
+        EXPIRED = "expired", _("Expired")
+        VOID = "void", _("Void")
+
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=16)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    source = models.CharField(max_length=16, help_text="claim, segment, journey, checkin, mall, lottery, game, manual")
+    source_id = models.CharField(max_length=64)
+    issued_at = models.DateTimeField()
+    valid_from = models.DateField()
+    valid_until = models.DateField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    store = models.CharField(max_length=64, blank=True, default="")
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="who verified it in store")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corp", "code"], name="coupon_unique_code"),
+            models.UniqueConstraint(fields=["corp", "source", "source_id"], name="coupon_issued_once"),
+        ]
+        indexes = [models.Index(fields=["customer", "template"]), models.Index(fields=["template", "status"])]

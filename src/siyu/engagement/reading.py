@@ -39,6 +39,7 @@ from siyu.messaging.models import ContentItem
 from siyu.tags.models import Tag
 from siyu.wecom.client import WeComClient
 
+from . import earning
 from .models import ContentView, InterestRule, WechatVisitor
 
 MAX_DWELL = 4 * 3600
@@ -72,6 +73,7 @@ def content_opened(*, corp: Corp, item: ContentItem, visitor: WechatVisitor, lin
     if customer_id:
         if earlier is None:
             interest_rules_apply(corp, customer_id, item)
+            earning.content_read(corp, customer_id, item.pk)
         if earlier is None or earlier < stamp - ALERT_QUIET:
             enqueue_after_commit("siyu.engagement.tasks.reading_alert", view.pk)
     return view

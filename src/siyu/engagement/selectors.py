@@ -13,7 +13,7 @@ from siyu.kit.tenancy import Actor, get_for
 from siyu.messaging.models import ContentItem
 from siyu.orders.models import Order
 
-from .models import ContentView, InterestRule
+from .models import Checkin, ContentView, Coupon, InterestRule, PointsAccount, PointsEntry
 
 ORDER_WINDOW_DAYS = 7
 MAX_ORDER_DAYS = 90
@@ -73,3 +73,19 @@ def interest_rules(actor: Actor):
 
 def interest_rule_get(actor: Actor, rule_id: int) -> InterestRule:
     return get_for(actor, InterestRule.objects.all(), _("No such rule."), pk=rule_id)
+
+
+def customer_engagement(actor: Actor, customer_id: int) -> dict:
+    """What the customer profile and the sidebar show: points, usable coupons, check-ins and reading
+    (the caller has already checked the actor may see this customer)."""
+    account = PointsAccount.objects.filter(corp=actor.corp, customer_id=customer_id).first()
+    coupons = Coupon.objects.filter(corp=actor.corp, customer_id=customer_id).select_related("template")
+    return {
+        "points_available": account.available if account else 0,
+        "points_pending": account.pending if account else 0,
+        "points_entries": list(PointsEntry.objects.filter(corp=actor.corp, customer_id=customer_id).order_by("-at", "-pk")[:10]),
+        "coupons_usable": list(coupons.filter(status=Coupon.Status.ACTIVE).order_by("valid_until")[:10]),
+        "coupons_redeemed": coupons.filter(status=Coupon.Status.REDEEMED).count(),
+        "checkins": list(Checkin.objects.filter(corp=actor.corp, customer_id=customer_id).select_related("campaign").order_by("-day")[:7]),
+        "reading": list(ContentView.objects.filter(corp=actor.corp, customer_id=customer_id).select_related("item").order_by("-opened_at")[:10]),
+    }

@@ -8,4 +8,8 @@ urlpatterns = [
     path("<str:corp_id>/c/<str:token>", views.h5_content, name="h5_content"),
     path("<str:corp_id>/v/<str:key>", views.h5_progress, name="h5_progress"),
     path("<str:corp_id>/m/<str:token>", views.h5_media, name="h5_media"),
+    path("<str:corp_id>/points", views.h5_points, name="h5_points"),
+    path("<str:corp_id>/checkin/<int:campaign_id>", views.h5_checkin, name="h5_checkin"),
+    path("<str:corp_id>/coupons", views.h5_coupons, name="h5_coupons"),
+    path("<str:corp_id>/coupon/<int:template_id>", views.h5_coupon_claim, name="h5_coupon_claim"),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+import segno
 from django.core import signing
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,11 +17,11 @@ from django.views.decorators.http import require_POST
 from siyu.acquisition.views import public_page
 from siyu.corps.models import Corp
 from siyu.kit.errors import DomainError
-from siyu.messaging.library import link_read, media_path, media_read
+from siyu.messaging.library import LinkSource, link_read, media_path, media_read, tracked_path
 from siyu.messaging.models import ContentItem, Media
 
-from . import reading, visitors
-from .models import WechatVisitor
+from . import checkin, coupons, reading, visitors
+from .models import CheckinCampaign, Coupon, CouponTemplate, PointsAccount, PointsEntry, WechatVisitor
 
 SHARE_SALT = "siyu-share"
 
@@ -148,3 +149,93 @@ def h5_media(request, corp_id: str, token: str):
     if request.GET.get("download") or media.kind == Media.Kind.FILE:
         response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(media.name)}"
     return response
+
+
+def _member(request, corp: Corp) -> tuple[WechatVisitor | None, HttpResponse | None]:
+    """The signed-in visitor who is the corp's customer, or the page that says what to do first."""
+    visitor, page = _visitor(request, corp)
+    if page is None and visitor.customer_id is None:
+        page = _message(request, corp, "添加品牌顾问的企业微信后，就可以签到、领券和兑换积分了。", 403, "还差一步")
+    return visitor, page
+
+
+@public_page
+def h5_points(request, corp_id: str):
+    corp = _corp(corp_id)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    account = PointsAccount.objects.filter(customer_id=visitor.customer_id).first()
+    entries = PointsEntry.objects.filter(corp=corp, customer_id=visitor.customer_id).order_by("-at", "-pk")[:30]
+    return render(request, "engagement/points.html", {"corp": corp, "account": account, "entries": entries})
+
+
+@public_page
+def h5_checkin(request, corp_id: str, campaign_id: int):
+    corp = _corp(corp_id)
+    campaign = CheckinCampaign.objects.filter(corp=corp, pk=campaign_id).first()
+    if campaign is None:
+        return _message(request, corp, "这个签到活动不存在。", 404)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    refusal, result = "", None
+    if request.method == "POST":
+        try:
+            result = checkin.check_in(corp=corp, campaign=campaign, customer_id=visitor.customer_id)
+        except DomainError as exc:
+            refusal = exc.message
+    context = checkin.checkin_page(corp, campaign, visitor.customer_id)
+    item = context.get("day_item")
+    context.update(
+        corp=corp,
+        campaign=campaign,
+        result=result,
+        refusal=refusal,
+        day_link=tracked_path(corp, item, LinkSource(None, f"c{campaign.pk}")) if item else "",
+    )
+    return render(request, "engagement/checkin.html", context, status=409 if refusal else 200)
+
+
+@public_page
+def h5_coupons(request, corp_id: str):
+    corp = _corp(corp_id)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    rows = Coupon.objects.filter(corp=corp, customer_id=visitor.customer_id).select_related("template").order_by("status", "valid_until", "-pk")[:50]
+    cards = [{"coupon": c, "worth": coupons.describe(c.template), "qr": coupon_qr(c) if c.status == Coupon.Status.ACTIVE else ""} for c in rows]
+    return render(request, "engagement/coupons.html", {"corp": corp, "cards": cards})
+
+
+@public_page
+def h5_coupon_claim(request, corp_id: str, template_id: int):
+    corp = _corp(corp_id)
+    template = CouponTemplate.objects.filter(corp=corp, pk=template_id, claimable=True).first()
+    if template is None:
+        return _message(request, corp, "这张券不存在或已下架。", 404)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    refusal, coupon = "", None
+    if request.method == "POST":
+        try:
+            coupon = coupons.coupon_claim(corp=corp, template=template, customer_id=visitor.customer_id)
+        except DomainError as exc:
+            refusal = exc.message
+    left = None if template.stock is None else template.stock - template.issued
+    context = {
+        "corp": corp,
+        "template": template,
+        "worth": coupons.describe(template),
+        "coupon": coupon,
+        "refusal": refusal,
+        "left": left,
+        "few_left": left is not None and template.show_left_below is not None and left <= template.show_left_below,
+    }
+    return render(request, "engagement/coupon_claim.html", context, status=409 if refusal else 200)
+
+
+def coupon_qr(coupon: Coupon) -> str:
+    """What the guide's scanner reads: the code, marked as Siyu's."""
+    return segno.make(f"SIYU-COUPON:{coupon.code}", error="m").svg_data_uri(scale=5, border=2)

@@ -31,6 +31,8 @@ from siyu.customers import selectors as customer_selectors
 from siyu.customers.fields import customer_fields_set, refusal_shown, typed_again, values_from_form
 from siyu.customers.models import Customer
 from siyu.customers.services import customer_note_add, customer_tags_set
+from siyu.engagement import coupons
+from siyu.engagement.selectors import customer_engagement
 from siyu.kit.clock import now
 from siyu.kit.errors import DomainError, InvalidInput, Unauthorized
 from siyu.kit.schema import whole_in_range
@@ -157,6 +159,7 @@ def _customer_context(actor: Actor, customer: Customer, **extra) -> dict:
         "clv": clv,
         "timeline": list(customer_selectors.customer_timeline(actor, customer, limit=10)),
         "items": selectors.customer_open_items(actor, customer.id),
+        "engagement": customer_engagement(actor, customer.id),
         **_replies_context(actor, ""),
         **extra,
     }
@@ -258,3 +261,13 @@ def sidebar_profile(request, corp: Corp):
         context["fields"] = fields
         return render(request, "guides/sidebar_customer.html", context, status=exc.status)
     return render(request, "guides/sidebar_customer.html", _customer_context(actor, customer, profile_saved=True))
+
+
+@require_POST
+@_json_refusal
+def sidebar_coupon_verify(request, corp: Corp):
+    """The guide scanned (or typed) a customer's coupon in the store: redeemed once, with the guide
+    and the store recorded; a refusal says why (used, expired, not this brand's)."""
+    actor = _guide(request, corp)
+    coupon = coupons.coupon_verify(actor=actor, code=request.POST.get("code", ""), store=request.POST.get("store", ""))
+    return JsonResponse({"code": coupon.code, "coupon": coupon.template.name, "worth": coupons.describe(coupon.template), "status": coupon.status})

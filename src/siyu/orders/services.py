@@ -62,6 +62,7 @@ class OrderIn:
     phone: str = ""
     store: str = ""
     staff_userid: str = ""
+    coupon_code: str = ""
     lines: list[LineIn] | None = None  # None: keep the lines already stored
     refunds: list[RefundIn] = field(default_factory=list)
 
@@ -119,6 +120,7 @@ def order_fields(corp: Corp, data: OrderIn, staff_cache: dict | None = None) -> 
         "paid_on": data.paid_at.astimezone(corp.tzinfo).date(),
         "amount_fen": data.amount_fen,
         "store": data.store.strip()[:64],
+        "coupon_code": data.coupon_code.strip().upper()[:16],
         "staff_id": staff_id_for(corp, data.staff_userid, staff_cache),
     }
 

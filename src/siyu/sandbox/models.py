@@ -440,6 +440,7 @@ class SbChatContext(models.Model):
     external_userid = models.CharField(max_length=64, blank=True, default="")
     entry = models.CharField(max_length=24, default="single_chat_tools")
     created = models.DateTimeField()
+    camera = models.CharField(max_length=500, blank=True, default="", help_text="what scanQRCode reads next")
 
 
 class SbJsInvoke(models.Model):

@@ -7,6 +7,7 @@ urlpatterns = [
     path("connect/oauth2/authorize", views_pages.authorize),
     path("chat/<str:corpid>/", views_pages.chat),
     path("wechat/open", views_wechat.open_in_wechat),
+    path("camera", views_pages.camera),
     path("sns/oauth2/access_token", views_wechat.sns_access_token),
     path("sns/userinfo", views_wechat.sns_userinfo),
     path("jssdk/jwxwork.js", views_pages.jssdk),

@@ -37,7 +37,7 @@ TICKET_TTL = 7200
 TICKETS_PER_HOUR = {"agent_config": 100}
 CHAT_COOKIE = "sb_chat"
 # What the JS-SDK answers only after agentConfig, and from which entries sendChatMessage works.
-NEEDS_AGENT_CONFIG = {"getCurExternalContact", "getCurExternalChat", "sendChatMessage", "shareToExternalContact", "getContext"}
+NEEDS_AGENT_CONFIG = {"getCurExternalContact", "getCurExternalChat", "sendChatMessage", "shareToExternalContact", "getContext", "scanQRCode"}
 CHAT_ENTRIES = {"single_chat_tools", "group_chat_tools", "chat_attachment", "single_kf_tools"}
 
 
@@ -68,6 +68,15 @@ def chat(request, corpid: str):
     response = redirect(url)
     response.set_cookie(CHAT_COOKIE, ctx.key, httponly=False, samesite="Lax")
     return response
+
+
+def camera(request):
+    """What the WeCom client's camera will see next in the open chat (a customer holds up a QR)."""
+    ctx = _context(request)
+    if ctx is None:
+        return HttpResponseBadRequest("open a chat first")
+    SbChatContext.objects.filter(pk=ctx.pk).update(camera=request.GET.get("text", "")[:500])
+    return HttpResponse("ok")
 
 
 # -- OAuth2 ---------------------------------------------------------------------------------------------
@@ -143,6 +152,11 @@ STAND_IN = """// The sandbox's stand-in for WeCom's JS-SDK (jwxwork): the same w
       });
     },
     invoke: function (api, args, cb) { call(api, args).then(function (a) { (cb || function () {})(a); }); },
+    scanQRCode: function (o) {
+      call("scanQRCode", {needResult: o.needResult, scanType: o.scanType}).then(function (a) {
+        if (a.errMsg === "scanQRCode:ok") { (o.success || function () {})(a); } else { (o.fail || function () {})(a); }
+      });
+    },
     ready: function (f) { f(); },
     error: function () {}
   };
@@ -225,4 +239,11 @@ def _answer(ctx: SbChatContext, api: str, args: dict, url: str) -> dict:
         if kind == "miniprogram" and not all(body.get(k) for k in ("appid", "title", "imgUrl", "page")):
             return {"err_msg": "sendChatMessage:fail miniprogram needs appid, title, imgUrl and page"}
         return {"err_msg": "sendChatMessage:ok"}
+    if api == "scanQRCode":
+        # What the member's camera sees: the sandbox's camera page sets it for the open chat.
+        if not ctx.camera:
+            return {"errMsg": "scanQRCode:cancel"}
+        answer = {"errMsg": "scanQRCode:ok", "resultStr": ctx.camera} if args.get("needResult") == 1 else {"errMsg": "scanQRCode:ok"}
+        SbChatContext.objects.filter(pk=ctx.pk).update(camera="")
+        return answer
     return {"err_msg": f"{api}:fail not supported by the sandbox"}

@@ -1,0 +1,37 @@
+"""What engagement hears: orders (points, coupons redeemed and given back), adds and group joins
+(points). In the publisher's transaction: a rolled-back order pays nothing and redeems nothing. For
+a corp with points off, each costs a cached read."""
+
+from siyu.groups.events import GroupMemberJoined
+from siyu.kit.events import subscribe
+from siyu.orders.events import OrderPaid, OrderRefunded
+from siyu.wecom.events import CALLBACK, ContactAdded
+
+from . import coupons, earning
+
+ORDER = 200  # after attribution (acquisition); before journeys, which may read the balance
+
+
+@subscribe(OrderPaid, order=ORDER)
+def _order_paid(event: OrderPaid) -> None:
+    if event.order.coupon_code:
+        coupons.coupon_redeem_with_order(event.corp, event.order)
+    earning.order_paid(event.corp, event.order)
+
+
+@subscribe(OrderRefunded, order=ORDER)
+def _order_refunded(event: OrderRefunded) -> None:
+    earning.order_refunded(event.corp, event.order)
+    coupons.coupon_release_for_refund(event.corp, event.order)
+
+
+@subscribe(ContactAdded, order=ORDER)
+def _contact_added(event: ContactAdded) -> None:
+    if event.source == CALLBACK:  # a relationship a full sync found is not a new add
+        earning.contact_added(event.corp, event.customer.pk)
+
+
+@subscribe(GroupMemberJoined, order=ORDER)
+def _group_joined(event: GroupMemberJoined) -> None:
+    if event.source == CALLBACK and event.member.customer_id:
+        earning.group_joined(event.corp, event.member.customer_id, event.group.pk)
