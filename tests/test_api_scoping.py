@@ -15,7 +15,7 @@ from siyu.api import api as ninja_api
 from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag, LifecycleStage
-from siyu.engagement.models import InterestRule
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
@@ -56,6 +56,8 @@ def _sample(schema):
         return {name: _sample(schema["properties"][name]) for name in schema.get("required", [])}
     if kind == "array":
         return []
+    if kind == "string" and schema.get("format") in ("date", "date-time"):
+        return {"date": "2026-01-01", "date-time": "2026-01-01T00:00:00+08:00"}[schema["format"]]
     if kind == "string":
         return "x" * max(1, schema.get("minLength", 1))
     if kind in ("integer", "number"):
@@ -115,6 +117,8 @@ def two_corps(db):
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "item_id": item.id,
+        "campaign_id": CheckinCampaign.objects.create(corp=alpha, name=MARKER[:32], starts_on=timezone.now().date()).id,
+        "template_id": CouponTemplate.objects.create(corp=alpha, name=MARKER[:32], kind="no_threshold", amount_fen=100, valid_days=3).id,
         "interest_rule_id": interest.id,
         "journey_id": journey.id,
         "customer_group_id": chat.id,
@@ -255,6 +259,8 @@ def test_every_path_parameter_is_an_object_id():
         "moment_id",
         "item_id",
         "interest_rule_id",
+        "campaign_id",
+        "template_id",
         "guide_task_id",
         "quick_reply_id",
         "quick_reply_group_id",

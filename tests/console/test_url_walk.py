@@ -24,7 +24,7 @@ from siyu.console import urls as console_urls
 from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
-from siyu.engagement.models import InterestRule
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
@@ -178,6 +178,8 @@ def alpha(db):
     )
     item = ContentItem.objects.create(corp=corp, kind="article", title="辅食指南", body="<p>米粉</p>", tags=["辅食"])
     interest = InterestRule.objects.create(corp=corp, content_tag="辅食", reads=3, tag=tag)
+    campaign = CheckinCampaign.objects.create(corp=corp, name="打卡", starts_on=timezone.now().date(), stages=[{"days": 3, "points": 10}])
+    template = CouponTemplate.objects.create(corp=corp, name="满减券", kind="no_threshold", amount_fen=500, valid_days=7)
     owner = f.user(corp, role=Role.OWNER)
     owner_membership = Membership.objects.get(user=owner, corp=corp)
     token, _raw = api_token_create(membership=owner_membership, name="甲的令牌")
@@ -188,6 +190,8 @@ def alpha(db):
         "send_id": send.id,
         "moment_id": moment.id,  # another guide's task: not found for this guide
         "item_id": item.id,
+        "campaign_id": campaign.id,
+        "template_id": template.id,
         "interest_rule_id": interest.id,
         "guide_task_id": guide_task.id,
         "quick_reply_id": reply.id,
@@ -370,6 +374,8 @@ def test_every_url_parameter_is_filled():
         "moment_id",
         "item_id",
         "interest_rule_id",
+        "campaign_id",
+        "template_id",
         "guide_task_id",
         "quick_reply_id",
         "quick_reply_group_id",

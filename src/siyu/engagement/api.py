@@ -1,13 +1,20 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from django.urls import reverse
+from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 
+from siyu.analytics.models import Segment
+from siyu.customers.selectors import customer_get
+from siyu.kit.errors import InvalidInput
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.selectors import content_item_get
 
-from . import reading, selectors
+from . import checkin, coupons, earning, reading, selectors
+from . import points as ledger
+from .models import Coupon, PointsAccount, PointsEntry
 
 router = Router(tags=["engagement"])
 
@@ -100,3 +107,274 @@ def interest_rule_create(request, payload: InterestRuleIn):
 def interest_rule_active(request, interest_rule_id: int, active: bool = True):
     rule = selectors.interest_rule_get(request.auth, interest_rule_id)
     return _rule_out(reading.interest_rule_set_active(actor=request.auth, rule=rule, active=active))
+
+
+# -- points -------------------------------------------------------------------------------------------
+class PointsPolicyIn(Schema):
+    active: bool
+    per_yuan: int = 1
+    refund_days: int = 7
+    contact_added: int = 0
+    group_joined: int = 0
+    content_read: int = 0
+    content_read_daily: int = 3
+    expiry: str = "year_end"
+    expiry_months: int = 12
+
+
+class PointsPolicyOut(PointsPolicyIn):
+    since: datetime | None
+
+
+class PointsEntryOut(Schema):
+    id: int
+    kind: str
+    reason: str
+    points: int
+    pending_change: int
+    available_after: int
+    pending_after: int
+    source: str
+    source_id: str
+    at: datetime
+    expires_on: date | None
+    note: str
+
+
+class CustomerPointsOut(Schema):
+    available: int
+    pending: int
+    entries: list[PointsEntryOut]
+    next_cursor: str | None
+
+
+class PointsAdjustIn(Schema):
+    points: int
+    note: str = Field(..., max_length=1000)
+
+
+def _policy_out(p) -> PointsPolicyOut:
+    return PointsPolicyOut(**{f: getattr(p, f) for f in (*PointsPolicyIn.model_fields, "since")})
+
+
+def _entry_out(e) -> PointsEntryOut:
+    return PointsEntryOut(**{f: getattr(e, f) for f in PointsEntryOut.model_fields})
+
+
+@router.get("/points-policy", response=PointsPolicyOut)
+def points_policy_get(request):
+    return _policy_out(selectors.points_policy(request.auth))
+
+
+@router.put("/points-policy", response=PointsPolicyOut)
+def points_policy_put(request, payload: PointsPolicyIn):
+    return _policy_out(earning.policy_save(actor=request.auth, **payload.dict()))
+
+
+@router.get("/customers/{customer_id}/points", response=CustomerPointsOut)
+def customer_points(request, customer_id: int, cursor: str | None = None, limit: int = 50):
+    customer = customer_get(request.auth, customer_id)
+    account = PointsAccount.objects.filter(customer=customer).first()
+    page, next_cursor = keyset_page(PointsEntry.objects.filter(corp=request.auth.corp, customer=customer), cursor=cursor, limit=limit)
+    return CustomerPointsOut(
+        available=account.available if account else 0, pending=account.pending if account else 0, entries=[_entry_out(e) for e in page], next_cursor=next_cursor
+    )
+
+
+@router.post("/customers/{customer_id}/points/adjust", response={201: PointsEntryOut})
+def customer_points_adjust(request, customer_id: int, payload: PointsAdjustIn):
+    customer = customer_get(request.auth, customer_id)
+    return Status(201, _entry_out(ledger.points_adjust(actor=request.auth, customer=customer, points=payload.points, note=payload.note)))
+
+
+# -- check-in -----------------------------------------------------------------------------------------
+class CheckinStageIn(Schema):
+    days: int
+    points: int = 0
+    coupon_template_id: int | None = None
+
+
+class CheckinCampaignIn(Schema):
+    name: str = Field(..., max_length=200)
+    starts_on: date
+    ends_on: date | None = None
+    daily_points: int = 0
+    counting: str = "streak"
+    stages: list[CheckinStageIn] = Field(default_factory=list, max_length=50)
+    day_items: list[int] = Field(default_factory=list, max_length=400)
+    active: bool = True
+
+
+class CheckinCampaignOut(CheckinCampaignIn):
+    id: int
+    link: str
+
+
+class CheckinStatsOut(Schema):
+    participants: int
+    checkins: int
+    today: int
+    longest: int
+    stages: dict[int, int] = Field(..., description="customers who reached each stage, by its days")
+
+
+def _campaign_out(request, c) -> CheckinCampaignOut:
+    return CheckinCampaignOut(
+        id=c.id,
+        name=c.name,
+        starts_on=c.starts_on,
+        ends_on=c.ends_on,
+        daily_points=c.daily_points,
+        counting=c.counting,
+        stages=c.stages,
+        day_items=c.day_items,
+        active=c.active,
+        link=request.build_absolute_uri(reverse("h5_checkin", args=[c.corp.corp_id, c.pk])),
+    )
+
+
+def _campaign_values(payload: CheckinCampaignIn) -> dict:
+    return {**payload.dict(), "stages": [s.dict() for s in payload.stages]}
+
+
+@router.get("/checkin-campaigns", response=list[CheckinCampaignOut])
+def checkin_campaign_list(request):
+    return [_campaign_out(request, c) for c in selectors.checkin_campaigns(request.auth).select_related("corp")[:200]]
+
+
+@router.post("/checkin-campaigns", response={201: CheckinCampaignOut})
+def checkin_campaign_create(request, payload: CheckinCampaignIn):
+    return Status(201, _campaign_out(request, checkin.campaign_save(actor=request.auth, **_campaign_values(payload))))
+
+
+@router.put("/checkin-campaigns/{campaign_id}", response=CheckinCampaignOut)
+def checkin_campaign_update(request, campaign_id: int, payload: CheckinCampaignIn):
+    campaign = selectors.checkin_campaign_get(request.auth, campaign_id)
+    return _campaign_out(request, checkin.campaign_save(actor=request.auth, campaign=campaign, **_campaign_values(payload)))
+
+
+@router.get("/checkin-campaigns/{campaign_id}/stats", response=CheckinStatsOut)
+def checkin_campaign_stats(request, campaign_id: int):
+    stats = selectors.checkin_stats(request.auth, selectors.checkin_campaign_get(request.auth, campaign_id))
+    return CheckinStatsOut(**{k: stats[k] for k in CheckinStatsOut.model_fields})
+
+
+# -- coupons ------------------------------------------------------------------------------------------
+class CouponTemplateIn(Schema):
+    name: str = Field(..., max_length=200)
+    kind: str
+    threshold_fen: int = 0
+    amount_fen: int = 0
+    pay_percent: int = 100
+    gift: str = Field("", max_length=200)
+    valid_from: date | None = None
+    valid_until: date | None = None
+    valid_days: int | None = None
+    stock: int | None = None
+    per_person: int = 1
+    claimable: bool = False
+    claim_starts_at: datetime | None = None
+    claim_ends_at: datetime | None = None
+    show_left_below: int | None = None
+    active: bool = True
+
+
+class CouponTemplateOut(CouponTemplateIn):
+    id: int
+    issued: int
+    worth: str
+
+
+class CouponStatsOut(Schema):
+    issued: int
+    claimed: int
+    redeemed: int
+    redeemed_online: int
+    redeemed_in_store: int
+    expired: int
+    gmv_fen: int = Field(..., description="what the redeeming orders paid, less their refunds")
+
+
+class CouponIssueIn(Schema):
+    customer_id: int | None = None
+    segment_id: int | None = None
+    key: str = Field("", max_length=40, description="your id for this issue: the same key issues once")
+
+
+class CouponOut(Schema):
+    id: int
+    template_id: int
+    customer_id: int
+    code: str
+    status: str
+    valid_from: date
+    valid_until: date
+    issued_at: datetime
+    redeemed_at: datetime | None
+    order_id: int | None
+    store: str
+    staff_id: int | None
+
+
+class CouponVerifyIn(Schema):
+    code: str = Field(..., max_length=100)
+    store: str = Field("", max_length=200)
+
+
+def _template_out(t) -> CouponTemplateOut:
+    return CouponTemplateOut(**{f: getattr(t, f) for f in (*CouponTemplateIn.model_fields, "id", "issued")}, worth=coupons.describe(t))
+
+
+def _coupon_out(c) -> CouponOut:
+    return CouponOut(**{f: getattr(c, f) for f in CouponOut.model_fields})
+
+
+@router.get("/coupon-templates", response=list[CouponTemplateOut])
+def coupon_template_list(request):
+    return [_template_out(t) for t in selectors.coupon_templates(request.auth)[:500]]
+
+
+@router.post("/coupon-templates", response={201: CouponTemplateOut})
+def coupon_template_create(request, payload: CouponTemplateIn):
+    return Status(201, _template_out(coupons.template_save(actor=request.auth, **payload.dict())))
+
+
+@router.put("/coupon-templates/{template_id}", response=CouponTemplateOut)
+def coupon_template_update(request, template_id: int, payload: CouponTemplateIn):
+    template = selectors.coupon_template_get(request.auth, template_id)
+    return _template_out(coupons.template_save(actor=request.auth, template=template, **payload.dict()))
+
+
+@router.get("/coupon-templates/{template_id}/stats", response=CouponStatsOut)
+def coupon_template_stats(request, template_id: int):
+    return coupons.coupon_stats(selectors.coupon_template_get(request.auth, template_id))
+
+
+@router.post("/coupon-templates/{template_id}/issue", response={201: CouponOut, 202: None})
+def coupon_template_issue(request, template_id: int, payload: CouponIssueIn):
+    """To one customer (201, the coupon) or to a segment's customers (202, issued by a worker)."""
+    template = selectors.coupon_template_get(request.auth, template_id)
+    if payload.segment_id is not None:
+        segment = Segment.objects.for_corp(request.auth.corp).filter(pk=payload.segment_id).first()
+        if segment is None:
+            raise InvalidInput(_("No such segment."), code="no_such_segment", field="segment_id")
+        coupons.coupons_issue_to_segment(actor=request.auth, template=template, segment=segment)
+        return Status(202, None)
+    if payload.customer_id is None or not payload.key.strip():
+        raise InvalidInput(_("Name a customer and a key, or a segment."), code="no_recipient", field="customer_id")
+    request.auth.require_manager()
+    customer = customer_get(request.auth, payload.customer_id)
+    coupon = coupons.coupon_issue(corp=request.auth.corp, template=template, customer_id=customer.pk, source="api", source_id=payload.key.strip())
+    return Status(201, _coupon_out(coupon))
+
+
+@router.get("/customers/{customer_id}/coupons", response=list[CouponOut])
+def customer_coupons(request, customer_id: int):
+    customer = customer_get(request.auth, customer_id)
+    return [_coupon_out(c) for c in Coupon.objects.filter(corp=request.auth.corp, customer=customer).order_by("-pk")[:200]]
+
+
+@router.post("/coupons/verify", response=CouponOut)
+def coupon_verify(request, payload: CouponVerifyIn):
+    """A guide's in-store verification (the API user's staff member is recorded)."""
+    return _coupon_out(coupons.coupon_verify(actor=request.auth, code=payload.code, store=payload.store))

@@ -21,13 +21,16 @@ import secrets
 from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils.translation import gettext as _
 
+from siyu.analytics.models import Segment
+from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.errors import Conflict, InvalidInput, NotFound
-from siyu.kit.tenancy import Actor
+from siyu.kit.queue import enqueue_after_commit
+from siyu.kit.tenancy import Actor, Role
 
 from .models import Coupon, CouponTemplate
 
@@ -282,3 +285,55 @@ def coupon_for_code(corp: Corp, code: str) -> Coupon:
 
 def coupons_expire_due(*, corp: Corp) -> int:
     return Coupon.objects.filter(corp=corp, status=Coupon.Status.ACTIVE, valid_until__lt=_today(corp)).update(status=Coupon.Status.EXPIRED)
+
+
+def coupons_issue_to_segment(*, actor: Actor, template: CouponTemplate, segment) -> None:
+    """Give every customer of a segment one coupon, by a worker task (a segment may hold millions).
+    Issuing again gives nobody a second one (its key is template, segment, customer)."""
+    actor.require_manager()
+    if template.corp_id != actor.corp.pk or segment.corp_id != actor.corp.pk:
+        raise NotFound(_("No such coupon."), code="no_such_coupon")
+    if not template.active:
+        raise Conflict(_("This coupon is no longer offered."), code="coupon_off", field="template")
+    enqueue_after_commit("siyu.engagement.tasks.issue_to_segment", template.pk, segment.pk)
+
+
+def coupons_issue_to_segment_run(template_id: int, segment_id: int) -> int:
+    template = CouponTemplate.objects.select_related("corp").get(pk=template_id)
+    segment = Segment.objects.get(pk=segment_id, corp=template.corp)
+    actor = Actor(user=None, corp=template.corp, role=Role.ADMIN)
+    issued = 0
+    ids = list(customers_matching(actor, SegmentFilters.from_json(segment.filters)).order_by("pk").values_list("pk", flat=True))
+    for customer_id in ids:
+        try:
+            coupon_issue(
+                corp=template.corp, template=template, customer_id=customer_id, source="segment", source_id=f"{template.pk}:{segment.pk}:{customer_id}"
+            )
+            issued += 1
+        except Conflict as exc:
+            if exc.code in ("sold_out", "coupon_off", "coupon_ended"):
+                break
+    return issued
+
+
+def coupon_stats(template: CouponTemplate) -> dict:
+    rows = Coupon.objects.filter(template=template)
+    redeemed = rows.filter(status=Coupon.Status.REDEEMED)
+    gmv = redeemed.filter(order__isnull=False).aggregate(fen=Sum(F("order__amount_fen") - F("order__refunded_fen")))["fen"] or 0
+    return {
+        "issued": template.issued,
+        "claimed": rows.filter(source="claim").count(),
+        "redeemed": redeemed.count(),
+        "redeemed_online": redeemed.filter(order__isnull=False).count(),
+        "redeemed_in_store": redeemed.filter(staff__isnull=False, order__isnull=True).count(),
+        "expired": rows.filter(status=Coupon.Status.EXPIRED).count(),
+        "gmv_fen": gmv,
+    }
+
+
+def template_active_set(*, actor: Actor, template: CouponTemplate, active: bool) -> CouponTemplate:
+    """Stopped: no more issued or claimed; those held stay usable."""
+    actor.require_manager()
+    template.active = active
+    template.save(update_fields=["active"])
+    return template

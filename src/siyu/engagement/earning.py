@@ -71,6 +71,8 @@ def policy_save(*, actor: Actor, active: bool, **values) -> PointsPolicy:
         for key, value in values.items():
             setattr(policy, key, value)
         policy.save()
+    # Now (this transaction's own events see it) and after commit (a reader meanwhile cached the old one).
+    cache.delete(_cache_key(actor.corp.pk))
     transaction.on_commit(lambda: cache.delete(_cache_key(actor.corp.pk)))
     return policy
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Avg, Count, Min, Q
+from django.db.models import Avg, Count, Max, Min, Q, Sum
 from django.utils.translation import gettext as _
 
 from siyu.customers.models import Follow
+from siyu.customers.selectors import customer_get
+from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
 from siyu.messaging.models import ContentItem
 from siyu.orders.models import Order
 
-from .models import Checkin, ContentView, Coupon, InterestRule, PointsAccount, PointsEntry
+from .models import Checkin, CheckinCampaign, CheckinReward, ContentView, Coupon, CouponTemplate, InterestRule, PointsAccount, PointsEntry, PointsPolicy
 
 ORDER_WINDOW_DAYS = 7
 MAX_ORDER_DAYS = 90
@@ -89,3 +91,60 @@ def customer_engagement(actor: Actor, customer_id: int) -> dict:
         "checkins": list(Checkin.objects.filter(corp=actor.corp, customer_id=customer_id).select_related("campaign").order_by("-day")[:7]),
         "reading": list(ContentView.objects.filter(corp=actor.corp, customer_id=customer_id).select_related("item").order_by("-opened_at")[:10]),
     }
+
+
+# -- points, check-in and coupons, for the brand's managers -------------------------------------------
+def points_policy(actor: Actor) -> PointsPolicy:
+    actor.require_manager()
+    return PointsPolicy.objects.filter(corp=actor.corp).first() or PointsPolicy(corp=actor.corp)
+
+
+def points_entries(actor: Actor):
+    actor.require_manager()
+    return PointsEntry.objects.for_corp(actor.corp).select_related("customer", "by").order_by("-at", "-pk")
+
+
+def points_totals(actor: Actor) -> dict:
+    actor.require_manager()
+    totals = PointsAccount.objects.for_corp(actor.corp).aggregate(available=Sum("available"), pending=Sum("pending"), accounts=Count("pk"))
+    return {k: v or 0 for k, v in totals.items()}
+
+
+def customer_for_points(actor: Actor, customer_id: int):
+    return customer_get(actor, customer_id)
+
+
+def checkin_campaigns(actor: Actor):
+    actor.require_manager()
+    return CheckinCampaign.objects.for_corp(actor.corp).order_by("-starts_on", "-pk")
+
+
+def checkin_campaign_get(actor: Actor, campaign_id: int) -> CheckinCampaign:
+    return get_for(actor, checkin_campaigns(actor), _("No such check-in campaign."), pk=campaign_id)
+
+
+def checkin_stats(actor: Actor, campaign: CheckinCampaign, days: int = 14) -> dict:
+    rows = Checkin.objects.filter(campaign=campaign)
+    today = now().astimezone(actor.corp.tzinfo).date()
+    by_day = dict(rows.filter(day__gt=today - timedelta(days=days)).values_list("day").annotate(n=Count("pk")).order_by())
+    return {
+        "participants": rows.values("customer_id").distinct().count(),
+        "checkins": rows.count(),
+        "today": by_day.get(today, 0),
+        "days": [(today - timedelta(days=i), by_day.get(today - timedelta(days=i), 0)) for i in range(days)],
+        "stages": dict(CheckinReward.objects.filter(campaign=campaign).values_list("days").annotate(n=Count("pk")).order_by()),
+        "longest": rows.aggregate(m=Max("streak"))["m"] or 0,
+    }
+
+
+def coupon_templates(actor: Actor):
+    actor.require_manager()
+    return CouponTemplate.objects.for_corp(actor.corp).order_by("-pk")
+
+
+def coupon_template_get(actor: Actor, template_id: int) -> CouponTemplate:
+    return get_for(actor, coupon_templates(actor), _("No such coupon."), pk=template_id)
+
+
+def coupons_of(actor: Actor, template: CouponTemplate):
+    return Coupon.objects.filter(corp=actor.corp, template=template).select_related("customer", "staff", "order").order_by("-pk")

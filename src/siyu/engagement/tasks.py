@@ -1,8 +1,13 @@
 from django_tasks import task
 
-from . import reading
+from . import coupons, reading
 
 
 @task()
 def reading_alert(view_id: int) -> str:
     return reading.reading_alert(view_id)
+
+
+@task()
+def issue_to_segment(template_id: int, segment_id: int) -> int:
+    return coupons.coupons_issue_to_segment_run(template_id, segment_id)

@@ -1,0 +1,228 @@
+"""Console pages for the customer's side: the points policy and ledger (with managers'
+corrections), check-in campaigns and their figures, coupon templates with what they led to."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from siyu.analytics.models import Segment
+from siyu.engagement import checkin, coupons, earning, selectors
+from siyu.engagement import points as ledger
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, PointsPolicy
+from siyu.kit.money import fen_from_yuan
+
+from .access import console_view, saved_or_form_error
+from .fields import DayField, WholeField
+
+
+# -- points ---------------------------------------------------------------------------------------------
+class PolicyForm(forms.Form):
+    active = forms.BooleanField(label=gettext_lazy("Points are on"), required=False)
+    per_yuan = WholeField(label=gettext_lazy("Points per yuan paid"), min_value=0, max_value=1000)
+    refund_days = WholeField(
+        label=gettext_lazy("Refund window (days)"), min_value=0, max_value=90, help_text=gettext_lazy("An order's points are pending until then.")
+    )
+    contact_added = WholeField(label=gettext_lazy("Adding an advisor"), min_value=0, max_value=100_000)
+    group_joined = WholeField(label=gettext_lazy("Joining a group"), min_value=0, max_value=100_000)
+    content_read = WholeField(label=gettext_lazy("Reading an item"), min_value=0, max_value=100_000)
+    content_read_daily = WholeField(label=gettext_lazy("Readings that earn, a day"), min_value=0, max_value=100)
+    expiry = forms.ChoiceField(label=gettext_lazy("Points expire"), choices=PointsPolicy.Expiry.choices)
+    expiry_months = WholeField(label=gettext_lazy("Months (when they expire after months)"), min_value=1, max_value=120)
+
+
+class AdjustForm(forms.Form):
+    customer_id = WholeField(label=gettext_lazy("Customer ID"), min_value=1)
+    points = WholeField(label=gettext_lazy("Points (negative to take away)"))
+    note = forms.CharField(label=gettext_lazy("Reason"), max_length=200)
+
+
+@console_view
+def points_page(request):
+    actor = request.actor
+    policy = selectors.points_policy(actor)
+    fields = list(PolicyForm.base_fields)
+    form = PolicyForm(request.POST if request.POST.get("form") == "policy" else None, initial={f: getattr(policy, f) for f in fields})
+    adjust = AdjustForm(request.POST if request.POST.get("form") == "adjust" else None)
+    if form.is_bound and form.is_valid():
+        if saved_or_form_error(form, lambda: earning.policy_save(actor=actor, **form.cleaned_data)):
+            messages.success(request, _("Points settings saved."))
+            return redirect("console:points")
+    if adjust.is_bound and adjust.is_valid():
+        d = adjust.cleaned_data
+
+        def correct():
+            customer = selectors.customer_for_points(actor, d["customer_id"])
+            return ledger.points_adjust(actor=actor, customer=customer, points=d["points"], note=d["note"])
+
+        if saved_or_form_error(adjust, correct, {"customer": "customer_id"}):
+            messages.success(request, _("Points corrected; the entry records who and why."))
+            return redirect("console:points")
+    context = {"form": form, "adjust": adjust, "entries": selectors.points_entries(actor)[:50], "totals": selectors.points_totals(actor), "nav": "points"}
+    return render(request, "console/points.html", context, status=400 if form.errors or adjust.errors else 200)
+
+
+# -- check-in -------------------------------------------------------------------------------------------
+class CampaignForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=32)
+    starts_on = DayField(label=gettext_lazy("Starts"))
+    ends_on = DayField(label=gettext_lazy("Ends"), required=False)
+    daily_points = WholeField(label=gettext_lazy("Points a day"), min_value=0, max_value=1_000_000, initial=5)
+    counting = forms.ChoiceField(label=gettext_lazy("Stages count"), choices=CheckinCampaign.Counting.choices)
+    stages = forms.CharField(
+        label=gettext_lazy("Reward stages"),
+        required=False,
+        max_length=500,
+        help_text=gettext_lazy("One a line: days, points[, coupon ID]. E.g. 7, 50 or 21, 200, 3."),
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    day_items = forms.CharField(
+        label=gettext_lazy("A day's content (library item IDs)"),
+        required=False,
+        max_length=3000,
+        help_text=gettext_lazy("Separated by commas: the item of day 1, day 2, …"),
+    )
+
+    def clean_stages(self) -> list[dict]:
+        out = []
+        for n, line in enumerate(self.cleaned_data["stages"].replace("，", ",").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) not in (2, 3) or not all(p.lstrip("-").isdigit() for p in parts):
+                raise forms.ValidationError(_("Line %(n)s: days, points and optionally a coupon ID, as whole numbers.") % {"n": n})
+            out.append({"days": int(parts[0]), "points": int(parts[1]), "coupon_template_id": int(parts[2]) if len(parts) == 3 else None})
+        return out
+
+    def clean_day_items(self) -> list[int]:
+        parts = [p.strip() for p in self.cleaned_data["day_items"].replace("，", ",").split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            raise forms.ValidationError(_("Item IDs are whole numbers."))
+        return [int(p) for p in parts]
+
+
+def _campaign_initial(c: CheckinCampaign) -> dict:
+    lines = [f"{s['days']}, {s['points']}" + (f", {s['coupon_template_id']}" if s.get("coupon_template_id") else "") for s in c.stages]
+    return {
+        "name": c.name,
+        "starts_on": c.starts_on,
+        "ends_on": c.ends_on,
+        "daily_points": c.daily_points,
+        "counting": c.counting,
+        "stages": "\n".join(lines),
+        "day_items": ", ".join(str(i) for i in c.day_items),
+    }
+
+
+@console_view
+def checkin_list(request):
+    actor = request.actor
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        campaign = saved_or_form_error(form, lambda: checkin.campaign_save(actor=actor, **form.cleaned_data))
+        if campaign:
+            messages.success(request, _("Check-in campaign created."))
+            return redirect("console:checkin", campaign.id)
+    context = {"campaigns": selectors.checkin_campaigns(actor), "form": form, "nav": "checkins"}
+    return render(request, "console/checkins.html", context, status=400 if form.errors else 200)
+
+
+@console_view
+def checkin_page(request, campaign_id: int):
+    actor = request.actor
+    campaign = selectors.checkin_campaign_get(actor, campaign_id)
+    form = CampaignForm(request.POST or None, initial=_campaign_initial(campaign))
+    if request.method == "POST" and form.is_valid():
+        if saved_or_form_error(form, lambda: checkin.campaign_save(actor=actor, campaign=campaign, **form.cleaned_data)):
+            messages.success(request, _("Saved."))
+            return redirect("console:checkin", campaign.id)
+    link = request.build_absolute_uri(reverse("h5_checkin", args=[actor.corp.corp_id, campaign.pk]))
+    context = {"campaign": campaign, "form": form, "stats": selectors.checkin_stats(actor, campaign), "link": link, "nav": "checkins"}
+    return render(request, "console/checkin.html", context, status=400 if form.errors else 200)
+
+
+# -- coupons --------------------------------------------------------------------------------------------
+class TemplateForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=32)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=CouponTemplate.Kind.choices)
+    threshold = forms.DecimalField(label=gettext_lazy("Threshold (¥)"), required=False, min_value=0, max_digits=9, decimal_places=2)
+    amount = forms.DecimalField(label=gettext_lazy("Amount off (¥)"), required=False, min_value=0, max_digits=9, decimal_places=2)
+    pay_percent = WholeField(label=gettext_lazy("Share paid (%), for a discount"), required=False, min_value=1, max_value=99)
+    gift = forms.CharField(label=gettext_lazy("Gift"), required=False, max_length=64)
+    valid_from = DayField(label=gettext_lazy("Valid from"), required=False)
+    valid_until = DayField(label=gettext_lazy("Valid until"), required=False)
+    valid_days = WholeField(label=gettext_lazy("Or valid days after claiming"), required=False, min_value=1, max_value=3650)
+    stock = WholeField(label=gettext_lazy("Stock"), required=False, min_value=0, help_text=gettext_lazy("Empty: no limit."))
+    per_person = WholeField(label=gettext_lazy("Per person"), min_value=1, max_value=100, initial=1)
+    claimable = forms.BooleanField(label=gettext_lazy("Customers may claim it on a page"), required=False)
+    claim_starts_at = forms.DateTimeField(label=gettext_lazy("Claiming starts"), required=False)
+    claim_ends_at = forms.DateTimeField(label=gettext_lazy("Claiming ends"), required=False, help_text=gettext_lazy("The last hours of an offer end here."))
+    show_left_below = WholeField(label=gettext_lazy("Show “only N left” below"), required=False, min_value=1)
+
+    def values(self) -> dict:
+        d = dict(self.cleaned_data)
+        d["threshold_fen"] = fen_from_yuan(d.pop("threshold") or 0, field="threshold")
+        d["amount_fen"] = fen_from_yuan(d.pop("amount") or 0, field="amount")
+        d["pay_percent"] = d["pay_percent"] or 100
+        return d
+
+
+FIELDS = {"threshold_fen": "threshold", "amount_fen": "amount"}
+
+
+@console_view
+def coupon_list(request):
+    actor = request.actor
+    form = TemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        template = saved_or_form_error(form, lambda: coupons.template_save(actor=actor, **form.values()), FIELDS)
+        if template:
+            messages.success(request, _("Coupon created."))
+            return redirect("console:coupon", template.id)
+    rows = [{"template": t, "worth": coupons.describe(t), **coupons.coupon_stats(t)} for t in selectors.coupon_templates(actor)[:100]]
+    return render(request, "console/coupons.html", {"rows": rows, "form": form, "nav": "coupons"}, status=400 if form.errors else 200)
+
+
+class IssueForm(forms.Form):
+    segment = forms.TypedChoiceField(label=gettext_lazy("Give one to every customer of"), coerce=int)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["segment"].choices = [(s.id, s.name) for s in Segment.objects.for_corp(actor.corp).order_by("name")]
+
+
+@console_view
+def coupon_page(request, template_id: int):
+    actor = request.actor
+    template = selectors.coupon_template_get(actor, template_id)
+    issue = IssueForm(request.POST or None, actor=actor)
+    if request.method == "POST" and issue.is_valid():
+        segment = Segment.objects.for_corp(actor.corp).filter(pk=issue.cleaned_data["segment"]).first()
+        if saved_or_form_error(issue, lambda: coupons.coupons_issue_to_segment(actor=actor, template=template, segment=segment) or True):
+            messages.success(request, _("The coupons are being issued; the figures below grow as they go."))
+            return redirect("console:coupon", template.id)
+    link = request.build_absolute_uri(reverse("h5_coupon_claim", args=[actor.corp.corp_id, template.pk])) if template.claimable else ""
+    context = {
+        "template": template,
+        "worth": coupons.describe(template),
+        "stats": coupons.coupon_stats(template),
+        "recent": selectors.coupons_of(actor, template)[:50],
+        "issue": issue,
+        "link": link,
+        "nav": "coupons",
+    }
+    return render(request, "console/coupon.html", context, status=400 if issue.errors else 200)
+
+
+@require_POST
+@console_view
+def coupon_toggle(request, template_id: int):
+    actor = request.actor
+    template = selectors.coupon_template_get(actor, template_id)
+    coupons.template_active_set(actor=actor, template=template, active=not template.active)
+    return redirect("console:coupon", template.id)

@@ -1,0 +1,78 @@
+"""The customer's pages in WeChat and the guide's side, through the sandbox: check in (a second tap
+counts once), claim a coupon (a second claim is refused in Chinese), see it with its QR, see the
+points statement; someone who is not a customer yet is told how to become one; and the guide scans
+the coupon in the sidebar: redeemed once, a second scan refused with the reason."""
+
+import json
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from siyu.corps.services import corp_set_credentials
+from siyu.engagement import checkin, coupons, earning
+from siyu.engagement.models import Checkin, Coupon
+
+from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
+from ..guides.test_sidebar import _sign_in
+from ..messaging.test_mass_sends import _customer
+from .test_reading import open_in_wechat
+
+
+@pytest.fixture
+def brand(hub):
+    corp_set_credentials(corp=hub.corp, oa_appid=hub.sb.oa_appid, oa_secret=hub.sb.oa_secret)
+    hub.corp.agent_id = 1000002
+    hub.corp.save()
+    mom = _customer(hub, 0, "wmA0", name="王妈妈")
+    earning.policy_save(actor=hub.actor, active=True)
+    campaign = checkin.campaign_save(actor=hub.actor, name="每日签到", starts_on=date(2026, 1, 1), daily_points=5, stages=[{"days": 1, "points": 20}])
+    template = coupons.template_save(actor=hub.actor, name="新客券", kind="no_threshold", amount_fen=1000, valid_days=7, stock=10, claimable=True)
+    return mom, campaign, template
+
+
+def test_a_customer_checks_in_claims_a_coupon_and_sees_it_and_their_points(hub, brand):
+    mom, campaign, template = brand
+    phone = Client()
+    page = open_in_wechat(phone, hub, f"/h5/{hub.corp.corp_id}/checkin/{campaign.pk}", external_userid="wmA0")
+    assert page.status_code == 200 and "每日签到" in page.content.decode() and 'id="checkin-button"' in page.content.decode()
+    done = phone.post(f"/h5/{hub.corp.corp_id}/checkin/{campaign.pk}")
+    text = done.content.decode()
+    assert done.status_code == 200 and "签到成功，获得 25 积分" in text and "今日已签到" in text
+    phone.post(f"/h5/{hub.corp.corp_id}/checkin/{campaign.pk}")  # a second tap
+    assert Checkin.objects.filter(customer=mom).count() == 1
+    claim = f"/h5/{hub.corp.corp_id}/coupon/{template.pk}"
+    assert "无门槛减10" in phone.get(claim).content.decode()
+    assert "领取成功" in phone.post(claim).content.decode()
+    again = phone.post(claim)
+    assert again.status_code == 409 and "你已领取过这张券" in again.content.decode()
+    mine = phone.get(f"/h5/{hub.corp.corp_id}/coupons").content.decode()
+    coupon = Coupon.objects.get(customer=mom)
+    assert coupon.code in mine and "data:image/svg+xml" in mine
+    statement = phone.get(f"/h5/{hub.corp.corp_id}/points").content.decode()
+    assert 'id="available">25<' in statement and "签到奖励" in statement
+
+
+def test_someone_not_yet_a_customer_is_told_to_add_an_advisor_first(hub, brand):
+    _mom, campaign, _template = brand
+    page = open_in_wechat(Client(), hub, f"/h5/{hub.corp.corp_id}/checkin/{campaign.pk}", stranger=True)
+    assert page.status_code == 403 and "添加品牌顾问的企业微信" in page.content.decode()
+    assert not Checkin.objects.exists()
+
+
+def test_a_guide_scans_the_customers_coupon_in_the_sidebar_once(hub, brand):
+    mom, _campaign, template = brand
+    coupon = coupons.coupon_claim(corp=hub.corp, template=template, customer_id=mom.pk)
+    guide = Client()
+    _sign_in(guide, hub, "guide0", "wmA0")
+    profile = guide.get(f"/sidebar/{hub.corp.corp_id}/customer", {"external_userid": "wmA0"}).content.decode()
+    assert 'id="coupons-usable">1<' in profile and "scan-coupon" in profile
+    verify = f"/sidebar/{hub.corp.corp_id}/coupon-verify"
+    first = guide.post(verify, {"code": f"SIYU-COUPON:{coupon.code}", "store": "徐汇店"})
+    assert first.status_code == 200 and json.loads(first.content)["status"] == "redeemed"
+    coupon.refresh_from_db()
+    assert coupon.staff == hub.staff[0] and coupon.store == "徐汇店"
+    second = guide.post(verify, {"code": coupon.code})
+    assert second.status_code == 409 and "已使用" in json.loads(second.content)["error"]["message"]
+    unknown = guide.post(verify, {"code": "NOPE"})
+    assert unknown.status_code == 409 and "不是本品牌的优惠券" in json.loads(unknown.content)["error"]["message"]
