@@ -2,14 +2,16 @@
 tracked article opens after WeChat's sign-in, reads at 390 px without sideways scrolling, reports
 how long and how far it was read, and a friend opening the shared copy counts as a share."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
 
 from siyu.corps.services import corp_set_credentials, staff_upsert
-from siyu.engagement.models import ContentView
+from siyu.engagement import checkin, coupons, earning
+from siyu.engagement import checkin as checkin_module
+from siyu.engagement.models import ContentView, Coupon
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging import library
@@ -65,3 +67,58 @@ def test_a_customer_reads_a_tracked_article_on_a_phone_and_a_friend_opens_the_sh
     expect(friend.locator("h1")).to_have_text("宝宝辅食第一口：从米粉开始", timeout=15_000)
     shared = ContentView.objects.latest("id")
     assert shared.shared_by == view.visitor and shared.customer is None
+
+
+def test_a_customer_checks_in_three_days_running_claims_a_coupon_and_a_guide_verifies_it(live_server, brand, browser_page, monkeypatch):
+    hub, guide, _item = brand
+    hq = Actor(user=f.user(hub.corp, Role.OPERATOR), corp=hub.corp, role=Role.OPERATOR)
+    earning.policy_save(actor=hq, active=True)
+    gift = coupons.template_save(actor=hq, name="连签3天礼", kind="gift", gift="试用装", valid_days=14)
+    campaign = checkin.campaign_save(
+        actor=hq, name="21天养胃打卡", starts_on=date(2026, 1, 1), daily_points=5, stages=[{"days": 3, "points": 30, "coupon_template_id": gift.pk}]
+    )
+    offer = coupons.template_save(actor=hq, name="新客满减", kind="amount_off", threshold_fen=19_900, amount_fen=3_000, valid_days=30, stock=50, claimable=True)
+    page = browser_page
+    page.set_viewport_size(PHONE)
+    checkin_path = f"/h5/{hub.corp.corp_id}/checkin/{campaign.pk}"
+    page.goto(f"{live_server.url}/sandbox/wechat/open?corpid={hub.sb.corpid}&external_userid=wmREAD0&url={checkin_path}")
+    start = now()
+    for day in range(3):
+        monkeypatch.setattr(checkin_module, "now", lambda day=day: start + timedelta(days=day))
+        page.goto(f"{live_server.url}{checkin_path}")
+        page.locator("#checkin-button").click()
+        expect(page.locator("#done")).to_contain_text("签到成功", timeout=15_000)
+        expect(page.locator("#streak")).to_have_text(str(day + 1))
+    expect(page.locator("#done")).to_contain_text("达成连续 3 天奖励")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(ARTIFACTS / "h5-checkin.png"), full_page=True)
+    page.goto(f"{live_server.url}/h5/{hub.corp.corp_id}/coupon/{offer.pk}")
+    page.locator("#claim-button").click()
+    expect(page.locator("#claimed")).to_be_visible(timeout=15_000)
+    page.goto(f"{live_server.url}/h5/{hub.corp.corp_id}/coupons")
+    card = page.locator("[data-code]", has_text="新客满减")
+    code = card.get_attribute("data-code")
+    expect(card.locator("img.qr")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(ARTIFACTS / "h5-coupons.png"), full_page=True)
+    statement = page.goto(f"{live_server.url}/h5/{hub.corp.corp_id}/points")
+    assert statement.ok and page.locator("#available").inner_text() == str(3 * 5 + 30)
+    # In the store: the guide opens the customer's chat, taps the sidebar, scans the coupon.
+    hub.corp.agent_id = 1000002
+    hub.corp.save()
+    sidebar = page.context.browser.new_context(viewport=PHONE).new_page()
+    sidebar.goto(f"{live_server.url}/sandbox/chat/{hub.sb.corpid}/?userid=guide0&external_userid=wmREAD0&url=/sidebar/{hub.corp.corp_id}/")
+    expect(sidebar.locator("#customer-name")).to_have_text("李妈妈", timeout=15_000)
+    expect(sidebar.locator("#coupons-usable")).to_have_text("2")
+    sidebar.goto(f"{live_server.url}/sandbox/camera?text=SIYU-COUPON:{code}")  # the customer holds up their phone
+    sidebar.go_back()
+    expect(sidebar.locator("#customer-name")).to_have_text("李妈妈", timeout=15_000)
+    sidebar.locator("#scan-coupon").click()
+    expect(sidebar.locator("#verify-result")).to_contain_text("新客满减", timeout=15_000)
+    sidebar.screenshot(path=str(ARTIFACTS / "sidebar-coupon-verified.png"), full_page=True)
+    coupon = Coupon.objects.get(code=code)
+    assert coupon.status == "redeemed" and coupon.staff == guide
+    sidebar.locator("#scan-coupon").click()  # the camera has nothing now: scanning again is cancelled, nothing changes
+    sidebar.locator("#verify-form input[name=code]").fill(code)
+    sidebar.locator("#verify-form button[type=submit]").click()
+    expect(sidebar.locator("#verify-result")).to_contain_text("已使用", timeout=15_000)
