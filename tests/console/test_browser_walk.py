@@ -60,7 +60,7 @@ def _stored_text() -> str:
     dump = []
     for model in apps.get_app_config("corps").get_models():
         dump.append(json.dumps(list(model.objects.values()), ensure_ascii=False, default=str))
-    for label in ("customers", "tags", "acquisition", "autotag", "groups", "orders", "analytics", "messaging", "guides", "journeys", "wecom"):
+    for label in ("customers", "tags", "acquisition", "autotag", "groups", "orders", "analytics", "messaging", "engagement", "guides", "journeys", "wecom"):
         for model in apps.get_app_config(label).get_models():
             dump.append(json.dumps(list(model.objects.values()), ensure_ascii=False, default=str))
     return "\n".join(dump)

@@ -162,7 +162,10 @@ class CorpCredentialsForm(forms.Form):
     token = forms.CharField(label=_("Callback token"), required=False, max_length=100)
     aes_key = forms.CharField(label=_("Callback EncodingAESKey"), required=False, min_length=43, max_length=43)
     oa_appid = forms.CharField(
-        label=_("Official Account AppID"), required=False, max_length=32, help_text=_("The brand's 公众号: how customer pages know who opens them.")
+        label=_("Official Account AppID"),
+        required=False,
+        max_length=32,
+        help_text=_("The brand's WeChat Official Account: how customer pages know who opens them."),
     )
     oa_secret = forms.CharField(label=_("Official Account AppSecret"), required=False, max_length=200, widget=forms.PasswordInput)
 

@@ -40,7 +40,9 @@ class ItemForm(forms.Form):
     url = forms.CharField(label=gettext_lazy("Link URL"), required=False, max_length=2048)
     appid = forms.CharField(label=gettext_lazy("Mini-program AppID"), required=False, max_length=64)
     page = forms.CharField(label=gettext_lazy("Mini-program page"), required=False, max_length=1024)
-    tags = forms.CharField(label=gettext_lazy("Library tags"), required=False, max_length=200, help_text=gettext_lazy("Separated by commas, e.g. 辅食, 新品."))
+    tags = forms.CharField(
+        label=gettext_lazy("Library tags"), required=False, max_length=200, help_text=gettext_lazy("Separated by commas, e.g. weaning, new in.")
+    )
     folder = forms.TypedChoiceField(label=gettext_lazy("Folder"), coerce=int, required=False, empty_value=None)
 
     def __init__(self, *args, actor, item: ContentItem | None = None, **kwargs):

@@ -37,6 +37,8 @@ def back_with_sandbox(corp: Corp, *, base_url: str, seed: int = 7) -> tuple[SbCo
         sb = sandbox.corp_create(corpid=corp.corp_id, name=corp.name, callback_token=secrets.token_hex(16), callback_aes_key=aes_key)
         corp_set_credentials(corp=corp, secret=sb.secret, token=sb.callback_token, aes_key=sb.callback_aes_key)
         _mirror(corp, sb, random.Random(seed))
+    if not corp.oa_appid:  # the brand's Official Account is the sandbox's: customer pages sign in through it
+        corp_set_credentials(corp=corp, oa_appid=sb.oa_appid, oa_secret=sb.oa_secret)
     base_url = base_url.rstrip("/")
     Corp.objects.filter(pk=corp.pk).update(api_base=f"{base_url}/sandbox/cgi-bin/")
     SbCorp.objects.filter(pk=sb.pk).update(callback_url=f"{base_url}/wecom/callback/{corp.corp_id}/", toolbar_url=f"{base_url}/sidebar/{corp.corp_id}/")

@@ -29,6 +29,7 @@ from siyu.sandbox.names import customer_name, mobile, person_name
 from siyu.tags.services import tag_group_create
 
 from .acquisition import attribute, code_for, seed_acquisition, seed_lead_form_rules_and_imports
+from .engagement import seed_engagement
 from .orders import seed_orders
 
 DEMO_CORP_ID = "wwdemo0000000001"
@@ -76,6 +77,8 @@ def seed_demo(*, customers: int = 3000, seed: int = 20261124) -> tuple[Corp, boo
     _seed_quick_replies_and_contacts(corp, random.Random(seed + 1))
     _seed_customer_fields(corp, random.Random(seed + 2))
     _seed_journeys(corp)
+    owner = Membership.objects.filter(corp=corp, role__in=(Role.OWNER, Role.ADMIN)).select_related("user").order_by("id").first()
+    seed_engagement(corp, Actor(user=owner.user if owner else None, corp=corp, role=Role.ADMIN))
     return corp, True
 
 

@@ -133,15 +133,18 @@ def template_save(
 
 
 def describe(template: CouponTemplate) -> str:
-    """What the coupon is worth, as a customer reads it."""
-    yuan = lambda fen: f"{fen / 100:g}"  # noqa: E731
+    """What the coupon is worth, as its reader says it (满100减20 on a customer's page)."""
+
+    def yuan(fen: int) -> str:
+        return f"{fen / 100:g}"
+
     if template.kind == "amount_off":
-        return f"满{yuan(template.threshold_fen)}减{yuan(template.amount_fen)}"
+        return _("¥%(off)s off over ¥%(threshold)s") % {"off": yuan(template.amount_fen), "threshold": yuan(template.threshold_fen)}
     if template.kind == "no_threshold":
-        return f"无门槛减{yuan(template.amount_fen)}"
+        return _("¥%(off)s off") % {"off": yuan(template.amount_fen)}
     if template.kind == "discount":
-        return f"{template.pay_percent / 10:g}折"
-    return f"赠{template.gift}"
+        return _("%(tenths)s/10 of the price") % {"tenths": f"{template.pay_percent / 10:g}"}
+    return _("Gift: %(gift)s") % {"gift": template.gift}
 
 
 # -- issuing ------------------------------------------------------------------------------------------

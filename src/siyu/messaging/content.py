@@ -24,6 +24,7 @@ TEXT_FIELDS = {"link": ("title", "desc", "url", "picurl"), "miniprogram": ("titl
 LIMITS = {("link", "title"): 128, ("link", "desc"): 512, ("link", "url"): 2048, ("miniprogram", "title"): 64}
 
 
+OWN_PAGES = "/h5/"
 REQUIRED = {"image": (), "link": ("title", "url"), "miniprogram": ("title", "appid", "page"), "video": ("media",), "file": ("media",)}
 
 
@@ -92,8 +93,10 @@ def attachment_clean(corp: Corp, attachment, *, field: str) -> dict:
         else:
             raise InvalidInput(_("An image needs an uploaded file or an http(s) pic_url."), code="bad_attachment", field=f"{where}.pic_url")
     elif kind == "link":
-        if not _http_url(out.get("url", "")):
-            raise InvalidInput(_("A link's url must start with http:// or https://."), code="bad_url", field=f"{where}.url")
+        # Or a page of Siyu's own (/h5/…: a check-in, a coupon to claim): its address is made
+        # whole with SIYU_PUBLIC_URL when the message goes out.
+        if not (_http_url(out.get("url", "")) or out.get("url", "").startswith(OWN_PAGES)):
+            raise InvalidInput(_("A link's url must start with http:// or https://, or be a customer page (/h5/…)."), code="bad_url", field=f"{where}.url")
         if out.get("picurl") and not _http_url(out["picurl"]):
             raise InvalidInput(_("A link's picture must be an http(s) URL."), code="bad_url", field=f"{where}.picurl")
     elif kind == "miniprogram":

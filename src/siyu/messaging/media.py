@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -92,6 +93,8 @@ def attachments_for_wecom(corp: Corp, attachments: list[dict], client: WeComClie
         body = dict(a[kind])
         if kind == "link" and "content" in body:
             body = card_for_sender(corp, body, link)
+        elif kind == "link" and body.get("url", "").startswith("/"):
+            body["url"] = settings.SIYU_PUBLIC_URL + body["url"]
         ref = body.pop("media", None)
         if ref is not None:
             if ref not in media:

@@ -54,3 +54,32 @@ class Phone:
 def attrs(page: str, name: str) -> list[str]:
     """Every value of the attribute `name` in `page`, unescaped, in order."""
     return [html.unescape(v) for v in re.findall(ATTR.format(name=re.escape(name)), page)]
+
+
+class WechatPhone:
+    """A WeChat user's phone, for the simulator: it opens a link as WeChat does, signing in through
+    the Official Account's web OAuth as its user (a customer of the corp, or a stranger), and then
+    does on the page what the page's script would (its reading beacon)."""
+
+    def __init__(self, client_url: str, corpid: str, *, external_userid: str = "", stranger: bool = False):
+        self.base = client_url.rstrip("/")
+        self.corpid, self.external_userid, self.stranger = corpid, external_userid, stranger
+        self.http = httpx.Client(timeout=15, follow_redirects=True)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open_link(self, url: str) -> httpx.Response:
+        """Tap a link in a chat: WeChat's browser opens it (and signs in where the page asks)."""
+        query = {"corpid": self.corpid, "url": url}
+        if self.external_userid:
+            query["external_userid"] = self.external_userid
+        elif self.stranger:
+            query["stranger"] = "1"
+        return self.http.get(f"{self.base}/sandbox/wechat/open?{urlencode(query)}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import logging
 import random
 import re
@@ -47,7 +48,7 @@ from .models import (
     china_today,
 )
 from .names import customer_name
-from .phone import Phone, attrs
+from .phone import Phone, WechatPhone, attrs
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,13 @@ BEHAVIOURS = (
     ("react_to_moment", 4),
     ("work_tasks", 8),
     ("group_chat", 14),
+    ("customer_pages", 12),
 )
 # One guide in ten never sends a given mass send: completion is rarely 100%.
 NEVER_SENDS = 10
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+SHARE_URL = re.compile(r'id="share-url" readonly value="([^"]+)"')
+USABLE_COUPON = re.compile(r'class="card coupon active" data-code="([A-Z0-9]+)"')
 NOTES = ("宝宝最近喝奶正常，约了周末到店", "问了辅食，推荐了米粉", "妈妈在考虑换段，下周再聊", "已电话回访，满意", "想了解会员日活动")
 
 
@@ -243,24 +247,33 @@ class Simulator:
                 return False
         return True
 
-    def _in_sidebar(self, phone: Phone, page: httpx.Response, staff: SbStaff) -> str:
-        """What Siyu's sidebar script does on the phone, with what the guide taps: agentConfig with
-        the page's signature, the customer of the chat, then a task's content put into the chat
-        (each message by sendChatMessage, then recorded), a revisit's note, or a quick reply."""
+    @staticmethod
+    def _sidebar_ready(phone: Phone, page: httpx.Response) -> tuple[str, dict, str, str] | None:
+        """What Siyu's sidebar script does first: agentConfig with the page's signature, then the
+        customer of the chat. (root, headers, page_url, external_userid), or None when refused."""
         page_url = str(page.url).split("#", 1)[0]
         root, csrf = attrs(page.text, "data-root"), CSRF.search(page.text)
         if not root or csrf is None:
-            return "sidebar_refused"
+            return None
         split = urlsplit(page_url)
         root = f"{split.scheme}://{split.netloc}{root[0]}"
         headers = {"X-CSRFToken": csrf.group(1), "Referer": page_url}
         cfg = phone.http.get(root + "config", params={"url": page_url}).json()
         if "error" in cfg:
-            return "sidebar_refused"
+            return None
         args = {k: cfg[k] for k in ("corpid", "agentid", "timestamp", "nonceStr", "signature")}
-        if phone.js("agentConfig", {**args, "jsApiList": ["getCurExternalContact", "sendChatMessage"]}, page_url).get("errMsg") != "agentConfig:ok":
+        api_list = ["getCurExternalContact", "sendChatMessage", "scanQRCode"]
+        if phone.js("agentConfig", {**args, "jsApiList": api_list}, page_url).get("errMsg") != "agentConfig:ok":
+            return None
+        return root, headers, page_url, phone.js("getCurExternalContact", {}, page_url).get("userId", "")
+
+    def _in_sidebar(self, phone: Phone, page: httpx.Response, staff: SbStaff) -> str:
+        """What the guide does in the sidebar once it is ready: a task's content put into the chat
+        (each message by sendChatMessage, then recorded), a revisit's note, or a quick reply."""
+        ready = self._sidebar_ready(phone, page)
+        if ready is None:
             return "sidebar_refused"
-        external_userid = phone.js("getCurExternalContact", {}, page_url).get("userId", "")
+        root, headers, page_url, external_userid = ready
         card = phone.http.get(root + "customer", params={"external_userid": external_userid})
         if card.status_code != 200:
             return "sidebar_refused"
@@ -294,6 +307,73 @@ class Simulator:
             if phone.js("sendChatMessage", message, page_url).get("err_msg") != "sendChatMessage:ok":
                 return 0
         return len(messages)
+
+    def _customer_pages(self) -> bool:
+        """A customer taps a link the brand sent them (a mass send's card) in WeChat: reads the
+        article (the page's beacon reports the time and depth; now and then a friend opens the copy
+        they shared), checks in, or claims the coupon. Now and then they bring a usable coupon to
+        their guide's store, and the guide scans it in the sidebar."""
+        if not self.client_url:
+            return False
+        sent = list(
+            SbMsgSend.objects.filter(template__corp=self.corp, status=1)
+            .exclude(external_userid="")
+            .order_by("-id")
+            .values_list("external_userid", "template_id")[:500]
+        )
+        if not sent:
+            return False
+        external_userid, template_id = self.rng.choice(sent)
+        links = [a["link"]["url"] for a in SbMsgTemplate.objects.get(pk=template_id).attachments if "/h5/" in a.get("link", {}).get("url", "")]
+        if not links:
+            return False
+        with WechatPhone(self.client_url, self.corp.corpid, external_userid=external_userid) as wechat:
+            try:
+                self._did(self._on_page(wechat, wechat.open_link(self.rng.choice(links))))
+                if self.rng.random() < 0.3:
+                    self._did(self._at_the_store(wechat, external_userid))
+            except (httpx.HTTPError, ValueError, KeyError):
+                return False
+        return True
+
+    def _on_page(self, wechat: WechatPhone, page: httpx.Response) -> str:
+        if page.status_code != 200:
+            return "page_refused"
+        csrf = CSRF.search(page.text)
+        headers = {"X-CSRFToken": csrf.group(1), "Referer": str(page.url)} if csrf else {}
+        if progress := attrs(page.text, "data-progress"):
+            beacon = {"dwell": self.rng.randint(3, 240), "scroll": self.rng.choice((20, 45, 70, 100, 100))}
+            wechat.http.post(page.url.join(progress[0]), content=json.dumps(beacon))
+            shared = SHARE_URL.search(page.text)
+            if shared and self.rng.random() < 0.25:
+                with WechatPhone(self.client_url, self.corp.corpid, stranger=True) as friend:
+                    friend.open_link(html.unescape(shared.group(1)))
+                return "read_and_shared"
+            return "read"
+        if 'id="checkin-button"' in page.text and "<form" in page.text:
+            return "checked_in" if wechat.http.post(page.url, headers=headers).status_code == 200 else "checkin_refused"
+        if 'id="claim-button"' in page.text:
+            return "coupon_claimed" if wechat.http.post(page.url, headers=headers).status_code == 200 else "coupon_refused"
+        return "looked"
+
+    def _at_the_store(self, wechat: WechatPhone, external_userid: str) -> str:
+        root = urlsplit(self.corp.toolbar_url)
+        mine = wechat.http.get(f"{root.scheme}://{root.netloc}{root.path.replace('/sidebar/', '/h5/', 1)}coupons")
+        codes = USABLE_COUPON.findall(mine.text) if mine.status_code == 200 else []
+        follow = SbFollow.objects.filter(corp=self.corp, customer__external_userid=external_userid).select_related("staff").first()
+        if not codes or follow is None or not self.corp.toolbar_url:
+            return "no_coupon_to_use"
+        with Phone(self.client_url, self.corp.corpid, follow.staff.userid) as phone:
+            ready = self._sidebar_ready(phone, phone.open_toolbar(self.corp.toolbar_url, external_userid))
+            if ready is None:
+                return "sidebar_refused"
+            sidebar, headers, page_url, _customer = ready
+            phone.http.get(f"{self.client_url.rstrip('/')}/sandbox/camera", params={"text": f"SIYU-COUPON:{self.rng.choice(codes)}"})
+            scanned = phone.js("scanQRCode", {"needResult": 1, "scanType": ["qrCode"]}, page_url)
+            if scanned.get("errMsg") != "scanQRCode:ok":
+                return "scan_failed"
+            verified = phone.http.post(sidebar + "coupon-verify", data={"code": scanned["resultStr"]}, headers=headers)
+            return "coupon_verified" if verified.status_code == 200 else "coupon_refused_in_store"
 
     def _did(self, what: str) -> None:
         self.done[what] = self.done.get(what, 0) + 1

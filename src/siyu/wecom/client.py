@@ -462,6 +462,12 @@ class WeComClient:
         data = self.post("message/send", body)
         return {"msgid": data.get("msgid", ""), "invaliduser": data.get("invaliduser", "")}
 
+    def unionid_to_external_userid(self, *, unionid: str, openid: str, subject_type: int = 0) -> dict:
+        """A WeChat user (their unionid and the Official Account's openid) as the corp's customer:
+        {"external_userid"} when they are one, else {"pending_id"}, mapped later by WeCom."""
+        data = self.post("externalcontact/unionid_to_external_userid", {"unionid": unionid, "openid": openid, "subject_type": subject_type})
+        return {k: data[k] for k in ("external_userid", "pending_id") if data.get(k)}
+
     def getuserinfo(self, code: str) -> dict:
         """The member an OAuth2 code was given for (auth/getuserinfo): {"userid", …}; codes are single-use."""
         return self.get("auth/getuserinfo", code=code)

@@ -102,5 +102,5 @@ def external_userid_for(corp: Corp, user: WechatUser) -> tuple[str, str]:
     """(external_userid, pending_id): WeCom's answer for this WeChat user."""
     if not user.unionid:
         return "", ""
-    answer = WeComClient.for_page(corp).post("externalcontact/unionid_to_external_userid", {"unionid": user.unionid, "openid": user.openid, "subject_type": 0})
+    answer = WeComClient.for_page(corp).unionid_to_external_userid(unionid=user.unionid, openid=user.openid)
     return answer.get("external_userid", ""), answer.get("pending_id", "")

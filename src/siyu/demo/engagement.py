@@ -1,0 +1,84 @@
+"""The demo brand's customer side: a content library with an interest rule, points switched on, a
+21-day check-in with stages, coupons (one to claim, one as a check-in reward), and a mass send that
+carries the check-in page, an article and the coupon to the stores' customers. The simulated
+customers read, share, check in and claim from what reaches them; guides verify coupons in store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.urls import reverse
+
+from siyu.corps.models import Corp, Department
+from siyu.engagement import checkin, coupons, earning
+from siyu.engagement.models import InterestRule
+from siyu.kit.clock import now
+from siyu.kit.tenancy import Actor, Role
+from siyu.messaging import library
+from siyu.messaging.mass_sends import mass_send_create
+from siyu.tags.models import Tag
+
+ARTICLES = (
+    (
+        "宝宝辅食第一口：从米粉开始",
+        "6个月辅食入门",
+        ("辅食",),
+        "宝宝满6个月后，母乳或配方奶已经不能满足全部营养需要。第一口辅食建议选择强化铁的婴儿米粉，用温水调成稀糊状。",
+    ),
+    ("辅食添加时间表：一次只加一种", "过敏早发现", ("辅食",), "每次只添加一种新食物，连续观察三天，没有皮疹、腹泻再加下一种。先菜泥后果泥，先稀后稠。"),
+    ("宝宝夜醒怎么办？睡眠小贴士", "建立睡前仪式", ("睡眠",), "固定的睡前流程：洗澡、换睡衣、讲故事、关灯。白天小睡不要太晚，睡前两小时不要喂得太饱。"),
+    ("奶粉冲调的三个细节", "水温、顺序、比例", ("奶粉", "喂养"), "用70度以下的温水，先放水后放粉，按罐上的勺数冲调，不要自行加浓。冲好后尽快喝完。"),
+    ("湿疹护理：保湿是第一步", "秋冬护肤", ("护理",), "洗澡水温37度左右，时间不超过10分钟，洗后三分钟内涂抹保湿霜。衣物选纯棉，避免过热。"),
+)
+
+
+def seed_engagement(corp: Corp, actor: Actor) -> None:
+    system = Actor(user=actor.user, corp=corp, role=Role.ADMIN)
+    earning.policy_save(actor=system, active=True, per_yuan=1, refund_days=7, contact_added=20, group_joined=10, content_read=2, content_read_daily=3)
+    folder = library.folder_create(actor=system, name="育儿知识")
+    items = []
+    for title, summary, tags, text in ARTICLES:
+        body = "".join(f"<h2>{h}</h2><p>{text}</p>" for h in ("为什么", "怎么做", "要注意"))
+        items.append(library.item_save(actor=system, kind="article", title=title, summary=summary, body=body, tags=list(tags), folder=folder.pk))
+    interest = Tag.objects.filter(corp=corp, group__name="兴趣", name="辅食").first()
+    if interest is not None:
+        InterestRule.objects.create(corp=corp, content_tag="辅食", reads=2, tag=interest)
+    gift = coupons.template_save(actor=system, name="连签7天礼", kind="gift", gift="婴儿湿巾一包", valid_days=30)
+    offer = coupons.template_save(
+        actor=system,
+        name="新客满199减30",
+        kind="amount_off",
+        threshold_fen=19_900,
+        amount_fen=3_000,
+        valid_days=30,
+        stock=500,
+        per_person=1,
+        claimable=True,
+        claim_ends_at=now() + timedelta(days=14),
+        show_left_below=50,
+    )
+    coupons.template_save(actor=system, name="会员日9折", kind="discount", pay_percent=90, valid_days=7, stock=1000)
+    today = now().astimezone(corp.tzinfo).date()
+    campaign = checkin.campaign_save(
+        actor=system,
+        name="21天育儿打卡",
+        starts_on=today - timedelta(days=3),
+        ends_on=today + timedelta(days=30),
+        daily_points=5,
+        stages=[{"days": 3, "points": 20}, {"days": 7, "points": 50, "coupon_template_id": gift.pk}, {"days": 21, "points": 200}],
+        day_items=[i.pk for i in items] * 4,
+    )
+    stores = list(Department.objects.filter(corp=corp).exclude(wecom_id__in=(1, 8)).values_list("pk", flat=True))
+    mass_send_create(
+        actor=system,
+        name="育儿打卡开始啦",
+        audience={"kind": "filters", "filters": {}},
+        text="21天育儿打卡开始啦！每天签到领积分，连签7天送湿巾。今天先读一篇辅食入门，新客还有满199减30的券～",
+        attachments=[
+            {"msgtype": "link", "link": {"title": "21天育儿打卡", "url": reverse("h5_checkin", args=[corp.corp_id, campaign.pk]), "desc": "每天签到领积分"}},
+            {"msgtype": "link", "link": {"content": items[0].pk}},
+            {"msgtype": "link", "link": {"title": "新客满199减30", "url": reverse("h5_coupon_claim", args=[corp.corp_id, offer.pk]), "desc": "限量500张"}},
+        ],
+        department_ids=stores,
+        send_at=now() + timedelta(minutes=1),
+    )
