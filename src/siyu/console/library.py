@@ -145,25 +145,22 @@ class FolderForm(forms.Form):
 
 @console_view
 def library_new(request):
-    actor = request.actor
-    form = ItemForm(request.POST or None, request.FILES or None, actor=actor, initial={"kind": request.GET.get("kind", "article")})
-    if request.method == "POST" and form.is_valid():
-        item = _save(request, form, None)
-        if item:
-            messages.success(request, _("Saved to the library."))
-            return redirect("console:library_item", item.id)
-    return render(request, "console/library_form.html", {"form": form, "item": None, "nav": "library"}, status=400 if form.errors else 200)
+    return _editor(request, None, initial={"kind": request.GET.get("kind", "article")})
 
 
 @console_view
 def library_edit(request, item_id: int):
-    actor = request.actor
-    item = selectors.content_item_get(actor, item_id)
-    form = ItemForm(request.POST or None, request.FILES or None, actor=actor, item=item, initial=_initial(item))
+    item = selectors.content_item_get(request.actor, item_id)
+    return _editor(request, item, initial=_initial(item))
+
+
+def _editor(request, item: ContentItem | None, *, initial: dict):
+    form = ItemForm(request.POST or None, request.FILES or None, actor=request.actor, item=item, initial=initial)
     if request.method == "POST" and form.is_valid():
-        if _save(request, form, item):
-            messages.success(request, _("Saved."))
-            return redirect("console:library_item", item.id)
+        saved = _save(request, form, item)
+        if saved:
+            messages.success(request, _("Saved to the library.") if item is None else _("Saved."))
+            return redirect("console:library_item", saved.id)
     return render(request, "console/library_form.html", {"form": form, "item": item, "nav": "library"}, status=400 if form.errors else 200)
 
 

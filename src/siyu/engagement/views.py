@@ -151,6 +151,16 @@ def h5_media(request, corp_id: str, token: str):
     return response
 
 
+def _on_post(request, action):
+    """A customer page's button: (what the service did, "") or (None, its refusal for the page)."""
+    if request.method != "POST":
+        return None, ""
+    try:
+        return action(), ""
+    except DomainError as exc:
+        return None, exc.message
+
+
 def _member(request, corp: Corp) -> tuple[WechatVisitor | None, HttpResponse | None]:
     """The signed-in visitor who is the corp's customer, or the page that says what to do first."""
     visitor, page = _visitor(request, corp)
@@ -179,12 +189,7 @@ def h5_checkin(request, corp_id: str, campaign_id: int):
     visitor, page = _member(request, corp)
     if page:
         return page
-    refusal, result = "", None
-    if request.method == "POST":
-        try:
-            result = checkin.check_in(corp=corp, campaign=campaign, customer_id=visitor.customer_id)
-        except DomainError as exc:
-            refusal = exc.message
+    result, refusal = _on_post(request, lambda: checkin.check_in(corp=corp, campaign=campaign, customer_id=visitor.customer_id))
     context = checkin.checkin_page(corp, campaign, visitor.customer_id)
     item = context.get("day_item")
     context.update(
@@ -217,12 +222,7 @@ def h5_coupon_claim(request, corp_id: str, template_id: int):
     visitor, page = _member(request, corp)
     if page:
         return page
-    refusal, coupon = "", None
-    if request.method == "POST":
-        try:
-            coupon = coupons.coupon_claim(corp=corp, template=template, customer_id=visitor.customer_id)
-        except DomainError as exc:
-            refusal = exc.message
+    coupon, refusal = _on_post(request, lambda: coupons.coupon_claim(corp=corp, template=template, customer_id=visitor.customer_id))
     left = None if template.stock is None else template.stock - template.issued
     context = {
         "corp": corp,

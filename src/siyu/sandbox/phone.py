@@ -14,11 +14,12 @@ import httpx
 ATTR = r'{name}="([^"]*)"'
 
 
-class Phone:
-    def __init__(self, client_url: str, corpid: str, userid: str):
-        """`client_url`: where the sandbox is served (the client talks to WeCom there)."""
+class _Handset:
+    """A phone's browser: its cookies, redirects followed, closed after use."""
+
+    def __init__(self, client_url: str):
+        """`client_url`: where the sandbox is served (the client talks to WeCom and WeChat there)."""
         self.base = client_url.rstrip("/")
-        self.corpid, self.userid = corpid, userid
         self.http = httpx.Client(timeout=15, follow_redirects=True)
 
     def close(self) -> None:
@@ -29,6 +30,12 @@ class Phone:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class Phone(_Handset):
+    def __init__(self, client_url: str, corpid: str, userid: str):
+        super().__init__(client_url)
+        self.corpid, self.userid = corpid, userid
 
     def _follow(self, response: httpx.Response) -> httpx.Response:
         """WeCom's authorize page outside a chat asks who is using the client: the member is."""
@@ -56,24 +63,13 @@ def attrs(page: str, name: str) -> list[str]:
     return [html.unescape(v) for v in re.findall(ATTR.format(name=re.escape(name)), page)]
 
 
-class WechatPhone:
+class WechatPhone(_Handset):
     """A WeChat user's phone, for the simulator: it opens a link as WeChat does, signing in through
-    the Official Account's web OAuth as its user (a customer of the corp, or a stranger), and then
-    does on the page what the page's script would (its reading beacon)."""
+    the Official Account's web OAuth as its user (a customer of the corp, or a stranger)."""
 
     def __init__(self, client_url: str, corpid: str, *, external_userid: str = "", stranger: bool = False):
-        self.base = client_url.rstrip("/")
+        super().__init__(client_url)
         self.corpid, self.external_userid, self.stranger = corpid, external_userid, stranger
-        self.http = httpx.Client(timeout=15, follow_redirects=True)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def open_link(self, url: str) -> httpx.Response:
         """Tap a link in a chat: WeChat's browser opens it (and signs in where the page asks)."""

@@ -1,0 +1,88 @@
+"""The console's customer-side pages as an operator uses them: an article saved to the library
+(its script removed) and refused without what its kind needs, next to the field; an interest rule;
+points switched on and a customer's points corrected with a reason; a check-in campaign whose bad
+stage line is refused by line; a coupon created and issued to a segment by the worker."""
+
+import pytest
+from django.test import Client
+from django.utils.module_loading import import_string
+from django_tasks_db.models import DBTaskResult
+
+from siyu.analytics.models import Segment
+from siyu.engagement.models import CheckinCampaign, Coupon, CouponTemplate, InterestRule, PointsAccount, PointsPolicy
+from siyu.kit.tenancy import Role
+from siyu.messaging.models import ContentItem
+
+from .. import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator():
+    corp = f.corp("控制台品牌")
+    client = Client()
+    client.force_login(f.user(corp, role=Role.OPERATOR))
+    return corp, client
+
+
+def test_an_article_is_saved_clean_and_a_video_without_its_file_is_refused_at_the_field(operator):
+    corp, client = operator
+    saved = client.post("/library/new/", {"kind": "article", "title": "辅食入门", "body": "<p>米粉</p><script>x()</script>", "tags": "辅食，新品"})
+    item = ContentItem.objects.get(corp=corp)
+    assert saved.status_code == 302 and item.body == "<p>米粉</p>" and item.tags == ["辅食", "新品"]
+    refused = client.post("/library/new/", {"kind": "video", "title": "教程"})
+    assert refused.status_code == 400 and ContentItem.objects.count() == 1
+    assert "这种类型还需要" in refused.content.decode()
+    page = client.get(f"/library/{item.pk}/").content.decode()
+    assert "辅食入门" in page and 'id="stat-views">0<' in page
+
+
+def test_an_interest_rule_names_a_tag_of_the_corps_library(operator):
+    corp, client = operator
+    group = f.tag_group(f.actor(corp), name="兴趣", tags=["关注辅食"])
+    tag = group.tags.get()
+    assert client.post("/library/interest-rules/", {"content_tag": "辅食", "reads": "3", "tag_id": str(tag.pk)}).status_code == 302
+    again = client.post("/library/interest-rules/", {"content_tag": "辅食", "reads": "2", "tag_id": str(tag.pk)})
+    assert again.status_code == 400 and InterestRule.objects.count() == 1
+
+
+def test_points_are_switched_on_and_a_correction_needs_a_reason(operator):
+    corp, client = operator
+    policy = {"form": "policy", "active": "on", "per_yuan": "2", "refund_days": "7", "contact_added": "10", "group_joined": "0"}
+    policy |= {"content_read": "1", "content_read_daily": "3", "expiry": "year_end", "expiry_months": "12"}
+    assert client.post("/points/", policy).status_code == 302
+    assert PointsPolicy.objects.get(corp=corp).active and PointsPolicy.objects.get(corp=corp).per_yuan == 2
+    mom = f.customer(corp, "调整妈妈")
+    assert client.post("/points/", {"form": "adjust", "customer_id": str(mom.pk), "points": "50", "note": "补发活动积分"}).status_code == 302
+    assert PointsAccount.objects.get(customer=mom).available == 50
+    refused = client.post("/points/", {"form": "adjust", "customer_id": str(mom.pk), "points": "-80", "note": "扣回"})
+    assert refused.status_code == 400 and PointsAccount.objects.get(customer=mom).available == 50
+
+
+def test_a_check_in_campaigns_bad_stage_line_is_refused_by_its_number(operator):
+    corp, client = operator
+    fields = {"name": "21天打卡", "starts_on": "2026-12-01", "daily_points": "5", "counting": "streak", "day_items": ""}
+    bad = client.post("/checkins/", {**fields, "stages": "7, 50\n21 days"})
+    assert bad.status_code == 400 and "第 2 行" in bad.content.decode() and not CheckinCampaign.objects.exists()
+    good = client.post("/checkins/", {**fields, "stages": "7, 50\n21, 200"})
+    campaign = CheckinCampaign.objects.get(corp=corp)
+    assert good.status_code == 302 and [s["days"] for s in campaign.stages] == [7, 21]
+    assert f"/h5/{corp.corp_id}/checkin/{campaign.pk}" in client.get(f"/checkins/{campaign.pk}/").content.decode()
+
+
+def test_a_coupon_is_created_and_issued_to_a_segment_once_each(operator, django_capture_on_commit_callbacks):
+    corp, client = operator
+    created = client.post("/coupons/", {"name": "满199减30", "kind": "amount_off", "threshold": "199", "amount": "30", "valid_days": "30", "per_person": "1"})
+    template = CouponTemplate.objects.get(corp=corp)
+    assert created.status_code == 302 and (template.threshold_fen, template.amount_fen) == (19_900, 3_000)
+    people = [f.customer(corp, f"分群{i}") for i in range(3)]
+    segment = Segment.objects.create(corp=corp, name="全部", filters={})
+    for _ in range(2):  # issued twice: nobody gets a second one
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client.post(f"/coupons/{template.pk}/", {"segment": str(segment.pk)}).status_code == 302
+        for task in DBTaskResult.objects.filter(status="READY", task_path__endswith="issue_to_segment"):
+            import_string(task.task_path).call(*task.args_kwargs["args"])
+            task.delete()
+    assert sorted(Coupon.objects.values_list("customer_id", flat=True)) == sorted(p.pk for p in people)
+    assert "满199减30" in client.get("/coupons/").content.decode()
