@@ -15,7 +15,7 @@ from siyu.api import api as ninja_api
 from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag, LifecycleStage
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule, MallItem, MallOrder
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
@@ -42,6 +42,11 @@ def _resolve(schema):
     while "$ref" in schema:
         schema = SCHEMA["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
     return schema
+
+
+def _mall_order(corp, customer, marker):
+    item = MallItem.objects.create(corp=corp, kind="benefit", name=marker[:32], points=1)
+    return MallOrder.objects.create(corp=corp, item=item, customer=customer, key=marker[:64], points=1, status="done", created_at=timezone.now())
 
 
 def _sample(schema):
@@ -117,6 +122,7 @@ def two_corps(db):
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "item_id": item.id,
+        "mall_order_id": _mall_order(alpha, c, MARKER).id,
         "campaign_id": CheckinCampaign.objects.create(corp=alpha, name=MARKER[:32], starts_on=timezone.now().date()).id,
         "template_id": CouponTemplate.objects.create(corp=alpha, name=MARKER[:32], kind="no_threshold", amount_fen=100, valid_days=3).id,
         "interest_rule_id": interest.id,
@@ -259,6 +265,7 @@ def test_every_path_parameter_is_an_object_id():
         "moment_id",
         "item_id",
         "interest_rule_id",
+        "mall_order_id",
         "campaign_id",
         "template_id",
         "guide_task_id",

@@ -24,7 +24,7 @@ from siyu.console import urls as console_urls
 from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule, MallItem, MallOrder
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
@@ -190,6 +190,15 @@ def alpha(db):
         "send_id": send.id,
         "moment_id": moment.id,  # another guide's task: not found for this guide
         "item_id": item.id,
+        "mall_order_id": MallOrder.objects.create(
+            corp=corp,
+            item=MallItem.objects.create(corp=corp, kind="benefit", name="特权", points=1),
+            customer=theirs,
+            key="k",
+            points=1,
+            status="placed",
+            created_at=timezone.now(),
+        ).id,
         "campaign_id": campaign.id,
         "template_id": template.id,
         "interest_rule_id": interest.id,
@@ -374,6 +383,7 @@ def test_every_url_parameter_is_filled():
         "moment_id",
         "item_id",
         "interest_rule_id",
+        "mall_order_id",
         "campaign_id",
         "template_id",
         "guide_task_id",

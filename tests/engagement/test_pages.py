@@ -4,14 +4,16 @@ points statement; someone who is not a customer yet is told how to become one; a
 the coupon in the sidebar: redeemed once, a second scan refused with the reason."""
 
 import json
+import re
 from datetime import date
 
 import pytest
 from django.test import Client
 
 from siyu.corps.services import corp_set_credentials
-from siyu.engagement import checkin, coupons, earning
-from siyu.engagement.models import Checkin, Coupon
+from siyu.engagement import checkin, coupons, earning, mall
+from siyu.engagement import points as ledger
+from siyu.engagement.models import Checkin, Coupon, MallOrder
 
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
 from ..guides.test_sidebar import _sign_in
@@ -76,3 +78,26 @@ def test_a_guide_scans_the_customers_coupon_in_the_sidebar_once(hub, brand):
     assert second.status_code == 409 and "已使用" in json.loads(second.content)["error"]["message"]
     unknown = guide.post(verify, {"code": "NOPE"})
     assert unknown.status_code == 409 and "不是本品牌的优惠券" in json.loads(unknown.content)["error"]["message"]
+
+
+def test_a_customer_exchanges_points_in_the_mall_once_and_picks_the_item_up_in_store(hub, brand):
+    mom, _campaign, _template = brand
+    bib = mall.item_save(actor=hub.actor, kind="goods", name="围兜", points=30, delivery="pickup", stock=5)
+    ledger.points_earn(corp=hub.corp, customer_id=mom.pk, points=40, reason="manual", source="test", source_id="gift")
+    phone = Client()
+    page = open_in_wechat(phone, hub, f"/h5/{hub.corp.corp_id}/mall", external_userid="wmA0")
+    key = re.search(r'name="key" value="([^"]+)"', page.content.decode()).group(1)
+    first = phone.post(f"/h5/{hub.corp.corp_id}/mall", {"item": bib.pk, "key": key})
+    assert first.status_code == 200 and "兑换成功：围兜" in first.content.decode()
+    twin = phone.post(f"/h5/{hub.corp.corp_id}/mall", {"item": bib.pk, "key": key})  # the same page's second tap
+    assert twin.status_code == 200 and MallOrder.objects.count() == 1 and 'id="available">10<' in twin.content.decode()
+    short = phone.post(f"/h5/{hub.corp.corp_id}/mall", {"item": bib.pk, "key": "another-page"})
+    assert short.status_code == 409 and "积分不足" in short.content.decode() and MallOrder.objects.count() == 1
+    order = MallOrder.objects.get()
+    assert order.pickup_code in phone.get(f"/h5/{hub.corp.corp_id}/mall/orders").content.decode()
+    guide = Client()
+    _sign_in(guide, hub, "guide0", "wmA0")
+    handed = guide.post(f"/sidebar/{hub.corp.corp_id}/coupon-verify", {"code": f"SIYU-PICKUP:{order.pickup_code}"})
+    assert handed.status_code == 200 and json.loads(handed.content)["coupon"] == "围兜"
+    again = guide.post(f"/sidebar/{hub.corp.corp_id}/coupon-verify", {"code": f"SIYU-PICKUP:{order.pickup_code}"})
+    assert again.status_code == 409 and "已被领取" in json.loads(again.content)["error"]["message"]

@@ -12,12 +12,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from siyu.analytics.models import Segment
-from siyu.engagement import checkin, coupons, earning, selectors
+from siyu.engagement import checkin, coupons, earning, mall, selectors
 from siyu.engagement import points as ledger
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, PointsPolicy
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, MallItem, PointsPolicy
 from siyu.kit.money import fen_from_yuan
 
-from .access import console_view, saved_or_form_error
+from .access import console_view, form_error_text, saved_or_form_error
 from .fields import DayField, WholeField
 
 
@@ -226,3 +226,57 @@ def coupon_toggle(request, template_id: int):
     template = selectors.coupon_template_get(actor, template_id)
     coupons.template_active_set(actor=actor, template=template, active=not template.active)
     return redirect("console:coupon", template.id)
+
+
+# -- the points mall ------------------------------------------------------------------------------------
+class MallItemForm(forms.Form):
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=MallItem.Kind.choices)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=32)
+    description = forms.CharField(label=gettext_lazy("Description"), required=False, max_length=200)
+    points = WholeField(label=gettext_lazy("Points"), min_value=1, max_value=10_000_000)
+    coupon_template_id = forms.TypedChoiceField(label=gettext_lazy("The coupon it gives"), coerce=int, required=False, empty_value=None)
+    delivery = forms.ChoiceField(label=gettext_lazy("Delivery"), choices=MallItem.Delivery.choices)
+    stock = WholeField(label=gettext_lazy("Stock"), required=False, min_value=0, help_text=gettext_lazy("Empty: no limit."))
+    per_person = WholeField(label=gettext_lazy("Per person"), required=False, min_value=1, max_value=1000)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["coupon_template_id"].choices = [("", "—"), *((t.id, t.name) for t in selectors.coupon_templates(actor))]
+
+
+@console_view
+def mall_page(request):
+    actor = request.actor
+    form = MallItemForm(request.POST or None, actor=actor)
+    if request.method == "POST" and form.is_valid():
+        if saved_or_form_error(form, lambda: mall.item_save(actor=actor, **form.cleaned_data)):
+            messages.success(request, _("The item is in the mall."))
+            return redirect("console:mall")
+    context = {"items": selectors.mall_items(actor), "orders": selectors.mall_orders(actor)[:50], "form": form, "nav": "mall"}
+    return render(request, "console/mall.html", context, status=400 if form.errors else 200)
+
+
+class ShipForm(forms.Form):
+    tracking_no = forms.CharField(label=gettext_lazy("Tracking number"), max_length=64)
+
+
+@require_POST
+@console_view
+def mall_order_ship(request, mall_order_id: int):
+    actor = request.actor
+    order = selectors.mall_order_get(actor, mall_order_id)
+    form = ShipForm(request.POST)
+    if form.is_valid() and saved_or_form_error(form, lambda: mall.order_ship(actor=actor, order=order, tracking_no=form.cleaned_data["tracking_no"])):
+        messages.success(request, _("Marked as shipped."))
+    else:
+        messages.error(request, form_error_text(form) or _("Give the tracking number."))
+    return redirect("console:mall")
+
+
+@require_POST
+@console_view
+def mall_order_cancel(request, mall_order_id: int):
+    actor = request.actor
+    mall.order_cancel(actor=actor, order=selectors.mall_order_get(actor, mall_order_id))
+    messages.success(request, _("Cancelled: the points and the unit are back."))
+    return redirect("console:mall")

@@ -12,7 +12,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.selectors import content_item_get
 
-from . import checkin, coupons, earning, reading, selectors
+from . import checkin, coupons, earning, mall, reading, selectors
 from . import points as ledger
 from .models import Coupon, PointsAccount, PointsEntry
 
@@ -378,3 +378,78 @@ def customer_coupons(request, customer_id: int):
 def coupon_verify(request, payload: CouponVerifyIn):
     """A guide's in-store verification (the API user's staff member is recorded)."""
     return _coupon_out(coupons.coupon_verify(actor=request.auth, code=payload.code, store=payload.store))
+
+
+# -- the points mall ----------------------------------------------------------------------------------
+class MallItemIn(Schema):
+    kind: str
+    name: str = Field(..., max_length=200)
+    description: str = Field("", max_length=1000)
+    points: int
+    cash_fen: int = 0
+    coupon_template_id: int | None = None
+    delivery: str = "none"
+    stock: int | None = None
+    per_person: int | None = None
+    active: bool = True
+
+
+class MallItemOut(MallItemIn):
+    id: int
+    sold: int
+
+
+class MallOrderOut(Schema):
+    id: int
+    item_id: int
+    customer_id: int
+    points: int
+    status: str
+    coupon_id: int | None
+    address: dict
+    tracking_no: str
+    delivered_at: datetime | None
+    staff_id: int | None
+    store: str
+    created_at: datetime
+
+
+class MallShipIn(Schema):
+    tracking_no: str = Field(..., max_length=200)
+
+
+def _mall_item_out(i) -> MallItemOut:
+    return MallItemOut(**{f: getattr(i, f) for f in (*MallItemIn.model_fields, "id", "sold")})
+
+
+def _mall_order_out(o) -> MallOrderOut:
+    return MallOrderOut(**{f: getattr(o, f) for f in MallOrderOut.model_fields})
+
+
+@router.get("/mall-items", response=list[MallItemOut])
+def mall_item_list(request):
+    return [_mall_item_out(i) for i in selectors.mall_items(request.auth)[:500]]
+
+
+@router.post("/mall-items", response={201: MallItemOut})
+def mall_item_create(request, payload: MallItemIn):
+    data = payload.dict()
+    data.pop("cash_fen")
+    return Status(201, _mall_item_out(mall.item_save(actor=request.auth, cash_fen=payload.cash_fen, **data)))
+
+
+@router.get("/mall-orders", response=list[MallOrderOut])
+def mall_order_list(request, status: str = ""):
+    rows = selectors.mall_orders(request.auth)
+    return [_mall_order_out(o) for o in (rows.filter(status=status) if status else rows)[:500]]
+
+
+@router.post("/mall-orders/{mall_order_id}/ship", response=MallOrderOut)
+def mall_order_ship(request, mall_order_id: int, payload: MallShipIn):
+    order = selectors.mall_order_get(request.auth, mall_order_id)
+    return _mall_order_out(mall.order_ship(actor=request.auth, order=order, tracking_no=payload.tracking_no))
+
+
+@router.post("/mall-orders/{mall_order_id}/cancel", response=MallOrderOut)
+def mall_order_cancel(request, mall_order_id: int):
+    return _mall_order_out(mall.order_cancel(actor=request.auth, order=selectors.mall_order_get(request.auth, mall_order_id)))

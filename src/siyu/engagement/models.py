@@ -38,6 +38,7 @@ REASONS = {
     "content_read": _("Read content"),
     "task": _("Campaign task"),
     "exchange": _("Points mall"),
+    "exchange_refund": _("Points mall exchange cancelled"),
     "lottery": _("Lottery"),
     "manual": _("Adjusted by the brand"),
     "expiry": _("Expired"),
@@ -294,3 +295,69 @@ class Coupon(CorpOwned):
             models.UniqueConstraint(fields=["corp", "source", "source_id"], name="coupon_issued_once"),
         ]
         indexes = [models.Index(fields=["customer", "template"]), models.Index(fields=["template", "status"])]
+
+
+class MallItem(CorpOwned):
+    """Something customers exchange points for (积分商城): a coupon, goods (shipped, or picked up in a
+    store), or a benefit. `sold` never passes `stock` (a CHECK, and the exchange's conditional
+    update before it)."""
+
+    class Kind(models.TextChoices):
+        COUPON = "coupon", _("Coupon")
+        GOODS = "goods", _("Goods")
+        BENEFIT = "benefit", _("Benefit")
+
+    class Delivery(models.TextChoices):
+        NONE = "none", _("Nothing to deliver")
+        SHIP = "ship", _("Shipped")
+        PICKUP = "pickup", _("Picked up in store")
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=32)
+    description = models.CharField(max_length=200, blank=True, default="")
+    image = models.ForeignKey("messaging.Media", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    points = models.PositiveIntegerField()
+    cash_fen = models.PositiveBigIntegerField(default=0, help_text="paid besides the points, through the brand's own order")
+    coupon_template = models.ForeignKey(CouponTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    delivery = models.CharField(max_length=6, choices=Delivery.choices, default=Delivery.NONE)
+    stock = models.PositiveIntegerField(null=True, blank=True)
+    sold = models.PositiveIntegerField(default=0)
+    per_person = models.PositiveSmallIntegerField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(stock__isnull=True) | Q(sold__lte=F("stock")), name="mall_never_oversold")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MallOrder(CorpOwned):
+    """One exchange: the points it took, what it gave (a coupon) or what is to be delivered."""
+
+    class Status(models.TextChoices):
+        PLACED = "placed", _("To deliver")
+        SHIPPED = "shipped", _("Shipped")
+        PICKED_UP = "picked_up", _("Picked up")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    item = models.ForeignKey(MallItem, on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64, help_text="the exchange's idempotency key: a second submit finds the first")
+    points = models.PositiveIntegerField()
+    cash_fen = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    address = models.JSONField(default=dict, blank=True, help_text="name, phone, address for goods shipped")
+    pickup_code = models.CharField(max_length=16, blank=True, default="")
+    tracking_no = models.CharField(max_length=64, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="who handed it over in store")
+    store = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "key"], name="mall_order_once")]
+        indexes = [models.Index(fields=["item", "customer"]), models.Index(fields=["corp", "status", "created_at"])]

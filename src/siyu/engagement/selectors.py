@@ -15,7 +15,20 @@ from siyu.kit.tenancy import Actor, get_for
 from siyu.messaging.models import ContentItem
 from siyu.orders.models import Order
 
-from .models import Checkin, CheckinCampaign, CheckinReward, ContentView, Coupon, CouponTemplate, InterestRule, PointsAccount, PointsEntry, PointsPolicy
+from .models import (
+    Checkin,
+    CheckinCampaign,
+    CheckinReward,
+    ContentView,
+    Coupon,
+    CouponTemplate,
+    InterestRule,
+    MallItem,
+    MallOrder,
+    PointsAccount,
+    PointsEntry,
+    PointsPolicy,
+)
 
 ORDER_WINDOW_DAYS = 7
 MAX_ORDER_DAYS = 90
@@ -148,3 +161,17 @@ def coupon_template_get(actor: Actor, template_id: int) -> CouponTemplate:
 
 def coupons_of(actor: Actor, template: CouponTemplate):
     return Coupon.objects.filter(corp=actor.corp, template=template).select_related("customer", "staff", "order").order_by("-pk")
+
+
+def mall_items(actor: Actor):
+    actor.require_manager()
+    return MallItem.objects.for_corp(actor.corp).select_related("coupon_template").order_by("-active", "points", "pk")
+
+
+def mall_orders(actor: Actor):
+    actor.require_manager()
+    return MallOrder.objects.for_corp(actor.corp).select_related("item", "customer", "staff").order_by("-pk")
+
+
+def mall_order_get(actor: Actor, order_id: int) -> MallOrder:
+    return get_for(actor, mall_orders(actor), _("No such exchange."), pk=order_id)

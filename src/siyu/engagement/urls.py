@@ -11,5 +11,7 @@ urlpatterns = [
     path("<str:corp_id>/points", views.h5_points, name="h5_points"),
     path("<str:corp_id>/checkin/<int:campaign_id>", views.h5_checkin, name="h5_checkin"),
     path("<str:corp_id>/coupons", views.h5_coupons, name="h5_coupons"),
+    path("<str:corp_id>/mall", views.h5_mall, name="h5_mall"),
+    path("<str:corp_id>/mall/orders", views.h5_mall_orders, name="h5_mall_orders"),
     path("<str:corp_id>/coupon/<int:template_id>", views.h5_coupon_claim, name="h5_coupon_claim"),
 ]

@@ -4,6 +4,7 @@ WeChat's sign-in (engagement.visitors), never cached."""
 from __future__ import annotations
 
 import json
+import secrets
 from urllib.parse import quote
 
 import segno
@@ -20,8 +21,8 @@ from siyu.kit.errors import DomainError
 from siyu.messaging.library import LinkSource, link_read, media_path, media_read, tracked_path
 from siyu.messaging.models import ContentItem, Media
 
-from . import checkin, coupons, reading, visitors
-from .models import CheckinCampaign, Coupon, CouponTemplate, PointsAccount, PointsEntry, WechatVisitor
+from . import checkin, coupons, mall, reading, visitors
+from .models import CheckinCampaign, Coupon, CouponTemplate, MallItem, MallOrder, PointsAccount, PointsEntry, WechatVisitor
 
 SHARE_SALT = "siyu-share"
 
@@ -238,4 +239,48 @@ def h5_coupon_claim(request, corp_id: str, template_id: int):
 
 def coupon_qr(coupon: Coupon) -> str:
     """What the guide's scanner reads: the code, marked as Siyu's."""
-    return segno.make(f"SIYU-COUPON:{coupon.code}", error="m").svg_data_uri(scale=5, border=2)
+    return _qr(f"SIYU-COUPON:{coupon.code}")
+
+
+def _qr(text: str) -> str:
+    return segno.make(text, error="m").svg_data_uri(scale=5, border=2)
+
+
+@public_page
+def h5_mall(request, corp_id: str):
+    """The points mall: items, the balance, and one exchange a tap (its key made when the page was
+    shown, so a second tap or tab finds the first)."""
+    corp = _corp(corp_id)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    order, refusal = None, ""
+    if request.method == "POST":
+        item = MallItem.objects.filter(corp=corp, pk=request.POST.get("item", "0") if request.POST.get("item", "").isdigit() else 0).first()
+        address = {k: request.POST.get(k, "") for k in ("name", "phone", "address")}
+        order, refusal = (
+            _on_post(request, lambda: mall.exchange(corp=corp, item=item, customer_id=visitor.customer_id, key=request.POST.get("key", ""), address=address))
+            if item
+            else (None, "这件商品不存在或已下架。")
+        )
+    account = PointsAccount.objects.filter(customer_id=visitor.customer_id).first()
+    items = MallItem.objects.filter(corp=corp, active=True).select_related("coupon_template").order_by("points", "pk")
+    context = {
+        "corp": corp,
+        "items": [{"item": i, "left": None if i.stock is None else i.stock - i.sold, "key": secrets.token_urlsafe(16)} for i in items],
+        "available": account.available if account else 0,
+        "order": order,
+        "refusal": refusal,
+    }
+    return render(request, "engagement/mall.html", context, status=409 if refusal else 200)
+
+
+@public_page
+def h5_mall_orders(request, corp_id: str):
+    corp = _corp(corp_id)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    orders = MallOrder.objects.filter(corp=corp, customer_id=visitor.customer_id).select_related("item").order_by("-pk")[:50]
+    rows = [{"order": o, "qr": _qr(f"{mall.PICKUP_PREFIX}{o.pickup_code}") if o.pickup_code and o.status == MallOrder.Status.PLACED else ""} for o in orders]
+    return render(request, "engagement/mall_orders.html", {"corp": corp, "rows": rows})

@@ -31,7 +31,7 @@ from siyu.customers import selectors as customer_selectors
 from siyu.customers.fields import customer_fields_set, refusal_shown, typed_again, values_from_form
 from siyu.customers.models import Customer
 from siyu.customers.services import customer_note_add, customer_tags_set
-from siyu.engagement import coupons
+from siyu.engagement import coupons, mall
 from siyu.engagement.selectors import customer_engagement
 from siyu.kit.clock import now
 from siyu.kit.errors import DomainError, InvalidInput, Unauthorized
@@ -269,5 +269,9 @@ def sidebar_coupon_verify(request, corp: Corp):
     """The guide scanned (or typed) a customer's coupon in the store: redeemed once, with the guide
     and the store recorded; a refusal says why (used, expired, not this brand's)."""
     actor = _guide(request, corp)
-    coupon = coupons.coupon_verify(actor=actor, code=request.POST.get("code", ""), store=request.POST.get("store", ""))
+    code, store = request.POST.get("code", ""), request.POST.get("store", "")
+    if code.strip().upper().startswith(mall.PICKUP_PREFIX):  # an exchanged item to hand over, scanned the same way
+        order = mall.pickup_verify(actor=actor, code=code, store=store)
+        return JsonResponse({"code": order.pickup_code, "coupon": order.item.name, "worth": _("picked up"), "status": order.status})
+    coupon = coupons.coupon_verify(actor=actor, code=code, store=store)
     return JsonResponse({"code": coupon.code, "coupon": coupon.template.name, "worth": coupons.describe(coupon.template), "status": coupon.status})
