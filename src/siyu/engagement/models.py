@@ -361,3 +361,91 @@ class MallOrder(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "key"], name="mall_order_once")]
         indexes = [models.Index(fields=["item", "customer"]), models.Index(fields=["corp", "status", "created_at"])]
+
+
+class Lottery(CorpOwned):
+    """A lottery campaign (抽奖): a wheel or a scratch card, its window, per-person draw limits and an
+    optional points cost. Its prizes' odds are shown as they are run."""
+
+    class Kind(models.TextChoices):
+        WHEEL = "wheel", _("Wheel")
+        SCRATCH = "scratch", _("Scratch card")
+
+    name = models.CharField(max_length=32)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.WHEEL)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    points_cost = models.PositiveIntegerField(default=0)
+    draws_per_day = models.PositiveSmallIntegerField(default=1)
+    draws_total = models.PositiveIntegerField(null=True, blank=True)
+    show_winners = models.BooleanField(default=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LotteryPrize(CorpOwned):
+    """A prize and its chance in a million per draw; a draw that lands on it after its stock or its
+    day's cap is gone wins nothing (the chance of the others is not raised)."""
+
+    class Kind(models.TextChoices):
+        COUPON = "coupon", _("Coupon")
+        POINTS = "points", _("Points")
+        GOODS = "goods", _("Goods, handed over in store")
+
+    lottery = models.ForeignKey(Lottery, on_delete=models.CASCADE, related_name="prizes")
+    name = models.CharField(max_length=32)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    per_million = models.PositiveIntegerField(help_text="the chance per draw, in parts per million")
+    stock = models.PositiveIntegerField(null=True, blank=True)
+    daily_cap = models.PositiveIntegerField(null=True, blank=True)
+    awarded = models.PositiveIntegerField(default=0)
+    coupon_template = models.ForeignKey(CouponTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    points = models.PositiveIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(stock__isnull=True) | Q(awarded__lte=F("stock")), name="lottery_prize_within_stock")]
+
+
+class LotteryPrizeDay(CorpOwned):
+    """How many of a prize went on one of the corp's days: its daily cap's counter."""
+
+    prize = models.ForeignKey(LotteryPrize, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    awarded = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["prize", "day"], name="lottery_prize_day_unique")]
+
+
+class LotteryEntrant(CorpOwned):
+    """A customer's draws in one lottery. Its row is locked by each draw, so one customer's draws
+    (two taps, two tabs) run one after the other and the limits hold."""
+
+    lottery = models.ForeignKey(Lottery, on_delete=models.CASCADE, related_name="entrants")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    draws = models.PositiveIntegerField(default=0)
+    day = models.DateField(null=True, blank=True)
+    draws_that_day = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lottery", "customer"], name="lottery_entrant_unique")]
+
+
+class LotteryDraw(CorpOwned):
+    lottery = models.ForeignKey(Lottery, on_delete=models.CASCADE, related_name="draws")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    prize = models.ForeignKey(LotteryPrize, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    prize_code = models.CharField(max_length=16, blank=True, default="", help_text="a prize handed over in store")
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+    staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "key"], name="lottery_draw_once")]
+        indexes = [models.Index(fields=["lottery", "at"])]
