@@ -15,7 +15,7 @@ from siyu.api import api as ninja_api
 from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag, LifecycleStage
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule, MallItem, MallOrder
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule, Lottery, MallItem, MallOrder
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
@@ -122,6 +122,7 @@ def two_corps(db):
     beta_owner = f.user(beta, role=Role.OWNER)
     objects = {
         "item_id": item.id,
+        "lottery_id": Lottery.objects.create(corp=alpha, name="转盘", starts_at=timezone.now(), ends_at=timezone.now()).id,
         "mall_order_id": _mall_order(alpha, c, MARKER).id,
         "campaign_id": CheckinCampaign.objects.create(corp=alpha, name=MARKER[:32], starts_on=timezone.now().date()).id,
         "template_id": CouponTemplate.objects.create(corp=alpha, name=MARKER[:32], kind="no_threshold", amount_fen=100, valid_days=3).id,
@@ -266,6 +267,7 @@ def test_every_path_parameter_is_an_object_id():
         "item_id",
         "interest_rule_id",
         "mall_order_id",
+        "lottery_id",
         "campaign_id",
         "template_id",
         "guide_task_id",

@@ -9,7 +9,7 @@ from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from siyu.analytics.models import Segment
-from siyu.engagement.models import CheckinCampaign, Coupon, CouponTemplate, InterestRule, PointsAccount, PointsPolicy
+from siyu.engagement.models import CheckinCampaign, Coupon, CouponTemplate, InterestRule, LotteryPrize, PointsAccount, PointsPolicy
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import ContentItem
 
@@ -86,3 +86,14 @@ def test_a_coupon_is_created_and_issued_to_a_segment_once_each(operator, django_
             task.delete()
     assert sorted(Coupon.objects.values_list("customer_id", flat=True)) == sorted(p.pk for p in people)
     assert "满199减30" in client.get("/coupons/").content.decode()
+
+
+def test_a_lottery_is_created_from_prize_lines_and_a_bad_line_is_named(operator):
+    corp, client = operator
+    fields = {"name": "大转盘", "kind": "wheel", "starts_at": "2026-12-01 10:00", "ends_at": "2026-12-31 22:00", "draws_per_day": "1", "points_cost": "0"}
+    bad = client.post("/lotteries/", {**fields, "prizes": "10积分, points, 20, , , 10\n奶瓶, goods, lots"})
+    assert bad.status_code == 400 and "第 2 行" in bad.content.decode()
+    good = client.post("/lotteries/", {**fields, "prizes": "10积分, points, 20, , , 10\n奶瓶, goods, 0.5, 20, 2"})
+    assert good.status_code == 302
+    prizes = list(LotteryPrize.objects.filter(corp=corp).order_by("position").values_list("name", "per_million", "stock", "daily_cap", "points"))
+    assert prizes == [("10积分", 200_000, None, None, 10), ("奶瓶", 5_000, 20, 2, 0)]

@@ -24,7 +24,7 @@ from siyu.console import urls as console_urls
 from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule, MallItem, MallOrder
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, InterestRule, Lottery, MallItem, MallOrder
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
@@ -190,6 +190,7 @@ def alpha(db):
         "send_id": send.id,
         "moment_id": moment.id,  # another guide's task: not found for this guide
         "item_id": item.id,
+        "lottery_id": Lottery.objects.create(corp=corp, name="转盘", starts_at=timezone.now(), ends_at=timezone.now()).id,
         "mall_order_id": MallOrder.objects.create(
             corp=corp,
             item=MallItem.objects.create(corp=corp, kind="benefit", name="特权", points=1),
@@ -384,6 +385,7 @@ def test_every_url_parameter_is_filled():
         "item_id",
         "interest_rule_id",
         "mall_order_id",
+        "lottery_id",
         "campaign_id",
         "template_id",
         "guide_task_id",

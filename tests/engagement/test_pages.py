@@ -5,15 +5,16 @@ the coupon in the sidebar: redeemed once, a second scan refused with the reason.
 
 import json
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from siyu.corps.services import corp_set_credentials
-from siyu.engagement import checkin, coupons, earning, mall
+from siyu.engagement import checkin, coupons, earning, lottery, mall
 from siyu.engagement import points as ledger
-from siyu.engagement.models import Checkin, Coupon, MallOrder
+from siyu.engagement.models import Checkin, Coupon, LotteryDraw, MallOrder
 
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
 from ..guides.test_sidebar import _sign_in
@@ -101,3 +102,22 @@ def test_a_customer_exchanges_points_in_the_mall_once_and_picks_the_item_up_in_s
     assert handed.status_code == 200 and json.loads(handed.content)["coupon"] == "围兜"
     again = guide.post(f"/sidebar/{hub.corp.corp_id}/coupon-verify", {"code": f"SIYU-PICKUP:{order.pickup_code}"})
     assert again.status_code == 409 and "已被领取" in json.loads(again.content)["error"]["message"]
+
+
+def test_a_customer_draws_once_a_tap_and_sees_the_odds_as_run(hub, brand):
+    mom, _campaign, _template = brand
+    window = {"starts_at": timezone.now() - timedelta(hours=1), "ends_at": timezone.now() + timedelta(days=1)}
+    prizes = [{"name": "10积分", "kind": "points", "per_million": 1_000_000, "points": 10, "stock": 1}]
+    game = lottery.lottery_save(actor=hub.actor, name="幸运转盘", prizes=prizes, draws_per_day=2, **window)
+    phone = Client()
+    page = open_in_wechat(phone, hub, f"/h5/{hub.corp.corp_id}/lottery/{game.pk}", external_userid="wmA0")
+    text = page.content.decode()
+    assert "10积分：100%" in text and "今天还剩 2 次" in text
+    key = re.search(r'name="key" value="([^"]+)"', text).group(1)
+    won = phone.post(f"/h5/{hub.corp.corp_id}/lottery/{game.pk}", {"key": key})
+    assert "恭喜抽中：10积分" in won.content.decode()
+    twin = phone.post(f"/h5/{hub.corp.corp_id}/lottery/{game.pk}", {"key": key})
+    assert LotteryDraw.objects.count() == 1 and "今天还剩 1 次" in twin.content.decode()
+    # The one unit is gone: the page says so, and the next draw wins nothing.
+    after = phone.post(f"/h5/{hub.corp.corp_id}/lottery/{game.pk}", {"key": "second-page"}).content.decode()
+    assert "谢谢参与，再接再厉" in after and "（已抽完）" in after and "今天的次数已用完" in after

@@ -12,9 +12,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from siyu.analytics.models import Segment
-from siyu.engagement import checkin, coupons, earning, mall, selectors
+from siyu.engagement import checkin, coupons, earning, lottery, mall, selectors
 from siyu.engagement import points as ledger
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, MallItem, PointsPolicy
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, Lottery, MallItem, PointsPolicy
 from siyu.kit.money import fen_from_yuan
 
 from .access import console_view, form_error_text, saved_or_form_error
@@ -280,3 +280,64 @@ def mall_order_cancel(request, mall_order_id: int):
     mall.order_cancel(actor=actor, order=selectors.mall_order_get(actor, mall_order_id))
     messages.success(request, _("Cancelled: the points and the unit are back."))
     return redirect("console:mall")
+
+
+# -- lotteries ------------------------------------------------------------------------------------------
+class LotteryForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=32)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Lottery.Kind.choices)
+    starts_at = forms.DateTimeField(label=gettext_lazy("Starts"))
+    ends_at = forms.DateTimeField(label=gettext_lazy("Ends"))
+    draws_per_day = WholeField(label=gettext_lazy("Draws a day, per person"), min_value=1, max_value=100, initial=1)
+    draws_total = WholeField(label=gettext_lazy("Draws in all, per person"), required=False, min_value=1, max_value=10_000)
+    points_cost = WholeField(label=gettext_lazy("Points a draw"), min_value=0, max_value=1_000_000, initial=0)
+    prizes = forms.CharField(
+        label=gettext_lazy("Prizes"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=gettext_lazy(
+            "One a line: name, kind (coupon / points / goods), chance in %, stock, daily cap, then the coupon ID or the points. "
+            "Leave a number empty for no limit. E.g. 5 off, coupon, 20, 500, , 3"
+        ),
+    )
+
+    def clean_prizes(self) -> list[dict]:
+        out = []
+        for n, line in enumerate(self.cleaned_data["prizes"].replace("，", ",").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.split(",")] + [""] * 6
+            name, kind, chance, stock, cap, extra = parts[:6]
+            try:
+                per_million = round(float(chance) * 10_000)
+                numbers = [int(v) if v else None for v in (stock, cap, extra)]
+            except ValueError:
+                raise forms.ValidationError(
+                    _("Line %(n)s: the chance is a number and the stock, cap and coupon or points are whole numbers.") % {"n": n}
+                ) from None
+            row = {"name": name, "kind": kind, "per_million": per_million, "stock": numbers[0], "daily_cap": numbers[1]}
+            row["coupon_template_id" if kind == "coupon" else "points"] = numbers[2]
+            out.append(row)
+        return out
+
+
+@console_view
+def lottery_list(request):
+    actor = request.actor
+    form = LotteryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        created = saved_or_form_error(form, lambda: lottery.lottery_save(actor=actor, **form.cleaned_data))
+        if created:
+            messages.success(request, _("Lottery created."))
+            return redirect("console:lottery", created.id)
+    return render(
+        request, "console/lotteries.html", {"lotteries": selectors.lotteries(actor), "form": form, "nav": "lotteries"}, status=400 if form.errors else 200
+    )
+
+
+@console_view
+def lottery_page(request, lottery_id: int):
+    actor = request.actor
+    game = selectors.lottery_get(actor, lottery_id)
+    link = request.build_absolute_uri(reverse("h5_lottery", args=[actor.corp.corp_id, game.pk]))
+    return render(request, "console/lottery.html", {"game": game, **selectors.lottery_stats(actor, game), "link": link, "nav": "lotteries"})

@@ -1,6 +1,6 @@
 """The demo brand's customer side: a content library with an interest rule, points switched on, a
-21-day check-in with stages, coupons (one to claim, one as a check-in reward), and a mass send that
-carries the check-in page, an article and the coupon to the stores' customers. The simulated
+21-day check-in with stages, coupons (one to claim, one as a check-in reward), a points mall, a
+lucky wheel, and mass sends that carry them to the stores' customers. The simulated
 customers read, share, check in and claim from what reaches them; guides verify coupons in store."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.urls import reverse
 
 from siyu.corps.models import Corp, Department
-from siyu.engagement import checkin, coupons, earning
+from siyu.engagement import checkin, coupons, earning, lottery, mall
 from siyu.engagement.models import InterestRule
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
@@ -58,6 +58,7 @@ def seed_engagement(corp: Corp, actor: Actor) -> None:
         show_left_below=50,
     )
     coupons.template_save(actor=system, name="会员日9折", kind="discount", pay_percent=90, valid_days=7, stock=1000)
+    ten = coupons.template_save(actor=system, name="10元无门槛券", kind="no_threshold", amount_fen=1000, valid_days=30, per_person=5)
     today = now().astimezone(corp.tzinfo).date()
     campaign = checkin.campaign_save(
         actor=system,
@@ -68,6 +69,15 @@ def seed_engagement(corp: Corp, actor: Actor) -> None:
         stages=[{"days": 3, "points": 20}, {"days": 7, "points": 50, "coupon_template_id": gift.pk}, {"days": 21, "points": 200}],
         day_items=[i.pk for i in items] * 4,
     )
+    mall.item_save(actor=system, kind="coupon", name="10元无门槛券", points=100, coupon_template_id=ten.pk, stock=300, per_person=3)
+    mall.item_save(actor=system, kind="goods", name="品牌围兜", points=60, delivery="pickup", stock=100, per_person=1)
+    mall.item_save(actor=system, kind="goods", name="恒温奶瓶", points=800, delivery="ship", stock=20, per_person=1)
+    prizes = [
+        {"name": "20积分", "kind": "points", "per_million": 300_000, "points": 20},
+        {"name": "10元无门槛券", "kind": "coupon", "per_million": 100_000, "coupon_template_id": ten.pk, "daily_cap": 50},
+        {"name": "品牌围兜", "kind": "goods", "per_million": 20_000, "stock": 30},
+    ]
+    wheel = lottery.lottery_save(actor=system, name="幸运大转盘", prizes=prizes, starts_at=now() - timedelta(days=1), ends_at=now() + timedelta(days=30))
     stores = list(Department.objects.filter(corp=corp).exclude(wecom_id__in=(1, 8)).values_list("pk", flat=True))
     mass_send_create(
         actor=system,
@@ -81,4 +91,16 @@ def seed_engagement(corp: Corp, actor: Actor) -> None:
         ],
         department_ids=stores,
         send_at=now() + timedelta(minutes=1),
+    )
+    mass_send_create(
+        actor=system,
+        name="积分商城上新",
+        audience={"kind": "filters", "filters": {}},
+        text="积分可以换礼物啦：10元券、围兜、恒温奶瓶，还有每天一次的幸运大转盘～",
+        attachments=[
+            {"msgtype": "link", "link": {"title": "积分商城", "url": reverse("h5_mall", args=[corp.corp_id]), "desc": "积分换好礼"}},
+            {"msgtype": "link", "link": {"title": "幸运大转盘", "url": reverse("h5_lottery", args=[corp.corp_id, wheel.pk]), "desc": "每天一次"}},
+        ],
+        department_ids=stores,
+        send_at=now() + timedelta(minutes=2),
     )

@@ -12,7 +12,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.selectors import content_item_get
 
-from . import checkin, coupons, earning, mall, reading, selectors
+from . import checkin, coupons, earning, lottery, mall, reading, selectors
 from . import points as ledger
 from .models import Coupon, PointsAccount, PointsEntry
 
@@ -453,3 +453,75 @@ def mall_order_ship(request, mall_order_id: int, payload: MallShipIn):
 @router.post("/mall-orders/{mall_order_id}/cancel", response=MallOrderOut)
 def mall_order_cancel(request, mall_order_id: int):
     return _mall_order_out(mall.order_cancel(actor=request.auth, order=selectors.mall_order_get(request.auth, mall_order_id)))
+
+
+# -- lotteries ----------------------------------------------------------------------------------------
+class LotteryPrizeIn(Schema):
+    name: str = Field(..., max_length=200)
+    kind: str
+    per_million: int = Field(..., description="the chance per draw, in parts per million")
+    stock: int | None = None
+    daily_cap: int | None = None
+    points: int = 0
+    coupon_template_id: int | None = None
+
+
+class LotteryIn(Schema):
+    name: str = Field(..., max_length=200)
+    kind: str = "wheel"
+    starts_at: datetime
+    ends_at: datetime
+    points_cost: int = 0
+    draws_per_day: int = 1
+    draws_total: int | None = None
+    show_winners: bool = True
+    active: bool = True
+    prizes: list[LotteryPrizeIn] = Field(..., max_length=50)
+
+
+class LotteryPrizeOut(LotteryPrizeIn):
+    id: int
+    awarded: int
+    won: int
+
+
+class LotteryOut(Schema):
+    id: int
+    name: str
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    points_cost: int
+    draws_per_day: int
+    draws_total: int | None
+    draws: int
+    players: int
+    link: str
+    prizes: list[LotteryPrizeOut]
+
+
+def _lottery_out(request, game) -> LotteryOut:
+    stats = selectors.lottery_stats(request.auth, game)
+    prizes = [
+        LotteryPrizeOut(**{f: getattr(row["prize"], f) for f in (*LotteryPrizeIn.model_fields, "id", "awarded")}, won=row["won"]) for row in stats["prizes"]
+    ]
+    link = request.build_absolute_uri(reverse("h5_lottery", args=[game.corp.corp_id, game.pk]))
+    fields = ("id", "name", "kind", "starts_at", "ends_at", "points_cost", "draws_per_day", "draws_total")
+    return LotteryOut(**{f: getattr(game, f) for f in fields}, draws=stats["draws"], players=stats["players"], link=link, prizes=prizes)
+
+
+@router.get("/lotteries", response=list[LotteryOut])
+def lottery_list(request):
+    return [_lottery_out(request, g) for g in selectors.lotteries(request.auth).select_related("corp")[:100]]
+
+
+@router.post("/lotteries", response={201: LotteryOut})
+def lottery_create(request, payload: LotteryIn):
+    data = payload.dict()
+    data["prizes"] = [p.dict() for p in payload.prizes]
+    return Status(201, _lottery_out(request, lottery.lottery_save(actor=request.auth, **data)))
+
+
+@router.get("/lotteries/{lottery_id}", response=LotteryOut)
+def lottery_get(request, lottery_id: int):
+    return _lottery_out(request, selectors.lottery_get(request.auth, lottery_id))

@@ -224,3 +224,31 @@ def prize_hand_over(*, actor: Actor, code: str, store: str = "") -> LotteryDraw:
     won.handed_over_at, won.staff_id = now(), actor.staff_id
     won.save(update_fields=["handed_over_at", "staff"])
     return won
+
+
+def page_context(corp: Corp, game: Lottery, customer_id: int) -> dict:
+    """What the customer's page shows: each prize's chance as run (and whether any is left), the
+    draws left today, their wins, and the latest winners (names masked)."""
+    prizes = list(game.prizes.order_by("position", "pk"))
+    day = now().astimezone(corp.tzinfo).date()
+    entrant = LotteryEntrant.objects.filter(lottery=game, customer_id=customer_id).first()
+    used = entrant.draws_that_day if entrant and entrant.day == day else 0
+    left = game.draws_per_day - used
+    if game.draws_total is not None:
+        left = min(left, game.draws_total - (entrant.draws if entrant else 0))
+    winners = (
+        LotteryDraw.objects.filter(lottery=game, prize__isnull=False).select_related("customer", "prize").order_by("-at")[:10] if game.show_winners else []
+    )
+    return {
+        "corp": corp,
+        "game": game,
+        "prizes": [{"prize": p, "percent": f"{p.per_million / 10_000:g}", "gone": p.stock is not None and p.awarded >= p.stock} for p in prizes],
+        "nothing_percent": f"{(MILLION - sum(p.per_million for p in prizes)) / 10_000:g}",
+        "left": max(0, left),
+        "mine": LotteryDraw.objects.filter(lottery=game, customer_id=customer_id, prize__isnull=False).select_related("prize").order_by("-at")[:20],
+        "winners": [{"name": _masked(w.customer.name), "prize": w.prize.name} for w in winners],
+    }
+
+
+def _masked(name: str) -> str:
+    return (name[:1] + "*" * min(2, max(1, len(name) - 1))) if name else "*"

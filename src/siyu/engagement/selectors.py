@@ -23,6 +23,8 @@ from .models import (
     Coupon,
     CouponTemplate,
     InterestRule,
+    Lottery,
+    LotteryDraw,
     MallItem,
     MallOrder,
     PointsAccount,
@@ -175,3 +177,24 @@ def mall_orders(actor: Actor):
 
 def mall_order_get(actor: Actor, order_id: int) -> MallOrder:
     return get_for(actor, mall_orders(actor), _("No such exchange."), pk=order_id)
+
+
+def lotteries(actor: Actor):
+    actor.require_manager()
+    return Lottery.objects.for_corp(actor.corp).order_by("-starts_at", "-pk")
+
+
+def lottery_get(actor: Actor, lottery_id: int) -> Lottery:
+    return get_for(actor, lotteries(actor), _("No such lottery."), pk=lottery_id)
+
+
+def lottery_stats(actor: Actor, game: Lottery) -> dict:
+    draws = LotteryDraw.objects.filter(lottery=game)
+    won = dict(draws.filter(prize__isnull=False).values_list("prize_id").annotate(n=Count("pk")).order_by())
+    prizes = [{"prize": p, "won": won.get(p.pk, 0), "percent": f"{p.per_million / 10_000:g}"} for p in game.prizes.order_by("position", "pk")]
+    return {
+        "draws": draws.count(),
+        "players": draws.values("customer_id").distinct().count(),
+        "prizes": prizes,
+        "recent": draws.select_related("customer", "prize").order_by("-at")[:30],
+    }

@@ -21,8 +21,8 @@ from siyu.kit.errors import DomainError
 from siyu.messaging.library import LinkSource, link_read, media_path, media_read, tracked_path
 from siyu.messaging.models import ContentItem, Media
 
-from . import checkin, coupons, mall, reading, visitors
-from .models import CheckinCampaign, Coupon, CouponTemplate, MallItem, MallOrder, PointsAccount, PointsEntry, WechatVisitor
+from . import checkin, coupons, lottery, mall, reading, visitors
+from .models import CheckinCampaign, Coupon, CouponTemplate, Lottery, MallItem, MallOrder, PointsAccount, PointsEntry, WechatVisitor
 
 SHARE_SALT = "siyu-share"
 
@@ -284,3 +284,23 @@ def h5_mall_orders(request, corp_id: str):
     orders = MallOrder.objects.filter(corp=corp, customer_id=visitor.customer_id).select_related("item").order_by("-pk")[:50]
     rows = [{"order": o, "qr": _qr(f"{mall.PICKUP_PREFIX}{o.pickup_code}") if o.pickup_code and o.status == MallOrder.Status.PLACED else ""} for o in orders]
     return render(request, "engagement/mall_orders.html", {"corp": corp, "rows": rows})
+
+
+@public_page
+def h5_lottery(request, corp_id: str, lottery_id: int):
+    """A wheel or a scratch card: the prizes with the chances run, what the customer has left today,
+    the winners feed, and one draw a tap (keyed when the page was shown)."""
+    corp = _corp(corp_id)
+    game = Lottery.objects.filter(corp=corp, pk=lottery_id).first()
+    if game is None:
+        return _message(request, corp, "这个抽奖活动不存在。", 404)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    result, refusal = _on_post(request, lambda: lottery.draw(corp=corp, lottery=game, customer_id=visitor.customer_id, key=request.POST.get("key", "")))
+    return render(
+        request,
+        "engagement/lottery.html",
+        {**lottery.page_context(corp, game, visitor.customer_id), "result": result, "refusal": refusal, "key": secrets.token_urlsafe(16)},
+        status=409 if refusal else 200,
+    )

@@ -31,7 +31,7 @@ from siyu.customers import selectors as customer_selectors
 from siyu.customers.fields import customer_fields_set, refusal_shown, typed_again, values_from_form
 from siyu.customers.models import Customer
 from siyu.customers.services import customer_note_add, customer_tags_set
-from siyu.engagement import coupons, mall
+from siyu.engagement import coupons, lottery, mall
 from siyu.engagement.selectors import customer_engagement
 from siyu.kit.clock import now
 from siyu.kit.errors import DomainError, InvalidInput, Unauthorized
@@ -273,5 +273,8 @@ def sidebar_coupon_verify(request, corp: Corp):
     if code.strip().upper().startswith(mall.PICKUP_PREFIX):  # an exchanged item to hand over, scanned the same way
         order = mall.pickup_verify(actor=actor, code=code, store=store)
         return JsonResponse({"code": order.pickup_code, "coupon": order.item.name, "worth": _("picked up"), "status": order.status})
+    if code.strip().upper().startswith(lottery.PRIZE_PREFIX):  # a prize won in a lottery
+        won = lottery.prize_hand_over(actor=actor, code=code, store=store)
+        return JsonResponse({"code": won.prize_code, "coupon": won.prize.name, "worth": _("picked up"), "status": "handed_over"})
     coupon = coupons.coupon_verify(actor=actor, code=code, store=store)
     return JsonResponse({"code": coupon.code, "coupon": coupon.template.name, "worth": coupons.describe(coupon.template), "status": coupon.status})

@@ -77,6 +77,8 @@ NEVER_SENDS = 10
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 SHARE_URL = re.compile(r'id="share-url" readonly value="([^"]+)"')
 USABLE_COUPON = re.compile(r'class="card coupon active" data-code="([A-Z0-9]+)"')
+KEY = re.compile(r'name="key" value="([^"]+)"')
+MALL_ITEM = re.compile(r'name="item" value="(\d+)"><input type="hidden" name="key" value="([^"]+)">.*?</button>', re.S)
 NOTES = ("宝宝最近喝奶正常，约了周末到店", "问了辅食，推荐了米粉", "妈妈在考虑换段，下周再聊", "已电话回访，满意", "想了解会员日活动")
 
 
@@ -354,6 +356,15 @@ class Simulator:
             return "checked_in" if wechat.http.post(page.url, headers=headers).status_code == 200 else "checkin_refused"
         if 'id="claim-button"' in page.text:
             return "coupon_claimed" if wechat.http.post(page.url, headers=headers).status_code == 200 else "coupon_refused"
+        if 'id="draw-button"' in page.text and KEY.search(page.text):
+            drawn = wechat.http.post(page.url, data={"key": KEY.search(page.text).group(1)}, headers=headers)
+            return "drew" if drawn.status_code == 200 else "draw_refused"
+        offers = [m for m in MALL_ITEM.finditer(page.text) if "disabled" not in m.group(0)]
+        if offers:
+            item, key = self.rng.choice(offers).group(1, 2)
+            address = {"name": "王女士", "phone": "13800000000", "address": "上海市徐汇区"}
+            done = wechat.http.post(page.url, data={"item": item, "key": key, **address}, headers=headers)
+            return "exchanged" if done.status_code == 200 else "exchange_refused"
         return "looked"
 
     def _at_the_store(self, wechat: WechatPhone, external_userid: str) -> str:
