@@ -189,7 +189,7 @@ def _measure(args, base, corp, ids, visitors, campaign, wheel, item, ContentView
         _report("reading beacons", wall, timings, "≥ 2,000/s")
 
     heavy = ids[-1]
-    entries = [("earn" if i % 3 else "spend", i) for i in range(10_000)]
+    entries = [("spend" if i % 3 == 1 else "earn", i) for i in range(10_000)]
     began = time.perf_counter()
     for kind, i in entries:
         if kind == "earn":

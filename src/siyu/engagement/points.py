@@ -24,6 +24,9 @@ Kind = PointsEntry.Kind
 POINTS_MAX = 10_000_000  # one move; a typo of a brand's operator should not mint a fortune
 
 
+LOTS_AT_ONCE = 32
+
+
 def _account(corp: Corp, customer_id: int) -> PointsAccount:
     """The customer's account, locked until the transaction ends (made on first use)."""
     if not Customer.objects.filter(corp=corp, pk=customer_id).exists():
@@ -93,13 +96,18 @@ def _consume(account: PointsAccount, points: int) -> None:
     """Take `points` from the customer's lots, soonest to expire first (lots without an end last)."""
     lots = PointsEntry.objects.filter(customer_id=account.customer_id, remaining__gt=0).order_by(F("expires_on").asc(nulls_last=True), "pk")
     left = points
-    for lot in lots.select_for_update().only("pk", "remaining"):
-        take = min(left, lot.remaining)
-        PointsEntry.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
-        left -= take
-        if not left:
-            return
-    raise Conflict(_("Not enough points."), code="insufficient_points", field="points")  # lots and balance disagree: never half-written
+    # The account's row is locked (every move takes it first), so no other move touches these lots
+    # meanwhile; they are read a few at a time, not all of a customer's thousands at each spend.
+    while left:
+        batch = list(lots.values_list("pk", "remaining")[:LOTS_AT_ONCE])
+        if not batch:
+            raise Conflict(_("Not enough points."), code="insufficient_points", field="points")  # lots and balance disagree: never half-written
+        for pk, remaining in batch:
+            take = min(left, remaining)
+            PointsEntry.objects.filter(pk=pk).update(remaining=F("remaining") - take)
+            left -= take
+            if not left:
+                return
 
 
 @transaction.atomic
