@@ -215,7 +215,7 @@ def prize_hand_over(*, actor: Actor, code: str, store: str = "") -> LotteryDraw:
     if not actor.staff_id:
         raise InvalidInput(_("Only a staff member hands over items in store."), code="not_staff", field="code")
     code = (code or "").strip().upper().removeprefix(PRIZE_PREFIX)
-    won = LotteryDraw.objects.select_for_update().select_related("prize").filter(corp=actor.corp, prize_code=code).first() if code else None
+    won = LotteryDraw.objects.select_for_update(of=("self",)).select_related("prize").filter(corp=actor.corp, prize_code=code).first() if code else None
     if won is None:
         raise Conflict(_("This is not one of the brand's prize codes; check the code."), code="no_such_prize", field="code")
     if won.handed_over_at is not None:
