@@ -39,6 +39,12 @@ def t(*args) -> datetime:
     return datetime(*args, tzinfo=CN)
 
 
+def tomorrow(hour: int) -> datetime:
+    """An hour of tomorrow in China: after anything a test enrolls on the real clock today."""
+    day = datetime.now(CN).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=CN)
+
+
 @pytest.fixture
 def world():
     corp = f.corp()
@@ -321,10 +327,10 @@ def test_sends_are_bundled_per_step_and_sending_time_within_the_budget(world):
     people = _customers(corp, staff, 5)
     for c in people:
         customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
-    _run(t(2026, 12, 7, 8))
-    _run(t(2026, 12, 7, 9))
+    _run(tomorrow(8))  # the customers entered now (the real clock): the passes come after
+    _run(tomorrow(9))
     bundle = Bundle.objects.get(journey=journey)
-    assert bundle.send_at == t(2026, 12, 7, 10) and CustomerListMember.objects.filter(customers=bundle.customers).count() == 5
+    assert bundle.send_at == tomorrow(10) and CustomerListMember.objects.filter(customers=bundle.customers).count() == 5
 
 
 def test_a_send_step_leaves_out_customers_the_brands_budget_holds_back(world):
@@ -332,10 +338,10 @@ def test_a_send_step_leaves_out_customers_the_brands_budget_holds_back(world):
     budget.policy_save(actor=actor, wecom_cap="month_days", max_per_week=None, min_gap_hours=48, quiet_start=None, quiet_end=None)
     journey = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "hi", "kind": "send", "text": "欢迎", "at": "10:00"}]})
     recent, fresh = _customers(corp, staff, 2)
-    Delivery.objects.create(corp=corp, customer=recent, external_userid=recent.external_userid, planned_at=t(2026, 12, 6, 12))
+    Delivery.objects.create(corp=corp, customer=recent, external_userid=recent.external_userid, planned_at=tomorrow(9) - timedelta(hours=21))
     for c in (recent, fresh):
         customer_tags_change(actor=actor, customer=c, add=[tags["新客"]])
-    _run(t(2026, 12, 7, 9))
+    _run(tomorrow(9))
     assert _outcomes(Enrollment.objects.get(journey=journey, customer=recent)) == {"hi": "budget"}
     assert _outcomes(Enrollment.objects.get(journey=journey, customer=fresh)) == {"hi": "queued"}
     assert list(CustomerListMember.objects.values_list("customer_id", flat=True)) == [fresh.pk]
