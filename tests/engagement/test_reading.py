@@ -15,6 +15,7 @@ from django_tasks_db.models import DBTaskResult
 
 from siyu.corps.services import corp_set_credentials
 from siyu.customers.models import FollowTag
+from siyu.engagement import visitors
 from siyu.engagement.models import ContentView, InterestRule, WechatVisitor
 from siyu.engagement.reading import MAX_DWELL
 from siyu.kit.clock import now
@@ -157,8 +158,7 @@ def test_a_session_ends_when_its_epoch_moves(hub, brand):
     item = _article(hub)
     phone = Client()
     assert open_in_wechat(phone, hub, _link(hub, item), external_userid="wmA0").status_code == 200
-    visitor = WechatVisitor.objects.get()
-    WechatVisitor.objects.filter(pk=visitor.pk).update(session_epoch=1)
+    visitors.sessions_end(visitor=WechatVisitor.objects.get())
     assert phone.get(_link(hub, item)).status_code == 302
 
 

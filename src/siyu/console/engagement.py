@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from siyu.analytics.models import Segment
+from siyu.customers.selectors import customer_get
 from siyu.engagement import checkin, coupons, earning, lottery, mall, selectors
 from siyu.engagement import points as ledger
 from siyu.engagement.models import CheckinCampaign, CouponTemplate, Lottery, MallItem, PointsPolicy
@@ -57,7 +58,7 @@ def points_page(request):
         d = adjust.cleaned_data
 
         def correct():
-            customer = selectors.customer_for_points(actor, d["customer_id"])
+            customer = customer_get(actor, d["customer_id"])
             return ledger.points_adjust(actor=actor, customer=customer, points=d["points"], note=d["note"])
 
         if saved_or_form_error(adjust, correct, {"customer": "customer_id"}):

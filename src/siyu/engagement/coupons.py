@@ -279,13 +279,6 @@ def coupon_verify(*, actor: Actor, code: str, store: str = "") -> Coupon:
     return coupon
 
 
-def coupon_for_code(corp: Corp, code: str) -> Coupon:
-    coupon = Coupon.objects.select_related("template").filter(corp=corp, code=(code or "").strip().upper()).first()
-    if coupon is None:
-        raise NotFound(_("This is not one of the brand's coupons; check the code."), code="no_such_coupon")
-    return coupon
-
-
 def coupons_expire_due(*, corp: Corp) -> int:
     return Coupon.objects.filter(corp=corp, status=Coupon.Status.ACTIVE, valid_until__lt=_today(corp)).update(status=Coupon.Status.EXPIRED)
 

@@ -8,7 +8,6 @@ from django.db.models import Avg, Count, Max, Min, Q, Sum
 from django.utils.translation import gettext as _
 
 from siyu.customers.models import Follow
-from siyu.customers.selectors import customer_get
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor, get_for
@@ -123,10 +122,6 @@ def points_totals(actor: Actor) -> dict:
     actor.require_manager()
     totals = PointsAccount.objects.for_corp(actor.corp).aggregate(available=Sum("available"), pending=Sum("pending"), accounts=Count("pk"))
     return {k: v or 0 for k, v in totals.items()}
-
-
-def customer_for_points(actor: Actor, customer_id: int):
-    return customer_get(actor, customer_id)
 
 
 def checkin_campaigns(actor: Actor):

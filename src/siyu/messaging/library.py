@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
-from siyu.kit.errors import Conflict, InvalidInput, NotFound
+from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.schema import text_within
 from siyu.kit.tenancy import Actor
 
@@ -239,10 +239,3 @@ def card_for_sender(corp: Corp, body: dict, source: LinkSource | None) -> dict:
     item_id = body.pop("content")
     body["url"] = tracked_url(corp, item_id, source)
     return body
-
-
-def item_for(corp: Corp, pk: int) -> ContentItem:
-    item = ContentItem.objects.filter(corp=corp, pk=pk).first()
-    if item is None:
-        raise NotFound(_("No such item in the content library."), code="no_such_content")
-    return item

@@ -50,10 +50,6 @@ def _beside_api(corp: Corp, path: str) -> str:
     return corp.api_base.rstrip("/").removesuffix("cgi-bin") + path
 
 
-def oa_configured(corp: Corp) -> bool:
-    return bool(corp.oa_appid and corp.oa_secret_encrypted)
-
-
 def oa_authorize_url(corp: Corp, *, redirect_uri: str, state: str, scope: str = "snsapi_base") -> str:
     if scope not in SCOPES:
         raise ValueError(scope)
