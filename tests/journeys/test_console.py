@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from siyu.engagement import coupons
 from siyu.journeys import services
 from siyu.journeys.models import Journey
 from siyu.kit.tenancy import Role
@@ -81,3 +82,22 @@ def test_an_rfm_class_trigger_and_the_reply_exit_are_set_in_the_form(editor):
     assert journey.definition["trigger"] == {"kind": "data", "rule": "rfm_changed", "time": "10:00", "to": ["A"], "from": ["C", "D"]}
     assert {"kind": "replied"} in journey.definition["exits"]
     assert journey.problems == []
+
+
+def test_award_steps_are_set_in_the_form_and_described_in_the_tree(editor):
+    client, journey, tag = editor
+    template = coupons.template_save(actor=f.actor(journey.corp), name="回访礼券", kind="no_threshold", amount_fen=1000, valid_days=30)
+    new = reverse("console:journey_step_new", args=[journey.pk])
+    assert client.post(new + "?kind=points&after=w&via=next", {"key": "pts", "points": 50, "next": "hi"}).status_code == 302
+    refused = client.post(new + "?kind=coupon&after=pts&via=next", {"key": "cpn", "next": "hi"})
+    assert refused.status_code == 400 and 'id="id_template_id_error"' in refused.content.decode()
+    # Kept in the draft with its problem, and fixed in place.
+    assert client.post(reverse("console:journey_step", args=[journey.pk, "cpn"]), {"key": "cpn", "template_id": template.pk, "next": "hi"}).status_code == 302
+    journey.refresh_from_db()
+    steps = {s["key"]: s for s in journey.definition["steps"]}
+    assert steps["pts"] == {"key": "pts", "kind": "points", "points": 50, "next": "cpn"}
+    assert steps["cpn"] == {"key": "cpn", "kind": "coupon", "template_id": template.pk, "next": "hi"}
+    assert journey.problems == []
+    shown = client.get(reverse("console:journey_edit", args=[journey.pk])).content.decode()
+    assert "Award 50 points" in shown or "奖励 50 积分" in shown
+    assert "回访礼券" in shown

@@ -20,9 +20,10 @@ from siyu.analytics import flash
 from siyu.analytics.models import Segment
 from siyu.analytics.rfm import CLASSES
 from siyu.customers.models import CustomField, LifecycleStage
+from siyu.engagement.models import CouponTemplate
 from siyu.groups.models import CustomerGroup, GroupCode
 from siyu.journeys import catalog, dates, selectors, services
-from siyu.journeys.definition import EVENTS, PLACEHOLDER, STEP_KINDS, WAIT_EVENTS, next_keys
+from siyu.journeys.definition import EVENTS, MAX_AWARD, PLACEHOLDER, STEP_KINDS, WAIT_EVENTS, next_keys
 from siyu.journeys.models import BrandDate, Journey
 from siyu.journeys.rehearsal import actual_by_day, rehearse
 from siyu.kit.clock import now
@@ -58,6 +59,8 @@ KIND_LABELS = {
     "set_field": gettext_lazy("Set a customer field"),
     "notify": gettext_lazy("Notify the staff member"),
     "webhook": gettext_lazy("Call the brand's system"),
+    "points": gettext_lazy("Award points"),
+    "coupon": gettext_lazy("Give a coupon"),
 }
 TRIGGER_KINDS = [
     ("event", gettext_lazy("An event")),
@@ -381,6 +384,8 @@ class StepForm(forms.Form):
     value = forms.CharField(label=gettext_lazy("Value"), required=False, max_length=200)
     url = forms.CharField(label=gettext_lazy("Address (https://…)"), required=False, max_length=500)
     group_code_id = forms.TypedChoiceField(label=gettext_lazy("Group live code"), coerce=int, required=False, empty_value=None)
+    points = WholeField(label=gettext_lazy("Points"), required=False, min_value=1, max_value=MAX_AWARD)
+    template_id = forms.TypedChoiceField(label=gettext_lazy("Coupon"), coerce=int, required=False, empty_value=None)
 
     SHOWN = {
         "wait": ("days", "hours", "minutes", "until_time", "weekday", "next"),
@@ -394,6 +399,8 @@ class StepForm(forms.Form):
         "set_field": ("field", "value", "next"),
         "notify": ("text", "next"),
         "webhook": ("url", "next"),
+        "points": ("points", "next"),
+        "coupon": ("template_id", "next"),
     }
 
     def __init__(self, *args, actor=None, kind: str = "wait", keys=(), **kwargs):
@@ -409,6 +416,7 @@ class StepForm(forms.Form):
         self.fields["if_stages"].choices = [(s.pk, s.name) for s in LifecycleStage.objects.for_corp(actor.corp)]
         self.fields["field"].choices = [(f.key, f.name) for f in CustomField.objects.for_corp(actor.corp).filter(archived_at__isnull=True)]
         self.fields["group_code_id"].choices = [(None, "—")] + list(GroupCode.objects.for_corp(actor.corp).values_list("pk", "name"))
+        self.fields["template_id"].choices = [(None, "—")] + list(CouponTemplate.objects.for_corp(actor.corp).filter(active=True).values_list("pk", "name"))
 
     def shown(self):
         return [self["key"], *(self[n] for n in self.SHOWN[self.kind])]
@@ -523,6 +531,10 @@ def describe(step: dict, names: dict) -> str:
         return _("Notify the staff member: %(text)s") % {"text": (step.get("text") or "")[:60]}
     if kind == "webhook":
         return _("Call %(url)s") % {"url": step.get("url", "")}
+    if kind == "points":
+        return _("Award %(n)s points") % {"n": step.get("points", "?")}
+    if kind == "coupon":
+        return _("Give the coupon %(name)s") % {"name": names["coupons"].get(step.get("template_id"), "?")}
     return str(kind)
 
 
@@ -608,6 +620,7 @@ def _names(actor) -> dict:
         "fields": dict(CustomField.objects.for_corp(actor.corp).values_list("key", "name")),
         "stages": dict(LifecycleStage.objects.for_corp(actor.corp).values_list("pk", "name")),
         "codes": dict(GroupCode.objects.for_corp(actor.corp).values_list("pk", "name")),
+        "coupons": dict(CouponTemplate.objects.for_corp(actor.corp).values_list("pk", "name")),
     }
 
 

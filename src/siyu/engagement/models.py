@@ -40,6 +40,7 @@ REASONS = {
     "exchange": _("Points mall"),
     "exchange_refund": _("Points mall exchange cancelled"),
     "lottery": _("Lottery"),
+    "journey": _("Journey reward"),
     "manual": _("Adjusted by the brand"),
     "expiry": _("Expired"),
     "refund": _("Refund"),

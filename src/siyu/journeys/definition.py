@@ -31,6 +31,7 @@ from siyu.analytics.rfm import BY_LETTER
 from siyu.analytics.segments import SegmentFilters, customers_matching
 from siyu.customers.fields import parse_value
 from siyu.customers.models import CustomField, LifecycleStage
+from siyu.engagement.models import CouponTemplate
 from siyu.groups.models import CustomerGroup, GroupCode
 from siyu.kit.errors import DomainError, InvalidInput
 from siyu.kit.tenancy import Actor
@@ -46,7 +47,8 @@ WAIT_EVENTS = ("order_paid", "tag_added", "group_joined", "field_changed", "repl
 TRIGGERS = ("event", "plan", "segment", "date_field", "data", "holiday")
 DATA_RULES = ("no_repurchase", "p_alive_below", "rfm_changed")
 EXITS = ("order_paid", "tag_added", "lost", "left_audience", "replied")
-STEP_KINDS = ("wait", "wait_event", "branch", "split", "send", "invite_group", "task", "tag", "set_field", "notify", "webhook")
+STEP_KINDS = ("wait", "wait_event", "branch", "split", "send", "invite_group", "task", "tag", "set_field", "notify", "webhook", "points", "coupon")
+MAX_AWARD = 100_000  # points one step gives
 # The fields of each kind that name the steps it goes on to.
 EXITS_OF = {"wait_event": ("next", "timeout_next"), "branch": ("yes", "no"), "split": ()}
 REENTRY = ("once", "every", "after_days")
@@ -323,6 +325,13 @@ def _check_step(c: Checker, i: int, step: dict, policy) -> None:
         url = str(step.get("url") or "")
         if not re.fullmatch(r"https?://[^\s]{3,500}", url):
             c.add(f"{at}.url", "bad_url", _("The address is an http(s) URL."))
+    elif kind == "points":
+        if _int(step.get("points"), 1, MAX_AWARD) is None:
+            c.add(f"{at}.points", "bad_points", _("A step awards 1 to %(max)s points.") % {"max": MAX_AWARD})
+    elif kind == "coupon":
+        template = step.get("template_id")
+        gone = _("Coupon %(id)s does not exist.")
+        _check_known(c, f"{at}.template_id", CouponTemplate, [template] if template is not None else None, "unknown_coupon", gone, required=True)
     elif kind not in ("wait", "wait_event", "branch", "split"):
         c.add(f"{at}.kind", "bad_step", _("A step is one of %(value)s.") % {"value": ", ".join(STEP_KINDS)})
 

@@ -34,13 +34,16 @@ from siyu.corps.models import Corp, Staff
 from siyu.customers.fields import customers_fields_write
 from siyu.customers.models import Customer, Follow
 from siyu.customers.services import customers_tags_change
+from siyu.engagement.coupons import coupon_issue
+from siyu.engagement.earning import earn
+from siyu.engagement.models import CouponTemplate
 from siyu.groups.models import GroupCode
 from siyu.guides.models import GuideTask
 from siyu.guides.services import guide_task_create, signin_url
 from siyu.kit.clock import now
 from siyu.kit.db import commit_unflushed, first_shared, in_chunks, insert_many, statistics_refresh
 from siyu.kit.due import DueWork
-from siyu.kit.errors import DomainError
+from siyu.kit.errors import Conflict, DomainError
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging import budget
 from siyu.messaging.mass_sends import mass_send_create
@@ -531,6 +534,25 @@ class Walk:
 
     def _do_webhook(self, step: dict, rows: list[dict]):
         return self._calls(step, "webhook", rows, lambda row: {"url": step["url"], "customer_id": row["customer_id"], "staff_id": row["staff_id"]})
+
+    def _do_points(self, step: dict, rows: list[dict]):
+        # Keyed by the walk and the step: a batch retried after a crash awards once. The journey
+        # promised these points itself, so they are paid with points off too.
+        for row in rows:
+            earn(self.corp, row["customer_id"], step["points"], reason="journey", source="journey", source_id=f"{row['pk']}:{step['key']}", by_policy=False)
+            yield row, "done"
+
+    def _do_coupon(self, step: dict, rows: list[dict]):
+        template = CouponTemplate.objects.for_corp(self.corp).filter(pk=step["template_id"]).first()
+        if template is None:
+            raise MissingReference(_("Coupon %(id)s does not exist.") % {"id": step["template_id"]})
+        for row in rows:
+            try:
+                coupon_issue(corp=self.corp, template=template, customer_id=row["customer_id"], source="journey", source_id=f"{row['pk']}:{step['key']}")
+            except Conflict as exc:  # sold out, ended, switched off, or the customer holds their share
+                yield row, exc.code
+                continue
+            yield row, "done"
 
     def _calls(self, step: dict, kind: str, rows: list[dict], payload):
         calls = Call.objects.bulk_create(
