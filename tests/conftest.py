@@ -6,11 +6,14 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connections
-from django.test import Client
+from django.test import Client, TestCase
+from django.utils.module_loading import import_string
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from siyu.acquisition import routing
 from siyu.journeys.engine import live_journeys_changed
 from siyu.kit import throttle
+from siyu.kit.clock import now
 from siyu.kit.tenancy import Role
 
 from . import factories as f
@@ -145,3 +148,19 @@ def at_once(work, n: int) -> None:
         t.join()
     if errors:
         raise errors[0]
+
+
+def run_queued(prefix: str) -> list:
+    """Run what the worker would: the queued tasks under `prefix` that are due, oldest first, until
+    none is left (each after its enqueuer committed, its own queueing after its commit)."""
+    outcomes = []
+    for _round in range(20):
+        queued = list(DBTaskResult.objects.filter(status="READY", task_path__startswith=prefix, run_after__lte=get_date_max()).order_by("id"))
+        queued = [t for t in queued if t.run_after.year > 9000 or t.run_after <= now()]
+        if not queued:
+            return outcomes
+        for task in queued:
+            task.delete()
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                outcomes.append(import_string(task.task_path).call(*task.args_kwargs["args"], **task.args_kwargs["kwargs"]))
+    raise AssertionError("the work never ended")

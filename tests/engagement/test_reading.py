@@ -9,9 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import signing
-from django.test import Client, TestCase
-from django.utils.module_loading import import_string
-from django_tasks_db.models import DBTaskResult
+from django.test import Client
 
 from siyu.corps.services import corp_set_credentials
 from siyu.customers.models import FollowTag
@@ -29,6 +27,7 @@ from siyu.tags.services import tag_group_create
 from siyu.wecom.client import WeComClient
 
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
+from ..conftest import run_queued
 from ..messaging.test_mass_sends import _customer
 
 
@@ -52,12 +51,7 @@ def _link(hub, item, staff=0, via="m1") -> str:
 
 
 def _run_tasks() -> list:
-    outcomes = []
-    for task in DBTaskResult.objects.filter(status="READY", task_path__startswith="siyu.engagement.tasks").order_by("id"):
-        task.delete()
-        with TestCase.captureOnCommitCallbacks(execute=True):
-            outcomes.append(import_string(task.task_path).call(*task.args_kwargs["args"], **task.args_kwargs["kwargs"]))
-    return outcomes
+    return run_queued("siyu.engagement.tasks")
 
 
 def open_in_wechat(client: Client, hub, path: str, *, external_userid: str = "", stranger: bool = False):

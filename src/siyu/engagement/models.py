@@ -19,6 +19,10 @@ class PointsAccount(CorpOwned):
     customer = models.OneToOneField("customers.Customer", primary_key=True, on_delete=models.CASCADE, related_name="points")
     available = models.BigIntegerField(default=0)
     pending = models.BigIntegerField(default=0)
+    # Points earned in all, less what refunds took back: the growth that membership levels count.
+    earned = models.BigIntegerField(default=0)
+    level = models.ForeignKey("MemberLevel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
+    level_since = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
 
     class Meta:
@@ -148,6 +152,35 @@ class InterestRule(CorpOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "content_tag", "tag"], name="interestrule_unique")]
+
+
+class MemberLevel(CorpOwned):
+    """A membership level (会员等级). A customer holds the highest-ranked level whose rule their
+    spend (what their orders paid less refunds), their counted orders and the points they earned
+    meet: any one of the thresholds set, or all of them, as the level says. A level without
+    thresholds is everyone's."""
+
+    class Needs(models.TextChoices):
+        ANY = "any", _("Any one of the thresholds")
+        ALL = "all", _("All of the thresholds")
+
+    name = models.CharField(max_length=20)
+    rank = models.PositiveSmallIntegerField(help_text="1 is the first level; higher ranks are higher levels")
+    min_spend_fen = models.BigIntegerField(null=True, blank=True)
+    min_orders = models.PositiveIntegerField(null=True, blank=True)
+    min_points = models.BigIntegerField(null=True, blank=True)
+    needs = models.CharField(max_length=3, choices=Needs.choices, default=Needs.ANY)
+    benefits = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corp", "rank"], name="memberlevel_rank_once"),
+            models.UniqueConstraint(fields=["corp", "name"], name="memberlevel_name_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class PointsPolicy(CorpOwned):

@@ -18,6 +18,7 @@ from siyu.kit.clock import now
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.tenancy import Actor
 
+from . import members
 from .models import PointsAccount, PointsEntry
 
 Kind = PointsEntry.Kind
@@ -25,6 +26,8 @@ POINTS_MAX = 10_000_000  # one move; a typo of a brand's operator should not min
 
 
 LOTS_AT_ONCE = 32
+GROWTH = (Kind.EARN, Kind.RELEASE, Kind.VOID)  # the moves that count towards membership levels
+NOT_GROWTH = ("exchange_refund",)  # a cancelled exchange's points come back; they were earned before
 
 
 def _account(corp: Corp, customer_id: int) -> PointsAccount:
@@ -56,8 +59,25 @@ def _write(
         available_after=available, pending_after=pending, source=source[:32], source_id=str(source_id)[:64], at=at, **fields,
     )  # fmt: skip
     account.available, account.pending, account.updated_at = available, pending, at
-    account.save(update_fields=["available", "pending", "updated_at"])
+    fields = ["available", "pending", "updated_at"]
+    if points and kind in GROWTH and reason not in NOT_GROWTH:
+        account.earned += points
+        fields.append("earned")
+        if members.level_reached(account, at):
+            fields += ["level", "level_since"]
+    account.save(update_fields=fields)
     return entry
+
+
+@transaction.atomic
+def level_refresh(corp: Corp, customer_id: int) -> None:
+    """The customer's level after an order moved their spend (paid, refunded). Nothing is read
+    or locked for a corp without levels (deleting the last one cleared every account's)."""
+    if not members.rules_for(corp.pk):
+        return
+    account = _account(corp, customer_id)
+    if members.level_reached(account, now()):
+        account.save(update_fields=["level", "level_since"])
 
 
 def _once(corp: Corp, source: str, source_id: str, move):

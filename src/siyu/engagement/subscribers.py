@@ -1,5 +1,5 @@
-"""What engagement hears: orders (points, coupons redeemed and given back), adds and group joins
-(points). In the publisher's transaction: a rolled-back order pays nothing and redeems nothing. For
+"""What engagement hears: orders (points, coupons redeemed and given back, membership levels),
+adds and group joins (points). In the publisher's transaction: a rolled-back order pays nothing and redeems nothing. For
 a corp with points off, each costs a cached read."""
 
 from siyu.groups.events import GroupMemberJoined
@@ -7,7 +7,7 @@ from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
 from siyu.wecom.events import CALLBACK, ContactAdded
 
-from . import coupons, earning
+from . import coupons, earning, points
 
 ORDER = 200  # after attribution (acquisition); before journeys, which may read the balance
 
@@ -17,12 +17,16 @@ def _order_paid(event: OrderPaid) -> None:
     if event.order.coupon_code:
         coupons.coupon_redeem_with_order(event.corp, event.order)
     earning.order_paid(event.corp, event.order)
+    if event.order.customer_id:
+        points.level_refresh(event.corp, event.order.customer_id)
 
 
 @subscribe(OrderRefunded, order=ORDER)
 def _order_refunded(event: OrderRefunded) -> None:
     earning.order_refunded(event.corp, event.order)
     coupons.coupon_release_for_refund(event.corp, event.order)
+    if event.order.customer_id:
+        points.level_refresh(event.corp, event.order.customer_id)
 
 
 @subscribe(ContactAdded, order=ORDER)
