@@ -9,7 +9,7 @@ from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from siyu.analytics.models import Segment
-from siyu.engagement.models import CheckinCampaign, Coupon, CouponTemplate, InterestRule, LotteryPrize, PointsAccount, PointsPolicy
+from siyu.engagement.models import CheckinCampaign, Coupon, CouponTemplate, InterestRule, LotteryPrize, MemberLevel, PointsAccount, PointsPolicy
 from siyu.kit.tenancy import Role
 from siyu.messaging.models import ContentItem
 
@@ -58,6 +58,27 @@ def test_points_are_switched_on_and_a_correction_needs_a_reason(operator):
     assert PointsAccount.objects.get(customer=mom).available == 50
     refused = client.post("/points/", {"form": "adjust", "customer_id": str(mom.pk), "points": "-80", "note": "扣回"})
     assert refused.status_code == 400 and PointsAccount.objects.get(customer=mom).available == 50
+
+
+def test_membership_levels_are_added_refused_at_the_field_edited_and_deleted(operator, django_capture_on_commit_callbacks):
+    corp, client = operator
+    level = {"form": "level", "name": "银卡", "rank": "1", "needs": "any", "min_spend_yuan": "500", "min_points": "100", "benefits": "生日礼"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/points/", level).status_code == 302
+    silver = MemberLevel.objects.get(corp=corp)
+    assert (silver.min_spend_fen, silver.min_orders, silver.min_points) == (50_000, None, 100)
+    refused = client.post("/points/", {**level, "name": "金卡"})
+    assert refused.status_code == 400 and 'id="id_rank_error"' in refused.content.decode() and MemberLevel.objects.count() == 1
+    page = client.get("/points/").content.decode()
+    assert "银卡" in page and "生日礼" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        edited = client.post(f"/points/levels/{silver.pk}/", {**level, "min_spend_yuan": "", "min_orders": "2", "needs": "all"})
+    assert edited.status_code == 302
+    silver.refresh_from_db()
+    assert (silver.min_spend_fen, silver.min_orders, silver.needs) == (None, 2, "all")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/points/levels/{silver.pk}/", {"delete": "1"}).status_code == 302
+    assert not MemberLevel.objects.exists()
 
 
 def test_a_check_in_campaigns_bad_stage_line_is_refused_by_its_number(operator):

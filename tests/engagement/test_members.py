@@ -128,3 +128,26 @@ def test_levels_that_make_no_sense_are_refused(brand):
     with pytest.raises(Forbidden):
         members.level_save(actor=f.actor(corp, role=Role.GUIDE, staff=f.staff(corp, "导购")), name="钻石", rank=6)
     assert MemberLevel.objects.filter(corp=corp).count() == 2
+
+
+def test_the_api_sets_levels_and_shows_each_customers(corp, api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        made = api.post("/api/v1/member-levels", {"name": "银卡", "rank": 1, "min_points": 50, "benefits": "生日礼"})
+    assert made.status_code == 201, made.content
+    level = made.json()
+    clash = api.post("/api/v1/member-levels", {"name": "金卡", "rank": 1})
+    assert clash.status_code == 409 and clash.json()["error"]["code"] == "rank_taken"
+    bad = api.post("/api/v1/member-levels", {"name": "金卡", "rank": 2, "min_orders": -3})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_threshold"
+    mom = f.customer(corp, "妈妈")
+    ledger.points_earn(corp=corp, customer_id=mom.pk, points=80, reason="checkin", source="t", source_id="1")
+    shown = api.get(f"/api/v1/customers/{mom.pk}/points").json()
+    assert (shown["earned"], shown["level"], shown["level_id"]) == (80, "银卡", level["id"])
+    assert [(row["name"], row["members"]) for row in api.get("/api/v1/member-levels").json()] == [("银卡", 1)]
+    with django_capture_on_commit_callbacks(execute=True):
+        moved = api.put(f"/api/v1/member-levels/{level['id']}", {"name": "银卡", "rank": 1, "min_points": 100})
+    assert moved.status_code == 200 and moved.json()["min_points"] == 100
+    run_queued("siyu.engagement.tasks")
+    assert api.get(f"/api/v1/customers/{mom.pk}/points").json()["level"] is None
+    assert api.call("delete", f"/api/v1/member-levels/{level['id']}").status_code == 204
+    assert api.get("/api/v1/member-levels").json() == []

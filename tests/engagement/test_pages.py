@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from siyu.corps.services import corp_set_credentials
-from siyu.engagement import checkin, coupons, earning, lottery, mall
+from siyu.engagement import checkin, coupons, earning, lottery, mall, members
 from siyu.engagement import points as ledger
 from siyu.engagement.models import Checkin, Coupon, LotteryDraw, MallOrder
 
@@ -54,6 +54,25 @@ def test_a_customer_checks_in_claims_a_coupon_and_sees_it_and_their_points(hub, 
     assert coupon.code in mine and "data:image/svg+xml" in mine
     statement = phone.get(f"/h5/{hub.corp.corp_id}/points").content.decode()
     assert 'id="available">25<' in statement and "签到奖励" in statement
+    assert 'id="member"' not in statement  # the brand has no membership levels
+
+
+def test_the_points_page_shows_the_level_and_what_the_next_one_needs(hub, brand, django_capture_on_commit_callbacks):
+    mom, campaign, _template = brand
+    with django_capture_on_commit_callbacks(execute=True):
+        members.level_save(actor=hub.actor, name="银卡", rank=1, min_points=20, benefits="生日礼")
+        members.level_save(actor=hub.actor, name="金卡", rank=2, min_spend_fen=50_050, min_points=100, needs="all", benefits="9折")
+    phone = Client()
+    page = open_in_wechat(phone, hub, f"/h5/{hub.corp.corp_id}/points", external_userid="wmA0").content.decode()
+    assert 'id="level">尚未入会<' in page and "距 银卡：再得 20 积分" in page
+    phone.post(f"/h5/{hub.corp.corp_id}/checkin/{campaign.pk}")  # 25 points
+    page = phone.get(f"/h5/{hub.corp.corp_id}/points").content.decode()
+    assert 'id="level">银卡<' in page and "生日礼" in page
+    assert "距 金卡：再消费 ¥501，且再得 75 积分" in page and "可享：9折" in page
+    guide = Client()
+    _sign_in(guide, hub, "guide0", "wmA0")
+    profile = guide.get(f"/sidebar/{hub.corp.corp_id}/customer", {"external_userid": "wmA0"}).content.decode()
+    assert 'id="member-level">银卡<' in profile
 
 
 def test_someone_not_yet_a_customer_is_told_to_add_an_advisor_first(hub, brand):

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 
 from siyu.analytics.models import Segment
 from siyu.customers.selectors import customer_get
-from siyu.engagement import checkin, coupons, earning, lottery, mall, selectors
+from siyu.engagement import checkin, coupons, earning, lottery, mall, members, selectors
 from siyu.engagement import points as ledger
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, Lottery, MallItem, PointsPolicy
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, Lottery, MallItem, MemberLevel, PointsPolicy
 from siyu.kit.money import fen_from_yuan
 
 from .access import console_view, form_error_text, saved_or_form_error
@@ -43,6 +43,36 @@ class AdjustForm(forms.Form):
     note = forms.CharField(label=gettext_lazy("Reason"), max_length=200)
 
 
+class LevelForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Level"), max_length=20)
+    rank = WholeField(label=gettext_lazy("Rank (1 is the first level)"), min_value=1, max_value=20)
+    min_spend_yuan = forms.DecimalField(label=gettext_lazy("Spend at least (yuan)"), required=False, min_value=0, max_digits=12, decimal_places=2)
+    min_orders = WholeField(label=gettext_lazy("Orders at least"), required=False, min_value=0, max_value=1_000_000)
+    min_points = WholeField(label=gettext_lazy("Points earned at least"), required=False, min_value=0, max_value=10**12)
+    needs = forms.ChoiceField(label=gettext_lazy("Reached with"), choices=MemberLevel.Needs.choices)
+    benefits = forms.CharField(label=gettext_lazy("Benefits (shown to the customer)"), required=False, max_length=200)
+
+    def values(self) -> dict:
+        d = dict(self.cleaned_data)
+        spend = d.pop("min_spend_yuan")
+        return {**d, "min_spend_fen": fen_from_yuan(spend) if spend is not None else None}
+
+    @classmethod
+    def initial_for(cls, level: MemberLevel) -> dict:
+        spend = level.min_spend_fen
+        return {
+            **{f: getattr(level, f) for f in ("name", "rank", "min_orders", "min_points", "needs", "benefits")},
+            "min_spend_yuan": spend / 100 if spend is not None else None,
+        }
+
+
+def _level_saved(request, form: LevelForm, level: MemberLevel | None):
+    saved = saved_or_form_error(form, lambda: members.level_save(actor=request.actor, level=level, **form.values()), {"min_spend_fen": "min_spend_yuan"})
+    if saved:
+        messages.success(request, _("Level “%(name)s” saved; each customer's level follows in a moment.") % {"name": saved.name})
+    return saved
+
+
 @console_view
 def points_page(request):
     actor = request.actor
@@ -50,6 +80,9 @@ def points_page(request):
     fields = list(PolicyForm.base_fields)
     form = PolicyForm(request.POST if request.POST.get("form") == "policy" else None, initial={f: getattr(policy, f) for f in fields})
     adjust = AdjustForm(request.POST if request.POST.get("form") == "adjust" else None)
+    level_form = LevelForm(request.POST if request.POST.get("form") == "level" else None, initial={"needs": "any"})
+    if level_form.is_bound and level_form.is_valid() and _level_saved(request, level_form, None):
+        return redirect("console:points")
     if form.is_bound and form.is_valid():
         if saved_or_form_error(form, lambda: earning.policy_save(actor=actor, **form.cleaned_data)):
             messages.success(request, _("Points settings saved."))
@@ -64,8 +97,32 @@ def points_page(request):
         if saved_or_form_error(adjust, correct, {"customer": "customer_id"}):
             messages.success(request, _("Points corrected; the entry records who and why."))
             return redirect("console:points")
-    context = {"form": form, "adjust": adjust, "entries": selectors.points_entries(actor)[:50], "totals": selectors.points_totals(actor), "nav": "points"}
-    return render(request, "console/points.html", context, status=400 if form.errors or adjust.errors else 200)
+    counts = selectors.level_counts(actor)
+    levels = [(level, counts.get(level.pk, 0)) for level in selectors.member_levels(actor)]
+    context = {
+        "form": form,
+        "adjust": adjust,
+        "level_form": level_form,
+        "levels": levels,
+        "entries": selectors.points_entries(actor)[:50],
+        "totals": selectors.points_totals(actor),
+        "nav": "points",
+    }
+    return render(request, "console/points.html", context, status=400 if form.errors or adjust.errors or level_form.errors else 200)
+
+
+@console_view
+def level_page(request, level_id: int):
+    level = selectors.member_level_get(request.actor, level_id)
+    if request.method == "POST" and request.POST.get("delete"):
+        members.level_delete(actor=request.actor, level=level)
+        messages.success(request, _("Level “%(name)s” deleted.") % {"name": level.name})
+        return redirect("console:points")
+    form = LevelForm(request.POST or None, initial=LevelForm.initial_for(level))
+    if form.is_bound and form.is_valid() and _level_saved(request, form, level):
+        return redirect("console:points")
+    context = {"form": form, "level": level, "nav": "points"}
+    return render(request, "console/member_level.html", context, status=400 if form.errors else 200)
 
 
 # -- check-in -------------------------------------------------------------------------------------------

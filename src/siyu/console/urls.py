@@ -118,6 +118,7 @@ urlpatterns = [
     path("sync/start/", views.sync_start, name="sync_start"),
     path("welcomes/", welcomes.welcome_log, name="welcomes"),
     path("points/", engagement.points_page, name="points"),
+    path("points/levels/<int:level_id>/", engagement.level_page, name="member_level"),
     path("checkins/", engagement.checkin_list, name="checkins"),
     path("checkins/<int:campaign_id>/", engagement.checkin_page, name="checkin"),
     path("coupons/", engagement.coupon_list, name="coupons"),

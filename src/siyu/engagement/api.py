@@ -12,7 +12,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.selectors import content_item_get
 
-from . import checkin, coupons, earning, lottery, mall, reading, selectors
+from . import checkin, coupons, earning, lottery, mall, members, reading, selectors
 from . import points as ledger
 from .models import Coupon, PointsAccount, PointsEntry
 
@@ -144,6 +144,10 @@ class PointsEntryOut(Schema):
 class CustomerPointsOut(Schema):
     available: int
     pending: int
+    earned: int = Field(..., description="points earned in all, less refunds: what membership levels count")
+    level_id: int | None
+    level: str | None
+    level_since: datetime | None
     entries: list[PointsEntryOut]
     next_cursor: str | None
 
@@ -174,10 +178,17 @@ def points_policy_put(request, payload: PointsPolicyIn):
 @router.get("/customers/{customer_id}/points", response=CustomerPointsOut)
 def customer_points(request, customer_id: int, cursor: str | None = None, limit: int = 50):
     customer = customer_get(request.auth, customer_id)
-    account = PointsAccount.objects.filter(customer=customer).first()
+    account = PointsAccount.objects.filter(customer=customer).select_related("level").first() or PointsAccount()
     page, next_cursor = keyset_page(PointsEntry.objects.filter(corp=request.auth.corp, customer=customer), cursor=cursor, limit=limit)
     return CustomerPointsOut(
-        available=account.available if account else 0, pending=account.pending if account else 0, entries=[_entry_out(e) for e in page], next_cursor=next_cursor
+        available=account.available,
+        pending=account.pending,
+        earned=account.earned,
+        level_id=account.level_id,
+        level=account.level.name if account.level else None,
+        level_since=account.level_since,
+        entries=[_entry_out(e) for e in page],
+        next_cursor=next_cursor,
     )
 
 
@@ -185,6 +196,49 @@ def customer_points(request, customer_id: int, cursor: str | None = None, limit:
 def customer_points_adjust(request, customer_id: int, payload: PointsAdjustIn):
     customer = customer_get(request.auth, customer_id)
     return Status(201, _entry_out(ledger.points_adjust(actor=request.auth, customer=customer, points=payload.points, note=payload.note)))
+
+
+# -- membership levels --------------------------------------------------------------------------------
+class MemberLevelIn(Schema):
+    name: str = Field(..., max_length=100)
+    rank: int
+    min_spend_fen: int | None = None
+    min_orders: int | None = None
+    min_points: int | None = None
+    needs: str = "any"
+    benefits: str = Field("", max_length=1000)
+
+
+class MemberLevelOut(MemberLevelIn):
+    id: int
+    members: int = Field(..., description="customers holding the level")
+
+
+def _level_out(level, counts: dict) -> MemberLevelOut:
+    return MemberLevelOut(id=level.pk, members=counts.get(level.pk, 0), **{f: getattr(level, f) for f in MemberLevelIn.model_fields})
+
+
+@router.get("/member-levels", response=list[MemberLevelOut])
+def member_level_list(request):
+    counts = selectors.level_counts(request.auth)
+    return [_level_out(level, counts) for level in selectors.member_levels(request.auth)]
+
+
+@router.post("/member-levels", response={201: MemberLevelOut})
+def member_level_create(request, payload: MemberLevelIn):
+    return Status(201, _level_out(members.level_save(actor=request.auth, **payload.dict()), {}))
+
+
+@router.put("/member-levels/{level_id}", response=MemberLevelOut)
+def member_level_update(request, level_id: int, payload: MemberLevelIn):
+    level = selectors.member_level_get(request.auth, level_id)
+    return _level_out(members.level_save(actor=request.auth, level=level, **payload.dict()), selectors.level_counts(request.auth))
+
+
+@router.delete("/member-levels/{level_id}", response={204: None})
+def member_level_delete(request, level_id: int):
+    members.level_delete(actor=request.auth, level=selectors.member_level_get(request.auth, level_id))
+    return Status(204, None)
 
 
 # -- check-in -----------------------------------------------------------------------------------------

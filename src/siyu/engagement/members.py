@@ -104,6 +104,29 @@ def level_reached(account: PointsAccount, at: datetime) -> bool:
     return True
 
 
+def standing(corp_id: int, customer_id: int, account: PointsAccount | None) -> dict:
+    """What the customer's page shows: their level, the next one up, and what each of its
+    thresholds still needs (spend in fen, orders, points; 0 for one met)."""
+    levels = list(MemberLevel.objects.filter(corp_id=corp_id).order_by("rank"))
+    current = next((level for level in levels if account and level.pk == account.level_id), None)
+    above = [level for level in levels if current is None or level.rank > current.rank]
+    if not above:
+        return {"level": current, "next": None, "short": {}}
+    upcoming = above[0]
+    spend, orders = order_facts(customer_id)
+    short = {}
+    for key, have, least in (
+        ("spend_fen", spend, upcoming.min_spend_fen),
+        ("orders", orders, upcoming.min_orders),
+        ("points", account.earned if account else 0, upcoming.min_points),
+    ):
+        if least is not None:
+            short[key] = max(least - have, 0)
+    if "spend_fen" in short:
+        short["spend_yuan"] = -(-short["spend_fen"] // 100)  # whole yuan, rounded up
+    return {"level": current, "next": upcoming, "short": short}
+
+
 # -- the brand's levels ---------------------------------------------------------------------------------
 def _threshold(value, field: str, most: int) -> int | None:
     if value in (None, ""):

@@ -26,6 +26,7 @@ from .models import (
     LotteryDraw,
     MallItem,
     MallOrder,
+    MemberLevel,
     PointsAccount,
     PointsEntry,
     PointsPolicy,
@@ -94,11 +95,12 @@ def interest_rule_get(actor: Actor, rule_id: int) -> InterestRule:
 def customer_engagement(actor: Actor, customer_id: int) -> dict:
     """What the customer profile and the sidebar show: points, usable coupons, check-ins and reading
     (the caller has already checked the actor may see this customer)."""
-    account = PointsAccount.objects.filter(corp=actor.corp, customer_id=customer_id).first()
+    account = PointsAccount.objects.filter(corp=actor.corp, customer_id=customer_id).select_related("level").first()
     coupons = Coupon.objects.filter(corp=actor.corp, customer_id=customer_id).select_related("template")
     return {
         "points_available": account.available if account else 0,
         "points_pending": account.pending if account else 0,
+        "level": account.level if account else None,
         "points_entries": list(PointsEntry.objects.filter(corp=actor.corp, customer_id=customer_id).order_by("-at", "-pk")[:10]),
         "coupons_usable": list(coupons.filter(status=Coupon.Status.ACTIVE).order_by("valid_until")[:10]),
         "coupons_redeemed": coupons.filter(status=Coupon.Status.REDEEMED).count(),
@@ -122,6 +124,21 @@ def points_totals(actor: Actor) -> dict:
     actor.require_manager()
     totals = PointsAccount.objects.for_corp(actor.corp).aggregate(available=Sum("available"), pending=Sum("pending"), accounts=Count("pk"))
     return {k: v or 0 for k, v in totals.items()}
+
+
+def member_levels(actor: Actor):
+    actor.require_manager()
+    return MemberLevel.objects.for_corp(actor.corp).order_by("rank")
+
+
+def member_level_get(actor: Actor, level_id: int) -> MemberLevel:
+    return get_for(actor, member_levels(actor), _("No such level."), pk=level_id)
+
+
+def level_counts(actor: Actor) -> dict[int, int]:
+    """Customers holding each level."""
+    rows = PointsAccount.objects.for_corp(actor.corp).filter(level__isnull=False).values("level_id").annotate(n=Count("pk"))
+    return {row["level_id"]: row["n"] for row in rows}
 
 
 def checkin_campaigns(actor: Actor):

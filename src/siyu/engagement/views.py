@@ -21,7 +21,7 @@ from siyu.kit.errors import DomainError
 from siyu.messaging.library import LinkSource, link_read, media_path, media_read, tracked_path
 from siyu.messaging.models import ContentItem, Media
 
-from . import checkin, coupons, lottery, mall, reading, visitors
+from . import checkin, coupons, lottery, mall, members, reading, visitors
 from .models import CheckinCampaign, Coupon, CouponTemplate, Lottery, MallItem, MallOrder, PointsAccount, PointsEntry, WechatVisitor
 
 SHARE_SALT = "siyu-share"
@@ -178,7 +178,8 @@ def h5_points(request, corp_id: str):
         return page
     account = PointsAccount.objects.filter(customer_id=visitor.customer_id).first()
     entries = PointsEntry.objects.filter(corp=corp, customer_id=visitor.customer_id).order_by("-at", "-pk")[:30]
-    return render(request, "engagement/points.html", {"corp": corp, "account": account, "entries": entries})
+    context = {"corp": corp, "account": account, "entries": entries, "standing": members.standing(corp.pk, visitor.customer_id, account)}
+    return render(request, "engagement/points.html", context)
 
 
 @public_page
