@@ -1,4 +1,5 @@
-"""The demo brand's customer side: a content library with an interest rule, points switched on, a
+"""The demo brand's customer side: a content library with an interest rule, points switched on and
+three membership levels, a
 21-day check-in with stages, coupons (one to claim, one as a check-in reward), a points mall, a
 lucky wheel, and mass sends that carry them to the stores' customers. The simulated
 customers read, share, check in and claim from what reaches them; guides verify coupons in store."""
@@ -10,7 +11,7 @@ from datetime import timedelta
 from django.urls import reverse
 
 from siyu.corps.models import Corp, Department
-from siyu.engagement import checkin, coupons, earning, lottery, mall
+from siyu.engagement import checkin, coupons, earning, lottery, mall, members
 from siyu.engagement.models import InterestRule
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
@@ -35,6 +36,9 @@ ARTICLES = (
 def seed_engagement(corp: Corp, actor: Actor) -> None:
     system = Actor(user=actor.user, corp=corp, role=Role.ADMIN)
     earning.policy_save(actor=system, active=True, per_yuan=1, refund_days=7, contact_added=20, group_joined=10, content_read=2, content_read_daily=3)
+    members.level_save(actor=system, name="银卡", rank=1, min_spend_fen=50_000, min_points=200, needs="any", benefits="生日礼包")
+    members.level_save(actor=system, name="金卡", rank=2, min_spend_fen=300_000, min_orders=3, needs="all", benefits="会员日9折")
+    members.level_save(actor=system, name="钻石卡", rank=3, min_spend_fen=1_000_000, min_orders=6, needs="all", benefits="专属育儿顾问")
     folder = library.folder_create(actor=system, name="育儿知识")
     items = []
     for title, summary, tags, text in ARTICLES:

@@ -246,9 +246,9 @@ def page_context(corp: Corp, game: Lottery, customer_id: int) -> dict:
         "nothing_percent": f"{(MILLION - sum(p.per_million for p in prizes)) / 10_000:g}",
         "left": max(0, left),
         "mine": LotteryDraw.objects.filter(lottery=game, customer_id=customer_id, prize__isnull=False).select_related("prize").order_by("-at")[:20],
-        "winners": [{"name": _masked(w.customer.name), "prize": w.prize.name} for w in winners],
+        "winners": [{"name": masked(w.customer.name), "prize": w.prize.name} for w in winners],
     }
 
 
-def _masked(name: str) -> str:
+def masked(name: str) -> str:
     return (name[:1] + "*" * min(2, max(1, len(name) - 1))) if name else "*"

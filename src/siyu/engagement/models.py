@@ -45,6 +45,7 @@ REASONS = {
     "exchange_refund": _("Points mall exchange cancelled"),
     "lottery": _("Lottery"),
     "journey": _("Journey reward"),
+    "game": _("Group game"),
     "manual": _("Adjusted by the brand"),
     "expiry": _("Expired"),
     "refund": _("Refund"),
@@ -483,3 +484,73 @@ class LotteryDraw(CorpOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "key"], name="lottery_draw_once")]
         indexes = [models.Index(fields=["lottery", "at"])]
+
+
+class GroupGame(CorpOwned):
+    """A game played in a customer group from a page shared there (seed 002's group games).
+
+    - Dice (掷骰子): the host sets a number; each player rolls the game's dice up to `rolls_each`
+      times, and the first whose dice add up to the number wins the prize (points and/or a coupon).
+    - A red envelope (拼手气红包): a capped pool of points split at random into `envelopes` parts
+      when the game is made; each player opens one, first come first served, until none is left.
+    """
+
+    class Kind(models.TextChoices):
+        DICE = "dice", _("Dice: first to roll the number wins")
+        ENVELOPE = "envelope", _("Red envelope: a capped pool of points")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        WON = "won", _("Won")
+        EMPTY = "empty", _("All opened")
+        STOPPED = "stopped", _("Stopped")
+
+    name = models.CharField(max_length=32)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    host = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    group = models.ForeignKey("groups.CustomerGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # Dice
+    dice = models.PositiveSmallIntegerField(default=1)
+    target = models.PositiveSmallIntegerField(null=True, blank=True)
+    rolls_each = models.PositiveSmallIntegerField(default=3)
+    prize_points = models.PositiveIntegerField(default=0)
+    prize_coupon = models.ForeignKey(CouponTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    winner = models.ForeignKey("customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    won_at = models.DateTimeField(null=True, blank=True)
+    # Red envelope
+    total_points = models.PositiveIntegerField(default=0)
+    amounts = models.JSONField(default=list, blank=True, help_text="the envelopes' points, in the order they are opened")
+    opened = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(opened__gte=0), name="group_game_opened_not_negative")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GamePlay(CorpOwned):
+    """One roll of the dice, or one envelope opened: keyed by the page (two taps are one play), and
+    numbered per player (`n`), so a player's rolls stay within the game's limit and an envelope is
+    opened once per player, also from two tabs."""
+
+    game = models.ForeignKey(GroupGame, on_delete=models.CASCADE, related_name="plays")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    n = models.PositiveSmallIntegerField()
+    rolled = models.JSONField(default=list, blank=True)
+    points = models.PositiveIntegerField(default=0)
+    won = models.BooleanField(default=False)
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corp", "key"], name="game_play_once"),
+            models.UniqueConstraint(fields=["game", "customer", "n"], name="game_play_numbered"),
+        ]
+        indexes = [models.Index(fields=["game", "at"])]

@@ -21,8 +21,8 @@ from siyu.kit.errors import DomainError
 from siyu.messaging.library import LinkSource, link_read, media_path, media_read, tracked_path
 from siyu.messaging.models import ContentItem, Media
 
-from . import checkin, coupons, lottery, mall, members, reading, visitors
-from .models import CheckinCampaign, Coupon, CouponTemplate, Lottery, MallItem, MallOrder, PointsAccount, PointsEntry, WechatVisitor
+from . import checkin, coupons, games, lottery, mall, members, reading, visitors
+from .models import CheckinCampaign, Coupon, CouponTemplate, GroupGame, Lottery, MallItem, MallOrder, PointsAccount, PointsEntry, WechatVisitor
 
 SHARE_SALT = "siyu-share"
 
@@ -303,5 +303,27 @@ def h5_lottery(request, corp_id: str, lottery_id: int):
         request,
         "engagement/lottery.html",
         {**lottery.page_context(corp, game, visitor.customer_id), "result": result, "refusal": refusal, "key": secrets.token_urlsafe(16)},
+        status=409 if refusal else 200,
+    )
+
+
+@public_page
+def h5_game(request, corp_id: str, game_id: int):
+    """A group game shared in a group: dice to roll, or an envelope to open (one play a tap, keyed
+    when the page was shown), with what the others did."""
+    corp = _corp(corp_id)
+    game = GroupGame.objects.filter(corp=corp, pk=game_id).select_related("winner", "prize_coupon").first()
+    if game is None:
+        return _message(request, corp, "这个游戏不存在。", 404)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    result, refusal = _on_post(request, lambda: games.play(corp=corp, game=game, customer_id=visitor.customer_id, key=request.POST.get("key", "")))
+    if result is not None or refusal:
+        game.refresh_from_db()
+    return render(
+        request,
+        "engagement/game.html",
+        {**games.page_context(corp, game, visitor.customer_id), "result": result, "refusal": refusal, "key": secrets.token_urlsafe(16)},
         status=409 if refusal else 200,
     )
