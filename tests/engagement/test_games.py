@@ -17,6 +17,7 @@ from siyu.engagement import coupons, games
 from siyu.engagement.models import Coupon, GamePlay, GroupGame, PointsAccount, PointsEntry
 from siyu.kit.clock import now
 from siyu.kit.errors import Conflict, InvalidInput
+from siyu.kit.tenancy import Role
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
@@ -163,3 +164,45 @@ def test_a_customer_rolls_on_the_page_and_is_told_in_chinese_when_someone_won(hu
     refused = phone.post(path, {"key": "another"})
     text = refused.content.decode()
     assert refused.status_code == 409 and "已经有人掷中" in text and 'id="winner">李** 已掷中 4' in text
+
+
+@pytest.mark.django_db
+def test_the_console_creates_a_game_names_a_bad_field_and_stops_it():
+    corp = f.corp("控制台游戏")
+    client = Client()
+    client.force_login(f.user(corp, role=Role.OPERATOR))
+    host = f.staff(corp, "群主导购")
+    window = {"starts_at": "2026-12-01 10:00", "ends_at": "2027-12-01 10:00"}
+    refused = client.post(
+        "/games/", {"kind": "dice", "name": "掷骰子", "host_id": host.pk, "dice": 2, "target": 13, "rolls_each": 3, "prize_points": 20, **window}
+    )
+    assert refused.status_code == 400 and 'id="id_target_error"' in refused.content.decode() and not GroupGame.objects.exists()
+    made = client.post("/games/", {"kind": "envelope", "name": "周五红包", "envelopes": 10, "total_points": 200, **window})
+    game = GroupGame.objects.get(corp=corp)
+    assert made.status_code == 302 and sum(game.amounts) == 200 and len(game.amounts) == 10
+    page = client.get(f"/games/{game.pk}/").content.decode()
+    assert f"/h5/{corp.corp_id}/game/{game.pk}" in page and 'id="stop-game"' in page
+    assert client.post(f"/games/{game.pk}/").status_code == 302
+    game.refresh_from_db()
+    assert game.status == GroupGame.Status.STOPPED
+    with pytest.raises(Conflict) as closed:
+        games.play(corp=corp, game=game, customer_id=f.customer(corp, "晚到").pk, key="late")
+    assert closed.value.code == "game_closed"
+
+
+def test_the_api_makes_a_game_and_lists_its_plays(corp, api):
+    window = {k: v.isoformat() for k, v in WINDOW.items()}
+    made = api.post("/api/v1/group-games", {"kind": "dice", "name": "掷骰子", "target": 6, "prize_points": 30, **window})
+    assert made.status_code == 201, made.content
+    game = made.json()
+    assert game["link"].endswith(f"/h5/{corp.corp_id}/game/{game['id']}") and game["status"] == "open"
+    bad = api.post(
+        "/api/v1/group-games", {"kind": "envelope", "name": "红包", "envelopes": 3, "total_points": 2, **{k: v.isoformat() for k, v in WINDOW.items()}}
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "total_points"
+    mom = f.customer(corp, "妈妈")
+    games.play(corp=corp, game=GroupGame.objects.get(pk=game["id"]), customer_id=mom.pk, key="k", roll=lambda n: [6])
+    plays = api.get(f"/api/v1/group-games/{game['id']}/plays").json()["items"]
+    assert [(p["customer_id"], p["rolled"], p["won"], p["points"]) for p in plays] == [(mom.pk, [6], True, 30)]
+    shown = api.get(f"/api/v1/group-games/{game['id']}").json()
+    assert (shown["status"], shown["winner_id"], shown["points_paid"]) == ("won", mom.pk, 30)

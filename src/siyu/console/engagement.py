@@ -12,10 +12,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from siyu.analytics.models import Segment
+from siyu.corps.models import Staff
 from siyu.customers.selectors import customer_get
-from siyu.engagement import checkin, coupons, earning, lottery, mall, members, selectors
+from siyu.engagement import checkin, coupons, earning, games, lottery, mall, members, selectors
 from siyu.engagement import points as ledger
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, Lottery, MallItem, MemberLevel, PointsPolicy
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, GroupGame, Lottery, MallItem, MemberLevel, PointsPolicy
+from siyu.groups.models import CustomerGroup
 from siyu.kit.money import fen_from_yuan
 
 from .access import console_view, form_error_text, saved_or_form_error
@@ -399,3 +401,56 @@ def lottery_page(request, lottery_id: int):
     game = selectors.lottery_get(actor, lottery_id)
     link = request.build_absolute_uri(reverse("h5_lottery", args=[actor.corp.corp_id, game.pk]))
     return render(request, "console/lottery.html", {"game": game, **selectors.lottery_stats(actor, game), "link": link, "nav": "lotteries"})
+
+
+# -- group games ----------------------------------------------------------------------------------------
+class GameForm(forms.Form):
+    kind = forms.ChoiceField(label=gettext_lazy("Game"), choices=GroupGame.Kind.choices)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=32)
+    starts_at = forms.DateTimeField(label=gettext_lazy("Starts"))
+    ends_at = forms.DateTimeField(label=gettext_lazy("Ends"))
+    host_id = forms.TypedChoiceField(label=gettext_lazy("Host"), coerce=int, required=False, empty_value=None)
+    group_id = forms.TypedChoiceField(label=gettext_lazy("Played in the group"), coerce=int, required=False, empty_value=None)
+    dice = WholeField(label=gettext_lazy("Dice"), required=False, min_value=1, max_value=3, initial=1)
+    target = WholeField(label=gettext_lazy("The number to roll"), required=False, min_value=1, max_value=18)
+    rolls_each = WholeField(label=gettext_lazy("Rolls per player"), required=False, min_value=1, max_value=20, initial=3)
+    prize_points = WholeField(label=gettext_lazy("Winner's points"), required=False, min_value=0, max_value=1_000_000)
+    prize_coupon_id = forms.TypedChoiceField(label=gettext_lazy("Winner's coupon"), coerce=int, required=False, empty_value=None)
+    envelopes = WholeField(label=gettext_lazy("Envelopes"), required=False, min_value=1, max_value=500)
+    total_points = WholeField(label=gettext_lazy("Points in all the envelopes"), required=False, min_value=1, max_value=1_000_000)
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["host_id"].choices = [(None, "—"), *Staff.objects.for_corp(actor.corp).filter(status=Staff.Status.ACTIVE).values_list("pk", "name")[:2000]]
+        self.fields["group_id"].choices = [(None, "—"), *CustomerGroup.objects.for_corp(actor.corp).values_list("pk", "name")[:500]]
+        self.fields["prize_coupon_id"].choices = [(None, "—"), *CouponTemplate.objects.for_corp(actor.corp).filter(active=True).values_list("pk", "name")]
+
+    def values(self) -> dict:
+        d = {k: v for k, v in self.cleaned_data.items() if v is not None}
+        return {**d, "prize_points": d.get("prize_points", 0)}
+
+
+@console_view
+def game_list(request):
+    actor = request.actor
+    form = GameForm(request.POST or None, actor=actor)
+    if request.method == "POST" and form.is_valid():
+        created = saved_or_form_error(form, lambda: games.game_create(actor=actor, **form.values()))
+        if created:
+            messages.success(request, _("Game created: share its page in the group."))
+            return redirect("console:game", created.id)
+    context = {"games": selectors.group_games(actor)[:100], "form": form, "nav": "games"}
+    return render(request, "console/games.html", context, status=400 if form.errors else 200)
+
+
+@console_view
+def game_page(request, game_id: int):
+    actor = request.actor
+    game = selectors.group_game_get(actor, game_id)
+    if request.method == "POST":
+        games.game_stop(actor=actor, game=game)
+        messages.success(request, _("Game stopped."))
+        return redirect("console:game", game.id)
+    link = request.build_absolute_uri(reverse("h5_game", args=[actor.corp.corp_id, game.pk]))
+    context = {"game": game, "stats": games.game_stats(game), "plays": selectors.game_plays(actor, game)[:50], "link": link, "nav": "games"}
+    return render(request, "console/game.html", context)

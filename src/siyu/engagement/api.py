@@ -12,9 +12,9 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.selectors import content_item_get
 
-from . import checkin, coupons, earning, lottery, mall, members, reading, selectors
+from . import checkin, coupons, earning, games, lottery, mall, members, reading, selectors
 from . import points as ledger
-from .models import Coupon, PointsAccount, PointsEntry
+from .models import Coupon, GamePlay, PointsAccount, PointsEntry
 
 router = Router(tags=["engagement"])
 
@@ -579,3 +579,102 @@ def lottery_create(request, payload: LotteryIn):
 @router.get("/lotteries/{lottery_id}", response=LotteryOut)
 def lottery_get(request, lottery_id: int):
     return _lottery_out(request, selectors.lottery_get(request.auth, lottery_id))
+
+
+# -- group games --------------------------------------------------------------------------------------
+class GroupGameIn(Schema):
+    kind: str = Field(..., description="dice or envelope")
+    name: str = Field(..., max_length=200)
+    starts_at: datetime
+    ends_at: datetime
+    host_id: int | None = None
+    group_id: int | None = None
+    dice: int = 1
+    target: int | None = None
+    rolls_each: int = 3
+    prize_points: int = 0
+    prize_coupon_id: int | None = None
+    envelopes: int = 0
+    total_points: int = 0
+
+
+class GroupGameOut(Schema):
+    id: int
+    kind: str
+    name: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    host_id: int | None
+    group_id: int | None
+    dice: int
+    target: int | None
+    rolls_each: int
+    prize_points: int
+    prize_coupon_id: int | None
+    envelopes: int
+    total_points: int
+    opened: int
+    winner_id: int | None
+    won_at: datetime | None
+    link: str
+    plays: int
+    players: int
+    points_paid: int
+
+
+class GamePlayOut(Schema):
+    id: int
+    customer_id: int
+    n: int
+    rolled: list[int]
+    points: int
+    won: bool
+    coupon_id: int | None
+    at: datetime
+
+
+class GamePlayPage(Schema):
+    items: list[GamePlayOut]
+    next_cursor: str | None
+
+
+def _game_out(request, game) -> GroupGameOut:
+    stats = games.game_stats(game)
+    fields = ("id", "kind", "name", "status", "starts_at", "ends_at", "host_id", "group_id", "dice", "target", "rolls_each", "prize_points")
+    return GroupGameOut(
+        **{f: getattr(game, f) for f in (*fields, "prize_coupon_id", "total_points", "opened", "winner_id", "won_at")},
+        envelopes=len(game.amounts),
+        link=request.build_absolute_uri(reverse("h5_game", args=[request.auth.corp.corp_id, game.pk])),
+        plays=stats["plays"],
+        players=stats["players"],
+        points_paid=stats["points"],
+    )
+
+
+@router.get("/group-games", response=list[GroupGameOut])
+def group_game_list(request):
+    return [_game_out(request, g) for g in selectors.group_games(request.auth)[:100]]
+
+
+@router.post("/group-games", response={201: GroupGameOut})
+def group_game_create(request, payload: GroupGameIn):
+    return Status(201, _game_out(request, games.game_create(actor=request.auth, **payload.dict())))
+
+
+@router.get("/group-games/{game_id}", response=GroupGameOut)
+def group_game_get(request, game_id: int):
+    return _game_out(request, selectors.group_game_get(request.auth, game_id))
+
+
+@router.post("/group-games/{game_id}/stop", response=GroupGameOut)
+def group_game_stop(request, game_id: int):
+    return _game_out(request, games.game_stop(actor=request.auth, game=selectors.group_game_get(request.auth, game_id)))
+
+
+@router.get("/group-games/{game_id}/plays", response=GamePlayPage)
+def group_game_plays(request, game_id: int, cursor: str | None = None, limit: int = 50):
+    game = selectors.group_game_get(request.auth, game_id)
+    page, next_cursor = keyset_page(GamePlay.objects.filter(corp=request.auth.corp, game=game), cursor=cursor, limit=limit)
+    fields = GamePlayOut.model_fields
+    return GamePlayPage(items=[GamePlayOut(**{f: getattr(p, f) for f in fields}) for p in page], next_cursor=next_cursor)

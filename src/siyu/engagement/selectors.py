@@ -21,6 +21,8 @@ from .models import (
     ContentView,
     Coupon,
     CouponTemplate,
+    GamePlay,
+    GroupGame,
     InterestRule,
     Lottery,
     LotteryDraw,
@@ -210,3 +212,17 @@ def lottery_stats(actor: Actor, game: Lottery) -> dict:
         "prizes": prizes,
         "recent": draws.select_related("customer", "prize").order_by("-at")[:30],
     }
+
+
+def group_games(actor: Actor):
+    actor.require_manager()
+    return GroupGame.objects.for_corp(actor.corp).select_related("host", "group", "winner").order_by("-pk")
+
+
+def group_game_get(actor: Actor, game_id: int) -> GroupGame:
+    return get_for(actor, group_games(actor), _("No such game."), pk=game_id)
+
+
+def game_plays(actor: Actor, game: GroupGame):
+    actor.require_manager()
+    return GamePlay.objects.filter(corp=actor.corp, game=game).select_related("customer").order_by("-at", "-pk")
