@@ -1,8 +1,8 @@
 """The demo brand's customer side: a content library with an interest rule, points switched on and
-three membership levels, a
-21-day check-in with stages, coupons (one to claim, one as a check-in reward), a points mall, a
-lucky wheel, and mass sends that carry them to the stores' customers. The simulated
-customers read, share, check in and claim from what reaches them; guides verify coupons in store."""
+three membership levels, a 21-day check-in with stages, coupons (one to claim, one as a check-in
+reward), a points mall, a lucky wheel, group games (dice and a red envelope), and mass sends that
+carry them to the stores' customers. The simulated customers read, share, check in, claim, draw and
+play from what reaches them; guides verify coupons in store."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.urls import reverse
 
 from siyu.corps.models import Corp, Department
-from siyu.engagement import checkin, coupons, earning, lottery, mall, members
+from siyu.engagement import checkin, coupons, earning, games, lottery, mall, members
 from siyu.engagement.models import InterestRule
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
@@ -82,6 +82,9 @@ def seed_engagement(corp: Corp, actor: Actor) -> None:
         {"name": "品牌围兜", "kind": "goods", "per_million": 20_000, "stock": 30},
     ]
     wheel = lottery.lottery_save(actor=system, name="幸运大转盘", prizes=prizes, starts_at=now() - timedelta(days=1), ends_at=now() + timedelta(days=30))
+    window = {"starts_at": now() - timedelta(hours=1), "ends_at": now() + timedelta(days=14)}
+    dice = games.game_create(actor=system, kind="dice", name="掷出6点送券", dice=1, target=6, rolls_each=3, prize_points=50, prize_coupon_id=ten.pk, **window)
+    envelope = games.game_create(actor=system, kind="envelope", name="周五拼手气红包", envelopes=100, total_points=2000, **window)
     stores = list(Department.objects.filter(corp=corp).exclude(wecom_id__in=(1, 8)).values_list("pk", flat=True))
     mass_send_create(
         actor=system,
@@ -104,6 +107,11 @@ def seed_engagement(corp: Corp, actor: Actor) -> None:
         attachments=[
             {"msgtype": "link", "link": {"title": "积分商城", "url": reverse("h5_mall", args=[corp.corp_id]), "desc": "积分换好礼"}},
             {"msgtype": "link", "link": {"title": "幸运大转盘", "url": reverse("h5_lottery", args=[corp.corp_id, wheel.pk]), "desc": "每天一次"}},
+            {"msgtype": "link", "link": {"title": "掷出6点送券", "url": reverse("h5_game", args=[corp.corp_id, dice.pk]), "desc": "先掷中者得10元券"}},
+            {
+                "msgtype": "link",
+                "link": {"title": "周五拼手气红包", "url": reverse("h5_game", args=[corp.corp_id, envelope.pk]), "desc": "100个红包，2000积分"},
+            },
         ],
         department_ids=stores,
         send_at=now() + timedelta(minutes=2),

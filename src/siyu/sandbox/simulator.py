@@ -313,7 +313,8 @@ class Simulator:
     def _customer_pages(self) -> bool:
         """A customer taps a link the brand sent them (a mass send's card) in WeChat: reads the
         article (the page's beacon reports the time and depth; now and then a friend opens the copy
-        they shared), checks in, or claims the coupon. Now and then they bring a usable coupon to
+        they shared), checks in, claims the coupon, draws, exchanges, rolls the dice or opens a red
+        envelope. Now and then they bring a usable coupon to
         their guide's store, and the guide scans it in the sidebar."""
         if not self.client_url:
             return False
@@ -359,6 +360,9 @@ class Simulator:
         if 'id="draw-button"' in page.text and KEY.search(page.text):
             drawn = wechat.http.post(page.url, data={"key": KEY.search(page.text).group(1)}, headers=headers)
             return "drew" if drawn.status_code == 200 else "draw_refused"
+        if 'id="play-button"' in page.text and KEY.search(page.text):
+            played = wechat.http.post(page.url, data={"key": KEY.search(page.text).group(1)}, headers=headers)
+            return "played_game" if played.status_code == 200 else "game_refused"
         offers = [m for m in MALL_ITEM.finditer(page.text) if "disabled" not in m.group(0)]
         if offers:
             item, key = self.rng.choice(offers).group(1, 2)
