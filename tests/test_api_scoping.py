@@ -15,7 +15,7 @@ from siyu.api import api as ninja_api
 from siyu.autotag.models import TagRule
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, FollowTag, LifecycleStage
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, GroupGame, InterestRule, Lottery, MallItem, MallOrder, MemberLevel
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, GroupGame, InterestRule, Lottery, MallItem, MallOrder, MemberLevel, PointsTask
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
@@ -127,6 +127,7 @@ def two_corps(db):
         "campaign_id": CheckinCampaign.objects.create(corp=alpha, name=MARKER[:32], starts_on=timezone.now().date()).id,
         "template_id": CouponTemplate.objects.create(corp=alpha, name=MARKER[:32], kind="no_threshold", amount_fen=100, valid_days=3).id,
         "interest_rule_id": interest.id,
+        "points_task_id": PointsTask.objects.create(corp=alpha, name="读文章", kind="read", points=5, starts_at=timezone.now()).id,
         "game_id": GroupGame.objects.create(
             corp=alpha, kind="dice", name="骰子", target=3, prize_points=1, starts_at=timezone.now(), ends_at=timezone.now()
         ).id,
@@ -272,6 +273,7 @@ def test_every_path_parameter_is_an_object_id():
         "interest_rule_id",
         "level_id",
         "game_id",
+        "points_task_id",
         "mall_order_id",
         "lottery_id",
         "campaign_id",

@@ -24,7 +24,7 @@ from siyu.console import urls as console_urls
 from siyu.corps.models import ApiToken, Membership
 from siyu.corps.services import api_token_create
 from siyu.customers.models import Customer, CustomerFieldValue, CustomField, Follow, LifecycleStage
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, GroupGame, InterestRule, Lottery, MallItem, MallOrder, MemberLevel
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, GroupGame, InterestRule, Lottery, MallItem, MallOrder, MemberLevel, PointsTask
 from siyu.groups.models import CustomerGroup, GroupCode, GroupCodeGroup
 from siyu.guides.models import GuideAssignment, GuideTask, GuideTaskItem, Handover, QuickReply, QuickReplyGroup
 from siyu.journeys.models import BrandDate, GroupSop, Journey
@@ -203,6 +203,7 @@ def alpha(db):
         "campaign_id": campaign.id,
         "template_id": template.id,
         "interest_rule_id": interest.id,
+        "points_task_id": PointsTask.objects.create(corp=corp, name="读文章", kind="read", points=5, starts_at=timezone.now()).id,
         "game_id": GroupGame.objects.create(corp=corp, kind="dice", name="骰子", target=3, prize_points=1, starts_at=timezone.now(), ends_at=timezone.now()).id,
         "level_id": MemberLevel.objects.create(corp=corp, name="银卡", rank=1).id,
         "guide_task_id": guide_task.id,
@@ -388,6 +389,7 @@ def test_every_url_parameter_is_filled():
         "interest_rule_id",
         "level_id",
         "game_id",
+        "points_task_id",
         "mall_order_id",
         "lottery_id",
         "campaign_id",

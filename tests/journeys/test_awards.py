@@ -51,7 +51,7 @@ def test_a_journey_awards_points_and_a_coupon_once_each_and_notes_a_sold_out_cou
     assert engine.run_due(at=at + timedelta(hours=1)) == 0
     for c in people:
         assert PointsAccount.objects.get(customer=c).available == 200 and statement_ok(c.pk)
-    assert sorted(entry.reason_label for entry in PointsEntry.objects.all()) == ["Journey reward"] * 3
+    assert sorted(entry.reason for entry in PointsEntry.objects.all()) == ["journey"] * 3
     outcomes = sorted(_outcomes(e)["coupon"] for e in journey.enrollments.all())
     assert outcomes == ["done", "done", "sold_out"]
     assert Coupon.objects.filter(template=template, source="journey").count() == 2

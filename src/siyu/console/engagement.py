@@ -14,9 +14,9 @@ from django.views.decorators.http import require_POST
 from siyu.analytics.models import Segment
 from siyu.corps.models import Staff
 from siyu.customers.selectors import customer_get
-from siyu.engagement import checkin, coupons, earning, games, lottery, mall, members, selectors
+from siyu.engagement import checkin, coupons, earning, games, lottery, mall, members, points_tasks, selectors
 from siyu.engagement import points as ledger
-from siyu.engagement.models import CheckinCampaign, CouponTemplate, GroupGame, Lottery, MallItem, MemberLevel, PointsPolicy
+from siyu.engagement.models import CheckinCampaign, CouponTemplate, GroupGame, Lottery, MallItem, MemberLevel, PointsPolicy, PointsTask
 from siyu.groups.models import CustomerGroup
 from siyu.kit.money import fen_from_yuan
 
@@ -75,6 +75,27 @@ def _level_saved(request, form: LevelForm, level: MemberLevel | None):
     return saved
 
 
+class TaskForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Task"), max_length=32)
+    kind = forms.ChoiceField(label=gettext_lazy("Done when the customer"), choices=PointsTask.Kind.choices)
+    item_id = WholeField(label=gettext_lazy("Library item ID (reading and sharing; empty: any)"), required=False, min_value=1)
+    points = WholeField(label=gettext_lazy("Points"), min_value=0, max_value=1_000_000, initial=10)
+    coupon_template_id = forms.TypedChoiceField(label=gettext_lazy("Coupon"), coerce=int, required=False, empty_value=None)
+    ends_at = forms.DateTimeField(label=gettext_lazy("Ends (empty: open)"), required=False)
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["coupon_template_id"].choices = [(None, "—"), *CouponTemplate.objects.for_corp(actor.corp).filter(active=True).values_list("pk", "name")]
+
+
+@require_POST
+@console_view
+def task_toggle(request, points_task_id: int):
+    task = selectors.points_task_get(request.actor, points_task_id)
+    points_tasks.task_set_active(actor=request.actor, task=task, active=not task.active)
+    return redirect("console:points")
+
+
 @console_view
 def points_page(request):
     actor = request.actor
@@ -85,6 +106,11 @@ def points_page(request):
     level_form = LevelForm(request.POST if request.POST.get("form") == "level" else None, initial={"needs": "any"})
     if level_form.is_bound and level_form.is_valid() and _level_saved(request, level_form, None):
         return redirect("console:points")
+    task_form = TaskForm(request.POST if request.POST.get("form") == "task" else None, actor=actor)
+    if task_form.is_bound and task_form.is_valid():
+        if saved_or_form_error(task_form, lambda: points_tasks.task_save(actor=actor, **task_form.cleaned_data)):
+            messages.success(request, _("Task added: customers see it on their tasks page."))
+            return redirect("console:points")
     if form.is_bound and form.is_valid():
         if saved_or_form_error(form, lambda: earning.policy_save(actor=actor, **form.cleaned_data)):
             messages.success(request, _("Points settings saved."))
@@ -106,11 +132,15 @@ def points_page(request):
         "adjust": adjust,
         "level_form": level_form,
         "levels": levels,
+        "task_form": task_form,
+        "tasks_link": request.build_absolute_uri(reverse("h5_tasks", args=[actor.corp.corp_id])),
+        "tasks": selectors.points_tasks(actor),
         "entries": selectors.points_entries(actor)[:50],
         "totals": selectors.points_totals(actor),
         "nav": "points",
     }
-    return render(request, "console/points.html", context, status=400 if form.errors or adjust.errors or level_form.errors else 200)
+    failed = form.errors or adjust.errors or level_form.errors or task_form.errors
+    return render(request, "console/points.html", context, status=400 if failed else 200)
 
 
 @console_view

@@ -119,6 +119,7 @@ urlpatterns = [
     path("welcomes/", welcomes.welcome_log, name="welcomes"),
     path("points/", engagement.points_page, name="points"),
     path("points/levels/<int:level_id>/", engagement.level_page, name="member_level"),
+    path("points/tasks/<int:points_task_id>/toggle/", engagement.task_toggle, name="points_task_toggle"),
     path("checkins/", engagement.checkin_list, name="checkins"),
     path("checkins/<int:campaign_id>/", engagement.checkin_page, name="checkin"),
     path("coupons/", engagement.coupon_list, name="coupons"),

@@ -1,6 +1,6 @@
 """The demo brand's customer side: a content library with an interest rule, points switched on and
 three membership levels, a 21-day check-in with stages, coupons (one to claim, one as a check-in
-reward), a points mall, a lucky wheel, group games (dice and a red envelope), and mass sends that
+reward), points tasks, a points mall, a lucky wheel, group games (dice and a red envelope), and mass sends that
 carry them to the stores' customers. The simulated customers read, share, check in, claim, draw and
 play from what reaches them; guides verify coupons in store."""
 
@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.urls import reverse
 
 from siyu.corps.models import Corp, Department
-from siyu.engagement import checkin, coupons, earning, games, lottery, mall, members
+from siyu.engagement import checkin, coupons, earning, games, lottery, mall, members, points_tasks
 from siyu.engagement.models import InterestRule
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Actor, Role
@@ -82,6 +82,10 @@ def seed_engagement(corp: Corp, actor: Actor) -> None:
         {"name": "品牌围兜", "kind": "goods", "per_million": 20_000, "stock": 30},
     ]
     wheel = lottery.lottery_save(actor=system, name="幸运大转盘", prizes=prizes, starts_at=now() - timedelta(days=1), ends_at=now() + timedelta(days=30))
+    points_tasks.task_save(actor=system, name="读一篇育儿文章", kind="read", points=10, position=1)
+    points_tasks.task_save(actor=system, name="分享文章给好友", kind="share", points=30, coupon_template_id=ten.pk, position=2)
+    points_tasks.task_save(actor=system, name="加入宝妈交流群", kind="join_group", points=50, position=3)
+    points_tasks.task_save(actor=system, name="下一单", kind="order", points=100, position=4)
     window = {"starts_at": now() - timedelta(hours=1), "ends_at": now() + timedelta(days=14)}
     dice = games.game_create(actor=system, kind="dice", name="掷出6点送券", dice=1, target=6, rolls_each=3, prize_points=50, prize_coupon_id=ten.pk, **window)
     envelope = games.game_create(actor=system, kind="envelope", name="周五拼手气红包", envelopes=100, total_points=2000, **window)
@@ -106,6 +110,7 @@ def seed_engagement(corp: Corp, actor: Actor) -> None:
         text="积分可以换礼物啦：10元券、围兜、恒温奶瓶，还有每天一次的幸运大转盘～",
         attachments=[
             {"msgtype": "link", "link": {"title": "积分商城", "url": reverse("h5_mall", args=[corp.corp_id]), "desc": "积分换好礼"}},
+            {"msgtype": "link", "link": {"title": "积分任务", "url": reverse("h5_tasks", args=[corp.corp_id]), "desc": "读文章、进群、下单都有积分"}},
             {"msgtype": "link", "link": {"title": "幸运大转盘", "url": reverse("h5_lottery", args=[corp.corp_id, wheel.pk]), "desc": "每天一次"}},
             {"msgtype": "link", "link": {"title": "掷出6点送券", "url": reverse("h5_game", args=[corp.corp_id, dice.pk]), "desc": "先掷中者得10元券"}},
             {

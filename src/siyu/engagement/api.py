@@ -12,7 +12,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.pagination import keyset_page
 from siyu.messaging.selectors import content_item_get
 
-from . import checkin, coupons, earning, games, lottery, mall, members, reading, selectors
+from . import checkin, coupons, earning, games, lottery, mall, members, points_tasks, reading, selectors
 from . import points as ledger
 from .models import Coupon, GamePlay, PointsAccount, PointsEntry
 
@@ -678,3 +678,41 @@ def group_game_plays(request, game_id: int, cursor: str | None = None, limit: in
     page, next_cursor = keyset_page(GamePlay.objects.filter(corp=request.auth.corp, game=game), cursor=cursor, limit=limit)
     fields = GamePlayOut.model_fields
     return GamePlayPage(items=[GamePlayOut(**{f: getattr(p, f) for f in fields}) for p in page], next_cursor=next_cursor)
+
+
+# -- points tasks -------------------------------------------------------------------------------------
+class PointsTaskIn(Schema):
+    name: str = Field(..., max_length=200)
+    kind: str = Field(..., description="read, share, join_group or order")
+    item_id: int | None = None
+    points: int = 0
+    coupon_template_id: int | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    active: bool = True
+    position: int = 0
+
+
+class PointsTaskOut(PointsTaskIn):
+    id: int
+    completed: int
+
+
+def _task_out(task, completed: int) -> PointsTaskOut:
+    return PointsTaskOut(id=task.pk, completed=completed, **{f: getattr(task, f) for f in PointsTaskIn.model_fields})
+
+
+@router.get("/points-tasks", response=list[PointsTaskOut])
+def points_task_list(request):
+    return [_task_out(t, t.done) for t in selectors.points_tasks(request.auth)]
+
+
+@router.post("/points-tasks", response={201: PointsTaskOut})
+def points_task_create(request, payload: PointsTaskIn):
+    return Status(201, _task_out(points_tasks.task_save(actor=request.auth, **payload.dict()), 0))
+
+
+@router.post("/points-tasks/{points_task_id}/active", response=PointsTaskOut)
+def points_task_active(request, points_task_id: int, active: bool = True):
+    task = points_tasks.task_set_active(actor=request.auth, task=selectors.points_task_get(request.auth, points_task_id), active=active)
+    return _task_out(task, task.completions.count())

@@ -554,3 +554,44 @@ class GamePlay(CorpOwned):
             models.UniqueConstraint(fields=["game", "customer", "n"], name="game_play_numbered"),
         ]
         indexes = [models.Index(fields=["game", "at"])]
+
+
+class PointsTask(CorpOwned):
+    """A task customers complete for a reward (积分任务): read an item (or any), share an item a
+    friend then opens, join one of the brand's groups, or pay an order. Each customer completes a
+    task once, from its start on."""
+
+    class Kind(models.TextChoices):
+        READ = "read", _("Read content")
+        SHARE = "share", _("Share content a friend opens")
+        JOIN_GROUP = "join_group", _("Join a customer group")
+        ORDER = "order", _("Pay an order")
+
+    name = models.CharField(max_length=32)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    item = models.ForeignKey(
+        "messaging.ContentItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="read or share: this item (else any)"
+    )
+    points = models.PositiveIntegerField(default=0)
+    coupon_template = models.ForeignKey(CouponTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskDone(CorpOwned):
+    """A customer's completion of a points task: once (a unique row), with what it paid."""
+
+    task = models.ForeignKey(PointsTask, on_delete=models.CASCADE, related_name="completions")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    points = models.PositiveIntegerField(default=0)
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "customer"], name="task_done_once")]

@@ -39,8 +39,8 @@ from siyu.messaging.models import ContentItem
 from siyu.tags.models import Tag
 from siyu.wecom.client import WeComClient
 
-from . import earning
-from .models import ContentView, InterestRule, WechatVisitor
+from . import earning, points_tasks
+from .models import ContentView, InterestRule, PointsTask, WechatVisitor
 
 MAX_DWELL = 4 * 3600
 ALERT_QUIET = timedelta(minutes=30)
@@ -74,8 +74,11 @@ def content_opened(*, corp: Corp, item: ContentItem, visitor: WechatVisitor, lin
         if earlier is None:
             interest_rules_apply(corp, customer_id, item)
             earning.content_read(corp, customer_id, item.pk)
+            points_tasks.completed(corp, customer_id, PointsTask.Kind.READ, item_id=item.pk, at=stamp)
         if earlier is None or earlier < stamp - ALERT_QUIET:
             enqueue_after_commit("siyu.engagement.tasks.reading_alert", view.pk)
+    if shared_by is not None and shared_by.customer_id and shared_by.customer_id != customer_id:
+        points_tasks.completed(corp, shared_by.customer_id, PointsTask.Kind.SHARE, item_id=item.pk, at=stamp)
     return view
 
 

@@ -32,6 +32,7 @@ from .models import (
     PointsAccount,
     PointsEntry,
     PointsPolicy,
+    PointsTask,
 )
 
 ORDER_WINDOW_DAYS = 7
@@ -226,3 +227,15 @@ def group_game_get(actor: Actor, game_id: int) -> GroupGame:
 def game_plays(actor: Actor, game: GroupGame):
     actor.require_manager()
     return GamePlay.objects.filter(corp=actor.corp, game=game).select_related("customer").order_by("-at", "-pk")
+
+
+def points_tasks(actor: Actor) -> list[dict]:
+    """The corp's points tasks, each with how many customers completed it."""
+    actor.require_manager()
+    tasks = PointsTask.objects.for_corp(actor.corp).select_related("item", "coupon_template").annotate(done=Count("completions")).order_by("position", "pk")
+    return list(tasks)
+
+
+def points_task_get(actor: Actor, task_id: int) -> PointsTask:
+    actor.require_manager()
+    return get_for(actor, PointsTask.objects.for_corp(actor.corp), _("No such task."), pk=task_id)

@@ -1,5 +1,5 @@
 """What engagement hears: orders (points, coupons redeemed and given back, membership levels),
-adds and group joins (points). In the publisher's transaction: a rolled-back order pays nothing and redeems nothing. For
+adds and group joins (points), and the points tasks these complete. In the publisher's transaction: a rolled-back order pays nothing and redeems nothing. For
 a corp with points off, each costs a cached read."""
 
 from siyu.groups.events import GroupMemberJoined
@@ -7,7 +7,8 @@ from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
 from siyu.wecom.events import CALLBACK, ContactAdded
 
-from . import coupons, earning, points
+from . import coupons, earning, points, points_tasks
+from .models import PointsTask
 
 ORDER = 200  # after attribution (acquisition); before journeys, which may read the balance
 
@@ -17,6 +18,7 @@ def _order_paid(event: OrderPaid) -> None:
     if event.order.coupon_code:
         coupons.coupon_redeem_with_order(event.corp, event.order)
     earning.order_paid(event.corp, event.order)
+    points_tasks.completed(event.corp, event.order.customer_id, PointsTask.Kind.ORDER, at=event.order.paid_at)
     if event.order.customer_id:
         points.level_refresh(event.corp, event.order.customer_id)
 
@@ -39,3 +41,4 @@ def _contact_added(event: ContactAdded) -> None:
 def _group_joined(event: GroupMemberJoined) -> None:
     if event.source == CALLBACK and event.member.customer_id:
         earning.group_joined(event.corp, event.member.customer_id, event.group.pk)
+        points_tasks.completed(event.corp, event.member.customer_id, PointsTask.Kind.JOIN_GROUP)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<str:corp_id>/mall", views.h5_mall, name="h5_mall"),
     path("<str:corp_id>/lottery/<int:lottery_id>", views.h5_lottery, name="h5_lottery"),
     path("<str:corp_id>/game/<int:game_id>", views.h5_game, name="h5_game"),
+    path("<str:corp_id>/tasks", views.h5_tasks, name="h5_tasks"),
     path("<str:corp_id>/mall/orders", views.h5_mall_orders, name="h5_mall_orders"),
     path("<str:corp_id>/coupon/<int:template_id>", views.h5_coupon_claim, name="h5_coupon_claim"),
 ]

@@ -21,7 +21,7 @@ from siyu.kit.errors import DomainError
 from siyu.messaging.library import LinkSource, link_read, media_path, media_read, tracked_path
 from siyu.messaging.models import ContentItem, Media
 
-from . import checkin, coupons, games, lottery, mall, members, reading, visitors
+from . import checkin, coupons, games, lottery, mall, members, points_tasks, reading, visitors
 from .models import CheckinCampaign, Coupon, CouponTemplate, GroupGame, Lottery, MallItem, MallOrder, PointsAccount, PointsEntry, WechatVisitor
 
 SHARE_SALT = "siyu-share"
@@ -327,3 +327,18 @@ def h5_game(request, corp_id: str, game_id: int):
         {**games.page_context(corp, game, visitor.customer_id), "result": result, "refusal": refusal, "key": secrets.token_urlsafe(16)},
         status=409 if refusal else 200,
     )
+
+
+@public_page
+def h5_tasks(request, corp_id: str):
+    """The points tasks open now: what each pays, whether the customer has done it, and where to
+    do it (an item's link, tracked as the task's)."""
+    corp = _corp(corp_id)
+    visitor, page = _member(request, corp)
+    if page:
+        return page
+    rows = points_tasks.tasks_for(corp, visitor.customer_id)
+    for row in rows:
+        task = row["task"]
+        row["link"] = tracked_path(corp, task.item_id, LinkSource(None, f"k{task.pk}")) if task.item_id else ""
+    return render(request, "engagement/tasks.html", {"corp": corp, "rows": rows})
