@@ -76,12 +76,41 @@ def _load(kind: str, base: str, requests: list, procs: int) -> tuple[float, list
     return time.perf_counter() - began, timings
 
 
-def _report(name: str, wall: float, timings: list[float], goal: str) -> None:
+def _database_cpu() -> float:
+    """CPU seconds used so far by the database's processes on this machine (PostgreSQL's backends;
+    those that ended meanwhile are not counted)."""
+    import os
+
+    tick, used = os.sysconf("SC_CLK_TCK"), 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                head, tail = open(f"/proc/{entry}/stat").read().rsplit(")", 1)
+            except OSError:
+                continue
+            if head.split("(", 1)[1] in ("postgres", "postmaster"):
+                fields = tail.split()
+                used += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def _load_measured(stack, kind: str, requests: list, procs: int) -> tuple[float, list[float], float, float]:
+    """The load, and the CPU seconds Siyu's server and the database spent on it."""
+    server, database = stack.cpu_seconds()["siyu server"], _database_cpu()
+    wall, timings = _load(kind, stack.url, requests, procs)
+    return wall, timings, stack.cpu_seconds()["siyu server"] - server, _database_cpu() - database
+
+
+def _report(name: str, wall: float, timings: list[float], goal: str, server_cpu: float = 0.0, database_cpu: float = 0.0) -> None:
     n = len(timings)
     print(
         f"{name}: {n} in {wall:.1f} s = {n / wall:,.0f}/s; p50 {statistics.median(timings) * 1000:.0f} ms, "
         f"p99 {_percentile(timings, 0.99) * 1000:.0f} ms  (goal {goal})"
     )
+    if server_cpu:
+        # The database's figure misses backends that ended during the run; it is shown only when it can be read.
+        database = f", the database {database_cpu / n * 1000:.2f} ms" if database_cpu > 0 else ""
+        print(f"  CPU a request: Siyu's server {server_cpu / n * 1000:.2f} ms{database} (one core of Siyu's server answers {n / server_cpu:,.0f}/s)")
 
 
 def build(customers: int):
@@ -144,12 +173,12 @@ def main() -> None:
     print(f"built in {time.perf_counter() - began:.1f} s")
     stack = Stack(processes=args.servers, threads=8)
     try:
-        _measure(args, stack.url, corp, ids, visitors, campaign, wheel, item, ContentView)
+        _measure(args, stack, corp, ids, visitors, campaign, wheel, item, ContentView)
     finally:
         stack.stop()
 
 
-def _measure(args, base, corp, ids, visitors, campaign, wheel, item, ContentView) -> None:
+def _measure(args, stack, corp, ids, visitors, campaign, wheel, item, ContentView) -> None:
     import secrets
 
     from siyu.engagement import points as ledger
@@ -163,15 +192,15 @@ def _measure(args, base, corp, ids, visitors, campaign, wheel, item, ContentView
 
     if not args.only_statement:
         path = f"/h5/{corp.corp_id}/checkin/{campaign.pk}"
-        wall, timings = _load("checkin", base, [(cookies[c], path, {}) for c in ids], args.procs)
-        _report("check-ins", wall, timings, "≥ 500/s, p99 < 200 ms")
+        wall, timings, server, database = _load_measured(stack, "checkin", [(cookies[c], path, {}) for c in ids], args.procs)
+        _report("check-ins", wall, timings, "≥ 500/s, p99 < 200 ms", server, database)
         print(f"  check-ins stored: {Checkin.objects.filter(campaign=campaign).count():,}; points entries: {PointsEntry.objects.filter(corp=corp).count():,}")
 
         players = ids[: max(1, args.draws // 50)]
         path = f"/h5/{corp.corp_id}/lottery/{wheel.pk}"
         draws = [(cookies[players[i % len(players)]], path, {"key": secrets.token_urlsafe(12)}) for i in range(args.draws)]
-        wall, timings = _load("draw", base, draws, args.procs)
-        _report("draws", wall, timings, "≥ 300/s, nothing oversold")
+        wall, timings, server, database = _load_measured(stack, "draw", draws, args.procs)
+        _report("draws", wall, timings, "≥ 300/s, nothing oversold", server, database)
         for prize in wheel.prizes.order_by("position"):
             won = LotteryDraw.objects.filter(prize=prize).count()
             print(f"  {prize.name}: {won} won, {prize.per_million / 10_000:g}% chance, stock {prize.stock}, within stock: {won <= prize.stock}")
@@ -185,8 +214,8 @@ def _measure(args, base, corp, ids, visitors, campaign, wheel, item, ContentView
         for i in range(args.beacons):
             reader = readers[i % len(readers)]
             beacons.append((cookies[reader], f"/h5/{corp.corp_id}/v/k{reader}", f'{{"dwell": {i % 300}, "scroll": {i % 101}}}'))
-        wall, timings = _load("beacon", base, beacons, args.procs)
-        _report("reading beacons", wall, timings, "≥ 2,000/s")
+        wall, timings, server, database = _load_measured(stack, "beacon", beacons, args.procs)
+        _report("reading beacons", wall, timings, "≥ 2,000/s", server, database)
 
     heavy = ids[-1]
     entries = [("spend" if i % 3 == 1 else "earn", i) for i in range(10_000)]

@@ -4,6 +4,7 @@ exchanges of 100 units sell exactly 100; goods are shipped with a tracking numbe
 in store once; a cancelled exchange gives the points and the unit back."""
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.db import connections
@@ -11,10 +12,14 @@ from django.db import connections
 from siyu.engagement import coupons, mall
 from siyu.engagement import points as ledger
 from siyu.engagement.models import Coupon, MallItem, MallOrder, PointsAccount
+from siyu.kit.clock import now
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.tenancy import Role
+from siyu.orders.importer import orders_import
+from siyu.orders.services import OrderIn, order_upsert
 
 from .. import factories as f
+from ..orders.test_import import write_csv
 
 
 def _give(corp, customer, points, key="gift"):
@@ -105,3 +110,34 @@ def test_goods_are_shipped_or_handed_over_once_and_a_cancel_gives_back(shop):
     assert _available(mom) == before + 50 and MallItem.objects.get(pk=bib.pk).sold == 1
     with pytest.raises(Conflict):
         mall.order_cancel(actor=actor, order=shipped)
+
+
+def test_points_plus_cash_is_paid_by_the_brands_order_or_cancelled_in_time(shop, tmp_path):
+    corp, actor, voucher, bottle, bib, mom = shop
+    mom.external_userid = "wmCASH"
+    mom.save()
+    stroller = mall.item_save(actor=actor, kind="goods", name="推车", points=200, cash_fen=9_900, delivery="pickup", stock=3)
+    waiting = mall.exchange(corp=corp, item=stroller, customer_id=mom.pk, key="s1")
+    assert (waiting.status, waiting.pickup_code, _available(mom)) == ("awaiting", "", 300)
+    assert waiting.pay_code and waiting.pay_by > waiting.created_at
+    other = f.customer(corp, "别人", external_userid="wmOTHER")
+    # Someone else's order, or one paying less than the cash part, leaves the exchange waiting.
+    order_upsert(corp=corp, data=OrderIn(order_no="X1", paid_at=now(), amount_fen=9_900, external_userid="wmOTHER", mall_code=waiting.pay_code))
+    order_upsert(corp=corp, data=OrderIn(order_no="X2", paid_at=now(), amount_fen=5_000, external_userid="wmCASH", mall_code=waiting.pay_code))
+    waiting.refresh_from_db()
+    assert waiting.status == "awaiting" and other.pk
+    # The brand's import carries the code (兑换码): the exchange is whole, with its pick-up code.
+    paid_at = now().astimezone(corp.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
+    rows = [["订单号", "支付时间", "实付金额", "外部联系人ID", "兑换码"], ["X3", paid_at, "99.00", "wmCASH", waiting.pay_code.lower()]]
+    report = orders_import(corp=corp, path=write_csv(tmp_path, rows))
+    assert report.error_count == 0 and report.created == 1
+    waiting.refresh_from_db()
+    assert waiting.status == "placed" and waiting.pickup_code and waiting.paid_order.order_no == "X3"
+    # Unpaid in time: cancelled by the job, the points and the unit given back.
+    late = mall.exchange(corp=corp, item=stroller, customer_id=mom.pk, key="s2")
+    assert _available(mom) == 100
+    assert mall.unpaid_cancel_due(corp=corp, at=late.pay_by - timedelta(minutes=1)) == 0
+    assert mall.unpaid_cancel_due(corp=corp, at=late.pay_by + timedelta(minutes=1)) == 1
+    late.refresh_from_db()
+    stroller.refresh_from_db()
+    assert (late.status, _available(mom), stroller.sold) == ("cancelled", 300, 1)

@@ -458,7 +458,11 @@ class MallOrderOut(Schema):
     item_id: int
     customer_id: int
     points: int
-    status: str
+    cash_fen: int
+    status: str = Field(..., description="awaiting (its cash to pay), placed, shipped, picked_up, done, cancelled")
+    pay_code: str = Field(..., description="what the brand's order names (mall_code) to pay the cash part")
+    pay_by: datetime | None
+    paid_order_id: int | None
     coupon_id: int | None
     address: dict
     tracking_no: str

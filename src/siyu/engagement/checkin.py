@@ -144,15 +144,15 @@ def check_in(*, corp: Corp, campaign: CheckinCampaign, customer_id: int, at: dat
 
 
 def _stage_pay(corp: Corp, campaign: CheckinCampaign, customer_id: int, stage: dict, at: datetime) -> CheckinReward | None:
+    points = stage.get("points") or 0
     try:
         with transaction.atomic():
-            reward = CheckinReward.objects.create(corp=corp, campaign=campaign, customer_id=customer_id, days=stage["days"], at=at)
+            reward = CheckinReward.objects.create(corp=corp, campaign=campaign, customer_id=customer_id, days=stage["days"], points=points, at=at)
     except IntegrityError:
         return None  # paid before
     key = f"{campaign.pk}:{customer_id}:{stage['days']}"
-    if stage.get("points"):
-        entry = earning.earn(corp, customer_id, stage["points"], reason="checkin_stage", source="checkin_stage", source_id=key, at=at, by_policy=False)
-        reward.points = entry.points if entry else 0
+    if points:  # the campaign's own points: paid whatever the policy says (by_policy=False), in this transaction
+        earning.earn(corp, customer_id, points, reason="checkin_stage", source="checkin_stage", source_id=key, at=at, by_policy=False)
     template = CouponTemplate.objects.filter(corp=corp, pk=stage.get("coupon_template_id")).first() if stage.get("coupon_template_id") else None
     if template is not None:
         try:
@@ -160,7 +160,8 @@ def _stage_pay(corp: Corp, campaign: CheckinCampaign, customer_id: int, stage: d
                 reward.coupon = coupons.coupon_issue(corp=corp, template=template, customer_id=customer_id, source="checkin", source_id=key, at=at)
         except Conflict:
             pass  # sold out or the customer holds their share: the stage pays its points alone
-    reward.save(update_fields=["points", "coupon"])
+        if reward.coupon is not None:
+            reward.save(update_fields=["coupon"])
     return reward
 
 

@@ -6,7 +6,8 @@ from siyu.kit.clock import now
 from siyu.kit.periodic import periodic
 
 from .coupons import coupons_expire_due
-from .models import CouponTemplate, PointsPolicy
+from .mall import unpaid_cancel_due
+from .models import CouponTemplate, MallOrder, PointsPolicy
 from .points import points_expire_due, points_release_due
 
 
@@ -23,6 +24,12 @@ def points_release() -> int:
 def points_expire() -> int:
     # Each corp on its own calendar: a lot ending 31 December expires when the corp's 1 January begins.
     return sum(points_expire_due(corp=corp, on=now().astimezone(corp.tzinfo).date()) for corp in _corps_with_points())
+
+
+@periodic("points mall: exchanges whose cash was not paid in time cancelled", every=600)
+def mall_unpaid_cancel() -> int:
+    awaiting = MallOrder.objects.filter(status=MallOrder.Status.AWAITING).values("corp_id")
+    return sum(unpaid_cancel_due(corp=corp) for corp in Corp.objects.filter(pk__in=awaiting))
 
 
 @periodic("coupons: past their end expired", every=3600)

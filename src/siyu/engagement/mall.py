@@ -16,7 +16,7 @@ the customer's balance, once per exchange key.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -32,6 +32,7 @@ from .models import CouponTemplate, MallItem, MallOrder
 from .points import points_earn, points_spend
 
 PICKUP_PREFIX = "SIYU-PICKUP:"
+PAY_WITHIN = timedelta(hours=24)  # an exchange's cash part is paid within this, or it is cancelled
 
 
 def item_save(
@@ -134,21 +135,78 @@ def exchange(*, corp: Corp, item: MallItem, customer_id: int, key: str, address:
                 key=key,
                 points=item.points,
                 cash_fen=item.cash_fen,
-                status=MallOrder.Status.DONE if item.delivery == MallItem.Delivery.NONE else MallOrder.Status.PLACED,
+                status=MallOrder.Status.AWAITING if item.cash_fen else _delivered_status(item),
                 address=shipping,
-                pickup_code=_pickup_code() if item.delivery == MallItem.Delivery.PICKUP else "",
+                pickup_code=_pickup_code() if item.delivery == MallItem.Delivery.PICKUP and not item.cash_fen else "",
+                pay_code=_pickup_code() if item.cash_fen else "",
+                pay_by=at + PAY_WITHIN if item.cash_fen else None,
                 created_at=at,
             )
             points_spend(corp=corp, customer_id=customer_id, points=item.points, reason="exchange", source="mall", source_id=str(order.pk), at=at)
-            if item.kind == MallItem.Kind.COUPON:
-                order.coupon = coupons.coupon_issue(
-                    corp=corp, template=item.coupon_template, customer_id=customer_id, source="mall", source_id=str(order.pk), at=at
-                )
-                order.save(update_fields=["coupon"])
+            if not item.cash_fen:
+                _deliver(corp, order, item, at)
             return order
     except IntegrityError:
         # The same key committed meanwhile (a second tab): that order stands, nothing of this one is kept.
         return MallOrder.objects.get(corp=corp, key=key)
+
+
+def _delivered_status(item: MallItem) -> str:
+    return MallOrder.Status.DONE if item.delivery == MallItem.Delivery.NONE else MallOrder.Status.PLACED
+
+
+def _deliver(corp: Corp, order: MallOrder, item: MallItem, at: datetime) -> None:
+    """The exchange is whole (its points spent, its cash paid): a coupon is issued, a pick-up code made."""
+    fields = []
+    if item.kind == MallItem.Kind.COUPON:
+        order.coupon = coupons.coupon_issue(
+            corp=corp, template=item.coupon_template, customer_id=order.customer_id, source="mall", source_id=str(order.pk), at=at
+        )
+        fields.append("coupon")
+    if item.delivery == MallItem.Delivery.PICKUP and not order.pickup_code:
+        order.pickup_code = _pickup_code()
+        fields.append("pickup_code")
+    if fields:
+        order.save(update_fields=fields)
+
+
+@transaction.atomic
+def paid_with_order(corp: Corp, order) -> MallOrder | None:
+    """The brand's order names an exchange's pay code (`mall_code`): when it is the same customer's
+    exchange waiting for its cash, and the order paid at least the cash part, the exchange is
+    whole. Otherwise the order is stored all the same and the exchange left as it was (the till
+    has taken the money; the brand sees the code on the order)."""
+    code = (order.mall_code or "").strip().upper()
+    waiting = MallOrder.objects.select_for_update().filter(corp=corp, pay_code=code, status=MallOrder.Status.AWAITING).first() if code else None
+    if waiting is None or waiting.customer_id != order.customer_id or order.amount_fen - order.refunded_fen < waiting.cash_fen:
+        return None
+    item = MallItem.objects.select_related("coupon_template").get(pk=waiting.item_id)
+    waiting.status, waiting.paid_order_id = _delivered_status(item), order.pk
+    waiting.save(update_fields=["status", "paid_order"])
+    _deliver(corp, waiting, item, order.paid_at)
+    return waiting
+
+
+def unpaid_cancel_due(*, corp: Corp, at: datetime | None = None) -> int:
+    """Exchanges whose cash was not paid in time: cancelled, their points and unit given back."""
+    at = at or now()
+    cancelled = 0
+    for pk in list(MallOrder.objects.filter(corp=corp, status=MallOrder.Status.AWAITING, pay_by__lt=at).values_list("pk", flat=True)):
+        with transaction.atomic():
+            order = MallOrder.objects.select_for_update().filter(pk=pk, status=MallOrder.Status.AWAITING).first()
+            if order is not None:
+                _give_back(corp, order)
+                cancelled += 1
+    return cancelled
+
+
+def _give_back(corp: Corp, order: MallOrder) -> None:
+    order.status = MallOrder.Status.CANCELLED
+    order.save(update_fields=["status"])
+    MallItem.objects.filter(pk=order.item_id).update(sold=F("sold") - 1)
+    if order.coupon_id:
+        type(order.coupon).objects.filter(pk=order.coupon_id).update(status="void")
+    points_earn(corp=corp, customer_id=order.customer_id, points=order.points, reason="exchange_refund", source="mall_refund", source_id=str(order.pk))
 
 
 def _pickup_code() -> str:
@@ -193,12 +251,8 @@ def order_cancel(*, actor: Actor, order: MallOrder) -> MallOrder:
     """Not yet delivered: the points and the unit go back (a coupon given is voided)."""
     actor.require_manager()
     order = MallOrder.objects.select_for_update().get(pk=order.pk, corp=actor.corp)
-    if order.status not in (MallOrder.Status.PLACED, MallOrder.Status.DONE) or (order.coupon and order.coupon.status != "active"):
+    cancellable = (MallOrder.Status.AWAITING, MallOrder.Status.PLACED, MallOrder.Status.DONE)
+    if order.status not in cancellable or (order.coupon and order.coupon.status != "active"):
         raise Conflict(_("Only an exchange not yet delivered or used can be cancelled."), code="not_cancellable")
-    order.status = MallOrder.Status.CANCELLED
-    order.save(update_fields=["status"])
-    MallItem.objects.filter(pk=order.item_id).update(sold=F("sold") - 1)
-    if order.coupon_id:
-        type(order.coupon).objects.filter(pk=order.coupon_id).update(status="void")
-    points_earn(corp=actor.corp, customer_id=order.customer_id, points=order.points, reason="exchange_refund", source="mall_refund", source_id=str(order.pk))
+    _give_back(actor.corp, order)
     return order

@@ -372,6 +372,7 @@ class MallOrder(CorpOwned):
     """One exchange: the points it took, what it gave (a coupon) or what is to be delivered."""
 
     class Status(models.TextChoices):
+        AWAITING = "awaiting", _("To pay")
         PLACED = "placed", _("To deliver")
         SHIPPED = "shipped", _("Shipped")
         PICKED_UP = "picked_up", _("Picked up")
@@ -387,6 +388,10 @@ class MallOrder(CorpOwned):
     coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     address = models.JSONField(default=dict, blank=True, help_text="name, phone, address for goods shipped")
     pickup_code = models.CharField(max_length=16, blank=True, default="")
+    # Points plus cash: the cash is paid through the brand's own order, which names this code.
+    pay_code = models.CharField(max_length=16, blank=True, default="")
+    pay_by = models.DateTimeField(null=True, blank=True)
+    paid_order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     tracking_no = models.CharField(max_length=64, blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
     staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="who handed it over in store")
@@ -395,7 +400,12 @@ class MallOrder(CorpOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["corp", "key"], name="mall_order_once")]
-        indexes = [models.Index(fields=["item", "customer"]), models.Index(fields=["corp", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["item", "customer"]),
+            models.Index(fields=["corp", "status", "created_at"]),
+            models.Index(fields=["corp", "pay_code"], condition=~Q(pay_code=""), name="mall_order_pay_code"),
+            models.Index(fields=["pay_by"], condition=Q(status="awaiting"), name="mall_order_awaiting"),
+        ]
 
 
 class Lottery(CorpOwned):

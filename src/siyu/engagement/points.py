@@ -31,11 +31,18 @@ NOT_GROWTH = ("exchange_refund",)  # a cancelled exchange's points come back; th
 
 
 def _account(corp: Corp, customer_id: int) -> PointsAccount:
-    """The customer's account, locked until the transaction ends (made on first use)."""
-    if not Customer.objects.filter(corp=corp, pk=customer_id).exists():
+    """The customer's account, locked until the transaction ends (made on first use). A customer
+    with an account costs one statement; the first move of a new one three."""
+    account = PointsAccount.objects.select_for_update().filter(customer_id=customer_id).first()
+    if account is None:
+        if not Customer.objects.filter(corp=corp, pk=customer_id).exists():
+            raise InvalidInput(_("No such customer."), code="no_such_customer", field="customer_id")
+        # A twin making it at once: the conflict is ignored, and the lock below waits for its commit.
+        PointsAccount.objects.bulk_create([PointsAccount(corp=corp, customer_id=customer_id, updated_at=now())], ignore_conflicts=True)
+        account = PointsAccount.objects.select_for_update().get(customer_id=customer_id)
+    if account.corp_id != corp.pk:
         raise InvalidInput(_("No such customer."), code="no_such_customer", field="customer_id")
-    PointsAccount.objects.get_or_create(corp=corp, customer_id=customer_id, defaults={"updated_at": now()})
-    return PointsAccount.objects.select_for_update().get(customer_id=customer_id)
+    return account
 
 
 def _amount(points) -> int:
@@ -102,9 +109,8 @@ def points_earn(
     refund window) they wait as pending until `points_release_due`; `expires_on`: the lot's end."""
     points, at = _amount(points), at or now()
     account = _account(corp, customer_id)
-    earlier = _done_before(corp, source, source_id)
-    if earlier is not None:
-        return earlier
+    # No look for an earlier move first: the key's unique constraint finds it (`_once`), and a
+    # new key, the usual case, costs no extra statement.
     if available_on is not None and available_on > at:
         fields = {"kind": Kind.PENDING, "points": 0, "pending_change": points, "available_on": available_on}
     else:

@@ -7,7 +7,7 @@ from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
 from siyu.wecom.events import CALLBACK, ContactAdded
 
-from . import coupons, earning, points, points_tasks
+from . import coupons, earning, mall, points, points_tasks
 from .models import PointsTask
 
 ORDER = 200  # after attribution (acquisition); before journeys, which may read the balance
@@ -17,6 +17,8 @@ ORDER = 200  # after attribution (acquisition); before journeys, which may read 
 def _order_paid(event: OrderPaid) -> None:
     if event.order.coupon_code:
         coupons.coupon_redeem_with_order(event.corp, event.order)
+    if event.order.mall_code:
+        mall.paid_with_order(event.corp, event.order)
     earning.order_paid(event.corp, event.order)
     points_tasks.completed(event.corp, event.order.customer_id, PointsTask.Kind.ORDER, at=event.order.paid_at)
     if event.order.customer_id:

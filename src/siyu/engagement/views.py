@@ -283,7 +283,14 @@ def h5_mall_orders(request, corp_id: str):
     if page:
         return page
     orders = MallOrder.objects.filter(corp=corp, customer_id=visitor.customer_id).select_related("item").order_by("-pk")[:50]
-    rows = [{"order": o, "qr": _qr(f"{mall.PICKUP_PREFIX}{o.pickup_code}") if o.pickup_code and o.status == MallOrder.Status.PLACED else ""} for o in orders]
+    rows = [
+        {
+            "order": o,
+            "qr": _qr(f"{mall.PICKUP_PREFIX}{o.pickup_code}") if o.pickup_code and o.status == MallOrder.Status.PLACED else "",
+            "cash_yuan": f"{o.cash_fen / 100:.2f}",
+        }
+        for o in orders
+    ]
     return render(request, "engagement/mall_orders.html", {"corp": corp, "rows": rows})
 
 

@@ -41,6 +41,7 @@ class OrderSchema(Schema):
     store: str = Field("", max_length=64)
     staff_userid: str = Field("", max_length=64, description="the staff member credited with the sale")
     coupon_code: str = Field("", max_length=16, description="the customer's Siyu coupon used: redeemed with this order, given back on a full refund")
+    mall_code: str = Field("", max_length=16, description="the points-mall exchange whose cash part this order paid")
     lines: list[LineSchema] | None = Field(None, max_length=500, description="omit to keep the stored lines")
     refunds: list[RefundSchema] = Field(default_factory=list, max_length=100)
 
@@ -76,6 +77,7 @@ class OrderOut(Schema):
     refund_state: str
     store: str
     coupon_code: str
+    mall_code: str
     staff_id: int | None
     lines: list[LineOut]
 
@@ -152,6 +154,7 @@ def _order_out(order) -> OrderOut:
         refund_state=order.refund_state,
         store=order.store,
         coupon_code=order.coupon_code,
+        mall_code=order.mall_code,
         staff_id=order.staff_id,
         lines=[LineOut(sku=ln.sku, name=ln.name, quantity=ln.quantity, amount_fen=ln.amount_fen) for ln in order.lines.order_by("id")],
     )

@@ -45,6 +45,7 @@ COLUMNS: dict[str, set[str]] = {
     "refunded_at": {"refunded_at", "退款时间"},
     "source": {"source", "来源", "渠道来源"},
     "coupon_code": {"coupon_code", "coupon", "券码", "优惠券码", "优惠券"},
+    "mall_code": {"mall_code", "兑换码", "积分兑换码"},
     "sku": {"sku", "商品编码", "货号"},
     "product": {"product", "product_name", "商品名称", "商品"},
     "quantity": {"quantity", "qty", "数量"},
@@ -63,6 +64,7 @@ ORDER_FIELDS = (
     "refunded_at",
     "source",
     "coupon_code",
+    "mall_code",
 )
 LINE_FIELDS = ("sku", "product", "quantity", "line_amount")
 MAX_REPORTED = 1000
@@ -160,7 +162,7 @@ def _orders(rows: Iterator[list[str]], where: dict[str, int], width: int, source
             "source": cells.get("source") or source,
             "paid_at": cells.get("paid_at"),
             "amount": cells.get("amount") if "amount" in where else None,
-            **{f: cells.get(f, "") for f in ("external_userid", "unionid", "phone", "store", "staff_userid", "coupon_code")},
+            **{f: cells.get(f, "") for f in ("external_userid", "unionid", "phone", "store", "staff_userid", "coupon_code", "mall_code")},
             "lines": [_line(cells)] if has_lines else None,
             "refunded": cells.get("refunded", ""),
             "refunded_at": cells.get("refunded_at", ""),

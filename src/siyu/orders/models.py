@@ -52,6 +52,7 @@ class Order(CorpOwned):
     refunded_fen = models.BigIntegerField(default=0)
     store = models.CharField(max_length=64, blank=True, default="")
     coupon_code = models.CharField(max_length=16, blank=True, default="", help_text="the customer's coupon the order used (redeemed with it)")
+    mall_code = models.CharField(max_length=16, blank=True, default="", help_text="the points-mall exchange whose cash part the order paid")
     staff = models.ForeignKey("corps.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

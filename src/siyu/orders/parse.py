@@ -26,6 +26,7 @@ def order_in(corp: Corp, row: dict) -> OrderIn:
         store=str(row.get("store") or "").strip(),
         staff_userid=str(row.get("staff_userid") or "").strip(),
         coupon_code=str(row.get("coupon_code") or "").strip(),
+        mall_code=str(row.get("mall_code") or "").strip(),
         lines=None if lines is None else [_line_in(line, f"lines.{i}") for i, line in enumerate(lines)],
         refunds=[refund_in(corp, r, f"refunds.{i}") for i, r in enumerate(row.get("refunds") or [])],
     )

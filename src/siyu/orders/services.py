@@ -63,6 +63,7 @@ class OrderIn:
     store: str = ""
     staff_userid: str = ""
     coupon_code: str = ""
+    mall_code: str = ""
     lines: list[LineIn] | None = None  # None: keep the lines already stored
     refunds: list[RefundIn] = field(default_factory=list)
 
@@ -121,6 +122,7 @@ def order_fields(corp: Corp, data: OrderIn, staff_cache: dict | None = None) -> 
         "amount_fen": data.amount_fen,
         "store": data.store.strip()[:64],
         "coupon_code": data.coupon_code.strip().upper()[:16],
+        "mall_code": data.mall_code.strip().upper()[:16],
         "staff_id": staff_id_for(corp, data.staff_userid, staff_cache),
     }
 
