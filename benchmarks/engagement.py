@@ -162,6 +162,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=4, help="load-generating processes")
     parser.add_argument("--servers", type=int, default=2, help="siyu serve processes (8 threads each)")
     parser.add_argument("--only-statement", action="store_true", help="only the long statement (part 4)")
+    parser.add_argument("--only-checkins", action="store_true", help="only the check-ins (part 1)")
     args = parser.parse_args()
     setup_django()
 
@@ -195,6 +196,8 @@ def _measure(args, stack, corp, ids, visitors, campaign, wheel, item, ContentVie
         wall, timings, server, database = _load_measured(stack, "checkin", [(cookies[c], path, {}) for c in ids], args.procs)
         _report("check-ins", wall, timings, "≥ 500/s, p99 < 200 ms", server, database)
         print(f"  check-ins stored: {Checkin.objects.filter(campaign=campaign).count():,}; points entries: {PointsEntry.objects.filter(corp=corp).count():,}")
+        if args.only_checkins:
+            return
 
         players = ids[: max(1, args.draws // 50)]
         path = f"/h5/{corp.corp_id}/lottery/{wheel.pk}"

@@ -128,31 +128,36 @@ def check_in(*, corp: Corp, campaign: CheckinCampaign, customer_id: int, at: dat
         # Already checked in today (a second tap, another tab): that check-in stands.
         return CheckinResult(Checkin.objects.get(campaign=campaign, customer_id=customer_id, day=day), created=False)
     result = CheckinResult(checkin, created=True)
+    # The day's points and each stage's are new for certain: their keys derive from the check-in's
+    # row and the stages' reward rows, inserted here (unique). One lock of the account pays them all.
+    earnings = []
     if campaign.daily_points:
-        entry = earning.earn(
-            corp, customer_id, campaign.daily_points, reason="checkin", source="checkin", source_id=f"{campaign.pk}:{customer_id}:{day}", at=at, by_policy=False
-        )
-        result.points += entry.points if entry else 0
+        earnings.append({"points": campaign.daily_points, "reason": "checkin", "source": "checkin", "source_id": f"{campaign.pk}:{customer_id}:{day}"})
     count = streak if campaign.counting == CheckinCampaign.Counting.STREAK else total
     for stage in campaign.stages:
         if stage["days"] <= count:
-            reward = _stage_pay(corp, campaign, customer_id, stage, at)
+            reward = _stage_reward(corp, campaign, customer_id, stage, at)
             if reward is not None:
                 result.rewards.append(reward)
-                result.points += reward.points
+                if reward.points:
+                    key = f"{campaign.pk}:{customer_id}:{stage['days']}"
+                    earnings.append({"points": reward.points, "reason": "checkin_stage", "source": "checkin_stage", "source_id": key})
+    earning.earn_fresh(corp, customer_id, earnings, at=at)
+    result.points = sum(e["points"] for e in earnings)
     return result
 
 
-def _stage_pay(corp: Corp, campaign: CheckinCampaign, customer_id: int, stage: dict, at: datetime) -> CheckinReward | None:
-    points = stage.get("points") or 0
+def _stage_reward(corp: Corp, campaign: CheckinCampaign, customer_id: int, stage: dict, at: datetime) -> CheckinReward | None:
+    """A stage reached: its reward row (once per campaign and customer) and its coupon; its points
+    are paid with the day's by the caller."""
     try:
         with transaction.atomic():
-            reward = CheckinReward.objects.create(corp=corp, campaign=campaign, customer_id=customer_id, days=stage["days"], points=points, at=at)
+            reward = CheckinReward.objects.create(
+                corp=corp, campaign=campaign, customer_id=customer_id, days=stage["days"], points=stage.get("points") or 0, at=at
+            )
     except IntegrityError:
         return None  # paid before
     key = f"{campaign.pk}:{customer_id}:{stage['days']}"
-    if points:  # the campaign's own points: paid whatever the policy says (by_policy=False), in this transaction
-        earning.earn(corp, customer_id, points, reason="checkin_stage", source="checkin_stage", source_id=key, at=at, by_policy=False)
     template = CouponTemplate.objects.filter(corp=corp, pk=stage.get("coupon_template_id")).first() if stage.get("coupon_template_id") else None
     if template is not None:
         try:

@@ -27,7 +27,7 @@ from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
 
 from .models import PointsEntry, PointsPolicy
-from .points import points_earn, points_void
+from .points import points_earn, points_earn_fresh, points_void
 
 CACHE_SECONDS = 300
 LIMITS = {
@@ -106,6 +106,14 @@ def earn(corp: Corp, customer_id: int, points: int, *, reason: str, source: str,
         expires_on=expires_on(policy, at, corp.tzinfo) if policy else None,
         available_on=available_on,
     )
+
+
+def earn_fresh(corp: Corp, customer_id: int, earnings: list[dict], *, at: datetime) -> list[PointsEntry]:
+    """A campaign's own earnings (a check-in and its stages) with keys made fresh by the caller's
+    unique rows: paid whatever the policy says, ending as it says when points are on."""
+    policy = policy_for(corp)
+    ends = expires_on(policy, at, corp.tzinfo) if policy else None
+    return points_earn_fresh(corp=corp, customer_id=customer_id, earnings=[{**e, "expires_on": ends} for e in earnings], at=at)
 
 
 def order_paid(corp: Corp, order) -> PointsEntry | None:

@@ -56,8 +56,10 @@ def _done_before(corp: Corp, source: str, source_id: str) -> PointsEntry | None:
 
 
 def _write(
-    account: PointsAccount, *, kind: str, reason: str, points: int, pending_change: int, source: str, source_id: str, at: datetime, **fields
-) -> PointsEntry:
+    account: PointsAccount, *, kind: str, reason: str, points: int, pending_change: int, source: str, source_id: str, at: datetime, save: bool = True,
+    **fields,
+) -> PointsEntry:  # fmt: skip
+    """One entry and the account after it (saved unless `save` is False: the caller saves once)."""
     available, pending = account.available + points, account.pending + pending_change
     if available < 0 or pending < 0:  # the callers refuse first; this is the guard behind them
         raise Conflict(_("Not enough points."), code="insufficient_points", field="points")
@@ -72,7 +74,8 @@ def _write(
         fields.append("earned")
         if members.level_reached(account, at):
             fields += ["level", "level_since"]
-    account.save(update_fields=fields)
+    if save:
+        account.save(update_fields=fields)
     return entry
 
 
@@ -116,6 +119,26 @@ def points_earn(
     else:
         fields = {"kind": Kind.EARN, "points": points, "pending_change": 0, "remaining": points}
     return _once(corp, source, source_id, lambda: _write(account, reason=reason, source=source, source_id=source_id, at=at, expires_on=expires_on, **fields))
+
+
+@transaction.atomic
+def points_earn_fresh(*, corp: Corp, customer_id: int, earnings: list[dict], at: datetime | None = None) -> list[PointsEntry]:
+    """Several earnings of one customer whose keys are new for certain: the caller inserted, in this
+    same transaction, a unique row each key derives from (a check-in's day, a stage's reward), so no
+    earlier move can hold them. One lock and one account update for all, and no look for twins.
+    `earnings`: [{"points", "reason", "source", "source_id", "expires_on"}]."""
+    at = at or now()
+    earnings = [e for e in earnings if e["points"] > 0]
+    if not earnings:
+        return []
+    account = _account(corp, customer_id)
+    entries = [
+        _write(account, kind=Kind.EARN, reason=e["reason"], points=_amount(e["points"]), pending_change=0, source=e["source"], source_id=e["source_id"],
+               at=at, remaining=e["points"], expires_on=e.get("expires_on"), save=False)
+        for e in earnings
+    ]  # fmt: skip
+    account.save(update_fields=["available", "pending", "earned", "level", "level_since", "updated_at"])
+    return entries
 
 
 def _consume(account: PointsAccount, points: int) -> None:
