@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import Client, TestCase
 from django.utils.module_loading import import_string
-from django_tasks_db.models import DBTaskResult, get_date_max
+from django_tasks_db.models import DBTaskResult
 
 from siyu.acquisition import routing
 from siyu.journeys.engine import live_journeys_changed
@@ -155,8 +155,11 @@ def run_queued(prefix: str) -> list:
     none is left (each after its enqueuer committed, its own queueing after its commit)."""
     outcomes = []
     for _round in range(20):
-        queued = list(DBTaskResult.objects.filter(status="READY", task_path__startswith=prefix, run_after__lte=get_date_max()).order_by("id"))
-        queued = [t for t in queued if t.run_after.year > 9000 or t.run_after <= now()]
+        queued = [
+            t
+            for t in DBTaskResult.objects.filter(status="READY", task_path__startswith=prefix).order_by("id")
+            if t.run_after is None or t.run_after.year > 9000 or t.run_after <= now()  # the backend's "now" is its far date
+        ]
         if not queued:
             return outcomes
         for task in queued:

@@ -7,8 +7,7 @@ from datetime import time, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from django.test import Client, TestCase
-from django.utils.module_loading import import_string
+from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from siyu.corps.models import Membership, Staff
@@ -27,7 +26,7 @@ from siyu.sandbox.models import SbAppMessage, SbFollow, SbMoment
 
 from .. import factories as f
 from ..acquisition.conftest import hub  # noqa: F401 — the in-process WeCom
-from ..conftest import ApiClient
+from ..conftest import ApiClient, run_queued
 from ..messaging.test_mass_sends import (
     EVERYONE,
     _customer,
@@ -41,20 +40,7 @@ from ..messaging.test_moments import _run_queue
 def _work() -> list:
     """Run what the worker would: the queued guide tasks' work, oldest first, until none is left
     that is due now."""
-    outcomes = []
-    for _round in range(20):
-        queued = [
-            t
-            for t in DBTaskResult.objects.filter(status="READY", task_path__startswith="siyu.guides.tasks").order_by("id")
-            if t.run_after is None or t.run_after.year > 9000 or t.run_after <= now()
-        ]
-        if not queued:
-            return outcomes
-        for task in queued:
-            task.delete()
-            with TestCase.captureOnCommitCallbacks(execute=True):
-                outcomes.append(import_string(task.task_path).call(*task.args_kwargs["args"], **task.args_kwargs["kwargs"]))
-    raise AssertionError("the work never ended")
+    return run_queued("siyu.guides.tasks")
 
 
 def _due_now(task: GuideTask, *fields: str) -> None:
