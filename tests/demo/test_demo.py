@@ -35,7 +35,9 @@ def _siyu(*args):
 
 
 def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
-    first = subprocess.run(_siyu("demo", "--no-serve", "--customers", "150"), env=demo_env, capture_output=True, text=True, timeout=120)
+    # The timeout only guards against a hang: a fresh database's migrations take most of a minute
+    # alone (Django renders the migration states), and longer on a loaded CI machine.
+    first = subprocess.run(_siyu("demo", "--no-serve", "--customers", "150"), env=demo_env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "150 customers" in first.stdout and "admin / siyu-demo-2026" in first.stdout
     second = subprocess.run(_siyu("demo", "--no-serve", "--customers", "150"), env=demo_env, capture_output=True, text=True, timeout=120)
