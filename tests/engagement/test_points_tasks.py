@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from siyu.engagement import points_tasks
-from siyu.engagement.models import Coupon, PointsAccount, PointsTask, TaskDone, WechatVisitor
+from siyu.engagement.models import Coupon, PointsAccount, PointsTask, TaskDone
 from siyu.groups.events import GroupMemberJoined
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
@@ -105,4 +105,3 @@ def test_tasks_that_make_no_sense_are_refused_and_the_console_and_api_set_them_u
     off = api.post(f"/api/v1/points-tasks/{task.pk}/active?active=false")
     assert off.status_code == 200 and off.json()["active"] is False
     assert [(t["name"], t["active"]) for t in api.get("/api/v1/points-tasks").json()] == [("读文章", False), ("下单", True)]
-    assert not WechatVisitor.objects.exists()

@@ -482,5 +482,5 @@ def game_page(request, game_id: int):
         messages.success(request, _("Game stopped."))
         return redirect("console:game", game.id)
     link = request.build_absolute_uri(reverse("h5_game", args=[actor.corp.corp_id, game.pk]))
-    context = {"game": game, "stats": games.game_stats(game), "plays": selectors.game_plays(actor, game)[:50], "link": link, "nav": "games"}
+    context = {"game": game, "stats": games.games_stats([game.pk])[game.pk], "plays": selectors.game_plays(actor, game)[:50], "link": link, "nav": "games"}
     return render(request, "console/game.html", context)

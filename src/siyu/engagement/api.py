@@ -643,8 +643,8 @@ class GamePlayPage(Schema):
     next_cursor: str | None
 
 
-def _game_out(request, game) -> GroupGameOut:
-    stats = games.game_stats(game)
+def _game_out(request, game, stats: dict | None = None) -> GroupGameOut:
+    stats = stats or games.games_stats([game.pk])[game.pk]
     fields = ("id", "kind", "name", "status", "starts_at", "ends_at", "host_id", "group_id", "dice", "target", "rolls_each", "prize_points")
     return GroupGameOut(
         **{f: getattr(game, f) for f in (*fields, "prize_coupon_id", "total_points", "opened", "winner_id", "won_at")},
@@ -658,7 +658,9 @@ def _game_out(request, game) -> GroupGameOut:
 
 @router.get("/group-games", response=list[GroupGameOut])
 def group_game_list(request):
-    return [_game_out(request, g) for g in selectors.group_games(request.auth)[:100]]
+    page = list(selectors.group_games(request.auth)[:100])
+    stats = games.games_stats([g.pk for g in page])
+    return [_game_out(request, g, stats[g.pk]) for g in page]
 
 
 @router.post("/group-games", response={201: GroupGameOut})

@@ -45,7 +45,8 @@ def _today(corp: Corp, at: datetime | None = None) -> date:
     return (at or now()).astimezone(corp.tzinfo).date()
 
 
-def _new_code() -> str:
+def new_code() -> str:
+    """A code a customer shows or types: coupons', pick-ups', prizes' and exchanges' pay codes."""
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
@@ -183,7 +184,7 @@ def coupon_issue(*, corp: Corp, template: CouponTemplate, customer_id: int, sour
                             corp=corp,
                             template=template,
                             customer_id=customer_id,
-                            code=_new_code(),
+                            code=new_code(),
                             source=source,
                             source_id=source_id,
                             issued_at=at,

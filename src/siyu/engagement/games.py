@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
+from itertools import product
 
 from django.db import transaction
 from django.db.models import Count, Sum
@@ -96,18 +97,8 @@ def split(total: int, parts: int) -> list[int]:
 
 def chance(dice: int, target: int) -> Fraction:
     """The chance that one roll of `dice` dice adds up to `target`."""
-    ways = {0: 1}
-    for _die in range(dice):
-        ways = _add_die(ways)
-    return Fraction(ways.get(target, 0), 6**dice)
-
-
-def _add_die(ways: dict[int, int]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for total, n in ways.items():
-        for face in range(1, 7):
-            out[total + face] = out.get(total + face, 0) + n
-    return out
+    rolls = list(product(range(1, 7), repeat=dice))  # at most 6³ = 216
+    return Fraction(sum(1 for faces in rolls if sum(faces) == target), len(rolls))
 
 
 def _roll(dice: int) -> list[int]:
@@ -213,6 +204,12 @@ def page_context(corp: Corp, game: GroupGame, customer_id: int) -> dict:
     return context
 
 
-def game_stats(game: GroupGame) -> dict:
-    totals = GamePlay.objects.filter(game=game).aggregate(plays=Count("pk"), players=Count("customer_id", distinct=True), points=Sum("points"))
-    return {k: v or 0 for k, v in totals.items()}
+def games_stats(game_ids: list[int]) -> dict[int, dict]:
+    """Plays, players and points paid of each game, in one grouped query (a list of 100 games too)."""
+    rows = (
+        GamePlay.objects.filter(game_id__in=game_ids)
+        .values("game_id")
+        .annotate(plays=Count("pk"), players=Count("customer_id", distinct=True), points=Sum("points"))
+    )
+    found = {row.pop("game_id"): row for row in rows}
+    return {pk: found.get(pk, {"plays": 0, "players": 0, "points": 0}) for pk in game_ids}

@@ -182,7 +182,13 @@ def draw(*, corp: Corp, lottery: Lottery, customer_id: int, key: str, at: dateti
             if won is not None and not _take(won, day):
                 won = None
             result = LotteryDraw.objects.create(
-                corp=corp, lottery=lottery, customer_id=customer_id, key=key, prize=won, at=at, prize_code=_code() if won and won.kind == "goods" else ""
+                corp=corp,
+                lottery=lottery,
+                customer_id=customer_id,
+                key=key,
+                prize=won,
+                at=at,
+                prize_code=coupons.new_code() if won and won.kind == "goods" else "",
             )
             if lottery.points_cost:
                 points_spend(
@@ -203,10 +209,6 @@ def draw(*, corp: Corp, lottery: Lottery, customer_id: int, key: str, at: dateti
 
 def _roll() -> int:
     return secrets.randbelow(MILLION)
-
-
-def _code() -> str:
-    return "".join(secrets.choice(coupons.CODE_ALPHABET) for _ in range(coupons.CODE_LENGTH))
 
 
 @transaction.atomic

@@ -15,7 +15,6 @@ the customer's balance, once per exchange key.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -137,8 +136,8 @@ def exchange(*, corp: Corp, item: MallItem, customer_id: int, key: str, address:
                 cash_fen=item.cash_fen,
                 status=MallOrder.Status.AWAITING if item.cash_fen else _delivered_status(item),
                 address=shipping,
-                pickup_code=_pickup_code() if item.delivery == MallItem.Delivery.PICKUP and not item.cash_fen else "",
-                pay_code=_pickup_code() if item.cash_fen else "",
+                pickup_code=coupons.new_code() if item.delivery == MallItem.Delivery.PICKUP and not item.cash_fen else "",
+                pay_code=coupons.new_code() if item.cash_fen else "",
                 pay_by=at + PAY_WITHIN if item.cash_fen else None,
                 created_at=at,
             )
@@ -164,7 +163,7 @@ def _deliver(corp: Corp, order: MallOrder, item: MallItem, at: datetime) -> None
         )
         fields.append("coupon")
     if item.delivery == MallItem.Delivery.PICKUP and not order.pickup_code:
-        order.pickup_code = _pickup_code()
+        order.pickup_code = coupons.new_code()
         fields.append("pickup_code")
     if fields:
         order.save(update_fields=fields)
@@ -207,10 +206,6 @@ def _give_back(corp: Corp, order: MallOrder) -> None:
     if order.coupon_id:
         type(order.coupon).objects.filter(pk=order.coupon_id).update(status="void")
     points_earn(corp=corp, customer_id=order.customer_id, points=order.points, reason="exchange_refund", source="mall_refund", source_id=str(order.pk))
-
-
-def _pickup_code() -> str:
-    return "".join(secrets.choice(coupons.CODE_ALPHABET) for _ in range(coupons.CODE_LENGTH))
 
 
 @transaction.atomic

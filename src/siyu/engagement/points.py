@@ -68,15 +68,23 @@ def _write(
         available_after=available, pending_after=pending, source=source[:32], source_id=str(source_id)[:64], at=at, **fields,
     )  # fmt: skip
     account.available, account.pending, account.updated_at = available, pending, at
-    fields = ["available", "pending", "updated_at"]
-    if points and kind in GROWTH and reason not in NOT_GROWTH:
+    grew = bool(points) and kind in GROWTH and reason not in NOT_GROWTH
+    if grew:
         account.earned += points
+    if save:
+        _save(account, at, grew=grew)
+    return entry
+
+
+def _save(account: PointsAccount, at: datetime, *, grew: bool) -> None:
+    """The account after its moves; when its earned points grew, at the level they reach now
+    (looked up once, however many moves came before)."""
+    fields = ["available", "pending", "updated_at"]
+    if grew:
         fields.append("earned")
         if members.level_reached(account, at):
             fields += ["level", "level_since"]
-    if save:
-        account.save(update_fields=fields)
-    return entry
+    account.save(update_fields=fields)
 
 
 @transaction.atomic
@@ -137,7 +145,7 @@ def points_earn_fresh(*, corp: Corp, customer_id: int, earnings: list[dict], at:
                at=at, remaining=e["points"], expires_on=e.get("expires_on"), save=False)
         for e in earnings
     ]  # fmt: skip
-    account.save(update_fields=["available", "pending", "earned", "level", "level_since", "updated_at"])
+    _save(account, at, grew=True)
     return entries
 
 

@@ -1,6 +1,7 @@
-"""What engagement hears: orders (points, coupons redeemed and given back, membership levels),
-adds and group joins (points), and the points tasks these complete. In the publisher's transaction: a rolled-back order pays nothing and redeems nothing. For
-a corp with points off, each costs a cached read."""
+"""What engagement hears: orders (points, coupons redeemed and given back, exchanges paid,
+membership levels), adds and group joins (points), and the points tasks these complete. In the
+publisher's transaction: a rolled-back order pays nothing and redeems nothing. For a corp with
+points off, each costs a cached read."""
 
 from siyu.groups.events import GroupMemberJoined
 from siyu.kit.events import subscribe
