@@ -48,12 +48,13 @@ def _cookie(corp_pk: int, visitor_id: int) -> str:
     return f"{name}={session}; csrftoken={CSRF}"
 
 
-def _run(job: tuple[str, str, list]) -> list[float]:
-    """One load-generating process: its share of the requests over HTTP (kept alive), each timed."""
+def _run(job: tuple[str, str, list]) -> tuple[list[float], float]:
+    """One load-generating process: its share of the requests over HTTP (kept alive), each timed,
+    and the CPU seconds it spent making them."""
     import httpx
 
     kind, base, share = job
-    timings = []
+    timings, cpu = [], time.process_time()
     with httpx.Client(base_url=base, timeout=30) as http:
         for cookie, path, body in share:
             headers = {"Cookie": cookie, "X-CSRFToken": CSRF}
@@ -62,18 +63,18 @@ def _run(job: tuple[str, str, list]) -> list[float]:
             timings.append(time.perf_counter() - began)
             if response.status_code not in (200, 204, 409):
                 raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
-    return timings
+    return timings, time.process_time() - cpu
 
 
-def _load(kind: str, base: str, requests: list, procs: int) -> tuple[float, list[float]]:
+def _load(kind: str, base: str, requests: list, procs: int) -> tuple[float, list[float], float]:
     from django.db import connections
 
     connections.close_all()
     shares = [requests[i::procs] for i in range(procs)]
     began = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(procs) as pool:
-        timings = [t for part in pool.map(_run, [(kind, base, s) for s in shares]) for t in part]
-    return time.perf_counter() - began, timings
+        parts = pool.map(_run, [(kind, base, s) for s in shares])
+    return time.perf_counter() - began, [t for timings, _ in parts for t in timings], sum(cpu for _, cpu in parts)
 
 
 def _database_cpu() -> float:
@@ -94,23 +95,35 @@ def _database_cpu() -> float:
     return used
 
 
-def _load_measured(stack, kind: str, requests: list, procs: int) -> tuple[float, list[float], float, float]:
-    """The load, and the CPU seconds Siyu's server and the database spent on it."""
+def _load_measured(stack, kind: str, requests: list, procs: int) -> tuple[float, list[float], dict[str, float]]:
+    """The load, and the CPU seconds Siyu's server, the database and the load generator spent on it."""
     server, database = stack.cpu_seconds()["siyu server"], _database_cpu()
-    wall, timings = _load(kind, stack.url, requests, procs)
-    return wall, timings, stack.cpu_seconds()["siyu server"] - server, _database_cpu() - database
+    wall, timings, load = _load(kind, stack.url, requests, procs)
+    return wall, timings, {"server": stack.cpu_seconds()["siyu server"] - server, "database": _database_cpu() - database, "load": load}
 
 
-def _report(name: str, wall: float, timings: list[float], goal: str, server_cpu: float = 0.0, database_cpu: float = 0.0) -> None:
+def _report(name: str, wall: float, timings: list[float], goal: str, goal_rate: int, cpu: dict[str, float]) -> None:
     n = len(timings)
     print(
         f"{name}: {n} in {wall:.1f} s = {n / wall:,.0f}/s; p50 {statistics.median(timings) * 1000:.0f} ms, "
         f"p99 {_percentile(timings, 0.99) * 1000:.0f} ms  (goal {goal})"
     )
-    if server_cpu:
-        # The database's figure misses backends that ended during the run; it is shown only when it can be read.
-        database = f", the database {database_cpu / n * 1000:.2f} ms" if database_cpu > 0 else ""
-        print(f"  CPU a request: Siyu's server {server_cpu / n * 1000:.2f} ms{database} (one core of Siyu's server answers {n / server_cpu:,.0f}/s)")
+    # The database's figure misses backends that ended during the run; it is shown only when it can be read.
+    per = {part: seconds / n * 1000 for part, seconds in cpu.items() if seconds > 0}
+    print(
+        "  CPU a request: "
+        + ", ".join(
+            f"{label} {per[part]:.2f} ms"
+            for part, label in (("server", "Siyu's server"), ("database", "the database"), ("load", "the load generator"))
+            if part in per
+        )
+        + f"; one core of Siyu's server answers {1000 / per['server']:,.0f}/s"
+    )
+    siyu = per["server"] + per.get("database", 0)
+    print(
+        f"  the goal's {goal_rate:,}/s takes {goal_rate * siyu / 1000:.1f} cores of Siyu's server and database at these figures "
+        f"(this machine: {multiprocessing.cpu_count()} cores, shared with the load generator)"
+    )
 
 
 def build(customers: int):
@@ -193,8 +206,8 @@ def _measure(args, stack, corp, ids, visitors, campaign, wheel, item, ContentVie
 
     if not args.only_statement:
         path = f"/h5/{corp.corp_id}/checkin/{campaign.pk}"
-        wall, timings, server, database = _load_measured(stack, "checkin", [(cookies[c], path, {}) for c in ids], args.procs)
-        _report("check-ins", wall, timings, "≥ 500/s, p99 < 200 ms", server, database)
+        wall, timings, cpu = _load_measured(stack, "checkin", [(cookies[c], path, {}) for c in ids], args.procs)
+        _report("check-ins", wall, timings, "≥ 500/s, p99 < 200 ms", 500, cpu)
         print(f"  check-ins stored: {Checkin.objects.filter(campaign=campaign).count():,}; points entries: {PointsEntry.objects.filter(corp=corp).count():,}")
         if args.only_checkins:
             return
@@ -202,8 +215,8 @@ def _measure(args, stack, corp, ids, visitors, campaign, wheel, item, ContentVie
         players = ids[: max(1, args.draws // 50)]
         path = f"/h5/{corp.corp_id}/lottery/{wheel.pk}"
         draws = [(cookies[players[i % len(players)]], path, {"key": secrets.token_urlsafe(12)}) for i in range(args.draws)]
-        wall, timings, server, database = _load_measured(stack, "draw", draws, args.procs)
-        _report("draws", wall, timings, "≥ 300/s, nothing oversold", server, database)
+        wall, timings, cpu = _load_measured(stack, "draw", draws, args.procs)
+        _report("draws", wall, timings, "≥ 300/s, nothing oversold", 300, cpu)
         for prize in wheel.prizes.order_by("position"):
             won = LotteryDraw.objects.filter(prize=prize).count()
             print(f"  {prize.name}: {won} won, {prize.per_million / 10_000:g}% chance, stock {prize.stock}, within stock: {won <= prize.stock}")
@@ -217,8 +230,8 @@ def _measure(args, stack, corp, ids, visitors, campaign, wheel, item, ContentVie
         for i in range(args.beacons):
             reader = readers[i % len(readers)]
             beacons.append((cookies[reader], f"/h5/{corp.corp_id}/v/k{reader}", f'{{"dwell": {i % 300}, "scroll": {i % 101}}}'))
-        wall, timings, server, database = _load_measured(stack, "beacon", beacons, args.procs)
-        _report("reading beacons", wall, timings, "≥ 2,000/s", server, database)
+        wall, timings, cpu = _load_measured(stack, "beacon", beacons, args.procs)
+        _report("reading beacons", wall, timings, "≥ 2,000/s", 2000, cpu)
 
     heavy = ids[-1]
     entries = [("spend" if i % 3 == 1 else "earn", i) for i in range(10_000)]

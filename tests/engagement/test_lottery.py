@@ -17,6 +17,7 @@ from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.tenancy import Role
 
 from .. import factories as f
+from ..conftest import at_once
 
 
 @pytest.fixture
@@ -72,6 +73,11 @@ def test_a_draw_is_once_per_key_and_within_the_limits(wheel):
     mom = f.customer(corp, "抽奖妈妈")
     first = lottery.draw(corp=corp, lottery=spin, customer_id=mom.pk, key="tap", roll=lambda: 950_000)
     assert lottery.draw(corp=corp, lottery=spin, customer_id=mom.pk, key="tap").pk == first.pk and first.prize is None
+    # Another customer sending her key (copied from her page) learns nothing of her draw and draws nothing.
+    dad = f.customer(corp, "抽奖爸爸")
+    with pytest.raises(InvalidInput) as copied:
+        lottery.draw(corp=corp, lottery=spin, customer_id=dad.pk, key="tap")
+    assert copied.value.code == "no_key" and not LotteryDraw.objects.filter(customer=dad).exists()
     once = lottery.lottery_save(
         actor=actor,
         name="每日一次",
@@ -88,6 +94,23 @@ def test_a_draw_is_once_per_key_and_within_the_limits(wheel):
     with pytest.raises(Conflict) as used:
         lottery.draw(corp=corp, lottery=once, customer_id=mom.pk, key="c")
     assert used.value.code == "draws_used" and PointsAccount.objects.get(customer=mom).available == 70
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_taps_at_once_draw_once_and_pay_once():
+    corp = f.corp("并发抽奖")
+    spin = lottery.lottery_save(
+        actor=f.actor(corp),
+        name="并发转盘",
+        starts_at=now() - timedelta(hours=1),
+        ends_at=now() + timedelta(days=1),
+        prizes=[{"name": "10积分", "kind": "points", "per_million": 1_000_000, "points": 10}],
+    )
+    mom = f.customer(corp, "并发妈妈")
+    drawn = []
+    at_once(lambda: drawn.append(lottery.draw(corp=corp, lottery=spin, customer_id=mom.pk, key="same-tap").pk), 6)
+    assert len(set(drawn)) == 1 and LotteryDraw.objects.filter(customer=mom).count() == 1
+    assert PointsAccount.objects.get(customer=mom).available == 10
 
 
 def test_prizes_are_paid_at_once_and_goods_handed_over_once(wheel):

@@ -36,6 +36,7 @@ class CheckinResult:
     created: bool
     points: int = 0
     rewards: list[CheckinReward] = field(default_factory=list)
+    paid: set[int] | None = None  # the stages paid after it, when the check-in read them
 
 
 def _stages_clean(corp: Corp, stages) -> list[dict]:
@@ -112,21 +113,29 @@ def today_for(corp: Corp, at: datetime | None = None) -> date:
     return (at or now()).astimezone(corp.tzinfo).date()
 
 
-@transaction.atomic
 def check_in(*, corp: Corp, campaign: CheckinCampaign, customer_id: int, at: datetime | None = None) -> CheckinResult:
     at = at or now()
     day = today_for(corp, at)
     if not campaign.active or day < campaign.starts_on or (campaign.ends_on and day > campaign.ends_on):
         raise Conflict(_("This check-in is not open today."), code="checkin_closed")
-    last = Checkin.objects.filter(campaign=campaign, customer_id=customer_id, day__lt=day).order_by("-day").first()
+    try:
+        return _check_in(corp, campaign, customer_id, day, at)
+    except IntegrityError:
+        # Two taps at once both found no check-in today; the unique row let the other through and
+        # undid all of this one. Its second look finds the other's check-in, which stands.
+        return _check_in(corp, campaign, customer_id, day, at)
+
+
+@transaction.atomic
+def _check_in(corp: Corp, campaign: CheckinCampaign, customer_id: int, day: date, at: datetime) -> CheckinResult:
+    """The check-in and what it pays, in one transaction without savepoints: a second tap is found
+    by a read first (the usual case), and a conflict of rows undoes everything (see check_in)."""
+    last = Checkin.objects.filter(campaign=campaign, customer_id=customer_id, day__lte=day).order_by("-day").first()
+    if last is not None and last.day == day:
+        return CheckinResult(last, created=False)  # a second tap, another tab: that check-in stands
     streak = last.streak + 1 if last and last.day == day - timedelta(days=1) else 1
     total = last.total + 1 if last else 1
-    try:
-        with transaction.atomic():
-            checkin = Checkin.objects.create(corp=corp, campaign=campaign, customer_id=customer_id, day=day, streak=streak, total=total, at=at)
-    except IntegrityError:
-        # Already checked in today (a second tap, another tab): that check-in stands.
-        return CheckinResult(Checkin.objects.get(campaign=campaign, customer_id=customer_id, day=day), created=False)
+    checkin = Checkin.objects.create(corp=corp, campaign=campaign, customer_id=customer_id, day=day, streak=streak, total=total, at=at)
     result = CheckinResult(checkin, created=True)
     # The day's points and each stage's are new for certain: their keys derive from the check-in's
     # row and the stages' reward rows, inserted here (unique). One lock of the account pays them all.
@@ -134,29 +143,26 @@ def check_in(*, corp: Corp, campaign: CheckinCampaign, customer_id: int, at: dat
     if campaign.daily_points:
         earnings.append({"points": campaign.daily_points, "reason": "checkin", "source": "checkin", "source_id": f"{campaign.pk}:{customer_id}:{day}"})
     count = streak if campaign.counting == CheckinCampaign.Counting.STREAK else total
-    for stage in campaign.stages:
-        if stage["days"] <= count:
+    reached = [stage for stage in campaign.stages if stage["days"] <= count]
+    paid = set(CheckinReward.objects.filter(campaign=campaign, customer_id=customer_id).values_list("days", flat=True)) if reached else set()
+    for stage in reached:
+        if stage["days"] not in paid:
             reward = _stage_reward(corp, campaign, customer_id, stage, at)
-            if reward is not None:
-                result.rewards.append(reward)
-                if reward.points:
-                    key = f"{campaign.pk}:{customer_id}:{stage['days']}"
-                    earnings.append({"points": reward.points, "reason": "checkin_stage", "source": "checkin_stage", "source_id": key})
+            result.rewards.append(reward)
+            paid.add(stage["days"])
+            if reward.points:
+                key = f"{campaign.pk}:{customer_id}:{stage['days']}"
+                earnings.append({"points": reward.points, "reason": "checkin_stage", "source": "checkin_stage", "source_id": key})
     earning.earn_fresh(corp, customer_id, earnings, at=at)
     result.points = sum(e["points"] for e in earnings)
+    result.paid = paid if reached or not campaign.stages else None
     return result
 
 
-def _stage_reward(corp: Corp, campaign: CheckinCampaign, customer_id: int, stage: dict, at: datetime) -> CheckinReward | None:
-    """A stage reached: its reward row (once per campaign and customer) and its coupon; its points
-    are paid with the day's by the caller."""
-    try:
-        with transaction.atomic():
-            reward = CheckinReward.objects.create(
-                corp=corp, campaign=campaign, customer_id=customer_id, days=stage["days"], points=stage.get("points") or 0, at=at
-            )
-    except IntegrityError:
-        return None  # paid before
+def _stage_reward(corp: Corp, campaign: CheckinCampaign, customer_id: int, stage: dict, at: datetime) -> CheckinReward:
+    """A stage reached and not paid before: its reward row (unique per campaign and customer) and
+    its coupon; its points are paid with the day's by the caller."""
+    reward = CheckinReward.objects.create(corp=corp, campaign=campaign, customer_id=customer_id, days=stage["days"], points=stage.get("points") or 0, at=at)
     key = f"{campaign.pk}:{customer_id}:{stage['days']}"
     template = CouponTemplate.objects.filter(corp=corp, pk=stage.get("coupon_template_id")).first() if stage.get("coupon_template_id") else None
     if template is not None:
@@ -176,17 +182,21 @@ def day_item(campaign: CheckinCampaign, count: int) -> int | None:
     return items[count - 1] if 0 < count <= len(items) else None
 
 
-def checkin_page(corp: Corp, campaign: CheckinCampaign, customer_id: int, at: datetime | None = None) -> dict:
+def checkin_page(corp: Corp, campaign: CheckinCampaign, customer_id: int, at: datetime | None = None, done: CheckinResult | None = None) -> dict:
     """What the customer's check-in page shows: today, the streak and count, this month's days,
-    the stages and which are reached, and the day's content."""
+    the stages and which are reached, and the day's content. `done`: today's check-in as the
+    caller just made or found it (what it read is not read again)."""
     today = today_for(corp, at)
     mine = Checkin.objects.filter(campaign=campaign, customer_id=customer_id)
-    last = mine.order_by("-day").first()
+    done = done if done is not None and done.checkin.day == today else None
+    last = done.checkin if done else mine.filter(day__lte=today).order_by("-day").first()
     streak = last.streak if last and last.day >= today - timedelta(days=1) else 0
     first = today.replace(day=1)
     days = set(mine.filter(day__gte=first, day__lte=today).values_list("day", flat=True))
     month = [{"day": d, "done": d in days, "today": d == today} for d in (first + timedelta(days=i) for i in range((today - first).days + 1))]
-    paid = set(CheckinReward.objects.filter(campaign=campaign, customer_id=customer_id).values_list("days", flat=True))
+    paid = done.paid if done and done.paid is not None else None
+    if paid is None:
+        paid = set(CheckinReward.objects.filter(campaign=campaign, customer_id=customer_id).values_list("days", flat=True))
     total = last.total if last else 0
     return {
         "today": today,

@@ -31,7 +31,7 @@ from siyu.kit.tenancy import Actor
 
 from . import coupons
 from .models import CouponTemplate, Lottery, LotteryDraw, LotteryEntrant, LotteryPrize, LotteryPrizeDay
-from .points import points_earn, points_spend
+from .points import points_earn_fresh, points_spend
 
 MILLION = 1_000_000
 MAX_PRIZES = 12
@@ -154,57 +154,66 @@ def _take(prize: LotteryPrize, day) -> bool:
     return False
 
 
-@transaction.atomic
 def draw(*, corp: Corp, lottery: Lottery, customer_id: int, key: str, at: datetime | None = None, roll: Callable[[], int] | None = None) -> LotteryDraw:
     key = (key or "").strip()[:64]
     if not key:
         raise InvalidInput(_("The draw has no key; open the page again."), code="no_key", field="key")
+    try:
+        return _draw(corp, lottery, customer_id, key, at or now(), roll or _roll)
+    except IntegrityError:
+        # Another customer's draw took the same key at the same moment (a key copied from their
+        # page): all of this one was undone, and its second look finds that draw and refuses.
+        return _draw(corp, lottery, customer_id, key, at or now(), roll or _roll)
+
+
+@transaction.atomic
+def _draw(corp: Corp, lottery: Lottery, customer_id: int, key: str, at: datetime, roll: Callable[[], int]) -> LotteryDraw:
+    """One draw in one transaction without savepoints: the customer's entrant row is locked first,
+    so their draws run in turn and a second tap finds the first's key."""
+    entrant = _entrant(corp, lottery, customer_id)
     earlier = LotteryDraw.objects.filter(corp=corp, key=key).first()
     if earlier is not None:
+        if earlier.customer_id != customer_id:
+            raise InvalidInput(_("The draw has no key; open the page again."), code="no_key", field="key")
         return earlier
-    at = at or now()
     if lottery.corp_id != corp.pk or not lottery.active or not lottery.starts_at <= at < lottery.ends_at:
         raise Conflict(_("This lottery is not open now."), code="lottery_closed")
     day = at.astimezone(corp.tzinfo).date()
-    LotteryEntrant.objects.get_or_create(corp=corp, lottery=lottery, customer_id=customer_id)
-    entrant = LotteryEntrant.objects.select_for_update().get(lottery=lottery, customer_id=customer_id)
-    earlier = LotteryDraw.objects.filter(corp=corp, key=key).first()  # a twin that held the lock first
-    if earlier is not None:
-        return earlier
     today = entrant.draws_that_day if entrant.day == day else 0
     if today >= lottery.draws_per_day:
         raise Conflict(_("You have used today's draws (%(n)s a day); come back tomorrow.") % {"n": lottery.draws_per_day}, code="draws_used")
     if lottery.draws_total is not None and entrant.draws >= lottery.draws_total:
         raise Conflict(_("You have used all your draws (%(n)s).") % {"n": lottery.draws_total}, code="draws_used")
-    try:
-        with transaction.atomic():
-            won = pick(list(lottery.prizes.order_by("position", "pk")), (roll or _roll)())
-            if won is not None and not _take(won, day):
-                won = None
-            result = LotteryDraw.objects.create(
-                corp=corp,
-                lottery=lottery,
-                customer_id=customer_id,
-                key=key,
-                prize=won,
-                at=at,
-                prize_code=coupons.new_code() if won and won.kind == "goods" else "",
-            )
-            if lottery.points_cost:
-                points_spend(
-                    corp=corp, customer_id=customer_id, points=lottery.points_cost, reason="lottery", source="lottery_cost", source_id=str(result.pk), at=at
-                )
-            if won is not None and won.kind == "points":
-                points_earn(corp=corp, customer_id=customer_id, points=won.points, reason="lottery", source="lottery", source_id=str(result.pk), at=at)
-            elif won is not None and won.kind == "coupon":
-                result.coupon = coupons.coupon_issue(
-                    corp=corp, template=won.coupon_template, customer_id=customer_id, source="lottery", source_id=str(result.pk), at=at
-                )
-                result.save(update_fields=["coupon"])
-            LotteryEntrant.objects.filter(pk=entrant.pk).update(draws=F("draws") + 1, day=day, draws_that_day=today + 1)
-            return result
-    except IntegrityError:
-        return LotteryDraw.objects.get(corp=corp, key=key)
+    won = pick(list(lottery.prizes.order_by("position", "pk")), roll())
+    if won is not None and not _take(won, day):
+        won = None
+    result = LotteryDraw.objects.create(
+        corp=corp, lottery=lottery, customer_id=customer_id, key=key, prize=won, at=at, prize_code=coupons.new_code() if won and won.kind == "goods" else ""
+    )
+    if lottery.points_cost:
+        points_spend(corp=corp, customer_id=customer_id, points=lottery.points_cost, reason="lottery", source="lottery_cost", source_id=str(result.pk), at=at)
+    if won is not None and won.kind == "points":
+        # The key is the new draw's row: no earlier move can hold it.
+        earning = {"points": won.points, "reason": "lottery", "source": "lottery", "source_id": str(result.pk)}
+        points_earn_fresh(corp=corp, customer_id=customer_id, earnings=[earning], at=at)
+    elif won is not None and won.kind == "coupon":
+        result.coupon = coupons.coupon_issue(
+            corp=corp, template=won.coupon_template, customer_id=customer_id, source="lottery", source_id=str(result.pk), at=at
+        )
+        result.save(update_fields=["coupon"])
+    LotteryEntrant.objects.filter(pk=entrant.pk).update(draws=F("draws") + 1, day=day, draws_that_day=today + 1)
+    return result
+
+
+def _entrant(corp: Corp, lottery: Lottery, customer_id: int) -> LotteryEntrant:
+    """The customer's entrant row, locked until the transaction ends (made on the first draw): one
+    statement for a customer who drew before."""
+    entrant = LotteryEntrant.objects.select_for_update().filter(lottery=lottery, customer_id=customer_id).first()
+    if entrant is None:
+        # A twin making it at once: the conflict is ignored, and the lock below waits for its commit.
+        LotteryEntrant.objects.bulk_create([LotteryEntrant(corp=corp, lottery=lottery, customer_id=customer_id)], ignore_conflicts=True)
+        entrant = LotteryEntrant.objects.select_for_update().get(lottery=lottery, customer_id=customer_id)
+    return entrant
 
 
 def _roll() -> int:

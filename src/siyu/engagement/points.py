@@ -59,11 +59,12 @@ def _write(
     account: PointsAccount, *, kind: str, reason: str, points: int, pending_change: int, source: str, source_id: str, at: datetime, save: bool = True,
     **fields,
 ) -> PointsEntry:  # fmt: skip
-    """One entry and the account after it (saved unless `save` is False: the caller saves once)."""
+    """One entry and the account after it (neither saved when `save` is False: the caller saves
+    the entries together and the account once)."""
     available, pending = account.available + points, account.pending + pending_change
     if available < 0 or pending < 0:  # the callers refuse first; this is the guard behind them
         raise Conflict(_("Not enough points."), code="insufficient_points", field="points")
-    entry = PointsEntry.objects.create(
+    entry = PointsEntry(
         corp_id=account.corp_id, customer_id=account.customer_id, kind=kind, reason=reason[:32], points=points, pending_change=pending_change,
         available_after=available, pending_after=pending, source=source[:32], source_id=str(source_id)[:64], at=at, **fields,
     )  # fmt: skip
@@ -72,6 +73,7 @@ def _write(
     if grew:
         account.earned += points
     if save:
+        entry.save(force_insert=True)
         _save(account, at, grew=grew)
     return entry
 
@@ -129,7 +131,7 @@ def points_earn(
     return _once(corp, source, source_id, lambda: _write(account, reason=reason, source=source, source_id=source_id, at=at, expires_on=expires_on, **fields))
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # nothing in it is caught and undone alone: it fails with its caller
 def points_earn_fresh(*, corp: Corp, customer_id: int, earnings: list[dict], at: datetime | None = None) -> list[PointsEntry]:
     """Several earnings of one customer whose keys are new for certain: the caller inserted, in this
     same transaction, a unique row each key derives from (a check-in's day, a stage's reward), so no
@@ -145,6 +147,7 @@ def points_earn_fresh(*, corp: Corp, customer_id: int, earnings: list[dict], at:
                at=at, remaining=e["points"], expires_on=e.get("expires_on"), save=False)
         for e in earnings
     ]  # fmt: skip
+    PointsEntry.objects.bulk_create(entries)
     _save(account, at, grew=True)
     return entries
 

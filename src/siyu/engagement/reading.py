@@ -82,11 +82,13 @@ def content_opened(*, corp: Corp, item: ContentItem, visitor: WechatVisitor, lin
     return view
 
 
-def view_progress(*, corp: Corp, key: str, dwell: int, scroll: int) -> bool:
-    """Dwell (seconds) and scroll depth (percent) of an open view; False for an unknown key."""
+def view_progress(*, corp_id: str, key: str, dwell: int, scroll: int) -> bool:
+    """Dwell (seconds) and scroll depth (percent) of an open view; False for an unknown key. The
+    corp is named by its WeCom id, as in the page's address: a reader's page sends a beacon every
+    few seconds, and this is its one statement."""
     dwell, scroll = max(0, min(int(dwell), MAX_DWELL)), max(0, min(int(scroll), 100))
     return bool(
-        ContentView.objects.filter(corp=corp, key=key).update(
+        ContentView.objects.filter(corp__corp_id=corp_id, key=key).update(
             dwell_seconds=Greatest(F("dwell_seconds"), Value(dwell)), scroll_percent=Least(Value(100), Greatest(F("scroll_percent"), Value(scroll)))
         )
     )

@@ -34,6 +34,13 @@ def _corp(corp_id: str) -> Corp:
     return corp
 
 
+def _corp_and(corp_id: str, rows, pk: int):
+    """The corp and one of its rows in one read (the pages customers tap in bursts); (corp, None)
+    when the row is not the corp's, and 404 when the corp is unknown."""
+    row = rows.select_related("corp").filter(corp__corp_id=corp_id, pk=pk).first()
+    return (row.corp, row) if row is not None else (_corp(corp_id), None)
+
+
 def _message(request, corp: Corp | None, message: str, status: int, heading: str = "") -> HttpResponse:
     return render(request, "engagement/message.html", {"corp": corp, "message": message, "heading": heading}, status=status)
 
@@ -127,13 +134,12 @@ def _sharer(corp: Corp, value: str) -> WechatVisitor | None:
 @require_POST
 @public_page
 def h5_progress(request, corp_id: str, key: str):
-    corp = _corp(corp_id)
     try:
         data = json.loads(request.body or b"{}")
         dwell, scroll = int(data.get("dwell", 0)), int(data.get("scroll", 0))
     except (ValueError, TypeError, AttributeError):
         return HttpResponse("dwell and scroll are whole numbers", status=400)
-    if not reading.view_progress(corp=corp, key=key[:32], dwell=dwell, scroll=scroll):
+    if not reading.view_progress(corp_id=corp_id, key=key[:32], dwell=dwell, scroll=scroll):
         raise Http404
     return HttpResponse(status=204)
 
@@ -184,15 +190,14 @@ def h5_points(request, corp_id: str):
 
 @public_page
 def h5_checkin(request, corp_id: str, campaign_id: int):
-    corp = _corp(corp_id)
-    campaign = CheckinCampaign.objects.filter(corp=corp, pk=campaign_id).first()
+    corp, campaign = _corp_and(corp_id, CheckinCampaign.objects, campaign_id)
     if campaign is None:
         return _message(request, corp, "这个签到活动不存在。", 404)
     visitor, page = _member(request, corp)
     if page:
         return page
     result, refusal = _on_post(request, lambda: checkin.check_in(corp=corp, campaign=campaign, customer_id=visitor.customer_id))
-    context = checkin.checkin_page(corp, campaign, visitor.customer_id)
+    context = checkin.checkin_page(corp, campaign, visitor.customer_id, done=result)
     item = context.get("day_item")
     context.update(
         corp=corp,
@@ -217,8 +222,7 @@ def h5_coupons(request, corp_id: str):
 
 @public_page
 def h5_coupon_claim(request, corp_id: str, template_id: int):
-    corp = _corp(corp_id)
-    template = CouponTemplate.objects.filter(corp=corp, pk=template_id, claimable=True).first()
+    corp, template = _corp_and(corp_id, CouponTemplate.objects.filter(claimable=True), template_id)
     if template is None:
         return _message(request, corp, "这张券不存在或已下架。", 404)
     visitor, page = _member(request, corp)
@@ -298,8 +302,7 @@ def h5_mall_orders(request, corp_id: str):
 def h5_lottery(request, corp_id: str, lottery_id: int):
     """A wheel or a scratch card: the prizes with the chances run, what the customer has left today,
     the winners feed, and one draw a tap (keyed when the page was shown)."""
-    corp = _corp(corp_id)
-    game = Lottery.objects.filter(corp=corp, pk=lottery_id).first()
+    corp, game = _corp_and(corp_id, Lottery.objects, lottery_id)
     if game is None:
         return _message(request, corp, "这个抽奖活动不存在。", 404)
     visitor, page = _member(request, corp)
@@ -318,8 +321,7 @@ def h5_lottery(request, corp_id: str, lottery_id: int):
 def h5_game(request, corp_id: str, game_id: int):
     """A group game shared in a group: dice to roll, or an envelope to open (one play a tap, keyed
     when the page was shown), with what the others did."""
-    corp = _corp(corp_id)
-    game = GroupGame.objects.filter(corp=corp, pk=game_id).select_related("winner", "prize_coupon").first()
+    corp, game = _corp_and(corp_id, GroupGame.objects.select_related("winner", "prize_coupon"), game_id)
     if game is None:
         return _message(request, corp, "这个游戏不存在。", 404)
     visitor, page = _member(request, corp)
