@@ -71,9 +71,7 @@ def test_a_second_tap_the_same_day_counts_once(shop):
 @pytest.mark.django_db(transaction=True)
 def test_two_tabs_at_once_check_in_once():
     corp = f.corp("并发签到")
-    campaign = checkin.campaign_save(
-        actor=f.actor(corp), name="每日签到", starts_on=date(2026, 1, 1), daily_points=5, stages=[{"days": 1, "points": 10}]
-    )
+    campaign = checkin.campaign_save(actor=f.actor(corp), name="每日签到", starts_on=date(2026, 1, 1), daily_points=5, stages=[{"days": 1, "points": 10}])
     mom = f.customer(corp, "并发妈妈")
     at_once(lambda: checkin.check_in(corp=corp, campaign=campaign, customer_id=mom.pk, at=DAY1), 6)
     assert Checkin.objects.filter(customer=mom).count() == 1 and CheckinReward.objects.filter(customer=mom).count() == 1
