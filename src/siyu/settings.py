@@ -169,7 +169,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
+        # Seconds a connection waits for the write lock before `database is locked`.
+        "timeout": float(os.environ.get("SIYU_SQLITE_TIMEOUT", "30")),
     }
     # A file, not memory: tests start `siyu worker` subprocesses that must see the same database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-siyu.sqlite3")}

@@ -34,6 +34,25 @@ def _siyu(*args):
     return [sys.executable, "-m", "siyu.cli", *args]
 
 
+def _child(parent: int, command: str) -> int | None:
+    """The pid of the parent's child process running `siyu <command>`, if any."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+                argv = open(f"/proc/{entry}/cmdline").read().split("\0")
+            except OSError:
+                continue
+            if ppid == parent and command in argv:
+                return int(entry)
+    return None
+
+
+def _handled(data_dir) -> int:
+    with sqlite3.connect(data_dir / "siyu.sqlite3", timeout=10) as db:
+        return db.execute("select count(*) from wecom_callbackevent where status = 'done'").fetchone()[0]
+
+
 def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
     # The timeout only guards against a hang: a fresh database's migrations take most of a minute
     # alone (Django renders the migration states), and longer on a loaded CI machine.
@@ -81,8 +100,18 @@ def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
         # (That the sync changes nothing else is tests/demo/test_backing.py's business.)
         assert json.loads(sync[1])["groups_seen"] > 0
         assert failed == 0
-        # The supervisor stops everything when a child dies: still running means all are up.
         assert proc.poll() is None, proc.stdout.read()
+        # A worker that dies is started again, and the new one goes on handling callbacks.
+        worker = _child(proc.pid, "worker")
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while _child(proc.pid, "worker") in (None, worker):
+            assert time.monotonic() < deadline, "the worker was not started again"
+            time.sleep(0.3)
+        deadline = time.monotonic() + 90
+        while _handled(tmp_path) <= handled:
+            assert proc.poll() is None and time.monotonic() < deadline, "no callback handled after the worker's restart"
+            time.sleep(1)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)

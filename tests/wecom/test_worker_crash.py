@@ -3,6 +3,7 @@ handled exactly once. Real `siyu worker` processes on the test database."""
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,8 +26,8 @@ def _database_url() -> str:
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def _start_worker():
-    env = {**os.environ, "SIYU_DATABASE_URL": _database_url(), "SIYU_CALLBACK_LEASE": "2", "SIYU_LOG_LEVEL": "WARNING"}
+def _start_worker(**extra: str):
+    env = {**os.environ, "SIYU_DATABASE_URL": _database_url(), "SIYU_CALLBACK_LEASE": "2", "SIYU_LOG_LEVEL": "WARNING", **extra}
     cmd = [sys.executable, "-m", "siyu.cli", "worker", "--interval", "0.2", "--requeue-after", "0", "--requeue-every", "0.5"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -69,3 +70,42 @@ def test_killed_worker_leaves_the_event_to_be_handled_once(hub):
             second.kill()
     assert (Customer.objects.count(), Follow.objects.count(), TimelineEvent.objects.filter(kind="added").count()) == (1, 1, 1)
     assert CallbackEvent.objects.get().attempts == 1
+
+
+def _database_fails_the_worker(worker) -> None:
+    """What a deployment sees now and then: on SQLite, another process holding the write lock past
+    the worker's wait (here 1 s, held 4 s); on PostgreSQL, the worker's connections dropped."""
+    if connection.vendor == "sqlite":
+        locker = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            time.sleep(4)
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        assert cursor.fetchall(), "the worker's connections were not found"
+
+
+def test_a_worker_outlives_a_database_that_fails_it_for_a_while(hub):
+    worker = _start_worker(SIYU_SQLITE_TIMEOUT="1", SIYU_LOG_LEVEL="INFO")
+    try:
+        wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="先到")
+        _wait_for(lambda: status() == "done", 60, "the worker to handle the first add")
+        _database_fails_the_worker(worker)
+        time.sleep(1)
+        wecom_sim.customer_adds_staff(hub.sb, hub.staff[1], name="后到")
+        _wait_for(lambda: list(CallbackEvent.objects.values_list("status", flat=True)) == ["done", "done"], 60, "the worker to handle the second add")
+        assert worker.poll() is None, "the worker exited"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            output, _ = worker.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            output, _ = worker.communicate()
+    assert Customer.objects.filter(name__in=["先到", "后到"]).count() == 2
+    if connection.vendor == "sqlite":
+        assert "database is locked" in output

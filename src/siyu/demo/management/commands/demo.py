@@ -67,18 +67,20 @@ class Command(BaseCommand):
 
     def _run_children(self, host, port, simulate, base_url):
         # The server and the worker are separate processes, as in production; this one only
-        # supervises them, and stops both when either dies or when it is told to stop.
+        # supervises them: a child that exits is started again (a worker that hit a bad moment,
+        # a server that ran out of memory), one that keeps exiting stops the demo, and a stop
+        # signal stops them all.
         siyu = [sys.executable, "-m", "siyu.cli"]
         # Landing pages and callback URLs are built from the public URL: the demo's own address,
         # unless the operator set one (a tunnel, a proxy).
         env = {"SIYU_PUBLIC_URL": base_url, **os.environ, "SIYU_DATA_DIR": str(settings.DATA_DIR)}
         children = [
-            subprocess.Popen([*siyu, "serve", "--host", host, "--port", str(port)], env=env),
-            subprocess.Popen([*siyu, "worker"], env=env),
+            _Child("web server", [*siyu, "serve", "--host", host, "--port", str(port)], env),
+            _Child("worker", [*siyu, "worker"], env),
         ]
         if simulate:
-            children.append(subprocess.Popen([*siyu, "simulate", *simulate], env=env, stdout=subprocess.DEVNULL))
-        stopping = False
+            children.append(_Child("simulator", [*siyu, "simulate", *simulate], env, stdout=subprocess.DEVNULL))
+        stopping, gave_up = False, None
 
         def stop(signum, frame):
             nonlocal stopping
@@ -87,17 +89,47 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         try:
-            while not stopping and all(c.poll() is None for c in children):
+            while not stopping and gave_up is None:
+                for child in children:
+                    code = child.process.poll()
+                    if code is None or stopping:
+                        continue
+                    if not child.may_restart():
+                        gave_up = child
+                        self.stderr.write(f"The {child.name} exited {RESTARTS} times within {RESTART_WINDOW:g} s (last exit code {code}); stopping the demo.")
+                        break
+                    self.stderr.write(f"The {child.name} exited (exit code {code}); starting it again.")
+                    child.start()
                 time.sleep(0.2)
         finally:
             for c in children:
-                if c.poll() is None:
-                    c.terminate()
+                if c.process.poll() is None:
+                    c.process.terminate()
             for c in children:
                 try:
-                    c.wait(timeout=10)
+                    c.process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    c.kill()
-        failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
-        if failed and not stopping:
+                    c.process.kill()
+        if gave_up is not None:
             sys.exit(1)
+
+
+RESTARTS = 5  # exits within RESTART_WINDOW seconds after which a child is not started again
+RESTART_WINDOW = 60.0
+
+
+class _Child:
+    """One supervised process, started again when it exits unless it keeps exiting."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, **popen):
+        self.name, self.argv, self.env, self.popen = name, argv, env, popen
+        self.exits: list[float] = []
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, env=self.env, **self.popen)
+
+    def may_restart(self) -> bool:
+        now = time.monotonic()
+        self.exits = [t for t in self.exits if now - t < RESTART_WINDOW] + [now]
+        return len(self.exits) < RESTARTS

@@ -1,10 +1,19 @@
+import logging
 import threading
+import time
 from datetime import timedelta
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import OperationalError, close_old_connections
 
 from siyu.kit.periodic import PeriodicJob, periodic_jobs, run_job
+
+log = logging.getLogger("siyu.worker")
+# A database that stays unreachable this long in a row ends the worker (its supervisor restarts it
+# and says so); a shorter outage, such as SQLite's write lock held past its timeout by a long
+# import, is waited out.
+GIVE_UP_AFTER = 600.0
 
 
 def _loop(stop: threading.Event, jobs: list[PeriodicJob], every: float, older_than: timedelta) -> None:
@@ -42,6 +51,29 @@ class Command(BaseCommand):
             for every, group in groups.items():
                 threading.Thread(target=_loop, args=(stop, group, every, older_than), daemon=True, name=f"periodic-{every:g}s").start()
         try:
-            call_command("db_worker", queue_name="*", interval=interval, batch=batch, reload=False)
+            _work(interval=interval, batch=batch)
         finally:
             stop.set()
+
+
+def _work(*, interval: float, batch: bool) -> None:
+    """django-tasks-db's loop, started again when the database fails it outside its own retry of a
+    locked claim (`database is locked` while it begins its transaction or records a task's end, a
+    dropped connection). Due work it had claimed is left to the sweep of abandoned work
+    (`--requeue-after`), as a crashed worker's is."""
+    failing_since, wait = None, 1.0
+    while True:
+        began = time.monotonic()
+        try:
+            call_command("db_worker", queue_name="*", interval=interval, batch=batch, reload=False)
+            return
+        except OperationalError as exc:
+            now = time.monotonic()
+            if failing_since is None or now - began > 60:  # it ran a while: a new outage
+                failing_since, wait = began, 1.0
+            if now - failing_since > GIVE_UP_AFTER:
+                raise
+            log.warning("the database failed the worker (%s); starting again in %.0f s", exc, wait)
+            close_old_connections()
+            time.sleep(wait)
+            wait = min(wait * 2, 30.0)
