@@ -74,12 +74,14 @@ def test_killed_worker_leaves_the_event_to_be_handled_once(hub):
 
 def _database_fails_the_worker(worker) -> None:
     """What a deployment sees now and then: on SQLite, another process holding the write lock past
-    the worker's wait (here 1 s, held 4 s); on PostgreSQL, the worker's connections dropped."""
+    the worker's wait (here 1 s, held 8 s: longer than a task the worker may be running, so that
+    its loop meets the lock too); on PostgreSQL, the worker's connections dropped (its loop's
+    health check opens new ones)."""
     if connection.vendor == "sqlite":
         locker = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
         try:
             locker.execute("BEGIN EXCLUSIVE")
-            time.sleep(4)
+            time.sleep(8)
         finally:
             locker.execute("ROLLBACK")
             locker.close()

@@ -58,8 +58,8 @@ class Command(BaseCommand):
 
 def _work(*, interval: float, batch: bool) -> None:
     """django-tasks-db's loop, started again when the database fails it outside its own retry of a
-    locked claim (`database is locked` while it begins its transaction or records a task's end, a
-    dropped connection). Due work it had claimed is left to the sweep of abandoned work
+    locked claim (SQLite's `database is locked` while it begins its transaction or records a
+    task's end). Due work it had claimed is left to the sweep of abandoned work
     (`--requeue-after`), as a crashed worker's is."""
     failing_since, wait = None, 1.0
     while True:
