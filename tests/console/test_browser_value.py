@@ -8,6 +8,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from openpyxl import Workbook
 from playwright.sync_api import expect
 
@@ -63,9 +64,14 @@ def test_order_history_to_rfm_segment_super_users_clv_and_funnel(live_server, br
     page.set_input_files("#order-import input[type=file]", str(brand["file"]))
     page.fill("#order-import input[name=source]", "youzan")
     page.click("#import-button")
-    page.wait_for_selector(".msg")
-    assert page.inner_text("#orders-total") == str(brand["orders"]) and page.inner_text("#orders-unmatched") == "0"
+    # The import's page answers at once and waits for the worker; it asks again every second and
+    # shows the report when the worker is done.
+    page.wait_for_selector('#import-report[data-status="queued"]')
+    call_command("worker", batch=True, requeue_after=3600)
+    page.wait_for_selector('#import-report[data-status="imported"]', timeout=15_000)
     page.screenshot(path=str(ARTIFACTS / "29-order-import.png"), full_page=True)
+    page.click("#nav-order-import")
+    assert page.inner_text("#orders-total") == str(brand["orders"]) and page.inner_text("#orders-unmatched") == "0"
     assert Order.objects.filter(corp=brand["corp"], source="youzan").count() == brand["orders"]
     clv_refresh(corp=brand["corp"])  # what the worker's daily schedule does
     expected = rfm_compute(brand["corp"])

@@ -6,17 +6,19 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, TestCase
 from openpyxl import load_workbook
 
 from siyu.analytics.lifetime import clv_refresh
 from siyu.analytics.models import CustomerClv, RfmSettings, Segment
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Role
+from siyu.orders import importer
 from siyu.orders.models import Order, OrderImport
 from siyu.orders.services import OrderIn, order_upsert
 
 from .. import factories as f
+from ..conftest import run_queued
 
 
 @pytest.fixture
@@ -124,32 +126,77 @@ def test_guides_cannot_open_value_pages(brand):
         assert guide.get(url).status_code == 403, url
 
 
-def test_order_import_page_reports_bad_rows_and_imports_good_files(brand):
+def _upload(client, name: str, content: bytes):
+    """The console's upload, its queueing committed (as the request's commit would)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post("/orders/import/", {"file": SimpleUploadedFile(name, content), "source": "pos"})
 
+
+def test_order_import_page_queues_the_file_and_the_worker_reports_bad_rows_or_imports_it(brand):
     client = brand["client"]
     before = Order.objects.count()
     bad = "订单号,支付时间,实付金额,外部联系人ID\nN1,2026-03-01 10:00,1.999,wm1\nN2,someday,10,wm1\n".encode()
-    r = client.post("/orders/import/", {"file": SimpleUploadedFile("bad.csv", bad), "source": "pos"})
-    page = r.content.decode()
-    assert r.status_code == 400 and 'data-code="amount_precision"' in page and 'data-code="bad_time"' in page
-    assert Order.objects.count() == before
+    r = _upload(client, "bad.csv", bad)
+    rejected = OrderImport.objects.get(file_name="bad.csv")
+    assert r.status_code == 302 and r["Location"] == f"/orders/imports/{rejected.id}/"
+    # The page answers before the worker reads a row: it shows the import waiting, and asks again.
+    waiting = client.get(r["Location"]).content.decode()
+    assert 'data-status="queued"' in waiting and 'hx-trigger="every 1s"' in waiting
+    assert run_queued("siyu.orders.tasks") == ["rejected"]
+    report = client.get(r["Location"]).content.decode()
+    assert 'data-code="amount_precision"' in report and 'data-code="bad_time"' in report and "没有导入任何数据" in report
+    assert "hx-trigger" not in report and Order.objects.count() == before
+    rejected.refresh_from_db()
+    assert (rejected.status, rejected.error_count, rejected.created_by.username, rejected.upload) == ("rejected", 2, "owner", None)
+
     good = "订单号,支付时间,实付金额,外部联系人ID\nN1,2026-03-01 10:00,1.99,wm1\nN2,2026-03-02,10,wmNobody\n".encode()
-    r = client.post("/orders/import/", {"file": SimpleUploadedFile("good.csv", good), "source": "pos"})
-    assert r.status_code == 302 and Order.objects.count() == before + 2
+    r = _upload(client, "good.csv", good)
+    assert r.status_code == 302 and Order.objects.count() == before
+    assert run_queued("siyu.orders.tasks") == ["imported"] and Order.objects.count() == before + 2
     page = client.get("/orders/import/").content.decode()
     assert 'id="orders-unmatched">1<' in page
-    r = client.post("/orders/import/", {"file": SimpleUploadedFile("x.csv", b"a,b\n1,2\n"), "source": "pos"})
-    assert r.status_code == 400 and "对应的列" in r.content.decode()
+    # A file without the columns an order needs is refused at once, next to the field, and not queued.
+    r = _upload(client, "x.csv", b"a,b\n1,2\n")
+    assert r.status_code == 400 and "对应的列" in r.content.decode() and not OrderImport.objects.filter(file_name="x.csv").exists()
 
     # The history keeps both reads of a file, the rejected one with its report.
     history = client.get("/orders/import/").content.decode()
     assert history.index('data-import="good.csv"') < history.index('data-import="bad.csv"')  # newest first
-    rejected = OrderImport.objects.get(file_name="bad.csv")
-    assert (rejected.status, rejected.error_count, rejected.created_by.username) == ("rejected", 2, "owner")
-    report = client.get(f"/orders/imports/{rejected.id}/").content.decode()
-    assert 'data-code="amount_precision"' in report and 'data-code="bad_time"' in report and "没有导入任何数据" in report
     imported = OrderImport.objects.get(file_name="good.csv")
-    assert (imported.status, imported.created, imported.matched) == ("imported", 2, 1)
+    assert (imported.status, imported.created, imported.matched, imported.upload) == ("imported", 2, 1, None)
+
+
+def test_an_import_shows_its_progress_and_a_dead_workers_import_is_taken_over(brand, monkeypatch):
+    client = brand["client"]
+    rows = "".join(f"P{i},2026-03-01 10:00,{i % 90 + 1},wm{i % 7}\n" for i in range(2500))
+    r = _upload(client, "big.csv", ("订单号,支付时间,实付金额,外部联系人ID\n" + rows).encode())
+    run = OrderImport.objects.get(file_name="big.csv")
+    # A worker that dies after writing its first batch of 1,000.
+    seen = []
+
+    def dies(corp, batch, report, staff_cache):
+        if seen:
+            raise SystemExit("the worker is killed")
+        seen.append(len(batch))
+        real(corp, batch, report, staff_cache)
+
+    real = importer._write
+    monkeypatch.setattr(importer, "_write", dies)
+    with pytest.raises(SystemExit):
+        run_queued("siyu.orders.tasks")
+    run.refresh_from_db()
+    assert (run.status, run.phase, run.progress_done, run.progress_total) == ("running", "write", 1000, 2500)
+    page = client.get(r["Location"], HTTP_HX_REQUEST="true").content.decode()
+    assert '<progress max="2500" value="1000">' in page and "正在写入：第 1000 笔，共 2500 笔" in page
+    assert Order.objects.filter(order_no__startswith="P").count() == 1000
+    monkeypatch.setattr(importer, "_write", real)
+    # Its lease runs out; the sweep queues it again, and another worker reads the file from the start.
+    OrderImport.objects.filter(pk=run.pk).update(updated_at=now() - timedelta(minutes=6))
+    assert importer.order_imports_sweep(timedelta(seconds=0)) == 1
+    assert run_queued("siyu.orders.tasks") == ["imported"]
+    run.refresh_from_db()
+    assert (run.status, run.orders, run.created, run.unchanged) == ("imported", 2500, 1500, 1000)
+    assert Order.objects.filter(order_no__startswith="P").count() == 2500
 
 
 def test_the_orders_list_searches_and_a_guide_sees_only_their_customers_orders(brand):

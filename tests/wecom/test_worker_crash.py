@@ -1,5 +1,6 @@
-"""A worker killed (SIGKILL) in the middle of handling a callback: after a restart the event is
-handled exactly once. Real `siyu worker` processes on the test database."""
+"""Real `siyu worker` processes on the test database: one killed (SIGKILL) in the middle of
+handling a callback leaves the event to be handled exactly once after a restart; one the database
+fails for a while goes on; callbacks are answered and handled while a console import is written."""
 
 import os
 import signal
@@ -12,9 +13,13 @@ import pytest
 from django.db import connection
 
 from siyu.customers.models import Customer, Follow, TimelineEvent
+from siyu.orders.importer import orders_queue_import
+from siyu.orders.models import Order, OrderImport
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
 from siyu.wecom.models import CallbackEvent
+
+from .. import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,3 +116,32 @@ def test_a_worker_outlives_a_database_that_fails_it_for_a_while(hub):
     assert Customer.objects.filter(name__in=["先到", "后到"]).count() == 2
     if connection.vendor == "sqlite":
         assert "database is locked" in output
+
+
+def test_a_callback_during_a_console_import_is_answered_at_once_and_handled(hub, tmp_path):
+    """The worker writes a console upload in batches of a transaction each: WeCom's callback,
+    arriving mid-file, is answered in well under WeCom's 5 s and handled (by a second worker)."""
+    owner = f.actor(hub.corp)
+    path = tmp_path / "history.csv"
+    rows = "".join(f"H{i},2026-03-01 10:00,{i % 90 + 1},wmnobody{i % 50}\n" for i in range(30_000))
+    path.write_text("订单号,支付时间,实付金额,外部联系人ID\n" + rows, encoding="utf-8")
+    run = orders_queue_import(actor=owner, path=path, source="pos")
+    workers = [_start_worker(), _start_worker()]
+    try:
+        _wait_for(lambda: OrderImport.objects.filter(pk=run.pk, phase="write", progress_done__gte=1000).exists(), 120, "the import to write")
+        began = time.monotonic()
+        _follow, entry = wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="导入中加的")
+        answered = time.monotonic() - began
+        assert entry.status_code == 200 and answered < 5, (entry.status_code, answered)
+        assert OrderImport.objects.get(pk=run.pk).status == OrderImport.Status.RUNNING  # it came mid-file
+        _wait_for(lambda: status() == "done", 60, "the callback to be handled")
+        _wait_for(lambda: OrderImport.objects.get(pk=run.pk).status == OrderImport.Status.IMPORTED, 180, "the import to end")
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    assert Customer.objects.filter(name="导入中加的").exists() and Order.objects.filter(corp=hub.corp).count() == 30_000

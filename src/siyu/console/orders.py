@@ -49,4 +49,6 @@ def order_list_page(request):
 @console_view
 def order_import_report(request, import_id: int):
     run = order_import_get(request.actor, import_id)
-    return render(request, "console/order_import_report.html", {"run": run, "nav": "order_import"})
+    # While the worker reads the file, the card asks again every second (htmx) and shows the progress.
+    template = "console/_order_import_card.html" if request.htmx else "console/order_import_report.html"
+    return render(request, template, {"run": run, "nav": "order_import"})

@@ -22,7 +22,7 @@ from siyu.customers import selectors as customer_selectors
 from siyu.kit.clock import now
 from siyu.kit.errors import InvalidInput
 from siyu.kit.http import XLSX, attachment
-from siyu.orders.importer import orders_submit_import
+from siyu.orders.importer import orders_queue_import
 from siyu.orders.selectors import order_counts, order_imports, order_sources
 from siyu.tags.selectors import live_tags
 
@@ -406,13 +406,13 @@ CONSOLE_IMPORT_MAX_BYTES = 20 * 1024 * 1024
 
 @console_view
 def order_import_page(request):
-    """Upload an order history: checked whole, imported only if every row is good (the CLI,
-    `siyu orders import`, takes files of any size with a progress bar)."""
+    """Upload an order history: its heading checked at once, its rows by the worker (the page of
+    the import shows the progress, then the report: imported only if every row is good). The CLI,
+    `siyu orders import`, takes files of any size."""
 
     actor = request.actor
     sources = order_sources(actor)
     form = OrderImportForm(request.POST or None, request.FILES or None)
-    report = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         if upload.size > CONSOLE_IMPORT_MAX_BYTES:
@@ -423,21 +423,13 @@ def order_import_page(request):
                 with path.open("wb") as out:
                     for chunk in upload.chunks():
                         out.write(chunk)
-                result = saved_or_form_error(form, lambda: orders_submit_import(actor=actor, path=path, source=form.cleaned_data["source"].strip()))
-            if result is not None and result.error_count:
-                report = result
-                form.add_error(None, _("%(n)d bad rows; nothing was imported.") % {"n": result.error_count})
-            elif result is not None:
-                messages.success(
-                    request,
-                    _("%(orders)d orders imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged; %(matched)d matched to customers.")
-                    % {"orders": result.orders, "created": result.created, "updated": result.updated, "unchanged": result.unchanged, "matched": result.matched},
-                )
-                return redirect("console:order_import")
+                run = saved_or_form_error(form, lambda: orders_queue_import(actor=actor, path=path, source=form.cleaned_data["source"].strip()))
+            if run is not None:
+                return redirect("console:order_import_report", run.pk)
     stats = order_counts(actor)
     return render(
         request,
         "console/order_import.html",
-        {"form": form, "report": report, "stats": stats, "sources": sources, "history": order_imports(actor)[:20], "nav": "order_import"},
+        {"form": form, "stats": stats, "sources": sources, "history": order_imports(actor)[:20], "nav": "order_import"},
         status=400 if form.errors else 200,
     )

@@ -8,4 +8,4 @@ class OrdersConfig(AppConfig):
     verbose_name = pgettext_lazy("page", "Orders")
 
     def ready(self) -> None:
-        from . import subscribers  # noqa: F401, PLC0415 — importing registers them
+        from . import jobs, subscribers  # noqa: F401, PLC0415 — importing registers them

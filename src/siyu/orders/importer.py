@@ -11,9 +11,11 @@ one order are next to each other, as every export writes them, and repeat the or
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from django.db import transaction
@@ -21,7 +23,9 @@ from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
 from siyu.customers.models import TimelineEvent
+from siyu.kit.clock import now
 from siyu.kit.db import statistics_refresh
+from siyu.kit.due import DueWork
 from siyu.kit.errors import InvalidInput
 from siyu.kit.money import fen_from_yuan
 from siyu.kit.tables import iter_table
@@ -226,22 +230,80 @@ def orders_import(
     Every import that reads its rows is recorded (OrderImport), rejected ones with their problems."""
     report = _check_and_write(corp, path, source, mapping, batch_size, check_only, on_progress)
     if not check_only:
-        OrderImport.objects.create(
-            corp=corp,
-            file_name=path.name[:200],
-            source=source[:32],  # the record of what was asked; each order's own source is checked
-            created_by=user,
-            status=OrderImport.Status.REJECTED if report.error_count else OrderImport.Status.IMPORTED,
-            rows=report.rows,
-            orders=report.orders,
-            created=report.created,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            matched=report.matched,
-            error_count=report.error_count,
-            errors=report.errors,
-        )
+        # The record of what was asked: each order's own source is checked.
+        OrderImport.objects.create(corp=corp, file_name=path.name[:200], source=source[:32], created_by=user, **_outcome(report))
     return report
+
+
+def _outcome(report: Report) -> dict:
+    return {
+        "status": OrderImport.Status.REJECTED if report.error_count else OrderImport.Status.IMPORTED,
+        "rows": report.rows,
+        "orders": report.orders,
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "matched": report.matched,
+        "error_count": report.error_count,
+        "errors": report.errors,
+    }
+
+
+# A console upload is imported by the worker: its page answers at once, and the file is written
+# in batches of a transaction each, so callbacks and pages write between them. A worker that dies
+# mid-file leaves a lease (the heartbeat is each progress report) that another takes over; it reads
+# the file again from the start, and what was written before comes back unchanged.
+IMPORT_WORK = DueWork(
+    "order import",
+    OrderImport,
+    task="siyu.orders.tasks.run_order_import",
+    waiting=(OrderImport.Status.QUEUED,),
+    running=OrderImport.Status.RUNNING,
+    done=OrderImport.Status.IMPORTED,
+    failed=OrderImport.Status.FAILED,
+    lease=timedelta(minutes=5),
+    heartbeat="updated_at",
+    max_attempts=3,
+)
+
+
+def orders_queue_import(*, actor: Actor, path: Path, source: str = "import") -> OrderImport:
+    """A person's upload (the console): its heading is checked now (a file with no order number
+    or amount column is refused at once, as the form's error); its rows by the worker."""
+    actor.require_manager()
+    _open(path, {})
+    run = OrderImport.objects.create(
+        corp=actor.corp, file_name=path.name[:200], source=source[:32], created_by=actor.user, status=OrderImport.Status.QUEUED, upload=path.read_bytes()
+    )
+    IMPORT_WORK.enqueue(run.pk)
+    return run
+
+
+def order_import_run(run_pk: int) -> str:
+    return IMPORT_WORK.run(run_pk, _run)
+
+
+def _run(claim) -> str:
+    run = OrderImport.objects.select_related("corp").get(pk=claim.pk)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        OrderImport.objects.filter(pk=run.pk).update(phase=phase, progress_done=done, progress_total=total, updated_at=now())
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / (Path(run.file_name).name or "orders.csv")
+        path.write_bytes(bytes(run.upload or b""))
+        try:
+            report = _check_and_write(run.corp, path, run.source, None, 1000, False, progress)
+        except InvalidInput as exc:  # the heading changed since it was checked: refused whole, as a bad row is
+            report = Report()
+            report.bad(0, exc.field or "file", exc.code, exc.message)
+    outcome = _outcome(report)
+    claim.finish(status=outcome.pop("status"), upload=None, phase="", **outcome)
+    return "rejected" if report.error_count else "imported"
+
+
+def order_imports_sweep(older_than: timedelta) -> int:
+    return IMPORT_WORK.sweep(older_than=older_than)
 
 
 def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_progress) -> Report:
@@ -391,9 +453,3 @@ def _insert_new(corp: Corp, orders: list[services.OrderIn], report: Report, staf
     report.created += len(rows)
     report.matched += sum(1 for o in rows if o.customer_id)
     return {o.customer_id for o in rows if o.customer_id}
-
-
-def orders_submit_import(*, actor: Actor, path: Path, source: str = "import") -> Report:
-    """A person's upload (the console): the role is decided here; the CLI calls orders_import."""
-    actor.require_manager()
-    return orders_import(corp=actor.corp, path=path, source=source, user=actor.user)

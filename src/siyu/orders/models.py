@@ -154,17 +154,34 @@ class CustomerValue(CorpOwned):
 
 class OrderImport(CorpOwned):
     """One order file read from the console or the command line, and what came of it: imported
-    whole, or rejected whole with the problem rows (the first MAX_REPORTED of them)."""
+    whole, or rejected whole with the problem rows (the first MAX_REPORTED of them). A console
+    upload waits for the worker (queued, running) with its file, which is dropped once read."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Importing")
         IMPORTED = "imported", _("Imported")
         REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
 
     file_name = models.CharField(max_length=200)
     source = models.CharField(max_length=32)
     created_by = models.ForeignKey("corps.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=8, choices=Status.choices)
+    # A console upload's file, kept in the database (a worker on another machine reads it) until
+    # the import is over; then emptied.
+    upload = models.BinaryField(null=True, blank=True)
+    phase = models.CharField(max_length=8, blank=True, default="", help_text="check or write, while running")
+    progress_done = models.IntegerField(default=0)
+    progress_total = models.IntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    # kit.due (the lease is updated_at, the heartbeat every progress report moves).
+    updated_at = models.DateTimeField(auto_now=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True, default="")
     rows = models.IntegerField(default=0)
     orders = models.IntegerField(default=0)
     created = models.IntegerField(default=0)
