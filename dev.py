@@ -127,8 +127,10 @@ def main() -> None:
         os.execv(BIN / "siyu", [str(BIN / "siyu"), *rest])
     ensure_browser()
     # One pytest worker per core (pytest-xdist): the suite is mostly waiting on databases, servers
-    # and the browser, so it halves the time on two cores. `-n 0` runs it in one process.
-    parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in rest) else ["-n", "auto"]
+    # and the browser, so it halves the time on two cores. `-n 0` runs it in one process. A worker
+    # that runs out of tests takes some of the other's (worksteal): a few tests take a minute or two
+    # (the demo, the browser walk, the migrations) and would otherwise leave a core idle at the end.
+    parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in rest) else ["-n", "auto", "--dist", "worksteal"]
     os.execv(BIN / "python", [str(BIN / "python"), "-m", "pytest", *parallel, *rest])
 
 
