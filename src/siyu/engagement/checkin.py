@@ -194,8 +194,9 @@ def checkin_page(corp: Corp, campaign: CheckinCampaign, customer_id: int, at: da
     first = today.replace(day=1)
     days = set(mine.filter(day__gte=first, day__lte=today).values_list("day", flat=True))
     month = [{"day": d, "done": d in days, "today": d == today} for d in (first + timedelta(days=i) for i in range((today - first).days + 1))]
-    paid = done.paid if done and done.paid is not None else None
-    if paid is None:
+    if done is not None and done.paid is not None:
+        paid = done.paid
+    else:
         paid = set(CheckinReward.objects.filter(campaign=campaign, customer_id=customer_id).values_list("days", flat=True))
     total = last.total if last else 0
     return {

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
+from siyu.kit.db import locked_row
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.tenancy import Actor
 
@@ -206,14 +207,10 @@ def _draw(corp: Corp, lottery: Lottery, customer_id: int, key: str, at: datetime
 
 
 def _entrant(corp: Corp, lottery: Lottery, customer_id: int) -> LotteryEntrant:
-    """The customer's entrant row, locked until the transaction ends (made on the first draw): one
-    statement for a customer who drew before."""
-    entrant = LotteryEntrant.objects.select_for_update().filter(lottery=lottery, customer_id=customer_id).first()
-    if entrant is None:
-        # A twin making it at once: the conflict is ignored, and the lock below waits for its commit.
-        LotteryEntrant.objects.bulk_create([LotteryEntrant(corp=corp, lottery=lottery, customer_id=customer_id)], ignore_conflicts=True)
-        entrant = LotteryEntrant.objects.select_for_update().get(lottery=lottery, customer_id=customer_id)
-    return entrant
+    """The customer's entrant row, locked until the transaction ends (made on the first draw)."""
+    return locked_row(
+        LotteryEntrant.objects.filter(lottery=lottery, customer_id=customer_id), lambda: LotteryEntrant(corp=corp, lottery=lottery, customer_id=customer_id)
+    )
 
 
 def _roll() -> int:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer
 from siyu.kit.clock import now
+from siyu.kit.db import locked_row
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.tenancy import Actor
 
@@ -33,13 +34,13 @@ NOT_GROWTH = ("exchange_refund",)  # a cancelled exchange's points come back; th
 def _account(corp: Corp, customer_id: int) -> PointsAccount:
     """The customer's account, locked until the transaction ends (made on first use). A customer
     with an account costs one statement; the first move of a new one three."""
-    account = PointsAccount.objects.select_for_update().filter(customer_id=customer_id).first()
-    if account is None:
+
+    def new() -> PointsAccount:
         if not Customer.objects.filter(corp=corp, pk=customer_id).exists():
             raise InvalidInput(_("No such customer."), code="no_such_customer", field="customer_id")
-        # A twin making it at once: the conflict is ignored, and the lock below waits for its commit.
-        PointsAccount.objects.bulk_create([PointsAccount(corp=corp, customer_id=customer_id, updated_at=now())], ignore_conflicts=True)
-        account = PointsAccount.objects.select_for_update().get(customer_id=customer_id)
+        return PointsAccount(corp=corp, customer_id=customer_id, updated_at=now())
+
+    account = locked_row(PointsAccount.objects.filter(customer_id=customer_id), new)
     if account.corp_id != corp.pk:
         raise InvalidInput(_("No such customer."), code="no_such_customer", field="customer_id")
     return account

@@ -1,11 +1,22 @@
 """Database housekeeping that several domains need when writing in bulk."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
 from django.db import connection, models
 from django.db.models import Lookup
+
+
+def locked_row(rows: models.QuerySet, make: Callable[[], models.Model]) -> models.Model:
+    """The one row of `rows`, locked until the transaction ends, made by `make()` (an unsaved row,
+    or an exception that refuses) when there is none: one statement when it exists. Two callers
+    making it at once: the second insert is ignored, and its lock waits for the first's commit."""
+    row = rows.select_for_update().first()
+    if row is None:
+        rows.model.objects.bulk_create([make()], ignore_conflicts=True)
+        row = rows.select_for_update().get()
+    return row
 
 
 def in_chunks(items: list, size: int = 5000) -> Iterator[list]:
