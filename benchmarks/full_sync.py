@@ -6,6 +6,10 @@
 
 Prints the wall time per phase and in all, the API calls made, and calls per minute (overall and
 the busiest API's busiest minute) as a fraction of the sandbox's configured per-API limit.
+Siyu's own CPU (this process: the sync, its client and database driver) is printed apart from
+the sandbox's (the server process answering as WeCom), per phase and per applied contact, with what
+follows from it: the 3M-customer time at the measured rate, and the share of batch/get_by_user's
+per-API ceiling one dedicated worker would reach if only Siyu's CPU paced it.
 With --again, syncs a second time to time a sync that finds nothing new. Asserts nothing.
 """
 
@@ -86,22 +90,27 @@ def main() -> None:
     stack = Stack(workers=0, threads=8)
     try:
         corp = corp_create(corp_id=corpid, name="sync bench", secret="s", api_base=f"{stack.url}/sandbox/cgi-bin/")
-        phases, last = {}, [time.perf_counter(), "staff"]
+        phases, last = {}, [time.perf_counter(), "staff", time.process_time()]
+        cpu = {}
 
         def on_progress(run):
             if run.phase != last[1]:
-                now = time.perf_counter()
+                now, used = time.perf_counter(), time.process_time()
                 phases[last[1]] = now - last[0]
-                last[:] = [now, run.phase]
+                cpu[last[1]] = used - last[2]
+                last[:] = [now, run.phase, used]
 
         for label in ("first sync", "second sync (nothing new)")[: 2 if args.again else 1]:
             calls_from = SbCallLog.objects.filter(corp=sb).order_by("-id").values_list("id", flat=True).first() or 0
             phases.clear()
-            last[:] = [time.perf_counter(), "staff"]
-            t0 = time.perf_counter()
+            cpu.clear()
+            last[:] = [time.perf_counter(), "staff", time.process_time()]
+            sandbox_cpu0, t0, cpu0 = stack.cpu_seconds()["siyu server"], time.perf_counter(), time.process_time()
             run = full_sync(corp=corp, client=WeComClient(corp), on_progress=on_progress)
-            wall = time.perf_counter() - t0
+            wall, siyu_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            sandbox_cpu = stack.cpu_seconds()["siyu server"] - sandbox_cpu0
             phases[last[1]] = time.perf_counter() - last[0]
+            cpu[last[1]] = time.process_time() - last[2]
             calls = list(SbCallLog.objects.filter(corp=sb, id__gt=calls_from).values_list("api", "at", "errcode"))
             per_minute = Counter((api, at.replace(second=0, microsecond=0)) for api, at, _ in calls)
             busiest_api, busiest = max(per_minute.items(), key=lambda kv: kv[1])
@@ -112,6 +121,20 @@ def main() -> None:
                 f"({busiest_api[0]}) = {busiest / args.limit_per_minute:.0%} of the limit; 45009/45033 answers {refused}"
             )
             print(f"  counts {dict(sorted((k, v) for k, v in run.counts.items() if v))}")
+            contacts = run.counts.get("contacts_seen", 0) or 1
+            per_contact = cpu.get("customers", 0.0) / contacts
+            page_calls = sum(1 for api, _, _ in calls if api.endswith("batch/get_by_user"))
+            print(
+                f"  CPU: Siyu {siyu_cpu:.1f}s ({', '.join(f'{p} {s:.1f}s' for p, s in cpu.items())}), sandbox (WeCom stand-in) {sandbox_cpu:.1f}s; "
+                f"Siyu per applied contact {per_contact * 1000:.2f} ms (customers phase: {cpu.get('customers', 0.0):.1f}s / {contacts} contacts)"
+            )
+            if page_calls and per_contact:
+                rate = contacts / phases.get("customers", wall)
+                ceiling = 60 / (per_contact * contacts / page_calls) / args.limit_per_minute
+                print(
+                    f"  3M customers at this run's customers-phase rate ({rate:.0f}/s): {3_000_000 / rate / 60:.0f} min; "
+                    f"one dedicated worker paced by Siyu's CPU alone would make {ceiling:.0%} of batch/get_by_user's per-API ceiling"
+                )
     finally:
         stack.stop()
 

@@ -228,6 +228,8 @@ def full_sync(*, corp: Corp, client: WeComClient | None = None, restart: bool = 
         for phase in phases[names.index(run.phase) if run.phase in names else 0 :]:
             run.phase = phase.name
             run.save(update_fields=["phase"])
+            if on_progress:
+                on_progress(run)  # a phase begins: a watcher times phases from here
             phase.run(run, client, on_progress)
         run.status, run.finished_at = SyncRun.Status.DONE, timezone.now()
     except BaseException as exc:
