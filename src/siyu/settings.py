@@ -239,6 +239,8 @@ SESSION_COOKIE_AGE = int(float(os.environ.get("SIYU_SESSION_HOURS", "12")) * 360
 SIYU_HTTPS = _env_bool("SIYU_HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SIYU_HTTPS
 SECURE_SSL_REDIRECT = SIYU_HTTPS
+# A load balancer checks health over plain HTTP inside the network: answered, not redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = int(os.environ.get("SIYU_HSTS_SECONDS", "31536000")) if SIYU_HTTPS else 0
 # Only when every subdomain is HTTPS too: the operator's call.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SIYU_HSTS_SUBDOMAINS", False)

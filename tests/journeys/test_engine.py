@@ -27,7 +27,7 @@ from siyu.messaging import budget
 from siyu.messaging.models import CustomerListMember, Delivery
 from siyu.orders.services import OrderIn, RefundIn, order_upsert, refund_record
 from siyu.tags.services import tag_delete
-from siyu.wecom.events import CALLBACK, ContactAdded, ContactLost
+from siyu.wecom.events import CALLBACK, ContactLost, ContactsAdded, NewFollow
 
 from .. import factories as f
 
@@ -535,7 +535,7 @@ def test_an_arrival_enrolls_only_on_journeys_still_live_when_the_engine_passes(w
     on_add = {"trigger": {"kind": "event", "event": "contact_added"}, "steps": [{"key": "w", "kind": "wait", "days": 1}]}
     stays, paused = _live(actor, on_add, "留下"), _live(actor, on_add, "暂停")
     (c,) = _customers(corp, staff, 1)
-    subscribers._contact_added(ContactAdded(corp=corp, customer=c, follow=c.follows.get(), customer_created=True, source=CALLBACK))
+    subscribers._contacts_added(ContactsAdded(corp=corp, added=(NewFollow(c, c.follows.get(), True),), source=CALLBACK))
     assert sorted(int(i) for i in Arrival.objects.get().journey_ids.split(",")) == sorted([stays.pk, paused.pk])
     services.journey_pause(actor=actor, journey=paused)
     assert engine.arrivals_enter() == 1
@@ -558,9 +558,9 @@ def test_a_lead_forms_visitor_and_a_customer_newly_in_a_segment_enter_at_once(wo
         Acquisition.objects.create(
             corp=corp, follow=follow, customer=c, staff=staff, live_code=code, lead=lead, added_at=follow.added_at, day=follow.added_at.date()
         )
-        subscribers._contact_added(ContactAdded(corp=corp, customer=c, follow=follow, customer_created=True, source=CALLBACK))
+        subscribers._contacts_added(ContactsAdded(corp=corp, added=(NewFollow(c, follow, True),), source=CALLBACK))
         if lead is not None:  # WeCom delivers the add twice: one arrival more, the same occasion
-            subscribers._contact_added(ContactAdded(corp=corp, customer=c, follow=follow, customer_created=False, source=CALLBACK))
+            subscribers._contacts_added(ContactsAdded(corp=corp, added=(NewFollow(c, follow, False),), source=CALLBACK))
     assert Arrival.objects.count() == 2 and not Enrollment.objects.filter(journey=by_lead).exists()  # recorded in the callback…
     assert engine.arrivals_enter() == 1  # … enrolled by the engine's next pass, once
     assert not Arrival.objects.exists()

@@ -7,18 +7,18 @@ import pytest
 from siyu.groups.events import GroupMemberJoined
 from siyu.kit.events import subscribed
 from siyu.sandbox import callbacks as wecom_sim
-from siyu.wecom.events import CALLBACK, ContactAdded, ContactLost
+from siyu.wecom.events import CALLBACK, ContactLost, ContactsAdded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_subscriber_gets_each_event_once_from_callbacks_delivered_twice(hub):
     seen = []
-    added = lambda e: seen.append(("added", e.customer.external_userid, e.follow.staff.userid, e.source))  # noqa: E731
+    added = lambda e: seen.extend(("added", a.customer.external_userid, a.follow.staff.userid, e.source) for a in e.added)  # noqa: E731
     lost = lambda e: seen.append(("lost", e.follow.customer.external_userid, e.by))  # noqa: E731
     # The group's owner (staff) joins it too when it is created; the customers are what this is about.
     joined = lambda e: e.member.type == 2 and seen.append(("joined", e.group.chat_id, e.member.userid, e.member.customer_id is not None))  # noqa: E731
-    with subscribed(ContactAdded, added), subscribed(ContactLost, lost), subscribed(GroupMemberJoined, joined, after_commit=True):
+    with subscribed(ContactsAdded, added), subscribed(ContactLost, lost), subscribed(GroupMemberJoined, joined, after_commit=True):
         follow, entry = wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="订阅", state="lcabc")
         assert wecom_sim.deliver(hub.sb, entry) == 200  # WeCom's retry of the same add
         hub.run_worker()

@@ -23,6 +23,7 @@ from siyu.corps.models import Corp, Department, Staff
 from siyu.customers.fields import customer_fields_fill
 from siyu.customers.services import customer_add_phones
 from siyu.kit.clock import now
+from siyu.kit.db import insert_many
 from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput, NotFound, save_or_conflict
 from siyu.kit.events import publish
@@ -430,6 +431,43 @@ def _count(code: LiveCode, staff_id: int, day, field: str) -> int:
     return getattr(row, field) + 1
 
 
+def _code_for_state(corp: Corp, state: str, code_cache: dict | None) -> LiveCode | None:
+    if not state:
+        return None
+    cache = {} if code_cache is None else code_cache
+    if state not in cache:
+        cache[state] = LiveCode.objects.filter(corp=corp, state=state).first()
+    return cache[state]
+
+
+def _add_tasks_pending(corp: Corp, code_cache: dict | None) -> bool:
+    # A full sync adds thousands of follows: ask once per run whether any task is waiting.
+    pending = code_cache.get("_add_tasks_pending") if code_cache is not None else None
+    if pending is None:
+        pending = has_pending_tasks(corp)
+        if code_cache is not None:
+            code_cache["_add_tasks_pending"] = pending
+    return pending
+
+
+def acquisitions_record(*, corp: Corp, follows: list, code_cache: dict | None = None) -> None:
+    """Attribute new follows. Those that carry no live code's or lead's state (a first sync is
+    mostly adds from before Siyu) are recorded in one insert, which skips a follow recorded
+    before; the others one at a time, with their live code's counts and holds."""
+    plain = []
+    for follow in follows:
+        if follow.state.startswith(LEAD_PREFIX) or _code_for_state(corp, follow.state, code_cache) is not None:
+            acquisition_record(corp=corp, follow=follow, code_cache=code_cache)
+        else:
+            plain.append(follow)
+    tz, fields = corp.tzinfo, ["corp_id", "follow_id", "customer_id", "staff_id", "state", "campaign_id", "added_at", "day", "lost_by"]
+    rows = [(corp.pk, f.pk, f.customer_id, f.staff_id, f.state, "", f.added_at, f.added_at.astimezone(tz).date(), "") for f in plain]
+    insert_many(Acquisition, fields, rows, ignore_conflicts=True)
+    if plain and _add_tasks_pending(corp, code_cache):
+        for follow in plain:  # matching is idempotent: a task done once is not open any more
+            add_tasks_match(corp=corp, follow=follow)
+
+
 def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache: dict | None = None) -> Acquisition | None:
     """Attribute a new follow to its live code and channel (by `state`), once per add.
 
@@ -440,11 +478,8 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
         # A lead's own temporary code: attributed to the live code that routed it.
         lead = lead_for_state(corp, follow.state)
         code = lead.live_code if lead else None
-    elif follow.state:
-        cache = {} if code_cache is None else code_cache
-        if follow.state not in cache:
-            cache[follow.state] = LiveCode.objects.filter(corp=corp, state=follow.state).first()
-        code = cache[follow.state]
+    else:
+        code = _code_for_state(corp, follow.state, code_cache)
     day = follow.added_at.astimezone(corp.tzinfo).date()
     try:
         with transaction.atomic():
@@ -466,13 +501,7 @@ def acquisition_record(*, corp: Corp, follow, campaign_id: str = "", code_cache:
     if lead is not None:
         lead_match(lead=lead, follow=follow)
 
-    # A full sync adds thousands of follows: ask once per run whether any task is waiting.
-    pending = code_cache.setdefault("_add_tasks_pending", None) if code_cache is not None else None
-    if pending is None:
-        pending = has_pending_tasks(corp)
-        if code_cache is not None:
-            code_cache["_add_tasks_pending"] = pending
-    if pending:
+    if _add_tasks_pending(corp, code_cache):
         add_tasks_match(corp=corp, follow=follow)
     if code is not None:
         adds = _count(code, follow.staff_id, day, "adds")

@@ -4,7 +4,7 @@ AutotagConfig.ready()). Not on a sync's: backfilling is the rules' own tool ther
 from siyu.customers.models import Follow
 from siyu.groups.events import GroupChanged
 from siyu.kit.events import subscribe
-from siyu.wecom.events import CALLBACK, ContactAdded
+from siyu.wecom.events import CALLBACK, ContactsAdded
 
 from .services import rules_apply
 
@@ -12,10 +12,10 @@ from .services import rules_apply
 RULES_ORDER = 50
 
 
-@subscribe(ContactAdded, order=RULES_ORDER)
-def rules_on_add(event: ContactAdded) -> None:
+@subscribe(ContactsAdded, order=RULES_ORDER)
+def rules_on_add(event: ContactsAdded) -> None:
     if event.source == CALLBACK:
-        rules_apply(corp=event.corp, follows=[event.follow])
+        rules_apply(corp=event.corp, follows=[a.follow for a in event.added])
 
 
 @subscribe(GroupChanged, order=RULES_ORDER)

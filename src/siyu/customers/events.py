@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .models import Customer
+    pass
 
 
 @dataclass(frozen=True)
-class CustomerIdentified:
-    """Something that identifies a customer became known: the customer was just created
-    (`created`), its unionid changed, or these `phones` were learned. Rows that name the customer
-    by those keys before it existed (orders from a till, group memberships) can be linked now."""
+class CustomersIdentified:
+    """Something that identifies customers became known: they were just created (`created`), their
+    unionid changed, or `phones` (customer id → the phones learned) were learned. Rows that name a
+    customer by those keys before it existed (orders from a till, group memberships) can be linked
+    now. One event per write, however many customers it wrote (a sync page: up to 100)."""
 
-    customer: Customer
+    corp_id: int
+    customers: tuple  # Customer rows
     created: bool
-    phones: tuple = ()
+    phones: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Writes for customers, follows, follow tags and the timeline. The caller owns the transaction."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -8,13 +9,14 @@ from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Staff
 from siyu.kit.clock import now
+from siyu.kit.db import in_chunks, insert_many
 from siyu.kit.errors import InvalidInput
 from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag
 from siyu.tags.selectors import resolve_tags
 
-from .events import CustomerIdentified, CustomerNoted, FollowTagsChanged
+from .events import CustomerNoted, CustomersIdentified, FollowTagsChanged
 from .models import Customer, CustomerPhone, Follow, FollowTag, TimelineEvent
 
 Kind = TimelineEvent.Kind
@@ -38,9 +40,16 @@ def timeline_record(
     return event
 
 
+TIMELINE_COLUMNS = ["corp_id", "customer_id", "kind", "staff_id", "occurred_at", "data", "dedupe_key"]
+
+
 def timeline_record_many(events: list[TimelineEvent]) -> None:
     """Append many events at once; those whose dedupe_key is recorded already are skipped."""
-    TimelineEvent.objects.bulk_create(events, batch_size=1000, ignore_conflicts=True)
+    insert_many(TimelineEvent, TIMELINE_COLUMNS, [tuple(getattr(e, c) for c in TIMELINE_COLUMNS) for e in events], ignore_conflicts=True)
+
+
+# What WeCom says of a customer, mirrored as it says it.
+WECOM_CUSTOMER_FIELDS = {"name": "", "unionid": "", "avatar": "", "gender": 0, "type": 1, "corp_name": ""}
 
 
 def customer_upsert(
@@ -55,32 +64,114 @@ def customer_upsert(
     corp_name: str = "",
     phones: list[str] | tuple = (),
 ) -> Customer:
-    if not external_userid:
-        raise InvalidInput(_("The external_userid is required."), field="external_userid")
-    fields = {"name": name[:64], "unionid": unionid, "avatar": avatar, "gender": gender, "type": type, "corp_name": corp_name}
-    customer, created = Customer.objects.get_or_create(corp=corp, external_userid=external_userid, defaults=fields)
-    customer.just_created = created  # callers with follow-up work for new customers only read this
-    changed = []
-    if not created:
-        changed = [k for k, v in fields.items() if getattr(customer, k) != v]
-        if changed:
-            for k in changed:
-                setattr(customer, k, fields[k])
-            customer.save(update_fields=[*changed, "updated_at"])
-    if created or "unionid" in changed:
-        publish(CustomerIdentified(customer=customer, created=created))
+    fields = {"name": name, "unionid": unionid, "avatar": avatar, "gender": gender, "type": type, "corp_name": corp_name}
+    customer = customers_upsert(corp=corp, rows=[{"external_userid": external_userid, **fields}])[external_userid]
     customer_add_phones(customer=customer, phones=phones)
     return customer
 
 
+def customers_upsert(*, corp: Corp, rows: list[dict]) -> dict[str, Customer]:
+    """Customers as WeCom describes them (`external_userid` and WECOM_CUSTOMER_FIELDS), any number
+    at once: one read of those that exist, one insert of the new, one update of the changed.
+    Returns external_userid → customer; `just_created` on each says whether this call made it."""
+    wanted: dict[str, dict] = {}
+    for row in rows:
+        if not row.get("external_userid"):
+            raise InvalidInput(_("The external_userid is required."), field="external_userid")
+        fields = {k: row.get(k, default) for k, default in WECOM_CUSTOMER_FIELDS.items()}
+        fields["name"] = fields["name"][:64]
+        wanted[row["external_userid"]] = fields
+    found = {}
+    for chunk in in_chunks(list(wanted)):
+        found.update((c.external_userid, c) for c in Customer.objects.filter(corp=corp, external_userid__in=chunk))
+    new = [Customer(corp=corp, external_userid=e, **fields) for e, fields in wanted.items() if e not in found]
+    created, meanwhile = _insert_racing(
+        new, lambda c: Customer.objects.get_or_create(corp=corp, external_userid=c.external_userid, defaults=wanted[c.external_userid])
+    )
+    found.update((c.external_userid, c) for c in meanwhile)
+    changed, unionid_changed, stamp = [], [], now()
+    for euid, customer in found.items():
+        diff = [k for k, v in wanted[euid].items() if getattr(customer, k) != v]
+        if diff:
+            for k in diff:
+                setattr(customer, k, wanted[euid][k])
+            customer.updated_at = stamp
+            changed.append(customer)
+            if "unionid" in diff:
+                unionid_changed.append(customer)
+    if changed:
+        Customer.objects.bulk_update(changed, [*WECOM_CUSTOMER_FIELDS, "updated_at"])
+    for customer in found.values():
+        customer.just_created = False
+    for customer in created:
+        customer.just_created = True  # callers with follow-up work for new customers only read this
+        found[customer.external_userid] = customer
+    if created:
+        publish(CustomersIdentified(corp_id=corp.pk, customers=tuple(created), created=True))
+    if unionid_changed:
+        publish(CustomersIdentified(corp_id=corp.pk, customers=tuple(unionid_changed), created=False))
+    return {euid: found[euid] for euid in wanted}
+
+
+def _insert_racing(new: list, get_or_create) -> tuple[list, list]:
+    """Insert `new` rows in one statement and return (made, found). Should another writer have
+    made some meanwhile (a callback racing a sync page), they go one at a time, by get_or_create(row)."""
+    if not new:
+        return [], []
+    try:
+        with transaction.atomic():
+            return type(new[0]).objects.bulk_create(new), []
+    except IntegrityError:
+        made, found = [], []
+        for row in new:
+            row, was_made = get_or_create(row)
+            (made if was_made else found).append(row)
+        return made, found
+
+
 def customer_add_phones(*, customer: Customer, phones) -> None:
-    if not phones:
+    customers_add_phones([(customer, phones)])
+
+
+def customers_add_phones(pairs: list[tuple[Customer, list[str]]]) -> None:
+    """Phones learned of customers ((customer, phones), …): the new ones stored in one insert and
+    announced in one CustomersIdentified."""
+    pairs = [(c, [p.strip() for p in phones if p and p.strip()]) for c, phones in pairs if phones]
+    pairs = [(c, phones) for c, phones in pairs if phones]
+    if not pairs:
         return  # the usual case in syncs and callbacks; no query
-    existing = set(customer.phones.values_list("phone", flat=True)) if customer.pk else set()
-    new = list(dict.fromkeys(p.strip() for p in phones if p and p.strip() and p.strip() not in existing))
-    CustomerPhone.objects.bulk_create([CustomerPhone(corp_id=customer.corp_id, customer=customer, phone=p) for p in new], ignore_conflicts=True)
-    if new:
-        publish(CustomerIdentified(customer=customer, created=False, phones=tuple(new)))
+    existing = set(CustomerPhone.objects.filter(customer_id__in={c.pk for c, _ in pairs}).values_list("customer_id", "phone"))
+    learned: dict[int, list[str]] = {}
+    customers = {}
+    for customer, phones in pairs:
+        for phone in phones:
+            if (customer.pk, phone) not in existing and phone not in learned.get(customer.pk, ()):
+                learned.setdefault(customer.pk, []).append(phone)
+                customers[customer.pk] = customer
+    if not learned:
+        return
+    CustomerPhone.objects.bulk_create(
+        [CustomerPhone(corp_id=customers[cid].corp_id, customer=customers[cid], phone=p) for cid, phones in learned.items() for p in phones],
+        ignore_conflicts=True,
+    )
+    corp_id = next(iter(customers.values())).corp_id
+    publish(CustomersIdentified(corp_id=corp_id, customers=tuple(customers.values()), created=False, phones={k: tuple(v) for k, v in learned.items()}))
+
+
+@dataclass(frozen=True)
+class FollowIn:
+    """A relationship to record (follows_add): `dedupe_key` names its "added" timeline entry, so
+    the same add found twice (a callback, then a sync) is one entry."""
+
+    customer: Customer
+    staff: Staff
+    added_at: datetime
+    remark: str = ""
+    description: str = ""
+    add_way: int = 0
+    state: str = ""
+    oper_userid: str = ""
+    dedupe_key: str | None = None
 
 
 def follow_add(
@@ -96,32 +187,68 @@ def follow_add(
     dedupe_key: str | None = None,
 ) -> Follow:
     """Record that `staff` now follows `customer`; re-adding after a deletion reactivates the follow."""
-    if staff.corp_id != customer.corp_id:
-        raise InvalidInput(_("The staff member belongs to another corp."), field="staff")
-    follow, created = Follow.objects.get_or_create(
-        customer=customer,
-        staff=staff,
-        defaults={
-            "corp_id": customer.corp_id,
-            "added_at": added_at,
-            "remark": remark,
-            "description": description,
-            "add_way": add_way,
-            "state": state,
-            "oper_userid": oper_userid,
-        },
+    return follows_add([FollowIn(customer, staff, added_at, remark, description, add_way, state, oper_userid, dedupe_key)])[0]
+
+
+def follows_add(wanted: list[FollowIn]) -> list[Follow]:
+    """Record many relationships at once (one read, one insert, one update): each new one, or one
+    that had ended and begins again, gets `just_added` and its "added" timeline entry; one that
+    is active already is left as it is. Returns the follows in the order asked."""
+    for w in wanted:
+        if w.staff.corp_id != w.customer.corp_id:
+            raise InvalidInput(_("The staff member belongs to another corp."), field="staff")
+    if not wanted:
+        return []
+    found = {}
+    # A customer this write created has no follows yet: only the others' are read.
+    known = list({w.customer.pk for w in wanted if not getattr(w.customer, "just_created", False)})
+    for chunk in in_chunks(known):
+        found.update(((f.customer_id, f.staff_id), f) for f in Follow.objects.filter(customer_id__in=chunk))
+    new, again, added = {}, [], []
+    for w in wanted:
+        key = (w.customer.pk, w.staff.pk)
+        follow = found.get(key) or new.get(key)
+        if follow is None:
+            new[key] = Follow(
+                corp_id=w.customer.corp_id,
+                customer=w.customer,
+                staff=w.staff,
+                added_at=w.added_at,
+                remark=w.remark,
+                description=w.description,
+                add_way=w.add_way,
+                state=w.state,
+                oper_userid=w.oper_userid,
+            )
+            added.append(w)
+        elif follow.pk is not None and not follow.is_active:
+            follow.deleted_by_staff_at = follow.deleted_by_customer_at = None
+            follow.added_at, follow.add_way, follow.state = w.added_at, w.add_way, w.state
+            again.append(follow)
+            added.append(w)
+    fields = ("corp_id", "added_at", "remark", "description", "add_way", "state", "oper_userid")
+    made, meanwhile = _insert_racing(
+        list(new.values()), lambda f: Follow.objects.get_or_create(customer=f.customer, staff=f.staff, defaults={k: getattr(f, k) for k in fields})
     )
-    # Callers with follow-up work for a new relationship (attribution, welcome) read this.
-    follow.just_added = True
-    if not created:
-        if follow.is_active:
-            follow.just_added = False
-            return follow
-        follow.deleted_by_staff_at = follow.deleted_by_customer_at = None
-        follow.added_at, follow.add_way, follow.state = added_at, add_way, state
-        follow.save(update_fields=["deleted_by_staff_at", "deleted_by_customer_at", "added_at", "add_way", "state"])
-    timeline_record(customer=customer, kind=Kind.ADDED, occurred_at=added_at, staff=staff, data={"add_way": add_way, "state": state}, dedupe_key=dedupe_key)
-    return follow
+    for follow in [*found.values(), *meanwhile]:
+        follow.just_added = False
+        found[(follow.customer_id, follow.staff_id)] = follow
+    for follow in made + again:
+        follow.just_added = True  # callers with follow-up work for a new relationship (attribution, welcome) read this
+        found[(follow.customer_id, follow.staff_id)] = follow
+    if again:
+        Follow.objects.bulk_update(again, ["deleted_by_staff_at", "deleted_by_customer_at", "added_at", "add_way", "state"])
+    entries = []
+    for w in added:
+        if found[(w.customer.pk, w.staff.pk)].just_added:
+            data = {"add_way": w.add_way, "state": w.state}
+            entries.append(
+                TimelineEvent(
+                    corp_id=w.customer.corp_id, customer=w.customer, kind=Kind.ADDED, staff=w.staff, occurred_at=w.added_at, data=data, dedupe_key=w.dedupe_key
+                )
+            )
+    timeline_record_many(entries)
+    return [found[(w.customer.pk, w.staff.pk)] for w in wanted]
 
 
 def follow_end(*, follow: Follow, by: str, at: datetime | None = None, dedupe_key: str | None = None) -> Follow:

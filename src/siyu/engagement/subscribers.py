@@ -6,7 +6,7 @@ points off, each costs a cached read."""
 from siyu.groups.events import GroupMemberJoined
 from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
-from siyu.wecom.events import CALLBACK, ContactAdded
+from siyu.wecom.events import CALLBACK, ContactsAdded
 
 from . import coupons, earning, mall, points, points_tasks
 from .models import PointsTask
@@ -34,10 +34,11 @@ def _order_refunded(event: OrderRefunded) -> None:
         points.level_refresh(event.corp, event.order.customer_id)
 
 
-@subscribe(ContactAdded, order=ORDER)
-def _contact_added(event: ContactAdded) -> None:
+@subscribe(ContactsAdded, order=ORDER)
+def _contacts_added(event: ContactsAdded) -> None:
     if event.source == CALLBACK:  # a relationship a full sync found is not a new add
-        earning.contact_added(event.corp, event.customer.pk)
+        for added in event.added:
+            earning.contact_added(event.corp, added.customer.pk)
 
 
 @subscribe(GroupMemberJoined, order=ORDER)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer, TimelineEvent
-from siyu.customers.services import timeline_record
+from siyu.customers.services import timeline_record, timeline_record_many
 from siyu.kit.clock import now
 from siyu.kit.events import publish
 from siyu.wecom.events import SYNC
@@ -17,6 +17,9 @@ from .models import CustomerGroup, GroupMember
 
 def _ts(value) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+MEMBER_FIELDS = ["type", "name", "group_nickname", "join_time", "join_scene", "invitor_userid", "state", "customer", "left_at"]
 
 
 def group_apply(
@@ -55,6 +58,9 @@ def group_apply(
     customers = {c.external_userid: c for c in Customer.objects.filter(corp=corp, external_userid__in=externals)}
     counts = {"joined": 0, "left": 0}
     seen, joined_customers = set(), set()
+    # Every event re-reads the whole group: one insert of the new members, one update of those
+    # whose row differs, one insert of the joins' timeline entries.
+    new, changed, joins = [], [], []
     for m in data.get("member_list", []):
         seen.add(m["userid"])
         fields = {
@@ -70,28 +76,37 @@ def group_apply(
             "left_at": None,
         }
         member = existing.get(m["userid"])
-        joined = member is None or member.left_at is not None
         if member is None:
-            member = GroupMember.objects.create(corp=corp, group=group, userid=m["userid"], **fields)
+            member = GroupMember(corp=corp, group=group, userid=m["userid"], **fields)
+            new.append(member)
+            joins.append(member)
         else:
-            # Every event re-reads the whole group: write only the members whose row differs.
-            changed = [k for k, v in fields.items() if getattr(member, k) != v]
-            for k in changed:
+            if member.left_at is not None:
+                joins.append(member)
+            diff = [k for k, v in fields.items() if getattr(member, k) != v]
+            for k in diff:
                 setattr(member, k, fields[k])
-            if changed:
-                member.save(update_fields=changed)
-        if joined:
-            counts["joined"] += 1
-            publish(GroupMemberJoined(corp=corp, group=group, member=member, source=source))
-            if member.customer_id:
-                joined_customers.add(member.customer_id)
-                timeline_record(
+            if diff:
+                changed.append(member)
+    GroupMember.objects.bulk_create(new)
+    GroupMember.objects.bulk_update(changed, MEMBER_FIELDS)
+    entries = []
+    for member in joins:
+        counts["joined"] += 1
+        publish(GroupMemberJoined(corp=corp, group=group, member=member, source=source))
+        if member.customer_id:
+            joined_customers.add(member.customer_id)
+            entries.append(
+                TimelineEvent(
+                    corp_id=corp.pk,
                     customer=customers[member.userid],
                     kind=TimelineEvent.Kind.JOINED_GROUP,
                     occurred_at=member.join_time or now(),
                     data={"group": group.name or group.chat_id, "state": member.state},
                     dedupe_key=f"group-joined:{group.id}:{member.userid}:{int(member.join_time.timestamp()) if member.join_time else 0}",
                 )
+            )
+    timeline_record_many(entries)
     for userid, member in existing.items():
         if userid in seen:
             continue

@@ -17,7 +17,7 @@ from siyu.guides.events import CustomerConversed
 from siyu.kit.clock import now
 from siyu.kit.events import subscribe
 from siyu.orders.events import OrderPaid, OrderRefunded
-from siyu.wecom.events import CALLBACK, ContactAdded, ContactLost
+from siyu.wecom.events import CALLBACK, ContactLost, ContactsAdded, NewFollow
 
 from .engine import arrival_record, definition_of, enroll, event_seen, exits_on, goal_reached, has_walks, live_journeys, system_actor
 from .models import Journey
@@ -30,11 +30,16 @@ def _trigger(journey) -> dict:
     return definition_of(journey.live_version_id)["trigger"]
 
 
-@subscribe(ContactAdded, order=ORDER)
-def _contact_added(event: ContactAdded) -> None:
+@subscribe(ContactsAdded, order=ORDER)
+def _contacts_added(event: ContactsAdded) -> None:
     if event.source != CALLBACK:  # a relationship a sync found is not a new customer's arrival
         return
-    follow = event.follow
+    for added in event.added:
+        _arrived(event.corp, added)
+
+
+def _arrived(corp, added: NewFollow) -> None:
+    follow = added.follow
     came: dict | None = None
 
     def attribution() -> dict:  # read once, and only when a journey asks where the customer came from
@@ -45,7 +50,7 @@ def _contact_added(event: ContactAdded) -> None:
         return came
 
     starting = []
-    for journey in live_journeys(event.corp.pk, "contact_added"):
+    for journey in live_journeys(corp.pk, "contact_added"):
         trigger = _trigger(journey)
         if trigger.get("channel_ids") or trigger.get("live_code_ids"):
             came_by = attribution()
@@ -53,12 +58,12 @@ def _contact_added(event: ContactAdded) -> None:
                 continue
         starting.append(journey)
     # A lead form's visitor becomes a customer to act on when they add the guide the form showed.
-    for journey in live_journeys(event.corp.pk, "lead_submitted"):
+    for journey in live_journeys(corp.pk, "lead_submitted"):
         forms, came_by = _trigger(journey).get("form_ids") or [], attribution()
         if came_by.get("lead_id") and (not forms or came_by.get("lead__form_id") in forms):
             starting.append(journey)
     if starting:  # enrolled by the engine's next pass: the callback writes one row, whatever it starts
-        arrival_record(event.corp.pk, follow, starting, new_customer=event.customer_created)
+        arrival_record(corp.pk, follow, starting, new_customer=added.customer_created)
 
 
 def segment_entries(corp_id: int, customer_ids) -> int:

@@ -368,27 +368,33 @@ def _unique_map(pairs) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def orders_match_customer(*, customer: Customer, phones=()) -> int:
-    """Attach the unmatched orders that name this customer (it was just added, or a phone of its was
-    just learned); returns how many. Called from the customer services, so it must stay cheap."""
+def orders_match_customers(*, corp_id: int, customers, phones: dict | None = None) -> int:
+    """Attach the unmatched orders that name these customers (they were just added, or `phones`,
+    customer id → phones, were just learned); returns how many. Called from the customer services
+    with a sync page's customers, so it must stay cheap: a read per key however many customers."""
     # One query per key, each answered by its partial index on unmatched orders (an OR of the
     # three would scan every order of the corp on SQLite).
-    unmatched = Order.objects.filter(corp_id=customer.corp_id, customer__isnull=True)
-    queries = [unmatched.filter(external_userid=customer.external_userid)]
-    if customer.unionid:
-        queries.append(unmatched.filter(unionid=customer.unionid))
-    if phones:
-        queries.append(unmatched.filter(phone__in=list(phones)))
+    unmatched = Order.objects.filter(corp_id=corp_id, customer__isnull=True)
+    unionids = [c.unionid for c in customers if c.unionid]
+    phone_list = sorted({p for found in (phones or {}).values() for p in found})
+    queries = [unmatched.filter(external_userid__in=[c.external_userid for c in customers])]
+    if unionids:
+        queries.append(unmatched.filter(unionid__in=unionids))
+    if phone_list:
+        queries.append(unmatched.filter(phone__in=phone_list))
     candidates = list({o.id: o for q in queries for o in q}.values())
+    if not candidates:
+        return 0
+    ours = {c.pk for c in customers}
     matched = []
-    for order in candidates:
-        if customer_match(customer.corp, order.external_userid, order.unionid, order.phone) == customer.id:
-            order.customer = customer
+    for order, customer_id in zip(candidates, customers_match(corp_id, [(o.external_userid, o.unionid, o.phone) for o in candidates])):
+        if customer_id in ours:
+            order.customer_id = customer_id
             matched.append(order)
     if matched:
         Order.objects.bulk_update(matched, ["customer"])
         orders_timeline(matched)
-        customer_values_refresh(corp_id=customer.corp_id, customer_ids={customer.id})
+        customer_values_refresh(corp_id=corp_id, customer_ids={o.customer_id for o in matched})
     return len(matched)
 
 

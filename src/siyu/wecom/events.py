@@ -54,18 +54,24 @@ class ContactAddReading:
 
 
 @dataclass(frozen=True)
-class ContactAdded:
-    """A follow began (a new relationship, or one that had ended began again).
-
-    `source` is CALLBACK for an add WeCom reported, SYNC for one a full sync found. `cache` is one
-    dict shared by every event of a sync page or callback, for subscribers to memoise per batch
-    under their own keys.
-    """
-
-    corp: Corp
+class NewFollow:
     customer: Customer
     follow: Follow
     customer_created: bool
+
+
+@dataclass(frozen=True)
+class ContactsAdded:
+    """Follows began (new relationships, or ones that had ended begun again): one event for what
+    one write found, a callback's contact or a sync page's hundred.
+
+    `source` is CALLBACK for adds WeCom reported, SYNC for ones a full sync found. `cache` is one
+    dict shared by every event of a sync run or callback, for subscribers to memoise under their
+    own keys.
+    """
+
+    corp: Corp
+    added: tuple  # NewFollow, …
     source: str
     cache: dict = field(default_factory=dict, compare=False)
 

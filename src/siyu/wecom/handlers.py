@@ -75,7 +75,7 @@ def contact_added_or_edited(event: CallbackEvent, client: WeComClient):
 
     def write():
         # The event names one member; WeCom's answer is the truth for all of them. New follows
-        # publish ContactAdded from inside apply_contact.
+        # publish ContactsAdded from inside apply_contact.
         customer, follows = apply_contact(event.corp, contact["external_contact"], contact["follow_user"], source=CALLBACK)
         if event.change_type not in ADD_EVENTS:
             publish(ContactEdited(corp=event.corp, customer=customer, follows=follows))

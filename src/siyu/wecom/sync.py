@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
 from siyu.customers.models import Customer, Follow, FollowTag
-from siyu.customers.services import customer_add_phones, customer_upsert, follow_add
+from siyu.customers.services import FollowIn, customers_add_phones, customers_upsert, follows_add
+from siyu.kit.db import insert_many
 from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.events import publish
@@ -23,16 +24,19 @@ from siyu.kit.tenancy import Actor
 from siyu.tags.models import Tag, TagGroup
 
 from .client import WeComClient
-from .events import SYNC, ContactAdded
+from .events import SYNC, ContactsAdded, NewFollow
 from .models import SyncRun
 
 
-def _staff(corp: Corp, userid: str, cache: dict) -> Staff:
-    if userid not in cache:
-        staff = Staff.objects.filter(corp=corp, userid=userid).first()
+def _staff_for(corp: Corp, userids: set[str], cache: dict) -> None:
+    """Put these members in `cache` (userid → staff): one read for those not there yet."""
+    missing = userids - cache.keys()
+    if not missing:
+        return
+    cache.update((s.userid, s) for s in Staff.objects.filter(corp=corp, userid__in=missing))
+    for userid in sorted(missing - cache.keys()):
         # A member we have not synced yet: keep the relationship, the name arrives with the staff sync.
-        cache[userid] = staff or staff_upsert(corp=corp, userid=userid, name=userid)
-    return cache[userid]
+        cache[userid] = staff_upsert(corp=corp, userid=userid, name=userid)
 
 
 def follow_added_key(customer: Customer, staff: Staff, createtime: int) -> str:
@@ -40,62 +44,82 @@ def follow_added_key(customer: Customer, staff: Staff, createtime: int) -> str:
     return f"follow-added:{customer.id}:{staff.id}:{createtime}"
 
 
-def apply_contact(
+def apply_contact(corp: Corp, contact: dict, follow_infos: list[dict], *, source: str, cache: dict | None = None) -> tuple[Customer, list[Follow]]:
+    """One contact and the given follows of it (a callback's read): see apply_contacts."""
+    return apply_contacts(corp, [(contact, follow_infos)], source=source, cache=cache)[0]
+
+
+def apply_contacts(
     corp: Corp,
-    contact: dict,
-    follow_infos: list[dict],
+    contacts: list[tuple[dict, list[dict]]],
     *,
     source: str,
     tag_cache: dict | None = None,
     staff_cache: dict | None = None,
     cache: dict | None = None,
-) -> tuple[Customer, list[Follow]]:
-    """Upsert the customer and the given follows (with their corp tags) from WeCom's JSON, and
-    publish ContactAdded for each follow that began.
+) -> list[tuple[Customer, list[Follow]]]:
+    """Upsert the customers and the given follows of each (with their corp tags, remarks and
+    remark phones) from WeCom's JSON, all at once, and publish one ContactsAdded for the follows
+    that began. A contact may come several times (a sync page lists it once per member).
 
-    `follow_infos` are follow_user entries (tags as objects) or batch follow_info entries (tag_id
-    list); both shapes are accepted. `cache` is handed to the subscribers (one per sync run).
+    Each entry is (external_contact, follow infos): follow_user entries (tags as objects) or batch
+    follow_info entries (tag_id list); both shapes are accepted. `cache` is handed to the
+    subscribers (one per sync run).
     """
     staff_cache = {} if staff_cache is None else staff_cache
     cache = {} if cache is None else cache
-    customer = customer_upsert(
-        corp=corp,
-        external_userid=contact["external_userid"],
-        name=contact.get("name", "")[:64],
-        unionid=contact.get("unionid", ""),
-        avatar=contact.get("avatar", ""),
-        gender=int(contact.get("gender", 0) or 0),
-        type=int(contact.get("type", 1) or 1),
-        corp_name=contact.get("corp_name", ""),
-        phones=[],
-    )
-    follows = []
-    for info in follow_infos:
-        staff = _staff(corp, info["userid"], staff_cache)
-        createtime = int(info.get("createtime") or 0)
-        added_at = datetime.fromtimestamp(createtime, tz=UTC)
-        follow = follow_add(
-            customer=customer,
-            staff=staff,
-            added_at=added_at,
-            remark=info.get("remark", "")[:64],
-            description=info.get("description", "")[:300],
-            add_way=int(info.get("add_way", 0) or 0),
-            state=info.get("state", "")[:30],
-            oper_userid=info.get("oper_userid", ""),
-            dedupe_key=follow_added_key(customer, staff, createtime),
-        )
-        changed = [f for f in ("remark", "description") if getattr(follow, f) != info.get(f, "")[: Follow._meta.get_field(f).max_length]]
+    customers = customers_upsert(corp=corp, rows=[_customer_row(c) for c, _ in contacts])
+    _staff_for(corp, {info["userid"] for _, infos in contacts for info in infos}, staff_cache)
+    pairs, wanted = [], []
+    for contact, infos in contacts:
+        customer = customers[contact["external_userid"]]
+        for info in infos:
+            staff, createtime = staff_cache[info["userid"]], int(info.get("createtime") or 0)
+            pairs.append((customer, info))
+            wanted.append(
+                FollowIn(
+                    customer=customer,
+                    staff=staff,
+                    added_at=datetime.fromtimestamp(createtime, tz=UTC),
+                    remark=_fit(info, "remark"),
+                    description=_fit(info, "description"),
+                    add_way=int(info.get("add_way", 0) or 0),
+                    state=info.get("state", "")[:30],
+                    oper_userid=info.get("oper_userid", ""),
+                    dedupe_key=follow_added_key(customer, staff, createtime),
+                )
+            )
+    follows = follows_add(wanted)
+    renamed = []
+    for follow, (__, info) in zip(follows, pairs):
+        changed = [f for f in ("remark", "description") if getattr(follow, f) != _fit(info, f)]
         for f in changed:
-            setattr(follow, f, info.get(f, "")[: Follow._meta.get_field(f).max_length])
+            setattr(follow, f, _fit(info, f))
         if changed:
-            follow.save(update_fields=changed)
-        customer_add_phones(customer=customer, phones=info.get("remark_mobiles") or [])
-        _mirror_tags(corp, follow, _wecom_tag_ids(info), tag_cache)
+            renamed.append(follow)
+    Follow.objects.bulk_update(renamed, ["remark", "description"])
+    customers_add_phones([(customer, info.get("remark_mobiles") or []) for customer, info in pairs])
+    _mirror_tags(corp, [(follow, _wecom_tag_ids(info), customer.just_created) for follow, (customer, info) in zip(follows, pairs)], tag_cache)
+    began = {}
+    for follow, (customer, __) in zip(follows, pairs):
         if follow.just_added:
-            publish(ContactAdded(corp=corp, customer=customer, follow=follow, customer_created=customer.just_created, source=source, cache=cache))
-        follows.append(follow)
-    return customer, follows
+            began.setdefault(follow.pk, NewFollow(customer=customer, follow=follow, customer_created=customer.just_created))
+    if began:
+        publish(ContactsAdded(corp=corp, added=tuple(began.values()), source=source, cache=cache))
+    applied: dict[str, tuple[Customer, list[Follow]]] = {}
+    for follow, (customer, __) in zip(follows, pairs):
+        applied.setdefault(customer.external_userid, (customer, []))[1].append(follow)
+    return [applied.get(c["external_userid"], (customers[c["external_userid"]], [])) for c, _ in contacts]
+
+
+def _customer_row(contact: dict) -> dict:
+    c = contact
+    text = {k: c.get(k) or "" for k in ("name", "unionid", "avatar", "corp_name")}
+    return {"external_userid": c["external_userid"], **text, "gender": int(c.get("gender") or 0), "type": int(c.get("type") or 1)}
+
+
+def _fit(info: dict, field: str) -> str:
+    return (info.get(field) or "")[: Follow._meta.get_field(field).max_length]
 
 
 def _wecom_tag_ids(info: dict) -> set[str]:
@@ -104,17 +128,27 @@ def _wecom_tag_ids(info: dict) -> set[str]:
     return {t["tag_id"] for t in info.get("tags", []) if int(t.get("type", 1)) == 1}
 
 
-def _mirror_tags(corp: Corp, follow: Follow, wecom_ids: set[str], tag_cache: dict | None) -> None:
-    """Make the follow's corp tags equal WeCom's, for tags Siyu knows (unknown ones wait for tag sync)."""
+def _mirror_tags(corp: Corp, follows: list[tuple[Follow, set[str], bool]], tag_cache: dict | None) -> None:
+    """Make each follow's corp tags equal WeCom's, for tags Siyu knows (unknown ones wait for tag
+    sync): one read, one insert, one delete for any number of follows. Entries are (follow, WeCom
+    tag ids, whether its customer was just created: a new customer's follows have no tags to read)."""
     if tag_cache is None:
         tag_cache = {}
     if "map" not in tag_cache:
         tag_cache["map"] = dict(Tag.objects.filter(corp=corp, deleted_at__isnull=True, wecom_tag_id__isnull=False).values_list("wecom_tag_id", "id"))
-    wanted = {tag_cache["map"][w] for w in wecom_ids if w in tag_cache["map"]}
-    current = set(FollowTag.objects.filter(follow=follow, tag__wecom_tag_id__isnull=False).values_list("tag_id", flat=True))
-    FollowTag.objects.bulk_create([FollowTag(corp=corp, follow=follow, tag_id=t) for t in wanted - current], ignore_conflicts=True)
-    if current - wanted:
-        FollowTag.objects.filter(follow=follow, tag_id__in=current - wanted).delete()
+    have: dict[int, dict[int, int]] = {}
+    known = [f.pk for f, __, new in follows if not new]
+    rows = FollowTag.objects.filter(follow_id__in=known, tag__wecom_tag_id__isnull=False).values_list("follow_id", "tag_id", "id") if known else []
+    for follow_id, tag_id, row_id in rows:
+        have.setdefault(follow_id, {})[tag_id] = row_id
+    add, drop, stamp = [], [], timezone.now()
+    for follow, wecom_ids, __ in follows:
+        wanted, current = {tag_cache["map"][w] for w in wecom_ids if w in tag_cache["map"]}, have.get(follow.pk, {})
+        add += [(corp.pk, follow.pk, t, stamp) for t in sorted(wanted - current.keys())]
+        drop += [row_id for tag_id, row_id in current.items() if tag_id not in wanted]
+    insert_many(FollowTag, ["corp_id", "follow_id", "tag_id", "created_at"], add, ignore_conflicts=True)
+    if drop:
+        FollowTag.objects.filter(pk__in=drop).delete()
 
 
 # -- full sync ----------------------------------------------------------------------------------
@@ -403,8 +437,9 @@ def _sync_customers(run, client, on_progress) -> None:
         cursor = run.state["cursor"] if index == run.state["chunk"] else ""
         for items, next_cursor in client.iter_contacts_by_user(chunks[index], cursor=cursor, limit=100):
             with transaction.atomic():
-                for item in items:
-                    apply_contact(corp, item["external_contact"], [item["follow_info"]], source=SYNC, staff_cache=staff_cache, tag_cache=tag_cache, cache=cache)
+                apply_contacts(
+                    corp, [(i["external_contact"], [i["follow_info"]]) for i in items], source=SYNC, staff_cache=staff_cache, tag_cache=tag_cache, cache=cache
+                )
                 run.state.update(chunk=index + 1 if not next_cursor else index, cursor=next_cursor)
                 _count(run, "contacts_seen", len(items))
                 run.progress_done = sum(len(c) for c in chunks[: run.state["chunk"]])
