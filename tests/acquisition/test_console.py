@@ -6,10 +6,10 @@ import openpyxl
 import pytest
 import zxingcpp
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, TestCase
 from PIL import Image
 
-from siyu.acquisition.models import AddTask, Channel, ChannelCost, LeadForm, LiveCode
+from siyu.acquisition.models import AddTask, Channel, ChannelCost, LeadForm, LiveCode, PhoneImport
 from siyu.autotag.models import TagRule
 from siyu.groups.models import CustomerGroup, GroupCode
 from siyu.kit.tenancy import Role
@@ -19,6 +19,7 @@ from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbContactWay
 
 from .. import factories as f
+from ..conftest import run_queued
 
 
 @pytest.fixture
@@ -176,21 +177,41 @@ def test_rule_group_code_and_lead_form_pages(hub, console, django_capture_on_com
 
 
 def test_phone_import_page_reports_bad_rows_and_guides_see_their_tasks(hub, console):
-
+    """The upload is the worker's: the page answers at once with the import's own page, which
+    shows its progress and then its outcome."""
     bad = SimpleUploadedFile("phones.csv", "手机号,姓名\n13800000001,王一\n999,坏\n".encode())
-    response = console.post(
-        "/phone-imports/",
-        {"name": "门店会员", "file": bad, "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "09:00", "work_end": "18:00"},
-    )
-    page = response.content.decode()
-    assert response.status_code == 400 and 'id="import-report"' in page and 'data-code="bad_phone"' in page
-    assert not AddTask.objects.exists()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = console.post(
+            "/phone-imports/",
+            {
+                "name": "门店会员",
+                "file": bad,
+                "staff": [hub.staff[0].id],
+                "daily_limit": 20,
+                "new_account_limit": 5,
+                "work_start": "09:00",
+                "work_end": "18:00",
+            },
+        )
+    batch = PhoneImport.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/phone-imports/{batch.pk}/"
+    page = console.get(response["Location"]).content.decode()
+    assert 'data-status="queued"' in page and "hx-trigger" in page  # polls until the worker is done
+    assert run_queued("siyu.acquisition.tasks") == ["rejected"]
+    page = console.get(response["Location"]).content.decode()
+    assert 'data-status="rejected"' in page and 'data-code="bad_phone"' in page and "hx-trigger" not in page
+    assert not AddTask.objects.exists() and PhoneImport.objects.get().upload is None
+    # A file with no phone column is refused at once, at the form.
+    nameless = SimpleUploadedFile("phones.csv", "姓名\n王一\n".encode())
+    form = {"name": "门店会员", "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "00:00", "work_end": "23:59"}
+    refused = console.post("/phone-imports/", {**form, "file": nameless})
+    assert refused.status_code == 400 and "手机号" in refused.content.decode() and PhoneImport.objects.count() == 1
     good = SimpleUploadedFile("phones.csv", "手机号,姓名\n13800000001,王一\n13800000002,李二\n".encode())
-    response = console.post(
-        "/phone-imports/",
-        {"name": "门店会员", "file": good, "staff": [hub.staff[0].id], "daily_limit": 20, "new_account_limit": 5, "work_start": "00:00", "work_end": "23:59"},
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = console.post("/phone-imports/", {**form, "file": good})
     assert response.status_code == 302, response.content.decode()[:1500]
+    assert run_queued("siyu.acquisition.tasks") == ["imported"]
+    assert 'data-status="imported"' in console.get(response["Location"]).content.decode()
     assert 'data-batch="门店会员"' in console.get("/phone-imports/").content.decode()
     guide = Client()
     guide.force_login(f.user(hub.corp, role=Role.GUIDE, staff=hub.staff[0]))

@@ -9,17 +9,18 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
-from django.test import Client
+from django.test import Client, TestCase
 
 from siyu.acquisition import phone_import
 from siyu.acquisition.models import AddTask, PhoneImport, StaffPacing
 from siyu.customers.models import Follow
+from siyu.kit.clock import now
 from siyu.kit.tenancy import Role
 from siyu.sandbox import callbacks as sb
 from siyu.sandbox.models import SbFollow
 
 from .. import factories as f
-from ..conftest import ApiClient
+from ..conftest import ApiClient, run_queued
 
 DAY = date(2026, 12, 1)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -196,3 +197,69 @@ def test_a_guide_marks_a_request_sent_and_the_add_still_completes_it(hub, api):
     assert task.status == "done" and task.customer is not None
     r = mine.post(f"/phone-imports/tasks/{task.id}/", {"requested": "no"})
     assert r.status_code == 400 and AddTask.objects.get(pk=task.pk).status == "done"
+
+
+def _queue(hub, content: bytes, **options) -> PhoneImport:
+    fields = {"name": "门店拓客", "file_name": "phones.csv", "content": content, "staff_ids": [hub.staff[0].id], "first_day": DAY, "queue": True}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return phone_import.phone_import_create(actor=hub.actor, **{**fields, **options})
+
+
+def test_a_queued_import_is_written_in_batches_and_a_dead_workers_is_started_over(hub, monkeypatch):
+    monkeypatch.setattr(phone_import, "WRITE_BATCH", 40)
+    written = []
+    real = phone_import._write_tasks
+    monkeypatch.setattr(phone_import, "_write_tasks", lambda batch, planned: written.append(len(planned)) or real(batch, planned))
+    batch = _queue(hub, _csv(["phone"] + [f"139{i:08d}" for i in range(100)]), daily_limit=20, new_account_limit=20)
+    assert batch.status == "queued" and not AddTask.objects.exists()
+    # A worker claims it, writes two batches of tasks and is killed: its lease runs out.
+    claim = phone_import.PHONE_IMPORT_WORK.claim(batch.pk)
+    planned = phone_import.schedule(batch, phone_import.check_rows(hub.corp, [["phone"], *[[f"139{i:08d}"] for i in range(80)]])[0], [hub.staff[0].id])
+    for start in (0, 40):
+        phone_import._write_tasks(batch, planned[start : start + 40])
+    assert claim.stamp and AddTask.objects.count() == 80
+    # Its lease ran out: the sweep gives the import to another worker, which starts over.
+    PhoneImport.objects.filter(pk=batch.pk).update(updated_at=now() - timedelta(minutes=6))
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        phone_import.phone_imports_sweep(timedelta(seconds=0))
+    assert "imported" in run_queued("siyu.acquisition.tasks")
+    batch.refresh_from_db()
+    assert (batch.status, batch.rows, batch.upload, batch.progress_done) == ("imported", 100, None, 100)
+    assert AddTask.objects.count() == 100 and max(Counter(AddTask.objects.values_list("due_day", flat=True)).values()) == 20
+    assert written[-3:] == [40, 40, 20]  # the second worker's batches, after the dead one's two
+
+
+def test_a_failed_import_keeps_none_of_its_tasks(hub, monkeypatch):
+    monkeypatch.setattr(phone_import, "WRITE_BATCH", 10)
+    batch = _queue(hub, _csv(["phone"] + [f"139{i:08d}" for i in range(30)]))
+    real, calls = phone_import._write_tasks, []
+
+    def breaks(batch, planned):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        real(batch, planned)
+
+    monkeypatch.setattr(phone_import, "_write_tasks", breaks)
+    assert phone_import.phone_import_run(batch.pk) == "failed"
+    assert not AddTask.objects.exists()
+    batch.refresh_from_db()
+    assert batch.status == "failed" and "disk full" in batch.error
+    page = Client()
+    page.force_login(hub.actor.user)
+    assert 'data-status="failed"' in page.get(f"/phone-imports/{batch.pk}/").content.decode()
+
+
+def test_two_queued_imports_run_one_after_the_other_within_the_daily_limits(hub):
+    first = _queue(hub, _csv(["phone"] + [f"139{i:08d}" for i in range(30)]), daily_limit=20, new_account_limit=20)
+    second = _queue(hub, _csv(["phone"] + [f"138{i:08d}" for i in range(30)]), daily_limit=20, new_account_limit=20)
+    # Both claimed by two workers at once: the later claim waits for the earlier one.
+    one, two = phone_import.PHONE_IMPORT_WORK.claim(first.pk), phone_import.PHONE_IMPORT_WORK.claim(second.pk)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert phone_import._run(two) == "waiting"
+    assert phone_import._run(one) == "imported"
+    PhoneImport.objects.filter(pk=second.pk).update(due_at=now())
+    assert "imported" in run_queued("siyu.acquisition.tasks")
+    assert set(PhoneImport.objects.values_list("status", flat=True)) == {"imported"}
+    per_day = Counter(AddTask.objects.values_list("due_day", flat=True))
+    assert sum(per_day.values()) == 60 and max(per_day.values()) == 20

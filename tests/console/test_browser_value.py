@@ -109,3 +109,38 @@ def test_order_history_to_rfm_segment_super_users_clv_and_funnel(live_server, br
     page.wait_for_timeout(1200)
     page.screenshot(path=str(ARTIFACTS / "34-funnel.png"), full_page=True)
     assert page.locator("#gmv-table tbody tr").count() >= 10
+
+
+def test_a_phone_import_waits_for_the_worker_and_shows_its_outcome(live_server, brand, browser_page, tmp_path):
+    page = browser_page
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "yunying")
+    page.fill("input[name=password]", f.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#stat-customers")
+    numbers = tmp_path / "拓客名单.csv"
+    numbers.write_text("手机号,姓名\n" + "".join(f"139{i:08d},会员{i}\n" for i in range(300)) + "12345,坏号\n", encoding="utf-8")
+    page.click("#nav-phone-imports")
+    page.fill("#new-import input[name=name]", "老会员拓客")
+    page.set_input_files("#new-import input[type=file]", str(numbers))
+    page.select_option("#new-import select[name=staff]", label="刘导购")
+    page.click("#import-button")
+    # The page answers at once, then asks every second until the worker is done: a bad row rejects the file whole.
+    page.wait_for_selector('#import-card[data-status="queued"]')
+    call_command("worker", batch=True, requeue_after=3600)
+    page.wait_for_selector('#import-card[data-status="rejected"]', timeout=15_000)
+    assert page.locator('#import-report tr[data-code="bad_phone"] td').first.inner_text() == "302"
+    page.screenshot(path=str(ARTIFACTS / "29b-phone-import-rejected.png"), full_page=True)
+    numbers.write_text("手机号,姓名\n" + "".join(f"139{i:08d},会员{i}\n" for i in range(300)), encoding="utf-8")
+    page.click("#nav-phone-imports")
+    page.fill("#new-import input[name=name]", "老会员拓客")
+    page.set_input_files("#new-import input[type=file]", str(numbers))
+    page.select_option("#new-import select[name=staff]", label="刘导购")
+    page.click("#import-button")
+    page.wait_for_selector('#import-card[data-status="queued"]')
+    call_command("worker", batch=True, requeue_after=3600)
+    page.wait_for_selector('#import-card[data-status="imported"]', timeout=15_000)
+    assert "300" in page.inner_text("#import-outcome")
+    page.screenshot(path=str(ARTIFACTS / "29c-phone-import.png"), full_page=True)
+    page.click("#nav-phone-imports")
+    assert page.locator('#batches tr[data-batch="老会员拓客"][data-status="imported"] td').nth(1).inner_text() == "300"

@@ -53,6 +53,7 @@ GUIDE_PAGES = {
     "tags",
     "logout",
     "phone_imports",
+    "phone_import_report",  # an import with tasks of theirs
     "lead_forms",
     "acquisition_stats",
     "acquisition_stats_xlsx",  # their own add tasks, leads and adds
@@ -223,6 +224,7 @@ def alpha(db):
         "event_id": event.id,
         "form_id": lead_form.id,
         "import_id": order_import.id,
+        "phone_import_id": batch.id,
         "letter": "A",
         "journey_id": journey.id,
         "sop_id": calendar.id,
@@ -379,6 +381,7 @@ def test_every_url_parameter_is_filled():
         "event_id",
         "form_id",
         "import_id",
+        "phone_import_id",
         "letter",
         "membership_id",
         "token_id",

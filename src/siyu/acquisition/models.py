@@ -255,7 +255,16 @@ class StaffPacing(CorpOwned):
 
 
 class PhoneImport(CorpOwned):
-    """A batch of phone numbers turned into add-friend tasks (手机号拓客)."""
+    """A batch of phone numbers turned into add-friend tasks (手机号拓客). A console upload waits
+    for the worker (queued, running) with its file, which is dropped once read; it ends imported
+    whole, or rejected whole with the problem rows, or failed (its tasks removed)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Importing")
+        IMPORTED = "imported", _("Imported")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
 
     name = models.CharField(max_length=64)
     file_name = models.CharField(max_length=200, blank=True, default="")
@@ -268,6 +277,24 @@ class PhoneImport(CorpOwned):
     work_end = models.TimeField()
     first_day = models.DateField()
     rows = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.IMPORTED)
+    # What the worker needs: the file (in the database, so a worker on another machine reads it),
+    # the staff to share rows among and whether existing customers are skipped.
+    upload = models.BinaryField(null=True, blank=True)
+    staff_ids = models.JSONField(default=list, blank=True)
+    skip_existing = models.BooleanField(default=False)
+    skipped = models.PositiveIntegerField(default=0, help_text="rows skipped as existing customers")
+    phase = models.CharField(max_length=8, blank=True, default="", help_text="check or write, while running")
+    progress_done = models.IntegerField(default=0)
+    progress_total = models.IntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    errors = models.JSONField(default=list, blank=True, help_text="a rejected file's problem rows")
+    # kit.due (the lease is updated_at, which every written batch moves).
+    updated_at = models.DateTimeField(auto_now=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True, default="")
 
 
 class AddTask(CorpOwned):

@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Staff
 from siyu.customers.models import CustomerPhone, FollowTag
 from siyu.kit.clock import now
+from siyu.kit.due import DueWork
 from siyu.kit.errors import InvalidInput
 from siyu.kit.phones import phone_normalise
 from siyu.kit.queue import enqueue_after_commit
@@ -27,6 +28,7 @@ from siyu.tags.models import Tag
 from .models import AddTask, PhoneImport, StaffPacing
 
 MAX_ROWS = 50_000
+MAX_REPORTED = 500  # a rejected file's problem rows kept for its page
 MAX_DAYS = 366
 NAME_MAX = 64
 # Accepted header names for each column (case-insensitive).
@@ -42,9 +44,8 @@ class ImportRejected(InvalidInput):
     code = "import_rejected"
 
 
-def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = False) -> tuple[list[dict], list[dict], int]:
-    """Validate every row; returns (good rows, errors, rows skipped as existing customers)."""
-
+def check_heading(table: list[list[str]]) -> tuple[list[list[str]], list[str], dict[str, int]]:
+    """The file's shape, refused before any row is read: (its non-empty rows, the heading, column → position)."""
     table = [r for r in table if any(c.strip() for c in r)]
     if not table:
         raise InvalidInput(_("The file is empty."), code="empty_file", field="file")
@@ -58,6 +59,13 @@ def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = Fals
         raise InvalidInput(_("No phone column: name it phone or 手机号."), code="no_phone_column", field="file")
     if len(table) - 1 > MAX_ROWS:
         raise InvalidInput(_("At most %(max_rows)s rows per import.") % {"max_rows": MAX_ROWS}, code="too_many_rows", field="file")
+    return table, header, where
+
+
+def check_rows(corp: Corp, table: list[list[str]], *, skip_existing: bool = False) -> tuple[list[dict], list[dict], int]:
+    """Validate every row; returns (good rows, errors, rows skipped as existing customers)."""
+
+    table, header, where = check_heading(table)
     tags = {t.name: t.pk for t in Tag.objects.filter(corp=corp, deleted_at__isnull=True)}
     staff = dict(Staff.objects.filter(corp=corp, status=Staff.Status.ACTIVE).values_list("userid", "pk"))
     good, errors, seen = [], [], {}
@@ -185,6 +193,31 @@ def slot_time(batch: PhoneImport, tz, day: date, slot: int, slots: int) -> datet
     return start + span * ((slot + 0.5) / max(slots, 1))
 
 
+def _write_tasks(batch: PhoneImport, planned: list) -> None:
+    tz = batch.corp.tzinfo
+    tasks = AddTask.objects.bulk_create(
+        [
+            AddTask(corp_id=batch.corp_id, batch=batch, phone=row["phone"], name=row["name"], staff_id=sid, due_day=when[0], due_at=slot_time(batch, tz, *when))
+            for row, sid, *when in planned
+        ],
+        batch_size=2000,
+    )
+    through = AddTask.tags.through
+    through.objects.bulk_create(
+        [through(addtask_id=t.pk, tag_id=tag) for t, (row, *_rest) in zip(tasks, planned, strict=True) for tag in row["tags"]],
+        batch_size=2000,
+    )
+
+
+def _checked(corp: Corp, file_name: str, content: bytes, skip_existing: bool) -> tuple[list[dict], int]:
+    rows, errors, skipped = check_rows(corp, read_table(file_name, content), skip_existing=skip_existing)
+    if errors:
+        raise ImportRejected(_("%(n)s problem(s) in %(file)s; nothing was imported.") % {"n": len(errors), "file": file_name}, field="file", details=errors)
+    if not rows:
+        raise InvalidInput(_("No rows to import."), code="empty_file", field="file")
+    return rows, skipped
+
+
 def phone_import_create(
     *,
     actor: Actor,
@@ -199,7 +232,12 @@ def phone_import_create(
     work_end: time = time(18, 0),
     first_day: date | None = None,
     skip_existing: bool = False,
+    queue: bool = False,
 ) -> PhoneImport:
+    """Turn a file of phone numbers into add-friend tasks. Without `queue` (the API), checked and
+    written while the caller waits, in one transaction. With it (a person's upload in the
+    console), the import's fields and the file's heading are checked now (refused at once, as the
+    form's errors) and its rows by the worker."""
     actor.require_manager()
     if not (name or "").strip():
         raise InvalidInput(_("An import needs a name."), field="name")
@@ -210,43 +248,98 @@ def phone_import_create(
     pool = list(Staff.objects.filter(corp=actor.corp, pk__in=list(staff_ids), status=Staff.Status.ACTIVE).order_by("pk").values_list("pk", flat=True))
     if len(pool) != len(set(staff_ids)):
         raise InvalidInput(_("Unknown or inactive staff in this corp."), code="unknown_staff", field="staff_ids")
-    rows, errors, skipped = check_rows(actor.corp, read_table(file_name, content), skip_existing=skip_existing)
-    if errors:
-        raise ImportRejected(_("%(n)s problem(s) in %(file)s; nothing was imported.") % {"n": len(errors), "file": file_name}, field="file", details=errors)
-    if not rows:
-        raise InvalidInput(_("No rows to import."), code="empty_file", field="file")
-    tz = actor.corp.tzinfo
+    batch = PhoneImport(
+        corp=actor.corp,
+        name=text_within(name.strip(), 64, "name"),
+        file_name=file_name[:200],
+        created_by=actor.user,
+        daily_limit=daily_limit,
+        new_account_limit=new_account_limit,
+        new_account_days=new_account_days,
+        work_start=work_start,
+        work_end=work_end,
+        first_day=first_day or now().astimezone(actor.corp.tzinfo).date(),
+        staff_ids=pool,
+        skip_existing=skip_existing,
+    )
+    if queue:
+        check_heading(read_table(file_name, content))
+        batch.status, batch.upload = PhoneImport.Status.QUEUED, content
+        with transaction.atomic():
+            batch.save()
+            PHONE_IMPORT_WORK.enqueue(batch.pk)
+        return batch
+    rows, batch.skipped = _checked(actor.corp, file_name, content, skip_existing)
+    batch.rows = len(rows)
     with transaction.atomic():
-        batch = PhoneImport.objects.create(
-            corp=actor.corp,
-            name=text_within(name.strip(), 64, "name"),
-            file_name=file_name[:200],
-            created_by=actor.user,
-            daily_limit=daily_limit,
-            new_account_limit=new_account_limit,
-            new_account_days=new_account_days,
-            work_start=work_start,
-            work_end=work_end,
-            first_day=first_day or now().astimezone(tz).date(),
-            rows=len(rows),
-        )
-        planned = schedule(batch, rows, pool)
-        tasks = AddTask.objects.bulk_create(
-            [
-                AddTask(
-                    corp=actor.corp, batch=batch, phone=row["phone"], name=row["name"], staff_id=sid, due_day=day, due_at=slot_time(batch, tz, day, slot, slots)
-                )
-                for row, sid, day, slot, slots in planned
-            ],
-            batch_size=2000,
-        )
-        through = AddTask.tags.through
-        through.objects.bulk_create(
-            [through(addtask_id=t.pk, tag_id=tag) for t, (row, *_rest) in zip(tasks, planned, strict=True) for tag in row["tags"]],
-            batch_size=2000,
-        )
-    batch.skipped = skipped
+        batch.save()
+        _write_tasks(batch, schedule(batch, rows, pool))
     return batch
+
+
+# A console upload is imported by the worker: the page answers at once and shows its progress, and
+# the tasks are written in batches of a transaction each, so callbacks and pages write between
+# them. Every attempt starts by removing what an earlier one wrote; a failed import keeps no task.
+PHONE_IMPORT_WORK = DueWork(
+    "phone import",
+    PhoneImport,
+    task="siyu.acquisition.tasks.run_phone_import",
+    waiting=(PhoneImport.Status.QUEUED,),
+    running=PhoneImport.Status.RUNNING,
+    done=PhoneImport.Status.IMPORTED,
+    failed=PhoneImport.Status.FAILED,
+    lease=timedelta(minutes=5),
+    heartbeat="updated_at",
+    max_attempts=3,
+)
+WRITE_BATCH = 2000
+WAIT_SECONDS = 5  # for another import of the corp to finish
+
+
+def phone_import_run(batch_pk: int) -> str:
+    return PHONE_IMPORT_WORK.run(batch_pk, _run)
+
+
+def _run(claim) -> str:
+    batch = PhoneImport.objects.select_related("corp").get(pk=claim.pk)
+    # A corp's imports are scheduled one after the other: each fills the staff's days from what the
+    # ones before it left free, so two at once could give an account more than its daily limit.
+    earlier = Q(claimed_at__lt=claim.stamp) | Q(claimed_at=claim.stamp, pk__lt=batch.pk)
+    running = PhoneImport.objects.filter(corp_id=batch.corp_id, status=PhoneImport.Status.RUNNING, updated_at__gt=now() - PHONE_IMPORT_WORK.lease_length())
+    if running.exclude(pk=batch.pk).filter(earlier).exists():
+        later = now() + timedelta(seconds=WAIT_SECONDS)
+        claim.finish(status=PhoneImport.Status.QUEUED, due_at=later, attempts=F("attempts"))
+        PHONE_IMPORT_WORK.enqueue(batch.pk, at=later)
+        return "waiting"
+    AddTask.objects.filter(batch=batch).delete()  # an earlier attempt's, should a worker have died mid-way
+
+    def progress(phase: str, done: int, total: int) -> None:
+        PhoneImport.objects.filter(pk=batch.pk).update(phase=phase, progress_done=done, progress_total=total, updated_at=now())
+
+    progress("check", 0, 0)
+    try:
+        rows, skipped = _checked(batch.corp, batch.file_name, bytes(batch.upload or b""), batch.skip_existing)
+        planned = schedule(batch, rows, batch.staff_ids)
+    except InvalidInput as exc:
+        errors = getattr(exc, "details", None) or [{"row": 0, "column": exc.field or "file", "code": exc.code, "message": exc.message}]
+        claim.finish(status=PhoneImport.Status.REJECTED, upload=None, phase="", errors=errors[:MAX_REPORTED], error=exc.message)
+        return "rejected"
+    try:
+        for start in range(0, len(planned), WRITE_BATCH):
+            with transaction.atomic():
+                _write_tasks(batch, planned[start : start + WRITE_BATCH])
+            progress("write", min(start + WRITE_BATCH, len(planned)), len(planned))
+    except BaseException:
+        AddTask.objects.filter(batch=batch).delete()
+        raise
+    claim.finish(status=PhoneImport.Status.IMPORTED, upload=None, phase="", rows=len(rows), skipped=skipped)
+    return "imported"
+
+
+def phone_imports_sweep(older_than: timedelta) -> int:
+    """Imports whose task was lost get one again; those given up on keep no tasks."""
+    AddTask.objects.filter(batch__status=PhoneImport.Status.FAILED).delete()
+    return PHONE_IMPORT_WORK.sweep(older_than=older_than)
 
 
 def has_pending_tasks(corp: Corp) -> bool:
@@ -311,6 +404,11 @@ def batch_by_staff(batch: PhoneImport) -> list[dict]:
         .order_by("staff__name")
     )
     return [{"staff_id": r["staff_id"], "name": r["staff__name"], "total": r["total"], "done": r["done"], "conversion": r["done"] / r["total"]} for r in rows]
+
+
+def phone_import_get(actor: Actor, import_id: int) -> PhoneImport:
+    """One import the actor may see (a guide: one with tasks of theirs)."""
+    return get_for(actor, phone_imports(actor), _("No such phone import."), pk=import_id)
 
 
 def add_task_get(actor: Actor, task_id: int) -> AddTask:

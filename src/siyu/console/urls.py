@@ -72,6 +72,7 @@ urlpatterns = [
     path("tags/<int:tag_id>/rename/", views.tag_rename, name="tag_rename"),
     path("phone-imports/", phone_imports.phone_import_page, name="phone_imports"),
     path("phone-imports/tasks/<int:task_id>/", phone_imports.add_task_mark, name="add_task_mark"),
+    path("phone-imports/<int:phone_import_id>/", phone_imports.phone_import_report, name="phone_import_report"),
     path("lead-forms/", leads.lead_form_list, name="lead_forms"),
     path("lead-forms/<int:form_id>/edit/", leads.lead_form_edit, name="lead_form_edit"),
     path("group-codes/", group_codes.group_code_list, name="group_codes"),
