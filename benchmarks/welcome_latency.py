@@ -8,8 +8,9 @@ welcomes, as in production.
     SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python benchmarks/welcome_latency.py
 
 Prints: adds/s accepted, callback -> welcome received p50/p99/max, how many welcomes were sent,
-missed (past WeCom's 20-second window) or failed, and how long the events behind them took to
-drain. Asserts nothing.
+missed (past WeCom's 20-second window) or failed, how long the events behind them took to drain,
+and the CPU per add of each process: Siyu's own (server + workers, not the WeCom stand-in) and
+the rate four cores would sustain at it. Asserts nothing.
 """
 
 import argparse
@@ -121,11 +122,13 @@ def main() -> None:
             f"welcomes settled    {welcomes_settled if welcomes_settled is None else round(welcomes_settled, 1)} s after the first add; "
             f"events behind them drained after {drained:.1f} s"
         )
+        own = (cpu.get("siyu server", 0.0) + cpu.get("workers", 0.0)) / total * 1000  # Siyu's, not the WeCom stand-in's
         print(
             "CPU per add         "
             + "   ".join(f"{role} {seconds / total * 1000:.1f} ms" for role, seconds in cpu.items())
             + f"   ({os.cpu_count()} cores give {os.cpu_count() * 1000 / max(sum(cpu.values()) / total * 1000, 0.001):.0f} adds/s at most)"
         )
+        print(f"Siyu's own CPU      {own:.2f} ms per handled add (server + workers); 4 cores for Siyu alone: {4000 / max(own, 0.001):.0f} adds/s")
     finally:
         stack.stop()
 

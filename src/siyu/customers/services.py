@@ -190,18 +190,18 @@ def follow_add(
     return follows_add([FollowIn(customer, staff, added_at, remark, description, add_way, state, oper_userid, dedupe_key)])[0]
 
 
-def follows_add(wanted: list[FollowIn]) -> list[Follow]:
+def follows_add(wanted: list[FollowIn], *, new_customers: frozenset[int] = frozenset()) -> list[Follow]:
     """Record many relationships at once (one read, one insert, one update): each new one, or one
     that had ended and begins again, gets `just_added` and its "added" timeline entry; one that
-    is active already is left as it is. Returns the follows in the order asked."""
+    is active already is left as it is. Returns the follows in the order asked. `new_customers`:
+    ids of customers the caller has just created, whose follows need no reading."""
     for w in wanted:
         if w.staff.corp_id != w.customer.corp_id:
             raise InvalidInput(_("The staff member belongs to another corp."), field="staff")
     if not wanted:
         return []
     found = {}
-    # A customer this write created has no follows yet: only the others' are read.
-    known = list({w.customer.pk for w in wanted if not getattr(w.customer, "just_created", False)})
+    known = list({w.customer.pk for w in wanted if w.customer.pk not in new_customers})
     for chunk in in_chunks(known):
         found.update(((f.customer_id, f.staff_id), f) for f in Follow.objects.filter(customer_id__in=chunk))
     new, again, added = {}, [], []

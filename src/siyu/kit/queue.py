@@ -60,3 +60,11 @@ def pending(task: str, first_arg) -> bool:
     the database queue or is running: a periodic job does not queue the same work twice behind a
     backlog."""
     return DBTaskResult.objects.filter(task_path=task, status__in=("READY", "RUNNING"), args_kwargs__args__0=first_arg).exists()
+
+
+def unqueue(task_ids: list[str]) -> int:
+    """Take these tasks off the database queue if no worker has picked them up yet (their work was
+    done by another task). Returns how many; a task already running is left to find its work done."""
+    if not task_ids:
+        return 0
+    return DBTaskResult.objects.filter(id__in=task_ids, status="READY").delete()[0]

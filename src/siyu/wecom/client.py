@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 
 from siyu.corps.models import Corp
 from siyu.kit.clock import now
@@ -227,6 +229,44 @@ class WeComClient:
     def iter_contacts_by_user(self, userids: list[str], *, cursor: str = "", limit: int = 100) -> Iterator[tuple[list[dict], str]]:
         """Pages of (external_contact_list, cursor to resume after this page); '' after the last."""
         return self._pages(lambda c: self.batch_get_by_user(userids, cursor=c, limit=limit), "external_contact_list", cursor)
+
+    @staticmethod
+    def read_ahead(pages: Iterator) -> Iterator:
+        """The same pages, the next one read from WeCom while the caller works on this one: a
+        sync's apply and WeCom's answer overlap instead of taking turns. One page ahead at most;
+        an error reading it is raised where that page would have come."""
+        box: queue.Queue = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def read() -> None:
+            try:
+                for page in pages:
+                    box.put((page, None))
+                    if stop.is_set():
+                        return
+                box.put((None, StopIteration()))
+            except BaseException as exc:  # noqa: BLE001 — handed to the reader below
+                box.put((None, exc))
+            finally:
+                connections.close_all()  # the token and pauses it read were this thread's own connection
+
+        reader = threading.Thread(target=read, daemon=True, name="wecom-read-ahead")
+        reader.start()
+        try:
+            while True:
+                page, error = box.get()
+                if isinstance(error, StopIteration):
+                    return
+                if error is not None:
+                    raise error
+                yield page
+        finally:
+            stop.set()
+            while reader.is_alive():  # let it finish the page in flight, so no connection is left open
+                try:
+                    box.get(timeout=0.1)
+                except queue.Empty:
+                    pass
 
     @staticmethod
     def _pages(fetch: Callable[[str], dict], key: str, cursor: str) -> Iterator[tuple[list[dict], str]]:

@@ -11,6 +11,7 @@ objects registers its handlers with `callback_handler` (groups does, for group c
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ from siyu.kit.events import publish
 from .client import WeComClient, WeComError
 from .events import ADD_EVENTS, CALLBACK, ContactAddReading, ContactEdited, ContactLost, TagLibraryChanged
 from .models import CallbackEvent
-from .sync import apply_contact, mirror_tag_library
+from .sync import apply_contacts, mirror_tag_library
 
 # WeCom's answer when the relationship no longer exists (deleted before we asked).
 NOT_A_CONTACT = {84061}
@@ -73,15 +74,31 @@ def contact_added_or_edited(event: CallbackEvent, client: WeComClient):
             return lambda: "contact no longer exists in WeCom"
         raise
 
-    def write():
-        # The event names one member; WeCom's answer is the truth for all of them. New follows
-        # publish ContactsAdded from inside apply_contact.
-        customer, follows = apply_contact(event.corp, contact["external_contact"], contact["follow_user"], source=CALLBACK)
-        if event.change_type not in ADD_EVENTS:
-            publish(ContactEdited(corp=event.corp, customer=customer, follows=follows))
+    return ContactWrite(event, contact)
+
+
+@dataclass(frozen=True)
+class ContactWrite:
+    """What an add or edit writes: WeCom's answer about the contact, the truth for every member
+    following it (the event names one). Called alone it applies it; a batch of events applies
+    many of them together (contact_writes_apply)."""
+
+    event: CallbackEvent
+    contact: dict
+
+    def __call__(self) -> str:
+        contact_writes_apply([self])
         return "applied"
 
-    return write
+
+def contact_writes_apply(writes: list[ContactWrite]) -> None:
+    """Apply a corp's contact reads in one go: one apply_contacts (one ContactsAdded for the
+    follows that began), then ContactEdited for each edit."""
+    corp = writes[0].event.corp
+    applied = apply_contacts(corp, [(w.contact["external_contact"], w.contact["follow_user"]) for w in writes], source=CALLBACK)
+    for write, (customer, follows) in zip(writes, applied, strict=True):
+        if write.event.change_type not in ADD_EVENTS:
+            publish(ContactEdited(corp=corp, customer=customer, follows=follows))
 
 
 def _contact_deleted(event: CallbackEvent, by: str):

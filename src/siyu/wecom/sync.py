@@ -16,7 +16,7 @@ from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
 from siyu.customers.models import Customer, Follow, FollowTag
 from siyu.customers.services import FollowIn, customers_add_phones, customers_upsert, follows_add
-from siyu.kit.db import insert_many
+from siyu.kit.db import commit_unflushed, insert_many
 from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.events import publish
@@ -89,7 +89,7 @@ def apply_contacts(
                     dedupe_key=follow_added_key(customer, staff, createtime),
                 )
             )
-    follows = follows_add(wanted)
+    follows = follows_add(wanted, new_customers=frozenset(c.pk for c in customers.values() if c.just_created))
     renamed = []
     for follow, (__, info) in zip(follows, pairs):
         changed = [f for f in ("remark", "description") if getattr(follow, f) != _fit(info, f)]
@@ -435,8 +435,11 @@ def _sync_customers(run, client, on_progress) -> None:
     staff_cache, tag_cache, cache = {}, {}, {}
     for index in range(run.state["chunk"], len(chunks)):
         cursor = run.state["cursor"] if index == run.state["chunk"] else ""
-        for items, next_cursor in client.iter_contacts_by_user(chunks[index], cursor=cursor, limit=100):
+        for items, next_cursor in client.read_ahead(client.iter_contacts_by_user(chunks[index], cursor=cursor, limit=100)):
             with transaction.atomic():
+                # A page lost in a crash is lost with its resume point, and read again: its commit
+                # need not wait for the disk.
+                commit_unflushed()
                 apply_contacts(
                     corp, [(i["external_contact"], [i["follow_info"]]) for i in items], source=SYNC, staff_cache=staff_cache, tag_cache=tag_cache, cache=cache
                 )

@@ -9,7 +9,7 @@ from .sync import SyncBusy, full_sync
 # Callbacks go to the priority queue: a welcome message has 20 seconds (issue 4).
 @task(queue_name="priority")
 def handle_callback_event(event_id: int) -> str:
-    return services.callback_handle(event_id=event_id)
+    return services.callbacks_handle(event_id=event_id)
 
 
 @task()
