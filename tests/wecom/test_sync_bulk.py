@@ -6,6 +6,7 @@ resumed), and every row is compared."""
 from datetime import UTC, datetime
 
 import pytest
+from django.db import transaction
 
 from siyu.acquisition.models import Acquisition, LiveCode, LiveCodeDay
 from siyu.acquisition.services import channel_create, live_code_save
@@ -64,10 +65,11 @@ def twin(live_server, corpid: str) -> Corp:
         known = f.customer(corp, name=f"客户{i}", external_userid=f"wm{i:04d}", unionid="u-old" if i == 24 else "")
         follow = Follow.objects.create(corp=corp, customer=known, staff=staff, added_at=datetime.fromtimestamp(STAMP + i, tz=UTC), remark="旧备注")
         FollowTag.objects.create(corp=corp, follow=follow, tag=black)
-    order_upsert(corp=corp, data=OrderIn(order_no="till-1", paid_at=PAID, amount_fen=990, phone="13900000010"))
-    order_upsert(corp=corp, data=OrderIn(order_no="till-2", paid_at=PAID, amount_fen=500, external_userid="wm0020"))
-    order_upsert(corp=corp, data=OrderIn(order_no="till-3", paid_at=PAID, amount_fen=700, unionid="u24"))
-    order_upsert(corp=corp, data=OrderIn(order_no="till-4", paid_at=PAID, amount_fen=800, unionid="u40"))
+    with transaction.atomic():  # as every caller of order_upsert has one
+        order_upsert(corp=corp, data=OrderIn(order_no="till-1", paid_at=PAID, amount_fen=990, phone="13900000010"))
+        order_upsert(corp=corp, data=OrderIn(order_no="till-2", paid_at=PAID, amount_fen=500, external_userid="wm0020"))
+        order_upsert(corp=corp, data=OrderIn(order_no="till-3", paid_at=PAID, amount_fen=700, unionid="u24"))
+        order_upsert(corp=corp, data=OrderIn(order_no="till-4", paid_at=PAID, amount_fen=800, unionid="u40"))
     group = CustomerGroup.objects.create(corp=corp, chat_id="wrOLD", name="老群")
     GroupMember.objects.bulk_create([GroupMember(corp=corp, group=group, userid=u, type=2) for u in ("wm0030", "wm0031", "wmNOBODY")])
     return corp

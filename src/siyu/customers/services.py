@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp, Staff
 from siyu.kit.clock import now
-from siyu.kit.db import in_chunks, insert_many
+from siyu.kit.db import in_chunks, insert_many, insert_objects
 from siyu.kit.errors import InvalidInput
 from siyu.kit.events import publish
 from siyu.kit.tenancy import Actor
@@ -120,7 +120,7 @@ def _insert_racing(new: list, get_or_create) -> tuple[list, list]:
         return [], []
     try:
         with transaction.atomic():
-            return type(new[0]).objects.bulk_create(new), []
+            return insert_objects(new), []
     except IntegrityError:
         made, found = [], []
         for row in new:
@@ -150,10 +150,8 @@ def customers_add_phones(pairs: list[tuple[Customer, list[str]]]) -> None:
                 customers[customer.pk] = customer
     if not learned:
         return
-    CustomerPhone.objects.bulk_create(
-        [CustomerPhone(corp_id=customers[cid].corp_id, customer=customers[cid], phone=p) for cid, phones in learned.items() for p in phones],
-        ignore_conflicts=True,
-    )
+    rows = [(customers[cid].corp_id, cid, p) for cid, phones in learned.items() for p in phones]
+    insert_many(CustomerPhone, ["corp_id", "customer_id", "phone"], rows, ignore_conflicts=True)
     corp_id = next(iter(customers.values())).corp_id
     publish(CustomersIdentified(corp_id=corp_id, customers=tuple(customers.values()), created=False, phones={k: tuple(v) for k, v in learned.items()}))
 

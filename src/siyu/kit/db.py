@@ -6,6 +6,7 @@ from contextlib import contextmanager
 import psycopg
 from django.db import connection, models
 from django.db.models import Lookup
+from django.utils import timezone
 
 
 def locked_row(rows: models.QuerySet, make: Callable[[], models.Model]) -> models.Model:
@@ -91,7 +92,7 @@ def first_shared(rows: models.QuerySet) -> tuple | None:
         return cursor.fetchone()
 
 
-def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, batch: int = 1000) -> None:
+def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, batch: int = 1000, returning: bool = False) -> list | None:
     """Rows as tuples straight into the model's table, without a model instance each: for writes of
     millions of small rows (a journey's steps), where bulk_create's per-row Python is most of the
     time. With `ignore_conflicts` a row a unique constraint already holds is left out.
@@ -99,15 +100,20 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
     On PostgreSQL, more than 100 rows go by COPY (or, ignoring conflicts, as one array a column,
     unnested); a few rows by a statement prepared once per connection. Elsewhere, one multi-row
     INSERT per `batch` rows (a round trip per row is what executemany costs), values prepared as
-    the fields prepare them."""
+    the fields prepare them. With `returning`, the new rows' primary keys in the rows' order (by
+    multi-row INSERTs, whose RETURNING keeps their order; not with `ignore_conflicts`, which would
+    leave gaps)."""
+    if returning and ignore_conflicts:
+        raise ValueError("returning needs every row inserted: not with ignore_conflicts")
     if not rows:
-        return
+        return [] if returning else None
     table = connection.ops.quote_name(model._meta.db_table)
     columns = [model._meta.get_field(name) for name in fields]
     names = ", ".join(connection.ops.quote_name(c.column) for c in columns)
     one = f"({', '.join(['%s'] * len(columns))})"
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    prepared = [c if isinstance(c, (models.DateTimeField, models.JSONField)) else None for c in columns]
+    prepared = [c if isinstance(c, (models.DateField, models.JSONField)) else None for c in columns]
+    back = f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}" if returning else ""
     memo: dict = {}  # a batch's rows mostly share their times: each prepared once
 
     def value(field, v):
@@ -120,7 +126,7 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
             memo[key] = field.get_db_prep_save(v, connection)
         return memo[key]
 
-    if connection.vendor == "postgresql" and len(rows) > 100 and not any(isinstance(c, models.JSONField) for c in columns):
+    if connection.vendor == "postgresql" and len(rows) > 100 and not returning and not any(isinstance(c, models.JSONField) for c in columns):
         if not ignore_conflicts:
             # COPY: the rows stream to the server in one statement, adapted in psycopg's C code.
             with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
@@ -134,18 +140,45 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
             for chunk in in_chunks(rows, 50_000):
                 cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({types}) ON CONFLICT DO NOTHING", [list(col) for col in zip(*chunk)])
         return
+    keys: list = []
     if connection.vendor == "postgresql":
         # A few rows on a hot path (the enrollments an add callback makes): bound on the server
         # and prepared once per connection, so PostgreSQL plans the statement once, not per call.
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
-            params = [value(p, v) for row in rows for p, v in zip(prepared, row)]
-            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(rows))}{conflict}", params, prepare=True)
-        return
+            for chunk in in_chunks(rows, 100):
+                params = [value(p, v) for row in chunk for p, v in zip(prepared, row)]
+                cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}{conflict}{back}", params, prepare=True)
+                if returning:
+                    keys += [r[0] for r in cursor.fetchall()]
+        return keys if returning else None
     with connection.cursor() as cursor:
         for chunk in in_chunks(rows, batch):
             params = [value(p, v) for row in chunk for p, v in zip(prepared, row)]
-            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}{conflict}", params)
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}{conflict}{back}", params)
+            if returning:
+                keys += [r[0] for r in cursor.fetchall()]
+    return keys if returning else None
+
+
+def insert_objects(objs: list[models.Model]) -> list[models.Model]:
+    """bulk_create for plain rows (no expressions, no signals) at insert_many's cost: the field
+    values as they are, their times set as auto_now and auto_now_add would, each row's primary
+    key set from the insert. A unique constraint broken raises IntegrityError, as bulk_create does."""
+    if not objs:
+        return objs
+    model, stamp = type(objs[0]), timezone.now()
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
+    for field in fields:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            for obj in objs:
+                if field.auto_now or getattr(obj, field.attname) is None:
+                    setattr(obj, field.attname, stamp)
+    keys = insert_many(model, [f.attname for f in fields], [tuple(getattr(o, f.attname) for f in fields) for o in objs], returning=True)
+    for obj, key in zip(objs, keys, strict=True):
+        obj.pk = key
+        obj._state.adding, obj._state.db = False, connection.alias
+    return objs
 
 
 class AnyOf(Lookup):
