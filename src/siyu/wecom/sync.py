@@ -14,9 +14,9 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.corps.models import Corp, Department, Staff
 from siyu.corps.services import department_upsert, staff_upsert
-from siyu.customers.models import Customer, Follow, FollowTag
+from siyu.customers.models import Customer, CustomerPhone, Follow, FollowTag
 from siyu.customers.services import FollowIn, customers_add_phones, customers_upsert, follows_add
-from siyu.kit.db import commit_unflushed, insert_many
+from siyu.kit.db import commit_unflushed, insert_many, statistics_refresh
 from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput
 from siyu.kit.events import publish
@@ -433,6 +433,7 @@ def _sync_customers(run, client, on_progress) -> None:
         )
     run.save(update_fields=["progress_total", "state"])
     staff_cache, tag_cache, cache = {}, {}, {}
+    pages = 0
     for index in range(run.state["chunk"], len(chunks)):
         cursor = run.state["cursor"] if index == run.state["chunk"] else ""
         for items, next_cursor in client.read_ahead(client.iter_contacts_by_user(chunks[index], cursor=cursor, limit=100)):
@@ -447,6 +448,12 @@ def _sync_customers(run, client, on_progress) -> None:
                 _count(run, "contacts_seen", len(items))
                 run.progress_done = sum(len(c) for c in chunks[: run.state["chunk"]])
                 run.save(update_fields=["state", "counts", "progress_done"])
+            pages += 1
+            if pages >= 4 and pages & (pages - 1) == 0:
+                # The tables a page reads by the hundred keys grow from nothing to millions of rows
+                # in one run; planner statistics from when they were small would have PostgreSQL
+                # scan a whole table for each page. Refreshed as they double, a few times a run.
+                statistics_refresh(Customer, Follow, FollowTag, CustomerPhone)
             if on_progress:
                 on_progress(run)
     run.counts["customers_created"] = Customer.objects.filter(corp=corp).count() - run.state["customers_before"]
