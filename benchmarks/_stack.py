@@ -29,6 +29,12 @@ def setup_django() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from siyu.corps.models import Corp
+
+    # Corps an earlier run left in a reused PostgreSQL database point at its sandbox, long gone:
+    # without their secret the workers' periodic jobs leave them alone instead of retrying a dead
+    # address through this run.
+    Corp.objects.filter(api_base__startswith="http://127.0.0.1:").exclude(secret_encrypted="").update(secret_encrypted="")
 
 
 def free_port() -> int:
