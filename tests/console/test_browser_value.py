@@ -120,26 +120,23 @@ def test_a_phone_import_waits_for_the_worker_and_shows_its_outcome(live_server, 
     page.wait_for_selector("#stat-customers")
     numbers = tmp_path / "拓客名单.csv"
     numbers.write_text("手机号,姓名\n" + "".join(f"139{i:08d},会员{i}\n" for i in range(300)) + "12345,坏号\n", encoding="utf-8")
-    page.click("#nav-phone-imports")
-    page.fill("#new-import input[name=name]", "老会员拓客")
-    page.set_input_files("#new-import input[type=file]", str(numbers))
-    page.select_option("#new-import select[name=staff]", label="刘导购")
-    page.click("#import-button")
-    # The page answers at once, then asks every second until the worker is done: a bad row rejects the file whole.
-    page.wait_for_selector('#import-card[data-status="queued"]')
-    call_command("worker", batch=True, requeue_after=3600)
-    page.wait_for_selector('#import-card[data-status="rejected"]', timeout=15_000)
+
+    def upload(outcome: str) -> None:
+        page.click("#nav-phone-imports")
+        page.fill("#new-import input[name=name]", "老会员拓客")
+        page.set_input_files("#new-import input[type=file]", str(numbers))
+        page.select_option("#new-import select[name=staff]", label="刘导购")
+        page.click("#import-button")
+        # The page answers at once, then asks every second until the worker is done.
+        page.wait_for_selector('#import-card[data-status="queued"]')
+        call_command("worker", batch=True, requeue_after=3600)
+        page.wait_for_selector(f'#import-card[data-status="{outcome}"]', timeout=15_000)
+
+    upload("rejected")  # a bad row rejects the file whole
     assert page.locator('#import-report tr[data-code="bad_phone"] td').first.inner_text() == "302"
     page.screenshot(path=str(ARTIFACTS / "29b-phone-import-rejected.png"), full_page=True)
     numbers.write_text("手机号,姓名\n" + "".join(f"139{i:08d},会员{i}\n" for i in range(300)), encoding="utf-8")
-    page.click("#nav-phone-imports")
-    page.fill("#new-import input[name=name]", "老会员拓客")
-    page.set_input_files("#new-import input[type=file]", str(numbers))
-    page.select_option("#new-import select[name=staff]", label="刘导购")
-    page.click("#import-button")
-    page.wait_for_selector('#import-card[data-status="queued"]')
-    call_command("worker", batch=True, requeue_after=3600)
-    page.wait_for_selector('#import-card[data-status="imported"]', timeout=15_000)
+    upload("imported")
     assert "300" in page.inner_text("#import-outcome")
     page.screenshot(path=str(ARTIFACTS / "29c-phone-import.png"), full_page=True)
     page.click("#nav-phone-imports")
