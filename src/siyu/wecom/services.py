@@ -59,7 +59,7 @@ def callbacks_handle(*, event_id: int, limit: int = BATCH, client_for=None) -> s
         return "skipped"  # handled already (by another event's batch, or another worker)
     claims = [first, *CALLBACK_WORK.claim_due(limit=limit - 1, order_by=("id",))]
     events = CallbackEvent.objects.select_related("corp").in_bulk([c.pk for c in claims])
-    unqueue([t for t in CallbackEvent.objects.filter(pk__in=[c.pk for c in claims[1:]]).values_list("task_id", flat=True) if t])
+    unqueue([events[c.pk].task_id for c in claims[1:] if events[c.pk].task_id])
     clients: dict[int, WeComClient] = {}
     ready, outcomes = [], {}
     for claim in claims:

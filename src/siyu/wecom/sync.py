@@ -44,11 +44,6 @@ def follow_added_key(customer: Customer, staff: Staff, createtime: int) -> str:
     return f"follow-added:{customer.id}:{staff.id}:{createtime}"
 
 
-def apply_contact(corp: Corp, contact: dict, follow_infos: list[dict], *, source: str, cache: dict | None = None) -> tuple[Customer, list[Follow]]:
-    """One contact and the given follows of it (a callback's read): see apply_contacts."""
-    return apply_contacts(corp, [(contact, follow_infos)], source=source, cache=cache)[0]
-
-
 def apply_contacts(
     corp: Corp,
     contacts: list[tuple[dict, list[dict]]],
@@ -113,9 +108,8 @@ def apply_contacts(
 
 
 def _customer_row(contact: dict) -> dict:
-    c = contact
-    text = {k: c.get(k) or "" for k in ("name", "unionid", "avatar", "corp_name")}
-    return {"external_userid": c["external_userid"], **text, "gender": int(c.get("gender") or 0), "type": int(c.get("type") or 1)}
+    text = {k: contact.get(k) or "" for k in ("name", "unionid", "avatar", "corp_name")}
+    return {"external_userid": contact["external_userid"], **text, "gender": int(contact.get("gender") or 0), "type": int(contact.get("type") or 1)}
 
 
 def _fit(info: dict, field: str) -> str:
