@@ -1,6 +1,7 @@
-"""Orders announce what happened the same way whichever path stored them: OrderPaid once per new
-order and OrderRefunded when the refunded total goes up, from the API and from a file import, and
-the file path writes the same rows, customer match and timeline entries as the one-by-one path."""
+"""Orders announce what happened whichever path stored them: OrderPaid once per new order and
+OrderRefunded when the refunded total goes up from the API; from a file import, OrdersImported
+naming each new order once (its subscribers treat each as those two would). The file path writes the
+same rows, customer match and timeline entries as the one-by-one path."""
 
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from siyu.customers.models import TimelineEvent
 from siyu.kit.events import subscribed
-from siyu.orders.events import OrderPaid, OrderRefunded
+from siyu.orders.events import OrderPaid, OrderRefunded, OrdersImported
 from siyu.orders.models import Order, OrderLine, Product, Refund
 from siyu.orders.services import LineIn, OrderIn, RefundIn, order_upsert, refund_record
 
@@ -50,11 +51,20 @@ def test_the_file_path_announces_the_same_and_writes_what_the_one_by_one_path_wr
         ["F2", "2026-02-01 09:30", "199", " wmKnown ", "", "徐汇店", "guide1", "50"],
         ["F3", "2026-02-03 20:00", "45.5", "", "13800138000", "静安店", "", ""],
     ]
-    paid, refunded = [], []
-    with subscribed(OrderPaid, lambda e: paid.append(e.order.order_no)), subscribed(OrderRefunded, lambda e: refunded.append(e.order.order_no)):
+    paid, refunded, one_by_one = [], [], []
+
+    def imported(event):
+        paid.extend(o.order_no for o in event.orders())
+        refunded.extend(o.order_no for o in event.orders() if o.refunded_fen)
+
+    with (
+        subscribed(OrdersImported, imported),
+        subscribed(OrderPaid, lambda e: one_by_one.append(e.order.order_no)),
+        subscribed(OrderRefunded, lambda e: one_by_one.append(e.order.order_no)),
+    ):
         run(corp, write_csv(tmp_path, rows))
         run(corp, write_csv(tmp_path, rows))  # the same file again announces nothing
-    assert sorted(paid) == ["F1", "F2", "F3"] and refunded == ["F2"]
+    assert paid == ["F1", "F2", "F3"] and refunded == ["F2"] and one_by_one == []
     imported = _stored(corp)
 
     # The same orders through order_upsert, in a second corp with the same customers.

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from openpyxl import Workbook
 
-from siyu.customers.models import Customer
-from siyu.orders import importer
+from siyu.customers.models import Customer, TimelineEvent
+from siyu.orders import history, importer
 from siyu.orders.models import CustomerValue, Order, OrderLine, Refund
 
 from .. import factories as f
@@ -206,27 +206,33 @@ def test_check_only_writes_nothing(tmp_path, corp):
     assert not Order.objects.exists()
 
 
-def test_a_batch_is_one_transaction(tmp_path, corp, monkeypatch):
-    """A failure while writing the second batch keeps the first and leaves no part of the second."""
-
-    path = write_csv(tmp_path, [HEADER, *[[f"T{i}", "2026-01-05 10:00", "1", "", "", "", "", ""] for i in range(5)]])
-    real = importer._insert_new
+def test_a_chunk_is_one_transaction_and_running_again_finishes_it(tmp_path, corp, monkeypatch):
+    """A failure while writing the second chunk keeps the first and leaves no part of the second;
+    the same file again writes the rest, and the values count the orders of both runs."""
+    buyer = f.customer(corp, external_userid="wmBuyer")
+    path = write_csv(tmp_path, [HEADER, *[[f"T{i}", f"2026-01-0{i + 1} 10:00", "1", "wmBuyer", "", "", "", ""] for i in range(5)]])
+    monkeypatch.setattr(history, "chunk_size", lambda: 2)
+    real = history.Staging._write_chunk
     calls = []
 
-    def failing(corp, orders, report, staff_cache):
-        calls.append(len(orders))
-        touched = real(corp, orders, report, staff_cache)
+    def failing(self, start, end):
+        calls.append(start)
+        written = real(self, start, end)
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        return touched
+        return written
 
-    monkeypatch.setattr(importer, "_insert_new", failing)
+    monkeypatch.setattr(history.Staging, "_write_chunk", failing)
     with pytest.raises(RuntimeError):
-        run(corp, path, "--batch-size", "2")
+        run(corp, path)
     assert sorted(Order.objects.values_list("order_no", flat=True)) == ["T0", "T1"]
-    monkeypatch.setattr(importer, "_insert_new", real)
-    summary = json.loads(run(corp, path, "--batch-size", "2").strip().splitlines()[-1])
-    assert (summary["created"], summary["unchanged"]) == (3, 2) and Order.objects.count() == 5
+    assert TimelineEvent.objects.filter(customer=buyer, kind="order").count() == 2
+    monkeypatch.setattr(history.Staging, "_write_chunk", real)
+    summary = json.loads(run(corp, path).strip().splitlines()[-1])
+    assert (summary["created"], summary["unchanged"], summary["matched"]) == (3, 2, 5) and Order.objects.count() == 5
+    assert TimelineEvent.objects.filter(customer=buyer, kind="order").count() == 5
+    value = CustomerValue.objects.get(customer=buyer)
+    assert (value.order_count, value.net_fen, value.last_paid_on.day) == (5, 500, 5)
 
 
 def test_unknown_corp_and_missing_file(tmp_path, corp):

@@ -7,6 +7,8 @@ path of every callback, only records its arrival (one row); the engine enrolls i
 
 from datetime import timedelta
 
+from django.db.models import Q
+
 from siyu.acquisition.models import Acquisition
 from siyu.analytics.models import Segment
 from siyu.analytics.segments import SegmentFilters, customers_matching
@@ -16,7 +18,7 @@ from siyu.groups.events import GroupMemberJoined
 from siyu.guides.events import CustomerConversed
 from siyu.kit.clock import now
 from siyu.kit.events import subscribe
-from siyu.orders.events import OrderPaid, OrderRefunded
+from siyu.orders.events import OrderPaid, OrderRefunded, OrdersImported
 from siyu.wecom.events import CALLBACK, ContactLost, ContactsAdded, NewFollow
 
 from .engine import arrival_record, definition_of, enroll, event_seen, exits_on, goal_reached, has_walks, live_journeys, system_actor
@@ -157,6 +159,18 @@ def _order_paid(event: OrderPaid) -> None:
     for journey in live_journeys(event.corp.pk, "order_paid"):
         enroll(journey, [order.customer_id], entry_key=f"order:{order.pk}")
     segment_entries(event.corp.pk, [order.customer_id])
+
+
+@subscribe(OrdersImported, order=ORDER)
+def _orders_imported(event: OrdersImported) -> None:
+    """A history import's orders, as OrderPaid and OrderRefunded: nothing to read without journeys."""
+    if not has_walks(event.corp.pk):
+        return
+    refund_journeys = live_journeys(event.corp.pk, "order_refunded")
+    for order in event.orders(Q(customer__isnull=False)):
+        _order_paid(OrderPaid(corp=event.corp, order=order))
+        if order.refunded_fen and refund_journeys:
+            _order_refunded(OrderRefunded(corp=event.corp, order=order, previous_fen=0))
 
 
 @subscribe(OrderRefunded, order=ORDER)

@@ -3,13 +3,16 @@ same way whether the order came one by one (API) or in a file (`siyu orders impo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.db.models import Q
+
+from .models import Order
+
 if TYPE_CHECKING:
     from siyu.corps.models import Corp
-
-    from .models import Order
 
 
 @dataclass(frozen=True)
@@ -27,3 +30,27 @@ class OrderRefunded:
     corp: Corp
     order: Order
     previous_fen: int
+
+
+@dataclass(frozen=True)
+class OrdersImported:
+    """New orders a history import stored in bulk, a chunk of a file at a time: for each, what
+    `OrderPaid` says, and `OrderRefunded` (from 0) for one that came refunded. A chunk is tens of
+    thousands of orders, most of which no subscriber needs (its feature is off, or the orders are
+    older than it), so the orders are read by what a subscriber asks for (`orders`), not handed over."""
+
+    corp: Corp
+    order_ids: tuple[int, ...]
+
+    def orders(self, condition: Q | None = None) -> Iterator[Order]:
+        """The chunk's orders matching `condition`, in the order they were stored."""
+        for start in range(0, len(self.order_ids), 5000):
+            yield from Order.objects.filter(condition or Q(), pk__any_of=self.order_ids[start : start + 5000]).order_by("pk")
+
+    def customer_ids(self) -> set[int]:
+        """The customers whose orders are in the chunk."""
+        found: set[int] = set()
+        for start in range(0, len(self.order_ids), 5000):
+            chunk = self.order_ids[start : start + 5000]
+            found |= set(Order.objects.filter(customer__isnull=False, pk__any_of=chunk).values_list("customer_id", flat=True))
+        return found

@@ -22,17 +22,15 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from siyu.corps.models import Corp
-from siyu.customers.models import TimelineEvent
 from siyu.kit.clock import now
-from siyu.kit.db import statistics_refresh
 from siyu.kit.due import DueWork
 from siyu.kit.errors import InvalidInput
 from siyu.kit.money import fen_from_yuan
 from siyu.kit.tables import iter_table
 from siyu.kit.tenancy import Actor
 
-from . import services
-from .models import CustomerValue, Order, OrderImport, OrderLine, Refund
+from . import history, services
+from .models import Order, OrderImport, OrderLine, Refund
 from .parse import order_in
 
 # Accepted header names (case-insensitive) for each field; `--map field=Header` adds one.
@@ -312,35 +310,49 @@ def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_pro
     where, header = _open(path, mapping or {})
     width = len(header)
     report.headers = {f: header[i].strip() for f, i in where.items()}
-    for row, raw in _orders(_rows(path), where, width, source, report):
-        report.orders += 1
-        _parse(corp, raw, report, row, staff_cache)
-        if on_progress and report.rows % 2000 == 0:
+    staging = None if check_only else history.Staging(corp)
+    try:
+        for row, raw in _orders(_rows(path), where, width, source, report):
+            report.orders += 1
+            data = _parse(corp, raw, report, row, staff_cache)
+            if staging is not None and report.error_count:
+                staging.drop()  # nothing of this file will be written
+                staging = None
+            if staging is not None and data is not None:
+                staging.add(data, staff_cache)
+            if on_progress and report.rows % 2000 == 0:
+                on_progress("check", report.rows, 0)
+        if on_progress:
             on_progress("check", report.rows, 0)
-    if on_progress:
-        on_progress("check", report.rows, 0)
-    report.errors.sort(key=lambda e: e["row"])
-    if report.error_count or check_only:
+        report.errors.sort(key=lambda e: e["row"])
+        if staging is None:
+            return report
+        created, matched, known = staging.write(lambda done: on_progress("write", done, report.orders) if on_progress else None)
+        report.created += created
+        report.matched += matched
+        if known:
+            _write_known(corp, path, where, width, source, known, batch_size, report, staff_cache)
+        staging.finish(staging.touched())
+        if on_progress:
+            on_progress("write", report.orders, report.orders)
         return report
-    written = 0
+    finally:
+        if staging is not None:
+            staging.drop()
+
+
+def _write_known(corp, path, where, width, source, known: set[int], batch_size: int, report: Report, staff_cache: dict) -> None:
+    """The file's orders the corp has already (or has refunds waiting for), read again and upserted."""
     batch: list[services.OrderIn] = []
-    for row, raw in _orders(_rows(path), where, width, source, Report()):
-        data = _parse(corp, raw, Report(), row, staff_cache)
-        batch.append(data)
+    for n, (row, raw) in enumerate(_orders(_rows(path), where, width, source, Report())):
+        if n not in known:
+            continue
+        batch.append(_parse(corp, raw, Report(), row, staff_cache))
         if len(batch) >= batch_size:
             _write(corp, batch, report, staff_cache)
-            written += len(batch)
             batch = []
-            if on_progress:
-                on_progress("write", written, report.orders)
     if batch:
         _write(corp, batch, report, staff_cache)
-        written += len(batch)
-    if report.created >= STATISTICS_AFTER:
-        statistics_refresh(Order, CustomerValue, TimelineEvent)
-    if on_progress:
-        on_progress("write", written, report.orders)
-    return report
 
 
 def _open(path: Path, mapping: dict[str, str]) -> tuple[dict[str, int], list[str]]:
@@ -388,8 +400,13 @@ def _write(corp: Corp, batch: list[services.OrderIn], report: Report, staff_cach
             report.created += result.created
             report.unchanged += not result.changed
             report.matched += result.order.customer_id is not None
-        fresh = [d for k, d in by_key.items() if k not in existing]
-        touched |= _insert_new(corp, fresh, report, staff_cache)
+        for key in by_key.keys() - existing:  # stored by another writer since the file was staged, or removed
+            result = services.order_upsert(corp=corp, data=by_key[key], staff_cache=staff_cache, refresh=False)
+            touched |= result.order.touched
+            report.created += result.created
+            report.updated += result.changed and not result.created
+            report.unchanged += not result.changed
+            report.matched += result.order.customer_id is not None
         services.customer_values_refresh(corp_id=corp.id, customer_ids=touched)
 
 
@@ -430,26 +447,3 @@ def _unchanged(corp: Corp, stored: dict, by_key: dict, waiting: set, staff_cache
             continue
         same.add(key)
     return same
-
-
-def _insert_new(corp: Corp, orders: list[services.OrderIn], report: Report, staff_cache: dict) -> set[int]:
-    """New orders in bulk, built by the same pieces as `order_upsert` (rows, lines, refunds,
-    customer match, timeline, events), so a field added there is added here."""
-    if not orders:
-        return set()
-    matches = services.customers_match(corp, [services.order_keys(d) for d in orders])
-    rows = [
-        services.order_row(corp, d, customer_id=customer_id, staff_cache=staff_cache, refunded_fen=sum(r.amount_fen for r in d.refunds))
-        for d, customer_id in zip(orders, matches, strict=True)
-    ]
-    Order.objects.bulk_create(rows, batch_size=500)
-    OrderLine.objects.bulk_create(services.order_line_rows(corp.id, [(o, d.lines or []) for o, d in zip(rows, orders)]), batch_size=1000)
-    # A history file's refund without a time of its own is dated at its order's payment.
-    Refund.objects.bulk_create(
-        [services.refund_row(corp, d.source, d.order_no, o, r, at=d.paid_at) for o, d in zip(rows, orders) for r in d.refunds], batch_size=1000
-    )
-    services.orders_timeline(rows)
-    services.orders_announce_new(corp, rows)
-    report.created += len(rows)
-    report.matched += sum(1 for o in rows if o.customer_id)
-    return {o.customer_id for o in rows if o.customer_id}
