@@ -13,7 +13,7 @@ from siyu.analytics.lifetime import clv_refresh
 from siyu.analytics.models import CustomerClv, RfmSettings, Segment
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Role
-from siyu.orders import importer
+from siyu.orders import history, importer
 from siyu.orders.models import Order, OrderImport
 from siyu.orders.services import OrderIn, order_upsert
 
@@ -171,17 +171,18 @@ def test_an_import_shows_its_progress_and_a_dead_workers_import_is_taken_over(br
     rows = "".join(f"P{i},2026-03-01 10:00,{i % 90 + 1},wm{i % 7}\n" for i in range(2500))
     r = _upload(client, "big.csv", ("订单号,支付时间,实付金额,外部联系人ID\n" + rows).encode())
     run = OrderImport.objects.get(file_name="big.csv")
-    # A worker that dies after writing its first batch of 1,000.
+    # A worker that dies after writing its first chunk of 1,000.
     seen = []
 
-    def dies(corp, batch, report, staff_cache):
+    def dies(self, start, end, **kw):
         if seen:
             raise SystemExit("the worker is killed")
-        seen.append(len(batch))
-        real(corp, batch, report, staff_cache)
+        seen.append(start)
+        return real(self, start, end, **kw)
 
-    real = importer._write
-    monkeypatch.setattr(importer, "_write", dies)
+    real = history.Staging._write_chunk
+    monkeypatch.setattr(history, "chunk_size", lambda: 1000)
+    monkeypatch.setattr(history.Staging, "_write_chunk", dies)
     with pytest.raises(SystemExit):
         run_queued("siyu.orders.tasks")
     run.refresh_from_db()
@@ -189,7 +190,7 @@ def test_an_import_shows_its_progress_and_a_dead_workers_import_is_taken_over(br
     page = client.get(r["Location"], HTTP_HX_REQUEST="true").content.decode()
     assert '<progress max="2500" value="1000">' in page and "正在写入：第 1000 笔，共 2500 笔" in page
     assert Order.objects.filter(order_no__startswith="P").count() == 1000
-    monkeypatch.setattr(importer, "_write", real)
+    monkeypatch.setattr(history.Staging, "_write_chunk", real)
     # Its lease runs out; the sweep queues it again, and another worker reads the file from the start.
     OrderImport.objects.filter(pk=run.pk).update(updated_at=now() - timedelta(minutes=6))
     assert importer.order_imports_sweep(timedelta(seconds=0)) == 1

@@ -31,14 +31,14 @@ HEADER = ["订单号", "支付时间", "实付金额", "外部联系人ID", "uni
 
 def brand(name: str):
     """A corp with the same staff, products, customers (some found only by unionid or phone, two
-    sharing a phone), points on since 30 days ago, and two levels."""
+    sharing a phone and a unionid), points on since 30 days ago, and two levels."""
     corp = f.corp(name)
     f.staff(corp, userid="guide1")
     Product.objects.create(corp=corp, sku="MILK-1", name="一段奶粉")
     for i in range(12):
         f.customer(corp, external_userid=f"wmH{i:03d}", unionid=f"un{i:03d}" if i % 3 == 0 else "", phones=[f"1380000{i:04d}"] if i % 4 == 0 else [])
-    f.customer(corp, external_userid="wmTwinA", phones=["13911112222"])
-    f.customer(corp, external_userid="wmTwinB", phones=["13911112222"])
+    f.customer(corp, external_userid="wmTwinA", phones=["13911112222"], unionid="unTwin")
+    f.customer(corp, external_userid="wmTwinB", phones=["13911112222"], unionid="unTwin")
     actor = f.actor(corp)
     earning.policy_save(actor=actor, active=True, per_yuan=2, refund_days=7)
     PointsPolicy.objects.filter(corp=corp).update(since=timezone.now() - timedelta(days=30))
@@ -72,7 +72,7 @@ def history_of(rng: random.Random, count: int, prefix: str = "H") -> list[dict]:
                 "paid_at": paid_at.strftime("%Y-%m-%d %H:%M:%S"),
                 "amount": f"{amount / 100:.2f}",
                 "external_userid": f"wmH{i:03d}" if who < 0.5 else ("wmStranger" if who > 0.9 else ""),
-                "unionid": f"un{i:03d}" if 0.5 <= who < 0.65 else "",
+                "unionid": (f"un{i:03d}" if i < 12 else "unTwin") if 0.5 <= who < 0.65 else "",
                 "phone": (f"1380000{i:04d}" if who < 0.8 else "13911112222") if 0.65 <= who <= 0.9 else "",
                 "store": rng.choice(["静安店", "徐汇店", ""]),
                 "staff_userid": "guide1" if rng.random() < 0.3 else "",

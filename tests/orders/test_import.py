@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from openpyxl import Workbook
 
 from siyu.customers.models import Customer, TimelineEvent
-from siyu.orders import history, importer
+from siyu.orders import history
 from siyu.orders.models import CustomerValue, Order, OrderLine, Refund
 
 from .. import factories as f
@@ -215,9 +215,9 @@ def test_a_chunk_is_one_transaction_and_running_again_finishes_it(tmp_path, corp
     real = history.Staging._write_chunk
     calls = []
 
-    def failing(self, start, end):
+    def failing(self, start, end, **kw):
         calls.append(start)
-        written = real(self, start, end)
+        written = real(self, start, end, **kw)
         if len(calls) == 2:
             raise RuntimeError("disk full")
         return written

@@ -182,15 +182,19 @@ def insert_objects(objs: list[models.Model]) -> list[models.Model]:
 
 
 class AnyOf(Lookup):
-    """`field__any_of=[…]`: a list of keys as one array parameter on PostgreSQL (`= ANY(%s)`), an
-    `IN (…)` elsewhere. For the few-thousand-key filters of batch work, where an `__in`'s
-    parameters, prepared by Django and parsed by psycopg one by one, cost more than the query."""
+    """`field__any_of=[…]`: a list of keys (numbers, or strings for a text field) as one array
+    parameter on PostgreSQL (`= ANY(%s)`), an `IN (…)` elsewhere. For the few-thousand-key filters
+    of batch work, where an `__in`'s parameters, prepared by Django and parsed by psycopg one by
+    one, cost more than the query."""
 
     lookup_name = "any_of"
     prepare_rhs = False
 
+    def _text(self) -> bool:
+        return isinstance(self.lhs.output_field, (models.CharField, models.TextField))
+
     def get_prep_lookup(self):
-        return [int(v) for v in self.rhs]
+        return [str(v) for v in self.rhs] if self._text() else [int(v) for v in self.rhs]
 
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
@@ -200,8 +204,9 @@ class AnyOf(Lookup):
 
     def as_postgresql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::bigint[])", [*params, list(self.rhs)]
+        return f"{lhs} = ANY(%s::{'text' if self._text() else 'bigint'}[])", [*params, list(self.rhs)]
 
 
 models.IntegerField.register_lookup(AnyOf)
 models.ForeignObject.register_lookup(AnyOf)
+models.CharField.register_lookup(AnyOf)

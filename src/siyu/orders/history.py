@@ -9,16 +9,17 @@ nothing was written.
 When every row is good, staging is written into the real tables a chunk at a time, one
 transaction each, by INSERT … SELECT: orders, their refunds, lines and timeline entries, then
 `OrdersImported` for the chunk. A row whose order the corp already has (the file imported again,
-or again after a crash between chunks), or whose refund is waiting for it, is marked `known` and
-left to the per-order upsert, which the importer runs for those rows afterwards. Customers'
+or again after a crash between chunks), or whose refund is waiting for it, is known and left to
+the per-order upsert, which the importer runs for those rows afterwards. Customers'
 values are brought up to date once, at the end.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
@@ -30,8 +31,10 @@ from . import services
 from .events import OrdersImported
 from .models import CustomerValue, Order, OrderLine, Refund
 
-STAGE_BATCH = 5000  # orders matched and sent to staging together
-REBUILD_FROM = 20_000  # customers touched from which their values are rebuilt whole, not one by one
+log = logging.getLogger(__name__)
+
+STAGE_BATCH = 5000  # staged rows sent together on SQLite
+REBUILD_FROM = 20_000  # orders in a file from which every customer's value is rebuilt, not each touched one
 
 ORDER_COLUMNS = [
     "corp_id",
@@ -50,9 +53,23 @@ ORDER_COLUMNS = [
     "mall_code",
     "staff_id",
 ]
-# n: the order's place in the file; order_id: its key once stored; a file's order has one refund.
-STAGED = ["n", "order_id", *ORDER_COLUMNS, "refund_no", "refunded_at"]
-LINE_COLUMNS = ["n", "k", "sku", "name", "quantity", "amount_fen"]
+LINE_BLANK = (None,) * 14  # a line's row leaves the order's columns empty
+
+# One table for orders and their lines, so that one COPY streams the whole file. n: the order's
+# place in the file; k: 0 for the order, 1… for its lines (which fill only n, k and the line's
+# columns). A file's order has at most one refund. customer_id and order_id are set when written.
+STAGED = [c for c in ORDER_COLUMNS if c != "customer_id"] + ["n", "k", "refund_no", "refunded_at", "sku", "name", "quantity", "line_fen"]
+MORE_COLUMNS = {
+    "n": OrderLine._meta.get_field("quantity"),
+    "k": OrderLine._meta.get_field("quantity"),
+    "order_id": Order._meta.get_field("amount_fen"),
+    "refund_no": Refund._meta.get_field("refund_no"),
+    "refunded_at": Refund._meta.get_field("refunded_at"),
+    "sku": OrderLine._meta.get_field("sku"),
+    "name": OrderLine._meta.get_field("name"),
+    "quantity": OrderLine._meta.get_field("quantity"),
+    "line_fen": OrderLine._meta.get_field("amount_fen"),
+}
 
 
 def chunk_size() -> int:
@@ -61,7 +78,11 @@ def chunk_size() -> int:
 
 
 class Staging:
-    """One import's staging tables, on this connection (temporary: gone with it)."""
+    """One import's staging table, on this connection (temporary: gone with it).
+
+    On PostgreSQL one COPY stays open while the file is read, so the server stores rows on its
+    own core as Python parses the next ones; nothing else may use the connection meanwhile (the
+    staff cache is filled beforehand, customers are matched when written)."""
 
     def __init__(self, corp: Corp) -> None:
         self.corp = corp
@@ -69,183 +90,216 @@ class Staging:
         self.count = 0
         self.started = now()
         self.postgres = connection.vendor == "postgresql"
+        self._copy = self._copying = None
         with connection.cursor() as cursor:
+            if self.postgres:
+                cursor.execute("SELECT pg_get_serial_sequence('orders_order', 'id')")
+                self.sequence = cursor.fetchone()[0]
             cursor.execute("DROP TABLE IF EXISTS orders_staging")
-            cursor.execute("DROP TABLE IF EXISTS orders_staging_lines")
             # The real tables' own column types, without their constraints or indexes.
             cursor.execute(f"CREATE TEMPORARY TABLE orders_staging AS SELECT {', '.join(ORDER_COLUMNS)} FROM orders_order WHERE 1 = 0")
-            for column, field in (
-                ("n", OrderLine._meta.get_field("quantity")),
-                ("order_id", Order._meta.get_field("amount_fen")),
-                ("refund_no", Refund._meta.get_field("refund_no")),
-                ("refunded_at", Refund._meta.get_field("refunded_at")),
-            ):
+            for column, field in MORE_COLUMNS.items():
                 cursor.execute(f"ALTER TABLE orders_staging ADD COLUMN {column} {field.db_type(connection)}")
-            cursor.execute("ALTER TABLE orders_staging ADD COLUMN known boolean NOT NULL DEFAULT FALSE")
-            cursor.execute("CREATE TEMPORARY TABLE orders_staging_lines AS SELECT sku, name, quantity, amount_fen FROM orders_orderline WHERE 1 = 0")
-            for column in ("n", "k"):
-                cursor.execute(f"ALTER TABLE orders_staging_lines ADD COLUMN {column} {OrderLine._meta.get_field('quantity').db_type(connection)}")
+            if self.postgres:
+                self._copying = cursor.cursor.copy(f"COPY orders_staging ({', '.join(STAGED)}) FROM STDIN")
+                self._copy = self._copying.__enter__()
 
     def add(self, data: services.OrderIn, staff_cache: dict) -> None:
-        self.pending.append((data, services.order_fields(self.corp, data, staff_cache)))
+        fields = services.order_fields(self.corp, data, staff_cache)
+        n = self.count
+        self.count += 1
+        refund = data.refunds[0] if data.refunds else None
+        rows = [
+            (
+                self.corp.pk,
+                data.source,
+                data.order_no,
+                fields["external_userid"],
+                fields["unionid"],
+                fields["phone"],
+                fields["paid_at"],
+                fields["paid_on"],
+                fields["amount_fen"],
+                sum(r.amount_fen for r in data.refunds),
+                fields["store"],
+                fields["coupon_code"],
+                fields["mall_code"],
+                fields["staff_id"],
+                n,
+                0,
+                refund.refund_no if refund else None,
+                # A history file's refund without a time of its own is dated at its order's payment.
+                (refund.refunded_at or data.paid_at) if refund else None,
+                None,
+                None,
+                None,
+                None,
+            )
+        ]
+        rows += [(*LINE_BLANK, n, k, None, None, *line) for k, line in enumerate(services.line_values(data.lines or []), start=1)]
+        if self._copy is not None:
+            for row in rows:
+                self._copy.write_row(row)
+            return
+        self.pending += rows
         if len(self.pending) >= STAGE_BATCH:
             self.flush()
 
     def flush(self) -> None:
-        """The pending orders, their customers matched, into staging."""
         if not self.pending:
             return
-        matches = services.customers_match(self.corp, [services.order_keys(data) for data, _ in self.pending])
-        ids = self._keys(len(self.pending)) if self.postgres else [None] * len(self.pending)
-        rows, lines = [], []
-        for (data, fields), customer_id, order_id in zip(self.pending, matches, ids, strict=True):
-            n = self.count
-            self.count += 1
-            refund = data.refunds[0] if data.refunds else None
-            rows.append(
-                (
-                    n,
-                    order_id,
-                    self.corp.pk,
-                    data.source,
-                    data.order_no,
-                    customer_id,
-                    fields["external_userid"],
-                    fields["unionid"],
-                    fields["phone"],
-                    fields["paid_at"],
-                    fields["paid_on"],
-                    fields["amount_fen"],
-                    sum(r.amount_fen for r in data.refunds),
-                    fields["store"],
-                    fields["coupon_code"],
-                    fields["mall_code"],
-                    fields["staff_id"],
-                    refund.refund_no if refund else None,
-                    # A history file's refund without a time of its own is dated at its order's payment.
-                    (refund.refunded_at or data.paid_at) if refund else None,
-                )
-            )
-            lines += [(n, k, *line) for k, line in enumerate(services.line_values(data.lines or []))]
+        ops = connection.ops
+        times, day = (STAGED.index("paid_at"), STAGED.index("refunded_at")), STAGED.index("paid_on")
+        rows = [
+            tuple(ops.adapt_datetimefield_value(v) if i in times else ops.adapt_datefield_value(v) if i == day else v for i, v in enumerate(row))
+            for row in self.pending
+        ]
         self.pending = []
-        self._send("orders_staging", STAGED, rows)
-        self._send("orders_staging_lines", LINE_COLUMNS, lines)
-
-    def _keys(self, count: int) -> list[int]:
-        # Taken from the orders' own sequence now, so the writes later need no read back.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT nextval(pg_get_serial_sequence('orders_order', 'id')) FROM generate_series(1, %s)", [count])
-            return [row[0] for row in cursor.fetchall()]
+            self._send(cursor, "orders_staging", STAGED, rows)
 
-    def _send(self, table: str, columns: list[str], rows: list[tuple]) -> None:
-        if not rows:
-            return
-        with connection.cursor() as cursor:
-            if self.postgres:
-                with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                return
-            ops = connection.ops
-            if table == "orders_staging":
-                times = [STAGED.index(c) for c in ("paid_at", "refunded_at")]
-                day = STAGED.index("paid_on")
-                rows = [
-                    tuple(ops.adapt_datetimefield_value(v) if i in times else ops.adapt_datefield_value(v) if i == day else v for i, v in enumerate(row))
-                    for row in rows
-                ]
+    def _send(self, cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
+        if self.postgres:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elif rows:
             cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})", rows)
 
-    def drop(self) -> None:
-        self.pending = []
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS orders_staging")
-            cursor.execute("DROP TABLE IF EXISTS orders_staging_lines")
+    def _end_copy(self) -> None:
+        copying, self._copy, self._copying = self._copying, None, None
+        if copying is not None:
+            copying.__exit__(None, None, None)
 
-    def write(self, on_progress: Callable[[int], None] | None = None) -> tuple[int, int, set[int]]:
-        """Staging into the real tables; returns (orders created, of them matched, the places of
-        the known orders, for the per-order upsert)."""
+    def drop(self) -> None:
+        """Gone, also on the way out of a failed import (whose own error is the one to tell)."""
+        self.pending = []
+        try:
+            self._end_copy()  # what was staged goes with the table
+            with connection.cursor() as cursor:
+                cursor.execute("DROP TABLE IF EXISTS orders_staging")
+        except DatabaseError:
+            log.warning("the order import's staging table is left to the end of the connection", exc_info=True)
+
+    def write(self, on_progress: Callable[[int], None] | None = None) -> tuple[int, int, set[int], set[int]]:
+        """Staging into the real tables. Returns (orders created, of them matched, the places of
+        the known orders, for the per-order upsert, and the customers of every order written or known)."""
+        self._end_copy()
         self.flush()
         with connection.cursor() as cursor:
-            cursor.execute("CREATE INDEX orders_staging_n ON orders_staging (n)")
-            cursor.execute("CREATE INDEX orders_staging_lines_n ON orders_staging_lines (n)")
+            cursor.execute("CREATE INDEX orders_staging_n ON orders_staging (n, k)")
             if self.postgres:
                 cursor.execute("ANALYZE orders_staging")
-                cursor.execute("ANALYZE orders_staging_lines")
         created = matched = 0
+        known: set[int] = set()
+        customers: set[int] = set()
         step = chunk_size()
+        # A first import finds none of its orders stored: a chunk is inserted without looking, and
+        # a conflict (the file again, an order the API stored meanwhile) undoes it and looks. The
+        # chunks after one with known orders look first. Refunds waiting for orders are not
+        # conflicts: while the corp has any, every chunk looks.
+        careful = Refund.objects.filter(corp=self.corp, order__isnull=True).exists()
         for start in range(0, self.count, step):
             with transaction.atomic():
                 commit_unflushed()  # a chunk lost in a crash is written again by the next run
-                made, found, ids = self._write_chunk(start, start + step)
-                created, matched = created + made, matched + found
-                if ids:
-                    publish(OrdersImported(corp=self.corp, order_ids=ids))
+                written = None
+                if not careful:
+                    try:
+                        with transaction.atomic():
+                            written = self._write_chunk(start, start + step, look=False)
+                    except IntegrityError:
+                        careful = True
+                if written is None:
+                    written = self._write_chunk(start, start + step, look=True)
+                    careful = bool(written[1])
+                stored, old = written
+                created += len(stored)
+                matched += sum(1 for _, customer_id in stored if customer_id is not None)
+                known |= set(old)
+                customers |= {c for _, c in stored if c is not None} | {c for c in old.values() if c is not None}
+                if stored:
+                    publish(OrdersImported(corp=self.corp, order_ids=tuple(order_id for order_id, _ in stored)))
             if on_progress:
                 on_progress(min(start + step, self.count))
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT n FROM orders_staging WHERE known")
-            known = {row[0] for row in cursor.fetchall()}
-        return created, matched, known
+        return created, matched, known, customers
 
-    def _write_chunk(self, start: int, end: int) -> tuple[int, int, tuple[int, ...]]:
+    def _write_chunk(self, start: int, end: int, *, look: bool) -> tuple[list[tuple[int, int | None]], dict[int, int | None]]:
+        """The chunk's new orders into the real tables; with `look`, those the corp has (or has
+        refunds waiting for) are left out. Returns the new orders' (key, customer) and the places
+        of those left out with their stored order's customer."""
         stamp = now()
-        chunk = "s.n >= %s AND s.n < %s"
+        chunk = "s.k = 0 AND s.n >= %s AND s.n < %s"
+        known = ""
+        if look:
+            known = """AND NOT EXISTS (SELECT 1 FROM orders_order o WHERE o.corp_id = s.corp_id AND o.source = s.source AND o.order_no = s.order_no)
+                AND NOT EXISTS (SELECT 1 FROM orders_refund r WHERE r.corp_id = s.corp_id AND r.source = s.source AND r.order_no = s.order_no
+                                AND r.order_id IS NULL)
+                AND NOT EXISTS (SELECT 1 FROM orders_refund r WHERE r.corp_id = s.corp_id AND r.source = s.source AND r.refund_no = s.refund_no)"""
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"""UPDATE orders_staging SET known = TRUE WHERE n IN (SELECT s.n FROM orders_staging s WHERE {chunk} AND (
-                    EXISTS (SELECT 1 FROM orders_order o WHERE o.corp_id = s.corp_id AND o.source = s.source AND o.order_no = s.order_no)
-                    OR EXISTS (SELECT 1 FROM orders_refund r WHERE r.corp_id = s.corp_id AND r.source = s.source AND r.order_no = s.order_no
-                               AND r.order_id IS NULL)
-                    OR EXISTS (SELECT 1 FROM orders_refund r WHERE r.corp_id = s.corp_id AND r.source = s.source AND r.refund_no = s.refund_no)))""",
-                [start, end],
-            )
-            new = f"FROM orders_staging s WHERE {chunk} AND NOT s.known"
-            if not self.postgres:
-                # SQLite has no sequence to take keys from early: past the highest ever given (this
+            cursor.execute(f"SELECT s.n, s.external_userid, s.unionid, s.phone FROM orders_staging s WHERE {chunk} {known} ORDER BY s.n", [start, end])
+            fresh = cursor.fetchall()
+            # Each new order's key, and the customer it names; a table of its own, not columns of
+            # staging (an update there would write every staged row again).
+            customers = services.customers_match(self.corp, [tuple(row[1:]) for row in fresh])
+            if self.postgres:
+                cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [self.sequence, len(fresh)])
+                keys = [row[0] for row in cursor.fetchall()]
+            else:
+                # SQLite has no sequence to take keys from: past the highest ever given (this
                 # transaction holds the database's one write lock, so none is given meanwhile).
                 cursor.execute(
                     "SELECT MAX(k) FROM (SELECT seq AS k FROM sqlite_sequence WHERE name = 'orders_order' UNION ALL SELECT MAX(id) FROM orders_order)"
                 )
-                base = (cursor.fetchone()[0] or 0) + 1 - start
-                cursor.execute(f"UPDATE orders_staging SET order_id = n + %s WHERE n IN (SELECT s.n {new})", [base, start, end])
+                first = (cursor.fetchone()[0] or 0) + 1
+                keys = list(range(first, first + len(fresh)))
+            cursor.execute("DROP TABLE IF EXISTS orders_staging_new")
+            cursor.execute(
+                "CREATE TEMPORARY TABLE orders_staging_new AS "
+                "SELECT n, CAST(n AS bigint) AS order_id, CAST(n AS bigint) AS customer_id FROM orders_staging WHERE 1 = 0"
+            )
+            rows = [(row[0], key, customer_id) for row, key, customer_id in zip(fresh, keys, customers, strict=True)]
+            self._send(cursor, "orders_staging_new", ["n", "order_id", "customer_id"], rows)
+            new = f"FROM orders_staging s JOIN orders_staging_new c ON c.n = s.n WHERE {chunk}"
+            columns = [f"c.{c}" if c == "customer_id" else f"s.{c}" for c in ORDER_COLUMNS]
             cursor.execute(
                 f"INSERT INTO orders_order (id, {', '.join(ORDER_COLUMNS)}, created_at, updated_at) "
-                f"SELECT s.order_id, {', '.join('s.' + c for c in ORDER_COLUMNS)}, %s, %s {new} ORDER BY s.n",
+                f"SELECT c.order_id, {', '.join(columns)}, %s, %s {new} ORDER BY s.n",
                 [stamp, stamp, start, end],
             )
             cursor.execute(
                 "INSERT INTO orders_refund (corp_id, source, refund_no, order_no, order_id, amount_fen, refunded_at, created_at) "
-                f"SELECT s.corp_id, s.source, s.refund_no, s.order_no, s.order_id, s.refunded_fen, s.refunded_at, %s {new} AND s.refunded_fen > 0 ORDER BY s.n",
+                f"SELECT s.corp_id, s.source, s.refund_no, s.order_no, c.order_id, s.refunded_fen, s.refunded_at, %s {new} AND s.refunded_fen > 0 ORDER BY s.n",
                 [stamp, start, end],
             )
             # Linked to their products by SKU, as `order_line_rows` links them.
             cursor.execute(
                 "INSERT INTO orders_orderline (corp_id, order_id, product_id, sku, name, quantity, amount_fen) "
-                "SELECT s.corp_id, s.order_id, p.id, l.sku, l.name, l.quantity, l.amount_fen "
-                "FROM orders_staging_lines l JOIN orders_staging s ON s.n = l.n "
+                "SELECT s.corp_id, c.order_id, p.id, l.sku, l.name, l.quantity, l.line_fen "
+                f"FROM orders_staging l JOIN orders_staging_new c ON c.n = l.n JOIN orders_staging s ON s.n = l.n AND {chunk} "
                 "LEFT JOIN orders_product p ON p.corp_id = s.corp_id AND p.sku = l.sku AND l.sku <> '' "
-                f"WHERE {chunk} AND NOT s.known ORDER BY l.n, l.k",
-                [start, end],
+                "WHERE l.k > 0 AND l.n >= %s AND l.n < %s ORDER BY l.n, l.k",
+                [start, end, start, end],
             )
             # The entry `orders_timeline` makes of a matched order.
             data = "jsonb_build_object" if self.postgres else "json_object"
             cursor.execute(
                 "INSERT INTO customers_timelineevent (corp_id, customer_id, kind, staff_id, occurred_at, data, dedupe_key) "
-                f"SELECT s.corp_id, s.customer_id, %s, NULL, s.paid_at, {data}('order_no', s.order_no, 'source', s.source, "
-                f"'amount_fen', s.amount_fen, 'store', s.store), 'order:' || s.order_id {new} AND s.customer_id IS NOT NULL ORDER BY s.n",
+                f"SELECT s.corp_id, c.customer_id, %s, NULL, s.paid_at, {data}('order_no', s.order_no, 'source', s.source, "
+                f"'amount_fen', s.amount_fen, 'store', s.store), 'order:' || c.order_id {new} AND c.customer_id IS NOT NULL ORDER BY s.n",
                 [TimelineEvent.Kind.ORDER.value, start, end],
             )
-            cursor.execute(f"SELECT s.order_id, s.customer_id {new} ORDER BY s.n", [start, end])
+            cursor.execute("SELECT order_id, customer_id FROM orders_staging_new ORDER BY n")
             stored = cursor.fetchall()
-        return len(stored), sum(1 for _, customer_id in stored if customer_id is not None), tuple(order_id for order_id, _ in stored)
-
-    def touched(self) -> set[int]:
-        """Every customer a staged order names, known or new: after a crash the new orders of the
-        run before are known in this one, and their customers' values are still to be made."""
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT DISTINCT customer_id FROM orders_staging WHERE customer_id IS NOT NULL")
-            return {row[0] for row in cursor.fetchall()}
+            old: dict[int, int | None] = {}
+            if look:
+                cursor.execute(
+                    "SELECT s.n, o.customer_id FROM orders_staging s LEFT JOIN orders_order o ON o.corp_id = s.corp_id AND o.source = s.source "
+                    f"AND o.order_no = s.order_no WHERE {chunk} AND NOT EXISTS (SELECT 1 FROM orders_staging_new c WHERE c.n = s.n)",
+                    [start, end],
+                )
+                old = dict(cursor.fetchall())
+            cursor.execute("DROP TABLE orders_staging_new")
+        return stored, old
 
     def finish(self, customer_ids: set[int]) -> None:
         """Orders of customers who arrived while the file was written, matched; then values."""
@@ -257,7 +311,7 @@ class Staging:
                 phones.setdefault(customer_id, []).append(phone)
             with transaction.atomic():
                 services.orders_match_customers(corp_id=corp_id, customers=arrived, phones=phones)
-        if len(customer_ids) >= REBUILD_FROM:
+        if self.count >= REBUILD_FROM:  # rebuilt in one statement, not order by order in Python
             services.customer_values_rebuild(corp=self.corp)
         else:
             with transaction.atomic():

@@ -306,7 +306,8 @@ def order_imports_sweep(older_than: timedelta) -> int:
 
 def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_progress) -> Report:
     report = Report()
-    staff_cache: dict = {}
+    # Every guide read now: on PostgreSQL the connection is busy streaming the file to staging.
+    staff_cache = services.staff_cache_all(corp)
     where, header = _open(path, mapping or {})
     width = len(header)
     report.headers = {f: header[i].strip() for f, i in where.items()}
@@ -327,12 +328,12 @@ def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_pro
         report.errors.sort(key=lambda e: e["row"])
         if staging is None:
             return report
-        created, matched, known = staging.write(lambda done: on_progress("write", done, report.orders) if on_progress else None)
+        created, matched, known, customers = staging.write(lambda done: on_progress("write", done, report.orders) if on_progress else None)
         report.created += created
         report.matched += matched
         if known:
             _write_known(corp, path, where, width, source, known, batch_size, report, staff_cache)
-        staging.finish(staging.touched())
+        staging.finish(customers)
         if on_progress:
             on_progress("write", report.orders, report.orders)
         return report

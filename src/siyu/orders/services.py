@@ -320,13 +320,19 @@ def _lines_replace(order: Order, lines: list[LineIn], *, fresh: bool) -> bool:
     return bool(wanted) or not fresh
 
 
+def staff_cache_all(corp: Corp) -> dict:
+    """A cache for `staff_id_for` holding every staff member of the corp: it reads nothing more."""
+    return {"": None, **dict(Staff.objects.filter(corp=corp).values_list("userid", "id"))}
+
+
 def staff_id_for(corp: Corp, userid: str, cache: dict | None) -> int | None:
     userid = (userid or "").strip()
     if not userid:
         return None
     if cache is not None and userid in cache:
         return cache[userid]
-    staff_id = Staff.objects.filter(corp=corp, userid=userid).values_list("id", flat=True).first()
+    complete = cache is not None and "" in cache  # from staff_cache_all
+    staff_id = None if complete else Staff.objects.filter(corp=corp, userid=userid).values_list("id", flat=True).first()
     if staff_id is None:
         raise InvalidInput(_("No staff member %(userid)r in this corp.") % {"userid": userid}, code="unknown_staff", field="staff_userid")
     if cache is not None:
@@ -347,11 +353,11 @@ def customers_match(corp: Corp, keys: list[tuple[str, str, str]]) -> list[int | 
     found: list[int | None] = [None] * len(keys)
     euids = {k[0] for k in keys if k[0]}
     if euids:
-        by_euid = dict(Customer.objects.filter(corp=corp, external_userid__in=euids).values_list("external_userid", "id"))
+        by_euid = dict(Customer.objects.filter(corp=corp, external_userid__any_of=list(euids)).values_list("external_userid", "id"))
         found = [by_euid.get(k[0]) for k in keys]
     for position, rows in (
-        (1, lambda values: Customer.objects.filter(corp=corp, unionid__in=values).values_list("unionid", "id")),
-        (2, lambda values: CustomerPhone.objects.filter(corp=corp, phone__in=values).values_list("phone", "customer_id").distinct()),
+        (1, lambda values: Customer.objects.filter(corp=corp, unionid__any_of=list(values)).values_list("unionid", "id")),
+        (2, lambda values: CustomerPhone.objects.filter(corp=corp, phone__any_of=list(values)).values_list("phone", "customer_id").distinct()),
     ):
         values = {k[position] for k, f in zip(keys, found) if f is None and k[position]}
         if values:
