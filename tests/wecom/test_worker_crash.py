@@ -124,7 +124,7 @@ def test_a_callback_during_a_console_import_is_answered_at_once_and_handled(hub,
     The file is long enough that writing it outlasts the callback's handling."""
     owner = f.actor(hub.corp)
     path = tmp_path / "history.csv"
-    rows = "".join(f"H{i},2026-03-01 10:00,{i % 90 + 1},wmnobody{i % 50}\n" for i in range(200_000))
+    rows = "".join(f"H{i},2026-03-01 10:00,{i % 90 + 1},wmnobody{i % 50}\n" for i in range(400_000))
     path.write_text("订单号,支付时间,实付金额,外部联系人ID\n" + rows, encoding="utf-8")
     run = orders_queue_import(actor=owner, path=path, source="pos")
     workers = [_start_worker(), _start_worker()]
@@ -134,7 +134,7 @@ def test_a_callback_during_a_console_import_is_answered_at_once_and_handled(hub,
         _follow, entry = wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="导入中加的")
         answered = time.monotonic() - began
         assert entry.status_code == 200 and answered < 5, (entry.status_code, answered)
-        assert OrderImport.objects.get(pk=run.pk).status == OrderImport.Status.RUNNING  # it came mid-file
+        assert OrderImport.objects.get(pk=run.pk).status == OrderImport.Status.RUNNING, answered  # it came mid-file
         _wait_for(lambda: status() == "done", 60, "the callback to be handled")
         _wait_for(lambda: OrderImport.objects.get(pk=run.pk).status == OrderImport.Status.IMPORTED, 180, "the import to end")
     finally:
@@ -145,4 +145,4 @@ def test_a_callback_during_a_console_import_is_answered_at_once_and_handled(hub,
                 worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 worker.kill()
-    assert Customer.objects.filter(name="导入中加的").exists() and Order.objects.filter(corp=hub.corp).count() == 200_000
+    assert Customer.objects.filter(name="导入中加的").exists() and Order.objects.filter(corp=hub.corp).count() == 400_000
