@@ -193,3 +193,32 @@ def test_the_bulk_path_leaves_what_the_per_order_path_leaves(tmp_path, monkeypat
     assert report.updated == 30
     one_by_one(plain, second)
     assert state(bulk) == state(plain)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_written_by_several_connections_leave_the_same(tmp_path, monkeypatch):
+    """Outside a caller's transaction PostgreSQL writes the chunks on several connections at once
+    (SQLite one after another): the corp ends as the per-order path leaves it, every order once,
+    and no staging table is left behind."""
+    from django.db import connection  # noqa: PLC0415
+
+    monkeypatch.setattr(history, "chunk_size", lambda: 13)
+    opened = []
+    real = history.Staging._write_chunk
+
+    def counted(self, start, end, **kw):
+        opened.append(connection.connection)  # this thread's
+        return real(self, start, end, **kw)
+
+    monkeypatch.setattr(history.Staging, "_write_chunk", counted)
+    bulk, plain = brand("导入企业"), brand("逐单企业")
+    orders = history_of(random.Random(7), 120)
+    report = importer.orders_import(corp=bulk, path=as_file(tmp_path, orders, "orders.csv"), source="till")
+    assert (report.error_count, report.created, report.updated) == (0, 120, 0)
+    one_by_one(plain, orders)
+    assert state(bulk) == state(plain)
+    if connection.vendor == "postgresql":
+        assert len({id(c) for c in opened}) == history.WRITERS  # the chunks were shared out
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM pg_class WHERE relname LIKE 'orders_staging%%' AND relpersistence = 'u'")
+            assert cursor.fetchone()[0] == 0

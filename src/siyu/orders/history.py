@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from threading import Lock
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 
 from siyu.corps.models import Corp
 from siyu.customers.models import Customer, CustomerPhone, TimelineEvent
@@ -33,6 +35,8 @@ from .models import CustomerValue, Order, OrderLine, Refund
 
 log = logging.getLogger(__name__)
 
+WRITERS = 2  # connections writing chunks at once on PostgreSQL
+DEADLOCK_TRIES = 5
 STAGE_BATCH = 5000  # staged rows sent together on SQLite
 REBUILD_FROM = 20_000  # orders in a file from which every customer's value is rebuilt, not each touched one
 
@@ -95,13 +99,27 @@ class Staging:
             if self.postgres:
                 cursor.execute("SELECT pg_get_serial_sequence('orders_order', 'id')")
                 self.sequence = cursor.fetchone()[0]
-            cursor.execute("DROP TABLE IF EXISTS orders_staging")
-            # The real tables' own column types, without their constraints or indexes.
-            cursor.execute(f"CREATE TEMPORARY TABLE orders_staging AS SELECT {', '.join(ORDER_COLUMNS)} FROM orders_order WHERE 1 = 0")
-            for column, field in MORE_COLUMNS.items():
-                cursor.execute(f"ALTER TABLE orders_staging ADD COLUMN {column} {field.db_type(connection)}")
             if self.postgres:
-                self._copying = cursor.cursor.copy(f"COPY orders_staging ({', '.join(STAGED)}) FROM STDIN")
+                # An unlogged table of this import's own (the chunks may be written by other
+                # connections); one left by a process that died is dropped by the next import.
+                cursor.execute("SELECT pg_backend_pid()")
+                self.table = f"orders_staging_{cursor.fetchone()[0]}"
+                cursor.execute(
+                    "SELECT relname FROM pg_class WHERE relname LIKE 'orders\\_staging\\_%%' AND relkind = 'r' AND relpersistence = 'u' "
+                    "AND substr(relname, 16) NOT IN (SELECT pid::text FROM pg_stat_activity)"
+                )
+                for (left,) in cursor.fetchall():
+                    cursor.execute(f"DROP TABLE IF EXISTS {left}")
+                kind = "UNLOGGED"
+            else:
+                self.table, kind = "orders_staging", "TEMPORARY"
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            # The real tables' own column types, without their constraints or indexes.
+            cursor.execute(f"CREATE {kind} TABLE {self.table} AS SELECT {', '.join(ORDER_COLUMNS)} FROM orders_order WHERE 1 = 0")
+            for column, field in MORE_COLUMNS.items():
+                cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} {field.db_type(connection)}")
+            if self.postgres:
+                self._copying = cursor.cursor.copy(f"COPY {self.table} ({', '.join(STAGED)}) FROM STDIN")
                 self._copy = self._copying.__enter__()
 
     def add(self, data: services.OrderIn, staff_cache: dict) -> None:
@@ -156,7 +174,7 @@ class Staging:
         ]
         self.pending = []
         with connection.cursor() as cursor:
-            self._send(cursor, "orders_staging", STAGED, rows)
+            self._send(cursor, self.table, STAGED, rows)
 
     def _send(self, cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
         if self.postgres:
@@ -177,7 +195,7 @@ class Staging:
         try:
             self._end_copy()  # what was staged goes with the table
             with connection.cursor() as cursor:
-                cursor.execute("DROP TABLE IF EXISTS orders_staging")
+                cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
         except DatabaseError:
             log.warning("the order import's staging table is left to the end of the connection", exc_info=True)
 
@@ -187,41 +205,79 @@ class Staging:
         self._end_copy()
         self.flush()
         with connection.cursor() as cursor:
-            cursor.execute("CREATE INDEX orders_staging_n ON orders_staging (n, k)")
+            cursor.execute(f"CREATE INDEX {self.table}_n ON {self.table} (n, k)")
             if self.postgres:
-                cursor.execute("ANALYZE orders_staging")
-        created = matched = 0
-        known: set[int] = set()
-        customers: set[int] = set()
+                cursor.execute(f"ANALYZE {self.table}")
         step = chunk_size()
+        starts = list(range(0, self.count, step))
         # A first import finds none of its orders stored: a chunk is inserted without looking, and
         # a conflict (the file again, an order the API stored meanwhile) undoes it and looks. The
         # chunks after one with known orders look first. Refunds waiting for orders are not
         # conflicts: while the corp has any, every chunk looks.
         careful = Refund.objects.filter(corp=self.corp, order__isnull=True).exists()
-        for start in range(0, self.count, step):
-            with transaction.atomic():
-                commit_unflushed()  # a chunk lost in a crash is written again by the next run
-                written = None
-                if not careful:
+        progress = Lock()
+        done = [0]
+
+        def chunks(mine: list[int]) -> tuple[int, int, set[int], set[int]]:
+            created = matched = 0
+            known: set[int] = set()
+            customers: set[int] = set()
+            looking = careful
+            for start in mine:
+                for attempt in range(DEADLOCK_TRIES):
                     try:
                         with transaction.atomic():
-                            written = self._write_chunk(start, start + step, look=False)
-                    except IntegrityError:
-                        careful = True
-                if written is None:
-                    written = self._write_chunk(start, start + step, look=True)
-                    careful = bool(written[1])
+                            commit_unflushed()  # a chunk lost in a crash is written again by the next run
+                            written = None
+                            if not looking:
+                                try:
+                                    with transaction.atomic():
+                                        written = self._write_chunk(start, start + step, look=False)
+                                except IntegrityError:
+                                    looking = True
+                            if written is None:
+                                written = self._write_chunk(start, start + step, look=True)
+                                looking = bool(written[1])
+                            if written[0]:
+                                publish(OrdersImported(corp=self.corp, order_ids=tuple(order_id for order_id, _ in written[0])))
+                        break
+                    except OperationalError as exc:
+                        # Two chunks' subscribers locking the same customers' rows (points, levels)
+                        # in other orders: the one PostgreSQL stopped is written again.
+                        if getattr(exc.__cause__, "sqlstate", None) != "40P01" or attempt == DEADLOCK_TRIES - 1:
+                            raise
+                        log.info("order import chunk %s met a deadlock; written again", start)
                 stored, old = written
                 created += len(stored)
                 matched += sum(1 for _, customer_id in stored if customer_id is not None)
                 known |= set(old)
                 customers |= {c for _, c in stored if c is not None} | {c for c in old.values() if c is not None}
-                if stored:
-                    publish(OrdersImported(corp=self.corp, order_ids=tuple(order_id for order_id, _ in stored)))
-            if on_progress:
-                on_progress(min(start + step, self.count))
-        return created, matched, known, customers
+                with progress:
+                    done[0] += min(step, self.count - start)
+                    if on_progress:
+                        on_progress(done[0])
+            return created, matched, known, customers
+
+        def on_its_own_connection(mine: list[int]):
+            try:
+                return chunks(mine)
+            finally:
+                connection.close()  # this thread's
+
+        # PostgreSQL writes with one server process a chunk: while Python waits on one, another
+        # core can write the next. Not inside a caller's transaction (the other connections
+        # would not see what it holds), nor on SQLite, whose one writer takes them in turn.
+        if self.postgres and not connection.in_atomic_block and len(starts) > 1:
+            with ThreadPoolExecutor(WRITERS) as pool:
+                parts = list(pool.map(on_its_own_connection, [starts[i::WRITERS] for i in range(WRITERS)]))
+        else:
+            parts = [chunks(starts)]
+        return (
+            sum(p[0] for p in parts),
+            sum(p[1] for p in parts),
+            set().union(*(p[2] for p in parts)),
+            set().union(*(p[3] for p in parts)),
+        )
 
     def _write_chunk(self, start: int, end: int, *, look: bool) -> tuple[list[tuple[int, int | None]], dict[int, int | None]]:
         """The chunk's new orders into the real tables; with `look`, those the corp has (or has
@@ -236,7 +292,7 @@ class Staging:
                                 AND r.order_id IS NULL)
                 AND NOT EXISTS (SELECT 1 FROM orders_refund r WHERE r.corp_id = s.corp_id AND r.source = s.source AND r.refund_no = s.refund_no)"""
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT s.n, s.external_userid, s.unionid, s.phone FROM orders_staging s WHERE {chunk} {known} ORDER BY s.n", [start, end])
+            cursor.execute(f"SELECT s.n, s.external_userid, s.unionid, s.phone FROM {self.table} s WHERE {chunk} {known} ORDER BY s.n", [start, end])
             fresh = cursor.fetchall()
             # Each new order's key, and the customer it names; a table of its own, not columns of
             # staging (an update there would write every staged row again).
@@ -255,11 +311,11 @@ class Staging:
             cursor.execute("DROP TABLE IF EXISTS orders_staging_new")
             cursor.execute(
                 "CREATE TEMPORARY TABLE orders_staging_new AS "
-                "SELECT n, CAST(n AS bigint) AS order_id, CAST(n AS bigint) AS customer_id FROM orders_staging WHERE 1 = 0"
+                f"SELECT n, CAST(n AS bigint) AS order_id, CAST(n AS bigint) AS customer_id FROM {self.table} WHERE 1 = 0"
             )
             rows = [(row[0], key, customer_id) for row, key, customer_id in zip(fresh, keys, customers, strict=True)]
             self._send(cursor, "orders_staging_new", ["n", "order_id", "customer_id"], rows)
-            new = f"FROM orders_staging s JOIN orders_staging_new c ON c.n = s.n WHERE {chunk}"
+            new = f"FROM {self.table} s JOIN orders_staging_new c ON c.n = s.n WHERE {chunk}"
             columns = [f"c.{c}" if c == "customer_id" else f"s.{c}" for c in ORDER_COLUMNS]
             cursor.execute(
                 f"INSERT INTO orders_order (id, {', '.join(ORDER_COLUMNS)}, created_at, updated_at) "
@@ -275,7 +331,7 @@ class Staging:
             cursor.execute(
                 "INSERT INTO orders_orderline (corp_id, order_id, product_id, sku, name, quantity, amount_fen) "
                 "SELECT s.corp_id, c.order_id, p.id, l.sku, l.name, l.quantity, l.line_fen "
-                f"FROM orders_staging l JOIN orders_staging_new c ON c.n = l.n JOIN orders_staging s ON s.n = l.n AND {chunk} "
+                f"FROM {self.table} l JOIN orders_staging_new c ON c.n = l.n JOIN {self.table} s ON s.n = l.n AND {chunk} "
                 "LEFT JOIN orders_product p ON p.corp_id = s.corp_id AND p.sku = l.sku AND l.sku <> '' "
                 "WHERE l.k > 0 AND l.n >= %s AND l.n < %s ORDER BY l.n, l.k",
                 [start, end, start, end],
@@ -293,7 +349,7 @@ class Staging:
             old: dict[int, int | None] = {}
             if look:
                 cursor.execute(
-                    "SELECT s.n, o.customer_id FROM orders_staging s LEFT JOIN orders_order o ON o.corp_id = s.corp_id AND o.source = s.source "
+                    f"SELECT s.n, o.customer_id FROM {self.table} s LEFT JOIN orders_order o ON o.corp_id = s.corp_id AND o.source = s.source "
                     f"AND o.order_no = s.order_no WHERE {chunk} AND NOT EXISTS (SELECT 1 FROM orders_staging_new c WHERE c.n = s.n)",
                     [start, end],
                 )
