@@ -129,10 +129,10 @@ def _orders(rows: Iterator[list[str]], where: dict[str, int], width: int, source
     current: dict | None = None
     first_row = 0
     for n, row in enumerate(rows, start=2):
-        if not any(c.strip() for c in row):
+        if not "".join(row).strip():  # a blank row
             continue
         report.rows += 1
-        if any(c.strip() for c in row[width:]):
+        if len(row) > width and "".join(row[width:]).strip():
             report.bad(n, "", "too_many_columns", _("%(cells)s cells in a table of %(columns)s columns") % {"cells": len(row), "columns": width})
             continue
         cells = {f: (row[i].strip() if i < len(row) else "") for f, i in where.items()}
