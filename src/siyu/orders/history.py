@@ -85,8 +85,9 @@ class Staging:
     """One import's staging table, on this connection (temporary: gone with it).
 
     On PostgreSQL one COPY stays open while the file is read, so the server stores rows on its
-    own core as Python parses the next ones; nothing else may use the connection meanwhile (the
-    staff cache is filled beforehand, customers are matched when written)."""
+    own core as Python parses the next ones. Nothing else may use the connection meanwhile: the
+    staff cache is filled beforehand, customers are matched when written, and a progress report
+    pauses the COPY first."""
 
     def __init__(self, corp: Corp) -> None:
         self.corp = corp
@@ -118,9 +119,6 @@ class Staging:
             cursor.execute(f"CREATE {kind} TABLE {self.table} AS SELECT {', '.join(ORDER_COLUMNS)} FROM orders_order WHERE 1 = 0")
             for column, field in MORE_COLUMNS.items():
                 cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} {field.db_type(connection)}")
-            if self.postgres:
-                self._copying = cursor.cursor.copy(f"COPY {self.table} ({', '.join(STAGED)}) FROM STDIN")
-                self._copy = self._copying.__enter__()
 
     def add(self, data: services.OrderIn, staff_cache: dict) -> None:
         fields = services.order_fields(self.corp, data, staff_cache)
@@ -155,7 +153,12 @@ class Staging:
             )
         ]
         rows += [(*LINE_BLANK, n, k, None, None, *line) for k, line in enumerate(services.line_values(data.lines or []), start=1)]
-        if self._copy is not None:
+        if self.postgres:
+            if self._copy is None:
+                connection.ensure_connection()
+                self._copy_cursor = connection.connection.cursor()
+                self._copying = self._copy_cursor.copy(f"COPY {self.table} ({', '.join(STAGED)}) FROM STDIN")
+                self._copy = self._copying.__enter__()
             for row in rows:
                 self._copy.write_row(row)
             return
@@ -184,10 +187,16 @@ class Staging:
         elif rows:
             cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})", rows)
 
+    def pause(self) -> None:
+        """Ends the COPY under way, so that the connection can be used (a progress report); the
+        next order starts another. A query sent while a COPY is open would wait for it forever."""
+        self._end_copy()
+
     def _end_copy(self) -> None:
         copying, self._copy, self._copying = self._copying, None, None
         if copying is not None:
             copying.__exit__(None, None, None)
+            self._copy_cursor.close()
 
     def drop(self) -> None:
         """Gone, also on the way out of a failed import (whose own error is the one to tell)."""

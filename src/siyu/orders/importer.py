@@ -322,7 +322,11 @@ def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_pro
             if staging is not None and data is not None:
                 staging.add(data, staff_cache)
             if on_progress and report.rows % 2000 == 0:
+                if staging is not None:
+                    staging.pause()
                 on_progress("check", report.rows, 0)
+        if staging is not None:
+            staging.pause()
         if on_progress:
             on_progress("check", report.rows, 0)
         report.errors.sort(key=lambda e: e["row"])
