@@ -10,7 +10,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from siyu.analytics.rfm import rfm_compute
@@ -200,8 +200,6 @@ def test_chunks_written_by_several_connections_leave_the_same(tmp_path, monkeypa
     """Outside a caller's transaction PostgreSQL writes the chunks on several connections at once
     (SQLite one after another): the corp ends as the per-order path leaves it, every order once,
     and no staging table is left behind."""
-    from django.db import connection  # noqa: PLC0415
-
     monkeypatch.setattr(history, "chunk_size", lambda: 13)
     opened = []
     real = history.Staging._write_chunk

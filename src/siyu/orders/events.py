@@ -44,18 +44,16 @@ class OrdersImported:
 
     def orders(self, condition: Q | None = None) -> Iterator[Order]:
         """The chunk's orders matching `condition`, in the order they were stored."""
-        for start in range(0, len(self.order_ids), 5000):
-            chunk = self.order_ids[start : start + 5000]
-            # The keys' range beside the keys: the planner walks that part of the primary key,
-            # where a list alone may have it scan the table (whose statistics lag an import).
-            rows = Order.objects.filter(condition or Q(), pk__gte=min(chunk), pk__lte=max(chunk), pk__any_of=chunk)
+        for rows in self._reads(condition or Q()):
             yield from rows.order_by("pk")
 
     def customer_ids(self) -> set[int]:
         """The customers whose orders are in the chunk."""
-        found: set[int] = set()
+        return {c for rows in self._reads(Q(customer__isnull=False)) for c in rows.values_list("customer_id", flat=True)}
+
+    def _reads(self, condition: Q) -> Iterator:
         for start in range(0, len(self.order_ids), 5000):
-            chunk = self.order_ids[start : start + 5000]
-            rows = Order.objects.filter(customer__isnull=False, pk__gte=min(chunk), pk__lte=max(chunk), pk__any_of=chunk)
-            found |= set(rows.values_list("customer_id", flat=True))
-        return found
+            keys = self.order_ids[start : start + 5000]
+            # The keys' range beside the keys: the planner walks that part of the primary key,
+            # where a list alone may have it scan the table (whose statistics lag an import).
+            yield Order.objects.filter(condition, pk__gte=min(keys), pk__lte=max(keys), pk__any_of=keys)

@@ -1,14 +1,14 @@
 """A history file's new orders in bulk: how `siyu orders import` and the console's import write.
 
-While the importer checks the file, each good order goes into a temporary staging table as the
-columns `order_fields` makes of it, its customer matched by `customers_match` a few thousand at a
-time (COPY on PostgreSQL, executemany on SQLite). The file is parsed once, and PostgreSQL takes
-the rows on its own core while Python reads on. One bad row and the staging table is dropped:
-nothing was written.
+While the importer checks the file, each good order goes into a staging table as the columns
+`order_fields` makes of it (one COPY on PostgreSQL, executemany on SQLite). The file is parsed
+once, and PostgreSQL takes the rows on its own core while Python reads on. One bad row and the
+staging table is dropped: nothing was written.
 
 When every row is good, staging is written into the real tables a chunk at a time, one
-transaction each, by INSERT … SELECT: orders, their refunds, lines and timeline entries, then
-`OrdersImported` for the chunk. A row whose order the corp already has (the file imported again,
+transaction each: customers matched by `customers_match`, keys taken, then orders, their refunds,
+lines and timeline entries by INSERT … SELECT, and `OrdersImported` for the chunk. On PostgreSQL
+two connections write chunks at once. A row whose order the corp already has (the file imported again,
 or again after a crash between chunks), or whose refund is waiting for it, is known and left to
 the per-order upsert, which the importer runs for those rows afterwards. Customers'
 values are brought up to date once, at the end.
@@ -31,7 +31,7 @@ from siyu.kit.events import publish
 
 from . import services
 from .events import OrdersImported
-from .models import CustomerValue, Order, OrderLine, Refund
+from .models import Order, OrderLine, Refund
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def chunk_size() -> int:
 
 
 class Staging:
-    """One import's staging table, on this connection (temporary: gone with it).
+    """One import's staging table: on SQLite a temporary one, on PostgreSQL an unlogged one of its
+    own (the chunks may be written by other connections).
 
     On PostgreSQL one COPY stays open while the file is read, so the server stores rows on its
     own core as Python parses the next ones. Nothing else may use the connection meanwhile: the
@@ -100,9 +101,8 @@ class Staging:
             if self.postgres:
                 cursor.execute("SELECT pg_get_serial_sequence('orders_order', 'id')")
                 self.sequence = cursor.fetchone()[0]
-            if self.postgres:
-                # An unlogged table of this import's own (the chunks may be written by other
-                # connections); one left by a process that died is dropped by the next import.
+                # Named by this connection's process; one left by a process that died is dropped
+                # by the next import.
                 cursor.execute("SELECT pg_backend_pid()")
                 self.table = f"orders_staging_{cursor.fetchone()[0]}"
                 cursor.execute(
@@ -190,9 +190,6 @@ class Staging:
     def pause(self) -> None:
         """Ends the COPY under way, so that the connection can be used (a progress report); the
         next order starts another. A query sent while a COPY is open would wait for it forever."""
-        self._end_copy()
-
-    def _end_copy(self) -> None:
         copying, self._copy, self._copying = self._copying, None, None
         if copying is not None:
             copying.__exit__(None, None, None)
@@ -202,7 +199,7 @@ class Staging:
         """Gone, also on the way out of a failed import (whose own error is the one to tell)."""
         self.pending = []
         try:
-            self._end_copy()  # what was staged goes with the table
+            self.pause()  # what was staged goes with the table
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
         except DatabaseError:
@@ -211,7 +208,7 @@ class Staging:
     def write(self, on_progress: Callable[[int], None] | None = None) -> tuple[int, int, set[int], set[int]]:
         """Staging into the real tables. Returns (orders created, of them matched, the places of
         the known orders, for the per-order upsert, and the customers of every order written or known)."""
-        self._end_copy()
+        self.pause()
         self.flush()
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE INDEX {self.table}_n ON {self.table} (n, k)")
@@ -324,6 +321,7 @@ class Staging:
             )
             rows = [(row[0], key, customer_id) for row, key, customer_id in zip(fresh, keys, customers, strict=True)]
             self._send(cursor, "orders_staging_new", ["n", "order_id", "customer_id"], rows)
+            stored = [(key, customer_id) for _n, key, customer_id in rows]
             new = f"FROM {self.table} s JOIN orders_staging_new c ON c.n = s.n WHERE {chunk}"
             columns = [f"c.{c}" if c == "customer_id" else f"s.{c}" for c in ORDER_COLUMNS]
             cursor.execute(
@@ -353,8 +351,6 @@ class Staging:
                 f"'amount_fen', s.amount_fen, 'store', s.store), 'order:' || c.order_id {new} AND c.customer_id IS NOT NULL ORDER BY s.n",
                 [TimelineEvent.Kind.ORDER.value, start, end],
             )
-            cursor.execute("SELECT order_id, customer_id FROM orders_staging_new ORDER BY n")
-            stored = cursor.fetchall()
             old: dict[int, int | None] = {}
             if look:
                 cursor.execute(
@@ -378,8 +374,7 @@ class Staging:
                 services.orders_match_customers(corp_id=corp_id, customers=arrived, phones=phones)
         if self.count >= REBUILD_FROM:  # rebuilt in one statement, not order by order in Python
             services.customer_values_rebuild(corp=self.corp)
+            statistics_refresh(Order, TimelineEvent, Refund)  # the rebuild refreshes the values' own
         else:
             with transaction.atomic():
                 services.customer_values_refresh(corp_id=corp_id, customer_ids=customer_ids)
-        if self.count >= REBUILD_FROM:
-            statistics_refresh(Order, CustomerValue, TimelineEvent, Refund)

@@ -70,7 +70,6 @@ ORDER_FIELDS = (
 )
 LINE_FIELDS = ("sku", "product", "quantity", "line_amount")
 MAX_REPORTED = 1000
-STATISTICS_AFTER = 10_000  # new orders after which the planner gets fresh statistics
 
 
 @dataclass
@@ -322,13 +321,9 @@ def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_pro
             if staging is not None and data is not None:
                 staging.add(data, staff_cache)
             if on_progress and report.rows % 2000 == 0:
-                if staging is not None:
-                    staging.pause()
-                on_progress("check", report.rows, 0)
-        if staging is not None:
-            staging.pause()
+                _report(on_progress, staging, "check", report.rows)
         if on_progress:
-            on_progress("check", report.rows, 0)
+            _report(on_progress, staging, "check", report.rows)
         report.errors.sort(key=lambda e: e["row"])
         if staging is None:
             return report
@@ -344,6 +339,12 @@ def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_pro
     finally:
         if staging is not None:
             staging.drop()
+
+
+def _report(on_progress, staging, phase: str, done: int) -> None:
+    if staging is not None:
+        staging.pause()  # the report is a write on the connection the staging COPY holds
+    on_progress(phase, done, 0)
 
 
 def _write_known(corp, path, where, width, source, known: set[int], batch_size: int, report: Report, staff_cache: dict) -> None:
@@ -381,8 +382,8 @@ def _rows(path: Path, *, with_header: bool = False) -> Iterator[list[str]]:
 
 
 def _write(corp: Corp, batch: list[services.OrderIn], report: Report, staff_cache: dict) -> None:
-    """One batch, one transaction: new orders in bulk, known ones (and those with refunds waiting)
-    through the upsert that handles every case."""
+    """One batch of the file's known orders, one transaction: those left as they are found with a
+    few reads, the rest through the upsert that handles every case."""
     with transaction.atomic():
         by_key = {(d.source, d.order_no): d for d in batch}
         stored: dict[tuple[str, str], Order] = {}
@@ -393,23 +394,17 @@ def _write(corp: Corp, batch: list[services.OrderIn], report: Report, staff_cach
             waiting |= {
                 (src, no) for no in Refund.objects.filter(corp=corp, source=src, order_no__in=nos, order__isnull=True).values_list("order_no", flat=True)
             }
-        existing = set(stored) | waiting
         same = _unchanged(corp, stored, by_key, waiting, staff_cache)
         report.unchanged += len(same)
         report.matched += sum(1 for k in same if stored[k].customer_id is not None)
         touched: set[int] = set()
-        for key in existing - same:
+        # The rest through the upsert: changed orders, and any not stored after all (removed, or
+        # staged as known and gone since).
+        for key in by_key.keys() - same:
             result = services.order_upsert(corp=corp, data=by_key[key], staff_cache=staff_cache, refresh=False)
             touched |= result.order.touched
             report.updated += result.changed and not result.created
             report.created += result.created
-            report.unchanged += not result.changed
-            report.matched += result.order.customer_id is not None
-        for key in by_key.keys() - existing:  # stored by another writer since the file was staged, or removed
-            result = services.order_upsert(corp=corp, data=by_key[key], staff_cache=staff_cache, refresh=False)
-            touched |= result.order.touched
-            report.created += result.created
-            report.updated += result.changed and not result.created
             report.unchanged += not result.changed
             report.matched += result.order.customer_id is not None
         services.customer_values_refresh(corp_id=corp.id, customer_ids=touched)
