@@ -21,7 +21,7 @@ from .. import factories as f
 from .test_browser import browser_page  # noqa: F401 — the fixture
 from .test_url_walk import GUIDE_PAGES, PATTERNS, _url, alpha  # noqa: F401 — the fixture
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 # What stays in the other language: in the Chinese console, product and protocol names; in the
 # English one, the logo, the language switcher's own name for Chinese, the Chinese file headings
