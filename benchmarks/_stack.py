@@ -46,10 +46,11 @@ def free_port() -> int:
 class Stack:
     """`siyu serve` on a free port and `workers` × `siyu worker`, sharing this process's database."""
 
-    def __init__(self, *, workers: int = 0, threads: int = 8, separate_sandbox: bool = False, worker_nice: int = 0, processes: int = 1):
+    def __init__(self, *, workers: int = 0, threads: int = 8, separate_sandbox: bool = False, worker_nice: int = 0, processes: int = 1, interval: float = 0.05):
         """`separate_sandbox`: the sandbox (WeCom) gets a server process of its own at
         `sandbox_url`, as WeCom is not inside Siyu's process in production. `worker_nice` starts
-        the workers at a lower CPU priority."""
+        the workers at a lower CPU priority; `interval` is their `--interval` (how long an idle
+        worker waits before it looks at the queue again)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": import_path}
@@ -63,7 +64,7 @@ class Stack:
             self.procs.append(subprocess.Popen([*siyu, "serve", "--port", str(sandbox_port), "--threads", str(threads)], env=env, **quiet))
         # worker_nice: background work yields the CPU to the processes answering WeCom.
         lower = (lambda: os.nice(worker_nice)) if worker_nice else None
-        self.procs += [subprocess.Popen([*siyu, "worker", "--interval", "0.05"], env=env, preexec_fn=lower, **quiet) for _ in range(workers)]
+        self.procs += [subprocess.Popen([*siyu, "worker", "--interval", str(interval)], env=env, preexec_fn=lower, **quiet) for _ in range(workers)]
         for url in {self.url, self.sandbox_url}:
             self._wait(url)
 

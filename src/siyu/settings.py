@@ -50,6 +50,11 @@ SIYU_PUBLIC_URL = os.environ.get("SIYU_PUBLIC_URL", "http://127.0.0.1:8000").rst
 SIYU_CALLBACK_MAX_AGE = int(os.environ.get("SIYU_CALLBACK_MAX_AGE", "3600"))
 # A worker holds a claimed callback this long before another may take it over (crash recovery).
 SIYU_CALLBACK_LEASE = int(os.environ.get("SIYU_CALLBACK_LEASE", "300"))
+# A worker that picks up a callback younger than this waits until it is this old (seconds) before
+# it takes the others due into its batch: a stream of adds is handled in batches, not one by one.
+# A backlog is not waited for, nor is a `siyu worker --batch` run. Welcomes do not wait: they are
+# sent by the process that took the callback.
+SIYU_CALLBACK_GATHER = float(os.environ.get("SIYU_CALLBACK_GATHER", "0.5"))
 # A full sync per corp at least this often (hours; 0 = only on demand), started by the worker.
 SIYU_SYNC_EVERY_HOURS = float(os.environ.get("SIYU_SYNC_EVERY_HOURS", "24"))
 # A running sync that saved no progress for this long belongs to a dead worker and may be resumed.

@@ -10,12 +10,14 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from siyu.acquisition.models import LiveCode
 from siyu.acquisition.services import channel_create
 from siyu.corps.models import Staff
+from siyu.corps.services import staff_upsert
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging.media import media_create
 from siyu.messaging.models import Media, WelcomeMessage, WelcomeSend
-from siyu.messaging.services import welcome_message_set
+from siyu.messaging.services import welcome_for, welcome_message_set
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox.models import SbMedia, SbWelcomeSent
 from siyu.wecom.client import WeComClient, WeComError
@@ -220,3 +222,23 @@ def test_the_console_welcome_editor_takes_attachments_and_shows_wecoms_limits_on
     row = html[html.index('name="a-1-url"') :]
     assert "http" in row[: row.index("</label>")] and "field-error" in row[: row.index("</label>")]
     assert WelcomeMessage.objects.get().attachments[1] == LINK  # nothing half-written
+
+
+def test_a_welcome_comes_from_the_live_code_else_the_staff_member_else_the_corp(hub):
+    actor = hub.actor
+    guide0, guide1 = (staff_upsert(corp=hub.corp, userid=s.userid, name=s.name) for s in hub.staff)
+    channel = channel_create(actor=actor, name="门店")
+    code = LiveCode.objects.create(corp=hub.corp, channel=channel, name="店码", state="shop1")
+    LiveCode.objects.create(corp=hub.corp, channel=channel, name="无欢迎语", state="shop2")
+    welcome_message_set(actor=actor, live_code=code, text="店码欢迎")
+    welcome_message_set(actor=actor, staff=guide1, text="导购欢迎")
+    assert welcome_for(hub.corp, state="shop1", userid=guide1.userid).text == "店码欢迎"
+    assert welcome_for(hub.corp, state="shop2", userid=guide1.userid).text == "导购欢迎"
+    assert welcome_for(hub.corp, state="", userid=guide1.userid).text == "导购欢迎"
+    assert welcome_for(hub.corp, state="", userid=guide0.userid) is None  # no corp default yet
+    welcome_message_set(actor=actor, text="默认欢迎")
+    assert welcome_for(hub.corp, state="shop2", userid=guide0.userid).text == "默认欢迎"
+    assert welcome_for(hub.corp, state="shop1", userid=guide0.userid).text == "店码欢迎"
+    other = f.corp()  # another corp's welcomes are never this corp's
+    welcome_message_set(actor=Actor(user=f.user(other, role=Role.ADMIN), corp=other, role=Role.ADMIN), text="别家欢迎")
+    assert welcome_for(hub.corp, state="", userid=guide0.userid).text == "默认欢迎"

@@ -13,9 +13,10 @@ from siyu.customers.models import Customer, Follow, TimelineEvent
 from siyu.kit.clock import now
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
-from siyu.wecom import handlers
+from siyu.wecom import handlers, services
 from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import CALLBACK_WORK, callbacks_handle, callbacks_requeue_stale
+from siyu.wecom.tasks import handle_callback_event
 
 from ..conftest import at_once
 
@@ -54,6 +55,48 @@ def test_one_task_handles_a_burst_with_its_duplicates_and_takes_the_others_off_t
     # The worker ran one task: the others were taken off the queue by the batch that did their work.
     ran = DBTaskResult.objects.filter(task_path__endswith="handle_callback_event")
     assert list(ran.values_list("status", flat=True)) == ["SUCCESSFUL"] and queued() == 0
+
+
+def test_a_stream_of_adds_is_gathered_into_one_batch(hub, monkeypatch):
+    # The first add's worker holds it until it is `gather` seconds old; the adds arriving meanwhile
+    # share its batch and its one apply.
+    adds(hub, 1, prefix="wmG")
+    first = CallbackEvent.objects.get()
+    applied, real = [], handlers.apply_contacts
+    monkeypatch.setattr(handlers, "apply_contacts", lambda corp, contacts, **kw: applied.append(len(contacts)) or real(corp, contacts, **kw))
+    roles, outcome = iter(["worker", "wecom"]), []
+
+    def work():
+        if next(roles) == "worker":
+            outcome.append(callbacks_handle(event_id=first.pk, gather=3.0))
+        else:
+            adds(hub, 5, prefix="wmH")
+
+    at_once(work, 2)
+    assert outcome == ["applied"] and applied == [6]
+    handled_once(6)
+
+
+def test_a_backlog_and_a_batch_run_are_not_held_back(hub, monkeypatch, settings):
+    held = []
+    monkeypatch.setattr(services, "_hold", held.append)
+    adds(hub, 3)
+    # Events older than the window: handled at once.
+    CallbackEvent.objects.update(received_at=now() - timedelta(seconds=10))
+    assert callbacks_handle(event_id=CallbackEvent.objects.order_by("id").first().pk, gather=5.0) == "applied"
+    assert held == []
+    handled_once(3)
+    # `siyu worker --batch` runs what is queued now: nothing to wait for, whatever the setting.
+    settings.SIYU_CALLBACK_GATHER = 30.0
+    adds(hub, 2, prefix="wmN")
+    hub.run_worker()
+    assert held == []
+    handled_once(5)
+    # A young event in a long-running worker is held for the rest of the window.
+    adds(hub, 1, prefix="wmY")
+    assert handle_callback_event.call(CallbackEvent.objects.order_by("-id").first().pk) == "applied"
+    assert len(held) == 1 and 29 < held[0] <= 30
+    handled_once(6)
 
 
 def test_two_workers_racing_through_a_backlog_handle_each_event_once(hub):

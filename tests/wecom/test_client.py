@@ -1,14 +1,18 @@
 """The WeCom client against the sandbox over real HTTP (live_server): tokens, faults, limits, cursors."""
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from siyu.corps.services import corp_create, corp_set_credentials
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbCallLog
+from siyu.wecom import client as client_module
 from siyu.wecom.client import WeComClient, WeComError, WeComUnavailable
 from siyu.wecom.models import ApiState
 
@@ -112,6 +116,23 @@ def test_rate_limit_storm_pauses_the_corp_and_completes(world):
     assert len(sleeps) == 4 and all(b > a for a, b in zip(sleeps, sleeps[1:]))
     assert sleeps[0] <= 0.5 and sleeps[-1] <= 4.0
     assert ApiState.objects.get(corp=corp).paused_until is not None
+
+
+def test_a_clients_calls_share_one_read_of_the_token_and_the_pause(world, monkeypatch):
+    _, _, corp = world
+    make_client(corp)[0].get_follow_user_list()  # the token is stored
+    client, sleeps = make_client(corp)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert client.get_follow_user_list() == ["guide0", "guide1", "guide2"]
+    assert sum("wecom_apistate" in q["sql"] for q in queries.captured_queries) == 1
+    # A pause another process records is met once the client's read of it is stale (a second at
+    # most; here at once): the client waits it out before its call.
+    ApiState.objects.filter(corp=corp).update(paused_until=timezone.now() + timedelta(seconds=30))
+    monkeypatch.setattr(client_module, "PAUSE_FRESH", 0.0)
+    assert client.get_follow_user_list() == ["guide0", "guide1", "guide2"]
+    assert len(sleeps) == 1 and 25 < sleeps[0] <= 30
+    assert calls("gettoken") == [0]
 
 
 def test_rate_limit_retries_are_bounded(world):

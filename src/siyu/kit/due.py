@@ -35,7 +35,7 @@ from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from .clock import now
-from .queue import enqueue_many, enqueue_now
+from .queue import enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -310,8 +310,11 @@ class DueWork:
         self.model.objects.bulk_update(rows, [self.f("task_id")], batch_size=1000)
 
     def _enqueue_now(self, pk: int, at: datetime | None, priority: int | None) -> None:
-        result = enqueue_now(self.task, pk, priority=priority, run_after=at if at is not None and at > now() else None)
-        self.model.objects.filter(pk=pk).update(**{self.f("task_id"): str(result.id)})
+        # The queue row and the row's task id in one commit, the queue row written as enqueue_many
+        # writes it: on every callback's path, django-tasks' own enqueue cost as much as the event.
+        with transaction.atomic():
+            (task_id,) = enqueue_many(self.task, [(pk,)], priority=priority, run_after=at if at is not None and at > now() else None)
+            self.model.objects.filter(pk=pk).update(**{self.f("task_id"): task_id})
 
     def schedule(self, pk: int, *, at: datetime | None = None, priority: int | None = None, inline: Callable[[], object] | None = None, **values) -> None:
         """Make the row due (again) at `at` with a fresh retry budget, and queue its task after commit.

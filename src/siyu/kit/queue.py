@@ -14,6 +14,10 @@ from django.utils.module_loading import import_string
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult, get_date_max
 
+# Set by `siyu worker --batch`: this process runs what is queued now, then exits, so work that
+# would wait for more of its kind to arrive (a callback batch gathering) does not wait.
+draining = False
+
 
 def enqueue_now(task: str, *args, priority: int | None = None, run_after: datetime | None = None):
     """Queue it now (outside a transaction, or when the caller has just committed). Returns the result."""

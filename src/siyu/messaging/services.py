@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from siyu.acquisition.models import LiveCode
@@ -81,16 +82,14 @@ def welcome_message_set(
 
 
 def welcome_for(corp: Corp, *, state: str, userid: str) -> WelcomeMessage | None:
-    """The live code's welcome, else the staff member's, else the corp default."""
+    """The live code's welcome, else the staff member's, else the corp default: the candidates are
+    read in one query (a welcome is sent while WeCom's 20-second window runs)."""
     code = live_code_for_state(corp, state)
+    which = Q(staff__userid=userid) | Q(live_code__isnull=True, staff__isnull=True)
     if code is not None:
-        found = WelcomeMessage.objects.filter(corp=corp, live_code=code).first()
-        if found:
-            return found
-    return (
-        WelcomeMessage.objects.filter(corp=corp, staff__userid=userid).first()
-        or WelcomeMessage.objects.filter(corp=corp, live_code__isnull=True, staff__isnull=True).first()
-    )
+        which |= Q(live_code=code)
+    found = {(m.live_code_id is not None, m.staff_id is not None): m for m in WelcomeMessage.objects.filter(which, corp=corp).order_by("-pk")}
+    return found.get((True, False)) or found.get((False, True)) or found.get((False, False))
 
 
 def welcome_render(text: str, *, customer_name: str, staff_name: str) -> str:
@@ -175,13 +174,13 @@ def _welcome_deliver(claim, client=None) -> str:
     client = client or WeComClient(send.corp, busy_retries=1, rate_retries=0)
     try:
         text = message.text
+        staff_pk, staff_name = Staff.objects.filter(corp=send.corp, userid=send.userid).values_list("pk", "name").first() or (None, "")
         if "{customer_name}" in text or "{staff_name}" in text:
-            staff_name = Staff.objects.filter(corp=send.corp, userid=send.userid).values_list("name", flat=True).first() or ""
             customer_name = Customer.objects.filter(corp=send.corp, external_userid=send.external_userid).values_list("name", flat=True).first()
             if customer_name is None and "{customer_name}" in text:
                 customer_name = client.get_external_contact(send.external_userid)["external_contact"].get("name", "")
             text = welcome_render(text, customer_name=customer_name or "", staff_name=staff_name)
-        link = LinkSource(Staff.objects.filter(corp=send.corp, userid=send.userid).values_list("pk", flat=True).first(), "w")
+        link = LinkSource(staff_pk, "w")
         attachments = attachments_for_wecom(send.corp, message.attachments, client, link=link) if message.attachments else []
         if now() > send.deadline - WELCOME_MARGIN:
             claim.finish(status=Sending.MISSED, error="window passed while preparing")

@@ -36,6 +36,10 @@ TOKEN_ERRORS = {40014, 42001, 40001}
 BUSY = -1
 RATE_LIMITED = {45009, 45033}
 REFRESH_MARGIN = timedelta(minutes=5)
+# A read of the corp's pause stands for this client's calls that follow within this many seconds: a
+# welcome's two calls, or a batch of contact reads, read it once. A pause another process sets
+# meanwhile is met as WeCom's own 45009, which pauses again.
+PAUSE_FRESH = 1.0
 
 
 class WeComError(Exception):
@@ -78,7 +82,8 @@ class WeComClient:
         self.rate_backoff = rate_backoff
         self.rate_backoff_max = rate_backoff_max
         self.calls = 0  # HTTP requests made, gettoken included: for sync reports and benchmarks
-        self._pause_seen: tuple | None = None
+        self._pause_seen: tuple | None = None  # (paused_until, time.monotonic() of the read)
+        self._token: tuple[str, object] | None = None  # (token, expires_at) this client has used
 
     @classmethod
     def for_page(cls, corp: Corp, **kwargs) -> WeComClient:
@@ -101,21 +106,27 @@ class WeComClient:
         return state
 
     def access_token(self, force_refresh: bool = False) -> str:
-        """The shared token for (corp, secret): reused until 5 minutes before expiry."""
+        """The shared token for (corp, secret): reused until 5 minutes before expiry. A client
+        keeps the one it used for its later calls: one read of the database, not one per call."""
+        if not force_refresh and self._token is not None and self._token[1] - REFRESH_MARGIN > now():
+            return self._token[0]
         state = self._state()
         # Read with the token: the call that follows checks the corp's pause without a second query.
-        self._pause_seen = (state.paused_until,)
+        self._pause_seen = (state.paused_until, time.monotonic())
         secret = decrypt_secret(self.corp.secret_encrypted)
         fingerprint = hashlib.sha256(f"{self.corp.corp_id}:{secret}".encode()).hexdigest()
         fresh = state.token_encrypted and state.token_expires_at and state.token_expires_at - REFRESH_MARGIN > now()
         if not force_refresh and fresh and state.secret_fingerprint == fingerprint:
-            return decrypt_secret(state.token_encrypted)
+            token = decrypt_secret(state.token_encrypted)
+            self._token = (token, state.token_expires_at)
+            return token
         data = self.call("GET", "gettoken", params={"corpid": self.corp.corp_id, "corpsecret": secret}, authenticated=False)
         token = data["access_token"]
         expires_at = now() + timedelta(seconds=int(data.get("expires_in", 7200)))
         # Written outside the caller's transaction would be nicer, but a rollback only costs one
         # extra gettoken; the token is valid either way.
         ApiState.objects.filter(pk=state.pk).update(token_encrypted=encrypt_secret(token), token_expires_at=expires_at, secret_fingerprint=fingerprint)
+        self._token = (token, expires_at)
         return token
 
     # -- transport ------------------------------------------------------------------------------
@@ -132,8 +143,10 @@ class WeComClient:
             return {"errcode": BUSY, "errmsg": f"transport: {exc}", "transport": True}
 
     def _wait_for_pause(self, api: str) -> None:
-        seen, self._pause_seen = self._pause_seen, None
-        paused_until = seen[0] if seen is not None else ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first()
+        seen = self._pause_seen
+        if seen is None or time.monotonic() - seen[1] > PAUSE_FRESH:
+            seen = self._pause_seen = (ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first(), time.monotonic())
+        paused_until = seen[0]
         if paused_until:
             wait = (paused_until - now()).total_seconds()
             if wait > 0 and self.deadline is not None:
@@ -142,6 +155,7 @@ class WeComClient:
                 self.sleep(min(wait, self.rate_backoff_max))
 
     def _pause_corp(self, seconds: float) -> None:
+        self._pause_seen = None  # the next call reads the pause written here
         with transaction.atomic():
             ApiState.objects.filter(corp=self.corp).update(paused_until=now() + timedelta(seconds=seconds))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -44,10 +45,13 @@ def callback_handle(*, event_id: int, client: WeComClient | None = None) -> str:
 BATCH = 50  # events one task handles together
 
 
-def callbacks_handle(*, event_id: int, limit: int = BATCH, client_for=None) -> str:
+def callbacks_handle(*, event_id: int, limit: int = BATCH, client_for=None, gather: float = 0.0) -> str:
     """The task of one inbox event: handle it together with up to `limit` - 1 others that are due,
     so a burst of adds costs one claim, one transaction and one apply of their contacts, not one
     of each per event. The others' queued tasks are taken off the queue.
+
+    `gather`: an event younger than this many seconds is first held until it is that old, unless a
+    full batch is already due, so the events of a steady stream arrive meanwhile and share its batch.
 
     Each event's WeCom read is its own: one that fails is failed alone (retried with backoff). The
     writes commit together with the events' "done"; should they fail, each event is written again
@@ -57,6 +61,8 @@ def callbacks_handle(*, event_id: int, limit: int = BATCH, client_for=None) -> s
     first = CALLBACK_WORK.claim(event_id)
     if first is None:
         return "skipped"  # handled already (by another event's batch, or another worker)
+    if gather > 0 and limit > 1:
+        _gather(first.pk, gather, limit - 1)
     claims = [first, *CALLBACK_WORK.claim_due(limit=limit - 1, order_by=("id",))]
     events = CallbackEvent.objects.select_related("corp").in_bulk([c.pk for c in claims])
     unqueue([events[c.pk].task_id for c in claims[1:] if events[c.pk].task_id])
@@ -87,6 +93,20 @@ def callbacks_handle(*, event_id: int, limit: int = BATCH, client_for=None) -> s
             claim.settled = False  # the batch's settling was rolled back with it
             outcomes[claim.pk] = CALLBACK_WORK.run_claimed(claim, lambda c, write=write: _write_alone(c, write))
     return outcomes[first.pk]
+
+
+def _gather(event_id: int, seconds: float, others: int) -> None:
+    """Hold a claimed event until it is `seconds` old, unless `others` more are due already. Its
+    claim is held meanwhile (the lease is minutes), and no transaction is open."""
+    received_at = CallbackEvent.objects.filter(pk=event_id).values_list("received_at", flat=True).first()
+    wait = seconds - (now() - received_at).total_seconds() if received_at else 0
+    if wait <= 0 or CallbackEvent.objects.filter(CALLBACK_WORK.claimable(now()))[:others].count() >= others:
+        return
+    _hold(min(wait, seconds))
+
+
+def _hold(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _write_together(writes: list) -> list[str]:

@@ -1,4 +1,7 @@
+from django.conf import settings
 from django_tasks import task
+
+from siyu.kit import queue
 
 from . import services
 from .models import SyncRun
@@ -9,7 +12,7 @@ from .sync import SyncBusy, full_sync
 # Callbacks go to the priority queue: a welcome message has 20 seconds (issue 4).
 @task(queue_name="priority")
 def handle_callback_event(event_id: int) -> str:
-    return services.callbacks_handle(event_id=event_id)
+    return services.callbacks_handle(event_id=event_id, gather=0.0 if queue.draining else settings.SIYU_CALLBACK_GATHER)
 
 
 @task()

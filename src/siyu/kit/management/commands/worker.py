@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import OperationalError, close_old_connections
 
+from siyu.kit import queue
 from siyu.kit.periodic import PeriodicJob, periodic_jobs, run_job
 
 log = logging.getLogger("siyu.worker")
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         jobs = periodic_jobs()
         sweeps = [j for j in jobs if j.sweep]
         if batch:
+            queue.draining = True
             # Periodic work lives in the long-running worker only; --batch runs just what is queued.
             for job in sweeps:
                 run_job(job, older_than=older_than)
@@ -54,6 +56,7 @@ class Command(BaseCommand):
             _work(interval=interval, batch=batch)
         finally:
             stop.set()
+            queue.draining = False
 
 
 def _work(*, interval: float, batch: bool) -> None:
