@@ -2,7 +2,7 @@
 at once), redeemed with an imported or posted order and given back by its full refund, refused with
 their reason when used, expired or not yet valid, verified once in a store, and expired by the job."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +30,12 @@ def brand(db):
         actor=actor, name="满100减20", kind="amount_off", threshold_fen=10_000, amount_fen=2_000, valid_days=30, stock=3, per_person=1, claimable=True
     )
     return corp, actor, template
+
+
+def paid_while_valid(coupon) -> datetime:
+    """An hour ago, but not before the coupon's first day: in China's first hour of a day, an hour
+    ago is yesterday, when a coupon claimed today cannot be used yet."""
+    return max(datetime.now(CN) - timedelta(hours=1), datetime.combine(coupon.valid_from, time.min, CN))
 
 
 def test_claims_stop_at_the_stock_and_at_each_persons_share(brand):
@@ -88,7 +94,7 @@ def test_an_imported_order_redeems_its_coupon_and_a_full_refund_gives_it_back(br
     corp, _actor, template = brand
     mom = f.customer(corp, "下单妈妈", external_userid="wmBUY")
     coupon = coupons.coupon_claim(corp=corp, template=template, customer_id=mom.pk)
-    paid = datetime.now(CN) - timedelta(hours=1)
+    paid = paid_while_valid(coupon)
     rows = [
         ["订单号", "支付时间", "实付金额", "外部联系人ID", "门店", "券码"],
         ["A1", paid.strftime("%Y-%m-%d %H:%M"), "98.00", "wmBUY", "徐汇店", coupon.code.lower()],
@@ -114,7 +120,7 @@ def test_orders_naming_someone_elses_or_an_unusable_coupon_are_stored_and_leave_
     corp, _actor, template = brand
     mom, stranger = f.customer(corp, "券主", external_userid="wmOWN"), f.customer(corp, "别人", external_userid="wmOTHER")
     coupon = coupons.coupon_claim(corp=corp, template=template, customer_id=mom.pk)
-    paid = datetime.now(CN) - timedelta(hours=1)
+    paid = paid_while_valid(coupon)
     order_upsert(corp=corp, data=OrderIn(order_no="B1", paid_at=paid, amount_fen=20_000, external_userid="wmOTHER", coupon_code=coupon.code))
     order_upsert(corp=corp, data=OrderIn(order_no="B2", paid_at=paid, amount_fen=5_000, external_userid="wmOWN", coupon_code=coupon.code))  # below 满100
     order_upsert(corp=corp, data=OrderIn(order_no="B3", paid_at=paid, amount_fen=20_000, external_userid="wmOWN", coupon_code="NOSUCHCODE"))
