@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from siyu.acquisition.models import Acquisition, Lead, LeadForm
 from siyu.acquisition.services import channel_create, live_code_save
@@ -43,6 +44,15 @@ def tomorrow(hour: int) -> datetime:
     """An hour of tomorrow in China: after anything a test enrolls on the real clock today."""
     day = datetime.now(CN).date() + timedelta(days=1)
     return datetime(day.year, day.month, day.day, hour, tzinfo=CN)
+
+
+@pytest.fixture
+def after_ten(monkeypatch):
+    """Customers enter no earlier than 10:01 today in China, so a send step at 10:00 falls
+    tomorrow whenever the suite runs: before 10:00 in China, the next 10:00 would be today's."""
+    day = datetime.now(CN).date()
+    floor = datetime(day.year, day.month, day.day, 10, 1, tzinfo=CN)
+    monkeypatch.setattr(engine, "now", lambda: max(timezone.now(), floor))
 
 
 @pytest.fixture
@@ -320,7 +330,7 @@ def test_a_wait_for_an_order_goes_on_at_the_order_or_at_its_timeout(world):
     assert _outcomes(Enrollment.objects.get(journey=journey, customer=slow)) == {"wait": "timeout"}
 
 
-def test_sends_are_bundled_per_step_and_sending_time_within_the_budget(world):
+def test_sends_are_bundled_per_step_and_sending_time_within_the_budget(world, after_ten):
     corp, actor, tags, staff = world
     budget.policy_save(actor=actor, wecom_cap="month_days", max_per_week=None, min_gap_hours=None, quiet_start=None, quiet_end=None)
     journey = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "hi", "kind": "send", "text": "欢迎", "at": "10:00"}]})
@@ -333,7 +343,7 @@ def test_sends_are_bundled_per_step_and_sending_time_within_the_budget(world):
     assert bundle.send_at == tomorrow(10) and CustomerListMember.objects.filter(customers=bundle.customers).count() == 5
 
 
-def test_a_send_step_leaves_out_customers_the_brands_budget_holds_back(world):
+def test_a_send_step_leaves_out_customers_the_brands_budget_holds_back(world, after_ten):
     corp, actor, tags, staff = world
     budget.policy_save(actor=actor, wecom_cap="month_days", max_per_week=None, min_gap_hours=48, quiet_start=None, quiet_end=None)
     journey = _live(actor, {"trigger": _tagged(tags, "新客"), "steps": [{"key": "hi", "kind": "send", "text": "欢迎", "at": "10:00"}]})
