@@ -148,6 +148,38 @@ def sandbox_population(prefix: str, customers: int, *, staff: int = 50, state: s
     return sb, corpid, token, aes, members, people, follows
 
 
+def welcome_corp(stack: Stack, *, corpid: str, token: str, aes: str, staff: list, name: str):
+    """Siyu's corp for a sandbox_population corp, its staff, and a welcome naming the customer and
+    the staff member (so a send reads both). Returns (corp, the callback crypt)."""
+    from siyu.corps.services import corp_create, staff_upsert
+    from siyu.kit.wecom_crypto import WXBizMsgCrypt
+    from siyu.messaging.models import WelcomeMessage
+
+    corp = corp_create(corp_id=corpid, name=name, secret="s", token=token, aes_key=aes, api_base=f"{stack.sandbox_url}/sandbox/cgi-bin/")
+    for s in staff:
+        staff_upsert(corp=corp, userid=s.userid, name=s.name)
+    WelcomeMessage.objects.create(corp=corp, text="{customer_name}您好，我是{staff_name}，欢迎！")
+    return corp, WXBizMsgCrypt(token, aes, corpid)
+
+
+def add_event(corpid: str, *, userid: str, external_userid: str, welcome_code: str) -> str:
+    """The XML of WeCom's add_external_contact callback, created now."""
+    from siyu.sandbox.callbacks import event_xml
+
+    fields = {
+        "ToUserName": corpid,
+        "FromUserName": "sys",
+        "CreateTime": int(time.time()),
+        "MsgType": "event",
+        "Event": "change_external_contact",
+        "ChangeType": "add_external_contact",
+        "UserID": userid,
+        "ExternalUserID": external_userid,
+        "WelcomeCode": welcome_code,
+    }
+    return event_xml(fields)
+
+
 def at_rate(total: int, rate: float, send) -> tuple[float, float]:
     """Call send(i) for i in range(total), started at `rate` per second from 48 threads (so a
     slow answer does not slow the schedule); returns (start time, seconds until all answered)."""

@@ -24,7 +24,7 @@ import secrets
 import time
 from datetime import timedelta
 
-from _stack import Stack, sandbox_population, setup_django
+from _stack import Stack, add_event, sandbox_population, setup_django, welcome_corp
 
 
 def main() -> None:
@@ -38,11 +38,8 @@ def main() -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from siyu.corps.services import corp_create, staff_upsert
-    from siyu.kit.wecom_crypto import WXBizMsgCrypt
-    from siyu.messaging.models import WelcomeMessage, WelcomeSend
+    from siyu.messaging.models import WelcomeSend
     from siyu.messaging.services import welcome_send
-    from siyu.sandbox.callbacks import event_xml
     from siyu.sandbox.models import SbWelcomeCode
     from siyu.wecom.models import CallbackEvent
     from siyu.wecom.services import callbacks_handle
@@ -55,25 +52,11 @@ def main() -> None:
     codes = SbWelcomeCode.objects.bulk_create([SbWelcomeCode(corp=sb, code=secrets.token_urlsafe(24), follow=f, expires_at=valid_until) for f in follows])
     stack = Stack(workers=0, separate_sandbox=True)
     try:
-        corp = corp_create(corp_id=corpid, name="add cpu", secret="s", token=token, aes_key=aes, api_base=f"{stack.sandbox_url}/sandbox/cgi-bin/")
-        for s in staff:
-            staff_upsert(corp=corp, userid=s.userid, name=s.name)
-        WelcomeMessage.objects.create(corp=corp, text="{customer_name}您好，我是{staff_name}，欢迎！")
-        crypt = WXBizMsgCrypt(token, aes, corpid)
+        corp, crypt = welcome_corp(stack, corpid=corpid, token=token, aes=aes, staff=staff, name="add cpu")
         posts = []
-        for i in range(n):
-            fields = {
-                "ToUserName": corpid,
-                "FromUserName": "sys",
-                "CreateTime": int(time.time()),
-                "MsgType": "event",
-                "Event": "change_external_contact",
-                "ChangeType": "add_external_contact",
-                "UserID": staff[i % len(staff)].userid,
-                "ExternalUserID": customers[i].external_userid,
-                "WelcomeCode": codes[i].code,
-            }
-            posts.append(crypt.encrypt_message(event_xml(fields)))
+        for i, customer in enumerate(customers):
+            xml = add_event(corpid, userid=staff[i % len(staff)].userid, external_userid=customer.external_userid, welcome_code=codes[i].code)
+            posts.append(crypt.encrypt_message(xml))
         client = Client()
         url = f"/wecom/callback/{corpid}/"
         print(f"{connection.vendor}: {n} adds, each piece alone in this process (the sandbox in its own)")
@@ -115,7 +98,7 @@ def main() -> None:
         if calls > 1:
             piece("batch", lambda _: callbacks_handle(event_id=waiting.values_list("pk", flat=True).first(), limit=50), list(range(calls)), per=50)
         left = CallbackEvent.objects.filter(corp=corp).exclude(status="done").count()
-        print(f"          events not yet handled: {left} (fewer than a batch)")
+        print(f"          events left unhandled: {left} (the batch piece needs at least two batches of 50 after the alone piece)")
     finally:
         stack.stop()
 

@@ -20,7 +20,7 @@ import threading
 import time
 from datetime import timedelta
 
-from _stack import Stack, at_rate, pct, sandbox_population, setup_django
+from _stack import Stack, add_event, at_rate, pct, sandbox_population, setup_django, welcome_corp
 
 
 def main() -> None:
@@ -43,10 +43,7 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from siyu.corps.services import corp_create, staff_upsert
-    from siyu.kit.wecom_crypto import WXBizMsgCrypt
-    from siyu.messaging.models import WelcomeMessage, WelcomeSend
-    from siyu.sandbox.callbacks import event_xml
+    from siyu.messaging.models import WelcomeSend
     from siyu.sandbox.models import SbWelcomeCode, SbWelcomeSent
     from siyu.wecom.models import CallbackEvent
 
@@ -63,11 +60,7 @@ def main() -> None:
         workers=args.workers, threads=16, separate_sandbox=True, worker_nice=args.worker_nice, processes=args.processes, interval=args.worker_interval
     )
     try:
-        corp = corp_create(corp_id=corpid, name="welcome", secret="s", token=token, aes_key=aes, api_base=f"{stack.sandbox_url}/sandbox/cgi-bin/")
-        for s in staff:
-            staff_upsert(corp=corp, userid=s.userid, name=s.name)
-        WelcomeMessage.objects.create(corp=corp, text="{customer_name}您好，我是{staff_name}，欢迎！")
-        crypt = WXBizMsgCrypt(token, aes, corpid)
+        corp, crypt = welcome_corp(stack, corpid=corpid, token=token, aes=aes, staff=staff, name="welcome")
         cpu_before = stack.cpu_seconds()  # start-up is not the adds' cost
         url = f"{stack.url}/wecom/callback/{corpid}/"
         posted, statuses = {}, []
@@ -76,19 +69,7 @@ def main() -> None:
 
         def post(i: int) -> None:
             c = customers[i]
-            xml = event_xml(
-                {
-                    "ToUserName": corpid,
-                    "FromUserName": "sys",
-                    "CreateTime": int(time.time()),
-                    "MsgType": "event",
-                    "Event": "change_external_contact",
-                    "ChangeType": "add_external_contact",
-                    "UserID": staff[i % 50].userid,
-                    "ExternalUserID": c.external_userid,
-                    "WelcomeCode": codes[i].code,
-                }
-            )
+            xml = add_event(corpid, userid=staff[i % 50].userid, external_userid=c.external_userid, welcome_code=codes[i].code)
             body, query = crypt.encrypt_message(xml)
             started = time.time()
             response = http.post(url, params=query, content=body.encode())
