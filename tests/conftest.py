@@ -1,12 +1,13 @@
 import json
 import os
 import threading
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
-from django.db import connections
-from django.test import Client, TestCase
+from django.db import connections, transaction
+from django.test import Client, TestCase, override_settings
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
@@ -102,6 +103,31 @@ def _welcomes_through_the_worker(settings):
     # The receiving process's own welcome threads would race a test's transaction for the
     # database; tests of that fast path turn it on (tests/acquisition/test_welcome.py).
     settings.SIYU_WELCOME_THREADS = 0
+
+
+@pytest.fixture(scope="module")
+def module_rows(django_db_setup, django_db_blocker):
+    """For a module of many tests that read the same rows (a walk of every route): a module-scoped
+    fixture writes them once, `with module_rows():`, in a transaction held open for the module.
+    Each test's own transaction (its django_db mark) is a savepoint inside it, so a test's writes
+    are still undone before the next test; the module's end rolls the rows back. Between the
+    tests the database is blocked again, so a test without the mark fails rather than writes
+    into the module's rows. Written once, not once per test: it was most of the walks' time."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+    try:
+        yield lambda: _unblocked_fast(django_db_blocker)
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+@contextmanager
+def _unblocked_fast(blocker):
+    with blocker.unblock(), override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

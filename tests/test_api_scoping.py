@@ -28,6 +28,8 @@ from siyu.tags.models import Tag, TagGroup
 from . import factories as f
 from .conftest import ApiClient
 
+pytestmark = pytest.mark.django_db
+
 MARKER = "alpha-only"
 SCHEMA = ninja_api.get_openapi_schema()
 
@@ -77,8 +79,13 @@ def _body(op):
     return _sample(content["schema"]) if content else None
 
 
-@pytest.fixture
-def two_corps(db):
+@pytest.fixture(scope="module")
+def two_corps(module_rows):
+    with module_rows():
+        return _two_corps()
+
+
+def _two_corps():
     alpha = f.corp(f"Alpha {MARKER}")
     beta = f.corp("Beta")
     a_admin = f.actor(alpha, Role.OWNER)

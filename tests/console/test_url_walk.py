@@ -89,8 +89,13 @@ def _patterns(patterns=console_urls.urlpatterns, prefix=""):
 PATTERNS = list(_patterns())
 
 
-@pytest.fixture
-def alpha(db):
+@pytest.fixture(scope="module")
+def alpha(module_rows):
+    with module_rows():
+        return _alpha()
+
+
+def _alpha():
     corp = f.corp("甲企业")
     admin = f.actor(corp, Role.OWNER)
     own_staff, other_staff = f.staff(corp, name="导购一"), f.staff(corp, name="导购二")
