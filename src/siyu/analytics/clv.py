@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import digamma, gammaln, hyp2f1
+
+# SciPy is imported where a fit or a prediction uses it, not here: this module is imported by the
+# analytics models, so by every process (web, worker, each `siyu` command), and SciPy's import
+# cost each of them 0.8 s of start-up and memory they mostly never use.
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class BgNbd:
 
     def expected_purchases(self, t, x, t_x, T):
         """E[Y(t) | x, t_x, T]: purchases in the next t periods (paper, eq. 10)."""
+        from scipy.special import hyp2f1
+
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         x, t_x, T, t = (np.asarray(v, dtype=float) for v in (x, t_x, T, t))
         head = (a + b + x - 1) / (a - 1)
@@ -43,6 +47,8 @@ class BgNbd:
 
     def expected_purchases_new(self, t):
         """E[X(t)] for a customer just acquired (paper, eq. 7)."""
+        from scipy.special import hyp2f1
+
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         t = np.asarray(t, dtype=float)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
@@ -67,6 +73,8 @@ class GammaGamma:
 
 def bgnbd_log_likelihood(params, x, t_x, T) -> np.ndarray:
     """Each customer's log-likelihood under BG/NBD (paper, eq. 6, in logs for stability)."""
+    from scipy.special import gammaln
+
     r, alpha, a, b = params
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
@@ -78,6 +86,8 @@ def bgnbd_log_likelihood(params, x, t_x, T) -> np.ndarray:
 
 def gamma_gamma_log_likelihood(params, x, m) -> np.ndarray:
     """Each repeat customer's log-likelihood of their mean spend m̄ over x purchases (Hardie's note, eq. 4)."""
+    from scipy.special import gammaln
+
     p, q, gamma = params
     return (
         gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma) + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(gamma + m * x)
@@ -89,6 +99,8 @@ def bgnbd_gradient(params, x, t_x, T, w) -> np.ndarray:
 
     With L = logaddexp(A3, A4) the last term's derivative is s3·A3′ + s4·A4′, where s3 and s4
     are the two terms' shares of the sum (s4 = 0 for a customer without repeat purchases)."""
+    from scipy.special import digamma
+
     r, alpha, a, b = params
     repeat = x > 0
     a3 = -(r + x) * np.log(alpha + T)
@@ -110,6 +122,8 @@ def bgnbd_gradient(params, x, t_x, T, w) -> np.ndarray:
 
 def gamma_gamma_gradient(params, x, m, w) -> np.ndarray:
     """∂/∂(p, q, γ) of the weighted Gamma-Gamma log-likelihood summed over customers."""
+    from scipy.special import digamma
+
     p, q, gamma = params
     common = digamma(p * x + q)
     lg = np.log(gamma + m * x)
@@ -123,6 +137,8 @@ def gamma_gamma_gradient(params, x, m, w) -> np.ndarray:
 
 
 def _fit(neg_ll, start: list[float], bounds: list[tuple[float, float]], gradient=None) -> tuple[np.ndarray, float]:
+    from scipy.optimize import minimize
+
     # Positive parameters: search over their logs; Nelder-Mead to get close, L-BFGS-B to finish.
     # The box keeps small or regular data from running off to a boundary (say r, α → ∞, a → 0:
     # no heterogeneity, nobody drops out), where the likelihood flattens and predictions overflow.
