@@ -14,7 +14,7 @@ stand-in, answers from a server process of its own and is not counted):
 - alone: an event handled in a batch of one (claim, contact read, apply, done);
 - batch: an event handled in a batch of 50 (the batch's cost over its events).
 The first of each is left out (imports on first use). `--profile PIECE` prints cProfile's
-heaviest calls of that piece (CPU time). Asserts nothing.
+heaviest calls of that piece (CPU time); `--queries` prints each piece's SQL for one item. Asserts nothing.
 """
 
 import argparse
@@ -31,11 +31,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--adds", type=int, default=600)
     parser.add_argument("--profile", choices=["callback", "welcome", "alone", "batch"])
+    parser.add_argument("--profile-file", help="with --profile: also write the profile here, for pstats or snakeviz")
+    parser.add_argument("--queries", action="store_true", help="print each piece's SQL statements for its second item (not timed)")
     args = parser.parse_args()
     setup_django()
     from django.conf import settings
     from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from siyu.messaging.models import WelcomeSend
@@ -64,6 +67,13 @@ def main() -> None:
         def piece(name: str, run, items: list, per: int = 1) -> None:
             run(items[0])
             items = items[1:]
+            if args.queries and len(items) > 1:
+                with CaptureQueriesContext(connection) as statements:
+                    run(items[0])
+                items = items[1:]
+                print(f"{name}: {len(statements)} statements")
+                for statement in statements:
+                    print(f"    {statement['sql'][:150]}")
             profile = cProfile.Profile(time.process_time) if args.profile == name else None
             started = time.process_time()
             if profile:
@@ -76,6 +86,8 @@ def main() -> None:
             print(f"{name:9s} {used / (len(items) * per) * 1000:6.2f} ms of CPU each")
             if profile:
                 pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+                if args.profile_file:
+                    profile.dump_stats(args.profile_file)
 
         def post(item) -> None:
             body, query = item

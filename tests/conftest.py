@@ -16,6 +16,7 @@ from siyu.journeys.engine import live_journeys_changed
 from siyu.kit import throttle
 from siyu.kit.clock import now
 from siyu.kit.tenancy import Role
+from siyu.wecom.client import known_state_forget
 
 from . import factories as f
 
@@ -83,6 +84,12 @@ def _no_kept_connections():
 def _fresh_routing_cache():
     # Live-code pools are cached per process for scans; ids repeat from test to test.
     routing._pools.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_wecom_state():
+    # WeCom tokens and pauses are kept per process; a test's corp may reuse an earlier one's id.
+    known_state_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbCallbackLog, SbTag
 from siyu.tags.models import Tag
+from siyu.wecom import callbacks as callbacks_module
 from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import callback_handle, callbacks_requeue_stale
 
@@ -122,6 +123,26 @@ def test_sweep_leaves_events_waiting_in_a_backlog_alone(hub):
     DBTaskResult.objects.filter(id=event.task_id).update(status="RUNNING")
     assert callbacks_requeue_stale(older_than=timedelta(0)) == 1
     assert callbacks_requeue_stale(older_than=timedelta(0)) == 0
+    hub.run_worker()
+    assert CallbackEvent.objects.get().status == "done" and counts() == (1, 1, 1)
+
+
+def test_an_event_and_its_task_are_stored_together_or_not_at_all(hub, monkeypatch):
+    """The task is queued in the transaction that stores the event: a callback that fails midway
+    leaves neither, and WeCom's retry of the same request stores both, once."""
+
+    def broken(_event):
+        raise RuntimeError("a subscriber failed")
+
+    monkeypatch.setattr(callbacks_module, "publish", broken)
+    _, entry = wecom_sim.customer_adds_staff(hub.sb, hub.staff[0], name="重来")
+    assert entry.status_code == 500
+    tasks = DBTaskResult.objects.filter(task_path__endswith="handle_callback_event")
+    assert not CallbackEvent.objects.exists() and not tasks.exists()
+    monkeypatch.undo()
+    assert wecom_sim.deliver(hub.sb, entry) == 200
+    event = CallbackEvent.objects.get()
+    assert [str(t) for t in tasks.values_list("id", flat=True)] == [event.task_id]
     hub.run_worker()
     assert CallbackEvent.objects.get().status == "done" and counts() == (1, 1, 1)
 

@@ -13,7 +13,7 @@ from siyu.corps.services import corp_create, corp_set_credentials
 from siyu.sandbox import services as sandbox
 from siyu.sandbox.models import SbCallLog
 from siyu.wecom import client as client_module
-from siyu.wecom.client import WeComClient, WeComError, WeComUnavailable
+from siyu.wecom.client import WeComClient, WeComError, WeComUnavailable, known_state_forget
 from siyu.wecom.models import ApiState
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -118,12 +118,15 @@ def test_rate_limit_storm_pauses_the_corp_and_completes(world):
     assert ApiState.objects.get(corp=corp).paused_until is not None
 
 
-def test_a_clients_calls_share_one_read_of_the_token_and_the_pause(world, monkeypatch):
+def test_a_processs_clients_share_one_read_of_the_token_and_the_pause(world, monkeypatch):
     _, _, corp = world
     make_client(corp)[0].get_follow_user_list()  # the token is stored
+    known_state_forget()  # as a process that has not called WeCom yet
+    first, _ = make_client(corp)
     client, sleeps = make_client(corp)
     with CaptureQueriesContext(connection) as queries:
         for _ in range(3):
+            assert first.get_follow_user_list() == ["guide0", "guide1", "guide2"]
             assert client.get_follow_user_list() == ["guide0", "guide1", "guide2"]
     assert sum("wecom_apistate" in q["sql"] for q in queries.captured_queries) == 1
     # A pause another process records is met once the client's read of it is stale (a second at

@@ -35,7 +35,7 @@ from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from .clock import now
-from .queue import enqueue_many
+from .queue import enqueue_many, in_database
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +298,17 @@ class DueWork:
     def enqueue(self, pk: int, *, at: datetime | None = None, priority: int | None = None) -> None:
         """Queue the row's task after the surrounding transaction commits (at once outside one)."""
         transaction.on_commit(lambda: self._enqueue_now(pk, at, priority))
+
+    def enqueue_with(self, pk: int, task_id: str) -> None:
+        """Queue the task of a row just written with `task_id` (from `queue.new_task_id`). When the
+        queue is a table of this database, the queue row is written now, in the caller's
+        transaction: it commits or vanishes with the row, with no second write of the row's task
+        id and no second commit (on every callback's path). Other backends queue after the
+        commit, as `enqueue` does."""
+        if in_database(self.task):
+            enqueue_many(self.task, [(pk,)], ids=[task_id])
+        else:
+            self.enqueue(pk)
 
     def enqueue_many(self, pks: list[int], *, at: datetime | None = None) -> None:
         """`enqueue` for many rows at once (after commit): the queue rows and the rows' task ids

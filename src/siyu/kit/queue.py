@@ -30,8 +30,23 @@ def enqueue_after_commit(task: str, *args, priority: int | None = None, run_afte
     transaction.on_commit(lambda: enqueue_now(task, *args, priority=priority, run_after=run_after))
 
 
-def enqueue_many(task: str, args_list: Sequence[Sequence], *, priority: int | None = None, run_after: datetime | None = None) -> list[str]:
-    """Queue one run of the task per argument list, now; returns the results' ids in order.
+def in_database(task: str) -> bool:
+    """Whether the task's queue is a table of Siyu's own database: queued in a transaction, it
+    commits or vanishes with it."""
+    return isinstance(import_string(task).get_backend(), DatabaseBackend)
+
+
+def new_task_id() -> str:
+    """An id for a task queued later with `enqueue_many(ids=...)`: a row can be written with the
+    id of its task in the same statement."""
+    return str(DBTaskResult._meta.pk.default())
+
+
+def enqueue_many(
+    task: str, args_list: Sequence[Sequence], *, priority: int | None = None, run_after: datetime | None = None, ids: Sequence[str] | None = None
+) -> list[str]:
+    """Queue one run of the task per argument list, now; returns the results' ids in order
+    (`ids`, when given, on the database backend).
 
     On the database backend the queue rows are written 1,000 to an INSERT: a send's 10,000 WeCom
     tasks queued one by one cost a statement each. The rows are the ones the backend writes itself
@@ -45,7 +60,7 @@ def enqueue_many(task: str, args_list: Sequence[Sequence], *, priority: int | No
     backend.validate_task(found)
     rows = [
         DBTaskResult(
-            id=DBTaskResult._meta.pk.default(),
+            id=task_id,
             args_kwargs={"args": list(args), "kwargs": {}},
             priority=found.priority,
             task_path=found.module_path,
@@ -53,7 +68,7 @@ def enqueue_many(task: str, args_list: Sequence[Sequence], *, priority: int | No
             run_after=found.run_after or get_date_max(),  # what the backend's pre_save sets for "now"
             backend_name=backend.alias,
         )
-        for args in args_list
+        for args, task_id in zip(args_list, ids or [DBTaskResult._meta.pk.default() for _ in args_list], strict=True)
     ]
     DBTaskResult.objects.bulk_create(rows, batch_size=1000)
     return [str(row.id) for row in rows]

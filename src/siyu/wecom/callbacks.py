@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,6 +20,7 @@ from siyu.corps.models import Corp
 from siyu.kit.clock import now
 from siyu.kit.crypto import decrypt_secret
 from siyu.kit.events import publish
+from siyu.kit.queue import new_task_id
 from siyu.kit.wecom_crypto import PARSE_XML_ERROR, SIGNATURE_INVALID, WeComCryptoError, WXBizMsgCrypt, parse_xml
 
 from .events import ADD_EVENTS, ContactAddReceived
@@ -55,7 +57,14 @@ def dedupe_key(data: dict) -> str:
 
 
 def crypt_for(corp: Corp) -> WXBizMsgCrypt:
-    return WXBizMsgCrypt(decrypt_secret(corp.token_encrypted), decrypt_secret(corp.aes_key_encrypted), corp.corp_id)
+    return _crypt(corp.token_encrypted, corp.aes_key_encrypted, corp.corp_id)
+
+
+@lru_cache(maxsize=1024)
+def _crypt(token_encrypted: str, aes_key_encrypted: str, corp_id: str) -> WXBizMsgCrypt:
+    # Kept per process for the credentials as stored: decrypting them was two of the few
+    # milliseconds of every callback. New credentials are new ciphertexts, so a new entry.
+    return WXBizMsgCrypt(decrypt_secret(token_encrypted), decrypt_secret(aes_key_encrypted), corp_id)
 
 
 def _reject(status: int, code: str, message: str, corp_id: str) -> JsonResponse:
@@ -78,6 +87,7 @@ def record(corp: Corp, data: dict) -> tuple[CallbackEvent, bool]:
                 change_type=data.get("ChangeType", ""),
                 payload=data,
                 created_at_wecom=created_at,
+                task_id=new_task_id(),  # the handling task's, queued in this transaction if it is new
             )
         return event, True
     except IntegrityError:
@@ -113,12 +123,12 @@ def callback(request, corp_id: str):
         return _reject(status, code, exc.message, corp_id)
     if data.get("ToUserName") not in ("", None, corp.corp_id):
         return _reject(400, "wrong_corp", "ToUserName is another corp", corp_id)
-    # Event, task and the task's id on the event: one short transaction, one commit. An add is
+    # The event with its task's id, and the task: one short transaction, one commit. An add is
     # announced here too, not after handling: WeCom's 20-second welcome window is already running.
     with transaction.atomic():
         event, created = record(corp, data)
         if created:
-            callback_enqueue(event.pk)
+            callback_enqueue(event)
             if data.get("ChangeType") in ADD_EVENTS:
                 publish(_add_received(event))
     return HttpResponse("")

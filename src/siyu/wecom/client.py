@@ -36,10 +36,24 @@ TOKEN_ERRORS = {40014, 42001, 40001}
 BUSY = -1
 RATE_LIMITED = {45009, 45033}
 REFRESH_MARGIN = timedelta(minutes=5)
-# A read of the corp's pause stands for this client's calls that follow within this many seconds: a
-# welcome's two calls, or a batch of contact reads, read it once. A pause another process sets
+# A read of the corp's pause stands for this process's calls that follow within this many seconds:
+# a welcome's two calls, a batch of contact reads, the welcomes of a busy second, read it once. A pause another process sets
 # meanwhile is met as WeCom's own 45009, which pauses again.
 PAUSE_FRESH = 1.0
+
+# Per process, shared by its clients: the token last used for a corp's secret, and the last read
+# of the corp's pause. A welcome makes a client of its own, so a client's own memory saved nothing
+# across welcomes: each read ApiState and decrypted the secret and the token again. Keyed by the
+# corp's row and its encrypted secret: a new secret, or another row that reuses an id, starts
+# afresh. A token refreshed elsewhere is met as 40014, which refreshes once.
+_tokens: dict[tuple, tuple[str, object]] = {}  # key → (token, expires_at)
+_pauses: dict[tuple, tuple] = {}  # key → (paused_until, time.monotonic() of the read)
+
+
+def known_state_forget() -> None:
+    """Forget every corp's token and pause this process holds (tests; a rotated key)."""
+    _tokens.clear()
+    _pauses.clear()
 
 
 class WeComError(Exception):
@@ -82,8 +96,7 @@ class WeComClient:
         self.rate_backoff = rate_backoff
         self.rate_backoff_max = rate_backoff_max
         self.calls = 0  # HTTP requests made, gettoken included: for sync reports and benchmarks
-        self._pause_seen: tuple | None = None  # (paused_until, time.monotonic() of the read)
-        self._token: tuple[str, object] | None = None  # (token, expires_at) this client has used
+        self._key = (corp.pk, corp.secret_encrypted)
 
     @classmethod
     def for_page(cls, corp: Corp, **kwargs) -> WeComClient:
@@ -106,19 +119,21 @@ class WeComClient:
         return state
 
     def access_token(self, force_refresh: bool = False) -> str:
-        """The shared token for (corp, secret): reused until 5 minutes before expiry. A client
-        keeps the one it used for its later calls: one read of the database, not one per call."""
-        if not force_refresh and self._token is not None and self._token[1] - REFRESH_MARGIN > now():
-            return self._token[0]
+        """The shared token for (corp, secret): reused until 5 minutes before expiry. The process
+        keeps the one its clients used for their later calls: one read of the database, not one
+        per call or per client."""
+        known = _tokens.get(self._key)
+        if not force_refresh and known is not None and known[1] - REFRESH_MARGIN > now():
+            return known[0]
         state = self._state()
         # Read with the token: the call that follows checks the corp's pause without a second query.
-        self._pause_seen = (state.paused_until, time.monotonic())
+        _pauses[self._key] = (state.paused_until, time.monotonic())
         secret = decrypt_secret(self.corp.secret_encrypted)
         fingerprint = hashlib.sha256(f"{self.corp.corp_id}:{secret}".encode()).hexdigest()
         fresh = state.token_encrypted and state.token_expires_at and state.token_expires_at - REFRESH_MARGIN > now()
         if not force_refresh and fresh and state.secret_fingerprint == fingerprint:
             token = decrypt_secret(state.token_encrypted)
-            self._token = (token, state.token_expires_at)
+            _tokens[self._key] = (token, state.token_expires_at)
             return token
         data = self.call("GET", "gettoken", params={"corpid": self.corp.corp_id, "corpsecret": secret}, authenticated=False)
         token = data["access_token"]
@@ -126,7 +141,7 @@ class WeComClient:
         # Written outside the caller's transaction would be nicer, but a rollback only costs one
         # extra gettoken; the token is valid either way.
         ApiState.objects.filter(pk=state.pk).update(token_encrypted=encrypt_secret(token), token_expires_at=expires_at, secret_fingerprint=fingerprint)
-        self._token = (token, expires_at)
+        _tokens[self._key] = (token, expires_at)
         return token
 
     # -- transport ------------------------------------------------------------------------------
@@ -143,9 +158,9 @@ class WeComClient:
             return {"errcode": BUSY, "errmsg": f"transport: {exc}", "transport": True}
 
     def _wait_for_pause(self, api: str) -> None:
-        seen = self._pause_seen
+        seen = _pauses.get(self._key)
         if seen is None or time.monotonic() - seen[1] > PAUSE_FRESH:
-            seen = self._pause_seen = (ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first(), time.monotonic())
+            seen = _pauses[self._key] = (ApiState.objects.filter(corp=self.corp).values_list("paused_until", flat=True).first(), time.monotonic())
         paused_until = seen[0]
         if paused_until:
             wait = (paused_until - now()).total_seconds()
@@ -155,7 +170,7 @@ class WeComClient:
                 self.sleep(min(wait, self.rate_backoff_max))
 
     def _pause_corp(self, seconds: float) -> None:
-        self._pause_seen = None  # the next call reads the pause written here
+        _pauses.pop(self._key, None)  # the next call reads the pause written here
         with transaction.atomic():
             ApiState.objects.filter(corp=self.corp).update(paused_until=now() + timedelta(seconds=seconds))
 

@@ -138,9 +138,10 @@ def _write_alone(claim, write) -> str:
     return outcome
 
 
-def callback_enqueue(event_id: int) -> None:
-    """Queue the handling task and remember it, so the sweep can tell "waiting in the queue" from "lost"."""
-    CALLBACK_WORK.enqueue(event_id)
+def callback_enqueue(event: CallbackEvent) -> None:
+    """Queue the handling task of an event just stored with its task's id (so the sweep can tell
+    "waiting in the queue" from "lost"), in the storing transaction."""
+    CALLBACK_WORK.enqueue_with(event.pk, event.task_id)
 
 
 def callbacks_requeue_stale(*, older_than: timedelta = timedelta(seconds=60)) -> int:
