@@ -117,14 +117,14 @@ def welcome_enqueue(event: ContactAddReceived) -> WelcomeSend | None:
             )
     except IntegrityError:
         return None
-    send_pk = send.pk
     if settings.SIYU_WELCOME_THREADS:
         # The process that took the callback sends at once, after the commit, with no queue in
-        # between; the worker takes over what it has not started within the grace (it died, or
-        # its threads are all busy): welcomes_take_over.
-        transaction.on_commit(lambda: _welcome_pool().submit(_welcome_send_fast, send_pk))
+        # between, and hands the row over rather than have it read again; the worker takes over
+        # what it has not started within the grace (it died, or its threads are all busy):
+        # welcomes_take_over.
+        transaction.on_commit(lambda: _welcome_pool().submit(_welcome_send_fast, send))
     else:
-        WELCOME_WORK.enqueue(send_pk, priority=PRIORITY_WELCOME)
+        WELCOME_WORK.enqueue(send.pk, priority=PRIORITY_WELCOME)
     return send
 
 
@@ -140,30 +140,32 @@ def _welcome_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _welcome_send_fast(welcome_send_id: int) -> str:
+def _welcome_send_fast(send: WelcomeSend) -> str:
     try:
-        return welcome_send(welcome_send_id)
+        return welcome_send(send.pk, send=send)
     except Exception:  # noqa: BLE001 — the worker's take-over is the fallback; a stuck "sending" is settled by the sweep
-        log.exception("welcome %s: fast send failed", welcome_send_id)
+        log.exception("welcome %s: fast send failed", send.pk)
         return "error"
     finally:
         close_old_connections()
 
 
-def welcome_send(welcome_send_id: int, *, client=None) -> str:
+def welcome_send(welcome_send_id: int, *, client=None, send: WelcomeSend | None = None) -> str:
     """Send one welcome, at most once, and only inside WeCom's window.
 
     The claim (pending → sending) is kit.due's, so of two workers one sends. A send found
     "sending" is never retried: WeCom may have taken it. Past the deadline it is recorded as missed.
+    `send`: the row as its process wrote it (with its corp), not read again; what the send reads of
+    it is written once, with the row.
     """
     claim = WELCOME_WORK.claim(welcome_send_id)
     if claim is None:
         return "skipped"
-    return _welcome_deliver(claim, client)
+    return _welcome_deliver(claim, client, send)
 
 
-def _welcome_deliver(claim, client=None) -> str:
-    send = WelcomeSend.objects.select_related("corp").get(pk=claim.pk)
+def _welcome_deliver(claim, client=None, send: WelcomeSend | None = None) -> str:
+    send = send or WelcomeSend.objects.select_related("corp").get(pk=claim.pk)
     if claim.stamp > send.deadline - WELCOME_MARGIN:
         claim.finish(status=Sending.MISSED, error=f"picked up {(claim.stamp - send.deadline).total_seconds():+.1f}s after the window")
         return "missed"
