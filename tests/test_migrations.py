@@ -4,7 +4,8 @@ The suite's own test databases are made from the models directly (pytest-django'
 `--no-migrations`, in pyproject.toml): rendering every migration cost each test worker half a
 minute of CPU in each CI pass. These tests keep what that skipped honest: the models have no change
 without its migration, and the migrations, run from nothing by `siyu migrate` as a deployment runs
-them, give the same tables, columns, nullability, indexes and constraints as the models.
+them, give the same tables, columns, nullability, indexes and constraints as the models: one by
+one, and as a new database's first run makes them (Siyu's tables from the models).
 """
 
 import json
@@ -40,11 +41,18 @@ def schema(conn) -> dict:
     return out
 
 
-def _migrated_schema(env: dict) -> dict:
-    code = "import json; from django.db import connection; from tests.test_migrations import schema; print('SCHEMA' + json.dumps(schema(connection)))"
+def _migrated_schema(env: dict) -> tuple[dict, list]:
+    """The schema of the database `env` names, and the migrations not yet applied to it."""
+    code = (
+        "import json; from django.db import connection; from django.db.migrations.executor import MigrationExecutor;"
+        "from tests.test_migrations import schema; executor = MigrationExecutor(connection);"
+        "unapplied = [str(m) for m, _ in executor.migration_plan(executor.loader.graph.leaf_nodes())];"
+        "print('SCHEMA' + json.dumps([schema(connection), unapplied]))"
+    )
     result = subprocess.run([sys.executable, "-m", "siyu.cli", "shell", "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.split("SCHEMA", 1)[1])
+    migrated, unapplied = json.loads(result.stdout.split("SCHEMA", 1)[1])
+    return migrated, unapplied
 
 
 def _server(statement: str) -> None:
@@ -64,7 +72,10 @@ def test_every_model_change_has_its_migration(db):
 
 
 @pytest.mark.django_db
-def test_the_migrations_from_nothing_build_the_models_schema(tmp_path):
+@pytest.mark.parametrize("way", ["step_by_step", "first_run"])
+def test_the_migrations_from_nothing_build_the_models_schema(tmp_path, way):
+    """Step by step, as a deployment that upgrades runs them; and a new database's first run,
+    which makes Siyu's tables from the models and records its migrations (kit's migrate)."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(SIYU_DATA_DIR=str(tmp_path), SIYU_SANDBOX="1", DJANGO_SETTINGS_MODULE="siyu.settings")
     made = None
@@ -77,9 +88,13 @@ def test_the_migrations_from_nothing_build_the_models_schema(tmp_path):
     else:
         env.pop("SIYU_DATABASE_URL", None)  # a fresh SQLite file in tmp_path
     try:
-        migrate = subprocess.run([sys.executable, "-m", "siyu.cli", "migrate", "--no-input"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        command = [sys.executable, "-m", "siyu.cli", "migrate", "--no-input", *(["--step-by-step"] if way == "step_by_step" else [])]
+        migrate = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert migrate.returncode == 0, migrate.stderr[-3000:]
-        migrated = _migrated_schema(env)
+        assert ("Siyu's schema from its models" in migrate.stdout) == (way == "first_run"), migrate.stdout[-3000:]
+        migrated, unapplied = _migrated_schema(env)
+        # Every migration is recorded as applied: the next one a release brings runs on top.
+        assert unapplied == []
     finally:
         if made:
             _server(f'DROP DATABASE IF EXISTS "{made}"')

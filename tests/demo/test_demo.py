@@ -54,8 +54,8 @@ def _handled(data_dir) -> int:
 
 
 def test_demo_prepares_once_then_serves_healthz(demo_env, tmp_path):
-    # The timeout only guards against a hang: a fresh database's migrations take most of a minute
-    # alone (Django renders the migration states), and longer on a loaded CI machine.
+    # The timeout only guards against a hang: a fresh database is made from the models in seconds
+    # (kit's migrate), but the sample data and a loaded CI machine take their time.
     first = subprocess.run(_siyu("demo", "--no-serve", "--customers", "150"), env=demo_env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "150 customers" in first.stdout and "admin / siyu-demo-2026" in first.stdout
