@@ -37,8 +37,8 @@ BUSY = -1
 RATE_LIMITED = {45009, 45033}
 REFRESH_MARGIN = timedelta(minutes=5)
 # A read of the corp's pause stands for this process's calls that follow within this many seconds:
-# a welcome's two calls, a batch of contact reads, the welcomes of a busy second, read it once. A pause another process sets
-# meanwhile is met as WeCom's own 45009, which pauses again.
+# a welcome's two calls, a batch of contact reads, the welcomes of a busy second, read it once. A
+# pause another process sets meanwhile is met as WeCom's own 45009, which pauses again.
 PAUSE_FRESH = 1.0
 
 # Per process, shared by its clients: the token last used for a corp's secret, and the last read
@@ -51,7 +51,7 @@ _pauses: dict[tuple, tuple] = {}  # key → (paused_until, time.monotonic() of t
 
 
 def known_state_forget() -> None:
-    """Forget every corp's token and pause this process holds (tests; a rotated key)."""
+    """Forget every corp's token and pause this process holds (each test starts afresh)."""
     _tokens.clear()
     _pauses.clear()
 
