@@ -19,7 +19,7 @@ from siyu.kit.tenancy import Role
 
 from .. import factories as f
 from .test_browser import browser_page  # noqa: F401 — the fixture
-from .test_url_walk import GUIDE_PAGES, PATTERNS, _url, alpha  # noqa: F401 — the fixture
+from .test_url_walk import GUIDE_PAGES, PATTERNS, _alpha, _url
 
 pytestmark = [pytest.mark.browser, pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
@@ -91,7 +91,10 @@ def _log_in(page, base, username, language):
 
 
 @pytest.fixture
-def people(alpha):
+def people(db):
+    # The url walk's rows, written for this test alone: the live server's threads take the test's
+    # database connection, which the url walk's module-wide transaction must not share.
+    alpha = _alpha()
     corp = alpha["corp"]
     for role in (Role.OWNER, Role.OPERATOR):
         f.user(corp, role=role, username=f"walk-{role}")
