@@ -10,7 +10,8 @@ welcomes, as in production.
 Prints: adds/s accepted, callback -> welcome received p50/p99/max, how many welcomes were sent,
 missed (past WeCom's 20-second window) or failed, how long the events behind them took to drain,
 and the CPU per add of each process: Siyu's own (server + workers, not the WeCom stand-in) and
-the rate four cores would sustain at it. Asserts nothing.
+the rate four cores would sustain at it. The `--warm-up` adds go first and are not counted: they
+pay each process's first-use costs, which a long-running deployment pays once. Asserts nothing.
 """
 
 import argparse
@@ -37,6 +38,9 @@ def main() -> None:
         help="the workers' --interval; 0.5 is `siyu worker`'s own default: an idle worker that looks less often finds more events to batch",
     )
     parser.add_argument("--drain-timeout", type=float, default=900)
+    parser.add_argument(
+        "--warm-up", type=int, default=20, help="adds sent first at 10/s and waited for, not counted: each process's first-use costs (imports, caches)"
+    )
     args = parser.parse_args()
     setup_django()
     import httpx
@@ -48,7 +52,7 @@ def main() -> None:
     from siyu.wecom.models import CallbackEvent
 
     total = int(args.rate * args.seconds)
-    sb, corpid, token, aes, staff, customers, follows = sandbox_population("wwwelcome", total, metered=False)
+    sb, corpid, token, aes, staff, customers, follows = sandbox_population("wwwelcome", total + args.warm_up, metered=False)
     # Codes issued ahead; the sandbox keeps them valid for the whole run, so a late send shows as
     # latency here and as "missed" on Siyu's side (Siyu's own 20-second deadline, from CreateTime).
     valid_until = timezone.now() + timedelta(seconds=args.seconds + args.drain_timeout)
@@ -61,7 +65,6 @@ def main() -> None:
     )
     try:
         corp, crypt = welcome_corp(stack, corpid=corpid, token=token, aes=aes, staff=staff, name="welcome")
-        cpu_before = stack.cpu_seconds()  # start-up is not the adds' cost
         url = f"{stack.url}/wecom/callback/{corpid}/"
         posted, statuses = {}, []
         lock = threading.Lock()
@@ -73,9 +76,26 @@ def main() -> None:
             body, query = crypt.encrypt_message(xml)
             started = time.time()
             response = http.post(url, params=query, content=body.encode())
-            with lock:
-                posted[codes[i].pk] = started
-                statuses.append(response.status_code)
+            if i < total:
+                with lock:
+                    posted[codes[i].pk] = started
+                    statuses.append(response.status_code)
+
+        def settled(since_pk: int) -> bool:
+            sends = WelcomeSend.objects.filter(corp=corp, pk__gt=since_pk)
+            return (
+                not sends.filter(status__in=["pending", "sending"]).exists()
+                and not CallbackEvent.objects.filter(corp=corp).exclude(status__in=["done", "failed", "ignored"]).exists()
+            )
+
+        # The warm-up's adds pay each process's first-use costs (imports, caches, connections);
+        # the figures below are the steady state's, after them.
+        if args.warm_up:
+            at_rate(args.warm_up, 10, lambda j: post(total + j))
+            while WelcomeSend.objects.filter(corp=corp).count() < args.warm_up or not settled(0):
+                time.sleep(0.2)
+        first_pk = WelcomeSend.objects.filter(corp=corp).order_by("-pk").values_list("pk", flat=True).first() or 0
+        cpu_before = stack.cpu_seconds()  # start-up and warm-up are not the adds' cost
 
         print(
             f"{connection.vendor}: {total} adds at {args.rate:g}/s for {args.seconds:g}s, {args.processes} server process(es), "
@@ -89,8 +109,8 @@ def main() -> None:
         deadline = time.time() + args.drain_timeout
         welcomes_settled = None
         while time.time() < deadline:
-            open_sends = WelcomeSend.objects.filter(corp=corp, status__in=["pending", "sending"]).count()
-            if open_sends == 0 and welcomes_settled is None and WelcomeSend.objects.filter(corp=corp).count() >= ok:
+            open_sends = WelcomeSend.objects.filter(corp=corp, pk__gt=first_pk, status__in=["pending", "sending"]).count()
+            if open_sends == 0 and welcomes_settled is None and WelcomeSend.objects.filter(corp=corp, pk__gt=first_pk).count() >= ok:
                 welcomes_settled = time.time() - t0
             left = CallbackEvent.objects.filter(corp=corp).exclude(status__in=["done", "failed", "ignored"]).count()
             if left == 0 and welcomes_settled is not None:
@@ -98,9 +118,10 @@ def main() -> None:
             time.sleep(0.5)
         drained = time.time() - t0
         cpu = {role: seconds - cpu_before.get(role, 0.0) for role, seconds in stack.cpu_seconds().items()}
-        sent = list(SbWelcomeSent.objects.filter(code__corp=sb).values_list("code_id", "sent_at"))
-        lags = [at.timestamp() - posted[code_id] for code_id, at in sent if code_id in posted]
-        outcome = {s: n for s, n in ((s, WelcomeSend.objects.filter(corp=corp, status=s).count()) for s in WelcomeSend.Status.values) if n}
+        sent = [(code_id, at) for code_id, at in SbWelcomeSent.objects.filter(code__corp=sb).values_list("code_id", "sent_at") if code_id in posted]
+        lags = [at.timestamp() - posted[code_id] for code_id, at in sent]
+        mine = WelcomeSend.objects.filter(corp=corp, pk__gt=first_pk)
+        outcome = {s: n for s, n in ((s, mine.filter(status=s).count()) for s in WelcomeSend.Status.values) if n}
         print(f"welcome outcomes    {outcome}; sandbox received {len(sent)} (each code at most once: {len(sent) == len({c for c, _ in sent})})")
         if lags:
             within = sum(1 for lag in lags if lag <= 20)
