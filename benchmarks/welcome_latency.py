@@ -81,18 +81,16 @@ def main() -> None:
                     posted[codes[i].pk] = started
                     statuses.append(response.status_code)
 
-        def settled(since_pk: int) -> bool:
-            sends = WelcomeSend.objects.filter(corp=corp, pk__gt=since_pk)
-            return (
-                not sends.filter(status__in=["pending", "sending"]).exists()
-                and not CallbackEvent.objects.filter(corp=corp).exclude(status__in=["done", "failed", "ignored"]).exists()
-            )
-
         # The warm-up's adds pay each process's first-use costs (imports, caches, connections);
         # the figures below are the steady state's, after them.
         if args.warm_up:
             at_rate(args.warm_up, 10, lambda j: post(total + j))
-            while WelcomeSend.objects.filter(corp=corp).count() < args.warm_up or not settled(0):
+            sends, events = WelcomeSend.objects.filter(corp=corp), CallbackEvent.objects.filter(corp=corp)
+            while (
+                sends.count() < args.warm_up
+                or sends.filter(status__in=["pending", "sending"]).exists()
+                or events.exclude(status__in=["done", "failed", "ignored"]).exists()
+            ):
                 time.sleep(0.2)
         first_pk = WelcomeSend.objects.filter(corp=corp).order_by("-pk").values_list("pk", flat=True).first() or 0
         cpu_before = stack.cpu_seconds()  # start-up and warm-up are not the adds' cost

@@ -51,8 +51,7 @@ def _migrated_schema(env: dict) -> tuple[dict, list]:
     )
     result = subprocess.run([sys.executable, "-m", "siyu.cli", "shell", "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    migrated, unapplied = json.loads(result.stdout.split("SCHEMA", 1)[1])
-    return migrated, unapplied
+    return tuple(json.loads(result.stdout.split("SCHEMA", 1)[1]))
 
 
 def _server(statement: str) -> None:
