@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from siyu.analytics.rfm import rfm_compute
-from siyu.customers.models import TimelineEvent
+from siyu.customers.models import Customer, TimelineEvent
 from siyu.engagement import earning, members
 from siyu.engagement.models import PointsAccount, PointsEntry, PointsPolicy
 from siyu.orders import history, importer
@@ -181,17 +181,39 @@ def test_the_bulk_path_leaves_what_the_per_order_path_leaves(tmp_path, monkeypat
     assert state(bulk) == state(plain)
     assert PointsEntry.objects.filter(corp=bulk).exists() and PointsAccount.objects.filter(corp=bulk, level__isnull=False).exists()
 
-    # A second file: a third of the orders changed (amount, refund, store), the rest as they were, and new ones.
+    # A second file: a third of the orders changed (amount, store), some lines and refunds changed,
+    # the rest as they were, and new ones. Meanwhile the stranger became a customer without their
+    # orders being matched (a row written straight, as a race with an import could leave it): the
+    # file's orders that named nobody by that contact now name them.
     second = [dict(o) for o in first]
+    changed = set()
     for o in rng.sample(second, 30):
         if o["lines"] is None and not o["refunded"]:
             o["amount"] = f"{rng.randrange(100, 90_000) / 100:.2f}"
         o["store"] = "天河店"
+        changed.add(o["order_no"])
+    lined = [o for o in second if o["lines"] and o["order_no"] not in changed]
+    for o, change in zip(lined, [{"quantity": 5}, {"amount": "0.50"}, {"name": "湿巾（大）"}, {"sku": "MILK-1"}], strict=False):
+        o["lines"] = [o["lines"][0], {**o["lines"][1], **change}]
+        changed.add(o["order_no"])
+    for o in [o for o in second if o["refunded"] and o["order_no"] not in changed][:3]:
+        o["refunded"] = "0.01" if o["refunded"] != "0.01" else "0.02"
+        changed.add(o["order_no"])
+    changed |= {o["order_no"] for o in second if o["external_userid"] == "wmStranger"}
+    for corp in (bulk, plain):
+        Customer.objects.create(corp=corp, external_userid="wmStranger", name="陌生人")
     second += history_of(rng, 40, prefix="N")
     report = importer.orders_import(corp=bulk, path=as_file(tmp_path, second, "second.csv"), source="till")
-    assert (report.error_count, report.created, report.updated + report.unchanged) == (0, 40, 90)
-    assert report.updated == 30
+    assert (report.error_count, report.created, report.updated, report.unchanged) == (0, 40, len(changed), 90 - len(changed))
     one_by_one(plain, second)
+    assert state(bulk) == state(plain)
+
+    # The same file once more: every order as it is, found so in SQL (no order goes to the upsert).
+    upserted = []
+    monkeypatch.setattr(importer, "_write_known", lambda *args, **kw: upserted.append(args))
+    report = importer.orders_import(corp=bulk, path=as_file(tmp_path, second, "second.csv"), source="till")
+    assert (report.error_count, report.created, report.updated, report.unchanged, upserted) == (0, 0, 0, 130, [])
+    assert report.matched == Order.objects.filter(corp=bulk, customer__isnull=False).count()
     assert state(bulk) == state(plain)
 
 

@@ -9,9 +9,10 @@ When every row is good, staging is written into the real tables a chunk at a tim
 transaction each: customers matched by `customers_match`, keys taken, then orders, their refunds,
 lines and timeline entries by INSERT … SELECT, and `OrdersImported` for the chunk. On PostgreSQL
 two connections write chunks at once. A row whose order the corp already has (the file imported again,
-or again after a crash between chunks), or whose refund is waiting for it, is known and left to
-the per-order upsert, which the importer runs for those rows afterwards. Customers'
-values are brought up to date once, at the end.
+or again after a crash between chunks), or whose refund is waiting for it, is known. A known order
+that the row would leave exactly as it is stored is counted unchanged in the same pass, by
+comparing staging with the stored rows in SQL; the rest are left to the per-order upsert, which
+the importer runs for those rows afterwards. Customers' values are brought up to date once, at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import reduce
 from threading import Lock
 
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
@@ -34,6 +37,40 @@ from .events import OrdersImported
 from .models import Order, OrderLine, Refund
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Written:
+    """What one chunk did: its new orders' (key, customer); the places of the known orders left to
+    the per-order upsert, with their stored order's customer; the customers of the known orders it
+    leaves as they are (None for an unmatched one)."""
+
+    stored: list[tuple[int, int | None]]
+    known: dict[int, int | None]
+    unchanged: list[int | None]
+
+    @property
+    def looked(self) -> bool:
+        return bool(self.known or self.unchanged)
+
+
+@dataclass
+class Outcome:
+    created: int = 0
+    matched: int = 0
+    unchanged: int = 0
+    known: set[int] = field(default_factory=set)  # places in the file, for the per-order upsert
+    customers: set[int] = field(default_factory=set)  # of every order written or known
+
+    def add(self, other: Outcome) -> Outcome:
+        return Outcome(
+            self.created + other.created,
+            self.matched + other.matched,
+            self.unchanged + other.unchanged,
+            self.known | other.known,
+            self.customers | other.customers,
+        )
+
 
 WRITERS = 2  # connections writing chunks at once on PostgreSQL
 DEADLOCK_TRIES = 5
@@ -74,6 +111,28 @@ MORE_COLUMNS = {
     "quantity": OrderLine._meta.get_field("quantity"),
     "line_fen": OrderLine._meta.get_field("amount_fen"),
 }
+
+
+# A stored order that a staged row `s` would leave exactly as it is: what `order_upsert` finds
+# unchanged (and the importer's `_unchanged` in Python), as SQL over the chunk. Its columns; no
+# refund waiting for it; its refunds adding up to its refunded amount and holding the file's one
+# as it is; and, where the file has lines, the same lines in the same order (the stored ones
+# ranked by key).
+UNCHANGED = """o.id IS NOT NULL
+    AND o.external_userid = s.external_userid AND o.unionid = s.unionid AND o.phone = s.phone AND o.paid_at = s.paid_at
+    AND o.paid_on = s.paid_on AND o.amount_fen = s.amount_fen AND o.store = s.store AND o.coupon_code = s.coupon_code
+    AND o.mall_code = s.mall_code AND (o.staff_id = s.staff_id OR (o.staff_id IS NULL AND s.staff_id IS NULL))
+    AND NOT EXISTS (SELECT 1 FROM orders_refund r WHERE r.corp_id = s.corp_id AND r.source = s.source AND r.order_no = s.order_no
+                    AND r.order_id IS NULL)
+    AND (SELECT COALESCE(SUM(r.amount_fen), 0) FROM orders_refund r WHERE r.order_id = o.id) = o.refunded_fen
+    AND (s.refund_no IS NULL OR EXISTS (SELECT 1 FROM orders_refund r WHERE r.order_id = o.id AND r.refund_no = s.refund_no
+                                        AND r.amount_fen = s.refunded_fen AND r.refunded_at = s.refunded_at))
+    AND (NOT EXISTS (SELECT 1 FROM {staging} l WHERE l.n = s.n AND l.k > 0) OR (
+        (SELECT COUNT(*) FROM orders_orderline ol WHERE ol.order_id = o.id) = (SELECT COUNT(*) FROM {staging} l WHERE l.n = s.n AND l.k > 0)
+        AND NOT EXISTS (SELECT 1 FROM {staging} l WHERE l.n = s.n AND l.k > 0 AND NOT EXISTS (
+            SELECT 1 FROM orders_orderline ol WHERE ol.order_id = o.id AND ol.sku = l.sku AND ol.name = l.name AND ol.quantity = l.quantity
+            AND ol.amount_fen = l.line_fen
+            AND (SELECT COUNT(*) FROM orders_orderline earlier WHERE earlier.order_id = o.id AND earlier.id <= ol.id) = l.k))))"""
 
 
 def chunk_size() -> int:
@@ -117,8 +176,8 @@ class Staging:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
             # The real tables' own column types, without their constraints or indexes.
             cursor.execute(f"CREATE {kind} TABLE {self.table} AS SELECT {', '.join(ORDER_COLUMNS)} FROM orders_order WHERE 1 = 0")
-            for column, field in MORE_COLUMNS.items():
-                cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} {field.db_type(connection)}")
+            for column, model_field in MORE_COLUMNS.items():
+                cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} {model_field.db_type(connection)}")
 
     def add(self, data: services.OrderIn, staff_cache: dict) -> None:
         fields = services.order_fields(self.corp, data, staff_cache)
@@ -205,9 +264,8 @@ class Staging:
         except DatabaseError:
             log.warning("the order import's staging table is left to the end of the connection", exc_info=True)
 
-    def write(self, on_progress: Callable[[int], None] | None = None) -> tuple[int, int, set[int], set[int]]:
-        """Staging into the real tables. Returns (orders created, of them matched, the places of
-        the known orders, for the per-order upsert, and the customers of every order written or known)."""
+    def write(self, on_progress: Callable[[int], None] | None = None) -> Outcome:
+        """Staging into the real tables."""
         self.pause()
         self.flush()
         with connection.cursor() as cursor:
@@ -224,10 +282,8 @@ class Staging:
         progress = Lock()
         done = [0]
 
-        def chunks(mine: list[int]) -> tuple[int, int, set[int], set[int]]:
-            created = matched = 0
-            known: set[int] = set()
-            customers: set[int] = set()
+        def chunks(mine: list[int]) -> Outcome:
+            outcome = Outcome()
             looking = careful
             for start in mine:
                 for attempt in range(DEADLOCK_TRIES):
@@ -243,9 +299,9 @@ class Staging:
                                     looking = True
                             if written is None:
                                 written = self._write_chunk(start, start + step, look=True)
-                                looking = bool(written[1])
-                            if written[0]:
-                                publish(OrdersImported(corp=self.corp, order_ids=tuple(order_id for order_id, _ in written[0])))
+                                looking = written.looked
+                            if written.stored:
+                                publish(OrdersImported(corp=self.corp, order_ids=tuple(order_id for order_id, _ in written.stored)))
                         break
                     except OperationalError as exc:
                         # Two chunks' subscribers locking the same customers' rows (points, levels)
@@ -253,18 +309,22 @@ class Staging:
                         if getattr(exc.__cause__, "sqlstate", None) != "40P01" or attempt == DEADLOCK_TRIES - 1:
                             raise
                         log.info("order import chunk %s met a deadlock; written again", start)
-                stored, old = written
-                created += len(stored)
-                matched += sum(1 for _, customer_id in stored if customer_id is not None)
-                known |= set(old)
-                customers |= {c for _, c in stored if c is not None} | {c for c in old.values() if c is not None}
+                outcome = outcome.add(
+                    Outcome(
+                        created=len(written.stored),
+                        matched=sum(1 for _, c in written.stored if c is not None) + sum(1 for c in written.unchanged if c is not None),
+                        unchanged=len(written.unchanged),
+                        known=set(written.known),
+                        customers={c for _, c in written.stored if c is not None} | {c for c in written.known.values() if c is not None},
+                    )
+                )
                 with progress:
                     done[0] += min(step, self.count - start)
                     if on_progress:
                         on_progress(done[0])
-            return created, matched, known, customers
+            return outcome
 
-        def on_its_own_connection(mine: list[int]):
+        def on_its_own_connection(mine: list[int]) -> Outcome:
             try:
                 return chunks(mine)
             finally:
@@ -275,20 +335,12 @@ class Staging:
         # would not see what it holds), nor on SQLite, whose one writer takes them in turn.
         if self.postgres and not connection.in_atomic_block and len(starts) > 1:
             with ThreadPoolExecutor(WRITERS) as pool:
-                parts = list(pool.map(on_its_own_connection, [starts[i::WRITERS] for i in range(WRITERS)]))
-        else:
-            parts = [chunks(starts)]
-        return (
-            sum(p[0] for p in parts),
-            sum(p[1] for p in parts),
-            set().union(*(p[2] for p in parts)),
-            set().union(*(p[3] for p in parts)),
-        )
+                return reduce(Outcome.add, pool.map(on_its_own_connection, [starts[i::WRITERS] for i in range(WRITERS)]), Outcome())
+        return chunks(starts)
 
-    def _write_chunk(self, start: int, end: int, *, look: bool) -> tuple[list[tuple[int, int | None]], dict[int, int | None]]:
+    def _write_chunk(self, start: int, end: int, *, look: bool) -> Written:
         """The chunk's new orders into the real tables; with `look`, those the corp has (or has
-        refunds waiting for) are left out. Returns the new orders' (key, customer) and the places
-        of those left out with their stored order's customer."""
+        refunds waiting for) are left out, and those of them the file leaves as they are counted."""
         stamp = now()
         chunk = "s.k = 0 AND s.n >= %s AND s.n < %s"
         known = ""
@@ -351,16 +403,27 @@ class Staging:
                 f"'amount_fen', s.amount_fen, 'store', s.store), 'order:' || c.order_id {new} AND c.customer_id IS NOT NULL ORDER BY s.n",
                 [TimelineEvent.Kind.ORDER.value, start, end],
             )
-            old: dict[int, int | None] = {}
+            known: dict[int, int | None] = {}
+            unchanged: list[int | None] = []
             if look:
+                same = UNCHANGED.format(staging=self.table)
                 cursor.execute(
-                    f"SELECT s.n, o.customer_id FROM {self.table} s LEFT JOIN orders_order o ON o.corp_id = s.corp_id AND o.source = s.source "
-                    f"AND o.order_no = s.order_no WHERE {chunk} AND NOT EXISTS (SELECT 1 FROM orders_staging_new c WHERE c.n = s.n)",
+                    f"SELECT s.n, o.customer_id, CASE WHEN {same} THEN 1 ELSE 0 END, s.external_userid, s.unionid, s.phone FROM {self.table} s "
+                    "LEFT JOIN orders_order o ON o.corp_id = s.corp_id AND o.source = s.source AND o.order_no = s.order_no "
+                    f"WHERE {chunk} AND NOT EXISTS (SELECT 1 FROM orders_staging_new c WHERE c.n = s.n)",
                     [start, end],
                 )
-                old = dict(cursor.fetchall())
+                found = cursor.fetchall()
+                # An unmatched order is left as it is only while its keys still name nobody.
+                alone = [row for row in found if row[2] and row[1] is None]
+                named = {row[0] for row, customer_id in zip(alone, services.customers_match(self.corp, [row[3:] for row in alone]), strict=True) if customer_id}
+                for n, customer_id, same, *_keys in found:
+                    if same and n not in named:
+                        unchanged.append(customer_id)
+                    else:
+                        known[n] = customer_id
             cursor.execute("DROP TABLE orders_staging_new")
-        return stored, old
+        return Written(stored, known, unchanged)
 
     def finish(self, customer_ids: set[int]) -> None:
         """Orders of customers who arrived while the file was written, matched; then values."""
@@ -372,6 +435,10 @@ class Staging:
                 phones.setdefault(customer_id, []).append(phone)
             with transaction.atomic():
                 services.orders_match_customers(corp_id=corp_id, customers=arrived, phones=phones)
+        if not customer_ids:
+            # Nothing written names a customer: a file imported again leaves every value as it is
+            # (its changed orders refreshed their customers' as they were upserted).
+            return
         if self.count >= REBUILD_FROM:  # rebuilt in one statement, not order by order in Python
             services.customer_values_rebuild(corp=self.corp)
             statistics_refresh(Order, TimelineEvent, Refund)  # the rebuild refreshes the values' own

@@ -327,12 +327,13 @@ def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_pro
         report.errors.sort(key=lambda e: e["row"])
         if staging is None:
             return report
-        created, matched, known, customers = staging.write(lambda done: on_progress("write", done, report.orders) if on_progress else None)
-        report.created += created
-        report.matched += matched
-        if known:
-            _write_known(corp, path, where, width, source, known, batch_size, report, staff_cache)
-        staging.finish(customers)
+        outcome = staging.write(lambda done: on_progress("write", done, report.orders) if on_progress else None)
+        report.created += outcome.created
+        report.matched += outcome.matched
+        report.unchanged += outcome.unchanged
+        if outcome.known:
+            _write_known(corp, path, where, width, source, outcome.known, batch_size, report, staff_cache)
+        staging.finish(outcome.customers)
         if on_progress:
             on_progress("write", report.orders, report.orders)
         return report
