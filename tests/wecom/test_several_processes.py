@@ -70,13 +70,20 @@ def test_two_servers_and_three_workers_lose_nothing_and_do_nothing_twice_when_on
                 assert wecom_sim.deliver(hub.sb, entry) == 200
                 retried += 1
         assert retried >= (ADDS - ADDS // 2) // 2 - 1  # the dead server's share went to the other
-        _wait_for(lambda: CallbackEvent.objects.exclude(status="done").count() == 0 and CallbackEvent.objects.count() >= ADDS, 120, "every event handled")
+        # The bound only keeps a stuck event from hanging the run: on a loaded two-core machine,
+        # with the other tests running beside them, the workers once took longer than two minutes.
+        _wait_for(lambda: CallbackEvent.objects.exclude(status="done").count() == 0 and CallbackEvent.objects.count() >= ADDS, 300, _events_left)
     finally:
         _stop(servers + workers)
     assert CallbackEvent.objects.count() == ADDS  # a retried delivery is the same event, stored once
     assert Customer.objects.filter(name__startswith="负载").count() == ADDS
     assert Follow.objects.filter(customer__name__startswith="负载").count() == ADDS
     assert TimelineEvent.objects.filter(kind="added", customer__name__startswith="负载").count() == ADDS
+
+
+def _events_left() -> str:
+    left = CallbackEvent.objects.exclude(status="done").values_list("pk", "status", "attempts", "lease_until", "due_at", "task_id", "last_error")
+    return f"every event handled: {CallbackEvent.objects.count()} of {ADDS} stored, not done: {list(left)}"
 
 
 def _healthy(port: int) -> bool:

@@ -38,9 +38,10 @@ def _start_worker(**extra: str):
 
 
 def _wait_for(predicate, seconds, what):
+    """`what` names the wait, or says (a callable) how things stand when it times out."""
     deadline = time.monotonic() + seconds
     while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what() if callable(what) else what}"
         time.sleep(0.1)
 
 

@@ -417,15 +417,15 @@ class Staging:
                 # An unmatched order is left as it is only while its keys still name nobody.
                 alone = [row for row in found if row[2] and row[1] is None]
                 named = {row[0] for row, customer_id in zip(alone, services.customers_match(self.corp, [row[3:] for row in alone]), strict=True) if customer_id}
-                for n, customer_id, same, *_keys in found:
-                    if same and n not in named:
+                for n, customer_id, as_is, *_keys in found:
+                    if as_is and n not in named:
                         unchanged.append(customer_id)
                     else:
                         known[n] = customer_id
             cursor.execute("DROP TABLE orders_staging_new")
         return Written(stored, known, unchanged)
 
-    def finish(self, customer_ids: set[int]) -> None:
+    def finish(self, customer_ids: set[int], *, created: int) -> None:
         """Orders of customers who arrived while the file was written, matched; then values."""
         corp_id = self.corp.pk
         arrived = list(Customer.objects.filter(corp_id=corp_id, created_at__gte=self.started))
@@ -435,13 +435,14 @@ class Staging:
                 phones.setdefault(customer_id, []).append(phone)
             with transaction.atomic():
                 services.orders_match_customers(corp_id=corp_id, customers=arrived, phones=phones)
-        if not customer_ids:
-            # Nothing written names a customer: a file imported again leaves every value as it is
-            # (its changed orders refreshed their customers' as they were upserted).
-            return
-        if self.count >= REBUILD_FROM:  # rebuilt in one statement, not order by order in Python
-            services.customer_values_rebuild(corp=self.corp)
-            statistics_refresh(Order, TimelineEvent, Refund)  # the rebuild refreshes the values' own
-        else:
+        if self.count < REBUILD_FROM:
             with transaction.atomic():
                 services.customer_values_refresh(corp_id=corp_id, customer_ids=customer_ids)
+            return
+        # Rebuilt in one statement, not order by order in Python; not at all when nothing written
+        # names a customer (a file imported again: its changed orders refreshed their customers'
+        # values as they were upserted).
+        if customer_ids:
+            services.customer_values_rebuild(corp=self.corp)  # which refreshes the values' statistics
+        if created:
+            statistics_refresh(Order, TimelineEvent, Refund)

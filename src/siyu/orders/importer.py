@@ -333,7 +333,7 @@ def _check_and_write(corp, path, source, mapping, batch_size, check_only, on_pro
         report.unchanged += outcome.unchanged
         if outcome.known:
             _write_known(corp, path, where, width, source, outcome.known, batch_size, report, staff_cache)
-        staging.finish(outcome.customers)
+        staging.finish(outcome.customers, created=outcome.created)
         if on_progress:
             on_progress("write", report.orders, report.orders)
         return report
