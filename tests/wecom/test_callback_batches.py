@@ -2,7 +2,9 @@
 one apply of their contacts. Under duplicate delivery, racing workers, a killed worker and a bad
 event, every event is still handled exactly once, and a bad event holds back no other."""
 
+import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.test import TestCase
@@ -14,6 +16,7 @@ from siyu.kit.clock import now
 from siyu.sandbox import callbacks as wecom_sim
 from siyu.sandbox import services as sandbox
 from siyu.wecom import handlers, services
+from siyu.wecom.client import WeComClient
 from siyu.wecom.models import CallbackEvent
 from siyu.wecom.services import CALLBACK_WORK, callbacks_handle, callbacks_requeue_stale
 from siyu.wecom.tasks import handle_callback_event
@@ -121,6 +124,34 @@ def test_a_batch_whose_worker_was_killed_is_handled_once_after_its_lease(hub):
     assert callbacks_requeue_stale(older_than=timedelta(0)) == 12
     hub.run_worker()
     handled_once(12)
+
+
+def test_a_batch_hands_back_what_it_cannot_read_within_half_its_lease(hub, monkeypatch, settings):
+    """WeCom answers slowly: the batch reads what it can in half its lease, writes that, and hands
+    the rest back, due at once with their tasks queued, instead of having other workers take
+    them over while it still reads (and read them again)."""
+    settings.SIYU_CALLBACK_LEASE = 2
+    adds(hub, 10)
+    DBTaskResult.objects.all().delete()
+    clock = [0.0]  # each read takes 0.4 s of the batch's clock
+    monkeypatch.setattr(services, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=time.sleep))
+    real = WeComClient.get_external_contact
+
+    def slow(self, external_userid):
+        clock[0] += 0.4
+        return real(self, external_userid)
+
+    monkeypatch.setattr(WeComClient, "get_external_contact", slow)
+    first = CallbackEvent.objects.order_by("id").first()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert callbacks_handle(event_id=first.pk) == "applied"
+    rows = list(CallbackEvent.objects.order_by("id").values_list("status", "attempts", "lease_until", "task_id"))
+    # Three reads fit in the first second (at 0, 0.4 and 0.8 s); the other seven are handed back.
+    assert [r[0] for r in rows] == ["done"] * 3 + ["received"] * 7
+    assert all(attempts == 0 and lease is None for _, attempts, lease, _ in rows[3:])
+    assert {str(pk) for pk in DBTaskResult.objects.filter(status="READY").values_list("id", flat=True)} == {r[3] for r in rows[3:]}
+    hub.run_worker()
+    handled_once(10)
 
 
 def test_a_bad_event_fails_alone(hub, monkeypatch):

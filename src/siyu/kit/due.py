@@ -251,6 +251,28 @@ class DueWork:
                 settled += mine.update(**changes)
         return settled
 
+    def release_many(self, claims: list[Claim]) -> int:
+        """Hand claimed rows back as they were, due at once and not counted as an attempt, and queue
+        their tasks again (after commit): work claimed in a batch that the batch cannot reach
+        within its lease, given back rather than left to the lease's end. Returns how many were
+        still held by these claims."""
+        f = self.f
+        released: list[int] = []
+        by_stamp: dict[datetime, list[int]] = {}
+        for claim in claims:
+            claim.settled = True
+            by_stamp.setdefault(claim.stamp, []).append(claim.pk)
+        for stamp, pks in by_stamp.items():
+            with transaction.atomic():
+                self.model.objects.filter(pk__in=pks, **{f("claimed_at"): stamp, f("status"): self.running}).update(
+                    **{f("status"): self.waiting[0], **self._released()}
+                )
+                # The claim's stamp stays on the rows it gave back: those are the ones to queue.
+                released += self.model.objects.filter(pk__in=pks, **{f("claimed_at"): stamp, f("status"): self.waiting[0]}).values_list("pk", flat=True)
+        if released:
+            self.enqueue_many(released)
+        return len(released)
+
     def fail(self, claim: Claim, error: str, *, retry: bool = True, status: str | None = None, **values) -> bool:
         """Record the error; retry after the backoff unless the cap is reached or `retry` is False."""
         claim.settled = True

@@ -58,6 +58,7 @@ def callbacks_handle(*, event_id: int, limit: int = BATCH, client_for=None, gath
     on its own, in its own transaction, so one bad event cannot hold back the others. Exactly once
     as for one event: the claim decides who handles an event, and the writes are idempotent.
     """
+    started = time.monotonic()
     first = CALLBACK_WORK.claim(event_id)
     if first is None:
         return "skipped"  # handled already (by another event's batch, or another worker)
@@ -68,7 +69,16 @@ def callbacks_handle(*, event_id: int, limit: int = BATCH, client_for=None, gath
     unqueue([events[c.pk].task_id for c in claims[1:] if events[c.pk].task_id])
     clients: dict[int, WeComClient] = {}
     ready, outcomes = [], {}
-    for claim in claims:
+    # The reads stop at half the first claim's lease: what they have not reached by then is
+    # handed back, due again at once, so that the batch is written before its lease runs out.
+    # Otherwise other workers would take over events this one is still handling (a slow WeCom, a
+    # loaded machine), and read them again.
+    reading_until = started + CALLBACK_WORK.lease_length().total_seconds() / 2
+    for i, claim in enumerate(claims):
+        if i and time.monotonic() > reading_until:
+            released = CALLBACK_WORK.release_many(claims[i:])
+            log.info("a batch of %s callbacks read %s within half its lease; %s handed back", len(claims), i, released)
+            break
         event = events[claim.pk]
         handler = handler_for(event)
         if handler is None:
