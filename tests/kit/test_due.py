@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from siyu.kit.due import DueWork, exponential
+from siyu.kit.due import Claim, DueWork, exponential
 from siyu.wecom.models import CallbackEvent
 
 from .. import factories as f
@@ -203,8 +203,8 @@ def test_on_postgresql_a_claim_skips_rows_another_worker_holds(row):
     other = CallbackEvent.objects.create(corp=row.corp, dedupe_key="k2", event="e", payload={})
     with CaptureQueriesContext(connection) as queries:
         assert due.claim(other.pk) is not None
-    # FOR UPDATE OF the row's own table: a claim joined to another (a journey's status) locks only its rows.
-    assert any("FOR UPDATE OF" in q["sql"] and "SKIP LOCKED" in q["sql"] for q in queries.captured_queries)
+    # One statement, which skips a row another transaction holds.
+    assert len(queries.captured_queries) == 1 and "FOR UPDATE SKIP LOCKED" in queries.captured_queries[0]["sql"]
     CallbackEvent.objects.filter(pk=other.pk).update(status="received")
 
     locked, release = threading.Event(), threading.Event()
@@ -223,10 +223,65 @@ def test_on_postgresql_a_claim_skips_rows_another_worker_holds(row):
     try:
         assert locked.wait(10)
         started = time.monotonic()
-        claims = due.claim_due(limit=10)
+        with CaptureQueriesContext(connection) as queries:
+            claims = due.claim_due(limit=10)
         # Not blocked behind the held row: it was skipped, the free one was claimed.
         assert time.monotonic() - started < 2 and [c.pk for c in claims] == [other.pk]
+        # FOR UPDATE OF the row's own table: a claim joined to another (a journey's status) locks only its rows.
+        assert any("FOR UPDATE OF" in q["sql"] and "SKIP LOCKED" in q["sql"] for q in queries.captured_queries)
+        started = time.monotonic()
+        assert due.claim(row.pk) is None  # the row by its key: skipped too, not waited for
+        assert time.monotonic() - started < 2
     finally:
         release.set()
         thread.join()
     assert [c.pk for c in due.claim_due(limit=10)] == [row.pk]
+
+
+@pytest.mark.parametrize("options", [{}, {"take_over": False}, {"heartbeat": "handled_at"}], ids=["lease", "at_most_once", "heartbeat"])
+def test_a_claim_by_key_takes_exactly_the_rows_the_conditions_call_claimable(options):
+    """The one-row claim is SQL written out (the hot path of every welcome); the batch claims use
+    the ORM's `claimable`. Over every mix of status, due time, attempts, lease and heartbeat, the
+    two agree, and a claimed row is finished only by its own claim."""
+    due = work(**options)
+    corp = f.corp("等价")
+    at = timezone.now()
+    times = [None, at - timedelta(hours=1), at - timedelta(seconds=1), at + timedelta(seconds=1), at + timedelta(hours=1)]
+    rows = []
+    for status in ("received", "processing", "failed", "done"):
+        for due_at in times:
+            for attempts in (0, 2, 3):
+                for lease in times[:2] + times[3:4]:
+                    rows.append(
+                        CallbackEvent(
+                            corp=corp,
+                            dedupe_key=f"k{len(rows)}",
+                            event="e",
+                            payload={},
+                            status=status,
+                            due_at=due_at,
+                            attempts=attempts,
+                            lease_until=lease,
+                            handled_at=lease,
+                        )
+                    )
+    CallbackEvent.objects.bulk_create(rows)
+    expected = set(CallbackEvent.objects.filter(due.claimable(at)).values_list("pk", flat=True))
+    assert 0 < len(expected) < len(rows)
+    claims = {row.pk: due.claim(row.pk, at=at) for row in CallbackEvent.objects.all()}
+    assert {pk for pk, claim in claims.items() if claim is not None} == expected
+    before = {row.pk: row.attempts for row in rows}
+    for pk, claim in claims.items():
+        if claim is not None:
+            assert claim.attempts == before[pk]
+    won = CallbackEvent.objects.filter(pk__in=expected)
+    assert all((r.status, r.claimed_at) == ("processing", claims[r.pk].stamp) for r in won)
+    # Finishing: by its own claim once; a claim whose stamp is not the row's any more changes nothing.
+    pk = min(expected)
+    stale = Claim(due, pk, claims[pk].stamp - timedelta(seconds=1), None)
+    assert not due.finish(stale, status="done", handled_at=at)
+    assert due.finish(claims[pk], handled_at=at)
+    finished = CallbackEvent.objects.get(pk=pk)
+    assert (finished.status, finished.attempts, finished.last_error, finished.handled_at) == ("done", before[pk] + 1, "", at)
+    assert finished.lease_until is None or options.get("heartbeat")
+    assert not due.finish(claims[pk])  # settled: not the claim's to finish again

@@ -92,6 +92,24 @@ def first_shared(rows: models.QuerySet) -> tuple | None:
         return cursor.fetchone()
 
 
+def set_clause(model, values: dict) -> tuple[str, list] | None:
+    """`values` (field name → value) as an UPDATE's SET list and its parameters, each value
+    prepared as the ORM's UPDATE prepares it (a row of a foreign key as its key). For a statement
+    on a hot path written out once (kit.due's claim and finish of one row), where building it with
+    the ORM costs more than running it. None when a value is an expression or a field has a
+    placeholder of its own: those only the ORM writes."""
+    parts, params = [], []
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
+            return None
+        if field.remote_field and hasattr(value, "prepare_database_save"):
+            value = value.prepare_database_save(field)
+        parts.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    return ", ".join(parts), params
+
+
 def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, batch: int = 1000, returning: bool = False) -> list | None:
     """Rows as tuples straight into the model's table, without a model instance each: for writes of
     millions of small rows (a journey's steps), where bulk_create's per-row Python is most of the
