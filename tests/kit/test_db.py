@@ -5,16 +5,19 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django_tasks_db.models import DBTaskResult
 
 from siyu.customers.models import Customer
 from siyu.journeys import services
 from siyu.journeys.engine import ENROLLMENT_COLUMNS
 from siyu.journeys.models import Enrollment
-from siyu.kit.db import insert_many
+from siyu.kit.db import insert_many, insert_objects
+from siyu.kit.queue import enqueue_many
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging.models import CustomerList, CustomerListMember
+from siyu.wecom.models import CallbackEvent
 
 from .. import factories as f
 
@@ -29,6 +32,27 @@ def test_insert_many_writes_tuples_and_leaves_out_what_a_unique_constraint_holds
     # Again, with one new: the two already listed are left out, the new one is written.
     insert_many(CustomerListMember, ["customers", "customer"], [(listed.pk, c.pk) for c in customers], ignore_conflicts=True)
     assert sorted(CustomerListMember.objects.values_list("customer_id", flat=True)) == sorted(c.pk for c in customers)
+
+
+def test_insert_objects_sets_keys_writes_given_keys_and_raises_djangos_error_for_a_broken_unique_key():
+    """The callback's event, the welcome's row and the queued task are written by insert_objects:
+    the event's key is read back, the task's UUID written as given, and a repeat delivery's event
+    must raise Django's IntegrityError on both databases (the callback counts it as a delivery)."""
+    corp = f.corp()
+    [event] = insert_objects([CallbackEvent(corp=corp, dedupe_key="k", event="e", payload={"键": "值"})])
+    stored = CallbackEvent.objects.get(pk=event.pk)
+    assert (stored.payload, stored.status, stored.attempts, stored.received_at) == ({"键": "值"}, "received", 0, event.received_at)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_objects([CallbackEvent(corp=corp, dedupe_key="k", event="e", payload={})])
+    ids = enqueue_many("siyu.wecom.tasks.handle_callback_event", [[event.pk]], ids=["0b8e6f0e-3c6c-4d4c-9f43-4f3f6c1a2b3c"])
+    task = DBTaskResult.objects.get(pk=ids[0])
+    assert (str(task.id), task.status, task.args_kwargs, task.task_path) == (
+        ids[0],
+        "READY",
+        {"args": [event.pk], "kwargs": {}},
+        "siyu.wecom.tasks.handle_callback_event",
+    )
+    assert task.enqueued_at is not None
 
 
 def test_insert_many_keeps_times_nulls_and_texts_as_given():

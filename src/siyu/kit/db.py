@@ -130,7 +130,7 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
     names = ", ".join(connection.ops.quote_name(c.column) for c in columns)
     one = f"({', '.join(['%s'] * len(columns))})"
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    prepared = [c if isinstance(c, (models.DateField, models.JSONField)) else None for c in columns]
+    prepared = [c if isinstance(c, (models.DateField, models.JSONField, models.UUIDField)) else None for c in columns]
     back = f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}" if returning else ""
     memo: dict = {}  # a batch's rows mostly share their times: each prepared once
 
@@ -163,7 +163,8 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
         # A few rows on a hot path (the enrollments an add callback makes): bound on the server
         # and prepared once per connection, so PostgreSQL plans the statement once, not per call.
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
+        # Django's own error classes (IntegrityError for a unique key broken), as its cursors raise.
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             for chunk in in_chunks(rows, 100):
                 params = [value(p, v) for row in chunk for p, v in zip(prepared, row)]
                 cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}{conflict}{back}", params, prepare=True)
@@ -182,18 +183,20 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
 def insert_objects(objs: list[models.Model]) -> list[models.Model]:
     """bulk_create for plain rows (no expressions, no signals) at insert_many's cost: the field
     values as they are, their times set as auto_now and auto_now_add would, each row's primary
-    key set from the insert. A unique constraint broken raises IntegrityError, as bulk_create does."""
+    key set from the insert (or written, when the row brings its own). A unique constraint broken raises IntegrityError, as bulk_create does."""
     if not objs:
         return objs
     model, stamp = type(objs[0]), timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
+    # A key the database gives is left out and read back; one the row brings (a UUID) is written.
+    given = isinstance(model._meta.pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and given) and not f.generated]
     for field in fields:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             for obj in objs:
                 if field.auto_now or getattr(obj, field.attname) is None:
                     setattr(obj, field.attname, stamp)
-    keys = insert_many(model, [f.attname for f in fields], [tuple(getattr(o, f.attname) for f in fields) for o in objs], returning=True)
-    for obj, key in zip(objs, keys, strict=True):
+    keys = insert_many(model, [f.attname for f in fields], [tuple(getattr(o, f.attname) for f in fields) for o in objs], returning=given)
+    for obj, key in zip(objs, keys or [o.pk for o in objs], strict=True):
         obj.pk = key
         obj._state.adding, obj._state.db = False, connection.alias
     return objs

@@ -22,6 +22,7 @@ from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer
 from siyu.groups.models import GroupCode
 from siyu.kit.clock import now
+from siyu.kit.db import insert_objects
 from siyu.kit.due import DueWork, exponential
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
@@ -105,15 +106,19 @@ def welcome_enqueue(event: ContactAddReceived) -> WelcomeSend | None:
         return None
     try:
         with transaction.atomic():
-            send = WelcomeSend.objects.create(
-                corp=event.corp,
-                welcome_code=event.welcome_code[:128],
-                userid=event.userid[:64],
-                external_userid=event.external_userid[:64],
-                state=event.state[:30],
-                received_at=event.received_at,
-                deadline=min(event.added_at, event.received_at) + WELCOME_WINDOW,
-                due_at=event.received_at,
+            [send] = insert_objects(
+                [
+                    WelcomeSend(
+                        corp=event.corp,
+                        welcome_code=event.welcome_code[:128],
+                        userid=event.userid[:64],
+                        external_userid=event.external_userid[:64],
+                        state=event.state[:30],
+                        received_at=event.received_at,
+                        deadline=min(event.added_at, event.received_at) + WELCOME_WINDOW,
+                        due_at=event.received_at,
+                    )
+                ]
             )
     except IntegrityError:
         return None
