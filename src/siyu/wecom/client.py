@@ -1,4 +1,5 @@
-"""A thin WeCom API client on httpx: one corp, its base URL, its shared token, bounded retries.
+"""A thin WeCom API client: one corp, its base URL, its shared token, bounded retries; its JSON
+calls over kit.http.JsonHttp (httpx for uploads, proxies and tests' in-process apps).
 
 Policy (shared/wecom-protocol.md §1):
 - 40014 / 42001 / 40001: the token is refreshed and the call retried once, never more
