@@ -183,19 +183,20 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
 def insert_objects(objs: list[models.Model]) -> list[models.Model]:
     """bulk_create for plain rows (no expressions, no signals) at insert_many's cost: the field
     values as they are, their times set as auto_now and auto_now_add would, each row's primary
-    key set from the insert (or written, when the row brings its own). A unique constraint broken raises IntegrityError, as bulk_create does."""
+    key set from the insert (or written, when the row brings its own). A unique constraint broken
+    raises IntegrityError, as bulk_create does."""
     if not objs:
         return objs
     model, stamp = type(objs[0]), timezone.now()
     # A key the database gives is left out and read back; one the row brings (a UUID) is written.
-    given = isinstance(model._meta.pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
-    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and given) and not f.generated]
+    auto = isinstance(model._meta.pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and auto) and not f.generated]
     for field in fields:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             for obj in objs:
                 if field.auto_now or getattr(obj, field.attname) is None:
                     setattr(obj, field.attname, stamp)
-    keys = insert_many(model, [f.attname for f in fields], [tuple(getattr(o, f.attname) for f in fields) for o in objs], returning=given)
+    keys = insert_many(model, [f.attname for f in fields], [tuple(getattr(o, f.attname) for f in fields) for o in objs], returning=auto)
     for obj, key in zip(objs, keys or [o.pk for o in objs], strict=True):
         obj.pk = key
         obj._state.adding, obj._state.db = False, connection.alias

@@ -51,8 +51,9 @@ def enqueue_many(
     (`ids`, when given, on the database backend).
 
     On the database backend the queue rows are written many to an INSERT (kit.db.insert_objects):
-    a send's 10,000 WeCom tasks queued one by one cost a statement each. The rows are the ones the backend writes itself
-    (arguments must be JSON as they are: ids, strings); other backends queue one by one."""
+    a send's 10,000 WeCom tasks queued one by one cost a statement each. The rows are the ones the
+    backend writes itself (arguments must be JSON as they are: ids, strings); other backends queue
+    one by one."""
     options = {k: v for k, v in (("priority", priority), ("run_after", run_after)) if v is not None}
     found = import_string(task)
     found = found.using(**options) if options else found
