@@ -158,6 +158,8 @@ def test_https_is_verified_against_trusted_roots(serve, tmp_path):
 def test_wecom_calls_go_through_the_lean_client_unless_a_proxy_is_named(db, serve, monkeypatch):
     server, base = serve()
     corp = corp_create(corp_id="wwlean", name="lean", secret="s", api_base=f"{base}/cgi-bin/")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
     for name in ("_shared", "_own", "_json"):
         monkeypatch.setattr(http_module, name, None)
     client = WeComClient(corp)
@@ -166,8 +168,6 @@ def test_wecom_calls_go_through_the_lean_client_unless_a_proxy_is_named(db, serv
 
     # Behind a proxy (named by the environment, as httpx and curl read it) the call goes through it.
     proxy, proxy_base = serve()
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", proxy_base)
     monkeypatch.setattr(http_module, "_json", None)
     answer = WeComClient(corp).call("GET", "gettoken", params={"corpid": "wwlean"}, authenticated=False)
