@@ -1,19 +1,22 @@
 """kit.db's bulk helpers: rows written straight from tuples (times prepared, conflicts left out on
 request, on both databases' paths) and `any_of`, a long key list as one parameter."""
 
+import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import Count, Q
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
+from siyu.corps.models import Corp
 from siyu.customers.models import Customer
 from siyu.journeys import services
 from siyu.journeys.engine import ENROLLMENT_COLUMNS
 from siyu.journeys.models import Enrollment
-from siyu.kit.db import insert_many, insert_objects
+from siyu.kit.db import CompiledQuery, insert_many, insert_objects
 from siyu.kit.queue import enqueue_many
 from siyu.kit.tenancy import Actor, Role
 from siyu.messaging.models import CustomerList, CustomerListMember
@@ -83,3 +86,74 @@ def test_any_of_filters_by_a_long_key_list_as_one_parameter():
         assert "= ANY(" in queries.captured_queries[0]["sql"]
     assert list(Customer.objects.filter(pk__any_of=[])) == []
     assert Customer.objects.filter(corp=corp).exclude(pk__any_of=wanted[:2]).count() == 3
+
+
+def _fields(row) -> dict:
+    return {field.attname: getattr(row, field.attname) for field in type(row)._meta.concrete_fields}
+
+
+def test_a_compiled_query_returns_the_rows_the_orm_returns_for_each_calls_values():
+    """The callback's corp, the welcome's message and staff member are read by CompiledQuery:
+    each call's values must reach every place the SQL holds them, and its rows come back
+    converted as the ORM converts them (a JSON payload as a dict, times aware)."""
+    corps = [f.corp(), f.corp()]
+    events = [
+        CallbackEvent.objects.create(corp=corp, dedupe_key=f"k{i}", event="change_external_contact", payload={"ChangeType": "add", "n": [i, "二"]})
+        for i, corp in enumerate(corps * 2)
+    ]
+    CallbackEvent.objects.filter(pk=events[1].pk).update(created_at_wecom=datetime(2026, 3, 1, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai")))
+
+    def by_key(corp, key):  # the corp's key twice in the SQL: both places take the call's value
+        return CallbackEvent.objects.filter(Q(corp_id=corp) & (Q(dedupe_key=key) | Q(corp_id=corp, event=key))).order_by("pk")
+
+    compiled = CompiledQuery(by_key, int, str)
+    for corp in corps:
+        for key in ("k0", "k1", "k2", "k3", "change_external_contact", "nothing"):
+            expected = list(by_key(corp.pk, key))
+            assert [_fields(e) for e in compiled.rows(corp.pk, key)] == [_fields(e) for e in expected]
+    got = compiled.first(corps[1].pk, "k1")
+    assert got.payload == {"ChangeType": "add", "n": [1, "二"]} and got.created_at_wecom == datetime(2026, 3, 1, 1, 30, tzinfo=ZoneInfo("UTC"))
+    assert got.created_at_wecom.tzinfo is not None and got._state.adding is False
+    assert compiled.first(corps[0].pk, "nothing") is None
+
+    pairs = CompiledQuery(lambda corp: CallbackEvent.objects.filter(corp_id=corp).order_by("-pk").values_list("dedupe_key", "payload"), int)
+    assert pairs.rows(corps[0].pk) == [("k2", {"ChangeType": "add", "n": [2, "二"]}), ("k0", {"ChangeType": "add", "n": [0, "二"]})]
+    flat = CompiledQuery(lambda corp_id: Corp.objects.filter(corp_id=corp_id).values_list("pk", flat=True)[:1], str)
+    assert [flat.first(c.corp_id) for c in corps] == [c.pk for c in corps]
+
+
+def test_a_compiled_query_refuses_what_it_cannot_run_as_the_orm_would():
+    corp = f.corp()
+    by_name = CompiledQuery(lambda corp_id: Corp.objects.filter(corp_id=corp_id)[:1], str)
+    with pytest.raises(TypeError, match="takes"):
+        by_name.first(corp.pk)  # an int for a str
+    with pytest.raises(TypeError, match="str or int"):
+        CompiledQuery(lambda when: Corp.objects.filter(created_at=when), datetime)
+    # A lookup that rewrites the value (LIKE %…%) would no longer carry it: refused, not run wrong.
+    with pytest.raises(ValueError, match="not in the SQL"):
+        CompiledQuery(lambda name: Corp.objects.filter(name__contains=name), str).rows("x")
+    with pytest.raises(ValueError, match="related rows"):
+        CompiledQuery(lambda corp: CallbackEvent.objects.select_related("corp").filter(corp_id=corp), int).rows(corp.pk)
+    with pytest.raises(ValueError, match="plain model or values_list"):
+        CompiledQuery(lambda corp: CallbackEvent.objects.filter(corp_id=corp).annotate(n=Count("pk")), int).rows(corp.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_compiled_query_serves_threads_each_with_its_own_connection():
+    """The welcome threads of a `siyu serve` share the module's compiled queries."""
+    corps = [f.corp() for _ in range(4)]
+    compiled = CompiledQuery(lambda corp_id: Corp.objects.filter(corp_id=corp_id)[:1], str)
+    answers: dict = {}
+
+    def read(corp) -> None:
+        try:
+            answers[corp.corp_id] = [compiled.first(corp.corp_id).pk for _ in range(20)]
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=read, args=(c,)) for c in corps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answers == {c.corp_id: [c.pk] * 20 for c in corps}

@@ -23,7 +23,7 @@ from siyu.corps.models import Corp, Department, Staff
 from siyu.customers.fields import customer_fields_fill
 from siyu.customers.services import customer_add_phones
 from siyu.kit.clock import now
-from siyu.kit.db import insert_many
+from siyu.kit.db import CompiledQuery, insert_many
 from siyu.kit.due import DueWork
 from siyu.kit.errors import Conflict, InvalidInput, NotFound, save_or_conflict
 from siyu.kit.events import publish
@@ -552,6 +552,10 @@ def lead_for_state(corp: Corp, state: str) -> Lead | None:
     return Lead.objects.select_related("live_code").filter(corp=corp, state=state).first()
 
 
+# Read for every add (its welcome, its tags): compiled once, as the ORM's building costs more than the read.
+_LIVE_CODE_BY_STATE = CompiledQuery(lambda corp, state: LiveCode.objects.filter(corp_id=corp, state=state).order_by("pk")[:1], int, str)
+
+
 def live_code_for_state(corp: Corp, state: str) -> LiveCode | None:
     """The live code behind an add's `state`: the code itself, or the one that routed a lead."""
     if not state:
@@ -559,7 +563,7 @@ def live_code_for_state(corp: Corp, state: str) -> LiveCode | None:
     if state.startswith(LEAD_PREFIX):
         lead = lead_for_state(corp, state)
         return lead.live_code if lead else None
-    return LiveCode.objects.filter(corp=corp, state=state).first()
+    return _LIVE_CODE_BY_STATE.first(corp.pk, state)
 
 
 def live_code_tags_for_add(corp: Corp, state: str) -> list[str]:

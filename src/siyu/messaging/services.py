@@ -22,7 +22,7 @@ from siyu.corps.models import Corp, Staff
 from siyu.customers.models import Customer
 from siyu.groups.models import GroupCode
 from siyu.kit.clock import now
-from siyu.kit.db import insert_objects
+from siyu.kit.db import CompiledQuery, insert_objects
 from siyu.kit.due import DueWork, exponential
 from siyu.kit.errors import InvalidInput
 from siyu.kit.tenancy import Actor
@@ -82,14 +82,30 @@ def welcome_message_set(
     return message
 
 
+# The reads of every welcome, compiled once (kit.db.CompiledQuery): a welcome is sent while WeCom's
+# 20-second window runs, and building these queries cost more than running them.
+_WELCOME_CANDIDATES = CompiledQuery(
+    lambda corp, userid, live_code: WelcomeMessage.objects.filter(
+        Q(staff__userid=userid) | Q(live_code__isnull=True, staff__isnull=True) | Q(live_code_id=live_code), corp_id=corp
+    ).order_by("-pk"),
+    int,
+    str,
+    int,
+)
+_STAFF_BY_USERID = CompiledQuery(lambda corp, userid: Staff.objects.filter(corp_id=corp, userid=userid).order_by("pk").values_list("pk", "name")[:1], int, str)
+_CUSTOMER_NAME = CompiledQuery(
+    lambda corp, external_userid: Customer.objects.filter(corp_id=corp, external_userid=external_userid).order_by("pk").values_list("name", flat=True)[:1],
+    int,
+    str,
+)
+
+
 def welcome_for(corp: Corp, *, state: str, userid: str) -> WelcomeMessage | None:
     """The live code's welcome, else the staff member's, else the corp default: the candidates are
-    read in one query (a welcome is sent while WeCom's 20-second window runs)."""
+    read in one query."""
     code = live_code_for_state(corp, state)
-    which = Q(staff__userid=userid) | Q(live_code__isnull=True, staff__isnull=True)
-    if code is not None:
-        which |= Q(live_code=code)
-    found = {(m.live_code_id is not None, m.staff_id is not None): m for m in WelcomeMessage.objects.filter(which, corp=corp).order_by("-pk")}
+    # No code: 0, which no live code's key is, so only the staff member's and the default remain.
+    found = {(m.live_code_id is not None, m.staff_id is not None): m for m in _WELCOME_CANDIDATES.rows(corp.pk, userid, code.pk if code else 0)}
     return found.get((True, False)) or found.get((False, True)) or found.get((False, False))
 
 
@@ -181,9 +197,9 @@ def _welcome_deliver(claim, client=None, send: WelcomeSend | None = None) -> str
     client = client or WeComClient(send.corp, busy_retries=1, rate_retries=0)
     try:
         text = message.text
-        staff_pk, staff_name = Staff.objects.filter(corp=send.corp, userid=send.userid).values_list("pk", "name").first() or (None, "")
+        staff_pk, staff_name = _STAFF_BY_USERID.first(send.corp_id, send.userid) or (None, "")
         if "{customer_name}" in text or "{staff_name}" in text:
-            customer_name = Customer.objects.filter(corp=send.corp, external_userid=send.external_userid).values_list("name", flat=True).first()
+            customer_name = _CUSTOMER_NAME.first(send.corp_id, send.external_userid)
             if customer_name is None and "{customer_name}" in text:
                 customer_name = client.get_external_contact(send.external_userid)["external_contact"].get("name", "")
             text = welcome_render(text, customer_name=customer_name or "", staff_name=staff_name)
