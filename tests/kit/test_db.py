@@ -58,6 +58,25 @@ def test_insert_objects_sets_keys_writes_given_keys_and_raises_djangos_error_for
     assert task.enqueued_at is not None
 
 
+def test_insert_objects_if_new_writes_a_row_once_and_leaves_the_transaction_usable():
+    """A callback's event and a welcome's row are written `if_new`: a repeat delivery is told
+    apart by an empty answer, without a savepoint, and the transaction goes on (on PostgreSQL a
+    broken unique key would have ended it)."""
+    corp = f.corp()
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as queries:
+            [event] = insert_objects([CallbackEvent(corp=corp, dedupe_key="k", event="e", payload={"n": 1})], if_new=True)
+            assert insert_objects([CallbackEvent(corp=corp, dedupe_key="k", event="again", payload={"n": 2})], if_new=True) == []
+        assert not any("SAVEPOINT" in q["sql"] for q in queries.captured_queries)
+        [other] = insert_objects([CallbackEvent(corp=corp, dedupe_key="k2", event="e", payload={})], if_new=True)
+    assert event.pk and other.pk and event.pk != other.pk and event._state.adding is False
+    assert [(e.dedupe_key, e.event, e.payload) for e in CallbackEvent.objects.order_by("pk")] == [("k", "e", {"n": 1}), ("k2", "e", {})]
+    with pytest.raises(ValueError, match="one row"):
+        insert_objects(
+            [CallbackEvent(corp=corp, dedupe_key="k3", event="e", payload={}), CallbackEvent(corp=corp, dedupe_key="k4", event="e", payload={})], if_new=True
+        )
+
+
 def test_insert_many_keeps_times_nulls_and_texts_as_given():
     corp = f.corp()
     actor = Actor(user=None, corp=corp, role=Role.ADMIN)

@@ -121,10 +121,10 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
     unnested); a few rows by a statement prepared once per connection. Elsewhere, one multi-row
     INSERT per `batch` rows (a round trip per row is what executemany costs), values prepared as
     the fields prepare them. With `returning`, the new rows' primary keys in the rows' order (by
-    multi-row INSERTs, whose RETURNING keeps their order; not with `ignore_conflicts`, which would
-    leave gaps)."""
-    if returning and ignore_conflicts:
-        raise ValueError("returning needs every row inserted: not with ignore_conflicts")
+    multi-row INSERTs, whose RETURNING keeps their order); with `ignore_conflicts` too, only the
+    written rows' keys, so for one row at a time (whether it was written: one key or none)."""
+    if returning and ignore_conflicts and len(rows) > 1:
+        raise ValueError("returning with ignore_conflicts leaves gaps: one row at a time")
     if not rows:
         return [] if returning else None
     table = connection.ops.quote_name(model._meta.db_table)
@@ -182,13 +182,17 @@ def insert_many(model, fields: list[str], rows: list[tuple], *, ignore_conflicts
     return keys if returning else None
 
 
-def insert_objects(objs: list[models.Model]) -> list[models.Model]:
+def insert_objects(objs: list[models.Model], *, if_new: bool = False) -> list[models.Model]:
     """bulk_create for plain rows (no expressions, no signals) at insert_many's cost: the field
     values as they are, their times set as auto_now and auto_now_add would, each row's primary
     key set from the insert (or written, when the row brings its own). A unique constraint broken
-    raises IntegrityError, as bulk_create does."""
+    raises IntegrityError, as bulk_create does; with `if_new` (one row) it is not written and the
+    list comes back empty: a repeat found without a savepoint (two statements more, with their
+    round trips, for each row a callback writes)."""
     if not objs:
         return objs
+    if if_new and len(objs) != 1:
+        raise ValueError("if_new writes one row")
     model, stamp = type(objs[0]), timezone.now()
     # A key the database gives is left out and read back; one the row brings (a UUID) is written.
     auto = isinstance(model._meta.pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
@@ -198,8 +202,11 @@ def insert_objects(objs: list[models.Model]) -> list[models.Model]:
             for obj in objs:
                 if field.auto_now or getattr(obj, field.attname) is None:
                     setattr(obj, field.attname, stamp)
-    keys = insert_many(model, [f.attname for f in fields], [tuple(getattr(o, f.attname) for f in fields) for o in objs], returning=auto)
-    for obj, key in zip(objs, keys or [o.pk for o in objs], strict=True):
+    rows = [tuple(getattr(o, f.attname) for f in fields) for o in objs]
+    keys = insert_many(model, [f.attname for f in fields], rows, returning=auto or if_new, ignore_conflicts=if_new)
+    if if_new and not keys:
+        return []
+    for obj, key in zip(objs, keys if auto else [o.pk for o in objs], strict=True):
         obj.pk = key
         obj._state.adding, obj._state.db = False, connection.alias
     return objs

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
@@ -120,24 +120,24 @@ def welcome_enqueue(event: ContactAddReceived) -> WelcomeSend | None:
     """
     if not event.welcome_code:
         return None
-    try:
-        with transaction.atomic():
-            [send] = insert_objects(
-                [
-                    WelcomeSend(
-                        corp=event.corp,
-                        welcome_code=event.welcome_code[:128],
-                        userid=event.userid[:64],
-                        external_userid=event.external_userid[:64],
-                        state=event.state[:30],
-                        received_at=event.received_at,
-                        deadline=min(event.added_at, event.received_at) + WELCOME_WINDOW,
-                        due_at=event.received_at,
-                    )
-                ]
+    written = insert_objects(
+        [
+            WelcomeSend(
+                corp=event.corp,
+                welcome_code=event.welcome_code[:128],
+                userid=event.userid[:64],
+                external_userid=event.external_userid[:64],
+                state=event.state[:30],
+                received_at=event.received_at,
+                deadline=min(event.added_at, event.received_at) + WELCOME_WINDOW,
+                due_at=event.received_at,
             )
-    except IntegrityError:
-        return None
+        ],
+        if_new=True,
+    )
+    if not written:
+        return None  # this welcome_code's send exists: a repeat
+    [send] = written
     if settings.SIYU_WELCOME_THREADS:
         # The process that took the callback sends at once, after the commit, with no queue in
         # between, and hands the row over rather than have it read again; the worker takes over
