@@ -36,7 +36,7 @@ from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from .clock import now
-from .db import set_clause
+from .db import set_clause, this_connection
 from .queue import enqueue_many, in_database
 
 log = logging.getLogger(__name__)
@@ -173,10 +173,10 @@ class DueWork:
 
     def _column(self, name: str, *, field_name: bool = False) -> str:
         """The quoted column of one of the row's fields (`name` as `f` names it, or a field's own name)."""
-        return connection.ops.quote_name(self.model._meta.get_field(name if field_name else self.f(name)).column)
+        return this_connection().ops.quote_name(self.model._meta.get_field(name if field_name else self.f(name)).column)
 
     def _value(self, name: str, value, *, field_name: bool = False):
-        return self.model._meta.get_field(name if field_name else self.f(name)).get_db_prep_value(value, connection)
+        return self.model._meta.get_field(name if field_name else self.f(name)).get_db_prep_value(value, this_connection())
 
     def _claimable_sql(self, at: datetime) -> tuple[str, list]:
         """`claimable(at)` as SQL: the same four conditions."""
