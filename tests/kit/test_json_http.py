@@ -181,3 +181,77 @@ def test_wecom_calls_go_through_the_lean_client_unless_a_proxy_is_named(db, serv
     down = corp_create(corp_id="wwleandown", name="down", secret="s", api_base="http://127.0.0.1:9/cgi-bin/")
     with pytest.raises(WeComUnavailable):
         WeComClient(down, sleep=lambda s: None).call("GET", "gettoken", authenticated=False)
+
+
+@pytest.fixture
+def canned():
+    """A server that answers each request on a connection with the next of its canned answers
+    (raw bytes), then closes the connection when they run out."""
+    listeners = []
+
+    def start(*answers: bytes) -> tuple[str, list]:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listeners.append(listener)
+        received = []
+
+        def serve_one(conn: socket.socket) -> None:
+            with conn, conn.makefile("rb") as fp:
+                for answer in answers:
+                    head = b"".join(iter(lambda: fp.readline(), b"\r\n"))
+                    length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+                    received.append(head + b"\r\n" + (fp.read(length[0]) if length else b""))
+                    conn.sendall(answer)
+
+        def accept() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}", received
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def test_answers_are_read_whole_whatever_their_framing(canned):
+    """WeCom's answers may come chunked, after an interim 100, or (HTTP/1.0) ending with the
+    connection; each is read whole, and the connection kept only when the server keeps it."""
+    body = json.dumps({"errcode": 0, "name": "张三"}, ensure_ascii=False).encode()
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+    chunked += b"".join(b"%x;ext=1\r\n%s\r\n" % (len(body[i : i + 7]), body[i : i + 7]) for i in range(0, len(body), 7)) + b"0\r\nX-Trailer: t\r\n\r\n"
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    base, received = canned(chunked, interim, b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+    http = JsonHttp()
+    for _ in range(3):
+        assert http.request("POST", f"{base}/cgi-bin/x", params={"access_token": "t"}, json_body={"文": 1}) == {"errcode": 0, "name": "张三"}
+    assert len(received) == 3  # one connection carried all three
+    assert received[0].startswith(b"POST /cgi-bin/x?access_token=t HTTP/1.1\r\nHost: 127.0.0.1:") and received[0].endswith('{"文":1}'.encode())
+
+    # HTTP/1.0 without a length: the body is what comes until the server closes.
+    old, _ = canned(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)
+    assert http.request("GET", f"{old}/y") == {"errcode": 0, "name": "张三"}
+    assert http.request("GET", f"{old}/y") == {"errcode": 0, "name": "张三"}  # on a new connection: the old one ended
+
+
+def test_a_cut_or_garbled_answer_is_a_failure_and_its_connection_is_not_reused(canned):
+    http = JsonHttp()
+    short, _ = canned(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"errcode": 0}')
+    with pytest.raises(HttpFailure, match="IncompleteRead"):
+        http.request("GET", f"{short}/x")
+    garbled, _ = canned(b"SMTP ready\r\n\r\n")
+    with pytest.raises(HttpFailure, match="BadStatusLine"):
+        http.request("GET", f"{garbled}/x")
+    bad_chunk, _ = canned(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    with pytest.raises(HttpFailure, match="ValueError"):
+        http.request("GET", f"{bad_chunk}/x")
+    silent, _ = canned()  # accepts, closes without an answer (a reset, if the request was unread)
+    with pytest.raises(HttpFailure, match="RemoteDisconnected|ConnectionReset"):
+        http.request("GET", f"{silent}/x")
+    assert http._local.pool == {}

@@ -3,6 +3,7 @@
 import http.client
 import json
 import select
+import socket
 import ssl
 import threading
 from urllib.parse import quote, urlencode, urlsplit
@@ -53,41 +54,106 @@ class HttpFailure(Exception):
     """No answer: the connection failed, was refused, dropped or timed out."""
 
 
+class _Kept:
+    """One kept HTTP/1.1 connection of JsonHttp's: its socket and the buffered reader of its answers."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.fp = sock, sock.makefile("rb")
+
+    def close(self) -> None:
+        self.fp.close()
+        self.sock.close()
+
+
+def _header_lines(fp) -> dict[str, str]:
+    """An answer's headers up to the empty line, names in lower case (the last of a repeated one)."""
+    headers = {}
+    for _ in range(100):
+        line = fp.readline(65537)
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        name, colon, value = line.decode("latin-1").partition(":")
+        if not colon:
+            raise http.client.HTTPException(f"not a header line: {line[:80]!r}")
+        headers[name.strip().lower()] = value.strip()
+    raise http.client.HTTPException("more than 100 header lines")
+
+
+def _read_answer(fp) -> tuple[int, bytes, bool]:
+    """(status, body, whether the server closes the connection after it) of one answer."""
+    while True:
+        line = fp.readline(65537)
+        if not line:
+            raise http.client.RemoteDisconnected("the server closed the connection without an answer")
+        version, _, rest = line.decode("latin-1").partition(" ")
+        if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+            raise http.client.BadStatusLine(line[:80].decode("latin-1", "replace"))
+        status, headers = int(rest[:3]), _header_lines(fp)
+        if not 100 <= status < 200:  # an interim answer (100 Continue) is followed by the real one
+            break
+    connection = headers.get("connection", "").lower()
+    closes = connection == "close" or (version == "HTTP/1.0" and connection != "keep-alive")
+    if status in (204, 304):
+        return status, b"", closes
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        parts = []
+        while True:
+            size = int(fp.readline(1026).split(b";")[0].strip() or b"x", 16)  # a size line that is not hex raises ValueError
+            if size == 0:
+                _header_lines(fp)  # trailers
+                return status, b"".join(parts), closes
+            parts.append(fp.read(size))
+            if len(parts[-1]) < size or fp.read(2) != b"\r\n":
+                raise http.client.IncompleteRead(b"".join(parts))
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        body = fp.read(length)
+        if len(body) < length:
+            raise http.client.IncompleteRead(body, length - len(body))
+        return status, body, closes
+    return status, fp.read(), True  # no length: the body ends when the connection does
+
+
 class JsonHttp:
-    """JSON calls (WeCom's API) on the standard library's http.client, over connections each
-    thread keeps open.
+    """JSON calls (WeCom's API) as plain HTTP/1.1 on sockets each thread keeps open.
 
     A WeCom call through httpx cost about 0.5 ms of CPU on this project's machine, 0.15 ms through
-    http.client on a kept connection (a local server, 2,000 calls each): its URL parsing and
-    request models, and httpcore's, cost more than the call. Callbacks make three calls an add,
-    so this is the hot path's. httpx stays for everything else, and for these calls too when the
-    environment names a proxy (which httpx honours) or a test routes calls to an in-process app.
+    the standard library's http.client on a kept connection (a local server, 2,000 calls each):
+    their URL parsing and request models cost more than the call. http.client in turn parses an
+    answer's headers through the `email` package, which was a sixth of a worker's handling of an
+    event; here the request is written and the answer read directly (status line, headers, a
+    Content-Length, chunked or until-close body). Callbacks make three calls an add, so this is
+    the hot path's. httpx stays for everything else, and for these calls too when the environment
+    names a proxy (which httpx honours) or a test routes calls to an in-process app.
     """
 
     def __init__(self) -> None:
-        self._local = threading.local()  # http.client's connections are not thread-safe
+        self._local = threading.local()  # a connection serves one call at a time
         self._tls: ssl.SSLContext | None = None
         self.proxied = bool(getproxies())
 
-    def _connection(self, scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
+    def _connection(self, scheme: str, host: str, port: int, timeout: float) -> _Kept:
         pool = self._local.__dict__.setdefault("pool", {})
-        conn = pool.get((scheme, netloc))
+        conn = pool.get((scheme, host, port))
         # A kept connection with something to read while idle was closed by the server (or holds
         # garbage): a request sent on it would fail. A new one is opened instead.
-        if conn is not None and (conn.sock is None or select.select([conn.sock], [], [], 0)[0]):
+        if conn is not None and select.select([conn.sock], [], [], 0)[0]:
             conn.close()
             conn = None
         if conn is None:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 if self._tls is None:
                     # httpx's own bundle (certifi), so both clients trust the same roots.
                     self._tls = ssl.create_default_context(cafile=certifi.where())
-                conn = http.client.HTTPSConnection(netloc, timeout=timeout, context=self._tls)
-            else:
-                conn = http.client.HTTPConnection(netloc, timeout=timeout)
-            pool[(scheme, netloc)] = conn
-        elif conn.sock is not None:
-            conn.sock.settimeout(timeout)
+                try:
+                    sock = self._tls.wrap_socket(sock, server_hostname=host)
+                except BaseException:
+                    sock.close()
+                    raise
+            conn = pool[(scheme, host, port)] = _Kept(sock)
+        conn.sock.settimeout(timeout)
         return conn
 
     def request(self, method: str, url: str, *, params: dict | None = None, json_body: dict | None = None, timeout: float = 10.0) -> dict:
@@ -97,22 +163,31 @@ class JsonHttp:
         target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         if params:
             target += ("&" if parts.query else "?") + urlencode(params)
-        headers = {"User-Agent": "siyu", "Accept": "application/json"}
-        body = None
+        head = f"{method} {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: siyu\r\nAccept: application/json\r\n"
+        body = b""
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
-            headers["Content-Type"] = "application/json"
-        conn = self._connection(parts.scheme, parts.netloc, timeout)
+            head += "Content-Type: application/json\r\n"
+        if body or method in ("POST", "PUT", "PATCH"):
+            head += f"Content-Length: {len(body)}\r\n"
+        scheme = parts.scheme or "http"
+        key = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
+        conn = None
         try:
-            conn.request(method, target, body=body, headers=headers)
-            response = conn.getresponse()
-            content = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+            conn = self._connection(*key, timeout)
+            conn.sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+            _status, content, closes = _read_answer(conn.fp)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            if conn is not None:
+                self._forget(key, conn)
             raise HttpFailure(f"{type(exc).__name__}: {exc}") from exc
-        if response.will_close:
-            conn.close()
+        if closes:
+            self._forget(key, conn)
         return json.loads(content)
+
+    def _forget(self, key: tuple, conn: _Kept) -> None:
+        conn.close()
+        self._local.pool.pop(key, None)
 
 
 _json: JsonHttp | None = None
