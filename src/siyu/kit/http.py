@@ -79,8 +79,9 @@ def _header_lines(fp) -> dict[str, str]:
     raise http.client.HTTPException("more than 100 header lines")
 
 
-def _read_answer(fp) -> tuple[int, bytes, bool]:
-    """(status, body, whether the server closes the connection after it) of one answer."""
+def _read_answer(fp) -> tuple[bytes, bool]:
+    """(body, whether the server closes the connection after it) of one answer, whatever its
+    status: WeCom says what went wrong in the JSON."""
     while True:
         line = fp.readline(65537)
         if not line:
@@ -94,14 +95,14 @@ def _read_answer(fp) -> tuple[int, bytes, bool]:
     connection = headers.get("connection", "").lower()
     closes = connection == "close" or (version == "HTTP/1.0" and connection != "keep-alive")
     if status in (204, 304):
-        return status, b"", closes
+        return b"", closes
     if "chunked" in headers.get("transfer-encoding", "").lower():
         parts = []
         while True:
             size = int(fp.readline(1026).split(b";")[0].strip() or b"x", 16)  # a size line that is not hex raises ValueError
             if size == 0:
                 _header_lines(fp)  # trailers
-                return status, b"".join(parts), closes
+                return b"".join(parts), closes
             parts.append(fp.read(size))
             if len(parts[-1]) < size or fp.read(2) != b"\r\n":
                 raise http.client.IncompleteRead(b"".join(parts))
@@ -110,8 +111,8 @@ def _read_answer(fp) -> tuple[int, bytes, bool]:
         body = fp.read(length)
         if len(body) < length:
             raise http.client.IncompleteRead(body, length - len(body))
-        return status, body, closes
-    return status, fp.read(), True  # no length: the body ends when the connection does
+        return body, closes
+    return fp.read(), True  # no length: the body ends when the connection does
 
 
 class JsonHttp:
@@ -176,7 +177,7 @@ class JsonHttp:
         try:
             conn = self._connection(*key, timeout)
             conn.sock.sendall(head.encode("latin-1") + b"\r\n" + body)
-            _status, content, closes = _read_answer(conn.fp)
+            content, closes = _read_answer(conn.fp)
         except (OSError, ValueError, http.client.HTTPException) as exc:
             if conn is not None:
                 self._forget(key, conn)

@@ -106,7 +106,7 @@ def record(corp: Corp, data: dict) -> tuple[CallbackEvent, bool]:
 
 
 @csrf_exempt
-@csp_exempt()  # an empty answer to WeCom's servers: no page, and building the policy was a tenth of the middleware's cost
+@csp_exempt()  # an empty answer to WeCom's servers: no page, and building the policy was a quarter of Django's cost around the view
 @transaction.non_atomic_requests
 def callback(request, corp_id: str):
     # Not one transaction per request: on SQLite that would take the write lock before the
